@@ -1,0 +1,30 @@
+/* buf: a growable byte buffer (always NUL-terminated for convenience). */
+#ifndef WARMD_BUF_H
+#define WARMD_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+#define BUF_INIT                                                                                   \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
+
+/* Appends n bytes. Returns 0, or -ENOMEM (buffer unchanged). */
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_puts(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drops the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+void buf_reset(struct buf *b);
+/* Frees the storage; b is reusable (empty) afterwards. Accepts NULL. */
+void buf_free(struct buf *b);
+/* Hands the storage to the caller (NUL-terminated, never NULL unless ENOMEM). */
+char *buf_steal(struct buf *b);
+
+#endif

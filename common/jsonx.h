@@ -1,0 +1,48 @@
+/* jsonx: strict JSON parsing and faithful serialisation on top of json-c.
+ *
+ * Why json-c: it keeps object keys in insertion order, replaces a value in
+ * place, and re-emits a parsed floating-point number with its original text
+ * (0.1 stays "0.1", 1.0 stays "1.0"), so a parsed template can be written
+ * back byte-for-byte in every value we do not touch. */
+#ifndef WARMD_JSONX_H
+#define WARMD_JSONX_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errmsg.h"
+
+#define JSONX_MAX_DEPTH 256
+
+/* Parses exactly one JSON value from s[0..len) (strict RFC 8259: no NaN,
+ * no trailing garbage other than whitespace, valid UTF-8). On error returns
+ * -EINVAL and fills e with "line L, column C: reason". *ret owns a new
+ * reference on success and is untouched on failure. */
+int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, struct errmsg *e);
+
+/* Compact serialisation: no spaces, '/' not escaped, UTF-8 kept as is.
+ * The string belongs to o and lives until o changes or is freed. */
+const char *jsonx_dump(json_object *o, size_t *ret_len);
+
+/* Walks a parsed document and fails (-ERANGE, with the JSON path in e) on an
+ * integer json-c had to clamp because it does not fit 64 bits. */
+int jsonx_check_ranges(json_object *o, struct errmsg *e);
+
+/* Typed lookups; NULL / false when absent or of another type. */
+json_object *jsonx_get(json_object *o, const char *key);
+const char *jsonx_get_str(json_object *o, const char *key);
+bool jsonx_get_int64(json_object *o, const char *key, int64_t *ret);
+bool jsonx_is_int(json_object *o);
+
+/* Adds a value, or null when v is NULL / a double is NaN. Return o. */
+void jsonx_add_str(json_object *o, const char *key, const char *v);
+void jsonx_add_time(json_object *o, const char *key, double unix_s); /* <=0 means null */
+void jsonx_add_int(json_object *o, const char *key, int64_t v);
+/* A double printed in the shortest form that reads back exactly; NULL for NaN/inf. */
+json_object *jsonx_new_double(double v);
+void jsonx_add_double(json_object *o, const char *key, double v);
+void jsonx_add_bool(json_object *o, const char *key, bool v);
+
+#endif

@@ -1,0 +1,269 @@
+/* proto: the control-socket protocol shared by warmd and warmctl. */
+#include "proto.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "jsonx.h"
+
+static const struct proto_cmd_info cmds[PROTO_CMD_COUNT] = {
+	[PROTO_PING] = { "ping", PROTO_ARGS_NONE, false },
+	[PROTO_STATUS] = { "status", PROTO_ARGS_TARGET_OPT, false },
+	[PROTO_WARM] = { "warm", PROTO_ARGS_TARGET_OR_ALL, true },
+	[PROTO_PAUSE] = { "pause", PROTO_ARGS_TARGET_OR_ALL, true },
+	[PROTO_RESUME] = { "resume", PROTO_ARGS_TARGET_OR_ALL, true },
+	[PROTO_RELOAD] = { "reload", PROTO_ARGS_NONE, true },
+};
+
+const struct proto_cmd_info *proto_cmd_info(enum proto_cmd c)
+{
+	return (unsigned)c < PROTO_CMD_COUNT ? &cmds[c] : NULL;
+}
+
+int proto_cmd_lookup(const char *name)
+{
+	for (int i = 0; i < PROTO_CMD_COUNT; i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static int fail(const char **ret_code, const char *code, struct errmsg *e, const char *msg)
+{
+	*ret_code = code;
+	return errmsg_set(e, -EINVAL, "%s", msg);
+}
+
+int proto_request_decode(const char *line, size_t len, struct proto_request *ret,
+			 const char **ret_code, struct errmsg *e)
+{
+	json_object *o = NULL, *cmdv, *tv, *av;
+	const struct proto_cmd_info *info;
+	const char *target = NULL;
+	bool all = false;
+	int c, r;
+
+	r = jsonx_parse(line, len, PROTO_MAX_DEPTH, &o, e);
+	if (r < 0) {
+		*ret_code = PROTO_E_BAD_JSON;
+		errmsg_prefix(e, "request is not valid JSON");
+		return -EINVAL;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return fail(ret_code, PROTO_E_BAD_REQUEST, e, "request must be a JSON object");
+	}
+	cmdv = jsonx_get(o, "cmd");
+	if (!cmdv || !json_object_is_type(cmdv, json_type_string)) {
+		json_object_put(o);
+		return fail(ret_code, PROTO_E_BAD_REQUEST, e, "request needs a string \"cmd\"");
+	}
+	c = proto_cmd_lookup(json_object_get_string(cmdv));
+	if (c < 0) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s", json_object_get_string(cmdv));
+		json_object_put(o);
+		*ret_code = PROTO_E_UNKNOWN_COMMAND;
+		return errmsg_set(e, -EINVAL, "unknown command \"%s\"", name);
+	}
+	info = &cmds[c];
+	json_object_object_foreach(o, key, val)
+	{
+		(void)val;
+		if (strcmp(key, "cmd") == 0)
+			continue;
+		if (info->args != PROTO_ARGS_NONE && strcmp(key, "target") == 0)
+			continue;
+		if (info->args == PROTO_ARGS_TARGET_OR_ALL && strcmp(key, "all") == 0)
+			continue;
+		{
+			char k[64];
+			text_copy(k, sizeof(k), key);
+			json_object_put(o);
+			*ret_code = PROTO_E_BAD_REQUEST;
+			return errmsg_set(e, -EINVAL, "%s: unexpected argument \"%s\"", info->name,
+					  k);
+		}
+	}
+	tv = jsonx_get(o, "target");
+	if (tv) {
+		if (!json_object_is_type(tv, json_type_string) ||
+		    json_object_get_string_len(tv) == 0) {
+			json_object_put(o);
+			return fail(ret_code, PROTO_E_BAD_REQUEST, e,
+				    "\"target\" must be a non-empty string");
+		}
+		target = json_object_get_string(tv);
+	}
+	av = jsonx_get(o, "all");
+	if (av) {
+		if (!json_object_is_type(av, json_type_boolean)) {
+			json_object_put(o);
+			return fail(ret_code, PROTO_E_BAD_REQUEST, e, "\"all\" must be a boolean");
+		}
+		all = json_object_get_boolean(av);
+	}
+	if (info->args == PROTO_ARGS_TARGET_OR_ALL && !!target == all) {
+		json_object_put(o);
+		*ret_code = PROTO_E_BAD_REQUEST;
+		return errmsg_set(e, -EINVAL, "%s needs either \"target\" or \"all\":true",
+				  info->name);
+	}
+	ret->cmd = (enum proto_cmd)c;
+	ret->target = target;
+	ret->all = all;
+	ret->obj = o;
+	return 0;
+}
+
+void proto_request_done(struct proto_request *r)
+{
+	json_object_put(r->obj);
+	r->obj = NULL;
+	r->target = NULL;
+}
+
+static int append_line(struct buf *out, json_object *o)
+{
+	size_t len;
+	const char *s = jsonx_dump(o, &len);
+	int r = buf_append(out, s, len);
+
+	if (r == 0)
+		r = buf_append(out, "\n", 1);
+	return r;
+}
+
+int proto_request_encode(struct buf *out, enum proto_cmd cmd, const char *target, bool all)
+{
+	json_object *o = json_object_new_object();
+	int r;
+
+	if (!o || (unsigned)cmd >= PROTO_CMD_COUNT) {
+		json_object_put(o);
+		return -EINVAL;
+	}
+	jsonx_add_str(o, "cmd", cmds[cmd].name);
+	if (target)
+		jsonx_add_str(o, "target", target);
+	if (all)
+		jsonx_add_bool(o, "all", true);
+	r = append_line(out, o);
+	json_object_put(o);
+	return r;
+}
+
+int proto_response_ok(struct buf *out, json_object *data)
+{
+	json_object *o = json_object_new_object();
+	int r;
+
+	jsonx_add_bool(o, "ok", true);
+	json_object_object_add(o, "data", data);
+	r = append_line(out, o);
+	json_object_put(o);
+	return r;
+}
+
+int proto_response_error(struct buf *out, const char *code, const char *message)
+{
+	return proto_response_error_details(out, code, message, NULL);
+}
+
+int proto_response_error_details(struct buf *out, const char *code, const char *message,
+				 json_object *details)
+{
+	json_object *o = json_object_new_object(), *err = json_object_new_object();
+	int r;
+
+	jsonx_add_bool(o, "ok", false);
+	jsonx_add_str(err, "code", code);
+	jsonx_add_str(err, "message", message);
+	if (details)
+		json_object_object_add(err, "details", details);
+	json_object_object_add(o, "error", err);
+	r = append_line(out, o);
+	json_object_put(o);
+	return r;
+}
+
+int proto_response_decode(const char *line, size_t len, json_object **ret_obj, bool *ret_ok,
+			  json_object **ret_data, const char **ret_code, const char **ret_message,
+			  struct errmsg *e)
+{
+	json_object *o = NULL, *okv, *err;
+	int r;
+
+	r = jsonx_parse(line, len, 0, &o, e);
+	if (r < 0) {
+		errmsg_prefix(e, "daemon answered with invalid JSON");
+		return r;
+	}
+	okv = jsonx_get(o, "ok");
+	if (!okv || !json_object_is_type(okv, json_type_boolean)) {
+		json_object_put(o);
+		return errmsg_set(e, -EPROTO, "daemon answer has no boolean \"ok\"");
+	}
+	*ret_ok = json_object_get_boolean(okv);
+	*ret_data = jsonx_get(o, "data");
+	err = jsonx_get(o, "error");
+	*ret_code = jsonx_get_str(err, "code");
+	*ret_message = jsonx_get_str(err, "message");
+	*ret_obj = o;
+	return 0;
+}
+
+void linebuf_init(struct linebuf *lb, size_t max)
+{
+	memset(lb, 0, sizeof(*lb));
+	lb->max = max;
+}
+
+void linebuf_free(struct linebuf *lb)
+{
+	buf_free(&lb->b);
+}
+
+int linebuf_feed(struct linebuf *lb, const char *p, size_t n, linebuf_cb cb, void *data)
+{
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t take = nl ? (size_t)(nl - p) : n;
+		int r;
+
+		if (lb->skipping) {
+			if (nl)
+				lb->skipping = false;
+		} else if (lb->b.len + take > lb->max) {
+			buf_reset(&lb->b);
+			lb->skipping = nl == NULL;
+			r = cb(data, NULL, 0);
+			if (r < 0)
+				return r;
+		} else if (nl) {
+			const char *line = p;
+			size_t len = take;
+			if (lb->b.len) {
+				if (buf_append(&lb->b, p, take) < 0)
+					return -ENOMEM;
+				line = lb->b.data;
+				len = lb->b.len;
+			}
+			/* Tolerate CRLF from hand-typed clients (socat, nc -C). */
+			if (len && line[len - 1] == '\r')
+				len--;
+			r = cb(data, line, len);
+			buf_reset(&lb->b);
+			if (r < 0)
+				return r;
+		} else if (buf_append(&lb->b, p, take) < 0) {
+			return -ENOMEM;
+		}
+		if (!nl)
+			break;
+		p = nl + 1;
+		n -= take + 1;
+	}
+	return 0;
+}

@@ -1,0 +1,103 @@
+/* proto: the control-socket protocol shared by warmd and warmctl.
+ *
+ * One request per line, one JSON object: {"cmd":"status","target":"x"}.
+ * One response per line: {"ok":true,"data":{...}} or
+ * {"ok":false,"error":{"code":"...","message":"..."}}.
+ * The command table is append-only; codes and field names are the contract
+ * (DESIGN.md §8). Nothing here does I/O. */
+#ifndef WARMD_PROTO_H
+#define WARMD_PROTO_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "errmsg.h"
+
+#define PROTO_MAX_LINE (1024 * 1024) /* bytes, newline excluded */
+#define PROTO_MAX_DEPTH 32	     /* JSON nesting accepted on the socket */
+
+enum proto_cmd {
+	PROTO_PING,
+	PROTO_STATUS,
+	PROTO_WARM,
+	PROTO_PAUSE,
+	PROTO_RESUME,
+	PROTO_RELOAD,
+	PROTO_CMD_COUNT
+};
+
+/* What a command takes besides "cmd". */
+enum proto_args {
+	PROTO_ARGS_NONE,	  /* nothing */
+	PROTO_ARGS_TARGET_OPT,	  /* optional "target" */
+	PROTO_ARGS_TARGET_OR_ALL, /* "target" or "all":true, exactly one */
+};
+
+struct proto_cmd_info {
+	const char *name;
+	enum proto_args args;
+	bool mutating; /* needs a privileged peer */
+};
+
+const struct proto_cmd_info *proto_cmd_info(enum proto_cmd c);
+/* Returns the command with that name, or -1. */
+int proto_cmd_lookup(const char *name);
+
+/* Error codes carried in responses. */
+#define PROTO_E_BAD_JSON "bad_json"
+#define PROTO_E_BAD_REQUEST "bad_request"
+#define PROTO_E_UNKNOWN_COMMAND "unknown_command"
+#define PROTO_E_NOT_FOUND "not_found"
+#define PROTO_E_FORBIDDEN "forbidden"
+#define PROTO_E_TOO_LONG "line_too_long"
+#define PROTO_E_FAILED "failed"
+#define PROTO_E_REJECTED "rejected"
+#define PROTO_E_BUSY "busy"
+
+struct proto_request {
+	enum proto_cmd cmd;
+	const char *target; /* points into obj, or NULL */
+	bool all;
+	json_object *obj; /* the parsed request; owned, free with proto_request_done */
+};
+
+/* Decodes one request line (without its newline). On failure returns
+ * -EINVAL, sets *ret_code to one of the PROTO_E_* codes and e to a message
+ * naming what is wrong; nothing is allocated then. */
+int proto_request_decode(const char *line, size_t len, struct proto_request *ret,
+			 const char **ret_code, struct errmsg *e);
+void proto_request_done(struct proto_request *r);
+
+/* Encodes a request line, newline included. target may be NULL. */
+int proto_request_encode(struct buf *out, enum proto_cmd cmd, const char *target, bool all);
+
+/* Appends a response line (newline included). ok_response takes ownership of data (may be NULL). */
+int proto_response_ok(struct buf *out, json_object *data);
+int proto_response_error(struct buf *out, const char *code, const char *message);
+/* Same, with a "details" array of strings (takes ownership; may be NULL). */
+int proto_response_error_details(struct buf *out, const char *code, const char *message,
+				 json_object *details);
+
+/* Decodes a response line. On success *ret_obj owns the whole response; *ret_ok,
+ * *ret_data (borrowed from obj), *ret_code and *ret_message (borrowed) are set. */
+int proto_response_decode(const char *line, size_t len, json_object **ret_obj, bool *ret_ok,
+			  json_object **ret_data, const char **ret_code, const char **ret_message,
+			  struct errmsg *e);
+
+/* Line framing with a hard limit. Feed bytes; complete lines are handed to cb
+ * without their newline. A line longer than max is reported once through
+ * cb with line == NULL, and its bytes are skipped up to the next newline.
+ * cb returns 0 to continue, <0 to stop (feed then returns that value). */
+struct linebuf {
+	struct buf b;
+	size_t max;
+	bool skipping;
+};
+typedef int (*linebuf_cb)(void *data, const char *line, size_t len);
+void linebuf_init(struct linebuf *lb, size_t max);
+int linebuf_feed(struct linebuf *lb, const char *p, size_t n, linebuf_cb cb, void *data);
+void linebuf_free(struct linebuf *lb);
+
+#endif

@@ -1,0 +1,821 @@
+/* config: reads warmd.conf (libconfig) into an immutable snapshot.
+ *
+ * Each section is described by a table of keys (name, type, bounds, default)
+ * in the spirit of redis' config.c; the loader applies the defaults, then
+ * walks the settings the file actually has, so that unknown keys and type
+ * errors are reported with the line they are on. */
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "duration.h"
+#include "log.h"
+#include "sched.h"
+
+enum key_type { K_STR, K_PATH, K_INT, K_DURATION, K_ENUM, K_LOGLEVEL };
+
+struct key_def {
+	const char *name;
+	enum key_type type;
+	size_t off;
+	long min, max;		 /* K_INT bounds */
+	const char *const *enums; /* K_ENUM names, NULL-terminated, index = value */
+	const char *help;	 /* what the value is, for error text */
+};
+
+static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", NULL };
+static const char *const policy_names[] = { "always", "manual", NULL };
+static const char *const endpoint_names[] = { "auto", "messages", "chat", NULL };
+/* Accepted words that name features of later versions, so the error can say so. */
+static const char *const policy_future[] = { "schedule", "adaptive", NULL };
+static const char *const endpoint_future[] = { "responses", NULL };
+
+#define D(f) offsetof(struct cfg_daemon, f)
+static const struct key_def daemon_keys[] = {
+	{ "control_socket", K_PATH, D(control_socket), 0, 0, NULL, "a socket path" },
+	{ "max_inflight", K_INT, D(max_inflight), 1, 100000, NULL, "concurrent warms" },
+	{ "log_level", K_LOGLEVEL, D(log_level), 0, 0, NULL,
+	  "one of error, warning, notice, info, debug" },
+	{ NULL, 0, 0, 0, 0, NULL, NULL },
+};
+#undef D
+
+#define P(f) offsetof(struct cfg_provider, f)
+static const struct key_def provider_keys[] = {
+	{ "name", K_STR, P(name), 0, 0, NULL, "a name" },
+	{ "kind", K_ENUM, P(kind), 0, 0, kind_names, "anthropic, openai or openai-compatible" },
+	{ "base_url", K_STR, P(base_url), 0, 0, NULL, "a URL" },
+	{ "api_key_file", K_STR, P(api_key_file), 0, 0, NULL, "a file name" },
+	{ "api_key_env", K_STR, P(api_key_env), 0, 0, NULL, "an environment variable name" },
+	{ "api_key", K_STR, P(api_key), 0, 0, NULL, "a key" },
+	{ "max_rpm", K_INT, P(max_rpm), 0, 1000000, NULL, "requests per minute (0 = no limit)" },
+	{ "max_inflight", K_INT, P(max_inflight), 1, 100000, NULL, "concurrent warms" },
+	{ "timeout_ms", K_INT, P(timeout_ms), 100, 600000, NULL, "milliseconds" },
+	{ "connect_timeout_ms", K_INT, P(connect_timeout_ms), 100, 120000, NULL,
+	  "milliseconds" },
+	{ NULL, 0, 0, 0, 0, NULL, NULL },
+};
+#undef P
+
+#define T(f) offsetof(struct cfg_target, f)
+static const struct key_def target_keys[] = {
+	{ "name", K_STR, T(name), 0, 0, NULL, "a name" },
+	{ "provider", K_STR, T(provider), 0, 0, NULL, "a provider name" },
+	{ "request_file", K_PATH, T(request_file), 0, 0, NULL, "a file name" },
+	{ "ttl", K_DURATION, T(ttl_s), 0, 0, NULL, "a duration such as \"5m\" or seconds" },
+	{ "policy", K_ENUM, T(policy), 0, 0, policy_names, "always or manual" },
+	{ "priority", K_INT, T(priority), 0, 1000000, NULL, "a number (lower warms first)" },
+	{ "cache_key", K_STR, T(cache_key), 0, 0, NULL, "a prompt_cache_key" },
+	{ "endpoint", K_ENUM, T(endpoint), 0, 0, endpoint_names, "auto, messages or chat" },
+	{ NULL, 0, 0, 0, 0, NULL, NULL },
+};
+#undef T
+
+struct loader {
+	const char *path;
+	const char *dir;
+	struct diags *d;
+};
+
+const char *provider_kind_name(enum provider_kind k)
+{
+	return kind_names[k];
+}
+
+const char *policy_name(enum policy p)
+{
+	return policy_names[p];
+}
+
+const char *endpoint_name(enum endpoint e)
+{
+	return endpoint_names[e];
+}
+
+bool config_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		abort();
+	return p;
+}
+
+static const char *setting_file(const struct loader *ld, const config_setting_t *s)
+{
+	const char *f = s ? config_setting_source_file(s) : NULL;
+
+	return f ? f : ld->path;
+}
+
+static int setting_line(const config_setting_t *s)
+{
+	return s ? (int)config_setting_source_line(s) : 0;
+}
+
+#define err_at(ld, s, ...) diags_add((ld)->d, DIAG_ERROR, setting_file(ld, s), setting_line(s), __VA_ARGS__)
+#define warn_at(ld, s, ...)                                                                        \
+	diags_add((ld)->d, DIAG_WARNING, setting_file(ld, s), setting_line(s), __VA_ARGS__)
+
+static char *resolve_path(const struct loader *ld, const char *p)
+{
+	char *out;
+
+	if (p[0] == '/')
+		return xstrdup(p);
+	out = malloc(strlen(ld->dir) + strlen(p) + 2);
+	if (!out)
+		abort();
+	sprintf(out, "%s/%s", ld->dir, p);
+	return out;
+}
+
+/* Levenshtein distance, for "did you mean" hints on misspelt keys. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+
+	if (la >= 63 || lb >= 63)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, sizeof(cur));
+	}
+	return prev[lb];
+}
+
+static const char *closest_key(const struct key_def *keys, const char *name)
+{
+	const char *best = NULL;
+	size_t bestd = 3;
+
+	for (const struct key_def *k = keys; k->name; k++) {
+		size_t dist = edit_distance(k->name, name);
+		if (dist < bestd) {
+			bestd = dist;
+			best = k->name;
+		}
+	}
+	return best;
+}
+
+static int enum_lookup(const char *const *names, const char *s)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+static void enum_list(const char *const *names, char *out, size_t n)
+{
+	out[0] = '\0';
+	for (int i = 0; names[i]; i++) {
+		size_t l = strlen(out);
+		snprintf(out + l, n - l, "%s%s", i ? ", " : "", names[i]);
+	}
+}
+
+/* Reads one setting into base+k->off. Returns 0 or -EINVAL (error reported). */
+static int read_key(const struct loader *ld, const struct key_def *k, config_setting_t *s,
+		    void *base, const char *where)
+{
+	char *field = (char *)base + k->off;
+	int type = config_setting_type(s);
+
+	switch (k->type) {
+	case K_STR:
+	case K_PATH:
+	case K_ENUM:
+	case K_LOGLEVEL: {
+		const char *v;
+		if (type != CONFIG_TYPE_STRING) {
+			err_at(ld, s, "%s: \"%s\" must be a string (%s)", where, k->name, k->help);
+			return -EINVAL;
+		}
+		v = config_setting_get_string(s);
+		if (k->type == K_ENUM) {
+			int e = enum_lookup(k->enums, v);
+			if (e < 0) {
+				char list[128];
+				enum_list(k->enums, list, sizeof(list));
+				if ((k->enums == policy_names && enum_lookup(policy_future, v) >= 0) ||
+				    (k->enums == endpoint_names &&
+				     enum_lookup(endpoint_future, v) >= 0))
+					err_at(ld, s,
+					       "%s: %s \"%s\" is not supported by this version of "
+					       "warmd (use one of: %s)",
+					       where, k->name, v, list);
+				else
+					err_at(ld, s, "%s: unknown %s \"%s\" (use one of: %s)", where,
+					       k->name, v, list);
+				return -EINVAL;
+			}
+			*(int *)(void *)field = e;
+		} else if (k->type == K_LOGLEVEL) {
+			int lvl = log_level_parse(v);
+			if (lvl < 0) {
+				err_at(ld, s, "%s: log_level \"%s\" is not %s", where, v, k->help);
+				return -EINVAL;
+			}
+			*(int *)(void *)field = lvl;
+		} else {
+			char **dst = (char **)(void *)field;
+			if (!*v) {
+				err_at(ld, s, "%s: \"%s\" must not be empty", where, k->name);
+				return -EINVAL;
+			}
+			free(*dst);
+			*dst = k->type == K_PATH ? resolve_path(ld, v) : xstrdup(v);
+		}
+		return 0;
+	}
+	case K_INT: {
+		long long v;
+		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+			err_at(ld, s, "%s: \"%s\" must be an integer (%s)", where, k->name, k->help);
+			return -EINVAL;
+		}
+		v = config_setting_get_int64(s);
+		if (v < k->min || v > k->max) {
+			err_at(ld, s, "%s: \"%s\" = %lld is out of range [%ld, %ld]", where, k->name,
+			       v, k->min, k->max);
+			return -EINVAL;
+		}
+		*(int *)(void *)field = (int)v;
+		return 0;
+	}
+	case K_DURATION: {
+		double v;
+		if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+			long long i = config_setting_get_int64(s);
+			if (i < 0) {
+				err_at(ld, s, "%s: \"%s\" must not be negative", where, k->name);
+				return -EINVAL;
+			}
+			v = (double)i;
+		} else if (type == CONFIG_TYPE_FLOAT) {
+			v = config_setting_get_float(s);
+		} else if (type == CONFIG_TYPE_STRING) {
+			if (duration_parse(config_setting_get_string(s), &v) < 0) {
+				err_at(ld, s, "%s: \"%s\" = \"%s\" is not %s", where, k->name,
+				       config_setting_get_string(s), k->help);
+				return -EINVAL;
+			}
+		} else {
+			err_at(ld, s, "%s: \"%s\" must be %s", where, k->name, k->help);
+			return -EINVAL;
+		}
+		if (!(v >= 0)) {
+			err_at(ld, s, "%s: \"%s\" must not be negative", where, k->name);
+			return -EINVAL;
+		}
+		*(double *)(void *)field = v;
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+/* Reads every member of group g through keys. Returns the number of errors. */
+static int read_group(const struct loader *ld, config_setting_t *g, const struct key_def *keys,
+		      void *base, const char *where)
+{
+	int errors = 0, n = config_setting_length(g);
+
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		const struct key_def *k;
+
+		for (k = keys; k->name; k++)
+			if (strcmp(k->name, name) == 0)
+				break;
+		if (!k->name) {
+			const char *hint = closest_key(keys, name);
+			if (hint)
+				err_at(ld, s, "%s: unknown key \"%s\" (did you mean \"%s\"?)", where,
+				       name, hint);
+			else
+				err_at(ld, s, "%s: unknown key \"%s\"", where, name);
+			errors++;
+			continue;
+		}
+		if (read_key(ld, k, s, base, where) < 0)
+			errors++;
+	}
+	return errors;
+}
+
+static void default_runtime_path(char **dst, const char *file)
+{
+	const char *rt = getenv("RUNTIME_DIRECTORY");
+	char *p;
+
+	/* systemd may pass several directories separated by ':'; use the first. */
+	if (rt && *rt) {
+		size_t n = strcspn(rt, ":");
+		p = malloc(n + strlen(file) + 2);
+		if (!p)
+			abort();
+		sprintf(p, "%.*s/%s", (int)n, rt, file);
+	} else {
+		p = malloc(strlen("/run/warmd/") + strlen(file) + 1);
+		if (!p)
+			abort();
+		sprintf(p, "/run/warmd/%s", file);
+	}
+	*dst = p;
+}
+
+static void load_daemon(const struct loader *ld, config_t *cf, struct config *c)
+{
+	config_setting_t *g = config_lookup(cf, "daemon");
+
+	c->daemon.max_inflight = 64;
+	c->daemon.log_level = LOG_INFO;
+	default_runtime_path(&c->daemon.control_socket, "control.sock");
+	if (!g)
+		return;
+	c->daemon.line = setting_line(g);
+	if (!config_setting_is_group(g)) {
+		err_at(ld, g, "\"daemon\" must be a group: daemon = { ... };");
+		return;
+	}
+	read_group(ld, g, daemon_keys, &c->daemon, "daemon");
+}
+
+/* Is the URL's host a loopback address? Plain http is allowed only there. */
+static bool url_host_is_loopback(const char *url)
+{
+	const char *h = strstr(url, "://");
+	char host[256];
+	size_t n;
+
+	if (!h)
+		return false;
+	h += 3;
+	if (*h == '[') {
+		n = strcspn(h + 1, "]");
+		return n == 3 && strncmp(h + 1, "::1", 3) == 0;
+	}
+	n = strcspn(h, ":/?#");
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+static int check_base_url(const struct loader *ld, config_setting_t *s, struct cfg_provider *p)
+{
+	size_t n;
+
+	if (strncmp(p->base_url, "https://", 8) != 0 &&
+	    !(strncmp(p->base_url, "http://", 7) == 0 && url_host_is_loopback(p->base_url))) {
+		err_at(ld, s,
+		       "provider \"%s\": base_url \"%s\" must use https:// (plain http is only "
+		       "allowed for loopback test endpoints)",
+		       p->name, p->base_url);
+		return -EINVAL;
+	}
+	for (const char *q = p->base_url; *q; q++) {
+		if ((unsigned char)*q <= ' ' || *q == '"' || *q == '\\') {
+			err_at(ld, s, "provider \"%s\": base_url contains a space or control character",
+			       p->name);
+			return -EINVAL;
+		}
+	}
+	n = strlen(p->base_url);
+	while (n > 8 && p->base_url[n - 1] == '/')
+		p->base_url[--n] = '\0';
+	return 0;
+}
+
+static const char *kind_default_url(enum provider_kind k)
+{
+	switch (k) {
+	case PROVIDER_ANTHROPIC:
+		return "https://api.anthropic.com";
+	case PROVIDER_OPENAI:
+		return "https://api.openai.com/v1";
+	case PROVIDER_OPENAI_COMPAT:
+		return NULL;
+	}
+	return NULL;
+}
+
+static const char *kind_default_env(enum provider_kind k)
+{
+	switch (k) {
+	case PROVIDER_ANTHROPIC:
+		return "ANTHROPIC_API_KEY";
+	case PROVIDER_OPENAI:
+		return "OPENAI_API_KEY";
+	case PROVIDER_OPENAI_COMPAT:
+		return NULL;
+	}
+	return NULL;
+}
+
+/* api_key_file: systemd credentials first (LoadCredential=), then the config dir. */
+static char *resolve_key_file(const struct loader *ld, const char *f)
+{
+	const char *cred = getenv("CREDENTIALS_DIRECTORY");
+
+	if (f[0] != '/' && cred && *cred) {
+		char *p = malloc(strlen(cred) + strlen(f) + 2);
+		if (!p)
+			abort();
+		sprintf(p, "%s/%s", cred, f);
+		if (access(p, F_OK) == 0)
+			return p;
+		free(p);
+	}
+	return resolve_path(ld, f);
+}
+
+static void load_providers(const struct loader *ld, config_t *cf, struct config *c)
+{
+	config_setting_t *list = config_lookup(cf, "providers");
+	int n;
+
+	if (!list) {
+		diags_add(ld->d, DIAG_ERROR, ld->path, 0,
+			  "no \"providers\" list: warmd needs at least one provider");
+		return;
+	}
+	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
+		err_at(ld, list, "\"providers\" must be a list: providers = ( { ... } );");
+		return;
+	}
+	n = config_setting_length(list);
+	if (n == 0) {
+		err_at(ld, list, "\"providers\" is empty: warmd needs at least one provider");
+		return;
+	}
+	c->providers = calloc((size_t)n, sizeof(*c->providers));
+	if (!c->providers)
+		abort();
+	for (int i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		struct cfg_provider *p = &c->providers[c->nproviders];
+		char where[96];
+		config_setting_t *ks;
+		int kind_set, errors;
+
+		if (!config_setting_is_group(g)) {
+			err_at(ld, g, "providers[%d] must be a group { ... }", i);
+			continue;
+		}
+		c->nproviders++;
+		p->file = xstrdup(setting_file(ld, g));
+		p->line = setting_line(g);
+		p->kind = -1;
+		p->max_inflight = 8;
+		p->timeout_ms = 30000;
+		p->connect_timeout_ms = 10000;
+		snprintf(where, sizeof(where), "providers[%d]", i);
+		errors = read_group(ld, g, provider_keys, p, where);
+		if (!p->name) {
+			err_at(ld, g, "%s: \"name\" is required", where);
+			continue;
+		}
+		snprintf(where, sizeof(where), "provider \"%s\"", p->name);
+		if (!config_name_valid(p->name)) {
+			err_at(ld, config_setting_get_member(g, "name"),
+			       "%s: names may only use letters, digits, '-', '_' and '.' (at most 64)",
+			       where);
+			errors++;
+		}
+		for (size_t j = 0; j + 1 < c->nproviders; j++) {
+			if (c->providers[j].name && strcmp(c->providers[j].name, p->name) == 0) {
+				err_at(ld, g, "%s: defined twice (first at line %d)", where,
+				       c->providers[j].line);
+				errors++;
+			}
+		}
+		kind_set = config_setting_get_member(g, "kind") != NULL;
+		if (!kind_set) {
+			/* A provider named after its kind needs no "kind". */
+			int k = enum_lookup(kind_names, p->name);
+			if (k < 0) {
+				err_at(ld, g,
+				       "%s: \"kind\" is required (anthropic, openai or "
+				       "openai-compatible)",
+				       where);
+				continue;
+			}
+			p->kind = k;
+		}
+		if ((int)p->kind < 0)
+			continue;
+		if (!p->base_url) {
+			const char *u = kind_default_url(p->kind);
+			if (!u) {
+				err_at(ld, g, "%s: \"base_url\" is required for kind %s", where,
+				       provider_kind_name(p->kind));
+				continue;
+			}
+			p->base_url = xstrdup(u);
+		}
+		if (!errors)
+			check_base_url(ld, config_setting_get_member(g, "base_url") ?
+						   config_setting_get_member(g, "base_url") :
+						   g,
+				       p);
+		ks = config_setting_get_member(g, "api_key_file");
+		if (!ks)
+			ks = config_setting_get_member(g, "api_key_env");
+		if (!ks)
+			ks = config_setting_get_member(g, "api_key");
+		p->key_line = setting_line(ks ? ks : g);
+		if (!!p->api_key_file + !!p->api_key_env + !!p->api_key > 1) {
+			err_at(ld, ks, "%s: use only one of api_key_file, api_key_env and api_key",
+			       where);
+			continue;
+		}
+		if (p->api_key_file) {
+			char *r = resolve_key_file(ld, p->api_key_file);
+			free(p->api_key_file);
+			p->api_key_file = r;
+		}
+		if (p->api_key)
+			warn_at(ld, ks,
+				"%s: the API key is written inline in the config; prefer "
+				"api_key_file (systemd LoadCredential=) or api_key_env",
+				where);
+		if (!p->api_key_file && !p->api_key_env && !p->api_key &&
+		    kind_default_env(p->kind))
+			p->api_key_env = xstrdup(kind_default_env(p->kind));
+	}
+}
+
+static void load_targets(const struct loader *ld, config_t *cf, struct config *c)
+{
+	config_setting_t *list = config_lookup(cf, "targets");
+	int n;
+
+	if (!list) {
+		diags_add(ld->d, DIAG_WARNING, ld->path, 0,
+			  "no \"targets\" list: warmd will run but warm nothing");
+		return;
+	}
+	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
+		err_at(ld, list, "\"targets\" must be a list: targets = ( { ... } );");
+		return;
+	}
+	n = config_setting_length(list);
+	c->targets = calloc(n ? (size_t)n : 1, sizeof(*c->targets));
+	if (!c->targets)
+		abort();
+	for (int i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		struct cfg_target *t = &c->targets[c->ntargets];
+		const struct cfg_provider *p = NULL;
+		config_setting_t *s;
+		char where[96];
+
+		if (!config_setting_is_group(g)) {
+			err_at(ld, g, "targets[%d] must be a group { ... }", i);
+			continue;
+		}
+		c->ntargets++;
+		t->file = xstrdup(setting_file(ld, g));
+		t->line = setting_line(g);
+		t->ttl_s = -1;
+		t->priority = 10;
+		t->policy = POLICY_ALWAYS;
+		t->endpoint = ENDPOINT_AUTO;
+		snprintf(where, sizeof(where), "targets[%d]", i);
+		read_group(ld, g, target_keys, t, where);
+		if (!t->name) {
+			err_at(ld, g, "%s: \"name\" is required", where);
+			continue;
+		}
+		snprintf(where, sizeof(where), "target \"%s\"", t->name);
+		if (!config_name_valid(t->name))
+			err_at(ld, config_setting_get_member(g, "name"),
+			       "%s: names may only use letters, digits, '-', '_' and '.' (at most 64)",
+			       where);
+		for (size_t j = 0; j + 1 < c->ntargets; j++)
+			if (c->targets[j].name && strcmp(c->targets[j].name, t->name) == 0)
+				err_at(ld, g, "%s: defined twice (first at line %d)", where,
+				       c->targets[j].line);
+		if (!t->provider) {
+			if (c->nproviders != 1) {
+				err_at(ld, g,
+				       "%s: \"provider\" is required when more than one provider is "
+				       "configured",
+				       where);
+				continue;
+			}
+			t->provider = xstrdup(c->providers[0].name ? c->providers[0].name : "");
+		}
+		for (size_t j = 0; j < c->nproviders; j++) {
+			if (c->providers[j].name && strcmp(c->providers[j].name, t->provider) == 0) {
+				p = &c->providers[j];
+				t->provider_index = j;
+			}
+		}
+		if (!p) {
+			err_at(ld, config_setting_get_member(g, "provider"),
+			       "%s: unknown provider \"%s\"", where, t->provider);
+			continue;
+		}
+		s = config_setting_get_member(g, "request_file");
+		t->request_file_line = setting_line(s ? s : g);
+		if (!t->request_file)
+			err_at(ld, g, "%s: \"request_file\" is required (the application's request body as JSON)",
+			       where);
+		s = config_setting_get_member(g, "ttl");
+		if (t->ttl_s < 0) {
+			if ((int)p->kind == PROVIDER_OPENAI_COMPAT) {
+				err_at(ld, g,
+				       "%s: \"ttl\" is required for openai-compatible providers "
+				       "(they evict by LRU; ttl is your warm interval)",
+				       where);
+				continue;
+			}
+			t->ttl_s = 300;
+		} else if (t->ttl_s < SCHED_MIN_TTL_S) {
+			err_at(ld, s,
+			       "%s: ttl %gs is too short for the scheduler to beat: warms need a "
+			       "margin of at least %.1fs before expiry, so ttl must be at least %gs",
+			       where, t->ttl_s, SCHED_MARGIN_FLOOR_S, SCHED_MIN_TTL_S);
+		}
+		if (t->endpoint != ENDPOINT_AUTO && (int)p->kind >= 0) {
+			bool ok = (p->kind == PROVIDER_ANTHROPIC) == (t->endpoint == ENDPOINT_MESSAGES);
+			if (!ok)
+				err_at(ld, config_setting_get_member(g, "endpoint"),
+				       "%s: endpoint \"%s\" does not match provider \"%s\" of kind %s",
+				       where, endpoint_name(t->endpoint), p->name,
+				       provider_kind_name(p->kind));
+		}
+		if (t->cache_key && (int)p->kind == PROVIDER_ANTHROPIC)
+			err_at(ld, config_setting_get_member(g, "cache_key"),
+			       "%s: cache_key (OpenAI prompt_cache_key) does not apply to Anthropic "
+			       "provider \"%s\"",
+			       where, p->name);
+	}
+}
+
+static void check_sections(const struct loader *ld, config_t *cf)
+{
+	config_setting_t *root = config_root_setting(cf);
+	int n = config_setting_length(root);
+	static const struct key_def top[] = {
+		{ "daemon", 0, 0, 0, 0, NULL, NULL },
+		{ "providers", 0, 0, 0, 0, NULL, NULL },
+		{ "targets", 0, 0, 0, 0, NULL, NULL },
+		{ NULL, 0, 0, 0, 0, NULL, NULL },
+	};
+
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(s);
+		bool known = false;
+		for (const struct key_def *k = top; k->name; k++)
+			known |= strcmp(k->name, name) == 0;
+		if (!known) {
+			const char *hint = closest_key(top, name);
+			if (hint)
+				err_at(ld, s, "unknown section \"%s\" (did you mean \"%s\"?)", name,
+				       hint);
+			else
+				err_at(ld, s,
+				       "unknown section \"%s\" (expected daemon, providers, targets)",
+				       name);
+		}
+	}
+}
+
+static char *dir_of(const char *path)
+{
+	char *abs = realpath(path, NULL), *slash;
+
+	if (!abs)
+		abs = xstrdup(path);
+	slash = strrchr(abs, '/');
+	if (!slash) {
+		free(abs);
+		return xstrdup(".");
+	}
+	if (slash == abs)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return abs;
+}
+
+int config_load(const char *path, struct diags *d, struct config **ret)
+{
+	size_t errors_before = d->errors;
+	struct config *c;
+	struct loader ld;
+	config_t cf;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		abort();
+	c->file = xstrdup(path);
+	c->dir = dir_of(path);
+	ld.path = c->file;
+	ld.dir = c->dir;
+	ld.d = d;
+
+	config_init(&cf);
+	config_set_include_dir(&cf, c->dir);
+	if (access(path, R_OK) < 0) {
+		diags_add(d, DIAG_ERROR, path, 0, "cannot read config file: %s", strerror(errno));
+		config_destroy(&cf);
+		config_free(c);
+		return -EINVAL;
+	}
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		const char *f = config_error_file(&cf);
+		diags_add(d, DIAG_ERROR, f ? f : path, config_error_line(&cf), "%s",
+			  config_error_text(&cf));
+		config_destroy(&cf);
+		config_free(c);
+		return -EINVAL;
+	}
+	check_sections(&ld, &cf);
+	load_daemon(&ld, &cf, c);
+	load_providers(&ld, &cf, c);
+	load_targets(&ld, &cf, c);
+	config_destroy(&cf);
+	if (d->errors > errors_before) {
+		config_free(c);
+		return -EINVAL;
+	}
+	*ret = c;
+	return 0;
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nproviders; i++) {
+		struct cfg_provider *p = &c->providers[i];
+		free(p->name);
+		free(p->base_url);
+		free(p->api_key_file);
+		free(p->api_key_env);
+		free_secret(p->api_key);
+		free(p->file);
+	}
+	for (size_t i = 0; i < c->ntargets; i++) {
+		struct cfg_target *t = &c->targets[i];
+		free(t->name);
+		free(t->provider);
+		free(t->request_file);
+		free(t->cache_key);
+		free(t->file);
+	}
+	free(c->providers);
+	free(c->targets);
+	free(c->daemon.control_socket);
+	free(c->file);
+	free(c->dir);
+	free(c);
+}

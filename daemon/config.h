@@ -1,0 +1,82 @@
+/* config: reads warmd.conf (libconfig) into an immutable snapshot.
+ *
+ * Every key has a default; unknown keys, wrong types, out-of-range values,
+ * unknown provider names, missing files and a TTL the scheduler cannot beat
+ * are errors reported as FILE:LINE through struct diags. Nothing here touches
+ * the network, keys or templates: daemon.c builds those from the snapshot. */
+#ifndef WARMD_CONFIG_H
+#define WARMD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "diag.h"
+
+#define CONFIG_DEFAULT_FILE "/etc/warmd/warmd.conf"
+
+enum provider_kind { PROVIDER_ANTHROPIC, PROVIDER_OPENAI, PROVIDER_OPENAI_COMPAT };
+enum policy { POLICY_ALWAYS, POLICY_MANUAL };
+enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT };
+
+struct cfg_daemon {
+	char *control_socket;
+	int max_inflight;
+	int log_level; /* syslog priority */
+	int line;
+};
+
+struct cfg_provider {
+	char *name;
+	enum provider_kind kind;
+	char *base_url; /* without trailing slash */
+	char *api_key_file; /* resolved path, or NULL */
+	char *api_key_env;  /* or NULL */
+	char *api_key;	    /* inline key, or NULL; zeroed when the config is freed */
+	int max_rpm;	    /* 0 = no limit */
+	int max_inflight;
+	int timeout_ms;
+	int connect_timeout_ms;
+	char *file;
+	int line;
+	int key_line; /* line of the key setting, for diagnostics */
+};
+
+struct cfg_target {
+	char *name;
+	char *provider;
+	size_t provider_index; /* into config.providers */
+	char *request_file;    /* resolved path */
+	double ttl_s;
+	enum policy policy;
+	int priority;
+	char *cache_key; /* OpenAI prompt_cache_key, or NULL */
+	enum endpoint endpoint;
+	char *file;
+	int line;
+	int request_file_line;
+};
+
+struct config {
+	char *file; /* as given */
+	char *dir;  /* directory relative paths resolve against */
+	struct cfg_daemon daemon;
+	struct cfg_provider *providers;
+	size_t nproviders;
+	struct cfg_target *targets;
+	size_t ntargets;
+};
+
+/* Loads and validates path. Problems go to d (errors and warnings). Returns
+ * 0 and a new config in *ret when there is no error, -EINVAL otherwise
+ * (*ret untouched). */
+int config_load(const char *path, struct diags *d, struct config **ret);
+void config_free(struct config *c);
+
+const char *provider_kind_name(enum provider_kind k);
+const char *policy_name(enum policy p);
+const char *endpoint_name(enum endpoint e);
+
+/* Name syntax shared by providers and targets (used in datagrams and metric labels). */
+bool config_name_valid(const char *s);
+
+#endif

@@ -1,0 +1,398 @@
+/* ctl: the control socket server. */
+#include "ctl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "ctl_cmd.h"
+#include "daemon.h"
+#include "log.h"
+#include "proto.h"
+
+struct conn {
+	uv_pipe_t pipe;
+	uv_timer_t idle;
+	struct ctl *ctl;
+	struct linebuf lb;
+	struct ctl_peer peer;
+	int open_handles;
+	bool closing;
+	struct conn *prev, *next;
+};
+
+struct ctl {
+	struct daemon *d;
+	uv_pipe_t server;
+	char *path; /* set when we bound it (and must unlink it) */
+	gid_t sock_gid;
+	struct conn *conns;
+	unsigned nconns;
+	char rbuf[65536];
+};
+
+struct wreq {
+	uv_write_t w;
+	size_t len;
+	char data[];
+};
+
+static void conn_close(struct conn *c);
+
+static void conn_handle_closed_cb(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	if (--c->open_handles > 0)
+		return;
+	linebuf_free(&c->lb);
+	free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->ctl->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->ctl->nconns--;
+	uv_timer_stop(&c->idle);
+	uv_close((uv_handle_t *)&c->idle, conn_handle_closed_cb);
+	uv_close((uv_handle_t *)&c->pipe, conn_handle_closed_cb);
+}
+
+static void write_cb(uv_write_t *w, int status)
+{
+	(void)status;
+	free(w); /* the uv_write_t is the first member of struct wreq */
+}
+
+static void shutdown_cb(uv_shutdown_t *s, int status)
+{
+	struct conn *c = s->data;
+
+	(void)status;
+	free(s);
+	conn_close(c);
+}
+
+/* Queues bytes; drops a client that lets replies pile up unread. */
+static void conn_send(struct conn *c, const char *p, size_t n)
+{
+	struct wreq *w;
+	uv_buf_t b;
+
+	if (c->closing)
+		return;
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) + n > CTL_MAX_PENDING_OUT) {
+		log_warning("control: dropping pid %ld (uid %u): it does not read its answers",
+			    (long)c->peer.pid, (unsigned)c->peer.uid);
+		conn_close(c);
+		return;
+	}
+	w = malloc(sizeof(*w) + n);
+	if (!w) {
+		conn_close(c);
+		return;
+	}
+	memcpy(w->data, p, n);
+	w->len = n;
+	b = uv_buf_init(w->data, (unsigned)n);
+	if (uv_write(&w->w, (uv_stream_t *)&c->pipe, &b, 1, write_cb) < 0) {
+		free(w);
+		conn_close(c);
+	}
+}
+
+static void send_error(struct conn *c, const char *code, const char *msg)
+{
+	struct buf out = BUF_INIT;
+
+	proto_response_error(&out, code, msg);
+	conn_send(c, out.data, out.len);
+	buf_free(&out);
+}
+
+/* Is uid a member of gid (supplementary groups, from /proc)? */
+static bool peer_in_group(pid_t pid, gid_t gid)
+{
+	char path[64], line[4096];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Groups:", 7) == 0) {
+			char *p = line + 7, *end;
+			for (;;) {
+				unsigned long g = strtoul(p, &end, 10);
+				if (end == p)
+					break;
+				if ((gid_t)g == gid)
+					found = true;
+				p = end;
+			}
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int line_cb(void *data, const char *line, size_t len)
+{
+	struct conn *c = data;
+	struct proto_request req;
+	const struct proto_cmd_info *info;
+	struct errmsg e;
+	const char *code;
+	struct buf out = BUF_INIT;
+
+	if (c->closing)
+		return -ECONNRESET;
+	if (!line) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "request line longer than %d bytes", PROTO_MAX_LINE);
+		send_error(c, PROTO_E_TOO_LONG, msg);
+		return 0;
+	}
+	uv_timer_again(&c->idle);
+	if (len == 0)
+		return 0; /* blank lines are harmless */
+	if (proto_request_decode(line, len, &req, &code, &e) < 0) {
+		send_error(c, code, e.text);
+		return 0;
+	}
+	info = proto_cmd_info(req.cmd);
+	if (info->mutating && !c->peer.privileged) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+			 "%s needs root, the daemon's user or membership in the socket's group "
+			 "(you are uid %u)",
+			 info->name, (unsigned)c->peer.uid);
+		log_notice("control: refused %s from pid %ld uid %u", info->name,
+			   (long)c->peer.pid, (unsigned)c->peer.uid);
+		send_error(c, PROTO_E_FORBIDDEN, msg);
+		proto_request_done(&req);
+		return 0;
+	}
+	if (info->mutating)
+		log_info("control: %s%s%s from pid %ld uid %u", info->name,
+			 req.target ? " " : req.all ? " --all" : "", req.target ? req.target : "",
+			 (long)c->peer.pid, (unsigned)c->peer.uid);
+	ctl_cmd_run(c->ctl->d, &req, &c->peer, &out);
+	proto_request_done(&req);
+	conn_send(c, out.data, out.len);
+	buf_free(&out);
+	return c->closing ? -ECONNRESET : 0;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	*b = uv_buf_init(c->ctl->rbuf, sizeof(c->ctl->rbuf));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct conn *c = s->data;
+
+	if (n < 0) {
+		if (n == UV_EOF && !c->closing) {
+			/* Flush what is queued, then close. */
+			uv_shutdown_t *sh = malloc(sizeof(*sh));
+			uv_read_stop(s);
+			if (sh) {
+				sh->data = c;
+				if (uv_shutdown(sh, s, shutdown_cb) == 0)
+					return;
+				free(sh);
+			}
+		}
+		conn_close(c);
+		return;
+	}
+	if (n > 0 && linebuf_feed(&c->lb, b->base, (size_t)n, line_cb, c) == -ENOMEM)
+		conn_close(c);
+}
+
+static void idle_cb(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	log_debug("control: closing idle connection of pid %ld", (long)c->peer.pid);
+	conn_close(c);
+}
+
+static void peer_identify(struct ctl *ctl, struct conn *c)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	uv_os_fd_t fd;
+
+	c->peer.uid = (uid_t)-1;
+	c->peer.gid = (gid_t)-1;
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+		return;
+	c->peer.pid = uc.pid;
+	c->peer.uid = uc.uid;
+	c->peer.gid = uc.gid;
+	c->peer.privileged = uc.uid == 0 || uc.uid == geteuid() || uc.gid == ctl->sock_gid ||
+			     peer_in_group(uc.pid, ctl->sock_gid);
+}
+
+static void connection_cb(uv_stream_t *server, int status)
+{
+	struct ctl *ctl = server->data;
+	struct conn *c;
+
+	if (status < 0) {
+		log_warning("control: accept failed: %s", uv_strerror(status));
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->ctl = ctl;
+	linebuf_init(&c->lb, PROTO_MAX_LINE);
+	uv_pipe_init(ctl->d->loop, &c->pipe, 0);
+	uv_timer_init(ctl->d->loop, &c->idle);
+	c->pipe.data = c;
+	c->idle.data = c;
+	c->open_handles = 2;
+	c->next = ctl->conns;
+	if (ctl->conns)
+		ctl->conns->prev = c;
+	ctl->conns = c;
+	ctl->nconns++;
+	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+		conn_close(c);
+		return;
+	}
+	peer_identify(ctl, c);
+	if (ctl->nconns > CTL_MAX_CONNS) {
+		log_warning("control: too many connections (%u), refusing pid %ld", ctl->nconns - 1,
+			    (long)c->peer.pid);
+		send_error(c, PROTO_E_BUSY, "too many control connections; try again later");
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->idle, idle_cb, CTL_IDLE_TIMEOUT_MS, CTL_IDLE_TIMEOUT_MS);
+	uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+}
+
+/* Fails if a live daemon answers on path; removes a stale socket file. */
+static int clear_stale(const char *path, struct errmsg *e)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : errmsg_set(e, -errno, "cannot stat %s: %s", path,
+							 strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return errmsg_set(e, -EEXIST, "%s exists and is not a socket", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errmsg_set(e, -errno, "socket: %s", strerror(errno));
+	text_copy(sa.sun_path, sizeof(sa.sun_path), path);
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (r == 0)
+		return errmsg_set(e, -EADDRINUSE, "another warmd is already listening on %s", path);
+	unlink(path);
+	return 0;
+}
+
+static void server_closed_cb(uv_handle_t *h)
+{
+	struct ctl *ctl = h->data;
+
+	free(ctl->path);
+	free(ctl);
+}
+
+/* Undoes a half-done ctl_open; ctl is freed once the loop closes the handle. */
+static int open_failed(struct ctl *ctl, int r)
+{
+	if (ctl->path)
+		unlink(ctl->path);
+	uv_close((uv_handle_t *)&ctl->server, server_closed_cb);
+	return r;
+}
+
+int ctl_open(struct daemon *d, const char *path, struct ctl **ret, struct errmsg *e)
+{
+	struct ctl *ctl = calloc(1, sizeof(*ctl));
+	struct stat st;
+	int r, n;
+
+	if (!ctl)
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	ctl->d = d;
+	uv_pipe_init(d->loop, &ctl->server, 0);
+	ctl->server.data = ctl;
+	n = sd_listen_fds(1);
+	if (n > 0 && sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) > 0) {
+		r = uv_pipe_open(&ctl->server, SD_LISTEN_FDS_START);
+		if (r < 0)
+			return open_failed(ctl, errmsg_set(e, r, "cannot use the socket systemd "
+							   "passed: %s", uv_strerror(r)));
+		ctl->sock_gid = fstat(SD_LISTEN_FDS_START, &st) == 0 ? st.st_gid : getegid();
+		log_info("control socket from systemd (socket activation)");
+	} else {
+		mode_t old;
+		if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return open_failed(ctl, errmsg_set(e, -ENAMETOOLONG,
+							   "control_socket path too long: %s",
+							   path));
+		r = clear_stale(path, e);
+		if (r < 0)
+			return open_failed(ctl, r);
+		old = umask(0117); /* no window where the socket is wider than 0660 */
+		r = uv_pipe_bind(&ctl->server, path);
+		umask(old);
+		if (r < 0)
+			return open_failed(ctl, errmsg_set(e, r, "cannot bind %s: %s", path,
+							   uv_strerror(r)));
+		ctl->path = strdup(path);
+		chmod(path, 0660);
+		ctl->sock_gid = stat(path, &st) == 0 ? st.st_gid : getegid();
+	}
+	r = uv_listen((uv_stream_t *)&ctl->server, 128, connection_cb);
+	if (r < 0)
+		return open_failed(ctl, errmsg_set(e, r, "cannot listen on %s: %s", path,
+						   uv_strerror(r)));
+	*ret = ctl;
+	return 0;
+}
+
+void ctl_close(struct ctl *ctl)
+{
+	if (!ctl)
+		return;
+	while (ctl->conns)
+		conn_close(ctl->conns);
+	if (ctl->path)
+		unlink(ctl->path);
+	uv_close((uv_handle_t *)&ctl->server, server_closed_cb);
+}

@@ -1,0 +1,36 @@
+/* ctl: the control socket server. A stream Unix socket (bound here, or
+ * handed over by systemd socket activation), one JSON request per line and
+ * one response per line. Frames lines with a hard 1 MiB limit, identifies
+ * each peer with SO_PEERCRED, refuses mutating commands from unprivileged
+ * peers, drops idle and slow clients, and caps the number of connections;
+ * bad input gets an error response, never a crash or a hang. */
+#ifndef WARMD_CTL_H
+#define WARMD_CTL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "errmsg.h"
+
+#define CTL_MAX_CONNS 64
+#define CTL_IDLE_TIMEOUT_MS 30000
+#define CTL_MAX_PENDING_OUT (64u * 1024 * 1024)
+
+struct daemon;
+struct ctl;
+
+struct ctl_peer {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	bool privileged; /* root, the daemon's uid, or in the socket's group */
+};
+
+/* Listens on path (or the socket systemd passed). Returns 0, or a negative
+ * errno with e saying why. */
+int ctl_open(struct daemon *d, const char *path, struct ctl **ret, struct errmsg *e);
+/* Closes the listener and every connection; the loop must run afterwards
+ * for the close callbacks, which free everything. Unlinks a socket it bound. */
+void ctl_close(struct ctl *c);
+
+#endif

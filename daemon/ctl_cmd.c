@@ -1,0 +1,207 @@
+/* ctl_cmd: what each control command does. */
+#include "ctl_cmd.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "jsonx.h"
+#include "log.h"
+#include "version.h"
+
+static void not_found(struct buf *out, const char *name)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "no target named \"%.64s\"", name);
+	proto_response_error(out, PROTO_E_NOT_FOUND, msg);
+}
+
+static void reply_targets(struct buf *out, json_object *names, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void reply_targets(struct buf *out, json_object *names, const char *fmt, ...)
+{
+	json_object *data = json_object_new_object();
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(data, "targets", names);
+	jsonx_add_str(data, "message", msg);
+	proto_response_ok(out, data);
+}
+
+static void cmd_ping(struct daemon *d, struct buf *out)
+{
+	json_object *data = json_object_new_object();
+	double up = clock_now(d->clk) - d->started_at;
+
+	jsonx_add_str(data, "version", WARMD_VERSION);
+	jsonx_add_int(data, "pid", getpid());
+	jsonx_add_double(data, "uptime_s", (double)(long long)(up * 1000) / 1000);
+	proto_response_ok(out, data);
+}
+
+static void cmd_status(struct daemon *d, const struct proto_request *req, struct buf *out)
+{
+	struct target *t = NULL;
+
+	if (req->target && !(t = daemon_find_target(d, req->target))) {
+		not_found(out, req->target);
+		return;
+	}
+	proto_response_ok(out, daemon_status_json(d, t));
+}
+
+/* Why t cannot be warmed by hand, or NULL. */
+static const char *warm_refusal(struct daemon *d, struct target *t)
+{
+	if (t->paused || sched_paused_all(d->sched))
+		return "is paused (warmctl resume first)";
+	if (t->tmpl->unwarmable[0])
+		return "cannot be warmed minimally (see its reason in warmctl status)";
+	return NULL;
+}
+
+static void cmd_warm(struct daemon *d, const struct proto_request *req, struct buf *out)
+{
+	json_object *names = json_object_new_array();
+	size_t started = 0, busy = 0;
+
+	if (req->target) {
+		struct target *t = daemon_find_target(d, req->target);
+		const char *why;
+		char msg[256];
+		if (!t) {
+			json_object_put(names);
+			not_found(out, req->target);
+			return;
+		}
+		if ((why = warm_refusal(d, t))) {
+			json_object_put(names);
+			snprintf(msg, sizeof(msg), "%s %s", t->name, why);
+			proto_response_error(out, PROTO_E_FAILED, msg);
+			return;
+		}
+		/* An operator's warm is an explicit retry, credential included. */
+		t->prov->auth_failed = false;
+		json_object_array_add(names, json_object_new_string(t->name));
+		if (sched_warm_now(d->sched, t) == -EALREADY)
+			reply_targets(out, names, "%s: a warm is already in flight", t->name);
+		else
+			reply_targets(out, names, "%s: warm queued", t->name);
+		return;
+	}
+	for (size_t i = 0; i < d->ntargets; i++) {
+		struct target *t = d->targets[i];
+		if (warm_refusal(d, t))
+			continue;
+		t->prov->auth_failed = false;
+		if (sched_warm_now(d->sched, t) == -EALREADY)
+			busy++;
+		else
+			started++;
+		json_object_array_add(names, json_object_new_string(t->name));
+	}
+	reply_targets(out, names, "warm queued for %zu targets (%zu already in flight, %zu skipped)",
+		      started, busy, d->ntargets - started - busy);
+}
+
+static void cmd_pause(struct daemon *d, const struct proto_request *req, bool pause,
+		      struct buf *out)
+{
+	json_object *names = json_object_new_array();
+	const char *verb = pause ? "paused" : "resumed";
+
+	if (req->all) {
+		daemon_pause_all(d, pause);
+		for (size_t i = 0; i < d->ntargets; i++)
+			json_object_array_add(names, json_object_new_string(d->targets[i]->name));
+		log_notice("all warming %s", verb);
+		reply_targets(out, names, "all %zu targets %s%s", d->ntargets, verb,
+			      pause ? " (warmctl resume --all to undo)" : "");
+		return;
+	}
+	struct target *t = daemon_find_target(d, req->target);
+	if (!t) {
+		json_object_put(names);
+		not_found(out, req->target);
+		return;
+	}
+	daemon_pause_target(d, t, pause);
+	log_notice("%s: %s", t->name, verb);
+	json_object_array_add(names, json_object_new_string(t->name));
+	if (!pause && sched_paused_all(d->sched))
+		reply_targets(out, names, "%s resumed, but all warming is still paused (resume --all)",
+			      t->name);
+	else
+		reply_targets(out, names, "%s %s", t->name, verb);
+}
+
+static void cmd_reload(struct daemon *d, struct buf *out)
+{
+	struct diags diags = { 0 };
+	struct reload_report rep;
+	char line[1400];
+
+	reload_report_init(&rep);
+	if (daemon_reload(d, &diags, &rep) < 0) {
+		json_object *details = json_object_new_array();
+		for (size_t i = 0; i < diags.n; i++) {
+			diag_format(&diags.v[i], line, sizeof(line));
+			json_object_array_add(details, json_object_new_string(line));
+		}
+		snprintf(line, sizeof(line),
+			 "new configuration rejected (%zu error%s); still running the previous one",
+			 diags.errors, diags.errors == 1 ? "" : "s");
+		proto_response_error_details(out, PROTO_E_REJECTED, line, details);
+	} else {
+		json_object *data = json_object_new_object();
+		snprintf(line, sizeof(line),
+			 "configuration reloaded: %zu added, %zu removed, %zu changed, %zu unchanged",
+			 json_object_array_length(rep.added), json_object_array_length(rep.removed),
+			 json_object_array_length(rep.changed), rep.unchanged);
+		jsonx_add_str(data, "message", line);
+		json_object_object_add(data, "added", json_object_get(rep.added));
+		json_object_object_add(data, "removed", json_object_get(rep.removed));
+		json_object_object_add(data, "changed", json_object_get(rep.changed));
+		json_object_object_add(data, "warnings", json_object_get(rep.warnings));
+		proto_response_ok(out, data);
+	}
+	reload_report_free(&rep);
+	diags_free(&diags);
+}
+
+void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
+		 struct buf *out)
+{
+	(void)peer;
+	switch (req->cmd) {
+	case PROTO_PING:
+		cmd_ping(d, out);
+		return;
+	case PROTO_STATUS:
+		cmd_status(d, req, out);
+		return;
+	case PROTO_WARM:
+		cmd_warm(d, req, out);
+		return;
+	case PROTO_PAUSE:
+		cmd_pause(d, req, true, out);
+		return;
+	case PROTO_RESUME:
+		cmd_pause(d, req, false, out);
+		return;
+	case PROTO_RELOAD:
+		cmd_reload(d, out);
+		return;
+	case PROTO_CMD_COUNT:
+		break;
+	}
+	proto_response_error(out, PROTO_E_UNKNOWN_COMMAND, "unknown command");
+}

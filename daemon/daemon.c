@@ -1,0 +1,441 @@
+/* daemon: the running state of warmd and the one way it changes. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jsonx.h"
+#include "log.h"
+#include "notify.h"
+#include "version.h"
+
+#define STATUS_EVERY_S 5.0
+
+int daemon_stage(const char *path, struct diags *d, struct staging **ret)
+{
+	struct staging *st;
+	struct config *cfg;
+	struct errmsg e;
+
+	if (config_load(path, d, &cfg) < 0)
+		return -EINVAL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		abort();
+	st->cfg = cfg;
+	st->creds = calloc(cfg->nproviders + 1, sizeof(*st->creds));
+	st->tmpls = calloc(cfg->ntargets + 1, sizeof(*st->tmpls));
+	if (!st->creds || !st->tmpls)
+		abort();
+	for (size_t i = 0; i < cfg->nproviders; i++) {
+		const struct cfg_provider *p = &cfg->providers[i];
+		if (cred_load(p, provider_ops_for(p->kind), &st->creds[i], &e) < 0)
+			diags_add(d, DIAG_ERROR, p->file, p->key_line, "provider \"%s\": %s",
+				  p->name, e.text);
+	}
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		const struct cfg_target *t = &cfg->targets[i];
+		const struct cfg_provider *p = &cfg->providers[t->provider_index];
+		if (template_load(t, p, &st->tmpls[i], &e) < 0) {
+			diags_add(d, DIAG_ERROR, t->file, t->request_file_line,
+				  "target \"%s\": request_file %s: %s", t->name, t->request_file,
+				  e.text);
+			continue;
+		}
+		if (st->tmpls[i]->unwarmable[0])
+			diags_add(d, DIAG_WARNING, t->file, t->request_file_line,
+				  "target \"%s\" cannot be warmed minimally: %s", t->name,
+				  st->tmpls[i]->unwarmable);
+	}
+	if (d->errors) {
+		staging_free(st);
+		return -EINVAL;
+	}
+	*ret = st;
+	return 0;
+}
+
+void staging_free(struct staging *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; st->cfg && i < st->cfg->nproviders; i++)
+		cred_unref(st->creds[i]);
+	for (size_t i = 0; st->cfg && i < st->cfg->ntargets; i++)
+		tmpl_unref(st->tmpls[i]);
+	free(st->creds);
+	free(st->tmpls);
+	config_free(st->cfg);
+	free(st);
+}
+
+int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path)
+{
+	static const struct sched_ops ops = { .fire = warm_fire };
+	char ua[64];
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->loop = loop;
+	d->config_path = strdup(config_path);
+	d->clk = clock_live_new(loop);
+	if (!d->config_path || !d->clk)
+		return -ENOMEM;
+	snprintf(ua, sizeof(ua), "warmd/%s", WARMD_VERSION);
+	r = http_new(loop, ua, &d->http);
+	if (r < 0)
+		return r;
+	d->warm.http = d->http;
+	d->warm.clk = d->clk;
+	d->sched = sched_new(d->clk, &ops, &d->warm, (uint64_t)getpid() ^ (uint64_t)time(NULL));
+	if (!d->sched)
+		return -ENOMEM;
+	d->warm.sched = d->sched;
+	d->started_at = clock_now(d->clk);
+	return 0;
+}
+
+void reload_report_init(struct reload_report *rep)
+{
+	rep->added = json_object_new_array();
+	rep->removed = json_object_new_array();
+	rep->changed = json_object_new_array();
+	rep->warnings = json_object_new_array();
+	rep->unchanged = 0;
+}
+
+void reload_report_free(struct reload_report *rep)
+{
+	json_object_put(rep->added);
+	json_object_put(rep->removed);
+	json_object_put(rep->changed);
+	json_object_put(rep->warnings);
+	memset(rep, 0, sizeof(*rep));
+}
+
+static struct provider *find_provider(struct provider **v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i]->name, name) == 0)
+			return v[i];
+	return NULL;
+}
+
+static int target_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct target *const *)a)->name, (*(struct target *const *)b)->name);
+}
+
+struct target *daemon_find_target(struct daemon *d, const char *name)
+{
+	struct target key = { .name = (char *)(uintptr_t)name }, *kp = &key, **hit;
+
+	hit = bsearch(&kp, d->targets, d->ntargets, sizeof(*d->targets), target_cmp);
+	return hit ? *hit : NULL;
+}
+
+/* Takes t out of service for good: its in-flight warm is cancelled. */
+static void retire_target(struct daemon *d, struct target *t)
+{
+	t->removed = true;
+	sched_remove(d->sched, t);
+	if (t->inflight) {
+		struct sched_outcome stale = { .result = WARM_ERROR, .stale = true,
+					       .latency_s = -1 };
+		sched_done(d->sched, t, &stale);
+		warm_cancel(t);
+	}
+	target_unref(t);
+}
+
+static void apply_providers(struct daemon *d, struct staging *st, struct provider ***ret_provs)
+{
+	struct config *cfg = st->cfg;
+	struct provider **provs = calloc(cfg->nproviders + 1, sizeof(*provs));
+
+	if (!provs)
+		abort();
+	for (size_t i = 0; i < cfg->nproviders; i++) {
+		const struct cfg_provider *c = &cfg->providers[i];
+		struct provider *p = find_provider(d->provs, d->nprovs, c->name);
+		if (p) {
+			provider_ref(p);
+			provider_apply_config(p, c);
+			if (p->auth_failed && !cred_same_key(p->cred, st->creds[i])) {
+				p->auth_failed = false;
+				log_notice("provider %s: new API key, retrying its targets", p->name);
+			}
+			cred_unref(p->cred);
+		} else {
+			p = provider_new(c);
+			if (!p)
+				abort();
+		}
+		p->cred = st->creds[i];
+		st->creds[i] = NULL;
+		provs[i] = p;
+	}
+	*ret_provs = provs;
+}
+
+void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *rep)
+{
+	struct config *cfg = st->cfg;
+	struct provider **provs;
+	struct target **targets;
+	bool first = d->cfg == NULL;
+
+	apply_providers(d, st, &provs);
+	targets = calloc(cfg->ntargets + 1, sizeof(*targets));
+	if (!targets)
+		abort();
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		const struct cfg_target *c = &cfg->targets[i];
+		struct provider *p = provs[c->provider_index];
+		struct tmpl *tm = st->tmpls[i];
+		struct target *t = daemon_find_target(d, c->name);
+		bool changed;
+
+		st->tmpls[i] = NULL;
+		if (!t) {
+			t = target_new(c->name);
+			if (!t)
+				abort();
+			t->prov = provider_ref(p);
+			t->tmpl = tm;
+			if (rep)
+				json_object_array_add(rep->added, json_object_new_string(t->name));
+			if (!first)
+				log_info("%s: new target (provider %s, version %s)", t->name, p->name,
+					 tm->short_version);
+		} else {
+			/* Same name: keep the object (and counters); swap what changed. */
+			bool same_version = strcmp(t->tmpl->version, tm->version) == 0 &&
+					    strcmp(t->tmpl->url, tm->url) == 0 && t->prov == p;
+			changed = !same_version || t->ttl_s != c->ttl_s ||
+				  t->policy != c->policy || t->priority != c->priority;
+			target_ref(t);
+			sched_remove(d->sched, t);
+			if (t->prov != p) {
+				provider_unref(t->prov);
+				t->prov = provider_ref(p);
+			}
+			tmpl_unref(t->tmpl);
+			t->tmpl = tm;
+			if (!same_version) {
+				target_reset_version_state(t);
+				log_info("%s: new version %s, warming it", t->name,
+					 tm->short_version);
+			}
+			if (rep && changed)
+				json_object_array_add(rep->changed,
+						      json_object_new_string(t->name));
+			else if (rep)
+				rep->unchanged++;
+		}
+		t->ttl_s = c->ttl_s;
+		t->policy = c->policy;
+		t->priority = c->priority;
+		if (t->expires_at > 0)
+			t->expires_at = t->last_refresh + t->ttl_s;
+		targets[i] = t;
+	}
+	qsort(targets, cfg->ntargets, sizeof(*targets), target_cmp);
+	/* Whatever the new list does not hold is gone. */
+	for (size_t i = 0; i < d->ntargets; i++) {
+		struct target *t = d->targets[i];
+		if (bsearch(&t, targets, cfg->ntargets, sizeof(*targets), target_cmp))
+			target_unref(t); /* the new list holds its own reference */
+		else {
+			if (rep)
+				json_object_array_add(rep->removed, json_object_new_string(t->name));
+			log_info("%s: target removed", t->name);
+			retire_target(d, t);
+		}
+	}
+	for (size_t i = 0; i < d->nprovs; i++) {
+		if (!find_provider(provs, cfg->nproviders, d->provs[i]->name))
+			d->provs[i]->removed = true;
+		provider_unref(d->provs[i]);
+	}
+	free(d->provs);
+	free(d->targets);
+	d->provs = provs;
+	d->nprovs = cfg->nproviders;
+	d->targets = targets;
+	d->ntargets = cfg->ntargets;
+
+	if (d->cfg && strcmp(d->cfg->daemon.control_socket, cfg->daemon.control_socket) != 0)
+		log_warning("control_socket changed to %s: takes effect at the next restart",
+			    cfg->daemon.control_socket);
+	if (d->cfg) {
+		/* Keep the socket that is actually bound. */
+		char *tmp = cfg->daemon.control_socket;
+		cfg->daemon.control_socket = d->cfg->daemon.control_socket;
+		d->cfg->daemon.control_socket = tmp;
+	}
+	config_free(d->cfg);
+	d->cfg = cfg;
+	st->cfg = NULL;
+	staging_free(st);
+	log_set_level(cfg->daemon.log_level);
+	sched_set_max_inflight(d->sched, cfg->daemon.max_inflight);
+	sched_set_providers(d->sched, d->provs, d->nprovs);
+	for (size_t i = 0; i < d->ntargets; i++)
+		sched_plan(d->sched, d->targets[i]);
+	sched_rearm(d->sched);
+	d->config_loaded_at = clock_now(d->clk);
+	daemon_update_status(d, true);
+}
+
+int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *rep)
+{
+	struct staging *st;
+	char first[1400];
+
+	notify_reloading();
+	log_info("reloading %s", d->config_path);
+	if (daemon_stage(d->config_path, diags, &st) < 0) {
+		diags_first_error(diags, first, sizeof(first));
+		log_error("reload rejected, still running the previous configuration: %s%s", first,
+			  diags->errors > 1 ? " (and more; see warmd --check-config)" : "");
+		notify_ready();
+		daemon_update_status(d, true);
+		return -EINVAL;
+	}
+	for (size_t i = 0; rep && i < diags->n; i++) {
+		char line[1400];
+		diag_format(&diags->v[i], line, sizeof(line));
+		json_object_array_add(rep->warnings, json_object_new_string(line));
+		log_warning("%s", line);
+	}
+	daemon_apply(d, st, rep);
+	log_info("configuration reloaded: %zu targets, %zu providers", d->ntargets, d->nprovs);
+	notify_ready();
+	return 0;
+}
+
+json_object *daemon_status_json(struct daemon *d, const struct target *only)
+{
+	json_object *o = json_object_new_object(), *dm = json_object_new_object();
+	json_object *arr = json_object_new_array_ext(only ? 1 : (int)d->ntargets);
+	double now = clock_now(d->clk);
+	bool paused_all = sched_paused_all(d->sched);
+
+	jsonx_add_str(dm, "version", WARMD_VERSION);
+	jsonx_add_int(dm, "pid", getpid());
+	jsonx_add_double(dm, "uptime_s", (double)(long long)((now - d->started_at) * 1000) / 1000);
+	jsonx_add_str(dm, "config_file", d->config_path);
+	jsonx_add_time(dm, "config_loaded_at", d->config_loaded_at);
+	jsonx_add_int(dm, "inflight", sched_inflight(d->sched));
+	jsonx_add_bool(dm, "paused_all", paused_all);
+	json_object_object_add(o, "daemon", dm);
+	if (only) {
+		json_object_array_add(arr, target_status_json(only, now, paused_all));
+	} else {
+		for (size_t i = 0; i < d->ntargets; i++)
+			json_object_array_add(arr, target_status_json(d->targets[i], now,
+								      paused_all));
+	}
+	json_object_object_add(o, "targets", arr);
+	return o;
+}
+
+void daemon_pause_all(struct daemon *d, bool paused)
+{
+	sched_pause_all(d->sched, paused);
+	for (size_t i = 0; i < d->ntargets; i++) {
+		if (!paused)
+			d->targets[i]->paused = false;
+		sched_plan(d->sched, d->targets[i]);
+	}
+	sched_rearm(d->sched);
+	daemon_update_status(d, true);
+}
+
+void daemon_pause_target(struct daemon *d, struct target *t, bool paused)
+{
+	t->paused = paused;
+	if (paused)
+		sched_remove(d->sched, t);
+	else {
+		t->blocked = false;
+		t->fail_streak = 0;
+	}
+	sched_plan(d->sched, t);
+	sched_rearm(d->sched);
+	daemon_update_status(d, true);
+}
+
+void daemon_update_status(struct daemon *d, bool force)
+{
+	double now = clock_now(d->clk);
+	size_t warm = 0, failing = 0, paused = 0;
+	bool paused_all;
+
+	if (!force && now - d->status_at < STATUS_EVERY_S)
+		return;
+	d->status_at = now;
+	paused_all = sched_paused_all(d->sched);
+	for (size_t i = 0; i < d->ntargets; i++) {
+		switch (target_state(d->targets[i], now, paused_all)) {
+		case TARGET_WARM:
+			warm++;
+			break;
+		case TARGET_FAILING:
+			failing++;
+			break;
+		case TARGET_PAUSED:
+			paused++;
+			break;
+		default:
+			break;
+		}
+	}
+	notify_status("%zu/%zu warm, %zu failing%s%s", warm, d->ntargets, failing,
+		      paused_all ? ", all paused" : paused ? ", some paused" : "",
+		      d->stopping ? ", stopping" : "");
+}
+
+void daemon_cancel_all(struct daemon *d)
+{
+	sched_pause_all(d->sched, true);
+	for (size_t i = 0; i < d->ntargets; i++) {
+		struct target *t = d->targets[i];
+		sched_remove(d->sched, t);
+		if (t->inflight) {
+			struct sched_outcome stale = { .result = WARM_ERROR, .stale = true,
+						       .latency_s = -1 };
+			sched_done(d->sched, t, &stale);
+			warm_cancel(t);
+		}
+	}
+}
+
+void daemon_fini(struct daemon *d)
+{
+	for (size_t i = 0; i < d->ntargets; i++) {
+		sched_remove(d->sched, d->targets[i]);
+		target_unref(d->targets[i]);
+	}
+	for (size_t i = 0; i < d->nprovs; i++)
+		provider_unref(d->provs[i]);
+	free(d->targets);
+	free(d->provs);
+	d->targets = NULL;
+	d->provs = NULL;
+	d->ntargets = d->nprovs = 0;
+	sched_free(d->sched);
+	d->sched = NULL;
+	http_close(d->http);
+	d->http = NULL;
+	clock_live_close(d->clk);
+	d->clk = NULL;
+	config_free(d->cfg);
+	d->cfg = NULL;
+	free(d->config_path);
+	d->config_path = NULL;
+}

@@ -1,0 +1,88 @@
+/* daemon: the running state of warmd (config, providers, targets) and the
+ * one way it changes: stage a whole new configuration (templates and keys
+ * included), and apply it only if all of it is valid. Start-up and reload
+ * take the same path; --check-config stops after staging. */
+#ifndef WARMD_DAEMON_H
+#define WARMD_DAEMON_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "clock.h"
+#include "config.h"
+#include "cred.h"
+#include "diag.h"
+#include "http.h"
+#include "sched.h"
+#include "target.h"
+#include "template.h"
+#include "warm.h"
+
+struct ctl;
+
+struct daemon {
+	uv_loop_t *loop;
+	char *config_path;
+	struct config *cfg;
+	struct clock *clk;
+	struct sched *sched;
+	struct http *http;
+	struct warm_env warm;
+	struct ctl *ctl;
+	struct provider **provs;
+	size_t nprovs;
+	struct target **targets; /* sorted by name */
+	size_t ntargets;
+	double started_at;
+	double config_loaded_at;
+	double status_at; /* last sd_notify STATUS= */
+	bool stopping;
+};
+
+/* A configuration built and validated but not applied. */
+struct staging {
+	struct config *cfg;
+	struct cred **creds;  /* one per cfg provider */
+	struct tmpl **tmpls;  /* one per cfg target */
+};
+
+/* What a reload changed: JSON arrays of target names, plus warnings. */
+struct reload_report {
+	json_object *added, *removed, *changed, *warnings;
+	size_t unchanged;
+};
+
+/* Loads path and everything it names. Problems go to d; returns 0 and the
+ * staging in *ret when there is no error, -EINVAL otherwise. */
+int daemon_stage(const char *path, struct diags *d, struct staging **ret);
+void staging_free(struct staging *st);
+
+/* Creates the runtime on loop (clock, scheduler, HTTP). */
+int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path);
+/* Swaps st in (st is consumed). Targets whose version is unchanged keep
+ * their state; new and changed ones are planned at once. rep may be NULL. */
+void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *rep);
+/* Stages the configuration file again and applies it if valid; logs the
+ * verdict. Returns 0, or -EINVAL with the problems in diags. */
+int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *rep);
+void reload_report_init(struct reload_report *rep);
+void reload_report_free(struct reload_report *rep);
+
+struct target *daemon_find_target(struct daemon *d, const char *name);
+/* The §8 status data; target NULL means all. */
+json_object *daemon_status_json(struct daemon *d, const struct target *only);
+/* Pause / resume everything (the kill switch). */
+void daemon_pause_all(struct daemon *d, bool paused);
+void daemon_pause_target(struct daemon *d, struct target *t, bool paused);
+
+/* "12/12 warm, 0 failing" for sd_notify STATUS=; refreshed at most every
+ * few seconds (force: now). */
+void daemon_update_status(struct daemon *d, bool force);
+
+/* Stops warming and cancels in-flight warms (shutdown). */
+void daemon_cancel_all(struct daemon *d);
+/* Frees everything; the loop must run afterwards for the close callbacks. */
+void daemon_fini(struct daemon *d);
+
+#endif

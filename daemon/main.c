@@ -1,0 +1,260 @@
+/* main: warmd's command line, start-up in a readable order, signals, and
+ * shutdown in reverse order from one place. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "ctl.h"
+#include "daemon.h"
+#include "diag.h"
+#include "http.h"
+#include "log.h"
+#include "notify.h"
+#include "version.h"
+
+#define SHUTDOWN_GRACE_MS 1500
+
+struct warmd {
+	uv_loop_t *loop;
+	struct daemon d;
+	uv_signal_t sighup, sigterm, sigint;
+	uv_timer_t grace;
+	bool stopping;
+	bool finished;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: warmd [-c FILE] [--check-config] [--version] [--help]\n"
+		"\n"
+		"Keeps LLM provider prompt caches warm (see warmd(8)).\n"
+		"\n"
+		"  -c, --config FILE   configuration file (default %s)\n"
+		"      --check-config  parse and validate FILE and everything it names\n"
+		"                      (templates, keys); print problems as\n"
+		"                      FILE:LINE: error|warning: text; exit 0 if usable, 1 if not\n"
+		"  -V, --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n"
+		"\n"
+		"warmd runs in the foreground and logs to stderr (with <N> priority prefixes\n"
+		"under journald). SIGHUP reloads the configuration; SIGTERM stops it.\n"
+		"Control it with warmctl(1).\n",
+		CONFIG_DEFAULT_FILE);
+}
+
+static int check_config(const char *path)
+{
+	struct diags d = { 0 };
+	struct staging *st = NULL;
+	int r = daemon_stage(path, &d, &st);
+
+	diags_print(&d, stderr);
+	if (r == 0)
+		printf("%s: configuration OK (%zu providers, %zu targets, %zu warnings)\n", path,
+		       st->cfg->nproviders, st->cfg->ntargets, d.warnings);
+	staging_free(st);
+	diags_free(&d);
+	return r == 0 ? 0 : 1;
+}
+
+/* Closes everything in reverse order of start-up; the loop then drains. */
+static void finish(struct warmd *w)
+{
+	if (w->finished)
+		return;
+	w->finished = true;
+	w->d.stopping = true;
+	daemon_cancel_all(&w->d);
+	ctl_close(w->d.ctl);
+	w->d.ctl = NULL;
+	notify_watchdog_stop();
+	uv_close((uv_handle_t *)&w->grace, NULL);
+	uv_close((uv_handle_t *)&w->sighup, NULL);
+	uv_close((uv_handle_t *)&w->sigterm, NULL);
+	uv_close((uv_handle_t *)&w->sigint, NULL);
+	daemon_fini(&w->d);
+	log_info("stopped");
+}
+
+static void grace_cb(uv_timer_t *t)
+{
+	struct warmd *w = t->data;
+
+	log_info("cancelling %d warm(s) still in flight", sched_inflight(w->d.sched));
+	finish(w);
+}
+
+static void observe_cb(void *data, struct target *t)
+{
+	struct warmd *w = data;
+
+	(void)t;
+	if (w->stopping) {
+		if (sched_inflight(w->d.sched) == 0)
+			finish(w);
+		return;
+	}
+	daemon_update_status(&w->d, false);
+}
+
+static void stop(struct warmd *w, int signum)
+{
+	if (w->stopping) {
+		log_info("%s again: stopping now", strsignal(signum));
+		finish(w);
+		return;
+	}
+	w->stopping = true;
+	w->d.stopping = true;
+	notify_stopping();
+	log_info("%s: stopping (%d warm(s) in flight)", strsignal(signum),
+		 sched_inflight(w->d.sched));
+	/* No new warms; let the ones in flight land, briefly. */
+	sched_pause_all(w->d.sched, true);
+	if (sched_inflight(w->d.sched) == 0)
+		finish(w);
+	else
+		uv_timer_start(&w->grace, grace_cb, SHUTDOWN_GRACE_MS, 0);
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+	struct warmd *w = s->data;
+
+	if (signum == SIGHUP) {
+		struct diags d = { 0 };
+		if (!w->stopping)
+			daemon_reload(&w->d, &d, NULL);
+		diags_free(&d);
+		return;
+	}
+	stop(w, signum);
+}
+
+static int start(struct warmd *w, const char *config)
+{
+	struct diags d = { 0 };
+	struct staging *st;
+	struct errmsg e;
+	int r;
+
+	r = daemon_init(&w->d, w->loop, config);
+	if (r < 0) {
+		log_error("cannot initialise: %s", strerror(-r));
+		return r;
+	}
+	w->d.warm.observe = observe_cb;
+	w->d.warm.observe_data = w;
+	if (daemon_stage(config, &d, &st) < 0) {
+		char line[1400];
+		for (size_t i = 0; i < d.n; i++) {
+			diag_format(&d.v[i], line, sizeof(line));
+			log_msg(d.v[i].sev == DIAG_ERROR ? LOG_ERR : LOG_WARNING, "%s", line);
+		}
+		log_error("cannot start: the configuration has %zu error(s)", d.errors);
+		diags_free(&d);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < d.n; i++) {
+		char line[1400];
+		diag_format(&d.v[i], line, sizeof(line));
+		log_warning("%s", line);
+	}
+	diags_free(&d);
+	log_set_level(st->cfg->daemon.log_level);
+	r = ctl_open(&w->d, st->cfg->daemon.control_socket, &w->d.ctl, &e);
+	if (r < 0) {
+		log_error("cannot start: %s", e.text);
+		staging_free(st);
+		return r;
+	}
+	daemon_apply(&w->d, st, NULL);
+
+	uv_signal_init(w->loop, &w->sighup);
+	uv_signal_init(w->loop, &w->sigterm);
+	uv_signal_init(w->loop, &w->sigint);
+	uv_timer_init(w->loop, &w->grace);
+	w->sighup.data = w->sigterm.data = w->sigint.data = w->grace.data = w;
+	uv_signal_start(&w->sighup, signal_cb, SIGHUP);
+	uv_signal_start(&w->sigterm, signal_cb, SIGTERM);
+	uv_signal_start(&w->sigint, signal_cb, SIGINT);
+	notify_watchdog_start(w->loop);
+	log_info("warmd %s started: %zu targets, %zu providers, control socket %s", WARMD_VERSION,
+		 w->d.ntargets, w->d.nprovs, w->d.cfg->daemon.control_socket);
+	notify_ready();
+	daemon_update_status(&w->d, true);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = CONFIG_DEFAULT_FILE;
+	bool check = false;
+	struct warmd w;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'V':
+			printf("warmd %s\n", WARMD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "warmd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	log_init("warmd");
+	if (check)
+		return check_config(config);
+
+	signal(SIGPIPE, SIG_IGN);
+	if (http_global_init() < 0) {
+		log_error("cannot initialise libcurl");
+		return 1;
+	}
+	memset(&w, 0, sizeof(w));
+	w.loop = uv_default_loop();
+	r = start(&w, config);
+	if (r < 0) {
+		w.finished = true;
+		daemon_fini(&w.d);
+		if (w.d.ctl)
+			ctl_close(w.d.ctl);
+		uv_run(w.loop, UV_RUN_DEFAULT);
+		uv_loop_close(w.loop);
+		http_global_cleanup();
+		return 1;
+	}
+	uv_run(w.loop, UV_RUN_DEFAULT);
+	r = uv_loop_close(w.loop);
+	if (r != 0)
+		log_warning("event loop closed with handles still open: %s", uv_strerror(r));
+	http_global_cleanup();
+	return 0;
+}

@@ -1,0 +1,141 @@
+/* provider: adapter registry and the runtime provider object. */
+#include "provider.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cred.h"
+#include "jsonx.h"
+#include "provider_anthropic.h"
+#include "provider_openai.h"
+
+const char *warm_result_name(enum warm_result r)
+{
+	switch (r) {
+	case WARM_HIT:
+		return "hit";
+	case WARM_WRITE:
+		return "write";
+	case WARM_NONE:
+		return "none";
+	case WARM_ERROR:
+		return "error";
+	}
+	return "?";
+}
+
+void warm_build_free(struct warm_build *b)
+{
+	free(b->body);
+	free(b->model);
+	buf_free(&b->prefix);
+	b->body = NULL;
+	b->model = NULL;
+}
+
+const struct provider_ops *provider_ops_for(enum provider_kind kind)
+{
+	switch (kind) {
+	case PROVIDER_ANTHROPIC:
+		return &provider_anthropic_ops;
+	case PROVIDER_OPENAI:
+		return &provider_openai_ops;
+	case PROVIDER_OPENAI_COMPAT:
+		return &provider_openai_compat_ops;
+	}
+	return NULL;
+}
+
+struct provider *provider_new(const struct cfg_provider *c)
+{
+	struct provider *p = calloc(1, sizeof(*p));
+
+	if (!p || !(p->name = strdup(c->name))) {
+		free(p);
+		return NULL;
+	}
+	p->refs = 1;
+	p->kind = c->kind;
+	p->ops = provider_ops_for(c->kind);
+	provider_apply_config(p, c);
+	if (!p->base_url) {
+		free(p->name);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void provider_apply_config(struct provider *p, const struct cfg_provider *c)
+{
+	char *url = strdup(c->base_url);
+
+	if (url) {
+		free(p->base_url);
+		p->base_url = url;
+	}
+	p->kind = c->kind;
+	p->ops = provider_ops_for(c->kind);
+	p->max_inflight = c->max_inflight;
+	p->max_rpm = c->max_rpm;
+	p->timeout_ms = c->timeout_ms;
+	p->connect_timeout_ms = c->connect_timeout_ms;
+}
+
+struct provider *provider_ref(struct provider *p)
+{
+	p->refs++;
+	return p;
+}
+
+void provider_unref(struct provider *p)
+{
+	if (!p || --p->refs > 0)
+		return;
+	heap_free(&p->waitq);
+	cred_unref(p->cred);
+	free(p->base_url);
+	free(p->name);
+	free(p);
+}
+
+void provider_error_text(long status, const char *type, const char *message, const char *body,
+			 size_t len, struct errmsg *e)
+{
+	char excerpt[161];
+	size_t n = 0;
+
+	if (message && *message) {
+		if (type && *type)
+			errmsg_set(e, -EPROTO, "HTTP %ld %s: %s", status, type, message);
+		else
+			errmsg_set(e, -EPROTO, "HTTP %ld: %s", status, message);
+		return;
+	}
+	for (size_t i = 0; i < len && n < sizeof(excerpt) - 1; i++) {
+		unsigned char ch = (unsigned char)body[i];
+		excerpt[n++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : ' ';
+	}
+	excerpt[n] = '\0';
+	if (n)
+		errmsg_set(e, -EPROTO, "HTTP %ld: %s%s", status, excerpt, len > n ? "..." : "");
+	else
+		errmsg_set(e, -EPROTO, "HTTP %ld with an empty body", status);
+}
+
+int provider_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,
+			 struct errmsg *e)
+{
+	json_object *v = jsonx_get(usage, key);
+
+	*ret = 0;
+	if (!v)
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return errmsg_set(e, -EPROTO, "%s.%s is not an integer", path, key);
+	*ret = json_object_get_int64(v);
+	if (*ret < 0)
+		return errmsg_set(e, -EPROTO, "%s.%s is negative", path, key);
+	return 0;
+}

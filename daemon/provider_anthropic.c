@@ -1,0 +1,408 @@
+/* provider_anthropic: the Anthropic Messages API adapter (no I/O).
+ *
+ * How Anthropic's cache works decides what a correct warm is: entries are
+ * written only at breakpoints (a block's cache_control, or a top-level
+ * cache_control that marks the request's last block), markers are positions
+ * rather than content, and max_tokens 0 runs prefill only. The warm body is
+ * the template with max_tokens (0, or 1 where 0 is illegal) and stream:false;
+ * a short user turn is appended only when the template does not end with
+ * one, after the automatic marker has been pinned to the template's last
+ * block so the write still lands where the application's requests read. */
+#include "provider_anthropic.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonx.h"
+
+#define ANTHROPIC_MAX_BREAKPOINTS 4
+
+struct bp_scan {
+	int explicit_n;
+	bool automatic;
+	json_object *auto_cc;
+	bool seen_5m;
+};
+
+/* Checks one cache_control object and the 1h-before-5m ordering rule. */
+static int check_cache_control(json_object *cc, const char *where, struct bp_scan *s,
+			       struct errmsg *e)
+{
+	const char *type, *ttl;
+
+	if (!json_object_is_type(cc, json_type_object))
+		return errmsg_set(e, -EINVAL, "%s: cache_control must be an object", where);
+	type = jsonx_get_str(cc, "type");
+	if (!type || strcmp(type, "ephemeral") != 0)
+		return errmsg_set(e, -EINVAL, "%s: cache_control.type must be \"ephemeral\"",
+				  where);
+	ttl = jsonx_get_str(cc, "ttl");
+	if (jsonx_get(cc, "ttl") && (!ttl || (strcmp(ttl, "5m") != 0 && strcmp(ttl, "1h") != 0)))
+		return errmsg_set(e, -EINVAL, "%s: cache_control.ttl must be \"5m\" or \"1h\"",
+				  where);
+	if (ttl && strcmp(ttl, "1h") == 0) {
+		if (s->seen_5m)
+			return errmsg_set(e, -EINVAL,
+					  "%s: a 1h breakpoint after a 5m one (1h breakpoints must "
+					  "come first)",
+					  where);
+	} else {
+		s->seen_5m = true;
+	}
+	return 0;
+}
+
+/* Appends one block to the canonical prefix and counts a breakpoint on it. */
+static int scan_block(json_object *block, const char *kind, const char *where, struct buf *prefix,
+		      struct bp_scan *s, struct errmsg *e)
+{
+	json_object *cc = jsonx_get(block, "cache_control");
+	size_t len;
+	const char *dump = jsonx_dump(block, &len);
+
+	buf_puts(prefix, kind);
+	buf_append(prefix, dump, len);
+	buf_puts(prefix, "\n");
+	if (cc) {
+		int r = check_cache_control(cc, where, s, e);
+		if (r < 0)
+			return r;
+		s->explicit_n++;
+		return 1; /* a breakpoint: the prefix may end here */
+	}
+	return 0;
+}
+
+/* Walks tools, system and messages in cache order. The canonical prefix
+ * (what the version hashes) ends at the last breakpoint; with automatic
+ * caching it is the whole template. */
+static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s, struct errmsg *e)
+{
+	json_object *tools = jsonx_get(t, "tools"), *system = jsonx_get(t, "system");
+	json_object *msgs = jsonx_get(t, "messages");
+	size_t keep = b->prefix.len;
+	char where[96];
+	int r;
+
+	if (tools) {
+		if (!json_object_is_type(tools, json_type_array))
+			return errmsg_set(e, -EINVAL, "\"tools\" must be an array");
+		for (size_t i = 0; i < json_object_array_length(tools); i++) {
+			snprintf(where, sizeof(where), "tools[%zu]", i);
+			r = scan_block(json_object_array_get_idx(tools, i), "T:", where, &b->prefix,
+				       s, e);
+			if (r < 0)
+				return r;
+			if (r)
+				keep = b->prefix.len;
+		}
+	}
+	if (system) {
+		if (json_object_is_type(system, json_type_string)) {
+			scan_block(system, "S:", "system", &b->prefix, s, e);
+		} else if (json_object_is_type(system, json_type_array)) {
+			for (size_t i = 0; i < json_object_array_length(system); i++) {
+				snprintf(where, sizeof(where), "system[%zu]", i);
+				r = scan_block(json_object_array_get_idx(system, i), "S:", where,
+					       &b->prefix, s, e);
+				if (r < 0)
+					return r;
+				if (r)
+					keep = b->prefix.len;
+			}
+		} else {
+			return errmsg_set(e, -EINVAL, "\"system\" must be a string or an array");
+		}
+	}
+	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+		json_object *m = json_object_array_get_idx(msgs, i);
+		json_object *content = jsonx_get(m, "content");
+		const char *role = jsonx_get_str(m, "role");
+		const char *kind = role && strcmp(role, "assistant") == 0 ? "A:" : "U:";
+
+		if (!role || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
+			return errmsg_set(e, -EINVAL,
+					  "messages[%zu].role must be \"user\" or \"assistant\"", i);
+		if (json_object_is_type(content, json_type_string)) {
+			scan_block(content, kind, "", &b->prefix, s, e);
+		} else if (json_object_is_type(content, json_type_array) &&
+			   json_object_array_length(content) > 0) {
+			for (size_t j = 0; j < json_object_array_length(content); j++) {
+				snprintf(where, sizeof(where), "messages[%zu].content[%zu]", i, j);
+				r = scan_block(json_object_array_get_idx(content, j), kind, where,
+					       &b->prefix, s, e);
+				if (r < 0)
+					return r;
+				if (r)
+					keep = b->prefix.len;
+			}
+		} else {
+			return errmsg_set(e, -EINVAL,
+					  "messages[%zu].content must be a string or a non-empty "
+					  "array of blocks",
+					  i);
+		}
+	}
+	s->auto_cc = jsonx_get(t, "cache_control");
+	if (s->auto_cc) {
+		int r2 = check_cache_control(s->auto_cc, "cache_control (automatic caching)", s, e);
+		if (r2 < 0)
+			return r2;
+		s->automatic = true;
+		keep = b->prefix.len;
+	}
+	if (s->explicit_n + s->automatic > ANTHROPIC_MAX_BREAKPOINTS)
+		return errmsg_set(e, -EINVAL,
+				  "%d cache breakpoints: Anthropic allows at most %d per request",
+				  s->explicit_n + s->automatic, ANTHROPIC_MAX_BREAKPOINTS);
+	if (s->explicit_n + s->automatic == 0)
+		return errmsg_set(e, -EINVAL,
+				  "no cache_control breakpoint: Anthropic caches nothing without "
+				  "one (mark the last block of the shared prefix, or add a "
+				  "top-level cache_control for automatic caching)");
+	b->prefix.len = keep;
+	b->prefix.data[keep] = '\0';
+	return 0;
+}
+
+/* Pins the automatic breakpoint onto the template's last block as an explicit
+ * marker with the same TTL, so appending a turn does not move the write. */
+static int pin_automatic_marker(json_object *t, json_object *msgs, struct errmsg *e)
+{
+	json_object *last = json_object_array_get_idx(msgs, json_object_array_length(msgs) - 1);
+	json_object *content = jsonx_get(last, "content"), *block, *cc;
+	const char *btype;
+
+	if (json_object_is_type(content, json_type_string)) {
+		/* A string content is one text block; spell it as one to mark it. */
+		json_object *arr = json_object_new_array(), *tb = json_object_new_object();
+		json_object_object_add(tb, "type", json_object_new_string("text"));
+		json_object_object_add(tb, "text", json_object_get(content));
+		json_object_array_add(arr, tb);
+		json_object_object_add(last, "content", arr);
+		content = arr;
+	}
+	block = json_object_array_get_idx(content, json_object_array_length(content) - 1);
+	btype = jsonx_get_str(block, "type");
+	if (btype && (strcmp(btype, "thinking") == 0 || strcmp(btype, "redacted_thinking") == 0))
+		return errmsg_set(e, -EINVAL,
+				  "automatic caching: the template ends with a %s block, which "
+				  "cannot carry cache_control, so a warm that appends a turn "
+				  "would cache a different prefix",
+				  btype);
+	cc = jsonx_get(t, "cache_control");
+	if (!jsonx_get(block, "cache_control"))
+		json_object_object_add(block, "cache_control", json_object_get(cc));
+	json_object_object_del(t, "cache_control");
+	return 0;
+}
+
+/* Appends the short user turn; answers any tool_use in the final assistant turn. */
+static void append_user_turn(json_object *msgs)
+{
+	json_object *last = json_object_array_get_idx(msgs, json_object_array_length(msgs) - 1);
+	json_object *content = jsonx_get(last, "content"), *turn = json_object_new_object();
+	json_object *results = json_object_new_array();
+
+	if (json_object_is_type(content, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(content); i++) {
+			json_object *b = json_object_array_get_idx(content, i), *r;
+			const char *type = jsonx_get_str(b, "type"), *id = jsonx_get_str(b, "id");
+			if (!type || strcmp(type, "tool_use") != 0 || !id)
+				continue;
+			r = json_object_new_object();
+			json_object_object_add(r, "type", json_object_new_string("tool_result"));
+			json_object_object_add(r, "tool_use_id", json_object_new_string(id));
+			json_object_object_add(r, "content", json_object_new_string("."));
+			json_object_array_add(results, r);
+		}
+	}
+	json_object_object_add(turn, "role", json_object_new_string("user"));
+	if (json_object_array_length(results) > 0) {
+		json_object_object_add(turn, "content", results);
+	} else {
+		json_object_put(results);
+		json_object_object_add(turn, "content", json_object_new_string("."));
+	}
+	json_object_array_add(msgs, turn);
+}
+
+/* max_tokens 0 runs prefill only; it is rejected with budget thinking,
+ * structured output and a forced tool choice. */
+static int choose_max_tokens(json_object *t, struct warm_build *b, const char **why)
+{
+	json_object *thinking = jsonx_get(t, "thinking"), *tc = jsonx_get(t, "tool_choice");
+	const char *tt = jsonx_get_str(thinking, "type"), *tct = jsonx_get_str(tc, "type");
+	int64_t budget = 0;
+
+	*why = NULL;
+	if (tt && strcmp(tt, "enabled") == 0) {
+		jsonx_get_int64(thinking, "budget_tokens", &budget);
+		snprintf(b->unwarmable, sizeof(b->unwarmable),
+			 "thinking is enabled with budget_tokens %lld: max_tokens 0 is rejected "
+			 "and max_tokens must exceed the budget, so every warm could generate "
+			 "%lld output tokens",
+			 (long long)budget, (long long)budget + 1);
+		return -1;
+	}
+	if (tct && (strcmp(tct, "tool") == 0 || strcmp(tct, "any") == 0)) {
+		*why = "tool_choice forces a tool";
+		return 1;
+	}
+	if (jsonx_get(t, "output_format") || jsonx_get(jsonx_get(t, "output_config"), "format")) {
+		*why = "structured output";
+		return 1;
+	}
+	return 0;
+}
+
+static int anthropic_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+			   struct errmsg *e)
+{
+	json_object *msgs, *last, *stream;
+	struct bp_scan scan = { 0 };
+	const char *model, *role, *why;
+	bool ends_with_user;
+	size_t len;
+	const char *dump;
+	int r, mt;
+
+	if (!json_object_is_type(t, json_type_object))
+		return errmsg_set(e, -EINVAL, "the request must be a JSON object");
+	model = jsonx_get_str(t, "model");
+	if (!model || !*model)
+		return errmsg_set(e, -EINVAL, "\"model\" must be a non-empty string");
+	msgs = jsonx_get(t, "messages");
+	if (!msgs || !json_object_is_type(msgs, json_type_array) ||
+	    json_object_array_length(msgs) == 0)
+		return errmsg_set(e, -EINVAL, "\"messages\" must be a non-empty array");
+	if (!jsonx_is_int(jsonx_get(t, "max_tokens")))
+		return errmsg_set(e, -EINVAL,
+				  "\"max_tokens\" must be an integer (the Messages API requires it)");
+	stream = jsonx_get(t, "stream");
+	if (stream && !json_object_is_type(stream, json_type_boolean))
+		return errmsg_set(e, -EINVAL, "\"stream\" must be a boolean");
+
+	b->model = strdup(model);
+	buf_printf(&b->prefix, "M:%s\n", model);
+	/* Changing these invalidates the messages-level cache: part of the version. */
+	if (jsonx_get(t, "tool_choice")) {
+		dump = jsonx_dump(jsonx_get(t, "tool_choice"), &len);
+		buf_printf(&b->prefix, "C:%.*s\n", (int)len, dump);
+	}
+	if (jsonx_get(t, "thinking")) {
+		dump = jsonx_dump(jsonx_get(t, "thinking"), &len);
+		buf_printf(&b->prefix, "K:%.*s\n", (int)len, dump);
+	}
+	r = scan_template(t, b, &scan, e);
+	if (r < 0)
+		return r;
+	b->prefix_tokens_est = (long)(b->prefix.len / 4);
+	b->path = "/v1/messages";
+	b->endpoint = ENDPOINT_MESSAGES;
+
+	mt = choose_max_tokens(t, b, &why);
+	if (mt < 0)
+		return 0; /* b->unwarmable says why; no body */
+	json_object_object_add(t, "max_tokens", json_object_new_int(mt));
+	b->max_tokens = mt;
+	snprintf(b->notes, sizeof(b->notes), "max_tokens %d%s%s%s", mt, why ? " (" : "",
+		 why ? why : "", why ? ")" : "");
+	if (stream && json_object_get_boolean(stream)) {
+		json_object_object_add(t, "stream", json_object_new_boolean(0));
+		strncat(b->notes, ", stream false", sizeof(b->notes) - strlen(b->notes) - 1);
+	}
+	last = json_object_array_get_idx(msgs, json_object_array_length(msgs) - 1);
+	role = jsonx_get_str(last, "role");
+	ends_with_user = role && strcmp(role, "user") == 0;
+	if (!ends_with_user) {
+		if (scan.automatic) {
+			r = pin_automatic_marker(t, msgs, e);
+			if (r < 0) {
+				text_copy(b->unwarmable, sizeof(b->unwarmable), e->text);
+				return 0;
+			}
+			strncat(b->notes, ", automatic breakpoint pinned to the last block",
+				sizeof(b->notes) - strlen(b->notes) - 1);
+		}
+		append_user_turn(msgs);
+		strncat(b->notes, ", appended a user turn", sizeof(b->notes) - strlen(b->notes) - 1);
+	}
+	dump = jsonx_dump(t, &len);
+	b->body = malloc(len + 1);
+	if (!b->body)
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	memcpy(b->body, dump, len + 1);
+	b->body_len = len;
+	(void)ct;
+	return 0;
+}
+
+static int anthropic_headers(const char *key, struct provider_header *h)
+{
+	int n = 0;
+
+	h[n++] = (struct provider_header){ "content-type", NULL, "application/json" };
+	h[n++] = (struct provider_header){ "anthropic-version", NULL, ANTHROPIC_VERSION };
+	if (key)
+		h[n++] = (struct provider_header){ "x-api-key", NULL, key };
+	return n;
+}
+
+static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u,
+			      struct errmsg *e)
+{
+	json_object *o = NULL, *usage;
+	int r;
+
+	memset(u, 0, sizeof(*u));
+	r = jsonx_parse(body, len, 0, &o, e);
+	if (r < 0) {
+		errmsg_prefix(e, "response is not JSON");
+		return -EPROTO;
+	}
+	usage = jsonx_get(o, "usage");
+	if (!usage || !json_object_is_type(usage, json_type_object)) {
+		json_object_put(o);
+		return errmsg_set(e, -EPROTO, "response has no usage object");
+	}
+	if ((r = provider_usage_field(usage, "usage", "cache_read_input_tokens", &u->read, e)) < 0 ||
+	    (r = provider_usage_field(usage, "usage", "cache_creation_input_tokens", &u->write,
+				      e)) < 0 ||
+	    (r = provider_usage_field(usage, "usage", "input_tokens", &u->input, e)) < 0 ||
+	    (r = provider_usage_field(usage, "usage", "output_tokens", &u->output, e)) < 0) {
+		json_object_put(o);
+		return r;
+	}
+	json_object_put(o);
+	/* A write means the cache was cold at (part of) the prefix. */
+	u->result = u->write > 0 ? WARM_WRITE : u->read > 0 ? WARM_HIT : WARM_NONE;
+	return 0;
+}
+
+static void anthropic_parse_error(long status, const char *body, size_t len, struct errmsg *e)
+{
+	json_object *o = NULL, *err;
+
+	if (jsonx_parse(body, len, 0, &o, NULL) == 0) {
+		err = jsonx_get(o, "error");
+		if (err && jsonx_get_str(err, "message")) {
+			provider_error_text(status, jsonx_get_str(err, "type"),
+					    jsonx_get_str(err, "message"), body, len, e);
+			json_object_put(o);
+			return;
+		}
+		json_object_put(o);
+	}
+	provider_error_text(status, NULL, NULL, body, len, e);
+}
+
+const struct provider_ops provider_anthropic_ops = {
+	.kind = PROVIDER_ANTHROPIC,
+	.key_required = true,
+	.build = anthropic_build,
+	.headers = anthropic_headers,
+	.parse_ok = anthropic_parse_ok,
+	.parse_error = anthropic_parse_error,
+};

@@ -1,0 +1,500 @@
+/* sched: the only module that decides *when* warms happen. */
+#include "sched.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duration.h"
+
+/* Due within this much of now counts as due (timer granularity is 1 ms). */
+#define SCHED_EPSILON_S 0.001
+
+struct sched {
+	struct clock *clk;
+	const struct sched_ops *ops;
+	void *data;
+	struct heap due;
+	struct provider **provs;
+	size_t nprovs;
+	int max_inflight;
+	int inflight;
+	bool paused_all;
+	bool dispatching;
+	uint64_t seed;
+};
+
+static bool due_less(const void *a, const void *b)
+{
+	const struct target *x = a, *y = b;
+
+	return x->next_warm_at < y->next_warm_at;
+}
+
+static size_t *due_index(void *e)
+{
+	return &((struct target *)e)->due_idx;
+}
+
+/* Under contention, the earliest expiry (to the second) goes first, then the
+ * lowest priority number. Never-warmed targets have expiry 0: first. */
+static bool wait_less(const void *a, const void *b)
+{
+	const struct target *x = a, *y = b;
+	double ex = floor(x->expires_at), ey = floor(y->expires_at);
+
+	if (ex != ey)
+		return ex < ey;
+	if (x->priority != y->priority)
+		return x->priority < y->priority;
+	return x->next_warm_at < y->next_warm_at;
+}
+
+static size_t *wait_index(void *e)
+{
+	return &((struct target *)e)->wait_idx;
+}
+
+/* xorshift64*: small, seeded, reproducible (the simulator relies on it). */
+static double rand_unit(struct target *t)
+{
+	uint64_t x = t->rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	t->rng = x;
+	return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+static void seed_target(struct sched *s, struct target *t)
+{
+	uint64_t h = 1469598103934665603ULL ^ s->seed;
+
+	if (t->rng)
+		return;
+	for (const char *p = t->name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	t->rng = h ? h : 1;
+}
+
+static void alarm_cb(void *data);
+
+struct sched *sched_new(struct clock *clk, const struct sched_ops *ops, void *data, uint64_t seed)
+{
+	struct sched *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->clk = clk;
+	s->ops = ops;
+	s->data = data;
+	s->max_inflight = 64;
+	s->seed = seed;
+	heap_init(&s->due, due_less, due_index);
+	clock_on_alarm(clk, alarm_cb, s);
+	return s;
+}
+
+void sched_free(struct sched *s)
+{
+	if (!s)
+		return;
+	clock_arm(s->clk, -1);
+	clock_on_alarm(s->clk, NULL, NULL);
+	heap_free(&s->due);
+	free(s);
+}
+
+void sched_set_max_inflight(struct sched *s, int n)
+{
+	s->max_inflight = n;
+}
+
+void sched_set_providers(struct sched *s, struct provider **provs, size_t n)
+{
+	s->provs = provs;
+	s->nprovs = n;
+	for (size_t i = 0; i < n; i++)
+		if (!provs[i]->waitq.less)
+			heap_init(&provs[i]->waitq, wait_less, wait_index);
+}
+
+static double ttl_floor(double ttl)
+{
+	double f = ttl * 0.01;
+
+	return f < SCHED_MARGIN_FLOOR_S ? SCHED_MARGIN_FLOOR_S :
+	       f > SCHED_MARGIN_FLOOR_MAX_S ? SCHED_MARGIN_FLOOR_MAX_S :
+					      f;
+}
+
+double sched_margin(const struct sched *s, const struct target *t)
+{
+	long tokens = t->prefix_tokens ? t->prefix_tokens : t->tmpl->prefix_tokens_est;
+
+	(void)s;
+	return ttl_floor(t->ttl_s) + t->prov->lat_p99 + (double)tokens / 1e6;
+}
+
+static double spread_max(double ttl)
+{
+	double m = ttl * 0.02;
+
+	return m > 2.0 ? 2.0 : m;
+}
+
+static void reason(struct target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reason(struct target *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->reason, sizeof(t->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* Whether t cannot be warmed at all right now; if so, t->reason says why. */
+static bool blocked_reason(struct sched *s, struct target *t)
+{
+	if (t->paused) {
+		reason(t, "paused by operator (warmctl resume %s)", t->name);
+		return true;
+	}
+	if (s->paused_all) {
+		reason(t, "all warming paused (warmctl resume --all)");
+		return true;
+	}
+	if (t->prov->auth_failed) {
+		reason(t, "provider %s rejected the API key (%s): fix the key and reload",
+		       t->prov->name, t->prov->auth_error);
+		return true;
+	}
+	if (t->tmpl->unwarmable[0]) {
+		reason(t, "cannot be warmed minimally: %s", t->tmpl->unwarmable);
+		return true;
+	}
+	if (t->blocked) {
+		reason(t,
+		       "stopped after a permanent error (%s): fix it and reload, or warmctl warm "
+		       "%s to retry",
+		       t->last_error, t->name);
+		return true;
+	}
+	return false;
+}
+
+void sched_plan(struct sched *s, struct target *t)
+{
+	double now = clock_now(s->clk), next = -1, margin;
+	char a[32], b[32], c[32], d[32], f[32];
+
+	heap_remove(&s->due, t);
+	if (t->removed || t->inflight || t->queued)
+		return;
+	seed_target(s, t);
+	t->next_warm_at = -1;
+	if (blocked_reason(s, t))
+		return;
+	if (t->policy == POLICY_MANUAL) {
+		reason(t, "manual policy: warms only on warmctl warm %s", t->name);
+		return;
+	}
+	margin = sched_margin(s, t);
+	if (t->fail_streak > 0) {
+		next = t->retry_at;
+		reason(t, "retry %u in %s after: %s", t->fail_streak,
+		       duration_format(next - now, a, sizeof(a)), t->last_error);
+	} else if (t->last_refresh <= 0) {
+		next = now;
+		reason(t, "first warm of version %s", t->tmpl->short_version);
+	} else if (t->expires_at - margin <= now) {
+		next = now;
+		if (t->expires_at <= now)
+			reason(t, "cache expired %s ago: re-creating it",
+			       duration_format(now - t->expires_at, a, sizeof(a)));
+		else
+			reason(t, "expires in %s, inside the %s margin: warming now",
+			       duration_format(t->expires_at - now, a, sizeof(a)),
+			       duration_format(margin, b, sizeof(b)));
+	} else {
+		next = t->expires_at - margin - t->spread;
+		reason(t,
+		       "always: warm %s before expiry (margin %s = floor %s + p99 latency %s, "
+		       "spread %s)",
+		       duration_format(margin + t->spread, a, sizeof(a)),
+		       duration_format(margin, b, sizeof(b)),
+		       duration_format(ttl_floor(t->ttl_s), c, sizeof(c)),
+		       duration_format(t->prov->lat_p99, d, sizeof(d)),
+		       duration_format(t->spread, f, sizeof(f)));
+	}
+	t->next_warm_at = next;
+	if (heap_push(&s->due, t) < 0)
+		abort();
+}
+
+void sched_remove(struct sched *s, struct target *t)
+{
+	heap_remove(&s->due, t);
+	if (t->queued) {
+		heap_remove(&t->prov->waitq, t);
+		t->queued = false;
+	}
+	t->next_warm_at = -1;
+}
+
+static void refill(struct provider *p, double now)
+{
+	double burst;
+
+	if (p->max_rpm <= 0)
+		return;
+	/* Allow a quarter minute's worth at once; refill continuously. */
+	burst = ceil(p->max_rpm / 4.0);
+	if (p->rpm_refill_at <= 0) {
+		p->rpm_tokens = burst;
+	} else if (now > p->rpm_refill_at) {
+		p->rpm_tokens += (now - p->rpm_refill_at) * p->max_rpm / 60.0;
+		if (p->rpm_tokens > burst)
+			p->rpm_tokens = burst;
+	}
+	p->rpm_refill_at = now;
+}
+
+/* When provider p may send its next request (<= now: now). */
+static double rpm_ready_at(struct provider *p, double now)
+{
+	if (p->max_rpm <= 0)
+		return now;
+	refill(p, now);
+	if (p->rpm_tokens >= 1)
+		return now;
+	return now + (1 - p->rpm_tokens) * 60.0 / p->max_rpm;
+}
+
+static void enqueue(struct sched *s, struct target *t)
+{
+	heap_remove(&s->due, t);
+	t->queued = true;
+	if (heap_push(&t->prov->waitq, t) < 0)
+		abort();
+	(void)s;
+}
+
+static void fire_failed(struct sched *s, struct target *t);
+
+static void dispatch(struct sched *s)
+{
+	double now = clock_now(s->clk);
+
+	if (s->dispatching)
+		return; /* fire() may complete synchronously and call back in */
+	s->dispatching = true;
+	while (!s->paused_all && s->inflight < s->max_inflight) {
+		struct target *best = NULL;
+		struct provider *p;
+
+		for (size_t i = 0; i < s->nprovs; i++) {
+			struct target *cand = heap_top(&s->provs[i]->waitq);
+			p = s->provs[i];
+			if (!cand || p->inflight >= p->max_inflight || rpm_ready_at(p, now) > now)
+				continue;
+			if (!best || wait_less(cand, best))
+				best = cand;
+		}
+		if (!best)
+			break;
+		p = best->prov;
+		heap_remove(&p->waitq, best);
+		best->queued = false;
+		if (blocked_reason(s, best)) {
+			sched_plan(s, best);
+			continue;
+		}
+		if (p->max_rpm > 0)
+			p->rpm_tokens -= 1;
+		s->inflight++;
+		p->inflight++;
+		best->inflight = true;
+		best->next_warm_at = -1;
+		if (s->ops->fire(s->data, best) < 0)
+			fire_failed(s, best);
+	}
+	s->dispatching = false;
+}
+
+void sched_rearm(struct sched *s)
+{
+	struct target *t = heap_top(&s->due);
+	double now, at = t ? t->next_warm_at : -1;
+
+	if (s->paused_all) {
+		clock_arm(s->clk, -1);
+		return;
+	}
+	/* Queued work blocked only by a rate budget needs a wake-up too. */
+	now = clock_now(s->clk);
+	if (s->inflight < s->max_inflight) {
+		for (size_t i = 0; i < s->nprovs; i++) {
+			struct provider *p = s->provs[i];
+			double r;
+			if (!heap_top(&p->waitq) || p->inflight >= p->max_inflight)
+				continue;
+			r = rpm_ready_at(p, now);
+			if (r > now && (at < 0 || r < at))
+				at = r;
+		}
+	}
+	if (at != s->clk->armed_at)
+		clock_arm(s->clk, at);
+}
+
+static void alarm_cb(void *data)
+{
+	struct sched *s = data;
+	double now = clock_now(s->clk);
+	struct target *t;
+
+	while (!s->paused_all && (t = heap_top(&s->due)) &&
+	       t->next_warm_at <= now + SCHED_EPSILON_S) {
+		heap_pop(&s->due);
+		enqueue(s, t);
+		if (s->inflight >= s->max_inflight)
+			reason(t, "due: waiting for a free slot (max_inflight %d reached)",
+			       s->max_inflight);
+		else if (t->prov->inflight >= t->prov->max_inflight)
+			reason(t, "due: waiting for a free slot (provider %s max_inflight %d)",
+			       t->prov->name, t->prov->max_inflight);
+		else if (t->prov->max_rpm > 0)
+			reason(t, "due: waiting for provider %s's rate budget (max_rpm %d)",
+			       t->prov->name, t->prov->max_rpm);
+	}
+	dispatch(s);
+	sched_rearm(s);
+}
+
+int sched_warm_now(struct sched *s, struct target *t)
+{
+	if (t->inflight)
+		return -EALREADY;
+	t->blocked = false;
+	t->fail_streak = 0;
+	if (!t->queued) {
+		enqueue(s, t);
+		t->next_warm_at = clock_now(s->clk);
+		reason(t, "warm requested by operator");
+	}
+	dispatch(s);
+	sched_rearm(s);
+	return 0;
+}
+
+static void add_latency(struct provider *p, double lat)
+{
+	double sorted[PROVIDER_LAT_SAMPLES];
+	unsigned n;
+
+	p->lat[p->lat_pos] = lat;
+	p->lat_pos = (p->lat_pos + 1) % PROVIDER_LAT_SAMPLES;
+	if (p->nlat < PROVIDER_LAT_SAMPLES)
+		p->nlat++;
+	n = p->nlat;
+	memcpy(sorted, p->lat, n * sizeof(double));
+	/* Insertion sort: at most 64 samples, once per warm. */
+	for (unsigned i = 1; i < n; i++) {
+		double v = sorted[i];
+		unsigned j = i;
+		while (j > 0 && sorted[j - 1] > v) {
+			sorted[j] = sorted[j - 1];
+			j--;
+		}
+		sorted[j] = v;
+	}
+	p->lat_p99 = sorted[(unsigned)ceil(0.99 * n) - 1];
+}
+
+static void schedule_retry(struct sched *s, struct target *t, double retry_after)
+{
+	double now = clock_now(s->clk), cap, wait;
+
+	t->fail_streak++;
+	cap = SCHED_RETRY_BASE_S * pow(2, t->fail_streak - 1);
+	if (cap > SCHED_RETRY_MAX_S)
+		cap = SCHED_RETRY_MAX_S;
+	/* Full jitter, with a small floor so a burst of failures never spins. */
+	wait = 0.1 + rand_unit(t) * cap;
+	if (retry_after > wait)
+		wait = retry_after > 300 ? 300 : retry_after;
+	t->retry_at = now + wait;
+}
+
+static void fire_failed(struct sched *s, struct target *t)
+{
+	s->inflight--;
+	t->prov->inflight--;
+	t->inflight = false;
+	t->errors++;
+	schedule_retry(s, t, -1);
+	sched_plan(s, t);
+}
+
+void sched_done(struct sched *s, struct target *t, const struct sched_outcome *o)
+{
+	s->inflight--;
+	t->prov->inflight--;
+	t->inflight = false;
+	if (!t->removed && !o->stale) {
+		if (o->latency_s >= 0 && o->result != WARM_ERROR)
+			add_latency(t->prov, o->latency_s);
+		switch (o->result) {
+		case WARM_HIT:
+		case WARM_WRITE:
+			t->last_refresh = o->sent_at;
+			t->expires_at = o->sent_at + t->ttl_s;
+			t->fail_streak = 0;
+			t->blocked = false;
+			t->spread = rand_unit(t) * spread_max(t->ttl_s);
+			break;
+		case WARM_NONE:
+			t->fail_streak = 0;
+			t->blocked = true;
+			break;
+		case WARM_ERROR:
+			if (o->auth) {
+				t->prov->auth_failed = true;
+				snprintf(t->prov->auth_error, sizeof(t->prov->auth_error), "%s",
+					 t->last_error);
+			} else if (!o->retryable) {
+				t->blocked = true;
+			} else {
+				schedule_retry(s, t, o->retry_after_s);
+			}
+			break;
+		}
+	}
+	if (!t->removed)
+		sched_plan(s, t);
+	dispatch(s);
+	sched_rearm(s);
+}
+
+void sched_pause_all(struct sched *s, bool paused)
+{
+	s->paused_all = paused;
+	if (!paused)
+		dispatch(s);
+	sched_rearm(s);
+}
+
+bool sched_paused_all(const struct sched *s)
+{
+	return s->paused_all;
+}
+
+int sched_inflight(const struct sched *s)
+{
+	return s->inflight;
+}

@@ -1,0 +1,98 @@
+/* target: a named prefix to keep warm, and everything warmd knows about it. */
+#include "target.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+#include "jsonx.h"
+
+struct target *target_new(const char *name)
+{
+	struct target *t = calloc(1, sizeof(*t));
+
+	if (!t || !(t->name = strdup(name))) {
+		free(t);
+		return NULL;
+	}
+	t->refs = 1;
+	t->next_warm_at = -1;
+	t->due_idx = t->wait_idx = HEAP_NONE;
+	return t;
+}
+
+struct target *target_ref(struct target *t)
+{
+	t->refs++;
+	return t;
+}
+
+void target_unref(struct target *t)
+{
+	if (!t || --t->refs > 0)
+		return;
+	http_req_reset(&t->req);
+	tmpl_unref(t->tmpl);
+	provider_unref(t->prov);
+	free(t->name);
+	free(t);
+}
+
+void target_reset_version_state(struct target *t)
+{
+	t->last_refresh = 0;
+	t->expires_at = 0;
+	t->prefix_tokens = 0;
+	t->has_result = false;
+	t->fail_streak = 0;
+	t->blocked = false;
+}
+
+enum target_state target_state(const struct target *t, double now, bool paused_all)
+{
+	if (t->paused || paused_all)
+		return TARGET_PAUSED;
+	if (t->inflight)
+		return TARGET_WARMING;
+	if (t->blocked || t->fail_streak > 0 || t->prov->auth_failed || t->tmpl->unwarmable[0])
+		return TARGET_FAILING;
+	if (t->expires_at > now)
+		return TARGET_WARM;
+	return TARGET_COLD;
+}
+
+const char *target_state_name(enum target_state s)
+{
+	static const char *const names[] = { "warm", "cold", "warming", "paused", "failing",
+					     "idle" };
+	return names[s];
+}
+
+json_object *target_status_json(const struct target *t, double now, bool paused_all)
+{
+	json_object *o = json_object_new_object();
+
+	jsonx_add_str(o, "name", t->name);
+	jsonx_add_str(o, "provider", t->prov->name);
+	jsonx_add_str(o, "model", t->tmpl->model);
+	jsonx_add_str(o, "policy", policy_name(t->policy));
+	jsonx_add_str(o, "state", target_state_name(target_state(t, now, paused_all)));
+	jsonx_add_str(o, "version", t->tmpl->short_version);
+	jsonx_add_double(o, "ttl_s", t->ttl_s);
+	jsonx_add_int(o, "prefix_tokens",
+		      t->prefix_tokens ? t->prefix_tokens : t->tmpl->prefix_tokens_est);
+	jsonx_add_time(o, "last_refresh", t->last_refresh);
+	jsonx_add_time(o, "expires_at", t->expires_at);
+	jsonx_add_time(o, "next_warm_at", t->next_warm_at);
+	jsonx_add_str(o, "reason", t->reason);
+	jsonx_add_int(o, "warms", (int64_t)t->warms);
+	jsonx_add_int(o, "hits", (int64_t)t->hits);
+	jsonx_add_int(o, "writes", (int64_t)t->writes);
+	jsonx_add_int(o, "errors", (int64_t)t->errors);
+	jsonx_add_int(o, "touches", (int64_t)t->touches);
+	jsonx_add_str(o, "last_error", t->last_error[0] ? t->last_error : NULL);
+	/* No price table yet: unknown money is null, never a made-up zero. */
+	json_object_object_add(o, "cost_usd", NULL);
+	json_object_object_add(o, "saved_usd", NULL);
+	return o;
+}

@@ -1,0 +1,82 @@
+/* target: a named prefix to keep warm, and everything warmd knows about it.
+ *
+ * The object is persistent across reloads (matched by name); its template
+ * and provider can be swapped underneath. Refcounted: an in-flight warm
+ * keeps a removed target alive until its completion. */
+#ifndef WARMD_TARGET_H
+#define WARMD_TARGET_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "http.h"
+#include "provider.h"
+#include "template.h"
+
+enum target_state {
+	TARGET_WARM,
+	TARGET_COLD,
+	TARGET_WARMING,
+	TARGET_PAUSED,
+	TARGET_FAILING,
+	TARGET_IDLE,
+};
+
+struct cred;
+
+struct target {
+	int refs;
+	char *name;
+	double ttl_s;
+	enum policy policy;
+	int priority;
+	struct provider *prov; /* ref */
+	struct tmpl *tmpl;     /* ref: the current version */
+	bool removed;
+	bool paused;
+
+	/* What the cache of the current version looks like. */
+	double last_refresh; /* send time of the last refreshing request, 0 = never */
+	double expires_at;   /* last_refresh + ttl, 0 = unknown */
+	long prefix_tokens;  /* cached tokens seen in usage, 0 = not yet */
+	enum warm_result last_result;
+	bool has_result;
+
+	/* Counters, kept across reloads. */
+	uint64_t warms, hits, writes, nones, errors, touches;
+	char last_error[256];
+
+	/* Scheduling: owned by sched.c. */
+	double next_warm_at; /* -1: none planned */
+	double retry_at;
+	size_t due_idx, wait_idx;
+	bool inflight, queued;
+	bool blocked; /* a permanent error: no automatic warms until reload/warm/resume */
+	unsigned fail_streak;
+	double spread; /* this cycle's random advance, seconds */
+	uint64_t rng;
+	char reason[320];
+
+	/* The warm in flight: owned by warm.c. */
+	struct http_req req;
+	double sent_at;
+	struct tmpl *req_tmpl;
+	struct cred *req_cred;
+};
+
+struct target *target_new(const char *name);
+struct target *target_ref(struct target *t);
+void target_unref(struct target *t);
+
+/* Resets what depends on the version (a new template). */
+void target_reset_version_state(struct target *t);
+
+enum target_state target_state(const struct target *t, double now, bool paused_all);
+const char *target_state_name(enum target_state s);
+
+/* The §8 status object for t. */
+json_object *target_status_json(const struct target *t, double now, bool paused_all);
+
+#endif

@@ -1,0 +1,134 @@
+/* template: one version of a target's request, loaded from request_file. */
+#include "template.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jsonx.h"
+
+static int read_file(const char *path, char **ret, size_t *ret_len, struct errmsg *e)
+{
+	struct stat st;
+	size_t len = 0;
+	char *data;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return errmsg_set(e, -errno, "cannot open request_file %s: %s", path,
+				  strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return errmsg_set(e, -EINVAL, "request_file %s is not a regular file", path);
+	}
+	if (st.st_size > TEMPLATE_MAX_BYTES) {
+		close(fd);
+		return errmsg_set(e, -EFBIG, "request_file %s is larger than %d MiB", path,
+				  TEMPLATE_MAX_BYTES / (1024 * 1024));
+	}
+	data = malloc((size_t)st.st_size + 1);
+	if (!data) {
+		close(fd);
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + len, (size_t)st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	data[len] = '\0';
+	*ret = data;
+	*ret_len = len;
+	return 0;
+}
+
+int template_from_bytes(const char *data, size_t len, const struct cfg_target *t,
+			const struct cfg_provider *p, struct tmpl **ret, struct errmsg *e)
+{
+	const struct provider_ops *ops = provider_ops_for(p->kind);
+	struct warm_build b = { 0 };
+	unsigned char md[32];
+	json_object *doc = NULL;
+	struct tmpl *tm;
+	int r;
+
+	r = jsonx_parse(data, len, JSONX_MAX_DEPTH, &doc, e);
+	if (r < 0)
+		return r;
+	r = jsonx_check_ranges(doc, e);
+	if (r == 0)
+		r = ops->build(doc, t, &b, e);
+	json_object_put(doc);
+	if (r < 0) {
+		warm_build_free(&b);
+		return r;
+	}
+	tm = calloc(1, sizeof(*tm));
+	if (!tm) {
+		warm_build_free(&b);
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	}
+	tm->refs = 1;
+	EVP_Digest(b.prefix.data, b.prefix.len, md, NULL, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		sprintf(tm->version + 2 * i, "%02x", md[i]);
+	memcpy(tm->short_version, tm->version, 12);
+	tm->model = b.model;
+	b.model = NULL;
+	tm->body = b.body;
+	tm->body_len = b.body_len;
+	b.body = NULL;
+	tm->endpoint = b.endpoint;
+	tm->prefix_tokens_est = b.prefix_tokens_est;
+	tm->max_tokens = b.max_tokens;
+	text_copy(tm->unwarmable, sizeof(tm->unwarmable), b.unwarmable);
+	text_copy(tm->notes, sizeof(tm->notes), b.notes);
+	if (asprintf(&tm->url, "%s%s", p->base_url, b.path) < 0)
+		tm->url = NULL;
+	warm_build_free(&b);
+	if (!tm->url) {
+		tmpl_unref(tm);
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	}
+	*ret = tm;
+	return 0;
+}
+
+int template_load(const struct cfg_target *t, const struct cfg_provider *p, struct tmpl **ret,
+		  struct errmsg *e)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int r = read_file(t->request_file, &data, &len, e);
+
+	if (r < 0)
+		return r;
+	r = template_from_bytes(data, len, t, p, ret, e);
+	free(data);
+	return r;
+}
+
+struct tmpl *tmpl_ref(struct tmpl *t)
+{
+	t->refs++;
+	return t;
+}
+
+void tmpl_unref(struct tmpl *t)
+{
+	if (!t || --t->refs > 0)
+		return;
+	free(t->model);
+	free(t->url);
+	free(t->body);
+	free(t);
+}

@@ -1,0 +1,42 @@
+/* template: one version of a target's request, loaded from request_file.
+ *
+ * Built once at load (or reload) and shared, immutable and refcounted, by the
+ * target and its in-flight warm: the warm body bytes, the URL, and the
+ * version (SHA-256 of the canonical cached prefix). */
+#ifndef WARMD_TEMPLATE_H
+#define WARMD_TEMPLATE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "errmsg.h"
+#include "provider.h"
+
+#define TEMPLATE_MAX_BYTES (16 * 1024 * 1024)
+
+struct tmpl {
+	int refs;
+	char version[65];    /* hex SHA-256 */
+	char short_version[13];
+	char *model;
+	char *url;
+	char *body;
+	size_t body_len;
+	enum endpoint endpoint;
+	long prefix_tokens_est;
+	int max_tokens;
+	char unwarmable[256]; /* non-empty: no minimal warm exists */
+	char notes[256];
+};
+
+/* Reads t->request_file and builds the warm for provider p. Returns 0, or a
+ * negative errno with e saying what is wrong (with a line for JSON errors). */
+int template_load(const struct cfg_target *t, const struct cfg_provider *p, struct tmpl **ret,
+		  struct errmsg *e);
+/* Same, from bytes already in memory (tests). */
+int template_from_bytes(const char *data, size_t len, const struct cfg_target *t,
+			const struct cfg_provider *p, struct tmpl **ret, struct errmsg *e);
+struct tmpl *tmpl_ref(struct tmpl *t);
+void tmpl_unref(struct tmpl *t);
+
+#endif

@@ -1,0 +1,205 @@
+/* warm: one warm request from start to verdict. */
+#include "warm.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cred.h"
+#include "log.h"
+
+#define WARM_MAX_RESPONSE (1024 * 1024)
+
+static void warm_done_cb(struct http_req *req);
+
+int warm_fire(void *data, struct target *t)
+{
+	struct warm_env *env = data;
+	struct http_req *req = &t->req;
+	int r;
+
+	t->req_tmpl = tmpl_ref(t->tmpl);
+	t->req_cred = cred_ref(t->prov->cred);
+	req->url = t->req_tmpl->url;
+	req->body = t->req_tmpl->body;
+	req->body_len = t->req_tmpl->body_len;
+	req->headers = t->req_cred->headers;
+	req->connect_timeout_ms = t->prov->connect_timeout_ms;
+	req->timeout_ms = t->prov->timeout_ms;
+	req->max_response = WARM_MAX_RESPONSE;
+	req->done = warm_done_cb;
+	req->data = env;
+	/* The TTL runs from request start: record the send time before sending. */
+	t->sent_at = clock_now(env->clk);
+	r = http_start(env->http, req);
+	if (r < 0) {
+		snprintf(t->last_error, sizeof(t->last_error), "cannot start request: %s",
+			 strerror(-r));
+		tmpl_unref(t->req_tmpl);
+		cred_unref(t->req_cred);
+		t->req_tmpl = NULL;
+		t->req_cred = NULL;
+		return r;
+	}
+	target_ref(t);
+	log_debug("%s: warming version %s via %s (%s)", t->name, t->req_tmpl->short_version,
+		  t->prov->name, t->req_tmpl->notes);
+	return 0;
+}
+
+static void release(struct target *t)
+{
+	tmpl_unref(t->req_tmpl);
+	cred_unref(t->req_cred);
+	t->req_tmpl = NULL;
+	t->req_cred = NULL;
+	target_unref(t);
+}
+
+void warm_cancel(struct target *t)
+{
+	if (!t->req.easy)
+		return;
+	http_cancel(&t->req);
+	release(t);
+}
+
+double warm_retry_after(const struct http_req *req, double now_unix)
+{
+	const char *p = req->headers_in.data;
+	double best = -1;
+
+	while (p && *p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		char line[256];
+
+		if (len < sizeof(line)) {
+			memcpy(line, p, len);
+			line[len] = '\0';
+			if (strncasecmp(line, "retry-after-ms:", 15) == 0) {
+				double ms = strtod(line + 15, NULL);
+				if (ms > 0)
+					return ms / 1000.0; /* the precise one wins */
+			} else if (strncasecmp(line, "retry-after:", 12) == 0) {
+				char *v = line + 12, *end;
+				double sec;
+				struct tm tm;
+				while (isspace((unsigned char)*v))
+					v++;
+				sec = strtod(v, &end);
+				if (end != v && sec >= 0) {
+					best = sec;
+				} else {
+					memset(&tm, 0, sizeof(tm));
+					if (strptime(v, "%a, %d %b %Y %H:%M:%S", &tm))
+						best = (double)timegm(&tm) - now_unix;
+					if (best < 0)
+						best = 0;
+				}
+			}
+		}
+		if (!eol)
+			break;
+		p = eol + 1;
+	}
+	return best;
+}
+
+/* Which failures are worth retrying (DESIGN.md §7). */
+static void classify_status(long status, struct sched_outcome *o)
+{
+	o->auth = status == 401 || status == 403;
+	o->retryable = status == 408 || status == 409 || status == 429 || status >= 500;
+}
+
+static void warm_done_cb(struct http_req *req)
+{
+	struct target *t = (struct target *)((char *)req - offsetof(struct target, req));
+	struct warm_env *env = req->data;
+	struct sched_outcome o = { .sent_at = t->sent_at, .latency_s = req->total_s,
+				   .retry_after_s = -1 };
+	struct warm_usage u = { 0 };
+	struct errmsg e = { "" };
+	bool first = t->last_refresh <= 0;
+
+	t->warms++;
+	if (req->error) {
+		o.result = WARM_ERROR;
+		o.retryable = true;
+		text_copy(e.text, sizeof(e.text), req->errtext);
+	} else if (req->status >= 200 && req->status < 300) {
+		if (t->prov->ops->parse_ok(req->resp.data ? req->resp.data : "", req->resp.len, &u,
+					   &e) < 0) {
+			o.result = WARM_ERROR;
+			o.retryable = true; /* a garbled answer may be a one-off */
+			errmsg_prefix(&e, "HTTP %ld but unusable body", req->status);
+		} else {
+			o.result = u.result;
+		}
+	} else {
+		o.result = WARM_ERROR;
+		t->prov->ops->parse_error(req->status, req->resp.data ? req->resp.data : "",
+					  req->resp.len, &e);
+		classify_status(req->status, &o);
+		o.retry_after_s = warm_retry_after(req, clock_now(env->clk));
+	}
+	cred_scrub(t->req_cred, e.text);
+
+	if (t->removed || t->req_tmpl != t->tmpl) {
+		/* Removed, or the template changed during the flight: the answer
+		 * says nothing about the current version. */
+		struct sched_outcome stale = { .result = o.result, .stale = true, .latency_s = -1 };
+		log_debug("%s: discarding the answer of a warm of an older version", t->name);
+		sched_done(env->sched, t, &stale);
+		release(t);
+		return;
+	}
+
+	switch (o.result) {
+	case WARM_HIT:
+		t->hits++;
+		t->prefix_tokens = (long)u.read;
+		t->last_error[0] = '\0';
+		log_debug("%s: hit, read %lld tokens in %.0f ms", t->name, (long long)u.read,
+			  req->total_s * 1000);
+		break;
+	case WARM_WRITE:
+		t->writes++;
+		t->prefix_tokens = (long)(u.read + u.write);
+		t->last_error[0] = '\0';
+		if (first)
+			log_info("%s: wrote %lld tokens of version %s to the %s cache (%.0f ms)",
+				 t->name, (long long)u.write, t->tmpl->short_version, t->prov->name,
+				 req->total_s * 1000);
+		else
+			log_warning("%s: warm wrote %lld tokens instead of reading: the cache had "
+				    "expired or was evicted",
+				    t->name, (long long)u.write);
+		break;
+	case WARM_NONE:
+		t->nones++;
+		snprintf(t->last_error, sizeof(t->last_error),
+			 "not cacheable: the provider reported no cache read or write for %lld "
+			 "input tokens (prefix below the model's minimum, or no breakpoint)",
+			 (long long)u.input);
+		log_warning("%s: %s", t->name, t->last_error);
+		break;
+	case WARM_ERROR:
+		t->errors++;
+		text_copy(t->last_error, sizeof(t->last_error), e.text);
+		log_warning("%s: warm via %s failed: %s%s", t->name, t->prov->name, e.text,
+			    o.auth ? " (credential rejected)" : o.retryable ? "" : " (not retried)");
+		break;
+	}
+	t->last_result = o.result;
+	t->has_result = true;
+	sched_done(env->sched, t, &o);
+	if (env->observe)
+		env->observe(env->observe_data, t);
+	release(t);
+}

@@ -1,0 +1,910 @@
+/* warmctl: the command-line client of warmd's control socket (DESIGN.md §4, §8): one request,
+ * one answer line, shown as text or passed through as JSON, with stable exit codes. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "duration.h"
+#include "errmsg.h"
+#include "jsonx.h"
+#include "proto.h"
+#include "version.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define DEFAULT_SOCKET    "/run/warmd/control.sock"
+#define DEFAULT_TIMEOUT_S 30.0
+/* Requests are capped at PROTO_MAX_LINE, answers are not: status for 10,000 targets is several
+ * MiB. The cap only stops a runaway peer from eating all memory. */
+#define MAX_ANSWER_MIB 256
+#define MAX_ANSWER     ((size_t)MAX_ANSWER_MIB * 1024 * 1024)
+#define USAGE          "usage: warmctl [-s SOCKET] [-t SECONDS] [--json] COMMAND [ARGS]"
+
+enum exit_status {
+	EXIT_DONE = 0,        /* the daemon said ok */
+	EXIT_REFUSED = 1,     /* the daemon said no, or warmctl itself failed */
+	EXIT_USAGE = 2,       /* bad command line */
+	EXIT_UNREACHABLE = 3, /* no daemon, no answer in time, or an answer that is not protocol */
+};
+
+/* How a field of the daemon's answer is shown. */
+enum kind {
+	KIND_TEXT,     /* a string */
+	KIND_COUNT,    /* an integer */
+	KIND_DURATION, /* seconds, as "5m" or "12.3s" */
+	KIND_TIME,     /* Unix seconds, relative to now ("in 4m48s", "12s ago") */
+	KIND_NEXT,     /* same, but a past time is "now" (the warm is due) */
+	KIND_USD,      /* dollars */
+};
+
+struct column {
+	const char *title;
+	const char *key;
+	enum kind kind;
+	bool right; /* numbers are right-aligned */
+};
+
+static const struct column status_columns[] = {
+	{ "TARGET", "name", KIND_TEXT, false },
+	{ "PROVIDER", "provider", KIND_TEXT, false },
+	{ "STATE", "state", KIND_TEXT, false },
+	{ "VERSION", "version", KIND_TEXT, false },
+	{ "TTL", "ttl_s", KIND_DURATION, true },
+	{ "REFRESHED", "last_refresh", KIND_TIME, false },
+	{ "EXPIRES", "expires_at", KIND_TIME, false },
+	{ "NEXT", "next_warm_at", KIND_NEXT, false },
+	{ "HITS", "hits", KIND_COUNT, true },
+	{ "WRITES", "writes", KIND_COUNT, true },
+	{ "WARMS", "warms", KIND_COUNT, true },
+	{ "ERRORS", "errors", KIND_COUNT, true },
+	{ "COST", "cost_usd", KIND_USD, true },
+	{ "REASON", "reason", KIND_TEXT, false }, /* last: never padded */
+};
+
+struct field {
+	const char *key;
+	enum kind kind;
+};
+
+/* Every target field of DESIGN.md §8, in the order of the contract. */
+static const struct field target_fields[] = {
+	{ "name", KIND_TEXT },       { "provider", KIND_TEXT },       { "model", KIND_TEXT },
+	{ "policy", KIND_TEXT },     { "state", KIND_TEXT },          { "version", KIND_TEXT },
+	{ "ttl_s", KIND_DURATION },  { "prefix_tokens", KIND_COUNT }, { "last_refresh", KIND_TIME },
+	{ "expires_at", KIND_TIME }, { "next_warm_at", KIND_NEXT },   { "reason", KIND_TEXT },
+	{ "warms", KIND_COUNT },     { "hits", KIND_COUNT },          { "writes", KIND_COUNT },
+	{ "errors", KIND_COUNT },    { "touches", KIND_COUNT },       { "last_error", KIND_TEXT },
+	{ "cost_usd", KIND_USD },    { "saved_usd", KIND_USD },
+};
+
+/* Output under construction. The first allocation failure sticks in err, so the formatting
+ * code does not check every append; whoever writes the text out checks err once. */
+struct out {
+	struct buf b;
+	int err;
+};
+
+struct cmdline;
+typedef void (*print_cb)(struct out *o, json_object *data, const struct cmdline *cl, double now);
+
+struct command {
+	enum proto_cmd cmd;
+	const char *help;
+	print_cb print; /* renders the data of an ok answer */
+};
+
+struct cmdline {
+	const char *socket;
+	double timeout; /* seconds */
+	bool json;
+	const struct command *command;
+	const char *target; /* NULL when absent */
+	bool all;
+};
+
+/* One exchange with the daemon. */
+struct ctl {
+	const char *path;
+	double timeout;  /* seconds, for messages */
+	double deadline; /* CLOCK_MONOTONIC seconds */
+	int fd;
+};
+
+/* What the line framer hands over: the first complete line only. */
+struct answer {
+	struct buf *line;
+	bool done;
+};
+
+static double clock_now(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void out_bytes(struct out *o, const char *p, size_t n)
+{
+	if (o->err == 0)
+		o->err = buf_append(&o->b, p, n);
+}
+
+static void out_str(struct out *o, const char *s)
+{
+	out_bytes(o, s, strlen(s));
+}
+
+static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(struct out *o, const char *fmt, ...)
+{
+	char tmp[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		out_bytes(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static void out_pad(struct out *o, size_t n)
+{
+	static const char spaces[] = "                                ";
+
+	while (n > 0) {
+		size_t k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
+		out_bytes(o, spaces, k);
+		n -= k;
+	}
+}
+
+/* Appends text that came from the daemon with control characters (C0, DEL and C1) replaced,
+ * so that a provider's error message cannot move the cursor or break a table row. json-c has
+ * already checked that it is valid UTF-8. */
+static void out_text(struct out *o, const char *s)
+{
+	const char *run = s;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s, next = (unsigned char)s[1];
+		size_t skip;
+
+		if (c < 0x20 || c == 0x7f)
+			skip = 1;
+		else if (c == 0xc2 && next >= 0x80 && next <= 0x9f)
+			skip = 2;
+		else
+			continue;
+		out_bytes(o, run, (size_t)(s - run));
+		out_str(o, c == '\t' || c == '\n' || c == '\r' ? " " : "?");
+		s += skip - 1;
+		run = s + 1;
+	}
+	out_bytes(o, run, (size_t)(s - run));
+}
+
+/* Columns a string takes on a terminal, counting one per UTF-8 code point. */
+static size_t text_width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		w += ((unsigned char)*s & 0xc0) != 0x80;
+	return w;
+}
+
+/* Whole seconds below a minute ("12s"), else duration_format ("4m48s", "1h5m"). */
+static char *span_format(double s, char *out, size_t n)
+{
+	if (fabs(s) < 60 && s == floor(s))
+		snprintf(out, n, "%.0fs", s);
+	else
+		duration_format(s, out, n);
+	return out;
+}
+
+/* Returns true and the value when v is a finite JSON number. */
+static bool number_of(json_object *v, double *ret)
+{
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+		return false;
+	*ret = json_object_get_double(v);
+	return isfinite(*ret);
+}
+
+static void out_relative(struct out *o, double t, double now, bool next)
+{
+	double d = round(t - now);
+	char s[64];
+
+	if (d == 0 || (next && d < 0)) {
+		out_str(o, "now");
+		return;
+	}
+	span_format(fabs(d), s, sizeof(s));
+	if (d > 0)
+		out_printf(o, "in %s", s);
+	else
+		out_printf(o, "%s ago", s);
+}
+
+static void out_iso8601(struct out *o, double t)
+{
+	time_t tt = (time_t)floor(t);
+	struct tm tm;
+	char s[64];
+
+	if (!gmtime_r(&tt, &tm) || strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		out_str(o, "?");
+	else
+		out_str(o, s);
+}
+
+/* Appends one field: "-" when absent or null, "?" when of an unexpected type. The detailed
+ * form adds the absolute time to relative ones and shows more cents. */
+static void out_value(struct out *o, json_object *v, enum kind kind, double now, bool detailed)
+{
+	char s[64];
+	double d;
+
+	if (!v || json_object_is_type(v, json_type_null)) {
+		out_str(o, "-");
+		return;
+	}
+	if (kind == KIND_TEXT) {
+		if (json_object_is_type(v, json_type_string))
+			out_text(o, json_object_get_string(v));
+		else
+			out_str(o, "?");
+		return;
+	}
+	if (!number_of(v, &d)) {
+		out_str(o, "?");
+		return;
+	}
+	switch (kind) {
+	case KIND_COUNT:
+		if (jsonx_is_int(v))
+			out_printf(o, "%" PRId64, json_object_get_int64(v));
+		else if (d == floor(d) && fabs(d) < 1e15)
+			out_printf(o, "%.0f", d);
+		else
+			out_str(o, "?");
+		break;
+	case KIND_DURATION:
+		out_str(o, span_format(d, s, sizeof(s)));
+		break;
+	case KIND_TIME:
+	case KIND_NEXT:
+		/* Past year 5000 is not a time the daemon means. */
+		if (fabs(d) > 1e11) {
+			out_str(o, "?");
+			break;
+		}
+		if (detailed) {
+			out_iso8601(o, d);
+			out_str(o, " (");
+		}
+		out_relative(o, d, now, kind == KIND_NEXT);
+		if (detailed)
+			out_str(o, ")");
+		break;
+	case KIND_USD:
+		if (detailed)
+			out_printf(o, "%s$%.6f", d < 0 ? "-" : "", fabs(d));
+		else
+			out_printf(o, "%s$%.4f", d < 0 ? "-" : "", fabs(d));
+		break;
+	case KIND_TEXT:
+		break; /* handled above */
+	}
+}
+
+/* Appends each string of a JSON array on its own line; anything else in it shows as "?". */
+static void out_lines(struct out *o, json_object *array)
+{
+	if (!json_object_is_type(array, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(array); i++) {
+		json_object *v = json_object_array_get_idx(array, i);
+
+		if (json_object_is_type(v, json_type_string))
+			out_text(o, json_object_get_string(v));
+		else
+			out_str(o, "?");
+		out_str(o, "\n");
+	}
+}
+
+/* Writes o to f. Returns 0, or a negative errno after saying why on stderr. */
+static int out_write(struct out *o, FILE *f)
+{
+	if (o->err < 0) {
+		fprintf(stderr, "warmctl: %s\n", strerror(-o->err));
+		return o->err;
+	}
+	if ((o->b.len && fwrite(o->b.data, 1, o->b.len, f) != o->b.len) || fflush(f) != 0) {
+		int err = errno ? errno : EIO;
+		fprintf(stderr, "warmctl: cannot write the output: %s\n", strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+static void print_ping_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
+{
+	out_str(o, "pong: warmd ");
+	out_value(o, jsonx_get(data, "version"), KIND_TEXT, now, false);
+	out_str(o, ", pid ");
+	out_value(o, jsonx_get(data, "pid"), KIND_COUNT, now, false);
+	out_str(o, ", up ");
+	out_value(o, jsonx_get(data, "uptime_s"), KIND_DURATION, now, false);
+	out_str(o, "\n");
+}
+
+static void print_status_header(struct out *o, json_object *daemon, double now)
+{
+	json_object *paused = jsonx_get(daemon, "paused_all");
+
+	out_str(o, "warmd ");
+	out_value(o, jsonx_get(daemon, "version"), KIND_TEXT, now, false);
+	out_str(o, " pid ");
+	out_value(o, jsonx_get(daemon, "pid"), KIND_COUNT, now, false);
+	out_str(o, ", up ");
+	out_value(o, jsonx_get(daemon, "uptime_s"), KIND_DURATION, now, false);
+	out_str(o, ", config ");
+	out_value(o, jsonx_get(daemon, "config_file"), KIND_TEXT, now, false);
+	out_str(o, ", ");
+	out_value(o, jsonx_get(daemon, "inflight"), KIND_COUNT, now, false);
+	out_str(o, " in flight");
+	if (json_object_is_type(paused, json_type_boolean) && json_object_get_boolean(paused))
+		out_str(o, ", ALL PAUSED");
+	out_str(o, "\n");
+}
+
+/* The table: every cell is formatted once into one buffer (NUL-terminated, found by offset,
+ * row 0 holding the titles), then the widths are known and the rows are printed. */
+static void print_status_table(struct out *o, json_object *targets, size_t n, double now)
+{
+	enum { NCOL = ARRAY_SIZE(status_columns) };
+	struct out cells = { BUF_INIT, 0 };
+	size_t width[NCOL] = { 0 }, *offs;
+
+	offs = calloc(n + 1, sizeof(size_t[NCOL]));
+	if (!offs) {
+		o->err = -ENOMEM;
+		return;
+	}
+	for (size_t row = 0; row <= n; row++) {
+		json_object *t = row ? json_object_array_get_idx(targets, row - 1) : NULL;
+
+		for (size_t c = 0; c < NCOL; c++) {
+			offs[row * NCOL + c] = cells.b.len;
+			if (row == 0)
+				out_str(&cells, status_columns[c].title);
+			else if (!json_object_is_type(t, json_type_object))
+				out_str(&cells, "?");
+			else
+				out_value(&cells, jsonx_get(t, status_columns[c].key),
+				          status_columns[c].kind, now, false);
+			out_bytes(&cells, "", 1);
+		}
+	}
+	if (cells.err < 0) {
+		o->err = cells.err;
+		goto out;
+	}
+	for (size_t i = 0; i < (n + 1) * NCOL; i++) {
+		size_t w = text_width(cells.b.data + offs[i]);
+
+		if (w > width[i % NCOL])
+			width[i % NCOL] = w;
+	}
+	for (size_t row = 0; row <= n; row++) {
+		for (size_t c = 0; c < NCOL; c++) {
+			const char *s = cells.b.data + offs[row * NCOL + c];
+			size_t pad = width[c] - text_width(s);
+
+			if (c == NCOL - 1) {
+				out_str(o, s);
+				break;
+			}
+			if (status_columns[c].right)
+				out_pad(o, pad);
+			out_str(o, s);
+			if (!status_columns[c].right)
+				out_pad(o, pad);
+			out_str(o, "  ");
+		}
+		out_str(o, "\n");
+	}
+out:
+	buf_free(&cells.b);
+	free(offs);
+}
+
+static void print_target_detail(struct out *o, json_object *t, double now)
+{
+	size_t keyw = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(target_fields); i++)
+		if (strlen(target_fields[i].key) > keyw)
+			keyw = strlen(target_fields[i].key);
+	for (size_t i = 0; i < ARRAY_SIZE(target_fields); i++) {
+		out_str(o, target_fields[i].key);
+		out_str(o, ":");
+		out_pad(o, keyw - strlen(target_fields[i].key) + 1);
+		if (json_object_is_type(t, json_type_object))
+			out_value(o, jsonx_get(t, target_fields[i].key), target_fields[i].kind, now,
+			          true);
+		else
+			out_str(o, "?");
+		out_str(o, "\n");
+	}
+}
+
+static void print_status_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
+{
+	json_object *targets = jsonx_get(data, "targets");
+	size_t n = json_object_is_type(targets, json_type_array) ? json_object_array_length(targets)
+	                                                         : 0;
+
+	if (!cl->target)
+		print_status_header(o, jsonx_get(data, "daemon"), now);
+	if (n == 0) {
+		if (!cl->target)
+			out_str(o, "\n");
+		out_str(o, "no targets configured\n");
+		return;
+	}
+	if (cl->target) {
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				out_str(o, "\n");
+			print_target_detail(o, json_object_array_get_idx(targets, i), now);
+		}
+		return;
+	}
+	out_str(o, "\n");
+	print_status_table(o, targets, n, now);
+}
+
+/* warm, pause, resume: the daemon says what it did. */
+static void print_message_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
+{
+	out_value(o, jsonx_get(data, "message"), KIND_TEXT, now, false);
+	out_str(o, "\n");
+}
+
+static void print_reload_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
+{
+	print_message_cb(o, data, cl, now);
+	out_lines(o, jsonx_get(data, "warnings"));
+}
+
+/* The commands warmctl knows, in the order --help lists them. */
+static const struct command commands[] = {
+	{ PROTO_PING, "check that warmd answers", print_ping_cb },
+	{ PROTO_STATUS, "all targets as a table, or one target in detail", print_status_cb },
+	{ PROTO_WARM, "warm now, whatever the schedule says", print_message_cb },
+	{ PROTO_PAUSE, "stop warming until resumed", print_message_cb },
+	{ PROTO_RESUME, "warm again after a pause", print_message_cb },
+	{ PROTO_RELOAD, "reload the configuration; exit 1 if it is rejected", print_reload_cb },
+};
+
+static const char *command_args(const struct command *c)
+{
+	switch (proto_cmd_info(c->cmd)->args) {
+	case PROTO_ARGS_TARGET_OPT:
+		return "[TARGET]";
+	case PROTO_ARGS_TARGET_OR_ALL:
+		return "TARGET|--all";
+	case PROTO_ARGS_NONE:
+		break;
+	}
+	return "";
+}
+
+static void print_help(void)
+{
+	printf("%s\n\nAsk warmd, the daemon that keeps LLM prompt caches warm, to do something.\n"
+	       "\nCommands:\n",
+	       USAGE);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		const char *name = proto_cmd_info(commands[i].cmd)->name;
+		const char *args = command_args(&commands[i]);
+		int w = printf("  %s%s%s", name, *args ? " " : "", args);
+
+		printf("%*s%s\n", w < 24 ? 24 - w : 1, "", commands[i].help);
+	}
+	printf("\nOptions (before COMMAND; --json may also follow it):\n"
+	       "  -s SOCKET   control socket (default: $WARMD_SOCKET, else %s)\n"
+	       "  -t SECONDS  how long to wait for the answer (default %.0f; 1.5 or 2m work too)\n"
+	       "  --json      print the daemon's JSON answer line unchanged\n"
+	       "  -h, --help  show this help and exit\n"
+	       "  --version   show the version and exit\n"
+	       "Put -- before a TARGET that starts with '-'.\n"
+	       "\nExit status:\n"
+	       "  0  done\n"
+	       "  1  the daemon refused the command (e.g. a rejected reload), or warmctl failed\n"
+	       "  2  usage error\n"
+	       "  3  cannot reach the daemon: no socket, no answer in time, or not a valid "
+	       "answer\n",
+	       DEFAULT_SOCKET, DEFAULT_TIMEOUT_S);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("warmctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n" USAGE " (see warmctl --help)\n", stderr);
+	return -EINVAL;
+}
+
+static const struct command *command_lookup(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(proto_cmd_info(commands[i].cmd)->name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Reads the arguments after COMMAND: its TARGET or --all, and --json. */
+static int parse_command_args(int argc, char **argv, int i, struct cmdline *cl)
+{
+	const char *name = proto_cmd_info(cl->command->cmd)->name;
+	enum proto_args args = proto_cmd_info(cl->command->cmd)->args;
+	bool options = true;
+
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (options && strcmp(a, "--") == 0) {
+			options = false;
+		} else if (options && strcmp(a, "--json") == 0) {
+			cl->json = true;
+		} else if (options && args == PROTO_ARGS_TARGET_OR_ALL && strcmp(a, "--all") == 0) {
+			cl->all = true;
+		} else if (options && a[0] == '-' && a[1] != '\0') {
+			return usage_error("%s: unknown option '%s'", name, a);
+		} else if (args == PROTO_ARGS_NONE) {
+			return usage_error("%s takes no argument", name);
+		} else if (cl->target) {
+			return usage_error("%s takes one TARGET", name);
+		} else if (*a == '\0') {
+			return usage_error("%s: TARGET must not be empty", name);
+		} else {
+			cl->target = a;
+		}
+	}
+	if (args == PROTO_ARGS_TARGET_OR_ALL && !cl->target && !cl->all)
+		return usage_error("%s needs a TARGET or --all", name);
+	if (cl->target && cl->all)
+		return usage_error("%s takes a TARGET or --all, not both", name);
+	return 0;
+}
+
+/* Fills ret from the command line. Returns 1 to go on, 0 when the work is done (--help,
+ * --version), or -EINVAL after printing a usage error. */
+static int parse_args(int argc, char **argv, struct cmdline *ret)
+{
+	enum { OPT_HELP = 256, OPT_VERSION, OPT_JSON };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *env = getenv("WARMD_SOCKET");
+	struct cmdline cl = {
+		.socket = env && *env ? env : DEFAULT_SOCKET,
+		.timeout = DEFAULT_TIMEOUT_S,
+	};
+	int c, r;
+
+	/* '+': stop at COMMAND, whose own arguments may look like options. ':': we word the
+	 * errors ourselves. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:hs:t:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+		case OPT_HELP:
+			print_help();
+			return 0;
+		case OPT_VERSION:
+			printf("warmctl %s\n", WARMD_VERSION);
+			return 0;
+		case OPT_JSON:
+			cl.json = true;
+			break;
+		case 's':
+			if (*optarg == '\0')
+				return usage_error("-s needs a socket path");
+			cl.socket = optarg;
+			break;
+		case 't':
+			if (duration_parse(optarg, &cl.timeout) < 0 || !(cl.timeout > 0))
+				return usage_error(
+				        "-t needs a positive number of seconds, not '%s'", optarg);
+			break;
+		case ':':
+			return usage_error("option -%c needs an argument", optopt);
+		default:
+			if (optopt > 0 && optopt < 256)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("no COMMAND given");
+	cl.command = command_lookup(argv[optind]);
+	if (!cl.command)
+		return usage_error("unknown command '%s'", argv[optind]);
+	r = parse_command_args(argc, argv, optind + 1, &cl);
+	if (r < 0)
+		return r;
+	*ret = cl;
+	return 1;
+}
+
+/* Makes blocking connect() and send() give up at the deadline: on a Unix socket they wait at
+ * most SO_SNDTIMEO (connect waits while the daemon's listen backlog is full). */
+static int ctl_set_send_timeout(struct ctl *c, struct errmsg *e)
+{
+	double left = c->deadline - clock_now(CLOCK_MONOTONIC);
+	struct timeval tv;
+
+	if (left < 0.001)
+		left = 0.001; /* zero would mean "wait forever" */
+	tv.tv_sec = (time_t)left;
+	tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
+	if (setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		int err = errno;
+		return errmsg_set(e, -err, "cannot set a socket timeout: %s", strerror(err));
+	}
+	return 0;
+}
+
+static const char *connect_hint(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ECONNREFUSED:
+		return " (is warmd running?)";
+	case EACCES:
+		return " (are you root or in the warmd group?)";
+	default:
+		return "";
+	}
+}
+
+/* Opens c->fd. Returns 0, or a negative errno with the reason in e (c->fd is then -1). */
+static int ctl_connect(struct ctl *c, struct errmsg *e)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(c->path);
+	char span[64];
+	int r, err;
+
+	if (len >= sizeof(sa.sun_path))
+		return errmsg_set(e, -ENAMETOOLONG, "cannot connect to %s: %s", c->path,
+		                  strerror(ENAMETOOLONG));
+	memcpy(sa.sun_path, c->path, len + 1);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		err = errno;
+		return errmsg_set(e, -err, "cannot create a socket: %s", strerror(err));
+	}
+	r = ctl_set_send_timeout(c, e);
+	if (r < 0)
+		goto fail;
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return 0;
+	err = errno;
+	if (err == EAGAIN)
+		r = errmsg_set(e, -ETIMEDOUT, "cannot connect to %s: not accepted within %s",
+		               c->path, span_format(c->timeout, span, sizeof(span)));
+	else
+		r = errmsg_set(e, -err, "cannot connect to %s: %s%s", c->path, strerror(err),
+		               connect_hint(err));
+fail:
+	close(c->fd);
+	c->fd = -1;
+	return r;
+}
+
+static int ctl_send(struct ctl *c, const struct buf *req, struct errmsg *e)
+{
+	char span[64];
+	size_t off = 0;
+	int r = ctl_set_send_timeout(c, e);
+
+	while (r == 0 && off < req->len) {
+		/* MSG_NOSIGNAL: a daemon that hangs up must give EPIPE, not kill us. */
+		ssize_t n = send(c->fd, req->data + off, req->len - off, MSG_NOSIGNAL);
+		int err = errno;
+
+		if (n >= 0)
+			off += (size_t)n;
+		else if (err == EAGAIN || err == EWOULDBLOCK)
+			r = errmsg_set(e, -ETIMEDOUT, "%s: the request was not taken within %s",
+			               c->path, span_format(c->timeout, span, sizeof(span)));
+		else if (err != EINTR)
+			r = errmsg_set(e, -err, "cannot send the request to %s: %s", c->path,
+			               strerror(err));
+	}
+	return r;
+}
+
+static int answer_line_cb(void *data, const char *line, size_t len)
+{
+	struct answer *a = data;
+
+	if (a->done)
+		return 0; /* one request, one answer: anything after it is not ours */
+	a->done = true;
+	if (!line)
+		return -EMSGSIZE;
+	return buf_append(a->line, line, len);
+}
+
+/* Reads until the first complete line or the deadline. */
+static int ctl_receive(struct ctl *c, struct buf *ret_line, struct errmsg *e)
+{
+	struct answer a = { .line = ret_line, .done = false };
+	struct linebuf lb;
+	char chunk[64 * 1024], span[64];
+	int r = 0;
+
+	linebuf_init(&lb, MAX_ANSWER);
+	while (r == 0 && !a.done) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		double left = c->deadline - clock_now(CLOCK_MONOTONIC);
+		ssize_t n;
+		int err;
+
+		if (left <= 0) {
+			r = errmsg_set(e, -ETIMEDOUT, "no answer from %s within %s", c->path,
+			               span_format(c->timeout, span, sizeof(span)));
+			break;
+		}
+		n = poll(&p, 1, left * 1000 >= INT_MAX ? INT_MAX : (int)ceil(left * 1000));
+		if (n < 0) {
+			err = errno;
+			if (err != EINTR)
+				r = errmsg_set(e, -err, "cannot wait for %s: %s", c->path,
+				               strerror(err));
+			continue;
+		}
+		if (n == 0)
+			continue; /* the deadline check above words the timeout */
+		n = read(c->fd, chunk, sizeof(chunk));
+		err = errno;
+		if (n < 0 && (err == EINTR || err == EAGAIN))
+			continue;
+		if (n < 0)
+			r = errmsg_set(e, -err, "cannot read the answer from %s: %s", c->path,
+			               strerror(err));
+		else if (n == 0)
+			r = errmsg_set(
+			        e, -ECONNRESET, "%s: the daemon closed the connection %s", c->path,
+			        lb.b.len ? "in the middle of its answer" : "without answering");
+		else
+			r = linebuf_feed(&lb, chunk, (size_t)n, answer_line_cb, &a);
+		if (r == -EMSGSIZE)
+			errmsg_set(e, r, "the answer from %s is longer than %d MiB", c->path,
+			           MAX_ANSWER_MIB);
+		else if (r == -ENOMEM)
+			errmsg_set(e, r, "%s", strerror(ENOMEM));
+	}
+	linebuf_free(&lb);
+	return r;
+}
+
+/* Sends the request line req to the control socket and appends the answer line, without its
+ * newline, to ret_line. Returns 0, or a negative errno with a message naming the socket in e
+ * (-ENOMEM when warmctl itself ran out of memory). */
+static int ctl_exchange(const char *path, double timeout, const struct buf *req,
+                        struct buf *ret_line, struct errmsg *e)
+{
+	struct ctl c = {
+		.path = path,
+		.timeout = timeout,
+		.deadline = clock_now(CLOCK_MONOTONIC) + timeout,
+		.fd = -1,
+	};
+	int r;
+
+	r = ctl_connect(&c, e);
+	if (r < 0)
+		return r;
+	r = ctl_send(&c, req, e);
+	if (r == 0)
+		r = ctl_receive(&c, ret_line, e);
+	close(c.fd);
+	return r;
+}
+
+/* Shows an ok:false answer on stderr: "warmctl: CODE: MESSAGE", then each detail. */
+static void print_refusal(struct out *o, json_object *resp, const char *code, const char *message)
+{
+	out_str(o, "warmctl: ");
+	out_text(o, code ? code : "error");
+	out_str(o, ": ");
+	out_text(o, message ? message : "(no message)");
+	out_str(o, "\n");
+	out_lines(o, jsonx_get(jsonx_get(resp, "error"), "details"));
+}
+
+int main(int argc, char **argv)
+{
+	struct buf req = BUF_INIT, line = BUF_INIT;
+	struct out o = { BUF_INIT, 0 };
+	json_object *resp = NULL, *data = NULL;
+	const char *code = NULL, *message = NULL;
+	struct cmdline cl;
+	struct errmsg e;
+	bool ok = false;
+	int r, status;
+
+	r = parse_args(argc, argv, &cl);
+	if (r <= 0)
+		return r == 0 ? EXIT_DONE : EXIT_USAGE;
+
+	status = EXIT_REFUSED;
+	r = proto_request_encode(&req, cl.command->cmd, cl.target, cl.all);
+	if (r < 0) {
+		fprintf(stderr, "warmctl: cannot encode the request: %s\n", strerror(-r));
+		goto out;
+	}
+	r = ctl_exchange(cl.socket, cl.timeout, &req, &line, &e);
+	if (r < 0) {
+		fprintf(stderr, "warmctl: %s\n", e.text);
+		status = r == -ENOMEM ? EXIT_REFUSED : EXIT_UNREACHABLE;
+		goto out;
+	}
+	r = proto_response_decode(line.data, line.len, &resp, &ok, &data, &code, &message, &e);
+	if (r < 0) {
+		fprintf(stderr, "warmctl: %s: %s\n", cl.socket, e.text);
+		status = EXIT_UNREACHABLE;
+		goto out;
+	}
+
+	if (cl.json) {
+		out_bytes(&o, line.data, line.len);
+		out_str(&o, "\n");
+	} else if (ok) {
+		cl.command->print(&o, data, &cl, clock_now(CLOCK_REALTIME));
+	} else {
+		print_refusal(&o, resp, code, message);
+	}
+	if (out_write(&o, ok || cl.json ? stdout : stderr) == 0)
+		status = ok ? EXIT_DONE : EXIT_REFUSED;
+out:
+	json_object_put(resp);
+	buf_free(&o.b);
+	buf_free(&line);
+	buf_free(&req);
+	return status;
+}

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian packages warmd needs to build, test and run its demo,
+# and only those that are missing. Safe to run again. Needs root (or sudo).
+set -eu
+
+PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libconfig-dev
+libsystemd-dev check libjson-c-dev libssl-dev python3 clang-format"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || { echo "deps.sh: need root to install:$missing" >&2; exit 1; }
+	SUDO=sudo
+fi
+echo "deps.sh: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists; refresh them once if an install fails.
+# shellcheck disable=SC2086
+$SUDO apt-get install -y --no-install-recommends $missing ||
+	{ $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends $missing; }
