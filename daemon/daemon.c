@@ -80,7 +80,10 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path)
 
 	memset(d, 0, sizeof(*d));
 	d->loop = loop;
-	d->config_path = strdup(config_path);
+	/* Absolute, so reloads and status do not depend on the working directory. */
+	d->config_path = realpath(config_path, NULL);
+	if (!d->config_path)
+		d->config_path = strdup(config_path);
 	d->clk = clock_live_new(loop);
 	if (!d->config_path || !d->clk)
 		return -ENOMEM;

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Runs warmd's whole test suite from a fresh clone: installs what is missing
+# (Debian packages), builds with warnings as errors, runs the unit and
+# integration tests, runs them again in an ASan+UBSan build, and checks
+# formatting. Exits non-zero on the first failure.
+set -eu
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== build (RelWithDebInfo, -Werror)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+echo "== tests"
+ctest --test-dir build --output-on-failure
+
+echo "== build (ASan+UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWARMD_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$jobs"
+echo "== tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	ctest --test-dir build-asan --output-on-failure
+
+echo "== format"
+scripts/lint.sh
+
+echo "== all tests passed"

@@ -1,0 +1,16 @@
+/* testutil: small helpers shared by the Check unit tests. */
+#ifndef WARMD_TESTUTIL_H
+#define WARMD_TESTUTIL_H
+
+#include <stddef.h>
+
+/* Creates a fresh temporary directory and returns its path (static buffer per call: strdup it). */
+char *tu_tmpdir(void);
+/* Writes text to dir/name and returns the malloc'd full path. */
+char *tu_write(const char *dir, const char *name, const char *text);
+/* Reads a whole file (malloc'd, NUL-terminated) or NULL. */
+char *tu_read(const char *path, size_t *len);
+/* Removes dir and everything in it. */
+void tu_rmrf(const char *dir);
+
+#endif
