@@ -12,7 +12,7 @@ struct errmsg {
 /* Sets the text (printf-style) and returns -err_no, so that callers can
  * write `return errmsg_set(e, -EINVAL, "...")`. e may be NULL. */
 int errmsg_set(struct errmsg *e, int neg_errno, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* Prepends "prefix: " to the existing text. */
 void errmsg_prefix(struct errmsg *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -43,21 +43,22 @@ int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, str
 		json_tokener_free(tok);
 		offset_to_linecol(s, len, &line, &col);
 		return errmsg_set(e, -EINVAL, "line %d, column %d: unexpected end of input", line,
-				  col);
+		                  col);
 	}
 	if (jerr != json_tokener_success) {
 		json_tokener_free(tok);
 		offset_to_linecol(s, off < len ? off : len, &line, &col);
 		return errmsg_set(e, -EINVAL, "line %d, column %d: %s", line, col,
-				  json_tokener_error_desc(jerr));
+		                  json_tokener_error_desc(jerr));
 	}
 	json_tokener_free(tok);
 	for (i = off; i < len; i++) {
 		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
 			json_object_put(o);
 			offset_to_linecol(s, i, &line, &col);
-			return errmsg_set(e, -EINVAL, "line %d, column %d: trailing data after JSON value",
-					  line, col);
+			return errmsg_set(e, -EINVAL,
+			                  "line %d, column %d: trailing data after JSON value",
+			                  line, col);
 		}
 	}
 	*ret = o;
@@ -67,7 +68,7 @@ int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, str
 const char *jsonx_dump(json_object *o, size_t *ret_len)
 {
 	return json_object_to_json_string_length(
-		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, ret_len);
+	        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, ret_len);
 }
 
 static int check_ranges(json_object *o, char *path, size_t cap, size_t plen, struct errmsg *e)
@@ -81,10 +82,11 @@ static int check_ranges(json_object *o, char *path, size_t cap, size_t plen, str
 		    (json_object_get_int64(o) == INT64_MAX &&
 		     json_object_get_uint64(o) == (uint64_t)INT64_MAX) ||
 		    json_object_get_uint64(o) == UINT64_MAX)
-			return errmsg_set(e, -ERANGE,
-					  "%s: integer does not fit in 64 bits (write it as a string "
-					  "or a float)",
-					  plen ? path : "$");
+			return errmsg_set(
+			        e, -ERANGE,
+			        "%s: integer does not fit in 64 bits (write it as a string "
+			        "or a float)",
+			        plen ? path : "$");
 		return 0;
 	case json_type_object: {
 		json_object_object_foreach(o, k, v)

@@ -36,7 +36,7 @@ static int fail(const char **ret_code, const char *code, struct errmsg *e, const
 }
 
 int proto_request_decode(const char *line, size_t len, struct proto_request *ret,
-			 const char **ret_code, struct errmsg *e)
+                         const char **ret_code, struct errmsg *e)
 {
 	json_object *o = NULL, *cmdv, *tv, *av;
 	const struct proto_cmd_info *info;
@@ -83,7 +83,7 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 			json_object_put(o);
 			*ret_code = PROTO_E_BAD_REQUEST;
 			return errmsg_set(e, -EINVAL, "%s: unexpected argument \"%s\"", info->name,
-					  k);
+			                  k);
 		}
 	}
 	tv = jsonx_get(o, "target");
@@ -92,7 +92,7 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 		    json_object_get_string_len(tv) == 0) {
 			json_object_put(o);
 			return fail(ret_code, PROTO_E_BAD_REQUEST, e,
-				    "\"target\" must be a non-empty string");
+			            "\"target\" must be a non-empty string");
 		}
 		target = json_object_get_string(tv);
 	}
@@ -108,7 +108,7 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 		json_object_put(o);
 		*ret_code = PROTO_E_BAD_REQUEST;
 		return errmsg_set(e, -EINVAL, "%s needs either \"target\" or \"all\":true",
-				  info->name);
+		                  info->name);
 	}
 	ret->cmd = (enum proto_cmd)c;
 	ret->target = target;
@@ -172,7 +172,7 @@ int proto_response_error(struct buf *out, const char *code, const char *message)
 }
 
 int proto_response_error_details(struct buf *out, const char *code, const char *message,
-				 json_object *details)
+                                 json_object *details)
 {
 	json_object *o = json_object_new_object(), *err = json_object_new_object();
 	int r;
@@ -189,8 +189,8 @@ int proto_response_error_details(struct buf *out, const char *code, const char *
 }
 
 int proto_response_decode(const char *line, size_t len, json_object **ret_obj, bool *ret_ok,
-			  json_object **ret_data, const char **ret_code, const char **ret_message,
-			  struct errmsg *e)
+                          json_object **ret_data, const char **ret_code, const char **ret_message,
+                          struct errmsg *e)
 {
 	json_object *o = NULL, *okv, *err;
 	int r;

@@ -15,8 +15,8 @@
 #include "buf.h"
 #include "errmsg.h"
 
-#define PROTO_MAX_LINE (1024 * 1024) /* bytes, newline excluded */
-#define PROTO_MAX_DEPTH 32	     /* JSON nesting accepted on the socket */
+#define PROTO_MAX_LINE  (1024 * 1024) /* bytes, newline excluded */
+#define PROTO_MAX_DEPTH 32            /* JSON nesting accepted on the socket */
 
 enum proto_cmd {
 	PROTO_PING,
@@ -30,8 +30,8 @@ enum proto_cmd {
 
 /* What a command takes besides "cmd". */
 enum proto_args {
-	PROTO_ARGS_NONE,	  /* nothing */
-	PROTO_ARGS_TARGET_OPT,	  /* optional "target" */
+	PROTO_ARGS_NONE,          /* nothing */
+	PROTO_ARGS_TARGET_OPT,    /* optional "target" */
 	PROTO_ARGS_TARGET_OR_ALL, /* "target" or "all":true, exactly one */
 };
 
@@ -46,15 +46,15 @@ const struct proto_cmd_info *proto_cmd_info(enum proto_cmd c);
 int proto_cmd_lookup(const char *name);
 
 /* Error codes carried in responses. */
-#define PROTO_E_BAD_JSON "bad_json"
-#define PROTO_E_BAD_REQUEST "bad_request"
+#define PROTO_E_BAD_JSON        "bad_json"
+#define PROTO_E_BAD_REQUEST     "bad_request"
 #define PROTO_E_UNKNOWN_COMMAND "unknown_command"
-#define PROTO_E_NOT_FOUND "not_found"
-#define PROTO_E_FORBIDDEN "forbidden"
-#define PROTO_E_TOO_LONG "line_too_long"
-#define PROTO_E_FAILED "failed"
-#define PROTO_E_REJECTED "rejected"
-#define PROTO_E_BUSY "busy"
+#define PROTO_E_NOT_FOUND       "not_found"
+#define PROTO_E_FORBIDDEN       "forbidden"
+#define PROTO_E_TOO_LONG        "line_too_long"
+#define PROTO_E_FAILED          "failed"
+#define PROTO_E_REJECTED        "rejected"
+#define PROTO_E_BUSY            "busy"
 
 struct proto_request {
 	enum proto_cmd cmd;
@@ -67,7 +67,7 @@ struct proto_request {
  * -EINVAL, sets *ret_code to one of the PROTO_E_* codes and e to a message
  * naming what is wrong; nothing is allocated then. */
 int proto_request_decode(const char *line, size_t len, struct proto_request *ret,
-			 const char **ret_code, struct errmsg *e);
+                         const char **ret_code, struct errmsg *e);
 void proto_request_done(struct proto_request *r);
 
 /* Encodes a request line, newline included. target may be NULL. */
@@ -78,13 +78,13 @@ int proto_response_ok(struct buf *out, json_object *data);
 int proto_response_error(struct buf *out, const char *code, const char *message);
 /* Same, with a "details" array of strings (takes ownership; may be NULL). */
 int proto_response_error_details(struct buf *out, const char *code, const char *message,
-				 json_object *details);
+                                 json_object *details);
 
 /* Decodes a response line. On success *ret_obj owns the whole response; *ret_ok,
  * *ret_data (borrowed from obj), *ret_code and *ret_message (borrowed) are set. */
 int proto_response_decode(const char *line, size_t len, json_object **ret_obj, bool *ret_ok,
-			  json_object **ret_data, const char **ret_code, const char **ret_message,
-			  struct errmsg *e);
+                          json_object **ret_data, const char **ret_code, const char **ret_message,
+                          struct errmsg *e);
 
 /* Line framing with a hard limit. Feed bytes; complete lines are handed to cb
  * without their newline. A line longer than max is reported once through

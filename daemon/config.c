@@ -26,9 +26,9 @@ struct key_def {
 	const char *name;
 	enum key_type type;
 	size_t off;
-	long min, max;		 /* K_INT bounds */
+	long min, max;            /* K_INT bounds */
 	const char *const *enums; /* K_ENUM names, NULL-terminated, index = value */
-	const char *help;	 /* what the value is, for error text */
+	const char *help;         /* what the value is, for error text */
 };
 
 static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", NULL };
@@ -59,8 +59,7 @@ static const struct key_def provider_keys[] = {
 	{ "max_rpm", K_INT, P(max_rpm), 0, 1000000, NULL, "requests per minute (0 = no limit)" },
 	{ "max_inflight", K_INT, P(max_inflight), 1, 100000, NULL, "concurrent warms" },
 	{ "timeout_ms", K_INT, P(timeout_ms), 100, 600000, NULL, "milliseconds" },
-	{ "connect_timeout_ms", K_INT, P(connect_timeout_ms), 100, 120000, NULL,
-	  "milliseconds" },
+	{ "connect_timeout_ms", K_INT, P(connect_timeout_ms), 100, 120000, NULL, "milliseconds" },
 	{ NULL, 0, 0, 0, 0, NULL, NULL },
 };
 #undef P
@@ -136,7 +135,8 @@ static int setting_line(const config_setting_t *s)
 	return s ? (int)config_setting_source_line(s) : 0;
 }
 
-#define err_at(ld, s, ...) diags_add((ld)->d, DIAG_ERROR, setting_file(ld, s), setting_line(s), __VA_ARGS__)
+#define err_at(ld, s, ...)                                                                         \
+	diags_add((ld)->d, DIAG_ERROR, setting_file(ld, s), setting_line(s), __VA_ARGS__)
 #define warn_at(ld, s, ...)                                                                        \
 	diags_add((ld)->d, DIAG_WARNING, setting_file(ld, s), setting_line(s), __VA_ARGS__)
 
@@ -208,7 +208,7 @@ static void enum_list(const char *const *names, char *out, size_t n)
 
 /* Reads one setting into base+k->off. Returns 0 or -EINVAL (error reported). */
 static int read_key(const struct loader *ld, const struct key_def *k, config_setting_t *s,
-		    void *base, const char *where)
+                    void *base, const char *where)
 {
 	char *field = (char *)base + k->off;
 	int type = config_setting_type(s);
@@ -229,7 +229,8 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 			if (e < 0) {
 				char list[128];
 				enum_list(k->enums, list, sizeof(list));
-				if ((k->enums == policy_names && enum_lookup(policy_future, v) >= 0) ||
+				if ((k->enums == policy_names &&
+				     enum_lookup(policy_future, v) >= 0) ||
 				    (k->enums == endpoint_names &&
 				     enum_lookup(endpoint_future, v) >= 0))
 					err_at(ld, s,
@@ -237,8 +238,8 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 					       "warmd (use one of: %s)",
 					       where, k->name, v, list);
 				else
-					err_at(ld, s, "%s: unknown %s \"%s\" (use one of: %s)", where,
-					       k->name, v, list);
+					err_at(ld, s, "%s: unknown %s \"%s\" (use one of: %s)",
+					       where, k->name, v, list);
 				return -EINVAL;
 			}
 			*(int *)(void *)field = e;
@@ -263,13 +264,14 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 	case K_INT: {
 		long long v;
 		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
-			err_at(ld, s, "%s: \"%s\" must be an integer (%s)", where, k->name, k->help);
+			err_at(ld, s, "%s: \"%s\" must be an integer (%s)", where, k->name,
+			       k->help);
 			return -EINVAL;
 		}
 		v = config_setting_get_int64(s);
 		if (v < k->min || v > k->max) {
-			err_at(ld, s, "%s: \"%s\" = %lld is out of range [%ld, %ld]", where, k->name,
-			       v, k->min, k->max);
+			err_at(ld, s, "%s: \"%s\" = %lld is out of range [%ld, %ld]", where,
+			       k->name, v, k->min, k->max);
 			return -EINVAL;
 		}
 		*(int *)(void *)field = (int)v;
@@ -309,7 +311,7 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 
 /* Reads every member of group g through keys. Returns the number of errors. */
 static int read_group(const struct loader *ld, config_setting_t *g, const struct key_def *keys,
-		      void *base, const char *where)
+                      void *base, const char *where)
 {
 	int errors = 0, n = config_setting_length(g);
 
@@ -324,8 +326,8 @@ static int read_group(const struct loader *ld, config_setting_t *g, const struct
 		if (!k->name) {
 			const char *hint = closest_key(keys, name);
 			if (hint)
-				err_at(ld, s, "%s: unknown key \"%s\" (did you mean \"%s\"?)", where,
-				       name, hint);
+				err_at(ld, s, "%s: unknown key \"%s\" (did you mean \"%s\"?)",
+				       where, name, hint);
 			else
 				err_at(ld, s, "%s: unknown key \"%s\"", where, name);
 			errors++;
@@ -411,7 +413,8 @@ static int check_base_url(const struct loader *ld, config_setting_t *s, struct c
 	}
 	for (const char *q = p->base_url; *q; q++) {
 		if ((unsigned char)*q <= ' ' || *q == '"' || *q == '\\') {
-			err_at(ld, s, "provider \"%s\": base_url contains a space or control character",
+			err_at(ld, s,
+			       "provider \"%s\": base_url contains a space or control character",
 			       p->name);
 			return -EINVAL;
 		}
@@ -472,7 +475,7 @@ static void load_providers(const struct loader *ld, config_t *cf, struct config 
 
 	if (!list) {
 		diags_add(ld->d, DIAG_ERROR, ld->path, 0,
-			  "no \"providers\" list: warmd needs at least one provider");
+		          "no \"providers\" list: warmd needs at least one provider");
 		return;
 	}
 	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
@@ -514,7 +517,8 @@ static void load_providers(const struct loader *ld, config_t *cf, struct config 
 		snprintf(where, sizeof(where), "provider \"%s\"", p->name);
 		if (!config_name_valid(p->name)) {
 			err_at(ld, config_setting_get_member(g, "name"),
-			       "%s: names may only use letters, digits, '-', '_' and '.' (at most 64)",
+			       "%s: names may only use letters, digits, '-', '_' and '.' (at most "
+			       "64)",
 			       where);
 			errors++;
 		}
@@ -550,10 +554,11 @@ static void load_providers(const struct loader *ld, config_t *cf, struct config 
 			p->base_url = xstrdup(u);
 		}
 		if (!errors)
-			check_base_url(ld, config_setting_get_member(g, "base_url") ?
-						   config_setting_get_member(g, "base_url") :
-						   g,
-				       p);
+			check_base_url(ld,
+			               config_setting_get_member(g, "base_url")
+			                       ? config_setting_get_member(g, "base_url")
+			                       : g,
+			               p);
 		ks = config_setting_get_member(g, "api_key_file");
 		if (!ks)
 			ks = config_setting_get_member(g, "api_key_env");
@@ -572,11 +577,10 @@ static void load_providers(const struct loader *ld, config_t *cf, struct config 
 		}
 		if (p->api_key)
 			warn_at(ld, ks,
-				"%s: the API key is written inline in the config; prefer "
-				"api_key_file (systemd LoadCredential=) or api_key_env",
-				where);
-		if (!p->api_key_file && !p->api_key_env && !p->api_key &&
-		    kind_default_env(p->kind))
+			        "%s: the API key is written inline in the config; prefer "
+			        "api_key_file (systemd LoadCredential=) or api_key_env",
+			        where);
+		if (!p->api_key_file && !p->api_key_env && !p->api_key && kind_default_env(p->kind))
 			p->api_key_env = xstrdup(kind_default_env(p->kind));
 	}
 }
@@ -588,7 +592,7 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 
 	if (!list) {
 		diags_add(ld->d, DIAG_WARNING, ld->path, 0,
-			  "no \"targets\" list: warmd will run but warm nothing");
+		          "no \"targets\" list: warmd will run but warm nothing");
 		return;
 	}
 	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
@@ -626,7 +630,8 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 		snprintf(where, sizeof(where), "target \"%s\"", t->name);
 		if (!config_name_valid(t->name))
 			err_at(ld, config_setting_get_member(g, "name"),
-			       "%s: names may only use letters, digits, '-', '_' and '.' (at most 64)",
+			       "%s: names may only use letters, digits, '-', '_' and '.' (at most "
+			       "64)",
 			       where);
 		for (size_t j = 0; j + 1 < c->ntargets; j++)
 			if (c->targets[j].name && strcmp(c->targets[j].name, t->name) == 0)
@@ -635,7 +640,8 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 		if (!t->provider) {
 			if (c->nproviders != 1) {
 				err_at(ld, g,
-				       "%s: \"provider\" is required when more than one provider is "
+				       "%s: \"provider\" is required when more than one provider "
+				       "is "
 				       "configured",
 				       where);
 				continue;
@@ -643,7 +649,8 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 			t->provider = xstrdup(c->providers[0].name ? c->providers[0].name : "");
 		}
 		for (size_t j = 0; j < c->nproviders; j++) {
-			if (c->providers[j].name && strcmp(c->providers[j].name, t->provider) == 0) {
+			if (c->providers[j].name &&
+			    strcmp(c->providers[j].name, t->provider) == 0) {
 				p = &c->providers[j];
 				t->provider_index = j;
 			}
@@ -656,7 +663,9 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 		s = config_setting_get_member(g, "request_file");
 		t->request_file_line = setting_line(s ? s : g);
 		if (!t->request_file)
-			err_at(ld, g, "%s: \"request_file\" is required (the application's request body as JSON)",
+			err_at(ld, g,
+			       "%s: \"request_file\" is required (the application's request body "
+			       "as JSON)",
 			       where);
 		s = config_setting_get_member(g, "ttl");
 		if (t->ttl_s < 0) {
@@ -671,20 +680,24 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 		} else if (t->ttl_s < SCHED_MIN_TTL_S) {
 			err_at(ld, s,
 			       "%s: ttl %gs is too short for the scheduler to beat: warms need a "
-			       "margin of at least %.1fs before expiry, so ttl must be at least %gs",
+			       "margin of at least %.1fs before expiry, so ttl must be at least "
+			       "%gs",
 			       where, t->ttl_s, SCHED_MARGIN_FLOOR_S, SCHED_MIN_TTL_S);
 		}
 		if (t->endpoint != ENDPOINT_AUTO && (int)p->kind >= 0) {
-			bool ok = (p->kind == PROVIDER_ANTHROPIC) == (t->endpoint == ENDPOINT_MESSAGES);
+			bool ok = (p->kind == PROVIDER_ANTHROPIC) ==
+			          (t->endpoint == ENDPOINT_MESSAGES);
 			if (!ok)
 				err_at(ld, config_setting_get_member(g, "endpoint"),
-				       "%s: endpoint \"%s\" does not match provider \"%s\" of kind %s",
+				       "%s: endpoint \"%s\" does not match provider \"%s\" of kind "
+				       "%s",
 				       where, endpoint_name(t->endpoint), p->name,
 				       provider_kind_name(p->kind));
 		}
 		if (t->cache_key && (int)p->kind == PROVIDER_ANTHROPIC)
 			err_at(ld, config_setting_get_member(g, "cache_key"),
-			       "%s: cache_key (OpenAI prompt_cache_key) does not apply to Anthropic "
+			       "%s: cache_key (OpenAI prompt_cache_key) does not apply to "
+			       "Anthropic "
 			       "provider \"%s\"",
 			       where, p->name);
 	}
@@ -714,7 +727,8 @@ static void check_sections(const struct loader *ld, config_t *cf)
 				       hint);
 			else
 				err_at(ld, s,
-				       "unknown section \"%s\" (expected daemon, providers, targets)",
+				       "unknown section \"%s\" (expected daemon, providers, "
+				       "targets)",
 				       name);
 		}
 	}
@@ -765,7 +779,7 @@ int config_load(const char *path, struct diags *d, struct config **ret)
 	if (config_read_file(&cf, path) != CONFIG_TRUE) {
 		const char *f = config_error_file(&cf);
 		diags_add(d, DIAG_ERROR, f ? f : path, config_error_line(&cf), "%s",
-			  config_error_text(&cf));
+		          config_error_text(&cf));
 		config_destroy(&cf);
 		config_free(c);
 		return -EINVAL;

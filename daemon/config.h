@@ -28,11 +28,11 @@ struct cfg_daemon {
 struct cfg_provider {
 	char *name;
 	enum provider_kind kind;
-	char *base_url; /* without trailing slash */
+	char *base_url;     /* without trailing slash */
 	char *api_key_file; /* resolved path, or NULL */
 	char *api_key_env;  /* or NULL */
-	char *api_key;	    /* inline key, or NULL; zeroed when the config is freed */
-	int max_rpm;	    /* 0 = no limit */
+	char *api_key;      /* inline key, or NULL; zeroed when the config is freed */
+	int max_rpm;        /* 0 = no limit */
 	int max_inflight;
 	int timeout_ms;
 	int connect_timeout_ms;

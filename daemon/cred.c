@@ -15,15 +15,14 @@
 #define CRED_MAX_KEY 4096
 
 /* Reads at most CRED_MAX_KEY bytes of a key file into out (secret memory). */
-static int read_key_file(const char *path, char *out, size_t cap, size_t *ret_len,
-			 struct errmsg *e)
+static int read_key_file(const char *path, char *out, size_t cap, size_t *ret_len, struct errmsg *e)
 {
 	size_t len = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0)
 		return errmsg_set(e, -errno, "cannot open api_key_file %s: %s", path,
-				  strerror(errno));
+		                  strerror(errno));
 	for (;;) {
 		ssize_t n = read(fd, out + len, cap - len);
 		if (n < 0) {
@@ -32,15 +31,15 @@ static int read_key_file(const char *path, char *out, size_t cap, size_t *ret_le
 			int r = -errno;
 			close(fd);
 			return errmsg_set(e, r, "cannot read api_key_file %s: %s", path,
-					  strerror(-r));
+			                  strerror(-r));
 		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
 		if (len == cap) {
 			close(fd);
-			return errmsg_set(e, -EFBIG, "api_key_file %s is larger than %d bytes", path,
-					  CRED_MAX_KEY);
+			return errmsg_set(e, -EFBIG, "api_key_file %s is larger than %d bytes",
+			                  path, CRED_MAX_KEY);
 		}
 	}
 	close(fd);
@@ -75,8 +74,8 @@ static int check_key(char *key, size_t *len, const char *source, struct errmsg *
 
 	while (a < b && (key[a] == ' ' || key[a] == '\t' || key[a] == '\n' || key[a] == '\r'))
 		a++;
-	while (b > a &&
-	       (key[b - 1] == ' ' || key[b - 1] == '\t' || key[b - 1] == '\n' || key[b - 1] == '\r'))
+	while (b > a && (key[b - 1] == ' ' || key[b - 1] == '\t' || key[b - 1] == '\n' ||
+	                 key[b - 1] == '\r'))
 		b--;
 	memmove(key, key + a, b - a);
 	explicit_bzero(key + (b - a), *len - (b - a));
@@ -86,14 +85,14 @@ static int check_key(char *key, size_t *len, const char *source, struct errmsg *
 	for (size_t i = 0; i < *len; i++)
 		if ((unsigned char)key[i] < 0x21 || (unsigned char)key[i] > 0x7e)
 			return errmsg_set(e, -EINVAL,
-					  "API key from %s contains a space, control or non-ASCII "
-					  "character at byte %zu",
-					  source, i + 1);
+			                  "API key from %s contains a space, control or non-ASCII "
+			                  "character at byte %zu",
+			                  source, i + 1);
 	return 0;
 }
 
 int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, struct cred **ret,
-	      struct errmsg *e)
+              struct errmsg *e)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), keylen = 0, used;
 	struct provider_header hdr[PROVIDER_MAX_HEADERS];
@@ -121,13 +120,13 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 		snprintf(source, sizeof(source), "environment variable %s", c->api_key_env);
 		if (!v || !*v) {
 			r = ops->key_required ? errmsg_set(e, -ENOKEY,
-							   "environment variable %s is not set "
-							   "(it should hold the API key)",
-							   c->api_key_env) :
-						0;
+			                                   "environment variable %s is not set "
+			                                   "(it should hold the API key)",
+			                                   c->api_key_env)
+			                      : 0;
 		} else if (strlen(v) >= CRED_MAX_KEY) {
 			r = errmsg_set(e, -EFBIG, "%s is longer than %d bytes", source,
-				       CRED_MAX_KEY);
+			               CRED_MAX_KEY);
 		} else {
 			keylen = strlen(v);
 			memcpy(key, v, keylen);
@@ -138,16 +137,15 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 		keylen = strlen(c->api_key);
 		if (keylen >= CRED_MAX_KEY) {
 			r = errmsg_set(e, -EFBIG, "inline api_key is longer than %d bytes",
-				       CRED_MAX_KEY);
+			               CRED_MAX_KEY);
 		} else {
 			memcpy(key, c->api_key, keylen);
 			r = 0;
 		}
 	} else {
-		r = ops->key_required ?
-			    errmsg_set(e, -ENOKEY,
-				       "no API key: set api_key_file or api_key_env") :
-			    0;
+		r = ops->key_required
+		            ? errmsg_set(e, -ENOKEY, "no API key: set api_key_file or api_key_env")
+		            : 0;
 	}
 	if (r == 0 && keylen > 0)
 		r = check_key(key, &keylen, source, e);
@@ -167,7 +165,8 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 	used = (size_t)(lines_mem - (char *)cr->mem);
 	for (int i = 0; i < n; i++) {
 		int w = snprintf(lines_mem, cr->mem_len - used, "%s: %s%s", hdr[i].name,
-				 hdr[i].prefix ? hdr[i].prefix : "", hdr[i].value ? hdr[i].value : "");
+		                 hdr[i].prefix ? hdr[i].prefix : "",
+		                 hdr[i].value ? hdr[i].value : "");
 		if (w < 0 || (size_t)w >= cr->mem_len - used) {
 			cred_unref(cr);
 			return errmsg_set(e, -EFBIG, "header lines do not fit");

@@ -19,8 +19,8 @@ struct http_headers;
 struct cred {
 	int refs;
 	bool has_key;
-	uint8_t fingerprint[32]; /* SHA-256 of the key, to notice a changed key */
-	const char *const *lines; /* NULL-terminated header lines, in the secret mapping */
+	uint8_t fingerprint[32];      /* SHA-256 of the key, to notice a changed key */
+	const char *const *lines;     /* NULL-terminated header lines, in the secret mapping */
 	struct http_headers *headers; /* the same lines, prepared for http.c */
 	void *mem;
 	size_t mem_len;
@@ -31,7 +31,7 @@ struct cred {
  * source (never the key). A provider kind without a required key accepts
  * the absence of one. */
 int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, struct cred **ret,
-	      struct errmsg *e);
+              struct errmsg *e);
 struct cred *cred_ref(struct cred *c);
 void cred_unref(struct cred *c);
 bool cred_same_key(const struct cred *a, const struct cred *b);

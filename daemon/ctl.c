@@ -98,7 +98,7 @@ static void conn_send(struct conn *c, const char *p, size_t n)
 		return;
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) + n > CTL_MAX_PENDING_OUT) {
 		log_warning("control: dropping pid %ld (uid %u): it does not read its answers",
-			    (long)c->peer.pid, (unsigned)c->peer.uid);
+		            (long)c->peer.pid, (unsigned)c->peer.uid);
 		conn_close(c);
 		return;
 	}
@@ -125,33 +125,19 @@ static void send_error(struct conn *c, const char *code, const char *msg)
 	buf_free(&out);
 }
 
-/* Is uid a member of gid (supplementary groups, from /proc)? */
-static bool peer_in_group(pid_t pid, gid_t gid)
+/* Is the peer on fd a member of gid? SO_PEERGROUPS gives its supplementary
+ * groups as of connect() (works under ProtectProc=, unlike /proc). */
+static bool peer_in_group(int fd, gid_t gid)
 {
-	char path[64], line[4096];
-	bool found = false;
-	FILE *f;
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
 
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	f = fopen(path, "re");
-	if (!f)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
 		return false;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "Groups:", 7) == 0) {
-			char *p = line + 7, *end;
-			for (;;) {
-				unsigned long g = strtoul(p, &end, 10);
-				if (end == p)
-					break;
-				if ((gid_t)g == gid)
-					found = true;
-				p = end;
-			}
-			break;
-		}
-	}
-	fclose(f);
-	return found;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
 }
 
 static int line_cb(void *data, const char *line, size_t len)
@@ -182,19 +168,21 @@ static int line_cb(void *data, const char *line, size_t len)
 	if (info->mutating && !c->peer.privileged) {
 		char msg[160];
 		snprintf(msg, sizeof(msg),
-			 "%s needs root, the daemon's user or membership in the socket's group "
-			 "(you are uid %u)",
-			 info->name, (unsigned)c->peer.uid);
-		log_notice("control: refused %s from pid %ld uid %u", info->name,
-			   (long)c->peer.pid, (unsigned)c->peer.uid);
+		         "%s needs root, the daemon's user or membership in the socket's group "
+		         "(you are uid %u)",
+		         info->name, (unsigned)c->peer.uid);
+		log_notice("control: refused %s from pid %ld uid %u", info->name, (long)c->peer.pid,
+		           (unsigned)c->peer.uid);
 		send_error(c, PROTO_E_FORBIDDEN, msg);
 		proto_request_done(&req);
 		return 0;
 	}
 	if (info->mutating)
 		log_info("control: %s%s%s from pid %ld uid %u", info->name,
-			 req.target ? " " : req.all ? " --all" : "", req.target ? req.target : "",
-			 (long)c->peer.pid, (unsigned)c->peer.uid);
+		         req.target ? " "
+		         : req.all  ? " --all"
+		                    : "",
+		         req.target ? req.target : "", (long)c->peer.pid, (unsigned)c->peer.uid);
 	ctl_cmd_run(c->ctl->d, &req, &c->peer, &out);
 	proto_request_done(&req);
 	conn_send(c, out.data, out.len);
@@ -256,7 +244,7 @@ static void peer_identify(struct ctl *ctl, struct conn *c)
 	c->peer.uid = uc.uid;
 	c->peer.gid = uc.gid;
 	c->peer.privileged = uc.uid == 0 || uc.uid == geteuid() || uc.gid == ctl->sock_gid ||
-			     peer_in_group(uc.pid, ctl->sock_gid);
+	                     peer_in_group(fd, ctl->sock_gid);
 }
 
 static void connection_cb(uv_stream_t *server, int status)
@@ -290,7 +278,7 @@ static void connection_cb(uv_stream_t *server, int status)
 	peer_identify(ctl, c);
 	if (ctl->nconns > CTL_MAX_CONNS) {
 		log_warning("control: too many connections (%u), refusing pid %ld", ctl->nconns - 1,
-			    (long)c->peer.pid);
+		            (long)c->peer.pid);
 		send_error(c, PROTO_E_BUSY, "too many control connections; try again later");
 		conn_close(c);
 		return;
@@ -307,8 +295,9 @@ static int clear_stale(const char *path, struct errmsg *e)
 	int fd, r;
 
 	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : errmsg_set(e, -errno, "cannot stat %s: %s", path,
-							 strerror(errno));
+		return errno == ENOENT
+		               ? 0
+		               : errmsg_set(e, -errno, "cannot stat %s: %s", path, strerror(errno));
 	if (!S_ISSOCK(st.st_mode))
 		return errmsg_set(e, -EEXIST, "%s exists and is not a socket", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -355,16 +344,18 @@ int ctl_open(struct daemon *d, const char *path, struct ctl **ret, struct errmsg
 	if (n > 0 && sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) > 0) {
 		r = uv_pipe_open(&ctl->server, SD_LISTEN_FDS_START);
 		if (r < 0)
-			return open_failed(ctl, errmsg_set(e, r, "cannot use the socket systemd "
-							   "passed: %s", uv_strerror(r)));
+			return open_failed(ctl, errmsg_set(e, r,
+			                                   "cannot use the socket systemd "
+			                                   "passed: %s",
+			                                   uv_strerror(r)));
 		ctl->sock_gid = fstat(SD_LISTEN_FDS_START, &st) == 0 ? st.st_gid : getegid();
 		log_info("control socket from systemd (socket activation)");
 	} else {
 		mode_t old;
 		if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-			return open_failed(ctl, errmsg_set(e, -ENAMETOOLONG,
-							   "control_socket path too long: %s",
-							   path));
+			return open_failed(ctl,
+			                   errmsg_set(e, -ENAMETOOLONG,
+			                              "control_socket path too long: %s", path));
 		r = clear_stale(path, e);
 		if (r < 0)
 			return open_failed(ctl, r);
@@ -372,16 +363,16 @@ int ctl_open(struct daemon *d, const char *path, struct ctl **ret, struct errmsg
 		r = uv_pipe_bind(&ctl->server, path);
 		umask(old);
 		if (r < 0)
-			return open_failed(ctl, errmsg_set(e, r, "cannot bind %s: %s", path,
-							   uv_strerror(r)));
+			return open_failed(
+			        ctl, errmsg_set(e, r, "cannot bind %s: %s", path, uv_strerror(r)));
 		ctl->path = strdup(path);
 		chmod(path, 0660);
 		ctl->sock_gid = stat(path, &st) == 0 ? st.st_gid : getegid();
 	}
 	r = uv_listen((uv_stream_t *)&ctl->server, 128, connection_cb);
 	if (r < 0)
-		return open_failed(ctl, errmsg_set(e, r, "cannot listen on %s: %s", path,
-						   uv_strerror(r)));
+		return open_failed(
+		        ctl, errmsg_set(e, r, "cannot listen on %s: %s", path, uv_strerror(r)));
 	*ret = ctl;
 	return 0;
 }

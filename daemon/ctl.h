@@ -12,7 +12,7 @@
 
 #include "errmsg.h"
 
-#define CTL_MAX_CONNS 64
+#define CTL_MAX_CONNS       64
 #define CTL_IDLE_TIMEOUT_MS 30000
 #define CTL_MAX_PENDING_OUT (64u * 1024 * 1024)
 

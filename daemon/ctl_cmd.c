@@ -21,7 +21,7 @@ static void not_found(struct buf *out, const char *name)
 }
 
 static void reply_targets(struct buf *out, json_object *names, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 static void reply_targets(struct buf *out, json_object *names, const char *fmt, ...)
 {
 	json_object *data = json_object_new_object();
@@ -108,12 +108,13 @@ static void cmd_warm(struct daemon *d, const struct proto_request *req, struct b
 			started++;
 		json_object_array_add(names, json_object_new_string(t->name));
 	}
-	reply_targets(out, names, "warm queued for %zu targets (%zu already in flight, %zu skipped)",
-		      started, busy, d->ntargets - started - busy);
+	reply_targets(out, names,
+	              "warm queued for %zu targets (%zu already in flight, %zu skipped)", started,
+	              busy, d->ntargets - started - busy);
 }
 
 static void cmd_pause(struct daemon *d, const struct proto_request *req, bool pause,
-		      struct buf *out)
+                      struct buf *out)
 {
 	json_object *names = json_object_new_array();
 	const char *verb = pause ? "paused" : "resumed";
@@ -124,7 +125,7 @@ static void cmd_pause(struct daemon *d, const struct proto_request *req, bool pa
 			json_object_array_add(names, json_object_new_string(d->targets[i]->name));
 		log_notice("all warming %s", verb);
 		reply_targets(out, names, "all %zu targets %s%s", d->ntargets, verb,
-			      pause ? " (warmctl resume --all to undo)" : "");
+		              pause ? " (warmctl resume --all to undo)" : "");
 		return;
 	}
 	struct target *t = daemon_find_target(d, req->target);
@@ -137,8 +138,9 @@ static void cmd_pause(struct daemon *d, const struct proto_request *req, bool pa
 	log_notice("%s: %s", t->name, verb);
 	json_object_array_add(names, json_object_new_string(t->name));
 	if (!pause && sched_paused_all(d->sched))
-		reply_targets(out, names, "%s resumed, but all warming is still paused (resume --all)",
-			      t->name);
+		reply_targets(out, names,
+		              "%s resumed, but all warming is still paused (resume --all)",
+		              t->name);
 	else
 		reply_targets(out, names, "%s %s", t->name, verb);
 }
@@ -157,15 +159,16 @@ static void cmd_reload(struct daemon *d, struct buf *out)
 			json_object_array_add(details, json_object_new_string(line));
 		}
 		snprintf(line, sizeof(line),
-			 "new configuration rejected (%zu error%s); still running the previous one",
-			 diags.errors, diags.errors == 1 ? "" : "s");
+		         "new configuration rejected (%zu error%s); still running the previous one",
+		         diags.errors, diags.errors == 1 ? "" : "s");
 		proto_response_error_details(out, PROTO_E_REJECTED, line, details);
 	} else {
 		json_object *data = json_object_new_object();
 		snprintf(line, sizeof(line),
-			 "configuration reloaded: %zu added, %zu removed, %zu changed, %zu unchanged",
-			 json_object_array_length(rep.added), json_object_array_length(rep.removed),
-			 json_object_array_length(rep.changed), rep.unchanged);
+		         "configuration reloaded: %zu added, %zu removed, %zu changed, %zu "
+		         "unchanged",
+		         json_object_array_length(rep.added), json_object_array_length(rep.removed),
+		         json_object_array_length(rep.changed), rep.unchanged);
 		jsonx_add_str(data, "message", line);
 		json_object_object_add(data, "added", json_object_get(rep.added));
 		json_object_object_add(data, "removed", json_object_get(rep.removed));
@@ -178,7 +181,7 @@ static void cmd_reload(struct daemon *d, struct buf *out)
 }
 
 void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
-		 struct buf *out)
+                 struct buf *out)
 {
 	(void)peer;
 	switch (req->cmd) {

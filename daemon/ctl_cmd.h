@@ -11,6 +11,6 @@
 struct daemon;
 
 void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
-		 struct buf *out);
+                 struct buf *out);
 
 #endif

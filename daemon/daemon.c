@@ -34,21 +34,21 @@ int daemon_stage(const char *path, struct diags *d, struct staging **ret)
 		const struct cfg_provider *p = &cfg->providers[i];
 		if (cred_load(p, provider_ops_for(p->kind), &st->creds[i], &e) < 0)
 			diags_add(d, DIAG_ERROR, p->file, p->key_line, "provider \"%s\": %s",
-				  p->name, e.text);
+			          p->name, e.text);
 	}
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		const struct cfg_target *t = &cfg->targets[i];
 		const struct cfg_provider *p = &cfg->providers[t->provider_index];
 		if (template_load(t, p, &st->tmpls[i], &e) < 0) {
 			diags_add(d, DIAG_ERROR, t->file, t->request_file_line,
-				  "target \"%s\": request_file %s: %s", t->name, t->request_file,
-				  e.text);
+			          "target \"%s\": request_file %s: %s", t->name, t->request_file,
+			          e.text);
 			continue;
 		}
 		if (st->tmpls[i]->unwarmable[0])
 			diags_add(d, DIAG_WARNING, t->file, t->request_file_line,
-				  "target \"%s\" cannot be warmed minimally: %s", t->name,
-				  st->tmpls[i]->unwarmable);
+			          "target \"%s\" cannot be warmed minimally: %s", t->name,
+			          st->tmpls[i]->unwarmable);
 	}
 	if (d->errors) {
 		staging_free(st);
@@ -146,8 +146,9 @@ static void retire_target(struct daemon *d, struct target *t)
 	t->removed = true;
 	sched_remove(d->sched, t);
 	if (t->inflight) {
-		struct sched_outcome stale = { .result = WARM_ERROR, .stale = true,
-					       .latency_s = -1 };
+		struct sched_outcome stale = { .result = WARM_ERROR,
+			                       .stale = true,
+			                       .latency_s = -1 };
 		sched_done(d->sched, t, &stale);
 		warm_cancel(t);
 	}
@@ -169,7 +170,8 @@ static void apply_providers(struct daemon *d, struct staging *st, struct provide
 			provider_apply_config(p, c);
 			if (p->auth_failed && !cred_same_key(p->cred, st->creds[i])) {
 				p->auth_failed = false;
-				log_notice("provider %s: new API key, retrying its targets", p->name);
+				log_notice("provider %s: new API key, retrying its targets",
+				           p->name);
 			}
 			cred_unref(p->cred);
 		} else {
@@ -212,14 +214,14 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 			if (rep)
 				json_object_array_add(rep->added, json_object_new_string(t->name));
 			if (!first)
-				log_info("%s: new target (provider %s, version %s)", t->name, p->name,
-					 tm->short_version);
+				log_info("%s: new target (provider %s, version %s)", t->name,
+				         p->name, tm->short_version);
 		} else {
 			/* Same name: keep the object (and counters); swap what changed. */
 			bool same_version = strcmp(t->tmpl->version, tm->version) == 0 &&
-					    strcmp(t->tmpl->url, tm->url) == 0 && t->prov == p;
-			changed = !same_version || t->ttl_s != c->ttl_s ||
-				  t->policy != c->policy || t->priority != c->priority;
+			                    strcmp(t->tmpl->url, tm->url) == 0 && t->prov == p;
+			changed = !same_version || t->ttl_s != c->ttl_s || t->policy != c->policy ||
+			          t->priority != c->priority;
 			target_ref(t);
 			sched_remove(d->sched, t);
 			if (t->prov != p) {
@@ -231,11 +233,11 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 			if (!same_version) {
 				target_reset_version_state(t);
 				log_info("%s: new version %s, warming it", t->name,
-					 tm->short_version);
+				         tm->short_version);
 			}
 			if (rep && changed)
 				json_object_array_add(rep->changed,
-						      json_object_new_string(t->name));
+				                      json_object_new_string(t->name));
 			else if (rep)
 				rep->unchanged++;
 		}
@@ -254,7 +256,8 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 			target_unref(t); /* the new list holds its own reference */
 		else {
 			if (rep)
-				json_object_array_add(rep->removed, json_object_new_string(t->name));
+				json_object_array_add(rep->removed,
+				                      json_object_new_string(t->name));
 			log_info("%s: target removed", t->name);
 			retire_target(d, t);
 		}
@@ -273,7 +276,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 
 	if (d->cfg && strcmp(d->cfg->daemon.control_socket, cfg->daemon.control_socket) != 0)
 		log_warning("control_socket changed to %s: takes effect at the next restart",
-			    cfg->daemon.control_socket);
+		            cfg->daemon.control_socket);
 	if (d->cfg) {
 		/* Keep the socket that is actually bound. */
 		char *tmp = cfg->daemon.control_socket;
@@ -304,7 +307,7 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 	if (daemon_stage(d->config_path, diags, &st) < 0) {
 		diags_first_error(diags, first, sizeof(first));
 		log_error("reload rejected, still running the previous configuration: %s%s", first,
-			  diags->errors > 1 ? " (and more; see warmd --check-config)" : "");
+		          diags->errors > 1 ? " (and more; see warmd --check-config)" : "");
 		notify_ready();
 		daemon_update_status(d, true);
 		return -EINVAL;
@@ -340,8 +343,8 @@ json_object *daemon_status_json(struct daemon *d, const struct target *only)
 		json_object_array_add(arr, target_status_json(only, now, paused_all));
 	} else {
 		for (size_t i = 0; i < d->ntargets; i++)
-			json_object_array_add(arr, target_status_json(d->targets[i], now,
-								      paused_all));
+			json_object_array_add(arr,
+			                      target_status_json(d->targets[i], now, paused_all));
 	}
 	json_object_object_add(o, "targets", arr);
 	return o;
@@ -399,8 +402,10 @@ void daemon_update_status(struct daemon *d, bool force)
 		}
 	}
 	notify_status("%zu/%zu warm, %zu failing%s%s", warm, d->ntargets, failing,
-		      paused_all ? ", all paused" : paused ? ", some paused" : "",
-		      d->stopping ? ", stopping" : "");
+	              paused_all ? ", all paused"
+	              : paused   ? ", some paused"
+	                         : "",
+	              d->stopping ? ", stopping" : "");
 }
 
 void daemon_cancel_all(struct daemon *d)
@@ -410,8 +415,9 @@ void daemon_cancel_all(struct daemon *d)
 		struct target *t = d->targets[i];
 		sched_remove(d->sched, t);
 		if (t->inflight) {
-			struct sched_outcome stale = { .result = WARM_ERROR, .stale = true,
-						       .latency_s = -1 };
+			struct sched_outcome stale = { .result = WARM_ERROR,
+				                       .stale = true,
+				                       .latency_s = -1 };
 			sched_done(d->sched, t, &stale);
 			warm_cancel(t);
 		}

@@ -43,8 +43,8 @@ struct daemon {
 /* A configuration built and validated but not applied. */
 struct staging {
 	struct config *cfg;
-	struct cred **creds;  /* one per cfg provider */
-	struct tmpl **tmpls;  /* one per cfg target */
+	struct cred **creds; /* one per cfg provider */
+	struct tmpl **tmpls; /* one per cfg target */
 };
 
 /* What a reload changed: JSON arrays of target names, plus warnings. */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void diags_add(struct diags *d, enum diag_severity sev, const char *file, int line,
-	       const char *fmt, ...)
+void diags_add(struct diags *d, enum diag_severity sev, const char *file, int line, const char *fmt,
+               ...)
 {
 	char text[1024];
 	va_list ap;

@@ -22,8 +22,8 @@ struct diags {
 	size_t errors, warnings;
 };
 
-void diags_add(struct diags *d, enum diag_severity sev, const char *file, int line,
-	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void diags_add(struct diags *d, enum diag_severity sev, const char *file, int line, const char *fmt,
+               ...) __attribute__((format(printf, 5, 6)));
 /* Formats item i as "FILE:LINE: error: text" into out. */
 void diag_format(const struct diag *g, char *out, size_t n);
 void diags_print(const struct diags *d, FILE *f);

@@ -109,7 +109,8 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
 		req->errtext[0] = '\0';
 	} else {
 		if (!req->errtext[0])
-			snprintf(req->errtext, sizeof(req->errtext), "%s", curl_easy_strerror(code));
+			snprintf(req->errtext, sizeof(req->errtext), "%s",
+			         curl_easy_strerror(code));
 		switch (code) {
 		case CURLE_OPERATION_TIMEDOUT:
 			req->error = -ETIMEDOUT;
@@ -125,9 +126,9 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
 			req->error = req->too_big ? -EMSGSIZE : -EIO;
 			if (req->too_big)
 				snprintf(req->errtext, sizeof(req->errtext),
-					 "response larger than %zu bytes, aborted",
-					 req->max_response ? req->max_response :
-							     (size_t)HTTP_DEFAULT_MAX_RESPONSE);
+				         "response larger than %zu bytes, aborted",
+				         req->max_response ? req->max_response
+				                           : (size_t)HTTP_DEFAULT_MAX_RESPONSE);
 			break;
 		case CURLE_SSL_CONNECT_ERROR:
 		case CURLE_PEER_FAILED_VERIFICATION:
@@ -321,7 +322,8 @@ int http_start(struct http *h, struct http_req *req)
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 	if (req->headers)
-		curl_easy_setopt(e, CURLOPT_HTTPHEADER, (struct curl_slist *)&req->headers->nodes[0]);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER,
+		                 (struct curl_slist *)&req->headers->nodes[0]);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, h->user_agent);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);

@@ -37,12 +37,12 @@ struct http_req {
 	void *data;
 
 	/* Results, valid inside done(). */
-	int error;	    /* 0, or -ETIMEDOUT, -ECONNREFUSED, -EMSGSIZE, -EIO ... */
-	char errtext[256];  /* transport error in words, "" when error == 0 */
-	long status;	    /* HTTP status, 0 when no response */
-	struct buf resp;    /* response body (up to max_response) */
+	int error;             /* 0, or -ETIMEDOUT, -ECONNREFUSED, -EMSGSIZE, -EIO ... */
+	char errtext[256];     /* transport error in words, "" when error == 0 */
+	long status;           /* HTTP status, 0 when no response */
+	struct buf resp;       /* response body (up to max_response) */
 	struct buf headers_in; /* raw response header lines (capped) */
-	double total_s;	    /* time from start to completion */
+	double total_s;        /* time from start to completion */
 
 	/* Private to http.c. */
 	void *easy;

@@ -15,8 +15,8 @@ static bool log_journal;
 static const char *log_ident = "warmd";
 
 static const char *const level_names[] = {
-	[LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-	[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+	[LOG_ERR] = "error", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
 /* JOURNAL_STREAM is "DEV:INO" of the journal's stream; only trust it when it
@@ -91,8 +91,8 @@ void log_msg(int level, const char *fmt, ...)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ldZ %s[%ld]: %s: %s\n", when, ts.tv_nsec / 1000000, log_ident,
-			(long)getpid(), log_level_name(level), msg);
+		fprintf(stderr, "%s.%03ldZ %s[%ld]: %s: %s\n", when, ts.tv_nsec / 1000000,
+		        log_ident, (long)getpid(), log_level_name(level), msg);
 	}
 	fflush(stderr);
 }

@@ -30,21 +30,21 @@ struct warmd {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: warmd [-c FILE] [--check-config] [--version] [--help]\n"
-		"\n"
-		"Keeps LLM provider prompt caches warm (see warmd(8)).\n"
-		"\n"
-		"  -c, --config FILE   configuration file (default %s)\n"
-		"      --check-config  parse and validate FILE and everything it names\n"
-		"                      (templates, keys); print problems as\n"
-		"                      FILE:LINE: error|warning: text; exit 0 if usable, 1 if not\n"
-		"  -V, --version       print the version and exit\n"
-		"  -h, --help          print this help and exit\n"
-		"\n"
-		"warmd runs in the foreground and logs to stderr (with <N> priority prefixes\n"
-		"under journald). SIGHUP reloads the configuration; SIGTERM stops it.\n"
-		"Control it with warmctl(1).\n",
-		CONFIG_DEFAULT_FILE);
+	        "Usage: warmd [-c FILE] [--check-config] [--version] [--help]\n"
+	        "\n"
+	        "Keeps LLM provider prompt caches warm (see warmd(8)).\n"
+	        "\n"
+	        "  -c, --config FILE   configuration file (default %s)\n"
+	        "      --check-config  parse and validate FILE and everything it names\n"
+	        "                      (templates, keys); print problems as\n"
+	        "                      FILE:LINE: error|warning: text; exit 0 if usable, 1 if not\n"
+	        "  -V, --version       print the version and exit\n"
+	        "  -h, --help          print this help and exit\n"
+	        "\n"
+	        "warmd runs in the foreground and logs to stderr (with <N> priority prefixes\n"
+	        "under journald). SIGHUP reloads the configuration; SIGTERM stops it.\n"
+	        "Control it with warmctl(1).\n",
+	        CONFIG_DEFAULT_FILE);
 }
 
 static int check_config(const char *path)
@@ -113,7 +113,7 @@ static void stop(struct warmd *w, int signum)
 	w->d.stopping = true;
 	notify_stopping();
 	log_info("%s: stopping (%d warm(s) in flight)", strsignal(signum),
-		 sched_inflight(w->d.sched));
+	         sched_inflight(w->d.sched));
 	/* No new warms; let the ones in flight land, briefly. */
 	sched_pause_all(w->d.sched, true);
 	if (sched_inflight(w->d.sched) == 0)
@@ -185,7 +185,7 @@ static int start(struct warmd *w, const char *config)
 	uv_signal_start(&w->sigint, signal_cb, SIGINT);
 	notify_watchdog_start(w->loop);
 	log_info("warmd %s started: %zu targets, %zu providers, control socket %s", WARMD_VERSION,
-		 w->d.ntargets, w->d.nprovs, w->d.cfg->daemon.control_socket);
+	         w->d.ntargets, w->d.nprovs, w->d.cfg->daemon.control_socket);
 	notify_ready();
 	daemon_update_status(&w->d, true);
 	return 0;

@@ -101,7 +101,7 @@ void provider_unref(struct provider *p)
 }
 
 void provider_error_text(long status, const char *type, const char *message, const char *body,
-			 size_t len, struct errmsg *e)
+                         size_t len, struct errmsg *e)
 {
 	char excerpt[161];
 	size_t n = 0;
@@ -125,7 +125,7 @@ void provider_error_text(long status, const char *type, const char *message, con
 }
 
 int provider_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,
-			 struct errmsg *e)
+                         struct errmsg *e)
 {
 	json_object *v = jsonx_get(usage, key);
 

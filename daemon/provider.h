@@ -23,12 +23,12 @@ const char *warm_result_name(enum warm_result r);
 struct warm_build {
 	char *body; /* the warm request body (malloc'd) */
 	size_t body_len;
-	char *model;		/* malloc'd, or NULL */
-	struct buf prefix;	/* canonical cached prefix: what the version hashes */
+	char *model;            /* malloc'd, or NULL */
+	struct buf prefix;      /* canonical cached prefix: what the version hashes */
 	long prefix_tokens_est; /* rough estimate from the prefix size */
-	const char *path;	/* appended to base_url: "/v1/messages" */
+	const char *path;       /* appended to base_url: "/v1/messages" */
 	enum endpoint endpoint;
-	int max_tokens;	      /* the output budget the warm asks for */
+	int max_tokens;       /* the output budget the warm asks for */
 	char unwarmable[256]; /* non-empty: no minimal warm exists, and why */
 	char notes[256];      /* what the warm changed, for logs and status */
 };
@@ -38,9 +38,9 @@ void warm_build_free(struct warm_build *b);
 /* Usage parsed from a response. */
 struct warm_usage {
 	enum warm_result result;
-	int64_t read;	/* tokens read from the cache */
-	int64_t write;	/* tokens written to the cache */
-	int64_t input;	/* uncached input tokens */
+	int64_t read;   /* tokens read from the cache */
+	int64_t write;  /* tokens written to the cache */
+	int64_t input;  /* uncached input tokens */
 	int64_t output; /* output tokens */
 };
 
@@ -58,7 +58,7 @@ struct provider_ops {
 	/* Builds the warm for a parsed template (which it may modify). Returns 0,
 	 * or -EINVAL with e saying what in the template is wrong. */
 	int (*build)(json_object *tmpl, const struct cfg_target *t, struct warm_build *ret,
-		     struct errmsg *e);
+	             struct errmsg *e);
 	/* Fills up to PROVIDER_MAX_HEADERS headers; key may be NULL. Returns the count. */
 	int (*headers)(const char *key, struct provider_header *out);
 	/* Parses a 2xx body into usage. -EPROTO with e on a body that makes no sense. */
@@ -110,15 +110,14 @@ void provider_unref(struct provider *p);
 /* Copies the limits and URL of c into p (reload). */
 void provider_apply_config(struct provider *p, const struct cfg_provider *c);
 
-
 /* Shared by adapters: "HTTP 529 overloaded_error: Overloaded", or the start
  * of the body (printable characters only) when the body has no message. */
 void provider_error_text(long status, const char *type, const char *message, const char *body,
-			 size_t len, struct errmsg *e);
+                         size_t len, struct errmsg *e);
 
 /* Shared by adapters: reads an optional non-negative integer usage field.
  * Absent or null gives 0; another type or a negative value fails with e. */
 int provider_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,
-			 struct errmsg *e);
+                         struct errmsg *e);
 
 #endif

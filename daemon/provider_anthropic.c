@@ -27,7 +27,7 @@ struct bp_scan {
 
 /* Checks one cache_control object and the 1h-before-5m ordering rule. */
 static int check_cache_control(json_object *cc, const char *where, struct bp_scan *s,
-			       struct errmsg *e)
+                               struct errmsg *e)
 {
 	const char *type, *ttl;
 
@@ -36,17 +36,17 @@ static int check_cache_control(json_object *cc, const char *where, struct bp_sca
 	type = jsonx_get_str(cc, "type");
 	if (!type || strcmp(type, "ephemeral") != 0)
 		return errmsg_set(e, -EINVAL, "%s: cache_control.type must be \"ephemeral\"",
-				  where);
+		                  where);
 	ttl = jsonx_get_str(cc, "ttl");
 	if (jsonx_get(cc, "ttl") && (!ttl || (strcmp(ttl, "5m") != 0 && strcmp(ttl, "1h") != 0)))
 		return errmsg_set(e, -EINVAL, "%s: cache_control.ttl must be \"5m\" or \"1h\"",
-				  where);
+		                  where);
 	if (ttl && strcmp(ttl, "1h") == 0) {
 		if (s->seen_5m)
 			return errmsg_set(e, -EINVAL,
-					  "%s: a 1h breakpoint after a 5m one (1h breakpoints must "
-					  "come first)",
-					  where);
+			                  "%s: a 1h breakpoint after a 5m one (1h breakpoints must "
+			                  "come first)",
+			                  where);
 	} else {
 		s->seen_5m = true;
 	}
@@ -55,7 +55,7 @@ static int check_cache_control(json_object *cc, const char *where, struct bp_sca
 
 /* Appends one block to the canonical prefix and counts a breakpoint on it. */
 static int scan_block(json_object *block, const char *kind, const char *where, struct buf *prefix,
-		      struct bp_scan *s, struct errmsg *e)
+                      struct bp_scan *s, struct errmsg *e)
 {
 	json_object *cc = jsonx_get(block, "cache_control");
 	size_t len;
@@ -91,7 +91,7 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 		for (size_t i = 0; i < json_object_array_length(tools); i++) {
 			snprintf(where, sizeof(where), "tools[%zu]", i);
 			r = scan_block(json_object_array_get_idx(tools, i), "T:", where, &b->prefix,
-				       s, e);
+			               s, e);
 			if (r < 0)
 				return r;
 			if (r)
@@ -105,7 +105,7 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 			for (size_t i = 0; i < json_object_array_length(system); i++) {
 				snprintf(where, sizeof(where), "system[%zu]", i);
 				r = scan_block(json_object_array_get_idx(system, i), "S:", where,
-					       &b->prefix, s, e);
+				               &b->prefix, s, e);
 				if (r < 0)
 					return r;
 				if (r)
@@ -123,15 +123,16 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 
 		if (!role || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
 			return errmsg_set(e, -EINVAL,
-					  "messages[%zu].role must be \"user\" or \"assistant\"", i);
+			                  "messages[%zu].role must be \"user\" or \"assistant\"",
+			                  i);
 		if (json_object_is_type(content, json_type_string)) {
 			scan_block(content, kind, "", &b->prefix, s, e);
 		} else if (json_object_is_type(content, json_type_array) &&
-			   json_object_array_length(content) > 0) {
+		           json_object_array_length(content) > 0) {
 			for (size_t j = 0; j < json_object_array_length(content); j++) {
 				snprintf(where, sizeof(where), "messages[%zu].content[%zu]", i, j);
 				r = scan_block(json_object_array_get_idx(content, j), kind, where,
-					       &b->prefix, s, e);
+				               &b->prefix, s, e);
 				if (r < 0)
 					return r;
 				if (r)
@@ -139,9 +140,9 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 			}
 		} else {
 			return errmsg_set(e, -EINVAL,
-					  "messages[%zu].content must be a string or a non-empty "
-					  "array of blocks",
-					  i);
+			                  "messages[%zu].content must be a string or a non-empty "
+			                  "array of blocks",
+			                  i);
 		}
 	}
 	s->auto_cc = jsonx_get(t, "cache_control");
@@ -154,13 +155,13 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 	}
 	if (s->explicit_n + s->automatic > ANTHROPIC_MAX_BREAKPOINTS)
 		return errmsg_set(e, -EINVAL,
-				  "%d cache breakpoints: Anthropic allows at most %d per request",
-				  s->explicit_n + s->automatic, ANTHROPIC_MAX_BREAKPOINTS);
+		                  "%d cache breakpoints: Anthropic allows at most %d per request",
+		                  s->explicit_n + s->automatic, ANTHROPIC_MAX_BREAKPOINTS);
 	if (s->explicit_n + s->automatic == 0)
 		return errmsg_set(e, -EINVAL,
-				  "no cache_control breakpoint: Anthropic caches nothing without "
-				  "one (mark the last block of the shared prefix, or add a "
-				  "top-level cache_control for automatic caching)");
+		                  "no cache_control breakpoint: Anthropic caches nothing without "
+		                  "one (mark the last block of the shared prefix, or add a "
+		                  "top-level cache_control for automatic caching)");
 	b->prefix.len = keep;
 	b->prefix.data[keep] = '\0';
 	return 0;
@@ -187,10 +188,10 @@ static int pin_automatic_marker(json_object *t, json_object *msgs, struct errmsg
 	btype = jsonx_get_str(block, "type");
 	if (btype && (strcmp(btype, "thinking") == 0 || strcmp(btype, "redacted_thinking") == 0))
 		return errmsg_set(e, -EINVAL,
-				  "automatic caching: the template ends with a %s block, which "
-				  "cannot carry cache_control, so a warm that appends a turn "
-				  "would cache a different prefix",
-				  btype);
+		                  "automatic caching: the template ends with a %s block, which "
+		                  "cannot carry cache_control, so a warm that appends a turn "
+		                  "would cache a different prefix",
+		                  btype);
 	cc = jsonx_get(t, "cache_control");
 	if (!jsonx_get(block, "cache_control"))
 		json_object_object_add(block, "cache_control", json_object_get(cc));
@@ -240,10 +241,10 @@ static int choose_max_tokens(json_object *t, struct warm_build *b, const char **
 	if (tt && strcmp(tt, "enabled") == 0) {
 		jsonx_get_int64(thinking, "budget_tokens", &budget);
 		snprintf(b->unwarmable, sizeof(b->unwarmable),
-			 "thinking is enabled with budget_tokens %lld: max_tokens 0 is rejected "
-			 "and max_tokens must exceed the budget, so every warm could generate "
-			 "%lld output tokens",
-			 (long long)budget, (long long)budget + 1);
+		         "thinking is enabled with budget_tokens %lld: max_tokens 0 is rejected "
+		         "and max_tokens must exceed the budget, so every warm could generate "
+		         "%lld output tokens",
+		         (long long)budget, (long long)budget + 1);
 		return -1;
 	}
 	if (tct && (strcmp(tct, "tool") == 0 || strcmp(tct, "any") == 0)) {
@@ -258,7 +259,7 @@ static int choose_max_tokens(json_object *t, struct warm_build *b, const char **
 }
 
 static int anthropic_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
-			   struct errmsg *e)
+                           struct errmsg *e)
 {
 	json_object *msgs, *last, *stream;
 	struct bp_scan scan = { 0 };
@@ -278,8 +279,9 @@ static int anthropic_build(json_object *t, const struct cfg_target *ct, struct w
 	    json_object_array_length(msgs) == 0)
 		return errmsg_set(e, -EINVAL, "\"messages\" must be a non-empty array");
 	if (!jsonx_is_int(jsonx_get(t, "max_tokens")))
-		return errmsg_set(e, -EINVAL,
-				  "\"max_tokens\" must be an integer (the Messages API requires it)");
+		return errmsg_set(
+		        e, -EINVAL,
+		        "\"max_tokens\" must be an integer (the Messages API requires it)");
 	stream = jsonx_get(t, "stream");
 	if (stream && !json_object_is_type(stream, json_type_boolean))
 		return errmsg_set(e, -EINVAL, "\"stream\" must be a boolean");
@@ -308,7 +310,7 @@ static int anthropic_build(json_object *t, const struct cfg_target *ct, struct w
 	json_object_object_add(t, "max_tokens", json_object_new_int(mt));
 	b->max_tokens = mt;
 	snprintf(b->notes, sizeof(b->notes), "max_tokens %d%s%s%s", mt, why ? " (" : "",
-		 why ? why : "", why ? ")" : "");
+	         why ? why : "", why ? ")" : "");
 	if (stream && json_object_get_boolean(stream)) {
 		json_object_object_add(t, "stream", json_object_new_boolean(0));
 		strncat(b->notes, ", stream false", sizeof(b->notes) - strlen(b->notes) - 1);
@@ -324,10 +326,11 @@ static int anthropic_build(json_object *t, const struct cfg_target *ct, struct w
 				return 0;
 			}
 			strncat(b->notes, ", automatic breakpoint pinned to the last block",
-				sizeof(b->notes) - strlen(b->notes) - 1);
+			        sizeof(b->notes) - strlen(b->notes) - 1);
 		}
 		append_user_turn(msgs);
-		strncat(b->notes, ", appended a user turn", sizeof(b->notes) - strlen(b->notes) - 1);
+		strncat(b->notes, ", appended a user turn",
+		        sizeof(b->notes) - strlen(b->notes) - 1);
 	}
 	dump = jsonx_dump(t, &len);
 	b->body = malloc(len + 1);
@@ -350,8 +353,7 @@ static int anthropic_headers(const char *key, struct provider_header *h)
 	return n;
 }
 
-static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u,
-			      struct errmsg *e)
+static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u, struct errmsg *e)
 {
 	json_object *o = NULL, *usage;
 	int r;
@@ -367,9 +369,10 @@ static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u
 		json_object_put(o);
 		return errmsg_set(e, -EPROTO, "response has no usage object");
 	}
-	if ((r = provider_usage_field(usage, "usage", "cache_read_input_tokens", &u->read, e)) < 0 ||
+	if ((r = provider_usage_field(usage, "usage", "cache_read_input_tokens", &u->read, e)) <
+	            0 ||
 	    (r = provider_usage_field(usage, "usage", "cache_creation_input_tokens", &u->write,
-				      e)) < 0 ||
+	                              e)) < 0 ||
 	    (r = provider_usage_field(usage, "usage", "input_tokens", &u->input, e)) < 0 ||
 	    (r = provider_usage_field(usage, "usage", "output_tokens", &u->output, e)) < 0) {
 		json_object_put(o);
@@ -389,7 +392,7 @@ static void anthropic_parse_error(long status, const char *body, size_t len, str
 		err = jsonx_get(o, "error");
 		if (err && jsonx_get_str(err, "message")) {
 			provider_error_text(status, jsonx_get_str(err, "type"),
-					    jsonx_get_str(err, "message"), body, len, e);
+			                    jsonx_get_str(err, "message"), body, len, e);
 			json_object_put(o);
 			return;
 		}

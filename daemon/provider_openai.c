@@ -56,7 +56,7 @@ static void note(struct warm_build *b, const char *s)
 }
 
 static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
-		      struct errmsg *e)
+                      struct errmsg *e)
 {
 	json_object *msgs, *last, *stream, *v;
 	const char *model, *role, *dump, *key;
@@ -66,8 +66,8 @@ static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_b
 		return errmsg_set(e, -EINVAL, "the request must be a JSON object");
 	if (jsonx_get(t, "input") && !jsonx_get(t, "messages"))
 		return errmsg_set(e, -EINVAL,
-				  "this is a Responses API request (\"input\"); this version of "
-				  "warmd warms chat completions (\"messages\") only");
+		                  "this is a Responses API request (\"input\"); this version of "
+		                  "warmd warms chat completions (\"messages\") only");
 	model = jsonx_get_str(t, "model");
 	if (!model || !*model)
 		return errmsg_set(e, -EINVAL, "\"model\" must be a non-empty string");
@@ -79,7 +79,7 @@ static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_b
 		json_object *m = json_object_array_get_idx(msgs, i);
 		if (!json_object_is_type(m, json_type_object) || !jsonx_get_str(m, "role"))
 			return errmsg_set(e, -EINVAL, "messages[%zu] must be an object with a role",
-					  i);
+			                  i);
 	}
 	stream = jsonx_get(t, "stream");
 	if (stream && !json_object_is_type(stream, json_type_boolean))
@@ -89,9 +89,9 @@ static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_b
 		return errmsg_set(e, -EINVAL, "\"prompt_cache_key\" must be a string");
 	if (ct && ct->cache_key && key && strcmp(key, ct->cache_key) != 0)
 		return errmsg_set(e, -EINVAL,
-				  "the template's prompt_cache_key \"%s\" differs from the "
-				  "target's cache_key \"%s\"",
-				  key, ct->cache_key);
+		                  "the template's prompt_cache_key \"%s\" differs from the "
+		                  "target's cache_key \"%s\"",
+		                  key, ct->cache_key);
 
 	b->model = strdup(model);
 	b->path = "/chat/completions";
@@ -106,7 +106,8 @@ static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_b
 	     f++) {
 		if ((v = jsonx_get(t, *f))) {
 			dump = jsonx_dump(v, &len);
-			buf_printf(&b->prefix, "%c:%.*s\n", (*f)[0] == 't' ? 'T' : 'R', (int)len, dump);
+			buf_printf(&b->prefix, "%c:%.*s\n", (*f)[0] == 't' ? 'T' : 'R', (int)len,
+			           dump);
 		}
 	}
 	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
@@ -140,7 +141,8 @@ static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_b
 		note(b, "dropped stream_options");
 	}
 	if (ct && ct->cache_key && !key) {
-		json_object_object_add(t, "prompt_cache_key", json_object_new_string(ct->cache_key));
+		json_object_object_add(t, "prompt_cache_key",
+		                       json_object_new_string(ct->cache_key));
 		note(b, "prompt_cache_key from config");
 	}
 	last = json_object_array_get_idx(msgs, json_object_array_length(msgs) - 1);
@@ -169,7 +171,7 @@ static int openai_headers(const char *key, struct provider_header *h)
 }
 
 static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool compat,
-		       struct errmsg *e)
+                       struct errmsg *e)
 {
 	json_object *o = NULL, *usage, *details, *timings;
 	int64_t prompt = 0, completion = 0, cached = 0;
@@ -193,7 +195,7 @@ static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool 
 		goto out;
 	if (details && json_object_is_type(details, json_type_object)) {
 		r = provider_usage_field(details, "usage.prompt_tokens_details", "cached_tokens",
-					 &cached, e);
+		                         &cached, e);
 	} else if (details) {
 		r = errmsg_set(e, -EPROTO, "usage.prompt_tokens_details is not an object");
 	} else if (compat && timings && json_object_is_type(timings, json_type_object)) {
@@ -204,7 +206,7 @@ static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool 
 		goto out;
 	if (cached > prompt) {
 		r = errmsg_set(e, -EPROTO, "cached_tokens %lld exceeds prompt_tokens %lld",
-			       (long long)cached, (long long)prompt);
+		               (long long)cached, (long long)prompt);
 		goto out;
 	}
 	u->read = cached;
@@ -243,7 +245,7 @@ static void openai_parse_error(long status, const char *body, size_t len, struct
 		if (err && jsonx_get_str(err, "message")) {
 			const char *type = jsonx_get_str(err, "code");
 			provider_error_text(status, type ? type : jsonx_get_str(err, "type"),
-					    jsonx_get_str(err, "message"), body, len, e);
+			                    jsonx_get_str(err, "message"), body, len, e);
 			json_object_put(o);
 			return;
 		}

@@ -127,9 +127,9 @@ static double ttl_floor(double ttl)
 {
 	double f = ttl * 0.01;
 
-	return f < SCHED_MARGIN_FLOOR_S ? SCHED_MARGIN_FLOOR_S :
-	       f > SCHED_MARGIN_FLOOR_MAX_S ? SCHED_MARGIN_FLOOR_MAX_S :
-					      f;
+	return f < SCHED_MARGIN_FLOOR_S       ? SCHED_MARGIN_FLOOR_S
+	       : f > SCHED_MARGIN_FLOOR_MAX_S ? SCHED_MARGIN_FLOOR_MAX_S
+	                                      : f;
 }
 
 double sched_margin(const struct sched *s, const struct target *t)
@@ -466,7 +466,7 @@ void sched_done(struct sched *s, struct target *t, const struct sched_outcome *o
 			if (o->auth) {
 				t->prov->auth_failed = true;
 				snprintf(t->prov->auth_error, sizeof(t->prov->auth_error), "%s",
-					 t->last_error);
+				         t->last_error);
 			} else if (!o->retryable) {
 				t->blocked = true;
 			} else {

@@ -22,11 +22,11 @@
 #include "provider.h"
 #include "target.h"
 
-#define SCHED_MARGIN_FLOOR_S 0.5
+#define SCHED_MARGIN_FLOOR_S     0.5
 #define SCHED_MARGIN_FLOOR_MAX_S 5.0
-#define SCHED_MIN_TTL_S 2.0
-#define SCHED_RETRY_BASE_S 1.0
-#define SCHED_RETRY_MAX_S 60.0
+#define SCHED_MIN_TTL_S          2.0
+#define SCHED_RETRY_BASE_S       1.0
+#define SCHED_RETRY_MAX_S        60.0
 
 struct sched;
 
@@ -39,16 +39,15 @@ struct sched_ops {
 
 struct sched_outcome {
 	enum warm_result result;
-	double sent_at;	      /* when the request was sent */
+	double sent_at;       /* when the request was sent */
 	double latency_s;     /* request duration, <0 unknown */
-	bool retryable;	      /* WARM_ERROR: worth retrying */
-	bool auth;	      /* WARM_ERROR: the provider rejected the credential */
+	bool retryable;       /* WARM_ERROR: worth retrying */
+	bool auth;            /* WARM_ERROR: the provider rejected the credential */
 	double retry_after_s; /* from the provider, <0 when none */
-	bool stale;	      /* the warm was of a version the target no longer has */
+	bool stale;           /* the warm was of a version the target no longer has */
 };
 
-struct sched *sched_new(struct clock *clk, const struct sched_ops *ops, void *data,
-			uint64_t seed);
+struct sched *sched_new(struct clock *clk, const struct sched_ops *ops, void *data, uint64_t seed);
 void sched_free(struct sched *s);
 
 void sched_set_max_inflight(struct sched *s, int n);

@@ -63,8 +63,9 @@ enum target_state target_state(const struct target *t, double now, bool paused_a
 
 const char *target_state_name(enum target_state s)
 {
-	static const char *const names[] = { "warm", "cold", "warming", "paused", "failing",
-					     "idle" };
+	static const char *const names[] = {
+		"warm", "cold", "warming", "paused", "failing", "idle"
+	};
 	return names[s];
 }
 
@@ -80,7 +81,7 @@ json_object *target_status_json(const struct target *t, double now, bool paused_
 	jsonx_add_str(o, "version", t->tmpl->short_version);
 	jsonx_add_double(o, "ttl_s", t->ttl_s);
 	jsonx_add_int(o, "prefix_tokens",
-		      t->prefix_tokens ? t->prefix_tokens : t->tmpl->prefix_tokens_est);
+	              t->prefix_tokens ? t->prefix_tokens : t->tmpl->prefix_tokens_est);
 	jsonx_add_time(o, "last_refresh", t->last_refresh);
 	jsonx_add_time(o, "expires_at", t->expires_at);
 	jsonx_add_time(o, "next_warm_at", t->next_warm_at);

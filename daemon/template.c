@@ -21,7 +21,7 @@ static int read_file(const char *path, char **ret, size_t *ret_len, struct errms
 
 	if (fd < 0)
 		return errmsg_set(e, -errno, "cannot open request_file %s: %s", path,
-				  strerror(errno));
+		                  strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return errmsg_set(e, -EINVAL, "request_file %s is not a regular file", path);
@@ -29,7 +29,7 @@ static int read_file(const char *path, char **ret, size_t *ret_len, struct errms
 	if (st.st_size > TEMPLATE_MAX_BYTES) {
 		close(fd);
 		return errmsg_set(e, -EFBIG, "request_file %s is larger than %d MiB", path,
-				  TEMPLATE_MAX_BYTES / (1024 * 1024));
+		                  TEMPLATE_MAX_BYTES / (1024 * 1024));
 	}
 	data = malloc((size_t)st.st_size + 1);
 	if (!data) {
@@ -52,7 +52,7 @@ static int read_file(const char *path, char **ret, size_t *ret_len, struct errms
 }
 
 int template_from_bytes(const char *data, size_t len, const struct cfg_target *t,
-			const struct cfg_provider *p, struct tmpl **ret, struct errmsg *e)
+                        const struct cfg_provider *p, struct tmpl **ret, struct errmsg *e)
 {
 	const struct provider_ops *ops = provider_ops_for(p->kind);
 	struct warm_build b = { 0 };
@@ -104,7 +104,7 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 }
 
 int template_load(const struct cfg_target *t, const struct cfg_provider *p, struct tmpl **ret,
-		  struct errmsg *e)
+                  struct errmsg *e)
 {
 	char *data = NULL;
 	size_t len = 0;

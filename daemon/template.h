@@ -16,7 +16,7 @@
 
 struct tmpl {
 	int refs;
-	char version[65];    /* hex SHA-256 */
+	char version[65]; /* hex SHA-256 */
 	char short_version[13];
 	char *model;
 	char *url;
@@ -32,10 +32,10 @@ struct tmpl {
 /* Reads t->request_file and builds the warm for provider p. Returns 0, or a
  * negative errno with e saying what is wrong (with a line for JSON errors). */
 int template_load(const struct cfg_target *t, const struct cfg_provider *p, struct tmpl **ret,
-		  struct errmsg *e);
+                  struct errmsg *e);
 /* Same, from bytes already in memory (tests). */
 int template_from_bytes(const char *data, size_t len, const struct cfg_target *t,
-			const struct cfg_provider *p, struct tmpl **ret, struct errmsg *e);
+                        const struct cfg_provider *p, struct tmpl **ret, struct errmsg *e);
 struct tmpl *tmpl_ref(struct tmpl *t);
 void tmpl_unref(struct tmpl *t);
 

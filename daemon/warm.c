@@ -38,7 +38,7 @@ int warm_fire(void *data, struct target *t)
 	r = http_start(env->http, req);
 	if (r < 0) {
 		snprintf(t->last_error, sizeof(t->last_error), "cannot start request: %s",
-			 strerror(-r));
+		         strerror(-r));
 		tmpl_unref(t->req_tmpl);
 		cred_unref(t->req_cred);
 		t->req_tmpl = NULL;
@@ -47,12 +47,14 @@ int warm_fire(void *data, struct target *t)
 	}
 	target_ref(t);
 	log_debug("%s: warming version %s via %s (%s)", t->name, t->req_tmpl->short_version,
-		  t->prov->name, t->req_tmpl->notes);
+	          t->prov->name, t->req_tmpl->notes);
 	return 0;
 }
 
 static void release(struct target *t)
 {
+	/* 10,000 idle targets should not each hold a response buffer. */
+	http_req_reset(&t->req);
 	tmpl_unref(t->req_tmpl);
 	cred_unref(t->req_cred);
 	t->req_tmpl = NULL;
@@ -121,8 +123,9 @@ static void warm_done_cb(struct http_req *req)
 {
 	struct target *t = (struct target *)((char *)req - offsetof(struct target, req));
 	struct warm_env *env = req->data;
-	struct sched_outcome o = { .sent_at = t->sent_at, .latency_s = req->total_s,
-				   .retry_after_s = -1 };
+	struct sched_outcome o = { .sent_at = t->sent_at,
+		                   .latency_s = req->total_s,
+		                   .retry_after_s = -1 };
 	struct warm_usage u = { 0 };
 	struct errmsg e = { "" };
 	bool first = t->last_refresh <= 0;
@@ -134,7 +137,7 @@ static void warm_done_cb(struct http_req *req)
 		text_copy(e.text, sizeof(e.text), req->errtext);
 	} else if (req->status >= 200 && req->status < 300) {
 		if (t->prov->ops->parse_ok(req->resp.data ? req->resp.data : "", req->resp.len, &u,
-					   &e) < 0) {
+		                           &e) < 0) {
 			o.result = WARM_ERROR;
 			o.retryable = true; /* a garbled answer may be a one-off */
 			errmsg_prefix(&e, "HTTP %ld but unusable body", req->status);
@@ -144,7 +147,7 @@ static void warm_done_cb(struct http_req *req)
 	} else {
 		o.result = WARM_ERROR;
 		t->prov->ops->parse_error(req->status, req->resp.data ? req->resp.data : "",
-					  req->resp.len, &e);
+		                          req->resp.len, &e);
 		classify_status(req->status, &o);
 		o.retry_after_s = warm_retry_after(req, clock_now(env->clk));
 	}
@@ -166,7 +169,7 @@ static void warm_done_cb(struct http_req *req)
 		t->prefix_tokens = (long)u.read;
 		t->last_error[0] = '\0';
 		log_debug("%s: hit, read %lld tokens in %.0f ms", t->name, (long long)u.read,
-			  req->total_s * 1000);
+		          req->total_s * 1000);
 		break;
 	case WARM_WRITE:
 		t->writes++;
@@ -174,26 +177,28 @@ static void warm_done_cb(struct http_req *req)
 		t->last_error[0] = '\0';
 		if (first)
 			log_info("%s: wrote %lld tokens of version %s to the %s cache (%.0f ms)",
-				 t->name, (long long)u.write, t->tmpl->short_version, t->prov->name,
-				 req->total_s * 1000);
+			         t->name, (long long)u.write, t->tmpl->short_version, t->prov->name,
+			         req->total_s * 1000);
 		else
 			log_warning("%s: warm wrote %lld tokens instead of reading: the cache had "
-				    "expired or was evicted",
-				    t->name, (long long)u.write);
+			            "expired or was evicted",
+			            t->name, (long long)u.write);
 		break;
 	case WARM_NONE:
 		t->nones++;
 		snprintf(t->last_error, sizeof(t->last_error),
-			 "not cacheable: the provider reported no cache read or write for %lld "
-			 "input tokens (prefix below the model's minimum, or no breakpoint)",
-			 (long long)u.input);
+		         "not cacheable: the provider reported no cache read or write for %lld "
+		         "input tokens (prefix below the model's minimum, or no breakpoint)",
+		         (long long)u.input);
 		log_warning("%s: %s", t->name, t->last_error);
 		break;
 	case WARM_ERROR:
 		t->errors++;
 		text_copy(t->last_error, sizeof(t->last_error), e.text);
 		log_warning("%s: warm via %s failed: %s%s", t->name, t->prov->name, e.text,
-			    o.auth ? " (credential rejected)" : o.retryable ? "" : " (not retried)");
+		            o.auth        ? " (credential rejected)"
+		            : o.retryable ? ""
+		                          : " (not retried)");
 		break;
 	}
 	t->last_result = o.result;

@@ -155,7 +155,8 @@ class Warmd:
 
     def log(self):
         try:
-            return open(self.log_path).read()
+            with open(self.log_path) as f:
+                return f.read()
         except OSError:
             return ""
 

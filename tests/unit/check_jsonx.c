@@ -1,0 +1,543 @@
+/* check_jsonx: round-trip fidelity and strictness of common/jsonx.c (json-c).
+ *
+ * warmd sends the application's template back byte-for-byte except for the
+ * fields it must change, so these tests pin the exact bytes json-c re-emits
+ * and the exact places where the strict parser says no. */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonx.h"
+
+/* A pointer value the parser must leave alone when it fails. */
+static json_object *const UNTOUCHED = (json_object *)&UNTOUCHED;
+
+static json_object *parse_ok(const char *s, size_t len, int max_depth, int line)
+{
+	struct errmsg e = { { 0 } };
+	json_object *o = NULL;
+	int r = jsonx_parse(s, len, max_depth, &o, &e);
+
+	ck_assert_msg(r == 0, "line %d: jsonx_parse(%.80s) = %d (%s), expected success", line, s,
+		      r, e.text);
+	ck_assert_msg(o != NULL, "line %d: no object", line);
+	return o;
+}
+
+/* Parses compact JSON and checks that jsonx_dump gives the same bytes back. */
+static void roundtrip(const char *s, int line)
+{
+	json_object *o = parse_ok(s, strlen(s), 0, line);
+	size_t len = 0;
+	const char *out = jsonx_dump(o, &len);
+
+	ck_assert_msg(len == strlen(s) && memcmp(out, s, len) == 0,
+		      "line %d: round trip changed the bytes:\n in: %s\nout: %s", line, s, out);
+	ck_assert_msg(strlen(out) == len, "line %d: ret_len %zu != strlen %zu", line, len,
+		      strlen(out));
+	json_object_put(o);
+}
+#define ROUNDTRIP(s) roundtrip(s, __LINE__)
+
+/* ---- round trip ------------------------------------------------------------------ */
+
+START_TEST(test_roundtrip_floats)
+{
+	ROUNDTRIP("[0.1,1.0,1e-7,-0.0,2.50,3.141592653589793238]");
+	ROUNDTRIP("{\"a\":0.1,\"b\":1.0,\"c\":1e-7,\"d\":-0.0,\"e\":2.50}");
+	ROUNDTRIP("[1E+2,1.5e3,-2.0e-10,0.30000000000000004,100.000]");
+	ROUNDTRIP("[0,1,-1,0.0,-0.0]");
+}
+END_TEST
+
+START_TEST(test_roundtrip_floats_values)
+{
+	/* The text is kept, and the value is still the number it spells. */
+	const char *in = "[0.1,1.0,1e-7,-0.0,2.50]";
+	json_object *o = parse_ok(in, strlen(in), 0, __LINE__);
+
+	ck_assert(json_object_is_type(json_object_array_get_idx(o, 0), json_type_double));
+	ck_assert(json_object_get_double(json_object_array_get_idx(o, 0)) == 0.1);
+	ck_assert(json_object_get_double(json_object_array_get_idx(o, 1)) == 1.0);
+	ck_assert(json_object_get_double(json_object_array_get_idx(o, 2)) == 1e-7);
+	ck_assert(signbit(json_object_get_double(json_object_array_get_idx(o, 3))));
+	ck_assert(json_object_get_double(json_object_array_get_idx(o, 4)) == 2.5);
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_roundtrip_integers)
+{
+	const char *big = "[9223372036854775807,18446744073709551614,-9223372036854775807]";
+	json_object *o, *v;
+
+	ROUNDTRIP("[9223372036854775807,-9223372036854775808,18446744073709551614]");
+	ROUNDTRIP("{\"max_tokens\":4096,\"seed\":-1,\"n\":0}");
+
+	o = parse_ok(big, strlen(big), 0, __LINE__);
+	v = json_object_array_get_idx(o, 0);
+	ck_assert(json_object_is_type(v, json_type_int));
+	ck_assert(json_object_get_int64(v) == INT64_MAX);
+	v = json_object_array_get_idx(o, 1);
+	ck_assert(json_object_is_type(v, json_type_int));
+	ck_assert(json_object_get_uint64(v) == UINT64_MAX - 1);
+	v = json_object_array_get_idx(o, 2);
+	ck_assert(json_object_get_int64(v) == -INT64_MAX);
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_roundtrip_unicode)
+{
+	/* Raw UTF-8 stays raw: é (2 bytes), ☕ (3), 日本語 (3 each), 😀 (4). */
+	ROUNDTRIP("[\"caf\xc3\xa9\",\"\xe2\x98\x95\",\"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\","
+		  "\"\xf0\x9f\x98\x80\"]");
+	ROUNDTRIP("{\"\xc3\xa9t\xc3\xa9\":\"\xf0\x9f\x9a\x80 \xe4\xb8\xad\"}");
+}
+END_TEST
+
+START_TEST(test_roundtrip_escapes)
+{
+	ROUNDTRIP("[\"a\\nb\",\"say \\\"hi\\\"\",\"back\\\\slash\",\"\\u0001\",\"\\t\\r\\b\\f\"]");
+	/* '/' is not escaped on output. */
+	ROUNDTRIP("[\"https://example.invalid/a/b\",\"</script>\"]");
+	ROUNDTRIP("{\"k\\\"ey\":\"\\u001f\"}");
+}
+END_TEST
+
+START_TEST(test_escape_normalisation)
+{
+	/* Escapes that are not needed are written as the character itself, and
+	 * the integer -0 (json-c keeps no sign on integers) as 0: the only
+	 * places where the output differs from valid input. */
+	const char *in = "[\"\\/\",\"\\u00e9\",\"\\u0041\",-0]";
+	json_object *o = parse_ok(in, strlen(in), 0, __LINE__);
+
+	ck_assert_str_eq(jsonx_dump(o, NULL), "[\"/\",\"\xc3\xa9\",\"A\",0]");
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_roundtrip_order_and_nesting)
+{
+	ROUNDTRIP("{\"z\":1,\"a\":2,\"m\":3,\"b\":{\"y\":[],\"x\":{}}}");
+	ROUNDTRIP("[[[1,[2,[3]]],{\"a\":[{\"b\":[{\"c\":null}]}]}],true,false,null,\"\"]");
+	ROUNDTRIP("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+		  "\"x\",\"cache_control\":{\"type\":\"ephemeral\"}}]}],\"max_tokens\":1}");
+}
+END_TEST
+
+START_TEST(test_replace_in_place_keeps_position)
+{
+	const char *in = "{\"model\":\"m\",\"max_tokens\":1024,\"stream\":true,\"temperature\":0.7}";
+	json_object *o = parse_ok(in, strlen(in), 0, __LINE__);
+
+	json_object_object_add(o, "max_tokens", json_object_new_int(0));
+	json_object_object_add(o, "stream", json_object_new_boolean(0));
+	ck_assert_str_eq(jsonx_dump(o, NULL),
+			 "{\"model\":\"m\",\"max_tokens\":0,\"stream\":false,\"temperature\":0.7}");
+	/* A new key goes to the end; a deleted one disappears. */
+	json_object_object_add(o, "prompt_cache_key", json_object_new_string("k"));
+	json_object_object_del(o, "stream");
+	ck_assert_str_eq(jsonx_dump(o, NULL), "{\"model\":\"m\",\"max_tokens\":0,\"temperature\":0.7,"
+					      "\"prompt_cache_key\":\"k\"}");
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_pretty_equals_compact)
+{
+	const char *compact = "{\"model\":\"m\",\"t\":1.0,\"a\":[1,2.50,{\"k\":\"v \xc3\xa9\"}],"
+			      "\"o\":{},\"e\":[]}";
+	const char *pretty = "{\n"
+			     "  \"model\": \"m\",\n"
+			     "  \"t\" : 1.0,\r\n"
+			     "\t\"a\": [\n    1,\n    2.50,\n    { \"k\": \"v \xc3\xa9\" }\n  ],\n"
+			     "  \"o\": { },\n"
+			     "  \"e\": [ ]\n"
+			     "}\n\n";
+	json_object *c = parse_ok(compact, strlen(compact), 0, __LINE__);
+	json_object *p = parse_ok(pretty, strlen(pretty), 0, __LINE__);
+
+	ck_assert(json_object_equal(c, p));
+	ck_assert_str_eq(jsonx_dump(p, NULL), compact);
+	json_object_put(c);
+	json_object_put(p);
+}
+END_TEST
+
+START_TEST(test_dump_len)
+{
+	const char *in = "{\"a\":\"\xc3\xa9\"}";
+	json_object *o = parse_ok(in, strlen(in), 0, __LINE__);
+	size_t len = 0;
+	const char *s = jsonx_dump(o, &len);
+
+	ck_assert_uint_eq(len, 10);
+	ck_assert_str_eq(s, "{\"a\":\"\xc3\xa9\"}");
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_parse_respects_len)
+{
+	/* Only s[0..len) is read: the rest of the buffer is not part of the document. */
+	const char *s = "[1,2] garbage";
+	json_object *o = parse_ok(s, 5, 0, __LINE__);
+
+	ck_assert_str_eq(jsonx_dump(o, NULL), "[1,2]");
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_top_level_scalars)
+{
+	/* RFC 8259: any value is a JSON text, a bare number included. */
+	static const char *const in[] = { "\"s\"", "true", "null", "[]", "{}", "42", "-0.5" };
+	const char *s = in[_i];
+	json_object *o = parse_ok(s, strlen(s), 0, __LINE__);
+
+	ck_assert_str_eq(jsonx_dump(o, NULL), s);
+	json_object_put(o);
+}
+END_TEST
+
+/* ---- strict parsing ----------------------------------------------------------------- */
+
+struct bad_case {
+	const char *in;
+	size_t len; /* 0: strlen(in) */
+	int line, col;
+};
+
+/* Rejected by RFC 8259, with the position of the first offending character
+ * (or of the end of the input when it stops inside a value). */
+static const struct bad_case bad_cases[] = {
+	{ "[1,]", 0, 1, 4 },			  /* trailing comma in an array */
+	{ "{\"a\":1,}", 0, 1, 8 },		  /* trailing comma in an object */
+	{ "[1]//c", 0, 1, 4 },			  /* line comment */
+	{ "/*c*/[1]", 0, 1, 1 },		  /* block comment */
+	{ "{\"a\":/*c*/1}", 0, 1, 6 },		  /* comment inside */
+	{ "['a']", 0, 1, 2 },			  /* single quotes */
+	{ "{'a':1}", 0, 1, 2 },			  /* single-quoted key */
+	{ "[1] x", 0, 1, 5 },			  /* trailing garbage */
+	{ "{\"a\":1}{}", 0, 1, 8 },		  /* two documents */
+	{ "[1]\n\n  x", 0, 3, 3 },		  /* garbage lines later */
+	{ "[\"\xff\"]", 0, 1, 3 },		  /* invalid UTF-8 byte */
+	{ "[\"\xc3\"]", 0, 1, 4 },		  /* truncated UTF-8 sequence */
+	{ "[\"abc", 0, 1, 6 },			  /* unterminated string */
+	{ "{\"a\":\n[1,\n2", 0, 3, 2 },		  /* unterminated, multi-line */
+	{ "", 0, 1, 1 },			  /* empty */
+	{ "   ", 0, 1, 4 },			  /* only whitespace */
+	{ "[1,\n 2,\n 3}", 0, 3, 3 },		  /* wrong closer */
+	{ "{\"k\":\n  [true,\n   nul]}", 0, 3, 7 }, /* bad literal */
+	{ "[TRUE]", 0, 1, 2 },			  /* literals are lower case */
+	{ "[+1]", 0, 1, 2 },			  /* no plus sign */
+	{ "[.5]", 0, 1, 2 },			  /* no bare fraction */
+	{ "[0x10]", 0, 1, 3 },			  /* no hex */
+	{ "[\"\\x\"]", 0, 1, 4 },		  /* bad escape */
+	{ "[1]\0", 4, 1, 4 },			  /* NUL after the value */
+	/* Below: also RFC 8259, and json-c 0.16 in strict mode lets them through. */
+	{ "[NaN]", 0, 1, 2 },
+	{ "[Infinity]", 0, 1, 2 },
+	{ "[-Infinity]", 0, 1, 2 },
+	{ "{\"temperature\":\n  NaN}", 0, 2, 3 },
+	{ "[1.]", 0, 1, 4 },		    /* a digit must follow the point */
+	{ "[-01]", 0, 1, 4 },		    /* leading zero */
+	{ "[\"a\nb\"]", 0, 1, 4 },	    /* raw control character in a string */
+	{ "[\"\x01\"]", 0, 1, 3 },	    /* raw control character in a string */
+	{ "[\"\xc0\xaf\"]", 0, 1, 3 },	    /* overlong UTF-8 for '/' */
+	{ "[\"\xed\xa0\x80\"]", 0, 1, 3 }, /* UTF-8 encoded surrogate U+D800 */
+};
+
+START_TEST(test_strict_rejects)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	size_t len = c->len ? c->len : strlen(c->in);
+	struct errmsg e = { { 0 } };
+	json_object *o = UNTOUCHED;
+	char want[64];
+	int r = jsonx_parse(c->in, len, 0, &o, &e);
+
+	ck_assert_msg(r == -EINVAL, "case %d (%s): jsonx_parse = %d, expected -EINVAL (dump: %s)",
+		      _i, c->in, r, r == 0 ? jsonx_dump(o, NULL) : "-");
+	ck_assert_msg(o == UNTOUCHED, "case %d: *ret changed on failure", _i);
+	snprintf(want, sizeof(want), "line %d, column %d: ", c->line, c->col);
+	ck_assert_msg(strncmp(e.text, want, strlen(want)) == 0,
+		      "case %d (%s): message \"%s\", expected it to start with \"%s\"", _i,
+		      c->in, e.text, want);
+	ck_assert_msg(strlen(e.text) > strlen(want), "case %d: no reason after the position", _i);
+}
+END_TEST
+
+static char *nested(int depth, int *ret_len)
+{
+	char *s = malloc((size_t)depth * 2 + 2);
+	int n = 0;
+
+	for (int i = 0; i < depth; i++)
+		s[n++] = '[';
+	s[n++] = '1';
+	for (int i = 0; i < depth; i++)
+		s[n++] = ']';
+	s[n] = '\0';
+	*ret_len = n;
+	return s;
+}
+
+START_TEST(test_depth_huge_rejected)
+{
+	size_t n = 100000;
+	char *s = malloc(n);
+	struct errmsg e = { { 0 } };
+	json_object *o = UNTOUCHED;
+	char want[64];
+
+	memset(s, '[', n);
+	ck_assert_int_eq(jsonx_parse(s, n, 0, &o, &e), -EINVAL);
+	ck_assert_ptr_eq(o, UNTOUCHED);
+	/* The default limit stops it at the first bracket too deep. */
+	snprintf(want, sizeof(want), "line 1, column %d: ", JSONX_MAX_DEPTH + 1);
+	ck_assert_msg(strncmp(e.text, want, strlen(want)) == 0, "message: %s", e.text);
+	ck_assert_ptr_nonnull(strstr(e.text, "deep"));
+	free(s);
+}
+END_TEST
+
+START_TEST(test_depth_default_limit)
+{
+	/* max_depth <= 0 means JSONX_MAX_DEPTH: far below it parses. */
+	int len;
+	char *s = nested(JSONX_MAX_DEPTH / 2, &len);
+	json_object *o = parse_ok(s, (size_t)len, 0, __LINE__);
+
+	ck_assert_str_eq(jsonx_dump(o, NULL), s);
+	json_object_put(o);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_depth_limit_honoured)
+{
+	/* A document nested exactly max_depth deep parses, one more level does not. */
+	static const int depths[] = { 2, 5, 32 };
+	int d = depths[_i], len;
+	char *ok = nested(d, &len), *deep, want[64];
+	struct errmsg e = { { 0 } };
+	json_object *o = NULL;
+	int r = jsonx_parse(ok, (size_t)len, d, &o, &e);
+
+	ck_assert_msg(r == 0, "max_depth %d: %d levels rejected: %s", d, d, e.text);
+	json_object_put(o);
+	free(ok);
+
+	deep = nested(d + 1, &len);
+	o = UNTOUCHED;
+	ck_assert_int_eq(jsonx_parse(deep, (size_t)len, d, &o, &e), -EINVAL);
+	ck_assert_ptr_eq(o, UNTOUCHED);
+	/* The bracket one level too deep is at column d + 1. */
+	snprintf(want, sizeof(want), "line 1, column %d: ", d + 1);
+	ck_assert_msg(strncmp(e.text, want, strlen(want)) == 0, "message: %s", e.text);
+	free(deep);
+}
+END_TEST
+
+/* ---- ranges ------------------------------------------------------------------------ */
+
+static int ranges(const char *s, struct errmsg *e)
+{
+	json_object *o = parse_ok(s, strlen(s), 0, __LINE__);
+	int r = jsonx_check_ranges(o, e);
+
+	json_object_put(o);
+	return r;
+}
+
+START_TEST(test_ranges_reject_clamped)
+{
+	struct errmsg e = { { 0 } };
+	json_object *o;
+
+	ck_assert_int_eq(ranges("[99999999999999999999]", &e), -ERANGE);
+	ck_assert_msg(strncmp(e.text, "$[0]: ", 6) == 0, "message: %s", e.text);
+	ck_assert_ptr_nonnull(strstr(e.text, "64 bits"));
+
+	ck_assert_int_eq(ranges("{\"a\":-99999999999999999999}", &e), -ERANGE);
+	ck_assert_msg(strncmp(e.text, "$.a: ", 5) == 0, "message: %s", e.text);
+
+	ck_assert_int_eq(ranges("{\"metadata\":{\"ids\":[1,2,{\"n\":18446744073709551616}]}}", &e),
+			 -ERANGE);
+	ck_assert_msg(strncmp(e.text, "$.metadata.ids[2].n: ", 21) == 0, "message: %s", e.text);
+
+	/* A top-level integer is named "$" (json_tokener_parse: a bare number). */
+	o = json_tokener_parse("123456789012345678901234567890");
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(jsonx_check_ranges(o, &e), -ERANGE);
+	ck_assert_msg(strncmp(e.text, "$: ", 3) == 0, "message: %s", e.text);
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_ranges_accept_in_range)
+{
+	struct errmsg e = { { 0 } };
+
+	ck_assert_int_eq(ranges("{\"a\":[0,1,-1,4096,1e300,-1e300,\"99999999999999999999\"],"
+				"\"b\":{\"c\":-9223372036854775807}}",
+				&e),
+			 0);
+	/* The largest integers that fit are not mistaken for clamped ones. */
+	ck_assert_msg(ranges("[18446744073709551614]", &e) == 0, "UINT64_MAX-1: %s", e.text);
+	ck_assert_msg(ranges("[9223372036854775807]", &e) == 0, "INT64_MAX: %s", e.text);
+}
+END_TEST
+
+START_TEST(test_ranges_long_path)
+{
+	/* A path longer than the internal buffer is cut, not overflowed. */
+	char key[300], doc[400];
+	struct errmsg e = { { 0 } };
+
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	snprintf(doc, sizeof(doc), "{\"%s\":[99999999999999999999]}", key);
+	ck_assert_int_eq(ranges(doc, &e), -ERANGE);
+	ck_assert_msg(strncmp(e.text, "$.kkkk", 6) == 0, "message: %.40s", e.text);
+}
+END_TEST
+
+/* ---- building values ------------------------------------------------------------------ */
+
+static void double_text(double v, const char *want, int line)
+{
+	json_object *d = jsonx_new_double(v);
+
+	ck_assert_msg(d != NULL, "line %d: NULL", line);
+	ck_assert_msg(strcmp(json_object_to_json_string(d), want) == 0, "line %d: %.17g -> %s, want %s",
+		      line, v, json_object_to_json_string(d), want);
+	ck_assert_msg(json_object_get_double(d) == v, "line %d: value changed", line);
+	json_object_put(d);
+}
+
+START_TEST(test_new_double)
+{
+	double_text(0.1, "0.1", __LINE__);
+	double_text(6, "6.0", __LINE__);
+	double_text(100, "100.0", __LINE__);
+	double_text(2.5, "2.5", __LINE__);
+	double_text(-0.0, "-0.0", __LINE__);
+	double_text(1.5e-7, "1.5e-07", __LINE__);
+	double_text(0.30000000000000004, "0.30000000000000004", __LINE__);
+	double_text(1e21, "1e+21", __LINE__);
+	ck_assert_ptr_null(jsonx_new_double(NAN));
+	ck_assert_ptr_null(jsonx_new_double(INFINITY));
+	ck_assert_ptr_null(jsonx_new_double(-INFINITY));
+}
+END_TEST
+
+START_TEST(test_add_helpers)
+{
+	json_object *o = json_object_new_object();
+
+	jsonx_add_time(o, "t", 1700000000.5);
+	jsonx_add_time(o, "zero", 0);
+	jsonx_add_time(o, "neg", -1);
+	jsonx_add_time(o, "nan", NAN);
+	jsonx_add_double(o, "d", 6);
+	jsonx_add_double(o, "inf", INFINITY);
+	jsonx_add_int(o, "i", INT64_MIN);
+	jsonx_add_str(o, "s", "\xc3\xa9/\"");
+	jsonx_add_str(o, "null", NULL);
+	jsonx_add_bool(o, "b", true);
+	ck_assert_str_eq(jsonx_dump(o, NULL),
+			 "{\"t\":1700000000.500,\"zero\":null,\"neg\":null,\"nan\":null,\"d\":6.0,"
+			 "\"inf\":null,\"i\":-9223372036854775808,\"s\":\"\xc3\xa9/\\\"\","
+			 "\"null\":null,\"b\":true}");
+	json_object_put(o);
+
+	o = json_object_new_object();
+	jsonx_add_time(o, "ms", 1700000000.1234);
+	ck_assert_str_eq(jsonx_dump(o, NULL), "{\"ms\":1700000000.123}");
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_getters)
+{
+	const char *s = "{\"s\":\"x\",\"i\":-5,\"d\":1.0,\"n\":null,\"b\":true}";
+	json_object *o = parse_ok(s, strlen(s), 0, __LINE__);
+	int64_t v = 7;
+
+	ck_assert_str_eq(jsonx_get_str(o, "s"), "x");
+	ck_assert_ptr_null(jsonx_get_str(o, "i"));
+	ck_assert_ptr_null(jsonx_get_str(o, "missing"));
+	ck_assert(jsonx_get_int64(o, "i", &v) && v == -5);
+	v = 7;
+	ck_assert(!jsonx_get_int64(o, "d", &v) && v == 7);
+	ck_assert(!jsonx_get_int64(o, "s", &v) && v == 7);
+	ck_assert_ptr_null(jsonx_get(o, "n"));
+	ck_assert_ptr_nonnull(jsonx_get(o, "b"));
+	ck_assert_ptr_null(jsonx_get(NULL, "s"));
+	ck_assert_ptr_null(jsonx_get(jsonx_get(o, "s"), "s"));
+	ck_assert(jsonx_is_int(jsonx_get(o, "i")));
+	ck_assert(!jsonx_is_int(jsonx_get(o, "d")));
+	ck_assert(!jsonx_is_int(NULL));
+	json_object_put(o);
+}
+END_TEST
+
+static Suite *jsonx_suite(void)
+{
+	Suite *s = suite_create("jsonx");
+	TCase *tc = tcase_create("roundtrip");
+
+	tcase_add_test(tc, test_roundtrip_floats);
+	tcase_add_test(tc, test_roundtrip_floats_values);
+	tcase_add_test(tc, test_roundtrip_integers);
+	tcase_add_test(tc, test_roundtrip_unicode);
+	tcase_add_test(tc, test_roundtrip_escapes);
+	tcase_add_test(tc, test_escape_normalisation);
+	tcase_add_test(tc, test_roundtrip_order_and_nesting);
+	tcase_add_test(tc, test_replace_in_place_keeps_position);
+	tcase_add_test(tc, test_pretty_equals_compact);
+	tcase_add_test(tc, test_dump_len);
+	tcase_add_test(tc, test_parse_respects_len);
+	tcase_add_loop_test(tc, test_top_level_scalars, 0, 7);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("strict");
+	tcase_add_loop_test(tc, test_strict_rejects, 0,
+			    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+	tcase_add_test(tc, test_depth_huge_rejected);
+	tcase_add_test(tc, test_depth_default_limit);
+	tcase_add_loop_test(tc, test_depth_limit_honoured, 0, 3);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("ranges");
+	tcase_add_test(tc, test_ranges_reject_clamped);
+	tcase_add_test(tc, test_ranges_accept_in_range);
+	tcase_add_test(tc, test_ranges_long_path);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("build");
+	tcase_add_test(tc, test_new_double);
+	tcase_add_test(tc, test_add_helpers);
+	tcase_add_test(tc, test_getters);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(jsonx_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
