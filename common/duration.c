@@ -21,7 +21,11 @@ int duration_parse(const char *s, double *ret)
 
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
-		v = strtod(p, &end);
+		/* Decimal digits with an optional fraction only: no hex, no exponent. */
+		end = (char *)p + strspn(p, "0123456789");
+		if (*end == '.')
+			end += 1 + strspn(end + 1, "0123456789");
+		v = strtod(p, NULL);
 		if (end == p || !isfinite(v) || v < 0)
 			return -EINVAL;
 		p = end;
@@ -59,6 +63,15 @@ char *duration_format(double s, char *out, size_t n)
 	const char *sign = s < 0 ? "-" : "";
 	double a = fabs(s);
 
+	/* Round to the precision of the unit first, so a field never reads 60. */
+	if (isfinite(s)) {
+		if (a < 1 && round(a * 1000) >= 1000)
+			a = 1;
+		else if (a >= 1 && a < 60 && round(a * 10) >= 600)
+			a = 60;
+		else if (a >= 60 && a < 3600)
+			a = round(a);
+	}
 	if (!isfinite(s))
 		snprintf(out, n, "never");
 	else if (a < 1)

@@ -8,7 +8,7 @@
  * ("1h30m", "1.5s"). Returns 0 and seconds in *ret, or -EINVAL. */
 int duration_parse(const char *s, double *ret);
 
-/* Prints a short form ("4m58.3s", "1h", "750ms", "-2.0s") into out; returns out. */
+/* Prints a short form ("4m58s", "1h", "750ms", "-2.0s") into out; returns out. */
 char *duration_format(double seconds, char *out, size_t n);
 
 #endif

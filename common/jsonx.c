@@ -21,6 +21,142 @@ static void offset_to_linecol(const char *s, size_t off, int *line, int *col)
 	}
 }
 
+/* json-c's "strict" mode still takes single quotes, NaN, Infinity, "1.",
+ * "-01" and raw control characters in strings. This pass checks the lexical
+ * rules of RFC 8259 that json-c does not (numbers, literals, bytes outside
+ * strings, control characters inside them) and leaves structure, escapes and
+ * UTF-8 to json-c. Returns the offset of the first offending byte. */
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* On failure *i is the offending byte. */
+static int check_number(const char *s, size_t len, size_t *i)
+{
+	size_t p = *i;
+	int r = 0;
+
+	if (s[p] == '-')
+		p++;
+	if (p < len && s[p] == '0')
+		p++;
+	else if (p < len && s[p] >= '1' && s[p] <= '9')
+		while (p < len && is_digit(s[p]))
+			p++;
+	else
+		r = -EINVAL;
+	if (r == 0 && p < len && s[p] == '.') {
+		if (++p >= len || !is_digit(s[p]))
+			r = -EINVAL;
+		while (p < len && is_digit(s[p]))
+			p++;
+	}
+	if (r == 0 && p < len && (s[p] == 'e' || s[p] == 'E')) {
+		p++;
+		if (p < len && (s[p] == '+' || s[p] == '-'))
+			p++;
+		if (p >= len || !is_digit(s[p]))
+			r = -EINVAL;
+		while (p < len && is_digit(s[p]))
+			p++;
+	}
+	if (r == 0 && p < len && (is_digit(s[p]) || s[p] == '.' || s[p] == 'e' || s[p] == 'E'))
+		r = -EINVAL;
+	*i = p;
+	return r;
+}
+
+/* Length of a well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, at most U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+	unsigned c = s[0];
+	size_t n;
+	unsigned lo = 0x80, hi = 0xBF;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		n = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		if (c == 0xF4)
+			hi = 0x8F;
+	} else
+		return 0;
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k < n; k++)
+		if (s[k] < 0x80 || s[k] > 0xBF)
+			return 0;
+	return n;
+}
+
+static int check_strict(const char *s, size_t len, size_t *ret_off)
+{
+	static const char *const literals[] = { "true", "false", "null" };
+	size_t i = 0;
+
+	while (i < len) {
+		char c = s[i];
+		if (c == '"') {
+			for (i++; i < len && s[i] != '"';) {
+				size_t n;
+				if ((unsigned char)s[i] < 0x20)
+					goto bad;
+				if (s[i] == '\\') {
+					i += 2;
+					continue;
+				}
+				n = utf8_seq((const unsigned char *)s + i, len - i);
+				if (n == 0)
+					goto bad;
+				i += n;
+			}
+			i++;
+		} else if (strchr(" \t\r\n{}[],:", c) && c != '\0') {
+			i++;
+		} else if (c == '-' || is_digit(c)) {
+			if (check_number(s, len, &i) < 0)
+				goto bad;
+		} else {
+			/* The longest prefix of a literal; the error is where it stops. */
+			size_t best = 0, full = 0;
+			for (size_t k = 0; k < 3; k++) {
+				size_t n = 0, want = strlen(literals[k]);
+				while (n < want && i + n < len && s[i + n] == literals[k][n])
+					n++;
+				if (n == want)
+					full = n;
+				if (n > best)
+					best = n;
+			}
+			if (!full) {
+				if (i + best == len)
+					return 0; /* cut short: json-c says "end of input" */
+				i += best;
+				goto bad;
+			}
+			i += full;
+			if (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+				goto bad;
+		}
+	}
+	return 0;
+bad:
+	*ret_off = i;
+	return -EINVAL;
+}
+
 int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, struct errmsg *e)
 {
 	struct json_tokener *tok;
@@ -31,13 +167,36 @@ int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, str
 
 	if (len > INT32_MAX)
 		return errmsg_set(e, -EINVAL, "document too large");
-	tok = json_tokener_new_ex(max_depth > 0 ? max_depth : JSONX_MAX_DEPTH);
+	/* json-c counts the depth it is at, not the levels it holds: +1. */
+	tok = json_tokener_new_ex((max_depth > 0 ? max_depth : JSONX_MAX_DEPTH) + 1);
 	if (!tok)
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	if (check_strict(s, len, &off) < 0) {
+		json_tokener_free(tok);
+		offset_to_linecol(s, off, &line, &col);
+		if (off >= len)
+			return errmsg_set(e, -EINVAL, "line %d, column %d: unexpected end of input",
+			                  line, col);
+		if ((unsigned char)s[off] >= 0x20 && (unsigned char)s[off] < 0x7f)
+			return errmsg_set(e, -EINVAL, "line %d, column %d: unexpected '%c'", line,
+					  col, s[off]);
+		return errmsg_set(e, -EINVAL, "line %d, column %d: unexpected byte 0x%02x", line,
+				  col, (unsigned char)s[off]);
+	}
 	o = json_tokener_parse_ex(tok, s, (int)len);
 	jerr = json_tokener_get_error(tok);
 	off = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/* A number or literal at the very end needs to see the end: feed it. */
+		o = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		if (jerr == json_tokener_success) {
+			json_tokener_free(tok);
+			*ret = o;
+			return 0;
+		}
+	}
 	if (jerr == json_tokener_continue) {
 		/* The input ended inside a value. */
 		json_tokener_free(tok);
@@ -77,10 +236,9 @@ static int check_ranges(json_object *o, char *path, size_t cap, size_t plen, str
 
 	switch (json_object_get_type(o)) {
 	case json_type_int:
-		/* json-c saturates out-of-range integers to these bounds. */
+		/* json-c saturates out-of-range integers to INT64_MIN / UINT64_MAX,
+		 * so those two exact values are indistinguishable and refused. */
 		if (json_object_get_int64(o) == INT64_MIN ||
-		    (json_object_get_int64(o) == INT64_MAX &&
-		     json_object_get_uint64(o) == (uint64_t)INT64_MAX) ||
 		    json_object_get_uint64(o) == UINT64_MAX)
 			return errmsg_set(
 			        e, -ERANGE,

@@ -59,7 +59,10 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 		json_object_put(o);
 		return fail(ret_code, PROTO_E_BAD_REQUEST, e, "request needs a string \"cmd\"");
 	}
-	c = proto_cmd_lookup(json_object_get_string(cmdv));
+	/* A name with an embedded NUL must not match the command it starts with. */
+	c = strlen(json_object_get_string(cmdv)) == (size_t)json_object_get_string_len(cmdv)
+	            ? proto_cmd_lookup(json_object_get_string(cmdv))
+	            : -1;
 	if (c < 0) {
 		char name[64];
 		snprintf(name, sizeof(name), "%s", json_object_get_string(cmdv));
@@ -89,7 +92,8 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 	tv = jsonx_get(o, "target");
 	if (tv) {
 		if (!json_object_is_type(tv, json_type_string) ||
-		    json_object_get_string_len(tv) == 0) {
+		    json_object_get_string_len(tv) == 0 ||
+		    strlen(json_object_get_string(tv)) != (size_t)json_object_get_string_len(tv)) {
 			json_object_put(o);
 			return fail(ret_code, PROTO_E_BAD_REQUEST, e,
 			            "\"target\" must be a non-empty string");

@@ -6,6 +6,7 @@
  * errors are reported with the line they are on. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "duration.h"
@@ -381,22 +383,27 @@ static void load_daemon(const struct loader *ld, config_t *cf, struct config *c)
 static bool url_host_is_loopback(const char *url)
 {
 	const char *h = strstr(url, "://");
+	struct in_addr a4;
 	char host[256];
 	size_t n;
 
 	if (!h)
 		return false;
 	h += 3;
-	if (*h == '[') {
-		n = strcspn(h + 1, "]");
-		return n == 3 && strncmp(h + 1, "::1", 3) == 0;
-	}
+	n = strcspn(h, "/?#");
+	if (memchr(h, '@', n))
+		return false; /* userinfo: the host is what follows it */
+	if (*h == '[')
+		return strncmp(h, "[::1]", 5) == 0 && (h[5] == '\0' || strchr(":/?#", h[5]));
 	n = strcspn(h, ":/?#");
 	if (n == 0 || n >= sizeof(host))
 		return false;
 	memcpy(host, h, n);
 	host[n] = '\0';
-	return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	/* a dotted-quad 127.0.0.0/8 address, not a name starting with "127." */
+	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 static int check_base_url(const struct loader *ld, config_setting_t *s, struct cfg_provider *p)
@@ -770,8 +777,15 @@ int config_load(const char *path, struct diags *d, struct config **ret)
 
 	config_init(&cf);
 	config_set_include_dir(&cf, c->dir);
-	if (access(path, R_OK) < 0) {
+	struct stat st;
+	if (access(path, R_OK) < 0 || stat(path, &st) < 0) {
 		diags_add(d, DIAG_ERROR, path, 0, "cannot read config file: %s", strerror(errno));
+		config_destroy(&cf);
+		config_free(c);
+		return -EINVAL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		diags_add(d, DIAG_ERROR, path, 0, "config file is not a regular file");
 		config_destroy(&cf);
 		config_free(c);
 		return -EINVAL;

@@ -18,7 +18,7 @@
 static int read_key_file(const char *path, char *out, size_t cap, size_t *ret_len, struct errmsg *e)
 {
 	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0)
 		return errmsg_set(e, -errno, "cannot open api_key_file %s: %s", path,
@@ -147,7 +147,8 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 		            ? errmsg_set(e, -ENOKEY, "no API key: set api_key_file or api_key_env")
 		            : 0;
 	}
-	if (r == 0 && keylen > 0)
+	/* A named file must hold a key: an empty one is a mistake, not "no key". */
+	if (r == 0 && (keylen > 0 || c->api_key_file))
 		r = check_key(key, &keylen, source, e);
 	if (r < 0) {
 		cred_unref(cr);
@@ -218,13 +219,16 @@ void cred_scrub(const struct cred *c, char *text)
 	if (!c || !c->has_key)
 		return;
 	klen = strlen(key);
-	while ((p = strstr(text, key))) {
+	/* Search on after each replacement: the mask itself may contain the key. */
+	for (char *from = text; (p = strstr(from, key));) {
 		static const char mask[] = "[key]";
 		if (klen < sizeof(mask) - 1) {
 			memset(p, '*', klen); /* never grow the text */
+			from = p + klen;
 			continue;
 		}
 		memmove(p + sizeof(mask) - 1, p + klen, strlen(p + klen) + 1);
 		memcpy(p, mask, sizeof(mask) - 1);
+		from = p + sizeof(mask) - 1;
 	}
 }

@@ -277,11 +277,21 @@ static double rpm_ready_at(struct provider *p, double now)
 
 static void enqueue(struct sched *s, struct target *t)
 {
+	struct provider *p = t->prov;
+
 	heap_remove(&s->due, t);
 	t->queued = true;
-	if (heap_push(&t->prov->waitq, t) < 0)
+	if (heap_push(&p->waitq, t) < 0)
 		abort();
-	(void)s;
+	/* Which limit holds it back changes as slots free up; name them all. */
+	if (p->max_rpm > 0)
+		reason(t,
+		       "due: waiting for a free slot (max_inflight %d, provider %s max_inflight %d, "
+		       "max_rpm %d)",
+		       s->max_inflight, p->name, p->max_inflight, p->max_rpm);
+	else
+		reason(t, "due: waiting for a free slot (max_inflight %d, provider %s max_inflight %d)",
+		       s->max_inflight, p->name, p->max_inflight);
 }
 
 static void fire_failed(struct sched *s, struct target *t);
@@ -320,6 +330,7 @@ static void dispatch(struct sched *s)
 		p->inflight++;
 		best->inflight = true;
 		best->next_warm_at = -1;
+		reason(best, "warm in flight to %s", p->name);
 		if (s->ops->fire(s->data, best) < 0)
 			fire_failed(s, best);
 	}
@@ -362,15 +373,6 @@ static void alarm_cb(void *data)
 	       t->next_warm_at <= now + SCHED_EPSILON_S) {
 		heap_pop(&s->due);
 		enqueue(s, t);
-		if (s->inflight >= s->max_inflight)
-			reason(t, "due: waiting for a free slot (max_inflight %d reached)",
-			       s->max_inflight);
-		else if (t->prov->inflight >= t->prov->max_inflight)
-			reason(t, "due: waiting for a free slot (provider %s max_inflight %d)",
-			       t->prov->name, t->prov->max_inflight);
-		else if (t->prov->max_rpm > 0)
-			reason(t, "due: waiting for provider %s's rate budget (max_rpm %d)",
-			       t->prov->name, t->prov->max_rpm);
 	}
 	dispatch(s);
 	sched_rearm(s);

@@ -17,7 +17,8 @@ static int read_file(const char *path, char **ret, size_t *ret_len, struct errms
 	struct stat st;
 	size_t len = 0;
 	char *data;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO in the way must not hang a reload. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0)
 		return errmsg_set(e, -errno, "cannot open request_file %s: %s", path,

@@ -1,0 +1,1024 @@
+/* check_config: loading and validating warmd.conf (daemon/config.c) and the
+ * FILE:LINE diagnostics it reports (daemon/diag.c).
+ *
+ * Every config is written into a fresh temporary directory. Expected line
+ * numbers are computed from the text the test wrote (line_of), never taken
+ * from the code under test. */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "config.h"
+#include "diag.h"
+#include "testutil.h"
+
+struct cfx {
+	char *dir;  /* as created */
+	char *rdir; /* realpath of dir: what relative paths resolve against */
+	char *path; /* the config file */
+	char *text; /* what it holds */
+	struct diags d;
+	struct config *cfg;
+	int rc;
+};
+
+static struct cfx X;
+
+static void setup(void)
+{
+	memset(&X, 0, sizeof(X));
+	unsetenv("RUNTIME_DIRECTORY");
+	unsetenv("CREDENTIALS_DIRECTORY");
+	X.dir = tu_tmpdir();
+	ck_assert_ptr_nonnull(X.dir);
+	X.rdir = realpath(X.dir, NULL);
+	ck_assert_ptr_nonnull(X.rdir);
+	/* a tiny request file, so the configs point at something real */
+	free(tu_write(X.dir, "req.json",
+	              "{\"model\":\"m\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\","
+	              "\"content\":\"hi\"}]}\n"));
+}
+
+static void reset(void)
+{
+	config_free(X.cfg);
+	X.cfg = NULL;
+	diags_free(&X.d);
+	free(X.path);
+	X.path = NULL;
+	free(X.text);
+	X.text = NULL;
+}
+
+static void teardown(void)
+{
+	reset();
+	tu_rmrf(X.dir);
+	free(X.dir);
+	free(X.rdir);
+	unsetenv("RUNTIME_DIRECTORY");
+	unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+/* Writes text as warmd.conf and loads it; returns config_load's result. */
+static int load(const char *text)
+{
+	reset();
+	X.text = strdup(text);
+	X.path = tu_write(X.dir, "warmd.conf", text);
+	ck_assert_ptr_nonnull(X.path);
+	X.rc = config_load(X.path, &X.d, &X.cfg);
+	return X.rc;
+}
+
+/* 1-based line of the first occurrence of needle in the loaded text. */
+static int line_of(const char *needle)
+{
+	const char *p = strstr(X.text, needle);
+	int line = 1;
+
+	ck_assert_msg(p != NULL, "test bug: \"%s\" not in the config", needle);
+	for (const char *q = X.text; q < p; q++)
+		line += *q == '\n';
+	return line;
+}
+
+/* Same, for the n-th (1-based) occurrence. */
+static int line_of_nth(const char *needle, int n)
+{
+	const char *p = X.text;
+	int line = 1;
+
+	for (int i = 0; i < n; i++) {
+		const char *q = strstr(p, needle);
+		ck_assert_msg(q != NULL, "test bug: \"%s\" #%d not in the config", needle, i + 1);
+		for (; p < q; p++)
+			line += *p == '\n';
+		if (i + 1 < n)
+			p = q + 1;
+	}
+	return line;
+}
+
+static void dump_diags(char *out, size_t n)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < X.d.n && used + 2 < n; i++) {
+		char one[1400];
+		diag_format(&X.d.v[i], one, sizeof(one));
+		used += (size_t)snprintf(out + used, n - used, "\n  %s", one);
+	}
+}
+
+static const struct diag *find_diag(enum diag_severity sev, const char *sub)
+{
+	for (size_t i = 0; i < X.d.n; i++)
+		if (X.d.v[i].sev == sev && strstr(X.d.v[i].text, sub))
+			return &X.d.v[i];
+	return NULL;
+}
+
+/* Asserts a diagnostic of sev whose text contains sub, at X.path:line. */
+static void expect_diag(enum diag_severity sev, int line, const char *sub)
+{
+	const struct diag *g = find_diag(sev, sub);
+	char all[4096];
+
+	dump_diags(all, sizeof(all));
+	ck_assert_msg(g != NULL, "no %s containing \"%s\"; got:%s",
+	              sev == DIAG_ERROR ? "error" : "warning", sub, all);
+	ck_assert_msg(strcmp(g->file, X.path) == 0, "file %s, want %s", g->file, X.path);
+	ck_assert_msg(g->line == line, "\"%s\" reported at line %d, want %d", sub, g->line, line);
+}
+
+static void expect_error(int line, const char *sub)
+{
+	ck_assert_int_eq(X.rc, -EINVAL);
+	ck_assert_ptr_null(X.cfg);
+	expect_diag(DIAG_ERROR, line, sub);
+}
+
+static void expect_ok(void)
+{
+	char all[4096];
+
+	dump_diags(all, sizeof(all));
+	ck_assert_msg(X.rc == 0 && X.d.errors == 0, "rc %d, diagnostics:%s", X.rc, all);
+	ck_assert_ptr_nonnull(X.cfg);
+}
+
+static char *in_dir(const char *name)
+{
+	char *p;
+
+	ck_assert_int_ge(asprintf(&p, "%s/%s", X.rdir, name), 0);
+	return p;
+}
+
+/* ------------------------------------------------------------- defaults */
+
+START_TEST(test_minimal_defaults)
+{
+	const struct cfg_provider *p;
+	const struct cfg_target *t;
+	char *req = NULL;
+
+	load("providers = (\n"
+	     "  { name = \"anthropic\"; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"support-bot\"; request_file = \"req.json\"; }\n"
+	     ");\n");
+	expect_ok();
+	ck_assert_uint_eq(X.d.n, 0);
+	ck_assert_str_eq(X.cfg->file, X.path);
+	ck_assert_str_eq(X.cfg->dir, X.rdir);
+	ck_assert_int_eq(X.cfg->daemon.max_inflight, 64);
+	ck_assert_int_eq(X.cfg->daemon.log_level, LOG_INFO);
+	ck_assert_str_eq(X.cfg->daemon.control_socket, "/run/warmd/control.sock");
+
+	ck_assert_uint_eq(X.cfg->nproviders, 1);
+	p = &X.cfg->providers[0];
+	ck_assert_str_eq(p->name, "anthropic");
+	ck_assert_int_eq(p->kind, PROVIDER_ANTHROPIC);
+	ck_assert_str_eq(p->base_url, "https://api.anthropic.com");
+	ck_assert_ptr_null(p->api_key_file);
+	ck_assert_ptr_null(p->api_key);
+	ck_assert_str_eq(p->api_key_env, "ANTHROPIC_API_KEY");
+	ck_assert_int_eq(p->max_inflight, 8);
+	ck_assert_int_eq(p->max_rpm, 0);
+	ck_assert_int_eq(p->timeout_ms, 30000);
+	ck_assert_int_eq(p->connect_timeout_ms, 10000);
+	ck_assert_int_eq(p->line, line_of("{ name = \"anthropic\""));
+
+	ck_assert_uint_eq(X.cfg->ntargets, 1);
+	t = &X.cfg->targets[0];
+	ck_assert_str_eq(t->name, "support-bot");
+	ck_assert_str_eq(t->provider, "anthropic");
+	ck_assert_uint_eq(t->provider_index, 0);
+	req = in_dir("req.json");
+	ck_assert_str_eq(t->request_file, req);
+	ck_assert_double_eq(t->ttl_s, 300);
+	ck_assert_int_eq(t->policy, POLICY_ALWAYS);
+	ck_assert_int_eq(t->priority, 10);
+	ck_assert_int_eq(t->endpoint, ENDPOINT_AUTO);
+	ck_assert_ptr_null(t->cache_key);
+	ck_assert_int_eq(t->line, line_of("{ name = \"support-bot\""));
+	free(req);
+}
+END_TEST
+
+START_TEST(test_openai_defaults)
+{
+	const struct cfg_provider *p;
+
+	load("providers = (\n"
+	     "  { name = \"anthropic\"; max_rpm = 50; },\n"
+	     "  { name = \"openai\"; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; provider = \"openai\"; request_file = \"req.json\";\n"
+	     "    cache_key = \"support-v3\"; endpoint = \"chat\"; priority = 1; }\n"
+	     ");\n");
+	expect_ok();
+	ck_assert_uint_eq(X.cfg->nproviders, 2);
+	ck_assert_int_eq(X.cfg->providers[0].max_rpm, 50);
+	p = &X.cfg->providers[1];
+	ck_assert_int_eq(p->kind, PROVIDER_OPENAI);
+	ck_assert_str_eq(p->base_url, "https://api.openai.com/v1");
+	ck_assert_str_eq(p->api_key_env, "OPENAI_API_KEY");
+	ck_assert_uint_eq(X.cfg->targets[0].provider_index, 1);
+	ck_assert_str_eq(X.cfg->targets[0].cache_key, "support-v3");
+	ck_assert_int_eq(X.cfg->targets[0].endpoint, ENDPOINT_CHAT);
+	ck_assert_int_eq(X.cfg->targets[0].priority, 1);
+}
+END_TEST
+
+START_TEST(test_full_settings)
+{
+	const struct cfg_provider *p;
+	char *sock;
+
+	load("daemon = {\n"
+	     "  control_socket = \"ctl.sock\";\n"
+	     "  max_inflight = 5;\n"
+	     "  log_level = \"debug\";\n"
+	     "};\n"
+	     "providers = (\n"
+	     "  { name = \"main\"; kind = \"anthropic\";\n"
+	     "    base_url = \"https://gateway.example.com/anthropic///\";\n"
+	     "    api_key_env = \"MY_KEY\"; max_rpm = 120; max_inflight = 3;\n"
+	     "    timeout_ms = 15000; connect_timeout_ms = 2000; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"t.1\"; request_file = \"/abs/req.json\"; policy = \"manual\";\n"
+	     "    endpoint = \"messages\"; }\n"
+	     ");\n");
+	expect_ok();
+	sock = in_dir("ctl.sock");
+	ck_assert_str_eq(X.cfg->daemon.control_socket, sock);
+	ck_assert_int_eq(X.cfg->daemon.max_inflight, 5);
+	ck_assert_int_eq(X.cfg->daemon.log_level, LOG_DEBUG);
+	p = &X.cfg->providers[0];
+	ck_assert_str_eq(p->base_url, "https://gateway.example.com/anthropic");
+	ck_assert_str_eq(p->api_key_env, "MY_KEY");
+	ck_assert_int_eq(p->max_rpm, 120);
+	ck_assert_int_eq(p->max_inflight, 3);
+	ck_assert_int_eq(p->timeout_ms, 15000);
+	ck_assert_int_eq(p->connect_timeout_ms, 2000);
+	/* the only provider is the default */
+	ck_assert_str_eq(X.cfg->targets[0].provider, "main");
+	ck_assert_str_eq(X.cfg->targets[0].request_file, "/abs/req.json");
+	ck_assert_int_eq(X.cfg->targets[0].policy, POLICY_MANUAL);
+	ck_assert_int_eq(X.cfg->targets[0].endpoint, ENDPOINT_MESSAGES);
+	free(sock);
+}
+END_TEST
+
+START_TEST(test_runtime_directory)
+{
+	static const char cfg[] = "providers = ( { name = \"anthropic\"; } );\n";
+
+	setenv("RUNTIME_DIRECTORY", "/run/warmd-test", 1);
+	load(cfg);
+	expect_ok();
+	ck_assert_str_eq(X.cfg->daemon.control_socket, "/run/warmd-test/control.sock");
+	/* systemd passes several directories separated by ':': the first one */
+	setenv("RUNTIME_DIRECTORY", "/run/first:/run/second", 1);
+	load(cfg);
+	expect_ok();
+	ck_assert_str_eq(X.cfg->daemon.control_socket, "/run/first/control.sock");
+	setenv("RUNTIME_DIRECTORY", "", 1);
+	load(cfg);
+	expect_ok();
+	ck_assert_str_eq(X.cfg->daemon.control_socket, "/run/warmd/control.sock");
+	/* a setting wins over the environment */
+	setenv("RUNTIME_DIRECTORY", "/run/warmd-test", 1);
+	load("daemon = { control_socket = \"/srv/c.sock\"; };\n"
+	     "providers = ( { name = \"anthropic\"; } );\n");
+	expect_ok();
+	ck_assert_str_eq(X.cfg->daemon.control_socket, "/srv/c.sock");
+	/* no targets at all: a warning, not an error */
+	ck_assert_uint_eq(X.d.warnings, 1);
+	ck_assert_ptr_nonnull(find_diag(DIAG_WARNING, "no \"targets\" list"));
+}
+END_TEST
+
+START_TEST(test_ttl_forms)
+{
+	static const double want[] = { 300, 5400, 45, 2.5, 90, 3, 86400, 2 };
+
+	load("providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; request_file = \"req.json\"; ttl = \"5m\"; },\n"
+	     "  { name = \"b\"; request_file = \"req.json\"; ttl = \"1h30m\"; },\n"
+	     "  { name = \"c\"; request_file = \"req.json\"; ttl = 45; },\n"
+	     "  { name = \"d\"; request_file = \"req.json\"; ttl = 2.5; },\n"
+	     "  { name = \"e\"; request_file = \"req.json\"; ttl = \"90\"; },\n"
+	     "  { name = \"f\"; request_file = \"req.json\"; ttl = \"1s2000ms\"; },\n"
+	     "  { name = \"g\"; request_file = \"req.json\"; ttl = \"24h\"; },\n"
+	     "  { name = \"h\"; request_file = \"req.json\"; ttl = 2; }\n"
+	     ");\n");
+	expect_ok();
+	ck_assert_uint_eq(X.cfg->ntargets, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < X.cfg->ntargets; i++)
+		ck_assert_msg(X.cfg->targets[i].ttl_s == want[i], "%s: ttl %g, want %g",
+		              X.cfg->targets[i].name, X.cfg->targets[i].ttl_s, want[i]);
+}
+END_TEST
+
+START_TEST(test_request_file_relative)
+{
+	char *want;
+
+	load("providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; request_file = \"targets/support-bot.json\"; }\n"
+	     ");\n");
+	expect_ok();
+	want = in_dir("targets/support-bot.json");
+	ck_assert_str_eq(X.cfg->targets[0].request_file, want);
+	free(want);
+}
+END_TEST
+
+START_TEST(test_api_key_file_lookup)
+{
+	char *creds, *want_cred = NULL, *want_dir = NULL;
+
+	creds = tu_tmpdir();
+	ck_assert_ptr_nonnull(creds);
+	free(tu_write(creds, "anthropic.key", "test-key-123\n"));
+	free(tu_write(X.dir, "anthropic.key", "test-key-456\n"));
+	free(tu_write(X.dir, "other.key", "test-key-789\n"));
+	ck_assert_int_ge(asprintf(&want_cred, "%s/anthropic.key", creds), 0);
+	want_dir = in_dir("other.key");
+
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+	load("providers = (\n"
+	     "  { name = \"anthropic\"; api_key_file = \"anthropic.key\"; },\n"
+	     "  { name = \"b\"; kind = \"openai\"; api_key_file = \"other.key\"; },\n"
+	     "  { name = \"c\"; kind = \"openai\"; api_key_file = \"/etc/keys/c.key\"; }\n"
+	     ");\n");
+	expect_ok();
+	/* $CREDENTIALS_DIRECTORY first, then the config's directory */
+	ck_assert_str_eq(X.cfg->providers[0].api_key_file, want_cred);
+	ck_assert_str_eq(X.cfg->providers[1].api_key_file, want_dir);
+	ck_assert_str_eq(X.cfg->providers[2].api_key_file, "/etc/keys/c.key");
+	/* a key file replaces the default environment variable */
+	ck_assert_ptr_null(X.cfg->providers[0].api_key_env);
+	ck_assert_ptr_null(X.cfg->providers[1].api_key_env);
+	ck_assert_int_eq(X.cfg->providers[0].key_line, line_of("api_key_file = \"anthropic.key\""));
+
+	/* without $CREDENTIALS_DIRECTORY: the config's directory */
+	unsetenv("CREDENTIALS_DIRECTORY");
+	free(want_dir);
+	want_dir = in_dir("anthropic.key");
+	load("providers = ( { name = \"anthropic\"; api_key_file = \"anthropic.key\"; } );\n");
+	expect_ok();
+	ck_assert_str_eq(X.cfg->providers[0].api_key_file, want_dir);
+
+	tu_rmrf(creds);
+	free(creds);
+	free(want_cred);
+	free(want_dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------- errors */
+
+START_TEST(test_syntax_error)
+{
+	struct config *untouched = (struct config *)&X;
+
+	X.cfg = NULL;
+	reset();
+	X.text = strdup("daemon = {\n"
+	                "  max_inflight = 4;\n"
+	                "  log_level = = \"info\";\n"
+	                "};\n");
+	X.path = tu_write(X.dir, "warmd.conf", X.text);
+	X.rc = config_load(X.path, &X.d, &untouched);
+	ck_assert_int_eq(X.rc, -EINVAL);
+	ck_assert_ptr_eq(untouched, (struct config *)&X); /* *ret untouched on failure */
+	ck_assert_uint_eq(X.d.errors, 1);
+	expect_diag(DIAG_ERROR, line_of("log_level = ="), "syntax error");
+}
+END_TEST
+
+START_TEST(test_unknown_key_hint)
+{
+	load("daemon = {\n"
+	     "  max_inflght = 4;\n"
+	     "};\n"
+	     "providers = (\n"
+	     "  { name = \"anthropic\";\n"
+	     "    max_rmp = 50; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; request_file = \"req.json\";\n"
+	     "    polcy = \"always\";\n"
+	     "    frobnicate = 1; }\n"
+	     ");\n");
+	expect_error(line_of("max_inflght"),
+	             "daemon: unknown key \"max_inflght\" (did you mean \"max_inflight\"?)");
+	expect_error(line_of("max_rmp"), "unknown key \"max_rmp\" (did you mean \"max_rpm\"?)");
+	expect_error(line_of("polcy"), "unknown key \"polcy\" (did you mean \"policy\"?)");
+	expect_error(line_of("frobnicate"), "unknown key \"frobnicate\"");
+	ck_assert_ptr_null(find_diag(DIAG_ERROR, "\"frobnicate\" (did you mean"));
+	ck_assert_uint_eq(X.d.errors, 4);
+}
+END_TEST
+
+START_TEST(test_unknown_section)
+{
+	load("deamon = {\n"
+	     "  max_inflight = 4;\n"
+	     "};\n"
+	     "providers = ( { name = \"anthropic\"; } );\n"
+	     "stuff = 1;\n");
+	expect_error(1, "unknown section \"deamon\" (did you mean \"daemon\"?)");
+	expect_error(line_of("stuff"),
+	             "unknown section \"stuff\" (expected daemon, providers, targets)");
+	ck_assert_uint_eq(X.d.errors, 2);
+}
+END_TEST
+
+START_TEST(test_wrong_type)
+{
+	load("daemon = {\n"
+	     "  max_inflight = \"8\";\n"
+	     "};\n"
+	     "providers = (\n"
+	     "  { name = \"anthropic\";\n"
+	     "    timeout_ms = 1.5; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; request_file = \"req.json\";\n"
+	     "    ttl = true;\n"
+	     "    policy = 1; }\n"
+	     ");\n");
+	expect_error(line_of("max_inflight = \"8\""), "\"max_inflight\" must be an integer");
+	expect_error(line_of("timeout_ms = 1.5"), "\"timeout_ms\" must be an integer");
+	expect_error(line_of("ttl = true"), "\"ttl\" must be a duration");
+	expect_error(line_of("policy = 1"), "\"policy\" must be a string");
+	ck_assert_uint_eq(X.d.errors, 4);
+
+	load("daemon = \"on\";\n"
+	     "providers = ( { name = \"anthropic\"; } );\n");
+	expect_error(1, "\"daemon\" must be a group");
+	load("providers = { name = \"anthropic\"; };\n");
+	expect_error(1, "\"providers\" must be a list");
+}
+END_TEST
+
+START_TEST(test_out_of_range)
+{
+	load("daemon = {\n"
+	     "  max_inflight = 0;\n"
+	     "};\n"
+	     "providers = (\n"
+	     "  { name = \"anthropic\";\n"
+	     "    timeout_ms = 50;\n"
+	     "    max_rpm = 5000000000L; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; request_file = \"req.json\";\n"
+	     "    priority = -1;\n"
+	     "    ttl = -5; }\n"
+	     ");\n");
+	expect_error(line_of("max_inflight = 0"),
+	             "\"max_inflight\" = 0 is out of range [1, 100000]");
+	expect_error(line_of("timeout_ms = 50"),
+	             "\"timeout_ms\" = 50 is out of range [100, 600000]");
+	expect_error(line_of("max_rpm"), "\"max_rpm\" = 5000000000 is out of range");
+	expect_error(line_of("priority = -1"), "\"priority\" = -1 is out of range");
+	expect_error(line_of("ttl = -5"), "\"ttl\" must not be negative");
+	ck_assert_uint_eq(X.d.errors, 5);
+}
+END_TEST
+
+START_TEST(test_unknown_enum)
+{
+	load("daemon = {\n"
+	     "  log_level = \"verbose\";\n"
+	     "};\n"
+	     "providers = (\n"
+	     "  { name = \"anthropic\"; },\n"
+	     "  { name = \"x\"; kind = \"gemini\"; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
+	     "    policy = \"sometimes\";\n"
+	     "    endpoint = \"grpc\"; }\n"
+	     ");\n");
+	expect_error(line_of("verbose"), "log_level \"verbose\" is not one of error, warning");
+	expect_error(line_of("gemini"),
+	             "unknown kind \"gemini\" (use one of: anthropic, openai, openai-compatible)");
+	expect_error(line_of("sometimes"),
+	             "unknown policy \"sometimes\" (use one of: always, manual)");
+	expect_error(line_of("grpc"), "unknown endpoint \"grpc\"");
+	ck_assert_uint_eq(X.d.errors, 4);
+}
+END_TEST
+
+START_TEST(test_future_features)
+{
+	load("providers = ( { name = \"anthropic\"; }, { name = \"openai\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
+	     "    policy = \"adaptive\"; },\n"
+	     "  { name = \"b\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
+	     "    policy = \"schedule\"; },\n"
+	     "  { name = \"c\"; provider = \"openai\"; request_file = \"req.json\";\n"
+	     "    endpoint = \"responses\"; }\n"
+	     ");\n");
+	expect_error(line_of("\"adaptive\""),
+	             "policy \"adaptive\" is not supported by this version of warmd");
+	expect_error(line_of("\"schedule\""),
+	             "policy \"schedule\" is not supported by this version of warmd");
+	expect_error(line_of("\"responses\""),
+	             "endpoint \"responses\" is not supported by this version of warmd");
+	ck_assert_ptr_null(find_diag(DIAG_ERROR, "unknown policy"));
+	ck_assert_uint_eq(X.d.errors, 3);
+}
+END_TEST
+
+START_TEST(test_unknown_provider)
+{
+	load("providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"a\";\n"
+	     "    provider = \"anthropic-eu\";\n"
+	     "    request_file = \"req.json\"; }\n"
+	     ");\n");
+	expect_error(line_of("anthropic-eu"), "target \"a\": unknown provider \"anthropic-eu\"");
+	ck_assert_uint_eq(X.d.errors, 1);
+
+	/* with several providers, "provider" is needed */
+	load("providers = ( { name = \"anthropic\"; }, { name = \"openai\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; request_file = \"req.json\"; }\n"
+	     ");\n");
+	expect_error(line_of("{ name = \"a\""), "\"provider\" is required");
+}
+END_TEST
+
+START_TEST(test_missing_request_file)
+{
+	load("providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"ok\"; request_file = \"req.json\"; },\n"
+	     "  {\n"
+	     "    name = \"nofile\";\n"
+	     "    ttl = \"5m\";\n"
+	     "  }\n"
+	     ");\n");
+	expect_error(line_of("  {\n"), "target \"nofile\": \"request_file\" is required");
+	ck_assert_uint_eq(X.d.errors, 1);
+}
+END_TEST
+
+START_TEST(test_missing_names)
+{
+	load("providers = (\n"
+	     "  { kind = \"anthropic\"; }\n"
+	     ");\n");
+	expect_error(2, "providers[0]: \"name\" is required");
+	load("providers = ( { name = \"mine\"; } );\n");
+	expect_error(1, "provider \"mine\": \"kind\" is required");
+	load("providers = ( { name = \"bad name\"; kind = \"openai\"; } );\n");
+	expect_error(1, "names may only use letters");
+	load("providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = (\n"
+	     "  { request_file = \"req.json\"; }\n"
+	     ");\n");
+	expect_error(3, "targets[0]: \"name\" is required");
+	load("providers = ( { name = \"anthropic\"; } );\n");
+	expect_ok();
+	load("targets = ( );\n");
+	ck_assert_int_eq(X.rc, -EINVAL);
+	{
+		const struct diag *g = find_diag(DIAG_ERROR, "no \"providers\" list");
+		ck_assert_ptr_nonnull(g);
+		ck_assert_int_eq(g->line, 0);
+	}
+}
+END_TEST
+
+START_TEST(test_duplicates)
+{
+	load("providers = (\n"
+	     "  { name = \"anthropic\"; },\n"
+	     "  { name = \"anthropic\"; max_rpm = 5; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"t\"; provider = \"anthropic\"; request_file = \"req.json\"; },\n"
+	     "  { name = \"u\"; provider = \"anthropic\"; request_file = \"req.json\"; },\n"
+	     "  { name = \"t\"; provider = \"anthropic\"; request_file = \"req.json\"; }\n"
+	     ");\n");
+	{
+		char want[128];
+		snprintf(want, sizeof(want),
+		         "provider \"anthropic\": defined twice (first at line %d)",
+		         line_of_nth("{ name = \"anthropic\"", 1));
+		expect_error(line_of_nth("{ name = \"anthropic\"", 2), want);
+		snprintf(want, sizeof(want), "target \"t\": defined twice (first at line %d)",
+		         line_of_nth("{ name = \"t\"", 1));
+		expect_error(line_of_nth("{ name = \"t\"", 2), want);
+	}
+	ck_assert_uint_eq(X.d.errors, 2);
+}
+END_TEST
+
+START_TEST(test_ttl_too_short)
+{
+	load("providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; request_file = \"req.json\";\n"
+	     "    ttl = 1; },\n"
+	     "  { name = \"b\"; request_file = \"req.json\";\n"
+	     "    ttl = \"1500ms\"; },\n"
+	     "  { name = \"c\"; request_file = \"req.json\";\n"
+	     "    ttl = 0; }\n"
+	     ");\n");
+	expect_error(line_of("ttl = 1;"), "target \"a\": ttl 1s is too short");
+	expect_error(line_of("ttl = \"1500ms\""), "target \"b\": ttl 1.5s is too short");
+	expect_error(line_of("ttl = 0;"), "target \"c\": ttl 0s is too short");
+	ck_assert_uint_eq(X.d.errors, 3);
+	ck_assert_ptr_null(find_diag(DIAG_ERROR, "target \"d\""));
+
+	load("providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = ( { name = \"d\"; request_file = \"req.json\"; ttl = \"5\"; } );\n");
+	expect_ok();
+	ck_assert_double_eq(X.cfg->targets[0].ttl_s, 5);
+
+	load("providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = ( { name = \"e\"; request_file = \"req.json\";\n"
+	     "  ttl = \"5 minutes\"; } );\n");
+	expect_error(3, "\"ttl\" = \"5 minutes\" is not a duration");
+}
+END_TEST
+
+START_TEST(test_openai_compatible)
+{
+	load("providers = (\n"
+	     "  { name = \"local\"; kind = \"openai-compatible\"; }\n"
+	     ");\n");
+	expect_error(2, "provider \"local\": \"base_url\" is required for kind openai-compatible");
+
+	load("providers = (\n"
+	     "  { name = \"local\"; kind = \"openai-compatible\";\n"
+	     "    base_url = \"http://127.0.0.1:8000/v1\"; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"vllm\"; request_file = \"req.json\"; },\n"
+	     "  { name = \"ok\"; request_file = \"req.json\"; ttl = \"10m\"; }\n"
+	     ");\n");
+	expect_error(line_of("{ name = \"vllm\""),
+	             "target \"vllm\": \"ttl\" is required for openai-compatible providers");
+	ck_assert_uint_eq(X.d.errors, 1);
+
+	/* no key needed: no default environment variable either */
+	load("providers = (\n"
+	     "  { name = \"local\"; kind = \"openai-compatible\";\n"
+	     "    base_url = \"http://localhost:8000/v1/\"; }\n"
+	     ");\n"
+	     "targets = ( { name = \"ok\"; request_file = \"req.json\"; ttl = 600; } );\n");
+	expect_ok();
+	ck_assert_ptr_null(X.cfg->providers[0].api_key_env);
+	ck_assert_ptr_null(X.cfg->providers[0].api_key_file);
+	ck_assert_str_eq(X.cfg->providers[0].base_url, "http://localhost:8000/v1");
+	ck_assert_double_eq(X.cfg->targets[0].ttl_s, 600);
+}
+END_TEST
+
+START_TEST(test_http_only_loopback)
+{
+	static const char *const ok[] = {
+		"http://127.0.0.1:8080", "http://127.0.0.1",  "http://localhost:8080/v1",
+		"http://localhost",      "http://[::1]:8080", "https://api.example.com/v1"
+	};
+
+	load("providers = (\n"
+	     "  { name = \"p\"; kind = \"openai\";\n"
+	     "    base_url = \"http://api.example.com/v1\"; }\n"
+	     ");\n");
+	expect_error(line_of("base_url"),
+	             "provider \"p\": base_url \"http://api.example.com/v1\" must use https://");
+	load("providers = (\n"
+	     "  { name = \"p\"; kind = \"openai\";\n"
+	     "    base_url = \"ftp://127.0.0.1/\"; }\n"
+	     ");\n");
+	expect_error(3, "must use https://");
+	load("providers = (\n"
+	     "  { name = \"p\"; kind = \"openai\";\n"
+	     "    base_url = \"https://api.example.com/a b\"; }\n"
+	     ");\n");
+	expect_error(3, "base_url contains a space or control character");
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+		         "providers = ( { name = \"p\"; kind = \"openai\"; base_url = \"%s/\"; } "
+		         ");\n",
+		         ok[i]);
+		load(text);
+		expect_ok();
+		ck_assert_str_eq(X.cfg->providers[0].base_url, ok[i]);
+	}
+}
+END_TEST
+
+/* BUG (reported): the loopback test for plain http matches the host by the
+ * prefix "127." and ignores userinfo, so these non-loopback hosts get plain
+ * http (and the API key in clear text). */
+START_TEST(test_http_loopback_lookalikes)
+{
+	static const char *const bad[] = { "http://127.0.0.1.attacker.example/v1",
+		                           "http://127.0.0.1@attacker.example/v1",
+		                           "http://127.attacker.example" };
+
+	char accepted[512] = "";
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+		         "providers = ( { name = \"p\"; kind = \"openai\";\n"
+		         "  base_url = \"%s\"; } );\n",
+		         bad[i]);
+		load(text);
+		if (X.rc == 0) {
+			strcat(accepted, " ");
+			strcat(accepted, bad[i]);
+			continue;
+		}
+		expect_error(2, "must use https://");
+	}
+	ck_assert_msg(accepted[0] == '\0', "plain http accepted for:%s", accepted);
+}
+END_TEST
+
+START_TEST(test_key_sources)
+{
+	load("providers = (\n"
+	     "  { name = \"anthropic\";\n"
+	     "    api_key_file = \"anthropic.key\";\n"
+	     "    api_key_env = \"ANTHROPIC_API_KEY\"; }\n"
+	     ");\n");
+	expect_error(line_of("api_key_file"),
+	             "provider \"anthropic\": use only one of api_key_file, api_key_env and "
+	             "api_key");
+	ck_assert_uint_eq(X.d.errors, 1);
+
+	load("providers = (\n"
+	     "  { name = \"anthropic\";\n"
+	     "    api_key_env = \"ANTHROPIC_API_KEY\";\n"
+	     "    api_key = \"test-key-123\"; }\n"
+	     ");\n");
+	expect_error(line_of("api_key_env"), "use only one of");
+
+	/* an inline key works, with a warning that never repeats the key */
+	load("providers = (\n"
+	     "  { name = \"anthropic\";\n"
+	     "    api_key = \"test-key-123\"; }\n"
+	     ");\n"
+	     "targets = ( );\n");
+	expect_ok();
+	ck_assert_uint_eq(X.d.n, 1);
+	ck_assert_uint_eq(X.d.warnings, 1);
+	expect_diag(DIAG_WARNING, line_of("api_key ="),
+	            "provider \"anthropic\": the API key is written inline in the config");
+	ck_assert_ptr_null(strstr(X.d.v[0].text, "test-key-123"));
+	ck_assert_str_eq(X.cfg->providers[0].api_key, "test-key-123");
+	ck_assert_ptr_null(X.cfg->providers[0].api_key_env);
+}
+END_TEST
+
+START_TEST(test_cache_key_and_endpoint)
+{
+	load("providers = ( { name = \"anthropic\"; }, { name = \"openai\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
+	     "    cache_key = \"support-v3\"; },\n"
+	     "  { name = \"b\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
+	     "    endpoint = \"chat\"; },\n"
+	     "  { name = \"c\"; provider = \"openai\"; request_file = \"req.json\";\n"
+	     "    endpoint = \"messages\"; },\n"
+	     "  { name = \"d\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
+	     "    endpoint = \"messages\"; },\n"
+	     "  { name = \"e\"; provider = \"openai\"; request_file = \"req.json\";\n"
+	     "    endpoint = \"chat\"; cache_key = \"k\"; }\n"
+	     ");\n");
+	expect_error(line_of("cache_key = \"support-v3\""),
+	             "target \"a\": cache_key (OpenAI prompt_cache_key) does not apply to "
+	             "Anthropic provider \"anthropic\"");
+	expect_error(
+	        line_of("endpoint = \"chat\""),
+	        "target \"b\": endpoint \"chat\" does not match provider \"anthropic\" of kind "
+	        "anthropic");
+	expect_error(line_of("endpoint = \"messages\""),
+	             "target \"c\": endpoint \"messages\" does not match provider \"openai\" of "
+	             "kind openai");
+	ck_assert_uint_eq(X.d.errors, 3);
+}
+END_TEST
+
+START_TEST(test_missing_config_file)
+{
+	char *path = in_dir("nope.conf");
+	struct config *untouched = (struct config *)&X;
+	int rc = config_load(path, &X.d, &untouched);
+
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_ptr_eq(untouched, (struct config *)&X);
+	ck_assert_uint_eq(X.d.n, 1);
+	ck_assert_uint_eq(X.d.errors, 1);
+	ck_assert_str_eq(X.d.v[0].file, path);
+	ck_assert_int_eq(X.d.v[0].line, 0);
+	ck_assert_str_eq(X.d.v[0].text, "cannot read config file: No such file or directory");
+	free(path);
+}
+END_TEST
+
+START_TEST(test_many_errors_reported)
+{
+	load("daemon = {\n"                                   /* 1 */
+	     "  max_inflight = 0;\n"                          /* 2 */
+	     "  colour = \"blue\";\n"                         /* 3 */
+	     "};\n"                                           /* 4 */
+	     "providers = (\n"                                /* 5 */
+	     "  { name = \"anthropic\"; timeout_ms = 1; },\n" /* 6 */
+	     "  { name = \"o\"; kind = \"openai\";\n"         /* 7 */
+	     "    base_url = \"http://10.0.0.1/v1\"; }\n"     /* 8 */
+	     ");\n"                                           /* 9 */
+	     "targets = (\n"                                  /* 10 */
+	     "  { name = \"a\"; provider = \"nobody\";\n"     /* 11 */
+	     "    request_file = \"req.json\"; },\n"          /* 12 */
+	     "  { name = \"b\"; provider = \"o\";\n"          /* 13 */
+	     "    request_file = \"req.json\";\n"             /* 14 */
+	     "    ttl = 1; policy = \"adaptive\"; }\n"        /* 15 */
+	     ");\n");                                         /* 16 */
+	expect_error(2, "\"max_inflight\" = 0 is out of range");
+	expect_error(3, "unknown key \"colour\"");
+	expect_error(6, "\"timeout_ms\" = 1 is out of range");
+	expect_error(8, "must use https://");
+	expect_error(11, "unknown provider \"nobody\"");
+	expect_error(15, "ttl 1s is too short");
+	expect_error(15, "policy \"adaptive\" is not supported");
+	ck_assert_uint_eq(X.d.errors, 7);
+	ck_assert_uint_eq(X.d.n, 7);
+}
+END_TEST
+
+START_TEST(test_include_reports_its_file)
+{
+	char *inc = tu_write(X.dir, "providers.conf",
+	                     "providers = (\n"
+	                     "  { name = \"anthropic\";\n"
+	                     "    max_inflight = 0; }\n"
+	                     ");\n");
+	const struct diag *g;
+
+	load("@include \"providers.conf\"\n");
+	ck_assert_int_eq(X.rc, -EINVAL);
+	g = find_diag(DIAG_ERROR, "\"max_inflight\" = 0 is out of range");
+	ck_assert_ptr_nonnull(g);
+	ck_assert_msg(strstr(g->file, "providers.conf") != NULL, "file %s", g->file);
+	ck_assert_int_eq(g->line, 3);
+	free(inc);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- diag */
+
+START_TEST(test_diag_format)
+{
+	char out[1400], want[1400];
+
+	load("providers = (\n"
+	     "  { name = \"anthropic\";\n"
+	     "    max_inflight = 0; }\n"
+	     ");\n"
+	     "targets = ( );\n");
+	ck_assert_uint_eq(X.d.n, 1);
+	diag_format(&X.d.v[0], out, sizeof(out));
+	/* keys are read before the name is known: the element is named by index */
+	snprintf(want, sizeof(want),
+	         "%s:3: error: providers[0]: \"max_inflight\" = 0 is out of range [1, 100000]",
+	         X.path);
+	ck_assert_str_eq(out, want);
+	diags_first_error(&X.d, out, sizeof(out));
+	ck_assert_str_eq(out, want);
+	diags_free(&X.d);
+
+	diags_add(&X.d, DIAG_WARNING, "/etc/warmd/warmd.conf", 12, "inline key %s", "here");
+	diags_add(&X.d, DIAG_ERROR, "/etc/warmd/warmd.conf", 0, "no %s list", "providers");
+	diags_add(&X.d, DIAG_ERROR, NULL, 4, "x");
+	ck_assert_uint_eq(X.d.errors, 2);
+	ck_assert_uint_eq(X.d.warnings, 1);
+	diag_format(&X.d.v[0], out, sizeof(out));
+	ck_assert_str_eq(out, "/etc/warmd/warmd.conf:12: warning: inline key here");
+	diag_format(&X.d.v[1], out, sizeof(out));
+	ck_assert_str_eq(out, "/etc/warmd/warmd.conf: error: no providers list");
+	diag_format(&X.d.v[2], out, sizeof(out));
+	ck_assert_str_eq(out, "?:4: error: x");
+	/* the first *error*, skipping the warning */
+	diags_first_error(&X.d, out, sizeof(out));
+	ck_assert_str_eq(out, "/etc/warmd/warmd.conf: error: no providers list");
+	/* truncation stays NUL-terminated */
+	diag_format(&X.d.v[0], out, 10);
+	ck_assert_str_eq(out, "/etc/warm");
+	diags_free(&X.d);
+	ck_assert_uint_eq(X.d.n, 0);
+	ck_assert_uint_eq(X.d.errors, 0);
+	diags_first_error(&X.d, out, sizeof(out));
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+START_TEST(test_name_syntax)
+{
+	char long_name[80];
+
+	ck_assert(config_name_valid("support-bot_v2.1"));
+	ck_assert(!config_name_valid(""));
+	ck_assert(!config_name_valid("a b"));
+	ck_assert(!config_name_valid("a/b"));
+	ck_assert(!config_name_valid("a\"b"));
+	memset(long_name, 'a', 64);
+	long_name[64] = '\0';
+	ck_assert(config_name_valid(long_name));
+	long_name[64] = 'a';
+	long_name[65] = '\0';
+	ck_assert(!config_name_valid(long_name));
+	ck_assert_str_eq(provider_kind_name(PROVIDER_OPENAI_COMPAT), "openai-compatible");
+	ck_assert_str_eq(policy_name(POLICY_MANUAL), "manual");
+	ck_assert_str_eq(endpoint_name(ENDPOINT_CHAT), "chat");
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc;
+
+	tc = tcase_create("valid");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_minimal_defaults);
+	tcase_add_test(tc, test_openai_defaults);
+	tcase_add_test(tc, test_full_settings);
+	tcase_add_test(tc, test_runtime_directory);
+	tcase_add_test(tc, test_ttl_forms);
+	tcase_add_test(tc, test_request_file_relative);
+	tcase_add_test(tc, test_api_key_file_lookup);
+	tcase_add_test(tc, test_name_syntax);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_syntax_error);
+	tcase_add_test(tc, test_unknown_key_hint);
+	tcase_add_test(tc, test_unknown_section);
+	tcase_add_test(tc, test_wrong_type);
+	tcase_add_test(tc, test_out_of_range);
+	tcase_add_test(tc, test_unknown_enum);
+	tcase_add_test(tc, test_future_features);
+	tcase_add_test(tc, test_unknown_provider);
+	tcase_add_test(tc, test_missing_request_file);
+	tcase_add_test(tc, test_missing_names);
+	tcase_add_test(tc, test_duplicates);
+	tcase_add_test(tc, test_ttl_too_short);
+	tcase_add_test(tc, test_openai_compatible);
+	tcase_add_test(tc, test_http_only_loopback);
+	tcase_add_test(tc, test_http_loopback_lookalikes);
+	tcase_add_test(tc, test_key_sources);
+	tcase_add_test(tc, test_cache_key_and_endpoint);
+	tcase_add_test(tc, test_missing_config_file);
+	tcase_add_test(tc, test_many_errors_reported);
+	tcase_add_test(tc, test_include_reports_its_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("diag");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_diag_format);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
