@@ -147,7 +147,8 @@ static int check_strict(const char *s, size_t len, size_t *ret_off)
 				goto bad;
 			}
 			i += full;
-			if (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+			if (i < len &&
+			    ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
 				goto bad;
 		}
 	}
@@ -155,6 +156,28 @@ static int check_strict(const char *s, size_t len, size_t *ret_off)
 bad:
 	*ret_off = i;
 	return -EINVAL;
+}
+
+/* Offset of the first '[' or '{' nested deeper than max_depth. json-c
+ * notices the depth only at the first value inside that container, so its
+ * parse end is past the bracket (and, for an object, past the first key). */
+static size_t too_deep_at(const char *s, size_t len, int max_depth)
+{
+	int depth = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"') {
+			for (i++; i < len && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+		} else if (s[i] == '[' || s[i] == '{') {
+			if (++depth > max_depth)
+				return i;
+		} else if (s[i] == ']' || s[i] == '}') {
+			depth--;
+		}
+	}
+	return len;
 }
 
 int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, struct errmsg *e)
@@ -180,9 +203,9 @@ int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, str
 			                  line, col);
 		if ((unsigned char)s[off] >= 0x20 && (unsigned char)s[off] < 0x7f)
 			return errmsg_set(e, -EINVAL, "line %d, column %d: unexpected '%c'", line,
-					  col, s[off]);
+			                  col, s[off]);
 		return errmsg_set(e, -EINVAL, "line %d, column %d: unexpected byte 0x%02x", line,
-				  col, (unsigned char)s[off]);
+		                  col, (unsigned char)s[off]);
 	}
 	o = json_tokener_parse_ex(tok, s, (int)len);
 	jerr = json_tokener_get_error(tok);
@@ -206,6 +229,9 @@ int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, str
 	}
 	if (jerr != json_tokener_success) {
 		json_tokener_free(tok);
+		if (jerr == json_tokener_error_depth)
+			off = too_deep_at(s, off < len ? off : len,
+			                  max_depth > 0 ? max_depth : JSONX_MAX_DEPTH);
 		offset_to_linecol(s, off < len ? off : len, &line, &col);
 		return errmsg_set(e, -EINVAL, "line %d, column %d: %s", line, col,
 		                  json_tokener_error_desc(jerr));

@@ -40,9 +40,8 @@ int daemon_stage(const char *path, struct diags *d, struct staging **ret)
 		const struct cfg_target *t = &cfg->targets[i];
 		const struct cfg_provider *p = &cfg->providers[t->provider_index];
 		if (template_load(t, p, &st->tmpls[i], &e) < 0) {
-			diags_add(d, DIAG_ERROR, t->file, t->request_file_line,
-			          "target \"%s\": request_file %s: %s", t->name, t->request_file,
-			          e.text);
+			diags_add(d, DIAG_ERROR, t->file, t->request_file_line, "target \"%s\": %s",
+			          t->name, e.text);
 			continue;
 		}
 		if (st->tmpls[i]->unwarmable[0])

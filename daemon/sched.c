@@ -286,11 +286,14 @@ static void enqueue(struct sched *s, struct target *t)
 	/* Which limit holds it back changes as slots free up; name them all. */
 	if (p->max_rpm > 0)
 		reason(t,
-		       "due: waiting for a free slot (max_inflight %d, provider %s max_inflight %d, "
+		       "due: waiting for a free slot (max_inflight %d, provider %s max_inflight "
+		       "%d, "
 		       "max_rpm %d)",
 		       s->max_inflight, p->name, p->max_inflight, p->max_rpm);
 	else
-		reason(t, "due: waiting for a free slot (max_inflight %d, provider %s max_inflight %d)",
+		reason(t,
+		       "due: waiting for a free slot (max_inflight %d, provider %s max_inflight "
+		       "%d)",
 		       s->max_inflight, p->name, p->max_inflight);
 }
 

@@ -114,6 +114,8 @@ int template_load(const struct cfg_target *t, const struct cfg_provider *p, stru
 	if (r < 0)
 		return r;
 	r = template_from_bytes(data, len, t, p, ret, e);
+	if (r < 0)
+		errmsg_prefix(e, "request_file %s", t->request_file);
 	free(data);
 	return r;
 }

@@ -753,7 +753,8 @@ START_TEST(test_waiting_reason_slot_taken)
 	sched_rearm(f->s);
 	ck_assert(clock_virtual_step(f->clk));
 	ck_assert(b->queued);
-	ck_assert_msg(strstr(b->reason, "waiting for a free slot (max_inflight 1,") != NULL, "reason: %s", b->reason);
+	ck_assert_msg(strstr(b->reason, "waiting for a free slot (max_inflight 1,") != NULL,
+	              "reason: %s", b->reason);
 	fx_free(f);
 }
 END_TEST

@@ -1,0 +1,626 @@
+/* check_provider_openai: the OpenAI chat and OpenAI-compatible adapters
+ * (daemon/provider_openai.c), through template_from_bytes() and the ops
+ * tables: the warm body byte for byte, versions, usage and error parsing.
+ *
+ * Templates are written with ' for " (see Q()); none contains an apostrophe. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider_openai.h"
+#include "template.h"
+#include "testutil.h"
+
+static char base_url[] = "http://127.0.0.1:9/v1";
+static char prov_name[] = "openai-test";
+static char tgt_name[] = "support-bot";
+static char cache_key[] = "support-v3";
+static struct cfg_provider prov = { .name = prov_name,
+	                            .kind = PROVIDER_OPENAI,
+	                            .base_url = base_url };
+static struct cfg_target tgt = { .name = tgt_name, .provider = prov_name, .ttl_s = 300 };
+static struct cfg_target tgt_key = {
+	.name = tgt_name, .provider = prov_name, .ttl_s = 300, .cache_key = cache_key
+};
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static char *pool[64];
+static int npool;
+
+/* Keeps a copy of s until teardown (for messages about freed objects). */
+static const char *keep(const char *s)
+{
+	char *d = strdup(s ? s : "(null)");
+
+	ck_assert_int_lt(npool, 64);
+	pool[npool++] = d;
+	return d;
+}
+
+/* Returns s with every ' turned into "; freed at teardown. */
+static const char *Q(const char *s)
+{
+	char *d = strdup(s);
+
+	for (char *p = d; *p; p++)
+		if (*p == '\'')
+			*p = '"';
+	ck_assert_int_lt(npool, 64);
+	pool[npool++] = d;
+	return d;
+}
+
+static void teardown(void)
+{
+	while (npool > 0)
+		free(pool[--npool]);
+}
+
+static struct tmpl *build_ok_t(const struct cfg_target *ct, const char *tq, int line)
+{
+	const char *json = Q(tq);
+	struct tmpl *t = NULL;
+	struct errmsg e = { { 0 } };
+	int r = template_from_bytes(json, strlen(json), ct, &prov, &t, &e);
+
+	ck_assert_msg(r == 0, "line %d: template_from_bytes = %d: %s", line, r, e.text);
+	ck_assert_msg(t != NULL, "line %d: no template", line);
+	return t;
+}
+
+static struct tmpl *expect_warm_t(const struct cfg_target *ct, const char *tq, const char *wq,
+                                  int line)
+{
+	struct tmpl *t = build_ok_t(ct, tq, line);
+	const char *want = Q(wq);
+
+	if (t->unwarmable[0] || !t->body || strcmp(t->body, want) != 0 ||
+	    t->body_len != strlen(want)) {
+		/* Free first, so that a failure leaks nothing under valgrind. */
+		const char *got = keep(t->body), *why = keep(t->unwarmable);
+		size_t got_len = t->body_len;
+		tmpl_unref(t);
+		ck_abort_msg("line %d: warm body (len %zu, unwarmable \"%s\")\n got: %s\nwant: %s",
+		             line, got_len, why, got, want);
+	}
+	if (t->max_tokens != 1) {
+		int mt = t->max_tokens;
+		tmpl_unref(t);
+		ck_abort_msg("line %d: max_tokens %d, want 1", line, mt);
+	}
+	return t;
+}
+#define EXPECT_WARM(tq, wq)     expect_warm_t(&tgt, tq, wq, __LINE__)
+#define EXPECT_WARM_KEY(tq, wq) expect_warm_t(&tgt_key, tq, wq, __LINE__)
+
+static void expect_err_t(const struct cfg_target *ct, const char *tq, const char *needle, int line)
+{
+	const char *json = Q(tq);
+	struct tmpl *t = (struct tmpl *)&pool; /* must stay untouched */
+	struct errmsg e = { { 0 } };
+	int r = template_from_bytes(json, strlen(json), ct, &prov, &t, &e);
+
+	if (r == 0 && t != (struct tmpl *)&pool)
+		tmpl_unref(t);
+	ck_assert_msg(r == -EINVAL, "line %d: template_from_bytes = %d (%s), want -EINVAL", line, r,
+	              e.text);
+	ck_assert_msg(t == (struct tmpl *)&pool, "line %d: *ret changed on failure", line);
+	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
+	              e.text, needle);
+}
+#define EXPECT_ERR(tq, needle) expect_err_t(&tgt, tq, needle, __LINE__)
+
+static void expect_notes(struct tmpl *t, const char *needle, int line)
+{
+	ck_assert_msg(strstr(t->notes, needle) != NULL, "line %d: notes \"%s\" lack \"%s\"", line,
+	              t->notes, needle);
+}
+#define EXPECT_NOTES(t, needle) expect_notes(t, needle, __LINE__)
+
+static char *fixture(const char *name, size_t *ret_len)
+{
+	char path[512];
+	char *s;
+
+	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
+	s = tu_read(path, ret_len);
+	ck_assert_msg(s != NULL, "cannot read %s", path);
+	return s;
+}
+
+#define MSGS_USER "'messages':[{'role':'system','content':'Sys'},{'role':'user','content':'Hi'}]"
+
+/* ---- the warm body -------------------------------------------------------------------- */
+
+START_TEST(test_full_template_byte_identical)
+{
+	size_t tlen, wlen;
+	char *tmpl_json = fixture("openai/full.json", &tlen);
+	char *want = fixture("openai/full.warm.json", &wlen);
+	struct tmpl *t = NULL;
+	struct errmsg e = { { 0 } };
+
+	while (wlen && want[wlen - 1] == '\n')
+		want[--wlen] = '\0';
+	ck_assert_int_eq(template_from_bytes(tmpl_json, tlen, &tgt, &prov, &t, &e), 0);
+	ck_assert_ptr_nonnull(t->body);
+	ck_assert_str_eq(t->body, want);
+	ck_assert_uint_eq(t->body_len, wlen);
+	ck_assert_str_eq(t->url, "http://127.0.0.1:9/v1/chat/completions");
+	ck_assert_str_eq(t->model, "gpt-4.1");
+	ck_assert_int_eq(t->endpoint, ENDPOINT_CHAT);
+	ck_assert_int_eq(t->max_tokens, 1);
+	ck_assert_str_eq(t->unwarmable, "");
+	ck_assert_str_eq(t->notes, "max_tokens 1, stream false, dropped stream_options");
+	ck_assert_int_gt(t->prefix_tokens_est, 100);
+	tmpl_unref(t);
+	free(tmpl_json);
+	free(want);
+}
+END_TEST
+
+START_TEST(test_url)
+{
+	struct tmpl *t = build_ok_t(&tgt, "{'model':'gpt-4.1'," MSGS_USER "}", __LINE__);
+	size_t n = strlen(t->url), s = strlen("/v1/chat/completions");
+
+	ck_assert_uint_ge(n, s);
+	ck_assert_str_eq(t->url + n - s, "/v1/chat/completions");
+	ck_assert_str_eq(t->url, "http://127.0.0.1:9/v1/chat/completions");
+	tmpl_unref(t);
+}
+END_TEST
+
+START_TEST(test_max_tokens_in_place)
+{
+	struct tmpl *t = EXPECT_WARM("{'model':'o3','max_tokens':4096," MSGS_USER ",'seed':1}",
+	                             "{'model':'o3','max_tokens':1," MSGS_USER ",'seed':1}");
+
+	ck_assert_str_eq(t->notes, "max_tokens 1");
+	tmpl_unref(t);
+	t = EXPECT_WARM("{'model':'gpt-4.1','max_completion_tokens':4096," MSGS_USER ",'seed':1}",
+	                "{'model':'gpt-4.1','max_completion_tokens':1," MSGS_USER ",'seed':1}");
+	ck_assert_str_eq(t->notes, "max_completion_tokens 1");
+	tmpl_unref(t);
+}
+END_TEST
+
+START_TEST(test_max_tokens_appended)
+{
+	static const struct {
+		const char *model, *field;
+	} cases[] = {
+		{ "gpt-4.1", "max_tokens" },          { "gpt-4o-mini", "max_tokens" },
+		{ "o3", "max_completion_tokens" },    { "o4-mini", "max_completion_tokens" },
+		{ "gpt-5", "max_completion_tokens" }, { "gpt-5-mini", "max_completion_tokens" },
+	};
+	char tq[512], wq[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tmpl *t;
+		snprintf(tq, sizeof(tq), "{'model':'%s'," MSGS_USER ",'temperature':1.0}",
+		         cases[i].model);
+		snprintf(wq, sizeof(wq), "{'model':'%s'," MSGS_USER ",'temperature':1.0,'%s':1}",
+		         cases[i].model, cases[i].field);
+		t = expect_warm_t(&tgt, tq, wq, __LINE__);
+		ck_assert_str_eq(t->notes, strcmp(cases[i].field, "max_tokens") == 0
+		                                   ? "max_tokens 1"
+		                                   : "max_completion_tokens 1");
+		tmpl_unref(t);
+		teardown();
+	}
+}
+END_TEST
+
+START_TEST(test_is_reasoning_model)
+{
+	static const char *const yes[] = { "o1",    "o3",         "o3-mini", "o4-mini",
+		                           "gpt-5", "gpt-5-mini", "gpt-5.1" };
+	static const char *const no[] = { "gpt-4.1",
+		                          "gpt-4o",
+		                          "gpt-4o-mini",
+		                          "gpt-3.5-turbo",
+		                          "chatgpt-4o-latest",
+		                          "omni-moderation-latest",
+		                          "o",
+		                          "local-model" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		ck_assert_msg(provider_openai_is_reasoning_model(yes[i]), "%s", yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		ck_assert_msg(!provider_openai_is_reasoning_model(no[i]), "%s", no[i]);
+}
+END_TEST
+
+START_TEST(test_stream)
+{
+	struct tmpl *t =
+	        EXPECT_WARM("{'model':'gpt-4.1','stream':true,"
+	                    "'stream_options':{'include_usage':true},'max_tokens':9," MSGS_USER "}",
+	                    "{'model':'gpt-4.1','stream':false,'max_tokens':1," MSGS_USER "}");
+
+	ck_assert_str_eq(t->notes, "max_tokens 1, stream false, dropped stream_options");
+	tmpl_unref(t);
+	/* stream:false stays as it is. */
+	t = EXPECT_WARM("{'model':'gpt-4.1','stream':false,'max_tokens':9," MSGS_USER "}",
+	                "{'model':'gpt-4.1','stream':false,'max_tokens':1," MSGS_USER "}");
+	ck_assert_str_eq(t->notes, "max_tokens 1");
+	tmpl_unref(t);
+}
+END_TEST
+
+START_TEST(test_cache_key)
+{
+	struct tmpl *t;
+
+	/* From the config when the template has none: appended at the end. */
+	t = EXPECT_WARM_KEY("{'model':'gpt-4.1'," MSGS_USER "}",
+	                    "{'model':'gpt-4.1'," MSGS_USER
+	                    ",'max_tokens':1,'prompt_cache_key':'support-v3'}");
+	EXPECT_NOTES(t, "prompt_cache_key from config");
+	tmpl_unref(t);
+	/* The same key in both: kept where it is, not duplicated. */
+	t = EXPECT_WARM_KEY(
+	        "{'model':'gpt-4.1','prompt_cache_key':'support-v3','max_tokens':50," MSGS_USER "}",
+	        "{'model':'gpt-4.1','prompt_cache_key':'support-v3','max_tokens':1," MSGS_USER "}");
+	ck_assert_str_eq(t->notes, "max_tokens 1");
+	tmpl_unref(t);
+	/* No key anywhere: none added. */
+	t = EXPECT_WARM("{'model':'gpt-4.1','max_tokens':50," MSGS_USER "}",
+	                "{'model':'gpt-4.1','max_tokens':1," MSGS_USER "}");
+	tmpl_unref(t);
+	/* A different key is an error naming both. */
+	expect_err_t(
+	        &tgt_key, "{'model':'gpt-4.1','prompt_cache_key':'other-key'," MSGS_USER "}",
+	        "prompt_cache_key \"other-key\" differs from the target's cache_key \"support-v3\"",
+	        __LINE__);
+	EXPECT_ERR("{'model':'gpt-4.1','prompt_cache_key':7," MSGS_USER "}",
+	           "\"prompt_cache_key\" must be a string");
+}
+END_TEST
+
+START_TEST(test_ends_with_assistant)
+{
+	struct tmpl *t = EXPECT_WARM("{'model':'gpt-4.1','messages':[{'role':'user',"
+	                             "'content':'Hi'},{'role':'assistant','content':'Hello!'}],"
+	                             "'max_tokens':5}",
+	                             "{'model':'gpt-4.1','messages':[{'role':'user',"
+	                             "'content':'Hi'},{'role':'assistant','content':'Hello!'},"
+	                             "{'role':'user','content':'.'}],'max_tokens':1}");
+
+	EXPECT_NOTES(t, "appended a user turn");
+	tmpl_unref(t);
+}
+END_TEST
+
+START_TEST(test_ends_with_tool_calls)
+{
+	struct tmpl *t = EXPECT_WARM(
+	        "{'model':'gpt-4.1','messages':[{'role':'user','content':'Weather?'},"
+	        "{'role':'assistant','content':null,'tool_calls':[{'id':'call_test_01',"
+	        "'type':'function','function':{'name':'get_weather',"
+	        "'arguments':'{\\'location\\':\\'Paris\\'}'}},{'id':'call_test_02',"
+	        "'type':'function','function':{'name':'get_weather','arguments':'{}'}}]}],"
+	        "'max_tokens':5}",
+	        "{'model':'gpt-4.1','messages':[{'role':'user','content':'Weather?'},"
+	        "{'role':'assistant','content':null,'tool_calls':[{'id':'call_test_01',"
+	        "'type':'function','function':{'name':'get_weather',"
+	        "'arguments':'{\\'location\\':\\'Paris\\'}'}},{'id':'call_test_02',"
+	        "'type':'function','function':{'name':'get_weather','arguments':'{}'}}]},"
+	        "{'role':'tool','tool_call_id':'call_test_01','content':'.'},{'role':'tool',"
+	        "'tool_call_id':'call_test_02','content':'.'}],'max_tokens':1}");
+
+	tmpl_unref(t);
+}
+END_TEST
+
+START_TEST(test_template_errors)
+{
+	EXPECT_ERR("{'model':'gpt-4.1','input':[{'role':'user','content':'Hi'}],"
+	           "'max_output_tokens':100}",
+	           "Responses API");
+	EXPECT_ERR("{'messages':[{'role':'user','content':'Hi'}]}", "\"model\"");
+	EXPECT_ERR("{'model':'','messages':[{'role':'user','content':'Hi'}]}", "\"model\"");
+	EXPECT_ERR("{'model':'gpt-4.1'}", "\"messages\"");
+	EXPECT_ERR("{'model':'gpt-4.1','messages':[]}", "\"messages\"");
+	EXPECT_ERR("{'model':'gpt-4.1','messages':{'role':'user'}}", "\"messages\"");
+	EXPECT_ERR("{'model':'gpt-4.1','messages':[{'role':'user','content':'Hi'},'oops']}",
+	           "messages[1]");
+	EXPECT_ERR("{'model':'gpt-4.1','messages':[{'content':'Hi'}]}", "messages[0]");
+	EXPECT_ERR("{'model':'gpt-4.1','messages':[{'role':5,'content':'Hi'}]}", "messages[0]");
+	EXPECT_ERR("{'model':'gpt-4.1','stream':1," MSGS_USER "}", "\"stream\"");
+	EXPECT_ERR("['gpt-4.1']", "JSON object");
+}
+END_TEST
+
+/* ---- versions ------------------------------------------------------------------------- */
+
+#define VTOOLS                                                                                     \
+	"'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'object'}}}]"
+
+static void version_of(const struct cfg_target *ct, const char *tq, char out[65], int line)
+{
+	struct tmpl *t = build_ok_t(ct, tq, line);
+
+	ck_assert_uint_eq(strlen(t->version), 64);
+	ck_assert(strncmp(t->short_version, t->version, 12) == 0 && t->short_version[12] == '\0');
+	memcpy(out, t->version, 65);
+	tmpl_unref(t);
+}
+
+START_TEST(test_versions)
+{
+	char v0[65], v[65];
+	static const char *const differ[] = {
+		"{'model':'gpt-4.1'," VTOOLS ",'messages':[{'role':'system','content':'Sys'},"
+		"{'role':'user','content':'Hello'}]}",
+		"{'model':'gpt-4.1'," VTOOLS
+		",'messages':[{'role':'system','content':'Sys2'},{'role':'user','content':'Hi'}]}",
+		"{'model':'gpt-4.1','tools':[{'type':'function','function':{'name':'g',"
+		"'parameters':{'type':'object'}}}]," MSGS_USER "}",
+		"{'model':'gpt-4.1'," MSGS_USER "}",
+		"{'model':'gpt-4o'," VTOOLS "," MSGS_USER "}",
+		"{'model':'gpt-4.1'," VTOOLS "," MSGS_USER
+		",'response_format':{'type':'json_object'}}",
+		"{'model':'gpt-4.1'," VTOOLS "," MSGS_USER ",'prompt_cache_key':'k2'}",
+	};
+	static const char *const same[] = {
+		"{'model':'gpt-4.1'," VTOOLS "," MSGS_USER ",'max_tokens':99,'temperature':0.1}",
+		"{'stream':true,'stream_options':{'include_usage':true},'model':'gpt-4.1'," VTOOLS
+		"," MSGS_USER ",'metadata':{'a':'b'}}",
+	};
+
+	version_of(&tgt, "{'model':'gpt-4.1'," VTOOLS "," MSGS_USER "}", v0, __LINE__);
+	for (size_t i = 0; i < sizeof(differ) / sizeof(differ[0]); i++) {
+		version_of(&tgt, differ[i], v, __LINE__);
+		ck_assert_msg(strcmp(v, v0) != 0, "differ[%zu]: same version", i);
+	}
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		version_of(&tgt, same[i], v, __LINE__);
+		ck_assert_msg(strcmp(v, v0) == 0, "same[%zu]: version changed", i);
+	}
+	/* The target's cache key is part of the version... */
+	version_of(&tgt_key, "{'model':'gpt-4.1'," VTOOLS "," MSGS_USER "}", v, __LINE__);
+	ck_assert_str_ne(v, v0);
+	/* ...and the same key in the template gives the same version. */
+	memcpy(v0, v, sizeof(v));
+	version_of(&tgt,
+	           "{'model':'gpt-4.1'," VTOOLS "," MSGS_USER ",'prompt_cache_key':'support-v3'}",
+	           v, __LINE__);
+	ck_assert_str_eq(v, v0);
+}
+END_TEST
+
+/* ---- usage ---------------------------------------------------------------------------- */
+
+static void usage_ok(const struct provider_ops *ops, const char *bq, enum warm_result res,
+                     int64_t rd, int64_t wr, int64_t in, int64_t out, int line)
+{
+	const char *body = Q(bq);
+	struct warm_usage u;
+	struct errmsg e = { { 0 } };
+	int r = ops->parse_ok(body, strlen(body), &u, &e);
+
+	ck_assert_msg(r == 0, "line %d: parse_ok = %d: %s", line, r, e.text);
+	ck_assert_msg(u.result == res, "line %d: result %s, want %s", line,
+	              warm_result_name(u.result), warm_result_name(res));
+	ck_assert_msg(u.read == rd && u.write == wr && u.input == in && u.output == out,
+	              "line %d: read %lld write %lld input %lld output %lld", line,
+	              (long long)u.read, (long long)u.write, (long long)u.input,
+	              (long long)u.output);
+}
+#define USAGE_OK(b, res, rd, wr, in, out)                                                          \
+	usage_ok(&provider_openai_ops, b, res, rd, wr, in, out, __LINE__)
+#define COMPAT_OK(b, res, rd, wr, in, out)                                                         \
+	usage_ok(&provider_openai_compat_ops, b, res, rd, wr, in, out, __LINE__)
+
+static void usage_err(const struct provider_ops *ops, const char *body, const char *needle,
+                      int line)
+{
+	struct warm_usage u;
+	struct errmsg e = { { 0 } };
+	int r = ops->parse_ok(body, strlen(body), &u, &e);
+
+	ck_assert_msg(r == -EPROTO, "line %d: parse_ok(%s) = %d, want -EPROTO", line, body, r);
+	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
+	              e.text, needle);
+}
+#define USAGE_ERR(b, needle)  usage_err(&provider_openai_ops, Q(b), needle, __LINE__)
+#define COMPAT_ERR(b, needle) usage_err(&provider_openai_compat_ops, Q(b), needle, __LINE__)
+
+START_TEST(test_usage_fixtures)
+{
+	size_t len;
+	char *body = fixture("openai/response_hit.json", &len);
+	struct warm_usage u;
+	struct errmsg e = { { 0 } };
+
+	ck_assert_int_eq(provider_openai_ops.parse_ok(body, len, &u, &e), 0);
+	ck_assert_int_eq(u.result, WARM_HIT);
+	ck_assert_int_eq(u.read, 1920);
+	ck_assert_int_eq(u.write, 0);
+	ck_assert_int_eq(u.input, 2006 - 1920);
+	ck_assert_int_eq(u.output, 1);
+	free(body);
+
+	body = fixture("openai/response_llamacpp.json", &len);
+	ck_assert_int_eq(provider_openai_compat_ops.parse_ok(body, len, &u, &e), 0);
+	ck_assert_int_eq(u.result, WARM_HIT);
+	ck_assert_int_eq(u.read, 800);
+	ck_assert_int_eq(u.input, 12);
+	/* OpenAI itself never reports timings: ignored there. */
+	ck_assert_int_eq(provider_openai_ops.parse_ok(body, len, &u, &e), 0);
+	ck_assert_int_eq(u.result, WARM_NONE);
+	ck_assert_int_eq(u.read, 0);
+	free(body);
+}
+END_TEST
+
+START_TEST(test_usage_openai)
+{
+	USAGE_OK("{'usage':{'prompt_tokens':2000,'completion_tokens':1,"
+	         "'prompt_tokens_details':{'cached_tokens':1920}}}",
+	         WARM_HIT, 1920, 0, 80, 1);
+	/* Nothing cached from a cacheable prompt: this request wrote it. */
+	USAGE_OK("{'usage':{'prompt_tokens':2000,'completion_tokens':1,"
+	         "'prompt_tokens_details':{'cached_tokens':0}}}",
+	         WARM_WRITE, 0, 2000, 2000, 1);
+	USAGE_OK("{'usage':{'prompt_tokens':1024,'completion_tokens':1,"
+	         "'prompt_tokens_details':{'cached_tokens':0}}}",
+	         WARM_WRITE, 0, 1024, 1024, 1);
+	/* Below 1024 tokens OpenAI caches nothing. */
+	USAGE_OK("{'usage':{'prompt_tokens':1023,'completion_tokens':1,"
+	         "'prompt_tokens_details':{'cached_tokens':0}}}",
+	         WARM_NONE, 0, 0, 1023, 1);
+	/* No details: 0 cached. */
+	USAGE_OK("{'usage':{'prompt_tokens':5000,'completion_tokens':1}}", WARM_WRITE, 0, 5000,
+	         5000, 1);
+	USAGE_OK(
+	        "{'usage':{'prompt_tokens':50,'completion_tokens':1,'prompt_tokens_details':null}}",
+	        WARM_NONE, 0, 0, 50, 1);
+	USAGE_OK("{'usage':{'prompt_tokens':2000,'completion_tokens':1,"
+	         "'prompt_tokens_details':{'cached_tokens':null}}}",
+	         WARM_WRITE, 0, 2000, 2000, 1);
+}
+END_TEST
+
+START_TEST(test_usage_openai_errors)
+{
+	USAGE_ERR("{'id':'chatcmpl-test'}", "usage");
+	USAGE_ERR("{'usage':'none'}", "usage");
+	USAGE_ERR("{'usage':{'prompt_tokens':2000,'prompt_tokens_details':5}}",
+	          "usage.prompt_tokens_details is not an object");
+	USAGE_ERR("{'usage':{'prompt_tokens':2000,'prompt_tokens_details':[]}}",
+	          "usage.prompt_tokens_details is not an object");
+	USAGE_ERR("{'usage':{'prompt_tokens':100,'prompt_tokens_details':{'cached_tokens':128}}}",
+	          "cached_tokens 128 exceeds prompt_tokens 100");
+	USAGE_ERR("{'usage':{'prompt_tokens':'2000'}}", "usage.prompt_tokens is not an integer");
+	USAGE_ERR("{'usage':{'prompt_tokens':2000,'completion_tokens':'1'}}",
+	          "usage.completion_tokens");
+	USAGE_ERR("{'usage':{'prompt_tokens':2000,'prompt_tokens_details':{'cached_tokens':'5'}}}",
+	          "usage.prompt_tokens_details.cached_tokens is not an integer");
+	USAGE_ERR("{'usage':{'prompt_tokens':-3}}", "usage.prompt_tokens is negative");
+	usage_err(&provider_openai_ops, "data: {\"usage\":{}}\n\n", "response is not JSON",
+	          __LINE__);
+	usage_err(&provider_openai_ops, "", "response is not JSON", __LINE__);
+}
+END_TEST
+
+START_TEST(test_usage_compat)
+{
+	/* llama.cpp: timings.cache_n when there are no prompt_tokens_details. */
+	COMPAT_OK("{'usage':{'prompt_tokens':300,'completion_tokens':1},'timings':{'prompt_n':44,"
+	          "'cache_n':256}}",
+	          WARM_HIT, 256, 0, 44, 1);
+	/* Details win over timings when both are there. */
+	COMPAT_OK("{'usage':{'prompt_tokens':300,'completion_tokens':1,"
+	          "'prompt_tokens_details':{'cached_tokens':100}},'timings':{'cache_n':256}}",
+	          WARM_HIT, 100, 0, 200, 1);
+	/* A self-hosted server caches any prompt: 0 cached is a write, however short. */
+	COMPAT_OK("{'usage':{'prompt_tokens':300,'completion_tokens':1},'timings':{'cache_n':0}}",
+	          WARM_WRITE, 0, 300, 300, 1);
+	COMPAT_OK("{'usage':{'prompt_tokens':20,'completion_tokens':1,"
+	          "'prompt_tokens_details':{'cached_tokens':0}}}",
+	          WARM_WRITE, 0, 20, 20, 1);
+	COMPAT_OK("{'usage':{'prompt_tokens':20,'completion_tokens':1}}", WARM_WRITE, 0, 20, 20, 1);
+	COMPAT_ERR("{'usage':{'prompt_tokens':20},'timings':{'cache_n':'x'}}", "timings.cache_n");
+	COMPAT_ERR("{'usage':{'prompt_tokens':20},'timings':{'cache_n':21}}",
+	           "cached_tokens 21 exceeds prompt_tokens 20");
+}
+END_TEST
+
+/* ---- errors, headers ------------------------------------------------------------------ */
+
+static void error_text(long status, const char *body, const char *want, int line)
+{
+	struct errmsg e = { { 0 } };
+
+	provider_openai_ops.parse_error(status, body, strlen(body), &e);
+	ck_assert_msg(strcmp(e.text, want) == 0, "line %d: \"%s\", want \"%s\"", line, e.text,
+	              want);
+}
+
+START_TEST(test_parse_error)
+{
+	error_text(401,
+	           "{\"error\":{\"message\":\"Incorrect API key provided\","
+	           "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}",
+	           "HTTP 401 invalid_api_key: Incorrect API key provided", __LINE__);
+	error_text(429,
+	           "{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\","
+	           "\"param\":null,\"code\":null}}",
+	           "HTTP 429 requests: Rate limit reached", __LINE__);
+	error_text(400, "{\"error\":{\"message\":\"bad\"}}", "HTTP 400: bad", __LINE__);
+	error_text(502, "Bad Gateway\n", "HTTP 502: Bad Gateway ", __LINE__);
+	error_text(503, "", "HTTP 503 with an empty body", __LINE__);
+	/* vLLM's older error shape has no "error" object. */
+	error_text(400, "{\"object\":\"error\",\"message\":\"m\"}",
+	           "HTTP 400: {\"object\":\"error\",\"message\":\"m\"}", __LINE__);
+}
+END_TEST
+
+START_TEST(test_headers)
+{
+	struct provider_header h[PROVIDER_MAX_HEADERS];
+	int n = provider_openai_ops.headers("sk-test-not-a-key", h);
+
+	ck_assert_int_eq(n, 2);
+	ck_assert_str_eq(h[0].name, "content-type");
+	ck_assert_str_eq(h[0].value, "application/json");
+	ck_assert_str_eq(h[1].name, "authorization");
+	ck_assert_str_eq(h[1].prefix, "Bearer ");
+	ck_assert_str_eq(h[1].value, "sk-test-not-a-key");
+	ck_assert_int_eq(provider_openai_ops.headers(NULL, h), 1);
+	ck_assert_str_eq(h[0].name, "content-type");
+	ck_assert_int_eq(provider_openai_compat_ops.headers(NULL, h), 1);
+	ck_assert(provider_openai_ops.key_required);
+	ck_assert(!provider_openai_compat_ops.key_required);
+	ck_assert_ptr_eq(provider_ops_for(PROVIDER_OPENAI), &provider_openai_ops);
+	ck_assert_ptr_eq(provider_ops_for(PROVIDER_OPENAI_COMPAT), &provider_openai_compat_ops);
+}
+END_TEST
+
+static Suite *openai_suite(void)
+{
+	Suite *s = suite_create("provider_openai");
+	TCase *tc = tcase_create("warm");
+
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, test_full_template_byte_identical);
+	tcase_add_test(tc, test_url);
+	tcase_add_test(tc, test_max_tokens_in_place);
+	tcase_add_test(tc, test_max_tokens_appended);
+	tcase_add_test(tc, test_is_reasoning_model);
+	tcase_add_test(tc, test_stream);
+	tcase_add_test(tc, test_cache_key);
+	tcase_add_test(tc, test_ends_with_assistant);
+	tcase_add_test(tc, test_ends_with_tool_calls);
+	tcase_add_test(tc, test_template_errors);
+	tcase_add_test(tc, test_versions);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("response");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, test_usage_fixtures);
+	tcase_add_test(tc, test_usage_openai);
+	tcase_add_test(tc, test_usage_openai_errors);
+	tcase_add_test(tc, test_usage_compat);
+	tcase_add_test(tc, test_parse_error);
+	tcase_add_test(tc, test_headers);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(openai_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
