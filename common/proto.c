@@ -14,6 +14,7 @@ static const struct proto_cmd_info cmds[PROTO_CMD_COUNT] = {
 	[PROTO_PAUSE] = { "pause", PROTO_ARGS_TARGET_OR_ALL, true },
 	[PROTO_RESUME] = { "resume", PROTO_ARGS_TARGET_OR_ALL, true },
 	[PROTO_RELOAD] = { "reload", PROTO_ARGS_NONE, true },
+	[PROTO_TOUCH] = { "touch", PROTO_ARGS_TOUCH, true },
 };
 
 const struct proto_cmd_info *proto_cmd_info(enum proto_cmd c)
@@ -80,6 +81,10 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 			continue;
 		if (info->args == PROTO_ARGS_TARGET_OR_ALL && strcmp(key, "all") == 0)
 			continue;
+		if (info->args == PROTO_ARGS_TOUCH &&
+		    (strcmp(key, "result") == 0 || strcmp(key, "cached") == 0 ||
+		     strcmp(key, "input") == 0))
+			continue;
 		{
 			char k[64];
 			text_copy(k, sizeof(k), key);
@@ -113,6 +118,34 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 		*ret_code = PROTO_E_BAD_REQUEST;
 		return errmsg_set(e, -EINVAL, "%s needs either \"target\" or \"all\":true",
 		                  info->name);
+	}
+	ret->result = PROTO_TOUCH_UNKNOWN;
+	ret->cached = ret->input = -1;
+	if (info->args == PROTO_ARGS_TOUCH) {
+		const char *res = jsonx_get_str(o, "result");
+		if (!target) {
+			json_object_put(o);
+			return fail(ret_code, PROTO_E_BAD_REQUEST, e, "touch needs a \"target\"");
+		}
+		if (jsonx_get(o, "result")) {
+			if (res && strcmp(res, "hit") == 0)
+				ret->result = PROTO_TOUCH_HIT;
+			else if (res && strcmp(res, "miss") == 0)
+				ret->result = PROTO_TOUCH_MISS;
+			else {
+				json_object_put(o);
+				return fail(ret_code, PROTO_E_BAD_REQUEST, e,
+				            "\"result\" must be \"hit\" or \"miss\"");
+			}
+		}
+		if ((jsonx_get(o, "cached") &&
+		     (!jsonx_get_int64(o, "cached", &ret->cached) || ret->cached < 0)) ||
+		    (jsonx_get(o, "input") &&
+		     (!jsonx_get_int64(o, "input", &ret->input) || ret->input < 0))) {
+			json_object_put(o);
+			return fail(ret_code, PROTO_E_BAD_REQUEST, e,
+			            "\"cached\" and \"input\" must be non-negative integers");
+		}
 	}
 	ret->cmd = (enum proto_cmd)c;
 	ret->target = target;
@@ -153,6 +186,25 @@ int proto_request_encode(struct buf *out, enum proto_cmd cmd, const char *target
 		jsonx_add_str(o, "target", target);
 	if (all)
 		jsonx_add_bool(o, "all", true);
+	r = append_line(out, o);
+	json_object_put(o);
+	return r;
+}
+
+int proto_request_encode_touch(struct buf *out, const char *target, enum proto_touch_result result,
+                               int64_t cached, int64_t input)
+{
+	json_object *o = json_object_new_object();
+	int r;
+
+	jsonx_add_str(o, "cmd", cmds[PROTO_TOUCH].name);
+	jsonx_add_str(o, "target", target);
+	if (result != PROTO_TOUCH_UNKNOWN)
+		jsonx_add_str(o, "result", result == PROTO_TOUCH_HIT ? "hit" : "miss");
+	if (cached >= 0)
+		jsonx_add_int(o, "cached", cached);
+	if (input >= 0)
+		jsonx_add_int(o, "input", input);
 	r = append_line(out, o);
 	json_object_put(o);
 	return r;

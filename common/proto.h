@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "errmsg.h"
@@ -25,6 +26,7 @@ enum proto_cmd {
 	PROTO_PAUSE,
 	PROTO_RESUME,
 	PROTO_RELOAD,
+	PROTO_TOUCH,
 	PROTO_CMD_COUNT
 };
 
@@ -33,7 +35,11 @@ enum proto_args {
 	PROTO_ARGS_NONE,          /* nothing */
 	PROTO_ARGS_TARGET_OPT,    /* optional "target" */
 	PROTO_ARGS_TARGET_OR_ALL, /* "target" or "all":true, exactly one */
+	PROTO_ARGS_TOUCH,         /* "target", optional "result", "cached", "input" */
 };
+
+/* What real traffic reported about the cache (touch). */
+enum proto_touch_result { PROTO_TOUCH_UNKNOWN = -1, PROTO_TOUCH_MISS = 0, PROTO_TOUCH_HIT = 1 };
 
 struct proto_cmd_info {
 	const char *name;
@@ -60,6 +66,9 @@ struct proto_request {
 	enum proto_cmd cmd;
 	const char *target; /* points into obj, or NULL */
 	bool all;
+	enum proto_touch_result result; /* touch: hit/miss, or unknown */
+	int64_t cached;                 /* touch: cached tokens reported, -1 if absent */
+	int64_t input;                  /* touch: input tokens reported, -1 if absent */
 	json_object *obj; /* the parsed request; owned, free with proto_request_done */
 };
 
@@ -72,6 +81,9 @@ void proto_request_done(struct proto_request *r);
 
 /* Encodes a request line, newline included. target may be NULL. */
 int proto_request_encode(struct buf *out, enum proto_cmd cmd, const char *target, bool all);
+/* Encodes a touch; cached / input < 0 are left out. */
+int proto_request_encode_touch(struct buf *out, const char *target, enum proto_touch_result result,
+                               int64_t cached, int64_t input);
 
 /* Appends a response line (newline included). ok_response takes ownership of data (may be NULL). */
 int proto_response_ok(struct buf *out, json_object *data);

@@ -22,7 +22,7 @@
 #include "log.h"
 #include "sched.h"
 
-enum key_type { K_STR, K_PATH, K_INT, K_DURATION, K_ENUM, K_LOGLEVEL };
+enum key_type { K_STR, K_PATH, K_OPTPATH, K_INT, K_DURATION, K_ENUM, K_LOGLEVEL, K_STRLIST };
 
 struct key_def {
 	const char *name;
@@ -43,6 +43,9 @@ static const char *const endpoint_future[] = { "responses", NULL };
 #define D(f) offsetof(struct cfg_daemon, f)
 static const struct key_def daemon_keys[] = {
 	{ "control_socket", K_PATH, D(control_socket), 0, 0, NULL, "a socket path" },
+	{ "touch_socket", K_OPTPATH, D(touch_socket), 0, 0, NULL,
+	  "a socket path (\"\" disables touches)" },
+	{ "state_file", K_PATH, D(state_file), 0, 0, NULL, "a file path" },
 	{ "max_inflight", K_INT, D(max_inflight), 1, 100000, NULL, "concurrent warms" },
 	{ "log_level", K_LOGLEVEL, D(log_level), 0, 0, NULL,
 	  "one of error, warning, notice, info, debug" },
@@ -76,6 +79,10 @@ static const struct key_def target_keys[] = {
 	{ "priority", K_INT, T(priority), 0, 1000000, NULL, "a number (lower warms first)" },
 	{ "cache_key", K_STR, T(cache_key), 0, 0, NULL, "a prompt_cache_key" },
 	{ "endpoint", K_ENUM, T(endpoint), 0, 0, endpoint_names, "auto, messages or chat" },
+	{ "idle_limit", K_DURATION, T(idle_limit_s), 0, 0, NULL,
+	  "a duration such as \"30m\" (0 = never idle)" },
+	{ "schedule", K_STRLIST, T(schedule), 0, 0, NULL,
+	  "a list of windows such as [\"Mon-Fri 07:30-19:00\"]" },
 	{ NULL, 0, 0, 0, 0, NULL, NULL },
 };
 #undef T
@@ -208,6 +215,13 @@ static void enum_list(const char *const *names, char *out, size_t n)
 	}
 }
 
+static void free_strlist(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* Reads one setting into base+k->off. Returns 0 or -EINVAL (error reported). */
 static int read_key(const struct loader *ld, const struct key_def *k, config_setting_t *s,
                     void *base, const char *where)
@@ -216,8 +230,31 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 	int type = config_setting_type(s);
 
 	switch (k->type) {
+	case K_STRLIST: {
+		char ***dst = (char ***)(void *)field;
+		int n;
+		if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+			err_at(ld, s, "%s: \"%s\" must be %s", where, k->name, k->help);
+			return -EINVAL;
+		}
+		n = config_setting_length(s);
+		free_strlist(*dst);
+		*dst = calloc((size_t)n + 1, sizeof(char *));
+		if (!*dst)
+			abort();
+		for (int i = 0; i < n; i++) {
+			config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+			if (config_setting_type(el) != CONFIG_TYPE_STRING) {
+				err_at(ld, el, "%s: \"%s\" must be %s", where, k->name, k->help);
+				return -EINVAL;
+			}
+			(*dst)[i] = xstrdup(config_setting_get_string(el));
+		}
+		return 0;
+	}
 	case K_STR:
 	case K_PATH:
+	case K_OPTPATH:
 	case K_ENUM:
 	case K_LOGLEVEL: {
 		const char *v;
@@ -254,12 +291,17 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 			*(int *)(void *)field = lvl;
 		} else {
 			char **dst = (char **)(void *)field;
+			if (!*v && k->type == K_OPTPATH) {
+				free(*dst);
+				*dst = NULL;
+				return 0;
+			}
 			if (!*v) {
 				err_at(ld, s, "%s: \"%s\" must not be empty", where, k->name);
 				return -EINVAL;
 			}
 			free(*dst);
-			*dst = k->type == K_PATH ? resolve_path(ld, v) : xstrdup(v);
+			*dst = k->type == K_STR ? xstrdup(v) : resolve_path(ld, v);
 		}
 		return 0;
 	}
@@ -369,6 +411,7 @@ static void load_daemon(const struct loader *ld, config_t *cf, struct config *c)
 	c->daemon.max_inflight = 64;
 	c->daemon.log_level = LOG_INFO;
 	default_runtime_path(&c->daemon.control_socket, "control.sock");
+	default_runtime_path(&c->daemon.touch_socket, "touch.sock");
 	if (!g)
 		return;
 	c->daemon.line = setting_line(g);
@@ -377,6 +420,10 @@ static void load_daemon(const struct loader *ld, config_t *cf, struct config *c)
 		return;
 	}
 	read_group(ld, g, daemon_keys, &c->daemon, "daemon");
+	if (c->daemon.state_file)
+		warn_at(ld, config_setting_get_member(g, "state_file"),
+		        "daemon: state_file is not used by this version of warmd (state is not "
+		        "kept across restarts yet)");
 }
 
 /* Is the URL's host a loopback address? Plain http is allowed only there. */
@@ -701,6 +748,10 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 				       where, endpoint_name(t->endpoint), p->name,
 				       provider_kind_name(p->kind));
 		}
+		if (t->schedule && t->schedule[0])
+			warn_at(ld, config_setting_get_member(g, "schedule"),
+			        "%s: \"schedule\" is only used with policy = \"schedule\"; ignored",
+			        where);
 		if (t->cache_key && (int)p->kind == PROVIDER_ANTHROPIC)
 			err_at(ld, config_setting_get_member(g, "cache_key"),
 			       "%s: cache_key (OpenAI prompt_cache_key) does not apply to "
@@ -838,11 +889,14 @@ void config_free(struct config *c)
 		free(t->provider);
 		free(t->request_file);
 		free(t->cache_key);
+		free_strlist(t->schedule);
 		free(t->file);
 	}
 	free(c->providers);
 	free(c->targets);
 	free(c->daemon.control_socket);
+	free(c->daemon.touch_socket);
+	free(c->daemon.state_file);
 	free(c->file);
 	free(c->dir);
 	free(c);

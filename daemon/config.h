@@ -20,6 +20,8 @@ enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT };
 
 struct cfg_daemon {
 	char *control_socket;
+	char *touch_socket; /* NULL: disabled (touch_socket = "") */
+	char *state_file;
 	int max_inflight;
 	int log_level; /* syslog priority */
 	int line;
@@ -51,6 +53,8 @@ struct cfg_target {
 	int priority;
 	char *cache_key; /* OpenAI prompt_cache_key, or NULL */
 	enum endpoint endpoint;
+	double idle_limit_s; /* 0: never idle */
+	char **schedule;     /* NULL-terminated windows, for policy = schedule */
 	char *file;
 	int line;
 	int request_file_line;

@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "jsonx.h"
 #include "log.h"
+#include "touch.h"
 #include "version.h"
 
 static void not_found(struct buf *out, const char *name)
@@ -180,6 +181,26 @@ static void cmd_reload(struct daemon *d, struct buf *out)
 	diags_free(&diags);
 }
 
+static void cmd_touch(struct daemon *d, const struct proto_request *req, struct buf *out)
+{
+	struct touch_report rep = { .result = req->result,
+		                    .cached = req->cached,
+		                    .input = req->input };
+	json_object *names;
+	struct target *t;
+
+	text_copy(rep.target, sizeof(rep.target), req->target);
+	t = daemon_find_target(d, req->target);
+	if (!t || strlen(req->target) >= sizeof(rep.target)) {
+		not_found(out, req->target);
+		return;
+	}
+	daemon_touch(d, &rep);
+	names = json_object_new_array();
+	json_object_array_add(names, json_object_new_string(t->name));
+	reply_targets(out, names, "%s touched: %s", t->name, t->reason);
+}
+
 void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
                  struct buf *out)
 {
@@ -202,6 +223,9 @@ void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct
 		return;
 	case PROTO_RELOAD:
 		cmd_reload(d, out);
+		return;
+	case PROTO_TOUCH:
+		cmd_touch(d, req, out);
 		return;
 	case PROTO_CMD_COUNT:
 		break;

@@ -10,6 +10,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "notify.h"
+#include "touch.h"
 #include "version.h"
 
 #define STATUS_EVERY_S 5.0
@@ -135,6 +136,8 @@ struct target *daemon_find_target(struct daemon *d, const char *name)
 {
 	struct target key = { .name = (char *)(uintptr_t)name }, *kp = &key, **hit;
 
+	if (d->ntargets == 0)
+		return NULL; /* bsearch() must not see a NULL array */
 	hit = bsearch(&kp, d->targets, d->ntargets, sizeof(*d->targets), target_cmp);
 	return hit ? *hit : NULL;
 }
@@ -243,6 +246,9 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		t->ttl_s = c->ttl_s;
 		t->policy = c->policy;
 		t->priority = c->priority;
+		t->idle_limit_s = c->idle_limit_s;
+		if (t->last_touch <= 0)
+			t->last_touch = clock_now(d->clk); /* idle_limit counts from here */
 		if (t->expires_at > 0)
 			t->expires_at = t->last_refresh + t->ttl_s;
 		targets[i] = t;
@@ -251,7 +257,8 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 	/* Whatever the new list does not hold is gone. */
 	for (size_t i = 0; i < d->ntargets; i++) {
 		struct target *t = d->targets[i];
-		if (bsearch(&t, targets, cfg->ntargets, sizeof(*targets), target_cmp))
+		if (cfg->ntargets &&
+		    bsearch(&t, targets, cfg->ntargets, sizeof(*targets), target_cmp))
 			target_unref(t); /* the new list holds its own reference */
 		else {
 			if (rep)
@@ -277,10 +284,18 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		log_warning("control_socket changed to %s: takes effect at the next restart",
 		            cfg->daemon.control_socket);
 	if (d->cfg) {
-		/* Keep the socket that is actually bound. */
-		char *tmp = cfg->daemon.control_socket;
+		const char *ot = d->cfg->daemon.touch_socket, *nt = cfg->daemon.touch_socket;
+		char *tmp;
+		if (!ot != !nt || (ot && strcmp(ot, nt) != 0))
+			log_warning("touch_socket changed to %s: takes effect at the next restart",
+			            nt ? nt : "(disabled)");
+		/* Keep the sockets that are actually bound. */
+		tmp = cfg->daemon.control_socket;
 		cfg->daemon.control_socket = d->cfg->daemon.control_socket;
 		d->cfg->daemon.control_socket = tmp;
+		tmp = cfg->daemon.touch_socket;
+		cfg->daemon.touch_socket = d->cfg->daemon.touch_socket;
+		d->cfg->daemon.touch_socket = tmp;
 	}
 	config_free(d->cfg);
 	d->cfg = cfg;
@@ -337,6 +352,7 @@ json_object *daemon_status_json(struct daemon *d, const struct target *only)
 	jsonx_add_time(dm, "config_loaded_at", d->config_loaded_at);
 	jsonx_add_int(dm, "inflight", sched_inflight(d->sched));
 	jsonx_add_bool(dm, "paused_all", paused_all);
+	jsonx_add_int(dm, "touches_dropped", (int64_t)d->touches_dropped);
 	json_object_object_add(o, "daemon", dm);
 	if (only) {
 		json_object_array_add(arr, target_status_json(only, now, paused_all));
@@ -405,6 +421,45 @@ void daemon_update_status(struct daemon *d, bool force)
 	              : paused   ? ", some paused"
 	                         : "",
 	              d->stopping ? ", stopping" : "");
+}
+
+int daemon_touch(struct daemon *d, const struct touch_report *rep)
+{
+	struct target *t = daemon_find_target(d, rep->target);
+
+	if (!t) {
+		char why[128];
+		snprintf(why, sizeof(why), "touch for unknown target \"%s\"", rep->target);
+		daemon_touch_rejected(d, why);
+		return -ENOENT;
+	}
+	t->touches++;
+	if (rep->result == PROTO_TOUCH_HIT)
+		t->touch_hits++;
+	else if (rep->result == PROTO_TOUCH_MISS)
+		t->touch_misses++;
+	if (rep->cached > 0)
+		t->prefix_tokens = (long)rep->cached;
+	sched_touch(d->sched, t);
+	log_debug("%s: touched (%s), next warm %s", t->name,
+	          rep->result == PROTO_TOUCH_HIT    ? "hit"
+	          : rep->result == PROTO_TOUCH_MISS ? "miss"
+	                                            : "no result",
+	          t->reason);
+	return 0;
+}
+
+void daemon_touch_rejected(struct daemon *d, const char *why)
+{
+	double now = clock_now(d->clk);
+
+	d->touches_dropped++;
+	/* A misbehaving client must not flood the log. */
+	if (now - d->touch_drop_logged_at >= 10) {
+		log_warning("dropped a touch datagram: %s (%llu dropped so far)", why,
+		            (unsigned long long)d->touches_dropped);
+		d->touch_drop_logged_at = now;
+	}
 }
 
 void daemon_cancel_all(struct daemon *d)

@@ -20,6 +20,8 @@
 #include "warm.h"
 
 struct ctl;
+struct touch;
+struct touch_report;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -30,6 +32,9 @@ struct daemon {
 	struct http *http;
 	struct warm_env warm;
 	struct ctl *ctl;
+	struct touch *touch;
+	uint64_t touches_dropped;
+	double touch_drop_logged_at;
 	struct provider **provs;
 	size_t nprovs;
 	struct target **targets; /* sorted by name */
@@ -79,6 +84,12 @@ void daemon_pause_target(struct daemon *d, struct target *t, bool paused);
 /* "12/12 warm, 0 failing" for sd_notify STATUS=; refreshed at most every
  * few seconds (force: now). */
 void daemon_update_status(struct daemon *d, bool force);
+
+/* A touch for a target (from the datagram socket or warmctl touch).
+ * Returns 0, or -ENOENT for an unknown target (counted as dropped). */
+int daemon_touch(struct daemon *d, const struct touch_report *rep);
+/* Counts a bad datagram; logs at most every few seconds. */
+void daemon_touch_rejected(struct daemon *d, const char *why);
 
 /* Stops warming and cancels in-flight warms (shutdown). */
 void daemon_cancel_all(struct daemon *d);

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "log.h"
 #include "notify.h"
+#include "touch.h"
 #include "version.h"
 
 #define SHUTDOWN_GRACE_MS 1500
@@ -72,6 +73,8 @@ static void finish(struct warmd *w)
 	daemon_cancel_all(&w->d);
 	ctl_close(w->d.ctl);
 	w->d.ctl = NULL;
+	touch_close(w->d.touch);
+	w->d.touch = NULL;
 	notify_watchdog_stop();
 	uv_close((uv_handle_t *)&w->grace, NULL);
 	uv_close((uv_handle_t *)&w->sighup, NULL);
@@ -85,7 +88,8 @@ static void grace_cb(uv_timer_t *t)
 {
 	struct warmd *w = t->data;
 
-	log_info("cancelling %d warm(s) still in flight", sched_inflight(w->d.sched));
+	if (sched_inflight(w->d.sched) > 0)
+		log_info("cancelling %d warm(s) still in flight", sched_inflight(w->d.sched));
 	finish(w);
 }
 
@@ -95,8 +99,9 @@ static void observe_cb(void *data, struct target *t)
 
 	(void)t;
 	if (w->stopping) {
+		/* We are inside http's completion path: finish on a fresh loop turn. */
 		if (sched_inflight(w->d.sched) == 0)
-			finish(w);
+			uv_timer_start(&w->grace, grace_cb, 0, 0);
 		return;
 	}
 	daemon_update_status(&w->d, false);
@@ -173,6 +178,14 @@ static int start(struct warmd *w, const char *config)
 		staging_free(st);
 		return r;
 	}
+	if (st->cfg->daemon.touch_socket) {
+		r = touch_open(&w->d, st->cfg->daemon.touch_socket, &w->d.touch, &e);
+		if (r < 0) {
+			log_error("cannot start: %s", e.text);
+			staging_free(st);
+			return r;
+		}
+	}
 	daemon_apply(&w->d, st, NULL);
 
 	uv_signal_init(w->loop, &w->sighup);
@@ -184,8 +197,9 @@ static int start(struct warmd *w, const char *config)
 	uv_signal_start(&w->sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&w->sigint, signal_cb, SIGINT);
 	notify_watchdog_start(w->loop);
-	log_info("warmd %s started: %zu targets, %zu providers, control socket %s", WARMD_VERSION,
-	         w->d.ntargets, w->d.nprovs, w->d.cfg->daemon.control_socket);
+	log_info("warmd %s started: %zu targets, %zu providers, control socket %s, touch socket %s",
+	         WARMD_VERSION, w->d.ntargets, w->d.nprovs, w->d.cfg->daemon.control_socket,
+	         w->d.cfg->daemon.touch_socket ? w->d.cfg->daemon.touch_socket : "(disabled)");
 	notify_ready();
 	daemon_update_status(&w->d, true);
 	return 0;
@@ -243,9 +257,9 @@ int main(int argc, char **argv)
 	r = start(&w, config);
 	if (r < 0) {
 		w.finished = true;
+		ctl_close(w.d.ctl);
+		touch_close(w.d.touch);
 		daemon_fini(&w.d);
-		if (w.d.ctl)
-			ctl_close(w.d.ctl);
 		uv_run(w.loop, UV_RUN_DEFAULT);
 		uv_loop_close(w.loop);
 		http_global_cleanup();

@@ -204,6 +204,12 @@ void sched_plan(struct sched *s, struct target *t)
 		return;
 	}
 	margin = sched_margin(s, t);
+	if (t->idle_limit_s > 0 && now - t->last_touch >= t->idle_limit_s) {
+		reason(t, "idle: no traffic for %s (idle_limit %s); a touch resumes warming",
+		       duration_format(now - t->last_touch, a, sizeof(a)),
+		       duration_format(t->idle_limit_s, b, sizeof(b)));
+		return;
+	}
 	if (t->fail_streak > 0) {
 		next = t->retry_at;
 		reason(t, "retry %u in %s after: %s", t->fail_streak,
@@ -231,9 +237,38 @@ void sched_plan(struct sched *s, struct target *t)
 		       duration_format(t->prov->lat_p99, d, sizeof(d)),
 		       duration_format(t->spread, f, sizeof(f)));
 	}
+	if (t->idle_limit_s > 0 && next > t->last_touch + t->idle_limit_s) {
+		/* The warm would come after traffic stopped for idle_limit: let it go cold. */
+		reason(t, "no warm after %s without traffic (idle_limit); expires in %s",
+		       duration_format(t->idle_limit_s, a, sizeof(a)),
+		       duration_format(t->expires_at - now, b, sizeof(b)));
+		return;
+	}
 	t->next_warm_at = next;
 	if (heap_push(&s->due, t) < 0)
 		abort();
+}
+
+void sched_touch(struct sched *s, struct target *t)
+{
+	double now = clock_now(s->clk);
+
+	seed_target(s, t);
+	t->last_touch = now;
+	if (now + t->ttl_s > t->expires_at) {
+		t->last_refresh = now;
+		t->expires_at = now + t->ttl_s;
+		t->spread = rand_unit(t) * spread_max(t->ttl_s);
+	}
+	if (t->queued) {
+		/* Traffic just refreshed it: the queued warm is no longer due. */
+		heap_remove(&t->prov->waitq, t);
+		t->queued = false;
+	}
+	if (!t->inflight) {
+		sched_plan(s, t);
+		sched_rearm(s);
+	}
 }
 
 void sched_remove(struct sched *s, struct target *t)

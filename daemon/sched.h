@@ -61,6 +61,8 @@ void sched_remove(struct sched *s, struct target *t);
 /* Queues t for a warm now (warmctl warm); clears a permanent-failure block.
  * Returns 0, or -EALREADY when a warm of t is in flight. */
 int sched_warm_now(struct sched *s, struct target *t);
+/* Real traffic used t's cache just now: the TTL restarts from now. */
+void sched_touch(struct sched *s, struct target *t);
 /* Reports the end of a warm that fire() started. */
 void sched_done(struct sched *s, struct target *t, const struct sched_outcome *o);
 

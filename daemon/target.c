@@ -58,6 +58,8 @@ enum target_state target_state(const struct target *t, double now, bool paused_a
 		return TARGET_FAILING;
 	if (t->expires_at > now)
 		return TARGET_WARM;
+	if (t->idle_limit_s > 0 && now - t->last_touch >= t->idle_limit_s)
+		return TARGET_IDLE;
 	return TARGET_COLD;
 }
 

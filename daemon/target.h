@@ -32,6 +32,7 @@ struct target {
 	double ttl_s;
 	enum policy policy;
 	int priority;
+	double idle_limit_s;   /* 0: never idle */
 	struct provider *prov; /* ref */
 	struct tmpl *tmpl;     /* ref: the current version */
 	bool removed;
@@ -43,6 +44,10 @@ struct target {
 	long prefix_tokens;  /* cached tokens seen in usage, 0 = not yet */
 	enum warm_result last_result;
 	bool has_result;
+
+	/* Real traffic, from touches. */
+	double last_touch; /* or when the target was created: idle_limit counts from it */
+	uint64_t touch_hits, touch_misses;
 
 	/* Counters, kept across reloads. */
 	uint64_t warms, hits, writes, nones, errors, touches;

@@ -114,6 +114,8 @@ struct cmdline {
 	const struct command *command;
 	const char *target; /* NULL when absent */
 	bool all;
+	enum proto_touch_result result; /* touch: --hit / --miss */
+	long long cached, input;        /* touch: --cached N / --input N, -1 when absent */
 };
 
 /* One exchange with the daemon. */
@@ -506,6 +508,7 @@ static const struct command commands[] = {
 	{ PROTO_PAUSE, "stop warming until resumed", print_message_cb },
 	{ PROTO_RESUME, "warm again after a pause", print_message_cb },
 	{ PROTO_RELOAD, "reload the configuration; exit 1 if it is rejected", print_reload_cb },
+	{ PROTO_TOUCH, "report real traffic: the cache was just used", print_message_cb },
 };
 
 static const char *command_args(const struct command *c)
@@ -515,6 +518,8 @@ static const char *command_args(const struct command *c)
 		return "[TARGET]";
 	case PROTO_ARGS_TARGET_OR_ALL:
 		return "TARGET|--all";
+	case PROTO_ARGS_TOUCH:
+		return "TARGET [--hit|--miss] [--cached N] [--input N]";
 	case PROTO_ARGS_NONE:
 		break;
 	}
@@ -586,6 +591,22 @@ static int parse_command_args(int argc, char **argv, int i, struct cmdline *cl)
 			cl->json = true;
 		} else if (options && args == PROTO_ARGS_TARGET_OR_ALL && strcmp(a, "--all") == 0) {
 			cl->all = true;
+		} else if (options && args == PROTO_ARGS_TOUCH &&
+		           (strcmp(a, "--hit") == 0 || strcmp(a, "--miss") == 0)) {
+			if (cl->result != PROTO_TOUCH_UNKNOWN)
+				return usage_error("%s: give --hit or --miss once", name);
+			cl->result = a[2] == 'h' ? PROTO_TOUCH_HIT : PROTO_TOUCH_MISS;
+		} else if (options && args == PROTO_ARGS_TOUCH &&
+		           (strcmp(a, "--cached") == 0 || strcmp(a, "--input") == 0)) {
+			long long *dst = a[2] == 'c' ? &cl->cached : &cl->input;
+			char *end;
+			if (i + 1 >= argc)
+				return usage_error("%s: %s needs a number", name, a);
+			errno = 0;
+			*dst = strtoll(argv[++i], &end, 10);
+			if (errno || *end || end == argv[i] || *dst < 0)
+				return usage_error("%s: %s needs a non-negative integer, not '%s'",
+				                   name, a, argv[i]);
 		} else if (options && a[0] == '-' && a[1] != '\0') {
 			return usage_error("%s: unknown option '%s'", name, a);
 		} else if (args == PROTO_ARGS_NONE) {
@@ -598,6 +619,8 @@ static int parse_command_args(int argc, char **argv, int i, struct cmdline *cl)
 			cl->target = a;
 		}
 	}
+	if (args == PROTO_ARGS_TOUCH && !cl->target)
+		return usage_error("%s needs a TARGET", name);
 	if (args == PROTO_ARGS_TARGET_OR_ALL && !cl->target && !cl->all)
 		return usage_error("%s needs a TARGET or --all", name);
 	if (cl->target && cl->all)
@@ -620,6 +643,9 @@ static int parse_args(int argc, char **argv, struct cmdline *ret)
 	struct cmdline cl = {
 		.socket = env && *env ? env : DEFAULT_SOCKET,
 		.timeout = DEFAULT_TIMEOUT_S,
+		.result = PROTO_TOUCH_UNKNOWN,
+		.cached = -1,
+		.input = -1,
 	};
 	int c, r;
 
@@ -873,7 +899,10 @@ int main(int argc, char **argv)
 		return r == 0 ? EXIT_DONE : EXIT_USAGE;
 
 	status = EXIT_REFUSED;
-	r = proto_request_encode(&req, cl.command->cmd, cl.target, cl.all);
+	if (cl.command->cmd == PROTO_TOUCH)
+		r = proto_request_encode_touch(&req, cl.target, cl.result, cl.cached, cl.input);
+	else
+		r = proto_request_encode(&req, cl.command->cmd, cl.target, cl.all);
 	if (r < 0) {
 		fprintf(stderr, "warmctl: cannot encode the request: %s\n", strerror(-r));
 		goto out;

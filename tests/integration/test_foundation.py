@@ -170,6 +170,17 @@ class ControlAndSignals(unittest.TestCase):
         self.assertLess(took, 5)
         self.assertFalse(os.path.exists(w.socket))
 
+    def test_sigterm_lets_a_short_warm_land(self):
+        self.env.fake.stop()
+        self.env.fake = type(self.env.fake)(self.env.dir, "--latency-ms", "600")
+        w = self.env.warmd(config(self.env, TWO_TARGETS))
+        wait_for(lambda: w.status()["daemon"]["inflight"] > 0, 5, what="a warm in flight")
+        rc, took = w.stop()
+        self.assertEqual(rc, 0, w.log())
+        self.assertLess(took, 1.5)
+        self.assertNotIn("cancelling", w.log())
+        self.assertIn("stopped", w.log())
+
     def test_warmctl_commands_and_exit_codes(self):
         w = self.env.warmd(config(self.env, TWO_TARGETS + [
             target_block("by-hand", "anthropic", "support-bot.json", 'policy = "manual";')]))

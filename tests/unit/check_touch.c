@@ -1,0 +1,110 @@
+/* check_touch: the touch datagram parser (daemon/touch.c). */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "touch.h"
+
+static int parse(const char *s, struct touch_report *r, struct errmsg *e)
+{
+	return touch_parse(s, strlen(s), r, e);
+}
+
+START_TEST(test_target_only)
+{
+	struct touch_report r;
+	struct errmsg e;
+
+	ck_assert_int_eq(parse("support-bot", &r, &e), 0);
+	ck_assert_str_eq(r.target, "support-bot");
+	ck_assert_int_eq(r.result, PROTO_TOUCH_UNKNOWN);
+	ck_assert_int_eq(r.cached, -1);
+	ck_assert_int_eq(r.input, -1);
+	/* a trailing newline (echo | socat) is fine */
+	ck_assert_int_eq(parse("support-bot\n", &r, &e), 0);
+	ck_assert_str_eq(r.target, "support-bot");
+}
+END_TEST
+
+START_TEST(test_full)
+{
+	struct touch_report r;
+	struct errmsg e;
+
+	ck_assert_int_eq(parse("a.b_c-1 hit cached=4096 input=12", &r, &e), 0);
+	ck_assert_str_eq(r.target, "a.b_c-1");
+	ck_assert_int_eq(r.result, PROTO_TOUCH_HIT);
+	ck_assert_int_eq(r.cached, 4096);
+	ck_assert_int_eq(r.input, 12);
+	ck_assert_int_eq(parse("t  input=0\tmiss ", &r, &e), 0);
+	ck_assert_int_eq(r.result, PROTO_TOUCH_MISS);
+	ck_assert_int_eq(r.input, 0);
+	ck_assert_int_eq(r.cached, -1);
+}
+END_TEST
+
+START_TEST(test_rejects)
+{
+	static const struct {
+		const char *in;
+		const char *msg;
+	} bad[] = {
+		{ "", "empty datagram" },
+		{ "   ", "no target name" },
+		{ "bad/name", "not a target name" },
+		{ "t hit miss", "given twice" },
+		{ "t cached=", "non-negative integer" },
+		{ "t cached=-1", "non-negative integer" },
+		{ "t cached=12x", "non-negative integer" },
+		{ "t cached=99999999999999999999", "non-negative integer" },
+		{ "t input=abc", "non-negative integer" },
+		{ "t warm", "unknown field" },
+	};
+	struct touch_report r;
+	struct errmsg e;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(parse(bad[i].in, &r, &e), -EINVAL);
+		ck_assert_msg(strstr(e.text, bad[i].msg) != NULL, "%s: %s", bad[i].in, e.text);
+	}
+}
+END_TEST
+
+START_TEST(test_binary_and_long)
+{
+	char big[TOUCH_MAX_DATAGRAM + 2];
+	struct touch_report r;
+	struct errmsg e;
+
+	ck_assert_int_eq(touch_parse("t\0hit", 5, &r, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.text, "NUL"));
+	memset(big, 'a', sizeof(big));
+	ck_assert_int_eq(touch_parse(big, sizeof(big), &r, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.text, "longer than"));
+	/* a 65-character name is not a name */
+	memset(big, 'a', 65);
+	ck_assert_int_eq(touch_parse(big, 65, &r, &e), -EINVAL);
+	ck_assert_int_eq(touch_parse(big, 64, &r, &e), 0);
+	ck_assert_uint_eq(strlen(r.target), 64);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("touch");
+	TCase *tc = tcase_create("parse");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_target_only);
+	tcase_add_test(tc, test_full);
+	tcase_add_test(tc, test_rejects);
+	tcase_add_test(tc, test_binary_and_long);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
