@@ -411,15 +411,27 @@ static void load_daemon(const struct loader *ld, config_t *cf, struct config *c)
 	c->daemon.max_inflight = 64;
 	c->daemon.log_level = LOG_INFO;
 	default_runtime_path(&c->daemon.control_socket, "control.sock");
-	default_runtime_path(&c->daemon.touch_socket, "touch.sock");
+	if (g && config_setting_is_group(g)) {
+		c->daemon.line = setting_line(g);
+		read_group(ld, g, daemon_keys, &c->daemon, "daemon");
+		c->daemon.touch_socket_set = config_setting_get_member(g, "touch_socket") != NULL;
+	}
+	if (!c->daemon.touch_socket_set) {
+		/* Beside the control socket, wherever that is. */
+		const char *cs = c->daemon.control_socket, *slash = strrchr(cs, '/');
+		size_t dl = slash ? (size_t)(slash - cs) : 0;
+		char *p = malloc(dl + sizeof("/touch.sock"));
+		if (!p)
+			abort();
+		sprintf(p, "%.*s/touch.sock", (int)dl, cs);
+		c->daemon.touch_socket = p;
+	}
 	if (!g)
 		return;
-	c->daemon.line = setting_line(g);
 	if (!config_setting_is_group(g)) {
 		err_at(ld, g, "\"daemon\" must be a group: daemon = { ... };");
 		return;
 	}
-	read_group(ld, g, daemon_keys, &c->daemon, "daemon");
 	if (c->daemon.state_file)
 		warn_at(ld, config_setting_get_member(g, "state_file"),
 		        "daemon: state_file is not used by this version of warmd (state is not "

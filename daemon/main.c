@@ -180,11 +180,14 @@ static int start(struct warmd *w, const char *config)
 	}
 	if (st->cfg->daemon.touch_socket) {
 		r = touch_open(&w->d, st->cfg->daemon.touch_socket, &w->d.touch, &e);
-		if (r < 0) {
+		if (r < 0 && st->cfg->daemon.touch_socket_set) {
 			log_error("cannot start: %s", e.text);
 			staging_free(st);
 			return r;
 		}
+		/* A default path that cannot be bound costs touches, not the service. */
+		if (r < 0)
+			log_warning("%s: running without touches", e.text);
 	}
 	daemon_apply(&w->d, st, NULL);
 

@@ -294,6 +294,7 @@ START_TEST(test_runtime_directory)
 	load(cfg);
 	expect_ok();
 	ck_assert_str_eq(X.cfg->daemon.control_socket, "/run/first/control.sock");
+	ck_assert_str_eq(X.cfg->daemon.touch_socket, "/run/first/touch.sock");
 	setenv("RUNTIME_DIRECTORY", "", 1);
 	load(cfg);
 	expect_ok();
@@ -304,9 +305,30 @@ START_TEST(test_runtime_directory)
 	     "providers = ( { name = \"anthropic\"; } );\n");
 	expect_ok();
 	ck_assert_str_eq(X.cfg->daemon.control_socket, "/srv/c.sock");
+	/* the touch socket follows the control socket unless it is set */
+	ck_assert_str_eq(X.cfg->daemon.touch_socket, "/srv/touch.sock");
+	ck_assert(!X.cfg->daemon.touch_socket_set);
 	/* no targets at all: a warning, not an error */
 	ck_assert_uint_eq(X.d.warnings, 1);
 	ck_assert_ptr_nonnull(find_diag(DIAG_WARNING, "no \"targets\" list"));
+}
+END_TEST
+
+START_TEST(test_touch_socket_settings)
+{
+	load("daemon = { touch_socket = \"t.sock\"; };\n"
+	     "providers = ( { name = \"anthropic\"; } );\n");
+	expect_ok();
+	ck_assert(X.cfg->daemon.touch_socket_set);
+	ck_assert(strstr(X.cfg->daemon.touch_socket, "/t.sock") != NULL);
+	ck_assert(X.cfg->daemon.touch_socket[0] == '/');
+	load("daemon = { touch_socket = \"\"; };\n"
+	     "providers = ( { name = \"anthropic\"; } );\n");
+	expect_ok();
+	ck_assert_ptr_null(X.cfg->daemon.touch_socket);
+	load("daemon = { touch_socket = 5; };\n"
+	     "providers = ( { name = \"anthropic\"; } );\n");
+	ck_assert_int_eq(X.rc, -EINVAL);
 }
 END_TEST
 
@@ -975,6 +997,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_openai_defaults);
 	tcase_add_test(tc, test_full_settings);
 	tcase_add_test(tc, test_runtime_directory);
+	tcase_add_test(tc, test_touch_socket_settings);
 	tcase_add_test(tc, test_ttl_forms);
 	tcase_add_test(tc, test_request_file_relative);
 	tcase_add_test(tc, test_api_key_file_lookup);

@@ -114,9 +114,10 @@ START_TEST(test_cmd_table)
 		{ PROTO_PAUSE, "pause", PROTO_ARGS_TARGET_OR_ALL, true },
 		{ PROTO_RESUME, "resume", PROTO_ARGS_TARGET_OR_ALL, true },
 		{ PROTO_RELOAD, "reload", PROTO_ARGS_NONE, true },
+		{ PROTO_TOUCH, "touch", PROTO_ARGS_TOUCH, true },
 	};
 
-	ck_assert_int_eq(PROTO_CMD_COUNT, 6);
+	ck_assert_int_eq(PROTO_CMD_COUNT, 7);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		const struct proto_cmd_info *info = proto_cmd_info(want[i].c);
 		ck_assert_ptr_nonnull(info);
@@ -130,6 +131,49 @@ START_TEST(test_cmd_table)
 	ck_assert_int_eq(proto_cmd_lookup("PING"), -1);
 	ck_assert_int_eq(proto_cmd_lookup(""), -1);
 	ck_assert_int_eq(proto_cmd_lookup("pin"), -1);
+}
+END_TEST
+
+START_TEST(test_touch_decode)
+{
+	struct proto_request r;
+	const char *code = NULL;
+	struct errmsg e;
+	struct buf b = BUF_INIT;
+	static const char *const bad[] = {
+		"{\"cmd\":\"touch\"}",
+		"{\"cmd\":\"touch\",\"target\":\"t\",\"result\":\"warm\"}",
+		"{\"cmd\":\"touch\",\"target\":\"t\",\"result\":1}",
+		"{\"cmd\":\"touch\",\"target\":\"t\",\"cached\":-1}",
+		"{\"cmd\":\"touch\",\"target\":\"t\",\"cached\":\"5\"}",
+		"{\"cmd\":\"touch\",\"target\":\"t\",\"input\":1.5}",
+		"{\"cmd\":\"touch\",\"target\":\"t\",\"all\":true}",
+		"{\"cmd\":\"status\",\"cached\":5}",
+	};
+
+	ck_assert_int_eq(proto_request_encode_touch(&b, "t", PROTO_TOUCH_HIT, 4096, -1), 0);
+	ck_assert_str_eq(b.data, "{\"cmd\":\"touch\",\"target\":\"t\",\"result\":\"hit\","
+	                         "\"cached\":4096}\n");
+	ck_assert_int_eq(proto_request_decode(b.data, b.len - 1, &r, &code, &e), 0);
+	ck_assert_int_eq(r.cmd, PROTO_TOUCH);
+	ck_assert_str_eq(r.target, "t");
+	ck_assert_int_eq(r.result, PROTO_TOUCH_HIT);
+	ck_assert_int_eq(r.cached, 4096);
+	ck_assert_int_eq(r.input, -1);
+	proto_request_done(&r);
+	buf_reset(&b);
+	ck_assert_int_eq(proto_request_encode_touch(&b, "t", PROTO_TOUCH_UNKNOWN, -1, 7), 0);
+	ck_assert_int_eq(proto_request_decode(b.data, b.len - 1, &r, &code, &e), 0);
+	ck_assert_int_eq(r.result, PROTO_TOUCH_UNKNOWN);
+	ck_assert_int_eq(r.input, 7);
+	proto_request_done(&r);
+	buf_free(&b);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(proto_request_decode(bad[i], strlen(bad[i]), &r, &code, &e) ==
+		                      -EINVAL,
+		              "accepted %s", bad[i]);
+		ck_assert_str_eq(code, PROTO_E_BAD_REQUEST);
+	}
 }
 END_TEST
 
@@ -748,6 +792,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_decode_every_command);
 	tcase_add_test(tc, test_decode_respects_len);
 	tcase_add_test(tc, test_cmd_table);
+	tcase_add_test(tc, test_touch_decode);
 	tcase_add_test(tc, test_decode_bad_json);
 	tcase_add_test(tc, test_decode_not_object);
 	tcase_add_test(tc, test_decode_bad_cmd);
