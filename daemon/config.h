@@ -20,7 +20,7 @@ enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT };
 
 struct cfg_daemon {
 	char *control_socket;
-	char *touch_socket; /* NULL: disabled (touch_socket = "") */
+	char *touch_socket;    /* NULL: disabled (touch_socket = "") */
 	bool touch_socket_set; /* given in the file (else derived: next to control_socket) */
 	char *state_file;
 	int max_inflight;

@@ -142,10 +142,9 @@ struct target *daemon_find_target(struct daemon *d, const char *name)
 	return hit ? *hit : NULL;
 }
 
-/* Takes t out of service for good: its in-flight warm is cancelled. */
-static void retire_target(struct daemon *d, struct target *t)
+/* Takes t out of every queue and cancels its warm in flight, if any. */
+static void abort_warm(struct daemon *d, struct target *t)
 {
-	t->removed = true;
 	sched_remove(d->sched, t);
 	if (t->inflight) {
 		struct sched_outcome stale = { .result = WARM_ERROR,
@@ -154,6 +153,13 @@ static void retire_target(struct daemon *d, struct target *t)
 		sched_done(d->sched, t, &stale);
 		warm_cancel(t);
 	}
+}
+
+/* Takes t out of service for good: its in-flight warm is cancelled. */
+static void retire_target(struct daemon *d, struct target *t)
+{
+	t->removed = true;
+	abort_warm(d, t);
 	target_unref(t);
 }
 
@@ -465,17 +471,8 @@ void daemon_touch_rejected(struct daemon *d, const char *why)
 void daemon_cancel_all(struct daemon *d)
 {
 	sched_pause_all(d->sched, true);
-	for (size_t i = 0; i < d->ntargets; i++) {
-		struct target *t = d->targets[i];
-		sched_remove(d->sched, t);
-		if (t->inflight) {
-			struct sched_outcome stale = { .result = WARM_ERROR,
-				                       .stale = true,
-				                       .latency_s = -1 };
-			sched_done(d->sched, t, &stale);
-			warm_cancel(t);
-		}
-	}
+	for (size_t i = 0; i < d->ntargets; i++)
+		abort_warm(d, d->targets[i]);
 }
 
 void daemon_fini(struct daemon *d)

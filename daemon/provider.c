@@ -124,6 +124,27 @@ void provider_error_text(long status, const char *type, const char *message, con
 		errmsg_set(e, -EPROTO, "HTTP %ld with an empty body", status);
 }
 
+void provider_error_from_body(long status, const char *body, size_t len,
+                              const char *const *type_keys, struct errmsg *e)
+{
+	json_object *o = NULL, *err;
+	const char *type = NULL;
+
+	if (jsonx_parse(body, len, 0, &o, NULL) == 0) {
+		err = jsonx_get(o, "error");
+		if (err && jsonx_get_str(err, "message")) {
+			for (const char *const *k = type_keys; *k && !type; k++)
+				type = jsonx_get_str(err, *k);
+			provider_error_text(status, type, jsonx_get_str(err, "message"), body, len,
+			                    e);
+			json_object_put(o);
+			return;
+		}
+		json_object_put(o);
+	}
+	provider_error_text(status, NULL, NULL, body, len, e);
+}
+
 int provider_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,
                          struct errmsg *e)
 {

@@ -115,6 +115,12 @@ void provider_apply_config(struct provider *p, const struct cfg_provider *c);
 void provider_error_text(long status, const char *type, const char *message, const char *body,
                          size_t len, struct errmsg *e);
 
+/* Shared by adapters: the provider's own error text from a JSON error body
+ * {"error":{"message":...}}, naming the error by the first of type_keys
+ * present in it (NULL-terminated); falls back to provider_error_text(). */
+void provider_error_from_body(long status, const char *body, size_t len,
+                              const char *const *type_keys, struct errmsg *e);
+
 /* Shared by adapters: reads an optional non-negative integer usage field.
  * Absent or null gives 0; another type or a negative value fails with e. */
 int provider_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,

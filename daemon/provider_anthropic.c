@@ -74,6 +74,25 @@ static int scan_block(json_object *block, const char *kind, const char *where, s
 	return 0;
 }
 
+/* Scans every block of arr (named name[i] in errors); moves *keep, the end of
+ * the canonical prefix, past each breakpoint. */
+static int scan_array(json_object *arr, const char *kind, const char *name, struct buf *prefix,
+                      struct bp_scan *s, size_t *keep, struct errmsg *e)
+{
+	char where[96];
+
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		int r;
+		snprintf(where, sizeof(where), "%s[%zu]", name, i);
+		r = scan_block(json_object_array_get_idx(arr, i), kind, where, prefix, s, e);
+		if (r < 0)
+			return r;
+		if (r)
+			*keep = prefix->len;
+	}
+	return 0;
+}
+
 /* Walks tools, system and messages in cache order. The canonical prefix
  * (what the version hashes) ends at the last breakpoint; with automatic
  * caching it is the whole template. */
@@ -82,38 +101,22 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 	json_object *tools = jsonx_get(t, "tools"), *system = jsonx_get(t, "system");
 	json_object *msgs = jsonx_get(t, "messages");
 	size_t keep = b->prefix.len;
-	char where[96];
+	char name[64];
 	int r;
 
 	if (tools) {
 		if (!json_object_is_type(tools, json_type_array))
 			return errmsg_set(e, -EINVAL, "\"tools\" must be an array");
-		for (size_t i = 0; i < json_object_array_length(tools); i++) {
-			snprintf(where, sizeof(where), "tools[%zu]", i);
-			r = scan_block(json_object_array_get_idx(tools, i), "T:", where, &b->prefix,
-			               s, e);
-			if (r < 0)
-				return r;
-			if (r)
-				keep = b->prefix.len;
-		}
+		if ((r = scan_array(tools, "T:", "tools", &b->prefix, s, &keep, e)) < 0)
+			return r;
 	}
 	if (system) {
-		if (json_object_is_type(system, json_type_string)) {
+		if (json_object_is_type(system, json_type_string))
 			scan_block(system, "S:", "system", &b->prefix, s, e);
-		} else if (json_object_is_type(system, json_type_array)) {
-			for (size_t i = 0; i < json_object_array_length(system); i++) {
-				snprintf(where, sizeof(where), "system[%zu]", i);
-				r = scan_block(json_object_array_get_idx(system, i), "S:", where,
-				               &b->prefix, s, e);
-				if (r < 0)
-					return r;
-				if (r)
-					keep = b->prefix.len;
-			}
-		} else {
+		else if (!json_object_is_type(system, json_type_array))
 			return errmsg_set(e, -EINVAL, "\"system\" must be a string or an array");
-		}
+		else if ((r = scan_array(system, "S:", "system", &b->prefix, s, &keep, e)) < 0)
+			return r;
 	}
 	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
 		json_object *m = json_object_array_get_idx(msgs, i);
@@ -129,15 +132,9 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 			scan_block(content, kind, "", &b->prefix, s, e);
 		} else if (json_object_is_type(content, json_type_array) &&
 		           json_object_array_length(content) > 0) {
-			for (size_t j = 0; j < json_object_array_length(content); j++) {
-				snprintf(where, sizeof(where), "messages[%zu].content[%zu]", i, j);
-				r = scan_block(json_object_array_get_idx(content, j), kind, where,
-				               &b->prefix, s, e);
-				if (r < 0)
-					return r;
-				if (r)
-					keep = b->prefix.len;
-			}
+			snprintf(name, sizeof(name), "messages[%zu].content", i);
+			if ((r = scan_array(content, kind, name, &b->prefix, s, &keep, e)) < 0)
+				return r;
 		} else {
 			return errmsg_set(e, -EINVAL,
 			                  "messages[%zu].content must be a string or a non-empty "
@@ -386,19 +383,9 @@ static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u
 
 static void anthropic_parse_error(long status, const char *body, size_t len, struct errmsg *e)
 {
-	json_object *o = NULL, *err;
+	static const char *const type_keys[] = { "type", NULL };
 
-	if (jsonx_parse(body, len, 0, &o, NULL) == 0) {
-		err = jsonx_get(o, "error");
-		if (err && jsonx_get_str(err, "message")) {
-			provider_error_text(status, jsonx_get_str(err, "type"),
-			                    jsonx_get_str(err, "message"), body, len, e);
-			json_object_put(o);
-			return;
-		}
-		json_object_put(o);
-	}
-	provider_error_text(status, NULL, NULL, body, len, e);
+	provider_error_from_body(status, body, len, type_keys, e);
 }
 
 const struct provider_ops provider_anthropic_ops = {

@@ -238,20 +238,9 @@ static int compat_parse_ok(const char *body, size_t len, struct warm_usage *u, s
 
 static void openai_parse_error(long status, const char *body, size_t len, struct errmsg *e)
 {
-	json_object *o = NULL, *err;
+	static const char *const type_keys[] = { "code", "type", NULL };
 
-	if (jsonx_parse(body, len, 0, &o, NULL) == 0) {
-		err = jsonx_get(o, "error");
-		if (err && jsonx_get_str(err, "message")) {
-			const char *type = jsonx_get_str(err, "code");
-			provider_error_text(status, type ? type : jsonx_get_str(err, "type"),
-			                    jsonx_get_str(err, "message"), body, len, e);
-			json_object_put(o);
-			return;
-		}
-		json_object_put(o);
-	}
-	provider_error_text(status, NULL, NULL, body, len, e);
+	provider_error_from_body(status, body, len, type_keys, e);
 }
 
 const struct provider_ops provider_openai_ops = {
