@@ -250,6 +250,14 @@ int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, str
 	return 0;
 }
 
+int jsonx_append(struct buf *out, json_object *o)
+{
+	size_t len;
+	const char *s = jsonx_dump(o, &len);
+
+	return buf_append(out, s, len);
+}
+
 const char *jsonx_dump(json_object *o, size_t *ret_len)
 {
 	return json_object_to_json_string_length(
@@ -341,9 +349,18 @@ bool jsonx_get_int64(json_object *o, const char *key, int64_t *ret)
 	return true;
 }
 
+/* The jsonx_add_* helpers build fresh objects with literal keys: telling
+ * json-c so skips a lookup and a strdup per field (status for 10,000 targets
+ * adds 200,000 of them). */
+static void add(json_object *o, const char *key, json_object *v)
+{
+	json_object_object_add_ex(o, key, v,
+	                          JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
 void jsonx_add_str(json_object *o, const char *key, const char *v)
 {
-	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+	add(o, key, v ? json_object_new_string(v) : NULL);
 }
 
 void jsonx_add_time(json_object *o, const char *key, double unix_s)
@@ -351,17 +368,29 @@ void jsonx_add_time(json_object *o, const char *key, double unix_s)
 	char tmp[32];
 
 	if (!(unix_s > 0)) {
-		json_object_object_add(o, key, NULL);
+		add(o, key, NULL);
 		return;
 	}
-	/* Millisecond precision, printed as written (no binary noise). */
-	snprintf(tmp, sizeof(tmp), "%.3f", unix_s);
-	json_object_object_add(o, key, json_object_new_double_s(unix_s, tmp));
+	/* Millisecond precision, printed as written (no binary noise). Integer
+	 * formatting: %f costs more than the rest of a status line. */
+	{
+		long long ms = llround(unix_s * 1000);
+		char *p = tmp + sizeof(tmp);
+		*--p = '\0';
+		for (int i = 0; i < 3; i++, ms /= 10)
+			*--p = (char)('0' + ms % 10);
+		*--p = '.';
+		do {
+			*--p = (char)('0' + ms % 10);
+			ms /= 10;
+		} while (ms > 0);
+		add(o, key, json_object_new_double_s(unix_s, p));
+	}
 }
 
 void jsonx_add_int(json_object *o, const char *key, int64_t v)
 {
-	json_object_object_add(o, key, json_object_new_int64(v));
+	add(o, key, json_object_new_int64(v));
 }
 
 json_object *jsonx_new_double(double v)
@@ -381,10 +410,10 @@ json_object *jsonx_new_double(double v)
 
 void jsonx_add_double(json_object *o, const char *key, double v)
 {
-	json_object_object_add(o, key, jsonx_new_double(v));
+	add(o, key, jsonx_new_double(v));
 }
 
 void jsonx_add_bool(json_object *o, const char *key, bool v)
 {
-	json_object_object_add(o, key, json_object_new_boolean(v));
+	add(o, key, json_object_new_boolean(v));
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "errmsg.h"
 
 #define JSONX_MAX_DEPTH 256
@@ -26,6 +27,9 @@ int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, str
  * The string belongs to o and lives until o changes or is freed. */
 const char *jsonx_dump(json_object *o, size_t *ret_len);
 
+/* Appends the compact serialisation of o to out. Returns 0 or -ENOMEM. */
+int jsonx_append(struct buf *out, json_object *o);
+
 /* Walks a parsed document and fails (-ERANGE, with the JSON path in e) on an
  * integer json-c had to clamp because it does not fit 64 bits. */
 int jsonx_check_ranges(json_object *o, struct errmsg *e);
@@ -36,7 +40,8 @@ const char *jsonx_get_str(json_object *o, const char *key);
 bool jsonx_get_int64(json_object *o, const char *key, int64_t *ret);
 bool jsonx_is_int(json_object *o);
 
-/* Adds a value, or null when v is NULL / a double is NaN. Return o. */
+/* Add a value, or null when v is NULL / a double is NaN, under a key that o
+ * does not have yet and that outlives o (a string literal). */
 void jsonx_add_str(json_object *o, const char *key, const char *v);
 void jsonx_add_time(json_object *o, const char *key, double unix_s); /* <=0 means null */
 void jsonx_add_int(json_object *o, const char *key, int64_t v);

@@ -210,6 +210,17 @@ int proto_request_encode_touch(struct buf *out, const char *target, enum proto_t
 	return r;
 }
 
+int proto_response_ok_open(struct buf *out)
+{
+	/* The same bytes proto_response_ok() writes before the data. */
+	return buf_puts(out, "{\"ok\":true,\"data\":");
+}
+
+int proto_response_ok_close(struct buf *out)
+{
+	return buf_puts(out, "}\n");
+}
+
 int proto_response_ok(struct buf *out, json_object *data)
 {
 	json_object *o = json_object_new_object();
@@ -242,6 +253,21 @@ int proto_response_error_details(struct buf *out, const char *code, const char *
 	r = append_line(out, o);
 	json_object_put(o);
 	return r;
+}
+
+int proto_response_peek(const char *line, size_t len, bool *ret_ok)
+{
+	static const char yes[] = "{\"ok\":true,", no[] = "{\"ok\":false,";
+
+	if (len < sizeof(no) || line[len - 1] != '}')
+		return -EPROTO;
+	if (memcmp(line, yes, sizeof(yes) - 1) == 0)
+		*ret_ok = true;
+	else if (memcmp(line, no, sizeof(no) - 1) == 0)
+		*ret_ok = false;
+	else
+		return -EPROTO;
+	return 0;
 }
 
 int proto_response_decode(const char *line, size_t len, json_object **ret_obj, bool *ret_ok,

@@ -85,12 +85,23 @@ int proto_request_encode(struct buf *out, enum proto_cmd cmd, const char *target
 int proto_request_encode_touch(struct buf *out, const char *target, enum proto_touch_result result,
                                int64_t cached, int64_t input);
 
+/* Streams a large ok response: _open appends `{"ok":true,"data":`, the caller
+ * appends the data as JSON, _close ends the line. */
+int proto_response_ok_open(struct buf *out);
+int proto_response_ok_close(struct buf *out);
+
 /* Appends a response line (newline included). ok_response takes ownership of data (may be NULL). */
 int proto_response_ok(struct buf *out, json_object *data);
 int proto_response_error(struct buf *out, const char *code, const char *message);
 /* Same, with a "details" array of strings (takes ownership; may be NULL). */
 int proto_response_error_details(struct buf *out, const char *code, const char *message,
                                  json_object *details);
+
+/* Reads only the verdict of a response line: warmd always writes "ok" first
+ * ({"ok":true,... or {"ok":false,...}), so a client that passes the line on
+ * unchanged (warmctl --json) need not parse megabytes of status. Returns 0,
+ * or -EPROTO when the line does not have that shape. */
+int proto_response_peek(const char *line, size_t len, bool *ret_ok);
 
 /* Decodes a response line. On success *ret_obj owns the whole response; *ret_ok,
  * *ret_data (borrowed from obj), *ret_code and *ret_message (borrowed) are set. */

@@ -40,8 +40,7 @@ struct ctl {
 
 struct wreq {
 	uv_write_t w;
-	size_t len;
-	char data[];
+	char *data; /* a response taken over from its buf */
 };
 
 static void conn_close(struct conn *c);
@@ -75,8 +74,11 @@ static void conn_close(struct conn *c)
 
 static void write_cb(uv_write_t *w, int status)
 {
+	struct wreq *r = (struct wreq *)w;
+
 	(void)status;
-	free(w); /* the uv_write_t is the first member of struct wreq */
+	free(r->data);
+	free(r);
 }
 
 static void shutdown_cb(uv_shutdown_t *s, int status)
@@ -88,29 +90,35 @@ static void shutdown_cb(uv_shutdown_t *s, int status)
 	conn_close(c);
 }
 
-/* Queues bytes; drops a client that lets replies pile up unread. */
-static void conn_send(struct conn *c, const char *p, size_t n)
+/* Queues the response in out (taking its storage over, so a status of several
+ * MiB is never copied); drops a client that lets replies pile up unread. */
+static void conn_send(struct conn *c, struct buf *out)
 {
 	struct wreq *w;
 	uv_buf_t b;
+	size_t n = out->len;
 
-	if (c->closing)
+	if (c->closing) {
+		buf_free(out);
 		return;
+	}
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) + n > CTL_MAX_PENDING_OUT) {
 		log_warning("control: dropping pid %ld (uid %u): it does not read its answers",
 		            (long)c->peer.pid, (unsigned)c->peer.uid);
+		buf_free(out);
 		conn_close(c);
 		return;
 	}
-	w = malloc(sizeof(*w) + n);
-	if (!w) {
+	w = malloc(sizeof(*w));
+	if (!w || !(w->data = buf_steal(out))) {
+		free(w);
+		buf_free(out);
 		conn_close(c);
 		return;
 	}
-	memcpy(w->data, p, n);
-	w->len = n;
 	b = uv_buf_init(w->data, (unsigned)n);
 	if (uv_write(&w->w, (uv_stream_t *)&c->pipe, &b, 1, write_cb) < 0) {
+		free(w->data);
 		free(w);
 		conn_close(c);
 	}
@@ -121,8 +129,7 @@ static void send_error(struct conn *c, const char *code, const char *msg)
 	struct buf out = BUF_INIT;
 
 	proto_response_error(&out, code, msg);
-	conn_send(c, out.data, out.len);
-	buf_free(&out);
+	conn_send(c, &out);
 }
 
 /* Is the peer on fd a member of gid? SO_PEERGROUPS gives its supplementary
@@ -185,8 +192,7 @@ static int line_cb(void *data, const char *line, size_t len)
 		         req.target ? req.target : "", (long)c->peer.pid, (unsigned)c->peer.uid);
 	ctl_cmd_run(c->ctl->d, &req, &c->peer, &out);
 	proto_request_done(&req);
-	conn_send(c, out.data, out.len);
-	buf_free(&out);
+	conn_send(c, &out);
 	return c->closing ? -ECONNRESET : 0;
 }
 

@@ -56,7 +56,11 @@ static void cmd_status(struct daemon *d, const struct proto_request *req, struct
 		not_found(out, req->target);
 		return;
 	}
-	proto_response_ok(out, daemon_status_json(d, t));
+	if (proto_response_ok_open(out) < 0 || daemon_status_write(d, t, out) < 0 ||
+	    proto_response_ok_close(out) < 0) {
+		buf_reset(out);
+		proto_response_error(out, PROTO_E_FAILED, "out of memory");
+	}
 }
 
 /* Why t cannot be warmed by hand, or NULL. */

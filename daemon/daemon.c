@@ -344,12 +344,12 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 	return 0;
 }
 
-json_object *daemon_status_json(struct daemon *d, const struct target *only)
+int daemon_status_write(struct daemon *d, const struct target *only, struct buf *out)
 {
-	json_object *o = json_object_new_object(), *dm = json_object_new_object();
-	json_object *arr = json_object_new_array_ext(only ? 1 : (int)d->ntargets);
+	json_object *dm = json_object_new_object();
 	double now = clock_now(d->clk);
 	bool paused_all = sched_paused_all(d->sched);
+	int r;
 
 	jsonx_add_str(dm, "version", WARMD_VERSION);
 	jsonx_add_int(dm, "pid", getpid());
@@ -359,16 +359,21 @@ json_object *daemon_status_json(struct daemon *d, const struct target *only)
 	jsonx_add_int(dm, "inflight", sched_inflight(d->sched));
 	jsonx_add_bool(dm, "paused_all", paused_all);
 	jsonx_add_int(dm, "touches_dropped", (int64_t)d->touches_dropped);
-	json_object_object_add(o, "daemon", dm);
-	if (only) {
-		json_object_array_add(arr, target_status_json(only, now, paused_all));
-	} else {
-		for (size_t i = 0; i < d->ntargets; i++)
-			json_object_array_add(arr,
-			                      target_status_json(d->targets[i], now, paused_all));
+	r = buf_puts(out, "{\"daemon\":");
+	if (r == 0)
+		r = jsonx_append(out, dm);
+	json_object_put(dm);
+	if (r == 0)
+		r = buf_puts(out, ",\"targets\":[");
+	for (size_t i = 0; r == 0 && i < (only ? 1 : d->ntargets); i++) {
+		json_object *t = target_status_json(only ? only : d->targets[i], now, paused_all);
+		if (i)
+			r = buf_puts(out, ",");
+		if (r == 0)
+			r = jsonx_append(out, t);
+		json_object_put(t);
 	}
-	json_object_object_add(o, "targets", arr);
-	return o;
+	return r == 0 ? buf_puts(out, "]}") : r;
 }
 
 void daemon_pause_all(struct daemon *d, bool paused)

@@ -75,8 +75,9 @@ void reload_report_init(struct reload_report *rep);
 void reload_report_free(struct reload_report *rep);
 
 struct target *daemon_find_target(struct daemon *d, const char *name);
-/* The §8 status data; target NULL means all. */
-json_object *daemon_status_json(struct daemon *d, const struct target *only);
+/* Appends the §8 status data as JSON to out; target NULL means all. Streams
+ * one target at a time, so 10,000 targets never sit in memory as one tree. */
+int daemon_status_write(struct daemon *d, const struct target *only, struct buf *out);
 /* Pause / resume everything (the kill switch). */
 void daemon_pause_all(struct daemon *d, bool paused);
 void daemon_pause_target(struct daemon *d, struct target *t, bool paused);

@@ -913,7 +913,14 @@ int main(int argc, char **argv)
 		status = r == -ENOMEM ? EXIT_REFUSED : EXIT_UNREACHABLE;
 		goto out;
 	}
-	r = proto_response_decode(line.data, line.len, &resp, &ok, &data, &code, &message, &e);
+	/* --json passes the line on unchanged: the verdict is all it needs. */
+	if (cl.json)
+		r = proto_response_peek(line.data, line.len, &ok) < 0
+		            ? errmsg_set(&e, -EPROTO, "the answer is not a warmd response")
+		            : 0;
+	else
+		r = proto_response_decode(line.data, line.len, &resp, &ok, &data, &code, &message,
+		                          &e);
 	if (r < 0) {
 		fprintf(stderr, "warmctl: %s: %s\n", cl.socket, e.text);
 		status = EXIT_UNREACHABLE;

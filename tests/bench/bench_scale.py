@@ -60,6 +60,26 @@ def status_ms(sock, runs=5):
     return min(times), sorted(times)[len(times) // 2], len(p.stdout)
 
 
+def raw_status_ms(sock, runs=5):
+    """The daemon's side alone: one status request on the socket, no JSON parsing."""
+    import socket
+    times = []
+    for _ in range(runs):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        t0 = time.monotonic()
+        s.connect(sock)
+        s.sendall(b'{"cmd":"status"}\n')
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        times.append((time.monotonic() - t0) * 1000)
+        s.close()
+    return min(times), sorted(times)[len(times) // 2]
+
+
 def wrk_rate(url, body_file, seconds=5):
     if not shutil.which("wrk"):
         return None
@@ -131,6 +151,8 @@ def main():
         print(f"RSS after the burst: {rss_mib(w.pid):.1f} MiB")
         lo, med, size = status_ms(sock)
         print(f"warmctl --json status: min {lo:.0f} ms, median {med:.0f} ms ({size / 1e6:.1f} MB)")
+        lo, med = raw_status_ms(sock)
+        print(f"  of which the daemon (raw socket round trip): min {lo:.0f} ms, median {med:.0f} ms")
         c0, t0 = proc_stat(w.pid), time.monotonic()
         time.sleep(a.idle)
         cpu = (proc_stat(w.pid) - c0) / (time.monotonic() - t0) * 100

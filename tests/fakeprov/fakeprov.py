@@ -567,6 +567,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # A warmer opens many connections at once (a burst of warms); the default
+    # backlog of 5 drops SYNs and turns them into 1 s retransmit stalls.
+    request_queue_size = 1024
 
     def __init__(self, address, provider, verbose):
         self.provider, self.verbose = provider, verbose

@@ -481,6 +481,34 @@ START_TEST(test_response_error_details)
 }
 END_TEST
 
+START_TEST(test_response_streamed_and_peek)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	json_object *data = json_object_new_object();
+	bool ok = false;
+
+	json_object_object_add(data, "x", json_object_new_int(1));
+	ck_assert_int_eq(proto_response_ok(&a, data), 0);
+	/* the streamed form writes the very same bytes */
+	ck_assert_int_eq(proto_response_ok_open(&b), 0);
+	buf_puts(&b, "{\"x\":1}");
+	ck_assert_int_eq(proto_response_ok_close(&b), 0);
+	ck_assert_str_eq(a.data, b.data);
+	ck_assert_int_eq(proto_response_peek(a.data, a.len - 1, &ok), 0);
+	ck_assert(ok);
+	buf_reset(&a);
+	proto_response_error(&a, PROTO_E_NOT_FOUND, "no");
+	ck_assert_int_eq(proto_response_peek(a.data, a.len - 1, &ok), 0);
+	ck_assert(!ok);
+	ck_assert_int_eq(proto_response_peek("{\"data\":1,\"ok\":true}", 21, &ok), -EPROTO);
+	ck_assert_int_eq(proto_response_peek("{\"ok\":true,\"data\":1", 20, &ok), -EPROTO);
+	ck_assert_int_eq(proto_response_peek("garbage", 7, &ok), -EPROTO);
+	ck_assert_int_eq(proto_response_peek("", 0, &ok), -EPROTO);
+	buf_free(&a);
+	buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_response_decode_errors)
 {
 	static const char *const bad[] = { "{\"ok\":1}", "{\"data\":{}}", "[]", "{\"ok\":null}",
@@ -812,6 +840,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_response_error);
 	tcase_add_test(tc, test_response_error_details);
 	tcase_add_test(tc, test_response_decode_errors);
+	tcase_add_test(tc, test_response_streamed_and_peek);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("linebuf");
