@@ -15,6 +15,7 @@ static const struct proto_cmd_info cmds[PROTO_CMD_COUNT] = {
 	[PROTO_RESUME] = { "resume", PROTO_ARGS_TARGET_OR_ALL, true },
 	[PROTO_RELOAD] = { "reload", PROTO_ARGS_NONE, true },
 	[PROTO_TOUCH] = { "touch", PROTO_ARGS_TOUCH, true },
+	[PROTO_METRICS] = { "metrics", PROTO_ARGS_NONE, false },
 };
 
 const struct proto_cmd_info *proto_cmd_info(enum proto_cmd c)

@@ -45,8 +45,14 @@ static const struct key_def daemon_keys[] = {
 	{ "control_socket", K_PATH, D(control_socket), 0, 0, NULL, "a socket path" },
 	{ "touch_socket", K_OPTPATH, D(touch_socket), 0, 0, NULL,
 	  "a socket path (\"\" disables touches)" },
-	{ "state_file", K_PATH, D(state_file), 0, 0, NULL, "a file path" },
+	{ "state_file", K_OPTPATH, D(state_file), 0, 0, NULL, "a file path (\"\" disables state)" },
 	{ "max_inflight", K_INT, D(max_inflight), 1, 100000, NULL, "concurrent warms" },
+	{ "metrics_listen", K_STR, D(metrics_listen), 0, 0, NULL,
+	  "an address such as \"127.0.0.1:9477\"" },
+	{ "metrics_textfile", K_OPTPATH, D(metrics_textfile), 0, 0, NULL,
+	  "a file path ending in .prom" },
+	{ "metrics_textfile_interval", K_DURATION, D(metrics_textfile_interval), 0, 0, NULL,
+	  "a duration such as \"15s\"" },
 	{ "log_level", K_LOGLEVEL, D(log_level), 0, 0, NULL,
 	  "one of error, warning, notice, info, debug" },
 	{ NULL, 0, 0, 0, 0, NULL, NULL },
@@ -383,25 +389,28 @@ static int read_group(const struct loader *ld, config_setting_t *g, const struct
 	return errors;
 }
 
-static void default_runtime_path(char **dst, const char *file)
+/* $ENV_DIR/file (systemd may pass several directories separated by ':'; the
+ * first one), else fallback/file. */
+static void default_dir_path(char **dst, const char *env, const char *fallback, const char *file)
 {
-	const char *rt = getenv("RUNTIME_DIRECTORY");
+	const char *dir = getenv(env);
+	size_t n;
 	char *p;
 
-	/* systemd may pass several directories separated by ':'; use the first. */
-	if (rt && *rt) {
-		size_t n = strcspn(rt, ":");
-		p = malloc(n + strlen(file) + 2);
-		if (!p)
-			abort();
-		sprintf(p, "%.*s/%s", (int)n, rt, file);
-	} else {
-		p = malloc(strlen("/run/warmd/") + strlen(file) + 1);
-		if (!p)
-			abort();
-		sprintf(p, "/run/warmd/%s", file);
-	}
+	if (!dir || !*dir)
+		dir = fallback;
+	n = strcspn(dir, ":");
+	p = malloc(n + strlen(file) + 2);
+	if (!p)
+		abort();
+	sprintf(p, "%.*s/%s", (int)n, dir, file);
+	free(*dst);
 	*dst = p;
+}
+
+static void default_runtime_path(char **dst, const char *file)
+{
+	default_dir_path(dst, "RUNTIME_DIRECTORY", "/run/warmd", file);
 }
 
 static void load_daemon(const struct loader *ld, config_t *cf, struct config *c)
@@ -409,13 +418,18 @@ static void load_daemon(const struct loader *ld, config_t *cf, struct config *c)
 	config_setting_t *g = config_lookup(cf, "daemon");
 
 	c->daemon.max_inflight = 64;
+	c->daemon.metrics_textfile_interval = 15;
 	c->daemon.log_level = LOG_INFO;
 	default_runtime_path(&c->daemon.control_socket, "control.sock");
+	default_dir_path(&c->daemon.state_file, "STATE_DIRECTORY", "/var/lib/warmd", "state.json");
 	if (g && config_setting_is_group(g)) {
 		c->daemon.line = setting_line(g);
 		read_group(ld, g, daemon_keys, &c->daemon, "daemon");
 		c->daemon.touch_socket_set = config_setting_get_member(g, "touch_socket") != NULL;
 	}
+	if (c->daemon.metrics_textfile && c->daemon.metrics_textfile_interval < 1)
+		err_at(ld, config_setting_get_member(g, "metrics_textfile_interval"),
+		       "daemon: metrics_textfile_interval must be at least 1s");
 	if (!c->daemon.touch_socket_set) {
 		/* Beside the control socket, wherever that is. */
 		const char *cs = c->daemon.control_socket, *slash = strrchr(cs, '/');
@@ -432,10 +446,6 @@ static void load_daemon(const struct loader *ld, config_t *cf, struct config *c)
 		err_at(ld, g, "\"daemon\" must be a group: daemon = { ... };");
 		return;
 	}
-	if (c->daemon.state_file)
-		warn_at(ld, config_setting_get_member(g, "state_file"),
-		        "daemon: state_file is not used by this version of warmd (state is not "
-		        "kept across restarts yet)");
 }
 
 /* Is the URL's host a loopback address? Plain http is allowed only there. */
@@ -909,6 +919,8 @@ void config_free(struct config *c)
 	free(c->daemon.control_socket);
 	free(c->daemon.touch_socket);
 	free(c->daemon.state_file);
+	free(c->daemon.metrics_listen);
+	free(c->daemon.metrics_textfile);
 	free(c->file);
 	free(c->dir);
 	free(c);

@@ -20,9 +20,12 @@ enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT };
 
 struct cfg_daemon {
 	char *control_socket;
-	char *touch_socket;    /* NULL: disabled (touch_socket = "") */
-	bool touch_socket_set; /* given in the file (else derived: next to control_socket) */
-	char *state_file;
+	char *touch_socket;     /* NULL: disabled (touch_socket = "") */
+	bool touch_socket_set;  /* given in the file (else derived: next to control_socket) */
+	char *state_file;       /* NULL: disabled (state_file = "") */
+	char *metrics_listen;   /* "HOST:PORT" for HTTP /metrics, or NULL */
+	char *metrics_textfile; /* node_exporter textfile, or NULL */
+	double metrics_textfile_interval;
 	int max_inflight;
 	int log_level; /* syslog priority */
 	int line;

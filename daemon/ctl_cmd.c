@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics.h"
 #include "touch.h"
 #include "version.h"
 
@@ -205,6 +206,23 @@ static void cmd_touch(struct daemon *d, const struct proto_request *req, struct 
 	reply_targets(out, names, "%s touched: %s", t->name, t->reason);
 }
 
+static void cmd_metrics(struct daemon *d, struct buf *out)
+{
+	struct buf text = BUF_INIT;
+	json_object *data;
+
+	if (metrics_write(d, &text) < 0) {
+		buf_free(&text);
+		proto_response_error(out, PROTO_E_FAILED, "out of memory");
+		return;
+	}
+	data = json_object_new_object();
+	jsonx_add_str(data, "content_type", METRICS_CONTENT_TYPE);
+	json_object_object_add(data, "text", json_object_new_string_len(text.data, (int)text.len));
+	buf_free(&text);
+	proto_response_ok(out, data);
+}
+
 void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
                  struct buf *out)
 {
@@ -230,6 +248,9 @@ void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct
 		return;
 	case PROTO_TOUCH:
 		cmd_touch(d, req, out);
+		return;
+	case PROTO_METRICS:
+		cmd_metrics(d, out);
 		return;
 	case PROTO_CMD_COUNT:
 		break;

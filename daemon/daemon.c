@@ -10,6 +10,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "notify.h"
+#include "state.h"
 #include "touch.h"
 #include "version.h"
 
@@ -315,6 +316,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 	sched_rearm(d->sched);
 	d->config_loaded_at = clock_now(d->clk);
 	daemon_update_status(d, true);
+	state_changed(d->state);
 }
 
 int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *rep)
@@ -326,6 +328,7 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 	log_info("reloading %s", d->config_path);
 	if (daemon_stage(d->config_path, diags, &st) < 0) {
 		diags_first_error(diags, first, sizeof(first));
+		d->reloads_failed++;
 		log_error("reload rejected, still running the previous configuration: %s%s", first,
 		          diags->errors > 1 ? " (and more; see warmd --check-config)" : "");
 		notify_ready();
@@ -339,6 +342,7 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 		log_warning("%s", line);
 	}
 	daemon_apply(d, st, rep);
+	d->reloads_ok++;
 	log_info("configuration reloaded: %zu targets, %zu providers", d->ntargets, d->nprovs);
 	notify_ready();
 	return 0;
@@ -378,6 +382,7 @@ int daemon_status_write(struct daemon *d, const struct target *only, struct buf 
 
 void daemon_pause_all(struct daemon *d, bool paused)
 {
+	d->paused_all = paused;
 	sched_pause_all(d->sched, paused);
 	for (size_t i = 0; i < d->ntargets; i++) {
 		if (!paused)
@@ -386,6 +391,7 @@ void daemon_pause_all(struct daemon *d, bool paused)
 	}
 	sched_rearm(d->sched);
 	daemon_update_status(d, true);
+	state_changed(d->state);
 }
 
 void daemon_pause_target(struct daemon *d, struct target *t, bool paused)
@@ -400,6 +406,7 @@ void daemon_pause_target(struct daemon *d, struct target *t, bool paused)
 	sched_plan(d->sched, t);
 	sched_rearm(d->sched);
 	daemon_update_status(d, true);
+	state_changed(d->state);
 }
 
 void daemon_update_status(struct daemon *d, bool force)
@@ -452,6 +459,7 @@ int daemon_touch(struct daemon *d, const struct touch_report *rep)
 	if (rep->cached > 0)
 		t->prefix_tokens = (long)rep->cached;
 	sched_touch(d->sched, t);
+	state_changed(d->state);
 	log_debug("%s: touched (%s), next warm %s", t->name,
 	          rep->result == PROTO_TOUCH_HIT    ? "hit"
 	          : rep->result == PROTO_TOUCH_MISS ? "miss"

@@ -20,6 +20,9 @@
 #include "warm.h"
 
 struct ctl;
+struct metrics_http;
+struct metrics_textfile;
+struct state;
 struct touch;
 struct touch_report;
 
@@ -33,7 +36,11 @@ struct daemon {
 	struct warm_env warm;
 	struct ctl *ctl;
 	struct touch *touch;
+	struct state *state; /* NULL until start-up opens it */
 	uint64_t touches_dropped;
+	uint64_t reloads_ok, reloads_failed;
+	struct metrics_http *metrics_http;
+	struct metrics_textfile *metrics_textfile;
 	double touch_drop_logged_at;
 	struct provider **provs;
 	size_t nprovs;
@@ -43,6 +50,7 @@ struct daemon {
 	double config_loaded_at;
 	double status_at; /* last sd_notify STATUS= */
 	bool stopping;
+	bool paused_all; /* the operator's kill switch (shutdown pauses the scheduler too) */
 };
 
 /* A configuration built and validated but not applied. */

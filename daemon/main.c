@@ -13,7 +13,10 @@
 #include "diag.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "notify.h"
+#include "state.h"
 #include "touch.h"
 #include "version.h"
 
@@ -71,6 +74,13 @@ static void finish(struct warmd *w)
 	w->finished = true;
 	w->d.stopping = true;
 	daemon_cancel_all(&w->d);
+	state_flush(w->d.state);
+	state_close(w->d.state);
+	w->d.state = NULL;
+	metrics_textfile_close(w->d.metrics_textfile);
+	w->d.metrics_textfile = NULL;
+	metrics_http_close(w->d.metrics_http);
+	w->d.metrics_http = NULL;
 	ctl_close(w->d.ctl);
 	w->d.ctl = NULL;
 	touch_close(w->d.touch);
@@ -105,6 +115,7 @@ static void observe_cb(void *data, struct target *t)
 		return;
 	}
 	daemon_update_status(&w->d, false);
+	state_changed(w->d.state);
 }
 
 static void stop(struct warmd *w, int signum)
@@ -141,11 +152,17 @@ static void signal_cb(uv_signal_t *s, int signum)
 	stop(w, signum);
 }
 
+static int render_metrics_cb(void *data, struct buf *out)
+{
+	return metrics_write(data, out);
+}
+
 static int start(struct warmd *w, const char *config)
 {
 	struct diags d = { 0 };
 	struct staging *st;
 	struct errmsg e;
+	char *state_path;
 	int r;
 
 	r = daemon_init(&w->d, w->loop, config);
@@ -189,7 +206,35 @@ static int start(struct warmd *w, const char *config)
 		if (r < 0)
 			log_warning("%s: running without touches", e.text);
 	}
+	if (st->cfg->daemon.metrics_listen) {
+		r = metrics_http_open(w->loop, st->cfg->daemon.metrics_listen, render_metrics_cb,
+		                      &w->d, &w->d.metrics_http, &e);
+		if (r < 0) {
+			log_error("cannot start: metrics_listen: %s", e.text);
+			staging_free(st);
+			return r;
+		}
+		log_info("serving /metrics on %s (port %d)", st->cfg->daemon.metrics_listen,
+		         metrics_http_port(w->d.metrics_http));
+	}
+	state_path = st->cfg->daemon.state_file ? strdup(st->cfg->daemon.state_file) : NULL;
 	daemon_apply(&w->d, st, NULL);
+	r = state_open(&w->d, state_path, &w->d.state);
+	free(state_path);
+	if (r < 0) {
+		log_error("cannot start: %s", strerror(-r));
+		return r;
+	}
+	state_restore(w->d.state);
+	if (w->d.cfg->daemon.metrics_textfile) {
+		r = metrics_textfile_open(&w->d, w->d.cfg->daemon.metrics_textfile,
+		                          w->d.cfg->daemon.metrics_textfile_interval,
+		                          &w->d.metrics_textfile, &e);
+		if (r < 0) {
+			log_error("cannot start: %s", e.text);
+			return r;
+		}
+	}
 
 	uv_signal_init(w->loop, &w->sighup);
 	uv_signal_init(w->loop, &w->sigterm);
@@ -260,6 +305,9 @@ int main(int argc, char **argv)
 	r = start(&w, config);
 	if (r < 0) {
 		w.finished = true;
+		state_close(w.d.state);
+		metrics_textfile_close(w.d.metrics_textfile);
+		metrics_http_close(w.d.metrics_http);
 		ctl_close(w.d.ctl);
 		touch_close(w.d.touch);
 		daemon_fini(&w.d);

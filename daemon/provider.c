@@ -34,6 +34,21 @@ void warm_build_free(struct warm_build *b)
 	b->model = NULL;
 }
 
+const double provider_lat_bounds[PROVIDER_LAT_BUCKETS] = { 0.025, 0.05, 0.1, 0.25, 0.5,
+	                                                   1,     2.5,  5,   10,   30 };
+
+void provider_observe_latency(struct provider *p, double seconds)
+{
+	for (int i = 0; i < PROVIDER_LAT_BUCKETS; i++) {
+		if (seconds <= provider_lat_bounds[i]) {
+			p->lat_buckets[i]++;
+			break;
+		}
+	}
+	p->lat_count++;
+	p->lat_sum += seconds;
+}
+
 const struct provider_ops *provider_ops_for(enum provider_kind kind)
 {
 	switch (kind) {

@@ -73,7 +73,15 @@ const struct provider_ops *provider_ops_for(enum provider_kind kind);
 /* Minimum samples of warm latency the margin estimate keeps. */
 #define PROVIDER_LAT_SAMPLES 64
 
+/* Upper bounds (seconds) of the warm duration histogram. */
+#define PROVIDER_LAT_BUCKETS 10
+extern const double provider_lat_bounds[PROVIDER_LAT_BUCKETS];
+
 struct cred;
+struct provider;
+
+/* Counts one warm duration in the histogram. */
+void provider_observe_latency(struct provider *p, double seconds);
 
 /* The runtime provider. Owned by the daemon, refcounted because in-flight
  * warms of a removed provider keep it alive until they complete. */
@@ -102,6 +110,13 @@ struct provider {
 	double lat[PROVIDER_LAT_SAMPLES]; /* ring of recent warm latencies (s) */
 	unsigned nlat, lat_pos;
 	double lat_p99;
+
+	/* Metrics (metrics.c reads them). */
+	uint64_t retries;      /* warms scheduled again after a retryable failure */
+	uint64_t rate_limited; /* 429 answers */
+	uint64_t lat_buckets[PROVIDER_LAT_BUCKETS]; /* warm durations, cumulative later */
+	uint64_t lat_count;
+	double lat_sum;
 };
 
 struct provider *provider_new(const struct cfg_provider *c);

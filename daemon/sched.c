@@ -255,6 +255,7 @@ void sched_touch(struct sched *s, struct target *t)
 
 	seed_target(s, t);
 	t->last_touch = now;
+	target_touch_record(t, now);
 	if (now + t->ttl_s > t->expires_at) {
 		t->last_refresh = now;
 		t->expires_at = now + t->ttl_s;
@@ -461,6 +462,7 @@ static void schedule_retry(struct sched *s, struct target *t, double retry_after
 	double now = clock_now(s->clk), cap, wait;
 
 	t->fail_streak++;
+	t->prov->retries++;
 	cap = SCHED_RETRY_BASE_S * pow(2, t->fail_streak - 1);
 	if (cap > SCHED_RETRY_MAX_S)
 		cap = SCHED_RETRY_MAX_S;

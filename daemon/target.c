@@ -32,10 +32,31 @@ void target_unref(struct target *t)
 	if (!t || --t->refs > 0)
 		return;
 	http_req_reset(&t->req);
+	free(t->touch_hist);
 	tmpl_unref(t->tmpl);
 	provider_unref(t->prov);
 	free(t->name);
 	free(t);
+}
+
+void target_touch_record(struct target *t, double now)
+{
+	if (!t->touch_hist) {
+		t->touch_hist = calloc(TARGET_TOUCH_HISTORY, sizeof(*t->touch_hist));
+		if (!t->touch_hist)
+			return; /* history is an aid, not a duty */
+	}
+	t->touch_hist[t->touch_pos] = now > 0 ? (uint32_t)now : 0;
+	t->touch_pos = (t->touch_pos + 1) % TARGET_TOUCH_HISTORY;
+	if (t->touch_n < TARGET_TOUCH_HISTORY)
+		t->touch_n++;
+}
+
+uint32_t target_touch_at(const struct target *t, unsigned i)
+{
+	unsigned start = (t->touch_pos + TARGET_TOUCH_HISTORY - t->touch_n) % TARGET_TOUCH_HISTORY;
+
+	return t->touch_hist[(start + i) % TARGET_TOUCH_HISTORY];
 }
 
 void target_reset_version_state(struct target *t)

@@ -48,9 +48,12 @@ struct target {
 	/* Real traffic, from touches. */
 	double last_touch; /* or when the target was created: idle_limit counts from it */
 	uint64_t touch_hits, touch_misses;
+	uint32_t *touch_hist; /* ring of the last TARGET_TOUCH_HISTORY touch times (Unix s) */
+	unsigned touch_n, touch_pos;
 
 	/* Counters, kept across reloads. */
 	uint64_t warms, hits, writes, nones, errors, touches;
+	uint64_t tok_read, tok_write, tok_input, tok_output; /* tokens our warms used */
 	char last_error[256];
 
 	/* Scheduling: owned by sched.c. */
@@ -71,9 +74,16 @@ struct target {
 	struct cred *req_cred;
 };
 
+#define TARGET_TOUCH_HISTORY 256
+
 struct target *target_new(const char *name);
 struct target *target_ref(struct target *t);
 void target_unref(struct target *t);
+
+/* Remembers a touch at time now in the history ring (allocated on first use). */
+void target_touch_record(struct target *t, double now);
+/* The i-th oldest remembered touch time, 0 <= i < t->touch_n. */
+uint32_t target_touch_at(const struct target *t, unsigned i);
 
 /* Resets what depends on the version (a new template). */
 void target_reset_version_state(struct target *t);

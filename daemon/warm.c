@@ -163,6 +163,14 @@ static void warm_done_cb(struct http_req *req)
 		return;
 	}
 
+	t->tok_read += (uint64_t)u.read;
+	t->tok_write += (uint64_t)u.write;
+	t->tok_input += (uint64_t)u.input;
+	t->tok_output += (uint64_t)u.output;
+	if (req->status == 429)
+		t->prov->rate_limited++;
+	if (!req->error)
+		provider_observe_latency(t->prov, req->total_s);
 	switch (o.result) {
 	case WARM_HIT:
 		t->hits++;

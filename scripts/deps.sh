@@ -3,8 +3,10 @@
 # and only those that are missing. Safe to run again. Needs root (or sudo).
 set -eu
 
+# prometheus: its promtool checks the metrics exposition in the tests.
 PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libconfig-dev
-libsystemd-dev check libjson-c-dev libssl-dev python3 clang-format"
+libsystemd-dev check libjson-c-dev libssl-dev libmicrohttpd-dev python3 clang-format
+prometheus"
 
 missing=""
 for p in $PKGS; do

@@ -500,6 +500,18 @@ static void print_reload_cb(struct out *o, json_object *data, const struct cmdli
 	out_lines(o, jsonx_get(data, "warnings"));
 }
 
+static void print_metrics_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
+{
+	json_object *text = jsonx_get(data, "text");
+
+	(void)cl;
+	(void)now;
+	/* Exactly the exposition, for promtool or a pipe. */
+	if (text && json_object_is_type(text, json_type_string))
+		out_bytes(o, json_object_get_string(text),
+		          (size_t)json_object_get_string_len(text));
+}
+
 /* The commands warmctl knows, in the order --help lists them. */
 static const struct command commands[] = {
 	{ PROTO_PING, "check that warmd answers", print_ping_cb },
@@ -509,6 +521,7 @@ static const struct command commands[] = {
 	{ PROTO_RESUME, "warm again after a pause", print_message_cb },
 	{ PROTO_RELOAD, "reload the configuration; exit 1 if it is rejected", print_reload_cb },
 	{ PROTO_TOUCH, "report real traffic: the cache was just used", print_message_cb },
+	{ PROTO_METRICS, "Prometheus text exposition of warmd's metrics", print_metrics_cb },
 };
 
 static const char *command_args(const struct command *c)

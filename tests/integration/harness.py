@@ -210,4 +210,7 @@ class Env:
 
 
 def daemon_block(sock, extra=""):
+    """A daemon section for a test: its sockets and state live in the test's directory."""
+    if "state_file" not in extra:
+        extra = f'state_file = "{os.path.join(os.path.dirname(sock), "state.json")}"; {extra}'
     return f'daemon = {{ control_socket = "{sock}"; log_level = "debug"; {extra} }};\n'

@@ -1,0 +1,597 @@
+/* state: what warmd remembers across restarts (state_file). */
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "daemon.h"
+#include "jsonx.h"
+#include "log.h"
+#include "version.h"
+
+#define STATE_MAX_BYTES (256u * 1024 * 1024)
+
+/* One target as it was when the snapshot was taken (plain data: the worker
+ * thread reads it while the loop goes on). */
+struct rec {
+	char name[65];
+	struct tmpl *tmpl; /* ref, released on the loop: version and URL */
+	double last_refresh, expires_at, last_touch;
+	long prefix_tokens;
+	uint64_t warms, hits, writes, nones, errors, touches, touch_hits, touch_misses;
+	bool paused;
+	char last_error[256];
+	uint32_t *hist;
+	unsigned nhist;
+};
+
+struct snapshot {
+	uv_work_t work;
+	struct state *st;
+	char tmp[4200]; /* where the worker writes; renamed into place on the loop */
+	double written_at;
+	bool paused_all;
+	struct rec *recs;
+	size_t n;
+	int err;
+	char errtext[512];
+};
+
+struct state {
+	struct daemon *d;
+	char *path;
+	uv_timer_t timer;
+	bool dirty;
+	bool writing; /* a snapshot is with a worker */
+	bool closing;
+	bool timer_closed;
+	unsigned seq;
+	double last_write;
+	int last_err; /* to log a failing write once, not every time */
+};
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+	struct state *s = h->data;
+
+	s->timer_closed = true;
+	/* A worker may still hold the state: its completion frees it then. */
+	if (!s->writing) {
+		free(s->path);
+		free(s);
+	}
+}
+
+int state_open(struct daemon *d, const char *path, struct state **ret)
+{
+	struct state *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->d = d;
+	if (path && !(s->path = strdup(path))) {
+		free(s);
+		return -ENOMEM;
+	}
+	uv_timer_init(d->loop, &s->timer);
+	s->timer.data = s;
+	*ret = s;
+	return 0;
+}
+
+/* ---- writing ---- */
+
+static struct snapshot *snapshot_take(struct state *s)
+{
+	struct daemon *d = s->d;
+	struct snapshot *sn = calloc(1, sizeof(*sn));
+
+	if (!sn || !(sn->recs = calloc(d->ntargets + 1, sizeof(*sn->recs)))) {
+		free(sn);
+		return NULL;
+	}
+	sn->st = s;
+	sn->work.data = sn;
+	snprintf(sn->tmp, sizeof(sn->tmp), "%s.tmp.%ld.%u", s->path, (long)getpid(), s->seq++);
+	sn->written_at = clock_now(d->clk);
+	sn->paused_all = d->paused_all;
+	sn->n = d->ntargets;
+	for (size_t i = 0; i < d->ntargets; i++) {
+		const struct target *t = d->targets[i];
+		struct rec *r = &sn->recs[i];
+		text_copy(r->name, sizeof(r->name), t->name);
+		r->tmpl = tmpl_ref(t->tmpl);
+		r->last_refresh = t->last_refresh;
+		r->expires_at = t->expires_at;
+		r->last_touch = t->last_touch;
+		r->prefix_tokens = t->prefix_tokens;
+		r->warms = t->warms;
+		r->hits = t->hits;
+		r->writes = t->writes;
+		r->nones = t->nones;
+		r->errors = t->errors;
+		r->touches = t->touches;
+		r->touch_hits = t->touch_hits;
+		r->touch_misses = t->touch_misses;
+		r->paused = t->paused;
+		text_copy(r->last_error, sizeof(r->last_error), t->last_error);
+		if (t->touch_n && (r->hist = malloc(t->touch_n * sizeof(uint32_t)))) {
+			for (unsigned k = 0; k < t->touch_n; k++)
+				r->hist[k] = target_touch_at(t, k);
+			r->nhist = t->touch_n;
+		}
+	}
+	return sn;
+}
+
+static void snapshot_free(struct snapshot *sn)
+{
+	for (size_t i = 0; i < sn->n; i++) {
+		tmpl_unref(sn->recs[i].tmpl);
+		free(sn->recs[i].hist);
+	}
+	free(sn->recs);
+	free(sn);
+}
+
+static json_object *rec_json(const struct rec *r)
+{
+	json_object *o = json_object_new_object(), *h;
+
+	jsonx_add_str(o, "version", r->tmpl->version);
+	jsonx_add_str(o, "url", r->tmpl->url);
+	jsonx_add_time(o, "last_refresh", r->last_refresh);
+	jsonx_add_time(o, "expires_at", r->expires_at);
+	jsonx_add_time(o, "last_touch", r->last_touch);
+	jsonx_add_int(o, "prefix_tokens", r->prefix_tokens);
+	jsonx_add_int(o, "warms", (int64_t)r->warms);
+	jsonx_add_int(o, "hits", (int64_t)r->hits);
+	jsonx_add_int(o, "writes", (int64_t)r->writes);
+	jsonx_add_int(o, "nones", (int64_t)r->nones);
+	jsonx_add_int(o, "errors", (int64_t)r->errors);
+	jsonx_add_int(o, "touches", (int64_t)r->touches);
+	jsonx_add_int(o, "touch_hits", (int64_t)r->touch_hits);
+	jsonx_add_int(o, "touch_misses", (int64_t)r->touch_misses);
+	jsonx_add_bool(o, "paused", r->paused);
+	jsonx_add_str(o, "last_error", r->last_error[0] ? r->last_error : NULL);
+	/* Touch times as the first one and the gaps after it: compact. */
+	h = json_object_new_array_ext((int)r->nhist);
+	for (unsigned k = 0; k < r->nhist; k++)
+		json_object_array_add(
+		        h, json_object_new_int64(k ? (int64_t)r->hist[k] - (int64_t)r->hist[k - 1]
+		                                   : (int64_t)r->hist[0]));
+	json_object_object_add(o, "touch_history", h);
+	return o;
+}
+
+static int serialise(const struct snapshot *sn, struct buf *out)
+{
+	json_object *head = json_object_new_object();
+	int r;
+
+	jsonx_add_str(head, "format", STATE_FORMAT);
+	jsonx_add_int(head, "format_version", STATE_FORMAT_VERSION);
+	jsonx_add_str(head, "warmd_version", WARMD_VERSION);
+	jsonx_add_time(head, "written_at", sn->written_at);
+	jsonx_add_bool(head, "paused_all", sn->paused_all);
+	/* The head, reopened to stream the targets one by one after it. */
+	r = jsonx_append(out, head);
+	json_object_put(head);
+	if (r < 0)
+		return r;
+	out->len--; /* drop the closing brace */
+	r = buf_puts(out, ",\"targets\":{");
+	for (size_t i = 0; r == 0 && i < sn->n; i++) {
+		json_object *name = json_object_new_string(sn->recs[i].name);
+		json_object *o = rec_json(&sn->recs[i]);
+		if (i)
+			r = buf_puts(out, ",");
+		if (r == 0)
+			r = jsonx_append(out, name);
+		if (r == 0)
+			r = buf_puts(out, ":");
+		if (r == 0)
+			r = jsonx_append(out, o);
+		json_object_put(name);
+		json_object_put(o);
+	}
+	return r == 0 ? buf_puts(out, "}}\n") : r;
+}
+
+/* Temp file, write loop, fsync (the worker's half). */
+static int write_tmp(const char *tmp, const struct buf *b, char *err, size_t errlen)
+{
+	size_t off = 0;
+	int fd, r = 0;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot create %.300s: %s", tmp, strerror(errno));
+		return r;
+	}
+	while (off < b->len) {
+		ssize_t n = write(fd, b->data + off, b->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			snprintf(err, errlen, "cannot write %.300s: %s", tmp, strerror(errno));
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (r == 0 && fsync(fd) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot fsync %.300s: %s", tmp, strerror(errno));
+	}
+	close(fd);
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+/* Rename into place and fsync the directory (the loop's half, so that the
+ * newest snapshot is always the one that lands). */
+static int commit(const char *tmp, const char *path, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	int dfd;
+
+	if (rename(tmp, path) < 0) {
+		int r = -errno;
+		snprintf(err, errlen, "cannot rename %.200s to %.200s: %s", tmp, path,
+		         strerror(errno));
+		unlink(tmp);
+		return r;
+	}
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == path)
+		strcpy(dir, "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd); /* the rename itself must survive a crash */
+		close(dfd);
+	}
+	return 0;
+}
+
+static void snapshot_write(struct snapshot *sn)
+{
+	struct buf b = BUF_INIT;
+
+	sn->err = serialise(sn, &b);
+	if (sn->err < 0)
+		snprintf(sn->errtext, sizeof(sn->errtext), "out of memory");
+	else
+		sn->err = write_tmp(sn->tmp, &b, sn->errtext, sizeof(sn->errtext));
+	buf_free(&b);
+}
+
+static void report(struct state *s, const struct snapshot *sn)
+{
+	if (sn->err < 0 && sn->err != s->last_err)
+		log_warning("state not saved: %s", sn->errtext);
+	else if (sn->err == 0 && s->last_err < 0)
+		log_notice("state saved to %s again", s->path);
+	s->last_err = sn->err;
+}
+
+static void work_cb(uv_work_t *w)
+{
+	snapshot_write(w->data);
+}
+
+static void arm(struct state *s);
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+	struct snapshot *sn = w->data;
+	struct state *s = sn->st;
+
+	(void)status;
+	s->writing = false;
+	if (sn->err == 0 && s->closing)
+		unlink(sn->tmp); /* the final flush wrote newer data already */
+	else if (sn->err == 0)
+		sn->err = commit(sn->tmp, s->path, sn->errtext, sizeof(sn->errtext));
+	report(s, sn);
+	snapshot_free(sn);
+	if (s->closing) {
+		if (s->timer_closed) {
+			free(s->path);
+			free(s);
+		}
+		return;
+	}
+	if (s->dirty)
+		arm(s);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct state *s = t->data;
+	struct snapshot *sn;
+
+	if (s->writing || !s->dirty)
+		return;
+	sn = snapshot_take(s);
+	if (!sn) {
+		arm(s);
+		return;
+	}
+	s->dirty = false;
+	s->writing = true;
+	s->last_write = clock_now(s->d->clk);
+	if (uv_queue_work(s->d->loop, &sn->work, work_cb, after_work_cb) < 0) {
+		snapshot_write(sn); /* no worker: write on the loop rather than not at all */
+		after_work_cb(&sn->work, 0);
+	}
+}
+
+static void arm(struct state *s)
+{
+	double now = clock_now(s->d->clk);
+	double at = now + STATE_DELAY_S;
+
+	if (at < s->last_write + STATE_MIN_INTERVAL_S)
+		at = s->last_write + STATE_MIN_INTERVAL_S;
+	if (!uv_is_active((uv_handle_t *)&s->timer))
+		uv_timer_start(&s->timer, timer_cb, (uint64_t)((at - now) * 1000), 0);
+}
+
+void state_changed(struct state *s)
+{
+	if (!s || !s->path || s->closing)
+		return;
+	s->dirty = true;
+	if (!s->writing)
+		arm(s);
+}
+
+int state_flush(struct state *s)
+{
+	struct snapshot *sn;
+	int r;
+
+	if (!s || !s->path)
+		return 0;
+	sn = snapshot_take(s);
+	if (!sn)
+		return -ENOMEM;
+	snapshot_write(sn);
+	if (sn->err == 0)
+		sn->err = commit(sn->tmp, s->path, sn->errtext, sizeof(sn->errtext));
+	report(s, sn);
+	r = sn->err;
+	snapshot_free(sn);
+	s->dirty = false;
+	return r;
+}
+
+void state_close(struct state *s)
+{
+	if (!s)
+		return;
+	s->closing = true;
+	uv_timer_stop(&s->timer);
+	uv_close((uv_handle_t *)&s->timer, timer_closed_cb);
+}
+
+/* ---- reading ---- */
+
+static int read_all(const char *path, char **ret, size_t *ret_len)
+{
+	struct stat st;
+	size_t len = 0;
+	char *data;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > STATE_MAX_BYTES) {
+		close(fd);
+		return -EINVAL;
+	}
+	data = malloc((size_t)st.st_size + 1);
+	if (!data) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + len, (size_t)st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	data[len] = '\0';
+	*ret = data;
+	*ret_len = len;
+	return 0;
+}
+
+static bool get_u64(json_object *o, const char *key, uint64_t *ret)
+{
+	int64_t v;
+
+	if (!jsonx_get_int64(o, key, &v) || v < 0)
+		return false;
+	*ret = (uint64_t)v;
+	return true;
+}
+
+/* A time field: a number or null. */
+static bool get_time(json_object *o, const char *key, double *ret)
+{
+	json_object *v = jsonx_get(o, key);
+
+	if (!v) {
+		*ret = 0;
+		return json_object_object_get_ex(o, key, NULL); /* present and null */
+	}
+	if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+		return false;
+	*ret = json_object_get_double(v);
+	return *ret >= 0;
+}
+
+/* Checks one target entry completely before anything is applied. */
+static bool entry_valid(json_object *e)
+{
+	static const char *const counts[] = { "prefix_tokens", "warms",      "hits",
+		                              "writes",        "nones",      "errors",
+		                              "touches",       "touch_hits", "touch_misses" };
+	json_object *h = jsonx_get(e, "touch_history"), *paused = jsonx_get(e, "paused");
+	uint64_t u;
+	double t;
+
+	if (!json_object_is_type(e, json_type_object) || !jsonx_get_str(e, "version") ||
+	    !jsonx_get_str(e, "url") || !paused || !json_object_is_type(paused, json_type_boolean))
+		return false;
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		if (!get_u64(e, counts[i], &u))
+			return false;
+	if (!get_time(e, "last_refresh", &t) || !get_time(e, "expires_at", &t) ||
+	    !get_time(e, "last_touch", &t))
+		return false;
+	if (!h || !json_object_is_type(h, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(h); i++) {
+		json_object *v = json_object_array_get_idx(h, i);
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+			return false;
+	}
+	return true;
+}
+
+static void apply_entry(struct daemon *d, struct target *t, json_object *e, double now)
+{
+	json_object *h = jsonx_get(e, "touch_history");
+	const char *err = jsonx_get_str(e, "last_error");
+	uint64_t prefix = 0;
+	int64_t at = 0;
+
+	get_u64(e, "warms", &t->warms);
+	get_u64(e, "hits", &t->hits);
+	get_u64(e, "writes", &t->writes);
+	get_u64(e, "nones", &t->nones);
+	get_u64(e, "errors", &t->errors);
+	get_u64(e, "touches", &t->touches);
+	get_u64(e, "touch_hits", &t->touch_hits);
+	get_u64(e, "touch_misses", &t->touch_misses);
+	get_time(e, "last_touch", &t->last_touch);
+	if (t->last_touch <= 0)
+		t->last_touch = now;
+	t->paused = json_object_get_boolean(jsonx_get(e, "paused"));
+	for (size_t i = 0; i < json_object_array_length(h); i++) {
+		at += json_object_get_int64(json_object_array_get_idx(h, i));
+		target_touch_record(t, (double)at);
+	}
+	/* The cache itself is only known for the same version at the same endpoint. */
+	if (strcmp(jsonx_get_str(e, "version"), t->tmpl->version) == 0 &&
+	    strcmp(jsonx_get_str(e, "url"), t->tmpl->url) == 0) {
+		get_time(e, "last_refresh", &t->last_refresh);
+		get_time(e, "expires_at", &t->expires_at);
+		get_u64(e, "prefix_tokens", &prefix);
+		t->prefix_tokens = (long)prefix;
+		if (err)
+			text_copy(t->last_error, sizeof(t->last_error), err);
+	}
+	if (t->paused)
+		sched_remove(d->sched, t);
+	sched_plan(d->sched, t);
+}
+
+/* Moves a file warmd cannot use out of the way, keeping it for a look. */
+static void move_aside(const char *path, const char *why)
+{
+	char aside[4200];
+
+	snprintf(aside, sizeof(aside), "%s.corrupt-%ld", path, (long)time(NULL));
+	if (rename(path, aside) == 0)
+		log_warning("state file %s %s: moved to %s, starting fresh", path, why, aside);
+	else
+		log_warning("state file %s %s, and it cannot be moved aside (%s): starting fresh",
+		            path, why, strerror(errno));
+}
+
+int state_restore(struct state *s)
+{
+	struct daemon *d = s->d;
+	json_object *doc = NULL, *targets, *fmt;
+	struct errmsg e;
+	double now = clock_now(d->clk);
+	char *data = NULL;
+	size_t len = 0;
+	int restored = 0, warm = 0, r;
+
+	if (!s->path)
+		return 0;
+	r = read_all(s->path, &data, &len);
+	if (r == -ENOENT) {
+		log_info("no state file %s yet: starting fresh", s->path);
+		return 0;
+	}
+	if (r < 0) {
+		move_aside(s->path,
+		           r == -EINVAL ? "is not a regular file of sane size" : "cannot be read");
+		return 0;
+	}
+	r = jsonx_parse(data, len, 16, &doc, &e);
+	free(data);
+	if (r < 0) {
+		move_aside(s->path, "is not valid JSON");
+		return 0;
+	}
+	fmt = jsonx_get(doc, "format");
+	targets = jsonx_get(doc, "targets");
+	if (!fmt || !jsonx_get_str(doc, "format") ||
+	    strcmp(jsonx_get_str(doc, "format"), STATE_FORMAT) != 0 ||
+	    !jsonx_is_int(jsonx_get(doc, "format_version")) ||
+	    json_object_get_int64(jsonx_get(doc, "format_version")) != STATE_FORMAT_VERSION ||
+	    !targets || !json_object_is_type(targets, json_type_object)) {
+		json_object_put(doc);
+		move_aside(s->path, "is not a warmd state file of this format");
+		return 0;
+	}
+	{ json_object_object_foreach(targets, name, entry){ (void)name;
+	if (!entry_valid(entry)) {
+		json_object_put(doc);
+		move_aside(s->path, "has a malformed target entry");
+		return 0;
+	}
+}
+}
+{
+	json_object_object_foreach(targets, name, entry)
+	{
+		struct target *t = daemon_find_target(d, name);
+		if (!t)
+			continue; /* a target the configuration no longer has */
+		apply_entry(d, t, entry, now);
+		restored++;
+		warm += t->expires_at > now;
+	}
+}
+if (json_object_get_boolean(jsonx_get(doc, "paused_all")))
+	daemon_pause_all(d, true);
+json_object_put(doc);
+sched_rearm(d->sched);
+log_info("state restored from %s: %d targets, %d still warm", s->path, restored, warm);
+return restored;
+}

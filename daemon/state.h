@@ -1,0 +1,40 @@
+/* state: what warmd remembers across restarts (state_file).
+ *
+ * Per target: the last refresh of its version, the counters, pause flags and
+ * a compact touch history, so that a restart neither re-warms a prefix that
+ * is still warm nor forgets the traffic history policies learn from. The
+ * file is JSON, written atomically (temp file, fsync, rename, directory
+ * fsync), debounced, and serialised in a libuv worker from a snapshot taken
+ * on the loop, so a large state never stalls due warms. A corrupt or foreign
+ * file is moved aside with a log line and warmd starts fresh. */
+#ifndef WARMD_STATE_H
+#define WARMD_STATE_H
+
+#include <stdbool.h>
+
+#include "errmsg.h"
+
+#define STATE_FORMAT         "warmd-state"
+#define STATE_FORMAT_VERSION 1
+#define STATE_DELAY_S        1.0 /* a change is written this long after it happens... */
+#define STATE_MIN_INTERVAL_S 5.0 /* ...but at most this often */
+
+struct daemon;
+struct state;
+
+/* Prepares writing to path (NULL: state disabled, every call a no-op). */
+int state_open(struct daemon *d, const char *path, struct state **ret);
+/* Reads the file and applies it to d's targets (call once, after the first
+ * config is applied). A missing file is a fresh start; a corrupt or foreign
+ * one is renamed to PATH.corrupt-UNIXTIME. Returns the number of targets
+ * restored. Logs what it did. */
+int state_restore(struct state *s);
+/* Something worth remembering changed: schedule a write. */
+void state_changed(struct state *s);
+/* Writes now, synchronously (shutdown). Returns 0 or a negative errno (logged). */
+int state_flush(struct state *s);
+/* Closes the timer; the state is freed once libuv is done with it, so the
+ * loop must run afterwards. Accepts NULL. */
+void state_close(struct state *s);
+
+#endif
