@@ -16,6 +16,7 @@ static const struct proto_cmd_info cmds[PROTO_CMD_COUNT] = {
 	[PROTO_RELOAD] = { "reload", PROTO_ARGS_NONE, true },
 	[PROTO_TOUCH] = { "touch", PROTO_ARGS_TOUCH, true },
 	[PROTO_METRICS] = { "metrics", PROTO_ARGS_NONE, false },
+	[PROTO_VERSIONS] = { "versions", PROTO_ARGS_TARGET, false },
 };
 
 const struct proto_cmd_info *proto_cmd_info(enum proto_cmd c)
@@ -113,6 +114,11 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 			return fail(ret_code, PROTO_E_BAD_REQUEST, e, "\"all\" must be a boolean");
 		}
 		all = json_object_get_boolean(av);
+	}
+	if (info->args == PROTO_ARGS_TARGET && !target) {
+		json_object_put(o);
+		*ret_code = PROTO_E_BAD_REQUEST;
+		return errmsg_set(e, -EINVAL, "%s needs a \"target\"", info->name);
 	}
 	if (info->args == PROTO_ARGS_TARGET_OR_ALL && !!target == all) {
 		json_object_put(o);

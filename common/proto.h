@@ -28,6 +28,7 @@ enum proto_cmd {
 	PROTO_RELOAD,
 	PROTO_TOUCH,
 	PROTO_METRICS,
+	PROTO_VERSIONS,
 	PROTO_CMD_COUNT
 };
 
@@ -37,6 +38,7 @@ enum proto_args {
 	PROTO_ARGS_TARGET_OPT,    /* optional "target" */
 	PROTO_ARGS_TARGET_OR_ALL, /* "target" or "all":true, exactly one */
 	PROTO_ARGS_TOUCH,         /* "target", optional "result", "cached", "input" */
+	PROTO_ARGS_TARGET,        /* "target", required */
 };
 
 /* What real traffic reported about the cache (touch). */

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <stddef.h>
@@ -43,6 +44,7 @@ static const char *const endpoint_future[] = { "responses", NULL };
 #define D(f) offsetof(struct cfg_daemon, f)
 static const struct key_def daemon_keys[] = {
 	{ "control_socket", K_PATH, D(control_socket), 0, 0, NULL, "a socket path" },
+	{ "control_group", K_STR, D(control_group), 0, 0, NULL, "a group name" },
 	{ "touch_socket", K_OPTPATH, D(touch_socket), 0, 0, NULL,
 	  "a socket path (\"\" disables touches)" },
 	{ "state_file", K_OPTPATH, D(state_file), 0, 0, NULL, "a file path (\"\" disables state)" },
@@ -426,7 +428,13 @@ static void load_daemon(const struct loader *ld, config_t *cf, struct config *c)
 		c->daemon.line = setting_line(g);
 		read_group(ld, g, daemon_keys, &c->daemon, "daemon");
 		c->daemon.touch_socket_set = config_setting_get_member(g, "touch_socket") != NULL;
+		c->daemon.control_group_set = config_setting_get_member(g, "control_group") != NULL;
 	}
+	if (!c->daemon.control_group)
+		c->daemon.control_group = xstrdup("warmd");
+	if (c->daemon.control_group_set && !getgrnam(c->daemon.control_group))
+		err_at(ld, config_setting_get_member(g, "control_group"),
+		       "daemon: control_group \"%s\" does not exist", c->daemon.control_group);
 	if (c->daemon.metrics_textfile && c->daemon.metrics_textfile_interval < 1)
 		err_at(ld, config_setting_get_member(g, "metrics_textfile_interval"),
 		       "daemon: metrics_textfile_interval must be at least 1s");
@@ -920,6 +928,7 @@ void config_free(struct config *c)
 	free(c->daemon.touch_socket);
 	free(c->daemon.state_file);
 	free(c->daemon.metrics_listen);
+	free(c->daemon.control_group);
 	free(c->daemon.metrics_textfile);
 	free(c->file);
 	free(c->dir);

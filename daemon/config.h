@@ -23,6 +23,8 @@ struct cfg_daemon {
 	char *touch_socket;     /* NULL: disabled (touch_socket = "") */
 	bool touch_socket_set;  /* given in the file (else derived: next to control_socket) */
 	char *state_file;       /* NULL: disabled (state_file = "") */
+	char *control_group;    /* group of the sockets (mutating peers' group) */
+	bool control_group_set; /* given in the file: it must exist */
 	char *metrics_listen;   /* "HOST:PORT" for HTTP /metrics, or NULL */
 	char *metrics_textfile; /* node_exporter textfile, or NULL */
 	double metrics_textfile_interval;

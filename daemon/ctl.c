@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "proto.h"
+#include "sockfile.h"
 
 struct conn {
 	uv_pipe_t pipe;
@@ -293,31 +294,6 @@ static void connection_cb(uv_stream_t *server, int status)
 	uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 }
 
-/* Fails if a live daemon answers on path; removes a stale socket file. */
-static int clear_stale(const char *path, struct errmsg *e)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, r;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT
-		               ? 0
-		               : errmsg_set(e, -errno, "cannot stat %s: %s", path, strerror(errno));
-	if (!S_ISSOCK(st.st_mode))
-		return errmsg_set(e, -EEXIST, "%s exists and is not a socket", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return errmsg_set(e, -errno, "socket: %s", strerror(errno));
-	text_copy(sa.sun_path, sizeof(sa.sun_path), path);
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	if (r == 0)
-		return errmsg_set(e, -EADDRINUSE, "another warmd is already listening on %s", path);
-	unlink(path);
-	return 0;
-}
-
 static void server_closed_cb(uv_handle_t *h)
 {
 	struct ctl *ctl = h->data;
@@ -335,7 +311,8 @@ static int open_failed(struct ctl *ctl, int r)
 	return r;
 }
 
-int ctl_open(struct daemon *d, const char *path, struct ctl **ret, struct errmsg *e)
+int ctl_open(struct daemon *d, const char *path, const char *group, struct ctl **ret,
+             struct errmsg *e)
 {
 	struct ctl *ctl = calloc(1, sizeof(*ctl));
 	struct stat st;
@@ -362,17 +339,18 @@ int ctl_open(struct daemon *d, const char *path, struct ctl **ret, struct errmsg
 			return open_failed(ctl,
 			                   errmsg_set(e, -ENAMETOOLONG,
 			                              "control_socket path too long: %s", path));
-		r = clear_stale(path, e);
+		r = sockfile_clear(path, true, e);
 		if (r < 0)
 			return open_failed(ctl, r);
-		old = umask(0117); /* no window where the socket is wider than 0660 */
+		old = umask(SOCKFILE_UMASK);
 		r = uv_pipe_bind(&ctl->server, path);
 		umask(old);
 		if (r < 0)
 			return open_failed(
 			        ctl, errmsg_set(e, r, "cannot bind %s: %s", path, uv_strerror(r)));
 		ctl->path = strdup(path);
-		chmod(path, 0660);
+		if (sockfile_set_access(path, group, e) < 0)
+			log_warning("control socket: %s", e->text);
 		ctl->sock_gid = stat(path, &st) == 0 ? st.st_gid : getegid();
 	}
 	r = uv_listen((uv_stream_t *)&ctl->server, 128, connection_cb);

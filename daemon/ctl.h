@@ -26,9 +26,10 @@ struct ctl_peer {
 	bool privileged; /* root, the daemon's uid, or in the socket's group */
 };
 
-/* Listens on path (or the socket systemd passed). Returns 0, or a negative
- * errno with e saying why. */
-int ctl_open(struct daemon *d, const char *path, struct ctl **ret, struct errmsg *e);
+/* Listens on path (or the socket systemd passed), mode 0660 and group group
+ * when it exists. Returns 0, or a negative errno with e saying why. */
+int ctl_open(struct daemon *d, const char *path, const char *group, struct ctl **ret,
+             struct errmsg *e);
 /* Closes the listener and every connection; the loop must run afterwards
  * for the close callbacks, which free everything. Unlinks a socket it bound. */
 void ctl_close(struct ctl *c);

@@ -223,6 +223,40 @@ static void cmd_metrics(struct daemon *d, struct buf *out)
 	proto_response_ok(out, data);
 }
 
+static void cmd_versions(struct daemon *d, const struct proto_request *req, struct buf *out)
+{
+	struct target *t = daemon_find_target(d, req->target);
+	json_object *data, *arr;
+	char state[16];
+
+	if (!t) {
+		not_found(out, req->target);
+		return;
+	}
+	data = json_object_new_object();
+	arr = json_object_new_array();
+	jsonx_add_str(data, "target", t->name);
+	for (unsigned i = 0; i < t->nversions; i++) {
+		const struct target_version *v = &t->versions[i];
+		json_object *o = json_object_new_object();
+		char shortv[13];
+		text_copy(shortv, sizeof(shortv), v->version);
+		jsonx_add_str(o, "version", shortv);
+		jsonx_add_str(o, "name", NULL); /* named blue/green versions: not in this version */
+		jsonx_add_int(o, "weight", i == 0 ? 100 : 0);
+		jsonx_add_time(o, "first_seen", v->first_seen);
+		jsonx_add_time(o, "last_seen", v->last_seen);
+		jsonx_add_int(o, "prefix_tokens", v->prefix_tokens);
+		jsonx_add_int(o, "hits", (int64_t)v->hits);
+		jsonx_add_int(o, "writes", (int64_t)v->writes);
+		text_copy(state, sizeof(state), i == 0 ? "current" : "retired");
+		jsonx_add_str(o, "state", state);
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(data, "versions", arr);
+	proto_response_ok(out, data);
+}
+
 void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
                  struct buf *out)
 {
@@ -251,6 +285,9 @@ void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct
 		return;
 	case PROTO_METRICS:
 		cmd_metrics(d, out);
+		return;
+	case PROTO_VERSIONS:
+		cmd_versions(d, req, out);
 		return;
 	case PROTO_CMD_COUNT:
 		break;

@@ -250,6 +250,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 			else if (rep)
 				rep->unchanged++;
 		}
+		target_version_enter(t, t->tmpl, clock_now(d->clk));
 		t->ttl_s = c->ttl_s;
 		t->policy = c->policy;
 		t->priority = c->priority;
@@ -459,6 +460,7 @@ int daemon_touch(struct daemon *d, const struct touch_report *rep)
 	if (rep->cached > 0)
 		t->prefix_tokens = (long)rep->cached;
 	sched_touch(d->sched, t);
+	target_version_current(t)->last_seen = t->last_touch;
 	state_changed(d->state);
 	log_debug("%s: touched (%s), next warm %s", t->name,
 	          rep->result == PROTO_TOUCH_HIT    ? "hit"

@@ -96,3 +96,31 @@ void log_msg(int level, const char *fmt, ...)
 	}
 	fflush(stderr);
 }
+
+static void repeat_summary(struct log_repeat *r, int level, double now, const char *prefix)
+{
+	if (r->suppressed)
+		log_msg(level, "%s%s (x%u more in %.0f s)", prefix, r->last, r->suppressed,
+		        now - r->since);
+	r->suppressed = 0;
+	r->since = now;
+}
+
+void log_repeat(struct log_repeat *r, int level, double now, const char *prefix, const char *msg)
+{
+	if (r->last[0] && strncmp(r->last, msg, sizeof(r->last) - 1) == 0) {
+		r->suppressed++;
+		if (now - r->since >= LOG_REPEAT_WINDOW_S)
+			repeat_summary(r, level, now, prefix);
+		return;
+	}
+	repeat_summary(r, level, now, prefix);
+	snprintf(r->last, sizeof(r->last), "%s", msg);
+	log_msg(level, "%s%s", prefix, msg);
+}
+
+void log_repeat_end(struct log_repeat *r, int level, double now, const char *prefix)
+{
+	repeat_summary(r, level, now, prefix);
+	r->last[0] = '\0';
+}

@@ -17,6 +17,24 @@ bool log_enabled(int level);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Collapses a stream of identical messages: the first is logged, repeats
+ * are counted, and at most one summary per window says how many there were
+ * ("... (x57 in 60 s)"). One per source (a target's warm errors, say). */
+struct log_repeat {
+	char last[256];
+	unsigned suppressed;
+	double since; /* start of the current window */
+};
+
+#define LOG_REPEAT_WINDOW_S 60.0
+
+/* Logs msg at level with prefix ("support-bot: ") unless it repeats the
+ * previous message within the window. A different message first flushes the
+ * count of the previous one. now is the caller's clock. */
+void log_repeat(struct log_repeat *r, int level, double now, const char *prefix, const char *msg);
+/* Flushes a pending count (the stream of errors ended, e.g. by a success). */
+void log_repeat_end(struct log_repeat *r, int level, double now, const char *prefix);
+
 #define log_error(...)   log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_notice(...)  log_msg(LOG_NOTICE, __VA_ARGS__)

@@ -189,14 +189,16 @@ static int start(struct warmd *w, const char *config)
 	}
 	diags_free(&d);
 	log_set_level(st->cfg->daemon.log_level);
-	r = ctl_open(&w->d, st->cfg->daemon.control_socket, &w->d.ctl, &e);
+	r = ctl_open(&w->d, st->cfg->daemon.control_socket, st->cfg->daemon.control_group,
+	             &w->d.ctl, &e);
 	if (r < 0) {
 		log_error("cannot start: %s", e.text);
 		staging_free(st);
 		return r;
 	}
 	if (st->cfg->daemon.touch_socket) {
-		r = touch_open(&w->d, st->cfg->daemon.touch_socket, &w->d.touch, &e);
+		r = touch_open(&w->d, st->cfg->daemon.touch_socket, st->cfg->daemon.control_group,
+		               &w->d.touch, &e);
 		if (r < 0 && st->cfg->daemon.touch_socket_set) {
 			log_error("cannot start: %s", e.text);
 			staging_free(st);

@@ -35,6 +35,8 @@ struct metrics_http {
 	void *data;
 	int port;
 	int open_handles;
+	bool in_run;        /* inside MHD_run(), i.e. inside render */
+	bool close_pending; /* metrics_http_close() was called from there */
 	/* The last thing MHD wanted to log: only read when MHD_start_daemon
 	 * fails, so that the error says why; otherwise MHD's chatter about odd
 	 * clients goes nowhere (the daemon logs, modules do not). */
@@ -260,6 +262,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log_cb(void *cls, const ch
 /* ---- libuv integration ---- */
 
 static void timer_cb(uv_timer_t *t);
+static void close_handles(struct metrics_http *m);
 
 /* Lets MHD do whatever is ready (accept, read, answer, time out; it never
  * blocks), then asks it when it next needs to run even if its epoll fd stays
@@ -269,11 +272,12 @@ static void drive(struct metrics_http *m)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
 
+	m->in_run = true;
 	MHD_run(m->mhd);
-	if (getenv("MH_DEBUG")) {
-		MHD_UNSIGNED_LONG_LONG x = 0;
-		int y = MHD_get_timeout(m->mhd, &x);
-		fprintf(stderr, "drive: %d %llu\n", y, x);
+	m->in_run = false;
+	if (m->close_pending) {
+		close_handles(m);
+		return;
 	}
 	if (MHD_get_timeout(m->mhd, &ms) == MHD_YES)
 		uv_timer_start(&m->timer, timer_cb, (uint64_t)ms, 0);
@@ -360,9 +364,11 @@ int metrics_http_open(uv_loop_t *loop, const char *listen, metrics_render_fn ren
 	if (!m->mhd) {
 		/* MHD leaves the errno of the call that failed (bind, listen,
 		 * epoll_create...); its own log line is the fallback text. */
-		r = errno > 0 ? -errno : -EIO;
+		int err = errno;
+
+		r = err > 0 ? -err : -EIO;
 		errmsg_set(e, r, "cannot listen for metrics on %s: %s", listen,
-		           errno > 0 || !m->mhd_err[0] ? strerror(-r) : m->mhd_err);
+		           err > 0 || !m->mhd_err[0] ? strerror(err) : m->mhd_err);
 		free(m);
 		return r;
 	}
@@ -413,5 +419,11 @@ void metrics_http_close(struct metrics_http *m)
 {
 	if (!m)
 		return;
+	if (m->in_run) {
+		/* Called from render: MHD must not be stopped from inside its
+		 * own run; drive() finishes the job when MHD_run() returns. */
+		m->close_pending = true;
+		return;
+	}
 	close_handles(m);
 }

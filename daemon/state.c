@@ -31,6 +31,8 @@ struct rec {
 	char last_error[256];
 	uint32_t *hist;
 	unsigned nhist;
+	struct target_version *versions;
+	unsigned nversions;
 };
 
 struct snapshot {
@@ -123,6 +125,10 @@ static struct snapshot *snapshot_take(struct state *s)
 		r->touch_misses = t->touch_misses;
 		r->paused = t->paused;
 		text_copy(r->last_error, sizeof(r->last_error), t->last_error);
+		if (t->nversions && (r->versions = malloc(t->nversions * sizeof(*r->versions)))) {
+			memcpy(r->versions, t->versions, t->nversions * sizeof(*r->versions));
+			r->nversions = t->nversions;
+		}
 		if (t->touch_n && (r->hist = malloc(t->touch_n * sizeof(uint32_t)))) {
 			for (unsigned k = 0; k < t->touch_n; k++)
 				r->hist[k] = target_touch_at(t, k);
@@ -137,6 +143,7 @@ static void snapshot_free(struct snapshot *sn)
 	for (size_t i = 0; i < sn->n; i++) {
 		tmpl_unref(sn->recs[i].tmpl);
 		free(sn->recs[i].hist);
+		free(sn->recs[i].versions);
 	}
 	free(sn->recs);
 	free(sn);
@@ -169,6 +176,19 @@ static json_object *rec_json(const struct rec *r)
 		        h, json_object_new_int64(k ? (int64_t)r->hist[k] - (int64_t)r->hist[k - 1]
 		                                   : (int64_t)r->hist[0]));
 	json_object_object_add(o, "touch_history", h);
+	h = json_object_new_array_ext((int)r->nversions);
+	for (unsigned k = 0; k < r->nversions; k++) {
+		const struct target_version *v = &r->versions[k];
+		json_object *vo = json_object_new_object();
+		jsonx_add_str(vo, "version", v->version);
+		jsonx_add_time(vo, "first_seen", v->first_seen);
+		jsonx_add_time(vo, "last_seen", v->last_seen);
+		jsonx_add_int(vo, "prefix_tokens", v->prefix_tokens);
+		jsonx_add_int(vo, "hits", (int64_t)v->hits);
+		jsonx_add_int(vo, "writes", (int64_t)v->writes);
+		json_object_array_add(h, vo);
+	}
+	json_object_object_add(o, "versions", h);
 	return o;
 }
 
@@ -476,7 +496,43 @@ static bool entry_valid(json_object *e)
 		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
 			return false;
 	}
+	h = jsonx_get(e, "versions");
+	if (!h || !json_object_is_type(h, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(h); i++) {
+		json_object *v = json_object_array_get_idx(h, i);
+		const char *hash = jsonx_get_str(v, "version");
+		if (!hash || strlen(hash) != 64 || !get_time(v, "first_seen", &t) ||
+		    !get_time(v, "last_seen", &t) || !get_u64(v, "prefix_tokens", &u) ||
+		    !get_u64(v, "hits", &u) || !get_u64(v, "writes", &u))
+			return false;
+	}
 	return true;
+}
+
+/* The stored history, with the current template's version on top. */
+static void restore_versions(struct target *t, json_object *arr, double now)
+{
+	size_t n = json_object_array_length(arr);
+
+	if (n == 0)
+		return;
+	if (n > TARGET_MAX_VERSIONS)
+		n = TARGET_MAX_VERSIONS;
+	t->nversions = (unsigned)n;
+	for (size_t i = 0; i < n; i++) {
+		json_object *v = json_object_array_get_idx(arr, i);
+		struct target_version *tv = &t->versions[i];
+		uint64_t u = 0;
+		text_copy(tv->version, sizeof(tv->version), jsonx_get_str(v, "version"));
+		get_time(v, "first_seen", &tv->first_seen);
+		get_time(v, "last_seen", &tv->last_seen);
+		get_u64(v, "prefix_tokens", &u);
+		tv->prefix_tokens = (long)u;
+		get_u64(v, "hits", &tv->hits);
+		get_u64(v, "writes", &tv->writes);
+	}
+	target_version_enter(t, t->tmpl, now); /* a no-op when it is the stored one */
 }
 
 static void apply_entry(struct daemon *d, struct target *t, json_object *e, double now)
@@ -502,6 +558,7 @@ static void apply_entry(struct daemon *d, struct target *t, json_object *e, doub
 		at += json_object_get_int64(json_object_array_get_idx(h, i));
 		target_touch_record(t, (double)at);
 	}
+	restore_versions(t, jsonx_get(e, "versions"), now);
 	/* The cache itself is only known for the same version at the same endpoint. */
 	if (strcmp(jsonx_get_str(e, "version"), t->tmpl->version) == 0 &&
 	    strcmp(jsonx_get_str(e, "url"), t->tmpl->url) == 0) {

@@ -33,6 +33,7 @@ void target_unref(struct target *t)
 		return;
 	http_req_reset(&t->req);
 	free(t->touch_hist);
+	free(t->versions);
 	tmpl_unref(t->tmpl);
 	provider_unref(t->prov);
 	free(t->name);
@@ -57,6 +58,36 @@ uint32_t target_touch_at(const struct target *t, unsigned i)
 	unsigned start = (t->touch_pos + TARGET_TOUCH_HISTORY - t->touch_n) % TARGET_TOUCH_HISTORY;
 
 	return t->touch_hist[(start + i) % TARGET_TOUCH_HISTORY];
+}
+
+struct target_version *target_version_enter(struct target *t, const struct tmpl *tm, double now)
+{
+	struct target_version *v;
+
+	if (t->nversions && strcmp(t->versions[0].version, tm->version) == 0)
+		return &t->versions[0];
+	if (!t->versions) {
+		t->versions = calloc(TARGET_MAX_VERSIONS, sizeof(*t->versions));
+		if (!t->versions)
+			abort();
+	}
+	if (t->nversions)
+		t->versions[0].last_seen = now; /* retired now */
+	if (t->nversions == TARGET_MAX_VERSIONS)
+		t->nversions--; /* the oldest goes */
+	memmove(&t->versions[1], &t->versions[0], t->nversions * sizeof(*t->versions));
+	t->nversions++;
+	v = &t->versions[0];
+	memset(v, 0, sizeof(*v));
+	text_copy(v->version, sizeof(v->version), tm->version);
+	v->first_seen = v->last_seen = now;
+	v->prefix_tokens = tm->prefix_tokens_est;
+	return v;
+}
+
+struct target_version *target_version_current(struct target *t)
+{
+	return t->nversions ? &t->versions[0] : NULL;
 }
 
 void target_reset_version_state(struct target *t)

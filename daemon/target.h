@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "log.h"
 #include "provider.h"
 #include "template.h"
 
@@ -51,10 +52,15 @@ struct target {
 	uint32_t *touch_hist; /* ring of the last TARGET_TOUCH_HISTORY touch times (Unix s) */
 	unsigned touch_n, touch_pos;
 
+	/* Version history, newest (the current one) first. */
+	struct target_version *versions;
+	unsigned nversions;
+
 	/* Counters, kept across reloads. */
 	uint64_t warms, hits, writes, nones, errors, touches;
 	uint64_t tok_read, tok_write, tok_input, tok_output; /* tokens our warms used */
 	char last_error[256];
+	struct log_repeat err_log; /* collapses repeated identical warm errors */
 
 	/* Scheduling: owned by sched.c. */
 	double next_warm_at; /* -1: none planned */
@@ -75,6 +81,15 @@ struct target {
 };
 
 #define TARGET_TOUCH_HISTORY 256
+#define TARGET_MAX_VERSIONS  16
+
+/* One version a target has had (its template's prefix hash). */
+struct target_version {
+	char version[65];
+	double first_seen, last_seen;
+	long prefix_tokens;
+	uint64_t hits, writes;
+};
 
 struct target *target_new(const char *name);
 struct target *target_ref(struct target *t);
@@ -84,6 +99,12 @@ void target_unref(struct target *t);
 void target_touch_record(struct target *t, double now);
 /* The i-th oldest remembered touch time, 0 <= i < t->touch_n. */
 uint32_t target_touch_at(const struct target *t, unsigned i);
+
+/* Makes tm's version the current one at time now (a no-op when it already
+ * is); keeps the last TARGET_MAX_VERSIONS. Returns the current record. */
+struct target_version *target_version_enter(struct target *t, const struct tmpl *tm, double now);
+/* The record of the current version (never NULL once a version was entered). */
+struct target_version *target_version_current(struct target *t);
 
 /* Resets what depends on the version (a new template). */
 void target_reset_version_state(struct target *t);

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "sockfile.h"
 
 /* Datagrams read per wake-up, so a flood cannot starve the loop. */
 #define TOUCH_BATCH 64
@@ -114,21 +115,19 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 	}
 }
 
-int touch_open(struct daemon *d, const char *path, struct touch **ret, struct errmsg *e)
+int touch_open(struct daemon *d, const char *path, const char *group, struct touch **ret,
+               struct errmsg *e)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct touch *t;
-	struct stat st;
 	mode_t old;
 	int r;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return errmsg_set(e, -ENAMETOOLONG, "touch_socket path too long: %s", path);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return errmsg_set(e, -EEXIST, "%s exists and is not a socket", path);
-		unlink(path); /* a datagram socket has no listener to ask */
-	}
+	r = sockfile_clear(path, false, e); /* a datagram socket has no listener to ask */
+	if (r < 0)
+		return r;
 	t = calloc(1, sizeof(*t));
 	if (!t || !(t->path = strdup(path))) {
 		free(t);
@@ -141,12 +140,13 @@ int touch_open(struct daemon *d, const char *path, struct touch **ret, struct er
 		goto fail;
 	}
 	text_copy(sa.sun_path, sizeof(sa.sun_path), path);
-	old = umask(0117);
+	old = umask(SOCKFILE_UMASK);
 	r = bind(t->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
 	umask(old);
 	if (r < 0)
 		goto fail;
-	chmod(path, 0660);
+	if (sockfile_set_access(path, group, e) < 0)
+		log_warning("touch socket: %s", e->text);
 	r = uv_poll_init_socket(d->loop, &t->poll, t->fd);
 	if (r < 0) {
 		unlink(path);

@@ -119,6 +119,19 @@ static void classify_status(long status, struct sched_outcome *o)
 	o->retryable = status == 408 || status == 409 || status == 429 || status >= 500;
 }
 
+/* A warm refreshed the current version: its record learns it. */
+static void version_seen(struct target *t, long tokens, bool write)
+{
+	struct target_version *v = target_version_current(t);
+
+	v->last_seen = t->sent_at;
+	v->prefix_tokens = tokens;
+	if (write)
+		v->writes++;
+	else
+		v->hits++;
+}
+
 static void warm_done_cb(struct http_req *req)
 {
 	struct target *t = (struct target *)((char *)req - offsetof(struct target, req));
@@ -174,6 +187,7 @@ static void warm_done_cb(struct http_req *req)
 	switch (o.result) {
 	case WARM_HIT:
 		t->hits++;
+		version_seen(t, (long)u.read, false);
 		t->prefix_tokens = (long)u.read;
 		t->last_error[0] = '\0';
 		log_debug("%s: hit, read %lld tokens in %.0f ms", t->name, (long long)u.read,
@@ -181,6 +195,7 @@ static void warm_done_cb(struct http_req *req)
 		break;
 	case WARM_WRITE:
 		t->writes++;
+		version_seen(t, (long)(u.read + u.write), true);
 		t->prefix_tokens = (long)(u.read + u.write);
 		t->last_error[0] = '\0';
 		if (first)
@@ -203,11 +218,22 @@ static void warm_done_cb(struct http_req *req)
 	case WARM_ERROR:
 		t->errors++;
 		text_copy(t->last_error, sizeof(t->last_error), e.text);
-		log_warning("%s: warm via %s failed: %s%s", t->name, t->prov->name, e.text,
-		            o.auth        ? " (credential rejected)"
-		            : o.retryable ? ""
-		                          : " (not retried)");
+		{
+			char msg[640], prefix[96];
+			snprintf(prefix, sizeof(prefix), "%s: ", t->name);
+			snprintf(msg, sizeof(msg), "warm via %s failed: %s%s", t->prov->name,
+			         e.text,
+			         o.auth        ? " (credential rejected)"
+			         : o.retryable ? ""
+			                       : " (not retried)");
+			log_repeat(&t->err_log, LOG_WARNING, clock_now(env->clk), prefix, msg);
+		}
 		break;
+	}
+	if (o.result != WARM_ERROR) {
+		char prefix[96];
+		snprintf(prefix, sizeof(prefix), "%s: ", t->name);
+		log_repeat_end(&t->err_log, LOG_WARNING, clock_now(env->clk), prefix);
 	}
 	t->last_result = o.result;
 	t->has_result = true;

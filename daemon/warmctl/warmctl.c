@@ -75,6 +75,17 @@ static const struct column status_columns[] = {
 	{ "REASON", "reason", KIND_TEXT, false }, /* last: never padded */
 };
 
+static const struct column version_columns[] = {
+	{ "VERSION", "version", KIND_TEXT, false },
+	{ "STATE", "state", KIND_TEXT, false },
+	{ "FIRST SEEN", "first_seen", KIND_TIME, false },
+	{ "LAST SEEN", "last_seen", KIND_TIME, false },
+	{ "PREFIX", "prefix_tokens", KIND_COUNT, true },
+	{ "HITS", "hits", KIND_COUNT, true },
+	{ "WRITES", "writes", KIND_COUNT, true },
+	{ "WEIGHT", "weight", KIND_COUNT, true }, /* last: never padded */
+};
+
 struct field {
 	const char *key;
 	enum kind kind;
@@ -382,29 +393,32 @@ static void print_status_header(struct out *o, json_object *daemon, double now)
 
 /* The table: every cell is formatted once into one buffer (NUL-terminated, found by offset,
  * row 0 holding the titles), then the widths are known and the rows are printed. */
-static void print_status_table(struct out *o, json_object *targets, size_t n, double now)
+/* An aligned table of n rows (JSON objects) under cols; the last column is not padded. */
+static void print_table(struct out *o, json_object *rows, size_t n, const struct column *cols,
+                        size_t NCOL, double now)
 {
-	enum { NCOL = ARRAY_SIZE(status_columns) };
 	struct out cells = { BUF_INIT, 0 };
-	size_t width[NCOL] = { 0 }, *offs;
+	size_t *width = calloc(NCOL, sizeof(size_t)), *offs;
 
-	offs = calloc(n + 1, sizeof(size_t[NCOL]));
-	if (!offs) {
+	offs = calloc((n + 1) * NCOL, sizeof(size_t));
+	if (!width || !offs) {
+		free(width);
+		free(offs);
 		o->err = -ENOMEM;
 		return;
 	}
 	for (size_t row = 0; row <= n; row++) {
-		json_object *t = row ? json_object_array_get_idx(targets, row - 1) : NULL;
+		json_object *t = row ? json_object_array_get_idx(rows, row - 1) : NULL;
 
 		for (size_t c = 0; c < NCOL; c++) {
 			offs[row * NCOL + c] = cells.b.len;
 			if (row == 0)
-				out_str(&cells, status_columns[c].title);
+				out_str(&cells, cols[c].title);
 			else if (!json_object_is_type(t, json_type_object))
 				out_str(&cells, "?");
 			else
-				out_value(&cells, jsonx_get(t, status_columns[c].key),
-				          status_columns[c].kind, now, false);
+				out_value(&cells, jsonx_get(t, cols[c].key), cols[c].kind, now,
+				          false);
 			out_bytes(&cells, "", 1);
 		}
 	}
@@ -427,10 +441,10 @@ static void print_status_table(struct out *o, json_object *targets, size_t n, do
 				out_str(o, s);
 				break;
 			}
-			if (status_columns[c].right)
+			if (cols[c].right)
 				out_pad(o, pad);
 			out_str(o, s);
-			if (!status_columns[c].right)
+			if (!cols[c].right)
 				out_pad(o, pad);
 			out_str(o, "  ");
 		}
@@ -439,6 +453,7 @@ static void print_status_table(struct out *o, json_object *targets, size_t n, do
 out:
 	buf_free(&cells.b);
 	free(offs);
+	free(width);
 }
 
 static void print_target_detail(struct out *o, json_object *t, double now)
@@ -484,7 +499,7 @@ static void print_status_cb(struct out *o, json_object *data, const struct cmdli
 		return;
 	}
 	out_str(o, "\n");
-	print_status_table(o, targets, n, now);
+	print_table(o, targets, n, status_columns, ARRAY_SIZE(status_columns), now);
 }
 
 /* warm, pause, resume: the daemon says what it did. */
@@ -512,6 +527,21 @@ static void print_metrics_cb(struct out *o, json_object *data, const struct cmdl
 		          (size_t)json_object_get_string_len(text));
 }
 
+static void print_versions_cb(struct out *o, json_object *data, const struct cmdline *cl,
+                              double now)
+{
+	json_object *versions = jsonx_get(data, "versions");
+	size_t n = json_object_is_type(versions, json_type_array)
+	                   ? json_object_array_length(versions)
+	                   : 0;
+
+	(void)cl;
+	out_str(o, "target ");
+	out_text(o, jsonx_get_str(data, "target") ? jsonx_get_str(data, "target") : "?");
+	out_printf(o, ": %zu version%s, newest first\n\n", n, n == 1 ? "" : "s");
+	print_table(o, versions, n, version_columns, ARRAY_SIZE(version_columns), now);
+}
+
 /* The commands warmctl knows, in the order --help lists them. */
 static const struct command commands[] = {
 	{ PROTO_PING, "check that warmd answers", print_ping_cb },
@@ -522,6 +552,7 @@ static const struct command commands[] = {
 	{ PROTO_RELOAD, "reload the configuration; exit 1 if it is rejected", print_reload_cb },
 	{ PROTO_TOUCH, "report real traffic: the cache was just used", print_message_cb },
 	{ PROTO_METRICS, "Prometheus text exposition of warmd's metrics", print_metrics_cb },
+	{ PROTO_VERSIONS, "the target's version history, newest first", print_versions_cb },
 };
 
 static const char *command_args(const struct command *c)
@@ -533,6 +564,8 @@ static const char *command_args(const struct command *c)
 		return "TARGET|--all";
 	case PROTO_ARGS_TOUCH:
 		return "TARGET [--hit|--miss] [--cached N] [--input N]";
+	case PROTO_ARGS_TARGET:
+		return "TARGET";
 	case PROTO_ARGS_NONE:
 		break;
 	}
@@ -632,7 +665,7 @@ static int parse_command_args(int argc, char **argv, int i, struct cmdline *cl)
 			cl->target = a;
 		}
 	}
-	if (args == PROTO_ARGS_TOUCH && !cl->target)
+	if ((args == PROTO_ARGS_TOUCH || args == PROTO_ARGS_TARGET) && !cl->target)
 		return usage_error("%s needs a TARGET", name);
 	if (args == PROTO_ARGS_TARGET_OR_ALL && !cl->target && !cl->all)
 		return usage_error("%s needs a TARGET or --all", name);

@@ -116,9 +116,10 @@ START_TEST(test_cmd_table)
 		{ PROTO_RELOAD, "reload", PROTO_ARGS_NONE, true },
 		{ PROTO_TOUCH, "touch", PROTO_ARGS_TOUCH, true },
 		{ PROTO_METRICS, "metrics", PROTO_ARGS_NONE, false },
+		{ PROTO_VERSIONS, "versions", PROTO_ARGS_TARGET, false },
 	};
 
-	ck_assert_int_eq(PROTO_CMD_COUNT, 8);
+	ck_assert_int_eq(PROTO_CMD_COUNT, 9);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		const struct proto_cmd_info *info = proto_cmd_info(want[i].c);
 		ck_assert_ptr_nonnull(info);
