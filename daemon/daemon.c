@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -233,6 +234,8 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 			          t->priority != c->priority;
 			target_ref(t);
 			sched_remove(d->sched, t);
+			/* "Fix it and reload": a reload is the operator's go-ahead. */
+			t->blocked = false;
 			if (t->prov != p) {
 				provider_unref(t->prov);
 				t->prov = provider_ref(p);
@@ -292,11 +295,26 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		log_warning("control_socket changed to %s: takes effect at the next restart",
 		            cfg->daemon.control_socket);
 	if (d->cfg) {
-		const char *ot = d->cfg->daemon.touch_socket, *nt = cfg->daemon.touch_socket;
+		static const struct {
+			const char *key;
+			size_t off;
+		} restart_only[] = {
+			{ "touch_socket", offsetof(struct cfg_daemon, touch_socket) },
+			{ "control_group", offsetof(struct cfg_daemon, control_group) },
+			{ "state_file", offsetof(struct cfg_daemon, state_file) },
+			{ "metrics_listen", offsetof(struct cfg_daemon, metrics_listen) },
+			{ "metrics_textfile", offsetof(struct cfg_daemon, metrics_textfile) },
+		};
 		char *tmp;
-		if (!ot != !nt || (ot && strcmp(ot, nt) != 0))
-			log_warning("touch_socket changed to %s: takes effect at the next restart",
-			            nt ? nt : "(disabled)");
+		for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
+			const char *o =
+			        *(char **)(void *)((char *)&d->cfg->daemon + restart_only[i].off);
+			const char *n =
+			        *(char **)(void *)((char *)&cfg->daemon + restart_only[i].off);
+			if (!o != !n || (o && strcmp(o, n) != 0))
+				log_warning("%s changed to %s: takes effect at the next restart",
+				            restart_only[i].key, n ? n : "(none)");
+		}
 		/* Keep the sockets that are actually bound. */
 		tmp = cfg->daemon.control_socket;
 		cfg->daemon.control_socket = d->cfg->daemon.control_socket;

@@ -19,7 +19,7 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* Collapses a stream of identical messages: the first is logged, repeats
  * are counted, and at most one summary per window says how many there were
- * ("... (x57 in 60 s)"). One per source (a target's warm errors, say). */
+ * ("... (x57 more in 60 s)"). One per source (a target's warm errors, say). */
 struct log_repeat {
 	char last[256];
 	unsigned suppressed;

@@ -264,7 +264,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = CONFIG_DEFAULT_FILE;
+	const char *config = NULL;
+	char *config_default = NULL;
 	bool check = false;
 	struct warmd w;
 	int c, r;
@@ -294,8 +295,20 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("warmd");
-	if (check)
-		return check_config(config);
+	if (!config) {
+		/* systemd's ConfigurationDirectory= (the first one), else /etc/warmd. */
+		const char *dir = getenv("CONFIGURATION_DIRECTORY");
+		if (dir && *dir &&
+		    asprintf(&config_default, "%.*s/warmd.conf", (int)strcspn(dir, ":"), dir) > 0)
+			config = config_default;
+		else
+			config = CONFIG_DEFAULT_FILE;
+	}
+	if (check) {
+		r = check_config(config);
+		free(config_default);
+		return r;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	if (http_global_init() < 0) {
@@ -316,6 +329,7 @@ int main(int argc, char **argv)
 		uv_run(w.loop, UV_RUN_DEFAULT);
 		uv_loop_close(w.loop);
 		http_global_cleanup();
+		free(config_default);
 		return 1;
 	}
 	uv_run(w.loop, UV_RUN_DEFAULT);
@@ -323,5 +337,6 @@ int main(int argc, char **argv)
 	if (r != 0)
 		log_warning("event loop closed with handles still open: %s", uv_strerror(r));
 	http_global_cleanup();
+	free(config_default);
 	return 0;
 }

@@ -1,12 +1,14 @@
 """systemd integration: sd_notify messages on $NOTIFY_SOCKET and <N> priority
 prefixes when stderr is the journal ($JOURNAL_STREAM)."""
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import time
 import unittest
 
-from harness import Env, daemon_block, provider_block, wait_for
+from harness import WARMCTL, WARMD, Env, daemon_block, provider_block, wait_for
 
 
 class Notify(unittest.TestCase):
@@ -50,6 +52,69 @@ class Notify(unittest.TestCase):
         rc, _ = w.stop()
         self.assertEqual(rc, 0)
         self.assertTrue(self.seen("STOPPING=1"), self.messages)
+
+
+    def test_watchdog_pings_from_the_loop(self):
+        conf = (daemon_block(self.env.path("warmd.sock")) + provider_block(self.env.fake) +
+                'targets = ( { name = "support-bot"; provider = "anthropic"; '
+                'request_file = "support-bot.json"; ttl = 6; } );\n')
+        self.env.warmd(conf, env={"NOTIFY_SOCKET": self.sock_path, "WATCHDOG_USEC": "400000"})
+        time.sleep(1.5)
+        self.drain()
+        pings = sum(m.split("\n").count("WATCHDOG=1") for m in self.messages)
+        # Every 200 ms: about 7 in 1.5 s (the first arrives 200 ms after start).
+        self.assertGreaterEqual(pings, 4, self.messages)
+        self.assertLessEqual(pings, 10, self.messages)
+
+
+class SocketActivation(unittest.TestCase):
+    @unittest.skipUnless(shutil.which("systemd-socket-activate"), "needs systemd-socket-activate")
+    def test_control_socket_passed_by_systemd(self):
+        env = Env("--ttl-5m", "6")
+        try:
+            passed = env.path("activated.sock")
+            # systemd-socket-activate passes no environment: no key from an env var here.
+            conf = (daemon_block(env.path("unused.sock")) + provider_block(env.fake, openai=False) +
+                    'targets = ( { name = "support-bot"; provider = "anthropic"; '
+                    'request_file = "support-bot.json"; ttl = 6; } );\n')
+            w = env.warmd(conf, start=False)
+            log = open(w.log_path, "w")
+            proc = subprocess.Popen(["systemd-socket-activate", "-l", passed, WARMD, "-c", w.config],
+                                    stdout=log, stderr=subprocess.STDOUT, env=w.env)
+            try:
+                wait_for(lambda: os.path.exists(passed), 5, what="the activation socket")
+                # The first connection starts warmd, which takes over the listening socket.
+                p = subprocess.run([WARMCTL, "-s", passed, "-t", "10", "ping"],
+                                   capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr + w.log())
+                self.assertIn("socket activation", w.log())
+                self.assertFalse(os.path.exists(env.path("unused.sock")))
+                p = subprocess.run([WARMCTL, "-s", passed, "status", "support-bot"],
+                                   capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(10), 0, w.log())
+                log.close()
+        finally:
+            env.close()
+
+
+class ConfigurationDirectory(unittest.TestCase):
+    def test_default_config_comes_from_configuration_directory(self):
+        env = Env()
+        try:
+            conf = (daemon_block(env.path("warmd.sock")) + provider_block(env.fake) +
+                    'targets = ( { name = "support-bot"; provider = "anthropic"; '
+                    'request_file = "support-bot.json"; } );\n')
+            env.write("warmd.conf", conf)
+            p = subprocess.run([WARMD, "--check-config"], capture_output=True, text=True,
+                               env={**os.environ, "CONFIGURATION_DIRECTORY": env.dir,
+                                    "WARMD_TEST_OPENAI_KEY": "x"})
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn(env.path("warmd.conf"), p.stdout)
+        finally:
+            env.close()
 
 
 class Journal(unittest.TestCase):
