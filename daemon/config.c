@@ -23,7 +23,17 @@
 #include "log.h"
 #include "sched.h"
 
-enum key_type { K_STR, K_PATH, K_OPTPATH, K_INT, K_DURATION, K_ENUM, K_LOGLEVEL, K_STRLIST };
+enum key_type {
+	K_STR,
+	K_PATH,
+	K_OPTPATH,
+	K_INT,
+	K_SIZE,
+	K_DURATION,
+	K_ENUM,
+	K_LOGLEVEL,
+	K_STRLIST
+};
 
 struct key_def {
 	const char *name;
@@ -73,6 +83,12 @@ static const struct key_def provider_keys[] = {
 	{ "max_inflight", K_INT, P(max_inflight), 1, 100000, NULL, "concurrent warms" },
 	{ "timeout_ms", K_INT, P(timeout_ms), 100, 600000, NULL, "milliseconds" },
 	{ "connect_timeout_ms", K_INT, P(connect_timeout_ms), 100, 120000, NULL, "milliseconds" },
+	{ "low_speed_bps", K_INT, P(low_speed_bps), 1, 100000000, NULL, "bytes per second" },
+	{ "low_speed_time_ms", K_INT, P(low_speed_time_ms), 0, 600000, NULL,
+	  "milliseconds (0 disables the low-speed abort)" },
+	{ "max_response_bytes", K_SIZE, P(max_response_bytes), 1024, 1073741824, NULL, "bytes" },
+	{ "ca_file", K_PATH, P(ca_file), 0, 0, NULL, "a PEM file of CA certificates" },
+	{ "proxy", K_STR, P(proxy), 0, 0, NULL, "a proxy URL such as \"http://proxy:3128\"" },
 	{ NULL, 0, 0, 0, 0, NULL, NULL },
 };
 #undef P
@@ -313,6 +329,7 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 		}
 		return 0;
 	}
+	case K_SIZE:
 	case K_INT: {
 		long long v;
 		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
@@ -326,7 +343,10 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 			       k->name, v, k->min, k->max);
 			return -EINVAL;
 		}
-		*(int *)(void *)field = (int)v;
+		if (k->type == K_SIZE)
+			*(size_t *)(void *)field = (size_t)v;
+		else
+			*(int *)(void *)field = (int)v;
 		return 0;
 	}
 	case K_DURATION: {
@@ -592,6 +612,9 @@ static void load_providers(const struct loader *ld, config_t *cf, struct config 
 		p->max_inflight = 8;
 		p->timeout_ms = 30000;
 		p->connect_timeout_ms = 10000;
+		p->low_speed_bps = 16;
+		p->low_speed_time_ms = 20000;
+		p->max_response_bytes = 1024 * 1024;
 		snprintf(where, sizeof(where), "providers[%d]", i);
 		errors = read_group(ld, g, provider_keys, p, where);
 		if (!p->name) {
@@ -910,6 +933,8 @@ void config_free(struct config *c)
 		free(p->base_url);
 		free(p->api_key_file);
 		free(p->api_key_env);
+		free(p->ca_file);
+		free(p->proxy);
 		free_secret(p->api_key);
 		free(p->file);
 	}

@@ -44,6 +44,11 @@ struct cfg_provider {
 	int max_inflight;
 	int timeout_ms;
 	int connect_timeout_ms;
+	int low_speed_bps;         /* abort a transfer slower than this... */
+	int low_speed_time_ms;     /* ...for this long (0 disables) */
+	size_t max_response_bytes; /* answers larger than this are cut off */
+	char *ca_file;             /* private CA bundle, or NULL for the system's */
+	char *proxy;               /* proxy URL, or NULL: none (environment ignored) */
 	char *file;
 	int line;
 	int key_line; /* line of the key setting, for diagnostics */

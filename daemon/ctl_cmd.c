@@ -95,7 +95,7 @@ static void cmd_warm(struct daemon *d, const struct proto_request *req, struct b
 			return;
 		}
 		/* An operator's warm is an explicit retry, credential included. */
-		t->prov->auth_failed = false;
+		t->prov->cred_failed = false;
 		json_object_array_add(names, json_object_new_string(t->name));
 		if (sched_warm_now(d->sched, t) == -EALREADY)
 			reply_targets(out, names, "%s: a warm is already in flight", t->name);
@@ -107,7 +107,7 @@ static void cmd_warm(struct daemon *d, const struct proto_request *req, struct b
 		struct target *t = d->targets[i];
 		if (warm_refusal(d, t))
 			continue;
-		t->prov->auth_failed = false;
+		t->prov->cred_failed = false;
 		if (sched_warm_now(d->sched, t) == -EALREADY)
 			busy++;
 		else

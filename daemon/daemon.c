@@ -178,8 +178,8 @@ static void apply_providers(struct daemon *d, struct staging *st, struct provide
 		if (p) {
 			provider_ref(p);
 			provider_apply_config(p, c);
-			if (p->auth_failed && !cred_same_key(p->cred, st->creds[i])) {
-				p->auth_failed = false;
+			if (p->cred_failed && !cred_same_key(p->cred, st->creds[i])) {
+				p->cred_failed = false;
 				log_notice("provider %s: new API key, retrying its targets",
 				           p->name);
 			}
@@ -382,6 +382,28 @@ int daemon_status_write(struct daemon *d, const struct target *only, struct buf 
 	jsonx_add_int(dm, "inflight", sched_inflight(d->sched));
 	jsonx_add_bool(dm, "paused_all", paused_all);
 	jsonx_add_int(dm, "touches_dropped", (int64_t)d->touches_dropped);
+	/* The credentials' side of things: what holds all of a provider's targets. */
+	{
+		json_object *provs = json_object_new_array_ext((int)d->nprovs);
+		for (size_t i = 0; i < d->nprovs; i++) {
+			const struct provider *p = d->provs[i];
+			json_object *po = json_object_new_object();
+			jsonx_add_str(po, "name", p->name);
+			jsonx_add_str(po, "kind", provider_kind_name(p->kind));
+			jsonx_add_int(po, "inflight", p->inflight);
+			jsonx_add_str(po, "breaker", breaker_state_name(p->breaker.state));
+			jsonx_add_bool(po, "credential_failed", p->cred_failed);
+			jsonx_add_str(po, "credential_error",
+			              p->cred_failed ? p->cred_error : NULL);
+			jsonx_add_time(po, "hold_until", p->hold_until > now ? p->hold_until : 0);
+			jsonx_add_double(po, "failure_rate",
+			                 (double)(long)(p->fail_rate * 1000) / 1000);
+			jsonx_add_double(po, "latency_p99_s",
+			                 (double)(long)(p->lat_p99 * 1000) / 1000);
+			json_object_array_add(provs, po);
+		}
+		json_object_object_add(dm, "providers", provs);
+	}
 	r = buf_puts(out, "{\"daemon\":");
 	if (r == 0)
 		r = jsonx_append(out, dm);

@@ -328,6 +328,18 @@ int http_start(struct http *h, struct http_req *req)
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* TLS verification is never switched off; a private CA may be added. */
+	if (req->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+	/* Only the configured proxy: a daemon must not pick one up from its environment. */
+	curl_easy_setopt(e, CURLOPT_PROXY, req->proxy ? req->proxy : "");
+	if (req->low_speed_time_ms > 0) {
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, req->low_speed_bps);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+		                 (req->low_speed_time_ms + 999) / 1000 > 0
+		                         ? (req->low_speed_time_ms + 999) / 1000
+		                         : 1L);
+	}
 	/* Keep idle connections for reuse well past a 5-minute warm interval. */
 	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 900L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);

@@ -32,7 +32,11 @@ struct http_req {
 	const struct http_headers *headers;
 	long connect_timeout_ms;
 	long timeout_ms;
-	size_t max_response; /* 0: HTTP_DEFAULT_MAX_RESPONSE */
+	size_t max_response;    /* 0: HTTP_DEFAULT_MAX_RESPONSE */
+	long low_speed_bps;     /* with low_speed_time_ms: abort a transfer this slow */
+	long low_speed_time_ms; /* 0: no low-speed abort */
+	const char *ca_file;    /* NULL: the system's CAs (verification is always on) */
+	const char *proxy;      /* NULL: no proxy (the environment's is ignored) */
 	http_done_cb done;
 	void *data;
 

@@ -71,6 +71,7 @@ struct provider *provider_new(const struct cfg_provider *c)
 		return NULL;
 	}
 	p->refs = 1;
+	breaker_init(&p->breaker, BREAKER_TRIP_PROVIDER);
 	p->kind = c->kind;
 	p->ops = provider_ops_for(c->kind);
 	provider_apply_config(p, c);
@@ -96,6 +97,14 @@ void provider_apply_config(struct provider *p, const struct cfg_provider *c)
 	p->max_rpm = c->max_rpm;
 	p->timeout_ms = c->timeout_ms;
 	p->connect_timeout_ms = c->connect_timeout_ms;
+	p->low_speed_bps = c->low_speed_bps;
+	p->low_speed_time_ms = c->low_speed_time_ms;
+	p->max_response_bytes = c->max_response_bytes;
+	/* curl copies string options, so warms in flight keep what they had. */
+	free(p->ca_file);
+	free(p->proxy);
+	p->ca_file = c->ca_file ? strdup(c->ca_file) : NULL;
+	p->proxy = c->proxy ? strdup(c->proxy) : NULL;
 }
 
 struct provider *provider_ref(struct provider *p)
@@ -110,6 +119,9 @@ void provider_unref(struct provider *p)
 		return;
 	heap_free(&p->waitq);
 	cred_unref(p->cred);
+	free(p->ca_file);
+	free(p->proxy);
+
 	free(p->base_url);
 	free(p->name);
 	free(p);

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "config.h"
 #include "errmsg.h"
+#include "breaker.h"
 #include "heap.h"
 
 enum warm_result { WARM_HIT, WARM_WRITE, WARM_NONE, WARM_ERROR };
@@ -95,12 +96,25 @@ struct provider {
 	int max_rpm;
 	int timeout_ms;
 	int connect_timeout_ms;
+	int low_speed_bps;
+	int low_speed_time_ms;
+	size_t max_response_bytes;
+	char *ca_file;     /* or NULL */
+	char *proxy;       /* or NULL */
 	struct cred *cred; /* key + prepared headers; replaced on reload */
 	bool removed;
 
-	/* Credential failure (401/403): no warms until the key changes. */
-	bool auth_failed;
-	char auth_error[256];
+	/* The credential cannot be used (401/403, or a spend limit): no warms
+	 * until the key changes (reload) or an operator's warm. */
+	bool cred_failed;
+	char cred_error[256];
+
+	/* Politeness (sched.c): nothing is sent before hold_until (a 429's
+	 * retry-after, or rate-limit headers running low), nor while the
+	 * credential's breaker is open. */
+	double hold_until;
+	struct breaker breaker;
+	double fail_rate; /* moving average of failed warms, sizes the retry reserve */
 
 	/* Scheduler state (sched.c owns these). */
 	struct heap waitq; /* due targets waiting for a slot */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "duration.h"
+#include "log.h"
 
 /* Due within this much of now counts as due (timer granularity is 1 ms). */
 #define SCHED_EPSILON_S 0.001
@@ -132,12 +133,31 @@ static double ttl_floor(double ttl)
 	                                      : f;
 }
 
+/* Time kept before expiry for retries, when the provider has been failing:
+ * enough attempts that all of them failing is a 1-in-100 event (at most 3
+ * retries), each a p99 latency plus a short backoff. */
+static double retry_reserve(const struct provider *p)
+{
+	double f = p->fail_rate;
+	double k;
+
+	if (f < 0.05)
+		return 0;
+	k = ceil(log(0.01) / log(f)) - 1;
+	if (k > 3 || !(k >= 0))
+		k = 3;
+	return k * (p->lat_p99 + 0.5);
+}
+
 double sched_margin(const struct sched *s, const struct target *t)
 {
 	long tokens = t->prefix_tokens ? t->prefix_tokens : t->tmpl->prefix_tokens_est;
+	double m = ttl_floor(t->ttl_s) + t->prov->lat_p99 + (double)tokens / 1e6 +
+	           retry_reserve(t->prov);
 
 	(void)s;
-	return ttl_floor(t->ttl_s) + t->prov->lat_p99 + (double)tokens / 1e6;
+	/* Never so early that warms come more than about 1.5 per TTL. */
+	return m > t->ttl_s / 3 ? t->ttl_s / 3 : m;
 }
 
 static double spread_max(double ttl)
@@ -168,9 +188,9 @@ static bool blocked_reason(struct sched *s, struct target *t)
 		reason(t, "all warming paused (warmctl resume --all)");
 		return true;
 	}
-	if (t->prov->auth_failed) {
+	if (t->prov->cred_failed) {
 		reason(t, "provider %s rejected the API key (%s): fix the key and reload",
-		       t->prov->name, t->prov->auth_error);
+		       t->prov->name, t->prov->cred_error);
 		return true;
 	}
 	if (t->tmpl->unwarmable[0]) {
@@ -185,6 +205,25 @@ static bool blocked_reason(struct sched *s, struct target *t)
 		return true;
 	}
 	return false;
+}
+
+/* OpenAI routes a prefix + prompt_cache_key to one machine; more than about
+ * 15 requests a minute spill to others (and miss). When may t go next? */
+static double prefix_ready_at(struct target *t, double now)
+{
+	if (t->prov->kind == PROVIDER_ANTHROPIC)
+		return now;
+	if (t->prefix_refill_at <= 0) {
+		t->prefix_tokens_left = SCHED_PREFIX_BURST;
+	} else if (now > t->prefix_refill_at) {
+		t->prefix_tokens_left += (now - t->prefix_refill_at) * SCHED_PREFIX_RPM / 60;
+		if (t->prefix_tokens_left > SCHED_PREFIX_BURST)
+			t->prefix_tokens_left = SCHED_PREFIX_BURST;
+	}
+	t->prefix_refill_at = now;
+	return t->prefix_tokens_left >= 1
+	               ? now
+	               : now + (1 - t->prefix_tokens_left) * 60 / SCHED_PREFIX_RPM;
 }
 
 void sched_plan(struct sched *s, struct target *t)
@@ -210,7 +249,11 @@ void sched_plan(struct sched *s, struct target *t)
 		       duration_format(t->idle_limit_s, b, sizeof(b)));
 		return;
 	}
-	if (t->fail_streak > 0) {
+	if (t->breaker.state == BREAKER_OPEN) {
+		next = breaker_next_allowed(&t->breaker, now);
+		reason(t, "breaker open (%s): next probe in %s", t->breaker.reason,
+		       duration_format(next - now, a, sizeof(a)));
+	} else if (t->fail_streak > 0) {
 		next = t->retry_at;
 		reason(t, "retry %u in %s after: %s", t->fail_streak,
 		       duration_format(next - now, a, sizeof(a)), t->last_error);
@@ -237,6 +280,8 @@ void sched_plan(struct sched *s, struct target *t)
 		       duration_format(t->prov->lat_p99, d, sizeof(d)),
 		       duration_format(t->spread, f, sizeof(f)));
 	}
+	if (next >= 0 && next < prefix_ready_at(t, now))
+		next = prefix_ready_at(t, now);
 	if (t->idle_limit_s > 0 && next > t->last_touch + t->idle_limit_s) {
 		/* The warm would come after traffic stopped for idle_limit: let it go cold. */
 		reason(t, "no warm after %s without traffic (idle_limit); expires in %s",
@@ -311,6 +356,17 @@ static double rpm_ready_at(struct provider *p, double now)
 	return now + (1 - p->rpm_tokens) * 60.0 / p->max_rpm;
 }
 
+/* When provider p may send again: its rpm budget, a hold the provider asked
+ * for (429, rate-limit headers) and its credential's breaker. */
+static double provider_ready_at(struct provider *p, double now)
+{
+	double r = rpm_ready_at(p, now), b = breaker_next_allowed(&p->breaker, now);
+
+	if (p->hold_until > r)
+		r = p->hold_until;
+	return b > r ? b : r;
+}
+
 static void enqueue(struct sched *s, struct target *t)
 {
 	struct provider *p = t->prov;
@@ -320,7 +376,13 @@ static void enqueue(struct sched *s, struct target *t)
 	if (heap_push(&p->waitq, t) < 0)
 		abort();
 	/* Which limit holds it back changes as slots free up; name them all. */
-	if (p->max_rpm > 0)
+	if (p->breaker.state != BREAKER_CLOSED)
+		reason(t, "due: provider %s's breaker is %s (%s)", p->name,
+		       breaker_state_name(p->breaker.state), p->breaker.reason);
+	else if (p->hold_until > clock_now(s->clk))
+		reason(t, "due: provider %s asked to slow down (rate limit); waiting %.1fs",
+		       p->name, p->hold_until - clock_now(s->clk));
+	else if (p->max_rpm > 0)
 		reason(t,
 		       "due: waiting for a free slot (max_inflight %d, provider %s max_inflight "
 		       "%d, "
@@ -349,7 +411,8 @@ static void dispatch(struct sched *s)
 		for (size_t i = 0; i < s->nprovs; i++) {
 			struct target *cand = heap_top(&s->provs[i]->waitq);
 			p = s->provs[i];
-			if (!cand || p->inflight >= p->max_inflight || rpm_ready_at(p, now) > now)
+			if (!cand || p->inflight >= p->max_inflight ||
+			    provider_ready_at(p, now) > now)
 				continue;
 			if (!best || wait_less(cand, best))
 				best = cand;
@@ -359,12 +422,19 @@ static void dispatch(struct sched *s)
 		p = best->prov;
 		heap_remove(&p->waitq, best);
 		best->queued = false;
-		if (blocked_reason(s, best)) {
+		if (blocked_reason(s, best) || !breaker_allow(&best->breaker, now)) {
 			sched_plan(s, best);
 			continue;
 		}
+		if (!breaker_allow(&p->breaker, now)) {
+			/* Half-open and its probe already out: wait for the verdict. */
+			enqueue(s, best);
+			break;
+		}
 		if (p->max_rpm > 0)
 			p->rpm_tokens -= 1;
+		if (prefix_ready_at(best, now) <= now && p->kind != PROVIDER_ANTHROPIC)
+			best->prefix_tokens_left -= 1;
 		s->inflight++;
 		p->inflight++;
 		best->inflight = true;
@@ -393,7 +463,7 @@ void sched_rearm(struct sched *s)
 			double r;
 			if (!heap_top(&p->waitq) || p->inflight >= p->max_inflight)
 				continue;
-			r = rpm_ready_at(p, now);
+			r = provider_ready_at(p, now);
 			if (r > now && (at < 0 || r < at))
 				at = r;
 		}
@@ -423,6 +493,7 @@ int sched_warm_now(struct sched *s, struct target *t)
 		return -EALREADY;
 	t->blocked = false;
 	t->fail_streak = 0;
+	breaker_reset(&t->breaker);
 	if (!t->queued) {
 		enqueue(s, t);
 		t->next_warm_at = clock_now(s->clk);
@@ -459,15 +530,20 @@ static void add_latency(struct provider *p, double lat)
 
 static void schedule_retry(struct sched *s, struct target *t, double retry_after)
 {
-	double now = clock_now(s->clk), cap, wait;
+	double now = clock_now(s->clk), cap, wait, window;
 
 	t->fail_streak++;
 	t->prov->retries++;
 	cap = SCHED_RETRY_BASE_S * pow(2, t->fail_streak - 1);
 	if (cap > SCHED_RETRY_MAX_S)
 		cap = SCHED_RETRY_MAX_S;
-	/* Full jitter, with a small floor so a burst of failures never spins. */
-	wait = 0.1 + rand_unit(t) * cap;
+	/* Full jitter, with a small floor so a burst of failures never spins.
+	 * While the cache is still warm the retry must land before it expires:
+	 * the jitter is drawn within what is left. */
+	window = t->expires_at - now - 0.1;
+	if (t->expires_at > now && cap > window)
+		cap = window > 0.1 ? window : 0.1;
+	wait = 0.1 + rand_unit(t) * (cap - 0.1 > 0 ? cap - 0.1 : 0);
 	if (retry_after > wait)
 		wait = retry_after > 300 ? 300 : retry_after;
 	t->retry_at = now + wait;
@@ -489,8 +565,15 @@ void sched_done(struct sched *s, struct target *t, const struct sched_outcome *o
 	t->prov->inflight--;
 	t->inflight = false;
 	if (!t->removed && !o->stale) {
+		struct provider *p = t->prov;
+		double now = clock_now(s->clk);
+		bool failed = o->result == WARM_ERROR && o->retryable;
+
 		if (o->latency_s >= 0 && o->result != WARM_ERROR)
-			add_latency(t->prov, o->latency_s);
+			add_latency(p, o->latency_s);
+		if (o->hold_until > p->hold_until)
+			p->hold_until = o->hold_until;
+		p->fail_rate = 0.9 * p->fail_rate + (failed ? 0.1 : 0);
 		switch (o->result) {
 		case WARM_HIT:
 		case WARM_WRITE:
@@ -499,19 +582,28 @@ void sched_done(struct sched *s, struct target *t, const struct sched_outcome *o
 			t->fail_streak = 0;
 			t->blocked = false;
 			t->spread = rand_unit(t) * spread_max(t->ttl_s);
+			breaker_success(&t->breaker);
+			breaker_success(&p->breaker);
 			break;
 		case WARM_NONE:
 			t->fail_streak = 0;
 			t->blocked = true;
+			breaker_success(&p->breaker); /* the credential works */
 			break;
 		case WARM_ERROR:
-			if (o->auth) {
-				t->prov->auth_failed = true;
-				snprintf(t->prov->auth_error, sizeof(t->prov->auth_error), "%s",
-				         t->last_error);
+			if (o->auth || o->spend_limit) {
+				p->cred_failed = true;
+				text_copy(p->cred_error, sizeof(p->cred_error), t->last_error);
 			} else if (!o->retryable) {
 				t->blocked = true;
 			} else {
+				if (breaker_failure(&t->breaker, now, t->last_error))
+					log_warning("%s: breaker open for %.0fs: %s", t->name,
+					            t->breaker.cooldown, t->breaker.reason);
+				if (breaker_failure(&p->breaker, now, t->last_error))
+					log_warning("provider %s: breaker open for %.0fs: %s",
+					            p->name, p->breaker.cooldown,
+					            p->breaker.reason);
 				schedule_retry(s, t, o->retry_after_s);
 			}
 			break;

@@ -27,6 +27,10 @@
 #define SCHED_MIN_TTL_S          2.0
 #define SCHED_RETRY_BASE_S       1.0
 #define SCHED_RETRY_MAX_S        60.0
+/* At most 15 requests a minute per OpenAI prefix + prompt_cache_key (a
+ * token bucket, so a quick retry still fits). */
+#define SCHED_PREFIX_RPM   15.0
+#define SCHED_PREFIX_BURST 3.0
 
 struct sched;
 
@@ -43,6 +47,8 @@ struct sched_outcome {
 	double latency_s;     /* request duration, <0 unknown */
 	bool retryable;       /* WARM_ERROR: worth retrying */
 	bool auth;            /* WARM_ERROR: the provider rejected the credential */
+	bool spend_limit;     /* WARM_ERROR: a 429 saying the account's spend limit is hit */
+	double hold_until;    /* the provider asked for nothing before this (<= now: no ask) */
 	double retry_after_s; /* from the provider, <0 when none */
 	bool stale;           /* the warm was of a version the target no longer has */
 };

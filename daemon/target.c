@@ -16,6 +16,7 @@ struct target *target_new(const char *name)
 		return NULL;
 	}
 	t->refs = 1;
+	breaker_init(&t->breaker, BREAKER_TRIP_TARGET);
 	t->next_warm_at = -1;
 	t->due_idx = t->wait_idx = HEAP_NONE;
 	return t;
@@ -106,7 +107,8 @@ enum target_state target_state(const struct target *t, double now, bool paused_a
 		return TARGET_PAUSED;
 	if (t->inflight)
 		return TARGET_WARMING;
-	if (t->blocked || t->fail_streak > 0 || t->prov->auth_failed || t->tmpl->unwarmable[0])
+	if (t->blocked || t->fail_streak > 0 || t->prov->cred_failed || t->tmpl->unwarmable[0] ||
+	    t->breaker.state != BREAKER_CLOSED)
 		return TARGET_FAILING;
 	if (t->expires_at > now)
 		return TARGET_WARM;
@@ -146,6 +148,7 @@ json_object *target_status_json(const struct target *t, double now, bool paused_
 	jsonx_add_int(o, "errors", (int64_t)t->errors);
 	jsonx_add_int(o, "touches", (int64_t)t->touches);
 	jsonx_add_str(o, "last_error", t->last_error[0] ? t->last_error : NULL);
+	jsonx_add_str(o, "breaker", breaker_state_name(t->breaker.state));
 	/* No price table yet: unknown money is null, never a made-up zero. */
 	json_object_object_add(o, "cost_usd", NULL);
 	json_object_object_add(o, "saved_usd", NULL);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "breaker.h"
 #include "http.h"
 #include "log.h"
 #include "provider.h"
@@ -68,6 +69,9 @@ struct target {
 	size_t due_idx, wait_idx;
 	bool inflight, queued;
 	bool blocked; /* a permanent error: no automatic warms until reload/warm/resume */
+	struct breaker breaker;
+	double prefix_tokens_left; /* OpenAI per-prefix rate budget (sched.c) */
+	double prefix_refill_at;
 	unsigned fail_streak;
 	double spread; /* this cycle's random advance, seconds */
 	uint64_t rng;

@@ -11,8 +11,7 @@
 
 #include "cred.h"
 #include "log.h"
-
-#define WARM_MAX_RESPONSE (1024 * 1024)
+#include "ratelimit.h"
 
 static void warm_done_cb(struct http_req *req);
 
@@ -30,7 +29,11 @@ int warm_fire(void *data, struct target *t)
 	req->headers = t->req_cred->headers;
 	req->connect_timeout_ms = t->prov->connect_timeout_ms;
 	req->timeout_ms = t->prov->timeout_ms;
-	req->max_response = WARM_MAX_RESPONSE;
+	req->max_response = t->prov->max_response_bytes;
+	req->low_speed_bps = t->prov->low_speed_bps;
+	req->low_speed_time_ms = t->prov->low_speed_time_ms;
+	req->ca_file = t->prov->ca_file;
+	req->proxy = t->prov->proxy;
 	req->done = warm_done_cb;
 	req->data = env;
 	/* The TTL runs from request start: record the send time before sending. */
@@ -70,53 +73,27 @@ void warm_cancel(struct target *t)
 	release(t);
 }
 
-double warm_retry_after(const struct http_req *req, double now_unix)
-{
-	const char *p = req->headers_in.data;
-	double best = -1;
-
-	while (p && *p) {
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		char line[256];
-
-		if (len < sizeof(line)) {
-			memcpy(line, p, len);
-			line[len] = '\0';
-			if (strncasecmp(line, "retry-after-ms:", 15) == 0) {
-				double ms = strtod(line + 15, NULL);
-				if (ms > 0)
-					return ms / 1000.0; /* the precise one wins */
-			} else if (strncasecmp(line, "retry-after:", 12) == 0) {
-				char *v = line + 12, *end;
-				double sec;
-				struct tm tm;
-				while (isspace((unsigned char)*v))
-					v++;
-				sec = strtod(v, &end);
-				if (end != v && sec >= 0) {
-					best = sec;
-				} else {
-					memset(&tm, 0, sizeof(tm));
-					if (strptime(v, "%a, %d %b %Y %H:%M:%S", &tm))
-						best = (double)timegm(&tm) - now_unix;
-					if (best < 0)
-						best = 0;
-				}
-			}
-		}
-		if (!eol)
-			break;
-		p = eol + 1;
-	}
-	return best;
-}
-
 /* Which failures are worth retrying (DESIGN.md §7). */
-static void classify_status(long status, struct sched_outcome *o)
+static void classify_status(long status, const struct http_req *req, const struct rl_info *rl,
+                            double now, struct sched_outcome *o)
 {
+	const char *body = req->resp.data ? req->resp.data : "";
+
 	o->auth = status == 401 || status == 403;
 	o->retryable = status == 408 || status == 409 || status == 429 || status >= 500;
+	if (status == 429 && ratelimit_is_spend_limit(status, body, req->resp.len)) {
+		/* Retrying cannot help: the whole credential is out of budget. */
+		o->spend_limit = true;
+		o->retryable = false;
+		return;
+	}
+	if (status == 429) /* a rate limit is the credential's: hold all its targets */
+		o->hold_until = now + (rl->retry_after >= 0 ? rl->retry_after : 1.0);
+	/* The provider's own verdict on retrying wins over the status code. */
+	if (rl->should_retry == 1 && !o->auth)
+		o->retryable = true;
+	else if (rl->should_retry == 0 && o->retryable && o->retry_after_s < SCHED_RETRY_MAX_S)
+		o->retry_after_s = SCHED_RETRY_MAX_S; /* not now: a long pause instead */
 }
 
 /* A warm refreshed the current version: its record learns it. */
@@ -136,14 +113,18 @@ static void warm_done_cb(struct http_req *req)
 {
 	struct target *t = (struct target *)((char *)req - offsetof(struct target, req));
 	struct warm_env *env = req->data;
-	struct sched_outcome o = { .sent_at = t->sent_at,
-		                   .latency_s = req->total_s,
-		                   .retry_after_s = -1 };
+	struct sched_outcome o = { .sent_at = t->sent_at, .latency_s = req->total_s };
 	struct warm_usage u = { 0 };
 	struct errmsg e = { "" };
+	struct rl_info rl;
+	double now = clock_now(env->clk);
 	bool first = t->last_refresh <= 0;
 
 	t->warms++;
+	ratelimit_parse(req->headers_in.data ? req->headers_in.data : "", req->headers_in.len, now,
+	                &rl);
+	o.hold_until = ratelimit_hold_until(&rl, now);
+	o.retry_after_s = rl.retry_after;
 	if (req->error) {
 		o.result = WARM_ERROR;
 		o.retryable = true;
@@ -161,8 +142,7 @@ static void warm_done_cb(struct http_req *req)
 		o.result = WARM_ERROR;
 		t->prov->ops->parse_error(req->status, req->resp.data ? req->resp.data : "",
 		                          req->resp.len, &e);
-		classify_status(req->status, &o);
-		o.retry_after_s = warm_retry_after(req, clock_now(env->clk));
+		classify_status(req->status, req, &rl, now, &o);
 	}
 	cred_scrub(t->req_cred, e.text);
 
@@ -223,9 +203,10 @@ static void warm_done_cb(struct http_req *req)
 			snprintf(prefix, sizeof(prefix), "%s: ", t->name);
 			snprintf(msg, sizeof(msg), "warm via %s failed: %s%s", t->prov->name,
 			         e.text,
-			         o.auth        ? " (credential rejected)"
-			         : o.retryable ? ""
-			                       : " (not retried)");
+			         o.auth          ? " (credential rejected)"
+			         : o.spend_limit ? " (spend limit: not retried)"
+			         : o.retryable   ? ""
+			                         : " (not retried)");
 			log_repeat(&t->err_log, LOG_WARNING, clock_now(env->clk), prefix, msg);
 		}
 		break;

@@ -26,7 +26,4 @@ int warm_fire(void *data, struct target *t);
  * (shutdown). Drops the references the warm held. */
 void warm_cancel(struct target *t);
 
-/* Seconds from a Retry-After / retry-after-ms header in a response, or -1. */
-double warm_retry_after(const struct http_req *req, double now_unix);
-
 #endif

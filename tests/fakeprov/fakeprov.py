@@ -13,6 +13,37 @@ never opens a connection of its own.
 
 Token model: tokens(x) = ceil(len(utf8(canonical(x))) / 4), where canonical()
 is sorted-key compact JSON with every "cache_control" key removed.
+
+Fault injection (provider routes only, never /_fake/*), set by CLI flags or at
+runtime with POST /_fake/faults (a JSON object; omitted fields keep their
+value, {"reset": true} first restores the built-in defaults; GET shows them):
+
+  seed               random.Random(seed) makes every draw (default 0)
+  rpm, rpm_window    sliding-window limiter: at most rpm admitted requests in
+                     any rpm_window (default 60) seconds; 0 = unlimited
+  ratelimit_headers  send the provider's request rate limit headers
+  p_429              429 with retry-after = retry_after (or an HTTP date when
+                     retry_after_date, then without retry-after-ms) and
+                     x-should-retry when should_retry is not null
+  p_spend_limit      429 saying a spend limit / quota was reached
+  p_500, p_529       500; 529 overloaded (503 on OpenAI routes)
+  p_garbage          200 whose body is not JSON
+  p_huge             200 with Content-Length huge_bytes, streamed
+  p_endless          200 chunked, filler forever
+  p_hang             no answer for hang_seconds, then close
+  p_reset            close with RST, no answer
+  p_trickle          the normal answer, body sent at trickle_bps
+  reject_keys        401 for every key
+
+Every provider request takes exactly ten draws rng.random(), one per p_* in
+the order above, whether or not anything fires. Then: reject_keys -> 401;
+else a full rpm window -> 429 (not counted in the window); else the request
+enters the window and the first p_* whose draw is < p fires. A fired fault
+leaves the prefix cache untouched, except p_trickle, which serves normally.
+POST /_fake/reset also clears the window and fault counters and re-seeds.
+GET /_fake/state counts fired faults under "faults" and names each log
+entry's "fault"; requests.rejected counts every answer that is not a 200
+(hang and reset, which send none, included).
 """
 
 import argparse
@@ -23,11 +54,16 @@ import itertools
 import json
 import math
 import os
+import random
+import select
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
 import urllib.parse
+from email.utils import formatdate
 
 ANTHROPIC_LOOKBACK = 20          # blocks searched before each breakpoint
 ANTHROPIC_MAX_BREAKPOINTS = 4
@@ -39,7 +75,43 @@ API_ROUTES = {
     "/v1/chat/completions": "openai",
     "/chat/completions": "openai",
 }
-FAKE_ROUTES = {"/_fake/state": "GET", "/_fake/reset": "POST"}
+FAKE_ROUTES = {"/_fake/state": ("GET",), "/_fake/reset": ("POST",),
+               "/_fake/faults": ("GET", "POST")}
+
+# Fault settings: name -> (default, kind). The p_* order is the draw order.
+FAULT_FIELDS = {
+    "seed": (0, "int"),
+    "rpm": (0, "count"),
+    "rpm_window": (60, "positive"),
+    "ratelimit_headers": (False, "bool"),
+    "p_429": (0.0, "prob"),
+    "retry_after": (1, "seconds"),
+    "retry_after_date": (False, "bool"),
+    "should_retry": (None, "tristate"),
+    "p_spend_limit": (0.0, "prob"),
+    "p_500": (0.0, "prob"),
+    "p_529": (0.0, "prob"),
+    "p_garbage": (0.0, "prob"),
+    "p_huge": (0.0, "prob"),
+    "huge_bytes": (64 * 1024 * 1024, "count"),
+    "p_endless": (0.0, "prob"),
+    "p_hang": (0.0, "prob"),
+    "hang_seconds": (300, "seconds"),
+    "p_reset": (0.0, "prob"),
+    "p_trickle": (0.0, "prob"),
+    "trickle_bps": (5, "positive"),
+    "reject_keys": (False, "bool"),
+}
+FAULT_DEFAULTS = {name: default for name, (default, _) in FAULT_FIELDS.items()}
+FAULT_KINDS = {
+    "int": "an integer", "count": "an integer >= 0", "positive": "a number > 0",
+    "seconds": "a number >= 0", "prob": "a number in [0, 1]", "bool": "true or false",
+    "tristate": "null, true or false",
+}
+FAULT_DRAWS = [name for name in FAULT_FIELDS if name.startswith("p_")]
+FAULT_COUNTERS = ("429", "spend_limit", "500", "529", "garbage", "huge", "endless",
+                  "hang", "reset", "trickle", "rate_limited", "rejected_key")
+UNLIMITED_RPM = 1000000          # the limit rate limit headers report when rpm is 0
 
 # Cache timing uses time.monotonic(); this offset turns it into wall time.
 MONO_TO_WALL = time.time() - time.monotonic()
@@ -104,6 +176,108 @@ def error_body(api, err):
         return {"error": {"message": err.message, "type": err.kind,
                           "param": err.param, "code": err.code}}
     return {"type": "error", "error": {"type": err.kind, "message": err.message}}
+
+
+def fault_name(draw):
+    return draw[2:]                # p_spend_limit -> spend_limit
+
+
+def is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def fault_field_ok(kind, value):
+    if kind == "int":
+        return is_int(value)
+    if kind == "count":
+        return is_int(value) and value >= 0
+    if kind == "positive":
+        return is_number(value) and value > 0
+    if kind == "seconds":
+        return is_number(value) and value >= 0
+    if kind == "prob":
+        return is_number(value) and 0 <= value <= 1
+    if kind == "bool":
+        return isinstance(value, bool)
+    return value is None or isinstance(value, bool)          # tristate
+
+
+def check_fault_fields(update):
+    """The settings in update (without "reset"), or ApiError 400 naming the first bad field."""
+    fields = {}
+    for name, value in update.items():
+        if name == "reset":
+            if not isinstance(value, bool):
+                raise invalid("reset: must be true or false")
+            continue
+        if name not in FAULT_FIELDS:
+            raise invalid(f"unknown fault field: {name}")
+        kind = FAULT_FIELDS[name][1]
+        if not fault_field_ok(kind, value):
+            raise invalid(f"{name}: must be {FAULT_KINDS[kind]}")
+        fields[name] = value
+    return fields
+
+
+RATE_LIMIT_ERRORS = {
+    "anthropic": ApiError(429, "Number of request tokens has exceeded your per-minute rate limit",
+                          kind="rate_limit_error"),
+    "openai": ApiError(429, "Rate limit reached for requests", kind="requests",
+                       code="rate_limit_exceeded"),
+}
+FAULT_ERRORS = {
+    ("anthropic", "spend_limit"): ApiError(
+        429, "You have reached your specified API usage limits. "
+             "You will regain access on 2026-12-01 at 00:00 UTC.", kind="rate_limit_error"),
+    ("openai", "spend_limit"): ApiError(
+        429, "You exceeded your current quota, please check your plan and billing details.",
+        kind="insufficient_quota", code="insufficient_quota"),
+    ("anthropic", "500"): ApiError(500, "Internal server error", kind="api_error"),
+    ("openai", "500"): ApiError(
+        500, "The server had an error while processing your request. Sorry about that!",
+        kind="server_error"),
+    ("anthropic", "529"): ApiError(529, "Overloaded", kind="overloaded_error"),
+    ("openai", "529"): ApiError(
+        503, "The engine is currently overloaded, please try again later", kind="server_error"),
+    ("anthropic", "rejected_key"): ApiError(401, "invalid x-api-key", kind="authentication_error"),
+    ("openai", "rejected_key"): ApiError(401, "Incorrect API key provided", code="invalid_api_key"),
+}
+FAULT_ERRORS.update({(api, "429"): err for api, err in RATE_LIMIT_ERRORS.items()})
+FAULT_ERRORS.update({(api, "rate_limited"): err for api, err in RATE_LIMIT_ERRORS.items()})
+
+
+def garbage_body(api):
+    """A 200 body that is no JSON: a truncated start, then bytes that are not even UTF-8."""
+    start = b'{"id": "chatcmpl-' if api == "openai" else b'{"id": "msg_'
+    return start + bytes(range(0x80, 0xa0)) + b"\x00\xff\xfe garbage"
+
+
+def go_duration(seconds):
+    """A duration as Go prints it, to the millisecond (rounded up): 250ms, 1s, 1.5s, 6m0s, 1h0m0s."""
+    ms = max(0, math.ceil(seconds * 1000 - 1e-6))
+    if ms < 1000:
+        return f"{ms}ms" if ms else "0s"
+    hours, rest = divmod(ms, 3600000)
+    minutes, rest = divmod(rest, 60000)
+    secs, frac = divmod(rest, 1000)
+    text = str(secs) + (f".{frac:03d}".rstrip("0") if frac else "") + "s"
+    if hours or minutes:
+        text = f"{minutes}m" + text
+    return f"{hours}h" + text if hours else text
+
+
+def rfc3339(wall_time):
+    """RFC 3339 UTC, rounded up to the whole second: 2026-11-30T10:00:01Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(wall_time - 1e-6)))
+
+
+class Reply:
+    """A provider answer: status (None when none is sent), JSON payload or raw body, headers,
+    the fault that fired (None or a FAULT_COUNTERS name) and the fault settings it used."""
+
+    def __init__(self, status, payload, headers, fault=None, settings=None, body=None):
+        self.status, self.payload, self.headers = status, payload, headers
+        self.fault, self.settings, self.body = fault, settings, body
 
 
 def parse_json_object(raw):
@@ -365,61 +539,154 @@ def openai_completion(n, model, prompt_tokens, cached, created):
 # ---------------------------------------------------------------- provider state
 
 class Provider:
-    """All shared state (cache entries, counters, request log) behind one lock."""
+    """All shared state (cache entries, counters, request log, faults) behind one lock."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, faults=None):
         self.cfg = cfg
         self.lock = threading.Lock()
         self.seq = 0                     # response ids; not reset, so ids stay unique
         self.entries = {}
         self.counts = {}
+        self.fault_counts = {}
         self.log = collections.deque(maxlen=cfg.log_requests)
+        self.faults = {**FAULT_DEFAULTS, **(faults or {})}
+        self.rng = random.Random(self.faults["seed"])
+        self.window = collections.deque()   # monotonic times of requests the limiter admitted
         self.reset()
 
     def reset(self):
         with self.lock:
             self.entries.clear()
             self.counts = {"anthropic": 0, "openai": 0, "rejected": 0, "total": 0}
+            self.fault_counts = dict.fromkeys(FAULT_COUNTERS, 0)
             self.log.clear()
+            self.window.clear()
+            self.rng = random.Random(self.faults["seed"])
         return {"ok": True}
 
     def state(self):
         now = time.monotonic()
         with self.lock:
             return {"now": wall(now), "requests": dict(self.counts),
+                    "faults": dict(self.fault_counts),
                     "entries": [e.describe(now) for e in self.entries.values() if e.shown],
                     "log": list(self.log)}
 
+    def get_faults(self):
+        with self.lock:
+            return dict(self.faults)
+
+    def set_faults(self, update):
+        """Apply a POST /_fake/faults object (all or nothing): the new settings."""
+        fields = check_fault_fields(update)
+        with self.lock:
+            if update.get("reset"):
+                self.faults = dict(FAULT_DEFAULTS)
+            self.faults.update(fields)
+            if update.get("reset") or "seed" in fields:
+                self.rng = random.Random(self.faults["seed"])
+            return dict(self.faults)
+
     def api_request(self, api, method, path, headers, raw):
-        """Answer a provider request (api is anthropic, openai or unknown): (status, payload, headers)."""
+        """Answer a request to an API route (api is anthropic, openai or unknown): a Reply."""
         if self.cfg.latency_ms:
             time.sleep(self.cfg.latency_ms / 1000)
         now = time.monotonic()
+        fault, settings, extra = None, None, []
         with self.lock:
             self.seq += 1
             n = self.seq
-        try:
-            if api == "unknown":
-                raise ApiError(404, f"no such endpoint: {path}", kind="not_found_error")
-            if method != "POST":
-                raise ApiError(405, f"{method} is not allowed on {path}; use POST")
-            answer = self._anthropic if api == "anthropic" else self._openai
-            payload, summary = answer(n, headers, raw, now)
-            status = 200
-        except ApiError as err:
-            status, payload, summary = err.status, error_body(api, err), {}
-        self._record(api, status, raw, now, summary)
-        id_header = "x-request-id" if api == "openai" else "request-id"
-        return status, payload, [(id_header, f"req_fake_{n}")]
+            if api != "unknown":
+                settings = dict(self.faults)
+                fault, extra = self._draw_fault(api, settings, now)
+        id_header = ("x-request-id" if api == "openai" else "request-id", f"req_fake_{n}")
+        summary, body = {}, None
+        if fault in ("hang", "reset"):
+            status, payload, extra = None, None, []
+        elif fault in ("garbage", "huge", "endless"):
+            status, payload = 200, None
+            body = garbage_body(api) if fault == "garbage" else None
+        elif fault not in (None, "trickle"):
+            err = FAULT_ERRORS[(api, fault)]
+            status, payload = err.status, error_body(api, err)
+            extra = extra + self._retry_headers(fault, settings, now)
+        else:
+            try:
+                if api == "unknown":
+                    raise ApiError(404, f"no such endpoint: {path}", kind="not_found_error")
+                if method != "POST":
+                    raise ApiError(405, f"{method} is not allowed on {path}; use POST")
+                answer = self._anthropic if api == "anthropic" else self._openai
+                payload, summary = answer(n, headers, raw, now)
+                status = 200
+            except ApiError as err:
+                status, payload, summary = err.status, error_body(api, err), {}
+        self._record(api, status, raw, now, summary, fault)
+        return Reply(status, payload, [id_header] + extra, fault, settings, body)
 
-    def _record(self, api, status, raw, now, summary):
+    def _draw_fault(self, api, settings, now):
+        """Decide a provider request's fault: (None or name, rate limit headers). Caller holds the lock."""
+        fired = [draw for draw in FAULT_DRAWS if self.rng.random() < settings[draw]]
+        headers = []
+        window, span, rpm = self.window, settings["rpm_window"], settings["rpm"]
+        while window and window[0] <= now - span:
+            window.popleft()
+        if settings["reject_keys"]:
+            fault = "rejected_key"
+        elif rpm and len(window) >= rpm:
+            fault = "rate_limited"
+            wait = window[len(window) - rpm] + span - now     # until a slot frees
+            headers = [("retry-after", str(max(1, math.ceil(wait - 1e-6)))),
+                       ("retry-after-ms", str(max(1, math.ceil(wait * 1000 - 1e-6))))]
+        else:
+            window.append(now)
+            fault = fault_name(fired[0]) if fired else None
+        if settings["ratelimit_headers"]:
+            headers += self._ratelimit_headers(api, settings, now)
+        return fault, headers
+
+    def _ratelimit_headers(self, api, settings, now):
+        """The provider's request rate limit headers from the window. Caller holds the lock."""
+        window, span, rpm = self.window, settings["rpm_window"], settings["rpm"]
+        limit = rpm or UNLIMITED_RPM
+        remaining = max(0, limit - len(window))
+        if rpm and len(window) >= rpm:                # full: when the next slot frees
+            reset = window[len(window) - rpm] + span
+        else:                                         # when the oldest request leaves the window
+            reset = window[0] + span if window else now
+        if api == "openai":
+            return [("x-ratelimit-limit-requests", str(limit)),
+                    ("x-ratelimit-remaining-requests", str(remaining)),
+                    ("x-ratelimit-reset-requests", go_duration(reset - now))]
+        return [("anthropic-ratelimit-requests-limit", str(limit)),
+                ("anthropic-ratelimit-requests-remaining", str(remaining)),
+                ("anthropic-ratelimit-requests-reset", rfc3339(wall(reset)))]
+
+    @staticmethod
+    def _retry_headers(fault, settings, now):
+        """p_429's retry headers."""
+        if fault != "429":
+            return []
+        after = settings["retry_after"]
+        if settings["retry_after_date"]:
+            headers = [("retry-after", formatdate(math.ceil(wall(now) + after), usegmt=True))]
+        else:
+            headers = [("retry-after", str(math.ceil(after))),
+                       ("retry-after-ms", str(round(after * 1000)))]
+        if settings["should_retry"] is not None:
+            headers.append(("x-should-retry", "true" if settings["should_retry"] else "false"))
+        return headers
+
+    def _record(self, api, status, raw, now, summary, fault=None):
         with self.lock:
             if api in ("anthropic", "openai"):
                 self.counts[api] += 1
             self.counts["total"] += 1
             if status != 200:
                 self.counts["rejected"] += 1
-            self.log.append({"t": wall(now), "api": api, "status": status,
+            if fault:
+                self.fault_counts[fault] += 1
+            self.log.append({"t": wall(now), "api": api, "status": status, "fault": fault,
                              "max_tokens": requested_max_tokens(raw),
                              "read": summary.get("read"), "write": summary.get("write"),
                              "input": summary.get("input"),
@@ -520,16 +787,40 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         provider = self.server.provider
         if path in FAKE_ROUTES:
-            if self.command != FAKE_ROUTES[path]:
-                message = f"{self.command} is not allowed on {path}; use {FAKE_ROUTES[path]}"
-                self.send_json(405, {"error": {"type": "invalid_request_error", "message": message}})
-            else:
-                self.send_json(200, provider.state() if path == "/_fake/state" else provider.reset())
+            self.serve_fake(provider, path, raw)
             return
         api = API_ROUTES.get(path, "unknown")
-        self.send_json(*provider.api_request(api, self.command, path, self.headers, raw))
+        reply = provider.api_request(api, self.command, path, self.headers, raw)
+        if reply.fault in ("hang", "reset", "huge", "endless", "trickle"):
+            try:
+                getattr(self, f"fault_{reply.fault}")(reply)
+            except OSError as exc:          # the client hung up: normal for these
+                self.close_connection = True
+                if self.server.verbose:
+                    self.log_message("%s: client went away: %r", reply.fault, exc)
+        elif reply.body is not None:
+            self.send_bytes(reply.status, reply.body, reply.headers)
+        else:
+            self.send_json(reply.status, reply.payload, reply.headers)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = serve
+
+    def serve_fake(self, provider, path, raw):
+        methods = FAKE_ROUTES[path]
+        if self.command not in methods:
+            message = f"{self.command} is not allowed on {path}; use {' or '.join(methods)}"
+            self.send_json(405, {"error": {"type": "invalid_request_error", "message": message}})
+        elif path == "/_fake/state":
+            self.send_json(200, provider.state())
+        elif path == "/_fake/reset":
+            self.send_json(200, provider.reset())
+        elif self.command == "GET":
+            self.send_json(200, provider.get_faults())
+        else:
+            try:
+                self.send_json(200, provider.set_faults(parse_json_object(raw)))
+            except ApiError as err:
+                self.send_json(err.status, {"error": {"type": err.kind, "message": err.message}})
 
     def read_body(self):
         """The body, read by Content-Length; None once a malformed request has been answered."""
@@ -549,16 +840,82 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return None
 
     def send_json(self, status, payload, headers=()):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
+        self.send_bytes(status, json.dumps(payload).encode(), headers)
+
+    def send_bytes(self, status, data, headers=()):
+        self.send_head(status, len(data), headers)
+        self.wfile.write(data)
+
+    def send_head(self, status, length, headers=()):
+        """Status line and headers; length None means chunked."""
+        self.send_response(status, "Overloaded" if status == 529 else None)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        if length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(length))
         for name, value in headers:
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+
+    # -------------------------------------------------------------- faults that misuse the socket
+
+    def fault_hang(self, reply):
+        """Say nothing for hang_seconds, or until the client closes; then close."""
+        self.close_connection = True
+        deadline = time.monotonic() + reply.settings["hang_seconds"]
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], min(left, 1.0))
+            if readable and not self.connection.recv(65536):
+                return                      # the client closed
+
+    def fault_reset(self, reply):
+        """Close at once with SO_LINGER 0, so the kernel sends RST instead of FIN."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()                  # drop makefile()'s reference, or close() waits for it
+        self.connection.close()
+
+    def fault_huge(self, reply):
+        """A 200 of exactly huge_bytes, written in 64 KiB pieces (valid JSON if big enough)."""
+        total = reply.settings["huge_bytes"]
+        head, tail = b'{"id": "msg_fake_huge", "filler": "', b'"}'
+        if total < len(head) + len(tail):
+            head, tail = b"", b""
+        self.send_head(200, total, reply.headers)
+        self.wfile.write(head)
+        piece = b"a" * 65536
+        left = total - len(head) - len(tail)
+        while left > 0:
+            self.wfile.write(piece[:left])
+            left -= len(piece)
+        self.wfile.write(tail)
+
+    def fault_endless(self, reply):
+        """A chunked 200 of JSON-ish filler, 4 KiB every 10 ms, until the client hangs up."""
+        self.close_connection = True
+        self.send_head(200, None, reply.headers)
+        piece = b'{"type": "text", "text": "' + b"a" * 4050 + b'"},'
+        first = b'{"id": "msg_fake_endless", "content": [' + piece
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(first), first))
+        while True:
+            time.sleep(0.01)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+
+    def fault_trickle(self, reply):
+        """The normal answer, headers at once, then the body at trickle_bps."""
+        data = json.dumps(reply.payload).encode()
+        rate = reply.settings["trickle_bps"]
+        step = max(1, int(rate / 20))       # about 20 writes a second
+        self.send_head(reply.status, len(data), reply.headers)
+        start, sent = time.monotonic(), 0
+        while sent < len(data):
+            piece = data[sent:sent + step]
+            time.sleep(max(0.0, start + (sent + len(piece)) / rate - time.monotonic()))
+            self.wfile.write(piece)
+            sent += len(piece)
 
     def log_message(self, format, *args):
         if self.server.verbose:
@@ -592,6 +949,29 @@ def non_negative(convert):
     return parse
 
 
+def number(text):
+    """An int when the text is one, else a float."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def add_fault_flags(p):
+    g = p.add_argument_group("faults", "also settable at runtime: POST /_fake/faults")
+    for name, (default, kind) in FAULT_FIELDS.items():
+        flag = "--" + name.replace("_", "-")
+        if kind == "bool":
+            g.add_argument(flag, action="store_true")
+        elif kind == "tristate":
+            g.add_argument(flag, choices=("true", "false"), default=None)
+        else:
+            metavar = {"prob": "P", "seconds": "SEC"}.get(kind, "N")
+            metavar = {"rpm_window": "SEC", "trickle_bps": "BPS"}.get(name, metavar)
+            g.add_argument(flag, type=int if kind in ("int", "count") else number,
+                           default=default, metavar=metavar, help=f"default {default}")
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Fake Anthropic/OpenAI provider with prompt caching.")
     p.add_argument("--host", default="127.0.0.1")
@@ -608,7 +988,15 @@ def parse_args(argv):
     p.add_argument("--log-requests", type=non_negative(int), default=1000, metavar="N",
                    help="how many requests /_fake/state keeps")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    return p.parse_args(argv)
+    add_fault_flags(p)
+    cfg = p.parse_args(argv)
+    if cfg.should_retry is not None:
+        cfg.should_retry = cfg.should_retry == "true"
+    try:
+        cfg.faults = check_fault_fields({name: getattr(cfg, name) for name in FAULT_FIELDS})
+    except ApiError as err:
+        p.error(err.message)
+    return cfg
 
 
 def write_port_file(path, port):
@@ -620,7 +1008,7 @@ def write_port_file(path, port):
 
 def main(argv=None):
     cfg = parse_args(argv)
-    server = Server((cfg.host, cfg.port), Provider(cfg), cfg.verbose)
+    server = Server((cfg.host, cfg.port), Provider(cfg, cfg.faults), cfg.verbose)
 
     def stop(signum, frame):
         # shutdown() waits for serve_forever() to return, so it must run elsewhere.

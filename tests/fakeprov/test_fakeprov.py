@@ -4,15 +4,21 @@ Run from anywhere:  python3 -m unittest tests/fakeprov/test_fakeprov.py -v
 The token arithmetic is re-derived here from the spec, not imported from fakeprov.
 """
 
+import datetime
+import email.utils
 import http.client
 import json
 import math
 import os
+import random
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -48,12 +54,12 @@ def top_step(prompt_tokens):
     return 1024 + 128 * ((prompt_tokens - 1024) // 128)
 
 
-def start_fakeprov(*args):
+def start_fakeprov(*args, stderr=None):
     """Start fakeprov on a free port; returns (process, port, tempdir)."""
     tmp = tempfile.mkdtemp(prefix="fakeprov-test-")
     port_file = os.path.join(tmp, "port")
     proc = subprocess.Popen([sys.executable, FAKEPROV, "--port", "0", "--port-file", port_file, *args],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
     deadline = time.monotonic() + 10
     while not os.path.exists(port_file):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -85,13 +91,18 @@ class Client:
         self.port = port
 
     def call(self, method, path, body=None, headers=None, raw=None):
+        status, data, headers = self.raw_call(method, path, body, headers, raw)
+        return status, json.loads(data), headers
+
+    def raw_call(self, method, path, body=None, headers=None, raw=None, timeout=5):
+        """(status, body bytes, headers)."""
         if raw is None and body is not None:
             raw = json.dumps(body).encode()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, path, body=raw, headers=headers or {})
             resp = conn.getresponse()
-            return resp.status, json.loads(resp.read()), resp.headers
+            return resp.status, resp.read(), resp.headers
         finally:
             conn.close()
 
@@ -405,6 +416,551 @@ class FakeProvTest(unittest.TestCase):
         self.assertEqual((state["entries"], state["log"]), ([], []))
 
 
+# ------------------------------------------------------------------ fault injection
+
+FAULT_DEFAULTS = {
+    "seed": 0, "rpm": 0, "rpm_window": 60, "ratelimit_headers": False,
+    "p_429": 0.0, "retry_after": 1, "retry_after_date": False, "should_retry": None,
+    "p_spend_limit": 0.0, "p_500": 0.0, "p_529": 0.0, "p_garbage": 0.0,
+    "p_huge": 0.0, "huge_bytes": 64 * 1024 * 1024, "p_endless": 0.0,
+    "p_hang": 0.0, "hang_seconds": 300, "p_reset": 0.0,
+    "p_trickle": 0.0, "trickle_bps": 5, "reject_keys": False,
+}
+DRAW_ORDER = ["p_429", "p_spend_limit", "p_500", "p_529", "p_garbage", "p_huge", "p_endless",
+              "p_hang", "p_reset", "p_trickle"]
+NO_FAULTS = {"429": 0, "spend_limit": 0, "500": 0, "529": 0, "garbage": 0, "huge": 0, "endless": 0,
+             "hang": 0, "reset": 0, "trickle": 0, "rate_limited": 0, "rejected_key": 0}
+A_RATE_LIMIT = {"type": "error", "error": {
+    "type": "rate_limit_error", "message": "Number of request tokens has exceeded your per-minute rate limit"}}
+O_RATE_LIMIT = {"error": {"message": "Rate limit reached for requests", "type": "requests", "param": None,
+                          "code": "rate_limit_exceeded"}}
+CACHEABLE = {"model": MODEL, "max_tokens": 1, "system": [text_block(1500, cache_control=EPHEMERAL)],
+             "messages": [user_text(10)]}
+CHAT = {"model": "gpt-fake", "messages": [{"role": "user", "content": "hi"}]}
+A_HEADERS = {"content-type": "application/json", "x-api-key": A_KEY, "anthropic-version": "2023-06-01"}
+O_HEADERS = {"content-type": "application/json", "authorization": f"Bearer {O_KEY}"}
+RATE_HEADER_NAMES = ("anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining",
+                     "anthropic-ratelimit-requests-reset", "x-ratelimit-limit-requests",
+                     "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests")
+
+
+def expected_faults(seed, probs, n):
+    """The fault of each of n requests, re-derived from the documented draw rule."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        draws = [rng.random() for _ in DRAW_ORDER]
+        fired = [name for name, draw in zip(DRAW_ORDER, draws) if draw < probs.get(name, 0.0)]
+        out.append(fired[0][2:] if fired else None)
+    return out
+
+
+def parse_go_duration(text):
+    """Seconds in a Go duration string such as 250ms, 1s, 1.5s, 6m0s, 1h2m3.5s."""
+    m = re.fullmatch(r"(\d+)ms", text)
+    if m:
+        return int(m.group(1)) / 1000
+    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(\d+(?:\.\d+)?)s", text)
+    if not m:
+        raise ValueError(f"not a Go duration: {text!r}")
+    return int(m.group(1) or 0) * 3600 + int(m.group(2) or 0) * 60 + float(m.group(3))
+
+
+def parse_rfc3339_utc(text):
+    m = re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text)
+    if not m:
+        raise ValueError(f"not RFC 3339 UTC: {text!r}")
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+class FaultTest(unittest.TestCase):
+    """Fault injection, on a server of its own whose stderr must stay empty (no tracebacks)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp_err = tempfile.NamedTemporaryFile(prefix="fakeprov-stderr-", mode="w+")
+        cls.addClassCleanup(cls.tmp_err.close)
+        proc, port, tmp = start_fakeprov(
+            "--anthropic-key", A_KEY, "--openai-key", O_KEY, "--min-tokens", "1024",
+            "--openai-ttl", "60", stderr=cls.tmp_err)
+        cls.addClassCleanup(stop_fakeprov, proc, tmp)
+        cls.client = Client(port)
+
+    def setUp(self):
+        self.assertEqual(self.faults(reset=True), FAULT_DEFAULTS)
+        self.assertEqual(self.client.call("POST", "/_fake/reset")[:2], (200, {"ok": True}))
+        self.err_offset = os.path.getsize(self.tmp_err.name)
+
+    def tearDown(self):
+        time.sleep(0.05)              # let the server finish with connections the test dropped
+        with open(self.tmp_err.name) as f:
+            f.seek(self.err_offset)
+            self.assertEqual(f.read(), "", "fakeprov wrote to stderr")
+
+    # -------------------------------------------------------------- helpers
+
+    def faults(self, **fields):
+        status, body, _ = self.client.call("POST", "/_fake/faults", fields)
+        self.assertEqual(status, 200, body)
+        return body
+
+    def fire(self, api="anthropic", body=None, timeout=5):
+        """A valid provider request: (status, raw body, headers)."""
+        if api == "anthropic":
+            return self.client.raw_call("POST", "/v1/messages", body or CACHEABLE, A_HEADERS, timeout=timeout)
+        return self.client.raw_call("POST", "/v1/chat/completions", body or CHAT, O_HEADERS, timeout=timeout)
+
+    def open_request(self, api="anthropic", body=None, timeout=5):
+        """Send a valid request on a fresh connection and return (connection, response)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.client.port, timeout=timeout)
+        self.addCleanup(conn.close)
+        path, headers = ("/v1/messages", A_HEADERS) if api == "anthropic" else ("/v1/chat/completions", O_HEADERS)
+        conn.request("POST", path, body=json.dumps(body or (CACHEABLE if api == "anthropic" else CHAT)),
+                     headers=headers)
+        return conn, conn.getresponse()
+
+    def raw_socket_request(self, timeout=5):
+        sock = socket.create_connection(("127.0.0.1", self.client.port), timeout=timeout)
+        self.addCleanup(sock.close)
+        body = json.dumps(CACHEABLE).encode()
+        head = "".join(f"{k}: {v}\r\n" for k, v in A_HEADERS.items())
+        sock.sendall(f"POST /v1/messages HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {len(body)}\r\n\r\n"
+                     .encode() + body)
+        return sock
+
+    def fault_counts(self):
+        return self.client.state()["faults"]
+
+    def wait_for_fault(self, name, count):
+        deadline = time.monotonic() + 5
+        while self.fault_counts()[name] != count:
+            self.assertLess(time.monotonic(), deadline, f"fault {name} never reached {count}")
+            time.sleep(0.01)
+
+    def assert_served_fresh(self):
+        """A clean request writes the whole prefix: nothing earlier touched the cache."""
+        status, data, _ = self.fire()
+        self.assertEqual(status, 200)
+        u = json.loads(data)["usage"]
+        self.assertEqual((u["cache_creation_input_tokens"], u["cache_read_input_tokens"], u["input_tokens"]),
+                         (1500, 0, 10))
+
+    # -------------------------------------------------------------- configuration
+
+    def test_faults_get_post_reset(self):
+        self.assertEqual(self.client.call("GET", "/_fake/faults")[:2], (200, FAULT_DEFAULTS))
+        changed = self.faults(p_500=0.25, should_retry=False, rpm=7)
+        self.assertEqual(changed, {**FAULT_DEFAULTS, "p_500": 0.25, "should_retry": False, "rpm": 7})
+        self.assertEqual(self.faults(p_429=1), {**changed, "p_429": 1})       # omitted fields kept
+        bad = [{"p_500": 1.5}, {"p_500": -0.1}, {"p_500": True}, {"rpm": -1}, {"rpm": 1.5},
+               {"seed": "x"}, {"seed": True}, {"should_retry": "yes"}, {"ratelimit_headers": 1},
+               {"trickle_bps": 0}, {"rpm_window": 0}, {"hang_seconds": -1}, {"huge_bytes": 1.0},
+               {"reset": "yes"}, {"p_42": 1}, {"p_500": 0, "nope": 1}]
+        for update in bad:
+            with self.subTest(update=update):
+                status, resp, _ = self.client.call("POST", "/_fake/faults", update)
+                self.assertEqual(status, 400, resp)
+                self.assertEqual(resp["error"]["type"], "invalid_request_error")
+        for raw in (b"[1]", b"{nope"):
+            self.assertEqual(self.client.call("POST", "/_fake/faults", raw=raw)[0], 400)
+        self.assertEqual(self.client.call("GET", "/_fake/faults")[1], {**changed, "p_429": 1})  # all or nothing
+        self.assertEqual(self.faults(reset=True, p_hang=0.5), {**FAULT_DEFAULTS, "p_hang": 0.5})
+        self.assertEqual(self.faults(reset=True), FAULT_DEFAULTS)
+        self.assertEqual(self.client.call("PUT", "/_fake/faults", {})[0], 405)
+        self.assertEqual(self.client.state()["requests"]["total"], 0)    # /_fake/* is never a provider request
+
+    def test_faults_never_touch_fake_routes_or_unknown_paths(self):
+        self.faults(p_500=1, reject_keys=True, rpm=1, ratelimit_headers=True)
+        for _ in range(3):
+            status, state, headers = self.client.call("GET", "/_fake/state")
+            self.assertEqual(status, 200)
+            self.assertNotIn("x-ratelimit-limit-requests", headers)
+            self.assertEqual(self.client.call("GET", "/_fake/faults")[0], 200)
+        self.assertEqual(self.client.call("GET", "/nope")[0], 404)
+        state = self.client.state()
+        self.assertEqual(state["faults"], NO_FAULTS)
+        self.assertEqual([(r["status"], r["fault"]) for r in state["log"]], [(404, None)])
+
+    # -------------------------------------------------------------- error answers
+
+    def test_429_retry_after_and_should_retry(self):
+        self.faults(p_429=1, retry_after=2)
+        status, data, headers = self.fire()
+        self.assertEqual((status, json.loads(data)), (429, A_RATE_LIMIT))
+        self.assertEqual((headers["retry-after"], headers["retry-after-ms"]), ("2", "2000"))
+        self.assertIsNone(headers["x-should-retry"])
+        self.assertTrue(headers["request-id"])
+        status, data, headers = self.fire("openai")
+        self.assertEqual((status, json.loads(data)), (429, O_RATE_LIMIT))
+        self.assertEqual((headers["retry-after"], headers["retry-after-ms"]), ("2", "2000"))
+
+        for flag, text in ((True, "true"), (False, "false")):
+            self.faults(should_retry=flag)
+            self.assertEqual(self.fire()[2]["x-should-retry"], text)
+
+        self.faults(retry_after=30, retry_after_date=True, should_retry=None)
+        before = time.time()
+        status, _, headers = self.fire("openai")
+        self.assertEqual(status, 429)
+        when = email.utils.parsedate_to_datetime(headers["retry-after"]).timestamp()
+        self.assertTrue(headers["retry-after"].endswith(" GMT"), headers["retry-after"])
+        self.assertGreaterEqual(when, math.floor(before + 30))
+        self.assertLessEqual(when, time.time() + 31)
+        self.assertIsNone(headers["retry-after-ms"])
+        self.assertIsNone(headers["x-should-retry"])
+        self.assertEqual(self.fault_counts()["429"], 5)
+        self.assertEqual([r["fault"] for r in self.client.state()["log"]], ["429"] * 5)
+
+    def test_spend_limit_500_529_bodies(self):
+        cases = {
+            "p_spend_limit": (
+                "spend_limit",
+                (429, {"type": "error", "error": {"type": "rate_limit_error", "message":
+                       "You have reached your specified API usage limits. "
+                       "You will regain access on 2026-12-01 at 00:00 UTC."}}),
+                (429, {"error": {"message": "You exceeded your current quota, please check your plan and "
+                                            "billing details.", "type": "insufficient_quota",
+                                 "param": None, "code": "insufficient_quota"}})),
+            "p_500": (
+                "500",
+                (500, {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}}),
+                (500, {"error": {"message": "The server had an error while processing your request. "
+                                            "Sorry about that!", "type": "server_error",
+                                 "param": None, "code": None}})),
+            "p_529": (
+                "529",
+                (529, {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+                (503, {"error": {"message": "The engine is currently overloaded, please try again later",
+                                 "type": "server_error", "param": None, "code": None}})),
+        }
+        for field, (name, anthropic, openai) in cases.items():
+            with self.subTest(field=field):
+                self.setUp()
+                self.faults(**{field: 1})
+                status, data, headers = self.fire()
+                self.assertEqual((status, json.loads(data)), anthropic)
+                self.assertEqual(headers["content-type"], "application/json")
+                self.assertIsNone(headers["retry-after"])
+                status, data, _ = self.fire("openai")
+                self.assertEqual((status, json.loads(data)), openai)
+                state = self.client.state()
+                self.assertEqual(state["faults"], {**NO_FAULTS, name: 2})
+                self.assertEqual(state["requests"], {"anthropic": 1, "openai": 1, "rejected": 2, "total": 2})
+                self.assertEqual([(r["status"], r["fault"]) for r in state["log"]],
+                                 [(anthropic[0], name), (openai[0], name)])
+
+    def test_reject_keys(self):
+        self.faults(reject_keys=True, rpm=1)
+        status, data, _ = self.fire()
+        self.assertEqual((status, json.loads(data)), (401, {"type": "error", "error": {
+            "type": "authentication_error", "message": "invalid x-api-key"}}))
+        status, data, _ = self.fire("openai")
+        self.assertEqual((status, json.loads(data)), (401, {"error": {
+            "message": "Incorrect API key provided", "type": "invalid_request_error",
+            "param": None, "code": "invalid_api_key"}}))
+        self.assertEqual(self.fault_counts(), {**NO_FAULTS, "rejected_key": 2})
+        self.faults(reject_keys=False)
+        self.assertEqual(self.fire()[0], 200)         # the 401s took no slot of the rpm window
+        self.assertEqual(self.fire()[0], 429)
+
+    def test_first_fault_in_order_wins(self):
+        self.faults(p_429=1, p_500=1, p_trickle=1)
+        self.assertEqual(self.fire()[0], 429)
+        self.faults(p_429=0)
+        self.assertEqual(self.fire()[0], 500)
+        self.faults(p_429=1, reject_keys=True)
+        self.assertEqual(self.fire()[0], 401)
+        self.assertEqual(self.fault_counts(), {**NO_FAULTS, "429": 1, "500": 1, "rejected_key": 1})
+
+    # -------------------------------------------------------------- broken bodies and connections
+
+    def test_garbage(self):
+        self.faults(p_garbage=1)
+        for api, start in (("anthropic", b'{"id": "msg_'), ("openai", b'{"id": "chatcmpl-')):
+            conn, resp = self.open_request(api)
+            data = resp.read()
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(int(resp.headers["content-length"]), len(data))
+            self.assertTrue(data.startswith(start), data)
+            with self.assertRaises(ValueError):
+                json.loads(data)
+            with self.assertRaises(ValueError):
+                data.decode("utf-8")
+            self.faults(p_garbage=0)
+            path = "/v1/messages" if api == "anthropic" else "/v1/chat/completions"
+            conn.request("POST", path, body=json.dumps(CACHEABLE if api == "anthropic" else CHAT),
+                         headers=A_HEADERS if api == "anthropic" else O_HEADERS)
+            again = conn.getresponse()             # same connection: the framing was right
+            self.assertEqual(again.status, 200)
+            json.loads(again.read())
+            self.faults(p_garbage=1)
+        self.assertEqual(self.fault_counts()["garbage"], 2)
+
+    def test_huge(self):
+        self.faults(p_huge=1)
+        conn, resp = self.open_request()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.headers["content-length"], str(64 * 1024 * 1024))
+        first = resp.read(1 << 20)
+        self.assertEqual(len(first), 1 << 20)
+        self.assertTrue(first.startswith(b'{"id": "msg_fake_huge", "filler": "aaaa'), first[:60])
+        conn.close()                                  # hang up with 63 MiB unsent
+
+        self.faults(huge_bytes=300000)
+        conn, resp = self.open_request("openai")
+        data = resp.read()
+        self.assertEqual((resp.status, resp.headers["content-length"], len(data)), (200, "300000", 300000))
+        self.assertEqual(len(json.loads(data)["filler"]), 300000 - len(b'{"id": "msg_fake_huge", "filler": ""}'))
+        self.assertEqual(self.fault_counts()["huge"], 2)
+        self.faults(p_huge=0)
+        self.assert_served_fresh()
+
+    def test_endless(self):
+        self.faults(p_endless=1)
+        conn, resp = self.open_request()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.headers["transfer-encoding"], "chunked")
+        self.assertIsNone(resp.headers["content-length"])
+        start = time.monotonic()
+        data = resp.read(100000)                      # ~25 chunks of ~4 KiB, one per 10 ms
+        elapsed = time.monotonic() - start
+        self.assertEqual(len(data), 100000)
+        self.assertTrue(data.startswith(b'{"id": "msg_fake_endless", "content": [{"type": "text"'), data[:60])
+        self.assertGreater(elapsed, 0.15)
+        self.assertLess(elapsed, 3)
+        self.assertFalse(resp.isclosed())
+        conn.close()
+        self.faults(p_endless=0)
+        self.assert_served_fresh()                    # still answering, cache untouched
+        self.assertEqual(self.fault_counts()["endless"], 1)
+
+    def test_hang(self):
+        self.faults(p_hang=1)
+        start = time.monotonic()
+        with self.assertRaises(TimeoutError):
+            self.fire(timeout=0.5)
+        self.assertGreaterEqual(time.monotonic() - start, 0.5)
+
+        sock = self.raw_socket_request()              # hangs for 300 s ...
+        self.wait_for_fault("hang", 2)
+        self.faults(p_hang=0)
+        start = time.monotonic()
+        self.assert_served_fresh()                    # ... without blocking anyone else
+        self.assertLess(time.monotonic() - start, 0.5)
+        sock.settimeout(0.2)
+        with self.assertRaises(TimeoutError):
+            sock.recv(1)                              # and without a byte of answer
+        sock.close()
+
+        self.faults(p_hang=1, hang_seconds=0.5)
+        start = time.monotonic()
+        with self.assertRaises(http.client.RemoteDisconnected):
+            self.fire("openai")
+        self.assertGreaterEqual(time.monotonic() - start, 0.5)
+        self.assertLess(time.monotonic() - start, 1.5)
+        state = self.client.state()
+        self.assertEqual(state["faults"], {**NO_FAULTS, "hang": 3})
+        self.assertEqual([(r["status"], r["fault"]) for r in state["log"]][-1], (None, "hang"))
+        self.assertEqual(state["requests"], {"anthropic": 3, "openai": 1, "rejected": 3, "total": 4})
+
+    def test_reset(self):
+        self.faults(p_reset=1)
+        sock = self.raw_socket_request()
+        with self.assertRaises(ConnectionResetError):  # an RST, not a FIN (b"")
+            sock.recv(4096)
+        with self.assertRaises(ConnectionResetError):  # RemoteDisconnected is one too
+            self.fire("openai")
+        state = self.client.state()
+        self.assertEqual(state["faults"], {**NO_FAULTS, "reset": 2})
+        self.assertEqual([(r["status"], r["fault"]) for r in state["log"]], [(None, "reset")] * 2)
+        self.faults(p_reset=0)
+        self.assert_served_fresh()
+
+    def test_trickle_serves_slowly_and_caches(self):
+        self.faults(p_trickle=1, trickle_bps=400)
+        start = time.monotonic()
+        conn, resp = self.open_request()
+        self.assertLess(time.monotonic() - start, 0.3)          # headers at once
+        data = resp.read()
+        elapsed = time.monotonic() - start
+        expected = len(data) / 400
+        self.assertEqual(int(resp.headers["content-length"]), len(data))
+        self.assertGreater(len(data), 200)
+        self.assertGreaterEqual(elapsed, expected * 0.9)
+        self.assertLess(elapsed, expected + 0.5)
+        u = json.loads(data)["usage"]
+        self.assertEqual((u["cache_creation_input_tokens"], u["cache_read_input_tokens"]), (1500, 0))
+        self.faults(p_trickle=0)
+        status, data, _ = self.fire()
+        self.assertEqual(json.loads(data)["usage"]["cache_read_input_tokens"], 1500)
+        state = self.client.state()
+        self.assertEqual(state["faults"], {**NO_FAULTS, "trickle": 1})
+        self.assertEqual([(r["status"], r["fault"], r["write"]) for r in state["log"]],
+                         [(200, "trickle", 1500), (200, None, 0)])
+
+    def test_faults_leave_the_cache_alone(self):
+        self.faults(p_500=1)
+        self.assertEqual(self.fire()[0], 500)
+        self.assertEqual(self.fire("openai", {"model": "gpt-fake", "messages": [
+            {"role": "system", "content": "s" * 6000}]})[0], 500)
+        state = self.client.state()
+        self.assertEqual(state["entries"], [])
+        self.assertEqual(state["requests"], {"anthropic": 1, "openai": 1, "rejected": 2, "total": 2})
+        self.assertEqual((state["log"][0]["read"], state["log"][0]["write"]), (None, None))
+
+        self.faults(p_500=0, hang_seconds=0, huge_bytes=1000)
+        for field in ("p_429", "p_spend_limit", "p_529", "p_garbage", "p_huge", "p_hang", "p_reset"):
+            self.faults(**{field: 1})
+            try:
+                self.fire()
+            except ConnectionError:
+                pass
+            self.faults(**{field: 0})
+        self.faults(p_endless=1)
+        conn, resp = self.open_request()
+        resp.read(5000)
+        conn.close()
+        self.faults(p_endless=0)
+        self.assertEqual(self.client.state()["entries"], [])
+        self.assertEqual(self.fault_counts(), {**NO_FAULTS, "500": 2, "429": 1, "spend_limit": 1, "529": 1,
+                                               "garbage": 1, "huge": 1, "hang": 1, "reset": 1, "endless": 1})
+        self.assert_served_fresh()
+        status, data, _ = self.fire("openai", {"model": "gpt-fake", "messages": [
+            {"role": "system", "content": "s" * 6000}]})
+        self.assertEqual(json.loads(data)["usage"]["prompt_tokens_details"]["cached_tokens"], 0)
+        self.assertEqual(self.client.state()["requests"]["total"], 12)
+
+    # -------------------------------------------------------------- rate limits
+
+    def test_rpm_limiter(self):
+        self.faults(rpm=3)
+        for api in ("anthropic", "openai", "anthropic"):         # one window across APIs and keys
+            self.assertEqual(self.fire(api)[0], 200)
+        for api, body in (("anthropic", A_RATE_LIMIT), ("openai", O_RATE_LIMIT)):
+            status, data, headers = self.fire(api)
+            self.assertEqual((status, json.loads(data)), (429, body))
+            self.assertEqual(headers["retry-after"], "60")
+            self.assertGreater(int(headers["retry-after-ms"]), 55000)
+            self.assertLessEqual(int(headers["retry-after-ms"]), 60000)
+        state = self.client.state()
+        self.assertEqual(state["faults"], {**NO_FAULTS, "rate_limited": 2})
+        self.assertEqual(state["requests"]["total"], 5)
+
+        self.client.call("POST", "/_fake/reset")
+        self.faults(rpm=2, rpm_window=0.6)
+        self.assertEqual(self.fire()[0], 200)                                # t0
+        time.sleep(0.3)
+        self.assertEqual(self.fire()[0], 200)                                # t0 + 0.3
+        status, _, headers = self.fire()
+        self.assertEqual((status, headers["retry-after"]), (429, "1"))     # at least 1
+        wait_ms = int(headers["retry-after-ms"])                             # until t0 + 0.6
+        self.assertGreater(wait_ms, 150)
+        self.assertLessEqual(wait_ms, 300)
+        self.assertEqual(self.fire()[0], 429)                                # 429s take no slot ...
+        time.sleep(wait_ms / 1000 + 0.03)
+        self.assertEqual(self.fire()[0], 200)                                # ... so t0's frees in time,
+        status, _, headers = self.fire()                                     # but t0 + 0.3's is still in
+        self.assertEqual(status, 429)
+        self.assertLessEqual(int(headers["retry-after-ms"]), 300)
+
+    def test_ratelimit_headers(self):
+        status, _, headers = self.fire()
+        for name in RATE_HEADER_NAMES:
+            self.assertIsNone(headers[name])                  # off by default
+        self.faults(rpm=5, ratelimit_headers=True)
+        before = time.time()
+        status, _, headers = self.fire()
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["anthropic-ratelimit-requests-limit"], "5")
+        self.assertEqual(headers["anthropic-ratelimit-requests-remaining"], "3")   # 2 in the window
+        reset = parse_rfc3339_utc(headers["anthropic-ratelimit-requests-reset"])
+        self.assertGreaterEqual(reset, math.floor(before + 60))
+        self.assertLessEqual(reset, time.time() + 61)
+        self.assertIsNone(headers["x-ratelimit-limit-requests"])
+
+        status, _, headers = self.fire("openai")
+        self.assertEqual(headers["x-ratelimit-limit-requests"], "5")
+        self.assertEqual(headers["x-ratelimit-remaining-requests"], "2")
+        self.assertLess(parse_go_duration(headers["x-ratelimit-reset-requests"]), 60)
+        self.assertGreater(parse_go_duration(headers["x-ratelimit-reset-requests"]), 55)
+        self.assertIsNone(headers["anthropic-ratelimit-requests-limit"])
+
+        self.faults(p_500=1)
+        status, _, headers = self.fire("openai")              # on error answers too
+        self.assertEqual((status, headers["x-ratelimit-remaining-requests"]), (500, "1"))
+        self.faults(p_500=0)
+        self.fire()
+        status, _, headers = self.fire("openai")              # the limiter's own 429
+        self.assertEqual((status, headers["x-ratelimit-remaining-requests"]), (429, "0"))
+
+        self.faults(rpm=0)
+        status, _, headers = self.fire("openai")
+        self.assertEqual(headers["x-ratelimit-limit-requests"], "1000000")
+        self.assertEqual(headers["x-ratelimit-remaining-requests"], str(1000000 - 6))
+
+        # Right after a reset the oldest request in the window is the one answered,
+        # so the reset time is exactly the window.
+        for window, text in ((60, "1m0s"), (360, "6m0s"), (1, "1s"), (1.5, "1.5s"), (0.25, "250ms"),
+                             (3600, "1h0m0s"), (3723.5, "1h2m3.5s")):
+            with self.subTest(window=window):
+                self.client.call("POST", "/_fake/reset")
+                self.faults(rpm_window=window)
+                headers = self.fire("openai")[2]
+                self.assertEqual(headers["x-ratelimit-reset-requests"], text)
+                self.assertEqual(parse_go_duration(text), window)
+
+    def test_seeded_faults_are_reproducible(self):
+        probs = {"p_429": 0.1, "p_spend_limit": 0.1, "p_500": 0.1, "p_529": 0.1, "p_garbage": 0.1}
+        expected = expected_faults(1234, probs, 50)
+        self.assertGreaterEqual(len(set(expected)), 5)         # the sequence is worth comparing
+        self.assertNotEqual(expected, expected_faults(99, probs, 50))
+
+        def run(seed):
+            self.client.call("POST", "/_fake/reset")
+            self.faults(seed=seed, **probs)
+            for n in range(50):
+                self.fire("anthropic" if n % 2 else "openai", {"model": MODEL, "max_tokens": 1,
+                                                                "messages": [user_text(3)]}
+                          if n % 2 else None)
+            return [r["fault"] for r in self.client.state()["log"]]
+
+        self.assertEqual(run(1234), expected)
+        self.assertEqual(run(99), expected_faults(99, probs, 50))
+        self.assertEqual(run(1234), expected)
+        self.client.call("POST", "/_fake/reset")               # reset re-seeds with the current seed
+        self.fire()
+        self.assertEqual(self.client.state()["log"][0]["fault"], expected[0])
+
+    def test_slow_faults_do_not_block_others(self):
+        self.faults(p_endless=1)
+        conn_e, resp_e = self.open_request()
+        resp_e.read(10)
+        self.faults(p_endless=0, p_hang=1)
+        socks = [self.raw_socket_request() for _ in range(5)]
+        self.wait_for_fault("hang", 5)
+        self.faults(p_hang=0, p_trickle=1, trickle_bps=5)
+        conn_t, resp_t = self.open_request()
+        self.faults(p_trickle=0)
+        results = []
+
+        def clean():
+            results.append(self.fire("openai")[0])
+        threads = [threading.Thread(target=clean) for _ in range(10)]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(results, [200] * 10)
+        self.assertLess(time.monotonic() - start, 1.0)
+        self.assertEqual(resp_t.read(3), b'{"i')           # the trickle is still going
+        for s in socks:
+            s.close()
+        conn_e.close()
+        conn_t.close()
+
+
 class FakeProvCliTest(unittest.TestCase):
     def test_listening_line_default_keys_and_clean_exit(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -420,6 +976,44 @@ class FakeProvCliTest(unittest.TestCase):
                 finally:
                     code = stop_fakeprov(proc, tmp, sig)
                 self.assertEqual(code, 0)
+
+    def test_fault_flags_and_exit_while_hanging(self):
+        proc, port, tmp = start_fakeprov(
+            "--seed", "7", "--rpm", "2", "--rpm-window", "30", "--ratelimit-headers", "--p-429", "0.5",
+            "--retry-after", "2.5", "--retry-after-date", "--should-retry", "false", "--p-spend-limit", "0.1",
+            "--p-500", "0.2", "--p-529", "0.3", "--p-garbage", "0.4", "--p-huge", "0.05", "--huge-bytes", "1000",
+            "--p-endless", "0.06", "--p-hang", "1", "--hang-seconds", "250", "--p-reset", "0.07",
+            "--p-trickle", "0.08", "--trickle-bps", "100", "--reject-keys")
+        try:
+            client = Client(port)
+            self.assertEqual(client.call("GET", "/_fake/faults")[1], {
+                "seed": 7, "rpm": 2, "rpm_window": 30, "ratelimit_headers": True, "p_429": 0.5,
+                "retry_after": 2.5, "retry_after_date": True, "should_retry": False, "p_spend_limit": 0.1,
+                "p_500": 0.2, "p_529": 0.3, "p_garbage": 0.4, "p_huge": 0.05, "huge_bytes": 1000,
+                "p_endless": 0.06, "p_hang": 1, "hang_seconds": 250, "p_reset": 0.07, "p_trickle": 0.08,
+                "trickle_bps": 100, "reject_keys": True})
+            client.call("POST", "/_fake/faults", {"reset": True, "p_hang": 1})
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            self.addCleanup(sock.close)
+            body = json.dumps({"model": MODEL, "max_tokens": 1, "messages": [user_text(3)]}).encode()
+            sock.sendall(b"POST /v1/messages HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            deadline = time.monotonic() + 5
+            while client.state()["faults"]["hang"] != 1:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.01)
+        finally:
+            start = time.monotonic()
+            code = stop_fakeprov(proc, tmp)
+        self.assertEqual(code, 0)
+        self.assertLess(time.monotonic() - start, 2)          # a hanging answer does not hold up exit
+
+    def test_bad_fault_flags(self):
+        for args in (["--p-500", "1.5"], ["--rpm", "-1"], ["--trickle-bps", "0"], ["--should-retry", "maybe"]):
+            with self.subTest(args=args):
+                result = subprocess.run([sys.executable, FAKEPROV, *args], capture_output=True, text=True,
+                                        timeout=10)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertIn("error:", result.stderr)
 
 
 if __name__ == "__main__":

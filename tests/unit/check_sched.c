@@ -1120,9 +1120,9 @@ START_TEST(test_auth_failure_stops_provider)
 	snprintf(a->last_error, sizeof(a->last_error),
 	         "HTTP 401 authentication_error: invalid x-api-key");
 	fx_done_full(f, a, WARM_ERROR, T0, 0.2, false, true, -1);
-	ck_assert(p->auth_failed);
-	ck_assert_str_eq(p->auth_error, "HTTP 401 authentication_error: invalid x-api-key");
-	ck_assert(!q->auth_failed);
+	ck_assert(p->cred_failed);
+	ck_assert_str_eq(p->cred_error, "HTTP 401 authentication_error: invalid x-api-key");
+	ck_assert(!q->cred_failed);
 	/* b was next in p's queue: it must not fire with a rejected key */
 	ck_assert_uint_eq(fx_count(f, b), 0);
 	ck_assert(!b->queued);
@@ -1374,6 +1374,163 @@ START_TEST(test_deterministic_seed)
 }
 END_TEST
 
+/* ---- reliability: breakers, provider holds, retries before expiry ---- */
+
+static void fx_fail(struct fx *f, struct target *t, double retry_after, double hold_until)
+{
+	struct sched_outcome o = { .result = WARM_ERROR,
+		                   .sent_at = fx_now(f),
+		                   .latency_s = 0.05,
+		                   .retryable = true,
+		                   .retry_after_s = retry_after,
+		                   .hold_until = hold_until };
+
+	snprintf(t->last_error, sizeof(t->last_error), "HTTP 500 api_error: boom");
+	sched_done(f->s, t, &o);
+}
+
+START_TEST(test_target_breaker_opens_and_probes)
+{
+	struct fx *f = fx_new(11);
+	struct provider *p = fx_provider(f, "p", 8, 0);
+	struct target *t = fx_target(f, p, "t", 300, POLICY_ALWAYS, 10);
+
+	fx_plan_all(f);
+	for (int i = 0; i < BREAKER_TRIP_TARGET; i++) {
+		ck_assert(clock_virtual_step(f->clk));
+		ck_assert_uint_eq(fx_count(f, t), (size_t)i + 1);
+		fx_fail(f, t, -1, 0);
+	}
+	ck_assert_int_eq(t->breaker.state, BREAKER_OPEN);
+	ck_assert_int_eq(target_state(t, fx_now(f), false), TARGET_FAILING);
+	ck_assert_ptr_nonnull(strstr(t->reason, "breaker open"));
+	/* nothing until the cool-down is over, then exactly one probe */
+	ck_assert_double_eq_tol(t->next_warm_at, t->breaker.opened_at + BREAKER_COOLDOWN_S, 1e-9);
+	ck_assert(clock_virtual_step(f->clk));
+	ck_assert_uint_eq(fx_count(f, t), BREAKER_TRIP_TARGET + 1);
+	ck_assert_double_eq_tol(fx_last_fire(f, t), t->breaker.opened_at + BREAKER_COOLDOWN_S,
+	                        1e-6);
+	fx_done(f, t, WARM_WRITE, fx_now(f), 0.05);
+	ck_assert_int_eq(t->breaker.state, BREAKER_CLOSED);
+	ck_assert_uint_eq(t->fail_streak, 0);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_provider_hold_from_a_429)
+{
+	struct fx *f = fx_new(12);
+	struct provider *p = fx_provider(f, "p", 8, 0);
+	struct target *a = fx_target(f, p, "a", 300, POLICY_ALWAYS, 10);
+	struct target *b = fx_target(f, p, "b", 300, POLICY_ALWAYS, 10);
+
+	sched_plan(f->s, a);
+	sched_rearm(f->s);
+	ck_assert(clock_virtual_step(f->clk));
+	/* a's warm gets a 429 asking for 7 s: the whole credential waits */
+	fx_fail(f, a, 7, fx_now(f) + 7);
+	ck_assert_double_eq(p->hold_until, T0 + 7);
+	sched_plan(f->s, b);
+	sched_rearm(f->s);
+	ck_assert(clock_virtual_step(f->clk));
+	ck_assert_uint_eq(fx_count(f, b), 0);
+	ck_assert(b->queued);
+	ck_assert_ptr_nonnull(strstr(b->reason, "slow down"));
+	/* both go when the hold ends, not before */
+	while (fx_count(f, b) == 0 || fx_count(f, a) < 2)
+		ck_assert(clock_virtual_step(f->clk));
+	ck_assert_double_ge(fx_last_fire(f, b), T0 + 7);
+	ck_assert_double_ge(fx_last_fire(f, a), T0 + 7);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_spend_limit_stops_the_credential)
+{
+	struct fx *f = fx_new(13);
+	struct provider *p = fx_provider(f, "p", 8, 0);
+	struct target *a = fx_target(f, p, "a", 300, POLICY_ALWAYS, 10);
+	struct target *b = fx_target(f, p, "b", 300, POLICY_ALWAYS, 10);
+	struct sched_outcome o = { .result = WARM_ERROR, .sent_at = T0, .spend_limit = true };
+
+	fx_plan_all(f);
+	ck_assert(clock_virtual_step(f->clk));
+	fx_done(f, b, WARM_HIT, T0, 0.01);
+	snprintf(a->last_error, sizeof(a->last_error), "HTTP 429 insufficient_quota: quota");
+	sched_done(f->s, a, &o);
+	ck_assert(p->cred_failed);
+	ck_assert_ptr_nonnull(strstr(p->cred_error, "insufficient_quota"));
+	sched_plan(f->s, b);
+	ck_assert_double_eq(b->next_warm_at, -1);
+	ck_assert_int_eq(target_state(b, fx_now(f), false), TARGET_FAILING);
+	ck_assert_uint_eq(a->fail_streak, 0); /* not retried */
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_retry_lands_before_expiry)
+{
+	struct fx *f = fx_new(14);
+	struct provider *p = fx_provider(f, "p", 8, 0);
+	struct target *t = fx_target(f, p, "t", 8, POLICY_ALWAYS, 10);
+
+	fx_plan_all(f);
+	ck_assert(clock_virtual_step(f->clk));
+	fx_done(f, t, WARM_WRITE, T0, 0.01);
+	ck_assert(clock_virtual_step(f->clk)); /* the refresh, near the end of the TTL */
+	/* failure after failure: every retry still lands before expiry */
+	for (int i = 0; i < 3; i++) {
+		fx_fail(f, t, -1, 0);
+		/* before expiry, unless less than 0.2 s were left: then at once */
+		ck_assert_msg(t->retry_at <= t->expires_at - 0.1 + 1e-9 ||
+		                      t->retry_at <= fx_now(f) + 0.1 + 1e-9,
+		              "retry %d at %.3f, expiry %.3f", i, t->retry_at, t->expires_at);
+		ck_assert(clock_virtual_step(f->clk));
+	}
+	fx_done(f, t, WARM_HIT, fx_now(f), 0.01);
+	ck_assert_double_gt(t->expires_at, T0 + 8);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_failures_widen_the_margin)
+{
+	struct fx *f = fx_new(15);
+	struct provider *p = fx_provider(f, "p", 8, 0);
+	struct target *t = fx_target(f, p, "t", 300, POLICY_ALWAYS, 10);
+	double calm = sched_margin(f->s, t), stormy;
+
+	p->fail_rate = 0.33;
+	stormy = sched_margin(f->s, t);
+	/* room for 3 more attempts: a 1-in-100 chance that all of them fail */
+	ck_assert_double_eq_tol(stormy - calm, 3 * 0.5, 1e-9);
+	p->fail_rate = 0.9;
+	ck_assert_double_le(sched_margin(f->s, t), 300.0 / 3);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_openai_prefix_rate)
+{
+	struct fx *f = fx_new(16);
+	struct provider *p = fx_provider(f, "p", 8, 0);
+	struct target *t = fx_target(f, p, "t", 300, POLICY_ALWAYS, 10);
+	double first;
+
+	p->kind = PROVIDER_OPENAI;
+	fx_plan_all(f);
+	/* every warm fails fast: the retries of one prefix stay within 15 a minute */
+	for (int i = 0; i < 12; i++) {
+		ck_assert(clock_virtual_step(f->clk));
+		fx_fail(f, t, 0.0, 0);
+	}
+	first = f->fires[0].at;
+	/* a burst of 3, then no more than one every 4 s */
+	ck_assert_double_ge(fx_last_fire(f, t) - first, (12 - 3) * 60.0 / 15 - 1e-6);
+	fx_free(f);
+}
+END_TEST
+
 static Suite *sched_suite(void)
 {
 	Suite *s = suite_create("sched");
@@ -1429,6 +1586,16 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_pause_all_with_warm_in_flight);
 	tcase_add_test(tc, test_removed_in_flight);
 	tcase_add_test(tc, test_stale_outcome);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("reliability");
+	tcase_add_checked_fixture(tc, NULL, fx_teardown);
+	tcase_add_test(tc, test_target_breaker_opens_and_probes);
+	tcase_add_test(tc, test_provider_hold_from_a_429);
+	tcase_add_test(tc, test_spend_limit_stops_the_credential);
+	tcase_add_test(tc, test_retry_lands_before_expiry);
+	tcase_add_test(tc, test_failures_widen_the_margin);
+	tcase_add_test(tc, test_openai_prefix_rate);
 	suite_add_tcase(s, tc);
 	return s;
 }
