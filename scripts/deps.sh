@@ -3,10 +3,12 @@
 # and only those that are missing. Safe to run again. Needs root (or sudo).
 set -eu
 
-# prometheus: its promtool checks the metrics exposition in the tests.
+# Test tools: prometheus (promtool checks the metrics), systemd and man-db
+# (systemd-analyze verify/security, systemd-socket-activate, systemd-sysusers),
+# valgrind (the soak test), util-linux (setpriv, to act as another user).
 PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libconfig-dev
 libsystemd-dev check libjson-c-dev libssl-dev libmicrohttpd-dev python3 clang-format
-prometheus"
+prometheus systemd man-db valgrind util-linux"
 
 missing=""
 for p in $PKGS; do

@@ -1519,14 +1519,21 @@ START_TEST(test_openai_prefix_rate)
 
 	p->kind = PROVIDER_OPENAI;
 	fx_plan_all(f);
-	/* every warm fails fast: the retries of one prefix stay within 15 a minute */
+	/* a target that always wants to warm at once (its answers say the cache
+	 * expired long ago): one prefix still gets at most 15 requests a minute */
 	for (int i = 0; i < 12; i++) {
 		ck_assert(clock_virtual_step(f->clk));
-		fx_fail(f, t, 0.0, 0);
+		fx_done(f, t, WARM_HIT, fx_now(f) - 1000, 0.01);
 	}
 	first = f->fires[0].at;
 	/* a burst of 3, then no more than one every 4 s */
 	ck_assert_double_ge(fx_last_fire(f, t) - first, (12 - 3) * 60.0 / 15 - 1e-6);
+	ck_assert_double_le(fx_last_fire(f, t) - first, (12 - 3) * 60.0 / 15 + 1e-3);
+	/* failed requests were not served: they do not use the budget */
+	t->prefix_tokens_left = 0;
+	ck_assert(clock_virtual_step(f->clk));
+	fx_fail(f, t, 0.0, 0);
+	ck_assert_double_ge(t->prefix_tokens_left, 1);
 	fx_free(f);
 }
 END_TEST
