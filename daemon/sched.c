@@ -593,7 +593,8 @@ void sched_done(struct sched *s, struct target *t, const struct sched_outcome *o
 		case WARM_ERROR:
 			/* A failed request was not served: it does not count against the
 			 * prefix's routing budget (or a retry could miss the expiry). */
-			if (p->kind != PROVIDER_ANTHROPIC && t->prefix_tokens_left < SCHED_PREFIX_BURST)
+			if (p->kind != PROVIDER_ANTHROPIC &&
+			    t->prefix_tokens_left < SCHED_PREFIX_BURST)
 				t->prefix_tokens_left += 1;
 			if (o->auth || o->spend_limit) {
 				p->cred_failed = true;
