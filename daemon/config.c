@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <ctype.h>
 #include <syslog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,10 +48,11 @@ struct key_def {
 
 static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", NULL };
 static const char *const policy_names[] = { "always", "manual", NULL };
-static const char *const endpoint_names[] = { "auto", "messages", "chat", NULL };
+static const char *const endpoint_names[] = { "auto", "messages", "chat", "responses", NULL };
+static const char *const warm_mode_names[] = { "minimal", "prewarm", NULL };
 /* Accepted words that name features of later versions, so the error can say so. */
 static const char *const policy_future[] = { "schedule", "adaptive", NULL };
-static const char *const endpoint_future[] = { "responses", NULL };
+static const char *const endpoint_future[] = { NULL };
 
 #define D(f) offsetof(struct cfg_daemon, f)
 static const struct key_def daemon_keys[] = {
@@ -89,6 +92,8 @@ static const struct key_def provider_keys[] = {
 	{ "max_response_bytes", K_SIZE, P(max_response_bytes), 1024, 1073741824, NULL, "bytes" },
 	{ "ca_file", K_PATH, P(ca_file), 0, 0, NULL, "a PEM file of CA certificates" },
 	{ "proxy", K_STR, P(proxy), 0, 0, NULL, "a proxy URL such as \"http://proxy:3128\"" },
+	{ "headers", K_STRLIST, P(headers), 0, 0, NULL,
+	  "a list of \"Name: value\" lines such as [\"anthropic-beta: ...\"]" },
 	{ NULL, 0, 0, 0, 0, NULL, NULL },
 };
 #undef P
@@ -102,7 +107,11 @@ static const struct key_def target_keys[] = {
 	{ "policy", K_ENUM, T(policy), 0, 0, policy_names, "always or manual" },
 	{ "priority", K_INT, T(priority), 0, 1000000, NULL, "a number (lower warms first)" },
 	{ "cache_key", K_STR, T(cache_key), 0, 0, NULL, "a prompt_cache_key" },
-	{ "endpoint", K_ENUM, T(endpoint), 0, 0, endpoint_names, "auto, messages or chat" },
+	{ "endpoint", K_ENUM, T(endpoint), 0, 0, endpoint_names,
+	  "auto, messages, chat or responses" },
+	{ "warm_mode", K_ENUM, T(warm_mode), 0, 0, warm_mode_names, "minimal or prewarm" },
+	{ "allow_edit", K_STRLIST, T(allow_edit_list), 0, 0, NULL,
+	  "a list of the fields warmd may drop: [\"thinking\", \"tool_choice\"]" },
 	{ "idle_limit", K_DURATION, T(idle_limit_s), 0, 0, NULL,
 	  "a duration such as \"30m\" (0 = never idle)" },
 	{ "schedule", K_STRLIST, T(schedule), 0, 0, NULL,
@@ -572,6 +581,50 @@ static char *resolve_key_file(const struct loader *ld, const char *f)
 	return resolve_path(ld, f);
 }
 
+static void check_allow_edit(const struct loader *ld, config_setting_t *g, struct cfg_target *t,
+                             const char *where)
+{
+	for (size_t i = 0; t->allow_edit_list && t->allow_edit_list[i]; i++) {
+		const char *f = t->allow_edit_list[i];
+		if (strcmp(f, "thinking") == 0)
+			t->allow_edit |= ALLOW_EDIT_THINKING;
+		else if (strcmp(f, "tool_choice") == 0)
+			t->allow_edit |= ALLOW_EDIT_TOOL_CHOICE;
+		else
+			err_at(ld, config_setting_get_member(g, "allow_edit"),
+			       "%s: allow_edit \"%s\" is not an edit warmd can make (thinking, "
+			       "tool_choice)",
+			       where, f);
+	}
+}
+
+/* "Name: value", a token name, no line breaks, and not one warmd sets itself. */
+static void check_headers(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
+                          const char *where)
+{
+	static const char *const reserved[] = { "x-api-key",      "authorization",
+		                                "content-type",   "anthropic-version",
+		                                "content-length", "host",
+		                                "expect" };
+
+	for (size_t i = 0; p->headers && p->headers[i]; i++) {
+		const char *h = p->headers[i], *colon = strchr(h, ':');
+		size_t n = colon ? (size_t)(colon - h) : 0;
+		bool bad = n == 0 || strpbrk(h, "\r\n") != NULL;
+		for (size_t k = 0; k < n && !bad; k++)
+			bad = !(isalnum((unsigned char)h[k]) || h[k] == '-' || h[k] == '_');
+		if (bad) {
+			err_at(ld, config_setting_get_member(g, "headers"),
+			       "%s: header \"%.64s\" is not \"Name: value\"", where, h);
+			continue;
+		}
+		for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++)
+			if (strlen(reserved[k]) == n && strncasecmp(h, reserved[k], n) == 0)
+				err_at(ld, config_setting_get_member(g, "headers"),
+				       "%s: header %.*s is set by warmd itself", where, (int)n, h);
+	}
+}
+
 static void load_providers(const struct loader *ld, config_t *cf, struct config *c)
 {
 	config_setting_t *list = config_lookup(cf, "providers");
@@ -682,6 +735,7 @@ static void load_providers(const struct loader *ld, config_t *cf, struct config 
 			free(p->api_key_file);
 			p->api_key_file = r;
 		}
+		check_headers(ld, g, p, where);
 		if (p->api_key)
 			warn_at(ld, ks,
 			        "%s: the API key is written inline in the config; prefer "
@@ -791,6 +845,12 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 			       "%gs",
 			       where, t->ttl_s, SCHED_MARGIN_FLOOR_S, SCHED_MIN_TTL_S);
 		}
+		t->ttl_set = config_setting_get_member(g, "ttl") != NULL;
+		check_allow_edit(ld, g, t, where);
+		if (t->warm_mode == WARM_MODE_PREWARM && t->endpoint != ENDPOINT_RESPONSES &&
+		    t->endpoint != ENDPOINT_AUTO)
+			err_at(ld, config_setting_get_member(g, "warm_mode"),
+			       "%s: warm_mode \"prewarm\" needs the responses endpoint", where);
 		if (t->endpoint != ENDPOINT_AUTO && (int)p->kind >= 0) {
 			bool ok = (p->kind == PROVIDER_ANTHROPIC) ==
 			          (t->endpoint == ENDPOINT_MESSAGES);
@@ -935,6 +995,7 @@ void config_free(struct config *c)
 		free(p->api_key_env);
 		free(p->ca_file);
 		free(p->proxy);
+		free_strlist(p->headers);
 		free_secret(p->api_key);
 		free(p->file);
 	}
@@ -945,6 +1006,7 @@ void config_free(struct config *c)
 		free(t->request_file);
 		free(t->cache_key);
 		free_strlist(t->schedule);
+		free_strlist(t->allow_edit_list);
 		free(t->file);
 	}
 	free(c->providers);

@@ -16,7 +16,12 @@
 
 enum provider_kind { PROVIDER_ANTHROPIC, PROVIDER_OPENAI, PROVIDER_OPENAI_COMPAT };
 enum policy { POLICY_ALWAYS, POLICY_MANUAL };
-enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT };
+enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT, ENDPOINT_RESPONSES };
+enum warm_mode { WARM_MODE_MINIMAL, WARM_MODE_PREWARM };
+
+/* Edits a target may allow warmd to make (allow_edit), bit flags. */
+#define ALLOW_EDIT_THINKING    1u
+#define ALLOW_EDIT_TOOL_CHOICE 2u
 
 struct cfg_daemon {
 	char *control_socket;
@@ -40,6 +45,7 @@ struct cfg_provider {
 	char *api_key_file; /* resolved path, or NULL */
 	char *api_key_env;  /* or NULL */
 	char *api_key;      /* inline key, or NULL; zeroed when the config is freed */
+	char **headers;     /* extra "Name: value" lines (anthropic-beta...), or NULL */
 	int max_rpm;        /* 0 = no limit */
 	int max_inflight;
 	int timeout_ms;
@@ -64,8 +70,12 @@ struct cfg_target {
 	int priority;
 	char *cache_key; /* OpenAI prompt_cache_key, or NULL */
 	enum endpoint endpoint;
-	double idle_limit_s; /* 0: never idle */
-	char **schedule;     /* NULL-terminated windows, for policy = schedule */
+	enum warm_mode warm_mode;
+	unsigned allow_edit;    /* ALLOW_EDIT_* */
+	char **allow_edit_list; /* as written, for errors */
+	bool ttl_set;           /* given in the file (else it may come from the template) */
+	double idle_limit_s;    /* 0: never idle */
+	char **schedule;        /* NULL-terminated windows, for policy = schedule */
 	char *file;
 	int line;
 	int request_file_line;

@@ -94,7 +94,7 @@ static int check_key(char *key, size_t *len, const char *source, struct errmsg *
 int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, struct cred **ret,
               struct errmsg *e)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), keylen = 0, used;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), keylen = 0, used, extra_bytes = 0, nextra = 0;
 	struct provider_header hdr[PROVIDER_MAX_HEADERS];
 	char source[300], *key, *lines_mem;
 	const char **lines;
@@ -105,7 +105,11 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 	if (!cr)
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	cr->refs = 1;
-	cr->mem_len = ((2 * CRED_MAX_KEY + 2048) + page - 1) / page * page;
+	for (size_t i = 0; c->headers && c->headers[i]; i++) {
+		extra_bytes += strlen(c->headers[i]) + 1 + sizeof(char *);
+		nextra++;
+	}
+	cr->mem_len = ((2 * CRED_MAX_KEY + 2048 + extra_bytes) + page - 1) / page * page;
 	cr->mem = secret_alloc(cr->mem_len);
 	if (!cr->mem) {
 		free(cr);
@@ -162,7 +166,7 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 	/* Header lines follow the key in the same mapping. */
 	n = ops->headers(cr->has_key ? key : NULL, hdr);
 	lines = (const char **)(void *)(key + CRED_MAX_KEY);
-	lines_mem = (char *)(lines + PROVIDER_MAX_HEADERS + 1);
+	lines_mem = (char *)(lines + PROVIDER_MAX_HEADERS + nextra + 1);
 	used = (size_t)(lines_mem - (char *)cr->mem);
 	for (int i = 0; i < n; i++) {
 		int w = snprintf(lines_mem, cr->mem_len - used, "%s: %s%s", hdr[i].name,
@@ -175,6 +179,13 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 		lines[i] = lines_mem;
 		lines_mem += w + 1;
 		used += (size_t)w + 1;
+	}
+	/* The provider's extra headers (anthropic-beta...), as written. */
+	for (size_t i = 0; i < nextra; i++) {
+		size_t w = strlen(c->headers[i]);
+		memcpy(lines_mem, c->headers[i], w + 1);
+		lines[n++] = lines_mem;
+		lines_mem += w + 1;
 	}
 	lines[n] = NULL;
 	cr->lines = lines;

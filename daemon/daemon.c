@@ -8,14 +8,42 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "duration.h"
 #include "jsonx.h"
 #include "log.h"
 #include "notify.h"
+#include "share.h"
 #include "state.h"
 #include "touch.h"
 #include "version.h"
 
 #define STATUS_EVERY_S 5.0
+
+/* What a template says about its target that the config did not: the cache
+ * TTL of its last breakpoint, and whether its prefix can be cached at all. */
+static void check_template(struct diags *d, struct cfg_target *t, const struct tmpl *tm)
+{
+	char a[32], b[32];
+
+	if (tm->unwarmable[0])
+		diags_add(d, DIAG_WARNING, t->file, t->request_file_line,
+		          "target \"%s\" cannot be warmed minimally: %s", t->name, tm->unwarmable);
+	if (tm->ttl_s > 0 && !t->ttl_set)
+		t->ttl_s = tm->ttl_s; /* cache_control.ttl decides */
+	else if (tm->ttl_s > 0 && t->ttl_s != tm->ttl_s)
+		diags_add(d, DIAG_WARNING, t->file, t->line,
+		          "target \"%s\": ttl %s differs from the template's cache_control ttl %s; "
+		          "warms follow the config",
+		          t->name, duration_format(t->ttl_s, a, sizeof(a)),
+		          duration_format(tm->ttl_s, b, sizeof(b)));
+	if (tm->min_cacheable > 0 && tm->prefix_tokens_est < tm->min_cacheable)
+		diags_add(
+		        d, DIAG_WARNING, t->file, t->request_file_line,
+		        "target \"%s\": the cached prefix is about %ld tokens, below %s's minimum "
+		        "of %ld: the provider will not cache it",
+		        t->name, tm->prefix_tokens_est, tm->model ? tm->model : "the model",
+		        tm->min_cacheable);
+}
 
 int daemon_stage(const char *path, struct diags *d, struct staging **ret)
 {
@@ -47,10 +75,7 @@ int daemon_stage(const char *path, struct diags *d, struct staging **ret)
 			          t->name, e.text);
 			continue;
 		}
-		if (st->tmpls[i]->unwarmable[0])
-			diags_add(d, DIAG_WARNING, t->file, t->request_file_line,
-			          "target \"%s\" cannot be warmed minimally: %s", t->name,
-			          st->tmpls[i]->unwarmable);
+		check_template(d, &cfg->targets[i], st->tmpls[i]);
 	}
 	if (d->errors) {
 		staging_free(st);
@@ -162,6 +187,7 @@ static void retire_target(struct daemon *d, struct target *t)
 {
 	t->removed = true;
 	abort_warm(d, t);
+	share_unlink(t);
 	target_unref(t);
 }
 
@@ -330,8 +356,12 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 	log_set_level(cfg->daemon.log_level);
 	sched_set_max_inflight(d->sched, cfg->daemon.max_inflight);
 	sched_set_providers(d->sched, d->provs, d->nprovs);
-	for (size_t i = 0; i < d->ntargets; i++)
-		sched_plan(d->sched, d->targets[i]);
+	share_link(d->targets, d->ntargets);
+	/* Shorter prefixes first, so a target that extends one sees its warm coming. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < d->ntargets; i++)
+			if (!d->targets[i]->extends == !pass)
+				sched_plan(d->sched, d->targets[i]);
 	sched_rearm(d->sched);
 	d->config_loaded_at = clock_now(d->clk);
 	daemon_update_status(d, true);

@@ -2,6 +2,8 @@
 #include "provider.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +172,15 @@ void provider_error_from_body(long status, const char *body, size_t len,
 		json_object_put(o);
 	}
 	provider_error_text(status, NULL, NULL, body, len, e);
+}
+
+void provider_hash(const char *data, size_t len, char out[65])
+{
+	unsigned char md[32];
+
+	EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
 }
 
 int provider_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,

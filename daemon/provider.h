@@ -20,6 +20,8 @@ enum warm_result { WARM_HIT, WARM_WRITE, WARM_NONE, WARM_ERROR };
 
 const char *warm_result_name(enum warm_result r);
 
+#define PROVIDER_MAX_BREAKPOINTS 4
+
 /* What a template turns into: built once per version and reused for every warm. */
 struct warm_build {
 	char *body; /* the warm request body (malloc'd) */
@@ -29,7 +31,13 @@ struct warm_build {
 	long prefix_tokens_est; /* rough estimate from the prefix size */
 	const char *path;       /* appended to base_url: "/v1/messages" */
 	enum endpoint endpoint;
-	int max_tokens;       /* the output budget the warm asks for */
+	int max_tokens;     /* the output budget the warm asks for */
+	double ttl_s;       /* the cache TTL the template asks for, 0 when it does not say */
+	long min_cacheable; /* the model's minimum cacheable prefix, 0 when unknown */
+	/* Hashes of the canonical prefix at each cache breakpoint, in order (the
+	 * last is the version): what another target's prefix may extend. */
+	char bp_hashes[PROVIDER_MAX_BREAKPOINTS][65];
+	int nbp;
 	char unwarmable[256]; /* non-empty: no minimal warm exists, and why */
 	char notes[256];      /* what the warm changed, for logs and status */
 };
@@ -149,6 +157,9 @@ void provider_error_text(long status, const char *type, const char *message, con
  * present in it (NULL-terminated); falls back to provider_error_text(). */
 void provider_error_from_body(long status, const char *body, size_t len,
                               const char *const *type_keys, struct errmsg *e);
+
+/* Shared by adapters: the hex SHA-256 of data[0..len) into out[65]. */
+void provider_hash(const char *data, size_t len, char out[65]);
 
 /* Shared by adapters: reads an optional non-negative integer usage field.
  * Absent or null gives 0; another type or a negative value fails with e. */

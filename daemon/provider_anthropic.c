@@ -18,12 +18,37 @@
 
 #define ANTHROPIC_MAX_BREAKPOINTS 4
 
+enum section { SEC_NONE, SEC_TOOLS, SEC_SYSTEM, SEC_MESSAGES };
+
 struct bp_scan {
 	int explicit_n;
 	bool automatic;
 	json_object *auto_cc;
 	bool seen_5m;
+	double ttl;                /* of the breakpoint just checked */
+	enum section last_section; /* where the last breakpoint sits */
+	double last_ttl;           /* and its TTL */
+	struct warm_build *b;      /* where breakpoint hashes go */
 };
+
+/* Minimum cacheable prefix per model family (a shorter prefix is silently
+ * not cached). First match wins; unknown models: 1024. */
+static const struct {
+	const char *prefix;
+	long tokens;
+} min_cacheable[] = {
+	{ "claude-opus-5", 512 },    { "claude-sonnet-4-5", 1024 }, { "claude-sonnet-4-6", 1024 },
+	{ "claude-sonnet-5", 1024 }, { "claude-opus-4-8", 1024 },   { "claude-opus-4-7", 2048 },
+	{ "claude-opus-4-5", 4096 }, { "claude-opus-4-6", 4096 },   { "claude-haiku-4-5", 4096 },
+};
+
+static long model_min_cacheable(const char *model)
+{
+	for (size_t i = 0; i < sizeof(min_cacheable) / sizeof(min_cacheable[0]); i++)
+		if (strncmp(model, min_cacheable[i].prefix, strlen(min_cacheable[i].prefix)) == 0)
+			return min_cacheable[i].tokens;
+	return 1024;
+}
 
 /* Checks one cache_control object and the 1h-before-5m ordering rule. */
 static int check_cache_control(json_object *cc, const char *where, struct bp_scan *s,
@@ -41,6 +66,7 @@ static int check_cache_control(json_object *cc, const char *where, struct bp_sca
 	if (jsonx_get(cc, "ttl") && (!ttl || (strcmp(ttl, "5m") != 0 && strcmp(ttl, "1h") != 0)))
 		return errmsg_set(e, -EINVAL, "%s: cache_control.ttl must be \"5m\" or \"1h\"",
 		                  where);
+	s->ttl = ttl && strcmp(ttl, "1h") == 0 ? 3600 : 300;
 	if (ttl && strcmp(ttl, "1h") == 0) {
 		if (s->seen_5m)
 			return errmsg_set(e, -EINVAL,
@@ -57,6 +83,7 @@ static int check_cache_control(json_object *cc, const char *where, struct bp_sca
 static int scan_block(json_object *block, const char *kind, const char *where, struct buf *prefix,
                       struct bp_scan *s, struct errmsg *e)
 {
+	enum section sec = kind[0] == 'T' ? SEC_TOOLS : kind[0] == 'S' ? SEC_SYSTEM : SEC_MESSAGES;
 	json_object *cc = jsonx_get(block, "cache_control");
 	size_t len;
 	const char *dump = jsonx_dump(block, &len);
@@ -69,6 +96,10 @@ static int scan_block(json_object *block, const char *kind, const char *where, s
 		if (r < 0)
 			return r;
 		s->explicit_n++;
+		if (s->b->nbp < PROVIDER_MAX_BREAKPOINTS)
+			provider_hash(prefix->data, prefix->len, s->b->bp_hashes[s->b->nbp++]);
+		s->last_section = sec;
+		s->last_ttl = s->ttl;
 		return 1; /* a breakpoint: the prefix may end here */
 	}
 	return 0;
@@ -148,6 +179,10 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 		if (r2 < 0)
 			return r2;
 		s->automatic = true;
+		if (b->nbp < PROVIDER_MAX_BREAKPOINTS)
+			provider_hash(b->prefix.data, b->prefix.len, b->bp_hashes[b->nbp++]);
+		s->last_section = SEC_MESSAGES; /* it marks the request's last block */
+		s->last_ttl = s->ttl;
 		keep = b->prefix.len;
 	}
 	if (s->explicit_n + s->automatic > ANTHROPIC_MAX_BREAKPOINTS)
@@ -226,27 +261,56 @@ static void append_user_turn(json_object *msgs)
 	json_object_array_add(msgs, turn);
 }
 
+static void note(struct warm_build *b, const char *text)
+{
+	size_t n = strlen(b->notes);
+
+	snprintf(b->notes + n, sizeof(b->notes) - n, "%s%s", n ? ", " : "", text);
+}
+
 /* max_tokens 0 runs prefill only; it is rejected with budget thinking,
- * structured output and a forced tool choice. */
-static int choose_max_tokens(json_object *t, struct warm_build *b, const char **why)
+ * structured output and a forced tool choice. A target may allow warmd to
+ * drop thinking or tool_choice (allow_edit), but only when its last
+ * breakpoint is in tools or system: those cache levels survive such an edit,
+ * the messages level does not. */
+static int choose_max_tokens(json_object *t, const struct cfg_target *ct, enum section last,
+                             struct warm_build *b, const char **why)
 {
 	json_object *thinking = jsonx_get(t, "thinking"), *tc = jsonx_get(t, "tool_choice");
 	const char *tt = jsonx_get_str(thinking, "type"), *tct = jsonx_get_str(tc, "type");
+	unsigned allow = ct ? ct->allow_edit : 0;
+	bool shallow = last == SEC_TOOLS || last == SEC_SYSTEM;
 	int64_t budget = 0;
 
 	*why = NULL;
 	if (tt && strcmp(tt, "enabled") == 0) {
 		jsonx_get_int64(thinking, "budget_tokens", &budget);
-		snprintf(b->unwarmable, sizeof(b->unwarmable),
-		         "thinking is enabled with budget_tokens %lld: max_tokens 0 is rejected "
-		         "and max_tokens must exceed the budget, so every warm could generate "
-		         "%lld output tokens",
-		         (long long)budget, (long long)budget + 1);
-		return -1;
+		if ((allow & ALLOW_EDIT_THINKING) && shallow) {
+			json_object_object_del(t, "thinking");
+			note(b, "dropped thinking (allow_edit)");
+		} else {
+			snprintf(b->unwarmable, sizeof(b->unwarmable),
+			         "thinking is enabled with budget_tokens %lld: max_tokens 0 is "
+			         "rejected and max_tokens must exceed the budget%s",
+			         (long long)budget,
+			         !(allow & ALLOW_EDIT_THINKING)
+			                 ? "; allow_edit = [\"thinking\"] would let warmd drop it "
+			                   "if the "
+			                   "last breakpoint were in tools or system"
+			                 : ", and allow_edit cannot help: the last breakpoint is "
+			                   "in the "
+			                   "messages, whose cache a thinking change invalidates");
+			return -1;
+		}
 	}
 	if (tct && (strcmp(tct, "tool") == 0 || strcmp(tct, "any") == 0)) {
-		*why = "tool_choice forces a tool";
-		return 1;
+		if ((allow & ALLOW_EDIT_TOOL_CHOICE) && shallow) {
+			json_object_object_del(t, "tool_choice");
+			note(b, "dropped tool_choice (allow_edit)");
+		} else {
+			*why = "tool_choice forces a tool";
+			return 1;
+		}
 	}
 	if (jsonx_get(t, "output_format") || jsonx_get(jsonx_get(t, "output_config"), "format")) {
 		*why = "structured output";
@@ -259,7 +323,7 @@ static int anthropic_build(json_object *t, const struct cfg_target *ct, struct w
                            struct errmsg *e)
 {
 	json_object *msgs, *last, *stream;
-	struct bp_scan scan = { 0 };
+	struct bp_scan scan = { .b = b };
 	const char *model, *role, *why;
 	bool ends_with_user;
 	size_t len;
@@ -301,16 +365,22 @@ static int anthropic_build(json_object *t, const struct cfg_target *ct, struct w
 	b->path = "/v1/messages";
 	b->endpoint = ENDPOINT_MESSAGES;
 
-	mt = choose_max_tokens(t, b, &why);
+	b->ttl_s = scan.last_ttl;
+	b->min_cacheable = model_min_cacheable(model);
+	mt = choose_max_tokens(t, ct, scan.last_section, b, &why);
 	if (mt < 0)
 		return 0; /* b->unwarmable says why; no body */
 	json_object_object_add(t, "max_tokens", json_object_new_int(mt));
 	b->max_tokens = mt;
-	snprintf(b->notes, sizeof(b->notes), "max_tokens %d%s%s%s", mt, why ? " (" : "",
-	         why ? why : "", why ? ")" : "");
+	{
+		char what[96];
+		snprintf(what, sizeof(what), "max_tokens %d%s%s%s", mt, why ? " (" : "",
+		         why ? why : "", why ? ")" : "");
+		note(b, what);
+	}
 	if (stream && json_object_get_boolean(stream)) {
 		json_object_object_add(t, "stream", json_object_new_boolean(0));
-		strncat(b->notes, ", stream false", sizeof(b->notes) - strlen(b->notes) - 1);
+		note(b, "stream false");
 	}
 	last = json_object_array_get_idx(msgs, json_object_array_length(msgs) - 1);
 	role = jsonx_get_str(last, "role");
@@ -322,12 +392,10 @@ static int anthropic_build(json_object *t, const struct cfg_target *ct, struct w
 				text_copy(b->unwarmable, sizeof(b->unwarmable), e->text);
 				return 0;
 			}
-			strncat(b->notes, ", automatic breakpoint pinned to the last block",
-			        sizeof(b->notes) - strlen(b->notes) - 1);
+			note(b, "automatic breakpoint pinned to the last block");
 		}
 		append_user_turn(msgs);
-		strncat(b->notes, ", appended a user turn",
-		        sizeof(b->notes) - strlen(b->notes) - 1);
+		note(b, "appended a user turn");
 	}
 	dump = jsonx_dump(t, &len);
 	b->body = malloc(len + 1);
@@ -335,7 +403,6 @@ static int anthropic_build(json_object *t, const struct cfg_target *ct, struct w
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	memcpy(b->body, dump, len + 1);
 	b->body_len = len;
-	(void)ct;
 	return 0;
 }
 

@@ -1,11 +1,15 @@
-/* provider_openai: OpenAI chat completions and OpenAI-compatible adapters.
+/* provider_openai: OpenAI (chat completions and responses) and self-hosted
+ * OpenAI-compatible adapters.
  *
  * OpenAI caches every prompt of 1024+ tokens automatically, in 128-token
  * steps, keyed by the exact prefix (and prompt_cache_key). The warm body is
- * the template with a 1-token output budget and stream:false; a short user
- * turn is appended only when the template does not end with one. Chat usage
- * reports only cached_tokens, so a cold warm of a cacheable prompt is
- * counted as a write (the request populated the cache). */
+ * the template with the smallest output budget the endpoint accepts (chat: 1
+ * token, as max_completion_tokens for reasoning models; responses: 16, the
+ * API's minimum, or the native prewarm option) and stream:false; a short user
+ * turn is appended only when the template does not end with one (answering
+ * any pending tool calls). Usage without a write count (chat, older models)
+ * counts a cold warm of a cacheable prompt as a write: the request populated
+ * the cache. */
 #include "provider_openai.h"
 
 #include <errno.h>
@@ -14,18 +18,36 @@
 
 #include "jsonx.h"
 
+#define RESPONSES_MIN_OUTPUT 16
+
 bool provider_openai_is_reasoning_model(const char *m)
 {
 	return (m[0] == 'o' && m[1] >= '1' && m[1] <= '9') || strncmp(m, "gpt-5", 5) == 0;
 }
 
-static void append_turn(json_object *msgs)
+static void note(struct warm_build *b, const char *s)
+{
+	size_t n = strlen(b->notes);
+
+	snprintf(b->notes + n, sizeof(b->notes) - n, "%s%s", n ? ", " : "", s);
+}
+
+static json_object *text_item(const char *role)
+{
+	json_object *m = json_object_new_object();
+
+	json_object_object_add(m, "role", json_object_new_string(role));
+	json_object_object_add(m, "content", json_object_new_string("."));
+	return m;
+}
+
+/* chat: answers an assistant turn's tool_calls, else appends a user turn. */
+static void chat_append_turn(json_object *msgs)
 {
 	json_object *last = json_object_array_get_idx(msgs, json_object_array_length(msgs) - 1);
 	json_object *calls = jsonx_get(last, "tool_calls");
 	bool answered = false;
 
-	/* An assistant turn that calls tools must be answered by tool messages. */
 	if (calls && json_object_is_type(calls, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(calls); i++) {
 			const char *id = jsonx_get_str(json_object_array_get_idx(calls, i), "id");
@@ -40,48 +62,52 @@ static void append_turn(json_object *msgs)
 			answered = true;
 		}
 	}
-	if (!answered) {
-		json_object *m = json_object_new_object();
-		json_object_object_add(m, "role", json_object_new_string("user"));
-		json_object_object_add(m, "content", json_object_new_string("."));
-		json_object_array_add(msgs, m);
+	if (!answered)
+		json_object_array_add(msgs, text_item("user"));
+}
+
+/* responses: answers trailing function_call items, else appends a user turn. */
+static void responses_append_turn(json_object *items)
+{
+	size_t n = json_object_array_length(items), first = n;
+	bool answered = false;
+
+	while (first > 0) {
+		const char *type =
+		        jsonx_get_str(json_object_array_get_idx(items, first - 1), "type");
+		if (!type || strcmp(type, "function_call") != 0)
+			break;
+		first--;
 	}
+	for (size_t i = first; i < n; i++) {
+		const char *id = jsonx_get_str(json_object_array_get_idx(items, i), "call_id");
+		json_object *o;
+		if (!id)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "type", json_object_new_string("function_call_output"));
+		json_object_object_add(o, "call_id", json_object_new_string(id));
+		json_object_object_add(o, "output", json_object_new_string("."));
+		json_object_array_add(items, o);
+		answered = true;
+	}
+	if (!answered)
+		json_object_array_add(items, text_item("user"));
 }
 
-static void note(struct warm_build *b, const char *s)
+/* What both endpoints share: model, stream, the cache key, and the parts of
+ * the version that are not the conversation itself. */
+static int common_fields(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+                         const char **ret_key, struct errmsg *e)
 {
-	size_t n = strlen(b->notes);
-
-	snprintf(b->notes + n, sizeof(b->notes) - n, "%s%s", n ? ", " : "", s);
-}
-
-static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
-                      struct errmsg *e)
-{
-	json_object *msgs, *last, *stream, *v;
-	const char *model, *role, *dump, *key;
+	static const char *const shaping[] = { "instructions", "tools", "response_format", "text",
+		                               NULL };
+	json_object *stream = jsonx_get(t, "stream"), *v;
+	const char *model = jsonx_get_str(t, "model"), *key, *dump;
 	size_t len;
 
-	if (!json_object_is_type(t, json_type_object))
-		return errmsg_set(e, -EINVAL, "the request must be a JSON object");
-	if (jsonx_get(t, "input") && !jsonx_get(t, "messages"))
-		return errmsg_set(e, -EINVAL,
-		                  "this is a Responses API request (\"input\"); this version of "
-		                  "warmd warms chat completions (\"messages\") only");
-	model = jsonx_get_str(t, "model");
 	if (!model || !*model)
 		return errmsg_set(e, -EINVAL, "\"model\" must be a non-empty string");
-	msgs = jsonx_get(t, "messages");
-	if (!msgs || !json_object_is_type(msgs, json_type_array) ||
-	    json_object_array_length(msgs) == 0)
-		return errmsg_set(e, -EINVAL, "\"messages\" must be a non-empty array");
-	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
-		json_object *m = json_object_array_get_idx(msgs, i);
-		if (!json_object_is_type(m, json_type_object) || !jsonx_get_str(m, "role"))
-			return errmsg_set(e, -EINVAL, "messages[%zu] must be an object with a role",
-			                  i);
-	}
-	stream = jsonx_get(t, "stream");
 	if (stream && !json_object_is_type(stream, json_type_boolean))
 		return errmsg_set(e, -EINVAL, "\"stream\" must be a boolean");
 	key = jsonx_get_str(t, "prompt_cache_key");
@@ -92,45 +118,29 @@ static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_b
 		                  "the template's prompt_cache_key \"%s\" differs from the "
 		                  "target's cache_key \"%s\"",
 		                  key, ct->cache_key);
-
 	b->model = strdup(model);
-	b->path = "/chat/completions";
-	b->endpoint = ENDPOINT_CHAT;
 	/* The version covers everything that shapes the cached prompt. */
 	buf_printf(&b->prefix, "M:%s\n", model);
 	if (ct && ct->cache_key)
 		buf_printf(&b->prefix, "K:%s\n", ct->cache_key);
 	else if (key)
 		buf_printf(&b->prefix, "K:%s\n", key);
-	for (const char *const *f = (const char *const[]){ "tools", "response_format", NULL }; *f;
-	     f++) {
+	for (const char *const *f = shaping; *f; f++) {
 		if ((v = jsonx_get(t, *f))) {
 			dump = jsonx_dump(v, &len);
-			buf_printf(&b->prefix, "%c:%.*s\n", (*f)[0] == 't' ? 'T' : 'R', (int)len,
-			           dump);
+			buf_printf(&b->prefix, "%s:%.*s\n", *f, (int)len, dump);
 		}
 	}
-	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
-		dump = jsonx_dump(json_object_array_get_idx(msgs, i), &len);
-		buf_printf(&b->prefix, "m:%.*s\n", (int)len, dump);
-	}
-	b->prefix_tokens_est = (long)(b->prefix.len / 4);
+	*ret_key = key;
+	return 0;
+}
 
-	/* One output token; keep whichever budget field the template uses. */
-	if (jsonx_get(t, "max_completion_tokens")) {
-		json_object_object_add(t, "max_completion_tokens", json_object_new_int(1));
-		note(b, "max_completion_tokens 1");
-	} else if (jsonx_get(t, "max_tokens")) {
-		json_object_object_add(t, "max_tokens", json_object_new_int(1));
-		note(b, "max_tokens 1");
-	} else if (provider_openai_is_reasoning_model(model)) {
-		json_object_object_add(t, "max_completion_tokens", json_object_new_int(1));
-		note(b, "max_completion_tokens 1");
-	} else {
-		json_object_object_add(t, "max_tokens", json_object_new_int(1));
-		note(b, "max_tokens 1");
-	}
-	b->max_tokens = 1;
+/* stream:false (and its options gone), the target's cache key added. */
+static void minimal_common(json_object *t, const struct cfg_target *ct, const char *key,
+                           struct warm_build *b)
+{
+	json_object *stream = jsonx_get(t, "stream");
+
 	if (stream && json_object_get_boolean(stream)) {
 		json_object_object_add(t, "stream", json_object_new_boolean(0));
 		note(b, "stream false");
@@ -145,19 +155,155 @@ static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_b
 		                       json_object_new_string(ct->cache_key));
 		note(b, "prompt_cache_key from config");
 	}
-	last = json_object_array_get_idx(msgs, json_object_array_length(msgs) - 1);
-	role = jsonx_get_str(last, "role");
-	if (strcmp(role, "user") != 0) {
-		append_turn(msgs);
-		note(b, "appended a user turn");
-	}
-	dump = jsonx_dump(t, &len);
+}
+
+static int finish(json_object *t, struct warm_build *b, struct errmsg *e)
+{
+	size_t len;
+	const char *dump = jsonx_dump(t, &len);
+
+	b->prefix_tokens_est = (long)(b->prefix.len / 4);
 	b->body = malloc(len + 1);
 	if (!b->body)
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	memcpy(b->body, dump, len + 1);
 	b->body_len = len;
 	return 0;
+}
+
+static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+                      struct errmsg *e)
+{
+	json_object *msgs = jsonx_get(t, "messages"), *last;
+	const char *role, *key, *dump;
+	size_t len;
+	int r;
+
+	if (!msgs || !json_object_is_type(msgs, json_type_array) ||
+	    json_object_array_length(msgs) == 0)
+		return errmsg_set(e, -EINVAL, "\"messages\" must be a non-empty array");
+	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+		json_object *m = json_object_array_get_idx(msgs, i);
+		if (!json_object_is_type(m, json_type_object) || !jsonx_get_str(m, "role"))
+			return errmsg_set(e, -EINVAL, "messages[%zu] must be an object with a role",
+			                  i);
+	}
+	if ((r = common_fields(t, ct, b, &key, e)) < 0)
+		return r;
+	b->path = "/chat/completions";
+	b->endpoint = ENDPOINT_CHAT;
+	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+		dump = jsonx_dump(json_object_array_get_idx(msgs, i), &len);
+		buf_printf(&b->prefix, "m:%.*s\n", (int)len, dump);
+	}
+	/* One output token; keep whichever budget field the template uses. */
+	if (jsonx_get(t, "max_completion_tokens")) {
+		json_object_object_add(t, "max_completion_tokens", json_object_new_int(1));
+		note(b, "max_completion_tokens 1");
+	} else if (jsonx_get(t, "max_tokens")) {
+		json_object_object_add(t, "max_tokens", json_object_new_int(1));
+		note(b, "max_tokens 1");
+	} else if (provider_openai_is_reasoning_model(b->model)) {
+		json_object_object_add(t, "max_completion_tokens", json_object_new_int(1));
+		note(b, "max_completion_tokens 1");
+	} else {
+		json_object_object_add(t, "max_tokens", json_object_new_int(1));
+		note(b, "max_tokens 1");
+	}
+	b->max_tokens = 1;
+	minimal_common(t, ct, key, b);
+	last = json_object_array_get_idx(msgs, json_object_array_length(msgs) - 1);
+	role = jsonx_get_str(last, "role");
+	if (strcmp(role, "user") != 0) {
+		chat_append_turn(msgs);
+		note(b, "appended a user turn");
+	}
+	return finish(t, b, e);
+}
+
+static bool responses_ends_with_user(json_object *input)
+{
+	json_object *last;
+	const char *role, *type;
+
+	if (json_object_is_type(input, json_type_string))
+		return true; /* a string input is one user message */
+	last = json_object_array_get_idx(input, json_object_array_length(input) - 1);
+	role = jsonx_get_str(last, "role");
+	type = jsonx_get_str(last, "type");
+	return role && strcmp(role, "user") == 0 && (!type || strcmp(type, "message") == 0);
+}
+
+static int responses_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+                           struct errmsg *e)
+{
+	json_object *input = jsonx_get(t, "input"), *opts;
+	const char *key, *dump;
+	size_t len;
+	int r;
+
+	if (!input ||
+	    !(json_object_is_type(input, json_type_string) ||
+	      (json_object_is_type(input, json_type_array) && json_object_array_length(input) > 0)))
+		return errmsg_set(e, -EINVAL, "\"input\" must be a string or a non-empty array");
+	if ((r = common_fields(t, ct, b, &key, e)) < 0)
+		return r;
+	b->path = "/responses";
+	b->endpoint = ENDPOINT_RESPONSES;
+	if (json_object_is_type(input, json_type_string)) {
+		dump = jsonx_dump(input, &len);
+		buf_printf(&b->prefix, "i:%.*s\n", (int)len, dump);
+	} else {
+		for (size_t i = 0; i < json_object_array_length(input); i++) {
+			dump = jsonx_dump(json_object_array_get_idx(input, i), &len);
+			buf_printf(&b->prefix, "i:%.*s\n", (int)len, dump);
+		}
+	}
+	/* The API's smallest output budget; with prewarm the cache is filled
+	 * without generating, and 16 still bounds the cost if it is ignored. */
+	json_object_object_add(t, "max_output_tokens", json_object_new_int(RESPONSES_MIN_OUTPUT));
+	b->max_tokens = RESPONSES_MIN_OUTPUT;
+	note(b, "max_output_tokens 16");
+	if (ct && ct->warm_mode == WARM_MODE_PREWARM) {
+		opts = jsonx_get(t, "prompt_cache_options");
+		if (opts && !json_object_is_type(opts, json_type_object))
+			return errmsg_set(e, -EINVAL, "\"prompt_cache_options\" must be an object");
+		if (!opts) {
+			opts = json_object_new_object();
+			json_object_object_add(t, "prompt_cache_options", opts);
+		}
+		json_object_object_add(opts, "prewarm", json_object_new_boolean(1));
+		note(b, "prompt_cache_options.prewarm");
+	}
+	minimal_common(t, ct, key, b);
+	if (!responses_ends_with_user(input)) {
+		responses_append_turn(input);
+		note(b, "appended a user turn");
+	}
+	return finish(t, b, e);
+}
+
+static int openai_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+                        struct errmsg *e)
+{
+	enum endpoint ep = ct ? ct->endpoint : ENDPOINT_AUTO;
+	bool has_input = jsonx_get(t, "input") != NULL, has_msgs = jsonx_get(t, "messages") != NULL;
+
+	if (!json_object_is_type(t, json_type_object))
+		return errmsg_set(e, -EINVAL, "the request must be a JSON object");
+	if (ep == ENDPOINT_AUTO)
+		ep = has_input && !has_msgs ? ENDPOINT_RESPONSES : ENDPOINT_CHAT;
+	if (ep == ENDPOINT_CHAT && has_input && !has_msgs)
+		return errmsg_set(e, -EINVAL,
+		                  "endpoint chat, but the template is a Responses API request "
+		                  "(\"input\", no \"messages\")");
+	if (ep == ENDPOINT_RESPONSES && has_msgs && !has_input)
+		return errmsg_set(e, -EINVAL,
+		                  "endpoint responses, but the template is a chat completions "
+		                  "request (\"messages\", no \"input\")");
+	if (ct && ct->warm_mode == WARM_MODE_PREWARM && ep != ENDPOINT_RESPONSES)
+		return errmsg_set(e, -EINVAL, "warm_mode prewarm needs a Responses API template");
+	return ep == ENDPOINT_RESPONSES ? responses_build(t, ct, b, e) : chat_build(t, ct, b, e);
 }
 
 static int openai_headers(const char *key, struct provider_header *h)
@@ -170,11 +316,16 @@ static int openai_headers(const char *key, struct provider_header *h)
 	return n;
 }
 
+/* Chat reports prompt_tokens / prompt_tokens_details; responses reports
+ * input_tokens / input_tokens_details (with cache_write_tokens on models
+ * that bill writes); llama.cpp reports timings.cache_n. */
 static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool compat,
                        struct errmsg *e)
 {
 	json_object *o = NULL, *usage, *details, *timings;
-	int64_t prompt = 0, completion = 0, cached = 0;
+	int64_t prompt = 0, completion = 0, cached = 0, written = -1;
+	bool responses;
+	const char *dpath;
 	int r;
 
 	memset(u, 0, sizeof(*u));
@@ -188,32 +339,50 @@ static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool 
 		json_object_put(o);
 		return errmsg_set(e, -EPROTO, "response has no usage object");
 	}
-	details = jsonx_get(usage, "prompt_tokens_details");
+	responses = jsonx_get(usage, "input_tokens") && !jsonx_get(usage, "prompt_tokens");
+	details = jsonx_get(usage, responses ? "input_tokens_details" : "prompt_tokens_details");
+	dpath = responses ? "usage.input_tokens_details" : "usage.prompt_tokens_details";
 	timings = jsonx_get(o, "timings");
-	if ((r = provider_usage_field(usage, "usage", "prompt_tokens", &prompt, e)) < 0 ||
-	    (r = provider_usage_field(usage, "usage", "completion_tokens", &completion, e)) < 0)
+	if ((r = provider_usage_field(usage, "usage", responses ? "input_tokens" : "prompt_tokens",
+	                              &prompt, e)) < 0 ||
+	    (r = provider_usage_field(usage, "usage",
+	                              responses ? "output_tokens" : "completion_tokens",
+	                              &completion, e)) < 0)
 		goto out;
 	if (details && json_object_is_type(details, json_type_object)) {
-		r = provider_usage_field(details, "usage.prompt_tokens_details", "cached_tokens",
-		                         &cached, e);
+		r = provider_usage_field(details, dpath, "cached_tokens", &cached, e);
+		if (r == 0 && jsonx_get(details, "cache_write_tokens"))
+			r = provider_usage_field(details, dpath, "cache_write_tokens", &written, e);
 	} else if (details) {
-		r = errmsg_set(e, -EPROTO, "usage.prompt_tokens_details is not an object");
+		r = errmsg_set(e, -EPROTO, "%s is not an object", dpath);
 	} else if (compat && timings && json_object_is_type(timings, json_type_object)) {
 		/* llama.cpp server reports reused KV cells here. */
 		r = provider_usage_field(timings, "timings", "cache_n", &cached, e);
+		if (r == 0 && jsonx_get(timings, "prompt_n")) {
+			int64_t fresh = 0;
+			r = provider_usage_field(timings, "timings", "prompt_n", &fresh, e);
+			if (!jsonx_get(usage, "prompt_tokens"))
+				prompt = cached + fresh;
+		}
 	}
 	if (r < 0)
 		goto out;
-	if (cached > prompt) {
-		r = errmsg_set(e, -EPROTO, "cached_tokens %lld exceeds prompt_tokens %lld",
-		               (long long)cached, (long long)prompt);
+	if (cached > prompt && prompt > 0) {
+		r = errmsg_set(e, -EPROTO, "cached_tokens %lld exceeds %s %lld", (long long)cached,
+		               responses ? "input_tokens" : "prompt_tokens", (long long)prompt);
 		goto out;
 	}
 	u->read = cached;
-	u->input = prompt - cached;
+	u->input = prompt > cached ? prompt - cached : 0;
 	u->output = completion;
-	if (cached > 0) {
+	if (written > 0) {
+		u->result = WARM_WRITE; /* the provider says it wrote */
+		u->write = written;
+	} else if (cached > 0) {
 		u->result = WARM_HIT;
+	} else if (written == 0 && !compat) {
+		u->result = prompt >= OPENAI_MIN_CACHED_TOKENS ? WARM_WRITE : WARM_NONE;
+		u->write = u->result == WARM_WRITE ? prompt : 0;
 	} else if (compat || prompt >= OPENAI_MIN_CACHED_TOKENS) {
 		/* No read: the request itself populated the cache. */
 		u->result = WARM_WRITE;
@@ -246,7 +415,7 @@ static void openai_parse_error(long status, const char *body, size_t len, struct
 const struct provider_ops provider_openai_ops = {
 	.kind = PROVIDER_OPENAI,
 	.key_required = true,
-	.build = chat_build,
+	.build = openai_build,
 	.headers = openai_headers,
 	.parse_ok = openai_parse_ok,
 	.parse_error = openai_parse_error,
@@ -255,7 +424,7 @@ const struct provider_ops provider_openai_ops = {
 const struct provider_ops provider_openai_compat_ops = {
 	.kind = PROVIDER_OPENAI_COMPAT,
 	.key_required = false,
-	.build = chat_build,
+	.build = openai_build,
 	.headers = openai_headers,
 	.parse_ok = compat_parse_ok,
 	.parse_error = openai_parse_error,

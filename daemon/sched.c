@@ -10,6 +10,7 @@
 
 #include "duration.h"
 #include "log.h"
+#include "share.h"
 
 /* Due within this much of now counts as due (timer granularity is 1 ms). */
 #define SCHED_EPSILON_S 0.001
@@ -207,6 +208,23 @@ static bool blocked_reason(struct sched *s, struct target *t)
 	return false;
 }
 
+/* Does leader l warm by itself, so that its followers need not? */
+static bool leads(const struct sched *s, const struct target *l)
+{
+	return !l->removed && !l->paused && !s->paused_all && !l->blocked &&
+	       !l->prov->cred_failed && l->policy != POLICY_MANUAL && !l->tmpl->unwarmable[0];
+}
+
+/* Is base's first warm (or re-creation) about to happen, so that a target
+ * extending its prefix should wait for it and then read it? */
+static bool about_to_warm(const struct sched *s, const struct target *base, double now)
+{
+	return leads(s, base) && base->expires_at <= now && base->fail_streak == 0 &&
+	       base->breaker.state == BREAKER_CLOSED &&
+	       (base->inflight || base->queued ||
+	        (base->next_warm_at >= 0 && base->next_warm_at <= now + SCHED_EPSILON_S));
+}
+
 /* OpenAI routes a prefix + prompt_cache_key to one machine; more than about
  * 15 requests a minute spill to others (and miss). When may t go next? */
 static double prefix_ready_at(struct target *t, double now)
@@ -240,6 +258,11 @@ void sched_plan(struct sched *s, struct target *t)
 		return;
 	if (t->policy == POLICY_MANUAL) {
 		reason(t, "manual policy: warms only on warmctl warm %s", t->name);
+		return;
+	}
+	if (t->leader && leads(s, t->leader)) {
+		reason(t, "shares the warms of %s (the same prefix at the same endpoint)",
+		       t->leader->name);
 		return;
 	}
 	margin = sched_margin(s, t);
@@ -280,6 +303,13 @@ void sched_plan(struct sched *s, struct target *t)
 		       duration_format(t->prov->lat_p99, d, sizeof(d)),
 		       duration_format(t->spread, f, sizeof(f)));
 	}
+	if (next <= now && t->extends && about_to_warm(s, t->extends, now)) {
+		reason(t,
+		       "waits for %s's warm: this prefix extends its entry, so it will read it "
+		       "instead of writing it a second time",
+		       t->extends->name);
+		return;
+	}
 	if (next >= 0 && next < prefix_ready_at(t, now))
 		next = prefix_ready_at(t, now);
 	if (t->idle_limit_s > 0 && next > t->last_touch + t->idle_limit_s) {
@@ -292,6 +322,27 @@ void sched_plan(struct sched *s, struct target *t)
 	t->next_warm_at = next;
 	if (heap_push(&s->due, t) < 0)
 		abort();
+}
+
+/* After t's cache changed (a warm answered, a touch): its followers take the
+ * refresh, and the prefixes that extend it may go now. */
+static void share_refresh(struct sched *s, struct target *t)
+{
+	for (size_t i = 0; i < t->nfollowers; i++) {
+		struct target *f = t->followers[i];
+		if (f->inflight || f->queued)
+			continue;
+		if (t->expires_at > f->expires_at) {
+			f->last_refresh = t->last_refresh;
+			f->expires_at = t->last_refresh + f->ttl_s;
+			if (t->prefix_tokens)
+				f->prefix_tokens = t->prefix_tokens;
+		}
+		sched_plan(s, f);
+	}
+	for (size_t i = 0; i < t->nextended_by; i++)
+		if (!t->extended_by[i]->inflight && !t->extended_by[i]->queued)
+			sched_plan(s, t->extended_by[i]);
 }
 
 void sched_touch(struct sched *s, struct target *t)
@@ -311,8 +362,11 @@ void sched_touch(struct sched *s, struct target *t)
 		heap_remove(&t->prov->waitq, t);
 		t->queued = false;
 	}
+	if (t->leader) /* the same cache: the leader was refreshed too */
+		sched_touch(s, t->leader);
 	if (!t->inflight) {
 		sched_plan(s, t);
+		share_refresh(s, t);
 		sched_rearm(s);
 	}
 }
@@ -614,8 +668,10 @@ void sched_done(struct sched *s, struct target *t, const struct sched_outcome *o
 			break;
 		}
 	}
-	if (!t->removed)
+	if (!t->removed) {
 		sched_plan(s, t);
+		share_refresh(s, t);
+	}
 	dispatch(s);
 	sched_rearm(s);
 }

@@ -6,6 +6,7 @@
 
 #include "heap.h"
 #include "jsonx.h"
+#include "share.h"
 
 struct target *target_new(const char *name)
 {
@@ -35,6 +36,7 @@ void target_unref(struct target *t)
 	http_req_reset(&t->req);
 	free(t->touch_hist);
 	free(t->versions);
+	share_unlink(t);
 	tmpl_unref(t->tmpl);
 	provider_unref(t->prov);
 	free(t->name);

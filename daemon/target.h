@@ -53,6 +53,14 @@ struct target {
 	uint32_t *touch_hist; /* ring of the last TARGET_TOUCH_HISTORY touch times (Unix s) */
 	unsigned touch_n, touch_pos;
 
+	/* Shared prefixes (share.c), rebuilt at each config apply. */
+	struct target *leader;     /* same entry: its warms refresh ours */
+	struct target **followers; /* targets that lead = this one */
+	size_t nfollowers;
+	struct target *extends;      /* our prefix extends its entry */
+	struct target **extended_by; /* targets whose prefix extends ours */
+	size_t nextended_by;
+
 	/* Version history, newest (the current one) first. */
 	struct target_version *versions;
 	unsigned nversions;

@@ -57,7 +57,6 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 {
 	const struct provider_ops *ops = provider_ops_for(p->kind);
 	struct warm_build b = { 0 };
-	unsigned char md[32];
 	json_object *doc = NULL;
 	struct tmpl *tm;
 	int r;
@@ -79,9 +78,7 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	}
 	tm->refs = 1;
-	EVP_Digest(b.prefix.data, b.prefix.len, md, NULL, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		sprintf(tm->version + 2 * i, "%02x", md[i]);
+	provider_hash(b.prefix.data, b.prefix.len, tm->version);
 	memcpy(tm->short_version, tm->version, 12);
 	tm->model = b.model;
 	b.model = NULL;
@@ -91,6 +88,10 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 	tm->endpoint = b.endpoint;
 	tm->prefix_tokens_est = b.prefix_tokens_est;
 	tm->max_tokens = b.max_tokens;
+	tm->ttl_s = b.ttl_s;
+	memcpy(tm->bp_hashes, b.bp_hashes, sizeof(tm->bp_hashes));
+	tm->nbp = b.nbp;
+	tm->min_cacheable = b.min_cacheable;
 	text_copy(tm->unwarmable, sizeof(tm->unwarmable), b.unwarmable);
 	text_copy(tm->notes, sizeof(tm->notes), b.notes);
 	if (asprintf(&tm->url, "%s%s", p->base_url, b.path) < 0)

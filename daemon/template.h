@@ -25,6 +25,10 @@ struct tmpl {
 	enum endpoint endpoint;
 	long prefix_tokens_est;
 	int max_tokens;
+	double ttl_s;       /* the cache TTL the template asks for, 0 when it does not say */
+	long min_cacheable; /* the model's minimum cacheable prefix, 0 when unknown */
+	char bp_hashes[PROVIDER_MAX_BREAKPOINTS][65]; /* prefix hash at each breakpoint */
+	int nbp;
 	char unwarmable[256]; /* non-empty: no minimal warm exists */
 	char notes[256];
 };

@@ -1,12 +1,46 @@
 #!/usr/bin/env python3
 """fakeprov: a fake LLM provider for warmd's tests.
 
-Single job: answer Anthropic Messages (POST /v1/messages) and OpenAI Chat
-Completions (POST /v1/chat/completions) requests on a local port with a
-deterministic prompt-cache model -- prefix caches whose TTL refreshes on read,
-a minimum cacheable length, the real usage field names, auth checks -- and
-show the cache state at GET /_fake/state, so tests can see what a cache
-warmer really did.
+Single job: answer Anthropic Messages (POST /v1/messages), OpenAI Chat
+Completions (POST /v1/chat/completions) and OpenAI Responses (POST
+/v1/responses) requests on a local port with a deterministic prompt-cache
+model -- prefix caches whose TTL refreshes on read, a minimum cacheable
+length, the real usage field names, auth checks -- and show the cache state at
+GET /_fake/state, so tests can see what a cache warmer really did.
+
+OpenAI prompts: chat is [tools|]["msg","msg",...]; responses is
+[instructions|][tools|]["item","item",...] (canonical JSON of each part; a
+string input is one {"role":"user","content":...} item, and "type":"message"
+is dropped from message items), so a longer conversation shares a prefix and
+a chat request and a responses request with the same messages share entries.
+Both use ONE cache: 1024-token minimum, 128-token steps, keyed by (model,
+prompt_cache_key, prefix hash); its entries show api "openai" in
+/_fake/state (the request log says "openai" or "responses"). Entries live
+--openai-ttl seconds, or --openai-ttl-30m seconds when a request to a gpt-5.6
+or later model ("gpt-5.6", "gpt-5.7", "gpt-6", ...) sets
+prompt_cache_options.ttl "30m" (the only value accepted); that TTL is a
+minimum, so a read never shortens an entry's TTL, and a read refreshes it.
+gpt-5.6+ report the tokens a request wrote (cache_write_tokens); older models
+report cache_write_tokens 0 on responses (chat omits it for them). Responses
+with prompt_cache_options.prewarm true fill the cache like a normal request
+but answer "output": [] and output_tokens 0. GET /_fake/state counts
+responses requests under requests.responses, gives each log entry a
+"prewarm" flag and shows the self-hosted caches under "compat".
+
+Self-hosted OpenAI-compatible servers (--compat MODE, or at runtime POST
+/_fake/compat {"mode": ..., "slots": N, "lru_entries": N}; GET shows it; a
+change empties their caches) change only how /v1/chat/completions caches:
+  openai    as above (the default)
+  vllm      no minimum, 16-token blocks, no TTL; cached_tokens = the largest
+            cached block prefix; each request's block-aligned prefix is one
+            LRU entry, the least recently used beyond --lru-entries dropped;
+            usage.prompt_tokens_details is {"cached_tokens": n} only
+  llamacpp  --slots N slots, no TTL: a request takes the slot whose prompt
+            shares more than half of its tokens (the most), else the least
+            recently used slot (empty ones first); timings.cache_n = the
+            common token prefix with that slot's last prompt, at most
+            prompt_tokens - 1; no prompt_tokens_details
+With --openai-key "" any Authorization header, or none, is accepted.
 
 Python 3.11 stdlib only. It listens where told (127.0.0.1 by default) and
 never opens a connection of its own.
@@ -35,6 +69,8 @@ value, {"reset": true} first restores the built-in defaults; GET shows them):
   p_trickle          the normal answer, body sent at trickle_bps
   reject_keys        401 for every key
 
+/v1/responses is an OpenAI route for faults (OpenAI bodies and headers).
+
 Every provider request takes exactly ten draws rng.random(), one per p_* in
 the order above, whether or not anything fires. Then: reject_keys -> 401;
 else a full rpm window -> 429 (not counted in the window); else the request
@@ -55,6 +91,7 @@ import json
 import math
 import os
 import random
+import re
 import select
 import signal
 import socket
@@ -70,13 +107,25 @@ ANTHROPIC_MAX_BREAKPOINTS = 4
 OPENAI_MIN_TOKENS = 1024         # OpenAI caches from 1024 tokens ...
 OPENAI_STEP = 128                # ... in steps of 128 tokens
 OPENAI_ROLES = ("system", "developer", "user", "assistant", "tool")
+RESPONSES_ROLES = ("user", "assistant", "system", "developer")
+RESPONSES_ITEM_TYPES = ("message", "function_call", "function_call_output")
+RESPONSES_PART_TYPES = ("input_text", "input_image", "input_file", "input_audio",
+                        "output_text", "refusal")
+RESPONSES_MIN_OUTPUT = 16        # the Responses API rejects max_output_tokens below 16
+RESPONSES_OUTPUT = 16            # output tokens of a (non-prewarm) answer, at most
+CACHE_WRITE_MODELS = (5, 6)      # gpt-5.6 and later: 30m TTL, cache_write_tokens
+VLLM_BLOCK = 16                  # vllm compat: tokens per KV cache block
+LLAMACPP_SIMILARITY = 0.5        # llamacpp compat: share of the prompt a slot must match
+COMPAT_MODES = ("openai", "vllm", "llamacpp")
 API_ROUTES = {
     "/v1/messages": "anthropic",
     "/v1/chat/completions": "openai",
     "/chat/completions": "openai",
+    "/v1/responses": "responses",
+    "/responses": "responses",
 }
 FAKE_ROUTES = {"/_fake/state": ("GET",), "/_fake/reset": ("POST",),
-               "/_fake/faults": ("GET", "POST")}
+               "/_fake/faults": ("GET", "POST"), "/_fake/compat": ("GET", "POST")}
 
 # Fault settings: name -> (default, kind). The p_* order is the draw order.
 FAULT_FIELDS = {
@@ -167,12 +216,17 @@ class ApiError(Exception):
         self.kind, self.param, self.code = kind, param, code
 
 
-def invalid(message, param=None):
-    return ApiError(400, message, param=param)
+def invalid(message, param=None, code=None):
+    return ApiError(400, message, param=param, code=code)
+
+
+def family(api):
+    """The API whose error bodies, headers and fault answers a route uses."""
+    return "openai" if api == "responses" else api
 
 
 def error_body(api, err):
-    if api == "openai":
+    if family(api) == "openai":
         return {"error": {"message": err.message, "type": err.kind,
                           "param": err.param, "code": err.code}}
     return {"type": "error", "error": {"type": err.kind, "message": err.message}}
@@ -248,7 +302,7 @@ FAULT_ERRORS.update({(api, "rate_limited"): err for api, err in RATE_LIMIT_ERROR
 
 def garbage_body(api):
     """A 200 body that is no JSON: a truncated start, then bytes that are not even UTF-8."""
-    start = b'{"id": "chatcmpl-' if api == "openai" else b'{"id": "msg_'
+    start = {"openai": b'{"id": "chatcmpl-', "responses": b'{"id": "resp_'}.get(api, b'{"id": "msg_')
     return start + bytes(range(0x80, 0xa0)) + b"\x00\xff\xfe garbage"
 
 
@@ -292,16 +346,28 @@ def parse_json_object(raw):
     return body
 
 
-def requested_max_tokens(raw):
-    """max_tokens (or max_completion_tokens) of a raw body, for the request log."""
+def loose_json_object(raw):
+    """The raw body as a JSON object, or {} (for the request log only)."""
     try:
         body = json.loads(raw)
     except ValueError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    value = body.get("max_tokens")
-    return value if value is not None else body.get("max_completion_tokens")
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def requested_max_tokens(raw):
+    """max_tokens (or max_completion_tokens, max_output_tokens) of a raw body, for the request log."""
+    body = loose_json_object(raw)
+    for field in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+        if body.get(field) is not None:
+            return body[field]
+    return None
+
+
+def requested_prewarm(raw):
+    """Whether a raw body asks for a prewarm, for the request log."""
+    options = loose_json_object(raw).get("prompt_cache_options")
+    return isinstance(options, dict) and options.get("prewarm") is True
 
 
 # ---------------------------------------------------------------- cache entries
@@ -326,7 +392,10 @@ class Entry:
         self.ttl, self.expires = ttl, now + ttl
         self.writes += 1
 
-    def refresh(self, now):
+    def refresh(self, now, ttl=None):
+        """Restart the TTL; a given ttl lengthens it (an OpenAI TTL is a minimum), never shortens."""
+        if ttl is not None:
+            self.ttl = max(self.ttl, ttl)
         self.expires = now + self.ttl
 
     def describe(self, now):
@@ -469,8 +538,72 @@ def anthropic_message(n, model, max_tokens, usage):
 # ---------------------------------------------------------------- OpenAI
 
 def check_openai_auth(headers, key):
-    if headers.get("Authorization") != f"Bearer {key}":
+    """Bearer auth; an empty key (a self-hosted server without one) accepts anything."""
+    if key and headers.get("Authorization") != f"Bearer {key}":
         raise ApiError(401, "Incorrect API key provided", code="invalid_api_key")
+
+
+def model_version(model):
+    """(major, minor) of a gpt-N[.M] model name, else None: gpt-5.6-mini -> (5, 6), gpt-5 -> (5, 0)."""
+    m = re.match(r"gpt-(\d+)(?:\.(\d+))?(?!\d)", model)
+    return (int(m.group(1)), int(m.group(2) or 0)) if m else None
+
+
+def bills_cache_writes(model):
+    """gpt-5.6 and later: 30 min TTL and cache_write_tokens reported."""
+    version = model_version(model)
+    return version is not None and version >= CACHE_WRITE_MODELS
+
+
+def openai_ttl(cfg, body):
+    """--openai-ttl-30m for prompt_cache_options.ttl "30m" on gpt-5.6+, else --openai-ttl."""
+    options = body.get("prompt_cache_options") or {}
+    if bills_cache_writes(body["model"]) and options.get("ttl") == "30m":
+        return cfg.openai_ttl_30m
+    return cfg.openai_ttl
+
+
+def json_type(x):
+    """How OpenAI names a JSON value's type in its errors."""
+    if x is None:
+        return "null"
+    if isinstance(x, bool):
+        return "a boolean"
+    if is_int(x):
+        return "an integer"
+    if isinstance(x, float):
+        return "a decimal"
+    if isinstance(x, str):
+        return "a string"
+    return "an array" if isinstance(x, list) else "an object"
+
+
+def wrong_type(param, expected, value):
+    return invalid(f"Invalid type for '{param}': expected {expected}, but got {json_type(value)} "
+                   "instead.", param, "invalid_type")
+
+
+def check_prompt_cache_options(body, prewarm_allowed):
+    """Validate prompt_cache_options (absent or null is fine): whether it asks for a prewarm."""
+    options = body.get("prompt_cache_options")
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise wrong_type("prompt_cache_options", "an object", options)
+    prewarm = options.get("prewarm")
+    if prewarm is not None and not isinstance(prewarm, bool):
+        raise wrong_type("prompt_cache_options.prewarm", "a boolean", prewarm)
+    if prewarm and not prewarm_allowed:
+        raise invalid("prompt_cache_options.prewarm is only supported on /v1/responses "
+                      "by fakeprov", "prompt_cache_options.prewarm")
+    for field, values in (("ttl", ("30m",)), ("mode", ("implicit",))):
+        value = options.get(field)
+        if value is not None and value not in values:
+            supported = " and ".join(f"'{v}'" for v in values)
+            raise invalid(f"Invalid value: {json.dumps(value)}. Supported values are: {supported} "
+                          "(fakeprov has no explicit breakpoints).",
+                          f"prompt_cache_options.{field}", "invalid_value")
+    return prewarm is True
 
 
 def validate_openai(body):
@@ -500,6 +633,7 @@ def validate_openai(body):
         raise invalid("prompt_cache_key must be a string", "prompt_cache_key")
     if body.get("tools") is not None and not isinstance(body["tools"], list):
         raise invalid("tools must be an array", "tools")
+    check_prompt_cache_options(body, prewarm_allowed=False)
 
 
 def openai_prompt(body):
@@ -510,19 +644,23 @@ def openai_prompt(body):
     return utf8(text)
 
 
-def openai_steps(prompt):
-    """[(k, sha256 hex of the first 4k prompt bytes)] for each cacheable step k."""
+def openai_steps(prompt, first=OPENAI_MIN_TOKENS, step=OPENAI_STEP):
+    """[(k, sha256 hex of the first 4k prompt bytes)] for each cacheable step k (first, first + step, ...)."""
     running = hashlib.sha256()
     hashed = 0
     steps = []
-    for k in range(OPENAI_MIN_TOKENS, byte_tokens(len(prompt)) + 1, OPENAI_STEP):
+    for k in range(first, byte_tokens(len(prompt)) + 1, step):
         running.update(prompt[hashed:4 * k])
         hashed = 4 * k
         steps.append((k, running.hexdigest()))
     return steps
 
 
-def openai_completion(n, model, prompt_tokens, cached, created):
+def openai_completion(n, model, prompt_tokens, cached, created, written=None):
+    """A chat completion; written (gpt-5.6+ only) adds prompt_tokens_details.cache_write_tokens."""
+    details = {"cached_tokens": cached, "audio_tokens": 0}
+    if written is not None:
+        details["cache_write_tokens"] = written
     return {"id": f"chatcmpl-fake{n}", "object": "chat.completion", "created": created,
             "model": model,
             "choices": [{"index": 0,
@@ -530,10 +668,167 @@ def openai_completion(n, model, prompt_tokens, cached, created):
                          "logprobs": None, "finish_reason": "length"}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1,
                       "total_tokens": prompt_tokens + 1,
-                      "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+                      "prompt_tokens_details": details,
                       "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
                                                     "accepted_prediction_tokens": 0,
                                                     "rejected_prediction_tokens": 0}}}
+
+
+def vllm_completion(n, model, prompt_tokens, cached, created):
+    """A chat completion as vLLM writes it (prompt token details enabled)."""
+    return {"id": f"chatcmpl-fake{n}", "object": "chat.completion", "created": created,
+            "model": model,
+            "choices": [{"index": 0,
+                         "message": {"role": "assistant", "content": "o", "reasoning_content": None,
+                                     "tool_calls": []},
+                         "logprobs": None, "finish_reason": "length", "stop_reason": None}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1,
+                      "total_tokens": prompt_tokens + 1,
+                      "prompt_tokens_details": {"cached_tokens": cached}},
+            "prompt_logprobs": None}
+
+
+def llamacpp_completion(n, model, prompt_tokens, cache_n, created):
+    """A chat completion as llama.cpp's server writes it: cache use only in timings."""
+    prompt_n = prompt_tokens - cache_n
+    return {"id": f"chatcmpl-fake{n}", "object": "chat.completion", "created": created,
+            "model": model, "system_fingerprint": "b0-fakeprov",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "o"},
+                         "finish_reason": "length"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1,
+                      "total_tokens": prompt_tokens + 1},
+            "timings": {"cache_n": cache_n, "prompt_n": prompt_n, "prompt_ms": prompt_n * 0.1,
+                        "prompt_per_token_ms": 0.1, "prompt_per_second": 10000.0,
+                        "predicted_n": 1, "predicted_ms": 10.0,
+                        "predicted_per_token_ms": 10.0, "predicted_per_second": 100.0}}
+
+
+def common_prefix_len(a, b):
+    """Length of the longest common prefix of two byte strings (binary search on slices)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+# ---------------------------------------------------------------- OpenAI Responses
+
+def check_responses_content(content, where):
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise wrong_type(f"{where}.content", "a string or an array", content)
+    for n, part in enumerate(content):
+        at = f"{where}.content[{n}]"
+        if not isinstance(part, dict):
+            raise wrong_type(at, "an object", part)
+        kind = part.get("type")
+        if kind not in RESPONSES_PART_TYPES:
+            supported = ", ".join(f"'{t}'" for t in RESPONSES_PART_TYPES)
+            raise invalid(f"Invalid value: {json.dumps(kind)}. Supported values are: {supported}.",
+                          f"{at}.type", "invalid_value")
+        if kind in ("input_text", "output_text") and not isinstance(part.get("text"), str):
+            raise wrong_type(f"{at}.text", "a string", part.get("text"))
+
+
+def check_responses_item(item, where):
+    if not isinstance(item, dict):
+        raise wrong_type(where, "an object", item)
+    kind = item.get("type")
+    kind = "message" if kind is None else kind
+    if kind == "message":
+        if item.get("role") not in RESPONSES_ROLES:
+            supported = ", ".join(f"'{r}'" for r in RESPONSES_ROLES)
+            raise invalid(f"Invalid value: {json.dumps(item.get('role'))}. Supported values are: "
+                          f"{supported}.", f"{where}.role", "invalid_value")
+        if "content" not in item:
+            raise invalid(f"Missing required parameter: '{where}.content'.", f"{where}.content",
+                          "missing_required_parameter")
+        check_responses_content(item["content"], where)
+    elif kind == "function_call":
+        for field in ("call_id", "name", "arguments"):
+            if not isinstance(item.get(field), str):
+                raise wrong_type(f"{where}.{field}", "a string", item.get(field))
+    elif kind == "function_call_output":
+        if not isinstance(item.get("call_id"), str):
+            raise wrong_type(f"{where}.call_id", "a string", item.get("call_id"))
+        output = item.get("output")
+        if not isinstance(output, str) and not is_list_of_objects(output):
+            raise wrong_type(f"{where}.output", "a string or an array", output)
+    else:
+        supported = ", ".join(f"'{t}'" for t in RESPONSES_ITEM_TYPES)
+        raise invalid(f"Invalid value: {json.dumps(kind)}. Supported values are: {supported}.",
+                      f"{where}.type", "invalid_value")
+
+
+def validate_responses(body):
+    """Check a Responses request (OpenAI-style 400 naming the param): whether it is a prewarm."""
+    model = body.get("model")
+    if model is None:
+        raise invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
+    if not isinstance(model, str) or not model:
+        raise wrong_type("model", "a non-empty string", model)
+    inp = body.get("input")
+    if inp is None:
+        raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
+    if isinstance(inp, list):
+        if not inp:
+            raise invalid("Invalid 'input': empty array. Expected an array with minimum length 1, "
+                          "but got an empty array instead.", "input", "empty_array")
+        for n, item in enumerate(inp):
+            check_responses_item(item, f"input[{n}]")
+    elif not isinstance(inp, str):
+        raise wrong_type("input", "a string or an array", inp)
+    limit = body.get("max_output_tokens")
+    if limit is not None:
+        if not is_int(limit):
+            raise wrong_type("max_output_tokens", "an integer", limit)
+        if limit < RESPONSES_MIN_OUTPUT:
+            raise invalid("Invalid 'max_output_tokens': integer below minimum value. Expected a "
+                          f"value >= {RESPONSES_MIN_OUTPUT}, but got {limit} instead.",
+                          "max_output_tokens", "integer_below_min_value")
+    if body.get("instructions") is not None and not isinstance(body["instructions"], str):
+        raise wrong_type("instructions", "a string", body["instructions"])
+    if body.get("tools") is not None and not isinstance(body["tools"], list):
+        raise wrong_type("tools", "an array", body["tools"])
+    if body.get("prompt_cache_key") is not None and not isinstance(body["prompt_cache_key"], str):
+        raise wrong_type("prompt_cache_key", "a string", body["prompt_cache_key"])
+    if body.get("stream") is True:
+        raise invalid("streaming not supported by fakeprov", "stream")
+    return check_prompt_cache_options(body, prewarm_allowed=True)
+
+
+def responses_items(body):
+    """The input as items: a string is one user message; "type": "message" is implied."""
+    inp = body["input"]
+    if isinstance(inp, str):
+        return [{"role": "user", "content": inp}]
+    return [{k: v for k, v in item.items() if not (k == "type" and v == "message")}
+            for item in inp]
+
+
+def responses_prompt(body):
+    """The prompt bytes: [instructions|][tools|]["item","item",...], items as chat's messages."""
+    text = "[" + ",".join(canonical(item) for item in responses_items(body)) + "]"
+    if body.get("tools") is not None:
+        text = canonical(body["tools"]) + "|" + text
+    if body.get("instructions") is not None:
+        text = canonical(body["instructions"]) + "|" + text
+    return utf8(text)
+
+
+def responses_answer(n, model, created, usage, output_tokens):
+    """A Response object; no output at all when output_tokens is 0 (a prewarm)."""
+    output = [] if output_tokens == 0 else [
+        {"type": "message", "id": f"msg_fake{n}", "status": "completed", "role": "assistant",
+         "content": [{"type": "output_text", "text": "o", "annotations": []}]}]
+    return {"id": f"resp_fake{n}", "object": "response", "created_at": created,
+            "status": "completed", "error": None, "incomplete_details": None,
+            "model": model, "output": output, "usage": usage}
 
 
 # ---------------------------------------------------------------- provider state
@@ -552,12 +847,25 @@ class Provider:
         self.faults = {**FAULT_DEFAULTS, **(faults or {})}
         self.rng = random.Random(self.faults["seed"])
         self.window = collections.deque()   # monotonic times of requests the limiter admitted
+        self.compat = {"mode": cfg.compat, "slots": cfg.slots, "lru_entries": cfg.lru_entries}
+        self.lru = collections.OrderedDict()  # vllm: (model, top digest) -> prefix, oldest first
+        self.block_refs = collections.Counter()   # vllm: (model, digest) -> prefixes holding it
+        self.slots = []                       # llamacpp: one dict per slot
+        self.slot_clock = 0
         self.reset()
+
+    def _clear_compat_caches(self):
+        """Empty the self-hosted servers' caches. Caller holds the lock."""
+        self.lru.clear()
+        self.block_refs.clear()
+        self.slots = [{"id": i, "model": None, "prompt": b"", "tokens": 0, "used": 0, "uses": 0}
+                      for i in range(self.compat["slots"])]
 
     def reset(self):
         with self.lock:
             self.entries.clear()
-            self.counts = {"anthropic": 0, "openai": 0, "rejected": 0, "total": 0}
+            self._clear_compat_caches()
+            self.counts = {"anthropic": 0, "openai": 0, "responses": 0, "rejected": 0, "total": 0}
             self.fault_counts = dict.fromkeys(FAULT_COUNTERS, 0)
             self.log.clear()
             self.window.clear()
@@ -570,7 +878,36 @@ class Provider:
             return {"now": wall(now), "requests": dict(self.counts),
                     "faults": dict(self.fault_counts),
                     "entries": [e.describe(now) for e in self.entries.values() if e.shown],
+                    "compat": self._describe_compat(),
                     "log": list(self.log)}
+
+    def _describe_compat(self):
+        """The self-hosted caches: vllm prefixes oldest first, llamacpp slots. Caller holds the lock."""
+        return {"mode": self.compat["mode"],
+                "lru": [{"model": model, "key": digest[:12], "tokens": p["tokens"], "uses": p["uses"]}
+                        for (model, digest), p in self.lru.items()],
+                "slots": [{"id": slot["id"], "model": slot["model"], "tokens": slot["tokens"],
+                           "uses": slot["uses"]} for slot in self.slots]}
+
+    def get_compat(self):
+        with self.lock:
+            return dict(self.compat)
+
+    def set_compat(self, update):
+        """Apply a POST /_fake/compat object (all or nothing); empties the self-hosted caches."""
+        checks = {"mode": (lambda v: v in COMPAT_MODES, "one of " + ", ".join(COMPAT_MODES)),
+                  "slots": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+                  "lru_entries": (lambda v: is_int(v) and v >= 0, "an integer >= 0")}
+        for name, value in update.items():
+            if name not in checks:
+                raise invalid(f"unknown compat field: {name}")
+            ok, what = checks[name]
+            if not ok(value):
+                raise invalid(f"{name}: must be {what}")
+        with self.lock:
+            self.compat.update(update)
+            self._clear_compat_caches()
+            return dict(self.compat)
 
     def get_faults(self):
         with self.lock:
@@ -599,7 +936,7 @@ class Provider:
             if api != "unknown":
                 settings = dict(self.faults)
                 fault, extra = self._draw_fault(api, settings, now)
-        id_header = ("x-request-id" if api == "openai" else "request-id", f"req_fake_{n}")
+        id_header = ("x-request-id" if family(api) == "openai" else "request-id", f"req_fake_{n}")
         summary, body = {}, None
         if fault in ("hang", "reset"):
             status, payload, extra = None, None, []
@@ -607,7 +944,7 @@ class Provider:
             status, payload = 200, None
             body = garbage_body(api) if fault == "garbage" else None
         elif fault not in (None, "trickle"):
-            err = FAULT_ERRORS[(api, fault)]
+            err = FAULT_ERRORS[(family(api), fault)]
             status, payload = err.status, error_body(api, err)
             extra = extra + self._retry_headers(fault, settings, now)
         else:
@@ -616,7 +953,8 @@ class Provider:
                     raise ApiError(404, f"no such endpoint: {path}", kind="not_found_error")
                 if method != "POST":
                     raise ApiError(405, f"{method} is not allowed on {path}; use POST")
-                answer = self._anthropic if api == "anthropic" else self._openai
+                answer = {"anthropic": self._anthropic, "openai": self._openai,
+                          "responses": self._responses}[api]
                 payload, summary = answer(n, headers, raw, now)
                 status = 200
             except ApiError as err:
@@ -654,7 +992,7 @@ class Provider:
             reset = window[len(window) - rpm] + span
         else:                                         # when the oldest request leaves the window
             reset = window[0] + span if window else now
-        if api == "openai":
+        if family(api) == "openai":
             return [("x-ratelimit-limit-requests", str(limit)),
                     ("x-ratelimit-remaining-requests", str(remaining)),
                     ("x-ratelimit-reset-requests", go_duration(reset - now))]
@@ -679,7 +1017,7 @@ class Provider:
 
     def _record(self, api, status, raw, now, summary, fault=None):
         with self.lock:
-            if api in ("anthropic", "openai"):
+            if api in ("anthropic", "openai", "responses"):
                 self.counts[api] += 1
             self.counts["total"] += 1
             if status != 200:
@@ -688,6 +1026,7 @@ class Provider:
                 self.fault_counts[fault] += 1
             self.log.append({"t": wall(now), "api": api, "status": status, "fault": fault,
                              "max_tokens": requested_max_tokens(raw),
+                             "prewarm": requested_prewarm(raw) if api == "responses" else False,
                              "read": summary.get("read"), "write": summary.get("write"),
                              "input": summary.get("input"),
                              "body": raw.decode("utf-8", "replace")})
@@ -742,18 +1081,100 @@ class Provider:
         check_openai_auth(headers, self.cfg.openai_key)
         body = parse_json_object(raw)
         validate_openai(body)
+        model = body["model"]
         prompt = openai_prompt(body)
+        prompt_tokens = byte_tokens(len(prompt))
+        created = int(wall(now))
+        with self.lock:
+            mode = self.compat["mode"]
+            if mode == "vllm":
+                steps = openai_steps(prompt, VLLM_BLOCK, VLLM_BLOCK)
+                cached = self._vllm_cache(model, steps)
+                written = steps[-1][0] - cached if steps else 0
+            elif mode == "llamacpp":
+                cached = self._llamacpp_cache(model, prompt, prompt_tokens)
+                written = prompt_tokens - cached
+            else:
+                steps = openai_steps(prompt)
+                cached = self._openai_cache(model, body.get("prompt_cache_key") or "", steps, now,
+                                            openai_ttl(self.cfg, body))
+                written = steps[-1][0] - cached if steps else 0
+        summary = {"read": cached, "write": written, "input": prompt_tokens - cached}
+        if mode == "vllm":
+            return vllm_completion(n, model, prompt_tokens, cached, created), summary
+        if mode == "llamacpp":
+            return llamacpp_completion(n, model, prompt_tokens, cached, created), summary
+        reported = written if bills_cache_writes(model) else None
+        return openai_completion(n, model, prompt_tokens, cached, created, reported), summary
+
+    def _responses(self, n, headers, raw, now):
+        check_openai_auth(headers, self.cfg.openai_key)
+        body = parse_json_object(raw)
+        prewarm = validate_responses(body)
+        model = body["model"]
+        prompt = responses_prompt(body)
         prompt_tokens = byte_tokens(len(prompt))
         steps = openai_steps(prompt)
         with self.lock:
-            cached = self._openai_cache(body["model"], body.get("prompt_cache_key") or "",
-                                        steps, now)
-        summary = {"read": cached, "write": steps[-1][0] - cached if steps else 0,
-                   "input": prompt_tokens - cached}
-        completion = openai_completion(n, body["model"], prompt_tokens, cached, int(wall(now)))
-        return completion, summary
+            cached = self._openai_cache(model, body.get("prompt_cache_key") or "", steps, now,
+                                        openai_ttl(self.cfg, body))
+        written = steps[-1][0] - cached if steps else 0
+        limit = body.get("max_output_tokens")
+        output_tokens = 0 if prewarm else min(limit or RESPONSES_OUTPUT, RESPONSES_OUTPUT)
+        usage = {"input_tokens": prompt_tokens,
+                 "input_tokens_details": {"cached_tokens": cached,
+                                          "cache_write_tokens":
+                                              written if bills_cache_writes(model) else 0},
+                 "output_tokens": output_tokens,
+                 "output_tokens_details": {"reasoning_tokens": 0},
+                 "total_tokens": prompt_tokens + output_tokens}
+        summary = {"read": cached, "write": written, "input": prompt_tokens - cached}
+        return responses_answer(n, model, int(wall(now)), usage, output_tokens), summary
 
-    def _openai_cache(self, model, cache_key, steps, now):
+    def _vllm_cache(self, model, steps):
+        """Read the largest cached block prefix, then make this prompt's prefix the most recently
+        used, dropping the least recently used beyond lru_entries: cached tokens. Caller holds the lock."""
+        cached = 0
+        for k, digest in reversed(steps):
+            if self.block_refs[(model, digest)]:
+                cached = k
+                break
+        if not steps:
+            return cached
+        key = (model, steps[-1][1])
+        if key in self.lru:
+            self.lru.move_to_end(key)
+        else:
+            self.lru[key] = {"tokens": steps[-1][0], "digests": [d for _, d in steps], "uses": 0}
+            self.block_refs.update((model, d) for _, d in steps)
+        self.lru[key]["uses"] += 1
+        while len(self.lru) > self.compat["lru_entries"]:
+            (old_model, _), old = self.lru.popitem(last=False)
+            for digest in old["digests"]:
+                self.block_refs[(old_model, digest)] -= 1
+                if not self.block_refs[(old_model, digest)]:
+                    del self.block_refs[(old_model, digest)]
+        return cached
+
+    def _llamacpp_cache(self, model, prompt, prompt_tokens):
+        """Pick a slot as llama.cpp's server does and reuse its common prefix: cache_n.
+        Caller holds the lock."""
+        def common_tokens(slot):
+            return common_prefix_len(slot["prompt"], prompt) // 4 if slot["model"] == model else 0
+        chosen, best = None, LLAMACPP_SIMILARITY
+        for slot in self.slots:
+            similarity = common_tokens(slot) / max(1, prompt_tokens)
+            if similarity > best:
+                chosen, best = slot, similarity
+        if chosen is None:                     # the least recently used, never-used ones first
+            chosen = min(self.slots, key=lambda slot: slot["used"])
+        cache_n = max(0, min(common_tokens(chosen), prompt_tokens - 1))
+        self.slot_clock += 1
+        chosen.update(model=model, prompt=prompt, tokens=prompt_tokens, used=self.slot_clock,
+                      uses=chosen["uses"] + 1)
+        return cache_n
+
+    def _openai_cache(self, model, cache_key, steps, now, ttl):
         """Read the largest live step, then refresh or write every step: cached tokens."""
         keyed = [(k, ("openai", model, cache_key, digest)) for k, digest in steps]
         cached = 0
@@ -766,9 +1187,9 @@ class Provider:
         for k, key in keyed:
             entry = self._entry(key, k, now)
             if entry.alive(now):
-                entry.refresh(now)
+                entry.refresh(now, ttl)
             else:
-                entry.write(now, self.cfg.openai_ttl)
+                entry.write(now, ttl)
         if keyed:
             self.entries[keyed[-1][1]].shown = True
         return cached
@@ -815,10 +1236,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path == "/_fake/reset":
             self.send_json(200, provider.reset())
         elif self.command == "GET":
-            self.send_json(200, provider.get_faults())
+            self.send_json(200, provider.get_faults() if path == "/_fake/faults"
+                           else provider.get_compat())
         else:
+            setter = provider.set_faults if path == "/_fake/faults" else provider.set_compat
             try:
-                self.send_json(200, provider.set_faults(parse_json_object(raw)))
+                self.send_json(200, setter(parse_json_object(raw)))
             except ApiError as err:
                 self.send_json(err.status, {"error": {"type": err.kind, "message": err.message}})
 
@@ -949,6 +1372,13 @@ def non_negative(convert):
     return parse
 
 
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {text}")
+    return value
+
+
 def number(text):
     """An int when the text is one, else a float."""
     try:
@@ -981,7 +1411,17 @@ def parse_args(argv):
     p.add_argument("--openai-key", default="fake-openai-key")
     p.add_argument("--ttl-5m", type=non_negative(float), default=300.0, metavar="SEC")
     p.add_argument("--ttl-1h", type=non_negative(float), default=3600.0, metavar="SEC")
-    p.add_argument("--openai-ttl", type=non_negative(float), default=300.0, metavar="SEC")
+    p.add_argument("--openai-ttl", type=non_negative(float), default=300.0, metavar="SEC",
+                   help="OpenAI cache TTL")
+    p.add_argument("--openai-ttl-30m", type=non_negative(float), default=1800.0, metavar="SEC",
+                   help='OpenAI cache TTL of gpt-5.6 and later with prompt_cache_options.ttl "30m"')
+    p.add_argument("--compat", choices=COMPAT_MODES, default="openai",
+                   help="how /v1/chat/completions caches: OpenAI, or a self-hosted vLLM or "
+                        "llama.cpp server (also POST /_fake/compat)")
+    p.add_argument("--slots", type=positive_int, default=4, metavar="N",
+                   help="llamacpp compat: server slots")
+    p.add_argument("--lru-entries", type=non_negative(int), default=64, metavar="N",
+                   help="vllm compat: cached prefixes kept")
     p.add_argument("--min-tokens", type=non_negative(int), default=1024, metavar="N",
                    help="smallest cacheable Anthropic prefix")
     p.add_argument("--latency-ms", type=non_negative(int), default=0, metavar="N")

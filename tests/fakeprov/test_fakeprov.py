@@ -27,6 +27,8 @@ A_KEY = "test-anthropic-key"
 O_KEY = "test-openai-key"
 TTL_5M = 1.2
 TTL_1H = 60.0
+O_TTL = 60.0
+O_TTL_30M = 120.0
 LOG_LIMIT = 5
 MODEL = "claude-fake-1"
 EPHEMERAL = {"type": "ephemeral"}
@@ -52,6 +54,37 @@ def openai_prompt_len(messages):
 
 def top_step(prompt_tokens):
     return 1024 + 128 * ((prompt_tokens - 1024) // 128)
+
+
+def responses_prompt(items, instructions=None, tools=None):
+    """The responses prompt string: [instructions|][tools|][items...], a string input being one
+    user message and "type": "message" implied."""
+    if isinstance(items, str):
+        items = [{"role": "user", "content": items}]
+    items = [{k: v for k, v in item.items() if (k, v) != ("type", "message")} for item in items]
+    text = "[" + ",".join(canonical(i) for i in items) + "]"
+    if tools is not None:
+        text = canonical(tools) + "|" + text
+    if instructions is not None:
+        text = canonical(instructions) + "|" + text
+    return text
+
+
+def tokens_of(text):
+    return math.ceil(len(text.encode()) / 4)
+
+
+def shared_step(a, b, first=1024, step=128):
+    """The largest cache step (first, first + step, ...) inside the common prefix of two prompts, or 0."""
+    common = len(os.path.commonprefix([a.encode(), b.encode()]))
+    k = common // 4
+    return 0 if k < first else first + step * ((k - first) // step)
+
+
+def sized_input(n_tokens, fill="s", role="developer"):
+    """A one-message responses input whose prompt is exactly n_tokens (4 * n_tokens bytes)."""
+    pad = 4 * n_tokens - len(responses_prompt([{"role": role, "content": ""}]).encode())
+    return [{"role": role, "content": fill * pad}]
 
 
 def start_fakeprov(*args, stderr=None):
@@ -113,8 +146,16 @@ class Client:
         return self.call("POST", "/v1/messages", body, headers, raw)
 
     def openai(self, body=None, key=O_KEY, raw=None):
-        headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
+        headers = {"content-type": "application/json"}
+        if key is not None:
+            headers["authorization"] = f"Bearer {key}"
         return self.call("POST", "/v1/chat/completions", body, headers, raw)
+
+    def responses(self, body=None, key=O_KEY, raw=None, path="/v1/responses"):
+        headers = {"content-type": "application/json"}
+        if key is not None:
+            headers["authorization"] = f"Bearer {key}"
+        return self.call("POST", path, body, headers, raw)
 
     def state(self):
         return self.call("GET", "/_fake/state")[1]
@@ -125,8 +166,8 @@ class FakeProvTest(unittest.TestCase):
     def setUpClass(cls):
         proc, port, tmp = start_fakeprov(
             "--anthropic-key", A_KEY, "--openai-key", O_KEY, "--ttl-5m", str(TTL_5M),
-            "--ttl-1h", str(TTL_1H), "--openai-ttl", "60", "--min-tokens", "1024",
-            "--log-requests", str(LOG_LIMIT))
+            "--ttl-1h", str(TTL_1H), "--openai-ttl", str(O_TTL), "--openai-ttl-30m", str(O_TTL_30M),
+            "--min-tokens", "1024", "--log-requests", str(LOG_LIMIT))
         cls.addClassCleanup(stop_fakeprov, proc, tmp)
         cls.client = Client(port)
 
@@ -159,6 +200,24 @@ class FakeProvTest(unittest.TestCase):
         self.assertEqual(status, 400, resp)
         self.assertEqual(resp["error"]["type"], "invalid_request_error")
         self.assertEqual(resp["error"]["param"], param)
+
+    def responses_ok(self, body, **kwargs):
+        """(input_tokens, cached_tokens, cache_write_tokens, output_tokens) of a 200 response."""
+        status, resp, _ = self.client.responses(body, **kwargs)
+        self.assertEqual(status, 200, resp)
+        u = resp["usage"]
+        self.assertEqual(u["total_tokens"], u["input_tokens"] + u["output_tokens"])
+        d = u["input_tokens_details"]
+        return u["input_tokens"], d["cached_tokens"], d["cache_write_tokens"], u["output_tokens"]
+
+    def assert_responses_400(self, body, param, message=None):
+        status, resp, _ = self.client.responses(body)
+        self.assertEqual(status, 400, resp)
+        self.assertEqual(resp["error"]["type"], "invalid_request_error")
+        self.assertEqual(resp["error"]["param"], param)
+        if message is not None:
+            self.assertEqual(resp["error"]["message"], message)
+        return resp
 
     def entries(self, api="anthropic"):
         return [e for e in self.client.state()["entries"] if e["api"] == api]
@@ -362,6 +421,208 @@ class FakeProvTest(unittest.TestCase):
         self.assertEqual(self.openai_ok(short)[1], 0)
         self.assertEqual(len(self.entries("openai")), 4)
 
+    # -------------------------------------------------------------- OpenAI Responses
+
+    def test_responses_validation_and_shape(self):
+        base = {"model": "gpt-5", "input": "hi"}
+        resp = self.assert_responses_400(
+            {**base, "max_output_tokens": 15}, "max_output_tokens",
+            "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, "
+            "but got 15 instead.")
+        self.assertEqual(resp["error"]["code"], "integer_below_min_value")
+        self.assertEqual(self.responses_ok({**base, "max_output_tokens": 16})[3], 16)
+        self.assertEqual(self.responses_ok({**base, "max_output_tokens": 4096})[3], 16)
+        self.assertEqual(self.responses_ok(base)[3], 16)
+        bad = [({**base, "max_output_tokens": "16"}, "max_output_tokens"),
+               ({**base, "max_output_tokens": True}, "max_output_tokens"),
+               ({"input": "hi"}, "model"), ({**base, "model": 5}, "model"),
+               ({"model": "gpt-5"}, "input"), ({**base, "input": []}, "input"),
+               ({**base, "input": 5}, "input"), ({**base, "input": ["hi"]}, "input[0]"),
+               ({**base, "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
+               ({**base, "input": [{"role": "tool", "content": "x"}]}, "input[0].role"),
+               ({**base, "input": [{"type": "message", "role": "user"}]}, "input[0].content"),
+               ({**base, "input": [{"role": "user", "content": 5}]}, "input[0].content"),
+               ({**base, "input": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]},
+                "input[0].content[0].type"),
+               ({**base, "input": [{"role": "user", "content": [{"type": "input_text"}]}]},
+                "input[0].content[0].text"),
+               ({**base, "input": [{"role": "user", "content": "x"},
+                                   {"type": "function_call", "call_id": "c", "name": "f"}]},
+                "input[1].arguments"),
+               ({**base, "input": [{"type": "function_call_output", "call_id": "c"}]}, "input[0].output"),
+               ({**base, "input": [{"type": "reasoning", "summary": []}]}, "input[0].type"),
+               ({**base, "instructions": 5}, "instructions"), ({**base, "tools": {}}, "tools"),
+               ({**base, "prompt_cache_key": 1}, "prompt_cache_key"),
+               ({**base, "stream": True}, "stream"),
+               ({**base, "prompt_cache_options": "on"}, "prompt_cache_options"),
+               ({**base, "prompt_cache_options": {"prewarm": "yes"}}, "prompt_cache_options.prewarm"),
+               ({**base, "prompt_cache_options": {"prewarm": 1}}, "prompt_cache_options.prewarm"),
+               ({**base, "prompt_cache_options": {"ttl": "1h"}}, "prompt_cache_options.ttl")]
+        for body, param in bad:
+            with self.subTest(body=body):
+                self.assert_responses_400(body, param)
+
+        items = [{"role": "system", "content": "s"}, {"type": "message", "role": "developer", "content": "d"},
+                 {"role": "user", "content": [{"type": "input_text", "text": "look"},
+                                              {"type": "input_image", "image_url": "data:image/png;base64,AA"}]},
+                 {"type": "message", "role": "assistant", "content": [
+                     {"type": "output_text", "text": "o", "annotations": []}]},
+                 {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+                 {"type": "function_call_output", "call_id": "c1", "output": "42"}]
+        body = {**base, "input": items, "instructions": "be brief", "tools": [{"type": "function", "name": "f"}],
+                "max_output_tokens": 20, "prompt_cache_key": "k", "prompt_cache_options": {"prewarm": False}}
+        for path in ("/v1/responses", "/responses"):
+            status, resp, headers = self.client.responses(body, path=path)
+            self.assertEqual(status, 200, resp)
+            n = resp["id"][len("resp_fake"):]
+            self.assertTrue(n.isdigit(), resp["id"])
+            self.assertTrue(headers["x-request-id"])
+            self.assertIsInstance(resp.pop("created_at"), int)
+            prompt_tokens = tokens_of(responses_prompt(items, "be brief", body["tools"]))
+            self.assertEqual(resp, {
+                "id": f"resp_fake{n}", "object": "response", "status": "completed", "error": None,
+                "incomplete_details": None, "model": "gpt-5",
+                "output": [{"type": "message", "id": f"msg_fake{n}", "status": "completed", "role": "assistant",
+                            "content": [{"type": "output_text", "text": "o", "annotations": []}]}],
+                "usage": {"input_tokens": prompt_tokens,
+                          "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                          "output_tokens": 16, "output_tokens_details": {"reasoning_tokens": 0},
+                          "total_tokens": prompt_tokens + 16}})
+
+        openai_401 = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                "param": None, "code": "invalid_api_key"}}
+        self.assertEqual(self.client.responses(base, key="wrong")[:2], (401, openai_401))
+        self.assertEqual(self.client.responses(base, key=None)[:2], (401, openai_401))
+        status, resp, _ = self.client.responses(raw=b"{nope")
+        self.assertEqual((status, resp["error"]["type"]), (400, "invalid_request_error"))
+
+    def test_responses_prefix_cache(self):
+        items = sized_input(1500)
+        self.assertEqual(tokens_of(responses_prompt(items)), 1500)
+        body = {"model": "gpt-5", "input": items, "max_output_tokens": 16}
+        self.assertEqual(self.responses_ok(body), (1500, 0, 0, 16))
+        self.assertEqual(self.responses_ok(body), (1500, 1408, 0, 16))
+        [entry] = self.entries("openai")               # the chat cache, api "openai"
+        self.assertEqual((entry["tokens"], entry["writes"], entry["reads"], entry["ttl"]), (1408, 1, 1, O_TTL))
+        self.assertEqual(entry["prompt_cache_key"], "")
+
+        longer = items + [{"type": "message", "role": "assistant",
+                           "content": [{"type": "output_text", "text": "o"}]},
+                          {"role": "user", "content": "u" * 800}]
+        longer_tokens = tokens_of(responses_prompt(longer))
+        self.assertEqual(shared_step(responses_prompt(items), responses_prompt(longer)), 1408)
+        self.assertEqual(self.responses_ok({**body, "input": longer}), (longer_tokens, 1408, 0, 16))
+        self.assertEqual([(e["tokens"], e["reads"]) for e in self.entries("openai")],
+                         [(1408, 2), (top_step(longer_tokens), 0)])
+        self.assertEqual(self.responses_ok({**body, "prompt_cache_key": "other"})[1], 0)
+        self.assertEqual(self.responses_ok({**body, "model": "gpt-5-mini"})[1], 0)
+        short = {**body, "input": "hi"}
+        self.assertEqual(self.responses_ok(short)[:2], (tokens_of(responses_prompt("hi")), 0))
+        self.assertEqual(self.responses_ok(short)[1], 0)
+
+    def test_responses_string_and_array_input_share_the_cache(self):
+        text = "x" * 5000
+        as_string = {"model": "gpt-5", "input": text}
+        prompt_tokens = tokens_of(responses_prompt(text))
+        self.assertEqual(responses_prompt(text), responses_prompt([{"role": "user", "content": text}]))
+        self.assertEqual(self.responses_ok(as_string), (prompt_tokens, 0, 0, 16))
+        step = top_step(prompt_tokens)
+        for inp in ([{"role": "user", "content": text}], [{"type": "message", "role": "user", "content": text}]):
+            with self.subTest(input=inp[0]):
+                self.assertEqual(self.responses_ok({**as_string, "input": inp}), (prompt_tokens, step, 0, 16))
+        # one cache with chat: the same messages, the same prefix
+        chat = {"model": "gpt-5", "messages": [{"role": "user", "content": text}]}
+        self.assertEqual(openai_prompt_len(chat["messages"]), len(responses_prompt(text).encode()))
+        self.assertEqual(self.openai_ok(chat), (prompt_tokens, step))
+        # content parts are not a string: a different prompt
+        parts = [{"role": "user", "content": [{"type": "input_text", "text": text}]}]
+        self.assertEqual(self.responses_ok({**as_string, "input": parts})[1], 0)
+        self.assertEqual(len(self.entries("openai")), 2)
+
+    def test_responses_instructions_lead_the_prefix(self):
+        body = {"model": "gpt-5", "instructions": "I" * 5000, "input": "hi"}
+        first = responses_prompt("hi", "I" * 5000)
+        self.assertEqual(self.responses_ok(body), (tokens_of(first), 0, 0, 16))
+        other_input = responses_prompt("hello there", "I" * 5000)
+        self.assertEqual(shared_step(first, other_input), 1152)
+        self.assertEqual(self.responses_ok({**body, "input": "hello there"}), (tokens_of(other_input), 1152, 0, 16))
+        for instructions in ("J" * 5000, None):
+            with self.subTest(instructions=instructions and instructions[:1]):
+                changed = {**body, "instructions": instructions}
+                self.assertEqual(self.responses_ok(changed)[1], 0)
+        tools = [{"type": "function", "name": "f", "parameters": {}}]
+        with_tools = responses_prompt("hi", "I" * 5000, tools)
+        self.assertEqual(self.responses_ok({**body, "tools": tools}), (tokens_of(with_tools), 1152, 0, 16))
+
+    def test_responses_cache_write_tokens_and_ttl(self):
+        items = sized_input(1500)
+        for model, bills in (("gpt-5.6", True), ("gpt-5.7-mini", True), ("gpt-6", True), ("gpt-5.10", True),
+                             ("gpt-5", False), ("gpt-5.5", False), ("gpt-4o", False), ("gpt-fake", False)):
+            for options, key in (({"ttl": "30m"}, "30m"), (None, "default")):
+                with self.subTest(model=model, ttl=key):
+                    status, resp, _ = self.client.responses({"model": model, "input": items, "prompt_cache_key": key,
+                                                             "prompt_cache_options": options})
+                    self.assertEqual(status, 200, resp)
+                    self.assertEqual(resp["usage"]["input_tokens_details"],
+                                     {"cached_tokens": 0, "cache_write_tokens": 1408 if bills else 0})
+                    [entry] = [e for e in self.entries("openai") if (e["model"], e["prompt_cache_key"]) == (model, key)]
+                    self.assertEqual(entry["ttl"], O_TTL_30M if bills and options else O_TTL)
+
+        body = {"model": "gpt-5.6", "input": items, "prompt_cache_key": "default"}
+        self.assertEqual(self.responses_ok(body), (1500, 1408, 0, 16))
+        body = {**body, "prompt_cache_options": {"ttl": "30m"}}
+        self.assertEqual(self.responses_ok(body), (1500, 1408, 0, 16))
+        self.assertEqual(self.responses_ok({**body, "prompt_cache_options": None}), (1500, 1408, 0, 16))
+        [entry] = [e for e in self.entries("openai") if (e["model"], e["prompt_cache_key"]) == ("gpt-5.6", "default")]
+        self.assertEqual((entry["ttl"], entry["reads"]), (O_TTL_30M, 3))   # a minimum: lengthened, never shortened
+        longer = items + [{"role": "user", "content": "u" * 800}]
+        longer_tokens = tokens_of(responses_prompt(longer))
+        self.assertEqual(self.responses_ok({**body, "input": longer}),
+                         (longer_tokens, 1408, top_step(longer_tokens) - 1408, 16))
+        self.assertEqual(self.responses_ok({"model": "gpt-5.6", "input": "hi"})[1:3], (0, 0))
+        old = {"model": "gpt-5", "input": items, "prompt_cache_options": {"ttl": "30m"}, "prompt_cache_key": "30m"}
+        self.assertEqual(self.responses_ok(old), (1500, 1408, 0, 16))     # accepted, the TTL stays
+        [entry] = [e for e in self.entries("openai") if (e["model"], e["prompt_cache_key"]) == ("gpt-5", "30m")]
+        self.assertEqual((entry["ttl"], entry["reads"]), (O_TTL, 1))
+        # chat on gpt-5.6 reads the same entries and reports cache_write_tokens too
+        chat = {"model": "gpt-5.6", "messages": longer, "prompt_cache_key": "default"}
+        status, resp, _ = self.client.openai(chat)
+        self.assertEqual(resp["usage"]["prompt_tokens_details"],
+                         {"cached_tokens": top_step(longer_tokens), "audio_tokens": 0, "cache_write_tokens": 0})
+        status, resp, _ = self.client.openai({**chat, "model": "gpt-5.6-mini"})
+        self.assertEqual(resp["usage"]["prompt_tokens_details"]["cache_write_tokens"], top_step(longer_tokens))
+        self.assert_openai_400({**chat, "prompt_cache_options": {"ttl": "24h"}}, "prompt_cache_options.ttl")
+
+    def test_responses_prewarm(self):
+        items = sized_input(1500)
+        prewarm = {"model": "gpt-5.6", "input": items, "prompt_cache_options": {"prewarm": True, "ttl": "30m"}}
+        status, resp, _ = self.client.responses(prewarm)
+        self.assertEqual(status, 200, resp)
+        self.assertEqual((resp["status"], resp["output"]), ("completed", []))
+        self.assertEqual(resp["usage"], {"input_tokens": 1500,
+                                         "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 1408},
+                                         "output_tokens": 0, "output_tokens_details": {"reasoning_tokens": 0},
+                                         "total_tokens": 1500})
+        real = {"model": "gpt-5.6", "input": items, "max_output_tokens": 64}
+        status, resp, _ = self.client.responses(real)
+        self.assertEqual(resp["usage"]["input_tokens_details"], {"cached_tokens": 1408, "cache_write_tokens": 0})
+        self.assertEqual(resp["output"][0]["content"][0]["text"], "o")
+        self.assertEqual(self.responses_ok({**prewarm, "max_output_tokens": 16}), (1500, 1408, 0, 0))
+        self.assert_responses_400({**prewarm, "max_output_tokens": 15}, "max_output_tokens")
+        self.assertEqual(self.responses_ok({**real, "prompt_cache_options": {"prewarm": False}})[3], 16)
+        self.assert_openai_400({"model": "gpt-5.6", "messages": [{"role": "user", "content": "x"}],
+                                "prompt_cache_options": {"prewarm": True}}, "prompt_cache_options.prewarm")
+        [entry] = self.entries("openai")
+        self.assertEqual((entry["tokens"], entry["writes"], entry["reads"], entry["ttl"]), (1408, 1, 3, O_TTL_30M))
+
+        state = self.client.state()
+        self.assertEqual(state["requests"], {"anthropic": 0, "openai": 1, "responses": 5, "rejected": 2, "total": 6})
+        self.assertEqual([(r["api"], r["status"], r["prewarm"], r["max_tokens"], r["read"], r["write"])
+                          for r in state["log"]],
+                         [("responses", 200, False, 64, 1408, 0), ("responses", 200, True, 16, 1408, 0),
+                          ("responses", 400, True, 15, None, None), ("responses", 200, False, 64, 1408, 0),
+                          ("openai", 400, False, None, None, None)])
+
     # -------------------------------------------------------------- HTTP and introspection
 
     def test_keep_alive(self):
@@ -393,7 +654,7 @@ class FakeProvTest(unittest.TestCase):
 
         state = self.client.state()
         self.assertLess(abs(state["now"] - time.time()), 5)
-        self.assertEqual(state["requests"], {"anthropic": 3, "openai": 1, "rejected": 3, "total": 5})
+        self.assertEqual(state["requests"], {"anthropic": 3, "openai": 1, "responses": 0, "rejected": 3, "total": 5})
         log = state["log"]
         self.assertEqual([(r["api"], r["status"]) for r in log],
                          [("anthropic", 200), ("anthropic", 401), ("openai", 200), ("unknown", 404),
@@ -412,7 +673,7 @@ class FakeProvTest(unittest.TestCase):
         self.assertEqual(len(self.entries()), 1)
         self.assertEqual(self.client.call("POST", "/_fake/reset")[:2], (200, {"ok": True}))
         state = self.client.state()
-        self.assertEqual(state["requests"], {"anthropic": 0, "openai": 0, "rejected": 0, "total": 0})
+        self.assertEqual(state["requests"], {"anthropic": 0, "openai": 0, "responses": 0, "rejected": 0, "total": 0})
         self.assertEqual((state["entries"], state["log"]), ([], []))
 
 
@@ -646,7 +907,7 @@ class FaultTest(unittest.TestCase):
                 self.assertEqual((status, json.loads(data)), openai)
                 state = self.client.state()
                 self.assertEqual(state["faults"], {**NO_FAULTS, name: 2})
-                self.assertEqual(state["requests"], {"anthropic": 1, "openai": 1, "rejected": 2, "total": 2})
+                self.assertEqual(state["requests"], {"anthropic": 1, "openai": 1, "responses": 0, "rejected": 2, "total": 2})
                 self.assertEqual([(r["status"], r["fault"]) for r in state["log"]],
                                  [(anthropic[0], name), (openai[0], name)])
 
@@ -663,6 +924,21 @@ class FaultTest(unittest.TestCase):
         self.faults(reject_keys=False)
         self.assertEqual(self.fire()[0], 200)         # the 401s took no slot of the rpm window
         self.assertEqual(self.fire()[0], 429)
+
+    def test_responses_faults_answer_like_openai(self):
+        body = json.dumps({"model": "gpt-5", "input": "hi"}).encode()
+        self.faults(p_500=1, ratelimit_headers=True)
+        status, data, headers = self.client.raw_call("POST", "/v1/responses", raw=body, headers=O_HEADERS)
+        self.assertEqual((status, json.loads(data)["error"]["type"]), (500, "server_error"))
+        self.assertTrue(headers["x-request-id"])
+        self.assertEqual(headers["x-ratelimit-limit-requests"], "1000000")
+        self.faults(p_500=0, p_garbage=1)
+        status, data, _ = self.client.raw_call("POST", "/v1/responses", raw=body, headers=O_HEADERS)
+        self.assertEqual(status, 200)
+        self.assertTrue(data.startswith(b'{"id": "resp_'), data)
+        state = self.client.state()
+        self.assertEqual(state["requests"], {"anthropic": 0, "openai": 0, "responses": 2, "rejected": 1, "total": 2})
+        self.assertEqual([(r["api"], r["fault"]) for r in state["log"]], [("responses", "500"), ("responses", "garbage")])
 
     def test_first_fault_in_order_wins(self):
         self.faults(p_429=1, p_500=1, p_trickle=1)
@@ -762,7 +1038,7 @@ class FaultTest(unittest.TestCase):
         state = self.client.state()
         self.assertEqual(state["faults"], {**NO_FAULTS, "hang": 3})
         self.assertEqual([(r["status"], r["fault"]) for r in state["log"]][-1], (None, "hang"))
-        self.assertEqual(state["requests"], {"anthropic": 3, "openai": 1, "rejected": 3, "total": 4})
+        self.assertEqual(state["requests"], {"anthropic": 3, "openai": 1, "responses": 0, "rejected": 3, "total": 4})
 
     def test_reset(self):
         self.faults(p_reset=1)
@@ -806,7 +1082,7 @@ class FaultTest(unittest.TestCase):
             {"role": "system", "content": "s" * 6000}]})[0], 500)
         state = self.client.state()
         self.assertEqual(state["entries"], [])
-        self.assertEqual(state["requests"], {"anthropic": 1, "openai": 1, "rejected": 2, "total": 2})
+        self.assertEqual(state["requests"], {"anthropic": 1, "openai": 1, "responses": 0, "rejected": 2, "total": 2})
         self.assertEqual((state["log"][0]["read"], state["log"][0]["write"]), (None, None))
 
         self.faults(p_500=0, hang_seconds=0, huge_bytes=1000)
@@ -961,6 +1237,161 @@ class FaultTest(unittest.TestCase):
         conn_t.close()
 
 
+# ------------------------------------------------------------------ self-hosted OpenAI-compatible servers
+
+COMPAT_FLAGS = {"mode": "vllm", "slots": 2, "lru_entries": 3}    # as the CompatTest server starts
+JSON_HEAD = len('[{"content":"')           # every one-user-message chat prompt starts so
+
+
+def chat_prompt(text):
+    return "[" + canonical({"role": "user", "content": text}) + "]"
+
+
+def sized_chat(n_tokens, fill):
+    """One user message whose chat prompt is exactly 4 * n_tokens bytes."""
+    return [{"role": "user", "content": fill * (4 * n_tokens - len(chat_prompt("").encode()))}]
+
+
+class CompatTest(unittest.TestCase):
+    """vLLM and llama.cpp modes, on a server of its own without an OpenAI key."""
+
+    @classmethod
+    def setUpClass(cls):
+        proc, port, tmp = start_fakeprov("--openai-key", "", "--compat", "vllm", "--slots", "2",
+                                         "--lru-entries", "3")
+        cls.addClassCleanup(stop_fakeprov, proc, tmp)
+        cls.client = Client(port)
+        cls.initial = cls.client.call("GET", "/_fake/compat")[1]
+
+    def setUp(self):
+        self.compat(**COMPAT_FLAGS)
+        self.assertEqual(self.client.call("POST", "/_fake/reset")[:2], (200, {"ok": True}))
+
+    def compat(self, **fields):
+        status, body, _ = self.client.call("POST", "/_fake/compat", fields)
+        self.assertEqual(status, 200, body)
+        return body
+
+    def chat(self, messages, model="local", key=None, **extra):
+        status, resp, _ = self.client.openai({"model": model, "messages": messages, **extra}, key=key)
+        self.assertEqual(status, 200, resp)
+        return resp
+
+    def cached(self, messages, **kwargs):
+        """vllm: (prompt_tokens, cached_tokens), checking the vLLM usage shape."""
+        usage = self.chat(messages, **kwargs)["usage"]
+        self.assertEqual(set(usage), {"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details"})
+        self.assertEqual(set(usage["prompt_tokens_details"]), {"cached_tokens"})
+        return usage["prompt_tokens"], usage["prompt_tokens_details"]["cached_tokens"]
+
+    def cache_n(self, messages, **kwargs):
+        """llamacpp: (prompt_tokens, cache_n), checking the llama.cpp usage and timings."""
+        resp = self.chat(messages, **kwargs)
+        self.assertNotIn("prompt_tokens_details", resp["usage"])
+        self.assertEqual(set(resp["usage"]), {"prompt_tokens", "completion_tokens", "total_tokens"})
+        t = resp["timings"]
+        self.assertEqual((t["predicted_n"], t["cache_n"] + t["prompt_n"]), (1, resp["usage"]["prompt_tokens"]))
+        return resp["usage"]["prompt_tokens"], t["cache_n"]
+
+    def test_settings_and_no_key(self):
+        self.assertEqual(self.initial, COMPAT_FLAGS)
+        self.assertEqual(self.compat(), COMPAT_FLAGS)
+        for bad in ({"mode": "sglang"}, {"slots": 0}, {"slots": 1.5}, {"lru_entries": -1}, {"nope": 1},
+                    {"mode": "vllm", "slots": True}):
+            with self.subTest(bad=bad):
+                status, resp, _ = self.client.call("POST", "/_fake/compat", bad)
+                self.assertEqual(status, 400, resp)
+                self.assertEqual(resp["error"]["type"], "invalid_request_error")
+        self.assertEqual(self.client.call("GET", "/_fake/compat")[1], COMPAT_FLAGS)     # all or nothing
+        self.assertEqual(self.client.call("PUT", "/_fake/compat", {})[0], 405)
+
+        messages = [{"role": "user", "content": "hi"}]
+        for mode in ("vllm", "llamacpp", "openai"):
+            self.compat(mode=mode)
+            for key in (None, "anything", ""):
+                with self.subTest(mode=mode, key=key):
+                    self.chat(messages, key=key)
+                    status, resp, _ = self.client.responses({"model": "local", "input": "hi"}, key=key)
+                    self.assertEqual(status, 200, resp)
+        resp = self.chat(messages)                       # openai mode: the OpenAI usage shape
+        self.assertEqual(resp["usage"]["prompt_tokens_details"], {"cached_tokens": 0, "audio_tokens": 0})
+        self.assertNotIn("timings", resp)
+        self.assertEqual(self.client.state()["requests"]["rejected"], 0)
+
+    def test_vllm_caches_small_prompts_in_16_token_blocks(self):
+        self.compat(mode="vllm", lru_entries=3)
+        tiny = [{"role": "user", "content": "hi"}]
+        self.assertEqual(self.cached(tiny), (8, 0))                 # under one block
+        self.assertEqual(self.cached(tiny), (8, 0))
+        a = sized_chat(100, "a")
+        self.assertEqual(self.cached(a), (100, 0))
+        self.assertEqual(self.cached(a), (100, 96))                 # 6 full blocks
+        self.assertEqual(self.cached(a, prompt_cache_key="k"), (100, 96))   # no routing key
+        self.assertEqual(self.cached(a, model="other"), (100, 0))
+        longer = a + [{"role": "assistant", "content": "o"}, {"role": "user", "content": "u" * 200}]
+        longer_tokens = math.ceil(openai_prompt_len(longer) / 4)
+        common = len(os.path.commonprefix([chat_prompt(a[0]["content"]).encode(),
+                                           canonical(longer).encode()])) // 4
+        self.assertEqual(self.cached(longer), (longer_tokens, 16 * (common // 16)))
+        self.assertEqual(self.cached(longer), (longer_tokens, 16 * (longer_tokens // 16)))
+        lru = self.client.state()["compat"]["lru"]
+        self.assertEqual([(p["model"], p["tokens"], p["uses"]) for p in lru],
+                         [("local", 96, 3), ("other", 96, 1), ("local", 16 * (longer_tokens // 16), 2)])
+        state = self.client.state()
+        self.assertEqual(state["entries"], [])                      # no OpenAI-style entries
+        self.assertEqual([(r["read"], r["write"]) for r in state["log"]][-2:],
+                         [(16 * (common // 16), 16 * (longer_tokens // 16) - 16 * (common // 16)),
+                          (16 * (longer_tokens // 16), 0)])
+
+    def test_vllm_lru_eviction(self):
+        self.compat(mode="vllm", lru_entries=2)
+        a, b, c = (sized_chat(100, fill) for fill in "abc")
+        got = [self.cached(m)[1] for m in (a, b, a, c, b, c, a)]
+        self.assertEqual(got, [0, 0, 96, 0, 0, 96, 0])              # b, then a, fell out
+        self.assertEqual([p["uses"] for p in self.client.state()["compat"]["lru"]], [2, 1])
+
+        self.compat(lru_entries=1)                                  # and a change empties the cache
+        self.assertEqual(self.cached(a), (100, 0))
+        longer = a + [{"role": "user", "content": "u" * 200}]
+        self.assertEqual(self.cached(longer)[1], 96)                # evicts a's prefix ...
+        self.assertEqual(len(self.client.state()["compat"]["lru"]), 1)
+        self.assertEqual(self.cached(a), (100, 96))                 # ... but its blocks live on in longer's
+
+    def test_llamacpp_timings_and_slots(self):
+        self.compat(mode="llamacpp", slots=2)
+        a = sized_chat(100, "a")
+        self.assertEqual(self.cache_n(a), (100, 0))
+        resp = self.chat(a)
+        self.assertEqual({k: resp["timings"][k] for k in ("cache_n", "prompt_n", "predicted_n")},
+                         {"cache_n": 99, "prompt_n": 1, "predicted_n": 1})     # the last token is recomputed
+        self.assertEqual(resp["usage"], {"prompt_tokens": 100, "completion_tokens": 1, "total_tokens": 101})
+        longer = a + [{"role": "assistant", "content": "o"}, {"role": "user", "content": "u" * 200}]
+        longer_tokens = math.ceil(openai_prompt_len(longer) / 4)
+        common = len(os.path.commonprefix([chat_prompt(a[0]["content"]).encode(),
+                                           canonical(longer).encode()]))
+        self.assertEqual(self.cache_n(longer), (longer_tokens, common // 4))   # whole prefix, no blocks
+        self.assertEqual(self.cache_n(a), (100, 99))                # a is a prefix of longer's prompt
+
+        b, c = sized_chat(100, "b"), sized_chat(100, "c")
+        self.assertEqual(self.cache_n(b), (100, 0))                 # the empty slot
+        self.assertEqual(self.cache_n(c), (100, JSON_HEAD // 4))    # replaces a, the least recently used
+        self.assertEqual(self.cache_n(b), (100, 99))                # b kept its slot
+        self.assertEqual(self.cache_n(a), (100, JSON_HEAD // 4))    # a was evicted: it takes c's slot 0,
+        self.assertEqual(self.cache_n(c), (100, JSON_HEAD // 4))    # c then b's slot 1,
+        self.assertEqual(self.cache_n(b, model="other"), (100, 0))  # and another model a's slot 0
+        slots = self.client.state()["compat"]["slots"]
+        self.assertEqual([(s["id"], s["model"], s["tokens"], s["uses"]) for s in slots],
+                         [(0, "other", 100, 7), (1, "local", 100, 3)])
+        log = self.client.state()["log"]
+        self.assertEqual([(r["read"], r["write"], r["input"]) for r in log][:2], [(0, 100, 100), (99, 1, 1)])
+
+        self.compat(slots=1)
+        self.assertEqual(self.cache_n(a), (100, 0))
+        self.assertEqual(self.cache_n(a), (100, 99))
+        self.assertEqual(self.cache_n(b), (100, JSON_HEAD // 4))
+        self.assertEqual(self.cache_n(a), (100, JSON_HEAD // 4))
+
+
 class FakeProvCliTest(unittest.TestCase):
     def test_listening_line_default_keys_and_clean_exit(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -1008,7 +1439,8 @@ class FakeProvCliTest(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 2)          # a hanging answer does not hold up exit
 
     def test_bad_fault_flags(self):
-        for args in (["--p-500", "1.5"], ["--rpm", "-1"], ["--trickle-bps", "0"], ["--should-retry", "maybe"]):
+        for args in (["--p-500", "1.5"], ["--rpm", "-1"], ["--trickle-bps", "0"], ["--should-retry", "maybe"],
+                     ["--compat", "sglang"], ["--slots", "0"], ["--lru-entries", "-1"], ["--openai-ttl-30m", "-5"]):
             with self.subTest(args=args):
                 result = subprocess.run([sys.executable, FAKEPROV, *args], capture_output=True, text=True,
                                         timeout=10)

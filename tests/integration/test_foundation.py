@@ -184,8 +184,13 @@ class ControlAndSignals(unittest.TestCase):
         self.assertIn("stopped", w.log())
 
     def test_warmctl_commands_and_exit_codes(self):
+        # A prefix of its own (the same one would share support-bot's warms).
+        with open(self.env.path("support-bot.json")) as f:
+            tmpl = json.load(f)
+        tmpl["system"][0]["text"] = "Manual. " + tmpl["system"][0]["text"]
+        self.env.write("by-hand.json", json.dumps(tmpl))
         w = self.env.warmd(config(self.env, TWO_TARGETS + [
-            target_block("by-hand", "anthropic", "support-bot.json", 'policy = "manual";')]))
+            target_block("by-hand", "anthropic", "by-hand.json", 'policy = "manual";')]))
         wait_for(lambda: w.target("support-bot")["state"] == "warm", 10, what="warm")
         self.assertEqual(w.ctl("ping")[0], 0)
         rc, out, _ = w.ctl("status")

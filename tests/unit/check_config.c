@@ -558,7 +558,7 @@ START_TEST(test_future_features)
 	     "    policy = \"adaptive\"; },\n"
 	     "  { name = \"b\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
 	     "    policy = \"schedule\"; },\n"
-	     "  { name = \"c\"; provider = \"openai\"; request_file = \"req.json\";\n"
+	     "  { name = \"c\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
 	     "    endpoint = \"responses\"; }\n"
 	     ");\n");
 	expect_error(line_of("\"adaptive\""),
@@ -566,9 +566,44 @@ START_TEST(test_future_features)
 	expect_error(line_of("\"schedule\""),
 	             "policy \"schedule\" is not supported by this version of warmd");
 	expect_error(line_of("\"responses\""),
-	             "endpoint \"responses\" is not supported by this version of warmd");
+	             "endpoint \"responses\" does not match provider \"anthropic\"");
 	ck_assert_ptr_null(find_diag(DIAG_ERROR, "unknown policy"));
 	ck_assert_uint_eq(X.d.errors, 3);
+}
+END_TEST
+
+START_TEST(test_fidelity_keys)
+{
+	load("providers = ( { name = \"anthropic\";\n"
+	     "    headers = [ \"anthropic-beta: extended-cache-ttl-2025-04-11\" ]; },\n"
+	     "  { name = \"openai\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
+	     "    allow_edit = [ \"thinking\", \"tool_choice\" ]; },\n"
+	     "  { name = \"b\"; provider = \"openai\"; request_file = \"req.json\";\n"
+	     "    endpoint = \"responses\"; warm_mode = \"prewarm\"; }\n"
+	     ");\n");
+	expect_ok();
+	ck_assert_uint_eq(X.cfg->targets[0].allow_edit,
+	                  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE);
+	ck_assert(!X.cfg->targets[0].ttl_set);
+	ck_assert_int_eq(X.cfg->targets[1].warm_mode, WARM_MODE_PREWARM);
+	ck_assert_str_eq(X.cfg->providers[0].headers[0],
+	                 "anthropic-beta: extended-cache-ttl-2025-04-11");
+	load("providers = ( { name = \"anthropic\";\n"
+	     "    headers = [ \"x-api-key: mine\", \"no colon\", \"bad name: x\" ]; } );\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; request_file = \"req.json\"; allow_edit = [ \"system\" ];\n"
+	     "    ttl = 300; },\n"
+	     "  { name = \"b\"; request_file = \"req.json\"; endpoint = \"messages\";\n"
+	     "    warm_mode = \"prewarm\"; }\n"
+	     ");\n");
+	ck_assert_int_eq(X.rc, -EINVAL);
+	ck_assert_ptr_nonnull(find_diag(DIAG_ERROR, "header x-api-key is set by warmd itself"));
+	ck_assert_ptr_nonnull(find_diag(DIAG_ERROR, "header \"no colon\" is not"));
+	ck_assert_ptr_nonnull(find_diag(DIAG_ERROR, "header \"bad name: x\" is not"));
+	ck_assert_ptr_nonnull(find_diag(DIAG_ERROR, "allow_edit \"system\" is not an edit"));
+	ck_assert_ptr_nonnull(find_diag(DIAG_ERROR, "prewarm\" needs the responses endpoint"));
 }
 END_TEST
 
@@ -1013,6 +1048,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_out_of_range);
 	tcase_add_test(tc, test_unknown_enum);
 	tcase_add_test(tc, test_future_features);
+	tcase_add_test(tc, test_fidelity_keys);
 	tcase_add_test(tc, test_unknown_provider);
 	tcase_add_test(tc, test_missing_request_file);
 	tcase_add_test(tc, test_missing_names);

@@ -21,6 +21,17 @@ static struct cfg_provider prov = { .name = prov_name,
 	                            .kind = PROVIDER_OPENAI,
 	                            .base_url = base_url };
 static struct cfg_target tgt = { .name = tgt_name, .provider = prov_name, .ttl_s = 300 };
+static struct cfg_target tgt_chat = {
+	.name = tgt_name, .provider = prov_name, .ttl_s = 300, .endpoint = ENDPOINT_CHAT
+};
+static struct cfg_target tgt_responses = {
+	.name = tgt_name, .provider = prov_name, .ttl_s = 300, .endpoint = ENDPOINT_RESPONSES
+};
+static struct cfg_target tgt_prewarm = { .name = tgt_name,
+	                                 .provider = prov_name,
+	                                 .ttl_s = 300,
+	                                 .endpoint = ENDPOINT_AUTO,
+	                                 .warm_mode = WARM_MODE_PREWARM };
 static struct cfg_target tgt_key = {
 	.name = tgt_name, .provider = prov_name, .ttl_s = 300, .cache_key = cache_key
 };
@@ -86,10 +97,11 @@ static struct tmpl *expect_warm_t(const struct cfg_target *ct, const char *tq, c
 		ck_abort_msg("line %d: warm body (len %zu, unwarmable \"%s\")\n got: %s\nwant: %s",
 		             line, got_len, why, got, want);
 	}
-	if (t->max_tokens != 1) {
+	/* chat asks for one token, responses for the API's minimum of 16 */
+	if (t->max_tokens != (t->endpoint == ENDPOINT_RESPONSES ? 16 : 1)) {
 		int mt = t->max_tokens;
 		tmpl_unref(t);
-		ck_abort_msg("line %d: max_tokens %d, want 1", line, mt);
+		ck_abort_msg("line %d: max_tokens %d", line, mt);
 	}
 	return t;
 }
@@ -319,9 +331,16 @@ END_TEST
 
 START_TEST(test_template_errors)
 {
-	EXPECT_ERR("{'model':'gpt-4.1','input':[{'role':'user','content':'Hi'}],"
-	           "'max_output_tokens':100}",
-	           "Responses API");
+	expect_err_t(&tgt_chat,
+	             "{'model':'gpt-4.1','input':[{'role':'user','content':'Hi'}],"
+	             "'max_output_tokens':100}",
+	             "Responses API", __LINE__);
+	expect_err_t(&tgt_responses,
+	             "{'model':'gpt-4.1','messages':[{'role':'user','content':'Hi'}]}",
+	             "chat completions", __LINE__);
+	expect_err_t(&tgt_prewarm,
+	             "{'model':'gpt-4.1','messages':[{'role':'user','content':'Hi'}]}", "prewarm",
+	             __LINE__);
 	EXPECT_ERR("{'messages':[{'role':'user','content':'Hi'}]}", "\"model\"");
 	EXPECT_ERR("{'model':'','messages':[{'role':'user','content':'Hi'}]}", "\"model\"");
 	EXPECT_ERR("{'model':'gpt-4.1'}", "\"messages\"");
@@ -393,6 +412,78 @@ START_TEST(test_versions)
 	ck_assert_str_eq(v, v0);
 }
 END_TEST
+
+/* ---- responses ------------------------------------------------------------------------ */
+
+START_TEST(test_responses_warm)
+{
+	struct tmpl *t;
+
+	/* auto: "input" means the Responses API; 16 output tokens, the API minimum */
+	t = EXPECT_WARM("{'model':'gpt-5','instructions':'Be brief.','input':[{'role':'user',"
+	                "'content':[{'type':'input_text','text':'Hi'}]}],'max_output_tokens':2000,"
+	                "'reasoning':{'effort':'low'},'prompt_cache_key':'k1','store':false}",
+	                "{'model':'gpt-5','instructions':'Be brief.','input':[{'role':'user',"
+	                "'content':[{'type':'input_text','text':'Hi'}]}],'max_output_tokens':16,"
+	                "'reasoning':{'effort':'low'},'prompt_cache_key':'k1','store':false}");
+	ck_assert_str_eq(t->url, "http://127.0.0.1:9/v1/responses");
+	ck_assert_int_eq(t->endpoint, ENDPOINT_RESPONSES);
+	ck_assert_int_eq(t->max_tokens, 16);
+	tmpl_unref(t);
+	/* a string input is a user turn; stream off, its options gone, budget appended */
+	t = EXPECT_WARM("{'model':'gpt-4.1','input':'Hello there','stream':true,"
+	                "'stream_options':{'include_obfuscation':false}}",
+	                "{'model':'gpt-4.1','input':'Hello there','stream':false,"
+	                "'max_output_tokens':16}");
+	tmpl_unref(t);
+	/* ending with the assistant: a user turn; ending with function calls: their outputs */
+	t = EXPECT_WARM("{'model':'gpt-4.1','input':[{'role':'user','content':'Hi'},"
+	                "{'role':'assistant','content':'Hello!'}]}",
+	                "{'model':'gpt-4.1','input':[{'role':'user','content':'Hi'},"
+	                "{'role':'assistant','content':'Hello!'},{'role':'user','content':'.'}],"
+	                "'max_output_tokens':16}");
+	tmpl_unref(t);
+	t = EXPECT_WARM("{'model':'gpt-4.1','input':[{'role':'user','content':'Weather?'},"
+	                "{'type':'function_call','call_id':'c1','name':'w','arguments':'{}'},"
+	                "{'type':'function_call','call_id':'c2','name':'w','arguments':'{}'}]}",
+	                "{'model':'gpt-4.1','input':[{'role':'user','content':'Weather?'},"
+	                "{'type':'function_call','call_id':'c1','name':'w','arguments':'{}'},"
+	                "{'type':'function_call','call_id':'c2','name':'w','arguments':'{}'},"
+	                "{'type':'function_call_output','call_id':'c1','output':'.'},"
+	                "{'type':'function_call_output','call_id':'c2','output':'.'}],"
+	                "'max_output_tokens':16}");
+	tmpl_unref(t);
+	/* the native prewarm, merged into the template's own options */
+	t = expect_warm_t(&tgt_prewarm,
+	                  "{'model':'gpt-5.6','input':'Hi','prompt_cache_options':{'ttl':'30m'}}",
+	                  "{'model':'gpt-5.6','input':'Hi','prompt_cache_options':{'ttl':'30m',"
+	                  "'prewarm':true},'max_output_tokens':16}",
+	                  __LINE__);
+	ck_assert_ptr_nonnull(strstr(t->notes, "prewarm"));
+	tmpl_unref(t);
+}
+END_TEST
+
+START_TEST(test_responses_versions)
+{
+	struct tmpl *a =
+	        build_ok_t(&tgt, "{'model':'gpt-5','instructions':'A','input':'Hi'}", __LINE__);
+	struct tmpl *b =
+	        build_ok_t(&tgt, "{'model':'gpt-5','instructions':'B','input':'Hi'}", __LINE__);
+	struct tmpl *c = build_ok_t(&tgt,
+	                            "{'model':'gpt-5','instructions':'A','input':'Hi',"
+	                            "'max_output_tokens':999,'stream':true}",
+	                            __LINE__);
+
+	/* instructions are part of the prefix; the output budget and streaming are not */
+	ck_assert_str_ne(a->version, b->version);
+	ck_assert_str_eq(a->version, c->version);
+	tmpl_unref(a);
+	tmpl_unref(b);
+	tmpl_unref(c);
+}
+END_TEST
+
 
 /* ---- usage ---------------------------------------------------------------------------- */
 
@@ -543,6 +634,33 @@ static void error_text(long status, const char *body, const char *want, int line
 	              want);
 }
 
+START_TEST(test_usage_responses)
+{
+	/* older models: no write count, a cold cacheable prompt counts as a write */
+	USAGE_OK("{'object':'response','usage':{'input_tokens':2048,'input_tokens_details':{"
+	         "'cached_tokens':1920,'cache_write_tokens':0},'output_tokens':16,"
+	         "'output_tokens_details':{'reasoning_tokens':0},'total_tokens':2064}}",
+	         WARM_HIT, 1920, 0, 128, 16);
+	USAGE_OK("{'usage':{'input_tokens':2048,'input_tokens_details':{'cached_tokens':0},"
+	         "'output_tokens':16}}",
+	         WARM_WRITE, 0, 2048, 2048, 16);
+	/* models that bill writes say so */
+	USAGE_OK("{'usage':{'input_tokens':3000,'input_tokens_details':{'cached_tokens':1024,"
+	         "'cache_write_tokens':1920},'output_tokens':0}}",
+	         WARM_WRITE, 1024, 1920, 1976, 0);
+	USAGE_OK("{'usage':{'input_tokens':500,'input_tokens_details':{'cached_tokens':0,"
+	         "'cache_write_tokens':0},'output_tokens':16}}",
+	         WARM_NONE, 0, 0, 500, 16);
+	usage_err(&provider_openai_ops,
+	          Q("{'usage':{'input_tokens':10,'input_tokens_details':{'cached_tokens':20}}}"),
+	          "exceeds input_tokens", __LINE__);
+	usage_err(&provider_openai_ops,
+	          Q("{'usage':{'input_tokens':10,'input_tokens_details':{'cached_tokens':0,"
+	            "'cache_write_tokens':'x'}}}"),
+	          "cache_write_tokens", __LINE__);
+}
+END_TEST
+
 START_TEST(test_parse_error)
 {
 	error_text(401,
@@ -608,6 +726,9 @@ static Suite *openai_suite(void)
 	tcase_add_test(tc, test_usage_openai);
 	tcase_add_test(tc, test_usage_openai_errors);
 	tcase_add_test(tc, test_usage_compat);
+	tcase_add_test(tc, test_usage_responses);
+	tcase_add_test(tc, test_responses_warm);
+	tcase_add_test(tc, test_responses_versions);
 	tcase_add_test(tc, test_parse_error);
 	tcase_add_test(tc, test_headers);
 	suite_add_tcase(s, tc);

@@ -15,6 +15,7 @@
 #include "heap.h"
 #include "provider.h"
 #include "sched.h"
+#include "share.h"
 #include "target.h"
 #include "template.h"
 
@@ -1538,6 +1539,84 @@ START_TEST(test_openai_prefix_rate)
 }
 END_TEST
 
+/* ---- shared prefixes ---- */
+
+static void fx_prefix(struct target *t, const char *url, const char *version, const char *earlier)
+{
+	free(t->tmpl->url);
+	t->tmpl->url = strdup(url);
+	snprintf(t->tmpl->version, sizeof(t->tmpl->version), "%s", version);
+	t->tmpl->nbp = 0;
+	if (earlier)
+		snprintf(t->tmpl->bp_hashes[t->tmpl->nbp++], 65, "%s", earlier);
+	snprintf(t->tmpl->bp_hashes[t->tmpl->nbp++], 65, "%s", version);
+}
+
+START_TEST(test_identical_prefixes_share_one_warm)
+{
+	struct fx *f = fx_new(21);
+	struct provider *p = fx_provider(f, "p", 8, 0);
+	struct target *b = fx_target(f, p, "b", 300, POLICY_ALWAYS, 10);
+	struct target *a = fx_target(f, p, "a", 300, POLICY_ALWAYS, 10);
+	struct target *m = fx_target(f, p, "m", 300, POLICY_MANUAL, 10);
+
+	fx_prefix(a, "u", "v1", NULL);
+	fx_prefix(b, "u", "v1", NULL);
+	fx_prefix(m, "u", "v1", NULL);
+	share_link(f->tg, f->ntg);
+	ck_assert_ptr_null(a->leader); /* by name, and not the manual one */
+	ck_assert_ptr_eq(b->leader, a);
+	ck_assert_ptr_eq(m->leader, a);
+	ck_assert_uint_eq(a->nfollowers, 2);
+	fx_plan_all(f);
+	ck_assert_ptr_nonnull(strstr(b->reason, "shares the warms of a"));
+	ck_assert(clock_virtual_step(f->clk));
+	ck_assert_uint_eq(f->nfires, 1);
+	ck_assert_ptr_eq(f->fires[0].t, a);
+	fx_done(f, a, WARM_WRITE, T0, 0.01);
+	/* the followers took the refresh */
+	ck_assert_double_eq(b->expires_at, T0 + 300);
+	ck_assert_double_eq(m->expires_at, T0 + 300);
+	ck_assert_int_eq(target_state(b, fx_now(f), false), TARGET_WARM);
+	/* a paused leader does not speak for the others: b warms itself */
+	a->paused = true;
+	sched_remove(f->s, a);
+	sched_plan(f->s, b);
+	ck_assert_double_ge(b->next_warm_at, 0);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_extension_waits_for_its_base)
+{
+	struct fx *f = fx_new(22);
+	struct provider *p = fx_provider(f, "p", 8, 0);
+	struct target *longer = fx_target(f, p, "longer", 300, POLICY_ALWAYS, 10);
+	struct target *base = fx_target(f, p, "base", 300, POLICY_ALWAYS, 10);
+
+	fx_prefix(base, "u", "b1", NULL);
+	fx_prefix(longer, "u", "l1", "b1"); /* its first breakpoint is base's whole prefix */
+	share_link(f->tg, f->ntg);
+	ck_assert_ptr_eq(longer->extends, base);
+	ck_assert_uint_eq(base->nextended_by, 1);
+	sched_plan(f->s, base);
+	sched_plan(f->s, longer);
+	sched_rearm(f->s);
+	ck_assert_ptr_nonnull(strstr(longer->reason, "waits for base"));
+	ck_assert(clock_virtual_step(f->clk));
+	ck_assert_uint_eq(f->nfires, 1);
+	ck_assert_ptr_eq(f->fires[0].t, base);
+	/* base's entry is written: now the longer prefix goes, and reads it */
+	fx_done(f, base, WARM_WRITE, T0, 0.2);
+	ck_assert(clock_virtual_step(f->clk));
+	ck_assert_uint_eq(f->nfires, 2);
+	ck_assert_ptr_eq(f->fires[1].t, longer);
+	/* a failing base does not hold the other back */
+	fx_done(f, longer, WARM_WRITE, fx_now(f), 0.2);
+	fx_free(f);
+}
+END_TEST
+
 static Suite *sched_suite(void)
 {
 	Suite *s = suite_create("sched");
@@ -1603,6 +1682,12 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_retry_lands_before_expiry);
 	tcase_add_test(tc, test_failures_widen_the_margin);
 	tcase_add_test(tc, test_openai_prefix_rate);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("share");
+	tcase_add_checked_fixture(tc, NULL, fx_teardown);
+	tcase_add_test(tc, test_identical_prefixes_share_one_warm);
+	tcase_add_test(tc, test_extension_waits_for_its_base);
 	suite_add_tcase(s, tc);
 	return s;
 }
