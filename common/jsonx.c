@@ -417,3 +417,16 @@ void jsonx_add_bool(json_object *o, const char *key, bool v)
 {
 	add(o, key, json_object_new_boolean(v));
 }
+
+void jsonx_add_usd(json_object *o, const char *key, int64_t pico)
+{
+	/* Round half away from zero to whole micro-dollars, then print the
+	 * integer: no binary noise in money. */
+	int64_t micro = pico >= 0 ? (pico + 500000) / 1000000 : -((-pico + 500000) / 1000000);
+	uint64_t a = micro < 0 ? (uint64_t)(-micro) : (uint64_t)micro;
+	char tmp[48];
+
+	snprintf(tmp, sizeof(tmp), "%s%llu.%06llu", micro < 0 ? "-" : "",
+	         (unsigned long long)(a / 1000000), (unsigned long long)(a % 1000000));
+	add(o, key, json_object_new_double_s((double)micro / 1e6, tmp));
+}

@@ -49,5 +49,7 @@ void jsonx_add_int(json_object *o, const char *key, int64_t v);
 json_object *jsonx_new_double(double v);
 void jsonx_add_double(json_object *o, const char *key, double v);
 void jsonx_add_bool(json_object *o, const char *key, bool v);
+/* An amount of pico-USD as dollars, printed exactly to the micro-dollar ("0.012345"). */
+void jsonx_add_usd(json_object *o, const char *key, int64_t pico);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "duration.h"
 #include "log.h"
+#include "pricing.h"
 #include "sched.h"
 
 enum key_type {
@@ -60,6 +61,8 @@ static const struct key_def daemon_keys[] = {
 	{ "control_group", K_STR, D(control_group), 0, 0, NULL, "a group name" },
 	{ "touch_socket", K_OPTPATH, D(touch_socket), 0, 0, NULL,
 	  "a socket path (\"\" disables touches)" },
+	{ "pricing_file", K_OPTPATH, D(pricing_file), 0, 0, NULL,
+	  "a price table (\"\" disables prices)" },
 	{ "state_file", K_OPTPATH, D(state_file), 0, 0, NULL, "a file path (\"\" disables state)" },
 	{ "max_inflight", K_INT, D(max_inflight), 1, 100000, NULL, "concurrent warms" },
 	{ "metrics_listen", K_STR, D(metrics_listen), 0, 0, NULL,
@@ -458,9 +461,12 @@ static void load_daemon(const struct loader *ld, config_t *cf, struct config *c)
 		read_group(ld, g, daemon_keys, &c->daemon, "daemon");
 		c->daemon.touch_socket_set = config_setting_get_member(g, "touch_socket") != NULL;
 		c->daemon.control_group_set = config_setting_get_member(g, "control_group") != NULL;
+		c->daemon.pricing_file_set = config_setting_get_member(g, "pricing_file") != NULL;
 	}
 	if (!c->daemon.control_group)
 		c->daemon.control_group = xstrdup("warmd");
+	if (!c->daemon.pricing_file_set)
+		c->daemon.pricing_file = resolve_path(ld, "pricing.conf"); /* beside warmd.conf */
 	if (c->daemon.control_group_set && !getgrnam(c->daemon.control_group))
 		err_at(ld, config_setting_get_member(g, "control_group"),
 		       "daemon: control_group \"%s\" does not exist", c->daemon.control_group);
@@ -879,9 +885,8 @@ static void check_sections(const struct loader *ld, config_t *cf)
 	config_setting_t *root = config_root_setting(cf);
 	int n = config_setting_length(root);
 	static const struct key_def top[] = {
-		{ "daemon", 0, 0, 0, 0, NULL, NULL },
-		{ "providers", 0, 0, 0, 0, NULL, NULL },
-		{ "targets", 0, 0, 0, 0, NULL, NULL },
+		{ "daemon", 0, 0, 0, 0, NULL, NULL },  { "providers", 0, 0, 0, 0, NULL, NULL },
+		{ "targets", 0, 0, 0, 0, NULL, NULL }, { "pricing", 0, 0, 0, 0, NULL, NULL },
 		{ NULL, 0, 0, 0, 0, NULL, NULL },
 	};
 
@@ -966,6 +971,13 @@ int config_load(const char *path, struct diags *d, struct config **ret)
 	load_daemon(&ld, &cf, c);
 	load_providers(&ld, &cf, c);
 	load_targets(&ld, &cf, c);
+	if (config_lookup(&cf, "pricing")) {
+		c->price_overrides = calloc(1, sizeof(*c->price_overrides));
+		if (!c->price_overrides)
+			abort();
+		pricing_merge_setting(c->price_overrides, config_lookup(&cf, "pricing"), c->file,
+		                      d);
+	}
 	config_destroy(&cf);
 	if (d->errors > errors_before) {
 		config_free(c);
@@ -1015,6 +1027,8 @@ void config_free(struct config *c)
 	free(c->daemon.touch_socket);
 	free(c->daemon.state_file);
 	free(c->daemon.metrics_listen);
+	free(c->daemon.pricing_file);
+	pricing_free(c->price_overrides);
 	free(c->daemon.control_group);
 	free(c->daemon.metrics_textfile);
 	free(c->file);

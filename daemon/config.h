@@ -30,6 +30,8 @@ struct cfg_daemon {
 	char *state_file;       /* NULL: disabled (state_file = "") */
 	char *control_group;    /* group of the sockets (mutating peers' group) */
 	bool control_group_set; /* given in the file: it must exist */
+	char *pricing_file;     /* the price table, or NULL: no prices ("") */
+	bool pricing_file_set;  /* given in the file: it must exist */
 	char *metrics_listen;   /* "HOST:PORT" for HTTP /metrics, or NULL */
 	char *metrics_textfile; /* node_exporter textfile, or NULL */
 	double metrics_textfile_interval;
@@ -81,9 +83,12 @@ struct cfg_target {
 	int request_file_line;
 };
 
+struct pricing;
+
 struct config {
-	char *file; /* as given */
-	char *dir;  /* directory relative paths resolve against */
+	char *file;                      /* as given */
+	struct pricing *price_overrides; /* warmd.conf's own pricing = ( ... ), or NULL */
+	char *dir;                       /* directory relative paths resolve against */
 	struct cfg_daemon daemon;
 	struct cfg_provider *providers;
 	size_t nproviders;

@@ -12,6 +12,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "notify.h"
+#include "pricing.h"
 #include "share.h"
 #include "state.h"
 #include "touch.h"
@@ -45,6 +46,29 @@ static void check_template(struct diags *d, struct cfg_target *t, const struct t
 		        tm->min_cacheable);
 }
 
+/* The price table, with warmd.conf's own entries over it. */
+static void stage_pricing(const struct config *cfg, struct diags *d, struct pricing **ret)
+{
+	const char *path = cfg->daemon.pricing_file;
+	struct pricing *p = NULL;
+
+	*ret = NULL;
+	if (path && access(path, F_OK) < 0 && !cfg->daemon.pricing_file_set) {
+		if (!cfg->price_overrides)
+			diags_add(d, DIAG_WARNING, path, 0,
+			          "no price table here: cost_usd and saved_usd stay unknown (set "
+			          "daemon.pricing_file, or pricing_file = \"\" to silence this)");
+	} else if (path && pricing_load(path, d, &p) < 0) {
+		return;
+	}
+	if (cfg->price_overrides) {
+		if (!p && !(p = calloc(1, sizeof(*p))))
+			abort();
+		pricing_add_all(p, cfg->price_overrides);
+	}
+	*ret = p;
+}
+
 int daemon_stage(const char *path, struct diags *d, struct staging **ret)
 {
 	struct staging *st;
@@ -61,6 +85,7 @@ int daemon_stage(const char *path, struct diags *d, struct staging **ret)
 	st->tmpls = calloc(cfg->ntargets + 1, sizeof(*st->tmpls));
 	if (!st->creds || !st->tmpls)
 		abort();
+	stage_pricing(cfg, d, &st->pricing);
 	for (size_t i = 0; i < cfg->nproviders; i++) {
 		const struct cfg_provider *p = &cfg->providers[i];
 		if (cred_load(p, provider_ops_for(p->kind), &st->creds[i], &e) < 0)
@@ -95,6 +120,7 @@ void staging_free(struct staging *st)
 		tmpl_unref(st->tmpls[i]);
 	free(st->creds);
 	free(st->tmpls);
+	pricing_free(st->pricing);
 	config_free(st->cfg);
 	free(st);
 }
@@ -352,6 +378,11 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 	config_free(d->cfg);
 	d->cfg = cfg;
 	st->cfg = NULL;
+	pricing_free(d->pricing);
+	d->pricing = st->pricing;
+	st->pricing = NULL;
+	for (size_t i = 0; i < d->ntargets; i++)
+		d->targets[i]->price = pricing_find(d->pricing, d->targets[i]->tmpl->model);
 	staging_free(st);
 	log_set_level(cfg->daemon.log_level);
 	sched_set_max_inflight(d->sched, cfg->daemon.max_inflight);
@@ -512,6 +543,23 @@ void daemon_update_status(struct daemon *d, bool force)
 	              d->stopping ? ", stopping" : "");
 }
 
+/* A real request found the cache warm. Was that our doing? Only if a warm
+ * made the last refresh and, without warms, the cache would have expired
+ * since the previous real request: then the request read instead of paying
+ * to write (or, on OpenAI, to send the prefix as plain input). */
+static void credit_saving(struct daemon *d, struct target *t, const struct touch_report *rep)
+{
+	double now = clock_now(d->clk);
+	int64_t tokens = rep->cached > 0 ? rep->cached : t->prefix_tokens;
+
+	if (!t->price || rep->result == PROTO_TOUCH_MISS || !t->refreshed_by_warm ||
+	    t->expires_at <= now || tokens <= 0)
+		return;
+	if (t->last_traffic > 0 && now - t->last_traffic <= t->ttl_s)
+		return; /* the traffic alone would have kept it warm */
+	t->saved_pico += pricing_write(t->price, tokens, t->ttl_s) - pricing_read(t->price, tokens);
+}
+
 int daemon_touch(struct daemon *d, const struct touch_report *rep)
 {
 	struct target *t = daemon_find_target(d, rep->target);
@@ -522,6 +570,7 @@ int daemon_touch(struct daemon *d, const struct touch_report *rep)
 		daemon_touch_rejected(d, why);
 		return -ENOENT;
 	}
+	credit_saving(d, t, rep);
 	t->touches++;
 	if (rep->result == PROTO_TOUCH_HIT)
 		t->touch_hits++;
@@ -530,6 +579,7 @@ int daemon_touch(struct daemon *d, const struct touch_report *rep)
 	if (rep->cached > 0)
 		t->prefix_tokens = (long)rep->cached;
 	sched_touch(d->sched, t);
+	t->last_traffic = t->last_touch;
 	target_version_current(t)->last_seen = t->last_touch;
 	state_changed(d->state);
 	log_debug("%s: touched (%s), next warm %s", t->name,
@@ -581,6 +631,8 @@ void daemon_fini(struct daemon *d)
 	d->clk = NULL;
 	config_free(d->cfg);
 	d->cfg = NULL;
+	pricing_free(d->pricing);
+	d->pricing = NULL;
 	free(d->config_path);
 	d->config_path = NULL;
 }

@@ -20,6 +20,7 @@
 #include "warm.h"
 
 struct ctl;
+struct pricing;
 struct metrics_http;
 struct metrics_textfile;
 struct state;
@@ -30,6 +31,7 @@ struct daemon {
 	uv_loop_t *loop;
 	char *config_path;
 	struct config *cfg;
+	struct pricing *pricing; /* NULL: no prices, costs unknown */
 	struct clock *clk;
 	struct sched *sched;
 	struct http *http;
@@ -56,8 +58,9 @@ struct daemon {
 /* A configuration built and validated but not applied. */
 struct staging {
 	struct config *cfg;
-	struct cred **creds; /* one per cfg provider */
-	struct tmpl **tmpls; /* one per cfg target */
+	struct pricing *pricing; /* the table and warmd.conf's overrides, or NULL */
+	struct cred **creds;     /* one per cfg provider */
+	struct tmpl **tmpls;     /* one per cfg target */
 };
 
 /* What a reload changed: JSON arrays of target names, plus warnings. */

@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "pricing.h"
 #include "version.h"
 
 struct metrics_textfile {
@@ -145,6 +146,18 @@ int metrics_write(struct daemon *d, struct buf *b)
 		       NULL, (double)by_state[s]);
 	duration_histogram(b, d);
 	tokens_total(b, d);
+	head(b, "warmd_cost_usd_total", "counter",
+	     "What the target's warms cost, in USD (targets whose model has a price).");
+	for (size_t i = 0; i < d->ntargets; i++)
+		if (d->targets[i]->price)
+			sample(b, "warmd_cost_usd_total", "target", d->targets[i]->name, NULL, NULL,
+			       pricing_usd(d->targets[i]->cost_pico));
+	head(b, "warmd_saved_usd_total", "counter",
+	     "Estimated USD real requests saved because a warm had kept the cache.");
+	for (size_t i = 0; i < d->ntargets; i++)
+		if (d->targets[i]->price)
+			sample(b, "warmd_saved_usd_total", "target", d->targets[i]->name, NULL,
+			       NULL, pricing_usd(d->targets[i]->saved_pico));
 	head(b, "warmd_touches_total", "counter", "Touches (reports of real traffic) per target.");
 	for (size_t i = 0; i < d->ntargets; i++)
 		sample(b, "warmd_touches_total", "target", d->targets[i]->name, NULL, NULL,

@@ -390,6 +390,8 @@ static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool 
 	} else {
 		u->result = WARM_NONE;
 	}
+	/* What is left was billed as plain input (prompt counts everything). */
+	u->input = prompt - cached - u->write > 0 ? prompt - cached - u->write : 0;
 out:
 	json_object_put(o);
 	return r;

@@ -356,6 +356,7 @@ void sched_touch(struct sched *s, struct target *t)
 		t->last_refresh = now;
 		t->expires_at = now + t->ttl_s;
 		t->spread = rand_unit(t) * spread_max(t->ttl_s);
+		t->refreshed_by_warm = false;
 	}
 	if (t->queued) {
 		/* Traffic just refreshed it: the queued warm is no longer due. */
@@ -636,6 +637,7 @@ void sched_done(struct sched *s, struct target *t, const struct sched_outcome *o
 			t->fail_streak = 0;
 			t->blocked = false;
 			t->spread = rand_unit(t) * spread_max(t->ttl_s);
+			t->refreshed_by_warm = true;
 			breaker_success(&t->breaker);
 			breaker_success(&p->breaker);
 			break;

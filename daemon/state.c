@@ -27,6 +27,9 @@ struct rec {
 	double last_refresh, expires_at, last_touch;
 	long prefix_tokens;
 	uint64_t warms, hits, writes, nones, errors, touches, touch_hits, touch_misses;
+	int64_t cost_pico, saved_pico;
+	double last_traffic;
+	bool refreshed_by_warm;
 	bool paused;
 	char last_error[256];
 	uint32_t *hist;
@@ -123,6 +126,10 @@ static struct snapshot *snapshot_take(struct state *s)
 		r->touches = t->touches;
 		r->touch_hits = t->touch_hits;
 		r->touch_misses = t->touch_misses;
+		r->cost_pico = t->cost_pico;
+		r->saved_pico = t->saved_pico;
+		r->last_traffic = t->last_traffic;
+		r->refreshed_by_warm = t->refreshed_by_warm;
 		r->paused = t->paused;
 		text_copy(r->last_error, sizeof(r->last_error), t->last_error);
 		if (t->nversions && (r->versions = malloc(t->nversions * sizeof(*r->versions)))) {
@@ -168,6 +175,10 @@ static json_object *rec_json(const struct rec *r)
 	jsonx_add_int(o, "touch_hits", (int64_t)r->touch_hits);
 	jsonx_add_int(o, "touch_misses", (int64_t)r->touch_misses);
 	jsonx_add_bool(o, "paused", r->paused);
+	jsonx_add_int(o, "cost_pico_usd", r->cost_pico);
+	jsonx_add_int(o, "saved_pico_usd", r->saved_pico);
+	jsonx_add_time(o, "last_traffic", r->last_traffic);
+	jsonx_add_bool(o, "refreshed_by_warm", r->refreshed_by_warm);
 	jsonx_add_str(o, "last_error", r->last_error[0] ? r->last_error : NULL);
 	/* Touch times as the first one and the gaps after it: compact. */
 	h = json_object_new_array_ext((int)r->nhist);
@@ -487,7 +498,10 @@ static bool entry_valid(json_object *e)
 		if (!get_u64(e, counts[i], &u))
 			return false;
 	if (!get_time(e, "last_refresh", &t) || !get_time(e, "expires_at", &t) ||
-	    !get_time(e, "last_touch", &t))
+	    !get_time(e, "last_touch", &t) || !get_time(e, "last_traffic", &t))
+		return false;
+	if (!get_u64(e, "cost_pico_usd", &u) || !get_u64(e, "saved_pico_usd", &u) ||
+	    !json_object_is_type(jsonx_get(e, "refreshed_by_warm"), json_type_boolean))
 		return false;
 	if (!h || !json_object_is_type(h, json_type_array))
 		return false;
@@ -539,7 +553,7 @@ static void apply_entry(struct daemon *d, struct target *t, json_object *e, doub
 {
 	json_object *h = jsonx_get(e, "touch_history");
 	const char *err = jsonx_get_str(e, "last_error");
-	uint64_t prefix = 0;
+	uint64_t prefix = 0, cost = 0, saved = 0;
 	int64_t at = 0;
 
 	get_u64(e, "warms", &t->warms);
@@ -551,6 +565,11 @@ static void apply_entry(struct daemon *d, struct target *t, json_object *e, doub
 	get_u64(e, "touch_hits", &t->touch_hits);
 	get_u64(e, "touch_misses", &t->touch_misses);
 	get_time(e, "last_touch", &t->last_touch);
+	get_time(e, "last_traffic", &t->last_traffic);
+	get_u64(e, "cost_pico_usd", &cost);
+	get_u64(e, "saved_pico_usd", &saved);
+	t->cost_pico = (int64_t)cost;
+	t->saved_pico = (int64_t)saved;
 	if (t->last_touch <= 0)
 		t->last_touch = now;
 	t->paused = json_object_get_boolean(jsonx_get(e, "paused"));
@@ -566,6 +585,7 @@ static void apply_entry(struct daemon *d, struct target *t, json_object *e, doub
 		get_time(e, "expires_at", &t->expires_at);
 		get_u64(e, "prefix_tokens", &prefix);
 		t->prefix_tokens = (long)prefix;
+		t->refreshed_by_warm = json_object_get_boolean(jsonx_get(e, "refreshed_by_warm"));
 		if (err)
 			text_copy(t->last_error, sizeof(t->last_error), err);
 	}

@@ -151,8 +151,13 @@ json_object *target_status_json(const struct target *t, double now, bool paused_
 	jsonx_add_int(o, "touches", (int64_t)t->touches);
 	jsonx_add_str(o, "last_error", t->last_error[0] ? t->last_error : NULL);
 	jsonx_add_str(o, "breaker", breaker_state_name(t->breaker.state));
-	/* No price table yet: unknown money is null, never a made-up zero. */
-	json_object_object_add(o, "cost_usd", NULL);
-	json_object_object_add(o, "saved_usd", NULL);
+	/* Without a price for the model, money is unknown: null, never a made-up zero. */
+	if (t->price) {
+		jsonx_add_usd(o, "cost_usd", t->cost_pico);
+		jsonx_add_usd(o, "saved_usd", t->saved_pico);
+	} else {
+		jsonx_add_str(o, "cost_usd", NULL);
+		jsonx_add_str(o, "saved_usd", NULL);
+	}
 	return o;
 }

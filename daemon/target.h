@@ -27,6 +27,7 @@ enum target_state {
 };
 
 struct cred;
+struct price;
 
 struct target {
 	int refs;
@@ -34,9 +35,10 @@ struct target {
 	double ttl_s;
 	enum policy policy;
 	int priority;
-	double idle_limit_s;   /* 0: never idle */
-	struct provider *prov; /* ref */
-	struct tmpl *tmpl;     /* ref: the current version */
+	double idle_limit_s;       /* 0: never idle */
+	struct provider *prov;     /* ref */
+	const struct price *price; /* into the daemon's price table, or NULL: unknown */
+	struct tmpl *tmpl;         /* ref: the current version */
 	bool removed;
 	bool paused;
 
@@ -48,7 +50,8 @@ struct target {
 	bool has_result;
 
 	/* Real traffic, from touches. */
-	double last_touch; /* or when the target was created: idle_limit counts from it */
+	double last_touch;   /* or when the target was created: idle_limit counts from it */
+	double last_traffic; /* the last touch itself, 0 = none yet */
 	uint64_t touch_hits, touch_misses;
 	uint32_t *touch_hist; /* ring of the last TARGET_TOUCH_HISTORY touch times (Unix s) */
 	unsigned touch_n, touch_pos;
@@ -68,6 +71,9 @@ struct target {
 	/* Counters, kept across reloads. */
 	uint64_t warms, hits, writes, nones, errors, touches;
 	uint64_t tok_read, tok_write, tok_input, tok_output; /* tokens our warms used */
+	int64_t cost_pico;                                   /* what our warms cost (pico-USD) */
+	int64_t saved_pico;     /* what real requests saved because a warm kept the cache */
+	bool refreshed_by_warm; /* the cache's last refresh was one of our warms */
 	char last_error[256];
 	struct log_repeat err_log; /* collapses repeated identical warm errors */
 

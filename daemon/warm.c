@@ -11,6 +11,7 @@
 
 #include "cred.h"
 #include "log.h"
+#include "pricing.h"
 #include "ratelimit.h"
 
 static void warm_done_cb(struct http_req *req);
@@ -156,6 +157,8 @@ static void warm_done_cb(struct http_req *req)
 		return;
 	}
 
+	if (t->price)
+		t->cost_pico += pricing_cost(t->price, &u, t->ttl_s);
 	t->tok_read += (uint64_t)u.read;
 	t->tok_write += (uint64_t)u.write;
 	t->tok_input += (uint64_t)u.input;

@@ -484,7 +484,6 @@ START_TEST(test_responses_versions)
 }
 END_TEST
 
-
 /* ---- usage ---------------------------------------------------------------------------- */
 
 static void usage_ok(const struct provider_ops *ops, const char *bq, enum warm_result res,
@@ -558,23 +557,23 @@ START_TEST(test_usage_openai)
 	/* Nothing cached from a cacheable prompt: this request wrote it. */
 	USAGE_OK("{'usage':{'prompt_tokens':2000,'completion_tokens':1,"
 	         "'prompt_tokens_details':{'cached_tokens':0}}}",
-	         WARM_WRITE, 0, 2000, 2000, 1);
+	         WARM_WRITE, 0, 2000, 0, 1); /* the written tokens are not input twice */
 	USAGE_OK("{'usage':{'prompt_tokens':1024,'completion_tokens':1,"
 	         "'prompt_tokens_details':{'cached_tokens':0}}}",
-	         WARM_WRITE, 0, 1024, 1024, 1);
+	         WARM_WRITE, 0, 1024, 0, 1);
 	/* Below 1024 tokens OpenAI caches nothing. */
 	USAGE_OK("{'usage':{'prompt_tokens':1023,'completion_tokens':1,"
 	         "'prompt_tokens_details':{'cached_tokens':0}}}",
 	         WARM_NONE, 0, 0, 1023, 1);
 	/* No details: 0 cached. */
-	USAGE_OK("{'usage':{'prompt_tokens':5000,'completion_tokens':1}}", WARM_WRITE, 0, 5000,
-	         5000, 1);
+	USAGE_OK("{'usage':{'prompt_tokens':5000,'completion_tokens':1}}", WARM_WRITE, 0, 5000, 0,
+	         1);
 	USAGE_OK(
 	        "{'usage':{'prompt_tokens':50,'completion_tokens':1,'prompt_tokens_details':null}}",
 	        WARM_NONE, 0, 0, 50, 1);
 	USAGE_OK("{'usage':{'prompt_tokens':2000,'completion_tokens':1,"
 	         "'prompt_tokens_details':{'cached_tokens':null}}}",
-	         WARM_WRITE, 0, 2000, 2000, 1);
+	         WARM_WRITE, 0, 2000, 0, 1); /* the written tokens are not input twice */
 }
 END_TEST
 
@@ -612,11 +611,11 @@ START_TEST(test_usage_compat)
 	          WARM_HIT, 100, 0, 200, 1);
 	/* A self-hosted server caches any prompt: 0 cached is a write, however short. */
 	COMPAT_OK("{'usage':{'prompt_tokens':300,'completion_tokens':1},'timings':{'cache_n':0}}",
-	          WARM_WRITE, 0, 300, 300, 1);
+	          WARM_WRITE, 0, 300, 0, 1);
 	COMPAT_OK("{'usage':{'prompt_tokens':20,'completion_tokens':1,"
 	          "'prompt_tokens_details':{'cached_tokens':0}}}",
-	          WARM_WRITE, 0, 20, 20, 1);
-	COMPAT_OK("{'usage':{'prompt_tokens':20,'completion_tokens':1}}", WARM_WRITE, 0, 20, 20, 1);
+	          WARM_WRITE, 0, 20, 0, 1);
+	COMPAT_OK("{'usage':{'prompt_tokens':20,'completion_tokens':1}}", WARM_WRITE, 0, 20, 0, 1);
 	COMPAT_ERR("{'usage':{'prompt_tokens':20},'timings':{'cache_n':'x'}}", "timings.cache_n");
 	COMPAT_ERR("{'usage':{'prompt_tokens':20},'timings':{'cache_n':21}}",
 	           "cached_tokens 21 exceeds prompt_tokens 20");
@@ -643,11 +642,11 @@ START_TEST(test_usage_responses)
 	         WARM_HIT, 1920, 0, 128, 16);
 	USAGE_OK("{'usage':{'input_tokens':2048,'input_tokens_details':{'cached_tokens':0},"
 	         "'output_tokens':16}}",
-	         WARM_WRITE, 0, 2048, 2048, 16);
+	         WARM_WRITE, 0, 2048, 0, 16);
 	/* models that bill writes say so */
 	USAGE_OK("{'usage':{'input_tokens':3000,'input_tokens_details':{'cached_tokens':1024,"
 	         "'cache_write_tokens':1920},'output_tokens':0}}",
-	         WARM_WRITE, 1024, 1920, 1976, 0);
+	         WARM_WRITE, 1024, 1920, 56, 0); /* 3000 = 1024 read + 1920 written + 56 */
 	USAGE_OK("{'usage':{'input_tokens':500,'input_tokens_details':{'cached_tokens':0,"
 	         "'cache_write_tokens':0},'output_tokens':16}}",
 	         WARM_NONE, 0, 0, 500, 16);

@@ -1,0 +1,233 @@
+/* pricing: what tokens cost, per model, exactly. */
+#include "pricing.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* USD per million tokens -> pico-USD per token (exact to 1e-6 USD/MTok). */
+static int64_t per_token(double usd_per_mtok)
+{
+	return (int64_t)llround(usd_per_mtok * 1e6);
+}
+
+static const char *setting_file(const config_setting_t *s, const char *fallback)
+{
+	const char *f = s ? config_setting_source_file(s) : NULL;
+
+	return f ? f : fallback;
+}
+
+static bool read_price(config_setting_t *g, const char *key, int64_t *ret, bool *present,
+                       const char *file, struct diags *d)
+{
+	config_setting_t *s = config_setting_get_member(g, key);
+	double v;
+
+	if (present)
+		*present = s != NULL;
+	if (!s)
+		return true;
+	if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+		v = config_setting_get_float(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_INT ||
+	         config_setting_type(s) == CONFIG_TYPE_INT64)
+		v = (double)config_setting_get_int64(s);
+	else {
+		diags_add(d, DIAG_ERROR, setting_file(s, file), config_setting_source_line(s),
+		          "pricing: %s must be a number of USD per million tokens", key);
+		return false;
+	}
+	if (!(v >= 0) || v > 1e6) {
+		diags_add(d, DIAG_ERROR, setting_file(s, file), config_setting_source_line(s),
+		          "pricing: %s = %g is out of range", key, v);
+		return false;
+	}
+	*ret = per_token(v);
+	return true;
+}
+
+static void put(struct pricing *p, struct price *pr)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (strcmp(p->v[i].model, pr->model) == 0) {
+			free(p->v[i].model);
+			p->v[i] = *pr;
+			return;
+		}
+	}
+	p->v = realloc(p->v, (p->n + 1) * sizeof(*p->v));
+	if (!p->v)
+		abort();
+	p->v[p->n++] = *pr;
+}
+
+int pricing_merge_setting(struct pricing *p, void *setting, const char *file, struct diags *d)
+{
+	static const char *const keys[] = { "model",      "input",  "cache_write", "cache_write_1h",
+		                            "cache_read", "output", NULL };
+	config_setting_t *list = setting;
+	size_t errors = d->errors;
+	int n;
+
+	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
+		diags_add(d, DIAG_ERROR, setting_file(list, file), config_setting_source_line(list),
+		          "\"pricing\" must be a list: pricing = ( { model = \"...\"; ... } );");
+		return -EINVAL;
+	}
+	n = config_setting_length(list);
+	for (int i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		struct price pr = { 0 };
+		bool has_write = false, ok = true;
+		const char *model = NULL;
+
+		if (!config_setting_is_group(g) ||
+		    !config_setting_lookup_string(g, "model", &model) || !*model) {
+			diags_add(d, DIAG_ERROR, setting_file(g, file),
+			          config_setting_source_line(g),
+			          "pricing[%d]: needs a model = \"...\"", i);
+			continue;
+		}
+		for (int k = 0; k < config_setting_length(g); k++) {
+			const char *name =
+			        config_setting_name(config_setting_get_elem(g, (unsigned)k));
+			bool known = false;
+			for (const char *const *kk = keys; *kk; kk++)
+				known |= strcmp(*kk, name) == 0;
+			if (!known) {
+				config_setting_t *s = config_setting_get_elem(g, (unsigned)k);
+				diags_add(d, DIAG_ERROR, setting_file(s, file),
+				          config_setting_source_line(s),
+				          "pricing \"%s\": unknown key \"%s\"", model, name);
+				ok = false;
+			}
+		}
+		ok &= read_price(g, "input", &pr.input, NULL, file, d);
+		ok &= read_price(g, "cache_write", &pr.cache_write, &has_write, file, d);
+		ok &= read_price(g, "cache_write_1h", &pr.cache_write_1h, &pr.has_write_1h, file,
+		                 d);
+		ok &= read_price(g, "cache_read", &pr.cache_read, NULL, file, d);
+		ok &= read_price(g, "output", &pr.output, NULL, file, d);
+		if (!config_setting_get_member(g, "input") ||
+		    !config_setting_get_member(g, "cache_read")) {
+			diags_add(d, DIAG_ERROR, setting_file(g, file),
+			          config_setting_source_line(g),
+			          "pricing \"%s\": input and cache_read are required", model);
+			ok = false;
+		}
+		if (!ok)
+			continue;
+		/* No write price: the provider does not bill writes beyond input. */
+		if (!has_write)
+			pr.cache_write = pr.input;
+		if (!pr.has_write_1h)
+			pr.cache_write_1h = pr.cache_write;
+		pr.model = strdup(model);
+		if (!pr.model)
+			abort();
+		put(p, &pr);
+	}
+	return d->errors > errors ? -EINVAL : 0;
+}
+
+int pricing_load(const char *path, struct diags *d, struct pricing **ret)
+{
+	struct pricing *p = calloc(1, sizeof(*p));
+	config_setting_t *list;
+	const char *as_of = NULL;
+	config_t cf;
+	int r = 0;
+
+	if (!p)
+		abort();
+	config_init(&cf);
+	if (access(path, R_OK) < 0) {
+		diags_add(d, DIAG_ERROR, path, 0, "cannot read pricing file: %s", strerror(errno));
+		r = -EINVAL;
+	} else if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		diags_add(d, DIAG_ERROR, config_error_file(&cf) ? config_error_file(&cf) : path,
+		          config_error_line(&cf), "%s", config_error_text(&cf));
+		r = -EINVAL;
+	} else {
+		if (config_lookup_string(&cf, "as_of", &as_of))
+			p->as_of = strdup(as_of);
+		list = config_lookup(&cf, "pricing");
+		if (!list) {
+			diags_add(d, DIAG_ERROR, path, 0, "no \"pricing\" list");
+			r = -EINVAL;
+		} else {
+			r = pricing_merge_setting(p, list, path, d);
+		}
+	}
+	config_destroy(&cf);
+	if (r < 0) {
+		pricing_free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+void pricing_add_all(struct pricing *dst, const struct pricing *src)
+{
+	for (size_t i = 0; src && i < src->n; i++) {
+		struct price pr = src->v[i];
+		pr.model = strdup(src->v[i].model);
+		if (!pr.model)
+			abort();
+		put(dst, &pr);
+	}
+}
+
+void pricing_free(struct pricing *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i].model);
+	free(p->v);
+	free(p->as_of);
+	free(p);
+}
+
+const struct price *pricing_find(const struct pricing *p, const char *model)
+{
+	const struct price *best = NULL;
+	size_t best_len = 0;
+
+	if (!p || !model)
+		return NULL;
+	for (size_t i = 0; i < p->n; i++) {
+		size_t n = strlen(p->v[i].model);
+		if (n > best_len && strncmp(model, p->v[i].model, n) == 0) {
+			best = &p->v[i];
+			best_len = n;
+		}
+	}
+	return best;
+}
+
+int64_t pricing_read(const struct price *pr, int64_t tokens)
+{
+	return tokens * pr->cache_read;
+}
+
+int64_t pricing_write(const struct price *pr, int64_t tokens, double ttl_s)
+{
+	return tokens * (ttl_s > 300 ? pr->cache_write_1h : pr->cache_write);
+}
+
+int64_t pricing_cost(const struct price *pr, const struct warm_usage *u, double ttl_s)
+{
+	return pricing_read(pr, u->read) + pricing_write(pr, u->write, ttl_s) +
+	       u->input * pr->input + u->output * pr->output;
+}
+
+double pricing_usd(int64_t pico)
+{
+	return (double)pico / (double)PICO_PER_USD;
+}

@@ -1,0 +1,57 @@
+/* pricing: what tokens cost, per model, exactly.
+ *
+ * Prices come from the shipped, dated table (config/pricing.conf) with the
+ * operator's `pricing = ( ... )` entries over it. Money is kept in integer
+ * picodollars (1e-12 USD) per token, so sums of millions of warms stay exact;
+ * a price of $0.0375 per million tokens is 37,500 pico-USD per token. */
+#ifndef WARMD_PRICING_H
+#define WARMD_PRICING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "provider.h"
+
+#define PICO_PER_USD 1000000000000LL
+
+struct price {
+	char *model; /* the model, or a prefix of the family */
+	int64_t input, cache_write, cache_write_1h, cache_read, output; /* pico-USD per token */
+	bool has_write_1h;
+};
+
+struct pricing {
+	struct price *v;
+	size_t n;
+	char *as_of;
+};
+
+/* Reads a pricing file (libconfig: as_of = "..."; pricing = ( {...} );).
+ * Problems go to d with FILE:LINE; returns 0 or -EINVAL. */
+int pricing_load(const char *path, struct diags *d, struct pricing **ret);
+/* Reads `pricing = ( ... )` entries from a config setting (warmd.conf's
+ * overrides) into p, replacing entries of the same model. */
+int pricing_merge_setting(struct pricing *p, void *libconfig_setting, const char *file,
+                          struct diags *d);
+/* Copies src's entries into dst (replacing the same models). */
+void pricing_add_all(struct pricing *dst, const struct pricing *src);
+void pricing_free(struct pricing *p);
+
+/* The entry whose model is the longest prefix of model, or NULL. */
+const struct price *pricing_find(const struct pricing *p, const char *model);
+
+/* What one answer's usage cost, in pico-USD. A cache write is priced at the
+ * 1 h rate when ttl_s > 300 (and the table has one); providers that do not
+ * bill writes (no cache_write price) charge them as plain input. */
+int64_t pricing_cost(const struct price *pr, const struct warm_usage *u, double ttl_s);
+
+/* Cost of a prefix of tokens read from / written to the cache, and as plain
+ * input (for savings and the simulator). */
+int64_t pricing_read(const struct price *pr, int64_t tokens);
+int64_t pricing_write(const struct price *pr, int64_t tokens, double ttl_s);
+
+/* pico-USD as a double of dollars (for JSON and Prometheus). */
+double pricing_usd(int64_t pico);
+
+#endif

@@ -1,0 +1,132 @@
+/* check_pricing: the price table and exact money arithmetic (daemon/pricing.c). */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonx.h"
+#include "pricing.h"
+#include "testutil.h"
+
+static struct pricing *load_text(const char *text, struct diags *d, int *rc)
+{
+	char *dir = tu_tmpdir(), *path = tu_write(dir, "pricing.conf", text);
+	struct pricing *p = NULL;
+
+	*rc = pricing_load(path, d, &p);
+	tu_rmrf(dir);
+	free(dir);
+	free(path);
+	return p;
+}
+
+START_TEST(test_shipped_table)
+{
+	struct diags d = { 0 };
+	struct pricing *p = NULL;
+	const struct price *pr;
+
+	ck_assert_int_eq(pricing_load(TEST_SOURCE_DIR "/config/pricing.conf", &d, &p), 0);
+	ck_assert_uint_eq(d.n, 0);
+	ck_assert_ptr_nonnull(p->as_of);
+	/* the longest prefix wins: a dated snapshot finds its family */
+	pr = pricing_find(p, "claude-sonnet-4-5-20250929");
+	ck_assert_ptr_nonnull(pr);
+	ck_assert_str_eq(pr->model, "claude-sonnet-4-5");
+	ck_assert_int_eq(pr->input, 3000000);          /* $3 / MTok */
+	ck_assert_int_eq(pr->cache_write, 3750000);    /* 1.25x */
+	ck_assert_int_eq(pr->cache_write_1h, 6000000); /* 2x */
+	ck_assert_int_eq(pr->cache_read, 300000);      /* 0.1x */
+	ck_assert_str_eq(pricing_find(p, "gpt-4.1-mini-2025")->model, "gpt-4.1-mini");
+	ck_assert_str_eq(pricing_find(p, "gpt-4.1")->model, "gpt-4.1");
+	ck_assert_ptr_null(pricing_find(p, "llama-3-70b"));
+	/* OpenAI without a write price: a write costs plain input */
+	pr = pricing_find(p, "gpt-4.1");
+	ck_assert_int_eq(pr->cache_write, pr->input);
+	pricing_free(p);
+	diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_exact_money)
+{
+	struct price pr = { .input = 3000000,
+		            .cache_write = 3750000,
+		            .cache_write_1h = 6000000,
+		            .cache_read = 300000,
+		            .output = 15000000 };
+	struct warm_usage u = { .read = 3057, .write = 0, .input = 12, .output = 0 };
+	json_object *o = json_object_new_object();
+	int64_t sum = 0;
+
+	ck_assert_int_eq(pricing_cost(&pr, &u, 300), 3057LL * 300000 + 12LL * 3000000);
+	u.read = 0;
+	u.write = 3057;
+	ck_assert_int_eq(pricing_cost(&pr, &u, 300), 3057LL * 3750000 + 12LL * 3000000);
+	ck_assert_int_eq(pricing_cost(&pr, &u, 3600), 3057LL * 6000000 + 12LL * 3000000);
+	/* a million warms of a tenth of a cent add up exactly */
+	for (int i = 0; i < 1000000; i++)
+		sum += pricing_read(&pr, 3333);
+	ck_assert_int_eq(sum, 1000000LL * 3333 * 300000);
+	jsonx_add_usd(o, "a", sum);
+	jsonx_add_usd(o, "b", 11463750000LL); /* $0.01146375 -> 0.011464 */
+	jsonx_add_usd(o, "c", 0);
+	jsonx_add_usd(o, "d", -1500000);
+	ck_assert_str_eq(jsonx_dump(o, NULL),
+	                 "{\"a\":999.900000,\"b\":0.011464,\"c\":0.000000,\"d\":-0.000002}");
+	json_object_put(o);
+	ck_assert(pricing_usd(PICO_PER_USD) == 1.0);
+}
+END_TEST
+
+START_TEST(test_bad_tables)
+{
+	struct diags d = { 0 };
+	int rc;
+	struct pricing *p =
+	        load_text("pricing = (\n"
+	                  "  { model = \"m1\"; input = 1.0; cache_read = 0.1; },\n"
+	                  "  { model = \"m2\"; input = \"cheap\"; cache_read = 0.1; },\n"
+	                  "  { model = \"m3\"; input = -1.0; cache_read = 0.1; },\n"
+	                  "  { model = \"m4\"; cache_read = 0.1; },\n"
+	                  "  { model = \"m5\"; input = 1.0; cache_read = 0.1; discount = 2; },\n"
+	                  "  { input = 1.0; }\n"
+	                  ");\n",
+	                  &d, &rc);
+
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(d.errors, 5);
+	ck_assert_int_eq(d.v[0].line, 3);
+	ck_assert_ptr_nonnull(strstr(d.v[0].text, "input must be a number"));
+	ck_assert_int_eq(d.v[1].line, 4);
+	ck_assert_ptr_nonnull(strstr(d.v[1].text, "out of range"));
+	ck_assert_ptr_nonnull(strstr(d.v[2].text, "input and cache_read are required"));
+	ck_assert_ptr_nonnull(strstr(d.v[3].text, "unknown key \"discount\""));
+	ck_assert_ptr_nonnull(strstr(d.v[4].text, "needs a model"));
+	diags_free(&d);
+	p = load_text("pricing = ( { model = \"x\"; input = 2; cache_read = 0.5; } );\n", &d, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(p->v[0].input, 2000000); /* integers are fine */
+	pricing_free(p);
+	diags_free(&d);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pricing");
+	TCase *tc = tcase_create("pricing");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_shipped_table);
+	tcase_add_test(tc, test_exact_money);
+	tcase_add_test(tc, test_bad_tables);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
