@@ -48,11 +48,11 @@ struct key_def {
 };
 
 static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", NULL };
-static const char *const policy_names[] = { "always", "manual", NULL };
+static const char *const policy_names[] = { "always", "manual", "schedule", "adaptive", NULL };
 static const char *const endpoint_names[] = { "auto", "messages", "chat", "responses", NULL };
 static const char *const warm_mode_names[] = { "minimal", "prewarm", NULL };
 /* Accepted words that name features of later versions, so the error can say so. */
-static const char *const policy_future[] = { "schedule", "adaptive", NULL };
+static const char *const policy_future[] = { NULL };
 static const char *const endpoint_future[] = { NULL };
 
 #define D(f) offsetof(struct cfg_daemon, f)
@@ -107,7 +107,7 @@ static const struct key_def target_keys[] = {
 	{ "provider", K_STR, T(provider), 0, 0, NULL, "a provider name" },
 	{ "request_file", K_PATH, T(request_file), 0, 0, NULL, "a file name" },
 	{ "ttl", K_DURATION, T(ttl_s), 0, 0, NULL, "a duration such as \"5m\" or seconds" },
-	{ "policy", K_ENUM, T(policy), 0, 0, policy_names, "always or manual" },
+	{ "policy", K_ENUM, T(policy), 0, 0, policy_names, "always, manual, schedule or adaptive" },
 	{ "priority", K_INT, T(priority), 0, 1000000, NULL, "a number (lower warms first)" },
 	{ "cache_key", K_STR, T(cache_key), 0, 0, NULL, "a prompt_cache_key" },
 	{ "endpoint", K_ENUM, T(endpoint), 0, 0, endpoint_names,
@@ -752,6 +752,41 @@ static void load_providers(const struct loader *ld, config_t *cf, struct config 
 	}
 }
 
+/* policy = "schedule" needs windows; windows need that policy. */
+static void check_schedule(const struct loader *ld, config_setting_t *g, struct cfg_target *t,
+                           const char *where)
+{
+	config_setting_t *s = config_setting_get_member(g, "schedule");
+	size_t n = 0;
+
+	while (t->schedule && t->schedule[n])
+		n++;
+	if (n && t->policy != POLICY_SCHEDULE) {
+		warn_at(ld, s, "%s: \"schedule\" is only used with policy = \"schedule\"; ignored",
+		        where);
+		return;
+	}
+	if (t->policy != POLICY_SCHEDULE)
+		return;
+	if (n == 0) {
+		err_at(ld, s ? s : config_setting_get_member(g, "policy"),
+		       "%s: policy \"schedule\" needs schedule = [\"Mon-Fri 07:30-19:00 "
+		       "Europe/Berlin\", ...]",
+		       where);
+		return;
+	}
+	t->windows = calloc(n, sizeof(*t->windows));
+	if (!t->windows)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		struct errmsg e;
+		config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+		if (policy_window_parse(t->schedule[i], &t->windows[i], &e) < 0)
+			err_at(ld, el ? el : s, "%s: %s", where, e.text);
+	}
+	t->nwindows = n;
+}
+
 static void load_targets(const struct loader *ld, config_t *cf, struct config *c)
 {
 	config_setting_t *list = config_lookup(cf, "targets");
@@ -867,10 +902,7 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 				       where, endpoint_name(t->endpoint), p->name,
 				       provider_kind_name(p->kind));
 		}
-		if (t->schedule && t->schedule[0])
-			warn_at(ld, config_setting_get_member(g, "schedule"),
-			        "%s: \"schedule\" is only used with policy = \"schedule\"; ignored",
-			        where);
+		check_schedule(ld, g, t, where);
 		if (t->cache_key && (int)p->kind == PROVIDER_ANTHROPIC)
 			err_at(ld, config_setting_get_member(g, "cache_key"),
 			       "%s: cache_key (OpenAI prompt_cache_key) does not apply to "
@@ -1018,6 +1050,7 @@ void config_free(struct config *c)
 		free(t->request_file);
 		free(t->cache_key);
 		free_strlist(t->schedule);
+		free(t->windows);
 		free_strlist(t->allow_edit_list);
 		free(t->file);
 	}

@@ -11,11 +11,12 @@
 #include <stddef.h>
 
 #include "diag.h"
+#include "policy.h"
 
 #define CONFIG_DEFAULT_FILE "/etc/warmd/warmd.conf"
 
 enum provider_kind { PROVIDER_ANTHROPIC, PROVIDER_OPENAI, PROVIDER_OPENAI_COMPAT };
-enum policy { POLICY_ALWAYS, POLICY_MANUAL };
+enum policy { POLICY_ALWAYS, POLICY_MANUAL, POLICY_SCHEDULE, POLICY_ADAPTIVE };
 enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT, ENDPOINT_RESPONSES };
 enum warm_mode { WARM_MODE_MINIMAL, WARM_MODE_PREWARM };
 
@@ -78,6 +79,8 @@ struct cfg_target {
 	bool ttl_set;           /* given in the file (else it may come from the template) */
 	double idle_limit_s;    /* 0: never idle */
 	char **schedule;        /* NULL-terminated windows, for policy = schedule */
+	struct window *windows; /* the same, parsed */
+	size_t nwindows;
 	char *file;
 	int line;
 	int request_file_line;

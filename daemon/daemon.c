@@ -310,6 +310,19 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		t->policy = c->policy;
 		t->priority = c->priority;
 		t->idle_limit_s = c->idle_limit_s;
+		free(t->windows);
+		t->windows = NULL;
+		t->nwindows = 0;
+		if (c->nwindows) {
+			t->windows = malloc(c->nwindows * sizeof(*t->windows));
+			if (!t->windows)
+				abort();
+			memcpy(t->windows, c->windows, c->nwindows * sizeof(*t->windows));
+			t->nwindows = c->nwindows;
+		}
+		if (t->policy == POLICY_ADAPTIVE && !t->gaps &&
+		    !(t->gaps = calloc(1, sizeof(*t->gaps))))
+			abort();
 		if (t->last_touch <= 0)
 			t->last_touch = clock_now(d->clk); /* idle_limit counts from here */
 		if (t->expires_at > 0)
@@ -579,7 +592,6 @@ int daemon_touch(struct daemon *d, const struct touch_report *rep)
 	if (rep->cached > 0)
 		t->prefix_tokens = (long)rep->cached;
 	sched_touch(d->sched, t);
-	t->last_traffic = t->last_touch;
 	target_version_current(t)->last_seen = t->last_touch;
 	state_changed(d->state);
 	log_debug("%s: touched (%s), next warm %s", t->name,

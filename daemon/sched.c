@@ -10,6 +10,8 @@
 
 #include "duration.h"
 #include "log.h"
+#include "policy.h"
+#include "pricing.h"
 #include "share.h"
 
 /* Due within this much of now counts as due (timer granularity is 1 ms). */
@@ -244,6 +246,64 @@ static double prefix_ready_at(struct target *t, double now)
 	               : now + (1 - t->prefix_tokens_left) * 60 / SCHED_PREFIX_RPM;
 }
 
+/* What a write costs over a read for t: the price table's, else the usual
+ * ratios (Anthropic 5-minute writes 1.25x and reads 0.1x of input; 1-hour
+ * writes 2x; OpenAI's cached input is about a tenth of plain input). */
+static double write_read_ratio(const struct target *t)
+{
+	if (t->price && t->price->cache_read > 0)
+		return (double)(t->ttl_s > 300 ? t->price->cache_write_1h : t->price->cache_write) /
+		       (double)t->price->cache_read;
+	if (t->prov->kind == PROVIDER_ANTHROPIC)
+		return t->ttl_s > 300 ? 20.0 : 12.5;
+	return 10.0;
+}
+
+/* The adaptive and schedule policies' say on a warm planned at *next (they
+ * may move it). Returns false (with the reason set) when no warm is planned. */
+static bool policy_allows(struct sched *s, struct target *t, double now, double margin,
+                          double *next)
+{
+	char a[32], b[32];
+
+	(void)s;
+	if (t->policy == POLICY_ADAPTIVE) {
+		int j = t->last_traffic > 0
+		                ? (int)lround((t->expires_at - t->last_traffic) / t->ttl_s)
+		                : POLICY_BINS;
+		return policy_adaptive(t->gaps, t->last_traffic, j < 1 ? 1 : j, write_read_ratio(t),
+		                       t->ttl_s, t->reason, sizeof(t->reason));
+	}
+	if (t->policy == POLICY_SCHEDULE) {
+		double end, open, lead = margin + 1.0, end2, open2;
+		bool warm_at_open;
+		if (policy_schedule_at(t->windows, t->nwindows, now, &end, &open)) {
+			if (*next < end)
+				return true; /* inside a window: like always */
+			/* The window closes first: let it go, and pre-warm for the next. */
+			if (policy_schedule_at(t->windows, t->nwindows, end + 0.5, &end2, &open2))
+				return true; /* another window follows at once */
+			open = open2;
+		}
+		if (open < 0) {
+			reason(t, "schedule: no window ahead");
+			return false;
+		}
+		warm_at_open = t->expires_at - margin > open;
+		if (!warm_at_open)
+			*next = open - lead > now ? open - lead : now;
+		reason(t, "schedule: outside the windows; %s before the window opens in %s",
+		       warm_at_open ? "the cache is still warm" : "pre-warming",
+		       duration_format(open - now, a, sizeof(a)));
+		if (!warm_at_open)
+			snprintf(t->reason + strlen(t->reason),
+			         sizeof(t->reason) - strlen(t->reason), " (in %s)",
+			         duration_format(*next - now, b, sizeof(b)));
+		return true;
+	}
+	return true;
+}
+
 void sched_plan(struct sched *s, struct target *t)
 {
 	double now = clock_now(s->clk), next = -1, margin;
@@ -280,6 +340,10 @@ void sched_plan(struct sched *s, struct target *t)
 		next = t->retry_at;
 		reason(t, "retry %u in %s after: %s", t->fail_streak,
 		       duration_format(next - now, a, sizeof(a)), t->last_error);
+	} else if (t->policy == POLICY_ADAPTIVE && t->expires_at <= now) {
+		/* Re-creating now would cost the same write the next request will pay. */
+		reason(t, "adaptive: cold; the next real request re-creates the cache");
+		return;
 	} else if (t->last_refresh <= 0) {
 		next = now;
 		reason(t, "first warm of version %s", t->tmpl->short_version);
@@ -303,6 +367,9 @@ void sched_plan(struct sched *s, struct target *t)
 		       duration_format(t->prov->lat_p99, d, sizeof(d)),
 		       duration_format(t->spread, f, sizeof(f)));
 	}
+	if (t->fail_streak == 0 && t->breaker.state == BREAKER_CLOSED &&
+	    !policy_allows(s, t, now, margin, &next))
+		return;
 	if (next <= now && t->extends && about_to_warm(s, t->extends, now)) {
 		reason(t,
 		       "waits for %s's warm: this prefix extends its entry, so it will read it "
@@ -350,6 +417,9 @@ void sched_touch(struct sched *s, struct target *t)
 	double now = clock_now(s->clk);
 
 	seed_target(s, t);
+	if (t->gaps && t->last_traffic > 0)
+		policy_gap_observe(t->gaps, t->last_traffic, now - t->last_traffic, t->ttl_s);
+	t->last_traffic = now;
 	t->last_touch = now;
 	target_touch_record(t, now);
 	if (now + t->ttl_s > t->expires_at) {

@@ -36,6 +36,8 @@ void target_unref(struct target *t)
 	http_req_reset(&t->req);
 	free(t->touch_hist);
 	free(t->versions);
+	free(t->windows);
+	free(t->gaps);
 	share_unlink(t);
 	tmpl_unref(t->tmpl);
 	provider_unref(t->prov);

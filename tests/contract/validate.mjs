@@ -77,9 +77,54 @@ for (const name of Object.keys(SCHEMAS)) {
   if (!spec.components.schemas[name]) die(`${specPath} has no components.schemas.${name}`);
 }
 
-// OpenAPI keywords (discriminator, nullable, example, x-*) are not JSON
-// Schema: strict:false makes ajv ignore what it does not know instead of
-// refusing the schema. The spec document itself is not a schema, so it is not
+// OpenAPI 3.0's nullable survives in this 3.1 document. It means "null is
+// allowed too"; ajv only understands it next to a type (and throws
+// otherwise), so turn every one into the JSON Schema spelling.
+function normalizeNullable(node) {
+  if (Array.isArray(node)) return node.forEach(normalizeNullable);
+  if (!node || typeof node !== "object") return;
+  for (const [k, v] of Object.entries(node)) {
+    // Instance data (examples, defaults, enums) and extensions are not schemas.
+    if (!["example", "examples", "default", "enum", "const"].includes(k) && !k.startsWith("x-")) normalizeNullable(v);
+  }
+  if (typeof node.nullable !== "boolean") return;
+  const nullable = node.nullable;
+  delete node.nullable;
+  if (!nullable) return;
+  const rest = { ...node };
+  for (const k of Object.keys(node)) delete node[k];
+  for (const k of ["title", "description", "deprecated"]) if (k in rest) node[k] = rest[k];
+  node.anyOf = [rest, { type: "null" }];
+}
+normalizeNullable(spec.components);
+
+// Where the spec's own oneOf rejects requests its documentation shows (and
+// the API accepts), the union is read as anyOf. Each erratum says why; none
+// touches a shape warmd itself adds. One that no longer matches the spec is
+// reported, so that it can be dropped.
+const SPEC_ERRATA = [
+  {
+    schema: "InputItem",
+    why:
+      "a message {role:user, content:[{type:input_text...}]} (the documented shape) is both an " +
+      "EasyInputMessage and an Item/InputMessage; the API tells them apart by defaulting type to message",
+  },
+];
+const errataNotes = [];
+for (const { schema, why } of SPEC_ERRATA) {
+  const s = spec.components.schemas[schema];
+  if (s && Array.isArray(s.oneOf) && !s.anyOf) {
+    s.anyOf = s.oneOf;
+    delete s.oneOf;
+    errataNotes.push(`erratum: ${schema} oneOf read as anyOf: ${why}`);
+  } else {
+    errataNotes.push(`erratum no longer applies (drop it): ${schema} has no oneOf`);
+  }
+}
+
+// Other OpenAPI keywords (discriminator, example, x-*) are not JSON Schema:
+// strict:false makes ajv ignore what it does not know instead of refusing the
+// schema. The spec document itself is not a schema, so it is not
 // checked against the meta-schema; its component schemas are compiled on
 // demand through JSON pointers into it.
 const ajv = new Ajv2020({ strict: false, allErrors: true, validateSchema: false, logger: false });
@@ -105,10 +150,19 @@ function collectFormats(node, out = new Set()) {
   return out;
 }
 
-// ajv reports every failed branch of every oneOf; the deepest errors are
-// nearly always the ones that explain the failure, so they come first.
+// ajv reports every failed branch of every oneOf. What explains a failure is
+// nearly always a specific error (a missing or mistyped property) deep in the
+// branch the value was meant for; "role/type is not X" from the other
+// branches, and the oneOf/anyOf summaries, come last.
+function errorRank(e) {
+  if (["oneOf", "anyOf"].includes(e.keyword)) return 2;
+  if (["enum", "const"].includes(e.keyword) && /\/(role|type)$/.test(e.instancePath)) return 1;
+  if (e.keyword === "type" && e.params?.type === "null") return 1; // the null branch of "X or null"
+  return 0;
+}
 function formatErrors(errors, max = 8) {
-  const sorted = [...errors].sort((a, b) => b.instancePath.split("/").length - a.instancePath.split("/").length);
+  const depth = (e) => e.instancePath.split("/").length;
+  const sorted = [...errors].sort((a, b) => errorRank(a) - errorRank(b) || depth(b) - depth(a));
   const lines = sorted.slice(0, max).map((e) => {
     const params = Object.keys(e.params || {}).length ? ` ${JSON.stringify(e.params)}` : "";
     return `      ${e.instancePath || "/"} ${e.message}${params} (${e.schemaPath})`;
@@ -210,15 +264,18 @@ function illegalEdits(schemaName, tmpl, body) {
     else if (!isDeepStrictEqual(tmpl[k], body[k])) problems.push(`${k}: changed`);
   }
   if (body.stream === true) problems.push("stream: still true (warmd must send stream:false)");
+  // The schema allows it, the API does not: "stream_options" needs stream:true.
+  if ("stream_options" in body && body.stream_options !== null && body.stream !== true)
+    problems.push("stream_options: sent without stream:true (the API rejects it)");
   return problems;
 }
 
 // The minimal output budget of §6.
 function budgetProblems(schemaName, body) {
-  if (schemaName === "CreateResponse") return body.max_output_tokens === 16 ? [] : [`max_output_tokens is ${body.max_output_tokens}, not 16`];
+  if (schemaName === "CreateResponse") return body.max_output_tokens === 16 ? [] : [`max_output_tokens is ${JSON.stringify(body.max_output_tokens)}, not 16`];
   const set = ["max_tokens", "max_completion_tokens"].filter((k) => k in body);
   if (set.length !== 1) return [`expected exactly one of max_tokens/max_completion_tokens, got ${set.join(", ") || "none"}`];
-  return body[set[0]] === 1 ? [] : [`${set[0]} is ${body[set[0]]}, not 1`];
+  return body[set[0]] === 1 ? [] : [`${set[0]} is ${JSON.stringify(body[set[0]])}, not 1`];
 }
 
 // ---- the cases ------------------------------------------------------------
@@ -235,6 +292,7 @@ const fail = (line) => {
 };
 
 console.log(`spec: ${specPath} (OpenAPI ${spec.openapi}, API ${spec.info?.version})`);
+errataNotes.forEach((n) => console.log(n));
 
 // The manifest must cover every fixture, and every case must name a real
 // fixture and a known schema: a fixture nobody runs proves nothing.

@@ -544,7 +544,8 @@ START_TEST(test_unknown_enum)
 	expect_error(line_of("gemini"),
 	             "unknown kind \"gemini\" (use one of: anthropic, openai, openai-compatible)");
 	expect_error(line_of("sometimes"),
-	             "unknown policy \"sometimes\" (use one of: always, manual)");
+	             "unknown policy \"sometimes\" (use one of: always, manual, schedule, "
+	             "adaptive)");
 	expect_error(line_of("grpc"), "unknown endpoint \"grpc\"");
 	ck_assert_uint_eq(X.d.errors, 4);
 }
@@ -559,16 +560,26 @@ START_TEST(test_future_features)
 	     "  { name = \"b\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
 	     "    policy = \"schedule\"; },\n"
 	     "  { name = \"c\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
-	     "    endpoint = \"responses\"; }\n"
+	     "    endpoint = \"responses\"; },\n"
+	     "  { name = \"d\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
+	     "    policy = \"schedule\";\n"
+	     "    schedule = [ \"Mon-Fri 07:30-19:00 Europe/Berlin\",\n"
+	     "                 \"Funday 07:30-19:00\",\n"
+	     "                 \"Sat 25:00-26:00\",\n"
+	     "                 \"Sun 10:00-12:00 Mars/Olympus\" ]; },\n"
+	     "  { name = \"e\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
+	     "    schedule = [ \"Daily 00:00-24:00\" ]; }\n"
 	     ");\n");
-	expect_error(line_of("\"adaptive\""),
-	             "policy \"adaptive\" is not supported by this version of warmd");
-	expect_error(line_of("\"schedule\""),
-	             "policy \"schedule\" is not supported by this version of warmd");
+	/* adaptive is a policy now; schedule needs its windows, and they must parse */
+	expect_error(line_of("policy = \"schedule\"; },"), "policy \"schedule\" needs schedule");
 	expect_error(line_of("\"responses\""),
 	             "endpoint \"responses\" does not match provider \"anthropic\"");
-	ck_assert_ptr_null(find_diag(DIAG_ERROR, "unknown policy"));
-	ck_assert_uint_eq(X.d.errors, 3);
+	expect_error(line_of("Funday"), "\"Funday\" is not a day");
+	expect_error(line_of("25:00"), "is not a time range");
+	expect_error(line_of("Mars/Olympus"), "unknown time zone \"Mars/Olympus\"");
+	ck_assert_uint_eq(X.d.errors, 5);
+	/* windows on another policy are ignored, with a warning */
+	ck_assert_ptr_nonnull(find_diag(DIAG_WARNING, "only used with policy"));
 }
 END_TEST
 
@@ -920,7 +931,7 @@ START_TEST(test_many_errors_reported)
 	     "    request_file = \"req.json\"; },\n"          /* 12 */
 	     "  { name = \"b\"; provider = \"o\";\n"          /* 13 */
 	     "    request_file = \"req.json\";\n"             /* 14 */
-	     "    ttl = 1; policy = \"adaptive\"; }\n"        /* 15 */
+	     "    ttl = 1; policy = \"sometimes\"; }\n"       /* 15 */
 	     ");\n");                                         /* 16 */
 	expect_error(2, "\"max_inflight\" = 0 is out of range");
 	expect_error(3, "unknown key \"colour\"");
@@ -928,7 +939,7 @@ START_TEST(test_many_errors_reported)
 	expect_error(8, "must use https://");
 	expect_error(11, "unknown provider \"nobody\"");
 	expect_error(15, "ttl 1s is too short");
-	expect_error(15, "policy \"adaptive\" is not supported");
+	expect_error(15, "unknown policy \"sometimes\"");
 	ck_assert_uint_eq(X.d.errors, 7);
 	ck_assert_uint_eq(X.d.n, 7);
 }

@@ -1,0 +1,279 @@
+/* policy: whether a warm is worth sending (adaptive, schedule). */
+#include "policy.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "duration.h"
+
+void policy_gap_observe(struct gap_hist *h, double start, double gap_s, double ttl_s)
+{
+	struct tm tm;
+	time_t t = (time_t)start;
+	int bin;
+
+	if (h->ttl_s != ttl_s) {
+		/* Counted in other units: start over. */
+		memset(h, 0, sizeof(*h));
+		h->ttl_s = ttl_s;
+	}
+	if (!(gap_s >= 0) || ttl_s <= 0)
+		return;
+	bin = gap_s / ttl_s >= POLICY_BINS - 1 ? POLICY_BINS - 1 : (int)(gap_s / ttl_s);
+	gmtime_r(&t, &tm);
+	if (h->n[tm.tm_hour][bin] == UINT16_MAX) {
+		/* Halve this hour's counts: recent traffic keeps its weight. */
+		for (int i = 0; i < POLICY_BINS; i++)
+			h->n[tm.tm_hour][i] /= 2;
+	}
+	h->n[tm.tm_hour][bin]++;
+	h->all[bin]++;
+	h->total++;
+}
+
+/* Survival counts S[k] = gaps of k TTLs or more, from one histogram row. */
+static uint64_t survival(const struct gap_hist *h, int hour, double S[POLICY_BINS + 1])
+{
+	uint64_t total = 0;
+
+	S[POLICY_BINS] = 0;
+	for (int k = POLICY_BINS - 1; k >= 0; k--) {
+		double c = hour >= 0 ? h->n[hour][k] : h->all[k];
+		S[k] = S[k + 1] + c;
+	}
+	total = (uint64_t)S[0];
+	return total;
+}
+
+bool policy_adaptive(const struct gap_hist *h, double last_traffic, int j, double ratio,
+                     double ttl_s, char *reason, size_t n)
+{
+	double S[POLICY_BINS + 1], penalty = ratio - 1, V, q, cont;
+	char win[32], quiet[32];
+	const char *scope = "at this hour";
+	struct tm tm;
+	time_t t0 = (time_t)last_traffic;
+	int hour;
+
+	duration_format(ttl_s, win, sizeof(win));
+	duration_format(j * ttl_s, quiet, sizeof(quiet));
+	if (!h || h->total < POLICY_MIN_GAPS) {
+		/* Too little history to trust: keep warm briefly after traffic. */
+		snprintf(reason, n,
+		         "adaptive: learning (%u gaps seen, %d needed): keeping warm for 2 TTLs "
+		         "after "
+		         "traffic; quiet %s: %s",
+		         h ? h->total : 0, POLICY_MIN_GAPS, quiet,
+		         j <= 2 ? "warming" : "letting it go cold");
+		return j <= 2;
+	}
+	gmtime_r(&t0, &tm);
+	hour = tm.tm_hour;
+	if (survival(h, hour, S) < POLICY_MIN_BUCKET || (j < POLICY_BINS && S[j] == 0)) {
+		survival(h, -1, S); /* not enough seen at this hour: every hour together */
+		scope = "overall";
+	}
+	if (j >= POLICY_BINS || S[j] == 0) {
+		snprintf(reason, n,
+		         "adaptive: quiet %s is longer than any gap seen %s: letting it go cold",
+		         quiet, scope);
+		return false;
+	}
+	/* Backward induction from the longest gap bin, where only stopping is left. */
+	V = penalty;
+	for (int k = POLICY_BINS - 2; k > j; k--) {
+		q = S[k] > 0 ? S[k + 1] / S[k] : 1;
+		V = fmin(penalty, 1 + q * V);
+	}
+	q = S[j + 1] / S[j];
+	cont = 1 + q * V;
+	snprintf(reason, n,
+	         "adaptive: P(traffic within %s | quiet %s) = %.2f %s (break-even %.2f); keeping "
+	         "warm "
+	         "costs %.2f reads against %.2f for a cold request: %s",
+	         win, quiet, 1 - q, scope, 1 / penalty, cont, penalty,
+	         cont < penalty ? "warming" : "letting it go cold");
+	return cont < penalty;
+}
+
+/* ---- schedule windows ---- */
+
+static const char *const day_names[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat" };
+
+static int day_index(const char *s, size_t len)
+{
+	for (int i = 0; i < 7; i++)
+		if (len == 3 && strncasecmp(s, day_names[i], 3) == 0)
+			return i;
+	return -1;
+}
+
+static int parse_days(const char *s, uint8_t *ret, struct errmsg *e)
+{
+	uint8_t mask = 0;
+
+	if (strcasecmp(s, "daily") == 0 || strcmp(s, "*") == 0) {
+		*ret = 0x7f;
+		return 0;
+	}
+	while (*s) {
+		size_t len = strcspn(s, ",");
+		const char *dash = memchr(s, '-', len);
+		int a, b;
+		if (dash) {
+			a = day_index(s, (size_t)(dash - s));
+			b = day_index(dash + 1, len - (size_t)(dash - s) - 1);
+		} else {
+			a = b = day_index(s, len);
+		}
+		if (a < 0 || b < 0)
+			return errmsg_set(e, -EINVAL,
+			                  "\"%.*s\" is not a day or range of days (Mon-Fri, "
+			                  "Sat,Sun, Daily)",
+			                  (int)len, s);
+		for (int d = a;; d = (d + 1) % 7) { /* ranges may wrap: Fri-Mon */
+			mask |= (uint8_t)(1u << d);
+			if (d == b)
+				break;
+		}
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+	*ret = mask;
+	return 0;
+}
+
+static int parse_hhmm(const char *s, int *ret)
+{
+	int h, m;
+	char tail;
+
+	if (sscanf(s, "%2d:%2d%c", &h, &m, &tail) != 2 || h < 0 || m < 0 || m > 59 ||
+	    h * 60 + m > 24 * 60 || strlen(s) != 5)
+		return -EINVAL;
+	*ret = h * 60 + m;
+	return 0;
+}
+
+int policy_window_parse(const char *s, struct window *w, struct errmsg *e)
+{
+	char days[64] = "", times[32] = "", tz[64] = "", extra[8] = "", a[8], b[8];
+	char path[160];
+	int n, r;
+
+	memset(w, 0, sizeof(*w));
+	n = sscanf(s, "%63s %31s %63s %7s", days, times, tz, extra);
+	if (n < 2 || n > 3)
+		return errmsg_set(e, -EINVAL,
+		                  "schedule \"%s\" is not \"DAYS HH:MM-HH:MM [Time/Zone]\"", s);
+	r = parse_days(days, &w->days, e);
+	if (r < 0) {
+		errmsg_prefix(e, "schedule \"%s\"", s);
+		return r;
+	}
+	if (sscanf(times, "%7[0-9:]-%7[0-9:]", a, b) != 2 || parse_hhmm(a, &w->start_min) < 0 ||
+	    parse_hhmm(b, &w->end_min) < 0 || w->start_min == w->end_min || w->start_min == 24 * 60)
+		return errmsg_set(e, -EINVAL,
+		                  "schedule \"%s\": \"%s\" is not a time range HH:MM-HH:MM", s,
+		                  times);
+	if (tz[0]) {
+		/* An IANA zone the system knows, and nothing that escapes the zone dir. */
+		snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+		if (tz[0] == '/' || strstr(tz, "..") || access(path, R_OK) < 0)
+			return errmsg_set(e, -EINVAL, "schedule \"%s\": unknown time zone \"%s\"",
+			                  s, tz);
+		snprintf(w->tz, sizeof(w->tz), "%s", tz);
+	}
+	return 0;
+}
+
+/* Runs fn with TZ set to the window's zone (the process is single-threaded
+ * where this is called; the state worker never looks at local time). */
+struct tz_guard {
+	char saved[128];
+	bool had;
+};
+
+static void tz_enter(struct tz_guard *g, const char *tz)
+{
+	const char *cur = getenv("TZ");
+
+	g->had = cur != NULL;
+	if (cur)
+		snprintf(g->saved, sizeof(g->saved), "%s", cur);
+	if (tz[0])
+		setenv("TZ", tz, 1);
+	tzset();
+}
+
+static void tz_leave(struct tz_guard *g)
+{
+	if (g->had)
+		setenv("TZ", g->saved, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+}
+
+/* The local time at minute `min` of the day `day_offset` days from now's date. */
+static double local_at(const struct tm *today, int day_offset, int min)
+{
+	struct tm t = *today;
+
+	t.tm_mday += day_offset;
+	t.tm_hour = min / 60;
+	t.tm_min = min % 60;
+	t.tm_sec = 0;
+	t.tm_isdst = -1;
+	return (double)mktime(&t);
+}
+
+bool policy_schedule_at(const struct window *w, size_t n, double now, double *ret_end,
+                        double *ret_next)
+{
+	double end = -1, next = -1;
+	bool in = false;
+
+	for (size_t i = 0; i < n; i++) {
+		struct tz_guard g;
+		struct tm today;
+		time_t t = (time_t)now;
+
+		tz_enter(&g, w[i].tz);
+		localtime_r(&t, &today);
+		for (int d = -1; d <= 7; d++) {
+			struct tm day = today;
+			double start, stop;
+			day.tm_mday += d;
+			day.tm_isdst = -1;
+			mktime(&day); /* normalises the date and finds its weekday */
+			if (!(w[i].days & (1u << day.tm_wday)))
+				continue;
+			start = local_at(&today, d, w[i].start_min);
+			stop = w[i].end_min > w[i].start_min
+			               ? local_at(&today, d, w[i].end_min)
+			               : local_at(&today, d + 1, w[i].end_min);
+			if (now >= start && now < stop) {
+				in = true;
+				if (stop > end)
+					end = stop;
+			} else if (start > now && (next < 0 || start < next)) {
+				next = start;
+			}
+		}
+		tz_leave(&g);
+	}
+	if (ret_end)
+		*ret_end = end;
+	if (ret_next)
+		*ret_next = next;
+	return in;
+}
