@@ -69,7 +69,19 @@ static void stage_pricing(const struct config *cfg, struct diags *d, struct pric
 	*ret = p;
 }
 
+static int stage(const char *path, bool keys, struct diags *d, struct staging **ret);
+
 int daemon_stage(const char *path, struct diags *d, struct staging **ret)
+{
+	return stage(path, true, d, ret);
+}
+
+int daemon_stage_offline(const char *path, struct diags *d, struct staging **ret)
+{
+	return stage(path, false, d, ret);
+}
+
+static int stage(const char *path, bool keys, struct diags *d, struct staging **ret)
 {
 	struct staging *st;
 	struct config *cfg;
@@ -88,7 +100,7 @@ int daemon_stage(const char *path, struct diags *d, struct staging **ret)
 	stage_pricing(cfg, d, &st->pricing);
 	for (size_t i = 0; i < cfg->nproviders; i++) {
 		const struct cfg_provider *p = &cfg->providers[i];
-		if (cred_load(p, provider_ops_for(p->kind), &st->creds[i], &e) < 0)
+		if (keys && cred_load(p, provider_ops_for(p->kind), &st->creds[i], &e) < 0)
 			diags_add(d, DIAG_ERROR, p->file, p->key_line, "provider \"%s\": %s",
 			          p->name, e.text);
 	}

@@ -72,6 +72,8 @@ struct reload_report {
 /* Loads path and everything it names. Problems go to d; returns 0 and the
  * staging in *ret when there is no error, -EINVAL otherwise. */
 int daemon_stage(const char *path, struct diags *d, struct staging **ret);
+/* Same, without reading API keys (the simulator needs none). */
+int daemon_stage_offline(const char *path, struct diags *d, struct staging **ret);
 void staging_free(struct staging *st);
 
 /* Creates the runtime on loop (clock, scheduler, HTTP). */

@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "notify.h"
+#include "sim.h"
 #include "state.h"
 #include "touch.h"
 #include "version.h"
@@ -34,14 +35,30 @@ struct warmd {
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "Usage: warmd [-c FILE] [--check-config] [--version] [--help]\n"
+	        "Usage: warmd [-c FILE] [--check-config] [--simulate TRACE [--events FILE] "
+	        "[--json]]\n"
+	        "             [--version] [--help]\n"
 	        "\n"
 	        "Keeps LLM provider prompt caches warm (see warmd(8)).\n"
 	        "\n"
-	        "  -c, --config FILE   configuration file (default %s)\n"
+	        "  -c, --config FILE   configuration file (default "
+	        "$CONFIGURATION_DIRECTORY/warmd.conf\n"
+	        "                      under systemd, else %s)\n"
 	        "      --check-config  parse and validate FILE and everything it names\n"
 	        "                      (templates, keys); print problems as\n"
 	        "                      FILE:LINE: error|warning: text; exit 0 if usable, 1 if not\n"
+	        "      --simulate TRACE\n"
+	        "                      replay real traffic (lines "
+	        "unix_seconds,target[,input_tokens])\n"
+	        "                      through the scheduler and policies on virtual time against "
+	        "a\n"
+	        "                      model of the provider cache; report warms, cold requests,\n"
+	        "                      coverage and costs beside no_warming, fixed_interval "
+	        "(TTL/2)\n"
+	        "                      and the hindsight oracle. No network, no keys.\n"
+	        "      --events FILE   with --simulate: one CSV line per warm and per request\n"
+	        "                      (time,target,event,result), in time order\n"
+	        "      --json          with --simulate: the report as JSON\n"
 	        "  -V, --version       print the version and exit\n"
 	        "  -h, --help          print this help and exit\n"
 	        "\n"
@@ -260,13 +277,17 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "simulate", required_argument, NULL, 'S' },
+		{ "events", required_argument, NULL, 'E' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL;
 	char *config_default = NULL;
-	bool check = false;
+	bool check = false, json = false;
+	const char *trace = NULL, *events = NULL;
 	struct warmd w;
 	int c, r;
 
@@ -277,6 +298,15 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check = true;
+			break;
+		case 'S':
+			trace = optarg;
+			break;
+		case 'E':
+			events = optarg;
+			break;
+		case 'J':
+			json = true;
 			break;
 		case 'V':
 			printf("warmd %s\n", WARMD_VERSION);
@@ -304,8 +334,15 @@ int main(int argc, char **argv)
 		else
 			config = CONFIG_DEFAULT_FILE;
 	}
-	if (check) {
-		r = check_config(config);
+	if ((events || json) && !trace) {
+		fprintf(stderr, "warmd: --events and --json go with --simulate\n");
+		usage(stderr);
+		free(config_default);
+		return 2;
+	}
+	if (check || trace) {
+		r = check ? check_config(config)
+		          : sim_run(config, trace, events, json, stdout, stderr);
 		free(config_default);
 		return r;
 	}

@@ -65,20 +65,28 @@ bool policy_adaptive(const struct gap_hist *h, double last_traffic, int j, doubl
 	duration_format(ttl_s, win, sizeof(win));
 	duration_format(j * ttl_s, quiet, sizeof(quiet));
 	if (!h || h->total < POLICY_MIN_GAPS) {
-		/* Too little history to trust: keep warm briefly after traffic. */
+		/* Too little history to trust: keep warm for a while after traffic. */
+		double learn = fmax(2 * ttl_s, POLICY_LEARN_S);
 		snprintf(reason, n,
 		         "adaptive: learning (%u gaps seen, %d needed): keeping warm for 2 TTLs "
 		         "after "
 		         "traffic; quiet %s: %s",
 		         h ? h->total : 0, POLICY_MIN_GAPS, quiet,
 		         j <= 2 ? "warming" : "letting it go cold");
-		return j <= 2;
+		return j * ttl_s <= learn;
 	}
 	gmtime_r(&t0, &tm);
 	hour = tm.tm_hour;
-	if (survival(h, hour, S) < POLICY_MIN_BUCKET || (j < POLICY_BINS && S[j] == 0)) {
-		survival(h, -1, S); /* not enough seen at this hour: every hour together */
-		scope = "overall";
+	{
+		/* This hour's gaps, shrunk towards all hours' with the weight of
+		 * POLICY_PRIOR pseudo-gaps: a sparse hour leans on the whole day, a
+		 * busy one speaks for itself. */
+		double A[POLICY_BINS + 1];
+		survival(h, hour, S);
+		survival(h, -1, A);
+		scope = S[0] >= POLICY_PRIOR ? "at this hour" : "overall";
+		for (int k = 0; k <= POLICY_BINS; k++)
+			S[k] += POLICY_PRIOR * A[k] / A[0];
 	}
 	if (j >= POLICY_BINS || S[j] == 0) {
 		snprintf(reason, n,

@@ -10,8 +10,10 @@
  * expected cost of the best plan j TTLs into a quiet spell, where q_j is the
  * probability that no request comes in the next TTL; warm iff continuing is
  * cheaper than stopping. Strictly causal: only gaps already seen count. With
- * little history it is conservative: it keeps a prefix warm for two TTLs
- * after a request, and never re-creates a cold cache without traffic.
+ * little history it is conservative: it keeps a prefix warm for 30 minutes
+ * (at least two TTLs) after a request, and never re-creates a cold cache
+ * without traffic. An hour's histogram is shrunk towards the whole day's
+ * (POLICY_PRIOR pseudo-gaps), so sparse hours do not overfit.
  *
  * schedule: weekly windows ("Mon-Fri 07:30-19:00 Europe/Berlin"): warm inside
  * them, let the cache go outside, and pre-warm just before a window opens. */
@@ -24,10 +26,11 @@
 
 #include "errmsg.h"
 
-#define POLICY_HOURS      24 /* gap histograms per hour of day (UTC) of the gap's start */
-#define POLICY_BINS       48 /* gap length in TTLs: 0..46, and 47 for 47 TTLs or more */
-#define POLICY_MIN_GAPS   8  /* below this many gaps: the conservative rule */
-#define POLICY_MIN_BUCKET 12 /* an hour's histogram counts once it has this many */
+#define POLICY_HOURS    24     /* gap histograms per hour of day (UTC) of the gap's start */
+#define POLICY_BINS     48     /* gap length in TTLs: 0..46, and 47 for 47 TTLs or more */
+#define POLICY_MIN_GAPS 8      /* below this many gaps: the conservative rule */
+#define POLICY_PRIOR    100.0  /* pseudo-gaps from all hours added to an hour's own */
+#define POLICY_LEARN_S  1800.0 /* while learning: keep warm this long after traffic */
 
 struct gap_hist {
 	uint16_t n[POLICY_HOURS][POLICY_BINS];

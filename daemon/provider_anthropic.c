@@ -79,30 +79,49 @@ static int check_cache_control(json_object *cc, const char *where, struct bp_sca
 	return 0;
 }
 
-/* Appends one block to the canonical prefix and counts a breakpoint on it. */
+/* Appends one block to the canonical prefix and counts the breakpoints on it:
+ * its own marker, and those on the blocks of a tool_result's content (the API
+ * takes a marker there too; the prefix then ends with that tool_result). */
 static int scan_block(json_object *block, const char *kind, const char *where, struct buf *prefix,
                       struct bp_scan *s, struct errmsg *e)
 {
 	enum section sec = kind[0] == 'T' ? SEC_TOOLS : kind[0] == 'S' ? SEC_SYSTEM : SEC_MESSAGES;
-	json_object *cc = jsonx_get(block, "cache_control");
+	json_object *cc = jsonx_get(block, "cache_control"), *inner = jsonx_get(block, "content");
+	const char *type = jsonx_get_str(block, "type");
 	size_t len;
 	const char *dump = jsonx_dump(block, &len);
+	int marks = 0, r;
 
 	buf_puts(prefix, kind);
 	buf_append(prefix, dump, len);
 	buf_puts(prefix, "\n");
-	if (cc) {
-		int r = check_cache_control(cc, where, s, e);
-		if (r < 0)
-			return r;
-		s->explicit_n++;
-		if (s->b->nbp < PROVIDER_MAX_BREAKPOINTS)
-			provider_hash(prefix->data, prefix->len, s->b->bp_hashes[s->b->nbp++]);
-		s->last_section = sec;
-		s->last_ttl = s->ttl;
-		return 1; /* a breakpoint: the prefix may end here */
+	if (type && strcmp(type, "tool_result") == 0 &&
+	    json_object_is_type(inner, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(inner); i++) {
+			json_object *icc =
+			        jsonx_get(json_object_array_get_idx(inner, i), "cache_control");
+			char iwhere[128];
+			if (!icc)
+				continue;
+			snprintf(iwhere, sizeof(iwhere), "%s.content[%zu]", where, i);
+			if ((r = check_cache_control(icc, iwhere, s, e)) < 0)
+				return r;
+			marks++;
+		}
 	}
-	return 0;
+	if (cc) {
+		if ((r = check_cache_control(cc, where, s, e)) < 0)
+			return r;
+		marks++;
+	}
+	if (!marks)
+		return 0;
+	s->explicit_n += marks;
+	for (int k = 0; k < marks && s->b->nbp < PROVIDER_MAX_BREAKPOINTS; k++)
+		provider_hash(prefix->data, prefix->len, s->b->bp_hashes[s->b->nbp++]);
+	s->last_section = sec;
+	s->last_ttl = s->ttl;
+	return 1; /* a breakpoint: the prefix may end here */
 }
 
 /* Scans every block of arr (named name[i] in errors); moves *keep, the end of

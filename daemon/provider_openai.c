@@ -196,13 +196,17 @@ static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_b
 		dump = jsonx_dump(json_object_array_get_idx(msgs, i), &len);
 		buf_printf(&b->prefix, "m:%.*s\n", (int)len, dump);
 	}
-	/* One output token; keep whichever budget field the template uses. */
-	if (jsonx_get(t, "max_completion_tokens")) {
-		json_object_object_add(t, "max_completion_tokens", json_object_new_int(1));
-		note(b, "max_completion_tokens 1");
-	} else if (jsonx_get(t, "max_tokens")) {
-		json_object_object_add(t, "max_tokens", json_object_new_int(1));
-		note(b, "max_tokens 1");
+	/* One output token; keep whichever budget fields the template uses (a
+	 * self-hosted server may take both: each must be 1). */
+	if (jsonx_get(t, "max_completion_tokens") || jsonx_get(t, "max_tokens")) {
+		if (jsonx_get(t, "max_completion_tokens")) {
+			json_object_object_add(t, "max_completion_tokens", json_object_new_int(1));
+			note(b, "max_completion_tokens 1");
+		}
+		if (jsonx_get(t, "max_tokens")) {
+			json_object_object_add(t, "max_tokens", json_object_new_int(1));
+			note(b, "max_tokens 1");
+		}
 	} else if (provider_openai_is_reasoning_model(b->model)) {
 		json_object_object_add(t, "max_completion_tokens", json_object_new_int(1));
 		note(b, "max_completion_tokens 1");

@@ -36,10 +36,10 @@ struct target {
 	double ttl_s;
 	enum policy policy;
 	int priority;
-	double idle_limit_s;       /* 0: never idle */
+	double idle_limit_s;    /* 0: never idle */
 	struct window *windows; /* policy schedule (a copy of the config's) */
 	size_t nwindows;
-	struct gap_hist *gaps; /* policy adaptive: gaps between real requests, or NULL */
+	struct gap_hist *gaps;     /* policy adaptive: gaps between real requests, or NULL */
 	struct provider *prov;     /* ref */
 	const struct price *price; /* into the daemon's price table, or NULL: unknown */
 	struct tmpl *tmpl;         /* ref: the current version */

@@ -11,8 +11,11 @@
 //
 // Environment: WARMBODY_BIN (required), WARMD_OPENAPI_SPEC (default
 // <repo>/../shared/specs/openai-openapi.yaml), WARMD_CONTRACT_VERBOSE=1 to
-// print every warm body. Exit 0: all pass; 1: a case or fixture failed;
-// 2: usage or setup error; 77: skipped (no spec, or `npm ci` not run).
+// print every warm body, WARMD_CONTRACT_STRICT=1 to fail (not warn) when
+// warmd adds a property the spec does not declare.
+//
+// Exit 0: all pass; 1: a case or fixture failed; 2: usage or setup error;
+// 77: skipped (no spec, or `npm ci` not run in tests/contract).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -52,7 +55,8 @@ function die(msg) {
   process.exit(2);
 }
 
-const specPath = process.env.WARMD_OPENAPI_SPEC || resolve(REPO, "..", "shared", "specs", "openai-openapi.yaml");
+const specPath =
+  process.env.WARMD_OPENAPI_SPEC || resolve(REPO, "..", "shared", "specs", "openai-openapi.yaml");
 if (!existsSync(specPath)) skip(`OpenAI spec not found at ${specPath} (set WARMD_OPENAPI_SPEC)`);
 if (!existsSync(join(HERE, "node_modules"))) skip("run npm ci in tests/contract");
 
@@ -85,7 +89,8 @@ function normalizeNullable(node) {
   if (!node || typeof node !== "object") return;
   for (const [k, v] of Object.entries(node)) {
     // Instance data (examples, defaults, enums) and extensions are not schemas.
-    if (!["example", "examples", "default", "enum", "const"].includes(k) && !k.startsWith("x-")) normalizeNullable(v);
+    const data = ["example", "examples", "default", "enum", "const"].includes(k);
+    if (!data && !k.startsWith("x-")) normalizeNullable(v);
   }
   if (typeof node.nullable !== "boolean") return;
   const nullable = node.nullable;
@@ -107,7 +112,7 @@ const SPEC_ERRATA = [
     schema: "InputItem",
     why:
       "a message {role:user, content:[{type:input_text...}]} (the documented shape) is both an " +
-      "EasyInputMessage and an Item/InputMessage; the API tells them apart by defaulting type to message",
+      "EasyInputMessage and an Item/InputMessage, the same message described twice",
   },
 ];
 const errataNotes = [];
@@ -137,7 +142,8 @@ ajv.addSchema(spec, SPEC_ID);
 
 const validators = new Map();
 function validator(name) {
-  if (!validators.has(name)) validators.set(name, ajv.compile({ $ref: `${SPEC_ID}#/components/schemas/${name}` }));
+  if (!validators.has(name))
+    validators.set(name, ajv.compile({ $ref: `${SPEC_ID}#/components/schemas/${name}` }));
   return validators.get(name);
 }
 
@@ -205,7 +211,11 @@ function schemasAt(root, path) {
         if (Array.isArray(s.prefixItems) && s.prefixItems[seg]) next.push(s.prefixItems[seg]);
       } else if (s.properties && s.properties[seg]) {
         next.push(s.properties[seg]);
-      } else if (s.additionalProperties === true || (s.additionalProperties && typeof s.additionalProperties === "object" && Object.keys(s.additionalProperties).length) || s.patternProperties) {
+      } else if (
+        s.additionalProperties === true ||
+        typeof s.additionalProperties === "object" ||
+        s.patternProperties
+      ) {
         open = true; // a map: any key is declared
       }
     }
@@ -250,12 +260,12 @@ function illegalEdits(schemaName, tmpl, body) {
     if (editable.includes(k)) continue;
     if (k === conversation && Array.isArray(tmpl[k]) && Array.isArray(body[k])) {
       const kept = body[k].slice(0, tmpl[k].length);
-      if (body[k].length < tmpl[k].length || !isDeepStrictEqual(kept, tmpl[k])) problems.push(`${k}: the template's turns were changed`);
+      if (body[k].length < tmpl[k].length || !isDeepStrictEqual(kept, tmpl[k]))
+        problems.push(`${k}: the template's turns were changed`);
       continue;
     }
     if (k === conversation && typeof tmpl[k] === "string") {
-      // A string input may become [{role:user, content:string}, ...] only if
-      // warmd ever appends to it; today it must be sent as is.
+      // A string input is one user turn: nothing to append, sent as is.
       if (!isDeepStrictEqual(tmpl[k], body[k])) problems.push(`${k}: the string input was changed`);
       continue;
     }
@@ -270,12 +280,17 @@ function illegalEdits(schemaName, tmpl, body) {
   return problems;
 }
 
-// The minimal output budget of §6.
+// The minimal output budget of §6: chat sets max_tokens or
+// max_completion_tokens (both, if the template has both) to 1. A null field
+// is one the request does not set: the API's default applies.
 function budgetProblems(schemaName, body) {
-  if (schemaName === "CreateResponse") return body.max_output_tokens === 16 ? [] : [`max_output_tokens is ${JSON.stringify(body.max_output_tokens)}, not 16`];
-  const set = ["max_tokens", "max_completion_tokens"].filter((k) => k in body);
-  if (set.length !== 1) return [`expected exactly one of max_tokens/max_completion_tokens, got ${set.join(", ") || "none"}`];
-  return body[set[0]] === 1 ? [] : [`${set[0]} is ${JSON.stringify(body[set[0]])}, not 1`];
+  if (schemaName === "CreateResponse") {
+    const got = body.max_output_tokens;
+    return got === 16 ? [] : [`max_output_tokens is ${JSON.stringify(got)}, not 16`];
+  }
+  const set = ["max_tokens", "max_completion_tokens"].filter((k) => body[k] != null);
+  if (set.length === 0) return ["neither max_tokens nor max_completion_tokens is set"];
+  return set.filter((k) => body[k] !== 1).map((k) => `${k} is ${JSON.stringify(body[k])}, not 1`);
 }
 
 // ---- the cases ------------------------------------------------------------
@@ -285,7 +300,8 @@ const only = process.argv.slice(2);
 const cases = manifest.cases.filter((c) => only.length === 0 || only.includes(c.name));
 if (only.length && cases.length !== only.length) die(`unknown case in ${only.join(" ")}`);
 const verbose = process.env.WARMD_CONTRACT_VERBOSE === "1";
-let failed = 0;
+const strict = process.env.WARMD_CONTRACT_STRICT === "1";
+let failed = 0; // FAIL and FIXTURE-BROKEN lines
 const fail = (line) => {
   failed++;
   console.log(line);
@@ -326,7 +342,8 @@ for (const c of cases) {
   templates.set(key, tmpl);
   const validate = validator(c.schema);
   if (!validate(tmpl)) {
-    fail(`FIXTURE-BROKEN ${c.file}: the template itself is not a valid ${c.schema}\n${formatErrors(validate.errors)}`);
+    fail(`FIXTURE-BROKEN ${c.file}: the template itself is not a valid ${c.schema}\n` +
+      formatErrors(validate.errors));
     brokenFixtures.add(c.file);
   }
 }
@@ -336,8 +353,9 @@ for (const c of cases) {
     fail(`FAIL ${c.name}: fixture ${c.file} is broken (see above)`);
     continue;
   }
-  const args = ["--print-url", "--kind", c.kind, "--endpoint", c.endpoint || "auto", ...(c.args || []), join(FIXTURES, c.file)];
-  const run = spawnSync(bin, args, { encoding: "utf8", timeout: 30000 });
+  const args = ["--print-url", "--kind", c.kind, "--endpoint", c.endpoint || "auto",
+    ...(c.args || []), join(FIXTURES, c.file)];
+  const run = spawnSync(bin, args, { encoding: "utf8", timeout: 30000, maxBuffer: 64 << 20 });
   if (run.error || run.status !== 0) {
     const why = run.error ? run.error.message : `exit ${run.status ?? run.signal}`;
     fail(`FAIL ${c.name}: warmbody ${args.join(" ")}: ${why}\n      ${(run.stderr || "").trim()}`);
@@ -361,8 +379,11 @@ for (const c of cases) {
   problems.push(...illegalEdits(c.schema, tmpl, body), ...budgetProblems(c.schema, body));
   for (const [k, v] of Object.entries(c.expect || {})) {
     // "messages.-1.role": a negative index counts from the end of an array.
-    const got = k.split(".").reduce((o, p) => (o == null ? undefined : Array.isArray(o) && /^-\d+$/.test(p) ? o[o.length + Number(p)] : o[p]), body);
-    if (!isDeepStrictEqual(got, v)) problems.push(`expected ${k} = ${JSON.stringify(v)}, got ${JSON.stringify(got)}`);
+    const step = (o, p) => (o == null ? undefined
+      : Array.isArray(o) && /^-\d+$/.test(p) ? o[o.length + Number(p)] : o[p]);
+    const got = k.split(".").reduce(step, body);
+    if (!isDeepStrictEqual(got, v))
+      problems.push(`expected ${k} = ${JSON.stringify(v)}, got ${JSON.stringify(got)}`);
   }
   const validate = validator(c.schema);
   const valid = validate(body);
@@ -373,11 +394,20 @@ for (const c of cases) {
     fail(lines.join("\n"));
     continue;
   }
+  const undeclared = undeclaredAdditions(c.schema, tmpl, body);
+  if (strict && undeclared.length) {
+    const lines = undeclared.map((p) => `      warmd adds ${p}, which ${c.schema} does not declare`);
+    fail(`FAIL ${c.name} (${c.file} -> ${c.schema})\n${lines.join("\n")}`);
+    continue;
+  }
   console.log(`PASS ${c.name} (${c.file} -> ${c.schema})`);
-  for (const p of undeclaredAdditions(c.schema, tmpl, body)) {
-    console.log(`      WARN warmd adds ${p}, which ${c.schema} does not declare (the open schema accepts it; the API may not)`);
+  for (const p of undeclared) {
+    console.log(`      WARN warmd adds ${p}, which ${c.schema} does not declare ` +
+      "(the open schema accepts it; the API may not)");
   }
 }
 
-console.log(failed ? `${failed} failed of ${cases.length} cases` : `all ${cases.length} cases passed`);
+const brokenNote = brokenFixtures.size ? ` (${brokenFixtures.size} broken fixtures)` : "";
+const failedCases = failed - brokenFixtures.size;
+console.log(failed ? `${failedCases} of ${cases.length} cases failed${brokenNote}` : `all ${cases.length} cases passed`);
 process.exit(failed ? 1 : 0);

@@ -1,0 +1,442 @@
+/* sim: warmd --simulate TRACE: the live scheduler and policies on virtual time. */
+#include "sim.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "jsonx.h"
+#include "pricing.h"
+
+#define SIM_SEED 0x5eedULL
+
+struct req {
+	double t;
+	size_t target; /* index into sim.x */
+	long input;    /* tokens the request sent, -1 unknown */
+	size_t order;  /* trace order, for a stable sort */
+};
+
+/* One target's cache, bill and baselines. */
+struct simx {
+	struct target *t;
+	long prefix;      /* P: cached prefix tokens */
+	int64_t r, w, in; /* pico-USD per token: read, write, plain input */
+	double cache_exp; /* the modelled provider cache */
+	double first, cov_start, cov_exp, covered;
+	uint64_t requests, cold, warms, warm_writes;
+	int64_t warm_cost, req_cost, miss_cost, tail_cost;
+	double *times;
+	size_t ntimes;
+};
+
+struct sim {
+	struct daemon d;
+	struct simx *x;
+	size_t n;
+	FILE *events;
+	double end;
+};
+
+static struct simx *find(struct sim *s, const struct target *t)
+{
+	for (size_t lo = 0, hi = s->n; lo < hi;) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(s->x[mid].t->name, t->name);
+		if (c == 0)
+			return &s->x[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The cache is refreshed at now: coverage bookkeeping and expiry. */
+static void refresh(struct simx *x, double now)
+{
+	double ttl = x->t->ttl_s;
+
+	if (x->first < 0) {
+		x->first = x->cov_start = now;
+	} else if (now > x->cov_exp) {
+		x->covered += x->cov_exp - x->cov_start;
+		x->cov_start = now;
+	}
+	x->cov_exp = x->cache_exp = now + ttl;
+}
+
+static void event(struct sim *s, double now, const char *name, const char *ev, bool hit)
+{
+	if (s->events)
+		fprintf(s->events, "%.3f,%s,%s,%s\n", now, name, ev, hit ? "hit" : "write");
+}
+
+/* sched_ops.fire: the modelled provider answers at once. */
+static int sim_fire(void *data, struct target *t)
+{
+	struct sim *s = data;
+	struct simx *x = find(s, t);
+	double now = clock_now(s->d.clk);
+	bool hit = now < x->cache_exp;
+	int64_t cost = x->prefix * (hit ? x->r : x->w);
+	struct sched_outcome o = { .result = hit ? WARM_HIT : WARM_WRITE, .sent_at = now };
+
+	refresh(x, now);
+	x->warms++;
+	x->warm_writes += !hit;
+	x->warm_cost += cost;
+	t->warms++;
+	t->hits += hit;
+	t->writes += !hit;
+	t->cost_pico += cost;
+	event(s, now, t->name, "warm", hit);
+	sched_done(s->d.sched, t, &o);
+	return 0;
+}
+
+static const struct sched_ops sim_ops = { .fire = sim_fire };
+
+static int cmp_req(const void *a, const void *b)
+{
+	const struct req *x = a, *y = b;
+
+	if (x->t != y->t)
+		return x->t < y->t ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int read_trace(struct sim *s, const char *path, struct req **ret, size_t *ret_n, FILE *err)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	struct req *v = NULL;
+	size_t n = 0, cap = 0;
+	int lineno = 0, errors = 0;
+
+	if (!f) {
+		fprintf(err, "%s: error: cannot read trace: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *end, *name, *comma;
+		struct target *t;
+		double ts;
+		long input = -1;
+
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p || *p == '#')
+			continue;
+		ts = strtod(p, &end);
+		if (end == p || *end != ',' || !isfinite(ts) || ts < 0) {
+			if (lineno == 1 && strncmp(p, "time", 4) == 0)
+				continue; /* a CSV header */
+			fprintf(err, "%s:%d: error: expected unix_seconds,target[,input_tokens]\n",
+			        path, lineno);
+			errors++;
+			continue;
+		}
+		name = end + 1;
+		comma = strchr(name, ',');
+		if (comma) {
+			*comma = '\0';
+			input = strtol(comma + 1, &end, 10);
+			if (end == comma + 1 || *end || input < 0) {
+				fprintf(err, "%s:%d: error: input_tokens must be a whole number\n",
+				        path, lineno);
+				errors++;
+				continue;
+			}
+		}
+		t = daemon_find_target(&s->d, name);
+		if (!t) {
+			fprintf(err,
+			        "%s:%d: error: no target named \"%.64s\" in the configuration\n",
+			        path, lineno, name);
+			errors++;
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			v = realloc(v, cap * sizeof(*v));
+			if (!v)
+				abort();
+		}
+		v[n] = (struct req){ ts, (size_t)(find(s, t) - s->x), input, n };
+		n++;
+	}
+	fclose(f);
+	if (errors) {
+		free(v);
+		return -EINVAL;
+	}
+	if (n == 0) {
+		fprintf(err, "%s: error: the trace has no requests\n", path);
+		free(v);
+		return -EINVAL;
+	}
+	qsort(v, n, sizeof(*v), cmp_req);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* Per-token prices for x: the table's, else typical ones for the provider. */
+static void prices(struct simx *x, FILE *err)
+{
+	const struct price *pr = x->t->price;
+
+	if (pr) {
+		x->r = pr->cache_read;
+		x->w = x->t->ttl_s > 300 ? pr->cache_write_1h : pr->cache_write;
+		x->in = pr->input;
+		return;
+	}
+	if (x->t->prov->kind == PROVIDER_ANTHROPIC) {
+		x->in = 3000000, x->r = 300000, x->w = x->t->ttl_s > 300 ? 6000000 : 3750000;
+	} else {
+		x->in = 1250000, x->r = 125000, x->w = 1250000;
+	}
+	fprintf(err, "warning: no price for model %s of target %s: assuming %s's usual ratios\n",
+	        x->t->tmpl->model ? x->t->tmpl->model : "?", x->t->name,
+	        provider_kind_name(x->t->prov->kind));
+}
+
+struct baselines {
+	int64_t none, fixed, oracle;
+};
+
+static struct baselines baselines(const struct simx *x)
+{
+	struct baselines b = { 0, 0, 0 };
+	double T = x->t->ttl_s;
+	int64_t r = x->prefix * x->r, w = x->prefix * x->w;
+
+	if (x->ntimes == 0)
+		return b;
+	b.none = b.fixed = b.oracle = w; /* the first request writes */
+	for (size_t i = 1; i < x->ntimes; i++) {
+		double g = x->times[i] - x->times[i - 1];
+		int64_t k = g <= T ? 0 : (int64_t)ceil(g / T) - 1;
+		b.none += g <= T ? r : w;
+		b.fixed += r;
+		b.oracle += g <= T ? r : (k * r < w - r ? k * r : w - r) + r;
+	}
+	/* a warm every TTL/2 from the first request to the last */
+	b.fixed += (int64_t)floor((x->times[x->ntimes - 1] - x->times[0]) / (T / 2)) * r;
+	return b;
+}
+
+static json_object *usd(int64_t pico)
+{
+	json_object *o = json_object_new_object(), *v;
+
+	jsonx_add_usd(o, "v", pico);
+	v = json_object_get(json_object_object_get(o, "v"));
+	json_object_put(o);
+	return v;
+}
+
+static json_object *row_json(const char *name, uint64_t requests, uint64_t warms, uint64_t cold,
+                             double coverage, int64_t warm, int64_t miss, int64_t total,
+                             const struct baselines *b)
+{
+	json_object *o = json_object_new_object(), *base = json_object_new_object();
+
+	if (name)
+		jsonx_add_str(o, "target", name);
+	jsonx_add_int(o, "requests", (int64_t)requests);
+	jsonx_add_int(o, "warms", (int64_t)warms);
+	jsonx_add_int(o, "cold_requests", (int64_t)cold);
+	jsonx_add_double(o, "coverage", round(coverage * 1e4) / 1e4);
+	json_object_object_add(o, "warm_cost_usd", usd(warm));
+	json_object_object_add(o, "miss_cost_usd", usd(miss));
+	json_object_object_add(o, "total_cost_usd", usd(total));
+	json_object_object_add(base, "no_warming", usd(b->none));
+	json_object_object_add(base, "fixed_interval", usd(b->fixed));
+	json_object_object_add(base, "oracle", usd(b->oracle));
+	json_object_object_add(o, "baselines", base);
+	jsonx_add_double(o, "cost_vs_oracle",
+	                 b->oracle > 0 ? round((double)total / (double)b->oracle * 1e4) / 1e4 : 0);
+	return o;
+}
+
+static void report(struct sim *s, bool json, FILE *out)
+{
+	json_object *root = json_object_new_object(), *arr = json_object_new_array();
+	uint64_t req = 0, warms = 0, cold = 0;
+	int64_t warm = 0, miss = 0, total = 0;
+	double cov_num = 0, cov_den = 0;
+	struct baselines tb = { 0, 0, 0 };
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct simx *x = &s->x[i];
+		struct baselines b = baselines(x);
+		double span = x->first >= 0 ? s->end - x->first : 0, cov;
+		int64_t tot = x->warm_cost + x->req_cost + x->tail_cost;
+
+		b.none += x->tail_cost;
+		b.fixed += x->tail_cost;
+		b.oracle += x->tail_cost;
+		if (x->first >= 0)
+			x->covered += fmin(x->cov_exp, s->end) - x->cov_start;
+		cov = span > 0 ? x->covered / span : 0;
+		json_object_array_add(arr, row_json(x->t->name, x->requests, x->warms, x->cold, cov,
+		                                    x->warm_cost, x->miss_cost, tot, &b));
+		req += x->requests, warms += x->warms, cold += x->cold;
+		warm += x->warm_cost, miss += x->miss_cost, total += tot;
+		cov_num += x->covered, cov_den += span;
+		tb.none += b.none, tb.fixed += b.fixed, tb.oracle += b.oracle;
+	}
+	json_object_object_add(root, "targets", arr);
+	json_object_object_add(root, "total",
+	                       row_json(NULL, req, warms, cold, cov_den > 0 ? cov_num / cov_den : 0,
+	                                warm, miss, total, &tb));
+	if (json) {
+		fprintf(out, "%s\n",
+		        json_object_to_json_string_ext(
+		                root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else {
+		fprintf(out, "%-20s %8s %7s %6s %8s %12s %12s %12s %12s %12s %12s %7s\n", "TARGET",
+		        "REQUESTS", "WARMS", "COLD", "COVERAGE", "WARM_USD", "MISS_USD",
+		        "TOTAL_USD", "NO_WARMING", "FIXED_TTL/2", "ORACLE", "÷ORACLE");
+		for (size_t i = 0; i <= json_object_array_length(arr); i++) {
+			json_object *o = i < json_object_array_length(arr)
+			                         ? json_object_array_get_idx(arr, i)
+			                         : json_object_object_get(root, "total");
+			json_object *b = json_object_object_get(o, "baselines");
+			fprintf(out, "%-20s %8s %7s %6s %8s %12s %12s %12s %12s %12s %12s %7s\n",
+			        i < json_object_array_length(arr)
+			                ? json_object_get_string(
+			                          json_object_object_get(o, "target"))
+			                : "TOTAL",
+			        json_object_get_string(json_object_object_get(o, "requests")),
+			        json_object_get_string(json_object_object_get(o, "warms")),
+			        json_object_get_string(json_object_object_get(o, "cold_requests")),
+			        json_object_get_string(json_object_object_get(o, "coverage")),
+			        json_object_get_string(json_object_object_get(o, "warm_cost_usd")),
+			        json_object_get_string(json_object_object_get(o, "miss_cost_usd")),
+			        json_object_get_string(json_object_object_get(o, "total_cost_usd")),
+			        json_object_get_string(json_object_object_get(b, "no_warming")),
+			        json_object_get_string(json_object_object_get(b, "fixed_interval")),
+			        json_object_get_string(json_object_object_get(b, "oracle")),
+			        json_object_get_string(
+			                json_object_object_get(o, "cost_vs_oracle")));
+		}
+	}
+	json_object_put(root);
+}
+
+static void sim_fini(struct sim *s)
+{
+	for (size_t i = 0; i < s->d.ntargets; i++) {
+		sched_remove(s->d.sched, s->d.targets[i]);
+		target_unref(s->d.targets[i]);
+	}
+	for (size_t i = 0; i < s->d.nprovs; i++)
+		provider_unref(s->d.provs[i]);
+	free(s->d.targets);
+	free(s->d.provs);
+	sched_free(s->d.sched);
+	clock_virtual_free(s->d.clk);
+	config_free(s->d.cfg);
+	pricing_free(s->d.pricing);
+	for (size_t i = 0; i < s->n; i++)
+		free(s->x[i].times);
+	free(s->x);
+}
+
+int sim_run(const char *config_path, const char *trace_path, const char *events_path, bool json,
+            FILE *out, FILE *err)
+{
+	struct diags diags = { 0 };
+	struct staging *st;
+	struct req *reqs = NULL;
+	struct sim s;
+	size_t nreq = 0;
+	int rc = 1;
+
+	memset(&s, 0, sizeof(s));
+	if (daemon_stage_offline(config_path, &diags, &st) < 0) {
+		diags_print(&diags, err);
+		diags_free(&diags);
+		return 1;
+	}
+	diags_free(&diags);
+	s.d.clk = clock_virtual_new(0);
+	s.d.sched = sched_new(s.d.clk, &sim_ops, &s, SIM_SEED);
+	if (!s.d.clk || !s.d.sched)
+		abort();
+	/* The targets exist before the trace is read (it names them); the clock
+	 * starts at the first request, when they are planned. */
+	sched_pause_all(s.d.sched, true);
+	daemon_apply(&s.d, st, NULL);
+	s.n = s.d.ntargets;
+	s.x = calloc(s.n + 1, sizeof(*s.x));
+	if (!s.x)
+		abort();
+	for (size_t i = 0; i < s.n; i++) {
+		s.x[i].t = s.d.targets[i];
+		s.x[i].prefix = s.d.targets[i]->tmpl->prefix_tokens_est;
+		s.x[i].first = -1;
+		prices(&s.x[i], err);
+	}
+	if (read_trace(&s, trace_path, &reqs, &nreq, err) < 0)
+		goto out;
+	if (events_path) {
+		s.events = fopen(events_path, "we");
+		if (!s.events) {
+			fprintf(err, "%s: error: cannot write events: %s\n", events_path,
+			        strerror(errno));
+			goto out;
+		}
+		fprintf(s.events, "time,target,event,result\n");
+	}
+	clock_virtual_advance(s.d.clk, reqs[0].t);
+	sched_pause_all(s.d.sched, false);
+	for (size_t i = 0; i < s.n; i++) {
+		s.d.targets[i]->last_touch = reqs[0].t; /* idle_limit counts from the start */
+		sched_plan(s.d.sched, s.d.targets[i]);
+	}
+	sched_rearm(s.d.sched);
+	s.end = reqs[nreq - 1].t;
+	for (size_t i = 0; i < nreq; i++) {
+		struct simx *x = &s.x[reqs[i].target];
+		double now = reqs[i].t;
+		bool hit;
+
+		clock_virtual_advance(s.d.clk, now); /* every warm due before it goes first */
+		hit = now < x->cache_exp;
+		refresh(x, now);
+		x->requests++;
+		x->cold += !hit;
+		x->req_cost += x->prefix * (hit ? x->r : x->w);
+		if (!hit)
+			x->miss_cost += x->prefix * (x->w - x->r);
+		if (reqs[i].input > x->prefix)
+			x->tail_cost += (reqs[i].input - x->prefix) * x->in;
+		x->times = realloc(x->times, (x->ntimes + 1) * sizeof(double));
+		if (!x->times)
+			abort();
+		x->times[x->ntimes++] = now;
+		event(&s, now, x->t->name, "request", hit);
+		x->t->touches++;
+		sched_touch(s.d.sched, x->t); /* real traffic, as a touch */
+	}
+	report(&s, json, out);
+	rc = 0;
+out:
+	if (s.events && fclose(s.events) != 0) {
+		fprintf(err, "%s: error: cannot write events: %s\n", events_path, strerror(errno));
+		rc = 1;
+	}
+	free(reqs);
+	sim_fini(&s);
+	return rc;
+}
