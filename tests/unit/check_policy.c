@@ -16,10 +16,14 @@ START_TEST(test_learning_is_conservative)
 	struct gap_hist h;
 
 	memset(&h, 0, sizeof(h));
+	/* without history: keep warm for 30 minutes after traffic, then stop */
 	ck_assert(policy_adaptive(NULL, MON_NOON, 1, 12.5, TTL, why, sizeof(why)));
-	ck_assert(policy_adaptive(NULL, MON_NOON, 2, 12.5, TTL, why, sizeof(why)));
-	ck_assert(!policy_adaptive(NULL, MON_NOON, 3, 12.5, TTL, why, sizeof(why)));
+	ck_assert(policy_adaptive(NULL, MON_NOON, 6, 12.5, TTL, why, sizeof(why)));
+	ck_assert(!policy_adaptive(NULL, MON_NOON, 7, 12.5, TTL, why, sizeof(why)));
 	ck_assert_ptr_nonnull(strstr(why, "learning"));
+	/* with a 1-hour TTL: two TTLs */
+	ck_assert(policy_adaptive(NULL, MON_NOON, 2, 20, 3600, why, sizeof(why)));
+	ck_assert(!policy_adaptive(NULL, MON_NOON, 3, 20, 3600, why, sizeof(why)));
 	for (int i = 0; i < POLICY_MIN_GAPS - 1; i++)
 		policy_gap_observe(&h, MON_NOON, 100 * TTL, TTL);
 	ck_assert(policy_adaptive(&h, MON_NOON, 1, 12.5, TTL, why, sizeof(why)));
@@ -81,14 +85,15 @@ START_TEST(test_hour_of_day_matters)
 	double night = MON_NOON + 10 * 3600; /* 22:00 UTC */
 
 	memset(&h, 0, sizeof(h));
-	for (int i = 0; i < 100; i++) {
-		policy_gap_observe(&h, MON_NOON, 1.5 * TTL, TTL); /* busy at noon */
-		policy_gap_observe(&h, night, 100 * TTL, TTL);    /* quiet after 22:00 */
+	for (int i = 0; i < 1000; i++) {
+		if (i < 200)
+			policy_gap_observe(&h, MON_NOON, 1.5 * TTL, TTL); /* busy at noon */
+		policy_gap_observe(&h, night, 100 * TTL, TTL);            /* quiet after 22:00 */
 	}
 	ck_assert(policy_adaptive(&h, MON_NOON + 86400, 1, 12.5, TTL, why, sizeof(why)));
 	ck_assert_ptr_nonnull(strstr(why, "at this hour"));
 	ck_assert(!policy_adaptive(&h, night + 86400, 1, 12.5, TTL, why, sizeof(why)));
-	/* an hour never seen falls back to every hour together */
+	/* an hour never seen leans on every hour together */
 	policy_adaptive(&h, MON_NOON + 4 * 3600, 1, 12.5, TTL, why, sizeof(why));
 	ck_assert_ptr_nonnull(strstr(why, "overall"));
 	/* a new TTL restarts the histogram */
