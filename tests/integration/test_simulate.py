@@ -1,0 +1,135 @@
+"""warmd --simulate: the live scheduler and policies on virtual time. Output
+is deterministic, events come in time order, decisions are causal, bad
+traces get FILE:LINE, and the adaptive policy stays within 2% of the best
+simple rule on every synthetic traffic family."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "bench"))
+from harness import EXAMPLES, SRC, WARMD  # noqa: E402
+import bench_policies  # noqa: E402
+import traces  # noqa: E402
+
+
+class Simulate(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        with open(os.path.join(EXAMPLES, "support-bot.json")) as f:
+            tmpl = json.load(f)
+        targets = []
+        for i, pol in enumerate(["adaptive", "always", "manual"]):
+            t = dict(tmpl, system=[dict(tmpl["system"][0], text=f"{i}. " + tmpl["system"][0]["text"])])
+            with open(os.path.join(self.dir, f"t{i}.json"), "w") as f:
+                json.dump(t, f)
+            targets.append(f'{{ name = "t{i}"; request_file = "t{i}.json"; ttl = "5m"; '
+                           f'policy = "{pol}"; }}')
+        self.conf = os.path.join(self.dir, "sim.conf")
+        with open(self.conf, "w") as f:
+            f.write(f'daemon = {{ pricing_file = "{SRC}/config/pricing.conf"; }};\n'
+                    'providers = ( { name = "anthropic"; } );\n'
+                    "targets = (\n" + ",\n".join(targets) + "\n);\n")
+        self.trace = os.path.join(self.dir, "trace.csv")
+        rows = traces.generate("agent_sessions", targets=3, days=3, seed=4)
+        with open(self.trace, "w") as f:
+            for t, n in rows:
+                f.write(f"{t:.3f},{n}\n")
+        self.rows = rows
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def run_sim(self, *extra, trace=None):
+        return subprocess.run([WARMD, "--simulate", trace or self.trace, "-c", self.conf, *extra],
+                              capture_output=True, text=True)
+
+    def test_report_events_and_determinism(self):
+        ev1, ev2 = os.path.join(self.dir, "a.csv"), os.path.join(self.dir, "b.csv")
+        p1 = self.run_sim("--json", "--events", ev1)
+        p2 = self.run_sim("--json", "--events", ev2)
+        self.assertEqual(p1.returncode, 0, p1.stderr)
+        self.assertEqual(p1.stdout, p2.stdout)
+        with open(ev1) as a, open(ev2) as b:
+            self.assertEqual(a.read(), b.read())
+        rep = json.loads(p1.stdout)
+        by = {t["target"]: t for t in rep["targets"]}
+        for t in by.values():
+            for k in ("requests", "warms", "cold_requests", "coverage", "warm_cost_usd",
+                      "miss_cost_usd", "total_cost_usd"):
+                self.assertIn(k, t)
+            for k in ("no_warming", "fixed_interval", "oracle"):
+                self.assertIn(k, t["baselines"])
+            self.assertLessEqual(t["baselines"]["oracle"], t["total_cost_usd"] + 1e-9)
+        self.assertEqual(by["t2"]["warms"], 0)  # manual: never by itself
+        self.assertEqual(by["t2"]["total_cost_usd"], by["t2"]["baselines"]["no_warming"])
+        self.assertEqual(by["t1"]["cold_requests"], 0)  # always: every request reads
+        self.assertEqual(sum(t["requests"] for t in by.values()), len(self.rows))
+        with open(ev1) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines[0], "time,target,event,result")
+        times = [float(l.split(",")[0]) for l in lines[1:]]
+        self.assertEqual(times, sorted(times))
+        for l in lines[1:]:
+            _, name, event, result = l.split(",")
+            self.assertIn(event, ("warm", "request"))
+            self.assertIn(result, ("hit", "write"))
+        self.assertEqual(sum(1 for l in lines[1:] if ",request," in l), len(self.rows))
+        self.assertEqual(sum(1 for l in lines[1:] if ",warm," in l),
+                         sum(t["warms"] for t in by.values()))
+        # the human table too
+        p = self.run_sim()
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("ORACLE", p.stdout)
+        self.assertIn("TOTAL", p.stdout)
+
+    def test_causal(self):
+        cut = self.rows[0][0] + 2 * 86400
+        short = os.path.join(self.dir, "short.csv")
+        with open(short, "w") as f:
+            for t, n in self.rows:
+                if t < cut:
+                    f.write(f"{t:.3f},{n}\n")
+        ea, eb = os.path.join(self.dir, "full.ev"), os.path.join(self.dir, "short.ev")
+        self.assertEqual(self.run_sim("--events", ea).returncode, 0)
+        self.assertEqual(self.run_sim("--events", eb, trace=short).returncode, 0)
+
+        # the simulation ends with its trace, so compare up to the short trace's last request
+        end = max(t for t, _ in self.rows if t < cut)
+
+        def before(path):
+            with open(path) as f:
+                return [l for l in f.read().splitlines()[1:] if float(l.split(",")[0]) <= end]
+        self.assertEqual(before(ea), before(eb))
+
+    def test_bad_traces(self):
+        bad = os.path.join(self.dir, "bad.csv")
+        with open(bad, "w") as f:
+            f.write("# a comment\n1796000000,t0\nyesterday,t0\n1796000001,nobody\n"
+                    "1796000002,t1,many\n")
+        p = self.run_sim(trace=bad)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"{bad}:3: error:", p.stderr)
+        self.assertIn(f"{bad}:4: error: no target named \"nobody\"", p.stderr)
+        self.assertIn(f"{bad}:5: error: input_tokens", p.stderr)
+        p = self.run_sim(trace=os.path.join(self.dir, "missing.csv"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot read trace", p.stderr)
+        p = subprocess.run([WARMD, "--events", "x.csv", "-c", self.conf], capture_output=True,
+                           text=True)
+        self.assertEqual(p.returncode, 2)
+
+    def test_adaptive_within_two_percent_of_the_best_rule(self):
+        bench_policies.WARMD = WARMD
+        for fam in sorted(traces.FAMILIES):
+            r = bench_policies.evaluate(traces.generate(fam, 6, 7, 1), self.dir)
+            best = min(r[k] for k in bench_policies.RULES)
+            self.assertLessEqual(r["adaptive"] / best, 1.02, f"{fam}: {r}")
+
+
+if __name__ == "__main__":
+    unittest.main()
