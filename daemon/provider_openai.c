@@ -66,26 +66,61 @@ static void chat_append_turn(json_object *msgs)
 		json_object_array_add(msgs, text_item("user"));
 }
 
-/* responses: answers trailing function_call items, else appends a user turn. */
-static void responses_append_turn(json_object *items)
+/* The output item that answers a pending client-side call, or NULL when
+ * warmd cannot answer it (the application must: a computer action, a shell
+ * command, a patch, an MCP approval). Server-side calls (web_search_call,
+ * file_search_call, ...) are complete in the transcript and need nothing. */
+static const char *call_output_type(const char *type, bool *pending)
+{
+	static const char *const unanswerable[] = { "computer_call",        "local_shell_call",
+		                                    "shell_call",           "apply_patch_call",
+		                                    "mcp_approval_request", NULL };
+
+	*pending = true;
+	if (strcmp(type, "function_call") == 0)
+		return "function_call_output";
+	if (strcmp(type, "custom_tool_call") == 0)
+		return "custom_tool_call_output";
+	for (const char *const *u = unanswerable; *u; u++)
+		if (strcmp(type, *u) == 0)
+			return NULL;
+	*pending = false;
+	return NULL;
+}
+
+/* responses: answers trailing function and custom tool calls, else appends a
+ * user turn. False (and b->unwarmable) when the template ends with a call
+ * only the application can answer: a user turn after it would be rejected. */
+static bool responses_append_turn(json_object *items, struct warm_build *b)
 {
 	size_t n = json_object_array_length(items), first = n;
-	bool answered = false;
+	bool answered = false, pending;
 
 	while (first > 0) {
 		const char *type =
 		        jsonx_get_str(json_object_array_get_idx(items, first - 1), "type");
-		if (!type || strcmp(type, "function_call") != 0)
+		if (!type)
 			break;
+		if (!call_output_type(type, &pending)) {
+			if (!pending)
+				break;
+			snprintf(b->unwarmable, sizeof(b->unwarmable),
+			         "the template ends with a pending %s that only the application "
+			         "can answer; end it with the call's output or a user turn",
+			         type);
+			return false;
+		}
 		first--;
 	}
 	for (size_t i = first; i < n; i++) {
-		const char *id = jsonx_get_str(json_object_array_get_idx(items, i), "call_id");
-		json_object *o;
+		json_object *call = json_object_array_get_idx(items, i), *o;
+		const char *id = jsonx_get_str(call, "call_id");
 		if (!id)
 			continue;
 		o = json_object_new_object();
-		json_object_object_add(o, "type", json_object_new_string("function_call_output"));
+		json_object_object_add(o, "type",
+		                       json_object_new_string(call_output_type(
+		                               jsonx_get_str(call, "type"), &pending)));
 		json_object_object_add(o, "call_id", json_object_new_string(id));
 		json_object_object_add(o, "output", json_object_new_string("."));
 		json_object_array_add(items, o);
@@ -93,6 +128,7 @@ static void responses_append_turn(json_object *items)
 	}
 	if (!answered)
 		json_object_array_add(items, text_item("user"));
+	return true;
 }
 
 /* What both endpoints share: model, stream, the cache key, and the parts of
@@ -281,7 +317,8 @@ static int responses_build(json_object *t, const struct cfg_target *ct, struct w
 	}
 	minimal_common(t, ct, key, b);
 	if (!responses_ends_with_user(input)) {
-		responses_append_turn(input);
+		if (!responses_append_turn(input, b))
+			return 0; /* b->unwarmable says why; no body */
 		note(b, "appended a user turn");
 	}
 	return finish(t, b, e);

@@ -5,10 +5,11 @@ set -eu
 
 # Test tools: prometheus (promtool checks the metrics), systemd and man-db
 # (systemd-analyze verify/security, systemd-socket-activate, systemd-sysusers),
-# valgrind (the soak test), util-linux (setpriv, to act as another user).
+# valgrind (the soak test), util-linux (setpriv, to act as another user),
+# nodejs and npm (the OpenAI schema contract test runs ajv under node).
 PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libconfig-dev
 libsystemd-dev check libjson-c-dev libssl-dev libmicrohttpd-dev python3 clang-format
-prometheus systemd man-db valgrind util-linux"
+prometheus systemd man-db valgrind util-linux nodejs"
 
 missing=""
 for p in $PKGS; do
@@ -16,6 +17,11 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
+# Debian's nodejs needs its npm package; NodeSource's nodejs bundles npm and
+# conflicts with Debian's, so npm is only added when no npm is on the PATH.
+if ! command -v npm >/dev/null 2>&1 && ! echo "$missing" | grep -q npm; then
+	missing="$missing npm"
+fi
 [ -z "$missing" ] && exit 0
 
 SUDO=""

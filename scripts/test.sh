@@ -7,6 +7,8 @@ set -eu
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh
+echo "== npm ci (the contract test's JSON Schema validator, pinned by its lockfile)"
+npm ci --prefix tests/contract --no-audit --no-fund --loglevel=error
 
 jobs=$(nproc 2>/dev/null || echo 2)
 

@@ -453,6 +453,30 @@ START_TEST(test_responses_warm)
 	                "{'type':'function_call_output','call_id':'c2','output':'.'}],"
 	                "'max_output_tokens':16}");
 	tmpl_unref(t);
+	/* a custom tool call is answered with its own output type */
+	t = EXPECT_WARM("{'model':'gpt-5','input':[{'role':'user','content':'Diff?'},"
+	                "{'type':'custom_tool_call','call_id':'c9','name':'patch','input':'x'}]}",
+	                "{'model':'gpt-5','input':[{'role':'user','content':'Diff?'},"
+	                "{'type':'custom_tool_call','call_id':'c9','name':'patch','input':'x'},"
+	                "{'type':'custom_tool_call_output','call_id':'c9','output':'.'}],"
+	                "'max_output_tokens':16}");
+	tmpl_unref(t);
+	/* a finished server-side call needs no answer: a user turn follows it */
+	t = EXPECT_WARM("{'model':'gpt-5','input':[{'role':'user','content':'News?'},"
+	                "{'type':'web_search_call','id':'ws1','status':'completed'}]}",
+	                "{'model':'gpt-5','input':[{'role':'user','content':'News?'},"
+	                "{'type':'web_search_call','id':'ws1','status':'completed'},"
+	                "{'role':'user','content':'.'}],'max_output_tokens':16}");
+	tmpl_unref(t);
+	/* a call only the application can answer: no minimal warm, and why */
+	{
+		const char *json = Q("{'model':'gpt-5','input':[{'role':'user','content':'Click'},"
+		                     "{'type':'computer_call','call_id':'c3','action':{}}]}");
+		struct errmsg e = { { 0 } };
+		ck_assert_int_eq(template_from_bytes(json, strlen(json), &tgt, &prov, &t, &e), 0);
+		ck_assert_ptr_nonnull(strstr(t->unwarmable, "pending computer_call"));
+		tmpl_unref(t);
+	}
 	/* the native prewarm, merged into the template's own options */
 	t = expect_warm_t(&tgt_prewarm,
 	                  "{'model':'gpt-5.6','input':'Hi','prompt_cache_options':{'ttl':'30m'}}",
