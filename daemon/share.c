@@ -1,4 +1,6 @@
-/* share: targets whose prefixes are the same cache entry, or extend one. */
+/* share: targets whose prefixes are the same cache entry, or extend one.
+ * An entry is (provider, url, version): a provider is one credential, and
+ * providers' caches are per organisation, so two providers never share. */
 #include "share.h"
 
 #include <stdlib.h>
@@ -6,13 +8,20 @@
 
 #include "target.h"
 
-static int cmp_key(const struct target *a, const struct target *b)
+static int cmp_entry(const struct target *a, const char *prov, const char *url, const char *hash)
 {
-	int c = strcmp(a->tmpl->url, b->tmpl->url);
+	int c = strcmp(a->prov->name, prov);
 
 	if (c == 0)
-		c = strcmp(a->tmpl->version, b->tmpl->version);
+		c = strcmp(a->tmpl->url, url);
+	if (c == 0)
+		c = strcmp(a->tmpl->version, hash);
 	return c;
+}
+
+static int cmp_key(const struct target *a, const struct target *b)
+{
+	return cmp_entry(a, b->prov->name, b->tmpl->url, b->tmpl->version);
 }
 
 /* Same entry first; within it, a target that warms by itself (not manual)
@@ -48,24 +57,22 @@ void share_unlink(struct target *t)
 	t->leader = t->extends = NULL;
 }
 
-/* The leader of the entry (url, hash), or NULL: a binary search in sorted. */
-static struct target *find(struct target **sorted, size_t n, const char *url, const char *hash)
+/* The leader of the entry at hash in t's provider and url, or NULL: a binary
+ * search in sorted. */
+static struct target *find(struct target **sorted, size_t n, const struct target *t,
+                           const char *hash)
 {
 	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = strcmp(sorted[mid]->tmpl->url, url);
-		if (c == 0)
-			c = strcmp(sorted[mid]->tmpl->version, hash);
-		if (c < 0)
+		if (cmp_entry(sorted[mid], t->prov->name, t->tmpl->url, hash) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	/* The first of its group is the leader (cmp_group put it there). */
-	if (lo < n && strcmp(sorted[lo]->tmpl->url, url) == 0 &&
-	    strcmp(sorted[lo]->tmpl->version, hash) == 0)
+	if (lo < n && cmp_entry(sorted[lo], t->prov->name, t->tmpl->url, hash) == 0)
 		return sorted[lo];
 	return NULL;
 }
@@ -94,7 +101,7 @@ void share_link(struct target **v, size_t n)
 		if (t->leader)
 			continue;
 		for (int k = t->tmpl->nbp - 2; k >= 0 && !t->extends; k--) {
-			struct target *base = find(sorted, n, t->tmpl->url, t->tmpl->bp_hashes[k]);
+			struct target *base = find(sorted, n, t, t->tmpl->bp_hashes[k]);
 			if (base && base != t) {
 				t->extends = base;
 				push(&base->extended_by, &base->nextended_by, t);

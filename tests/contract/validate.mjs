@@ -69,9 +69,16 @@ try {
   skip(`run npm ci in tests/contract (${err.code || err.message})`);
 }
 
+// --bodies FILE: validate bodies captured elsewhere (the integration tests
+// pass what the fake provider received) instead of running the cases.
+const bodiesArg = process.argv.indexOf("--bodies");
+const bodiesFile = bodiesArg >= 0 ? process.argv[bodiesArg + 1] : null;
+if (bodiesArg >= 0 && !bodiesFile) die("--bodies needs a file");
 const bin = process.env.WARMBODY_BIN;
-if (!bin) die("set WARMBODY_BIN to the warmbody program (built by the warmbody CMake target)");
-if (!existsSync(bin)) die(`WARMBODY_BIN ${bin} does not exist`);
+if (!bodiesFile) {
+  if (!bin) die("set WARMBODY_BIN to the warmbody program (built by the warmbody CMake target)");
+  if (!existsSync(bin)) die(`WARMBODY_BIN ${bin} does not exist`);
+}
 
 // ---- the spec -------------------------------------------------------------
 
@@ -294,6 +301,33 @@ function budgetProblems(schemaName, body) {
 }
 
 // ---- the cases ------------------------------------------------------------
+
+// FILE is a JSON array of {"name", "schema", "body"}; each body must be a
+// valid instance of its schema, with a minimal output budget.
+if (bodiesFile) {
+  let items;
+  try {
+    items = JSON.parse(readFileSync(bodiesFile, "utf8"));
+  } catch (err) {
+    die(`${bodiesFile}: ${err.message}`);
+  }
+  if (!Array.isArray(items) || items.length === 0) die(`${bodiesFile}: want a non-empty array`);
+  let bad = 0;
+  for (const { name, schema, body } of items) {
+    if (!SCHEMAS[schema]) die(`${bodiesFile}: ${name}: unknown schema ${schema}`);
+    const validate = validator(schema);
+    const problems = budgetProblems(schema, body);
+    if (!validate(body) || problems.length) {
+      bad++;
+      console.log(`FAIL ${name} -> ${schema}`);
+      problems.forEach((p) => console.log(`      ${p}`));
+      if (validate.errors) console.log(formatErrors(validate.errors));
+    } else {
+      console.log(`PASS ${name} -> ${schema}`);
+    }
+  }
+  process.exit(bad ? 1 : 0);
+}
 
 const manifest = JSON.parse(readFileSync(join(FIXTURES, "cases.json"), "utf8"));
 const only = process.argv.slice(2);

@@ -108,7 +108,8 @@ OPENAI_MIN_TOKENS = 1024         # OpenAI caches from 1024 tokens ...
 OPENAI_STEP = 128                # ... in steps of 128 tokens
 OPENAI_ROLES = ("system", "developer", "user", "assistant", "tool")
 RESPONSES_ROLES = ("user", "assistant", "system", "developer")
-RESPONSES_ITEM_TYPES = ("message", "function_call", "function_call_output")
+RESPONSES_ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning",
+                        "custom_tool_call", "custom_tool_call_output")
 RESPONSES_PART_TYPES = ("input_text", "input_image", "input_file", "input_audio",
                         "output_text", "refusal")
 RESPONSES_MIN_OUTPUT = 16        # the Responses API rejects max_output_tokens below 16
@@ -753,12 +754,19 @@ def check_responses_item(item, where):
         for field in ("call_id", "name", "arguments"):
             if not isinstance(item.get(field), str):
                 raise wrong_type(f"{where}.{field}", "a string", item.get(field))
-    elif kind == "function_call_output":
+    elif kind == "custom_tool_call":
+        for field in ("call_id", "name", "input"):
+            if not isinstance(item.get(field), str):
+                raise wrong_type(f"{where}.{field}", "a string", item.get(field))
+    elif kind in ("function_call_output", "custom_tool_call_output"):
         if not isinstance(item.get("call_id"), str):
             raise wrong_type(f"{where}.call_id", "a string", item.get("call_id"))
         output = item.get("output")
         if not isinstance(output, str) and not is_list_of_objects(output):
             raise wrong_type(f"{where}.output", "a string or an array", output)
+    elif kind == "reasoning":
+        if not is_list_of_objects(item.get("summary")):
+            raise wrong_type(f"{where}.summary", "an array", item.get("summary"))
     else:
         supported = ", ".join(f"'{t}'" for t in RESPONSES_ITEM_TYPES)
         raise invalid(f"Invalid value: {json.dumps(kind)}. Supported values are: {supported}.",

@@ -1560,14 +1560,23 @@ START_TEST(test_identical_prefixes_share_one_warm)
 	struct target *a = fx_target(f, p, "a", 300, POLICY_ALWAYS, 10);
 	struct target *m = fx_target(f, p, "m", 300, POLICY_MANUAL, 10);
 
+	/* the same url and prefix through another credential: another org's cache */
+	struct provider *q = fx_provider(f, "q", 8, 0);
+	struct target *other = fx_target(f, q, "0-other", 300, POLICY_ALWAYS, 10);
+
 	fx_prefix(a, "u", "v1", NULL);
 	fx_prefix(b, "u", "v1", NULL);
 	fx_prefix(m, "u", "v1", NULL);
+	fx_prefix(other, "u", "v1", NULL);
 	share_link(f->tg, f->ntg);
 	ck_assert_ptr_null(a->leader); /* by name, and not the manual one */
 	ck_assert_ptr_eq(b->leader, a);
 	ck_assert_ptr_eq(m->leader, a);
 	ck_assert_uint_eq(a->nfollowers, 2);
+	ck_assert_ptr_null(other->leader);
+	ck_assert_uint_eq(other->nfollowers, 0);
+	other->paused = true; /* out of the way of the firing order below */
+	sched_remove(f->s, other);
 	fx_plan_all(f);
 	ck_assert_ptr_nonnull(strstr(b->reason, "shares the warms of a"));
 	ck_assert(clock_virtual_step(f->clk));
