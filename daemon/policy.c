@@ -67,12 +67,12 @@ bool policy_adaptive(const struct gap_hist *h, double last_traffic, int j, doubl
 	if (!h || h->total < POLICY_MIN_GAPS) {
 		/* Too little history to trust: keep warm for a while after traffic. */
 		double learn = fmax(2 * ttl_s, POLICY_LEARN_S);
+		char lw[32];
 		snprintf(reason, n,
-		         "adaptive: learning (%u gaps seen, %d needed): keeping warm for 2 TTLs "
-		         "after "
+		         "adaptive: learning (%u gaps seen, %d needed): keeping warm for %s after "
 		         "traffic; quiet %s: %s",
-		         h ? h->total : 0, POLICY_MIN_GAPS, quiet,
-		         j <= 2 ? "warming" : "letting it go cold");
+		         h ? h->total : 0, POLICY_MIN_GAPS, duration_format(learn, lw, sizeof(lw)),
+		         quiet, j * ttl_s <= learn ? "warming" : "letting it go cold");
 		return j * ttl_s <= learn;
 	}
 	gmtime_r(&t0, &tm);

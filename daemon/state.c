@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "jsonx.h"
 #include "log.h"
+#include "policy.h"
 #include "version.h"
 
 #define STATE_MAX_BYTES (256u * 1024 * 1024)
@@ -36,6 +37,16 @@ struct rec {
 	unsigned nhist;
 	struct target_version *versions;
 	unsigned nversions;
+	struct gap_snap *gaps; /* adaptive's learned gaps, or NULL */
+};
+
+/* A gap histogram, sparse: most of its 24 x 48 cells are empty. */
+struct gap_snap {
+	double ttl_s;
+	uint32_t total;
+	uint32_t all[POLICY_BINS];
+	unsigned ncells;
+	uint32_t cells[]; /* (hour * POLICY_BINS + bin) << 16 | count */
 };
 
 struct snapshot {
@@ -94,6 +105,48 @@ int state_open(struct daemon *d, const char *path, struct state **ret)
 
 /* ---- writing ---- */
 
+static struct gap_snap *gap_snap_new(const struct gap_hist *h)
+{
+	unsigned n = 0;
+	struct gap_snap *g;
+
+	for (int hr = 0; hr < POLICY_HOURS; hr++)
+		for (int b = 0; b < POLICY_BINS; b++)
+			n += h->n[hr][b] != 0;
+	if (!(g = malloc(sizeof(*g) + n * sizeof(g->cells[0]))))
+		return NULL; /* written without its gaps this once */
+	g->ttl_s = h->ttl_s;
+	g->total = h->total;
+	memcpy(g->all, h->all, sizeof(g->all));
+	g->ncells = 0;
+	for (int hr = 0; hr < POLICY_HOURS; hr++)
+		for (int b = 0; b < POLICY_BINS; b++)
+			if (h->n[hr][b])
+				g->cells[g->ncells++] =
+				        (uint32_t)(hr * POLICY_BINS + b) << 16 | h->n[hr][b];
+	return g;
+}
+
+static json_object *gap_json(const struct gap_snap *g)
+{
+	json_object *o = json_object_new_object(), *a;
+
+	json_object_object_add(o, "ttl_s", json_object_new_double(g->ttl_s));
+	jsonx_add_int(o, "total", g->total);
+	a = json_object_new_array_ext(POLICY_BINS);
+	for (int b = 0; b < POLICY_BINS; b++)
+		json_object_array_add(a, json_object_new_int64(g->all[b]));
+	json_object_object_add(o, "all", a);
+	/* [cell, count, cell, count, ...] with cell = hour * 48 + bin */
+	a = json_object_new_array_ext((int)g->ncells * 2);
+	for (unsigned k = 0; k < g->ncells; k++) {
+		json_object_array_add(a, json_object_new_int64(g->cells[k] >> 16));
+		json_object_array_add(a, json_object_new_int64(g->cells[k] & 0xffff));
+	}
+	json_object_object_add(o, "cells", a);
+	return o;
+}
+
 static struct snapshot *snapshot_take(struct state *s)
 {
 	struct daemon *d = s->d;
@@ -141,6 +194,8 @@ static struct snapshot *snapshot_take(struct state *s)
 				r->hist[k] = target_touch_at(t, k);
 			r->nhist = t->touch_n;
 		}
+		if (t->gaps)
+			r->gaps = gap_snap_new(t->gaps);
 	}
 	return sn;
 }
@@ -148,6 +203,7 @@ static struct snapshot *snapshot_take(struct state *s)
 static void snapshot_free(struct snapshot *sn)
 {
 	for (size_t i = 0; i < sn->n; i++) {
+		free(sn->recs[i].gaps);
 		tmpl_unref(sn->recs[i].tmpl);
 		free(sn->recs[i].hist);
 		free(sn->recs[i].versions);
@@ -200,6 +256,8 @@ static json_object *rec_json(const struct rec *r)
 		json_object_array_add(h, vo);
 	}
 	json_object_object_add(o, "versions", h);
+	if (r->gaps)
+		json_object_object_add(o, "gaps", gap_json(r->gaps));
 	return o;
 }
 
@@ -481,6 +539,59 @@ static bool get_time(json_object *o, const char *key, double *ret)
 	return *ret >= 0;
 }
 
+/* "gaps", when present: every count in range, every cell inside the table. */
+static bool gaps_valid(json_object *g)
+{
+	json_object *all = jsonx_get(g, "all"), *cells = jsonx_get(g, "cells"), *v;
+	uint64_t u;
+	size_t n;
+
+	if (!json_object_is_type(g, json_type_object) || !(v = jsonx_get(g, "ttl_s")) ||
+	    !(json_object_is_type(v, json_type_double) || jsonx_is_int(v)) ||
+	    !(json_object_get_double(v) > 0) || !get_u64(g, "total", &u) || u > UINT32_MAX ||
+	    !json_object_is_type(all, json_type_array) ||
+	    json_object_array_length(all) != POLICY_BINS ||
+	    !json_object_is_type(cells, json_type_array) || json_object_array_length(cells) % 2)
+		return false;
+	for (size_t b = 0; b < POLICY_BINS; b++) {
+		v = json_object_array_get_idx(all, b);
+		if (!jsonx_is_int(v) || json_object_get_int64(v) < 0 ||
+		    json_object_get_int64(v) > UINT32_MAX)
+			return false;
+	}
+	n = json_object_array_length(cells);
+	for (size_t k = 0; k < n; k += 2) {
+		json_object *c = json_object_array_get_idx(cells, k),
+		            *cnt = json_object_array_get_idx(cells, k + 1);
+		if (!jsonx_is_int(c) || json_object_get_int64(c) < 0 ||
+		    json_object_get_int64(c) >= POLICY_HOURS * POLICY_BINS || !jsonx_is_int(cnt) ||
+		    json_object_get_int64(cnt) < 1 || json_object_get_int64(cnt) > UINT16_MAX)
+			return false;
+	}
+	return true;
+}
+
+static void restore_gaps(struct target *t, json_object *g)
+{
+	json_object *all = jsonx_get(g, "all"), *cells = jsonx_get(g, "cells");
+	uint64_t total = 0;
+
+	if (!t->gaps && !(t->gaps = calloc(1, sizeof(*t->gaps))))
+		abort();
+	memset(t->gaps, 0, sizeof(*t->gaps));
+	t->gaps->ttl_s = json_object_get_double(jsonx_get(g, "ttl_s"));
+	get_u64(g, "total", &total);
+	t->gaps->total = (uint32_t)total;
+	for (size_t b = 0; b < POLICY_BINS; b++)
+		t->gaps->all[b] =
+		        (uint32_t)json_object_get_int64(json_object_array_get_idx(all, b));
+	for (size_t k = 0; k + 1 < json_object_array_length(cells); k += 2) {
+		int64_t c = json_object_get_int64(json_object_array_get_idx(cells, k));
+		t->gaps->n[c / POLICY_BINS][c % POLICY_BINS] =
+		        (uint16_t)json_object_get_int64(json_object_array_get_idx(cells, k + 1));
+	}
+}
+
 /* Checks one target entry completely before anything is applied. */
 static bool entry_valid(json_object *e)
 {
@@ -521,7 +632,7 @@ static bool entry_valid(json_object *e)
 		    !get_u64(v, "hits", &u) || !get_u64(v, "writes", &u))
 			return false;
 	}
-	return true;
+	return !jsonx_get(e, "gaps") || gaps_valid(jsonx_get(e, "gaps"));
 }
 
 /* The stored history, with the current template's version on top. */
@@ -578,6 +689,8 @@ static void apply_entry(struct daemon *d, struct target *t, json_object *e, doub
 		target_touch_record(t, (double)at);
 	}
 	restore_versions(t, jsonx_get(e, "versions"), now);
+	if (jsonx_get(e, "gaps"))
+		restore_gaps(t, jsonx_get(e, "gaps")); /* adaptive keeps what it learned */
 	/* The cache itself is only known for the same version at the same endpoint. */
 	if (strcmp(jsonx_get_str(e, "version"), t->tmpl->version) == 0 &&
 	    strcmp(jsonx_get_str(e, "url"), t->tmpl->url) == 0) {
