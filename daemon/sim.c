@@ -30,6 +30,7 @@ struct simx {
 	int64_t warm_cost, req_cost, miss_cost, tail_cost;
 	double *times;
 	size_t ntimes;
+	struct simx *peer; /* ring of the targets sharing this cache entry (itself if none) */
 };
 
 struct sim {
@@ -37,7 +38,7 @@ struct sim {
 	struct simx *x;
 	size_t n;
 	FILE *events;
-	double end;
+	double start, end;
 };
 
 static struct simx *find(struct sim *s, const struct target *t)
@@ -69,6 +70,48 @@ static void refresh(struct simx *x, double now)
 	x->cov_exp = x->cache_exp = now + ttl;
 }
 
+/* A warm or a request refreshed x's entry: every target that shares it
+ * (the same prefix through the same provider) sees the refresh. */
+static void refresh_entry(struct simx *x, double now)
+{
+	struct simx *p = x;
+
+	do {
+		refresh(p, now);
+		p = p->peer;
+	} while (p != x);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct target *x = (*(struct simx *const *)a)->t, *y = (*(struct simx *const *)b)->t;
+	int c = strcmp(x->prov->name, y->prov->name);
+
+	if (c == 0)
+		c = strcmp(x->tmpl->url, y->tmpl->url);
+	if (c == 0)
+		c = strcmp(x->tmpl->version, y->tmpl->version);
+	return c;
+}
+
+/* Links the targets of each cache entry into a ring. */
+static void link_peers(struct sim *s)
+{
+	struct simx **v = calloc(s->n + 1, sizeof(*v));
+
+	if (!v)
+		abort();
+	for (size_t i = 0; i < s->n; i++)
+		v[i] = &s->x[i];
+	qsort(v, s->n, sizeof(*v), cmp_entry);
+	for (size_t i = 0, j; i < s->n; i = j) {
+		for (j = i + 1; j < s->n && cmp_entry(&v[i], &v[j]) == 0; j++)
+			v[j - 1]->peer = v[j];
+		v[j - 1]->peer = v[i];
+	}
+	free(v);
+}
+
 static void event(struct sim *s, double now, const char *name, const char *ev, bool hit)
 {
 	if (s->events)
@@ -85,7 +128,7 @@ static int sim_fire(void *data, struct target *t)
 	int64_t cost = x->prefix * (hit ? x->r : x->w);
 	struct sched_outcome o = { .result = hit ? WARM_HIT : WARM_WRITE, .sent_at = now };
 
-	refresh(x, now);
+	refresh_entry(x, now);
 	x->warms++;
 	x->warm_writes += !hit;
 	x->warm_cost += cost;
@@ -212,7 +255,7 @@ struct baselines {
 	int64_t none, fixed, oracle;
 };
 
-static struct baselines baselines(const struct simx *x)
+static struct baselines baselines(const struct simx *x, double start, double end)
 {
 	struct baselines b = { 0, 0, 0 };
 	double T = x->t->ttl_s;
@@ -220,16 +263,16 @@ static struct baselines baselines(const struct simx *x)
 
 	if (x->ntimes == 0)
 		return b;
-	b.none = b.fixed = b.oracle = w; /* the first request writes */
+	b.none = b.oracle = w; /* the first request writes */
 	for (size_t i = 1; i < x->ntimes; i++) {
 		double g = x->times[i] - x->times[i - 1];
 		int64_t k = g <= T ? 0 : (int64_t)ceil(g / T) - 1;
 		b.none += g <= T ? r : w;
-		b.fixed += r;
 		b.oracle += g <= T ? r : (k * r < w - r ? k * r : w - r) + r;
 	}
-	/* a warm every TTL/2 from the first request to the last */
-	b.fixed += (int64_t)floor((x->times[x->ntimes - 1] - x->times[0]) / (T / 2)) * r;
+	/* A warm every TTL/2 around the clock, from the start of the trace to
+	 * its end: the first one writes, the rest and every request read. */
+	b.fixed = w + (int64_t)floor((end - start) / (T / 2)) * r + (int64_t)x->ntimes * r;
 	return b;
 }
 
@@ -277,7 +320,7 @@ static void report(struct sim *s, bool json, FILE *out)
 
 	for (size_t i = 0; i < s->n; i++) {
 		struct simx *x = &s->x[i];
-		struct baselines b = baselines(x);
+		struct baselines b = baselines(x, s->start, s->end);
 		double span = x->first >= 0 ? s->end - x->first : 0, cov;
 		int64_t tot = x->warm_cost + x->req_cost + x->tail_cost;
 
@@ -387,6 +430,7 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		s.x[i].first = -1;
 		prices(&s.x[i], err);
 	}
+	link_peers(&s);
 	if (read_trace(&s, trace_path, &reqs, &nreq, err) < 0)
 		goto out;
 	if (events_path) {
@@ -405,6 +449,7 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		sched_plan(s.d.sched, s.d.targets[i]);
 	}
 	sched_rearm(s.d.sched);
+	s.start = reqs[0].t;
 	s.end = reqs[nreq - 1].t;
 	for (size_t i = 0; i < nreq; i++) {
 		struct simx *x = &s.x[reqs[i].target];
@@ -413,7 +458,7 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 
 		clock_virtual_advance(s.d.clk, now); /* every warm due before it goes first */
 		hit = now < x->cache_exp;
-		refresh(x, now);
+		refresh_entry(x, now);
 		x->requests++;
 		x->cold += !hit;
 		x->req_cost += x->prefix * (hit ? x->r : x->w);

@@ -106,6 +106,29 @@ class Simulate(unittest.TestCase):
                 return [l for l in f.read().splitlines()[1:] if float(l.split(",")[0]) <= end]
         self.assertEqual(before(ea), before(eb))
 
+    def test_shared_prefix_is_one_cache(self):
+        # two targets with the same template: the leader's warms keep the
+        # follower's requests warm too, as on the provider
+        conf = os.path.join(self.dir, "shared.conf")
+        with open(conf, "w") as f:
+            f.write(f'daemon = {{ pricing_file = "{SRC}/config/pricing.conf"; }};\n'
+                    'providers = ( { name = "anthropic"; } );\n'
+                    'targets = ( { name = "a"; request_file = "t1.json"; ttl = "5m"; },\n'
+                    '            { name = "b"; request_file = "t1.json"; ttl = "5m"; } );\n')
+        trace = os.path.join(self.dir, "shared.csv")
+        t0 = 1796000000
+        with open(trace, "w") as f:
+            for k in range(20):
+                f.write(f"{t0 + k * 1000},b\n")
+        p = subprocess.run([WARMD, "--simulate", trace, "-c", conf, "--json"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        by = {t["target"]: t for t in json.loads(p.stdout)["targets"]}
+        self.assertEqual(by["b"]["warms"], 0)  # it shares a's warms
+        self.assertGreater(by["a"]["warms"], 50)
+        self.assertEqual(by["b"]["cold_requests"], 0)
+        self.assertEqual(by["b"]["coverage"], 1.0)
+
     def test_bad_traces(self):
         bad = os.path.join(self.dir, "bad.csv")
         with open(bad, "w") as f:
