@@ -17,7 +17,98 @@ static const struct proto_cmd_info cmds[PROTO_CMD_COUNT] = {
 	[PROTO_TOUCH] = { "touch", PROTO_ARGS_TOUCH, true },
 	[PROTO_METRICS] = { "metrics", PROTO_ARGS_NONE, false },
 	[PROTO_VERSIONS] = { "versions", PROTO_ARGS_TARGET, false },
+	[PROTO_AUDIT] = { "audit", PROTO_ARGS_TARGET_OPT, false },
+	[PROTO_TEST] = { "test", PROTO_ARGS_TEST, true },
+	[PROTO_SHIFT] = { "shift", PROTO_ARGS_SHIFT, true },
+	[PROTO_PROMOTE] = { "promote", PROTO_ARGS_VERSION, true },
+	[PROTO_ROLLBACK] = { "rollback", PROTO_ARGS_TARGET, true },
+	[PROTO_ROUTE] = { "route", PROTO_ARGS_TARGET, false },
 };
+
+static int fail(const char **ret_code, const char *code, struct errmsg *e, const char *msg)
+{
+	*ret_code = code;
+	return errmsg_set(e, -EINVAL, "%s", msg);
+}
+
+/* Is key one of the arguments of a command taking args? */
+static bool arg_allowed(enum proto_args args, const char *key)
+{
+	static const char *const allowed[][5] = {
+		[PROTO_ARGS_NONE] = { NULL },
+		[PROTO_ARGS_TARGET_OPT] = { "target", NULL },
+		[PROTO_ARGS_TARGET_OR_ALL] = { "target", "all", NULL },
+		[PROTO_ARGS_TOUCH] = { "target", "result", "cached", "input", NULL },
+		[PROTO_ARGS_TARGET] = { "target", NULL },
+		[PROTO_ARGS_TEST] = { "target", "n", "variants", NULL },
+		[PROTO_ARGS_VERSION] = { "target", "version", NULL },
+		[PROTO_ARGS_SHIFT] = { "target", "version", "percent", NULL },
+	};
+
+	for (const char *const *k = allowed[args]; *k; k++)
+		if (strcmp(*k, key) == 0)
+			return true;
+	return false;
+}
+
+/* test's "variants": at most PROTO_TEST_MAX_VARIANTS {"file","body"} strings. */
+static bool variants_valid(json_object *v)
+{
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_array))
+		return false;
+	n = json_object_array_length(v);
+	if (n > PROTO_TEST_MAX_VARIANTS)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		json_object *x = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(x, json_type_object) ||
+		    json_object_object_length(x) != 2 || !jsonx_get_str(x, "file") ||
+		    !jsonx_get_str(x, "body"))
+			return false;
+	}
+	return true;
+}
+
+/* The arguments of test, shift and promote, into x (not ret: a failed
+ * decode leaves ret alone). */
+static int decode_extra(const struct proto_cmd_info *info, json_object *o, struct proto_request *x,
+                        const char **ret_code, struct errmsg *e)
+{
+	json_object *v;
+
+	x->version = NULL;
+	x->percent = -1;
+	x->n = PROTO_TEST_DEFAULT_N;
+	x->variants = NULL;
+	if (info->args == PROTO_ARGS_VERSION || info->args == PROTO_ARGS_SHIFT) {
+		x->version = jsonx_get_str(o, "version");
+		if (!x->version || !*x->version ||
+		    strlen(x->version) !=
+		            (size_t)json_object_get_string_len(jsonx_get(o, "version")))
+			return fail(ret_code, PROTO_E_BAD_REQUEST, e,
+			            "\"version\" must be a non-empty string");
+	}
+	if (info->args == PROTO_ARGS_SHIFT &&
+	    (!jsonx_get_int64(o, "percent", &x->percent) || x->percent < 0 || x->percent > 100))
+		return fail(ret_code, PROTO_E_BAD_REQUEST, e,
+		            "\"percent\" must be an integer from 0 to 100");
+	if (info->args == PROTO_ARGS_TEST) {
+		if (jsonx_get(o, "n") &&
+		    (!jsonx_get_int64(o, "n", &x->n) || x->n < 1 || x->n > PROTO_TEST_MAX_N))
+			return fail(ret_code, PROTO_E_BAD_REQUEST, e,
+			            "\"n\" must be an integer from 1 to 100");
+		if ((v = jsonx_get(o, "variants"))) {
+			if (!variants_valid(v))
+				return fail(ret_code, PROTO_E_BAD_REQUEST, e,
+				            "\"variants\" must be an array of at most 16 "
+				            "{\"file\": string, \"body\": string} objects");
+			x->variants = v;
+		}
+	}
+	return 0;
+}
 
 const struct proto_cmd_info *proto_cmd_info(enum proto_cmd c)
 {
@@ -32,16 +123,11 @@ int proto_cmd_lookup(const char *name)
 	return -1;
 }
 
-static int fail(const char **ret_code, const char *code, struct errmsg *e, const char *msg)
-{
-	*ret_code = code;
-	return errmsg_set(e, -EINVAL, "%s", msg);
-}
-
 int proto_request_decode(const char *line, size_t len, struct proto_request *ret,
                          const char **ret_code, struct errmsg *e)
 {
 	json_object *o = NULL, *cmdv, *tv, *av;
+	struct proto_request extra;
 	const struct proto_cmd_info *info;
 	const char *target = NULL;
 	bool all = false;
@@ -77,15 +163,7 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 	json_object_object_foreach(o, key, val)
 	{
 		(void)val;
-		if (strcmp(key, "cmd") == 0)
-			continue;
-		if (info->args != PROTO_ARGS_NONE && strcmp(key, "target") == 0)
-			continue;
-		if (info->args == PROTO_ARGS_TARGET_OR_ALL && strcmp(key, "all") == 0)
-			continue;
-		if (info->args == PROTO_ARGS_TOUCH &&
-		    (strcmp(key, "result") == 0 || strcmp(key, "cached") == 0 ||
-		     strcmp(key, "input") == 0))
+		if (strcmp(key, "cmd") == 0 || arg_allowed(info->args, key))
 			continue;
 		{
 			char k[64];
@@ -115,7 +193,9 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 		}
 		all = json_object_get_boolean(av);
 	}
-	if (info->args == PROTO_ARGS_TARGET && !target) {
+	if ((info->args == PROTO_ARGS_TARGET || info->args == PROTO_ARGS_TEST ||
+	     info->args == PROTO_ARGS_VERSION || info->args == PROTO_ARGS_SHIFT) &&
+	    !target) {
 		json_object_put(o);
 		*ret_code = PROTO_E_BAD_REQUEST;
 		return errmsg_set(e, -EINVAL, "%s needs a \"target\"", info->name);
@@ -154,6 +234,14 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 			            "\"cached\" and \"input\" must be non-negative integers");
 		}
 	}
+	if (decode_extra(info, o, &extra, ret_code, e) < 0) {
+		json_object_put(o);
+		return -EINVAL;
+	}
+	ret->version = extra.version;
+	ret->percent = extra.percent;
+	ret->n = extra.n;
+	ret->variants = extra.variants;
 	ret->cmd = (enum proto_cmd)c;
 	ret->target = target;
 	ret->all = all;
@@ -193,6 +281,34 @@ int proto_request_encode(struct buf *out, enum proto_cmd cmd, const char *target
 		jsonx_add_str(o, "target", target);
 	if (all)
 		jsonx_add_bool(o, "all", true);
+	r = append_line(out, o);
+	json_object_put(o);
+	return r;
+}
+
+int proto_request_encode_args(struct buf *out, enum proto_cmd cmd, const char *target,
+                              const char *version, int64_t percent, int64_t n,
+                              json_object *variants)
+{
+	json_object *o = json_object_new_object();
+	int r;
+
+	if ((unsigned)cmd >= PROTO_CMD_COUNT) {
+		json_object_put(o);
+		json_object_put(variants);
+		return -EINVAL;
+	}
+	jsonx_add_str(o, "cmd", cmds[cmd].name);
+	if (target)
+		jsonx_add_str(o, "target", target);
+	if (version)
+		jsonx_add_str(o, "version", version);
+	if (percent >= 0)
+		jsonx_add_int(o, "percent", percent);
+	if (n >= 0)
+		jsonx_add_int(o, "n", n);
+	if (variants)
+		json_object_object_add(o, "variants", variants);
 	r = append_line(out, o);
 	json_object_put(o);
 	return r;

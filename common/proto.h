@@ -29,6 +29,12 @@ enum proto_cmd {
 	PROTO_TOUCH,
 	PROTO_METRICS,
 	PROTO_VERSIONS,
+	PROTO_AUDIT,
+	PROTO_TEST,
+	PROTO_SHIFT,
+	PROTO_PROMOTE,
+	PROTO_ROLLBACK,
+	PROTO_ROUTE,
 	PROTO_CMD_COUNT
 };
 
@@ -39,7 +45,14 @@ enum proto_args {
 	PROTO_ARGS_TARGET_OR_ALL, /* "target" or "all":true, exactly one */
 	PROTO_ARGS_TOUCH,         /* "target", optional "result", "cached", "input" */
 	PROTO_ARGS_TARGET,        /* "target", required */
+	PROTO_ARGS_TEST,          /* "target", optional "n" and "variants" */
+	PROTO_ARGS_VERSION,       /* "target" and "version" */
+	PROTO_ARGS_SHIFT,         /* "target", "version" and "percent" */
 };
+
+#define PROTO_TEST_MAX_N        100 /* requests one test may send */
+#define PROTO_TEST_DEFAULT_N    5
+#define PROTO_TEST_MAX_VARIANTS 16
 
 /* What real traffic reported about the cache (touch). */
 enum proto_touch_result { PROTO_TOUCH_UNKNOWN = -1, PROTO_TOUCH_MISS = 0, PROTO_TOUCH_HIT = 1 };
@@ -72,6 +85,10 @@ struct proto_request {
 	enum proto_touch_result result; /* touch: hit/miss, or unknown */
 	int64_t cached;                 /* touch: cached tokens reported, -1 if absent */
 	int64_t input;                  /* touch: input tokens reported, -1 if absent */
+	const char *version;            /* shift/promote: a version name, or NULL */
+	int64_t percent;                /* shift: 0-100, -1 if absent */
+	int64_t n;                      /* test: requests to send */
+	json_object *variants;          /* test: [{"file","body"}] (borrowed from obj), or NULL */
 	json_object *obj; /* the parsed request; owned, free with proto_request_done */
 };
 
@@ -84,6 +101,11 @@ void proto_request_done(struct proto_request *r);
 
 /* Encodes a request line, newline included. target may be NULL. */
 int proto_request_encode(struct buf *out, enum proto_cmd cmd, const char *target, bool all);
+/* Encodes a command with its own arguments: version may be NULL, percent
+ * and n < 0 are left out, variants (taken over) may be NULL. */
+int proto_request_encode_args(struct buf *out, enum proto_cmd cmd, const char *target,
+                              const char *version, int64_t percent, int64_t n,
+                              json_object *variants);
 /* Encodes a touch; cached / input < 0 are left out. */
 int proto_request_encode_touch(struct buf *out, const char *target, enum proto_touch_result result,
                                int64_t cached, int64_t input);

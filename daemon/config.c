@@ -35,7 +35,8 @@ enum key_type {
 	K_DURATION,
 	K_ENUM,
 	K_LOGLEVEL,
-	K_STRLIST
+	K_STRLIST,
+	K_CUSTOM /* read by the section's own code */
 };
 
 struct key_def {
@@ -119,9 +120,21 @@ static const struct key_def target_keys[] = {
 	  "a duration such as \"30m\" (0 = never idle)" },
 	{ "schedule", K_STRLIST, T(schedule), 0, 0, NULL,
 	  "a list of windows such as [\"Mon-Fri 07:30-19:00\"]" },
+	{ "version_overlap", K_DURATION, T(overlap_s), 0, 0, NULL,
+	  "a duration such as \"10m\" (0 = drop a replaced version at once)" },
+	{ "versions", K_CUSTOM, 0, 0, 0, NULL, "a list of { name; request_file; weight; } groups" },
 	{ NULL, 0, 0, 0, 0, NULL, NULL },
 };
 #undef T
+
+#define V(f) offsetof(struct cfg_target, f)
+static const struct key_def version_keys[] = {
+	{ "name", K_STR, V(vname), 0, 0, NULL, "a version name" },
+	{ "request_file", K_PATH, V(request_file), 0, 0, NULL, "a file name" },
+	{ "weight", K_INT, V(weight), 0, 100, NULL, "a share of traffic from 0 to 100" },
+	{ NULL, 0, 0, 0, 0, NULL, NULL },
+};
+#undef V
 
 struct loader {
 	const char *path;
@@ -157,6 +170,20 @@ bool config_name_valid(const char *s)
 			return false;
 	}
 	return true;
+}
+
+bool config_lane_name_valid(const char *s)
+{
+	const char *at = strchr(s, '@');
+	char group[80];
+
+	if (!at)
+		return config_name_valid(s);
+	if ((size_t)(at - s) >= sizeof(group))
+		return false;
+	memcpy(group, s, (size_t)(at - s));
+	group[at - s] = '\0';
+	return config_name_valid(group) && config_name_valid(at + 1);
 }
 
 static char *xstrdup(const char *s)
@@ -266,6 +293,8 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 	int type = config_setting_type(s);
 
 	switch (k->type) {
+	case K_CUSTOM:
+		return 0;
 	case K_STRLIST: {
 		char ***dst = (char ***)(void *)field;
 		int n;
@@ -787,6 +816,142 @@ static void check_schedule(const struct loader *ld, config_setting_t *g, struct 
 	t->nwindows = n;
 }
 
+static char **strlist_dup(char *const *v)
+{
+	size_t n = 0;
+	char **r;
+
+	if (!v)
+		return NULL;
+	while (v[n])
+		n++;
+	if (!(r = calloc(n + 1, sizeof(*r))))
+		abort();
+	for (size_t i = 0; i < n; i++)
+		r[i] = xstrdup(v[i]);
+	return r;
+}
+
+/* A deep copy of t (every string and list its own). */
+static void target_copy(struct cfg_target *dst, const struct cfg_target *t)
+{
+	*dst = *t;
+	dst->name = t->name ? xstrdup(t->name) : NULL;
+	dst->provider = t->provider ? xstrdup(t->provider) : NULL;
+	dst->request_file = t->request_file ? xstrdup(t->request_file) : NULL;
+	dst->cache_key = t->cache_key ? xstrdup(t->cache_key) : NULL;
+	dst->schedule = strlist_dup(t->schedule);
+	dst->allow_edit_list = strlist_dup(t->allow_edit_list);
+	dst->file = t->file ? xstrdup(t->file) : NULL;
+	dst->group = t->group ? xstrdup(t->group) : NULL;
+	dst->vname = t->vname ? xstrdup(t->vname) : NULL;
+	dst->windows = NULL;
+	if (t->nwindows) {
+		if (!(dst->windows = malloc(t->nwindows * sizeof(*t->windows))))
+			abort();
+		memcpy(dst->windows, t->windows, t->nwindows * sizeof(*t->windows));
+	}
+}
+
+/* How many cfg_targets a targets list becomes (a target with versions is one
+ * per version). */
+static size_t count_lanes(config_setting_t *list)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < config_setting_length(list); i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		config_setting_t *v = config_setting_is_group(g)
+		                              ? config_setting_get_member(g, "versions")
+		                              : NULL;
+		int m = v && (config_setting_is_list(v) || config_setting_is_array(v))
+		                ? config_setting_length(v)
+		                : 0;
+		n += m > 0 ? (size_t)m : 1;
+	}
+	return n;
+}
+
+/* Turns the target at c->targets[c->ntargets - 1], whose group g lists
+ * versions, into one target per version named NAME@VERSION (the versions
+ * take the slots after it, which count_lanes() reserved). */
+static void expand_versions(const struct loader *ld, config_setting_t *g, struct config *c,
+                            const char *where)
+{
+	config_setting_t *vs = config_setting_get_member(g, "versions");
+	struct cfg_target *base = &c->targets[c->ntargets - 1], proto;
+	int m, total = 0;
+
+	if (base->request_file) {
+		err_at(ld, config_setting_get_member(g, "request_file"),
+		       "%s: give either \"request_file\" or \"versions\", not both", where);
+		return;
+	}
+	if (!config_setting_is_list(vs) && !config_setting_is_array(vs)) {
+		err_at(ld, vs,
+		       "%s: \"versions\" must be a list: versions = ( { name = \"blue\"; "
+		       "request_file = \"...\"; weight = 100; } );",
+		       where);
+		return;
+	}
+	m = config_setting_length(vs);
+	if (m < 1 || m > CFG_MAX_VERSIONS) {
+		err_at(ld, vs, "%s: \"versions\" must list 1 to %d versions", where,
+		       CFG_MAX_VERSIONS);
+		return;
+	}
+	proto = *base; /* the lanes' common settings; base's strings move into it */
+	c->ntargets--;
+	for (int i = 0; i < m; i++) {
+		config_setting_t *vg = config_setting_get_elem(vs, (unsigned)i);
+		struct cfg_target *t = &c->targets[c->ntargets];
+		char vwhere[160], name[160];
+
+		target_copy(t, &proto);
+		c->ntargets++;
+		free(t->name);
+		t->name = NULL;
+		t->group = xstrdup(proto.name);
+		t->weight = -1;
+		t->line = setting_line(vg);
+		snprintf(vwhere, sizeof(vwhere), "%s: versions[%d]", where, i);
+		if (!config_setting_is_group(vg)) {
+			err_at(ld, vg, "%s must be a group { name; request_file; weight; }",
+			       vwhere);
+			continue;
+		}
+		read_group(ld, vg, version_keys, t, vwhere);
+		if (!t->vname || !t->request_file || t->weight < 0) {
+			err_at(ld, vg, "%s: \"name\", \"request_file\" and \"weight\" are required",
+			       vwhere);
+			continue;
+		}
+		t->request_file_line = setting_line(config_setting_get_member(vg, "request_file"));
+		if (!config_name_valid(t->vname))
+			err_at(ld, config_setting_get_member(vg, "name"),
+			       "%s: version names may only use letters, digits, '-', '_' and '.'",
+			       vwhere);
+		for (size_t j = c->ntargets - 1 - (size_t)i; j + 1 < c->ntargets; j++)
+			if (c->targets[j].vname && strcmp(c->targets[j].vname, t->vname) == 0)
+				err_at(ld, vg, "%s: version \"%s\" is listed twice", where,
+				       t->vname);
+		snprintf(name, sizeof(name), "%s@%s", proto.name, t->vname);
+		t->name = xstrdup(name);
+		total += t->weight;
+	}
+	if (total == 0)
+		err_at(ld, vs, "%s: every version has weight 0: at least one must take traffic",
+		       where);
+	/* proto's strings were copied into every lane */
+	free(proto.name);
+	free(proto.provider);
+	free(proto.cache_key);
+	free_strlist(proto.schedule);
+	free(proto.windows);
+	free_strlist(proto.allow_edit_list);
+	free(proto.file);
+}
+
 static void load_targets(const struct loader *ld, config_t *cf, struct config *c)
 {
 	config_setting_t *list = config_lookup(cf, "targets");
@@ -802,7 +967,7 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 		return;
 	}
 	n = config_setting_length(list);
-	c->targets = calloc(n ? (size_t)n : 1, sizeof(*c->targets));
+	c->targets = calloc(count_lanes(list) + 1, sizeof(*c->targets));
 	if (!c->targets)
 		abort();
 	for (int i = 0; i < n; i++) {
@@ -823,6 +988,7 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 		t->priority = 10;
 		t->policy = POLICY_ALWAYS;
 		t->endpoint = ENDPOINT_AUTO;
+		t->overlap_s = CFG_VERSION_OVERLAP_S;
 		snprintf(where, sizeof(where), "targets[%d]", i);
 		read_group(ld, g, target_keys, t, where);
 		if (!t->name) {
@@ -835,10 +1001,15 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 			       "%s: names may only use letters, digits, '-', '_' and '.' (at most "
 			       "64)",
 			       where);
-		for (size_t j = 0; j + 1 < c->ntargets; j++)
-			if (c->targets[j].name && strcmp(c->targets[j].name, t->name) == 0)
+		for (size_t j = 0; j + 1 < c->ntargets; j++) {
+			const char *other =
+			        c->targets[j].group ? c->targets[j].group : c->targets[j].name;
+			if (other && strcmp(other, t->name) == 0) {
 				err_at(ld, g, "%s: defined twice (first at line %d)", where,
 				       c->targets[j].line);
+				break;
+			}
+		}
 		if (!t->provider) {
 			if (c->nproviders != 1) {
 				err_at(ld, g,
@@ -864,7 +1035,7 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 		}
 		s = config_setting_get_member(g, "request_file");
 		t->request_file_line = setting_line(s ? s : g);
-		if (!t->request_file)
+		if (!t->request_file && !config_setting_get_member(g, "versions"))
 			err_at(ld, g,
 			       "%s: \"request_file\" is required (the application's request body "
 			       "as JSON)",
@@ -888,8 +1059,9 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 		}
 		t->ttl_set = config_setting_get_member(g, "ttl") != NULL;
 		check_allow_edit(ld, g, t, where);
-		if (t->warm_mode == WARM_MODE_PREWARM && t->endpoint != ENDPOINT_RESPONSES &&
-		    t->endpoint != ENDPOINT_AUTO)
+		if (t->warm_mode == WARM_MODE_PREWARM &&
+		    ((t->endpoint != ENDPOINT_RESPONSES && t->endpoint != ENDPOINT_AUTO) ||
+		     (int)p->kind == PROVIDER_ANTHROPIC))
 			err_at(ld, config_setting_get_member(g, "warm_mode"),
 			       "%s: warm_mode \"prewarm\" needs the responses endpoint", where);
 		if (t->endpoint != ENDPOINT_AUTO && (int)p->kind >= 0) {
@@ -909,6 +1081,8 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 			       "Anthropic "
 			       "provider \"%s\"",
 			       where, p->name);
+		if (config_setting_get_member(g, "versions"))
+			expand_versions(ld, g, c, where);
 	}
 }
 
@@ -1053,6 +1227,8 @@ void config_free(struct config *c)
 		free(t->windows);
 		free_strlist(t->allow_edit_list);
 		free(t->file);
+		free(t->group);
+		free(t->vname);
 	}
 	free(c->providers);
 	free(c->targets);

@@ -84,7 +84,16 @@ struct cfg_target {
 	char *file;
 	int line;
 	int request_file_line;
+	/* Blue/green: a target listing versions becomes one cfg_target per
+	 * version, named GROUP@VERSION; plain targets have group NULL. */
+	char *group;      /* the target's own name, or NULL */
+	char *vname;      /* the version's name */
+	int weight;       /* its share of traffic, 0-100 */
+	double overlap_s; /* keep a replaced version warm this long (version_overlap) */
 };
+
+#define CFG_VERSION_OVERLAP_S 600.0 /* version_overlap default */
+#define CFG_MAX_VERSIONS      8     /* named versions per target */
 
 struct pricing;
 
@@ -111,5 +120,7 @@ const char *endpoint_name(enum endpoint e);
 
 /* Name syntax shared by providers and targets (used in datagrams and metric labels). */
 bool config_name_valid(const char *s);
+/* A name or a version lane of one: NAME or NAME@VERSION. */
+bool config_lane_name_valid(const char *s);
 
 #endif

@@ -26,7 +26,14 @@ struct conn {
 	struct ctl_peer peer;
 	int open_handles;
 	bool closing;
+	bool eof;                    /* the client has finished sending */
+	struct ctl_pending *pending; /* a reply a command will send later */
 	struct conn *prev, *next;
+};
+
+/* A deferred reply; outlives its connection if the client goes away. */
+struct ctl_pending {
+	struct conn *c; /* NULL once the connection is gone */
 };
 
 struct ctl {
@@ -61,6 +68,10 @@ static void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (c->pending) {
+		c->pending->c = NULL; /* the command answers into the void */
+		c->pending = NULL;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -168,6 +179,11 @@ static int line_cb(void *data, const char *line, size_t len)
 	uv_timer_again(&c->idle);
 	if (len == 0)
 		return 0; /* blank lines are harmless */
+	if (c->pending) {
+		send_error(c, PROTO_E_BUSY,
+		           "one request at a time: the previous one is still being answered");
+		return 0;
+	}
 	if (proto_request_decode(line, len, &req, &code, &e) < 0) {
 		send_error(c, code, e.text);
 		return 0;
@@ -191,10 +207,60 @@ static int line_cb(void *data, const char *line, size_t len)
 		         : req.all  ? " --all"
 		                    : "",
 		         req.target ? req.target : "", (long)c->peer.pid, (unsigned)c->peer.uid);
-	ctl_cmd_run(c->ctl->d, &req, &c->peer, &out);
+	ctl_cmd_run(c->ctl->d, &req, &c->peer, c, &out);
 	proto_request_done(&req);
+	if (out.len == 0) {
+		/* Deferred (or already answered through ctl_pending_reply). */
+		if (c->pending)
+			uv_timer_stop(&c->idle); /* no idle timeout while warmd works on it */
+		buf_free(&out);
+		return c->closing ? -ECONNRESET : 0;
+	}
 	conn_send(c, &out);
 	return c->closing ? -ECONNRESET : 0;
+}
+
+struct ctl_pending *ctl_defer(struct conn *c)
+{
+	struct ctl_pending *p;
+
+	if (c->pending || !(p = calloc(1, sizeof(*p))))
+		return NULL;
+	p->c = c;
+	c->pending = p;
+	return p;
+}
+
+static void finish_eof(struct conn *c)
+{
+	uv_shutdown_t *sh = malloc(sizeof(*sh));
+
+	if (sh) {
+		sh->data = c;
+		if (uv_shutdown(sh, (uv_stream_t *)&c->pipe, shutdown_cb) == 0)
+			return;
+		free(sh);
+	}
+	conn_close(c);
+}
+
+void ctl_pending_reply(struct ctl_pending *p, struct buf *out)
+{
+	struct conn *c = p->c;
+
+	free(p);
+	if (!c) {
+		buf_free(out);
+		return;
+	}
+	c->pending = NULL;
+	conn_send(c, out);
+	if (c->closing)
+		return;
+	if (c->eof)
+		finish_eof(c);
+	else
+		uv_timer_again(&c->idle);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -211,15 +277,12 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 	if (n < 0) {
 		if (n == UV_EOF && !c->closing) {
-			/* Flush what is queued, then close. */
-			uv_shutdown_t *sh = malloc(sizeof(*sh));
+			/* Flush what is queued (and what is still to come), then close. */
 			uv_read_stop(s);
-			if (sh) {
-				sh->data = c;
-				if (uv_shutdown(sh, s, shutdown_cb) == 0)
-					return;
-				free(sh);
-			}
+			c->eof = true;
+			if (!c->pending)
+				finish_eof(c);
+			return;
 		}
 		conn_close(c);
 		return;

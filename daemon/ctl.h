@@ -18,6 +18,9 @@
 
 struct daemon;
 struct ctl;
+struct conn;
+struct ctl_pending;
+struct buf;
 
 struct ctl_peer {
 	pid_t pid;
@@ -30,6 +33,14 @@ struct ctl_peer {
  * when it exists. Returns 0, or a negative errno with e saying why. */
 int ctl_open(struct daemon *d, const char *path, const char *group, struct ctl **ret,
              struct errmsg *e);
+/* A command that answers later (it waits for a warm or sends requests)
+ * takes its connection's reply slot: it leaves its output empty and calls
+ * ctl_pending_reply() exactly once, even if the client has gone (the answer
+ * is then dropped). Returns NULL when the slot is taken or memory is out.
+ * Other requests on that connection meanwhile get a "busy" error. */
+struct ctl_pending *ctl_defer(struct conn *c);
+void ctl_pending_reply(struct ctl_pending *p, struct buf *out);
+
 /* Closes the listener and every connection; the loop must run afterwards
  * for the close callbacks, which free everything. Unlinks a socket it bound. */
 void ctl_close(struct ctl *c);

@@ -7,10 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit_cmd.h"
 #include "daemon.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
+#include "probe.h"
+#include "rollout.h"
 #include "touch.h"
 #include "version.h"
 
@@ -20,6 +23,31 @@ static void not_found(struct buf *out, const char *name)
 
 	snprintf(msg, sizeof(msg), "no target named \"%.64s\"", name);
 	proto_response_error(out, PROTO_E_NOT_FOUND, msg);
+}
+
+/* The targets a name stands for: the target itself, or every version lane
+ * of a target with named versions (a run of d->targets). 0: none. */
+static size_t resolve(struct daemon *d, const char *name, struct target *const **ret)
+{
+	size_t first, n;
+
+	if ((n = rollout_lanes(d, name, &first)) > 0 && !daemon_find_target(d, name)) {
+		*ret = &d->targets[first];
+		return n;
+	}
+	for (size_t lo = 0, hi = d->ntargets; lo < hi;) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(d->targets[mid]->name, name);
+		if (c == 0) {
+			*ret = &d->targets[mid];
+			return 1;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
 }
 
 static void reply_targets(struct buf *out, json_object *names, const char *fmt, ...)
@@ -51,13 +79,14 @@ static void cmd_ping(struct daemon *d, struct buf *out)
 
 static void cmd_status(struct daemon *d, const struct proto_request *req, struct buf *out)
 {
-	struct target *t = NULL;
+	struct target *const *v = d->targets;
+	size_t n = d->ntargets;
 
-	if (req->target && !(t = daemon_find_target(d, req->target))) {
+	if (req->target && !(n = resolve(d, req->target, &v))) {
 		not_found(out, req->target);
 		return;
 	}
-	if (proto_response_ok_open(out) < 0 || daemon_status_write(d, t, out) < 0 ||
+	if (proto_response_ok_open(out) < 0 || daemon_status_write(d, v, n, out) < 0 ||
 	    proto_response_ok_close(out) < 0) {
 		buf_reset(out);
 		proto_response_error(out, PROTO_E_FAILED, "out of memory");
@@ -80,32 +109,43 @@ static void cmd_warm(struct daemon *d, const struct proto_request *req, struct b
 	size_t started = 0, busy = 0;
 
 	if (req->target) {
-		struct target *t = daemon_find_target(d, req->target);
+		struct target *const *v;
+		size_t n = resolve(d, req->target, &v);
 		const char *why;
 		char msg[256];
-		if (!t) {
+		if (!n) {
 			json_object_put(names);
 			not_found(out, req->target);
 			return;
 		}
-		if ((why = warm_refusal(d, t))) {
-			json_object_put(names);
-			snprintf(msg, sizeof(msg), "%s %s", t->name, why);
-			proto_response_error(out, PROTO_E_FAILED, msg);
-			return;
+		for (size_t i = 0; i < n; i++)
+			if ((why = warm_refusal(d, v[i]))) {
+				json_object_put(names);
+				snprintf(msg, sizeof(msg), "%s %s", v[i]->name, why);
+				proto_response_error(out, PROTO_E_FAILED, msg);
+				return;
+			}
+		for (size_t i = 0; i < n; i++) {
+			/* An operator's warm is an explicit retry, credential included. */
+			v[i]->prov->cred_failed = false;
+			json_object_array_add(names, json_object_new_string(v[i]->name));
+			if (sched_warm_now(d->sched, v[i]) == -EALREADY)
+				busy++;
+			else
+				started++;
 		}
-		/* An operator's warm is an explicit retry, credential included. */
-		t->prov->cred_failed = false;
-		json_object_array_add(names, json_object_new_string(t->name));
-		if (sched_warm_now(d->sched, t) == -EALREADY)
-			reply_targets(out, names, "%s: a warm is already in flight", t->name);
+		if (n == 1)
+			reply_targets(out, names, "%s: %s", v[0]->name,
+			              busy ? "a warm is already in flight" : "warm queued");
 		else
-			reply_targets(out, names, "%s: warm queued", t->name);
+			reply_targets(out, names,
+			              "%s: warm queued for %zu versions (%zu in flight)",
+			              req->target, started, busy);
 		return;
 	}
 	for (size_t i = 0; i < d->ntargets; i++) {
 		struct target *t = d->targets[i];
-		if (warm_refusal(d, t))
+		if (warm_refusal(d, t) || target_out_of_rotation(t))
 			continue;
 		t->prov->cred_failed = false;
 		if (sched_warm_now(d->sched, t) == -EALREADY)
@@ -134,21 +174,24 @@ static void cmd_pause(struct daemon *d, const struct proto_request *req, bool pa
 		              pause ? " (warmctl resume --all to undo)" : "");
 		return;
 	}
-	struct target *t = daemon_find_target(d, req->target);
-	if (!t) {
+	struct target *const *v;
+	size_t n = resolve(d, req->target, &v);
+	if (!n) {
 		json_object_put(names);
 		not_found(out, req->target);
 		return;
 	}
-	daemon_pause_target(d, t, pause);
-	log_notice("%s: %s", t->name, verb);
-	json_object_array_add(names, json_object_new_string(t->name));
+	for (size_t i = 0; i < n; i++) {
+		daemon_pause_target(d, v[i], pause);
+		log_notice("%s: %s", v[i]->name, verb);
+		json_object_array_add(names, json_object_new_string(v[i]->name));
+	}
 	if (!pause && sched_paused_all(d->sched))
 		reply_targets(out, names,
 		              "%s resumed, but all warming is still paused (resume --all)",
-		              t->name);
+		              req->target);
 	else
-		reply_targets(out, names, "%s %s", t->name, verb);
+		reply_targets(out, names, "%s %s", req->target, verb);
 }
 
 static void cmd_reload(struct daemon *d, struct buf *out)
@@ -194,8 +237,18 @@ static void cmd_touch(struct daemon *d, const struct proto_request *req, struct 
 	json_object *names;
 	struct target *t;
 
+	size_t first;
+
 	text_copy(rep.target, sizeof(rep.target), req->target);
 	t = daemon_find_target(d, req->target);
+	if (!t && rollout_lanes(d, req->target, &first) > 0) {
+		char msg[300];
+		snprintf(msg, sizeof(msg),
+		         "%.64s has named versions: touch the one the request used, such as %s",
+		         req->target, d->targets[first]->name);
+		proto_response_error(out, PROTO_E_BAD_REQUEST, msg);
+		return;
+	}
 	if (!t || strlen(req->target) >= sizeof(rep.target)) {
 		not_found(out, req->target);
 		return;
@@ -223,42 +276,8 @@ static void cmd_metrics(struct daemon *d, struct buf *out)
 	proto_response_ok(out, data);
 }
 
-static void cmd_versions(struct daemon *d, const struct proto_request *req, struct buf *out)
-{
-	struct target *t = daemon_find_target(d, req->target);
-	json_object *data, *arr;
-	char state[16];
-
-	if (!t) {
-		not_found(out, req->target);
-		return;
-	}
-	data = json_object_new_object();
-	arr = json_object_new_array();
-	jsonx_add_str(data, "target", t->name);
-	for (unsigned i = 0; i < t->nversions; i++) {
-		const struct target_version *v = &t->versions[i];
-		json_object *o = json_object_new_object();
-		char shortv[13];
-		text_copy(shortv, sizeof(shortv), v->version);
-		jsonx_add_str(o, "version", shortv);
-		jsonx_add_str(o, "name", NULL); /* named blue/green versions: not in this version */
-		jsonx_add_int(o, "weight", i == 0 ? 100 : 0);
-		jsonx_add_time(o, "first_seen", v->first_seen);
-		jsonx_add_time(o, "last_seen", v->last_seen);
-		jsonx_add_int(o, "prefix_tokens", v->prefix_tokens);
-		jsonx_add_int(o, "hits", (int64_t)v->hits);
-		jsonx_add_int(o, "writes", (int64_t)v->writes);
-		text_copy(state, sizeof(state), i == 0 ? "current" : "retired");
-		jsonx_add_str(o, "state", state);
-		json_object_array_add(arr, o);
-	}
-	json_object_object_add(data, "versions", arr);
-	proto_response_ok(out, data);
-}
-
 void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
-                 struct buf *out)
+                 struct conn *conn, struct buf *out)
 {
 	(void)peer;
 	switch (req->cmd) {
@@ -287,7 +306,21 @@ void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct
 		cmd_metrics(d, out);
 		return;
 	case PROTO_VERSIONS:
-		cmd_versions(d, req, out);
+		rollout_cmd_versions(d, req, out);
+		return;
+	case PROTO_SHIFT:
+	case PROTO_PROMOTE:
+	case PROTO_ROLLBACK:
+		rollout_cmd_weights(d, req, conn, out);
+		return;
+	case PROTO_ROUTE:
+		rollout_cmd_route(d, req, out);
+		return;
+	case PROTO_TEST:
+		probe_cmd_test(d, req, conn, out);
+		return;
+	case PROTO_AUDIT:
+		audit_cmd(d, req, conn, out);
 		return;
 	case PROTO_CMD_COUNT:
 		break;

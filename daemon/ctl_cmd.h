@@ -10,7 +10,8 @@
 
 struct daemon;
 
+/* conn is the requester's connection, for ctl_defer(). */
 void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
-                 struct buf *out);
+                 struct conn *conn, struct buf *out);
 
 #endif

@@ -8,11 +8,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "duration.h"
 #include "jsonx.h"
 #include "log.h"
 #include "notify.h"
 #include "pricing.h"
+#include "probe.h"
+#include "rollout.h"
 #include "share.h"
 #include "state.h"
 #include "touch.h"
@@ -139,7 +142,7 @@ void staging_free(struct staging *st)
 
 int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path)
 {
-	static const struct sched_ops ops = { .fire = warm_fire };
+	static const struct sched_ops ops = { .fire = warm_fire, .retire = rollout_retire };
 	char ua[64];
 	int r;
 
@@ -163,6 +166,7 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path)
 		return -ENOMEM;
 	d->warm.sched = d->sched;
 	d->started_at = clock_now(d->clk);
+	d->route_rng = ((uint64_t)getpid() << 32 ^ (uint64_t)time(NULL)) | 1;
 	return 0;
 }
 
@@ -229,6 +233,37 @@ static void retire_target(struct daemon *d, struct target *t)
 	target_unref(t);
 }
 
+void daemon_drop_target(struct daemon *d, struct target *t)
+{
+	size_t i = 0, nf = t->nfollowers + t->nextended_by;
+	struct target **linked = nf ? calloc(nf, sizeof(*linked)) : NULL;
+
+	while (i < d->ntargets && d->targets[i] != t)
+		i++;
+	if (i == d->ntargets || (nf && !linked)) {
+		free(linked);
+		return;
+	}
+	/* Whoever shared its entry or waited for it plans again without it. */
+	for (size_t k = 0; k < t->nfollowers; k++)
+		linked[k] = target_ref(t->followers[k]);
+	for (size_t k = 0; k < t->nextended_by; k++)
+		linked[t->nfollowers + k] = target_ref(t->extended_by[k]);
+	memmove(&d->targets[i], &d->targets[i + 1], (d->ntargets - i - 1) * sizeof(*d->targets));
+	d->ntargets--;
+	retire_target(d, t);
+	share_link(d->targets, d->ntargets);
+	for (size_t k = 0; k < nf; k++) {
+		if (!linked[k]->removed && !linked[k]->inflight && !linked[k]->queued)
+			sched_plan(d->sched, linked[k]);
+		target_unref(linked[k]);
+	}
+	free(linked);
+	sched_rearm(d->sched);
+	daemon_update_status(d, true);
+	state_changed(d->state);
+}
+
 static void apply_providers(struct daemon *d, struct staging *st, struct provider ***ret_provs)
 {
 	struct config *cfg = st->cfg;
@@ -260,13 +295,48 @@ static void apply_providers(struct daemon *d, struct staging *st, struct provide
 	*ret_provs = provs;
 }
 
+/* The version t is leaving, as the audit will compare the next one with it. */
+static void remember_fingerprint(struct target *t)
+{
+	if (!t->tmpl->body)
+		return;
+	if (!t->prev_fp && !(t->prev_fp = malloc(sizeof(*t->prev_fp))))
+		abort();
+	audit_fingerprint(t->tmpl->body, t->tmpl->body_len, t->prov->kind, t->prev_fp);
+}
+
+static void push_target(struct target ***v, size_t *n, struct target *t)
+{
+	struct target **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+
+	if (!nv)
+		abort();
+	nv[(*n)++] = t;
+	*v = nv;
+}
+
+/* The target named name in the sorted v[0..n), or NULL. */
+static struct target *find_in(struct target **v, size_t n, const char *name)
+{
+	struct target key = { .name = (char *)(uintptr_t)name }, *kp = &key, **hit;
+
+	if (n == 0 || !name)
+		return NULL;
+	hit = bsearch(&kp, v, n, sizeof(*v), target_cmp);
+	return hit ? *hit : NULL;
+}
+
 void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *rep)
 {
 	struct config *cfg = st->cfg;
 	struct provider **provs;
-	struct target **targets;
-	bool first = d->cfg == NULL;
+	struct target **targets, **extra = NULL, *lane;
+	size_t nextra = 0, n;
+	bool first = d->cfg == NULL, fresh;
+	double now = clock_now(d->clk);
 
+	if (d->waiters)
+		rollout_abort_waiters(d, "the configuration was reloaded meanwhile; run it again");
 	apply_providers(d, st, &provs);
 	targets = calloc(cfg->ntargets + 1, sizeof(*targets));
 	if (!targets)
@@ -279,6 +349,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		bool changed;
 
 		st->tmpls[i] = NULL;
+		fresh = !t;
 		if (!t) {
 			t = target_new(c->name);
 			if (!t)
@@ -304,6 +375,12 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 				provider_unref(t->prov);
 				t->prov = provider_ref(p);
 			}
+			t->overlap_s = c->overlap_s;
+			if (!same_version)
+				remember_fingerprint(t);
+			if (!same_version && t->prov == p &&
+			    (lane = rollout_replaced_lane(d, t, t->tmpl)))
+				push_target(&extra, &nextra, lane);
 			tmpl_unref(t->tmpl);
 			t->tmpl = tm;
 			if (!same_version) {
@@ -317,7 +394,18 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 			else if (rep)
 				rep->unchanged++;
 		}
-		target_version_enter(t, t->tmpl, clock_now(d->clk));
+		target_version_enter(t, t->tmpl, now);
+		free(t->group);
+		free(t->vname);
+		t->group = c->group ? strdup(c->group) : NULL;
+		t->vname = c->vname ? strdup(c->vname) : NULL;
+		if ((c->group && !t->group) || (c->vname && !t->vname))
+			abort();
+		t->overlap_s = c->overlap_s;
+		if (c->group)
+			rollout_config_weight(t, c, fresh);
+		free(t->cache_key);
+		t->cache_key = c->cache_key ? strdup(c->cache_key) : NULL;
 		t->ttl_s = c->ttl_s;
 		t->policy = c->policy;
 		t->priority = c->priority;
@@ -342,12 +430,16 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		targets[i] = t;
 	}
 	qsort(targets, cfg->ntargets, sizeof(*targets), target_cmp);
-	/* Whatever the new list does not hold is gone. */
+	/* Whatever the new list does not hold is gone, but for replaced versions
+	 * still in their overlap. */
 	for (size_t i = 0; i < d->ntargets; i++) {
 		struct target *t = d->targets[i];
 		if (cfg->ntargets &&
 		    bsearch(&t, targets, cfg->ntargets, sizeof(*targets), target_cmp))
 			target_unref(t); /* the new list holds its own reference */
+		else if (t->retiring &&
+		         rollout_keep_lane(t, find_in(targets, cfg->ntargets, t->group), now))
+			push_target(&extra, &nextra, t); /* the reference moves along */
 		else {
 			if (rep)
 				json_object_array_add(rep->removed,
@@ -363,10 +455,20 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 	}
 	free(d->provs);
 	free(d->targets);
+	n = cfg->ntargets;
+	if (nextra) {
+		targets = realloc(targets, (n + nextra + 1) * sizeof(*targets));
+		if (!targets)
+			abort();
+		memcpy(targets + n, extra, nextra * sizeof(*extra));
+		n += nextra;
+		qsort(targets, n, sizeof(*targets), target_cmp);
+	}
+	free(extra);
 	d->provs = provs;
 	d->nprovs = cfg->nproviders;
 	d->targets = targets;
-	d->ntargets = cfg->ntargets;
+	d->ntargets = n;
 
 	if (d->cfg && strcmp(d->cfg->daemon.control_socket, cfg->daemon.control_socket) != 0)
 		log_warning("control_socket changed to %s: takes effect at the next restart",
@@ -386,11 +488,11 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
 			const char *o =
 			        *(char **)(void *)((char *)&d->cfg->daemon + restart_only[i].off);
-			const char *n =
+			const char *nv =
 			        *(char **)(void *)((char *)&cfg->daemon + restart_only[i].off);
-			if (!o != !n || (o && strcmp(o, n) != 0))
+			if (!o != !nv || (o && strcmp(o, nv) != 0))
 				log_warning("%s changed to %s: takes effect at the next restart",
-				            restart_only[i].key, n ? n : "(none)");
+				            restart_only[i].key, nv ? nv : "(none)");
 		}
 		/* Keep the sockets that are actually bound. */
 		tmp = cfg->daemon.control_socket;
@@ -453,7 +555,7 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 	return 0;
 }
 
-int daemon_status_write(struct daemon *d, const struct target *only, struct buf *out)
+int daemon_status_write(struct daemon *d, struct target *const *v, size_t n, struct buf *out)
 {
 	json_object *dm = json_object_new_object();
 	double now = clock_now(d->clk);
@@ -496,8 +598,8 @@ int daemon_status_write(struct daemon *d, const struct target *only, struct buf 
 	json_object_put(dm);
 	if (r == 0)
 		r = buf_puts(out, ",\"targets\":[");
-	for (size_t i = 0; r == 0 && i < (only ? 1 : d->ntargets); i++) {
-		json_object *t = target_status_json(only ? only : d->targets[i], now, paused_all);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		json_object *t = target_status_json(v[i], now, paused_all);
 		if (i)
 			r = buf_puts(out, ",");
 		if (r == 0)
@@ -588,13 +690,23 @@ static void credit_saving(struct daemon *d, struct target *t, const struct touch
 int daemon_touch(struct daemon *d, const struct touch_report *rep)
 {
 	struct target *t = daemon_find_target(d, rep->target);
+	size_t first;
 
+	if (!t && rollout_lanes(d, rep->target, &first) > 0) {
+		char why[300];
+		snprintf(why, sizeof(why),
+		         "touch for \"%s\", which has named versions: say which one, as %s",
+		         rep->target, d->targets[first]->name);
+		daemon_touch_rejected(d, why);
+		return -EISDIR;
+	}
 	if (!t) {
-		char why[128];
+		char why[200];
 		snprintf(why, sizeof(why), "touch for unknown target \"%s\"", rep->target);
 		daemon_touch_rejected(d, why);
 		return -ENOENT;
 	}
+	rollout_touched(d, t);
 	credit_saving(d, t, rep);
 	t->touches++;
 	if (rep->result == PROTO_TOUCH_HIT)
@@ -636,6 +748,8 @@ void daemon_cancel_all(struct daemon *d)
 
 void daemon_fini(struct daemon *d)
 {
+	rollout_abort_waiters(d, "warmd is stopping");
+	probe_abort_all(d);
 	for (size_t i = 0; i < d->ntargets; i++) {
 		sched_remove(d->sched, d->targets[i]);
 		target_unref(d->targets[i]);

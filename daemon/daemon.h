@@ -27,6 +27,9 @@ struct state;
 struct touch;
 struct touch_report;
 
+struct rollout_waiter;
+struct probe;
+
 struct daemon {
 	uv_loop_t *loop;
 	char *config_path;
@@ -53,6 +56,10 @@ struct daemon {
 	double status_at; /* last sd_notify STATUS= */
 	bool stopping;
 	bool paused_all; /* the operator's kill switch (shutdown pauses the scheduler too) */
+	struct rollout_waiter *waiters; /* shifts waiting for a warm (rollout.c) */
+	struct probe *probes;           /* warmctl test runs in flight (probe.c) */
+	bool auditing;                  /* an audit is on a worker thread (audit_cmd.c) */
+	uint64_t route_rng;
 };
 
 /* A configuration built and validated but not applied. */
@@ -88,9 +95,12 @@ void reload_report_init(struct reload_report *rep);
 void reload_report_free(struct reload_report *rep);
 
 struct target *daemon_find_target(struct daemon *d, const char *name);
-/* Appends the §8 status data as JSON to out; target NULL means all. Streams
- * one target at a time, so 10,000 targets never sit in memory as one tree. */
-int daemon_status_write(struct daemon *d, const struct target *only, struct buf *out);
+/* Appends the §8 status data as JSON to out for the n targets v (all of
+ * them: d->targets). Streams one target at a time, so 10,000 targets never
+ * sit in memory as one tree. */
+int daemon_status_write(struct daemon *d, struct target *const *v, size_t n, struct buf *out);
+/* Takes t out of the running set for good (a retired version lane). */
+void daemon_drop_target(struct daemon *d, struct target *t);
 /* Pause / resume everything (the kill switch). */
 void daemon_pause_all(struct daemon *d, bool paused);
 void daemon_pause_target(struct daemon *d, struct target *t, bool paused);
@@ -99,8 +109,10 @@ void daemon_pause_target(struct daemon *d, struct target *t, bool paused);
  * few seconds (force: now). */
 void daemon_update_status(struct daemon *d, bool force);
 
-/* A touch for a target (from the datagram socket or warmctl touch).
- * Returns 0, or -ENOENT for an unknown target (counted as dropped). */
+/* A touch for a target or a version lane (from the datagram socket or
+ * warmctl touch). Returns 0, -ENOENT for an unknown target, or -EISDIR for
+ * a target with named versions (the touch must say which); both are
+ * counted as dropped. */
 int daemon_touch(struct daemon *d, const struct touch_report *rep);
 /* Counts a bad datagram; logs at most every few seconds. */
 void daemon_touch_rejected(struct daemon *d, const char *why);

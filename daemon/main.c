@@ -8,6 +8,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "audit_cmd.h"
 #include "ctl.h"
 #include "daemon.h"
 #include "diag.h"
@@ -16,6 +17,8 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "notify.h"
+#include "probe.h"
+#include "rollout.h"
 #include "sim.h"
 #include "state.h"
 #include "touch.h"
@@ -74,6 +77,8 @@ static int check_config(const char *path)
 	struct staging *st = NULL;
 	int r = daemon_stage(path, &d, &st);
 
+	if (r == 0)
+		audit_check_staging(st, &d);
 	diags_print(&d, stderr);
 	if (r == 0)
 		printf("%s: configuration OK (%zu providers, %zu targets, %zu warnings)\n", path,
@@ -124,13 +129,13 @@ static void observe_cb(void *data, struct target *t)
 {
 	struct warmd *w = data;
 
-	(void)t;
 	if (w->stopping) {
 		/* We are inside http's completion path: finish on a fresh loop turn. */
 		if (sched_inflight(w->d.sched) == 0)
 			uv_timer_start(&w->grace, grace_cb, 0, 0);
 		return;
 	}
+	rollout_warm_done(&w->d, t);
 	daemon_update_status(&w->d, false);
 	state_changed(w->d.state);
 }
@@ -145,6 +150,8 @@ static void stop(struct warmd *w, int signum)
 	w->stopping = true;
 	w->d.stopping = true;
 	notify_stopping();
+	rollout_abort_waiters(&w->d, "warmd is stopping");
+	probe_abort_all(&w->d);
 	log_info("%s: stopping (%d warm(s) in flight)", strsignal(signum),
 	         sched_inflight(w->d.sched));
 	/* No new warms; let the ones in flight land, briefly. */
@@ -333,6 +340,13 @@ int main(int argc, char **argv)
 			config = config_default;
 		else
 			config = CONFIG_DEFAULT_FILE;
+	}
+	if (check && trace) {
+		fprintf(stderr, "warmd: --check-config and --simulate do not go together (the "
+		                "simulator checks the config first anyway)\n");
+		usage(stderr);
+		free(config_default);
+		return 2;
 	}
 	if ((events || json) && !trace) {
 		fprintf(stderr, "warmd: --events and --json go with --simulate\n");

@@ -76,6 +76,7 @@ struct provider *provider_new(const struct cfg_provider *c)
 	breaker_init(&p->breaker, BREAKER_TRIP_PROVIDER);
 	p->kind = c->kind;
 	p->ops = provider_ops_for(c->kind);
+	p->inline_key = c->api_key != NULL;
 	provider_apply_config(p, c);
 	if (!p->base_url) {
 		free(p->name);

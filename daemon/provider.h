@@ -102,6 +102,7 @@ struct provider {
 	char *base_url;
 	int max_inflight;
 	int max_rpm;
+	bool inline_key; /* its key is written in the config (the audit flags it) */
 	int timeout_ms;
 	int connect_timeout_ms;
 	int low_speed_bps;

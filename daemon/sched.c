@@ -200,6 +200,13 @@ static bool blocked_reason(struct sched *s, struct target *t)
 		reason(t, "cannot be warmed minimally: %s", t->tmpl->unwarmable);
 		return true;
 	}
+	if (target_out_of_rotation(t) && !t->asked) {
+		reason(t,
+		       "version %s of %s has weight 0: not in rotation, not warmed (warmctl "
+		       "shift %s %s PERCENT brings it back, warmed first)",
+		       t->vname, t->group, t->group, t->vname);
+		return true;
+	}
 	if (t->blocked) {
 		reason(t,
 		       "stopped after a permanent error (%s): fix it and reload, or warmctl warm "
@@ -278,8 +285,16 @@ static bool policy_allows(struct sched *s, struct target *t, double now, double 
 		double end, open, lead = margin + 1.0, end2, open2;
 		bool warm_at_open;
 		if (policy_schedule_at(t->windows, t->nwindows, now, &end, &open)) {
-			if (*next < end)
-				return true; /* inside a window: like always */
+			if (*next < end) {
+				/* Inside a window: like always, and it says so. */
+				char rest[sizeof(t->reason)];
+				text_copy(rest, sizeof(rest),
+				          strncmp(t->reason, "always: ", 8) == 0 ? t->reason + 8
+				                                                 : t->reason);
+				reason(t, "schedule: inside a window for %s more; %s",
+				       duration_format(end - now, a, sizeof(a)), rest);
+				return true;
+			}
 			/* The window closes first: let it go, and pre-warm for the next. */
 			if (policy_schedule_at(t->windows, t->nwindows, end + 0.5, &end2, &open2))
 				return true; /* another window follows at once */
@@ -379,6 +394,17 @@ void sched_plan(struct sched *s, struct target *t)
 	}
 	if (next >= 0 && next < prefix_ready_at(t, now))
 		next = prefix_ready_at(t, now);
+	if (t->retiring && (next < 0 || next >= t->retire_at)) {
+		/* The overlap ends before the next warm: the alarm retires it then. */
+		reason(t,
+		       "replaced version of %s, kept warm for its overlap: retired in %s unless "
+		       "a touch names it",
+		       t->group, duration_format(t->retire_at - now, a, sizeof(a)));
+		t->next_warm_at = t->retire_at > now ? t->retire_at : now;
+		if (heap_push(&s->due, t) < 0)
+			abort();
+		return;
+	}
 	if (t->idle_limit_s > 0 && next > t->last_touch + t->idle_limit_s) {
 		/* The warm would come after traffic stopped for idle_limit: let it go cold. */
 		reason(t, "no warm after %s without traffic (idle_limit); expires in %s",
@@ -449,6 +475,7 @@ void sched_remove(struct sched *s, struct target *t)
 		heap_remove(&t->prov->waitq, t);
 		t->queued = false;
 	}
+	t->asked = false;
 	t->next_warm_at = -1;
 }
 
@@ -563,6 +590,7 @@ static void dispatch(struct sched *s)
 		s->inflight++;
 		p->inflight++;
 		best->inflight = true;
+		best->asked = false;
 		best->next_warm_at = -1;
 		reason(best, "warm in flight to %s", p->name);
 		if (s->ops->fire(s->data, best) < 0)
@@ -606,6 +634,12 @@ static void alarm_cb(void *data)
 	while (!s->paused_all && (t = heap_top(&s->due)) &&
 	       t->next_warm_at <= now + SCHED_EPSILON_S) {
 		heap_pop(&s->due);
+		if (t->retiring && now + SCHED_EPSILON_S >= t->retire_at) {
+			t->next_warm_at = -1;
+			if (s->ops->retire)
+				s->ops->retire(s->data, t);
+			continue;
+		}
 		enqueue(s, t);
 	}
 	dispatch(s);
@@ -618,6 +652,7 @@ int sched_warm_now(struct sched *s, struct target *t)
 		return -EALREADY;
 	t->blocked = false;
 	t->fail_streak = 0;
+	t->asked = true;
 	breaker_reset(&t->breaker);
 	if (!t->queued) {
 		enqueue(s, t);

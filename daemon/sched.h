@@ -39,6 +39,9 @@ struct sched_ops {
 	 * must follow exactly once; <0 when it could not start (with a reason
 	 * in t->last_error), and sched treats it as a retryable failure. */
 	int (*fire)(void *data, struct target *t);
+	/* A replaced version's overlap is over (t->retiring, retire_at has
+	 * come): the owner drops it. May be NULL (it is then just not warmed). */
+	void (*retire)(void *data, struct target *t);
 };
 
 struct sched_outcome {

@@ -23,7 +23,7 @@
 /* One target as it was when the snapshot was taken (plain data: the worker
  * thread reads it while the loop goes on). */
 struct rec {
-	char name[65];
+	char name[130];
 	struct tmpl *tmpl; /* ref, released on the loop: version and URL */
 	double last_refresh, expires_at, last_touch;
 	long prefix_tokens;
@@ -38,6 +38,8 @@ struct rec {
 	struct target_version *versions;
 	unsigned nversions;
 	struct gap_snap *gaps; /* adaptive's learned gaps, or NULL */
+	bool named;            /* a blue/green version: its weights */
+	int weight, cfg_weight, prev_weight;
 };
 
 /* A gap histogram, sparse: most of its 24 x 48 cells are empty. */
@@ -196,6 +198,10 @@ static struct snapshot *snapshot_take(struct state *s)
 		}
 		if (t->gaps)
 			r->gaps = gap_snap_new(t->gaps);
+		r->named = t->group && t->vname;
+		r->weight = t->weight;
+		r->cfg_weight = t->cfg_weight;
+		r->prev_weight = t->prev_weight;
 	}
 	return sn;
 }
@@ -258,6 +264,13 @@ static json_object *rec_json(const struct rec *r)
 	json_object_object_add(o, "versions", h);
 	if (r->gaps)
 		json_object_object_add(o, "gaps", gap_json(r->gaps));
+	if (r->named) {
+		/* Weights set at run time (shift, promote, rollback), and the
+		 * config's weight they override while it stays the same. */
+		jsonx_add_int(o, "weight", r->weight);
+		jsonx_add_int(o, "cfg_weight", r->cfg_weight);
+		jsonx_add_int(o, "prev_weight", r->prev_weight);
+	}
 	return o;
 }
 
@@ -632,6 +645,13 @@ static bool entry_valid(json_object *e)
 		    !get_u64(v, "hits", &u) || !get_u64(v, "writes", &u))
 			return false;
 	}
+	if (jsonx_get(e, "weight") || jsonx_get(e, "cfg_weight") || jsonx_get(e, "prev_weight")) {
+		int64_t w, c, p;
+		if (!jsonx_get_int64(e, "weight", &w) || !jsonx_get_int64(e, "cfg_weight", &c) ||
+		    !jsonx_get_int64(e, "prev_weight", &p) || w < 0 || w > 100 || c < 0 ||
+		    c > 100 || p < -1 || p > 100)
+			return false;
+	}
 	return !jsonx_get(e, "gaps") || gaps_valid(jsonx_get(e, "gaps"));
 }
 
@@ -691,6 +711,17 @@ static void apply_entry(struct daemon *d, struct target *t, json_object *e, doub
 	restore_versions(t, jsonx_get(e, "versions"), now);
 	if (jsonx_get(e, "gaps"))
 		restore_gaps(t, jsonx_get(e, "gaps")); /* adaptive keeps what it learned */
+	if (t->vname && jsonx_get(e, "weight")) {
+		int64_t w = 0, c = -1, p = -1;
+		jsonx_get_int64(e, "weight", &w);
+		jsonx_get_int64(e, "cfg_weight", &c);
+		jsonx_get_int64(e, "prev_weight", &p);
+		/* A shift made at run time holds until the config's weight is edited. */
+		if (c == t->cfg_weight) {
+			t->weight = (int)w;
+			t->prev_weight = (int)p;
+		}
+	}
 	/* The cache itself is only known for the same version at the same endpoint. */
 	if (strcmp(jsonx_get_str(e, "version"), t->tmpl->version) == 0 &&
 	    strcmp(jsonx_get_str(e, "url"), t->tmpl->url) == 0) {

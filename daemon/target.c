@@ -19,6 +19,7 @@ struct target *target_new(const char *name)
 	t->refs = 1;
 	breaker_init(&t->breaker, BREAKER_TRIP_TARGET);
 	t->next_warm_at = -1;
+	t->prev_weight = -1;
 	t->due_idx = t->wait_idx = HEAP_NONE;
 	return t;
 }
@@ -41,6 +42,10 @@ void target_unref(struct target *t)
 	share_unlink(t);
 	tmpl_unref(t->tmpl);
 	provider_unref(t->prov);
+	free(t->group);
+	free(t->vname);
+	free(t->cache_key);
+	free(t->prev_fp);
 	free(t->name);
 	free(t);
 }
@@ -105,12 +110,19 @@ void target_reset_version_state(struct target *t)
 	t->blocked = false;
 }
 
+bool target_out_of_rotation(const struct target *t)
+{
+	return t->group && t->vname && t->weight == 0;
+}
+
 enum target_state target_state(const struct target *t, double now, bool paused_all)
 {
 	if (t->paused || paused_all)
 		return TARGET_PAUSED;
 	if (t->inflight)
 		return TARGET_WARMING;
+	if (target_out_of_rotation(t))
+		return t->expires_at > now ? TARGET_WARM : TARGET_IDLE;
 	if (t->blocked || t->fail_streak > 0 || t->prov->cred_failed || t->tmpl->unwarmable[0] ||
 	    t->breaker.state != BREAKER_CLOSED)
 		return TARGET_FAILING;
@@ -153,6 +165,14 @@ json_object *target_status_json(const struct target *t, double now, bool paused_
 	jsonx_add_int(o, "touches", (int64_t)t->touches);
 	jsonx_add_str(o, "last_error", t->last_error[0] ? t->last_error : NULL);
 	jsonx_add_str(o, "breaker", breaker_state_name(t->breaker.state));
+	if (t->group) {
+		jsonx_add_str(o, "group", t->group);
+		jsonx_add_str(o, "version_name", t->vname);
+		if (t->vname)
+			jsonx_add_int(o, "weight", t->weight);
+		else
+			jsonx_add_time(o, "retire_at", t->retire_at);
+	}
 	/* Without a price for the model, money is unknown: null, never a made-up zero. */
 	if (t->price) {
 		jsonx_add_usd(o, "cost_usd", t->cost_pico);

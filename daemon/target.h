@@ -29,6 +29,7 @@ enum target_state {
 
 struct cred;
 struct price;
+struct audit_fp;
 
 struct target {
 	int refs;
@@ -68,6 +69,18 @@ struct target {
 	struct target **extended_by; /* targets whose prefix extends ours */
 	size_t nextended_by;
 
+	/* Versions as lanes: a blue/green target is one lane per named version
+	 * (GROUP@NAME), and a replaced version is kept warm for version_overlap
+	 * as GROUP@SHORTHASH (rollout.c). Plain targets have group NULL. */
+	char *group;      /* the target the lane belongs to, or NULL */
+	char *vname;      /* the version's name (blue/green), NULL for a replaced one */
+	int weight;       /* share of traffic, 0-100 (blue/green) */
+	int cfg_weight;   /* the config's weight: an edit there beats a runtime shift */
+	int prev_weight;  /* before the last shift/promote (rollback), -1: none */
+	bool retiring;    /* a replaced version, kept warm until retire_at */
+	double retire_at; /* a touch naming it pushes this to now + overlap_s */
+	double overlap_s;
+
 	/* Version history, newest (the current one) first. */
 	struct target_version *versions;
 	unsigned nversions;
@@ -76,8 +89,11 @@ struct target {
 	uint64_t warms, hits, writes, nones, errors, touches;
 	uint64_t tok_read, tok_write, tok_input, tok_output; /* tokens our warms used */
 	int64_t cost_pico;                                   /* what our warms cost (pico-USD) */
-	int64_t saved_pico;     /* what real requests saved because a warm kept the cache */
-	bool refreshed_by_warm; /* the cache's last refresh was one of our warms */
+	int64_t saved_pico;       /* what real requests saved because a warm kept the cache */
+	bool refreshed_by_warm;   /* the cache's last refresh was one of our warms */
+	double tested_at;         /* the last warmctl test of it, 0 = never */
+	char *cache_key;          /* the config's prompt_cache_key, or NULL */
+	struct audit_fp *prev_fp; /* what the audit compares a new version with */
 	char last_error[256];
 	struct log_repeat err_log; /* collapses repeated identical warm errors */
 
@@ -86,6 +102,7 @@ struct target {
 	double retry_at;
 	size_t due_idx, wait_idx;
 	bool inflight, queued;
+	bool asked;   /* queued by sched_warm_now: goes even out of rotation */
 	bool blocked; /* a permanent error: no automatic warms until reload/warm/resume */
 	struct breaker breaker;
 	double prefix_tokens_left; /* OpenAI per-prefix rate budget (sched.c) */
@@ -131,6 +148,8 @@ struct target_version *target_version_current(struct target *t);
 /* Resets what depends on the version (a new template). */
 void target_reset_version_state(struct target *t);
 
+/* A blue/green version with weight 0: kept, but not warmed. */
+bool target_out_of_rotation(const struct target *t);
 enum target_state target_state(const struct target *t, double now, bool paused_all);
 const char *target_state_name(enum target_state s);
 

@@ -19,7 +19,7 @@ struct daemon;
 struct touch;
 
 struct touch_report {
-	char target[65];
+	char target[130]; /* a target, or a lane: GROUP@VERSION */
 	enum proto_touch_result result;
 	int64_t cached; /* -1: not reported */
 	int64_t input;  /* -1: not reported */

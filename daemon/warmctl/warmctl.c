@@ -49,6 +49,8 @@ enum kind {
 	KIND_TIME,     /* Unix seconds, relative to now ("in 4m48s", "12s ago") */
 	KIND_NEXT,     /* same, but a past time is "now" (the warm is due) */
 	KIND_USD,      /* dollars */
+	KIND_PERCENT,  /* a ratio 0-1, as "83%" */
+	KIND_MS,       /* milliseconds */
 };
 
 struct column {
@@ -77,13 +79,47 @@ static const struct column status_columns[] = {
 
 static const struct column version_columns[] = {
 	{ "VERSION", "version", KIND_TEXT, false },
+	{ "NAME", "name", KIND_TEXT, false },
+	{ "WEIGHT", "weight", KIND_COUNT, true },
 	{ "STATE", "state", KIND_TEXT, false },
 	{ "FIRST SEEN", "first_seen", KIND_TIME, false },
 	{ "LAST SEEN", "last_seen", KIND_TIME, false },
 	{ "PREFIX", "prefix_tokens", KIND_COUNT, true },
 	{ "HITS", "hits", KIND_COUNT, true },
 	{ "WRITES", "writes", KIND_COUNT, true },
-	{ "WEIGHT", "weight", KIND_COUNT, true }, /* last: never padded */
+	{ "LANE", "lane", KIND_TEXT, false }, /* last: never padded */
+};
+
+static const struct column weight_columns[] = {
+	{ "NAME", "name", KIND_TEXT, false },     { "VERSION", "version", KIND_TEXT, false },
+	{ "WEIGHT", "weight", KIND_COUNT, true }, { "STATE", "state", KIND_TEXT, false },
+	{ "LANE", "lane", KIND_TEXT, false },
+};
+
+static const struct column finding_columns[] = {
+	{ "#", "rank", KIND_COUNT, true },        { "SEVERITY", "severity", KIND_TEXT, false },
+	{ "TARGET", "target", KIND_TEXT, false }, { "CATEGORY", "category", KIND_TEXT, false },
+	{ "EFFORT", "effort", KIND_TEXT, false }, { "TITLE", "title", KIND_TEXT, false },
+};
+
+static const struct column readiness_columns[] = {
+	{ "CATEGORY", "category", KIND_TEXT, false },
+	{ "STATUS", "status", KIND_TEXT, false },
+	{ "ITEM", "item", KIND_TEXT, false },
+};
+
+static const struct column test_columns[] = {
+	{ "#", "n", KIND_COUNT, true },
+	{ "RESULT", "result", KIND_TEXT, false },
+	{ "CACHED", "cached_tokens", KIND_COUNT, true },
+	{ "WRITTEN", "written_tokens", KIND_COUNT, true },
+	{ "LATENCY", "latency_ms", KIND_MS, true },
+};
+
+static const struct column variant_columns[] = {
+	{ "READ", "read_tokens", KIND_COUNT, true },
+	{ "KEPT", "kept_ratio", KIND_PERCENT, true },
+	{ "FILE", "file", KIND_TEXT, false },
 };
 
 struct field {
@@ -127,6 +163,11 @@ struct cmdline {
 	bool all;
 	enum proto_touch_result result; /* touch: --hit / --miss */
 	long long cached, input;        /* touch: --cached N / --input N, -1 when absent */
+	const char *version;            /* shift, promote: VERSION */
+	long long percent;              /* shift: PERCENT, -1 when absent */
+	long long n;                    /* test: -n N, -1 when absent */
+	const char *variants[PROTO_TEST_MAX_VARIANTS]; /* test: --variant FILE... */
+	size_t nvariants;
 };
 
 /* One exchange with the daemon. */
@@ -323,6 +364,12 @@ static void out_value(struct out *o, json_object *v, enum kind kind, double now,
 			out_printf(o, "%s$%.6f", d < 0 ? "-" : "", fabs(d));
 		else
 			out_printf(o, "%s$%.4f", d < 0 ? "-" : "", fabs(d));
+		break;
+	case KIND_PERCENT:
+		out_printf(o, "%.0f%%", d * 100);
+		break;
+	case KIND_MS:
+		out_printf(o, "%.0f ms", d);
 		break;
 	case KIND_TEXT:
 		break; /* handled above */
@@ -542,6 +589,112 @@ static void print_versions_cb(struct out *o, json_object *data, const struct cmd
 	print_table(o, versions, n, version_columns, ARRAY_SIZE(version_columns), now);
 }
 
+static void print_weights_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
+{
+	json_object *v = jsonx_get(data, "versions");
+	size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
+
+	print_message_cb(o, data, cl, now);
+	out_str(o, "\n");
+	print_table(o, v, n, weight_columns, ARRAY_SIZE(weight_columns), now);
+}
+
+static void print_route_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
+{
+	(void)cl;
+	/* One line an application can read: the lane to use and touch. */
+	out_value(o, jsonx_get(data, "lane"), KIND_TEXT, now, false);
+	out_str(o, "  version ");
+	out_value(o, jsonx_get(data, "version"), KIND_TEXT, now, false);
+	out_str(o, "  weight ");
+	out_value(o, jsonx_get(data, "weight"), KIND_COUNT, now, false);
+	out_str(o, "  ");
+	out_value(o, jsonx_get(data, "state"), KIND_TEXT, now, false);
+	out_str(o, "\n");
+}
+
+/* Each finding of the action plan in full, under its table row. */
+static void print_findings_detail(struct out *o, json_object *plan, double now)
+{
+	static const struct {
+		const char *label, *key;
+	} parts[] = { { "what", "description" }, { "fix", "recommendation" } };
+
+	for (size_t i = 0; i < json_object_array_length(plan); i++) {
+		json_object *f = json_object_array_get_idx(plan, i);
+		out_printf(o, "\n%zu. [", i + 1);
+		out_value(o, jsonx_get(f, "severity"), KIND_TEXT, now, false);
+		out_str(o, "] ");
+		out_value(o, jsonx_get(f, "target"), KIND_TEXT, now, false);
+		out_str(o, ": ");
+		out_value(o, jsonx_get(f, "title"), KIND_TEXT, now, false);
+		out_str(o, "\n");
+		for (size_t k = 0; k < ARRAY_SIZE(parts); k++) {
+			out_printf(o, "   %s: ", parts[k].label);
+			out_value(o, jsonx_get(f, parts[k].key), KIND_TEXT, now, false);
+			out_str(o, "\n");
+		}
+	}
+}
+
+static void print_audit_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
+{
+	json_object *findings = jsonx_get(data, "findings"), *plan = jsonx_get(data, "action_plan"),
+	            *ready = jsonx_get(data, "readiness"), *items = jsonx_get(ready, "items");
+	size_t nf = json_object_is_type(findings, json_type_array)
+	                    ? json_object_array_length(findings)
+	                    : 0,
+	       np = json_object_is_type(plan, json_type_array) ? json_object_array_length(plan) : 0,
+	       ni = json_object_is_type(items, json_type_array) ? json_object_array_length(items)
+	                                                        : 0;
+
+	(void)cl;
+	out_str(o, "score ");
+	out_value(o, jsonx_get(data, "score"), KIND_COUNT, now, false);
+	out_str(o, "/100, grade ");
+	out_value(o, jsonx_get(data, "grade"), KIND_TEXT, now, false);
+	out_printf(o, ", %zu finding%s\n", nf, nf == 1 ? "" : "s");
+	if (np) {
+		out_str(o, "\naction plan (most severe first):\n");
+		print_table(o, plan, np, finding_columns, ARRAY_SIZE(finding_columns), now);
+		print_findings_detail(o, plan, now);
+	}
+	out_str(o, "\nproduction readiness ");
+	out_value(o, jsonx_get(ready, "score"), KIND_COUNT, now, false);
+	out_str(o, "/100:\n");
+	print_table(o, items, ni, readiness_columns, ARRAY_SIZE(readiness_columns), now);
+}
+
+static void print_test_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
+{
+	json_object *reqs = jsonx_get(data, "requests"), *vars = jsonx_get(data, "variants");
+	size_t n = json_object_is_type(reqs, json_type_array) ? json_object_array_length(reqs) : 0;
+
+	(void)cl;
+	out_str(o, "target ");
+	out_value(o, jsonx_get(data, "target"), KIND_TEXT, now, false);
+	out_printf(o, ": %zu request%s, one after another\n\n", n, n == 1 ? "" : "s");
+	print_table(o, reqs, n, test_columns, ARRAY_SIZE(test_columns), now);
+	out_str(o, "\nhit rate ");
+	out_value(o, jsonx_get(data, "hit_rate"), KIND_PERCENT, now, false);
+	out_str(o, ", first hit: request ");
+	out_value(o, jsonx_get(data, "first_hit"), KIND_COUNT, now, false);
+	out_str(o, "\nlatency: hit ");
+	out_value(o, jsonx_get(data, "latency_hit_ms"), KIND_MS, now, false);
+	out_str(o, ", write ");
+	out_value(o, jsonx_get(data, "latency_write_ms"), KIND_MS, now, false);
+	out_str(o, "\ncost per request: hit ");
+	out_value(o, jsonx_get(data, "cost_hit_usd"), KIND_USD, now, true);
+	out_str(o, ", write ");
+	out_value(o, jsonx_get(data, "cost_write_usd"), KIND_USD, now, true);
+	out_str(o, "\n");
+	if (json_object_is_type(vars, json_type_array) && json_object_array_length(vars)) {
+		out_str(o, "\nvariants (how much of the cached prefix each one kept):\n");
+		print_table(o, vars, json_object_array_length(vars), variant_columns,
+		            ARRAY_SIZE(variant_columns), now);
+	}
+}
+
 /* The commands warmctl knows, in the order --help lists them. */
 static const struct command commands[] = {
 	{ PROTO_PING, "check that warmd answers", print_ping_cb },
@@ -552,7 +705,13 @@ static const struct command commands[] = {
 	{ PROTO_RELOAD, "reload the configuration; exit 1 if it is rejected", print_reload_cb },
 	{ PROTO_TOUCH, "report real traffic: the cache was just used", print_message_cb },
 	{ PROTO_METRICS, "Prometheus text exposition of warmd's metrics", print_metrics_cb },
-	{ PROTO_VERSIONS, "the target's version history, newest first", print_versions_cb },
+	{ PROTO_VERSIONS, "the target's versions: live ones, then history", print_versions_cb },
+	{ PROTO_AUDIT, "caching audit: findings, score, readiness checklist", print_audit_cb },
+	{ PROTO_TEST, "send N real requests and show that the cache hits", print_test_cb },
+	{ PROTO_SHIFT, "give a version PERCENT of traffic (warmed first)", print_weights_cb },
+	{ PROTO_PROMOTE, "give a version all traffic (warmed first)", print_weights_cb },
+	{ PROTO_ROLLBACK, "restore the weights before the last shift/promote", print_weights_cb },
+	{ PROTO_ROUTE, "pick a version by weight (the lane to use and touch)", print_route_cb },
 };
 
 static const char *command_args(const struct command *c)
@@ -566,6 +725,12 @@ static const char *command_args(const struct command *c)
 		return "TARGET [--hit|--miss] [--cached N] [--input N]";
 	case PROTO_ARGS_TARGET:
 		return "TARGET";
+	case PROTO_ARGS_TEST:
+		return "TARGET [-n N] [--variant FILE]...";
+	case PROTO_ARGS_VERSION:
+		return "TARGET VERSION";
+	case PROTO_ARGS_SHIFT:
+		return "TARGET VERSION PERCENT";
 	case PROTO_ARGS_NONE:
 		break;
 	}
@@ -582,7 +747,10 @@ static void print_help(void)
 		const char *args = command_args(&commands[i]);
 		int w = printf("  %s%s%s", name, *args ? " " : "", args);
 
-		printf("%*s%s\n", w < 24 ? 24 - w : 1, "", commands[i].help);
+		if (w >= 24)
+			printf("\n%24s%s\n", "", commands[i].help); /* long usage: help below */
+		else
+			printf("%*s%s\n", 24 - w, "", commands[i].help);
 	}
 	printf("\nOptions (before COMMAND; --json may also follow it):\n"
 	       "  -s SOCKET   control socket (default: $WARMD_SOCKET, else %s)\n"
@@ -653,19 +821,56 @@ static int parse_command_args(int argc, char **argv, int i, struct cmdline *cl)
 			if (errno || *end || end == argv[i] || *dst < 0)
 				return usage_error("%s: %s needs a non-negative integer, not '%s'",
 				                   name, a, argv[i]);
+		} else if (options && args == PROTO_ARGS_TEST && strcmp(a, "-n") == 0) {
+			char *end;
+			if (i + 1 >= argc)
+				return usage_error("%s: -n needs a number", name);
+			errno = 0;
+			cl->n = strtoll(argv[++i], &end, 10);
+			if (errno || *end || end == argv[i] || cl->n < 1 ||
+			    cl->n > PROTO_TEST_MAX_N)
+				return usage_error("%s: -n needs a number from 1 to %d, not '%s'",
+				                   name, PROTO_TEST_MAX_N, argv[i]);
+		} else if (options && args == PROTO_ARGS_TEST && strcmp(a, "--variant") == 0) {
+			if (i + 1 >= argc || !*argv[i + 1])
+				return usage_error("%s: --variant needs a FILE", name);
+			if (cl->nvariants == PROTO_TEST_MAX_VARIANTS)
+				return usage_error("%s: at most %d --variant files", name,
+				                   PROTO_TEST_MAX_VARIANTS);
+			cl->variants[cl->nvariants++] = argv[++i];
 		} else if (options && a[0] == '-' && a[1] != '\0') {
 			return usage_error("%s: unknown option '%s'", name, a);
 		} else if (args == PROTO_ARGS_NONE) {
 			return usage_error("%s takes no argument", name);
-		} else if (cl->target) {
-			return usage_error("%s takes one TARGET", name);
 		} else if (*a == '\0') {
-			return usage_error("%s: TARGET must not be empty", name);
-		} else {
+			return usage_error("%s: arguments must not be empty", name);
+		} else if (!cl->target) {
 			cl->target = a;
+		} else if ((args == PROTO_ARGS_VERSION || args == PROTO_ARGS_SHIFT) &&
+		           !cl->version) {
+			cl->version = a;
+		} else if (args == PROTO_ARGS_SHIFT && cl->percent < 0) {
+			char *end;
+			errno = 0;
+			cl->percent = strtoll(a, &end, 10);
+			if (end != a && *end == '%')
+				end++; /* "50%" reads as it is meant */
+			if (errno || end == a || *end || cl->percent < 0 || cl->percent > 100)
+				return usage_error(
+				        "%s: PERCENT must be a whole number from 0 to 100, "
+				        "not '%s'",
+				        name, a);
+		} else {
+			return usage_error("%s takes %s", name, command_args(cl->command));
 		}
 	}
-	if ((args == PROTO_ARGS_TOUCH || args == PROTO_ARGS_TARGET) && !cl->target)
+	if ((args == PROTO_ARGS_VERSION || args == PROTO_ARGS_SHIFT) && !cl->version)
+		return usage_error("%s needs %s", name, command_args(cl->command));
+	if (args == PROTO_ARGS_SHIFT && cl->percent < 0)
+		return usage_error("%s needs %s", name, command_args(cl->command));
+	if ((args == PROTO_ARGS_TOUCH || args == PROTO_ARGS_TARGET || args == PROTO_ARGS_TEST ||
+	     args == PROTO_ARGS_VERSION || args == PROTO_ARGS_SHIFT) &&
+	    !cl->target)
 		return usage_error("%s needs a TARGET", name);
 	if (args == PROTO_ARGS_TARGET_OR_ALL && !cl->target && !cl->all)
 		return usage_error("%s needs a TARGET or --all", name);
@@ -692,6 +897,8 @@ static int parse_args(int argc, char **argv, struct cmdline *ret)
 		.result = PROTO_TOUCH_UNKNOWN,
 		.cached = -1,
 		.input = -1,
+		.percent = -1,
+		.n = -1,
 	};
 	int c, r;
 
@@ -929,6 +1136,45 @@ static void print_refusal(struct out *o, json_object *resp, const char *code, co
 	out_lines(o, jsonx_get(jsonx_get(resp, "error"), "details"));
 }
 
+/* test --variant: each file's bytes go to the daemon (which may not be able
+ * to read the caller's files), named as given. */
+static int read_variants(const struct cmdline *cl, json_object **ret, struct errmsg *e)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < cl->nvariants; i++) {
+		FILE *f = fopen(cl->variants[i], "r");
+		struct buf b = BUF_INIT;
+		char chunk[65536];
+		size_t n;
+		json_object *v;
+
+		if (!f) {
+			json_object_put(arr);
+			return errmsg_set(e, -errno, "--variant %s: %s", cl->variants[i],
+			                  strerror(errno));
+		}
+		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len <= PROTO_MAX_LINE)
+			if (buf_append(&b, chunk, n) < 0)
+				break;
+		fclose(f);
+		if (b.len > PROTO_MAX_LINE) {
+			buf_free(&b);
+			json_object_put(arr);
+			return errmsg_set(e, -EFBIG, "--variant %s: larger than %d bytes",
+			                  cl->variants[i], PROTO_MAX_LINE);
+		}
+		v = json_object_new_object();
+		jsonx_add_str(v, "file", cl->variants[i]);
+		json_object_object_add(
+		        v, "body", json_object_new_string_len(b.data ? b.data : "", (int)b.len));
+		json_object_array_add(arr, v);
+		buf_free(&b);
+	}
+	*ret = arr;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct buf req = BUF_INIT, line = BUF_INIT;
@@ -945,10 +1191,28 @@ int main(int argc, char **argv)
 		return r == 0 ? EXIT_DONE : EXIT_USAGE;
 
 	status = EXIT_REFUSED;
-	if (cl.command->cmd == PROTO_TOUCH)
+	if (cl.command->cmd == PROTO_TOUCH) {
 		r = proto_request_encode_touch(&req, cl.target, cl.result, cl.cached, cl.input);
-	else
+	} else if (cl.command->cmd == PROTO_TEST || cl.command->cmd == PROTO_SHIFT ||
+	           cl.command->cmd == PROTO_PROMOTE) {
+		json_object *variants = NULL;
+		r = cl.nvariants ? read_variants(&cl, &variants, &e) : 0;
+		if (r < 0) {
+			fprintf(stderr, "warmctl: %s\n", e.text);
+			goto out;
+		}
+		r = proto_request_encode_args(&req, cl.command->cmd, cl.target, cl.version,
+		                              cl.percent, cl.n, variants);
+		if (r == 0 && req.len > PROTO_MAX_LINE + 1) {
+			fprintf(stderr,
+			        "warmctl: the request is over %d bytes: the variant files are "
+			        "too large to send\n",
+			        PROTO_MAX_LINE);
+			goto out;
+		}
+	} else {
 		r = proto_request_encode(&req, cl.command->cmd, cl.target, cl.all);
+	}
 	if (r < 0) {
 		fprintf(stderr, "warmctl: cannot encode the request: %s\n", strerror(-r));
 		goto out;

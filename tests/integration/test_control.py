@@ -99,13 +99,15 @@ class Versions(unittest.TestCase):
         self.assertEqual(len(vs), 2)
         self.assertEqual(vs[1]["version"], first)
         self.assertEqual(vs[0]["version"], w.target("support-bot")["version"])
-        self.assertEqual([v["state"] for v in vs], ["current", "retired"])
+        # the replaced version stays warm for its overlap (version_overlap)
+        self.assertEqual([v["state"] for v in vs], ["warm", "warm"])
+        self.assertEqual(vs[1]["lane"], f"support-bot@{first}")
         self.assertEqual(vs[0]["writes"], 1)
         self.assertEqual(vs[1]["writes"], 1)
         self.assertGreaterEqual(vs[1]["last_seen"], vs[1]["first_seen"])
         rc, out, _ = w.ctl("versions", "support-bot")
         self.assertEqual(rc, 0)
-        self.assertIn("retired", out)
+        self.assertIn(f"support-bot@{first}", out)
         self.assertEqual(w.ctl("versions", "nope")[0], 1)
         self.assertEqual(w.ctl("versions")[0], 2)
         # The history survives a restart.
@@ -114,6 +116,8 @@ class Versions(unittest.TestCase):
             w2 = self.env.warmd(f.read())
         rc, data = w2.ctl_json("versions", "support-bot")
         self.assertEqual(len(data["data"]["versions"]), 2)
+        # a restart does not bring back the replaced version's lane: history only
+        self.assertEqual(data["data"]["versions"][1]["state"], "retired")
 
 
 if __name__ == "__main__":

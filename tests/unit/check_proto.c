@@ -117,9 +117,15 @@ START_TEST(test_cmd_table)
 		{ PROTO_TOUCH, "touch", PROTO_ARGS_TOUCH, true },
 		{ PROTO_METRICS, "metrics", PROTO_ARGS_NONE, false },
 		{ PROTO_VERSIONS, "versions", PROTO_ARGS_TARGET, false },
+		{ PROTO_AUDIT, "audit", PROTO_ARGS_TARGET_OPT, false },
+		{ PROTO_TEST, "test", PROTO_ARGS_TEST, true },
+		{ PROTO_SHIFT, "shift", PROTO_ARGS_SHIFT, true },
+		{ PROTO_PROMOTE, "promote", PROTO_ARGS_VERSION, true },
+		{ PROTO_ROLLBACK, "rollback", PROTO_ARGS_TARGET, true },
+		{ PROTO_ROUTE, "route", PROTO_ARGS_TARGET, false },
 	};
 
-	ck_assert_int_eq(PROTO_CMD_COUNT, 9);
+	ck_assert_int_eq(PROTO_CMD_COUNT, 15);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		const struct proto_cmd_info *info = proto_cmd_info(want[i].c);
 		ck_assert_ptr_nonnull(info);
@@ -170,6 +176,74 @@ START_TEST(test_touch_decode)
 	ck_assert_int_eq(r.input, 7);
 	proto_request_done(&r);
 	buf_free(&b);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(proto_request_decode(bad[i], strlen(bad[i]), &r, &code, &e) ==
+		                      -EINVAL,
+		              "accepted %s", bad[i]);
+		ck_assert_str_eq(code, PROTO_E_BAD_REQUEST);
+	}
+}
+END_TEST
+
+START_TEST(test_rollout_and_test_decode)
+{
+	struct proto_request r;
+	const char *code = NULL;
+	struct errmsg e;
+	struct buf b = BUF_INIT;
+	json_object *vars = json_object_new_array(), *v = json_object_new_object();
+	static const char *const bad[] = {
+		"{\"cmd\":\"shift\",\"target\":\"t\",\"version\":\"green\"}",
+		"{\"cmd\":\"shift\",\"target\":\"t\",\"version\":\"green\",\"percent\":101}",
+		"{\"cmd\":\"shift\",\"target\":\"t\",\"version\":\"green\",\"percent\":-1}",
+		"{\"cmd\":\"shift\",\"target\":\"t\",\"version\":\"green\",\"percent\":\"5\"}",
+		"{\"cmd\":\"shift\",\"target\":\"t\",\"version\":\"\",\"percent\":5}",
+		"{\"cmd\":\"shift\",\"version\":\"g\",\"percent\":5}",
+		"{\"cmd\":\"promote\",\"target\":\"t\"}",
+		"{\"cmd\":\"promote\",\"target\":\"t\",\"version\":7}",
+		"{\"cmd\":\"promote\",\"target\":\"t\",\"version\":\"g\",\"percent\":5}",
+		"{\"cmd\":\"rollback\"}",
+		"{\"cmd\":\"rollback\",\"target\":\"t\",\"version\":\"g\"}",
+		"{\"cmd\":\"route\"}",
+		"{\"cmd\":\"test\",\"target\":\"t\",\"n\":0}",
+		"{\"cmd\":\"test\",\"target\":\"t\",\"n\":101}",
+		"{\"cmd\":\"test\",\"target\":\"t\",\"variants\":{}}",
+		"{\"cmd\":\"test\",\"target\":\"t\",\"variants\":[{\"file\":\"a\"}]}",
+		"{\"cmd\":\"test\",\"target\":\"t\",\"variants\":[{\"file\":\"a\",\"body\":1}]}",
+		"{\"cmd\":\"test\",\"target\":\"t\",\"variants\":[{\"file\":\"a\",\"body\":\"{}\","
+		"\"x\":1}]}",
+		"{\"cmd\":\"audit\",\"version\":\"x\"}",
+	};
+
+	ck_assert_int_eq(proto_request_encode_args(&b, PROTO_SHIFT, "t", "green", 50, -1, NULL), 0);
+	ck_assert_str_eq(b.data, "{\"cmd\":\"shift\",\"target\":\"t\",\"version\":\"green\","
+	                         "\"percent\":50}\n");
+	ck_assert_int_eq(proto_request_decode(b.data, b.len - 1, &r, &code, &e), 0);
+	ck_assert_int_eq(r.cmd, PROTO_SHIFT);
+	ck_assert_str_eq(r.version, "green");
+	ck_assert_int_eq(r.percent, 50);
+	proto_request_done(&r);
+	buf_reset(&b);
+	jsonx_add_str(v, "file", "v1.json");
+	jsonx_add_str(v, "body", "{\"model\":\"m\"}");
+	json_object_array_add(vars, v);
+	ck_assert_int_eq(proto_request_encode_args(&b, PROTO_TEST, "t", NULL, -1, 7, vars), 0);
+	ck_assert_int_eq(proto_request_decode(b.data, b.len - 1, &r, &code, &e), 0);
+	ck_assert_int_eq(r.cmd, PROTO_TEST);
+	ck_assert_int_eq(r.n, 7);
+	ck_assert_int_eq(json_object_array_length(r.variants), 1);
+	proto_request_done(&r);
+	buf_reset(&b);
+	/* test without -n: the default */
+	ck_assert_int_eq(proto_request_encode_args(&b, PROTO_TEST, "t", NULL, -1, -1, NULL), 0);
+	ck_assert_int_eq(proto_request_decode(b.data, b.len - 1, &r, &code, &e), 0);
+	ck_assert_int_eq(r.n, PROTO_TEST_DEFAULT_N);
+	ck_assert_ptr_null(r.variants);
+	proto_request_done(&r);
+	buf_free(&b);
+	DECODE_OK("{\"cmd\":\"rollback\",\"target\":\"t\"}", PROTO_ROLLBACK, "t", false);
+	DECODE_OK("{\"cmd\":\"route\",\"target\":\"t\"}", PROTO_ROUTE, "t", false);
+	DECODE_OK("{\"cmd\":\"audit\"}", PROTO_AUDIT, NULL, false);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_msg(proto_request_decode(bad[i], strlen(bad[i]), &r, &code, &e) ==
 		                      -EINVAL,
@@ -823,6 +897,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_decode_respects_len);
 	tcase_add_test(tc, test_cmd_table);
 	tcase_add_test(tc, test_touch_decode);
+	tcase_add_test(tc, test_rollout_and_test_decode);
 	tcase_add_test(tc, test_decode_bad_json);
 	tcase_add_test(tc, test_decode_not_object);
 	tcase_add_test(tc, test_decode_bad_cmd);

@@ -1,0 +1,357 @@
+/* probe: `warmctl test`, the verification test. */
+#include "probe.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cred.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "jsonx.h"
+#include "log.h"
+#include "pricing.h"
+#include "rollout.h"
+#include "template.h"
+
+/* One answer of the provider. */
+struct shot {
+	enum warm_result result;
+	int64_t read, write;
+	double latency_ms;
+	int64_t cost_pico; /* < 0: unknown */
+	char error[256];
+};
+
+struct probe {
+	struct probe *next;
+	struct daemon *d;
+	struct target *t;   /* ref */
+	struct cred *cred;  /* ref: the key the test started with */
+	struct tmpl **body; /* ref each: n times the target's, then the variants' */
+	char **file;        /* the variants' names, as the client gave them */
+	size_t n, nvariants, i;
+	struct shot *shots;
+	struct http_req req;
+	struct ctl_pending *reply;
+};
+
+static void probe_free(struct probe *p)
+{
+	http_req_reset(&p->req);
+	for (size_t i = 0; i < p->n + p->nvariants; i++)
+		tmpl_unref(p->body[i]);
+	for (size_t i = 0; i < p->nvariants; i++)
+		free(p->file[i]);
+	free(p->body);
+	free(p->file);
+	free(p->shots);
+	cred_unref(p->cred);
+	target_unref(p->t);
+	free(p);
+}
+
+static void unlink_probe(struct probe *p)
+{
+	for (struct probe **q = &p->d->probes; *q; q = &(*q)->next)
+		if (*q == p) {
+			*q = p->next;
+			return;
+		}
+}
+
+static void answer_error(struct probe *p, const char *msg)
+{
+	struct buf out = BUF_INIT;
+
+	proto_response_error(&out, PROTO_E_FAILED, msg);
+	unlink_probe(p);
+	ctl_pending_reply(p->reply, &out);
+	probe_free(p);
+}
+
+static const char *result_name(enum warm_result r)
+{
+	static const char *const names[] = { [WARM_HIT] = "hit",
+		                             [WARM_WRITE] = "write",
+		                             [WARM_NONE] = "none",
+		                             [WARM_ERROR] = "error" };
+	return names[r];
+}
+
+/* The mean of the latencies (or costs) of the base's shots with result r. */
+static bool mean_of(const struct probe *p, enum warm_result r, bool cost, double *ret)
+{
+	double sum = 0;
+	size_t k = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->shots[i].result != r || (cost && p->shots[i].cost_pico < 0))
+			continue;
+		sum += cost ? (double)p->shots[i].cost_pico : p->shots[i].latency_ms;
+		k++;
+	}
+	if (k)
+		*ret = sum / (double)k;
+	return k > 0;
+}
+
+static void add_mean(json_object *o, const char *key, const struct probe *p, enum warm_result r,
+                     bool cost)
+{
+	double v;
+
+	if (!mean_of(p, r, cost, &v))
+		jsonx_add_str(o, key, NULL);
+	else if (cost)
+		jsonx_add_usd(o, key, (int64_t)(v + 0.5));
+	else
+		jsonx_add_double(o, key, (double)(long long)(v * 10 + 0.5) / 10);
+}
+
+static void answer(struct probe *p)
+{
+	struct buf out = BUF_INIT;
+	json_object *data = json_object_new_object(), *reqs = json_object_new_array();
+	size_t hits = 0, first_hit = 0;
+	int64_t base_prefix = 0;
+
+	jsonx_add_str(data, "target", p->t->name);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct shot *s = &p->shots[i];
+		json_object *o = json_object_new_object();
+		jsonx_add_int(o, "n", (int64_t)i + 1);
+		jsonx_add_str(o, "result", result_name(s->result));
+		jsonx_add_int(o, "cached_tokens", s->read);
+		jsonx_add_int(o, "written_tokens", s->write);
+		jsonx_add_double(o, "latency_ms",
+		                 (double)(long long)(s->latency_ms * 10 + 0.5) / 10);
+		if (s->error[0])
+			jsonx_add_str(o, "error", s->error);
+		json_object_array_add(reqs, o);
+		if (s->result == WARM_HIT && hits++ == 0)
+			first_hit = i + 1;
+		if (s->read + s->write > base_prefix && s->result != WARM_ERROR)
+			base_prefix = s->read + s->write;
+	}
+	json_object_object_add(data, "requests", reqs);
+	jsonx_add_double(data, "hit_rate", (double)(long long)(1000.0 * hits / p->n + 0.5) / 1000);
+	if (first_hit)
+		jsonx_add_int(data, "first_hit", (int64_t)first_hit);
+	else
+		jsonx_add_str(data, "first_hit", NULL);
+	add_mean(data, "latency_hit_ms", p, WARM_HIT, false);
+	add_mean(data, "latency_write_ms", p, WARM_WRITE, false);
+	add_mean(data, "cost_hit_usd", p, WARM_HIT, true);
+	add_mean(data, "cost_write_usd", p, WARM_WRITE, true);
+	jsonx_add_int(data, "prefix_tokens", base_prefix);
+	if (p->nvariants) {
+		json_object *vars = json_object_new_array();
+		for (size_t k = 0; k < p->nvariants; k++) {
+			const struct shot *s = &p->shots[p->n + k];
+			json_object *o = json_object_new_object();
+			jsonx_add_str(o, "file", p->file[k]);
+			jsonx_add_int(o, "read_tokens", s->read);
+			if (base_prefix > 0 && s->result != WARM_ERROR)
+				jsonx_add_double(o, "kept_ratio",
+				                 (double)(long long)(1000.0 * (double)s->read /
+				                                             (double)base_prefix +
+				                                     0.5) /
+				                         1000);
+			else
+				jsonx_add_str(o, "kept_ratio", NULL);
+			jsonx_add_str(o, "result", result_name(s->result));
+			if (s->error[0])
+				jsonx_add_str(o, "error", s->error);
+			json_object_array_add(vars, o);
+		}
+		json_object_object_add(data, "variants", vars);
+	}
+	p->t->tested_at = clock_now(p->d->clk);
+	log_info("%s: verification test: %zu of %zu requests hit the cache%s", p->t->name, hits,
+	         p->n, p->nvariants ? ", variants reported" : "");
+	proto_response_ok(&out, data);
+	unlink_probe(p);
+	ctl_pending_reply(p->reply, &out);
+	probe_free(p);
+}
+
+static void shot_done_cb(struct http_req *req);
+
+static void send_next(struct probe *p)
+{
+	struct tmpl *b = p->body[p->i];
+	int r;
+
+	http_req_reset(&p->req);
+	memset(&p->req, 0, sizeof(p->req));
+	p->req.url = b->url;
+	p->req.body = b->body;
+	p->req.body_len = b->body_len;
+	p->req.headers = p->cred->headers;
+	p->req.connect_timeout_ms = p->t->prov->connect_timeout_ms;
+	p->req.timeout_ms = p->t->prov->timeout_ms;
+	p->req.max_response = p->t->prov->max_response_bytes;
+	p->req.low_speed_bps = p->t->prov->low_speed_bps;
+	p->req.low_speed_time_ms = p->t->prov->low_speed_time_ms;
+	p->req.ca_file = p->t->prov->ca_file;
+	p->req.proxy = p->t->prov->proxy;
+	p->req.done = shot_done_cb;
+	p->req.data = p;
+	if ((r = http_start(p->d->http, &p->req)) < 0) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "cannot start request %zu: %s", p->i + 1, strerror(-r));
+		answer_error(p, msg);
+	}
+}
+
+static void shot_done_cb(struct http_req *req)
+{
+	struct probe *p = req->data;
+	struct shot *s = &p->shots[p->i];
+	struct warm_usage u = { 0 };
+	struct errmsg e = { "" };
+	const struct provider_ops *ops = p->t->prov->ops;
+
+	s->latency_ms = req->total_s * 1000;
+	s->cost_pico = -1;
+	if (req->error) {
+		s->result = WARM_ERROR;
+		text_copy(e.text, sizeof(e.text), req->errtext);
+	} else if (req->status >= 200 && req->status < 300) {
+		if (ops->parse_ok(req->resp.data ? req->resp.data : "", req->resp.len, &u, &e) < 0)
+			s->result = WARM_ERROR;
+		else
+			s->result = u.result;
+	} else {
+		s->result = WARM_ERROR;
+		ops->parse_error(req->status, req->resp.data ? req->resp.data : "", req->resp.len,
+		                 &e);
+	}
+	cred_scrub(p->cred, e.text);
+	if (s->result == WARM_ERROR) {
+		text_copy(s->error, sizeof(s->error), e.text);
+	} else {
+		s->read = u.read;
+		s->write = u.write;
+		if (p->t->price)
+			s->cost_pico = pricing_cost(p->t->price, &u, p->t->ttl_s);
+	}
+	/* A rejected key or request will not get better by asking again. */
+	if (s->result == WARM_ERROR && req->status >= 400 && req->status < 500 &&
+	    req->status != 408 && req->status != 429) {
+		char msg[400];
+		snprintf(msg, sizeof(msg), "request %zu failed: %s", p->i + 1, s->error);
+		answer_error(p, msg);
+		return;
+	}
+	if (++p->i < p->n + p->nvariants)
+		send_next(p);
+	else
+		answer(p);
+}
+
+/* The configuration a target was built from (a replaced version: its group's). */
+static const struct cfg_target *cfg_of(struct daemon *d, const struct target *t)
+{
+	const char *name = t->retiring ? t->group : t->name;
+
+	for (size_t i = 0; i < d->cfg->ntargets; i++)
+		if (strcmp(d->cfg->targets[i].name, name) == 0)
+			return &d->cfg->targets[i];
+	return NULL;
+}
+
+/* Builds the variants' warm bodies as the target's own would be built. */
+static int load_variants(struct daemon *d, struct probe *p, json_object *vars, char *msg, size_t n)
+{
+	const struct cfg_target *ct = cfg_of(d, p->t);
+
+	for (size_t k = 0; k < p->nvariants; k++) {
+		json_object *v = json_object_array_get_idx(vars, k);
+		const char *file = jsonx_get_str(v, "file"), *body = jsonx_get_str(v, "body");
+		struct errmsg e = { "" };
+		struct tmpl *tm = NULL;
+
+		p->file[k] = strdup(file);
+		if (!p->file[k] || !ct)
+			return snprintf(msg, n, "%s: the target's configuration is gone", file), -1;
+		if (template_from_bytes(body,
+		                        (size_t)json_object_get_string_len(jsonx_get(v, "body")),
+		                        ct, &d->cfg->providers[ct->provider_index], &tm, &e) < 0) {
+			snprintf(msg, n, "variant %s: %s", file, e.text);
+			return -1;
+		}
+		if (tm->unwarmable[0]) {
+			snprintf(msg, n, "variant %s cannot be sent minimally: %s", file,
+			         tm->unwarmable);
+			tmpl_unref(tm);
+			return -1;
+		}
+		p->body[p->n + k] = tm;
+	}
+	return 0;
+}
+
+void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct conn *conn,
+                    struct buf *out)
+{
+	struct target *t = daemon_find_target(d, req->target);
+	size_t first, nv = req->variants ? json_object_array_length(req->variants) : 0;
+	struct probe *p;
+	char msg[700];
+
+	if (!t) {
+		if (rollout_lanes(d, req->target, &first) > 0)
+			snprintf(msg, sizeof(msg), "%.64s has named versions: test one, such as %s",
+			         req->target, d->targets[first]->name);
+		else
+			snprintf(msg, sizeof(msg), "no target named \"%.64s\"", req->target);
+		proto_response_error(out, PROTO_E_NOT_FOUND, msg);
+		return;
+	}
+	if (t->tmpl->unwarmable[0] || t->prov->cred_failed || !t->prov->cred) {
+		snprintf(msg, sizeof(msg), "%s cannot be tested: %s", t->name,
+		         t->tmpl->unwarmable[0]
+		                 ? t->tmpl->unwarmable
+		                 : "its provider's API key was rejected or is missing");
+		proto_response_error(out, PROTO_E_FAILED, msg);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->body = calloc((size_t)req->n + nv, sizeof(*p->body))) ||
+	    !(p->file = calloc(nv + 1, sizeof(*p->file))) ||
+	    !(p->shots = calloc((size_t)req->n + nv, sizeof(*p->shots))))
+		abort();
+	p->d = d;
+	p->t = target_ref(t);
+	p->cred = cred_ref(t->prov->cred);
+	p->n = (size_t)req->n;
+	for (size_t i = 0; i < p->n; i++)
+		p->body[i] = tmpl_ref(t->tmpl);
+	p->nvariants = nv;
+	if (nv && load_variants(d, p, req->variants, msg, sizeof(msg)) < 0) {
+		proto_response_error(out, PROTO_E_FAILED, msg);
+		probe_free(p);
+		return;
+	}
+	if (!(p->reply = ctl_defer(conn))) {
+		proto_response_error(out, PROTO_E_BUSY, "cannot wait for the answers now");
+		probe_free(p);
+		return;
+	}
+	p->next = d->probes;
+	d->probes = p;
+	log_info("%s: verification test: %zu requests%s", t->name, p->n, nv ? " and variants" : "");
+	send_next(p);
+}
+
+void probe_abort_all(struct daemon *d)
+{
+	while (d->probes) {
+		struct probe *p = d->probes;
+		http_cancel(&p->req);
+		answer_error(p, "warmd is stopping");
+	}
+}
