@@ -33,8 +33,9 @@
 #define RPM_WINDOW_S 900 /* key-rate looks at the last 15 minutes of touches */
 #define WRITE_SHARE  4   /* warm-writes: more than 1 in WRITE_SHARE warms wrote */
 /* Text of one prefix searched for dynamic content: the regexes cost ~0.1 s
- * per MB, the audit runs on the loop thread, and what breaks a cache sits
- * near the start of the prefix, not 4 MB into it. */
+ * per MB (the audit runs on a worker thread, but its answer should not take
+ * minutes), and what breaks a cache sits near the start of the prefix, not
+ * 4 MB into it. */
 #define SCAN_MAX_BYTES (4u << 20)
 
 /* ---- small helpers ------------------------------------------------------------------ */

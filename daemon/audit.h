@@ -6,8 +6,8 @@
  * gets findings back, either as the §8 JSON object (`warmctl audit`) or, for
  * the checks that need no runtime data, one callback per finding
  * (`warmd --check-config`). Nothing here logs, allocates past the call or
- * keeps state between calls, so it is safe to run from the control command
- * handler on the loop thread and from --check-config alike.
+ * keeps state between calls, so it is safe to run on a worker thread over a
+ * snapshot (audit_cmd.c does) and from --check-config alike.
  *
  * Checks, by id (the "check" field of a finding):
  *   dynamic-content   timestamps, dates, UUIDs, request/session ids, counters

@@ -11,6 +11,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "pricing.h"
+#include "rollout.h"
 #include "template.h"
 
 /* Everything one target lends the audit, owned by the job: the worker
@@ -153,8 +154,15 @@ void audit_cmd(struct daemon *d, const struct proto_request *req, struct conn *c
 	struct audit_job *job;
 
 	if (req->target && !daemon_find_target(d, req->target)) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "no target named \"%.64s\"", req->target);
+		char msg[300];
+		size_t first;
+		if (rollout_lanes(d, req->target, &first) > 0)
+			snprintf(msg, sizeof(msg),
+			         "%.64s has named versions: audit one of them, such as %s, or all "
+			         "targets",
+			         req->target, d->targets[first]->name);
+		else
+			snprintf(msg, sizeof(msg), "no target named \"%.64s\"", req->target);
 		proto_response_error(out, PROTO_E_NOT_FOUND, msg);
 		return;
 	}

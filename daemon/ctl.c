@@ -244,13 +244,23 @@ static void finish_eof(struct conn *c)
 	conn_close(c);
 }
 
+bool ctl_pending_alive(const struct ctl_pending *p)
+{
+	return p->c && !p->c->closing && !p->c->eof; /* warmctl never half-closes */
+}
+
 void ctl_pending_reply(struct ctl_pending *p, struct buf *out)
 {
 	struct conn *c = p->c;
 
 	free(p);
-	if (!c) {
-		buf_free(out);
+	if (!c || !out) {
+		if (c)
+			c->pending = NULL;
+		if (out)
+			buf_free(out);
+		if (c && !out)
+			conn_close(c);
 		return;
 	}
 	c->pending = NULL;

@@ -40,6 +40,9 @@ int ctl_open(struct daemon *d, const char *path, const char *group, struct ctl *
  * Other requests on that connection meanwhile get a "busy" error. */
 struct ctl_pending *ctl_defer(struct conn *c);
 void ctl_pending_reply(struct ctl_pending *p, struct buf *out);
+/* Is the client of p still there to hear the answer? (out NULL in
+ * ctl_pending_reply: no answer, the connection is closed.) */
+bool ctl_pending_alive(const struct ctl_pending *p);
 
 /* Closes the listener and every connection; the loop must run afterwards
  * for the close callbacks, which free everything. Unlinks a socket it bound. */

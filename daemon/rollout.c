@@ -29,8 +29,9 @@ struct rollout_waiter {
 	double since;
 };
 
-/* A waiter older than this no longer blocks the next change of its target. */
-#define ROLLOUT_WAIT_MAX_S 120.0
+/* How long a change waits for its warms (retries included) before it is
+ * refused; below warmctl's default 30 s, so the operator hears why. */
+#define ROLLOUT_WAIT_MAX_S 25.0
 
 void rollout_config_weight(struct target *t, const struct cfg_target *c, bool fresh)
 {
@@ -67,7 +68,9 @@ struct target *rollout_replaced_lane(struct daemon *d, struct target *t, struct 
 	struct target *l, *known;
 	char name[160], a[32];
 
-	if (t->group || t->overlap_s <= 0 || t->expires_at <= now || old->unwarmable[0])
+	/* Nothing to keep for a target warmd is not warming by itself. */
+	if (t->group || t->overlap_s <= 0 || t->expires_at <= now || old->unwarmable[0] ||
+	    t->paused || t->policy == POLICY_MANUAL)
 		return NULL;
 	snprintf(name, sizeof(name), "%s@%s", t->name, old->short_version);
 	known = daemon_find_target(d, name);
@@ -161,8 +164,11 @@ void rollout_retire(void *warm_env, struct target *t)
 
 static void waiter_free(struct rollout_waiter *w)
 {
-	for (size_t i = 0; i < w->n; i++)
+	for (size_t i = 0; i < w->n; i++) {
+		if (w->need[i] && w->lanes[i]->rollout_holds > 0)
+			w->lanes[i]->rollout_holds--;
 		target_unref(w->lanes[i]);
+	}
 	free(w->lanes);
 	free(w->weights);
 	free(w->need);
@@ -237,6 +243,13 @@ static void waiter_answer_error(struct daemon *d, struct rollout_waiter *w, cons
 	waiter_free(w);
 }
 
+/* A warm of t failed: is it worth waiting for the scheduler's retry? */
+static bool gave_up(const struct target *t)
+{
+	return t->blocked || t->prov->cred_failed || t->tmpl->unwarmable[0] ||
+	       (t->has_result && t->last_result == WARM_NONE);
+}
+
 void rollout_warm_done(struct daemon *d, struct target *t)
 {
 	struct rollout_waiter *w, *next;
@@ -245,23 +258,36 @@ void rollout_warm_done(struct daemon *d, struct target *t)
 	for (w = d->waiters; w; w = next) {
 		bool waiting = false, failed = false;
 		next = w->next;
+		if (!ctl_pending_alive(w->reply)) {
+			/* Nobody hears the answer: the operator was told nothing
+			 * happened (warmctl gave up), so nothing happens. */
+			log_notice("%s: %s dropped: the client went away before the warm", w->group,
+			           w->what);
+			unlink_waiter(d, w);
+			ctl_pending_reply(w->reply, NULL);
+			waiter_free(w);
+			continue;
+		}
 		for (size_t i = 0; i < w->n; i++) {
 			if (w->lanes[i] == t && w->need[i]) {
 				if (t->has_result &&
 				    (t->last_result == WARM_HIT || t->last_result == WARM_WRITE) &&
-				    t->expires_at > now)
+				    t->expires_at > now) {
 					w->need[i] = false;
-				else
+					t->rollout_holds--;
+				} else if (gave_up(t)) {
 					failed = true;
+				}
 			}
 			waiting |= w->need[i];
 		}
-		if (failed) {
+		if (failed || (waiting && now - w->since > ROLLOUT_WAIT_MAX_S)) {
 			char msg[600];
 			snprintf(msg, sizeof(msg),
-			         "%s could not be warmed (%s); weights unchanged, so no traffic "
+			         "%s could not be warmed%s (%s); weights unchanged, so no traffic "
 			         "goes to a cold version",
-			         t->name, t->last_error[0] ? t->last_error : "no cache entry");
+			         t->name, failed ? "" : " in time",
+			         t->last_error[0] ? t->last_error : "no cache entry");
 			waiter_answer_error(d, w, msg);
 		} else if (!waiting) {
 			struct buf out = BUF_INIT;
@@ -425,6 +451,8 @@ void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, stru
 		w->lanes[i] = target_ref(lanes[i]);
 		w->weights[i] = weights[i];
 		w->need[i] = weights[i] > 0 && target_state(lanes[i], now, false) != TARGET_WARM;
+		/* In rotation while we wait: the scheduler's retries and backoff apply. */
+		lanes[i]->rollout_holds += w->need[i];
 	}
 	w->next = d->waiters;
 	d->waiters = w;
@@ -525,8 +553,8 @@ void rollout_cmd_route(struct daemon *d, const struct proto_request *req, struct
 	json_object *data;
 	long total = 0, r;
 
-	if (t && !t->group) {
-		pick = t; /* one version: it takes all traffic */
+	if (t) {
+		pick = t; /* one version (or a lane asked by name): it takes the traffic */
 	} else if (n > 0 && d->targets[first]->vname) {
 		for (size_t i = 0; i < n; i++)
 			total += d->targets[first + i]->weight;

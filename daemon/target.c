@@ -112,7 +112,7 @@ void target_reset_version_state(struct target *t)
 
 bool target_out_of_rotation(const struct target *t)
 {
-	return t->group && t->vname && t->weight == 0;
+	return t->group && t->vname && t->weight == 0 && t->rollout_holds == 0;
 }
 
 enum target_state target_state(const struct target *t, double now, bool paused_all)

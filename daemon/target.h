@@ -72,13 +72,14 @@ struct target {
 	/* Versions as lanes: a blue/green target is one lane per named version
 	 * (GROUP@NAME), and a replaced version is kept warm for version_overlap
 	 * as GROUP@SHORTHASH (rollout.c). Plain targets have group NULL. */
-	char *group;      /* the target the lane belongs to, or NULL */
-	char *vname;      /* the version's name (blue/green), NULL for a replaced one */
-	int weight;       /* share of traffic, 0-100 (blue/green) */
-	int cfg_weight;   /* the config's weight: an edit there beats a runtime shift */
-	int prev_weight;  /* before the last shift/promote (rollback), -1: none */
-	bool retiring;    /* a replaced version, kept warm until retire_at */
-	double retire_at; /* a touch naming it pushes this to now + overlap_s */
+	char *group;       /* the target the lane belongs to, or NULL */
+	char *vname;       /* the version's name (blue/green), NULL for a replaced one */
+	int weight;        /* share of traffic, 0-100 (blue/green) */
+	int cfg_weight;    /* the config's weight: an edit there beats a runtime shift */
+	int prev_weight;   /* before the last shift/promote (rollback), -1: none */
+	int rollout_holds; /* shifts waiting for its warm: in rotation meanwhile */
+	bool retiring;     /* a replaced version, kept warm until retire_at */
+	double retire_at;  /* a touch naming it pushes this to now + overlap_s */
 	double overlap_s;
 
 	/* Version history, newest (the current one) first. */

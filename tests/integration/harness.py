@@ -125,9 +125,11 @@ class Warmd:
         return rc, json.loads(out) if out.strip() else None
 
     def status(self, target=None):
-        rc, data = self.ctl_json("status", *([target] if target else []))
-        assert rc == 0, f"status failed: {rc} {data}"
-        return data["data"]
+        rc, out, err = self.ctl("--json", "status", *([target] if target else []))
+        assert rc == 0, (f"status failed: {rc} {out!r} {err!r}; warmd "
+                         f"{'running' if self.proc.poll() is None else 'exited'}; log tail:\n"
+                         f"{self.log()[-3000:]}")
+        return json.loads(out)["data"]
 
     def target(self, name):
         for t in self.status()["targets"]:

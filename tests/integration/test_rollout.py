@@ -6,6 +6,7 @@ across a restart, and route splits by weight; warmctl test proves caching
 for a template and shows which edits lose the cache."""
 import json
 import os
+import subprocess
 import time
 import unittest
 
@@ -75,7 +76,7 @@ class Overlap(unittest.TestCase):
         self.assertEqual([x["state"] for x in v["data"]["versions"]], ["warm", "retired"])
 
 
-class BlueGreen(unittest.TestCase):
+class BlueGreenBase(unittest.TestCase):
     def setUp(self):
         self.env = Env("--ttl-5m", str(TTL))
         variant(self.env, "blue.json", system_tag("BLUE."))
@@ -93,6 +94,9 @@ class BlueGreen(unittest.TestCase):
         rc, v = w.ctl_json("versions", "bot")
         self.assertEqual(rc, 0, v)
         return {x["name"]: x["weight"] for x in v["data"]["versions"] if x["name"]}
+
+
+class BlueGreen(BlueGreenBase):
 
     def test_shift_warms_before_it_answers_then_promote_rollback_route_restart(self):
         w = self.env.warmd(self.conf)
@@ -134,14 +138,48 @@ class BlueGreen(unittest.TestCase):
     def test_a_version_that_cannot_be_warmed_gets_no_traffic(self):
         w = self.env.warmd(self.conf)
         wait_for(lambda: w.target("bot@blue")["state"] == "warm", 5, what="blue warm")
-        # every request fails now: the shift must be refused, weights unchanged
+        # the provider rejects the key now: the shift must be refused at once,
+        # weights unchanged (a retryable error would be retried first)
         req = __import__("urllib.request").request
         req.urlopen(req.Request(self.env.fake.url + "/_fake/faults",
-                                data=json.dumps({"p_500": 1.0}).encode(), method="POST"),
+                                data=json.dumps({"reject_keys": True}).encode(), method="POST"),
                     timeout=5).read()
         rc, out, err = w.ctl("shift", "bot", "green", "50")
         self.assertEqual(rc, 1, out)
         self.assertIn("could not be warmed", err)
+        self.assertEqual(self.weights(w), {"blue": 100, "green": 0})
+
+
+def set_faults(env, **kw):
+    req = __import__("urllib.request").request
+    req.urlopen(req.Request(env.fake.url + "/_fake/faults", data=json.dumps(kw).encode(),
+                            method="POST"), timeout=5).read()
+
+
+class BlueGreenRetries(BlueGreenBase):
+    def test_a_transient_failure_is_retried_before_the_answer(self):
+        w = self.env.warmd(self.conf)
+        wait_for(lambda: w.target("bot@blue")["state"] == "warm", 5, what="blue warm")
+        set_faults(self.env, p_500=1.0)
+        cmd = [__import__("harness").WARMCTL, "-s", w.socket, "shift", "bot", "green", "50"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        self.assertIsNone(proc.poll(), "answered before green was warm")
+        set_faults(self.env, reset=True)
+        out, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(self.weights(w), {"blue": 50, "green": 50})
+        self.assertGreaterEqual(w.target("bot@green")["errors"], 1)
+
+    def test_a_shift_whose_client_gave_up_is_not_applied(self):
+        w = self.env.warmd(self.conf)
+        wait_for(lambda: w.target("bot@blue")["state"] == "warm", 5, what="blue warm")
+        set_faults(self.env, p_hang=1.0, hang_seconds=2)
+        rc, _, err = w.ctl("shift", "bot", "green", "50", timeout=0.5)
+        self.assertEqual(rc, 3, err)
+        set_faults(self.env, reset=True)
+        wait_for(lambda: "dropped: the client went away" in w.log(), 30,
+                 what="the shift to be dropped")
         self.assertEqual(self.weights(w), {"blue": 100, "green": 0})
 
 
