@@ -36,7 +36,7 @@ port=$(cat "$dir/port")
 # The fake provider accepts these obviously fake keys.
 echo "fake-anthropic-key" >"$dir/anthropic.key"
 cat >"$dir/warmd.conf" <<CONF
-daemon = { control_socket = "$dir/control.sock"; log_level = "info";
+daemon = { control_socket = "$dir/control.sock"; state_file = "$dir/state.json"; log_level = "info";
            pricing_file = "$top/config/pricing.conf"; };
 providers = (
   { name = "anthropic"; base_url = "http://127.0.0.1:$port"; api_key_file = "anthropic.key"; },
