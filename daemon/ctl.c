@@ -254,16 +254,16 @@ void ctl_pending_reply(struct ctl_pending *p, struct buf *out)
 	struct conn *c = p->c;
 
 	free(p);
-	if (!c || !out) {
-		if (c)
-			c->pending = NULL;
+	if (!c) {
 		if (out)
 			buf_free(out);
-		if (c && !out)
-			conn_close(c);
 		return;
 	}
 	c->pending = NULL;
+	if (!out) {
+		conn_close(c); /* no answer: the client is gone anyway */
+		return;
+	}
 	conn_send(c, out);
 	if (c->closing)
 		return;

@@ -29,25 +29,16 @@ static void not_found(struct buf *out, const char *name)
  * of a target with named versions (a run of d->targets). 0: none. */
 static size_t resolve(struct daemon *d, const char *name, struct target *const **ret)
 {
+	struct target **slot = daemon_find_slot(d, name);
 	size_t first, n;
 
-	if ((n = rollout_lanes(d, name, &first)) > 0 && !daemon_find_target(d, name)) {
+	if (slot) {
+		*ret = slot;
+		return 1;
+	}
+	if ((n = rollout_lanes(d, name, &first)) > 0)
 		*ret = &d->targets[first];
-		return n;
-	}
-	for (size_t lo = 0, hi = d->ntargets; lo < hi;) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(d->targets[mid]->name, name);
-		if (c == 0) {
-			*ret = &d->targets[mid];
-			return 1;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return 0;
+	return n;
 }
 
 static void reply_targets(struct buf *out, json_object *names, const char *fmt, ...)

@@ -201,13 +201,32 @@ static int target_cmp(const void *a, const void *b)
 	return strcmp((*(struct target *const *)a)->name, (*(struct target *const *)b)->name);
 }
 
+/* The slot of the target named name in the sorted v[0..n), or NULL. */
+static struct target **find_slot(struct target **v, size_t n, const char *name)
+{
+	struct target key = { .name = (char *)(uintptr_t)name }, *kp = &key;
+
+	if (n == 0 || !name)
+		return NULL; /* bsearch() must not see a NULL array */
+	return bsearch(&kp, v, n, sizeof(*v), target_cmp);
+}
+
+static struct target *find_target_in(struct target **v, size_t n, const char *name)
+{
+	struct target **hit = find_slot(v, n, name);
+
+	return hit ? *hit : NULL;
+}
+
+struct target **daemon_find_slot(struct daemon *d, const char *name)
+{
+	return find_slot(d->targets, d->ntargets, name);
+}
+
 struct target *daemon_find_target(struct daemon *d, const char *name)
 {
-	struct target key = { .name = (char *)(uintptr_t)name }, *kp = &key, **hit;
+	struct target **hit = daemon_find_slot(d, name);
 
-	if (d->ntargets == 0)
-		return NULL; /* bsearch() must not see a NULL array */
-	hit = bsearch(&kp, d->targets, d->ntargets, sizeof(*d->targets), target_cmp);
 	return hit ? *hit : NULL;
 }
 
@@ -313,17 +332,6 @@ static void push_target(struct target ***v, size_t *n, struct target *t)
 		abort();
 	nv[(*n)++] = t;
 	*v = nv;
-}
-
-/* The target named name in the sorted v[0..n), or NULL. */
-static struct target *find_in(struct target **v, size_t n, const char *name)
-{
-	struct target key = { .name = (char *)(uintptr_t)name }, *kp = &key, **hit;
-
-	if (n == 0 || !name)
-		return NULL;
-	hit = bsearch(&kp, v, n, sizeof(*v), target_cmp);
-	return hit ? *hit : NULL;
 }
 
 void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *rep)
@@ -438,7 +446,8 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		    bsearch(&t, targets, cfg->ntargets, sizeof(*targets), target_cmp))
 			target_unref(t); /* the new list holds its own reference */
 		else if (t->retiring &&
-		         rollout_keep_lane(t, find_in(targets, cfg->ntargets, t->group), now))
+		         rollout_keep_lane(t, find_target_in(targets, cfg->ntargets, t->group),
+		                           now))
 			push_target(&extra, &nextra, t); /* the reference moves along */
 		else {
 			if (rep)

@@ -95,6 +95,8 @@ void reload_report_init(struct reload_report *rep);
 void reload_report_free(struct reload_report *rep);
 
 struct target *daemon_find_target(struct daemon *d, const char *name);
+/* The same, as its slot in d->targets (NULL: none). */
+struct target **daemon_find_slot(struct daemon *d, const char *name);
 /* Appends the §8 status data as JSON to out for the n targets v (all of
  * them: d->targets). Streams one target at a time, so 10,000 targets never
  * sit in memory as one tree. */

@@ -2,6 +2,7 @@
 #include "probe.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,14 @@ static void unlink_probe(struct probe *p)
 		}
 }
 
+/* v with `digits` decimals: what the answer shows, without float noise. */
+static double rounded(double v, double digits)
+{
+	double scale = pow(10, digits);
+
+	return round(v * scale) / scale;
+}
+
 static void answer_error(struct probe *p, const char *msg)
 {
 	struct buf out = BUF_INIT;
@@ -107,7 +116,7 @@ static void add_mean(json_object *o, const char *key, const struct probe *p, enu
 	else if (cost)
 		jsonx_add_usd(o, key, (int64_t)(v + 0.5));
 	else
-		jsonx_add_double(o, key, (double)(long long)(v * 10 + 0.5) / 10);
+		jsonx_add_double(o, key, rounded(v, 1));
 }
 
 static void answer(struct probe *p)
@@ -125,8 +134,7 @@ static void answer(struct probe *p)
 		jsonx_add_str(o, "result", result_name(s->result));
 		jsonx_add_int(o, "cached_tokens", s->read);
 		jsonx_add_int(o, "written_tokens", s->write);
-		jsonx_add_double(o, "latency_ms",
-		                 (double)(long long)(s->latency_ms * 10 + 0.5) / 10);
+		jsonx_add_double(o, "latency_ms", rounded(s->latency_ms, 1));
 		if (s->error[0])
 			jsonx_add_str(o, "error", s->error);
 		json_object_array_add(reqs, o);
@@ -136,7 +144,7 @@ static void answer(struct probe *p)
 			base_prefix = s->read + s->write;
 	}
 	json_object_object_add(data, "requests", reqs);
-	jsonx_add_double(data, "hit_rate", (double)(long long)(1000.0 * hits / p->n + 0.5) / 1000);
+	jsonx_add_double(data, "hit_rate", rounded((double)hits / (double)p->n, 3));
 	if (first_hit)
 		jsonx_add_int(data, "first_hit", (int64_t)first_hit);
 	else
@@ -155,10 +163,7 @@ static void answer(struct probe *p)
 			jsonx_add_int(o, "read_tokens", s->read);
 			if (base_prefix > 0 && s->result != WARM_ERROR)
 				jsonx_add_double(o, "kept_ratio",
-				                 (double)(long long)(1000.0 * (double)s->read /
-				                                             (double)base_prefix +
-				                                     0.5) /
-				                         1000);
+				                 rounded((double)s->read / (double)base_prefix, 3));
 			else
 				jsonx_add_str(o, "kept_ratio", NULL);
 			jsonx_add_str(o, "result", result_name(s->result));

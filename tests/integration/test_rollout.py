@@ -156,6 +156,23 @@ def set_faults(env, **kw):
                             method="POST"), timeout=5).read()
 
 
+    def test_an_operator_may_prewarm_a_version_out_of_rotation(self):
+        w = self.env.warmd(self.conf)
+        wait_for(lambda: w.target("bot@blue")["state"] == "warm", 5, what="blue warm")
+        rc, out, err = w.ctl("warm", "bot@green")
+        self.assertEqual(rc, 0, err)
+        wait_for(lambda: requests_with(self.env, "GREEN."), 5, what="green's warm")
+        self.assertEqual(w.target("bot@green")["state"], "warm")
+        self.assertEqual(self.weights(w), {"blue": 100, "green": 0})
+        # warm --all leaves versions out of rotation alone
+        self.assertEqual(w.ctl("warm", "--all")[0], 0)
+        time.sleep(0.5)
+        self.assertEqual(len(requests_with(self.env, "GREEN.")), 1)
+        # already warm: the shift answers without another warm
+        self.assertEqual(w.ctl("shift", "bot", "green", "50")[0], 0)
+        self.assertEqual(len(requests_with(self.env, "GREEN.")), 1)
+
+
 class BlueGreenRetries(BlueGreenBase):
     def test_a_transient_failure_is_retried_before_the_answer(self):
         w = self.env.warmd(self.conf)
