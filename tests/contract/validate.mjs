@@ -10,15 +10,17 @@
 //   WARMBODY_BIN=build/tests/warmbody node tests/contract/validate.mjs [CASE...]
 //
 // Environment: WARMBODY_BIN (required), WARMD_OPENAPI_SPEC (default
-// <repo>/../shared/specs/openai-openapi.yaml), WARMD_CONTRACT_VERBOSE=1 to
+// tests/contract/spec/openai-openapi.yaml.gz, the copy kept in the
+// repository; a plain .yaml works too), WARMD_CONTRACT_VERBOSE=1 to
 // print every warm body, WARMD_CONTRACT_STRICT=1 to fail (not warn) when
 // warmd adds a property the spec does not declare.
 //
 // Exit 0: all pass; 1: a case or fixture failed; 2: usage or setup error;
-// 77: skipped (no spec, or `npm ci` not run in tests/contract).
+// 77: skipped (`npm ci` not run in tests/contract).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 
@@ -56,8 +58,9 @@ function die(msg) {
 }
 
 const specPath =
-  process.env.WARMD_OPENAPI_SPEC || resolve(REPO, "..", "shared", "specs", "openai-openapi.yaml");
-if (!existsSync(specPath)) skip(`OpenAI spec not found at ${specPath} (set WARMD_OPENAPI_SPEC)`);
+  process.env.WARMD_OPENAPI_SPEC || join(HERE, "spec", "openai-openapi.yaml.gz");
+// The spec is part of the repository: a missing one is a broken checkout, not a skip.
+if (!existsSync(specPath)) die(`OpenAI spec not found at ${specPath}`);
 if (!existsSync(join(HERE, "node_modules"))) skip("run npm ci in tests/contract");
 
 let Ajv2020, addFormats, YAML;
@@ -82,7 +85,9 @@ if (!bodiesFile) {
 
 // ---- the spec -------------------------------------------------------------
 
-const spec = YAML.parse(readFileSync(specPath, "utf8"), { maxAliasCount: -1 });
+const specRaw = readFileSync(specPath);
+const specText = (specPath.endsWith(".gz") ? gunzipSync(specRaw) : specRaw).toString("utf8");
+const spec = YAML.parse(specText, { maxAliasCount: -1 });
 if (!spec?.components?.schemas) die(`${specPath} has no components.schemas: not an OpenAPI document`);
 for (const name of Object.keys(SCHEMAS)) {
   if (!spec.components.schemas[name]) die(`${specPath} has no components.schemas.${name}`);
