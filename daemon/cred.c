@@ -1,4 +1,5 @@
-/* cred: a provider's API key and the header lines that carry it. */
+/* cred: a provider's API key, the header lines that carry it, and the
+ * scrubber that masks pieces of keys in what providers send back. */
 #include "cred.h"
 
 #include <errno.h>
@@ -7,22 +8,92 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "http.h"
 
 #define CRED_MAX_KEY 4096
 
-/* Reads at most CRED_MAX_KEY bytes of a key file into out (secret memory). */
-static int read_key_file(const char *path, char *out, size_t cap, size_t *ret_len, struct errmsg *e)
+static struct cred *live; /* every credential holding a secret, for the scrubber */
+
+static void *secret_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, len, MADV_DONTDUMP);
+	(void)mlock(p, len); /* best effort: RLIMIT_MEMLOCK may forbid it */
+	return p;
+}
+
+static void secret_free(void *p, size_t len)
+{
+	if (!p)
+		return;
+	explicit_bzero(p, len);
+	munlock(p, len);
+	munmap(p, len);
+}
+
+static bool in_my_groups(gid_t gid)
+{
+	gid_t groups[256];
+	int n;
+
+	if (gid == getegid())
+		return true;
+	n = getgroups(sizeof(groups) / sizeof(groups[0]), groups);
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* Others may never read a key file. Its group may, read-only, when that is
+ * how warmd reads it (owned by another user, root:warmd 0640, as packaged
+ * config directories are); when warmd owns the file, a group has no reason
+ * to. Under $CREDENTIALS_DIRECTORY systemd owns the mode and the directory
+ * is private to the service, so there is nothing to say. */
+static void key_file_mode_warning(const char *path, const struct stat *st, char *warn, size_t n)
+{
+	const char *cd = getenv("CREDENTIALS_DIRECTORY");
+	unsigned mode = (unsigned)st->st_mode & 07777;
+	size_t cdlen = cd ? strlen(cd) : 0;
+
+	if (cdlen && strncmp(path, cd, cdlen) == 0 && path[cdlen] == '/')
+		return;
+	if (mode & S_IRWXO)
+		snprintf(warn, n,
+		         "api_key_file %s is open to every user (mode %04o): chmod 600 it (or "
+		         "640, owned by root with warmd's group)",
+		         path, mode);
+	else if ((mode & S_IRWXG) && ((mode & S_IRWXG) != S_IRGRP || st->st_uid == geteuid() ||
+	                              !in_my_groups(st->st_gid)))
+		snprintf(warn, n,
+		         "api_key_file %s is open to its group (mode %04o), which is not how "
+		         "warmd reads it: chmod 600 it (or 640, owned by root with warmd's group)",
+		         path, mode);
+}
+
+/* Reads at most CRED_MAX_KEY bytes of a key file into out (secret memory);
+ * a file others can read leaves a warning in warn. */
+static int read_key_file(const char *path, char *out, size_t cap, size_t *ret_len, char *warn,
+                         size_t warn_len, struct errmsg *e)
 {
 	size_t len = 0;
+	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0)
 		return errmsg_set(e, -errno, "cannot open api_key_file %s: %s", path,
 		                  strerror(errno));
+	/* The file just opened, not the name: nothing can swap it in between. */
+	if (fstat(fd, &st) == 0)
+		key_file_mode_warning(path, &st, warn, warn_len);
 	for (;;) {
 		ssize_t n = read(fd, out + len, cap - len);
 		if (n < 0) {
@@ -47,24 +118,65 @@ static int read_key_file(const char *path, char *out, size_t cap, size_t *ret_le
 	return 0;
 }
 
-static void *secret_alloc(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+/* api_key_env values, each captured once per process into secret memory:
+ * the copy in the environment is wiped once read (/proc/PID/environ shows
+ * it to anyone who may read that file), and a running process's
+ * environment cannot change, so a reload finds the key here. */
+struct env_capture {
+	char *name; /* name and value live in one secret mapping */
+	char *value;
+	void *mem;
+	size_t mem_len;
+};
+static struct env_capture *captures;
+static size_t ncaptures;
 
-	if (p == MAP_FAILED)
-		return NULL;
-	(void)madvise(p, len, MADV_DONTDUMP);
-	(void)mlock(p, len); /* best effort: RLIMIT_MEMLOCK may forbid it */
-	return p;
+/* The value of the environment variable name into *ret: the captured one,
+ * else the environment's, captured now; NULL when unset or empty. Returns 0
+ * or -ENOMEM. */
+static int env_key(const char *name, const char **ret)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), nlen = strlen(name), vlen;
+	struct env_capture *cap, *grown;
+	char *v;
+
+	*ret = NULL;
+	for (size_t i = 0; i < ncaptures; i++)
+		if (strcmp(captures[i].name, name) == 0) {
+			*ret = captures[i].value;
+			return 0;
+		}
+	v = getenv(name);
+	if (!v || !*v)
+		return 0;
+	vlen = strlen(v);
+	grown = realloc(captures, (ncaptures + 1) * sizeof(*captures));
+	if (!grown)
+		return -ENOMEM;
+	captures = grown;
+	cap = &captures[ncaptures];
+	cap->mem_len = (nlen + vlen + 2 + page - 1) / page * page;
+	cap->mem = secret_alloc(cap->mem_len);
+	if (!cap->mem)
+		return -ENOMEM;
+	cap->name = cap->mem;
+	cap->value = cap->name + nlen + 1;
+	memcpy(cap->name, name, nlen + 1);
+	memcpy(cap->value, v, vlen + 1);
+	/* The bytes /proc/PID/environ reads; getenv() now gives "". */
+	explicit_bzero(v, vlen);
+	ncaptures++;
+	*ret = cap->value;
+	return 0;
 }
 
-static void secret_free(void *p, size_t len)
+void cred_env_forget(void)
 {
-	if (!p)
-		return;
-	explicit_bzero(p, len);
-	munlock(p, len);
-	munmap(p, len);
+	for (size_t i = 0; i < ncaptures; i++)
+		secret_free(captures[i].mem, captures[i].mem_len);
+	free(captures);
+	captures = NULL;
+	ncaptures = 0;
 }
 
 /* Trims surrounding whitespace in place and checks the key is one header-safe token. */
@@ -88,6 +200,179 @@ static int check_key(char *key, size_t *len, const char *source, struct errmsg *
 			                  "API key from %s contains a space, control or non-ASCII "
 			                  "character at byte %zu",
 			                  source, i + 1);
+	return 0;
+}
+
+/* Reads the key from its source into key[CRED_MAX_KEY]; describes the source in
+ * source[n]. Returns 0 (keylen 0: no key, acceptable for ops) or a negative errno. */
+static int read_key(const struct cfg_provider *c, const struct provider_ops *ops, char *key,
+                    size_t *ret_len, char *source, size_t n, struct cred *cr, struct errmsg *e)
+{
+	const char *v;
+	size_t len;
+	int r;
+
+	*ret_len = 0;
+	if (c->api_key_file) {
+		snprintf(source, n, "api_key_file %s", c->api_key_file);
+		return read_key_file(c->api_key_file, key, CRED_MAX_KEY, ret_len, cr->warning,
+		                     sizeof(cr->warning), e);
+	}
+	if (c->api_key_env) {
+		snprintf(source, n, "environment variable %s", c->api_key_env);
+		if ((r = env_key(c->api_key_env, &v)) < 0)
+			return errmsg_set(e, r, "cannot keep %s: out of memory", source);
+		if (!v)
+			return ops->key_required ? errmsg_set(e, -ENOKEY,
+			                                      "environment variable %s is not set "
+			                                      "(it should hold the API key)",
+			                                      c->api_key_env)
+			                         : 0;
+		if ((len = strlen(v)) >= CRED_MAX_KEY)
+			return errmsg_set(e, -EFBIG, "%s is longer than %d bytes", source,
+			                  CRED_MAX_KEY);
+		memcpy(key, v, len);
+		*ret_len = len;
+		return 0;
+	}
+	if (c->api_key) {
+		snprintf(source, n, "the inline api_key");
+		len = strlen(c->api_key);
+		/* The parsed config is the only other copy: wipe it, taken or not.
+		 * (The config loader refuses an empty key, so "" means "wiped".) */
+		if (len == 0)
+			return errmsg_set(e, -ENOKEY, "the inline api_key was already read");
+		if (len < CRED_MAX_KEY)
+			memcpy(key, c->api_key, len);
+		explicit_bzero(c->api_key, len);
+		if (len >= CRED_MAX_KEY)
+			return errmsg_set(e, -EFBIG, "inline api_key is longer than %d bytes",
+			                  CRED_MAX_KEY);
+		*ret_len = len;
+		return 0;
+	}
+	return ops->key_required
+	               ? errmsg_set(e, -ENOKEY, "no API key: set api_key_file or api_key_env")
+	               : 0;
+}
+
+/* Does an extra header line carry a secret of its own (a gateway's token)? */
+static bool secret_header(const char *line)
+{
+	static const char *const words[] = { "auth", "key", "token", "secret", "password" };
+	size_t n = strcspn(line, ":");
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		for (size_t k = 0; k + strlen(words[i]) <= n; k++)
+			if (strncasecmp(line + k, words[i], strlen(words[i])) == 0)
+				return true;
+	return false;
+}
+
+/* The secret in a secret header line: its value, after an auth scheme
+ * such as "Bearer " when there is one. */
+static void header_secret(const char *line, const char **ret, size_t *ret_len)
+{
+	const char *v = line + strcspn(line, ":"), *end, *space;
+
+	v += *v == ':';
+	while (*v == ' ' || *v == '\t')
+		v++;
+	end = v + strlen(v);
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	space = memrchr(v, ' ', (size_t)(end - v));
+	if (space)
+		v = space + 1;
+	*ret = v;
+	*ret_len = (size_t)(end - v);
+}
+
+static inline uint64_t load_window(const char *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+static inline size_t window_slot(uint64_t w, unsigned bits)
+{
+	return (size_t)((w * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - bits));
+}
+
+/* A window is never 0: secrets are printable, so 0 marks an empty slot. */
+static void window_add(struct cred *c, uint64_t w)
+{
+	size_t mask = ((size_t)1 << c->window_bits) - 1;
+
+	for (size_t i = window_slot(w, c->window_bits);; i = (i + 1) & mask) {
+		if (c->windows[i] == w)
+			return;
+		if (c->windows[i] == 0) {
+			c->windows[i] = w;
+			return;
+		}
+	}
+}
+
+static inline bool window_has(const struct cred *c, uint64_t w)
+{
+	size_t mask = ((size_t)1 << c->window_bits) - 1;
+
+	for (size_t i = window_slot(w, c->window_bits);; i = (i + 1) & mask) {
+		if (c->windows[i] == w)
+			return true;
+		if (c->windows[i] == 0)
+			return false;
+	}
+}
+
+static size_t windows_of(size_t len)
+{
+	return len >= CRED_SCRUB_PIECE ? len - CRED_SCRUB_PIECE + 1 : 0;
+}
+
+/* Builds the scrubber's set from the key and the secret headers, and joins
+ * the live list. Returns 0 or -ENOMEM. */
+static int scrub_prepare(struct cred *cr, const char *key, size_t keylen,
+                         const struct cfg_provider *c)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), nwin = windows_of(keylen), slots;
+	const char *v;
+	size_t vlen;
+
+	for (size_t i = 0; c->headers && c->headers[i]; i++)
+		if (secret_header(c->headers[i])) {
+			header_secret(c->headers[i], &v, &vlen);
+			nwin += windows_of(vlen);
+		}
+	cr->short_len = keylen > 0 && keylen < CRED_SCRUB_PIECE ? keylen : 0;
+	if (nwin == 0 && cr->short_len == 0)
+		return 0;
+	if (nwin > 0) {
+		/* At most half full: probes stay short. */
+		for (cr->window_bits = 4, slots = 16; slots < 2 * nwin; slots *= 2)
+			cr->window_bits++;
+		cr->scrub_mem_len = (slots * sizeof(uint64_t) + page - 1) / page * page;
+		cr->scrub_mem = secret_alloc(cr->scrub_mem_len);
+		if (!cr->scrub_mem)
+			return -ENOMEM;
+		cr->windows = cr->scrub_mem;
+		for (size_t i = 0; i + CRED_SCRUB_PIECE <= keylen; i++)
+			window_add(cr, load_window(key + i));
+		for (size_t k = 0; c->headers && c->headers[k]; k++) {
+			if (!secret_header(c->headers[k]))
+				continue;
+			header_secret(c->headers[k], &v, &vlen);
+			for (size_t i = 0; i + CRED_SCRUB_PIECE <= vlen; i++)
+				window_add(cr, load_window(v + i));
+		}
+	}
+	cr->live_next = live;
+	if (live)
+		live->live_prev = cr;
+	live = cr;
 	return 0;
 }
 
@@ -116,41 +401,7 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 		return errmsg_set(e, -ENOMEM, "cannot map memory for the API key");
 	}
 	key = cr->mem;
-	if (c->api_key_file) {
-		snprintf(source, sizeof(source), "api_key_file %s", c->api_key_file);
-		r = read_key_file(c->api_key_file, key, CRED_MAX_KEY, &keylen, e);
-	} else if (c->api_key_env) {
-		const char *v = getenv(c->api_key_env);
-		snprintf(source, sizeof(source), "environment variable %s", c->api_key_env);
-		if (!v || !*v) {
-			r = ops->key_required ? errmsg_set(e, -ENOKEY,
-			                                   "environment variable %s is not set "
-			                                   "(it should hold the API key)",
-			                                   c->api_key_env)
-			                      : 0;
-		} else if (strlen(v) >= CRED_MAX_KEY) {
-			r = errmsg_set(e, -EFBIG, "%s is longer than %d bytes", source,
-			               CRED_MAX_KEY);
-		} else {
-			keylen = strlen(v);
-			memcpy(key, v, keylen);
-			r = 0;
-		}
-	} else if (c->api_key) {
-		snprintf(source, sizeof(source), "the inline api_key");
-		keylen = strlen(c->api_key);
-		if (keylen >= CRED_MAX_KEY) {
-			r = errmsg_set(e, -EFBIG, "inline api_key is longer than %d bytes",
-			               CRED_MAX_KEY);
-		} else {
-			memcpy(key, c->api_key, keylen);
-			r = 0;
-		}
-	} else {
-		r = ops->key_required
-		            ? errmsg_set(e, -ENOKEY, "no API key: set api_key_file or api_key_env")
-		            : 0;
-	}
+	r = read_key(c, ops, key, &keylen, source, sizeof(source), cr, e);
 	/* A named file must hold a key: an empty one is a mistake, not "no key". */
 	if (r == 0 && (keylen > 0 || c->api_key_file))
 		r = check_key(key, &keylen, source, e);
@@ -190,7 +441,7 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 	lines[n] = NULL;
 	cr->lines = lines;
 	cr->headers = http_headers_new(cr->lines);
-	if (!cr->headers) {
+	if (!cr->headers || scrub_prepare(cr, key, keylen, c) < 0) {
 		cred_unref(cr);
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	}
@@ -208,7 +459,14 @@ void cred_unref(struct cred *c)
 {
 	if (!c || --c->refs > 0)
 		return;
+	if (c->live_prev)
+		c->live_prev->live_next = c->live_next;
+	else if (live == c)
+		live = c->live_next;
+	if (c->live_next)
+		c->live_next->live_prev = c->live_prev;
 	http_headers_free(c->headers);
+	secret_free(c->scrub_mem, c->scrub_mem_len);
 	secret_free(c->mem, c->mem_len);
 	explicit_bzero(c->fingerprint, sizeof(c->fingerprint));
 	free(c);
@@ -221,25 +479,100 @@ bool cred_same_key(const struct cred *a, const struct cred *b)
 	return !a->has_key || memcmp(a->fingerprint, b->fingerprint, sizeof(a->fingerprint)) == 0;
 }
 
-void cred_scrub(const struct cred *c, char *text)
+/* Writes the mask of a run of n bytes at out (n bytes at most). */
+static size_t put_mask(char *out, size_t n)
 {
-	const char *key = c ? c->mem : NULL;
-	size_t klen;
-	char *p;
+	static const char mask[] = "[key]";
 
-	if (!c || !c->has_key)
-		return;
-	klen = strlen(key);
-	/* Search on after each replacement: the mask itself may contain the key. */
-	for (char *from = text; (p = strstr(from, key));) {
-		static const char mask[] = "[key]";
-		if (klen < sizeof(mask) - 1) {
-			memset(p, '*', klen); /* never grow the text */
-			from = p + klen;
+	if (n < sizeof(mask) - 1) {
+		memset(out, '*', n);
+		return n;
+	}
+	memcpy(out, mask, sizeof(mask) - 1);
+	return sizeof(mask) - 1;
+}
+
+/* One pass: at each offset i, every live secret's window starting there
+ * extends the masked stretch; byte i's fate is known once the windows that
+ * start at or before it are checked, so the output, never longer than what
+ * has been read, is written in place behind the reading point. */
+size_t cred_scrub_mem(char *text, size_t len)
+{
+	size_t w = 0, run = 0, mask_end = 0;
+	bool masking = false;
+
+	if (!live)
+		return len;
+	for (size_t i = 0; i < len; i++) {
+		uint64_t win = i + CRED_SCRUB_PIECE <= len ? load_window(text + i) : 0;
+		for (const struct cred *c = live; c; c = c->live_next) {
+			if (win && c->windows && window_has(c, win) &&
+			    i + CRED_SCRUB_PIECE > mask_end)
+				mask_end = i + CRED_SCRUB_PIECE;
+			if (c->short_len && i + c->short_len <= len &&
+			    memcmp(text + i, c->mem, c->short_len) == 0 &&
+			    i + c->short_len > mask_end)
+				mask_end = i + c->short_len;
+		}
+		if (i < mask_end) {
+			if (!masking)
+				run = i;
+			masking = true;
 			continue;
 		}
-		memmove(p + sizeof(mask) - 1, p + klen, strlen(p + klen) + 1);
-		memcpy(p, mask, sizeof(mask) - 1);
-		from = p + sizeof(mask) - 1;
+		if (masking)
+			w += put_mask(text + w, i - run);
+		masking = false;
+		text[w++] = text[i];
 	}
+	if (masking)
+		w += put_mask(text + w, len - run);
+	return w;
+}
+
+void cred_scrub(char *text)
+{
+	size_t n;
+
+	if (!text || !live)
+		return;
+	n = cred_scrub_mem(text, strlen(text));
+	text[n] = '\0';
+}
+
+/* Header names stay as sent (the rate-limit parser reads them, and a key
+ * that happens to contain a word like "anthropic" must not hide them);
+ * values, and status lines whole, are scrubbed. */
+static size_t scrub_headers(char *h, size_t len)
+{
+	size_t w = 0, i = 0;
+
+	while (i < len) {
+		char *nl = memchr(h + i, '\n', len - i), *colon;
+		size_t end = nl ? (size_t)(nl - h) + 1 : len, keep = 0, n;
+
+		colon = memchr(h + i, ':', end - i);
+		if (colon && !(end - i >= 5 && memcmp(h + i, "HTTP/", 5) == 0))
+			keep = (size_t)(colon - (h + i)) + 1;
+		n = cred_scrub_mem(h + i + keep, end - i - keep);
+		memmove(h + w, h + i, keep + n);
+		w += keep + n;
+		i = end;
+	}
+	return w;
+}
+
+void cred_scrub_answer(struct http_req *req)
+{
+	if (!live)
+		return;
+	if (req->resp.data) {
+		req->resp.len = cred_scrub_mem(req->resp.data, req->resp.len);
+		req->resp.data[req->resp.len] = '\0';
+	}
+	if (req->headers_in.data) {
+		req->headers_in.len = scrub_headers(req->headers_in.data, req->headers_in.len);
+		req->headers_in.data[req->headers_in.len] = '\0';
+	}
+	cred_scrub(req->errtext);
 }

@@ -106,6 +106,9 @@ static int stage(const char *path, bool keys, struct diags *d, struct staging **
 		if (keys && cred_load(p, provider_ops_for(p->kind), &st->creds[i], &e) < 0)
 			diags_add(d, DIAG_ERROR, p->file, p->key_line, "provider \"%s\": %s",
 			          p->name, e.text);
+		else if (st->creds[i] && st->creds[i]->warning[0])
+			diags_add(d, DIAG_WARNING, p->file, p->key_line, "provider \"%s\": %s",
+			          p->name, st->creds[i]->warning);
 	}
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		const struct cfg_target *t = &cfg->targets[i];
@@ -551,10 +554,11 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 		daemon_update_status(d, true);
 		return -EINVAL;
 	}
-	for (size_t i = 0; rep && i < diags->n; i++) {
+	for (size_t i = 0; i < diags->n; i++) { /* SIGHUP (no rep) logs them too */
 		char line[1400];
 		diag_format(&diags->v[i], line, sizeof(line));
-		json_object_array_add(rep->warnings, json_object_new_string(line));
+		if (rep)
+			json_object_array_add(rep->warnings, json_object_new_string(line));
 		log_warning("%s", line);
 	}
 	daemon_apply(d, st, rep);

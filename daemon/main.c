@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <uv.h>
 
 #include "audit_cmd.h"
@@ -298,6 +299,10 @@ int main(int argc, char **argv)
 	struct warmd w;
 	int c, r;
 
+	/* Before any key is read: no core dumps, and no ptrace or /proc/PID/mem
+	 * or environ reads by other processes of the same user. Key material
+	 * passes through ordinary memory too (response buffers, curl's). */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':

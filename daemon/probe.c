@@ -219,6 +219,7 @@ static void shot_done_cb(struct http_req *req)
 	struct errmsg e = { "" };
 	const struct provider_ops *ops = p->t->prov->ops;
 
+	cred_scrub_answer(req); /* before anything reads it, as warm.c does */
 	s->latency_ms = req->total_s * 1000;
 	s->cost_pico = -1;
 	if (req->error) {
@@ -234,7 +235,7 @@ static void shot_done_cb(struct http_req *req)
 		ops->parse_error(req->status, req->resp.data ? req->resp.data : "", req->resp.len,
 		                 &e);
 	}
-	cred_scrub(p->cred, e.text);
+	cred_scrub(e.text); /* decoded JSON escapes */
 	if (s->result == WARM_ERROR) {
 		text_copy(s->error, sizeof(s->error), e.text);
 	} else {

@@ -130,24 +130,42 @@ void provider_unref(struct provider *p)
 	free(p);
 }
 
+/* Copies at most n - 1 bytes of src into dst, each byte that is not printable
+ * ASCII as a space: a provider's text must not forge log lines (newlines,
+ * "<3>" priority prefixes after them) nor, cut short later, leave half a
+ * UTF-8 character in status JSON. Returns how many bytes of src it read. */
+static size_t printable_copy(char *dst, size_t n, const char *src, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && i + 1 < n; i++) {
+		unsigned char ch = (unsigned char)src[i];
+		dst[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : ' ';
+	}
+	dst[i] = '\0';
+	return i;
+}
+
+/* The text is built from the answer as warm.c and probe.c received it,
+ * already scrubbed of keys (cred_scrub_answer()); they scrub the result
+ * again, for keys that JSON escapes hid until the message was decoded. */
 void provider_error_text(long status, const char *type, const char *message, const char *body,
                          size_t len, struct errmsg *e)
 {
-	char excerpt[161];
-	size_t n = 0;
+	char excerpt[161], msg[sizeof(e->text)], kind[128];
+	size_t n;
 
 	if (message && *message) {
-		if (type && *type)
-			errmsg_set(e, -EPROTO, "HTTP %ld %s: %s", status, type, message);
-		else
-			errmsg_set(e, -EPROTO, "HTTP %ld: %s", status, message);
+		printable_copy(msg, sizeof(msg), message, strlen(message));
+		if (type && *type) {
+			printable_copy(kind, sizeof(kind), type, strlen(type));
+			errmsg_set(e, -EPROTO, "HTTP %ld %s: %s", status, kind, msg);
+		} else {
+			errmsg_set(e, -EPROTO, "HTTP %ld: %s", status, msg);
+		}
 		return;
 	}
-	for (size_t i = 0; i < len && n < sizeof(excerpt) - 1; i++) {
-		unsigned char ch = (unsigned char)body[i];
-		excerpt[n++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : ' ';
-	}
-	excerpt[n] = '\0';
+	n = printable_copy(excerpt, sizeof(excerpt), body, len);
 	if (n)
 		errmsg_set(e, -EPROTO, "HTTP %ld: %s%s", status, excerpt, len > n ? "..." : "");
 	else

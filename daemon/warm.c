@@ -121,6 +121,9 @@ static void warm_done_cb(struct http_req *req)
 	double now = clock_now(env->clk);
 	bool first = t->last_refresh <= 0;
 
+	/* Before anything reads the answer: no excerpt, message or truncation
+	 * below can cut a key short of the scrubber. */
+	cred_scrub_answer(req);
 	t->warms++;
 	ratelimit_parse(req->headers_in.data ? req->headers_in.data : "", req->headers_in.len, now,
 	                &rl);
@@ -145,7 +148,9 @@ static void warm_done_cb(struct http_req *req)
 		                          req->resp.len, &e);
 		classify_status(req->status, req, &rl, now, &o);
 	}
-	cred_scrub(t->req_cred, e.text);
+	/* Again on the final text: JSON escapes in a message ("\u0073k-...")
+	 * only become a key once decoded. */
+	cred_scrub(e.text);
 
 	if (t->removed || t->req_tmpl != t->tmpl) {
 		/* Removed, or the template changed during the flight: the answer

@@ -34,7 +34,7 @@ done
 port=$(cat "$dir/port")
 
 # The fake provider accepts these obviously fake keys.
-echo "fake-anthropic-key" >"$dir/anthropic.key"
+(umask 077 && echo "fake-anthropic-key" >"$dir/anthropic.key") # 0600, as a key file should be
 cat >"$dir/warmd.conf" <<CONF
 daemon = { control_socket = "$dir/control.sock"; state_file = "$dir/state.json"; log_level = "info";
            pricing_file = "$top/config/pricing.conf"; };

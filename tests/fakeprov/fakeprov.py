@@ -68,12 +68,19 @@ value, {"reset": true} first restores the built-in defaults; GET shows them):
   p_reset            close with RST, no answer
   p_trickle          the normal answer, body sent at trickle_bps
   reject_keys        401 for every key
+  echo_key           null, "html" or "json": 401 for every request, echoing the
+                     key it presented (x-api-key, or Authorization without
+                     "Bearer "), as a hostile gateway might: "html" puts it in
+                     a ~20 KiB text/html page (across byte 160 and in the
+                     middle), "json" in an error message of ~600 bytes, across
+                     message offsets 160, 256 and 512; both also send it in an
+                     x-fake-echo response header
 
 /v1/responses is an OpenAI route for faults (OpenAI bodies and headers).
 
 Every provider request takes exactly ten draws rng.random(), one per p_* in
-the order above, whether or not anything fires. Then: reject_keys -> 401;
-else a full rpm window -> 429 (not counted in the window); else the request
+the order above, whether or not anything fires. Then: echo_key -> 401;
+else reject_keys -> 401; else a full rpm window -> 429 (not counted in the window); else the request
 enters the window and the first p_* whose draw is < p fires. A fired fault
 leaves the prefix cache untouched, except p_trickle, which serves normally.
 POST /_fake/reset also clears the window and fault counters and re-seeds.
@@ -151,16 +158,17 @@ FAULT_FIELDS = {
     "p_trickle": (0.0, "prob"),
     "trickle_bps": (5, "positive"),
     "reject_keys": (False, "bool"),
+    "echo_key": (None, "echo"),
 }
 FAULT_DEFAULTS = {name: default for name, (default, _) in FAULT_FIELDS.items()}
 FAULT_KINDS = {
     "int": "an integer", "count": "an integer >= 0", "positive": "a number > 0",
     "seconds": "a number >= 0", "prob": "a number in [0, 1]", "bool": "true or false",
-    "tristate": "null, true or false",
+    "tristate": "null, true or false", "echo": 'null, "html" or "json"',
 }
 FAULT_DRAWS = [name for name in FAULT_FIELDS if name.startswith("p_")]
 FAULT_COUNTERS = ("429", "spend_limit", "500", "529", "garbage", "huge", "endless",
-                  "hang", "reset", "trickle", "rate_limited", "rejected_key")
+                  "hang", "reset", "trickle", "rate_limited", "rejected_key", "echo_key")
 UNLIMITED_RPM = 1000000          # the limit rate limit headers report when rpm is 0
 
 # Cache timing uses time.monotonic(); this offset turns it into wall time.
@@ -254,6 +262,8 @@ def fault_field_ok(kind, value):
         return is_number(value) and 0 <= value <= 1
     if kind == "bool":
         return isinstance(value, bool)
+    if kind == "echo":
+        return value in (None, "html", "json")
     return value is None or isinstance(value, bool)          # tristate
 
 
@@ -307,6 +317,38 @@ def garbage_body(api):
     return start + bytes(range(0x80, 0xa0)) + b"\x00\xff\xfe garbage"
 
 
+def presented_key(headers):
+    """The key a request presented: x-api-key, else Authorization without "Bearer "."""
+    key = headers.get("x-api-key")
+    if key is None:
+        key = headers.get("Authorization") or ""
+        key = key[7:] if key.startswith("Bearer ") else key
+    return key
+
+
+ECHO_OFFSETS = (160, 256, 512)   # where warmd once cut error texts: excerpt, status, errmsg
+ECHO_LEAD = 60                   # the key starts this many bytes before each of them
+
+
+def echo_key_body(api, style, key):
+    """A 401 echoing key: (body bytes, content type). A hostile answer for the scrubber."""
+    if style == "html":
+        head = "<!DOCTYPE html><html><head><title>401 Unauthorized</title></head><body><h1>Unauth"
+        head = head.ljust(160 - ECHO_LEAD, "_") + key
+        filler = "<p>" + "lorem ipsum dolor sit amet " * 12 + "</p>\n"
+        half = filler * 35
+        page = (f"{head}<p>The key presented was not accepted.</p>\n{half}"
+                f"<pre>x-api-key: {key}</pre>\n{half}</body></html>\n")
+        return page.encode(), "text/html; charset=utf-8"
+    message = ""
+    for offset in ECHO_OFFSETS:
+        message = message.ljust(offset - ECHO_LEAD, ".") + key
+    message += " was rejected; " + "check the key you sent. " * 4
+    kind = "invalid_request_error" if family(api) == "openai" else "authentication_error"
+    body = error_body(api, ApiError(401, message, kind=kind, code="invalid_api_key"))
+    return json.dumps(body).encode(), "application/json"
+
+
 def go_duration(seconds):
     """A duration as Go prints it, to the millisecond (rounded up): 250ms, 1s, 1.5s, 6m0s, 1h0m0s."""
     ms = max(0, math.ceil(seconds * 1000 - 1e-6))
@@ -330,9 +372,10 @@ class Reply:
     """A provider answer: status (None when none is sent), JSON payload or raw body, headers,
     the fault that fired (None or a FAULT_COUNTERS name) and the fault settings it used."""
 
-    def __init__(self, status, payload, headers, fault=None, settings=None, body=None):
+    def __init__(self, status, payload, headers, fault=None, settings=None, body=None,
+                 ctype="application/json"):
         self.status, self.payload, self.headers = status, payload, headers
-        self.fault, self.settings, self.body = fault, settings, body
+        self.fault, self.settings, self.body, self.ctype = fault, settings, body, ctype
 
 
 def parse_json_object(raw):
@@ -945,8 +988,13 @@ class Provider:
                 settings = dict(self.faults)
                 fault, extra = self._draw_fault(api, settings, now)
         id_header = ("x-request-id" if family(api) == "openai" else "request-id", f"req_fake_{n}")
-        summary, body = {}, None
-        if fault in ("hang", "reset"):
+        summary, body, ctype = {}, None, "application/json"
+        if fault == "echo_key":
+            key = presented_key(headers)
+            status, payload = 401, None
+            body, ctype = echo_key_body(api, settings["echo_key"], key)
+            extra = extra + [("x-fake-echo", f"presented {key}")]
+        elif fault in ("hang", "reset"):
             status, payload, extra = None, None, []
         elif fault in ("garbage", "huge", "endless"):
             status, payload = 200, None
@@ -968,7 +1016,7 @@ class Provider:
             except ApiError as err:
                 status, payload, summary = err.status, error_body(api, err), {}
         self._record(api, status, raw, now, summary, fault)
-        return Reply(status, payload, [id_header] + extra, fault, settings, body)
+        return Reply(status, payload, [id_header] + extra, fault, settings, body, ctype)
 
     def _draw_fault(self, api, settings, now):
         """Decide a provider request's fault: (None or name, rate limit headers). Caller holds the lock."""
@@ -977,7 +1025,9 @@ class Provider:
         window, span, rpm = self.window, settings["rpm_window"], settings["rpm"]
         while window and window[0] <= now - span:
             window.popleft()
-        if settings["reject_keys"]:
+        if settings["echo_key"]:
+            fault = "echo_key"
+        elif settings["reject_keys"]:
             fault = "rejected_key"
         elif rpm and len(window) >= rpm:
             fault = "rate_limited"
@@ -1232,7 +1282,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if self.server.verbose:
                     self.log_message("%s: client went away: %r", reply.fault, exc)
         elif reply.body is not None:
-            self.send_bytes(reply.status, reply.body, reply.headers)
+            self.send_bytes(reply.status, reply.body, reply.headers, reply.ctype)
         else:
             self.send_json(reply.status, reply.payload, reply.headers)
 
@@ -1277,14 +1327,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def send_json(self, status, payload, headers=()):
         self.send_bytes(status, json.dumps(payload).encode(), headers)
 
-    def send_bytes(self, status, data, headers=()):
-        self.send_head(status, len(data), headers)
+    def send_bytes(self, status, data, headers=(), ctype="application/json"):
+        self.send_head(status, len(data), headers, ctype)
         self.wfile.write(data)
 
-    def send_head(self, status, length, headers=()):
+    def send_head(self, status, length, headers=(), ctype="application/json"):
         """Status line and headers; length None means chunked."""
         self.send_response(status, "Overloaded" if status == 529 else None)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", ctype)
         if length is None:
             self.send_header("Transfer-Encoding", "chunked")
         else:
@@ -1407,6 +1457,8 @@ def add_fault_flags(p):
             g.add_argument(flag, action="store_true")
         elif kind == "tristate":
             g.add_argument(flag, choices=("true", "false"), default=None)
+        elif kind == "echo":
+            g.add_argument(flag, choices=("html", "json"), default=None)
         else:
             metavar = {"prob": "P", "seconds": "SEC"}.get(kind, "N")
             metavar = {"rpm_window": "SEC", "trickle_bps": "BPS"}.get(name, metavar)

@@ -688,12 +688,12 @@ FAULT_DEFAULTS = {
     "p_spend_limit": 0.0, "p_500": 0.0, "p_529": 0.0, "p_garbage": 0.0,
     "p_huge": 0.0, "huge_bytes": 64 * 1024 * 1024, "p_endless": 0.0,
     "p_hang": 0.0, "hang_seconds": 300, "p_reset": 0.0,
-    "p_trickle": 0.0, "trickle_bps": 5, "reject_keys": False,
+    "p_trickle": 0.0, "trickle_bps": 5, "reject_keys": False, "echo_key": None,
 }
 DRAW_ORDER = ["p_429", "p_spend_limit", "p_500", "p_529", "p_garbage", "p_huge", "p_endless",
               "p_hang", "p_reset", "p_trickle"]
 NO_FAULTS = {"429": 0, "spend_limit": 0, "500": 0, "529": 0, "garbage": 0, "huge": 0, "endless": 0,
-             "hang": 0, "reset": 0, "trickle": 0, "rate_limited": 0, "rejected_key": 0}
+             "hang": 0, "reset": 0, "trickle": 0, "rate_limited": 0, "rejected_key": 0, "echo_key": 0}
 A_RATE_LIMIT = {"type": "error", "error": {
     "type": "rate_limit_error", "message": "Number of request tokens has exceeded your per-minute rate limit"}}
 O_RATE_LIMIT = {"error": {"message": "Rate limit reached for requests", "type": "requests", "param": None,
@@ -820,7 +820,8 @@ class FaultTest(unittest.TestCase):
         bad = [{"p_500": 1.5}, {"p_500": -0.1}, {"p_500": True}, {"rpm": -1}, {"rpm": 1.5},
                {"seed": "x"}, {"seed": True}, {"should_retry": "yes"}, {"ratelimit_headers": 1},
                {"trickle_bps": 0}, {"rpm_window": 0}, {"hang_seconds": -1}, {"huge_bytes": 1.0},
-               {"reset": "yes"}, {"p_42": 1}, {"p_500": 0, "nope": 1}]
+               {"reset": "yes"}, {"p_42": 1}, {"p_500": 0, "nope": 1}, {"echo_key": True},
+               {"echo_key": "xml"}]
         for update in bad:
             with self.subTest(update=update):
                 status, resp, _ = self.client.call("POST", "/_fake/faults", update)
@@ -927,6 +928,36 @@ class FaultTest(unittest.TestCase):
         self.faults(reject_keys=False)
         self.assertEqual(self.fire()[0], 200)         # the 401s took no slot of the rpm window
         self.assertEqual(self.fire()[0], 429)
+
+    def test_echo_key(self):
+        """A hostile 401 that hands the presented key back, as a page and as a long JSON message."""
+        key = "fake-" + "Zq8wR2pX" * 9
+        self.faults(echo_key="html", reject_keys=True, p_500=1)     # echo_key wins over both
+        headers = {**A_HEADERS, "x-api-key": key}
+        status, data, got = self.client.raw_call("POST", "/v1/messages", CACHEABLE, headers)
+        page = data.decode()
+        self.assertEqual(status, 401)
+        self.assertTrue(got["content-type"].startswith("text/html"), got["content-type"])
+        self.assertGreater(len(page), 16384)
+        self.assertEqual(page.index(key), 100)                      # across the 160-byte excerpt
+        self.assertIn(key, page[len(page) // 2 - 1000:len(page) // 2 + 1000])    # and in the middle
+        self.assertEqual(got["x-fake-echo"], "presented " + key)
+        self.faults(echo_key="json")
+        for api, path, hdrs in (("anthropic", "/v1/messages", headers),
+                                ("openai", "/v1/chat/completions", {**O_HEADERS, "authorization": f"Bearer {key}"})):
+            with self.subTest(api=api):
+                status, data, got = self.client.raw_call("POST", path, CACHEABLE if api == "anthropic" else CHAT, hdrs)
+                self.assertEqual((status, got["content-type"]), (401, "application/json"))
+                err = json.loads(data)["error"]
+                message = err["message"]
+                self.assertGreater(len(message), 512)
+                starts = [i for i in range(len(message)) if message.startswith(key, i)]
+                self.assertEqual(starts, [100, 196, 452])               # across 160, 256 and 512
+                self.assertEqual(got["x-fake-echo"], "presented " + key)
+                self.assertEqual(err["type"], "authentication_error" if api == "anthropic" else "invalid_request_error")
+        self.assertEqual(self.fault_counts(), {**NO_FAULTS, "echo_key": 3})
+        self.faults(echo_key=None, reject_keys=False, p_500=0)
+        self.assertEqual(self.fire()[0], 200)
 
     def test_responses_faults_answer_like_openai(self):
         body = json.dumps({"model": "gpt-5", "input": "hi"}).encode()
@@ -1417,7 +1448,7 @@ class FakeProvCliTest(unittest.TestCase):
             "--retry-after", "2.5", "--retry-after-date", "--should-retry", "false", "--p-spend-limit", "0.1",
             "--p-500", "0.2", "--p-529", "0.3", "--p-garbage", "0.4", "--p-huge", "0.05", "--huge-bytes", "1000",
             "--p-endless", "0.06", "--p-hang", "1", "--hang-seconds", "250", "--p-reset", "0.07",
-            "--p-trickle", "0.08", "--trickle-bps", "100", "--reject-keys")
+            "--p-trickle", "0.08", "--trickle-bps", "100", "--reject-keys", "--echo-key", "json")
         try:
             client = Client(port)
             self.assertEqual(client.call("GET", "/_fake/faults")[1], {
@@ -1425,7 +1456,7 @@ class FakeProvCliTest(unittest.TestCase):
                 "retry_after": 2.5, "retry_after_date": True, "should_retry": False, "p_spend_limit": 0.1,
                 "p_500": 0.2, "p_529": 0.3, "p_garbage": 0.4, "p_huge": 0.05, "huge_bytes": 1000,
                 "p_endless": 0.06, "p_hang": 1, "hang_seconds": 250, "p_reset": 0.07, "p_trickle": 0.08,
-                "trickle_bps": 100, "reject_keys": True})
+                "trickle_bps": 100, "reject_keys": True, "echo_key": "json"})
             client.call("POST", "/_fake/faults", {"reset": True, "p_hang": 1})
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
             self.addCleanup(sock.close)
@@ -1442,7 +1473,7 @@ class FakeProvCliTest(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 2)          # a hanging answer does not hold up exit
 
     def test_bad_fault_flags(self):
-        for args in (["--p-500", "1.5"], ["--rpm", "-1"], ["--trickle-bps", "0"], ["--should-retry", "maybe"],
+        for args in (["--p-500", "1.5"], ["--rpm", "-1"], ["--trickle-bps", "0"], ["--should-retry", "maybe"], ["--echo-key", "xml"],
                      ["--compat", "sglang"], ["--slots", "0"], ["--lru-entries", "-1"], ["--openai-ttl-30m", "-5"]):
             with self.subTest(args=args):
                 result = subprocess.run([sys.executable, FAKEPROV, *args], capture_output=True, text=True,

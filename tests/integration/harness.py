@@ -179,6 +179,7 @@ class Env:
         self.dir = tempfile.mkdtemp(prefix="warmd-it-")
         with open(os.path.join(self.dir, "anthropic.key"), "w") as f:
             f.write(ANTHROPIC_KEY + "\n")
+        os.chmod(os.path.join(self.dir, "anthropic.key"), 0o600)  # others may not read a key
         for name in os.listdir(EXAMPLES):
             shutil.copy(os.path.join(EXAMPLES, name), self.dir)
         self.fake = FakeProvider(self.dir, *fake_args)
