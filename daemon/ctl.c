@@ -2,6 +2,7 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -627,13 +627,46 @@ static int open_failed(struct ctl *ctl, int r)
 	return r;
 }
 
+/* The group whose members may change things through a socket systemd
+ * passed: that of the socket file (SocketGroup=), reached through the path
+ * the socket is bound to. (fstat() of the fd would describe the socket's
+ * own inode, owned by whoever created it: root's under systemd.) */
+static gid_t passed_socket_gid(int fd, const char *group)
+{
+	struct group *gr = group ? getgrnam(group) : NULL;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct stat st;
+
+	if (sockfile_bound_path(fd, path, sizeof(path)) == 0 && stat(path, &st) == 0 &&
+	    S_ISSOCK(st.st_mode)) {
+		if (gr && gr->gr_gid != st.st_gid) {
+			struct group *sg = getgrgid(st.st_gid);
+			char num[16];
+
+			snprintf(num, sizeof(num), "%u", (unsigned)st.st_gid);
+			log_warning("control socket %s from systemd belongs to group %s, not to "
+			            "control_group %s: members of %s may change things; make "
+			            "SocketGroup= and control_group the same",
+			            path, sg ? sg->gr_name : num, group, sg ? sg->gr_name : num);
+		}
+		return st.st_gid;
+	}
+	if (gr)
+		return gr->gr_gid;
+	log_warning("cannot tell the group of the control socket systemd passed, and "
+	            "control_group %s does not exist: only root and warmd's user may change "
+	            "things",
+	            group ? group : "(none)");
+	return (gid_t)-1;
+}
+
 int ctl_listen(uv_loop_t *loop, const char *path, const char *group, const struct ctl_limits *lim,
                ctl_run_fn run, void *data, struct ctl **ret, struct errmsg *e)
 {
 	static const struct ctl_limits defaults = CTL_LIMITS_DEFAULT;
 	struct ctl *ctl = calloc(1, sizeof(*ctl));
 	struct stat st;
-	int r, n;
+	int r, fd;
 
 	if (!ctl)
 		return errmsg_set(e, -ENOMEM, "out of memory");
@@ -643,15 +676,17 @@ int ctl_listen(uv_loop_t *loop, const char *path, const char *group, const struc
 	ctl->run_data = data;
 	uv_pipe_init(loop, &ctl->server, 0);
 	ctl->server.data = ctl;
-	n = sd_listen_fds(1);
-	if (n > 0 && sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) > 0) {
-		r = uv_pipe_open(&ctl->server, SD_LISTEN_FDS_START);
+	r = sockfile_passed(SOCK_STREAM, "control", &fd, e);
+	if (r < 0)
+		return open_failed(ctl, r);
+	if (r > 0) {
+		r = uv_pipe_open(&ctl->server, fd);
 		if (r < 0)
 			return open_failed(ctl, errmsg_set(e, r,
 			                                   "cannot use the socket systemd "
 			                                   "passed: %s",
 			                                   uv_strerror(r)));
-		ctl->sock_gid = fstat(SD_LISTEN_FDS_START, &st) == 0 ? st.st_gid : getegid();
+		ctl->sock_gid = passed_socket_gid(fd, group);
 		log_info("control socket from systemd (socket activation)");
 	} else {
 		mode_t old;

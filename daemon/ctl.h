@@ -75,8 +75,11 @@ struct ctl_stats {
 	unsigned long shed;    /* closed because all together held mem_max */
 };
 
-/* Listens on path (or the socket systemd passed), mode 0660 and group group
- * when it exists. lim NULL: CTL_LIMITS_DEFAULT. run is called for each
+/* Listens on the stream socket systemd passed (FileDescriptorName=control,
+ * or the first stream Unix socket), else binds path (mode 0660, group group
+ * when it exists). The group whose members may change things is, for a
+ * passed socket, the group of its file (SocketGroup=), else group; for a
+ * bound one, group. lim NULL: CTL_LIMITS_DEFAULT. run is called for each
  * request with data. Returns 0, or a negative errno with e saying why. */
 int ctl_listen(uv_loop_t *loop, const char *path, const char *group, const struct ctl_limits *lim,
                ctl_run_fn run, void *data, struct ctl **ret, struct errmsg *e);

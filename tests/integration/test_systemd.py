@@ -1,6 +1,11 @@
-"""systemd integration: sd_notify messages on $NOTIFY_SOCKET and <N> priority
-prefixes when stderr is the journal ($JOURNAL_STREAM)."""
+"""systemd integration: sd_notify messages on $NOTIFY_SOCKET, <N> priority
+prefixes when stderr is the journal ($JOURNAL_STREAM), and sockets passed
+by socket activation: the control socket's group decides who may change
+things, and both sockets of warmd.socket are used as systemd made them."""
+import grp
 import os
+import pwd
+import random
 import shutil
 import signal
 import socket
@@ -101,6 +106,91 @@ class SocketActivation(unittest.TestCase):
                 log.close()
         finally:
             env.close()
+
+
+TARGET = ('targets = ( { name = "support-bot"; provider = "anthropic"; '
+          'request_file = "support-bot.json"; ttl = 6; } );\n')
+
+
+def throwaway_member(test):
+    """Creates a system group and a system user in it (a supplementary
+    group, as an operator's would be); both are removed after the test."""
+    suffix = f"{os.getpid() % 10000}{random.randrange(10000)}"
+    group, user = f"wdtg{suffix}", f"wdtu{suffix}"
+    subprocess.run(["groupadd", "--system", group], check=True, capture_output=True)
+    test.addCleanup(subprocess.run, ["groupdel", group], capture_output=True)
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                    "--gid", "nogroup", "--groups", group, user], check=True,
+                   capture_output=True)
+    test.addCleanup(subprocess.run, ["userdel", user], capture_output=True)
+    return grp.getgrnam(group).gr_gid, user
+
+
+def ctl_as(sock, user, *args, groups=None):
+    """warmctl as user: with its own groups from /etc/group, or exactly groups."""
+    g = ["--init-groups"] if groups is None else (
+        ["--groups=" + ",".join(groups)] if groups else ["--clear-groups"])
+    p = subprocess.run(["setpriv", f"--reuid={user}", "--regid=nogroup", *g, WARMCTL, "-s", sock,
+                        *args], capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root: creates a throwaway user and group "
+                     "and runs warmctl as them")
+@unittest.skipUnless(shutil.which("setpriv") and shutil.which("useradd"),
+                     "needs setpriv (util-linux) and useradd")
+class ActivatedSocketGroup(unittest.TestCase):
+    def setUp(self):
+        self.env = Env("--ttl-5m", "6")
+        os.chmod(self.env.dir, 0o755)  # let the test users reach the sockets
+        self.gid, self.member = throwaway_member(self)
+
+    def tearDown(self):
+        self.env.close()
+
+    @unittest.skipUnless(shutil.which("systemd-socket-activate"),
+                         "needs systemd-socket-activate")
+    def test_members_of_the_socket_group_may_change_things(self):
+        """systemd-socket-activate as warmd.socket would (SocketGroup= and
+        SocketMode= done by hand: it has no options for them)."""
+        passed = self.env.path("activated.sock")
+        conf = (daemon_block(self.env.path("unused.sock")) +
+                provider_block(self.env.fake, openai=False) + TARGET)
+        w = self.env.warmd(conf, start=False)
+        log = open(w.log_path, "w")
+        proc = subprocess.Popen(["systemd-socket-activate", "-l", passed, WARMD, "-c", w.config],
+                                stdout=log, stderr=subprocess.STDOUT, env=w.env)
+        try:
+            wait_for(lambda: os.path.exists(passed), 5, what="the activation socket")
+            os.chown(passed, -1, self.gid)
+            os.chmod(passed, 0o660)
+            p = subprocess.run([WARMCTL, "-s", passed, "-t", "10", "ping"], capture_output=True,
+                               text=True)
+            self.assertEqual(p.returncode, 0, p.stderr + w.log())
+            self.assertIn("socket activation", w.log())
+            # A member of the socket's group (a supplementary group)
+            rc, out, err = ctl_as(passed, self.member, "pause", "--all")
+            self.assertEqual(rc, 0, err + w.log()[-2000:])
+            self.assertIn(f"uid {pwd.getpwnam(self.member).pw_uid}", w.log())
+            rc, out, err = ctl_as(passed, self.member, "resume", "--all")
+            self.assertEqual(rc, 0, err)
+            # Not a member: the socket's mode keeps it out...
+            rc, out, err = ctl_as(passed, "nobody", "pause", "--all", groups=[])
+            self.assertEqual(rc, 3, err)
+            # ...and with the socket opened wide, warmd refuses it; gid 0
+            # (the group of the socket's own inode) is no one's ticket.
+            os.chmod(passed, 0o666)
+            for groups in ([], ["root"]):
+                rc, out, err = ctl_as(passed, "nobody", "pause", "--all", groups=groups)
+                self.assertEqual(rc, 1, (groups, err))
+                self.assertIn("forbidden", err)
+            p = subprocess.run([WARMCTL, "-s", passed, "--json", "status"], capture_output=True,
+                               text=True)
+            self.assertIn('"paused_all":false', p.stdout.replace(" ", ""))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(10), 0, w.log())
+            log.close()
 
 
 class ConfigurationDirectory(unittest.TestCase):
