@@ -40,8 +40,13 @@ def rss_mib(pid):
     return 0.0
 
 
-def nfds(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def control_conns(path):
+    """Connections warmd holds on its control socket: accepted Unix sockets
+    carry the listener's path in /proc/net/unix (state 03: connected)."""
+    with open("/proc/net/unix") as f:
+        next(f)
+        return sum(1 for line in f
+                   if line.split()[5:6] == ["03"] and line.split()[-1] == path)
 
 
 def sanitized(pid):
@@ -135,11 +140,13 @@ class Flood(unittest.TestCase):
         slow = sanitized(pid)
         self.assertEqual(w.ctl("status")[0], 0)
         time.sleep(0.5)
-        rss0, fds0 = rss_mib(pid), nfds(pid)
+        rss0 = rss_mib(pid)
         sampler = Sampler(pid)
         sampler.start()
         try:
             self.socks = start_flood(w.socket)
+            attached = control_conns(w.socket)
+            self.assertGreater(attached, FLOODERS // 2)
             latencies = []
             for _ in range(3):
                 rc, dt, err = ping_latency(w)
@@ -150,12 +157,13 @@ class Flood(unittest.TestCase):
             # Slots are not held for ever: clients that do not read (also the
             # ones that half-closed after a deferred audit) are closed after
             # a few seconds without progress.
-            wait_for(lambda: nfds(pid) <= fds0, 30, step=0.2,
-                     what=f"warmd's fds back to {fds0} (now {nfds(pid)})")
+            wait_for(lambda: control_conns(w.socket) == 0, 30, step=0.2,
+                     what=f"the flooders' connections closed ({control_conns(w.socket)} left)")
         finally:
             sampler.stop.set()
             sampler.join()
-        print(f"\nflood: {FLOODERS} clients x {LINES} requests, never reading; "
+        print(f"\nflood: {FLOODERS} clients x {LINES} requests, never reading "
+              f"({attached} attached); "
               f"ping {', '.join(f'{x:.3f}' for x in latencies)} s; "
               f"RSS {rss0:.1f} MiB before, peak {sampler.peak:.1f} MiB "
               f"(+{sampler.peak - rss0:.1f}){' [ASan build]' if slow else ''}", flush=True)
