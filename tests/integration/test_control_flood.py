@@ -166,7 +166,8 @@ class Flood(unittest.TestCase):
               f"({attached} attached); "
               f"ping {', '.join(f'{x:.3f}' for x in latencies)} s; "
               f"RSS {rss0:.1f} MiB before, peak {sampler.peak:.1f} MiB "
-              f"(+{sampler.peak - rss0:.1f}){' [ASan build]' if slow else ''}", flush=True)
+              f"(+{sampler.peak - rss0:.1f}), {rss_mib(pid):.1f} MiB after"
+              f"{' [ASan build]' if slow else ''}", flush=True)
         limit = PING_LIMIT_S * (SANITIZED_SLOWDOWN if slow else 1)
         self.assertLess(max(latencies), limit, latencies)
         if not slow:
