@@ -2,13 +2,14 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -20,12 +21,21 @@
 
 struct conn {
 	uv_pipe_t pipe;
-	uv_timer_t idle;
+	uv_timer_t timer; /* the stall or the idle deadline, whichever applies */
 	struct ctl *ctl;
 	struct linebuf lb;
+	/* Bytes read but not yet framed: the rest of a read, kept while the
+	 * connection waits for its client to take its answers. */
+	char *in;
+	size_t in_len, in_off;
+	size_t out;           /* bytes allocated for answers libuv has not written yet */
+	size_t mem;           /* what this connection counts in ctl->mem */
+	size_t unsent_seen;   /* libuv's unwritten bytes when last looked at */
+	uint64_t progress_at; /* uv_now() of the last request, or answer bytes taken */
 	struct ctl_peer peer;
 	int open_handles;
 	bool closing;
+	bool reading;
 	bool eof;                    /* the client has finished sending */
 	struct ctl_pending *pending; /* a reply a command will send later */
 	struct conn *prev, *next;
@@ -37,21 +47,137 @@ struct ctl_pending {
 };
 
 struct ctl {
-	struct daemon *d;
+	uv_loop_t *loop;
+	struct ctl_limits lim;
+	ctl_run_fn run;
+	void *run_data;
 	uv_pipe_t server;
 	char *path; /* set when we bound it (and must unlink it) */
 	gid_t sock_gid;
 	struct conn *conns;
 	unsigned nconns;
-	char rbuf[65536];
+	size_t mem; /* sum of the open connections' mem */
+	unsigned long evicted, stalled, shed;
+	/* One read: what a connection may hold unframed while it waits. */
+	char rbuf[16384];
 };
 
 struct wreq {
 	uv_write_t w;
-	char *data; /* a response taken over from its buf */
+	size_t size; /* of the allocation, as counted in the conn's out */
+	char *data;  /* a response taken over from its buf */
 };
 
 static void conn_close(struct conn *c);
+static void conn_resume(struct conn *c);
+
+/* Counts what c holds now (answers queued, input kept, a partial line)
+ * in the total the memory bound applies to. */
+static void conn_account(struct conn *c)
+{
+	size_t m;
+
+	if (c->closing)
+		return;
+	m = c->out + c->in_len + c->lb.b.cap;
+	c->ctl->mem = c->ctl->mem - c->mem + m;
+	c->mem = m;
+}
+
+/* Notes progress when libuv has written some of c's answers since the last
+ * look (a big answer is one write request, so completions alone would not
+ * show a client that reads it slowly but steadily). */
+static void conn_see_progress(struct conn *c)
+{
+	size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+
+	if (q < c->unsent_seen)
+		c->progress_at = uv_now(c->ctl->loop);
+	c->unsent_seen = q;
+}
+
+static void timer_cb(uv_timer_t *t);
+
+/* (Re)arms c's one timer: the stall deadline while answers wait, nothing
+ * while a deferred command works for it, else the idle deadline; both count
+ * from the last progress. */
+static void conn_arm(struct conn *c)
+{
+	uint64_t now, due, ms;
+
+	if (c->closing)
+		return;
+	if (c->out > 0) {
+		ms = c->ctl->lim.stall_ms;
+	} else if (c->pending) {
+		uv_timer_stop(&c->timer);
+		return;
+	} else {
+		ms = c->ctl->lim.idle_ms;
+	}
+	now = uv_now(c->ctl->loop);
+	due = c->progress_at + ms;
+	uv_timer_start(&c->timer, timer_cb, due > now ? due - now : 0, 0);
+}
+
+/* May c run another request now? Not while its client lets out_cap of
+ * answers pile up, nor, once all connections hold mem_max, while it has any
+ * (one that has taken all its answers is always served: the operator). */
+static bool conn_may_run(const struct conn *c)
+{
+	const struct ctl *ctl = c->ctl;
+
+	if (c->closing || c->out >= ctl->lim.out_cap)
+		return false;
+	return c->out == 0 || ctl->mem < ctl->lim.mem_max;
+}
+
+/* The connection that has made no progress longest, other than skip: first
+ * those with answers waiting (their client does not read), then idle ones,
+ * then those waiting for a deferred answer (warmd is the slow one there).
+ * With holding, only connections that hold memory. */
+static struct conn *ctl_stalest(struct ctl *ctl, const struct conn *skip, bool holding)
+{
+	struct conn *best = NULL;
+	int best_rank = 0;
+
+	for (struct conn *c = ctl->conns; c; c = c->next) {
+		int rank = c->out > 0 ? 0 : c->pending ? 2 : 1;
+
+		if (c == skip || (holding && c->mem == 0))
+			continue;
+		if (!best || rank < best_rank ||
+		    (rank == best_rank && c->progress_at < best->progress_at)) {
+			best = c;
+			best_rank = rank;
+		}
+	}
+	return best;
+}
+
+static double since_s(const struct conn *c)
+{
+	return (double)(uv_now(c->ctl->loop) - c->progress_at) / 1000.0;
+}
+
+/* Closes the stalest connections until all together hold less than
+ * mem_max; never serving (the one whose answer is going out now). */
+static void ctl_shed(struct ctl *ctl, const struct conn *serving)
+{
+	while (ctl->mem > ctl->lim.mem_max) {
+		struct conn *v = ctl_stalest(ctl, serving, true);
+
+		if (!v)
+			return;
+		log_warning(
+		        "control: %zu KiB held for control clients (limit %zu KiB): closing the "
+		        "connection of pid %ld (uid %u), which has made no progress for %.1f s",
+		        ctl->mem / 1024, ctl->lim.mem_max / 1024, (long)v->peer.pid,
+		        (unsigned)v->peer.uid, since_s(v));
+		ctl->shed++;
+		conn_close(v);
+	}
+}
 
 static void conn_handle_closed_cb(uv_handle_t *h)
 {
@@ -60,9 +186,12 @@ static void conn_handle_closed_cb(uv_handle_t *h)
 	if (--c->open_handles > 0)
 		return;
 	linebuf_free(&c->lb);
+	free(c->in);
 	free(c);
 }
 
+/* Takes c out of the books at once; its handles close (and its queued
+ * writes are cancelled) on the next loop turn, which touches c only. */
 static void conn_close(struct conn *c)
 {
 	if (c->closing)
@@ -79,18 +208,32 @@ static void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->ctl->nconns--;
-	uv_timer_stop(&c->idle);
-	uv_close((uv_handle_t *)&c->idle, conn_handle_closed_cb);
+	c->ctl->mem -= c->mem;
+	c->mem = 0;
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, conn_handle_closed_cb);
 	uv_close((uv_handle_t *)&c->pipe, conn_handle_closed_cb);
 }
 
 static void write_cb(uv_write_t *w, int status)
 {
 	struct wreq *r = (struct wreq *)w;
+	struct conn *c = w->handle->data;
 
-	(void)status;
+	c->out -= r->size;
 	free(r->data);
 	free(r);
+	if (c->closing)
+		return; /* cancelled by the close, or the last write before it */
+	if (status < 0) {
+		conn_close(c);
+		return;
+	}
+	c->progress_at = uv_now(c->ctl->loop);
+	c->unsent_seen = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+	conn_account(c);
+	conn_resume(c);
+	conn_arm(c);
 }
 
 static void shutdown_cb(uv_shutdown_t *s, int status)
@@ -103,20 +246,18 @@ static void shutdown_cb(uv_shutdown_t *s, int status)
 }
 
 /* Queues the response in out (taking its storage over, so a status of several
- * MiB is never copied); drops a client that lets replies pile up unread. */
+ * MiB is never copied). */
 static void conn_send(struct conn *c, struct buf *out)
 {
 	struct wreq *w;
 	uv_buf_t b;
-	size_t n = out->len;
+	size_t n = out->len, size = out->cap;
 
-	if (c->closing) {
+	if (c->closing || n == 0) {
 		buf_free(out);
 		return;
 	}
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) + n > CTL_MAX_PENDING_OUT) {
-		log_warning("control: dropping pid %ld (uid %u): it does not read its answers",
-		            (long)c->peer.pid, (unsigned)c->peer.uid);
+	if (n > UINT_MAX) {
 		buf_free(out);
 		conn_close(c);
 		return;
@@ -128,12 +269,21 @@ static void conn_send(struct conn *c, struct buf *out)
 		conn_close(c);
 		return;
 	}
+	w->size = size;
+	conn_see_progress(c);
+	if (c->out == 0)
+		c->progress_at = uv_now(c->ctl->loop); /* the stall clock starts now */
 	b = uv_buf_init(w->data, (unsigned)n);
 	if (uv_write(&w->w, (uv_stream_t *)&c->pipe, &b, 1, write_cb) < 0) {
 		free(w->data);
 		free(w);
 		conn_close(c);
+		return;
 	}
+	c->out += size;
+	c->unsent_seen = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+	conn_account(c);
+	ctl_shed(c->ctl, c);
 }
 
 static void send_error(struct conn *c, const char *code, const char *msg)
@@ -170,23 +320,23 @@ static int line_cb(void *data, const char *line, size_t len)
 
 	if (c->closing)
 		return -ECONNRESET;
+	c->progress_at = uv_now(c->ctl->loop);
 	if (!line) {
 		char msg[96];
 		snprintf(msg, sizeof(msg), "request line longer than %d bytes", PROTO_MAX_LINE);
 		send_error(c, PROTO_E_TOO_LONG, msg);
-		return 0;
+		return c->closing ? -ECONNRESET : 0;
 	}
-	uv_timer_again(&c->idle);
 	if (len == 0)
 		return 0; /* blank lines are harmless */
 	if (c->pending) {
 		send_error(c, PROTO_E_BUSY,
 		           "one request at a time: the previous one is still being answered");
-		return 0;
+		return c->closing ? -ECONNRESET : 0;
 	}
 	if (proto_request_decode(line, len, &req, &code, &e) < 0) {
 		send_error(c, code, e.text);
-		return 0;
+		return c->closing ? -ECONNRESET : 0;
 	}
 	info = proto_cmd_info(req.cmd);
 	if (info->mutating && !c->peer.privileged) {
@@ -199,7 +349,7 @@ static int line_cb(void *data, const char *line, size_t len)
 		           (unsigned)c->peer.uid);
 		send_error(c, PROTO_E_FORBIDDEN, msg);
 		proto_request_done(&req);
-		return 0;
+		return c->closing ? -ECONNRESET : 0;
 	}
 	if (info->mutating)
 		log_info("control: %s%s%s from pid %ld uid %u", info->name,
@@ -207,17 +357,129 @@ static int line_cb(void *data, const char *line, size_t len)
 		         : req.all  ? " --all"
 		                    : "",
 		         req.target ? req.target : "", (long)c->peer.pid, (unsigned)c->peer.uid);
-	ctl_cmd_run(c->ctl->d, &req, &c->peer, c, &out);
+	c->ctl->run(c->ctl->run_data, &req, &c->peer, c, &out);
 	proto_request_done(&req);
-	if (out.len == 0) {
-		/* Deferred (or already answered through ctl_pending_reply). */
-		if (c->pending)
-			uv_timer_stop(&c->idle); /* no idle timeout while warmd works on it */
-		buf_free(&out);
-		return c->closing ? -ECONNRESET : 0;
-	}
+	/* Empty: deferred, or already answered through ctl_pending_reply(). */
 	conn_send(c, &out);
 	return c->closing ? -ECONNRESET : 0;
+}
+
+/* Frames and runs the requests in p[0..n) one line at a time for as long as
+ * c may run more; returns how many bytes it took (the rest waits). */
+static size_t conn_feed(struct conn *c, const char *p, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n && conn_may_run(c)) {
+		const char *nl = memchr(p + done, '\n', n - done);
+		size_t k = nl ? (size_t)(nl - (p + done)) + 1 : n - done;
+		int r = linebuf_feed(&c->lb, p + done, k, line_cb, c);
+
+		done += k;
+		if (r < 0) {
+			conn_close(c); /* out of memory, or closed while answering */
+			break;
+		}
+	}
+	if (!c->closing) {
+		conn_account(c);
+		ctl_shed(c->ctl, c);
+		conn_arm(c);
+	}
+	return done;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	*b = uv_buf_init(c->ctl->rbuf, sizeof(c->ctl->rbuf));
+}
+
+static void finish_eof(struct conn *c)
+{
+	uv_shutdown_t *sh = malloc(sizeof(*sh));
+
+	if (sh) {
+		sh->data = c;
+		if (uv_shutdown(sh, (uv_stream_t *)&c->pipe, shutdown_cb) == 0)
+			return; /* once the answers are out; the stall timer if never */
+		free(sh);
+	}
+	conn_close(c);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
+static void conn_read(struct conn *c, bool on)
+{
+	if (on == c->reading || c->closing)
+		return;
+	if (on ? uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb) < 0
+	       : uv_read_stop((uv_stream_t *)&c->pipe) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->reading = on;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct conn *c = s->data;
+	size_t used;
+
+	if (c->closing)
+		return;
+	if (n < 0) {
+		if (n == UV_EOF) {
+			/* Flush what is queued (and what is still to come), then close. */
+			conn_read(c, false);
+			c->eof = true;
+			if (!c->pending && !c->closing)
+				finish_eof(c);
+			return;
+		}
+		conn_close(c);
+		return;
+	}
+	used = conn_feed(c, b->base, (size_t)n);
+	if (c->closing)
+		return;
+	if (used < (size_t)n) {
+		c->in_len = (size_t)n - used;
+		c->in_off = 0;
+		if (!(c->in = malloc(c->in_len))) {
+			conn_close(c);
+			return;
+		}
+		memcpy(c->in, b->base + used, c->in_len);
+	}
+	if (!conn_may_run(c) || c->in) {
+		/* Backpressure: no more reading until the client takes answers. */
+		conn_read(c, false);
+		conn_account(c);
+		ctl_shed(c->ctl, c);
+	}
+}
+
+/* After c's client took answers: runs the requests already read, then
+ * reads again once they are all done. */
+static void conn_resume(struct conn *c)
+{
+	if (!conn_may_run(c))
+		return;
+	if (c->in) {
+		c->in_off += conn_feed(c, c->in + c->in_off, c->in_len - c->in_off);
+		if (c->closing || c->in_off < c->in_len)
+			return;
+		free(c->in);
+		c->in = NULL;
+		c->in_len = c->in_off = 0;
+		conn_account(c);
+	}
+	if (!c->eof && conn_may_run(c))
+		conn_read(c, true);
 }
 
 struct ctl_pending *ctl_defer(struct conn *c)
@@ -229,19 +491,6 @@ struct ctl_pending *ctl_defer(struct conn *c)
 	p->c = c;
 	c->pending = p;
 	return p;
-}
-
-static void finish_eof(struct conn *c)
-{
-	uv_shutdown_t *sh = malloc(sizeof(*sh));
-
-	if (sh) {
-		sh->data = c;
-		if (uv_shutdown(sh, (uv_stream_t *)&c->pipe, shutdown_cb) == 0)
-			return;
-		free(sh);
-	}
-	conn_close(c);
 }
 
 bool ctl_pending_alive(const struct ctl_pending *p)
@@ -264,48 +513,34 @@ void ctl_pending_reply(struct ctl_pending *p, struct buf *out)
 		conn_close(c); /* no answer: the client is gone anyway */
 		return;
 	}
+	/* The clock restarts with the answer (conn_send) or, when answers
+	 * were already waiting unread, keeps running. */
 	conn_send(c, out);
 	if (c->closing)
 		return;
 	if (c->eof)
 		finish_eof(c);
-	else
-		uv_timer_again(&c->idle);
+	conn_arm(c);
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-	struct conn *c = h->data;
-
-	(void)suggested;
-	*b = uv_buf_init(c->ctl->rbuf, sizeof(c->ctl->rbuf));
-}
-
-static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-	struct conn *c = s->data;
-
-	if (n < 0) {
-		if (n == UV_EOF && !c->closing) {
-			/* Flush what is queued (and what is still to come), then close. */
-			uv_read_stop(s);
-			c->eof = true;
-			if (!c->pending)
-				finish_eof(c);
-			return;
-		}
-		conn_close(c);
-		return;
-	}
-	if (n > 0 && linebuf_feed(&c->lb, b->base, (size_t)n, line_cb, c) == -ENOMEM)
-		conn_close(c);
-}
-
-static void idle_cb(uv_timer_t *t)
+static void timer_cb(uv_timer_t *t)
 {
 	struct conn *c = t->data;
+	struct ctl *ctl = c->ctl;
 
-	log_debug("control: closing idle connection of pid %ld", (long)c->peer.pid);
+	if (c->out > 0) {
+		conn_see_progress(c);
+		if (uv_now(ctl->loop) - c->progress_at < ctl->lim.stall_ms) {
+			conn_arm(c); /* it reads a big answer, slowly */
+			return;
+		}
+		log_warning("control: closing the connection of pid %ld (uid %u): it has not "
+		            "read its answers for %.1f s (%zu bytes waiting)",
+		            (long)c->peer.pid, (unsigned)c->peer.uid, since_s(c), c->out);
+		ctl->stalled++;
+	} else {
+		log_debug("control: closing idle connection of pid %ld", (long)c->peer.pid);
+	}
 	conn_close(c);
 }
 
@@ -341,11 +576,12 @@ static void connection_cb(uv_stream_t *server, int status)
 		return;
 	c->ctl = ctl;
 	linebuf_init(&c->lb, PROTO_MAX_LINE);
-	uv_pipe_init(ctl->d->loop, &c->pipe, 0);
-	uv_timer_init(ctl->d->loop, &c->idle);
+	uv_pipe_init(ctl->loop, &c->pipe, 0);
+	uv_timer_init(ctl->loop, &c->timer);
 	c->pipe.data = c;
-	c->idle.data = c;
+	c->timer.data = c;
 	c->open_handles = 2;
+	c->progress_at = uv_now(ctl->loop);
 	c->next = ctl->conns;
 	if (ctl->conns)
 		ctl->conns->prev = c;
@@ -356,15 +592,22 @@ static void connection_cb(uv_stream_t *server, int status)
 		return;
 	}
 	peer_identify(ctl, c);
-	if (ctl->nconns > CTL_MAX_CONNS) {
-		log_warning("control: too many connections (%u), refusing pid %ld", ctl->nconns - 1,
-		            (long)c->peer.pid);
-		send_error(c, PROTO_E_BUSY, "too many control connections; try again later");
-		conn_close(c);
-		return;
+	if (ctl->nconns > ctl->lim.max_conns) {
+		/* Refusing the newcomer would let clients that never read lock
+		 * the operator out; make room instead. */
+		struct conn *v = ctl_stalest(ctl, c, false);
+
+		if (v) {
+			log_notice("control: %u connections: closing the one of pid %ld (uid %u), "
+			           "which has made no progress for %.1f s, to serve pid %ld",
+			           ctl->lim.max_conns, (long)v->peer.pid, (unsigned)v->peer.uid,
+			           since_s(v), (long)c->peer.pid);
+			ctl->evicted++;
+			conn_close(v);
+		}
 	}
-	uv_timer_start(&c->idle, idle_cb, CTL_IDLE_TIMEOUT_MS, CTL_IDLE_TIMEOUT_MS);
-	uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+	conn_arm(c);
+	conn_read(c, true);
 }
 
 static void server_closed_cb(uv_handle_t *h)
@@ -375,7 +618,7 @@ static void server_closed_cb(uv_handle_t *h)
 	free(ctl);
 }
 
-/* Undoes a half-done ctl_open; ctl is freed once the loop closes the handle. */
+/* Undoes a half-done ctl_listen; ctl is freed once the loop closes the handle. */
 static int open_failed(struct ctl *ctl, int r)
 {
 	if (ctl->path)
@@ -384,27 +627,66 @@ static int open_failed(struct ctl *ctl, int r)
 	return r;
 }
 
-int ctl_open(struct daemon *d, const char *path, const char *group, struct ctl **ret,
-             struct errmsg *e)
+/* The group whose members may change things through a socket systemd
+ * passed: that of the socket file (SocketGroup=), reached through the path
+ * the socket is bound to. (fstat() of the fd would describe the socket's
+ * own inode, owned by whoever created it: root's under systemd.) */
+static gid_t passed_socket_gid(int fd, const char *group)
 {
+	struct group *gr = group ? getgrnam(group) : NULL;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct stat st;
+
+	if (sockfile_bound_path(fd, path, sizeof(path)) == 0 && stat(path, &st) == 0 &&
+	    S_ISSOCK(st.st_mode)) {
+		if (gr && gr->gr_gid != st.st_gid) {
+			struct group *sg = getgrgid(st.st_gid);
+			char num[16];
+
+			snprintf(num, sizeof(num), "%u", (unsigned)st.st_gid);
+			log_warning("control socket %s from systemd belongs to group %s, not to "
+			            "control_group %s: members of %s may change things; make "
+			            "SocketGroup= and control_group the same",
+			            path, sg ? sg->gr_name : num, group, sg ? sg->gr_name : num);
+		}
+		return st.st_gid;
+	}
+	if (gr)
+		return gr->gr_gid;
+	log_warning("cannot tell the group of the control socket systemd passed, and "
+	            "control_group %s does not exist: only root and warmd's user may change "
+	            "things",
+	            group ? group : "(none)");
+	return (gid_t)-1;
+}
+
+int ctl_listen(uv_loop_t *loop, const char *path, const char *group, const struct ctl_limits *lim,
+               ctl_run_fn run, void *data, struct ctl **ret, struct errmsg *e)
+{
+	static const struct ctl_limits defaults = CTL_LIMITS_DEFAULT;
 	struct ctl *ctl = calloc(1, sizeof(*ctl));
 	struct stat st;
-	int r, n;
+	int r, fd;
 
 	if (!ctl)
 		return errmsg_set(e, -ENOMEM, "out of memory");
-	ctl->d = d;
-	uv_pipe_init(d->loop, &ctl->server, 0);
+	ctl->loop = loop;
+	ctl->lim = lim ? *lim : defaults;
+	ctl->run = run;
+	ctl->run_data = data;
+	uv_pipe_init(loop, &ctl->server, 0);
 	ctl->server.data = ctl;
-	n = sd_listen_fds(1);
-	if (n > 0 && sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) > 0) {
-		r = uv_pipe_open(&ctl->server, SD_LISTEN_FDS_START);
+	r = sockfile_passed(SOCK_STREAM, "control", &fd, e);
+	if (r < 0)
+		return open_failed(ctl, r);
+	if (r > 0) {
+		r = uv_pipe_open(&ctl->server, fd);
 		if (r < 0)
 			return open_failed(ctl, errmsg_set(e, r,
 			                                   "cannot use the socket systemd "
 			                                   "passed: %s",
 			                                   uv_strerror(r)));
-		ctl->sock_gid = fstat(SD_LISTEN_FDS_START, &st) == 0 ? st.st_gid : getegid();
+		ctl->sock_gid = passed_socket_gid(fd, group);
 		log_info("control socket from systemd (socket activation)");
 	} else {
 		mode_t old;
@@ -432,6 +714,28 @@ int ctl_open(struct daemon *d, const char *path, const char *group, struct ctl *
 		        ctl, errmsg_set(e, r, "cannot listen on %s: %s", path, uv_strerror(r)));
 	*ret = ctl;
 	return 0;
+}
+
+static void run_cmd_cb(void *data, const struct proto_request *req, const struct ctl_peer *peer,
+                       struct conn *conn, struct buf *out)
+{
+	ctl_cmd_run(data, req, peer, conn, out);
+}
+
+int ctl_open(struct daemon *d, const char *path, const char *group, struct ctl **ret,
+             struct errmsg *e)
+{
+	return ctl_listen(d->loop, path, group, NULL, run_cmd_cb, d, ret, e);
+}
+
+void ctl_get_stats(const struct ctl *ctl, struct ctl_stats *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->conns = ctl->nconns;
+	ret->mem = ctl->mem;
+	ret->evicted = ctl->evicted;
+	ret->stalled = ctl->stalled;
+	ret->shed = ctl->shed;
 }
 
 void ctl_close(struct ctl *ctl)

@@ -18,6 +18,10 @@
 /* A scrape is one small request; a few dozen slots leave room for several
  * Prometheus servers and a curl without letting a client pile up sockets. */
 #define METRICS_HTTP_MAX_CONNS 32
+/* One scraper keeps one connection; a second (an HA pair, a curl) comes
+ * from elsewhere or briefly. More from one address is a client gone wrong,
+ * and must not take every slot. */
+#define METRICS_HTTP_MAX_CONNS_PER_IP 4
 /* Seconds an idle (keep-alive or stalled) connection may hold a slot. */
 #define METRICS_HTTP_CONN_TIMEOUT 10
 /* Per-connection pool for the request line, headers and I/O buffers; the body
@@ -29,10 +33,16 @@
 
 struct metrics_http {
 	struct MHD_Daemon *mhd;
+	uv_loop_t *loop;
 	uv_poll_t poll;   /* MHD's epoll fd: readable = MHD has work */
 	uv_timer_t timer; /* MHD_get_timeout(): pending data, idle timeouts */
 	metrics_render_fn render;
 	void *data;
+	/* The last rendering, shared by the scrapes of one max_age (MHD counts
+	 * the connections still sending it) */
+	struct MHD_Response *cached;
+	uint64_t cached_at; /* uv_now() */
+	unsigned max_age_ms;
 	int port;
 	int open_handles;
 	bool in_run;        /* inside MHD_run(), i.e. inside render */
@@ -164,19 +174,29 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ret_ss, str
 
 /* ---- request handling ---- */
 
+/* Gives resp its headers; on failure destroys it and returns NULL. */
+static struct MHD_Response *with_headers(struct MHD_Response *resp, unsigned int status,
+                                         const char *content_type)
+{
+	if (!resp)
+		return NULL;
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES ||
+	    (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)) {
+		MHD_destroy_response(resp);
+		return NULL;
+	}
+	return resp;
+}
+
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
                              struct MHD_Response *resp, const char *content_type)
 {
 	enum MHD_Result ret;
 
+	resp = with_headers(resp, status, content_type);
 	if (!resp)
 		return MHD_NO; /* out of memory: MHD drops the connection */
-	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES ||
-	    (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
-	     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)) {
-		MHD_destroy_response(resp);
-		return MHD_NO;
-	}
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp); /* MHD holds its own reference until sent */
 	return ret;
@@ -193,28 +213,55 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int stat
 	        "text/plain; charset=utf-8");
 }
 
-static enum MHD_Result reply_metrics(struct metrics_http *m, struct MHD_Connection *conn)
+/* Renders into a new cached response; on failure the old one (if any)
+ * stays, unused. Returns 0 or -ENOMEM/the render's error. */
+static int render_cached(struct metrics_http *m)
 {
 	struct buf out = BUF_INIT;
+	struct MHD_Response *resp;
 	size_t len;
 	char *body;
-	struct MHD_Response *resp;
+	int r;
 
-	/* HEAD renders too: its Content-Length must match what GET would send. */
-	if (m->render(m->data, &out) < 0) {
+	r = m->render(m->data, &out);
+	if (r < 0) {
 		buf_free(&out);
-		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics\n");
+		return r;
 	}
 	len = out.len;
 	body = buf_steal(&out);
 	if (!body)
-		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+		return -ENOMEM;
 	/* The response takes the rendered text over (no second copy) and frees
 	 * it once the last connection using it is done. */
 	resp = MHD_create_response_from_buffer_with_free_callback(len, body, free);
-	if (!resp)
+	if (!resp) {
 		free(body);
-	return reply(conn, MHD_HTTP_OK, resp, METRICS_CONTENT_TYPE);
+		return -ENOMEM;
+	}
+	resp = with_headers(resp, MHD_HTTP_OK, METRICS_CONTENT_TYPE);
+	if (!resp)
+		return -ENOMEM;
+	if (m->cached)
+		MHD_destroy_response(m->cached); /* connections sending it keep it */
+	m->cached = resp;
+	m->cached_at = uv_now(m->loop);
+	return 0;
+}
+
+static enum MHD_Result reply_metrics(struct metrics_http *m, struct MHD_Connection *conn)
+{
+	/* HEAD is served the same: its Content-Length must match what GET
+	 * would send. */
+	if (!m->cached || uv_now(m->loop) - m->cached_at >= m->max_age_ms) {
+		int r = render_cached(m);
+
+		if (r < 0)
+			return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			                  r == -ENOMEM ? "out of memory\n"
+			                               : "cannot render metrics\n");
+	}
+	return MHD_queue_response(conn, MHD_HTTP_OK, m->cached);
 }
 
 /* MHD calls this once the headers are in, then per chunk of request body,
@@ -319,6 +366,10 @@ static void close_handles(struct metrics_http *m)
 		MHD_stop_daemon(m->mhd);
 		m->mhd = NULL;
 	}
+	if (m->cached) {
+		MHD_destroy_response(m->cached);
+		m->cached = NULL;
+	}
 	uv_close((uv_handle_t *)&m->poll, handle_closed_cb);
 	uv_close((uv_handle_t *)&m->timer, handle_closed_cb);
 }
@@ -343,6 +394,8 @@ int metrics_http_open(uv_loop_t *loop, const char *listen, metrics_render_fn ren
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	m->render = render;
 	m->data = data;
+	m->loop = loop;
+	m->max_age_ms = METRICS_HTTP_MAX_AGE_MS;
 
 	/* External polling (no MHD_USE_INTERNAL_POLLING_THREAD) with epoll: MHD
 	 * creates no thread and hands us one fd to watch. No
@@ -358,6 +411,7 @@ int metrics_http_open(uv_loop_t *loop, const char *listen, metrics_render_fn ren
 	m->mhd = MHD_start_daemon(
 	        flags, 0, NULL, NULL, access_cb, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)METRICS_HTTP_MAX_CONNS,
+	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)METRICS_HTTP_MAX_CONNS_PER_IP,
 	        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)METRICS_HTTP_CONN_TIMEOUT,
 	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_HTTP_CONN_MEMORY,
 	        MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, m, MHD_OPTION_END);
@@ -408,6 +462,11 @@ int metrics_http_open(uv_loop_t *loop, const char *listen, metrics_render_fn ren
 	drive(m);
 	*ret = m;
 	return 0;
+}
+
+void metrics_http_set_max_age(struct metrics_http *m, unsigned ms)
+{
+	m->max_age_ms = ms;
 }
 
 int metrics_http_port(const struct metrics_http *m)

@@ -21,7 +21,7 @@
 struct touch {
 	uv_poll_t poll;
 	int fd;
-	char *path;
+	char *path; /* set when we bound it (and must unlink it) */
 	struct daemon *d;
 };
 
@@ -115,14 +115,50 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 	}
 }
 
+/* Watches fd for datagrams; t closes it in touch_close() (on failure fd
+ * stays the caller's). */
+static int touch_watch(struct daemon *d, struct touch *t, int fd)
+{
+	int r;
+
+	t->d = d;
+	t->fd = fd;
+	r = uv_poll_init_socket(d->loop, &t->poll, t->fd);
+	if (r < 0)
+		return r;
+	t->poll.data = t;
+	uv_poll_start(&t->poll, UV_READABLE, poll_cb);
+	return 0;
+}
+
 int touch_open(struct daemon *d, const char *path, const char *group, struct touch **ret,
                struct errmsg *e)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct touch *t;
 	mode_t old;
-	int r;
+	int r, fd;
 
+	/* From systemd (warmd.socket): its mode and group are systemd's, and
+	 * the file is systemd's to remove; nothing to chown (the unit forbids
+	 * it). */
+	r = sockfile_passed(SOCK_DGRAM, "touch", &fd, e);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		t = calloc(1, sizeof(*t));
+		if (!t)
+			return errmsg_set(e, -ENOMEM, "out of memory");
+		r = touch_watch(d, t, fd);
+		if (r < 0) {
+			free(t);
+			return errmsg_set(e, r, "cannot watch the touch socket systemd passed: %s",
+			                  uv_strerror(r));
+		}
+		log_info("touch socket from systemd (socket activation)");
+		*ret = t;
+		return 0;
+	}
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return errmsg_set(e, -ENAMETOOLONG, "touch_socket path too long: %s", path);
 	r = sockfile_clear(path, false, e); /* a datagram socket has no listener to ask */
@@ -133,32 +169,29 @@ int touch_open(struct daemon *d, const char *path, const char *group, struct tou
 		free(t);
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	}
-	t->d = d;
-	t->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (t->fd < 0) {
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
 		r = -errno;
 		goto fail;
 	}
 	text_copy(sa.sun_path, sizeof(sa.sun_path), path);
 	old = umask(SOCKFILE_UMASK);
-	r = bind(t->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
 	umask(old);
 	if (r < 0)
 		goto fail;
 	if (sockfile_set_access(path, group, e) < 0)
 		log_warning("touch socket: %s", e->text);
-	r = uv_poll_init_socket(d->loop, &t->poll, t->fd);
+	r = touch_watch(d, t, fd);
 	if (r < 0) {
 		unlink(path);
 		goto fail;
 	}
-	t->poll.data = t;
-	uv_poll_start(&t->poll, UV_READABLE, poll_cb);
 	*ret = t;
 	return 0;
 fail:
-	if (t->fd >= 0)
-		close(t->fd);
+	if (fd >= 0)
+		close(fd);
 	free(t->path);
 	free(t);
 	return errmsg_set(e, r, "cannot bind touch socket %s: %s", path, strerror(-r));
@@ -177,7 +210,8 @@ void touch_close(struct touch *t)
 {
 	if (!t)
 		return;
-	unlink(t->path);
+	if (t->path)
+		unlink(t->path);
 	uv_poll_stop(&t->poll);
 	uv_close((uv_handle_t *)&t->poll, close_cb);
 }

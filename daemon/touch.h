@@ -28,11 +28,13 @@ struct touch_report {
 /* Parses one datagram. Returns 0, or -EINVAL with e saying what is wrong. */
 int touch_parse(const char *p, size_t n, struct touch_report *ret, struct errmsg *e);
 
-/* Binds path (mode 0660, group group when it exists) and feeds valid
- * touches to daemon_touch(). */
+/* Takes the datagram socket systemd passed (FileDescriptorName=touch, or
+ * the first datagram Unix socket) as it is, or else binds path (mode 0660,
+ * group group when it exists), and feeds valid touches to daemon_touch(). */
 int touch_open(struct daemon *d, const char *path, const char *group, struct touch **ret,
                struct errmsg *e);
-/* Closes and unlinks the socket; freed in the close callback. Accepts NULL. */
+/* Closes the socket and unlinks it if touch_open() bound it; freed in the
+ * close callback. Accepts NULL. */
 void touch_close(struct touch *t);
 
 #endif

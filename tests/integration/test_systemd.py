@@ -1,10 +1,17 @@
-"""systemd integration: sd_notify messages on $NOTIFY_SOCKET and <N> priority
-prefixes when stderr is the journal ($JOURNAL_STREAM)."""
+"""systemd integration: sd_notify messages on $NOTIFY_SOCKET, <N> priority
+prefixes when stderr is the journal ($JOURNAL_STREAM), and sockets passed
+by socket activation: the control socket's group decides who may change
+things, and both sockets of warmd.socket are used as systemd made them."""
+import grp
 import os
+import pwd
+import random
 import shutil
 import signal
 import socket
+import stat
 import subprocess
+import sys
 import time
 import unittest
 
@@ -101,6 +108,165 @@ class SocketActivation(unittest.TestCase):
                 log.close()
         finally:
             env.close()
+
+
+TARGET = ('targets = ( { name = "support-bot"; provider = "anthropic"; '
+          'request_file = "support-bot.json"; ttl = 6; } );\n')
+
+
+def throwaway_member(test):
+    """Creates a system group and a system user in it (a supplementary
+    group, as an operator's would be); both are removed after the test."""
+    suffix = f"{os.getpid() % 10000}{random.randrange(10000)}"
+    group, user = f"wdtg{suffix}", f"wdtu{suffix}"
+    subprocess.run(["groupadd", "--system", group], check=True, capture_output=True)
+    test.addCleanup(subprocess.run, ["groupdel", group], capture_output=True)
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                    "--gid", "nogroup", "--groups", group, user], check=True,
+                   capture_output=True)
+    test.addCleanup(subprocess.run, ["userdel", user], capture_output=True)
+    return grp.getgrnam(group).gr_gid, user
+
+
+def ctl_as(sock, user, *args, groups=None):
+    """warmctl as user: with its own groups from /etc/group, or exactly groups."""
+    g = ["--init-groups"] if groups is None else (
+        ["--groups=" + ",".join(groups)] if groups else ["--clear-groups"])
+    p = subprocess.run(["setpriv", f"--reuid={user}", "--regid=nogroup", *g, WARMCTL, "-s", sock,
+                        *args], capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+# What systemd does for a service with sockets: the sockets on fds 3.., and
+# LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (the service's own pid) set.
+ACTIVATOR = r"""
+import fcntl, os, sys
+fds = [int(x) for x in sys.argv[1].split(",")]
+high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds]
+for i, fd in enumerate(high):
+    os.dup2(fd, 3 + i)
+for fd in set(high + fds) - set(range(3, 3 + len(fds))):
+    os.close(fd)
+os.environ.update(LISTEN_FDS=str(len(fds)), LISTEN_FDNAMES=sys.argv[2],
+                  LISTEN_PID=str(os.getpid()))
+os.execv(sys.argv[3], sys.argv[3:])
+"""
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root: creates a throwaway user and group "
+                     "and runs warmctl as them")
+@unittest.skipUnless(shutil.which("setpriv") and shutil.which("useradd"),
+                     "needs setpriv (util-linux) and useradd")
+class ActivatedSocketGroup(unittest.TestCase):
+    def setUp(self):
+        self.env = Env("--ttl-5m", "6")
+        os.chmod(self.env.dir, 0o755)  # let the test users reach the sockets
+        self.gid, self.member = throwaway_member(self)
+
+    def tearDown(self):
+        self.env.close()
+
+    @unittest.skipUnless(shutil.which("systemd-socket-activate"),
+                         "needs systemd-socket-activate")
+    def test_members_of_the_socket_group_may_change_things(self):
+        """systemd-socket-activate as warmd.socket would (SocketGroup= and
+        SocketMode= done by hand: it has no options for them)."""
+        passed = self.env.path("activated.sock")
+        conf = (daemon_block(self.env.path("unused.sock")) +
+                provider_block(self.env.fake, openai=False) + TARGET)
+        w = self.env.warmd(conf, start=False)
+        log = open(w.log_path, "w")
+        proc = subprocess.Popen(["systemd-socket-activate", "-l", passed, WARMD, "-c", w.config],
+                                stdout=log, stderr=subprocess.STDOUT, env=w.env)
+        try:
+            wait_for(lambda: os.path.exists(passed), 5, what="the activation socket")
+            os.chown(passed, -1, self.gid)
+            os.chmod(passed, 0o660)
+            p = subprocess.run([WARMCTL, "-s", passed, "-t", "10", "ping"], capture_output=True,
+                               text=True)
+            self.assertEqual(p.returncode, 0, p.stderr + w.log())
+            self.assertIn("socket activation", w.log())
+            # A member of the socket's group (a supplementary group)
+            rc, out, err = ctl_as(passed, self.member, "pause", "--all")
+            self.assertEqual(rc, 0, err + w.log()[-2000:])
+            self.assertIn(f"uid {pwd.getpwnam(self.member).pw_uid}", w.log())
+            rc, out, err = ctl_as(passed, self.member, "resume", "--all")
+            self.assertEqual(rc, 0, err)
+            # Not a member: the socket's mode keeps it out...
+            rc, out, err = ctl_as(passed, "nobody", "pause", "--all", groups=[])
+            self.assertEqual(rc, 3, err)
+            # ...and with the socket opened wide, warmd refuses it; gid 0
+            # (the group of the socket's own inode) is no one's ticket.
+            os.chmod(passed, 0o666)
+            for groups in ([], ["root"]):
+                rc, out, err = ctl_as(passed, "nobody", "pause", "--all", groups=groups)
+                self.assertEqual(rc, 1, (groups, err))
+                self.assertIn("forbidden", err)
+            p = subprocess.run([WARMCTL, "-s", passed, "--json", "status"], capture_output=True,
+                               text=True)
+            self.assertIn('"paused_all":false', p.stdout.replace(" ", ""))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(10), 0, w.log())
+            log.close()
+
+    def test_both_sockets_of_the_unit_are_used_as_systemd_made_them(self):
+        """Like warmd.socket: a stream socket named control and a datagram
+        socket named touch, mode 0660, group SocketGroup=. warmd binds
+        nothing, changes neither socket file and leaves their removal to
+        systemd."""
+        run = self.env.path("run")
+        os.mkdir(run, 0o755)
+        ctl_path, touch_path = os.path.join(run, "control.sock"), os.path.join(run, "touch.sock")
+        cs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        cs.bind(ctl_path)
+        cs.listen(16)
+        ds = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ds.bind(touch_path)
+        for path in (ctl_path, touch_path):
+            os.chown(path, 0, self.gid)
+            os.chmod(path, 0o660)
+        # Paths of its own that do not exist: binding them would fail.
+        own = self.env.path("nonexistent/warmd.sock")
+        conf = daemon_block(own) + provider_block(self.env.fake, openai=False) + TARGET
+        w = self.env.warmd(conf, start=False)
+        log = open(w.log_path, "w")
+        # "touch" first: warmd goes by name, not by position.
+        proc = subprocess.Popen([sys.executable, "-c", ACTIVATOR, f"{ds.fileno()},{cs.fileno()}",
+                                 "touch:control", WARMD, "-c", w.config],
+                                pass_fds=(cs.fileno(), ds.fileno()), stdout=log,
+                                stderr=subprocess.STDOUT, env=w.env)
+        cs.close()
+        ds.close()
+        try:
+            wait_for(lambda: proc.poll() is not None or subprocess.run(
+                [WARMCTL, "-s", ctl_path, "ping"], capture_output=True).returncode == 0, 10,
+                what="warmd on the passed control socket")
+            self.assertIsNone(proc.poll(), w.log())
+            self.assertIn("control socket from systemd", w.log())
+            self.assertIn("touch socket from systemd", w.log())
+            t = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            t.sendto(b"support-bot hit", touch_path)
+            t.close()
+
+            def touches():
+                p = subprocess.run([WARMCTL, "-s", ctl_path, "--json", "status", "support-bot"],
+                                   capture_output=True, text=True)
+                return p.returncode == 0 and '"touches":1' in p.stdout.replace(" ", "")
+            wait_for(touches, 5, what="the touch through the passed socket")
+            rc, out, err = ctl_as(ctl_path, self.member, "pause", "--all")
+            self.assertEqual(rc, 0, err + w.log()[-2000:])
+            for path in (ctl_path, touch_path):
+                st = os.stat(path)
+                self.assertEqual((st.st_gid, stat.S_IMODE(st.st_mode)), (self.gid, 0o660), path)
+            self.assertNotIn("cannot give", w.log())
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(10), 0, w.log())
+            log.close()
+        self.assertTrue(os.path.exists(ctl_path) and os.path.exists(touch_path),
+                        "warmd removed a socket file systemd owns")
+        self.assertFalse(os.path.exists(own))
 
 
 class ConfigurationDirectory(unittest.TestCase):

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -29,6 +30,10 @@ struct render_state {
 	int calls;
 	int fail;                       /* return this instead of rendering when nonzero */
 	struct metrics_http **close_me; /* close this listener from inside render */
+	/* The listener's max age: 0 renders for each request (the tests that
+	 * count renders per request); default_age keeps the listener's own. */
+	unsigned max_age_ms;
+	bool default_age;
 };
 
 static int render_cb(void *data, struct buf *out)
@@ -184,8 +189,9 @@ struct scenario {
 	uv_async_t done;
 	int port;
 	void (*client)(struct scenario *sc);
-	struct resp r[4];
-	int garbage_ok; /* the garbage request got an answer or a close, not a hang */
+	struct resp r[8];
+	long long gap_ms; /* set by clients that time something */
+	int garbage_ok;   /* the garbage request got an answer or a close, not a hang */
 };
 
 static void done_cb(uv_async_t *a)
@@ -244,6 +250,8 @@ static void run_scenario(struct scenario *sc, struct render_state *rs,
 	sc->client = client;
 	ck_assert_msg(metrics_http_open(&loop, "127.0.0.1:0", render_cb, rs, &sc->m, &e) == 0,
 	              "open: %s", e.text);
+	if (!rs->default_age)
+		metrics_http_set_max_age(sc->m, rs->max_age_ms);
 	sc->port = metrics_http_port(sc->m);
 	ck_assert_int_gt(sc->port, 0);
 	ck_assert_int_eq(uv_async_init(&loop, &sc->done, done_cb), 0);
@@ -275,7 +283,7 @@ static void client_basic(struct scenario *sc)
 START_TEST(test_get_head_404_405)
 {
 	struct scenario sc;
-	struct render_state rs = { 0, 0, NULL };
+	struct render_state rs = { 0, 0, NULL, 0, false };
 	char v[128];
 
 	run_scenario(&sc, &rs, client_basic);
@@ -313,7 +321,7 @@ static void client_one_get(struct scenario *sc)
 START_TEST(test_render_error_is_500)
 {
 	struct scenario sc;
-	struct render_state rs = { 0, -ENOMEM, NULL };
+	struct render_state rs = { 0, -ENOMEM, NULL, 0, false };
 
 	run_scenario(&sc, &rs, client_one_get);
 	ck_assert_int_eq(sc.r[0].status, 500);
@@ -326,7 +334,7 @@ END_TEST
 START_TEST(test_close_from_render)
 {
 	struct scenario sc;
-	struct render_state rs = { 0, 0, &sc.m };
+	struct render_state rs = { 0, 0, &sc.m, 0, false };
 
 	run_scenario(&sc, &rs, client_one_get);
 	ck_assert_int_eq(rs.calls, 1);
@@ -364,7 +372,7 @@ static void client_keepalive(struct scenario *sc)
 START_TEST(test_keepalive)
 {
 	struct scenario sc;
-	struct render_state rs = { 0, 0, NULL };
+	struct render_state rs = { 0, 0, NULL, 0, false };
 
 	run_scenario(&sc, &rs, client_keepalive);
 	for (int i = 0; i < 4; i++) {
@@ -404,7 +412,7 @@ static void client_garbage(struct scenario *sc)
 START_TEST(test_garbage_then_get)
 {
 	struct scenario sc;
-	struct render_state rs = { 0, 0, NULL };
+	struct render_state rs = { 0, 0, NULL, 0, false };
 
 	run_scenario(&sc, &rs, client_garbage);
 	/* NUL junk: either refused, or skipped and the connection still serves */
@@ -424,12 +432,145 @@ START_TEST(test_garbage_then_get)
 }
 END_TEST
 
+static void client_many_scrapes(struct scenario *sc)
+{
+	client_keepalive(sc); /* r[0..3] on one connection */
+	ROUNDTRIP(sc->port, "HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true,
+	          &sc->r[4]);
+	ROUNDTRIP(sc->port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false,
+	          &sc->r[5]);
+}
+
+/* Scrapes within the max age share one rendering (not one per request). */
+START_TEST(test_rendering_is_cached)
+{
+	struct scenario sc;
+	struct render_state rs = { .max_age_ms = 60000 };
+	char v[32];
+
+	run_scenario(&sc, &rs, client_many_scrapes);
+	for (int i = 0; i < 6; i++) {
+		ck_assert_msg(sc.r[i].status == 200, "response %d: status %d", i, sc.r[i].status);
+		if (i != 4)
+			ck_assert_str_eq(sc.r[i].body, BODY);
+	}
+	ck_assert_int_eq(atoi(header(&sc.r[4], "Content-Length", v, sizeof(v))), (int)strlen(BODY));
+	ck_assert_int_eq(rs.calls, 1);
+}
+END_TEST
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void client_two_apart(struct scenario *sc)
+{
+	long long t0 = mono_ms();
+
+	client_one_get(sc);
+	usleep(300 * 1000);
+	ROUNDTRIP(sc->port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false,
+	          &sc->r[1]);
+	sc->gap_ms = mono_ms() - t0;
+}
+
+START_TEST(test_cached_rendering_expires)
+{
+	struct scenario sc;
+	struct render_state rs = { .max_age_ms = 100 };
+
+	run_scenario(&sc, &rs, client_two_apart);
+	ck_assert_int_eq(sc.r[0].status, 200);
+	ck_assert_int_eq(sc.r[1].status, 200);
+	ck_assert_str_eq(sc.r[1].body, BODY);
+	ck_assert_int_eq(rs.calls, 2);
+}
+END_TEST
+
+static void client_back_to_back(struct scenario *sc)
+{
+	long long t0 = mono_ms();
+
+	client_one_get(sc);
+	ROUNDTRIP(sc->port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false,
+	          &sc->r[1]);
+	sc->gap_ms = mono_ms() - t0;
+}
+
+/* By default a second's scrapes share one rendering. */
+START_TEST(test_default_max_age)
+{
+	struct scenario sc;
+	struct render_state rs = { .default_age = true };
+
+	run_scenario(&sc, &rs, client_back_to_back);
+	ck_assert_int_eq(sc.r[1].status, 200);
+	if (sc.gap_ms < METRICS_HTTP_MAX_AGE_MS - 100)
+		ck_assert_int_eq(rs.calls, 1);
+	else
+		ck_assert_int_le(rs.calls, 2); /* a very slow machine: cannot tell */
+}
+END_TEST
+
+/* One address gets 4 connections; the 5th is closed unanswered; once one
+ * of the 4 goes, that address may connect again. */
+static void client_per_ip(struct scenario *sc)
+{
+	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	int fds[4], extra;
+
+	for (int i = 0; i < 4; i++) {
+		fds[i] = client_connect(sc->port, 2000);
+		if (fds[i] < 0 || send_all(fds[i], req, sizeof(req) - 1) < 0)
+			return;
+		read_response(fds[i], &sc->r[i], false, false); /* accepted, kept alive */
+	}
+	extra = client_connect(sc->port, 2000);
+	if (extra >= 0) {
+		errno = 0;
+		if (send_all(extra, req, sizeof(req) - 1) == 0)
+			read_response(extra, &sc->r[4], false, true);
+		/* closed with our request unread: a reset, refused all the same
+		 * (a timeout would be EAGAIN) */
+		if (errno == ECONNRESET || errno == EPIPE)
+			sc->r[4].eof = true;
+		close(extra);
+	}
+	close(fds[0]);
+	/* MHD notices the close on its next turn; try for a while */
+	for (int i = 0; i < 40 && sc->r[5].status != 200; i++) {
+		usleep(50 * 1000);
+		ROUNDTRIP(sc->port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		          false, &sc->r[5]);
+	}
+	for (int i = 1; i < 4; i++)
+		close(fds[i]);
+}
+
+START_TEST(test_per_ip_connection_limit)
+{
+	struct scenario sc;
+	struct render_state rs = { 0, 0, NULL, 0, false };
+
+	run_scenario(&sc, &rs, client_per_ip);
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(sc.r[i].status == 200, "connection %d: status %d", i, sc.r[i].status);
+	ck_assert_int_eq(sc.r[4].status, 0);
+	ck_assert(sc.r[4].eof);
+	ck_assert_int_eq(sc.r[5].status, 200);
+}
+END_TEST
+
 START_TEST(test_port_in_use)
 {
 	uv_loop_t loop;
 	struct errmsg e = { { 0 } };
 	struct metrics_http *a = NULL, *b = NULL;
-	struct render_state rs = { 0, 0, NULL };
+	struct render_state rs = { 0, 0, NULL, 0, false };
 	char addr[64];
 	int fds = count_fds();
 
@@ -458,7 +599,7 @@ START_TEST(test_bad_addresses)
 	uv_loop_t loop;
 	struct errmsg e;
 	struct metrics_http *m = NULL;
-	struct render_state rs = { 0, 0, NULL };
+	struct render_state rs = { 0, 0, NULL, 0, false };
 
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -481,7 +622,7 @@ START_TEST(test_other_address_forms)
 	uv_loop_t loop;
 	struct errmsg e;
 	struct metrics_http *m;
-	struct render_state rs = { 0, 0, NULL };
+	struct render_state rs = { 0, 0, NULL, 0, false };
 
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -513,6 +654,10 @@ int main(void)
 	tcase_add_test(tc, test_close_from_render);
 	tcase_add_test(tc, test_keepalive);
 	tcase_add_test(tc, test_garbage_then_get);
+	tcase_add_test(tc, test_rendering_is_cached);
+	tcase_add_test(tc, test_cached_rendering_expires);
+	tcase_add_test(tc, test_default_max_age);
+	tcase_add_test(tc, test_per_ip_connection_limit);
 	tcase_add_test(tc, test_port_in_use);
 	tcase_add_test(tc, test_bad_addresses);
 	tcase_add_test(tc, test_other_address_forms);
