@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "jsonx.h"
 
 static const struct proto_cmd_info cmds[PROTO_CMD_COUNT] = {
@@ -123,15 +124,118 @@ int proto_cmd_lookup(const char *name)
 	return -1;
 }
 
+/* touch's "cached" / "input": absent leaves *ret at -1; otherwise an integer
+ * token count within BOUNDS_MAX_TOKENS. json-c keeps an integer beyond
+ * int64 as uint64 (read back as INT64_MAX) and a larger one as a double:
+ * both fail the same check. */
+static int decode_tokens(json_object *o, const char *key, int64_t *ret, const char **ret_code,
+                         struct errmsg *e)
+{
+	int64_t v;
+
+	if (!jsonx_get(o, key))
+		return 0;
+	if (!jsonx_get_int64(o, key, &v) || v < 0 || v > BOUNDS_MAX_TOKENS) {
+		*ret_code = PROTO_E_BAD_REQUEST;
+		return errmsg_set(e, -EINVAL, "\"%s\" must be an integer from 0 to %lld (tokens)",
+		                  key, (long long)BOUNDS_MAX_TOKENS);
+	}
+	*ret = v;
+	return 0;
+}
+
+/* touch's arguments, into x. */
+static int decode_touch(json_object *o, struct proto_request *x, const char **ret_code,
+                        struct errmsg *e)
+{
+	const char *res = jsonx_get_str(o, "result");
+
+	if (!x->target)
+		return fail(ret_code, PROTO_E_BAD_REQUEST, e, "touch needs a \"target\"");
+	if (jsonx_get(o, "result")) {
+		if (res && strcmp(res, "hit") == 0)
+			x->result = PROTO_TOUCH_HIT;
+		else if (res && strcmp(res, "miss") == 0)
+			x->result = PROTO_TOUCH_MISS;
+		else
+			return fail(ret_code, PROTO_E_BAD_REQUEST, e,
+			            "\"result\" must be \"hit\" or \"miss\"");
+	}
+	if (decode_tokens(o, "cached", &x->cached, ret_code, e) < 0 ||
+	    decode_tokens(o, "input", &x->input, ret_code, e) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* The command and its common arguments ("target", "all"), into x. */
+static int decode_cmd(json_object *o, struct proto_request *x, const char **ret_code,
+                      struct errmsg *e)
+{
+	json_object *cmdv = jsonx_get(o, "cmd"), *tv, *av;
+	const struct proto_cmd_info *info;
+	int c;
+
+	if (!json_object_is_type(o, json_type_object))
+		return fail(ret_code, PROTO_E_BAD_REQUEST, e, "request must be a JSON object");
+	if (!cmdv || !json_object_is_type(cmdv, json_type_string))
+		return fail(ret_code, PROTO_E_BAD_REQUEST, e, "request needs a string \"cmd\"");
+	/* A name with an embedded NUL must not match the command it starts with. */
+	c = strlen(json_object_get_string(cmdv)) == (size_t)json_object_get_string_len(cmdv)
+	            ? proto_cmd_lookup(json_object_get_string(cmdv))
+	            : -1;
+	if (c < 0) {
+		*ret_code = PROTO_E_UNKNOWN_COMMAND;
+		return errmsg_set(e, -EINVAL, "unknown command \"%.63s\"",
+		                  json_object_get_string(cmdv));
+	}
+	info = &cmds[c];
+	x->cmd = (enum proto_cmd)c;
+	json_object_object_foreach(o, key, val)
+	{
+		(void)val;
+		if (strcmp(key, "cmd") != 0 && !arg_allowed(info->args, key)) {
+			*ret_code = PROTO_E_BAD_REQUEST;
+			return errmsg_set(e, -EINVAL, "%s: unexpected argument \"%.63s\"",
+			                  info->name, key);
+		}
+	}
+	tv = jsonx_get(o, "target");
+	if (tv) {
+		if (!json_object_is_type(tv, json_type_string) ||
+		    json_object_get_string_len(tv) == 0 ||
+		    strlen(json_object_get_string(tv)) != (size_t)json_object_get_string_len(tv))
+			return fail(ret_code, PROTO_E_BAD_REQUEST, e,
+			            "\"target\" must be a non-empty string");
+		x->target = json_object_get_string(tv);
+	}
+	av = jsonx_get(o, "all");
+	if (av) {
+		if (!json_object_is_type(av, json_type_boolean))
+			return fail(ret_code, PROTO_E_BAD_REQUEST, e, "\"all\" must be a boolean");
+		x->all = json_object_get_boolean(av);
+	}
+	if ((info->args == PROTO_ARGS_TARGET || info->args == PROTO_ARGS_TEST ||
+	     info->args == PROTO_ARGS_VERSION || info->args == PROTO_ARGS_SHIFT) &&
+	    !x->target) {
+		*ret_code = PROTO_E_BAD_REQUEST;
+		return errmsg_set(e, -EINVAL, "%s needs a \"target\"", info->name);
+	}
+	if (info->args == PROTO_ARGS_TARGET_OR_ALL && !!x->target == x->all) {
+		*ret_code = PROTO_E_BAD_REQUEST;
+		return errmsg_set(e, -EINVAL, "%s needs either \"target\" or \"all\":true",
+		                  info->name);
+	}
+	return 0;
+}
+
 int proto_request_decode(const char *line, size_t len, struct proto_request *ret,
                          const char **ret_code, struct errmsg *e)
 {
-	json_object *o = NULL, *cmdv, *tv, *av;
-	struct proto_request extra;
+	/* Decoded into x, so that a failure leaves ret alone. */
+	struct proto_request x = { .result = PROTO_TOUCH_UNKNOWN, .cached = -1, .input = -1 };
 	const struct proto_cmd_info *info;
-	const char *target = NULL;
-	bool all = false;
-	int c, r;
+	json_object *o = NULL;
+	int r;
 
 	r = jsonx_parse(line, len, PROTO_MAX_DEPTH, &o, e);
 	if (r < 0) {
@@ -139,114 +243,21 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 		errmsg_prefix(e, "request is not valid JSON");
 		return -EINVAL;
 	}
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return fail(ret_code, PROTO_E_BAD_REQUEST, e, "request must be a JSON object");
-	}
-	cmdv = jsonx_get(o, "cmd");
-	if (!cmdv || !json_object_is_type(cmdv, json_type_string)) {
-		json_object_put(o);
-		return fail(ret_code, PROTO_E_BAD_REQUEST, e, "request needs a string \"cmd\"");
-	}
-	/* A name with an embedded NUL must not match the command it starts with. */
-	c = strlen(json_object_get_string(cmdv)) == (size_t)json_object_get_string_len(cmdv)
-	            ? proto_cmd_lookup(json_object_get_string(cmdv))
-	            : -1;
-	if (c < 0) {
-		char name[64];
-		snprintf(name, sizeof(name), "%s", json_object_get_string(cmdv));
-		json_object_put(o);
-		*ret_code = PROTO_E_UNKNOWN_COMMAND;
-		return errmsg_set(e, -EINVAL, "unknown command \"%s\"", name);
-	}
-	info = &cmds[c];
-	json_object_object_foreach(o, key, val)
-	{
-		(void)val;
-		if (strcmp(key, "cmd") == 0 || arg_allowed(info->args, key))
-			continue;
-		{
-			char k[64];
-			text_copy(k, sizeof(k), key);
-			json_object_put(o);
-			*ret_code = PROTO_E_BAD_REQUEST;
-			return errmsg_set(e, -EINVAL, "%s: unexpected argument \"%s\"", info->name,
-			                  k);
-		}
-	}
-	tv = jsonx_get(o, "target");
-	if (tv) {
-		if (!json_object_is_type(tv, json_type_string) ||
-		    json_object_get_string_len(tv) == 0 ||
-		    strlen(json_object_get_string(tv)) != (size_t)json_object_get_string_len(tv)) {
-			json_object_put(o);
-			return fail(ret_code, PROTO_E_BAD_REQUEST, e,
-			            "\"target\" must be a non-empty string");
-		}
-		target = json_object_get_string(tv);
-	}
-	av = jsonx_get(o, "all");
-	if (av) {
-		if (!json_object_is_type(av, json_type_boolean)) {
-			json_object_put(o);
-			return fail(ret_code, PROTO_E_BAD_REQUEST, e, "\"all\" must be a boolean");
-		}
-		all = json_object_get_boolean(av);
-	}
-	if ((info->args == PROTO_ARGS_TARGET || info->args == PROTO_ARGS_TEST ||
-	     info->args == PROTO_ARGS_VERSION || info->args == PROTO_ARGS_SHIFT) &&
-	    !target) {
-		json_object_put(o);
-		*ret_code = PROTO_E_BAD_REQUEST;
-		return errmsg_set(e, -EINVAL, "%s needs a \"target\"", info->name);
-	}
-	if (info->args == PROTO_ARGS_TARGET_OR_ALL && !!target == all) {
-		json_object_put(o);
-		*ret_code = PROTO_E_BAD_REQUEST;
-		return errmsg_set(e, -EINVAL, "%s needs either \"target\" or \"all\":true",
-		                  info->name);
-	}
-	ret->result = PROTO_TOUCH_UNKNOWN;
-	ret->cached = ret->input = -1;
-	if (info->args == PROTO_ARGS_TOUCH) {
-		const char *res = jsonx_get_str(o, "result");
-		if (!target) {
-			json_object_put(o);
-			return fail(ret_code, PROTO_E_BAD_REQUEST, e, "touch needs a \"target\"");
-		}
-		if (jsonx_get(o, "result")) {
-			if (res && strcmp(res, "hit") == 0)
-				ret->result = PROTO_TOUCH_HIT;
-			else if (res && strcmp(res, "miss") == 0)
-				ret->result = PROTO_TOUCH_MISS;
-			else {
-				json_object_put(o);
-				return fail(ret_code, PROTO_E_BAD_REQUEST, e,
-				            "\"result\" must be \"hit\" or \"miss\"");
-			}
-		}
-		if ((jsonx_get(o, "cached") &&
-		     (!jsonx_get_int64(o, "cached", &ret->cached) || ret->cached < 0)) ||
-		    (jsonx_get(o, "input") &&
-		     (!jsonx_get_int64(o, "input", &ret->input) || ret->input < 0))) {
-			json_object_put(o);
-			return fail(ret_code, PROTO_E_BAD_REQUEST, e,
-			            "\"cached\" and \"input\" must be non-negative integers");
-		}
-	}
-	if (decode_extra(info, o, &extra, ret_code, e) < 0) {
-		json_object_put(o);
-		return -EINVAL;
-	}
-	ret->version = extra.version;
-	ret->percent = extra.percent;
-	ret->n = extra.n;
-	ret->variants = extra.variants;
-	ret->cmd = (enum proto_cmd)c;
-	ret->target = target;
-	ret->all = all;
-	ret->obj = o;
+	r = decode_cmd(o, &x, ret_code, e);
+	if (r < 0)
+		goto out;
+	info = &cmds[x.cmd];
+	if (info->args == PROTO_ARGS_TOUCH && (r = decode_touch(o, &x, ret_code, e)) < 0)
+		goto out;
+	r = decode_extra(info, o, &x, ret_code, e);
+	if (r < 0)
+		goto out;
+	x.obj = o;
+	*ret = x;
 	return 0;
+out:
+	json_object_put(o);
+	return -EINVAL;
 }
 
 void proto_request_done(struct proto_request *r)

@@ -83,8 +83,8 @@ struct proto_request {
 	const char *target; /* points into obj, or NULL */
 	bool all;
 	enum proto_touch_result result; /* touch: hit/miss, or unknown */
-	int64_t cached;                 /* touch: cached tokens reported, -1 if absent */
-	int64_t input;                  /* touch: input tokens reported, -1 if absent */
+	int64_t cached;                 /* touch: cached tokens, <= BOUNDS_MAX_TOKENS, -1 absent */
+	int64_t input;                  /* touch: input tokens, <= BOUNDS_MAX_TOKENS, -1 absent */
 	const char *version;            /* shift/promote: a version name, or NULL */
 	int64_t percent;                /* shift: 0-100, -1 if absent */
 	int64_t n;                      /* test: requests to send */
@@ -92,9 +92,11 @@ struct proto_request {
 	json_object *obj; /* the parsed request; owned, free with proto_request_done */
 };
 
-/* Decodes one request line (without its newline). On failure returns
- * -EINVAL, sets *ret_code to one of the PROTO_E_* codes and e to a message
- * naming what is wrong; nothing is allocated then. */
+/* Decodes one request line (without its newline). Every number is checked
+ * against its bound (touch's counts against BOUNDS_MAX_TOKENS of
+ * common/bounds.h). On failure returns -EINVAL, sets *ret_code to one of the
+ * PROTO_E_* codes and e to a message naming what is wrong (and the bound);
+ * ret is left alone and nothing is allocated then. */
 int proto_request_decode(const char *line, size_t len, struct proto_request *ret,
                          const char **ret_code, struct errmsg *e);
 void proto_request_done(struct proto_request *r);

@@ -1241,10 +1241,11 @@ static bool prefix_prices(const struct audit_target *t, struct prefix_prices *re
 
 	if (!p || tok <= 0 || p->input <= 0)
 		return false;
-	ret->read = tok * (p->cache_read > 0 ? p->cache_read : p->input / 10);
-	ret->write_5m = tok * (p->cache_write > 0 ? p->cache_write : p->input * 5 / 4);
-	ret->write_1h =
-	        tok * (p->has_write_1h && p->cache_write_1h > 0 ? p->cache_write_1h : p->input * 2);
+	/* Prices are bounded (BOUNDS_MAX_PRICE_PICO), so the multiples fit. */
+	ret->read = pricing_mul(tok, p->cache_read > 0 ? p->cache_read : p->input / 10);
+	ret->write_5m = pricing_mul(tok, p->cache_write > 0 ? p->cache_write : p->input * 5 / 4);
+	ret->write_1h = pricing_mul(
+	        tok, p->has_write_1h && p->cache_write_1h > 0 ? p->cache_write_1h : p->input * 2);
 	return true;
 }
 
@@ -1267,8 +1268,8 @@ static void check_gaps(struct audit *a, const struct audit_target *t)
 	if (!uncovered)
 		return;
 	if (prefix_prices(t, &pp))
-		usd_text((int64_t)uncovered *
-		                 ((t->ttl_s > 300 ? pp.write_1h : pp.write_5m) - pp.read),
+		usd_text(pricing_mul(uncovered,
+		                     (t->ttl_s > 300 ? pp.write_1h : pp.write_5m) - pp.read),
 		         extra, sizeof(extra));
 	add(a, t, NULL, AUDIT_MEDIUM, C_GAPS, "cache configuration", "minutes",
 	    fmt(a, "Traffic gaps longer than the TTL are not bridged"),
@@ -1298,11 +1299,11 @@ static int64_t traffic_cost(const struct audit_target *t, double ttl, int64_t r,
 	for (unsigned i = 0; i + 1 < t->ntouch; i++) {
 		double g = gap_at(t, i), k;
 		if (g <= ttl) {
-			total += r;
+			total = pricing_sum(total, r);
 			continue;
 		}
 		k = ceil(g / ttl); /* k - 1 warms, then the request's read */
-		total += r > 0 && k < (double)w / (double)r ? (int64_t)k * r : w;
+		total = pricing_sum(total, r > 0 && k < (double)w / (double)r ? (int64_t)k * r : w);
 	}
 	return total;
 }
@@ -1326,8 +1327,10 @@ static void check_ttl_choice(struct audit *a, const struct audit_target *t, bool
 	c1h = traffic_cost(t, short_ttl ? 3600 : t->ttl_s, pp.read, pp.write_1h);
 	cur = short_ttl ? c5 : c1h;
 	alt = short_ttl ? c1h : c5;
-	/* a 5% margin: not worth a change (or flapping advice) below that */
-	if (alt * 20 >= cur * 19)
+	/* a 5% margin: not worth a change (or flapping advice) below that;
+	 * alt * 20 >= cur * 19 without the products (money goes up to
+	 * PRICING_MAX_PICO, twenty times that does not fit) */
+	if (alt >= cur - cur / 20)
 		return;
 	usd_text(cur, cur_s, sizeof(cur_s));
 	usd_text(alt, alt_s, sizeof(alt_s));

@@ -697,7 +697,9 @@ static void credit_saving(struct daemon *d, struct target *t, const struct touch
 		return;
 	if (t->last_traffic > 0 && now - t->last_traffic <= t->ttl_s)
 		return; /* the traffic alone would have kept it warm */
-	t->saved_pico += pricing_write(t->price, tokens, t->ttl_s) - pricing_read(t->price, tokens);
+	if (pricing_add(&t->saved_pico, pricing_saving(t->price, tokens, t->ttl_s)))
+		log_warning("%s: saved_usd reached $%.0f and stays there", t->name,
+		            pricing_usd(PRICING_MAX_PICO));
 }
 
 int daemon_touch(struct daemon *d, const struct touch_report *rep)

@@ -41,9 +41,10 @@ static bool read_price(config_setting_t *g, const char *key, int64_t *ret, bool 
 		          "pricing: %s must be a number of USD per million tokens", key);
 		return false;
 	}
-	if (!(v >= 0) || v > 1e6) {
+	if (!(v >= 0) || v > BOUNDS_MAX_USD_PER_MTOK) {
 		diags_add(d, DIAG_ERROR, setting_file(s, file), config_setting_source_line(s),
-		          "pricing: %s = %g is out of range", key, v);
+		          "pricing: %s = %g is out of range: from 0 to %d USD per million tokens",
+		          key, v, BOUNDS_MAX_USD_PER_MTOK);
 		return false;
 	}
 	*ret = per_token(v);
@@ -211,20 +212,62 @@ const struct price *pricing_find(const struct pricing *p, const char *model)
 	return best;
 }
 
+int64_t pricing_mul(int64_t tokens, int64_t pico_per_token)
+{
+	int64_t v;
+
+	if (tokens <= 0 || pico_per_token <= 0)
+		return 0;
+	if (__builtin_mul_overflow(tokens, pico_per_token, &v) || v > PRICING_MAX_PICO)
+		return PRICING_MAX_PICO;
+	return v;
+}
+
+int64_t pricing_sum(int64_t a, int64_t b)
+{
+	int64_t v;
+
+	if (__builtin_add_overflow(a, b, &v))
+		return a > 0 ? PRICING_MAX_PICO : -PRICING_MAX_PICO;
+	if (v > PRICING_MAX_PICO)
+		return PRICING_MAX_PICO;
+	if (v < -PRICING_MAX_PICO)
+		return -PRICING_MAX_PICO;
+	return v;
+}
+
+bool pricing_add(int64_t *acc, int64_t v)
+{
+	int64_t old = *acc;
+
+	*acc = pricing_sum(old, v);
+	return (*acc == PRICING_MAX_PICO || *acc == -PRICING_MAX_PICO) && *acc != old;
+}
+
 int64_t pricing_read(const struct price *pr, int64_t tokens)
 {
-	return tokens * pr->cache_read;
+	return pricing_mul(tokens, pr->cache_read);
 }
 
 int64_t pricing_write(const struct price *pr, int64_t tokens, double ttl_s)
 {
-	return tokens * (ttl_s > 300 ? pr->cache_write_1h : pr->cache_write);
+	return pricing_mul(tokens, ttl_s > 300 ? pr->cache_write_1h : pr->cache_write);
+}
+
+int64_t pricing_saving(const struct price *pr, int64_t tokens, double ttl_s)
+{
+	int64_t w = pricing_write(pr, tokens, ttl_s), r = pricing_read(pr, tokens);
+
+	return w > r ? w - r : 0; /* both within [0, PRICING_MAX_PICO]: no overflow */
 }
 
 int64_t pricing_cost(const struct price *pr, const struct warm_usage *u, double ttl_s)
 {
-	return pricing_read(pr, u->read) + pricing_write(pr, u->write, ttl_s) +
-	       u->input * pr->input + u->output * pr->output;
+	int64_t c = pricing_read(pr, u->read);
+
+	c = pricing_sum(c, pricing_write(pr, u->write, ttl_s));
+	c = pricing_sum(c, pricing_mul(u->input, pr->input));
+	return pricing_sum(c, pricing_mul(u->output, pr->output));
 }
 
 double pricing_usd(int64_t pico)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "cred.h"
 #include "jsonx.h"
 #include "provider_anthropic.h"
@@ -206,14 +207,21 @@ int provider_usage_field(json_object *usage, const char *path, const char *key, 
                          struct errmsg *e)
 {
 	json_object *v = jsonx_get(usage, key);
+	int64_t n;
 
 	*ret = 0;
 	if (!v)
 		return 0;
 	if (!json_object_is_type(v, json_type_int))
 		return errmsg_set(e, -EPROTO, "%s.%s is not an integer", path, key);
-	*ret = json_object_get_int64(v);
-	if (*ret < 0)
+	n = json_object_get_int64(v); /* INT64_MAX for a larger uint64: caught below */
+	if (n < 0)
 		return errmsg_set(e, -EPROTO, "%s.%s is negative", path, key);
+	/* No request comes near this: a larger count is a broken (or hostile)
+	 * answer, not a number to bill. The text shows it as the server sent it. */
+	if (n > BOUNDS_MAX_TOKENS)
+		return errmsg_set(e, -EPROTO, "%s.%s = %.24s is more than %lld tokens", path, key,
+		                  json_object_to_json_string(v), (long long)BOUNDS_MAX_TOKENS);
+	*ret = n;
 	return 0;
 }

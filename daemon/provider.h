@@ -163,7 +163,8 @@ void provider_error_from_body(long status, const char *body, size_t len,
 void provider_hash(const char *data, size_t len, char out[65]);
 
 /* Shared by adapters: reads an optional non-negative integer usage field.
- * Absent or null gives 0; another type or a negative value fails with e. */
+ * Absent or null gives 0; another type, a negative value or one above
+ * BOUNDS_MAX_TOKENS (common/bounds.h) fails with e (and *ret is 0). */
 int provider_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,
                          struct errmsg *e);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "daemon.h"
 #include "jsonx.h"
 #include "pricing.h"
@@ -39,7 +40,14 @@ struct sim {
 	size_t n;
 	FILE *events;
 	double start, end;
+	bool saturated; /* a sum of money reached PRICING_MAX_PICO (said once) */
 };
+
+/* Every sum of money in the report: checked, saturating. */
+static void add_money(struct sim *s, int64_t *acc, int64_t v)
+{
+	s->saturated |= pricing_add(acc, v);
+}
 
 static struct simx *find(struct sim *s, const struct target *t)
 {
@@ -125,17 +133,17 @@ static int sim_fire(void *data, struct target *t)
 	struct simx *x = find(s, t);
 	double now = clock_now(s->d.clk);
 	bool hit = now < x->cache_exp;
-	int64_t cost = x->prefix * (hit ? x->r : x->w);
+	int64_t cost = pricing_mul(x->prefix, hit ? x->r : x->w);
 	struct sched_outcome o = { .result = hit ? WARM_HIT : WARM_WRITE, .sent_at = now };
 
 	refresh_entry(x, now);
 	x->warms++;
 	x->warm_writes += !hit;
-	x->warm_cost += cost;
+	add_money(s, &x->warm_cost, cost);
 	t->warms++;
 	t->hits += hit;
 	t->writes += !hit;
-	t->cost_pico += cost;
+	add_money(s, &t->cost_pico, cost);
 	event(s, now, t->name, "warm", hit);
 	sched_done(s->d.sched, t, &o);
 	return 0;
@@ -177,7 +185,7 @@ static int read_trace(struct sim *s, const char *path, struct req **ret, size_t 
 		if (!*p || *p == '#')
 			continue;
 		ts = strtod(p, &end);
-		if (end == p || *end != ',' || !isfinite(ts) || ts < 0) {
+		if (end == p || *end != ',') {
 			if (lineno == 1 && strncmp(p, "time", 4) == 0)
 				continue; /* a CSV header */
 			fprintf(err, "%s:%d: error: expected unix_seconds,target[,input_tokens]\n",
@@ -185,14 +193,24 @@ static int read_trace(struct sim *s, const char *path, struct req **ret, size_t 
 			errors++;
 			continue;
 		}
+		if (!(ts >= 0 && ts <= BOUNDS_MAX_TIME)) { /* NaN too */
+			fprintf(err, "%s:%d: error: unix_seconds must be from 0 to %.0f\n", path,
+			        lineno, BOUNDS_MAX_TIME);
+			errors++;
+			continue;
+		}
 		name = end + 1;
 		comma = strchr(name, ',');
 		if (comma) {
 			*comma = '\0';
+			errno = 0;
 			input = strtol(comma + 1, &end, 10);
-			if (end == comma + 1 || *end || input < 0) {
-				fprintf(err, "%s:%d: error: input_tokens must be a whole number\n",
-				        path, lineno);
+			if (end == comma + 1 || *end || errno || input < 0 ||
+			    input > BOUNDS_MAX_TOKENS) {
+				fprintf(err,
+				        "%s:%d: error: input_tokens must be a whole number from 0 "
+				        "to %lld\n",
+				        path, lineno, (long long)BOUNDS_MAX_TOKENS);
 				errors++;
 				continue;
 			}
@@ -259,20 +277,31 @@ static struct baselines baselines(const struct simx *x, double start, double end
 {
 	struct baselines b = { 0, 0, 0 };
 	double T = x->t->ttl_s;
-	int64_t r = x->prefix * x->r, w = x->prefix * x->w;
+	int64_t r = pricing_mul(x->prefix, x->r), w = pricing_mul(x->prefix, x->w);
+	int64_t bridge = w > r ? w - r : 0; /* both within [0, PRICING_MAX_PICO] */
 
 	if (x->ntimes == 0)
 		return b;
 	b.none = b.oracle = w; /* the first request writes */
 	for (size_t i = 1; i < x->ntimes; i++) {
 		double g = x->times[i] - x->times[i - 1];
-		int64_t k = g <= T ? 0 : (int64_t)ceil(g / T) - 1;
-		b.none += g <= T ? r : w;
-		b.oracle += g <= T ? r : (k * r < w - r ? k * r : w - r) + r;
+		int64_t kr;
+
+		if (g <= T) {
+			b.none = pricing_sum(b.none, r);
+			b.oracle = pricing_sum(b.oracle, r);
+			continue;
+		}
+		/* k - 1 warms bridge the gap, or the request writes again: the
+		 * cheaper. Times are bounded (BOUNDS_MAX_TIME), so k fits. */
+		kr = pricing_mul((int64_t)ceil(g / T) - 1, r);
+		b.none = pricing_sum(b.none, w);
+		b.oracle = pricing_sum(b.oracle, pricing_sum(kr < bridge ? kr : bridge, r));
 	}
 	/* A warm every TTL/2 around the clock, from the start of the trace to
 	 * its end: the first one writes, the rest and every request read. */
-	b.fixed = w + (int64_t)floor((end - start) / (T / 2)) * r + (int64_t)x->ntimes * r;
+	b.fixed = pricing_sum(w, pricing_mul((int64_t)floor((end - start) / (T / 2)), r));
+	b.fixed = pricing_sum(b.fixed, pricing_mul((int64_t)x->ntimes, r));
 	return b;
 }
 
@@ -322,20 +351,24 @@ static void report(struct sim *s, bool json, FILE *out)
 		struct simx *x = &s->x[i];
 		struct baselines b = baselines(x, s->start, s->end);
 		double span = x->first >= 0 ? s->end - x->first : 0, cov;
-		int64_t tot = x->warm_cost + x->req_cost + x->tail_cost;
+		int64_t tot = pricing_sum(pricing_sum(x->warm_cost, x->req_cost), x->tail_cost);
 
-		b.none += x->tail_cost;
-		b.fixed += x->tail_cost;
-		b.oracle += x->tail_cost;
+		b.none = pricing_sum(b.none, x->tail_cost);
+		b.fixed = pricing_sum(b.fixed, x->tail_cost);
+		b.oracle = pricing_sum(b.oracle, x->tail_cost);
 		if (x->first >= 0)
 			x->covered += fmin(x->cov_exp, s->end) - x->cov_start;
 		cov = span > 0 ? x->covered / span : 0;
 		json_object_array_add(arr, row_json(x->t->name, x->requests, x->warms, x->cold, cov,
 		                                    x->warm_cost, x->miss_cost, tot, &b));
 		req += x->requests, warms += x->warms, cold += x->cold;
-		warm += x->warm_cost, miss += x->miss_cost, total += tot;
+		add_money(s, &warm, x->warm_cost);
+		add_money(s, &miss, x->miss_cost);
+		add_money(s, &total, tot);
 		cov_num += x->covered, cov_den += span;
-		tb.none += b.none, tb.fixed += b.fixed, tb.oracle += b.oracle;
+		add_money(s, &tb.none, b.none);
+		add_money(s, &tb.fixed, b.fixed);
+		add_money(s, &tb.oracle, b.oracle);
 	}
 	json_object_object_add(root, "targets", arr);
 	json_object_object_add(root, "total",
@@ -461,11 +494,11 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		refresh_entry(x, now);
 		x->requests++;
 		x->cold += !hit;
-		x->req_cost += x->prefix * (hit ? x->r : x->w);
+		add_money(&s, &x->req_cost, pricing_mul(x->prefix, hit ? x->r : x->w));
 		if (!hit)
-			x->miss_cost += x->prefix * (x->w - x->r);
+			add_money(&s, &x->miss_cost, pricing_mul(x->prefix, x->w - x->r));
 		if (reqs[i].input > x->prefix)
-			x->tail_cost += (reqs[i].input - x->prefix) * x->in;
+			add_money(&s, &x->tail_cost, pricing_mul(reqs[i].input - x->prefix, x->in));
 		x->times = realloc(x->times, (x->ntimes + 1) * sizeof(double));
 		if (!x->times)
 			abort();
@@ -475,6 +508,11 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		sched_touch(s.d.sched, x->t); /* real traffic, as a touch */
 	}
 	report(&s, json, out);
+	if (s.saturated)
+		fprintf(err,
+		        "warning: a cost reached $%.0f, where warmd's sums of money stop; the "
+		        "figures at that value are lower than the real ones\n",
+		        pricing_usd(PRICING_MAX_PICO));
 	rc = 0;
 out:
 	if (s.events && fclose(s.events) != 0) {

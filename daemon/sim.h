@@ -3,7 +3,9 @@
  * turning warmd on.
  *
  * TRACE lines are `unix_seconds,target[,input_tokens]` (real requests, which
- * act as touches). Each target's cache lives its TTL from every request or
+ * act as touches), unix_seconds at most BOUNDS_MAX_TIME and input_tokens at
+ * most BOUNDS_MAX_TOKENS (common/bounds.h). Money is summed with pricing's
+ * checked arithmetic. Each target's cache lives its TTL from every request or
  * warm that refreshes it. Reported per target and in total: requests, warms,
  * cold requests, coverage and costs, beside three baselines computed on the
  * same traffic: no_warming, fixed_interval (a warm every TTL/2, around the

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +13,19 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bounds.h"
 #include "buf.h"
 #include "daemon.h"
 #include "jsonx.h"
 #include "log.h"
 #include "policy.h"
+#include "pricing.h"
 #include "version.h"
 
 #define STATE_MAX_BYTES (256u * 1024 * 1024)
+/* A time read back may be this much later than now (a clock stepped back
+ * a little between two runs); later than that it is not believed. */
+#define STATE_CLOCK_SLACK_S 300.0
 
 /* One target as it was when the snapshot was taken (plain data: the worker
  * thread reads it while the loop goes on). */
@@ -527,41 +534,182 @@ static int read_all(const char *path, char **ret, size_t *ret_len)
 	return 0;
 }
 
-static bool get_u64(json_object *o, const char *key, uint64_t *ret)
-{
-	int64_t v;
+/* What was wrong with one target's entry: collected while it is read, so
+ * that it makes one warning, and what stays usable is still restored. */
+struct problems {
+	char text[768];
+	size_t len;
+};
 
-	if (!jsonx_get_int64(o, key, &v) || v < 0)
+static void problem(struct problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(struct problems *p, const char *fmt, ...)
+{
+	size_t room = sizeof(p->text) - p->len;
+	va_list ap;
+	int n;
+
+	if (room < 8)
+		return; /* enough said */
+	if (p->len) {
+		memcpy(p->text + p->len, "; ", 3);
+		p->len += 2;
+		room -= 2;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(p->text + p->len, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		p->len += (size_t)n < room ? (size_t)n : room - 1;
+}
+
+/* A value as the file has it, for a warning (print with %.40s). */
+static const char *shown(json_object *v)
+{
+	return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+}
+
+/* The readers below take one optional field. Absent: false and nothing said
+ * (a file of an older warmd; the default stands). Present but not what a
+ * warmd writes: false and a problem. Otherwise *ret and true. */
+
+/* An integer from lo to hi. json-c keeps an integer beyond int64 as uint64,
+ * read back as INT64_MAX, and a larger one as a double: both fail. */
+static bool take_int(json_object *e, const char *key, int64_t lo, int64_t hi, int64_t *ret,
+                     struct problems *p)
+{
+	json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(e, key, &v))
 		return false;
-	*ret = (uint64_t)v;
+	if (!jsonx_is_int(v) || (n = json_object_get_int64(v)) < lo || n > hi) {
+		problem(p, "%s = %.40s is not an integer from %lld to %lld", key, shown(v),
+		        (long long)lo, (long long)hi);
+		return false;
+	}
+	*ret = n;
 	return true;
 }
 
-/* A time field: a number or null. */
-static bool get_time(json_object *o, const char *key, double *ret)
+/* An event counter. */
+static void take_count(json_object *e, const char *key, uint64_t *ret, struct problems *p)
 {
-	json_object *v = jsonx_get(o, key);
+	int64_t n;
 
+	if (take_int(e, key, 0, BOUNDS_MAX_COUNT, &n, p))
+		*ret = (uint64_t)n;
+}
+
+/* A Unix time from 0 to hi, or null (0: never). Beyond BOUNDS_MAX_TIME
+ * (1e300, say) it could not even be converted to the touch history's 32 bits. */
+static bool take_time(json_object *e, const char *key, double hi, double *ret, struct problems *p)
+{
+	json_object *v;
+	double t;
+
+	if (!json_object_object_get_ex(e, key, &v))
+		return false;
 	if (!v) {
 		*ret = 0;
-		return json_object_object_get_ex(o, key, NULL); /* present and null */
+		return true;
 	}
-	if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+	t = json_object_get_double(v);
+	if (!(json_object_is_type(v, json_type_double) || jsonx_is_int(v)) || !(t >= 0) ||
+	    t > BOUNDS_MAX_TIME) {
+		problem(p, "%s = %.40s is not a Unix time", key, shown(v));
 		return false;
-	*ret = json_object_get_double(v);
-	return *ret >= 0;
+	}
+	if (t > hi) {
+		problem(p, "%s = %.40s is too far in the future (after %.0f)", key, shown(v), hi);
+		return false;
+	}
+	*ret = t;
+	return true;
+}
+
+static bool take_bool(json_object *e, const char *key, bool *ret, struct problems *p)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(e, key, &v))
+		return false;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		problem(p, "%s = %.40s is not true or false", key, shown(v));
+		return false;
+	}
+	*ret = json_object_get_boolean(v);
+	return true;
+}
+
+/* "touch_history": the first time, then the differences (negative after a
+ * step back of the clock), every time within [0, BOUNDS_MAX_TIME]. */
+static bool history_valid(json_object *h, struct problems *p)
+{
+	int64_t at = 0;
+
+	if (!json_object_is_type(h, json_type_array)) {
+		problem(p, "touch_history is not an array");
+		return false;
+	}
+	for (size_t i = 0; i < json_object_array_length(h); i++) {
+		json_object *v = json_object_array_get_idx(h, i);
+		int64_t d = jsonx_is_int(v) ? json_object_get_int64(v) : -1;
+		/* |d| <= BOUNDS_MAX_TIME keeps the sum far inside int64 */
+		if (!jsonx_is_int(v) || d < -(int64_t)BOUNDS_MAX_TIME ||
+		    d > (int64_t)BOUNDS_MAX_TIME || (at += d) < 0 ||
+		    at > (int64_t)BOUNDS_MAX_TIME) {
+			problem(p, "touch_history[%zu] = %.40s is not a time", i, shown(v));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* "versions": each with a 64-character version hash, times, counts. */
+static bool versions_valid(json_object *h, struct problems *p)
+{
+	if (!json_object_is_type(h, json_type_array)) {
+		problem(p, "versions is not an array");
+		return false;
+	}
+	for (size_t i = 0; i < json_object_array_length(h); i++) {
+		json_object *v = json_object_array_get_idx(h, i);
+		const char *hash = jsonx_get_str(v, "version");
+		struct problems q = { .len = 0 };
+		int64_t n;
+		double t;
+
+		if (!hash || strlen(hash) != 64)
+			problem(&q, "no version hash");
+		if (!take_time(v, "first_seen", BOUNDS_MAX_TIME, &t, &q) && !q.len)
+			problem(&q, "no first_seen");
+		if (!take_time(v, "last_seen", BOUNDS_MAX_TIME, &t, &q) && !q.len)
+			problem(&q, "no last_seen");
+		if (!take_int(v, "prefix_tokens", 0, BOUNDS_MAX_TOKENS, &n, &q) && !q.len)
+			problem(&q, "no prefix_tokens");
+		if (!take_int(v, "hits", 0, BOUNDS_MAX_COUNT, &n, &q) && !q.len)
+			problem(&q, "no hits");
+		if (!take_int(v, "writes", 0, BOUNDS_MAX_COUNT, &n, &q) && !q.len)
+			problem(&q, "no writes");
+		if (q.len) {
+			problem(p, "versions[%zu]: %s", i, q.text);
+			return false;
+		}
+	}
+	return true;
 }
 
 /* "gaps", when present: every count in range, every cell inside the table. */
 static bool gaps_valid(json_object *g)
 {
 	json_object *all = jsonx_get(g, "all"), *cells = jsonx_get(g, "cells"), *v;
-	uint64_t u;
+	int64_t u;
 	size_t n;
 
 	if (!json_object_is_type(g, json_type_object) || !(v = jsonx_get(g, "ttl_s")) ||
 	    !(json_object_is_type(v, json_type_double) || jsonx_is_int(v)) ||
-	    !(json_object_get_double(v) > 0) || !get_u64(g, "total", &u) || u > UINT32_MAX ||
+	    !(json_object_get_double(v) > 0) || !isfinite(json_object_get_double(v)) ||
+	    !jsonx_get_int64(g, "total", &u) || u < 0 || u > UINT32_MAX ||
 	    !json_object_is_type(all, json_type_array) ||
 	    json_object_array_length(all) != POLICY_BINS ||
 	    !json_object_is_type(cells, json_type_array) || json_object_array_length(cells) % 2)
@@ -587,13 +735,13 @@ static bool gaps_valid(json_object *g)
 static void restore_gaps(struct target *t, json_object *g)
 {
 	json_object *all = jsonx_get(g, "all"), *cells = jsonx_get(g, "cells");
-	uint64_t total = 0;
+	int64_t total = 0;
 
 	if (!t->gaps && !(t->gaps = calloc(1, sizeof(*t->gaps))))
 		abort();
 	memset(t->gaps, 0, sizeof(*t->gaps));
 	t->gaps->ttl_s = json_object_get_double(jsonx_get(g, "ttl_s"));
-	get_u64(g, "total", &total);
+	jsonx_get_int64(g, "total", &total);
 	t->gaps->total = (uint32_t)total;
 	for (size_t b = 0; b < POLICY_BINS; b++)
 		t->gaps->all[b] =
@@ -605,57 +753,8 @@ static void restore_gaps(struct target *t, json_object *g)
 	}
 }
 
-/* Checks one target entry completely before anything is applied. */
-static bool entry_valid(json_object *e)
-{
-	static const char *const counts[] = { "prefix_tokens", "warms",      "hits",
-		                              "writes",        "nones",      "errors",
-		                              "touches",       "touch_hits", "touch_misses" };
-	json_object *h = jsonx_get(e, "touch_history"), *paused = jsonx_get(e, "paused");
-	uint64_t u;
-	double t;
-
-	if (!json_object_is_type(e, json_type_object) || !jsonx_get_str(e, "version") ||
-	    !jsonx_get_str(e, "url") || !paused || !json_object_is_type(paused, json_type_boolean))
-		return false;
-	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
-		if (!get_u64(e, counts[i], &u))
-			return false;
-	if (!get_time(e, "last_refresh", &t) || !get_time(e, "expires_at", &t) ||
-	    !get_time(e, "last_touch", &t) || !get_time(e, "last_traffic", &t))
-		return false;
-	if (!get_u64(e, "cost_pico_usd", &u) || !get_u64(e, "saved_pico_usd", &u) ||
-	    !json_object_is_type(jsonx_get(e, "refreshed_by_warm"), json_type_boolean))
-		return false;
-	if (!h || !json_object_is_type(h, json_type_array))
-		return false;
-	for (size_t i = 0; i < json_object_array_length(h); i++) {
-		json_object *v = json_object_array_get_idx(h, i);
-		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
-			return false;
-	}
-	h = jsonx_get(e, "versions");
-	if (!h || !json_object_is_type(h, json_type_array))
-		return false;
-	for (size_t i = 0; i < json_object_array_length(h); i++) {
-		json_object *v = json_object_array_get_idx(h, i);
-		const char *hash = jsonx_get_str(v, "version");
-		if (!hash || strlen(hash) != 64 || !get_time(v, "first_seen", &t) ||
-		    !get_time(v, "last_seen", &t) || !get_u64(v, "prefix_tokens", &u) ||
-		    !get_u64(v, "hits", &u) || !get_u64(v, "writes", &u))
-			return false;
-	}
-	if (jsonx_get(e, "weight") || jsonx_get(e, "cfg_weight") || jsonx_get(e, "prev_weight")) {
-		int64_t w, c, p;
-		if (!jsonx_get_int64(e, "weight", &w) || !jsonx_get_int64(e, "cfg_weight", &c) ||
-		    !jsonx_get_int64(e, "prev_weight", &p) || w < 0 || w > 100 || c < 0 ||
-		    c > 100 || p < -1 || p > 100)
-			return false;
-	}
-	return !jsonx_get(e, "gaps") || gaps_valid(jsonx_get(e, "gaps"));
-}
-
-/* The stored history, with the current template's version on top. */
+/* The stored history (checked by versions_valid), with the current
+ * template's version on top. */
 static void restore_versions(struct target *t, json_object *arr, double now)
 {
 	size_t n = json_object_array_length(arr);
@@ -668,74 +767,130 @@ static void restore_versions(struct target *t, json_object *arr, double now)
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(arr, i);
 		struct target_version *tv = &t->versions[i];
-		uint64_t u = 0;
+		struct problems ignored = { .len = 0 };
+		int64_t u = 0;
 		text_copy(tv->version, sizeof(tv->version), jsonx_get_str(v, "version"));
-		get_time(v, "first_seen", &tv->first_seen);
-		get_time(v, "last_seen", &tv->last_seen);
-		get_u64(v, "prefix_tokens", &u);
+		take_time(v, "first_seen", BOUNDS_MAX_TIME, &tv->first_seen, &ignored);
+		take_time(v, "last_seen", BOUNDS_MAX_TIME, &tv->last_seen, &ignored);
+		take_int(v, "prefix_tokens", 0, BOUNDS_MAX_TOKENS, &u, &ignored);
 		tv->prefix_tokens = (long)u;
-		get_u64(v, "hits", &tv->hits);
-		get_u64(v, "writes", &tv->writes);
+		take_count(v, "hits", &tv->hits, &ignored);
+		take_count(v, "writes", &tv->writes, &ignored);
 	}
 	target_version_enter(t, t->tmpl, now); /* a no-op when it is the stored one */
 }
 
-static void apply_entry(struct daemon *d, struct target *t, json_object *e, double now)
+/* Weights set at run time (blue/green): all three, or none. */
+static void restore_weights(struct target *t, json_object *e, struct problems *p)
 {
-	json_object *h = jsonx_get(e, "touch_history");
-	const char *err = jsonx_get_str(e, "last_error");
-	uint64_t prefix = 0, cost = 0, saved = 0;
-	int64_t at = 0;
+	struct problems q = { .len = 0 };
+	int64_t w = 0, c = 0, pw = 0;
 
-	get_u64(e, "warms", &t->warms);
-	get_u64(e, "hits", &t->hits);
-	get_u64(e, "writes", &t->writes);
-	get_u64(e, "nones", &t->nones);
-	get_u64(e, "errors", &t->errors);
-	get_u64(e, "touches", &t->touches);
-	get_u64(e, "touch_hits", &t->touch_hits);
-	get_u64(e, "touch_misses", &t->touch_misses);
-	get_time(e, "last_touch", &t->last_touch);
-	get_time(e, "last_traffic", &t->last_traffic);
-	get_u64(e, "cost_pico_usd", &cost);
-	get_u64(e, "saved_pico_usd", &saved);
-	t->cost_pico = (int64_t)cost;
-	t->saved_pico = (int64_t)saved;
+	if (!jsonx_get(e, "weight") && !jsonx_get(e, "cfg_weight") && !jsonx_get(e, "prev_weight"))
+		return;
+	if (!take_int(e, "weight", 0, 100, &w, &q) || !take_int(e, "cfg_weight", 0, 100, &c, &q) ||
+	    !take_int(e, "prev_weight", -1, 100, &pw, &q)) {
+		problem(p, "weights (%s)", q.len ? q.text : "not all three of them");
+		return;
+	}
+	/* A shift made at run time holds until the config's weight is edited. */
+	if (t->vname && c == t->cfg_weight) {
+		t->weight = (int)w;
+		t->prev_weight = (int)pw;
+	}
+}
+
+/* What warmd knew of the provider's cache: only for the same version at the
+ * same endpoint, and only all of it (a lone expires_at could keep a cold
+ * cache looking warm). Checked before anything is set. */
+static void restore_cache(struct target *t, json_object *e, double now, struct problems *p)
+{
+	struct problems q = { .len = 0 };
+	double refresh = 0, expires = 0;
+	int64_t prefix = 0;
+	bool by_warm = false;
+	json_object *err = NULL;
+
+	take_time(e, "last_refresh", now + STATE_CLOCK_SLACK_S, &refresh, &q);
+	/* A cache never lives longer than the target's TTL from now. */
+	take_time(e, "expires_at", now + t->ttl_s + STATE_CLOCK_SLACK_S, &expires, &q);
+	take_int(e, "prefix_tokens", 0, BOUNDS_MAX_TOKENS, &prefix, &q);
+	take_bool(e, "refreshed_by_warm", &by_warm, &q);
+	if (json_object_object_get_ex(e, "last_error", &err) && err &&
+	    !json_object_is_type(err, json_type_string)) {
+		problem(&q, "last_error is not a string");
+		err = NULL;
+	}
+	if (q.len) {
+		problem(p, "%s (what it knew of the cache is dropped: the next warm finds out)",
+		        q.text);
+		return;
+	}
+	if (strcmp(jsonx_get_str(e, "version"), t->tmpl->version) != 0 ||
+	    strcmp(jsonx_get_str(e, "url"), t->tmpl->url) != 0)
+		return;
+	t->last_refresh = refresh;
+	t->expires_at = expires;
+	t->prefix_tokens = (long)prefix;
+	t->refreshed_by_warm = by_warm;
+	if (err)
+		text_copy(t->last_error, sizeof(t->last_error), json_object_get_string(err));
+}
+
+/* Applies one target's entry, field by field: a field that is not what a
+ * warmd writes is left at its default and noted in p. Returns false, with
+ * nothing applied, when the entry as a whole is unusable. */
+static bool apply_entry(struct daemon *d, struct target *t, json_object *e, double now,
+                        struct problems *p)
+{
+	json_object *h;
+
+	if (!json_object_is_type(e, json_type_object)) {
+		problem(p, "it is %.40s, not an object", shown(e));
+		return false;
+	}
+	if (!jsonx_get_str(e, "version") || !jsonx_get_str(e, "url")) {
+		problem(p, "it has no \"version\" and \"url\" strings");
+		return false;
+	}
+	take_count(e, "warms", &t->warms, p);
+	take_count(e, "hits", &t->hits, p);
+	take_count(e, "writes", &t->writes, p);
+	take_count(e, "nones", &t->nones, p);
+	take_count(e, "errors", &t->errors, p);
+	take_count(e, "touches", &t->touches, p);
+	take_count(e, "touch_hits", &t->touch_hits, p);
+	take_count(e, "touch_misses", &t->touch_misses, p);
+	take_int(e, "cost_pico_usd", 0, PRICING_MAX_PICO, &t->cost_pico, p);
+	take_int(e, "saved_pico_usd", 0, PRICING_MAX_PICO, &t->saved_pico, p);
+	/* idle_limit counts from the last touch: one in the future would keep
+	 * warming forever, so it falls back to now like a missing one. */
+	take_time(e, "last_touch", now + STATE_CLOCK_SLACK_S, &t->last_touch, p);
 	if (t->last_touch <= 0)
 		t->last_touch = now;
-	t->paused = json_object_get_boolean(jsonx_get(e, "paused"));
-	for (size_t i = 0; i < json_object_array_length(h); i++) {
-		at += json_object_get_int64(json_object_array_get_idx(h, i));
-		target_touch_record(t, (double)at);
-	}
-	restore_versions(t, jsonx_get(e, "versions"), now);
-	if (jsonx_get(e, "gaps"))
-		restore_gaps(t, jsonx_get(e, "gaps")); /* adaptive keeps what it learned */
-	if (t->vname && jsonx_get(e, "weight")) {
-		int64_t w = 0, c = -1, p = -1;
-		jsonx_get_int64(e, "weight", &w);
-		jsonx_get_int64(e, "cfg_weight", &c);
-		jsonx_get_int64(e, "prev_weight", &p);
-		/* A shift made at run time holds until the config's weight is edited. */
-		if (c == t->cfg_weight) {
-			t->weight = (int)w;
-			t->prev_weight = (int)p;
+	take_time(e, "last_traffic", now + STATE_CLOCK_SLACK_S, &t->last_traffic, p);
+	take_bool(e, "paused", &t->paused, p);
+	if ((h = jsonx_get(e, "touch_history")) && history_valid(h, p)) {
+		int64_t at = 0;
+		for (size_t i = 0; i < json_object_array_length(h); i++) {
+			at += json_object_get_int64(json_object_array_get_idx(h, i));
+			target_touch_record(t, (double)at);
 		}
 	}
-	/* The cache itself is only known for the same version at the same endpoint. */
-	if (strcmp(jsonx_get_str(e, "version"), t->tmpl->version) == 0 &&
-	    strcmp(jsonx_get_str(e, "url"), t->tmpl->url) == 0) {
-		get_time(e, "last_refresh", &t->last_refresh);
-		get_time(e, "expires_at", &t->expires_at);
-		get_u64(e, "prefix_tokens", &prefix);
-		t->prefix_tokens = (long)prefix;
-		t->refreshed_by_warm = json_object_get_boolean(jsonx_get(e, "refreshed_by_warm"));
-		if (err)
-			text_copy(t->last_error, sizeof(t->last_error), err);
+	if ((h = jsonx_get(e, "versions")) && versions_valid(h, p))
+		restore_versions(t, h, now);
+	if ((h = jsonx_get(e, "gaps"))) {
+		if (gaps_valid(h))
+			restore_gaps(t, h); /* adaptive keeps what it learned */
+		else
+			problem(p, "gaps is not a gap histogram (adaptive learns again)");
 	}
+	restore_weights(t, e, p);
+	restore_cache(t, e, now, p);
 	if (t->paused)
 		sched_remove(d->sched, t);
 	sched_plan(d->sched, t);
+	return true;
 }
 
 /* Moves a file warmd cannot use out of the way, keeping it for a look. */
@@ -751,15 +906,19 @@ static void move_aside(const char *path, const char *why)
 		            path, why, strerror(errno));
 }
 
+/* The whole file is unusable only when it is not a warmd state file of this
+ * format: then it is moved aside. A bad entry costs only that entry (or
+ * only its bad fields), with one warning naming the target. */
 int state_restore(struct state *s)
 {
 	struct daemon *d = s->d;
-	json_object *doc = NULL, *targets, *fmt;
+	json_object *doc = NULL, *targets, *pa = NULL;
 	struct errmsg e;
 	double now = clock_now(d->clk);
+	const char *fmt;
 	char *data = NULL;
 	size_t len = 0;
-	int restored = 0, warm = 0, r;
+	int restored = 0, warm = 0, bad = 0, r;
 
 	if (!s->path)
 		return 0;
@@ -779,10 +938,9 @@ int state_restore(struct state *s)
 		move_aside(s->path, "is not valid JSON");
 		return 0;
 	}
-	fmt = jsonx_get(doc, "format");
+	fmt = jsonx_get_str(doc, "format");
 	targets = jsonx_get(doc, "targets");
-	if (!fmt || !jsonx_get_str(doc, "format") ||
-	    strcmp(jsonx_get_str(doc, "format"), STATE_FORMAT) != 0 ||
+	if (!fmt || strcmp(fmt, STATE_FORMAT) != 0 ||
 	    !jsonx_is_int(jsonx_get(doc, "format_version")) ||
 	    json_object_get_int64(jsonx_get(doc, "format_version")) != STATE_FORMAT_VERSION ||
 	    !targets || !json_object_is_type(targets, json_type_object)) {
@@ -790,29 +948,35 @@ int state_restore(struct state *s)
 		move_aside(s->path, "is not a warmd state file of this format");
 		return 0;
 	}
-	{ json_object_object_foreach(targets, name, entry){ (void)name;
-	if (!entry_valid(entry)) {
-		json_object_put(doc);
-		move_aside(s->path, "has a malformed target entry");
-		return 0;
-	}
-}
-}
-{
 	json_object_object_foreach(targets, name, entry)
 	{
 		struct target *t = daemon_find_target(d, name);
+		struct problems p = { .len = 0 };
 		if (!t)
 			continue; /* a target the configuration no longer has */
-		apply_entry(d, t, entry, now);
+		if (!apply_entry(d, t, entry, now, &p)) {
+			log_warning("state file %s: target %s: entry dropped, %s; it starts fresh",
+			            s->path, t->name, p.text);
+			bad++;
+			continue;
+		}
+		if (p.len) {
+			log_warning("state file %s: target %s: ignored %s; the rest is restored",
+			            s->path, t->name, p.text);
+			bad++;
+		}
 		restored++;
 		warm += t->expires_at > now;
 	}
-}
-if (json_object_get_boolean(jsonx_get(doc, "paused_all")))
-	daemon_pause_all(d, true);
-json_object_put(doc);
-sched_rearm(d->sched);
-log_info("state restored from %s: %d targets, %d still warm", s->path, restored, warm);
-return restored;
+	if (json_object_object_get_ex(doc, "paused_all", &pa) && pa &&
+	    !json_object_is_type(pa, json_type_boolean))
+		log_warning("state file %s: paused_all = %.40s is not true or false: ignored",
+		            s->path, shown(pa));
+	else if (json_object_get_boolean(pa))
+		daemon_pause_all(d, true);
+	json_object_put(doc);
+	sched_rearm(d->sched);
+	log_info("state restored from %s: %d targets, %d still warm%s", s->path, restored, warm,
+	         bad ? " (some entries had problems: see the warnings above)" : "");
+	return restored;
 }

@@ -5,8 +5,11 @@
  * is still warm nor forgets the traffic history policies learn from. The
  * file is JSON, written atomically (temp file, fsync, rename, directory
  * fsync), debounced, and serialised in a libuv worker from a snapshot taken
- * on the loop, so a large state never stalls due warms. A corrupt or foreign
- * file is moved aside with a log line and warmd starts fresh. */
+ * on the loop, so a large state never stalls due warms. A file that is not
+ * JSON or not a warmd state file is moved aside with a log line and warmd
+ * starts fresh; within a good file, every number is checked against
+ * common/bounds.h before it is used, and a bad entry (or a bad field of it)
+ * is skipped alone, with one warning naming the target. */
 #ifndef WARMD_STATE_H
 #define WARMD_STATE_H
 
@@ -25,9 +28,13 @@ struct state;
 /* Prepares writing to path (NULL: state disabled, every call a no-op). */
 int state_open(struct daemon *d, const char *path, struct state **ret);
 /* Reads the file and applies it to d's targets (call once, after the first
- * config is applied). A missing file is a fresh start; a corrupt or foreign
- * one is renamed to PATH.corrupt-UNIXTIME. Returns the number of targets
- * restored. Logs what it did. */
+ * config is applied). A missing file is a fresh start; one that is not JSON
+ * or not a warmd state file of this format is renamed to
+ * PATH.corrupt-UNIXTIME. A target entry that is not an object or lacks its
+ * version and url is dropped; a field that is not what warmd writes (a
+ * negative or absurd number, a time that is not one or lies in the future)
+ * keeps its default. Returns the number of targets restored. Logs what it
+ * did, one warning per entry with problems. */
 int state_restore(struct state *s);
 /* Something worth remembering changed: schedule a write. */
 void state_changed(struct state *s);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bounds.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -25,7 +26,10 @@ struct touch {
 	struct daemon *d;
 };
 
-static int parse_count(const char *tok, size_t klen, const char *key, int64_t *ret)
+/* One "key=N" field, N a token count within BOUNDS_MAX_TOKENS. Returns 1
+ * when tok is not this key, 0 with *ret set, or -EINVAL with e. */
+static int parse_count(const char *tok, size_t klen, const char *key, int64_t *ret,
+                       struct errmsg *e)
 {
 	char *end;
 	long long v;
@@ -33,11 +37,14 @@ static int parse_count(const char *tok, size_t klen, const char *key, int64_t *r
 	if (strncmp(tok, key, klen) != 0)
 		return 1; /* not this key */
 	if (tok[klen] < '0' || tok[klen] > '9')
-		return -EINVAL;
+		return errmsg_set(e, -EINVAL, "\"%.32s\" needs a non-negative integer", tok);
 	errno = 0;
 	v = strtoll(tok + klen, &end, 10);
-	if (errno || *end || v < 0)
-		return -EINVAL;
+	if (*end)
+		return errmsg_set(e, -EINVAL, "\"%.32s\" needs a non-negative integer", tok);
+	if (errno == ERANGE || v > BOUNDS_MAX_TOKENS)
+		return errmsg_set(e, -EINVAL, "%.32s is out of range: at most %lld tokens", tok,
+		                  (long long)BOUNDS_MAX_TOKENS);
 	*ret = v;
 	return 0;
 }
@@ -74,14 +81,13 @@ int touch_parse(const char *p, size_t n, struct touch_report *ret, struct errmsg
 			ret->result = tok[0] == 'h' ? PROTO_TOUCH_HIT : PROTO_TOUCH_MISS;
 			continue;
 		}
-		r = parse_count(tok, 7, "cached=", &ret->cached);
+		r = parse_count(tok, 7, "cached=", &ret->cached, e);
 		if (r == 1)
-			r = parse_count(tok, 6, "input=", &ret->input);
+			r = parse_count(tok, 6, "input=", &ret->input, e);
 		if (r == 1)
 			return errmsg_set(e, -EINVAL, "unknown field \"%.32s\"", tok);
 		if (r < 0)
-			return errmsg_set(e, -EINVAL, "\"%.32s\" needs a non-negative integer",
-			                  tok);
+			return r;
 	}
 	if (ntok == 0)
 		return errmsg_set(e, -EINVAL, "no target name");

@@ -1,6 +1,7 @@
 /* touch: the datagram socket applications report real traffic on.
  *
- * One datagram is "TARGET [hit|miss] [cached=N] [input=N]": fire and forget.
+ * One datagram is "TARGET [hit|miss] [cached=N] [input=N]": fire and forget;
+ * N is at most BOUNDS_MAX_TOKENS (common/bounds.h).
  * A touch tells warmd the provider cache of TARGET was just used (so the TTL
  * clock restarts and the next warm moves out); bad datagrams are counted and
  * dropped, never answered. */
@@ -25,7 +26,8 @@ struct touch_report {
 	int64_t input;  /* -1: not reported */
 };
 
-/* Parses one datagram. Returns 0, or -EINVAL with e saying what is wrong. */
+/* Parses one datagram. Returns 0, or -EINVAL with e saying what is wrong
+ * (a count beyond BOUNDS_MAX_TOKENS names the field and the bound). */
 int touch_parse(const char *p, size_t n, struct touch_report *ret, struct errmsg *e);
 
 /* Takes the datagram socket systemd passed (FileDescriptorName=touch, or

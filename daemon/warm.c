@@ -162,8 +162,9 @@ static void warm_done_cb(struct http_req *req)
 		return;
 	}
 
-	if (t->price)
-		t->cost_pico += pricing_cost(t->price, &u, t->ttl_s);
+	if (t->price && pricing_add(&t->cost_pico, pricing_cost(t->price, &u, t->ttl_s)))
+		log_warning("%s: cost_usd reached $%.0f and stays there", t->name,
+		            pricing_usd(PRICING_MAX_PICO));
 	t->tok_read += (uint64_t)u.read;
 	t->tok_write += (uint64_t)u.write;
 	t->tok_input += (uint64_t)u.input;

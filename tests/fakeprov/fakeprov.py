@@ -41,6 +41,8 @@ change empties their caches) change only how /v1/chat/completions caches:
             common token prefix with that slot's last prompt, at most
             prompt_tokens - 1; no prompt_tokens_details
 With --openai-key "" any Authorization header, or none, is accepted.
+With --usage-tokens N (> 0) every integer of a 200 answer's "usage" object
+is N, whatever was cached: a broken or hostile server's absurd numbers.
 
 Python 3.11 stdlib only. It listens where told (127.0.0.1 by default) and
 never opens a connection of its own.
@@ -1013,6 +1015,9 @@ class Provider:
                           "responses": self._responses}[api]
                 payload, summary = answer(n, headers, raw, now)
                 status = 200
+                if self.cfg.usage_tokens:          # an absurd usage, as a broken server sends
+                    payload["usage"] = {k: self.cfg.usage_tokens if is_int(v) else v
+                                        for k, v in payload["usage"].items()}
             except ApiError as err:
                 status, payload, summary = err.status, error_body(api, err), {}
         self._record(api, status, raw, now, summary, fault)
@@ -1489,6 +1494,8 @@ def parse_args(argv):
     p.add_argument("--min-tokens", type=non_negative(int), default=1024, metavar="N",
                    help="smallest cacheable Anthropic prefix")
     p.add_argument("--latency-ms", type=non_negative(int), default=0, metavar="N")
+    p.add_argument("--usage-tokens", type=non_negative(int), default=0, metavar="N",
+                   help="report N for every token count in the usage of a 200 answer")
     p.add_argument("--log-requests", type=non_negative(int), default=1000, metavar="N",
                    help="how many requests /_fake/state keeps")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")

@@ -146,6 +146,37 @@ class Simulate(unittest.TestCase):
                            text=True)
         self.assertEqual(p.returncode, 2)
 
+    def test_absurd_numbers(self):
+        # Bounded where they are read, with the bound in the message (issue 10) ...
+        bad = os.path.join(self.dir, "absurd.csv")
+        with open(bad, "w") as f:
+            f.write("1796000000,t0,3000000000000\n1e300,t0\n4294967296,t0\nnan,t0\n"
+                    "1796000001,t0,99999999999999999999\n1796000002,t0,100000000\n")
+        p = self.run_sim(trace=bad)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"{bad}:1: error: input_tokens must be a whole number from 0 to 100000000",
+                      p.stderr)
+        for line in (2, 3, 4):
+            self.assertIn(f"{bad}:{line}: error: unix_seconds must be from 0 to 4294967295",
+                          p.stderr)
+        self.assertIn(f"{bad}:5: error: input_tokens", p.stderr)
+        self.assertNotIn(f"{bad}:6:", p.stderr)
+        # ... and sums of money at the bounds saturate instead of wrapping negative.
+        big = os.path.join(self.dir, "big.csv")
+        with open(big, "w") as f:
+            for k in range(40000):
+                f.write(f"{1796000000 + k},t1,100000000\n")
+        p = self.run_sim("--json", trace=big)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rep = json.loads(p.stdout)
+        for row in rep["targets"] + [rep["total"]]:
+            for v in [row[k] for k in ("warm_cost_usd", "miss_cost_usd", "total_cost_usd")] + \
+                    list(row["baselines"].values()):
+                self.assertGreaterEqual(v, 0, row)
+                self.assertLessEqual(v, 4000000, row)
+        self.assertEqual(rep["total"]["total_cost_usd"], 4000000)
+        self.assertEqual(p.stderr.count("warning: a cost reached $4000000"), 1, p.stderr)
+
     def test_adaptive_within_two_percent_of_the_best_rule(self):
         bench_policies.WARMD = WARMD
         for fam in sorted(traces.FAMILIES):

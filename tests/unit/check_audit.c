@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "bounds.h"
 #include "jsonx.h"
 #include "pricing.h"
 #include "testutil.h"
@@ -828,6 +829,45 @@ START_TEST(test_ttl_choice)
 }
 END_TEST
 
+/* Money at the bounds (issue 10): the largest prefix a warm can report
+ * (read + write, each at most BOUNDS_MAX_TOKENS) at the largest price, over
+ * a full touch history of long gaps. The sums saturate; they never wrap
+ * (UBSan) or print negative. */
+START_TEST(test_money_at_the_bounds)
+{
+	static struct price top = { .model = (char *)"claude-sonnet-4-5",
+		                    .input = BOUNDS_MAX_PRICE_PICO,
+		                    .cache_write = BOUNDS_MAX_PRICE_PICO,
+		                    .cache_write_1h = BOUNDS_MAX_PRICE_PICO,
+		                    .cache_read = BOUNDS_MAX_PRICE_PICO / 10,
+		                    .output = BOUNDS_MAX_PRICE_PICO,
+		                    .has_write_1h = true };
+	static uint32_t times[256];
+	struct audit_target t = anthropic_target("huge", NULL);
+	json_object *rep, *f;
+
+	for (unsigned i = 0; i < 256; i++)
+		times[i] = (uint32_t)NOW - 256 * 7000 + i * 7000;
+	t.price = &top;
+	t.prefix_tokens_seen = 2 * BOUNDS_MAX_TOKENS;
+	t.hits = 10;
+	t.policy = POLICY_MANUAL;
+	t.touch_times = times;
+	t.ntouch = 256;
+	rep = run(&t, 1, NULL);
+	f = find(rep, "huge", "uncovered-gaps");
+	ck_assert_ptr_nonnull(f);
+	assert_has(f, "description", "$4000000.000000 more than reads");
+	f = find(rep, "huge", "ttl-choice");
+	if (f) {
+		ck_assert_ptr_null(strchr(num_text(f, "cost_current_usd"), '-'));
+		ck_assert_ptr_null(strchr(num_text(f, "cost_alternative_usd"), '-'));
+	}
+	ck_assert_ptr_null(strstr(json_object_to_json_string(rep), "$-"));
+	json_object_put(rep);
+}
+END_TEST
+
 /* ---- operations --------------------------------------------------------------------- */
 
 START_TEST(test_operations)
@@ -1134,6 +1174,7 @@ int main(void)
 	tcase_add_test(tc, test_key_rate);
 	tcase_add_test(tc, test_uncovered_gaps);
 	tcase_add_test(tc, test_ttl_choice);
+	tcase_add_test(tc, test_money_at_the_bounds);
 	tcase_add_test(tc, test_operations);
 	tcase_add_test(tc, test_grade_boundaries);
 	tcase_add_test(tc, test_score);

@@ -1,9 +1,11 @@
 /* check_pricing: the price table and exact money arithmetic (daemon/pricing.c). */
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "jsonx.h"
 #include "pricing.h"
 #include "testutil.h"
@@ -113,6 +115,116 @@ START_TEST(test_bad_tables)
 }
 END_TEST
 
+/* Issue 10: a touch reporting cached=3000000000000 made the saving
+ * overflow (UBSan in pricing_write) and go negative. Every product and sum
+ * of money is checked: it saturates at $4,000,000, never wraps. */
+START_TEST(test_absurd_counts_saturate)
+{
+	struct price sonnet = { .input = 3000000,
+		                .cache_write = 3750000,
+		                .cache_write_1h = 6000000,
+		                .cache_read = 300000,
+		                .output = 15000000 };
+	struct warm_usage u = {
+		.read = INT64_MAX, .write = INT64_MAX, .input = INT64_MAX, .output = INT64_MAX
+	};
+	const int64_t max = 4000000000000000000LL; /* $4,000,000 */
+	int64_t w, r;
+
+	w = pricing_write(&sonnet, 3000000000000LL, 300);
+	r = pricing_read(&sonnet, 3000000000000LL);
+	ck_assert_int_ge(w, 0);
+	ck_assert_int_ge(r, 0);
+	ck_assert_int_ge(w - r, 0);
+	ck_assert_int_le(w, max);
+	ck_assert_int_eq(pricing_cost(&sonnet, &u, 3600), max);
+	ck_assert_int_eq(pricing_read(&sonnet, INT64_MAX), max);
+	u.read = u.write = u.input = u.output = -5; /* never a credit */
+	ck_assert_int_eq(pricing_cost(&sonnet, &u, 300), 0);
+}
+END_TEST
+
+START_TEST(test_checked_money)
+{
+	struct price top = { .input = BOUNDS_MAX_PRICE_PICO,
+		             .cache_write = BOUNDS_MAX_PRICE_PICO,
+		             .cache_write_1h = BOUNDS_MAX_PRICE_PICO,
+		             .cache_read = BOUNDS_MAX_PRICE_PICO,
+		             .output = BOUNDS_MAX_PRICE_PICO };
+	struct warm_usage u = { .read = BOUNDS_MAX_TOKENS,
+		                .write = BOUNDS_MAX_TOKENS,
+		                .input = BOUNDS_MAX_TOKENS,
+		                .output = BOUNDS_MAX_TOKENS };
+	struct price odd = { .cache_read = 5, .cache_write = 3, .cache_write_1h = 3 };
+	json_object *o = json_object_new_object();
+	int64_t acc;
+
+	/* at the bounds everything is still exact, far below saturation */
+	ck_assert_int_eq(pricing_cost(&top, &u, 300),
+	                 4 * BOUNDS_MAX_TOKENS * BOUNDS_MAX_PRICE_PICO);
+	ck_assert_int_lt(pricing_cost(&top, &u, 300), PRICING_MAX_PICO / 8);
+	ck_assert_int_eq(pricing_mul(BOUNDS_MAX_TOKENS, BOUNDS_MAX_PRICE_PICO),
+	                 100000000000000000LL);
+	ck_assert_int_eq(pricing_mul(INT64_MAX, INT64_MAX), PRICING_MAX_PICO);
+	ck_assert_int_eq(pricing_mul(-1, 5), 0);
+	ck_assert_int_eq(pricing_sum(PRICING_MAX_PICO, INT64_MAX), PRICING_MAX_PICO);
+	ck_assert_int_eq(pricing_sum(-PRICING_MAX_PICO, INT64_MIN), -PRICING_MAX_PICO);
+	ck_assert_int_eq(pricing_sum(INT64_MAX, 1), PRICING_MAX_PICO);
+	ck_assert_int_eq(pricing_sum(7, -9), -2);
+	/* a saving is never negative, even with reads dearer than writes */
+	ck_assert_int_eq(pricing_saving(&odd, 1000, 300), 0);
+	ck_assert_int_eq(pricing_saving(&top, 1000, 300), 0);
+	odd.cache_write = 8;
+	ck_assert_int_eq(pricing_saving(&odd, 1000, 300), 3000);
+	/* an accumulator saturates and says so once */
+	acc = PRICING_MAX_PICO - 10;
+	ck_assert(!pricing_add(&acc, 9));
+	ck_assert_int_eq(acc, PRICING_MAX_PICO - 1);
+	ck_assert(pricing_add(&acc, 11));
+	ck_assert_int_eq(acc, PRICING_MAX_PICO);
+	ck_assert(!pricing_add(&acc, INT64_MAX));
+	ck_assert(!pricing_add(&acc, 1));
+	ck_assert_int_eq(acc, PRICING_MAX_PICO);
+	/* and prints as it is */
+	jsonx_add_usd(o, "max", acc);
+	jsonx_add_usd(o, "min", -acc);
+	ck_assert_str_eq(jsonx_dump(o, NULL), "{\"max\":4000000.000000,\"min\":-4000000.000000}");
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_price_bound)
+{
+	struct diags d = { 0 };
+	int rc;
+	struct pricing *p = load_text("pricing = (\n"
+	                              "  { model = \"a\"; input = 1000.0; cache_read = 1000; },\n"
+	                              "  { model = \"b\"; input = 1.0; cache_read = 0.1; "
+	                              "output = 1000.5; },\n"
+	                              "  { model = \"c\"; input = 1e300; cache_read = 0.1; }\n"
+	                              ");\n",
+	                              &d, &rc);
+
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(d.errors, 2);
+	ck_assert_int_eq(d.v[0].line, 3);
+	ck_assert_msg(
+	        strstr(d.v[0].text,
+	               "output = 1000.5 is out of range: from 0 to 1000 USD per million tokens"),
+	        "%s", d.v[0].text);
+	ck_assert_int_eq(d.v[1].line, 4);
+	ck_assert_ptr_nonnull(strstr(d.v[1].text, "input = 1e+300 is out of range"));
+	diags_free(&d);
+	p = load_text("pricing = ( { model = \"a\"; input = 1000; cache_read = 1000.0; } );\n", &d,
+	              &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(p->v[0].input, BOUNDS_MAX_PRICE_PICO);
+	pricing_free(p);
+	diags_free(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pricing");
@@ -123,6 +235,9 @@ int main(void)
 	tcase_add_test(tc, test_shipped_table);
 	tcase_add_test(tc, test_exact_money);
 	tcase_add_test(tc, test_bad_tables);
+	tcase_add_test(tc, test_absurd_counts_saturate);
+	tcase_add_test(tc, test_checked_money);
+	tcase_add_test(tc, test_price_bound);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

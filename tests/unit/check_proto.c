@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "jsonx.h"
 #include "proto.h"
 
@@ -182,6 +183,46 @@ START_TEST(test_touch_decode)
 		              "accepted %s", bad[i]);
 		ck_assert_str_eq(code, PROTO_E_BAD_REQUEST);
 	}
+}
+END_TEST
+
+/* Numbers from a client are bounded at the decoder, with a message naming
+ * the field and its bound (issue 10: a touch with cached=3000000000000
+ * overflowed the savings), and a failed decode leaves ret alone. */
+START_TEST(test_touch_bounds)
+{
+	struct proto_request r;
+	const char *code = NULL;
+	struct errmsg e;
+	struct buf b = BUF_INIT;
+
+	ck_assert_int_eq(proto_request_encode_touch(&b, "t", PROTO_TOUCH_HIT, BOUNDS_MAX_TOKENS,
+	                                            BOUNDS_MAX_TOKENS),
+	                 0);
+	ck_assert_int_eq(proto_request_decode(b.data, b.len - 1, &r, &code, &e), 0);
+	ck_assert_int_eq(r.cached, BOUNDS_MAX_TOKENS);
+	ck_assert_int_eq(r.input, BOUNDS_MAX_TOKENS);
+	proto_request_done(&r);
+	buf_free(&b);
+	DECODE_ERR("{\"cmd\":\"touch\",\"target\":\"t\",\"cached\":3000000000000}",
+	           PROTO_E_BAD_REQUEST, "\"cached\" must be an integer from 0 to 100000000");
+	DECODE_ERR("{\"cmd\":\"touch\",\"target\":\"t\",\"input\":100000001}", PROTO_E_BAD_REQUEST,
+	           "\"input\" must be an integer from 0 to 100000000");
+	/* beyond int64 (json-c keeps it as uint64) and beyond uint64 (a double) */
+	DECODE_ERR("{\"cmd\":\"touch\",\"target\":\"t\",\"cached\":18446744073709551615}",
+	           PROTO_E_BAD_REQUEST, "\"cached\" must be an integer from 0 to 100000000");
+	DECODE_ERR("{\"cmd\":\"touch\",\"target\":\"t\",\"cached\":1e300}", PROTO_E_BAD_REQUEST,
+	           "\"cached\" must be an integer from 0 to 100000000");
+	DECODE_ERR("{\"cmd\":\"touch\",\"target\":\"t\",\"cached\":-1}", PROTO_E_BAD_REQUEST,
+	           "\"cached\" must be an integer from 0 to 100000000");
+	DECODE_ERR("{\"cmd\":\"touch\",\"target\":\"t\",\"result\":\"warm\"}", PROTO_E_BAD_REQUEST,
+	           "\"result\" must be");
+	/* the other numbers keep their own bounds, and say so */
+	DECODE_ERR("{\"cmd\":\"shift\",\"target\":\"t\",\"version\":\"g\","
+	           "\"percent\":9223372036854775808}",
+	           PROTO_E_BAD_REQUEST, "\"percent\" must be an integer from 0 to 100");
+	DECODE_ERR("{\"cmd\":\"test\",\"target\":\"t\",\"n\":18446744073709551615}",
+	           PROTO_E_BAD_REQUEST, "\"n\" must be an integer from 1 to 100");
 }
 END_TEST
 
@@ -897,6 +938,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_decode_respects_len);
 	tcase_add_test(tc, test_cmd_table);
 	tcase_add_test(tc, test_touch_decode);
+	tcase_add_test(tc, test_touch_bounds);
 	tcase_add_test(tc, test_rollout_and_test_decode);
 	tcase_add_test(tc, test_decode_bad_json);
 	tcase_add_test(tc, test_decode_not_object);

@@ -734,6 +734,10 @@ START_TEST(test_usage_classes)
 	         WARM_NONE, 0, 0, 7, 0);
 	USAGE_OK("{'usage':{'cache_read_input_tokens':10,'cache_creation_input_tokens':null}}",
 	         WARM_HIT, 10, 0, 0, 0);
+	/* the bound itself is a (huge) real answer */
+	USAGE_OK("{'usage':{'input_tokens':100000000,'cache_read_input_tokens':100000000,"
+	         "'cache_creation_input_tokens':0,'output_tokens':100000000}}",
+	         WARM_HIT, 100000000, 0, 100000000, 100000000);
 }
 END_TEST
 
@@ -747,6 +751,13 @@ START_TEST(test_usage_errors)
 	          "usage.cache_creation_input_tokens is negative");
 	USAGE_ERR("{'usage':{'input_tokens':1.5}}", "usage.input_tokens is not an integer");
 	USAGE_ERR("{'usage':{'output_tokens':true}}", "usage.output_tokens");
+	/* An absurd count is the answer's fault, not a number to bill (issue 10). */
+	USAGE_ERR("{'usage':{'cache_read_input_tokens':3000000000000}}",
+	          "usage.cache_read_input_tokens = 3000000000000 is more than 100000000 tokens");
+	USAGE_ERR("{'usage':{'input_tokens':5,'cache_creation_input_tokens':100000001}}",
+	          "usage.cache_creation_input_tokens = 100000001 is more than 100000000");
+	USAGE_ERR("{'usage':{'output_tokens':18446744073709551615}}",
+	          "usage.output_tokens = 18446744073709551615 is more than 100000000");
 	usage_err("<html>502 Bad Gateway</html>", "response is not JSON: line 1, column 1",
 	          __LINE__);
 	usage_err("", "response is not JSON", __LINE__);

@@ -617,6 +617,11 @@ START_TEST(test_usage_openai_errors)
 	USAGE_ERR("{'usage':{'prompt_tokens':2000,'prompt_tokens_details':{'cached_tokens':'5'}}}",
 	          "usage.prompt_tokens_details.cached_tokens is not an integer");
 	USAGE_ERR("{'usage':{'prompt_tokens':-3}}", "usage.prompt_tokens is negative");
+	USAGE_ERR("{'usage':{'prompt_tokens':3000000000000}}",
+	          "usage.prompt_tokens = 3000000000000 is more than 100000000 tokens");
+	COMPAT_ERR("{'usage':{'completion_tokens':1},'timings':{'prompt_n':1,"
+	           "'cache_n':9223372036854775807}}",
+	           "timings.cache_n = 9223372036854775807 is more than 100000000");
 	usage_err(&provider_openai_ops, "data: {\"usage\":{}}\n\n", "response is not JSON",
 	          __LINE__);
 	usage_err(&provider_openai_ops, "", "response is not JSON", __LINE__);

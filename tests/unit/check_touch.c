@@ -1,9 +1,11 @@
 /* check_touch: the touch datagram parser (daemon/touch.c). */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "touch.h"
 
 static int parse(const char *s, struct touch_report *r, struct errmsg *e)
@@ -57,7 +59,10 @@ START_TEST(test_rejects)
 		{ "t cached=", "non-negative integer" },
 		{ "t cached=-1", "non-negative integer" },
 		{ "t cached=12x", "non-negative integer" },
-		{ "t cached=99999999999999999999", "non-negative integer" },
+		{ "t cached=99999999999999999999", "at most 100000000" },
+		{ "t cached=3000000000000",
+		  "cached=3000000000000 is out of range: at most 100000000" },
+		{ "t input=100000001", "input=100000001 is out of range: at most 100000000" },
 		{ "t input=abc", "non-negative integer" },
 		{ "t warm", "unknown field" },
 	};
@@ -68,6 +73,30 @@ START_TEST(test_rejects)
 		ck_assert_int_eq(parse(bad[i].in, &r, &e), -EINVAL);
 		ck_assert_msg(strstr(e.text, bad[i].msg) != NULL, "%s: %s", bad[i].in, e.text);
 	}
+}
+END_TEST
+
+/* Token counts are bounded where they enter, so that no product with a
+ * price can overflow further on (issue 10: cached=3000000000000 wrapped the
+ * savings negative). The bound itself is accepted. */
+START_TEST(test_bounds)
+{
+	struct touch_report r;
+	struct errmsg e;
+	char in[64];
+
+	snprintf(in, sizeof(in), "t hit cached=%lld input=%lld", (long long)BOUNDS_MAX_TOKENS,
+	         (long long)BOUNDS_MAX_TOKENS);
+	ck_assert_int_eq(parse(in, &r, &e), 0);
+	ck_assert_int_eq(r.cached, BOUNDS_MAX_TOKENS);
+	ck_assert_int_eq(r.input, BOUNDS_MAX_TOKENS);
+	snprintf(in, sizeof(in), "t cached=%lld", (long long)BOUNDS_MAX_TOKENS + 1);
+	ck_assert_int_eq(parse(in, &r, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.text, "cached="));
+	ck_assert_ptr_nonnull(strstr(e.text, "100000000"));
+	/* nothing is left half-parsed for a caller that ignores the error */
+	ck_assert_int_eq(parse("t input=9223372036854775807", &r, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.text, "input="));
 }
 END_TEST
 
@@ -100,6 +129,7 @@ int main(void)
 	tcase_add_test(tc, test_target_only);
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_rejects);
+	tcase_add_test(tc, test_bounds);
 	tcase_add_test(tc, test_binary_and_long);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
