@@ -3,31 +3,34 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int duration_parse(const char *s, double *ret)
+int duration_parse_bounded(const char *s, double bare_unit, double max, double *ret)
 {
 	double total = 0;
 	const char *p = s;
 	int parts = 0;
+	bool too_big = false;
 
 	if (!s || !*s)
 		return -EINVAL;
 	while (*p) {
-		char *end;
+		const char *end;
+		char *used;
 		double v, mul;
 
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
 		/* Decimal digits with an optional fraction only: no hex, no exponent. */
-		end = (char *)p + strspn(p, "0123456789");
+		end = p + strspn(p, "0123456789");
 		if (*end == '.')
 			end += 1 + strspn(end + 1, "0123456789");
-		v = strtod(p, NULL);
-		if (end == p || !isfinite(v) || v < 0)
-			return -EINVAL;
+		v = strtod(p, &used);
+		if (used != end || !(v >= 0))
+			return -EINVAL; /* strtod saw more (or less) than the digits */
 		p = end;
 		if (strncmp(p, "ms", 2) == 0) {
 			mul = 0.001;
@@ -44,18 +47,30 @@ int duration_parse(const char *s, double *ret)
 		} else if (*p == 'd') {
 			mul = 86400;
 			p++;
-		} else if (*p == '\0' && parts == 0) {
-			mul = 1; /* bare number: seconds */
+		} else if (*p == '\0' && parts == 0 && bare_unit > 0) {
+			mul = bare_unit; /* a bare number */
 		} else {
 			return -EINVAL;
 		}
-		total += v * mul;
+		/* Keep reading after an overflow: four hundred digits followed by
+		 * junk are malformed (-EINVAL), not merely too long (-ERANGE). */
+		if (!isfinite(v) || !isfinite(total + v * mul))
+			too_big = true;
+		else
+			total += v * mul;
 		parts++;
 	}
-	if (!isfinite(total) || total > 365.0 * 86400)
-		return -EINVAL;
+	if (too_big || total > max)
+		return -ERANGE;
 	*ret = total;
 	return 0;
+}
+
+int duration_parse(const char *s, double *ret)
+{
+	int r = duration_parse_bounded(s, 1, DURATION_MAX_S, ret);
+
+	return r == -ERANGE ? -EINVAL : r;
 }
 
 char *duration_format(double s, char *out, size_t n)

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "duration.h"
+#include "tz.h"
 
 void policy_gap_observe(struct gap_hist *h, double start, double gap_s, double ttl_s)
 {
@@ -159,13 +159,17 @@ static int parse_days(const char *s, uint8_t *ret, struct errmsg *e)
 	return 0;
 }
 
+/* Exactly "HH:MM", 00:00 to 24:00. */
 static int parse_hhmm(const char *s, int *ret)
 {
 	int h, m;
-	char tail;
 
-	if (sscanf(s, "%2d:%2d%c", &h, &m, &tail) != 2 || h < 0 || m < 0 || m > 59 ||
-	    h * 60 + m > 24 * 60 || strlen(s) != 5)
+	if (strlen(s) != 5 || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) ||
+	    s[2] != ':' || !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
+		return -EINVAL;
+	h = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (m > 59 || h * 60 + m > 24 * 60)
 		return -EINVAL;
 	*ret = h * 60 + m;
 	return 0;
@@ -174,7 +178,6 @@ static int parse_hhmm(const char *s, int *ret)
 int policy_window_parse(const char *s, struct window *w, struct errmsg *e)
 {
 	char days[64] = "", times[32] = "", tz[64] = "", extra[8] = "", a[8], b[8];
-	char path[160];
 	int n, r;
 
 	memset(w, 0, sizeof(*w));
@@ -192,56 +195,21 @@ int policy_window_parse(const char *s, struct window *w, struct errmsg *e)
 		return errmsg_set(e, -EINVAL,
 		                  "schedule \"%s\": \"%s\" is not a time range HH:MM-HH:MM", s,
 		                  times);
-	if (tz[0]) {
-		/* An IANA zone the system knows, and nothing that escapes the zone dir. */
-		snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-		if (tz[0] == '/' || strstr(tz, "..") || access(path, R_OK) < 0)
-			return errmsg_set(e, -EINVAL, "schedule \"%s\": unknown time zone \"%s\"",
-			                  s, tz);
-		snprintf(w->tz, sizeof(w->tz), "%s", tz);
+	/* The zone is read now, once; evaluations only convert with it. */
+	r = tz_get(tz, &w->zone, e);
+	if (r < 0) {
+		errmsg_prefix(e, "schedule \"%s\"", s);
+		return r;
 	}
+	snprintf(w->tz, sizeof(w->tz), "%s", tz);
 	return 0;
 }
 
-/* Runs fn with TZ set to the window's zone (the process is single-threaded
- * where this is called; the state worker never looks at local time). */
-struct tz_guard {
-	char saved[128];
-	bool had;
-};
-
-static void tz_enter(struct tz_guard *g, const char *tz)
+/* The instant at which the wall clock of z reads minute min of local day
+ * `day` (min may be 24 * 60: the next midnight). */
+static double local_at(const struct tz *z, int64_t day, int min)
 {
-	const char *cur = getenv("TZ");
-
-	g->had = cur != NULL;
-	if (cur)
-		snprintf(g->saved, sizeof(g->saved), "%s", cur);
-	if (tz[0])
-		setenv("TZ", tz, 1);
-	tzset();
-}
-
-static void tz_leave(struct tz_guard *g)
-{
-	if (g->had)
-		setenv("TZ", g->saved, 1);
-	else
-		unsetenv("TZ");
-	tzset();
-}
-
-/* The local time at minute `min` of the day `day_offset` days from now's date. */
-static double local_at(const struct tm *today, int day_offset, int min)
-{
-	struct tm t = *today;
-
-	t.tm_mday += day_offset;
-	t.tm_hour = min / 60;
-	t.tm_min = min % 60;
-	t.tm_sec = 0;
-	t.tm_isdst = -1;
-	return (double)mktime(&t);
+	return (double)tz_from_local(z, day * 86400 + min * 60);
 }
 
 bool policy_schedule_at(const struct window *w, size_t n, double now, double *ret_end,
@@ -250,25 +218,26 @@ bool policy_schedule_at(const struct window *w, size_t n, double now, double *re
 	double end = -1, next = -1;
 	bool in = false;
 
-	for (size_t i = 0; i < n; i++) {
-		struct tz_guard g;
-		struct tm today;
-		time_t t = (time_t)now;
+	for (size_t i = 0; i < n && isfinite(now); i++) {
+		const struct tz *z = w[i].zone ? w[i].zone : tz_utc();
+		int64_t t = now > TZ_TIME_LIMIT    ? TZ_TIME_LIMIT
+		            : now < -TZ_TIME_LIMIT ? -TZ_TIME_LIMIT
+		                                   : (int64_t)floor(now);
+		int64_t today = tz_floor_div(tz_to_local(z, t), 86400);
 
-		tz_enter(&g, w[i].tz);
-		localtime_r(&t, &today);
-		for (int d = -1; d <= 7; d++) {
-			struct tm day = today;
+		/* Yesterday's window may still be open; a week and a day ahead
+		 * finds the next opening even when a DST gap swallows this
+		 * week's only one. */
+		for (int d = -1; d <= 8; d++) {
+			int64_t day = today + d;
 			double start, stop;
-			day.tm_mday += d;
-			day.tm_isdst = -1;
-			mktime(&day); /* normalises the date and finds its weekday */
-			if (!(w[i].days & (1u << day.tm_wday)))
+			if (!(w[i].days & (1u << tz_weekday(day))))
 				continue;
-			start = local_at(&today, d, w[i].start_min);
-			stop = w[i].end_min > w[i].start_min
-			               ? local_at(&today, d, w[i].end_min)
-			               : local_at(&today, d + 1, w[i].end_min);
+			start = local_at(z, day, w[i].start_min);
+			stop = w[i].end_min > w[i].start_min ? local_at(z, day, w[i].end_min)
+			                                     : local_at(z, day + 1, w[i].end_min);
+			if (stop <= start)
+				continue; /* all of it in a DST gap: the clock never shows it */
 			if (now >= start && now < stop) {
 				in = true;
 				if (stop > end)
@@ -277,7 +246,6 @@ bool policy_schedule_at(const struct window *w, size_t n, double now, double *re
 				next = start;
 			}
 		}
-		tz_leave(&g);
 	}
 	if (ret_end)
 		*ret_end = end;

@@ -49,18 +49,29 @@ void policy_gap_observe(struct gap_hist *h, double start, double gap_s, double t
 bool policy_adaptive(const struct gap_hist *h, double last_traffic, int j, double ratio,
                      double ttl_s, char *reason, size_t n);
 
-/* One weekly window; days is a bit mask (bit 0 = Sunday, as tm_wday). */
+struct tz;
+
+/* One weekly window; days is a bit mask (bit 0 = Sunday, as tm_wday). A
+ * plain value: copies share the zone, which lives until exit (tz_get()). */
 struct window {
 	uint8_t days;
 	int start_min, end_min; /* minutes after midnight; end <= start crosses midnight */
 	char tz[64];            /* IANA zone, "" = the machine's local time */
+	const struct tz *zone;  /* that zone, loaded at parse time; NULL = UTC */
 };
 
-/* Parses "Mon-Fri 07:30-19:00 [Europe/Berlin]". Returns 0 or -EINVAL with e. */
+/* Parses "Mon-Fri 07:30-19:00 [Europe/Berlin]" and loads its zone (""
+ * takes the machine's local time as it is now: $TZ or /etc/localtime).
+ * Returns 0, or -EINVAL / -ENOENT (unknown zone) with e. */
 int policy_window_parse(const char *s, struct window *ret, struct errmsg *e);
 
 /* Inside any of the windows at time now? If so, *ret_end is when that
- * window closes; if not, *ret_next is when the next one opens (-1: never). */
+ * window closes; if not, *ret_next is when the next one opens (-1: never).
+ * Boundaries are wall-clock times in the window's zone; one that a DST
+ * change skips is the instant of the jump, one it repeats the first
+ * instant the clock shows it (tz_from_local()), and a window wholly inside
+ * a skipped hour does not open that day. Reads no environment and no file:
+ * safe from any thread. */
 bool policy_schedule_at(const struct window *w, size_t n, double now, double *ret_end,
                         double *ret_next);
 

@@ -1,105 +1,156 @@
-/* ratelimit: what a provider's answer says about how fast warmd may go. */
+/* ratelimit: what a provider's answer says about how fast warmd may go.
+ * Every value here comes from a stranger: each is read in its exact form
+ * and bounded (counts below 2^53, waits and resets within a day) before the
+ * scheduler does arithmetic with it. */
 #include "ratelimit.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-double ratelimit_parse_duration(const char *s)
-{
-	double total = 0;
-	bool any = false;
+#include "duration.h"
 
-	while (*s && !isspace((unsigned char)*s)) {
-		char *end;
-		double v = strtod(s, &end);
-		if (end == s || v < 0)
-			return -1;
-		s = end;
-		if (strncmp(s, "ms", 2) == 0) {
-			total += v / 1000;
-			s += 2;
-		} else if (*s == 's') {
-			total += v;
-			s++;
-		} else if (*s == 'm') {
-			total += v * 60;
-			s++;
-		} else if (*s == 'h') {
-			total += v * 3600;
-			s++;
-		} else {
-			return -1;
-		}
-		any = true;
-	}
-	return any ? total : -1;
+/* A wait in seconds (bare numbers count in bare_unit seconds), at most a
+ * day; -1 when malformed. A well-formed wait longer than a day is a day:
+ * the provider asks for a long pause, and gets the longest warmd gives. */
+static double parse_wait(const char *v, double bare_unit)
+{
+	double s;
+	int r = duration_parse_bounded(v, bare_unit, RATELIMIT_MAX_HEADER_S, &s);
+
+	if (r == -ERANGE)
+		return RATELIMIT_MAX_HEADER_S;
+	return r < 0 ? -1 : s;
 }
 
+double ratelimit_parse_duration(const char *s)
+{
+	return parse_wait(s, 0);
+}
+
+/* Exactly n decimal digits at s (stopping at the first that is not one, so
+ * never reading past a NUL), or -1. */
+static int digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : dim[m - 1];
+}
+
+/* Every field is read at its fixed position and width, in order, so a short
+ * or odd string fails at its first wrong byte instead of being read past. */
 double ratelimit_parse_rfc3339(const char *s)
 {
 	struct tm tm;
 	const char *p;
-	double frac = 0, offset = 0;
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+	double frac = 0;
 
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
+	if ((y = digits(s, 4)) < 0 || s[4] != '-' || (mo = digits(s + 5, 2)) < 0 || s[7] != '-' ||
+	    (d = digits(s + 8, 2)) < 0 || (s[10] != 'T' && s[10] != 't') ||
+	    (h = digits(s + 11, 2)) < 0 || s[13] != ':' || (mi = digits(s + 14, 2)) < 0 ||
+	    s[16] != ':' || (sec = digits(s + 17, 2)) < 0)
 		return -1;
+	p = s + 19;
 	if (*p == '.') {
-		char *end;
-		frac = strtod(p, &end);
-		p = end;
+		/* 1 to 9 digits (nanoseconds); more precision is not a real clock's. */
+		double scale = 0.1;
+		int n = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, n++, scale /= 10)
+			frac += (*p - '0') * scale;
+		if (n < 1 || n > 9)
+			return -1;
 	}
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
-		int hh, mm;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+		sign = *p == '+' ? 1 : -1;
+		if ((oh = digits(p + 1, 2)) < 0 || p[3] != ':' || (om = digits(p + 4, 2)) < 0)
 			return -1;
-		offset = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
 		p += 6;
 	} else {
 		return -1;
 	}
-	if (*p && !isspace((unsigned char)*p))
+	if (*p != '\0')
 		return -1;
-	return (double)timegm(&tm) + frac - offset;
+	/* 1970 on: the answer's -1 means "malformed". A leap second (:60) is
+	 * the next minute's first. */
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+	    mi > 59 || sec > 60 || oh > 23 || om > 59)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	return (double)timegm(&tm) + frac - sign * (oh * 3600 + om * 60);
 }
 
+/* A count: 1 to 16 digits, below 2^53 (exact in a double, never overflows
+ * a sum); -1 for anything else. */
 static long long parse_count(const char *v)
 {
-	char *end;
-	long long n = strtoll(v, &end, 10);
+	long long n = 0;
+	size_t len = strspn(v, "0123456789");
 
-	return end != v && n >= 0 ? n : -1;
+	if (len < 1 || len > 16 || v[len] != '\0')
+		return -1;
+	for (size_t k = 0; k < len; k++)
+		n = n * 10 + (v[k] - '0');
+	return n <= RATELIMIT_MAX_COUNT ? n : -1;
+}
+
+/* An absolute reset time, never more than a day ahead; -1 when malformed. */
+static double reset_at(double t, double now)
+{
+	if (t < 0)
+		return -1;
+	return t > now + RATELIMIT_MAX_HEADER_S ? now + RATELIMIT_MAX_HEADER_S : t;
 }
 
 /* Applies one "name: value" header line. */
 static void header(struct rl_info *i, const char *name, const char *v, double now)
 {
 	if (strcasecmp(name, "retry-after-ms") == 0) {
-		double ms = strtod(v, NULL);
-		if (ms >= 0)
-			i->retry_after = ms / 1000; /* the precise one wins */
+		double sec = parse_wait(v, 0.001);
+		if (sec >= 0)
+			i->retry_after = sec; /* the precise one wins */
 	} else if (strcasecmp(name, "retry-after") == 0) {
-		char *end;
-		double sec = strtod(v, &end);
+		double sec;
 		if (i->retry_after >= 0)
 			return; /* retry-after-ms came first */
-		if (end != v && *end == '\0' && sec >= 0) {
-			i->retry_after = sec;
-		} else {
-			struct tm tm;
-			memset(&tm, 0, sizeof(tm));
-			if (strptime(v, "%a, %d %b %Y %H:%M:%S", &tm))
-				i->retry_after = (double)timegm(&tm) - now > 0
-				                         ? (double)timegm(&tm) - now
-				                         : 0;
+		sec = parse_wait(v, 1);
+		if (sec < 0 && isalpha((unsigned char)v[0])) {
+			/* The HTTP-date forms, which all start with the day's name
+			 * ("Wed, 21 Oct 2015 07:28:00 GMT"); curl_getdate() takes
+			 * much else, so nothing else goes to it. */
+			time_t t = curl_getdate(v, NULL);
+			if (t != (time_t)-1)
+				sec = fmin(fmax((double)t - now, 0), RATELIMIT_MAX_HEADER_S);
 		}
+		if (sec >= 0)
+			i->retry_after = sec;
 	} else if (strcasecmp(name, "x-should-retry") == 0) {
 		if (strcasecmp(v, "true") == 0)
 			i->should_retry = 1;
@@ -112,7 +163,7 @@ static void header(struct rl_info *i, const char *name, const char *v, double no
 	           strcasecmp(name, "x-ratelimit-remaining-requests") == 0) {
 		i->req_remaining = parse_count(v);
 	} else if (strcasecmp(name, "anthropic-ratelimit-requests-reset") == 0) {
-		i->req_reset_at = ratelimit_parse_rfc3339(v);
+		i->req_reset_at = reset_at(ratelimit_parse_rfc3339(v), now);
 	} else if (strcasecmp(name, "x-ratelimit-reset-requests") == 0) {
 		double d = ratelimit_parse_duration(v);
 		i->req_reset_at = d >= 0 ? now + d : -1;
@@ -123,7 +174,7 @@ static void header(struct rl_info *i, const char *name, const char *v, double no
 	           strcasecmp(name, "x-ratelimit-remaining-tokens") == 0) {
 		i->tok_remaining = parse_count(v);
 	} else if (strcasecmp(name, "anthropic-ratelimit-input-tokens-reset") == 0) {
-		i->tok_reset_at = ratelimit_parse_rfc3339(v);
+		i->tok_reset_at = reset_at(ratelimit_parse_rfc3339(v), now);
 	} else if (strcasecmp(name, "x-ratelimit-reset-tokens") == 0) {
 		double d = ratelimit_parse_duration(v);
 		i->tok_reset_at = d >= 0 ? now + d : -1;
@@ -146,7 +197,8 @@ void ratelimit_parse(const char *headers, size_t len, double now, struct rl_info
 		if (n < sizeof(line)) {
 			memcpy(line, p, n);
 			line[n] = '\0';
-			while (n && (line[n - 1] == '\r' || line[n - 1] == ' '))
+			while (n &&
+			       (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
 				line[--n] = '\0';
 			colon = strchr(line, ':');
 			if (colon) {

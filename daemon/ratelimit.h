@@ -11,13 +11,18 @@
 
 /* Never wait longer than this because a header said so. */
 #define RATELIMIT_MAX_WAIT_S 300.0
+/* No wait or reset read from a header is taken as longer than this (a
+ * longer one is this long); nothing downstream then overflows. */
+#define RATELIMIT_MAX_HEADER_S 86400.0
+/* Counts (limits, remaining) above this are unknown (-1): exact in a double. */
+#define RATELIMIT_MAX_COUNT ((1LL << 53) - 1)
 
 struct rl_info {
-	double retry_after;      /* seconds from now, <0 when absent */
+	double retry_after;      /* s from now: -1 absent, else 0..RATELIMIT_MAX_WAIT_S */
 	int should_retry;        /* x-should-retry: 1 true, 0 false, -1 absent */
-	long long req_limit;     /* -1 unknown */
-	long long req_remaining; /* -1 unknown */
-	double req_reset_at;     /* absolute time, <0 unknown */
+	long long req_limit;     /* -1 unknown, else 0..RATELIMIT_MAX_COUNT */
+	long long req_remaining; /* -1 unknown, else 0..RATELIMIT_MAX_COUNT */
+	double req_reset_at;     /* absolute time, <0 unknown, at most now + a day */
 	long long tok_limit, tok_remaining;
 	double tok_reset_at;
 };
@@ -34,9 +39,14 @@ double ratelimit_hold_until(const struct rl_info *i, double now);
 /* Is this 429 a spend/quota limit (retrying cannot help) rather than a rate limit? */
 bool ratelimit_is_spend_limit(long status, const char *body, size_t len);
 
-/* "1s", "6m0s", "250ms", "1h2m3.5s" (OpenAI reset durations) → seconds; -1 on error. */
+/* "1s", "6m0s", "250ms", "1h2m3.5s" (OpenAI reset durations, units
+ * required; common/duration.c's grammar) → seconds, at most
+ * RATELIMIT_MAX_HEADER_S (a longer one is clamped to it); -1 on error. */
 double ratelimit_parse_duration(const char *s);
-/* RFC 3339 ("2026-11-30T10:00:01Z", fractions, +hh:mm offsets) → Unix seconds; -1 on error. */
+/* RFC 3339 "YYYY-MM-DDTHH:MM:SS[.F]Z" or "...+hh:mm"/"-hh:mm" (F: 1-9
+ * digits; T and Z in either case; years 1970-9999; :60 is the next minute's
+ * first second), nothing before or after → Unix seconds; -1 on anything
+ * else. */
 double ratelimit_parse_rfc3339(const char *s);
 
 #endif

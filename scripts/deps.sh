@@ -9,7 +9,7 @@ set -eu
 # nodejs and npm (the OpenAI schema contract test runs ajv under node).
 PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libconfig-dev
 libsystemd-dev check libjson-c-dev libssl-dev libmicrohttpd-dev python3 clang-format
-prometheus systemd man-db valgrind util-linux nodejs"
+prometheus systemd man-db valgrind util-linux nodejs tzdata"
 
 missing=""
 for p in $PKGS; do

@@ -7,11 +7,12 @@ import datetime
 import json
 import os
 import socket
+import subprocess
 import time
 import unittest
 import zoneinfo
 
-from harness import Env, daemon_block, provider_block, wait_for
+from harness import WARMD, Env, daemon_block, provider_block, wait_for
 
 TTL = 3
 
@@ -169,6 +170,47 @@ class Schedule(unittest.TestCase):
         self.assertLess(sent, opens.timestamp())
         self.assertGreater(sent, opens.timestamp() - 15)
         self.assertEqual(requests_for(self.env, "CLOSED-TARGET"), [])
+
+    def test_zones_are_loaded_once_without_the_environment(self):
+        # The machine's local time (a window without a zone) is the daemon's
+        # own $TZ, read at load; a named zone is its own, whatever $TZ says.
+        local = zoneinfo.ZoneInfo("Asia/Kathmandu")  # UTC+5:45: no accidental match
+        now_local = datetime.datetime.now(local)
+        now_berlin = datetime.datetime.now(zoneinfo.ZoneInfo(self.ZONE))
+        windows = {
+            "open": f"Daily {hhmm(now_local - datetime.timedelta(hours=1))}-"
+                    f"{hhmm(now_local + datetime.timedelta(hours=1))}",
+            "closed": f"Daily {hhmm(now_berlin + datetime.timedelta(hours=2))}-"
+                      f"{hhmm(now_berlin + datetime.timedelta(hours=3))} {self.ZONE}",
+        }
+        w = self.env.warmd(conf(self.env, [
+            (n, f"{n}.json", f'ttl = 30; policy = "schedule"; schedule = ["{wd}"];')
+            for n, wd in windows.items()]), env={"TZ": ":Asia/Kathmandu"})
+        wait_for(lambda: w.target("open")["state"] == "warm", 5, what="the open window's warm")
+        closed = w.target("closed")
+        self.assertEqual(closed["state"], "cold")
+        self.assertRegex(closed["reason"], r"the window opens in 1h5\dm")
+
+    def test_unknown_zone_is_a_config_error_with_its_line(self):
+        # $TZDIR is where zones come from: an empty one knows no zone.
+        zdir = self.env.path("zoneinfo")
+        os.mkdir(zdir)
+        text = conf(self.env, [("open", "open.json",
+                                'ttl = 30; policy = "schedule";\n'
+                                '    schedule = ["Mon-Fri 07:30-19:00 Europe/Berlin"];')])
+        path = self.env.write("zones.conf", text)
+        line = text.splitlines().index(
+            next(x for x in text.splitlines() if "Europe/Berlin" in x)) + 1
+        env = dict(os.environ, TZDIR=zdir)
+        p = subprocess.run([WARMD, "--check-config", "-c", path], capture_output=True,
+                           text=True, env=env, timeout=30)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn(f"zones.conf:{line}: error: ", p.stderr)
+        self.assertIn(f'unknown time zone "Europe/Berlin" (no {zdir}/Europe/Berlin)', p.stderr)
+        env.pop("TZDIR")
+        p = subprocess.run([WARMD, "--check-config", "-c", path], capture_output=True,
+                           text=True, env=env, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,80 @@ START_TEST(test_parse_rejects_c_number_syntax)
 }
 END_TEST
 
+/* duration_parse_bounded: numbers from outside (HTTP headers). A bare
+ * number counts in the caller's unit (or is refused), a well-formed value
+ * over the bound is -ERANGE (the caller clamps), anything else -EINVAL. */
+START_TEST(test_parse_bounded)
+{
+	static const struct {
+		const char *in;
+		double bare_unit, want;
+	} ok[] = {
+		{ "7", 1, 7 },
+		{ "1.5", 1, 1.5 },
+		{ "1500", 0.001, 1.5 },
+		{ "2.5", 0.001, 0.0025 },
+		{ "1m30s", 0, 90 },
+		{ "6ms", 0, 0.006 },
+		{ "2.5s", 0, 2.5 },
+		{ "1h0m0s", 0, 3600 },
+		{ "0s", 0, 0 },
+		{ "86400", 1, 86400 },
+		{ "86400000", 0.001, 86400 },
+		{ "24h", 0, 86400 },
+	};
+	static const struct {
+		const char *in;
+		double bare_unit;
+		int want;
+	} bad[] = {
+		{ "7", 0, -EINVAL },
+		{ "", 1, -EINVAL },
+		{ "-1", 1, -EINVAL },
+		{ "1e3", 1, -EINVAL },
+		{ "0x10", 1, -EINVAL },
+		{ "inf", 1, -EINVAL },
+		{ "1500abc", 0.001, -EINVAL },
+		{ "1m30", 0, -EINVAL },
+		{ "7 ", 1, -EINVAL },
+		{ "86401", 1, -ERANGE },
+		{ "86400001", 0.001, -ERANGE },
+		{ "25h", 0, -ERANGE },
+		{ "1d1ms", 0, -ERANGE },
+		{ "99999999999999999999999999999", 1, -ERANGE },
+	};
+	char big[512];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		double v = -1;
+		int r = duration_parse_bounded(ok[i].in, ok[i].bare_unit, 86400, &v);
+		ck_assert_msg(r == 0, "\"%s\": r = %d", ok[i].in, r);
+		ck_assert_msg(fabs(v - ok[i].want) < 1e-9, "\"%s\" = %.9g, want %.9g", ok[i].in, v,
+		              ok[i].want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		double v = 42;
+		int r = duration_parse_bounded(bad[i].in, bad[i].bare_unit, 86400, &v);
+		ck_assert_msg(r == bad[i].want, "\"%s\": r = %d, want %d", bad[i].in, r,
+		              bad[i].want);
+		ck_assert_msg(v == 42, "\"%s\": *ret changed on failure", bad[i].in);
+	}
+	/* four hundred digits overflow a double: too long, not malformed... */
+	memset(big, '9', 400);
+	big[400] = '\0';
+	{
+		double v = 42;
+		ck_assert_int_eq(duration_parse_bounded(big, 1, 86400, &v), -ERANGE);
+		ck_assert_int_eq(duration_parse(big, &v), -EINVAL); /* as before */
+		/* ...unless junk follows */
+		big[400] = 'x';
+		big[401] = '\0';
+		ck_assert_int_eq(duration_parse_bounded(big, 1, 86400, &v), -EINVAL);
+		ck_assert(v == 42);
+	}
+}
+END_TEST
+
 struct fmt_case {
 	double in;
 	const char *want;
@@ -163,6 +237,7 @@ static Suite *duration_suite(void)
 	tcase_add_test(tc, test_parse_valid);
 	tcase_add_test(tc, test_parse_invalid);
 	tcase_add_test(tc, test_parse_rejects_c_number_syntax);
+	tcase_add_test(tc, test_parse_bounded);
 	tcase_add_test(tc, test_format);
 	tcase_add_test(tc, test_format_rounding_carries);
 	tcase_add_test(tc, test_format_parse_round_trip);
