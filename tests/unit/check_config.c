@@ -1,5 +1,5 @@
-/* check_config: loading and validating warmd.conf (daemon/config.c) and the
- * FILE:LINE diagnostics it reports (daemon/diag.c).
+/* check_config: loading and validating warmd.conf (core/config.c) and the
+ * FILE:LINE diagnostics it reports (core/diag.c).
  *
  * Every config is written into a fresh temporary directory. Expected line
  * numbers are computed from the text the test wrote (line_of), never taken

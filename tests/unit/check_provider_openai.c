@@ -1,5 +1,5 @@
 /* check_provider_openai: the OpenAI chat and OpenAI-compatible adapters
- * (daemon/provider_openai.c), through template_from_bytes() and the ops
+ * (core/provider_openai.c), through template_from_bytes() and the ops
  * tables: the warm body byte for byte, versions, usage and error parsing.
  *
  * Templates are written with ' for " (see Q()); none contains an apostrophe. */

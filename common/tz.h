@@ -14,8 +14,7 @@
  * local / 86400 (rounded down) is a local day number, and its weekday and
  * the minute of the day follow by arithmetic.
  *
- * This module lives in daemon/, not common/: it reads files, and common/
- * does no I/O of its own. It never logs. */
+ * It knows nothing of the daemon; it reads zone files and never logs. */
 #ifndef WARMD_TZ_H
 #define WARMD_TZ_H
 
