@@ -22,10 +22,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (out[0] != '-' && strcmp(out, "never") != 0 && duration_parse(out, &back) < 0)
 			abort();
 	}
-	/* Printing takes any double: reuse the input's bytes as one. */
+	/* Printing takes any double: reuse the input's bytes as one. Known
+	 * defect (common/duration.c, reported): beyond INT_MAX hours the
+	 * hours overflow an int; FUZZ_SIDESTEP=duration-huge keeps clear. */
 	if (size >= sizeof(double)) {
 		double d;
 		memcpy(&d, data, sizeof(d));
+		if (fuzz_sidestep("duration-huge") && fabs(d) > 1e12)
+			d = fmod(d, 1e12);
 		duration_format(d, out, sizeof(out));
 		duration_format(d, small, sizeof(small));
 	}

@@ -65,8 +65,8 @@ static void printers(const uint8_t *data, size_t size)
 		abort();
 	v = jsonx_get(back, "time");
 	if (v && (!json_object_is_type(v, json_type_double) ||
-	          !(fabs(json_object_get_double(v) - d) <= 0.0005 * fmax(1, fabs(d) * 1e-12))))
-		abort(); /* a time reads back as itself, to the millisecond */
+	          !(fabs(json_object_get_double(v) - d) <= 0.0005 + fabs(d) * 1e-15)))
+		abort(); /* a time reads back as itself, to the millisecond (and float noise) */
 	v = jsonx_get(back, "double");
 	if (v && json_object_get_double(v) != d)
 		abort(); /* the shortest form that reads back exactly */

@@ -12,8 +12,8 @@
  * Known defect (daemon/state.c, reported): an adaptive target that has not
  * learned a gap yet is written with "gaps": {"ttl_s": 0, ...}, which the
  * loader refuses, so the whole file is moved aside at the next start. Every
- * input trips it; FUZZ_STATE_SIDESTEP=1 gives such targets a gap before the
- * state is written, so that a long run can look further meanwhile.
+ * input trips it; FUZZ_SIDESTEP=state-gaps gives such targets a gap before
+ * the state is written, so that a long run can look further meanwhile.
  *
  * The files live in a private directory under /dev/shm when there is one
  * (state_flush fsyncs). To regenerate the seed in the corpus:
@@ -219,7 +219,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	restored = state_restore(d.state);
 	if (restored < 0 || (size_t)restored > d.ntargets)
 		abort();
-	if (getenv("FUZZ_STATE_SIDESTEP"))
+	if (fuzz_sidestep("state-gaps"))
 		for (size_t i = 0; i < d.ntargets; i++)
 			if (d.targets[i]->gaps && d.targets[i]->gaps->total == 0)
 				policy_gap_observe(d.targets[i]->gaps, 1767225600.0, 60,
