@@ -35,9 +35,18 @@ static bool has_include(const uint8_t *data, size_t size)
 	return false;
 }
 
+/* Durations are bounded however they are written ("ttl = 1e300;" too):
+ * the scheduler turns them into timer milliseconds and status text. */
+static bool duration_sane(double v)
+{
+	return v >= 0 && v <= 365.0 * 86400;
+}
+
 /* What daemon.c relies on in a config that loaded. */
 static void check_config(const struct config *c)
 {
+	if (!duration_sane(c->daemon.metrics_textfile_interval))
+		abort();
 	for (size_t i = 0; i < c->nproviders; i++) {
 		const struct cfg_provider *p = &c->providers[i];
 		if (!p->name || !config_name_valid(p->name) || !p->base_url ||
@@ -49,6 +58,9 @@ static void check_config(const struct config *c)
 		const struct cfg_target *t = &c->targets[i];
 		if (!t->name || !config_lane_name_valid(t->name) || !t->request_file ||
 		    t->provider_index >= c->nproviders || !(t->ttl_s >= SCHED_MIN_TTL_S))
+			abort();
+		if (!duration_sane(t->ttl_s) || !duration_sane(t->idle_limit_s) ||
+		    !duration_sane(t->overlap_s))
 			abort();
 		if (t->policy == POLICY_SCHEDULE && (!t->windows || !t->nwindows))
 			abort();
