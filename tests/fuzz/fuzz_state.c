@@ -5,7 +5,8 @@
  * input gets a fresh minimal daemon (a config of four targets on two
  * providers, one adaptive, one with blue/green versions), set up the way
  * main.c does it but without sockets, and torn down after. The input is
- * written as the state file and restored; then the daemon writes its state
+ * written as the state file and restored; warmctl status must then get
+ * JSON (the restored numbers are printed); then the daemon writes its state
  * (state_flush) and restores that again, and a restart must keep every
  * target: whatever warmd accepted, it must be able to read back.
  *
@@ -23,6 +24,7 @@
 
 #include "daemon.h"
 #include "fuzz.h"
+#include "jsonx.h"
 #include "log.h"
 #include "state.h"
 
@@ -132,6 +134,20 @@ static void remove_dir(void)
 	rmdir(dir);
 }
 
+/* What warmctl status gets after the restore: JSON, whatever was restored. */
+static void check_status(struct daemon *d)
+{
+	struct buf b = BUF_INIT;
+	json_object *o = NULL;
+	struct errmsg e;
+
+	if (daemon_status_write(d, d->targets, d->ntargets, &b) < 0 ||
+	    jsonx_parse(b.data, b.len, 0, &o, &e) < 0)
+		abort();
+	json_object_put(o);
+	buf_free(&b);
+}
+
 /* With FUZZ_VERBOSE: what warmd wrote, to see why it does not read back. */
 static void show_file(const char *path)
 {
@@ -219,6 +235,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	restored = state_restore(d.state);
 	if (restored < 0 || (size_t)restored > d.ntargets)
 		abort();
+	check_status(&d);
 	if (fuzz_sidestep("state-gaps"))
 		for (size_t i = 0; i < d.ntargets; i++)
 			if (d.targets[i]->gaps && d.targets[i]->gaps->total == 0)
