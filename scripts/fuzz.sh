@@ -26,7 +26,7 @@ else
 	secs=${1:-30}
 	[ $# -gt 0 ] && shift
 	case $secs in
-	'' | *[!0-9]*)
+	'' | *[!0-9]* | 0)
 		echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...] | --seed [TARGET...]" >&2
 		exit 2
 		;;
@@ -42,7 +42,7 @@ fi
 if [ $# -gt 0 ]; then
 	targets="$*"
 else
-	targets=$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')
+	targets=$(cd tests/fuzz && for f in fuzz_*.c; do echo "${f%.c}"; done)
 fi
 
 t0=$(date +%s)
@@ -83,7 +83,7 @@ if $seed; then
 			>"$scratch/$t.log" 2>&1 || { tail -n 30 "$scratch/$t.log" >&2; exit 1; }
 		rm -rf "$old"
 		mv "$new" "$old"
-		echo "$t: $(ls "$old" | wc -l) inputs, $(du -sk "$old" | cut -f1) KiB" >&2
+		echo "$t: $(find "$old" -type f | wc -l) inputs, $(du -sk "$old" | cut -f1) KiB" >&2
 	done
 	exit 0
 fi
