@@ -17,7 +17,8 @@
  * the state is written, so that a long run can look further meanwhile.
  *
  * The files live in a private directory under /dev/shm when there is one
- * (state_flush fsyncs). To regenerate the seed in the corpus:
+ * (state_flush fsyncs). A seed as warmd writes it, for the corpus (then
+ * scripts/fuzz.sh --seed fuzz_state names it by its hash):
  *   WARMD_FUZZ_STATE_SEED=tests/fuzz/corpus/fuzz_state/seed.json build-fuzz/tests/fuzz/fuzz_state */
 #include <dirent.h>
 #include <uv.h>
