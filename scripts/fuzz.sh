@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds the libFuzzer targets (tests/fuzz/fuzz_*.c) with clang in build-fuzz
 # and runs each for SECONDS (default 30) on a scratch copy of its committed
-# corpus (tests/fuzz/corpus/TARGET), several at once (FUZZ_JOBS, default
+# corpus (tests/fuzz/corpus/TARGET) and its regression inputs
+# (tests/fuzz/regress/TARGET), several at once (FUZZ_JOBS, default
 # nproc). Prints one line per target with its executions; exits non-zero
 # when a target crashes, leaks, times out or a sanitizer reports anything,
 # and keeps the reproducer and the log in build-fuzz/crashes/TARGET/.
@@ -66,6 +67,11 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:check_
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}
 
+regress_dir() {
+	[ -d "tests/fuzz/regress/$1" ] && echo "tests/fuzz/regress/$1"
+	return 0
+}
+
 dict_args() {
 	[ -f "tests/fuzz/$1.dict" ] && echo "-dict=tests/fuzz/$1.dict"
 	return 0
@@ -97,10 +103,12 @@ run_one() {
 		cp -R "tests/fuzz/corpus/$t/." "$dir/corpus/"
 	fi
 	start=$(date +%s)
+	# New inputs go to the first directory only; the regression inputs of
+	# fixed crashes (tests/fuzz/regress/TARGET) are replayed every time.
 	# shellcheck disable=SC2046
 	"$build/tests/fuzz/$t" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$dir/artifacts/" $(dict_args "$t") \
-		"$dir/corpus" >"$dir/log" 2>&1 || rc=$?
+		"$dir/corpus" $(regress_dir "$t") >"$dir/log" 2>&1 || rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -n 1)
 	[ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\).*/\1/p' "$dir/log" | tail -n 1)
 	[ -n "$execs" ] || execs=0
