@@ -85,8 +85,16 @@ if $seed; then
 		extra=""
 		[ -n "${FUZZ_MERGE_FROM:-}" ] && [ -d "$FUZZ_MERGE_FROM/$t" ] && extra=$FUZZ_MERGE_FROM/$t
 		# shellcheck disable=SC2046,SC2086
-		"$build/tests/fuzz/$t" -merge=1 $(dict_args "$t") "$new" "$old" "$raw" $extra \
+		"$build/tests/fuzz/$t" -merge=1 -artifact_prefix="$scratch/$t." $(dict_args "$t") \
+			"$new" "$old" "$raw" $extra \
 			>"$scratch/$t.log" 2>&1 || { tail -n 30 "$scratch/$t.log" >&2; exit 1; }
+		# A crash during the merge leaves inputs unweighed: keep the old corpus.
+		if grep -Eq 'ERROR: |runtime error:' "$scratch/$t.log"; then
+			grep -Em3 'ERROR: |runtime error:' "$scratch/$t.log" >&2
+			echo "$t: inputs crash during the merge (fix them, or FUZZ_SIDESTEP for" \
+				"a reported defect): corpus left as it was" >&2
+			exit 1
+		fi
 		rm -rf "$old"
 		mv "$new" "$old"
 		echo "$t: $(find "$old" -type f | wc -l) inputs, $(du -sk "$old" | cut -f1) KiB" >&2
