@@ -104,7 +104,7 @@ fi
 
 # One target: run it on a copy of its corpus; leave its verdict in $scratch/$t.result.
 run_one() {
-	local t=$1 dir=$scratch/$1 rc=0 start execs crashes=0 why=""
+	local t=$1 dir=$scratch/$1 rc=0 start execs crashes=0 why="" at
 
 	mkdir -p "$dir/corpus" "$dir/artifacts"
 	if [ -d "tests/fuzz/corpus/$t" ]; then
@@ -124,6 +124,10 @@ run_one() {
 	if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|SUMMARY: ' \
 		"$dir/log" || [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
 		why=$(grep -Em1 'ERROR: |runtime error:|SUMMARY: ' "$dir/log" || true)
+		# An abort() (a target's own check): say which line of ours it was.
+		at=$(grep -A40 'deadly signal' "$dir/log" |
+			grep -m1 -oE '(tests/fuzz|daemon|common)/[A-Za-z0-9_/]+\.c:[0-9]+' || true)
+		[ -n "$at" ] && why="$why at $at"
 		[ "$crashes" -ne 0 ] || crashes=1
 		mkdir -p "$build/crashes/$t"
 		cp "$dir/log" "$build/crashes/$t/log"
