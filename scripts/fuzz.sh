@@ -59,7 +59,16 @@ fi
 echo "fuzz.sh: built in $(($(date +%s) - t0)) s" >&2
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/warmd-fuzz.XXXXXX")
-trap 'rm -rf "$scratch"' EXIT
+# Files the targets themselves write (fuzz_state's state files, fsynced):
+# in memory when possible, and gone after the run even if a target crashed.
+if [ -w /dev/shm ]; then
+	FUZZ_SCRATCH=$(mktemp -d /dev/shm/warmd-fuzz.XXXXXX)
+else
+	FUZZ_SCRATCH=$scratch/files
+	mkdir -p "$FUZZ_SCRATCH"
+fi
+export FUZZ_SCRATCH
+trap 'rm -rf "$scratch" "$FUZZ_SCRATCH"' EXIT
 
 # Sanitizer reports abort the run (the build has -fno-sanitize-recover=all);
 # libFuzzer itself checks for leaks after every input that allocated.

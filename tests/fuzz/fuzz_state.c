@@ -16,9 +16,10 @@
  * input trips it; FUZZ_SIDESTEP=state-gaps gives such targets a gap before
  * the state is written, so that a long run can look further meanwhile.
  *
- * The files live in a private directory under /dev/shm when there is one
- * (state_flush fsyncs). A seed as warmd writes it, for the corpus (then
- * scripts/fuzz.sh --seed fuzz_state names it by its hash):
+ * The files live in a private directory under FUZZ_SCRATCH, else /dev/shm
+ * when there is one (state_flush fsyncs), else /tmp. A seed as warmd writes
+ * it, for the corpus (then scripts/fuzz.sh --seed fuzz_state names it by
+ * its hash):
  *   WARMD_FUZZ_STATE_SEED=tests/fuzz/corpus/fuzz_state/seed.json build-fuzz/tests/fuzz/fuzz_state */
 #include <dirent.h>
 #include <uv.h>
@@ -205,7 +206,10 @@ static void write_seed(const char *path)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	/* fuzz.sh hands over a directory it removes, even after a crash. */
+	const char *base = getenv("FUZZ_SCRATCH")          ? getenv("FUZZ_SCRATCH")
+	                   : access("/dev/shm", W_OK) == 0 ? "/dev/shm"
+	                                                   : "/tmp";
 	const char *seed = getenv("WARMD_FUZZ_STATE_SEED");
 
 	unsetenv("NOTIFY_SOCKET");
