@@ -100,8 +100,8 @@ if $seed; then
 		# A crash during the merge leaves inputs unweighed: keep the old corpus.
 		if grep -Eq 'ERROR: |runtime error:' "$scratch/$t.log"; then
 			grep -Em3 'ERROR: |runtime error:' "$scratch/$t.log" >&2
-			echo "$t: inputs crash during the merge (fix them, or FUZZ_SIDESTEP for" \
-				"a reported defect): corpus left as it was" >&2
+			echo "$t: inputs crash during the merge (fix them first):" \
+				"corpus left as it was" >&2
 			exit 1
 		fi
 		rm -rf "$old"

@@ -78,19 +78,4 @@ static inline void fuzz_quiet_stderr(void)
 		stderr = null;
 }
 
-/* A known defect in code this branch does not own is reported, not fixed
- * here; until it is, FUZZ_SIDESTEP=NAME[,NAME...] lets a long run step
- * around the one named, so that it explores past it instead of finding it
- * again on every other input. CI never sets it. */
-static inline bool fuzz_sidestep(const char *name)
-{
-	const char *v = getenv("FUZZ_SIDESTEP");
-	size_t n = strlen(name);
-
-	for (const char *p = v; p && *p; p += strcspn(p, ","), p += *p == ',')
-		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
-			return true;
-	return false;
-}
-
 #endif

@@ -1,4 +1,4 @@
-/* fuzz_config: the config loader (daemon/config.c, libconfig text), with
+/* fuzz_config: the config loader (core/config.c, libconfig text), with
  * everything it parses on the way: durations, schedule windows, header
  * lines, base URLs, versions, and warmd.conf's own pricing entries.
  *

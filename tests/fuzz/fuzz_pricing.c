@@ -1,4 +1,4 @@
-/* fuzz_pricing: the price table loader (daemon/pricing.c pricing_load),
+/* fuzz_pricing: the price table loader (core/pricing.c pricing_load),
  * libconfig text like config/pricing.conf. An operator may point
  * pricing_file anywhere; the shipped table is edited by hand. */
 #include "fuzz.h"

@@ -1,5 +1,5 @@
 /* fuzz_ratelimit: what a provider's answer headers say about pacing
- * (daemon/ratelimit.c): retry-after / retry-after-ms, x-should-retry, the
+ * (core/ratelimit.c): retry-after / retry-after-ms, x-should-retry, the
  * anthropic-ratelimit-* (RFC 3339 resets) and x-ratelimit-* (duration
  * resets) headers, and the 429 spend-limit check on the body.
  *

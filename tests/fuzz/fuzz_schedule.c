@@ -1,4 +1,4 @@
-/* fuzz_schedule: schedule windows (daemon/policy.c policy_window_parse),
+/* fuzz_schedule: schedule windows (core/policy.c policy_window_parse),
  * "Mon-Fri 07:30-19:00 [Europe/Berlin]" from a target's schedule list, and
  * the evaluation of what parsed (policy_schedule_at) around a few instants:
  * a plain day, both European DST changes, and a leap day.

@@ -1,4 +1,4 @@
-/* fuzz_state: the state file loader (daemon/state.c state_restore) and the
+/* fuzz_state: the state file loader (runtime/state.c state_restore) and the
  * restart after it.
  *
  * state_restore() applies the file to a running daemon's targets, so each
@@ -9,12 +9,6 @@
  * JSON (the restored numbers are printed); then the daemon writes its state
  * (state_flush) and restores that again, and a restart must keep every
  * target: whatever warmd accepted, it must be able to read back.
- *
- * Known defect (daemon/state.c, reported): an adaptive target that has not
- * learned a gap yet is written with "gaps": {"ttl_s": 0, ...}, which the
- * loader refuses, so the whole file is moved aside at the next start. Every
- * input trips it; FUZZ_SIDESTEP=state-gaps gives such targets a gap before
- * the state is written, so that a long run can look further meanwhile.
  *
  * The files live in a private directory under FUZZ_SCRATCH, else /dev/shm
  * when there is one (state_flush fsyncs), else /tmp. A seed as warmd writes
@@ -241,11 +235,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (restored < 0 || (size_t)restored > d.ntargets)
 		abort();
 	check_status(&d);
-	if (fuzz_sidestep("state-gaps"))
-		for (size_t i = 0; i < d.ntargets; i++)
-			if (d.targets[i]->gaps && d.targets[i]->gaps->total == 0)
-				policy_gap_observe(d.targets[i]->gaps, 1767225600.0, 60,
-				                   d.targets[i]->ttl_s);
 	/* Shut down (state_flush writes what warmd now holds), start again. */
 	if (state_flush(d.state) < 0)
 		abort();

@@ -1,4 +1,4 @@
-/* fuzz_template: template loading and warm-body building (daemon/template.c
+/* fuzz_template: template loading and warm-body building (core/template.c
  * and the adapters' build): a request_file is the application's request
  * body, written by whoever deploys the application, and warmd derives the
  * warm body, the version hash and the breakpoints from it.

@@ -1,4 +1,4 @@
-/* fuzz_touch: the touch datagram parser (daemon/touch.c touch_parse).
+/* fuzz_touch: the touch datagram parser (control/touch.c touch_parse).
  *
  * Anyone who can write to the touch socket sends "TARGET [hit|miss]
  * [cached=N] [input=N]"; a datagram is handed over whole, as recv() gives it. */
