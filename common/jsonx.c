@@ -281,8 +281,7 @@ static int check_ranges(json_object *o, char *path, size_t cap, size_t plen, str
 			        plen ? path : "$");
 		return 0;
 	case json_type_object: {
-		json_object_object_foreach(o, k, v)
-		{
+		json_object_object_foreach(o, k, v) {
 			int n = snprintf(path + plen, cap - plen, ".%s", k);
 			size_t nl = n < 0 ? plen : plen + (size_t)n;
 			if (nl >= cap)

@@ -190,8 +190,7 @@ static int decode_cmd(json_object *o, struct proto_request *x, const char **ret_
 	}
 	info = &cmds[c];
 	x->cmd = (enum proto_cmd)c;
-	json_object_object_foreach(o, key, val)
-	{
+	json_object_object_foreach(o, key, val) {
 		(void)val;
 		if (strcmp(key, "cmd") != 0 && !arg_allowed(info->args, key)) {
 			*ret_code = PROTO_E_BAD_REQUEST;

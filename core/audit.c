@@ -714,8 +714,7 @@ static void scan_tool(struct dyn_scan *d, json_object *o, const char *path, int 
 	}
 	if (!json_object_is_type(o, json_type_object))
 		return;
-	json_object_object_foreach(o, key, v)
-	{
+	json_object_object_foreach(o, key, v) {
 		snprintf(sub, sizeof(sub), "%s.%s", path, key);
 		if (strcmp(key, "description") == 0 && json_object_is_type(v, json_type_string))
 			scan_text(d, json_object_get_string(v), sub, true);
