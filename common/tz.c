@@ -4,14 +4,15 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+
+#include "fileio.h"
+#include "xalloc.h"
 
 #define TZ_DIR_DEFAULT "/usr/share/zoneinfo"
 #define TZ_LOCALTIME   "/etc/localtime"
@@ -317,12 +318,9 @@ static int32_t abs_off(int32_t off)
 
 static struct tz *zone_new(const char *name)
 {
-	struct tz *z = calloc(1, sizeof(*z));
+	struct tz *z = xcalloc(1, sizeof(*z));
 
-	if (z && !(z->name = strdup(name))) {
-		free(z);
-		z = NULL;
-	}
+	z->name = xstrdup(name);
 	return z;
 }
 
@@ -356,10 +354,8 @@ int tz_from_posix(const char *name, const char *rule, struct tz **ret, struct er
 
 	if (parse_rule(rule, &r) < 0)
 		return errmsg_set(e, -EINVAL, "\"%s\" is not a POSIX TZ rule", rule);
-	if (!(z = zone_new(name)) || !(z->types = calloc(1, sizeof(*z->types)))) {
-		tz_free(z);
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	}
+	z = zone_new(name);
+	z->types = xcalloc(1, sizeof(*z->types));
 	z->ntypes = 1;
 	z->types[0] = r.std;
 	rule_into_zone(z, &r);
@@ -430,12 +426,13 @@ int tz_from_tzif(const char *name, const unsigned char *data, size_t len, struct
 		return errmsg_set(
 		        e, -EINVAL,
 		        "a zone with leap seconds (right/...); use the zone without them");
-	if (!(z = zone_new(name)) || (h.timecnt && !(z->at = calloc(h.timecnt, sizeof(*z->at)))) ||
-	    (h.timecnt && !(z->idx = calloc(h.timecnt, 1))) ||
-	    !(z->types = calloc(h.typecnt, sizeof(*z->types)))) {
-		tz_free(z);
-		return errmsg_set(e, -ENOMEM, "out of memory");
+	/* The counts are bounded (tzif_head): at most TZ_MAX_TIMES and 256. */
+	z = zone_new(name);
+	if (h.timecnt) {
+		z->at = xcalloc(h.timecnt, sizeof(*z->at));
+		z->idx = xcalloc(h.timecnt, 1);
 	}
+	z->types = xcalloc(h.typecnt, sizeof(*z->types));
 	z->nat = h.timecnt;
 	z->ntypes = h.typecnt;
 	for (size_t i = 0; i < h.timecnt; i++) {
@@ -614,80 +611,39 @@ static bool name_ok(const char *n)
 	return n[len - 1] != '/';
 }
 
-static int read_file(const char *path, unsigned char **ret, size_t *ret_len)
-{
-	struct stat st;
-	unsigned char *data;
-	size_t len = 0;
-	/* O_NONBLOCK: a FIFO in the way must not hang a reload. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
-		r = -errno;
-	else if (S_ISDIR(st.st_mode))
-		r = -EISDIR;
-	else if (!S_ISREG(st.st_mode) || st.st_size > TZ_FILE_MAX)
-		r = -EINVAL;
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	if (!(data = malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, data + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			r = -errno;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (r < 0) {
-		free(data);
-		return r;
-	}
-	*ret = data;
-	*ret_len = len;
-	return 0;
-}
-
 /* Loads the TZif file at path as zone name; what names it in messages. */
 static int load_file(const char *name, const char *what, const char *path, struct tz **ret,
                      struct errmsg *e)
 {
-	unsigned char *data = NULL;
+	char *data = NULL;
 	size_t len = 0;
+	struct stat st;
 	struct tz *z;
-	int r = read_file(path, &data, &len);
+	/* fileio's own text (NULL) would not say "time zone": worded here. */
+	int r = fileio_read(path, "time zone", TZ_FILE_MAX, &data, &len, NULL);
 
 	if (r == -ENOENT || r == -ENOTDIR)
 		return errmsg_set(e, -ENOENT, "unknown time zone %s (no %s)", what, path);
-	if (r == -EISDIR)
+	if (r == -EINVAL && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return errmsg_set(e, -EINVAL, "%s is not a time zone (%s is a directory)", what,
 		                  path);
+	if (r == -EINVAL || r == -EFBIG)
+		return errmsg_set(
+		        e, -EINVAL,
+		        "time zone %s: cannot read %s: not a regular file of at most 1 MiB", what,
+		        path);
 	if (r < 0)
 		return errmsg_set(e, r, "time zone %s: cannot read %s: %s", what, path,
-		                  r == -EINVAL ? "not a regular file of at most 1 MiB"
-		                               : strerror(-r));
-	r = tz_from_tzif(name, data, len, &z, e);
+		                  strerror(-r));
+	r = tz_from_tzif(name, (const unsigned char *)data, len, &z, e);
 	if (r < 0) {
 		errmsg_prefix(e, "time zone %s: %s", what, path);
 		free(data);
 		return r;
 	}
-	z->src = data;
+	z->src = (unsigned char *)data;
 	z->srclen = len;
-	if (!(z->key = strdup(path))) {
-		tz_free(z);
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	}
+	z->key = xstrdup(path);
 	*ret = z;
 	return 0;
 }
@@ -766,13 +722,9 @@ static int get_local(const struct tz **ret, struct errmsg *e)
 			           zone_dir());
 		if (r == 0) {
 			snprintf(key, sizeof(key), "TZ=%s", s);
-			z->key = strdup(key);
-			z->src = (unsigned char *)strdup(s);
+			z->key = xstrdup(key);
+			z->src = (unsigned char *)xstrdup(s);
 			z->srclen = strlen(s);
-			if (!z->key || !z->src) {
-				tz_free(z);
-				return errmsg_set(e, -ENOMEM, "out of memory");
-			}
 		}
 	}
 	if (r < 0)
