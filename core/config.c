@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pricing.h"
 #include "sched.h"
+#include "xalloc.h"
 
 enum key_type {
 	K_STR,
@@ -186,15 +187,6 @@ bool config_lane_name_valid(const char *s)
 	return config_name_valid(group) && config_name_valid(at + 1);
 }
 
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (!p)
-		abort();
-	return p;
-}
-
 static const char *setting_file(const struct loader *ld, const config_setting_t *s)
 {
 	const char *f = s ? config_setting_source_file(s) : NULL;
@@ -218,9 +210,7 @@ static char *resolve_path(const struct loader *ld, const char *p)
 
 	if (p[0] == '/')
 		return xstrdup(p);
-	out = malloc(strlen(ld->dir) + strlen(p) + 2);
-	if (!out)
-		abort();
+	out = xmalloc(strlen(ld->dir) + strlen(p) + 2);
 	sprintf(out, "%s/%s", ld->dir, p);
 	return out;
 }
@@ -304,9 +294,7 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 		}
 		n = config_setting_length(s);
 		free_strlist(*dst);
-		*dst = calloc((size_t)n + 1, sizeof(char *));
-		if (!*dst)
-			abort();
+		*dst = xcalloc((size_t)n + 1, sizeof(char *));
 		for (int i = 0; i < n; i++) {
 			config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
 			if (config_setting_type(el) != CONFIG_TYPE_STRING) {
@@ -463,9 +451,7 @@ static void default_dir_path(char **dst, const char *env, const char *fallback, 
 	if (!dir || !*dir)
 		dir = fallback;
 	n = strcspn(dir, ":");
-	p = malloc(n + strlen(file) + 2);
-	if (!p)
-		abort();
+	p = xmalloc(n + strlen(file) + 2);
 	sprintf(p, "%.*s/%s", (int)n, dir, file);
 	free(*dst);
 	*dst = p;
@@ -506,9 +492,7 @@ static void load_daemon(const struct loader *ld, config_t *cf, struct config *c)
 		/* Beside the control socket, wherever that is. */
 		const char *cs = c->daemon.control_socket, *slash = strrchr(cs, '/');
 		size_t dl = slash ? (size_t)(slash - cs) : 0;
-		char *p = malloc(dl + sizeof("/touch.sock"));
-		if (!p)
-			abort();
+		char *p = xmalloc(dl + sizeof("/touch.sock"));
 		sprintf(p, "%.*s/touch.sock", (int)dl, cs);
 		c->daemon.touch_socket = p;
 	}
@@ -605,9 +589,7 @@ static char *resolve_key_file(const struct loader *ld, const char *f)
 	const char *cred = getenv("CREDENTIALS_DIRECTORY");
 
 	if (f[0] != '/' && cred && *cred) {
-		char *p = malloc(strlen(cred) + strlen(f) + 2);
-		if (!p)
-			abort();
+		char *p = xmalloc(strlen(cred) + strlen(f) + 2);
 		sprintf(p, "%s/%s", cred, f);
 		if (access(p, F_OK) == 0)
 			return p;
@@ -679,9 +661,7 @@ static void load_providers(const struct loader *ld, config_t *cf, struct config 
 		err_at(ld, list, "\"providers\" is empty: warmd needs at least one provider");
 		return;
 	}
-	c->providers = calloc((size_t)n, sizeof(*c->providers));
-	if (!c->providers)
-		abort();
+	c->providers = xcalloc((size_t)n, sizeof(*c->providers));
 	for (int i = 0; i < n; i++) {
 		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
 		struct cfg_provider *p = &c->providers[c->nproviders];
@@ -804,9 +784,7 @@ static void check_schedule(const struct loader *ld, config_setting_t *g, struct 
 		       where);
 		return;
 	}
-	t->windows = calloc(n, sizeof(*t->windows));
-	if (!t->windows)
-		abort();
+	t->windows = xcalloc(n, sizeof(*t->windows));
 	for (size_t i = 0; i < n; i++) {
 		struct errmsg e;
 		config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
@@ -825,8 +803,7 @@ static char **strlist_dup(char *const *v)
 		return NULL;
 	while (v[n])
 		n++;
-	if (!(r = calloc(n + 1, sizeof(*r))))
-		abort();
+	r = xcalloc(n + 1, sizeof(*r));
 	for (size_t i = 0; i < n; i++)
 		r[i] = xstrdup(v[i]);
 	return r;
@@ -836,19 +813,18 @@ static char **strlist_dup(char *const *v)
 static void target_copy(struct cfg_target *dst, const struct cfg_target *t)
 {
 	*dst = *t;
-	dst->name = t->name ? xstrdup(t->name) : NULL;
-	dst->provider = t->provider ? xstrdup(t->provider) : NULL;
-	dst->request_file = t->request_file ? xstrdup(t->request_file) : NULL;
-	dst->cache_key = t->cache_key ? xstrdup(t->cache_key) : NULL;
+	dst->name = xstrdup_or_null(t->name);
+	dst->provider = xstrdup_or_null(t->provider);
+	dst->request_file = xstrdup_or_null(t->request_file);
+	dst->cache_key = xstrdup_or_null(t->cache_key);
 	dst->schedule = strlist_dup(t->schedule);
 	dst->allow_edit_list = strlist_dup(t->allow_edit_list);
-	dst->file = t->file ? xstrdup(t->file) : NULL;
-	dst->group = t->group ? xstrdup(t->group) : NULL;
-	dst->vname = t->vname ? xstrdup(t->vname) : NULL;
+	dst->file = xstrdup_or_null(t->file);
+	dst->group = xstrdup_or_null(t->group);
+	dst->vname = xstrdup_or_null(t->vname);
 	dst->windows = NULL;
 	if (t->nwindows) {
-		if (!(dst->windows = malloc(t->nwindows * sizeof(*t->windows))))
-			abort();
+		dst->windows = xreallocarray(NULL, t->nwindows, sizeof(*t->windows));
 		memcpy(dst->windows, t->windows, t->nwindows * sizeof(*t->windows));
 	}
 }
@@ -967,9 +943,7 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 		return;
 	}
 	n = config_setting_length(list);
-	c->targets = calloc(count_lanes(list) + 1, sizeof(*c->targets));
-	if (!c->targets)
-		abort();
+	c->targets = xcalloc(count_lanes(list) + 1, sizeof(*c->targets));
 	for (int i = 0; i < n; i++) {
 		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
 		struct cfg_target *t = &c->targets[c->ntargets];
@@ -1141,9 +1115,7 @@ int config_load(const char *path, struct diags *d, struct config **ret)
 	struct loader ld;
 	config_t cf;
 
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		abort();
+	c = xcalloc(1, sizeof(*c));
 	c->file = xstrdup(path);
 	c->dir = dir_of(path);
 	ld.path = c->file;
@@ -1178,9 +1150,7 @@ int config_load(const char *path, struct diags *d, struct config **ret)
 	load_providers(&ld, &cf, c);
 	load_targets(&ld, &cf, c);
 	if (config_lookup(&cf, "pricing")) {
-		c->price_overrides = calloc(1, sizeof(*c->price_overrides));
-		if (!c->price_overrides)
-			abort();
+		c->price_overrides = xcalloc(1, sizeof(*c->price_overrides));
 		pricing_merge_setting(c->price_overrides, config_lookup(&cf, "pricing"), c->file,
 		                      d);
 	}
