@@ -141,6 +141,12 @@ START_TEST(test_xalloc)
 	free(s);
 	free(n);
 	free(v);
+	s = xasprintf("%s=%d", "n", 42);
+	ck_assert_str_eq(s, "n=42");
+	free(s);
+	s = xasprintf("%s", "");
+	ck_assert_str_eq(s, "");
+	free(s);
 }
 END_TEST
 
