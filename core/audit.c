@@ -25,6 +25,7 @@
 #include "duration.h"
 #include "jsonx.h"
 #include "pricing.h"
+#include "xalloc.h"
 
 #define DYN_HITS     8  /* dynamic-content fields remembered per target */
 #define MATCH_SHOW   40 /* bytes of a match quoted in a description */
@@ -123,7 +124,6 @@ struct finding {
 struct audit {
 	struct finding *v;
 	size_t n, cap;
-	bool oom;
 	bool static_only;
 	const regex_t *rx; /* compiled dyn_patterns */
 	uint32_t mask;     /* checks that fired for the target being checked */
@@ -134,36 +134,24 @@ static char *fmt(struct audit *a, const char *f, ...) __attribute__((format(prin
 static char *fmt(struct audit *a, const char *f, ...)
 {
 	va_list ap;
-	char *s = NULL;
-	int r;
+	char *s;
 
 	va_start(ap, f);
-	r = vasprintf(&s, f, ap);
+	s = xvasprintf(f, ap);
 	va_end(ap);
-	if (r < 0) {
-		a->oom = true;
-		return NULL;
-	}
 	return s;
 }
 
-/* Adds a finding; takes ownership of title, desc and rec (any may be NULL
- * after an allocation failure, which a->oom records). */
+/* Adds a finding; takes ownership of title, desc and rec. */
 static struct finding *add(struct audit *a, const struct audit_target *t, const char *provider,
                            enum audit_severity sev, enum check check, const char *category,
                            const char *effort, char *title, char *desc, char *rec)
 {
 	struct finding *x;
 
-	if (!title || !desc || !rec || a->oom)
-		goto fail;
 	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 16;
-		struct finding *v = realloc(a->v, cap * sizeof(*v));
-		if (!v)
-			goto fail;
-		a->v = v;
-		a->cap = cap;
+		a->cap = a->cap ? a->cap * 2 : 16;
+		a->v = xreallocarray(a->v, a->cap, sizeof(*a->v));
 	}
 	x = &a->v[a->n];
 	*x = (struct finding){ .f = { .severity = sev,
@@ -184,12 +172,6 @@ static struct finding *add(struct audit *a, const struct audit_target *t, const 
 	if (t)
 		a->mask |= BIT(check);
 	return x;
-fail:
-	a->oom = true;
-	free(title);
-	free(desc);
-	free(rec);
-	return NULL;
 }
 
 static void audit_free(struct audit *a)
@@ -228,18 +210,14 @@ struct shape {
 #define NO_INDEX ((size_t)-1)
 
 /* Appends element v; its path is base, or base[idx]. */
-static int push(struct shape *s, json_object *v, enum elem_kind k, const char *field,
-                const char *base, size_t idx)
+static void push(struct shape *s, json_object *v, enum elem_kind k, const char *field,
+                 const char *base, size_t idx)
 {
 	struct elem *e;
 
 	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 32;
-		e = realloc(s->e, cap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		s->e = e;
-		s->cap = cap;
+		s->cap = s->cap ? s->cap * 2 : 32;
+		s->e = xreallocarray(s->e, s->cap, sizeof(*s->e));
 	}
 	e = &s->e[s->n++];
 	*e = (struct elem){ .v = v, .kind = k, .field = field };
@@ -247,7 +225,6 @@ static int push(struct shape *s, json_object *v, enum elem_kind k, const char *f
 		snprintf(e->path, sizeof(e->path), "%s", base);
 	else
 		snprintf(e->path, sizeof(e->path), "%s[%zu]", base, idx);
-	return 0;
 }
 
 /* A marker on the block, or on a block of a tool_result's content. */
@@ -267,52 +244,47 @@ static bool block_marked(json_object *b)
 
 /* Pushes the blocks of an array (or one string) named base, and moves *bp
  * past each marked one. */
-static int push_blocks(struct shape *s, json_object *v, const char *field, const char *base,
-                       size_t *bp)
+static void push_blocks(struct shape *s, json_object *v, const char *field, const char *base,
+                        size_t *bp)
 {
-	int r = 0;
-
-	if (json_object_is_type(v, json_type_string))
-		return push(s, v, EK_STRING, field, base, NO_INDEX);
-	if (!json_object_is_type(v, json_type_array))
-		return 0;
-	for (size_t j = 0; r == 0 && j < json_object_array_length(v); j++) {
+	if (json_object_is_type(v, json_type_string)) {
+		push(s, v, EK_STRING, field, base, NO_INDEX);
+		return;
+	}
+	for (size_t j = 0;
+	     json_object_is_type(v, json_type_array) && j < json_object_array_length(v); j++) {
 		json_object *b = json_object_array_get_idx(v, j);
-		r = push(s, b, EK_BLOCK, field, base, j);
-		if (r == 0 && block_marked(b))
+		push(s, b, EK_BLOCK, field, base, j);
+		if (block_marked(b))
 			*bp = s->n;
 	}
-	return r;
 }
 
-static int shape_anthropic(struct shape *s)
+static void shape_anthropic(struct shape *s)
 {
 	json_object *tools = jsonx_get(s->doc, "tools"), *msgs = jsonx_get(s->doc, "messages");
 	char base[48];
 	size_t bp = 0;
-	int r = 0;
 
-	for (size_t i = 0; json_object_is_type(tools, json_type_array) && r == 0 &&
-	                   i < json_object_array_length(tools);
+	for (size_t i = 0;
+	     json_object_is_type(tools, json_type_array) && i < json_object_array_length(tools);
 	     i++) {
 		json_object *tool = json_object_array_get_idx(tools, i);
-		r = push(s, tool, EK_TOOL, "tools", "tools", i);
+		push(s, tool, EK_TOOL, "tools", "tools", i);
 		if (jsonx_get(tool, "cache_control"))
 			bp = s->n;
 	}
-	if (r == 0)
-		r = push_blocks(s, jsonx_get(s->doc, "system"), "system", "system", &bp);
-	for (size_t i = 0; json_object_is_type(msgs, json_type_array) && r == 0 &&
-	                   i < json_object_array_length(msgs);
+	push_blocks(s, jsonx_get(s->doc, "system"), "system", "system", &bp);
+	for (size_t i = 0;
+	     json_object_is_type(msgs, json_type_array) && i < json_object_array_length(msgs);
 	     i++) {
 		snprintf(base, sizeof(base), "messages[%zu].content", i);
-		r = push_blocks(s, jsonx_get(json_object_array_get_idx(msgs, i), "content"),
-		                "messages", base, &bp);
+		push_blocks(s, jsonx_get(json_object_array_get_idx(msgs, i), "content"), "messages",
+		            base, &bp);
 	}
 	/* Automatic caching marks the last block; without any marker nothing is
 	 * cached at all (template loading reports that), so audit everything. */
 	s->nprefix = jsonx_get(s->doc, "cache_control") || bp == 0 ? s->n : bp;
-	return r;
 }
 
 static bool is_user_turn(json_object *m)
@@ -324,32 +296,30 @@ static bool is_user_turn(json_object *m)
 
 /* OpenAI: messages or instructions + input, then tools; the prefix is all of
  * it but a final user turn (the part that varies per request). */
-static int shape_openai(struct shape *s)
+static void shape_openai(struct shape *s)
 {
 	json_object *tools = jsonx_get(s->doc, "tools"), *instr = jsonx_get(s->doc, "instructions");
 	json_object *items = jsonx_get(s->doc, "messages");
 	const char *field = "messages";
 	size_t n, end;
-	int r = 0;
 
 	if (!items) {
 		items = jsonx_get(s->doc, "input");
 		field = "input";
 	}
 	if (json_object_is_type(instr, json_type_string))
-		r = push(s, instr, EK_STRING, "instructions", "instructions", NO_INDEX);
-	if (r == 0 && json_object_is_type(items, json_type_string))
-		r = push(s, items, EK_STRING, field, "input", NO_INDEX);
+		push(s, instr, EK_STRING, "instructions", "instructions", NO_INDEX);
+	if (json_object_is_type(items, json_type_string))
+		push(s, items, EK_STRING, field, "input", NO_INDEX);
 	n = json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
 	end = n > 1 && is_user_turn(json_object_array_get_idx(items, n - 1)) ? n - 1 : n;
-	for (size_t i = 0; r == 0 && i < end; i++)
-		r = push(s, json_object_array_get_idx(items, i), EK_MESSAGE, field, field, i);
-	for (size_t i = 0; json_object_is_type(tools, json_type_array) && r == 0 &&
-	                   i < json_object_array_length(tools);
+	for (size_t i = 0; i < end; i++)
+		push(s, json_object_array_get_idx(items, i), EK_MESSAGE, field, field, i);
+	for (size_t i = 0;
+	     json_object_is_type(tools, json_type_array) && i < json_object_array_length(tools);
 	     i++)
-		r = push(s, json_object_array_get_idx(tools, i), EK_TOOL, "tools", "tools", i);
+		push(s, json_object_array_get_idx(tools, i), EK_TOOL, "tools", "tools", i);
 	s->nprefix = s->n;
-	return r;
 }
 
 static void shape_free(struct shape *s)
@@ -359,26 +329,24 @@ static void shape_free(struct shape *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Parses body into s. -EINVAL: no body or not a JSON object; -ENOMEM. */
+/* Parses body into s. -EINVAL: no body or not a JSON object (s is then
+ * empty, doc NULL). */
 static int shape_parse(const char *body, size_t len, enum provider_kind kind, struct shape *s)
 {
 	struct errmsg e;
-	int r;
 
 	memset(s, 0, sizeof(*s));
-	if (!body || !len)
+	if (!body || !len || jsonx_parse(body, len, JSONX_MAX_DEPTH, &s->doc, &e) < 0)
 		return -EINVAL;
-	r = jsonx_parse(body, len, JSONX_MAX_DEPTH, &s->doc, &e);
-	if (r < 0)
-		return r == -ENOMEM ? r : -EINVAL;
 	if (!json_object_is_type(s->doc, json_type_object)) {
 		shape_free(s);
 		return -EINVAL;
 	}
-	r = kind == PROVIDER_ANTHROPIC ? shape_anthropic(s) : shape_openai(s);
-	if (r < 0)
-		shape_free(s);
-	return r;
+	if (kind == PROVIDER_ANTHROPIC)
+		shape_anthropic(s);
+	else
+		shape_openai(s);
+	return 0;
 }
 
 /* ---- tools -------------------------------------------------------------------------- */
@@ -565,19 +533,19 @@ static void rx_free(regex_t *rx, size_t n)
 		regfree(&rx[i]);
 }
 
-/* Compiles every pattern. Returns 0 or -ENOMEM (a pattern that does not
- * compile is a bug the unit tests catch: -EINVAL). */
-static int rx_init(regex_t *rx)
+/* Compiles every pattern. regcomp's memory is warmd's request (fatal when
+ * it runs out, as xalloc.h says); the patterns are constants, so one that
+ * does not compile is a bug, which check_audit would hit first. */
+static void rx_init(regex_t *rx)
 {
 	for (size_t i = 0; i < NPATTERNS; i++) {
 		int cf = REG_EXTENDED | (dyn_patterns[i].flags & F_CASE ? 0 : REG_ICASE);
 		int r = regcomp(&rx[i], dyn_patterns[i].re, cf);
-		if (r != 0) {
-			rx_free(rx, i);
-			return r == REG_ESPACE ? -ENOMEM : -EINVAL;
-		}
+		if (r == REG_ESPACE)
+			xalloc_die("regcomp");
+		if (r != 0)
+			abort();
 	}
-	return 0;
 }
 
 static bool is_alnum(char c)
@@ -1109,13 +1077,9 @@ static const char *cache_key_of(const struct audit_target *t, const struct shape
 static void check_cache_keys(struct audit *a, const struct audit_target *t, char *const *keys,
                              size_t n)
 {
-	struct pkey *v = malloc((n ? n : 1) * sizeof(*v));
+	struct pkey *v = xreallocarray(NULL, n, sizeof(*v));
 	size_t m = 0, distinct = 0;
 
-	if (!v) {
-		a->oom = true;
-		return;
-	}
 	for (size_t i = 0; i < n; i++)
 		if (keys[i] && t[i].provider)
 			v[m++] = (struct pkey){ t[i].provider, keys[i] };
@@ -1345,11 +1309,9 @@ static void check_ttl_choice(struct audit *a, const struct audit_target *t, bool
 	            "Set ttl = \"%s\" on the target and \"ttl\": \"%s\" in the template's "
 	            "cache_control.",
 	            short_ttl ? "1h" : "5m", short_ttl ? "1h" : "5m"));
-	if (f) {
-		f->has_costs = true;
-		f->cost_cur = cur;
-		f->cost_alt = alt;
-	}
+	f->has_costs = true;
+	f->cost_cur = cur;
+	f->cost_alt = alt;
 }
 
 /* ---- operations --------------------------------------------------------------------- */
@@ -1705,17 +1667,12 @@ static json_object *report_json(const struct audit *a, const struct audit_target
                                 const struct tstate *st, size_t n, const char *only)
 {
 	const char *only_prov = provider_of(t, n, only);
-	const struct finding **sel = malloc((a->n ? a->n : 1) * sizeof(*sel));
-	json_object *o, *findings, *counts;
+	const struct finding **sel = xreallocarray(NULL, a->n, sizeof(*sel));
+	json_object *o = json_object_new_object(), *findings, *counts;
 	unsigned count[4] = { 0 };
 	size_t nsel = 0;
 	int score = 100;
 
-	o = sel ? json_object_new_object() : NULL;
-	if (!o) {
-		free(sel);
-		return NULL;
-	}
 	findings = json_object_new_array();
 	for (size_t i = 0; i < a->n; i++) {
 		if (!selected_finding(&a->v[i], only, only_prov))
@@ -1743,27 +1700,21 @@ static json_object *report_json(const struct audit *a, const struct audit_target
 
 /* Every target's checks (one template parsed at a time: a fleet's templates
  * are never all in memory), then the provider-wide ones. st may be NULL. */
-static int audit_all(struct audit *a, const struct audit_target *t, size_t n, double now,
-                     struct tstate *st)
+static void audit_all(struct audit *a, const struct audit_target *t, size_t n, double now,
+                      struct tstate *st)
 {
-	char **keys = calloc(n ? n : 1, sizeof(*keys));
+	char **keys = xcalloc(n, sizeof(*keys));
 
-	if (!keys)
-		return -ENOMEM;
-	for (size_t i = 0; i < n && !a->oom; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct tstate tmp = { 0 };
 		struct shape s;
-		const char *k;
-		if (shape_parse(t[i].body, t[i].body_len, t[i].kind, &s) == -ENOMEM)
-			a->oom = true;
+		/* an unparseable body leaves s empty: the body checks skip it */
+		(void)shape_parse(t[i].body, t[i].body_len, t[i].kind, &s);
 		check_target(a, &t[i], &s, now, st ? &st[i] : &tmp);
-		k = cache_key_of(&t[i], &s);
-		if (k && !(keys[i] = strdup(k)))
-			a->oom = true;
+		keys[i] = xstrdup_or_null(cache_key_of(&t[i], &s));
 		shape_free(&s);
 	}
-	if (!a->oom)
-		check_cache_keys(a, t, keys, n);
+	check_cache_keys(a, t, keys, n);
 	/* a provider's cache-keys finding holds back each of its targets */
 	for (size_t f = 0; st && f < a->n; f++)
 		for (size_t i = 0; !a->v[f].f.target && i < n; i++)
@@ -1772,23 +1723,19 @@ static int audit_all(struct audit *a, const struct audit_target *t, size_t n, do
 	for (size_t i = 0; i < n; i++)
 		free(keys[i]);
 	free(keys);
-	return a->oom ? -ENOMEM : 0;
 }
 
 json_object *audit_run(const struct audit_target *t, size_t n, double now, const char *only)
 {
 	struct audit a = { 0 };
 	regex_t rx[NPATTERNS];
-	struct tstate *st = calloc(n ? n : 1, sizeof(*st));
-	json_object *o = NULL;
+	struct tstate *st = xcalloc(n, sizeof(*st));
+	json_object *o;
 
-	if (!st || rx_init(rx) < 0) {
-		free(st);
-		return NULL;
-	}
+	rx_init(rx);
 	a.rx = rx;
-	if (audit_all(&a, t, n, now, st) == 0)
-		o = report_json(&a, t, st, n, only);
+	audit_all(&a, t, n, now, st);
+	o = report_json(&a, t, st, n, only);
 	audit_free(&a);
 	rx_free(rx, NPATTERNS);
 	free(st);
@@ -1801,15 +1748,12 @@ int audit_static(const struct audit_target *t, size_t n, audit_emit_cb emit, voi
 	regex_t rx[NPATTERNS];
 	int r;
 
-	r = rx_init(rx);
-	if (r < 0)
-		return r;
+	rx_init(rx);
 	a.rx = rx;
-	r = audit_all(&a, t, n, 0, NULL);
-	for (size_t i = 0; r == 0 && i < a.n; i++)
+	audit_all(&a, t, n, 0, NULL);
+	for (size_t i = 0; i < a.n; i++)
 		emit(&a.v[i].f, ctx);
-	if (r == 0)
-		r = (int)a.n;
+	r = (int)a.n;
 	audit_free(&a);
 	rx_free(rx, NPATTERNS);
 	return r;

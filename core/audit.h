@@ -149,12 +149,13 @@ int audit_fingerprint(const char *body, size_t len, enum provider_kind kind, str
  * only: NULL for all targets, else the name of one: every target is still
  * checked (cache keys count per provider), but only that target's findings,
  * its provider's provider-wide ones and its readiness are reported.
- * Returns a new object the caller owns (json_object_put), or NULL on ENOMEM. */
+ * Returns a new object the caller owns (json_object_put), never NULL (out
+ * of memory is fatal: xalloc.h). */
 json_object *audit_run(const struct audit_target *t, size_t n, double now, const char *only);
 
 /* The static subset, for --check-config: calls emit once per finding, in
  * target order (provider-wide ones last), before returning. Returns the
- * number of findings, or -ENOMEM (then emit was not called). */
+ * number of findings (never negative). */
 int audit_static(const struct audit_target *t, size_t n, audit_emit_cb emit, void *ctx);
 
 #endif
