@@ -358,27 +358,21 @@ void audit_check_dynamic(struct audit *a, const struct audit_target *t, const st
 		           d.hit[i].kind, d.hit[i].match);
 	if (d.total > d.nhits)
 		buf_printf(&more, " and %u more", d.total - d.nhits);
-	audit_add(
-	        a, t, NULL, h->critical ? AUDIT_CRITICAL : AUDIT_HIGH, C_DYNAMIC, "prompt design",
-	        "hours",
-	        audit_fmt(a, "%s in the cached prefix%s", h->kind,
-	                  h->critical ? " (near its start)" : ""),
-	        audit_fmt(
-	                a,
-	                "%s \"%s\" at %s, character %zu of that text (character %zu of the cached "
-	                "prefix's text): %s, and each time it changes everything after it is "
-	                "written "
-	                "to the cache again instead of read.%s",
-	                h->kind, h->match, h->path, h->off, h->prefix_off, dyn_why(h->kind),
-	                more.data ? more.data : ""),
-	        audit_fmt(
-	                a,
-	                "Move the %s out of the cached prefix: put it in the last user message, "
-	                "after "
-	                "the breakpoint (or round it to what really changes, e.g. the day, and "
-	                "place "
-	                "it after the static instructions). If it never changes between requests, "
-	                "it is harmless.",
-	                h->kind));
+	audit_add(a, t, NULL, h->critical ? AUDIT_CRITICAL : AUDIT_HIGH, C_DYNAMIC, "prompt design",
+	          "hours",
+	          audit_fmt(a, "%s in the cached prefix%s", h->kind,
+	                    h->critical ? " (near its start)" : ""),
+	          audit_fmt(a,
+	                    "%s \"%s\" at %s, character %zu of that text (character %zu of the "
+	                    "cached prefix's text): %s, and each time it changes everything after "
+	                    "it is written to the cache again instead of read.%s",
+	                    h->kind, h->match, h->path, h->off, h->prefix_off, dyn_why(h->kind),
+	                    more.data ? more.data : ""),
+	          audit_fmt(a,
+	                    "Move the %s out of the cached prefix: put it in the last user "
+	                    "message, after the breakpoint (or round it to what really changes, "
+	                    "e.g. the day, and place it after the static instructions). If it "
+	                    "never changes between requests, it is harmless.",
+	                    h->kind));
 	buf_free(&more);
 }

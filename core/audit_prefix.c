@@ -36,30 +36,25 @@ void audit_check_minimum(struct audit *a, const struct audit_target *t)
 		                  "Prefix below the model's minimum cacheable length (estimated)"),
 		        audit_fmt(a,
 		                  "The cached prefix is about %ld tokens; %s caches nothing "
-		                  "shorter than "
-		                  "%ld tokens, so every request pays full input price and every "
-		                  "warm is "
-		                  "wasted.",
+		                  "shorter than %ld tokens, so every request pays full input price "
+		                  "and every warm is wasted.",
 		                  t->prefix_tokens_est, t->model ? t->model : "the model", min),
 		        audit_fmt(a,
 		                  "Grow the shared prefix past %ld tokens (move stable context "
-		                  "such as "
-		                  "tool definitions, examples or reference text ahead of the "
-		                  "breakpoint), or stop warming this target.",
+		                  "such as tool definitions, examples or reference text ahead of "
+		                  "the breakpoint), or stop warming this target.",
 		                  min));
 	if (confirmed)
 		audit_add(a, t, NULL, AUDIT_HIGH, C_MINIMUM, "prompt design", "hours",
 		          audit_fmt(a, "Prefix not cached (confirmed from usage)"),
 		          audit_fmt(a,
 		                    "%llu warm(s) came back with neither a cache read nor a write "
-		                    "and none "
-		                    "ever cached: the prefix (about %ld tokens) is below %s's "
-		                    "minimum%s.",
+		                    "and none ever cached: the prefix (about %ld tokens) is below "
+		                    "%s's minimum%s.",
 		                    (unsigned long long)t->nones, t->prefix_tokens_est,
 		                    t->model ? t->model : "the model", of),
 		          audit_fmt(a, "Grow the shared prefix past the model's minimum, or stop "
-		                       "warming this "
-		                       "target: the provider is not caching it."));
+		                       "warming this target: the provider is not caching it."));
 }
 
 /* ---- prefix stability --------------------------------------------------------------- */
@@ -92,19 +87,16 @@ void audit_check_sorted(struct audit *a, const struct audit_target *t, const str
 	audit_add(
 	        a, t, NULL, AUDIT_MEDIUM, C_UNSORTED, "prefix stability", "minutes",
 	        audit_fmt(a, "Tools are not in a stable (sorted) order"),
-	        audit_fmt(a,
-	                  "The %zu tools are in the order %s; \"%s\" comes after \"%s\". Tools are "
-	                  "part "
-	                  "of the cached prefix (Anthropic puts them first): if the application "
-	                  "builds "
-	                  "this list from a map, a set or a plugin registry, another order on the "
-	                  "next "
-	                  "request or release re-writes the cache from there on.",
-	                  n, list.data ? list.data : "", audit_tool_at(s, i),
-	                  audit_tool_at(s, i - 1)),
-	        audit_fmt(a,
-	                  "Sort the tools by name (or emit them from one fixed list) wherever the "
-	                  "application assembles the request."));
+	        audit_fmt(
+	                a,
+	                "The %zu tools are in the order %s; \"%s\" comes after \"%s\". Tools are "
+	                "part of the cached prefix (Anthropic puts them first): if the application "
+	                "builds this list from a map, a set or a plugin registry, another order on "
+	                "the next request or release re-writes the cache from there on.",
+	                n, list.data ? list.data : "", audit_tool_at(s, i),
+	                audit_tool_at(s, i - 1)),
+	        audit_fmt(a, "Sort the tools by name (or emit them from one fixed list) wherever "
+	                     "the application assembles the request."));
 	buf_free(&list);
 }
 
@@ -139,17 +131,15 @@ bool audit_check_tool_order(struct audit *a, const struct audit_target *t, const
 	else
 		snprintf(moved, sizeof(moved), "\"%.60s\" is tool %zu now", audit_tool_at(s, i),
 		         i + 1);
-	audit_add(
-	        a, t, NULL, AUDIT_MEDIUM, C_TOOL_ORDER, "prefix stability", "minutes",
-	        audit_fmt(a, "Tool order changed between versions"),
-	        audit_fmt(
-	                a,
-	                "The %u tools are the same as in the previous version but in another order "
-	                "(%s): the new version shares no cache with the old one although the tools "
-	                "did not change.",
-	                cur->ntools, moved),
-	        audit_fmt(a, "Emit the tools in one deterministic order (sorted by name) in every "
-	                     "release."));
+	audit_add(a, t, NULL, AUDIT_MEDIUM, C_TOOL_ORDER, "prefix stability", "minutes",
+	          audit_fmt(a, "Tool order changed between versions"),
+	          audit_fmt(a,
+	                    "The %u tools are the same as in the previous version but in another "
+	                    "order (%s): the new version shares no cache with the old one although "
+	                    "the tools did not change.",
+	                    cur->ntools, moved),
+	          audit_fmt(a, "Emit the tools in one deterministic order (sorted by name) in "
+	                       "every release."));
 	return true;
 }
 
@@ -203,20 +193,18 @@ void audit_check_image_detail(struct audit *a, const struct audit_target *t, con
 	}
 	if (!other)
 		return;
-	audit_add(
-	        a, t, NULL, AUDIT_MEDIUM, C_IMAGE_DETAIL, "prefix stability", "minutes",
-	        audit_fmt(a, "Inconsistent image detail levels"),
-	        audit_fmt(
-	                a,
-	                "The template's %zu images do not share one detail level: \"%s\" at %s%s, "
-	                "\"%s\" at %s%s. The detail level changes how an image is tokenised, so an "
-	                "application that picks it per request produces a different prefix each "
-	                "time.",
-	                nimg, first, jsonx_get(s->doc, "messages") ? "messages" : "input", first_at,
-	                other, jsonx_get(s->doc, "messages") ? "messages" : "input", other_at),
-	        audit_fmt(a,
-	                  "Set one explicit detail level (\"low\", \"high\" or \"auto\") on every "
-	                  "image."));
+	audit_add(a, t, NULL, AUDIT_MEDIUM, C_IMAGE_DETAIL, "prefix stability", "minutes",
+	          audit_fmt(a, "Inconsistent image detail levels"),
+	          audit_fmt(a,
+	                    "The template's %zu images do not share one detail level: \"%s\" at "
+	                    "%s%s, \"%s\" at %s%s. The detail level changes how an image is "
+	                    "tokenised, so an application that picks it per request produces a "
+	                    "different prefix each time.",
+	                    nimg, first, jsonx_get(s->doc, "messages") ? "messages" : "input",
+	                    first_at, other, jsonx_get(s->doc, "messages") ? "messages" : "input",
+	                    other_at),
+	          audit_fmt(a, "Set one explicit detail level (\"low\", \"high\" or \"auto\") on "
+	                       "every image."));
 }
 
 static const uint64_t *fp_field(const struct audit_fp *fp, const char *name)
@@ -266,23 +254,18 @@ void audit_check_fields(struct audit *a, const struct audit_target *t, const str
 	for (unsigned i = 0; i < diff.n; i++)
 		buf_printf(&list, "%s%s", i ? ", " : "", diff.v[i]);
 	if (diff.n)
-		audit_add(
-		        a, t, NULL, AUDIT_MEDIUM, C_FIELDS, "prefix stability", "hours",
-		        audit_fmt(a, "Fields ahead of the breakpoint changed since the previous "
-		                     "version"),
-		        audit_fmt(a,
-		                  "Compared with the previous version, these parts of the cached "
-		                  "prefix "
-		                  "differ: %s. The new version starts with an empty cache; if a "
-		                  "field "
-		                  "changed without anyone editing the prompt, something in it is "
-		                  "generated per deploy or per process.",
-		                  list.data ? list.data : ""),
-		        audit_fmt(
-		                a,
-		                "If the change was deliberate, nothing to do (warmd warms the new "
-		                "version at once; keep the old one warm while traffic still uses "
-		                "it). If not, find what regenerates these fields and make them "
-		                "deterministic."));
+		audit_add(a, t, NULL, AUDIT_MEDIUM, C_FIELDS, "prefix stability", "hours",
+		          audit_fmt(a, "Fields ahead of the breakpoint changed since the previous "
+		                       "version"),
+		          audit_fmt(a,
+		                    "Compared with the previous version, these parts of the cached "
+		                    "prefix differ: %s. The new version starts with an empty "
+		                    "cache; if a field changed without anyone editing the prompt, "
+		                    "something in it is generated per deploy or per process.",
+		                    list.data ? list.data : ""),
+		          audit_fmt(a, "If the change was deliberate, nothing to do (warmd warms "
+		                       "the new version at once; keep the old one warm while "
+		                       "traffic still uses it). If not, find what regenerates "
+		                       "these fields and make them deterministic."));
 	buf_free(&list);
 }

@@ -79,20 +79,16 @@ void audit_check_cache_keys(struct audit *a, const struct audit_target *t, char 
 			        "hours",
 			        audit_fmt(a, "Too many distinct cache keys on provider %s",
 			                  v[i].provider),
-			        audit_fmt(a,
-			                  "Targets on provider %s use %zu distinct "
-			                  "prompt_cache_key values "
-			                  "(more than %d). Each key keeps its own copy of the "
-			                  "prefix, so "
-			                  "traffic spread this thin rarely finds a warm one, and "
-			                  "warmd "
-			                  "spends a warm per key.",
-			                  v[i].provider, distinct, AUDIT_MAX_CACHE_KEYS),
 			        audit_fmt(
 			                a,
-			                "Use fewer, coarser keys (per prompt and tenant group, not "
-			                "per "
-			                "user or session), so that each key sees steady traffic."));
+			                "Targets on provider %s use %zu distinct prompt_cache_key "
+			                "values (more than %d). Each key keeps its own copy of the "
+			                "prefix, so traffic spread this thin rarely finds a warm "
+			                "one, and warmd spends a warm per key.",
+			                v[i].provider, distinct, AUDIT_MAX_CACHE_KEYS),
+			        audit_fmt(a, "Use fewer, coarser keys (per prompt and tenant "
+			                     "group, not per user or session), so that each key "
+			                     "sees steady traffic."));
 		distinct = 0;
 	}
 	free(v);
@@ -145,10 +141,8 @@ void audit_check_key_rate(struct audit *a, const struct audit_target *t, const s
 	        audit_fmt(
 	                a,
 	                "%u requests reached this prefix%s%s%s within one minute (from %s, in the "
-	                "last %d minutes). Above ~%d requests/min OpenAI routes the "
-	                "overflow to machines that do not hold the prefix, so those requests miss "
-	                "the "
-	                "cache.",
+	                "last %d minutes). Above ~%d requests/min OpenAI routes the overflow to "
+	                "machines that do not hold the prefix, so those requests miss the cache.",
 	                peak, key ? " with prompt_cache_key \"" : " (no prompt_cache_key)",
 	                key ? key : "", key ? "\"" : "", when, RPM_WINDOW_S / 60,
 	                AUDIT_MAX_KEY_RPM),
@@ -231,25 +225,22 @@ void audit_check_gaps(struct audit *a, const struct audit_target *t)
 		usd_text(pricing_mul(uncovered,
 		                     (t->ttl_s > 300 ? pp.write_1h : pp.write_5m) - pp.read),
 		         extra, sizeof(extra));
-	audit_add(
-	        a, t, NULL, AUDIT_MEDIUM, C_GAPS, "cache configuration", "minutes",
-	        audit_fmt(a, "Traffic gaps longer than the TTL are not bridged"),
-	        audit_fmt(a,
-	                  "%u of %u gaps between real requests were longer than the %s TTL and not "
-	                  "covered by warming (policy %s%s%s; longest such gap %s), so each ended "
-	                  "with "
-	                  "the next request writing the prefix again%s%s%s.",
-	                  uncovered, t->ntouch - 1, dur(t->ttl_s, ttl, sizeof(ttl)),
-	                  policy_name(t->policy), t->policy == POLICY_ALWAYS ? ", idle_limit " : "",
-	                  t->policy == POLICY_ALWAYS ? dur(t->idle_limit_s, idle, sizeof(idle))
-	                                             : "",
-	                  dur(longest, lg, sizeof(lg)), extra[0] ? ": about " : "", extra,
-	                  extra[0] ? " more than reads would have cost" : ""),
-	        audit_fmt(a, "Let warmd bridge these gaps: policy = \"adaptive\" (warms only while "
-	                     "that is "
-	                     "cheaper than re-writing), \"always\" with a longer idle_limit, or a "
-	                     "schedule "
-	                     "that covers the traffic hours."));
+	audit_add(a, t, NULL, AUDIT_MEDIUM, C_GAPS, "cache configuration", "minutes",
+	          audit_fmt(a, "Traffic gaps longer than the TTL are not bridged"),
+	          audit_fmt(a,
+	                    "%u of %u gaps between real requests were longer than the %s TTL and "
+	                    "not covered by warming (policy %s%s%s; longest such gap %s), so each "
+	                    "ended with the next request writing the prefix again%s%s%s.",
+	                    uncovered, t->ntouch - 1, dur(t->ttl_s, ttl, sizeof(ttl)),
+	                    policy_name(t->policy),
+	                    t->policy == POLICY_ALWAYS ? ", idle_limit " : "",
+	                    t->policy == POLICY_ALWAYS ? dur(t->idle_limit_s, idle, sizeof(idle))
+	                                               : "",
+	                    dur(longest, lg, sizeof(lg)), extra[0] ? ": about " : "", extra,
+	                    extra[0] ? " more than reads would have cost" : ""),
+	          audit_fmt(a, "Let warmd bridge these gaps: policy = \"adaptive\" (warms only "
+	                       "while that is cheaper than re-writing), \"always\" with a longer "
+	                       "idle_limit, or a schedule that covers the traffic hours."));
 }
 
 /* What keeping this traffic's cache costs with TTL ttl: the first write, then
