@@ -1,0 +1,199 @@
+/* config: reads warmd.conf (libconfig) into an immutable snapshot: opens
+ * the file, has each section read (config_daemon.c, config_provider.c,
+ * config_target.c, through the key tables of config_keys.c) and frees the
+ * result. */
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config_internal.h"
+#include "pricing.h"
+#include "xalloc.h"
+
+bool config_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+bool config_lane_name_valid(const char *s)
+{
+	const char *at = strchr(s, '@');
+	char group[80];
+
+	if (!at)
+		return config_name_valid(s);
+	if ((size_t)(at - s) >= sizeof(group))
+		return false;
+	memcpy(group, s, (size_t)(at - s));
+	group[at - s] = '\0';
+	return config_name_valid(group) && config_name_valid(at + 1);
+}
+
+static void check_sections(const struct loader *ld, config_t *cf)
+{
+	config_setting_t *root = config_root_setting(cf);
+	int n = config_setting_length(root);
+	static const struct key_def top[] = {
+		{ .name = "daemon" },  { .name = "providers" }, { .name = "targets" },
+		{ .name = "pricing" }, { .name = NULL },
+	};
+
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(s);
+		bool known = false;
+		for (const struct key_def *k = top; k->name; k++)
+			known |= strcmp(k->name, name) == 0;
+		if (!known) {
+			const char *hint = config_closest_key(top, name);
+			if (hint)
+				err_at(ld, s, "unknown section \"%s\" (did you mean \"%s\"?)", name,
+				       hint);
+			else
+				err_at(ld, s,
+				       "unknown section \"%s\" (expected daemon, providers, "
+				       "targets)",
+				       name);
+		}
+	}
+}
+
+static char *dir_of(const char *path)
+{
+	char *abs = realpath(path, NULL), *slash;
+
+	if (!abs)
+		abs = xstrdup(path);
+	slash = strrchr(abs, '/');
+	if (!slash) {
+		free(abs);
+		return xstrdup(".");
+	}
+	if (slash == abs)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return abs;
+}
+
+int config_load(const char *path, struct diags *d, struct config **ret)
+{
+	size_t errors_before = d->errors;
+	struct config *c;
+	struct loader ld;
+	config_t cf;
+
+	c = xcalloc(1, sizeof(*c));
+	c->file = xstrdup(path);
+	c->dir = dir_of(path);
+	ld.path = c->file;
+	ld.dir = c->dir;
+	ld.d = d;
+
+	config_init(&cf);
+	config_set_include_dir(&cf, c->dir);
+	struct stat st;
+	if (access(path, R_OK) < 0 || stat(path, &st) < 0) {
+		diags_add(d, DIAG_ERROR, path, 0, "cannot read config file: %s", strerror(errno));
+		config_destroy(&cf);
+		config_free(c);
+		return -EINVAL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		diags_add(d, DIAG_ERROR, path, 0, "config file is not a regular file");
+		config_destroy(&cf);
+		config_free(c);
+		return -EINVAL;
+	}
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		const char *f = config_error_file(&cf);
+		diags_add(d, DIAG_ERROR, f ? f : path, config_error_line(&cf), "%s",
+		          config_error_text(&cf));
+		config_destroy(&cf);
+		config_free(c);
+		return -EINVAL;
+	}
+	check_sections(&ld, &cf);
+	config_load_daemon(&ld, &cf, c);
+	config_load_providers(&ld, &cf, c);
+	config_load_targets(&ld, &cf, c);
+	if (config_lookup(&cf, "pricing")) {
+		c->price_overrides = xcalloc(1, sizeof(*c->price_overrides));
+		pricing_merge_setting(c->price_overrides, config_lookup(&cf, "pricing"), c->file,
+		                      d);
+	}
+	config_destroy(&cf);
+	if (d->errors > errors_before) {
+		config_free(c);
+		return -EINVAL;
+	}
+	*ret = c;
+	return 0;
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nproviders; i++) {
+		struct cfg_provider *p = &c->providers[i];
+		free(p->name);
+		free(p->base_url);
+		free(p->api_key_file);
+		free(p->api_key_env);
+		free(p->ca_file);
+		free(p->proxy);
+		config_strlist_free(p->headers);
+		free_secret(p->api_key);
+		free(p->file);
+	}
+	for (size_t i = 0; i < c->ntargets; i++) {
+		struct cfg_target *t = &c->targets[i];
+		free(t->name);
+		free(t->provider);
+		free(t->request_file);
+		free(t->cache_key);
+		config_strlist_free(t->schedule);
+		free(t->windows);
+		config_strlist_free(t->allow_edit_list);
+		free(t->file);
+		free(t->group);
+		free(t->vname);
+	}
+	free(c->providers);
+	free(c->targets);
+	free(c->daemon.control_socket);
+	free(c->daemon.touch_socket);
+	free(c->daemon.state_file);
+	free(c->daemon.metrics_listen);
+	free(c->daemon.pricing_file);
+	pricing_free(c->price_overrides);
+	free(c->daemon.control_group);
+	free(c->daemon.metrics_textfile);
+	free(c->file);
+	free(c->dir);
+	free(c);
+}

@@ -1,0 +1,262 @@
+/* config_keys: the key tables' machinery, in the spirit of redis' config.c:
+ * each section is described by a table of keys (name, type, bounds, help);
+ * the loader walks the settings the file actually has, so that unknown keys
+ * and type errors are reported with the line they are on. */
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+#include "duration.h"
+#include "log.h"
+#include "xalloc.h"
+
+const char *config_file_of(const struct loader *ld, const config_setting_t *s)
+{
+	const char *f = s ? config_setting_source_file(s) : NULL;
+
+	return f ? f : ld->path;
+}
+
+int config_line_of(const config_setting_t *s)
+{
+	return s ? (int)config_setting_source_line(s) : 0;
+}
+
+char *config_resolve_path(const struct loader *ld, const char *p)
+{
+	char *out;
+
+	if (p[0] == '/')
+		return xstrdup(p);
+	out = xmalloc(strlen(ld->dir) + strlen(p) + 2);
+	sprintf(out, "%s/%s", ld->dir, p);
+	return out;
+}
+
+/* Levenshtein distance, for "did you mean" hints on misspelt keys. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+
+	if (la >= 63 || lb >= 63)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, sizeof(cur));
+	}
+	return prev[lb];
+}
+
+const char *config_closest_key(const struct key_def *keys, const char *name)
+{
+	const char *best = NULL;
+	size_t bestd = 3;
+
+	for (const struct key_def *k = keys; k->name; k++) {
+		size_t dist = edit_distance(k->name, name);
+		if (dist < bestd) {
+			bestd = dist;
+			best = k->name;
+		}
+	}
+	return best;
+}
+
+int config_enum_lookup(const char *const *names, const char *s)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+static void enum_list(const char *const *names, char *out, size_t n)
+{
+	out[0] = '\0';
+	for (int i = 0; names[i]; i++) {
+		size_t l = strlen(out);
+		snprintf(out + l, n - l, "%s%s", i ? ", " : "", names[i]);
+	}
+}
+
+void config_strlist_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Reads one setting into base+k->off. Returns 0 or -EINVAL (error reported). */
+static int read_key(const struct loader *ld, const struct key_def *k, config_setting_t *s,
+                    void *base, const char *where)
+{
+	char *field = (char *)base + k->off;
+	int type = config_setting_type(s);
+
+	switch (k->type) {
+	case K_CUSTOM:
+		return 0;
+	case K_STRLIST: {
+		char ***dst = (char ***)(void *)field;
+		int n;
+		if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+			err_at(ld, s, "%s: \"%s\" must be %s", where, k->name, k->help);
+			return -EINVAL;
+		}
+		n = config_setting_length(s);
+		config_strlist_free(*dst);
+		*dst = xcalloc((size_t)n + 1, sizeof(char *));
+		for (int i = 0; i < n; i++) {
+			config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+			if (config_setting_type(el) != CONFIG_TYPE_STRING) {
+				err_at(ld, el, "%s: \"%s\" must be %s", where, k->name, k->help);
+				return -EINVAL;
+			}
+			(*dst)[i] = xstrdup(config_setting_get_string(el));
+		}
+		return 0;
+	}
+	case K_STR:
+	case K_PATH:
+	case K_OPTPATH:
+	case K_ENUM:
+	case K_LOGLEVEL: {
+		const char *v;
+		if (type != CONFIG_TYPE_STRING) {
+			err_at(ld, s, "%s: \"%s\" must be a string (%s)", where, k->name, k->help);
+			return -EINVAL;
+		}
+		v = config_setting_get_string(s);
+		if (k->type == K_ENUM) {
+			int e = config_enum_lookup(k->enums, v);
+			if (e < 0) {
+				char list[128];
+				enum_list(k->enums, list, sizeof(list));
+				if (k->future && config_enum_lookup(k->future, v) >= 0)
+					err_at(ld, s,
+					       "%s: %s \"%s\" is not supported by this version of "
+					       "warmd (use one of: %s)",
+					       where, k->name, v, list);
+				else
+					err_at(ld, s, "%s: unknown %s \"%s\" (use one of: %s)",
+					       where, k->name, v, list);
+				return -EINVAL;
+			}
+			*(int *)(void *)field = e;
+		} else if (k->type == K_LOGLEVEL) {
+			int lvl = log_level_parse(v);
+			if (lvl < 0) {
+				err_at(ld, s, "%s: log_level \"%s\" is not %s", where, v, k->help);
+				return -EINVAL;
+			}
+			*(int *)(void *)field = lvl;
+		} else {
+			char **dst = (char **)(void *)field;
+			if (!*v && k->type == K_OPTPATH) {
+				free(*dst);
+				*dst = NULL;
+				return 0;
+			}
+			if (!*v) {
+				err_at(ld, s, "%s: \"%s\" must not be empty", where, k->name);
+				return -EINVAL;
+			}
+			free(*dst);
+			*dst = k->type == K_STR ? xstrdup(v) : config_resolve_path(ld, v);
+		}
+		return 0;
+	}
+	case K_SIZE:
+	case K_INT: {
+		long long v;
+		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+			err_at(ld, s, "%s: \"%s\" must be an integer (%s)", where, k->name,
+			       k->help);
+			return -EINVAL;
+		}
+		v = config_setting_get_int64(s);
+		if (v < k->min || v > k->max) {
+			err_at(ld, s, "%s: \"%s\" = %lld is out of range [%ld, %ld]", where,
+			       k->name, v, k->min, k->max);
+			return -EINVAL;
+		}
+		if (k->type == K_SIZE)
+			*(size_t *)(void *)field = (size_t)v;
+		else
+			*(int *)(void *)field = (int)v;
+		return 0;
+	}
+	case K_DURATION: {
+		double v;
+		if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+			long long i = config_setting_get_int64(s);
+			if (i < 0) {
+				err_at(ld, s, "%s: \"%s\" must not be negative", where, k->name);
+				return -EINVAL;
+			}
+			v = (double)i;
+		} else if (type == CONFIG_TYPE_FLOAT) {
+			v = config_setting_get_float(s);
+		} else if (type == CONFIG_TYPE_STRING) {
+			if (duration_parse(config_setting_get_string(s), &v) < 0) {
+				err_at(ld, s, "%s: \"%s\" = \"%s\" is not %s", where, k->name,
+				       config_setting_get_string(s), k->help);
+				return -EINVAL;
+			}
+		} else {
+			err_at(ld, s, "%s: \"%s\" must be %s", where, k->name, k->help);
+			return -EINVAL;
+		}
+		if (!(v >= 0)) {
+			err_at(ld, s, "%s: \"%s\" must not be negative", where, k->name);
+			return -EINVAL;
+		}
+		*(double *)(void *)field = v;
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+/* Reads every member of group g through keys. Returns the number of errors. */
+int config_read_group(const struct loader *ld, config_setting_t *g, const struct key_def *keys,
+                      void *base, const char *where)
+{
+	int errors = 0, n = config_setting_length(g);
+
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		const struct key_def *k;
+
+		for (k = keys; k->name; k++)
+			if (strcmp(k->name, name) == 0)
+				break;
+		if (!k->name) {
+			const char *hint = config_closest_key(keys, name);
+			if (hint)
+				err_at(ld, s, "%s: unknown key \"%s\" (did you mean \"%s\"?)",
+				       where, name, hint);
+			else
+				err_at(ld, s, "%s: unknown key \"%s\"", where, name);
+			errors++;
+			continue;
+		}
+		if (read_key(ld, k, s, base, where) < 0)
+			errors++;
+	}
+	return errors;
+}
