@@ -104,6 +104,7 @@ int config_load(const char *path, struct diags *d, struct config **ret)
 	ld.path = c->file;
 	ld.dir = c->dir;
 	ld.d = d;
+	ld.c = c;
 
 	config_init(&cf);
 	config_set_include_dir(&cf, c->dir);

@@ -4,6 +4,7 @@
 #define WARMD_CONFIG_INTERNAL_H
 
 #include <libconfig.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -22,23 +23,54 @@ enum key_type {
 	K_CUSTOM /* read by the section's own code */
 };
 
+struct loader;
+
+/* A default computed from the environment or from keys that come earlier
+ * in the same table: sets *field (NULL, or -1 for a number, when there is
+ * none). g is the group as written (NULL when absent), so that a default
+ * may depend on whether the key was given at all. */
+typedef void (*key_default_fn)(const struct loader *ld, const config_setting_t *g, const void *base,
+                               void *field);
+
+/* One key of a section, in the manner of redis' config table: name, type,
+ * bounds, default, whether a running daemon can apply a change, and help.
+ *
+ * Defaults: the loader reads the file's values first, then gives every key
+ * that the file does not give, or gives a rejected value for, its default,
+ * in table order: dfn when there is one, else def (numbers: def.i or def.d;
+ * strings and paths: def.s, NULL for none, a path relative to warmd.conf's
+ * directory). */
 struct key_def {
 	const char *name;
 	enum key_type type;
 	size_t off;
-	long min, max;            /* K_INT bounds */
+	long min, max;            /* K_INT and K_SIZE bounds */
 	const char *const *enums; /* K_ENUM names, NULL-terminated, index = value */
 	const char *help;         /* what the value is, for error text */
 	/* K_ENUM: words that name values of later versions, so the error can
 	 * say so (NULL-terminated), or NULL. */
 	const char *const *future;
+	union {
+		long i;        /* K_INT, K_SIZE, K_ENUM, K_LOGLEVEL */
+		double d;      /* K_DURATION */
+		const char *s; /* K_STR, K_PATH, K_OPTPATH */
+	} def;
+	key_default_fn dfn;
+	/* A reload cannot apply a change: it takes effect at the next restart
+	 * (the bound sockets, the state file, the metrics outputs). */
+	bool restart;
 };
 
-/* One config_load(): the file as given, its directory, the diagnostics. */
+/* The most keys one table may have (the loader tracks them in a bitmap). */
+#define CONFIG_MAX_KEYS 64
+
+/* One config_load(): the file as given, its directory, the diagnostics,
+ * and the config so far (defaults of later sections may depend on it). */
 struct loader {
 	const char *path;
 	const char *dir;
 	struct diags *d;
+	const struct config *c;
 };
 
 /* Where setting s is: its file (an @include'd one, or the config itself),
@@ -59,10 +91,17 @@ const char *config_closest_key(const struct key_def *keys, const char *name);
 int config_enum_lookup(const char *const *names, const char *s);
 /* Frees a NULL-terminated list of strings (NULL is fine). */
 void config_strlist_free(char **v);
-/* Reads every member of group g through keys into base. Returns the number
- * of errors (each one reported). */
+/* Reads group g through keys into base: every member g has (g may be NULL
+ * or not a group: then none), then the defaults (see struct key_def).
+ * Returns the number of errors (each one reported). */
 int config_read_group(const struct loader *ld, config_setting_t *g, const struct key_def *keys,
                       void *base, const char *where);
+
+/* Does key k hold the same value in a and b (two structs of its table)? */
+bool config_key_equal(const struct key_def *k, const void *a, const void *b);
+/* The value of key k in base as warmd.conf would write it (numbers are
+ * printed into buf[n]), or NULL when it is unset or disabled. */
+const char *config_key_text(const struct key_def *k, const void *base, char *buf, size_t n);
 
 /* The sections, in the order config_load() reads them. */
 void config_load_daemon(const struct loader *ld, config_t *cf, struct config *c);

@@ -1,7 +1,9 @@
 /* config_keys: the key tables' machinery, in the spirit of redis' config.c:
- * each section is described by a table of keys (name, type, bounds, help);
- * the loader walks the settings the file actually has, so that unknown keys
- * and type errors are reported with the line they are on. */
+ * each section is described by a table of keys (name, type, bounds,
+ * default, whether a reload applies it, help); the loader walks the
+ * settings the file actually has, so that unknown keys and type errors are
+ * reported with the line they are on, then gives every other key its
+ * default. */
 #include "config.h"
 
 #include <errno.h>
@@ -231,11 +233,48 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 	return -EINVAL;
 }
 
-/* Reads every member of group g through keys. Returns the number of errors. */
+/* Gives key k its default in base (see struct key_def). */
+static void apply_default(const struct loader *ld, const config_setting_t *g,
+                          const struct key_def *k, void *base)
+{
+	char *field = (char *)base + k->off;
+	char **str = (char **)(void *)field;
+
+	if (k->dfn) {
+		k->dfn(ld, g, base, field);
+		return;
+	}
+	switch (k->type) {
+	case K_INT:
+	case K_ENUM:
+	case K_LOGLEVEL:
+		*(int *)(void *)field = (int)k->def.i;
+		break;
+	case K_SIZE:
+		*(size_t *)(void *)field = (size_t)k->def.i;
+		break;
+	case K_DURATION:
+		*(double *)(void *)field = k->def.d;
+		break;
+	case K_STR:
+	case K_PATH:
+	case K_OPTPATH:
+		if (!k->def.s)
+			break;
+		free(*str);
+		*str = k->type == K_STR ? xstrdup(k->def.s) : config_resolve_path(ld, k->def.s);
+		break;
+	case K_STRLIST:
+	case K_CUSTOM:
+		break;
+	}
+}
+
 int config_read_group(const struct loader *ld, config_setting_t *g, const struct key_def *keys,
                       void *base, const char *where)
 {
-	int errors = 0, n = config_setting_length(g);
+	int errors = 0, n = g && config_setting_is_group(g) ? config_setting_length(g) : 0;
+	unsigned long long taken = 0; /* keys read from g without an error */
 
 	for (int i = 0; i < n; i++) {
 		config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -257,6 +296,89 @@ int config_read_group(const struct loader *ld, config_setting_t *g, const struct
 		}
 		if (read_key(ld, k, s, base, where) < 0)
 			errors++;
+		else
+			taken |= 1ull << (k - keys);
+	}
+	for (const struct key_def *k = keys; k->name; k++) {
+		if (k - keys >= CONFIG_MAX_KEYS)
+			abort(); /* a table too long for the bitmap: a bug check_config hits */
+		if (!(taken & (1ull << (k - keys))))
+			apply_default(ld, g, k, base);
 	}
 	return errors;
+}
+
+static bool strlist_equal(char *const *a, char *const *b)
+{
+	size_t i;
+
+	for (i = 0; a && b && a[i] && b[i]; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return (!a || !a[i]) && (!b || !b[i]);
+}
+
+bool config_key_equal(const struct key_def *k, const void *a, const void *b)
+{
+	const void *x = (const char *)a + k->off, *y = (const char *)b + k->off;
+
+	switch (k->type) {
+	case K_STR:
+	case K_PATH:
+	case K_OPTPATH: {
+		const char *s = *(char *const *)x, *t = *(char *const *)y;
+		return s == t || (s && t && strcmp(s, t) == 0);
+	}
+	case K_INT:
+	case K_ENUM:
+	case K_LOGLEVEL:
+		return *(const int *)x == *(const int *)y;
+	case K_SIZE:
+		return *(const size_t *)x == *(const size_t *)y;
+	case K_DURATION:
+		return *(const double *)x == *(const double *)y;
+	case K_STRLIST:
+		return strlist_equal(*(char **const *)x, *(char **const *)y);
+	case K_CUSTOM:
+		break;
+	}
+	return true;
+}
+
+const char *config_key_text(const struct key_def *k, const void *base, char *buf, size_t n)
+{
+	const void *x = (const char *)base + k->off;
+	int v;
+
+	switch (k->type) {
+	case K_STR:
+	case K_PATH:
+	case K_OPTPATH:
+		return *(char *const *)x;
+	case K_INT:
+		snprintf(buf, n, "%d", *(const int *)x);
+		return buf;
+	case K_SIZE:
+		snprintf(buf, n, "%zu", *(const size_t *)x);
+		return buf;
+	case K_DURATION:
+		return duration_format(*(const double *)x, buf, n);
+	case K_ENUM:
+		v = *(const int *)x;
+		return v >= 0 ? k->enums[v] : NULL;
+	case K_LOGLEVEL:
+		return log_level_name(*(const int *)x);
+	case K_STRLIST: {
+		char *const *l = *(char **const *)x;
+		buf[0] = '\0';
+		for (size_t i = 0; l && l[i]; i++) {
+			size_t used = strlen(buf);
+			snprintf(buf + used, n - used, "%s\"%s\"", i ? ", " : "", l[i]);
+		}
+		return l ? buf : NULL;
+	}
+	case K_CUSTOM:
+		break;
+	}
+	return NULL;
 }

@@ -18,79 +18,6 @@
 
 static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", NULL };
 
-#define P(f) offsetof(struct cfg_provider, f)
-/* clang-format off: one key per entry */
-static const struct key_def provider_keys[] = {
-	{ .name = "name", .type = K_STR, .off = P(name), .help = "a name" },
-	{ .name = "kind",
-	  .type = K_ENUM,
-	  .off = P(kind),
-	  .enums = kind_names,
-	  .help = "anthropic, openai or openai-compatible" },
-	{ .name = "base_url", .type = K_STR, .off = P(base_url), .help = "a URL" },
-	{ .name = "api_key_file", .type = K_STR, .off = P(api_key_file), .help = "a file name" },
-	{ .name = "api_key_env",
-	  .type = K_STR,
-	  .off = P(api_key_env),
-	  .help = "an environment variable name" },
-	{ .name = "api_key", .type = K_STR, .off = P(api_key), .help = "a key" },
-	{ .name = "max_rpm",
-	  .type = K_INT,
-	  .off = P(max_rpm),
-	  .max = 1000000,
-	  .help = "requests per minute (0 = no limit)" },
-	{ .name = "max_inflight",
-	  .type = K_INT,
-	  .off = P(max_inflight),
-	  .min = 1,
-	  .max = 100000,
-	  .help = "concurrent warms" },
-	{ .name = "timeout_ms",
-	  .type = K_INT,
-	  .off = P(timeout_ms),
-	  .min = 100,
-	  .max = 600000,
-	  .help = "milliseconds" },
-	{ .name = "connect_timeout_ms",
-	  .type = K_INT,
-	  .off = P(connect_timeout_ms),
-	  .min = 100,
-	  .max = 120000,
-	  .help = "milliseconds" },
-	{ .name = "low_speed_bps",
-	  .type = K_INT,
-	  .off = P(low_speed_bps),
-	  .min = 1,
-	  .max = 100000000,
-	  .help = "bytes per second" },
-	{ .name = "low_speed_time_ms",
-	  .type = K_INT,
-	  .off = P(low_speed_time_ms),
-	  .max = 600000,
-	  .help = "milliseconds (0 disables the low-speed abort)" },
-	{ .name = "max_response_bytes",
-	  .type = K_SIZE,
-	  .off = P(max_response_bytes),
-	  .min = 1024,
-	  .max = 1073741824,
-	  .help = "bytes" },
-	{ .name = "ca_file",
-	  .type = K_PATH,
-	  .off = P(ca_file),
-	  .help = "a PEM file of CA certificates" },
-	{ .name = "proxy",
-	  .type = K_STR,
-	  .off = P(proxy),
-	  .help = "a proxy URL such as \"http://proxy:3128\"" },
-	{ .name = "headers",
-	  .type = K_STRLIST,
-	  .off = P(headers),
-	  .help = "a list of \"Name: value\" lines such as [\"anthropic-beta: ...\"]" },
-	{ .name = NULL },
-};
-/* clang-format on */
-#undef P
-
 const char *provider_kind_name(enum provider_kind k)
 {
 	return kind_names[k];
@@ -217,6 +144,82 @@ static void check_headers(const struct loader *ld, config_setting_t *g, struct c
 	}
 }
 
+/* A provider named after its kind needs no "kind" (a kind that is given
+ * but rejected is not guessed: the error stands for it). */
+static void default_kind(const struct loader *ld, const config_setting_t *g, const void *base,
+                         void *field)
+{
+	const struct cfg_provider *p = base;
+
+	*(int *)field = (g && config_setting_get_member(g, "kind")) || !p->name
+	                        ? -1
+	                        : config_enum_lookup(kind_names, p->name);
+}
+
+/* The kind's public API; none for openai-compatible (it is required). */
+static void default_base_url(const struct loader *ld, const config_setting_t *g, const void *base,
+                             void *field)
+{
+	const struct cfg_provider *p = base;
+	char **dst = field;
+
+	if ((int)p->kind >= 0 && kind_default_url(p->kind)) {
+		free(*dst);
+		*dst = xstrdup(kind_default_url(p->kind));
+	}
+}
+
+/* The kind's usual variable, unless the key comes from a file or inline. */
+static void default_key_env(const struct loader *ld, const config_setting_t *g, const void *base,
+                            void *field)
+{
+	const struct cfg_provider *p = base;
+	char **dst = field;
+
+	if ((int)p->kind >= 0 && !p->api_key_file && !p->api_key && kind_default_env(p->kind)) {
+		free(*dst);
+		*dst = xstrdup(kind_default_env(p->kind));
+	}
+}
+
+#define P(f) offsetof(struct cfg_provider, f)
+/* One key per entry (clang-format would spread each over seven lines). */
+/* clang-format off */
+static const struct key_def provider_keys[] = {
+	{ .name = "name", .type = K_STR, .off = P(name), .help = "a name" },
+	{ .name = "kind", .type = K_ENUM, .off = P(kind), .enums = kind_names, .dfn = default_kind,
+	  .help = "anthropic, openai or openai-compatible" },
+	{ .name = "base_url", .type = K_STR, .off = P(base_url), .dfn = default_base_url,
+	  .help = "a URL" },
+	{ .name = "api_key_file", .type = K_STR, .off = P(api_key_file), .help = "a file name" },
+	{ .name = "api_key_env", .type = K_STR, .off = P(api_key_env), .dfn = default_key_env,
+	  .help = "an environment variable name" },
+	{ .name = "api_key", .type = K_STR, .off = P(api_key), .help = "a key" },
+	{ .name = "max_rpm", .type = K_INT, .off = P(max_rpm), .max = 1000000, .def.i = 0,
+	  .help = "requests per minute (0 = no limit)" },
+	{ .name = "max_inflight", .type = K_INT, .off = P(max_inflight), .min = 1, .max = 100000,
+	  .def.i = 8, .help = "concurrent warms" },
+	{ .name = "timeout_ms", .type = K_INT, .off = P(timeout_ms), .min = 100, .max = 600000,
+	  .def.i = 30000, .help = "milliseconds" },
+	{ .name = "connect_timeout_ms", .type = K_INT, .off = P(connect_timeout_ms), .min = 100,
+	  .max = 120000, .def.i = 10000, .help = "milliseconds" },
+	{ .name = "low_speed_bps", .type = K_INT, .off = P(low_speed_bps), .min = 1,
+	  .max = 100000000, .def.i = 16, .help = "bytes per second" },
+	{ .name = "low_speed_time_ms", .type = K_INT, .off = P(low_speed_time_ms), .max = 600000,
+	  .def.i = 20000, .help = "milliseconds (0 disables the low-speed abort)" },
+	{ .name = "max_response_bytes", .type = K_SIZE, .off = P(max_response_bytes), .min = 1024,
+	  .max = 1073741824, .def.i = 1024 * 1024, .help = "bytes" },
+	{ .name = "ca_file", .type = K_PATH, .off = P(ca_file),
+	  .help = "a PEM file of CA certificates" },
+	{ .name = "proxy", .type = K_STR, .off = P(proxy),
+	  .help = "a proxy URL such as \"http://proxy:3128\"" },
+	{ .name = "headers", .type = K_STRLIST, .off = P(headers),
+	  .help = "a list of \"Name: value\" lines such as [\"anthropic-beta: ...\"]" },
+	{ .name = NULL },
+};
+/* clang-format on */
+#undef P
+
 void config_load_providers(const struct loader *ld, config_t *cf, struct config *c)
 {
 	config_setting_t *list = config_lookup(cf, "providers");
@@ -242,7 +245,7 @@ void config_load_providers(const struct loader *ld, config_t *cf, struct config 
 		struct cfg_provider *p = &c->providers[c->nproviders];
 		char where[96];
 		config_setting_t *ks;
-		int kind_set, errors;
+		int errors;
 
 		if (!config_setting_is_group(g)) {
 			err_at(ld, g, "providers[%d] must be a group { ... }", i);
@@ -251,13 +254,6 @@ void config_load_providers(const struct loader *ld, config_t *cf, struct config 
 		c->nproviders++;
 		p->file = xstrdup(config_file_of(ld, g));
 		p->line = config_line_of(g);
-		p->kind = -1;
-		p->max_inflight = 8;
-		p->timeout_ms = 30000;
-		p->connect_timeout_ms = 10000;
-		p->low_speed_bps = 16;
-		p->low_speed_time_ms = 20000;
-		p->max_response_bytes = 1024 * 1024;
 		snprintf(where, sizeof(where), "providers[%d]", i);
 		errors = config_read_group(ld, g, provider_keys, p, where);
 		if (!p->name) {
@@ -279,29 +275,18 @@ void config_load_providers(const struct loader *ld, config_t *cf, struct config 
 				errors++;
 			}
 		}
-		kind_set = config_setting_get_member(g, "kind") != NULL;
-		if (!kind_set) {
-			/* A provider named after its kind needs no "kind". */
-			int k = config_enum_lookup(kind_names, p->name);
-			if (k < 0) {
+		if ((int)p->kind < 0) {
+			if (!config_setting_get_member(g, "kind"))
 				err_at(ld, g,
 				       "%s: \"kind\" is required (anthropic, openai or "
 				       "openai-compatible)",
 				       where);
-				continue;
-			}
-			p->kind = k;
-		}
-		if ((int)p->kind < 0)
 			continue;
+		}
 		if (!p->base_url) {
-			const char *u = kind_default_url(p->kind);
-			if (!u) {
-				err_at(ld, g, "%s: \"base_url\" is required for kind %s", where,
-				       provider_kind_name(p->kind));
-				continue;
-			}
-			p->base_url = xstrdup(u);
+			err_at(ld, g, "%s: \"base_url\" is required for kind %s", where,
+			       provider_kind_name(p->kind));
+			continue;
 		}
 		if (!errors)
 			check_base_url(ld,
@@ -331,7 +316,5 @@ void config_load_providers(const struct loader *ld, config_t *cf, struct config 
 			        "%s: the API key is written inline in the config; prefer "
 			        "api_key_file (systemd LoadCredential=) or api_key_env",
 			        where);
-		if (!p->api_key_file && !p->api_key_env && !p->api_key && kind_default_env(p->kind))
-			p->api_key_env = xstrdup(kind_default_env(p->kind));
 	}
 }

@@ -20,57 +20,65 @@ static const char *const warm_mode_names[] = { "minimal", "prewarm", NULL };
 static const char *const policy_future[] = { NULL };
 static const char *const endpoint_future[] = { NULL };
 
+/* The only provider, when there is exactly one. */
+static void default_provider(const struct loader *ld, const config_setting_t *g, const void *base,
+                             void *field)
+{
+	char **dst = field;
+
+	if (ld->c->nproviders != 1)
+		return;
+	free(*dst);
+	*dst = xstrdup(ld->c->providers[0].name ? ld->c->providers[0].name : "");
+}
+
+/* 5 minutes (Anthropic's default cache), except on openai-compatible
+ * providers, which evict by LRU: there ttl is the warm interval, and
+ * required (-1: none). */
+static void default_ttl(const struct loader *ld, const config_setting_t *g, const void *base,
+                        void *field)
+{
+	const struct cfg_target *t = base;
+
+	*(double *)field = 300;
+	for (size_t j = 0; t->provider && j < ld->c->nproviders; j++)
+		if (ld->c->providers[j].name &&
+		    strcmp(ld->c->providers[j].name, t->provider) == 0 &&
+		    (int)ld->c->providers[j].kind == PROVIDER_OPENAI_COMPAT)
+			*(double *)field = -1;
+}
+
 #define T(f) offsetof(struct cfg_target, f)
-/* clang-format off: one key per entry */
+/* One key per entry (clang-format would spread each over seven lines). */
+/* clang-format off */
 static const struct key_def target_keys[] = {
 	{ .name = "name", .type = K_STR, .off = T(name), .help = "a name" },
-	{ .name = "provider", .type = K_STR, .off = T(provider), .help = "a provider name" },
+	{ .name = "provider", .type = K_STR, .off = T(provider), .dfn = default_provider,
+	  .help = "a provider name" },
 	{ .name = "request_file", .type = K_PATH, .off = T(request_file), .help = "a file name" },
-	{ .name = "ttl",
-	  .type = K_DURATION,
-	  .off = T(ttl_s),
+	{ .name = "ttl", .type = K_DURATION, .off = T(ttl_s), .dfn = default_ttl,
 	  .help = "a duration such as \"5m\" or seconds" },
-	{ .name = "policy",
-	  .type = K_ENUM,
-	  .off = T(policy),
-	  .enums = policy_names,
-	  .help = "always, manual, schedule or adaptive",
-	  .future = policy_future },
-	{ .name = "priority",
-	  .type = K_INT,
-	  .off = T(priority),
-	  .max = 1000000,
+	{ .name = "policy", .type = K_ENUM, .off = T(policy), .enums = policy_names,
+	  .future = policy_future, .def.i = POLICY_ALWAYS,
+	  .help = "always, manual, schedule or adaptive" },
+	{ .name = "priority", .type = K_INT, .off = T(priority), .max = 1000000, .def.i = 10,
 	  .help = "a number (lower warms first)" },
 	{ .name = "cache_key", .type = K_STR, .off = T(cache_key), .help = "a prompt_cache_key" },
-	{ .name = "endpoint",
-	  .type = K_ENUM,
-	  .off = T(endpoint),
-	  .enums = endpoint_names,
-	  .help = "auto, messages, chat or responses",
-	  .future = endpoint_future },
-	{ .name = "warm_mode",
-	  .type = K_ENUM,
-	  .off = T(warm_mode),
-	  .enums = warm_mode_names,
-	  .help = "minimal or prewarm" },
-	{ .name = "allow_edit",
-	  .type = K_STRLIST,
-	  .off = T(allow_edit_list),
+	{ .name = "endpoint", .type = K_ENUM, .off = T(endpoint), .enums = endpoint_names,
+	  .future = endpoint_future, .def.i = ENDPOINT_AUTO,
+	  .help = "auto, messages, chat or responses" },
+	{ .name = "warm_mode", .type = K_ENUM, .off = T(warm_mode), .enums = warm_mode_names,
+	  .def.i = WARM_MODE_MINIMAL, .help = "minimal or prewarm" },
+	{ .name = "allow_edit", .type = K_STRLIST, .off = T(allow_edit_list),
 	  .help = "a list of the fields warmd may drop: [\"thinking\", \"tool_choice\"]" },
-	{ .name = "idle_limit",
-	  .type = K_DURATION,
-	  .off = T(idle_limit_s),
+	{ .name = "idle_limit", .type = K_DURATION, .off = T(idle_limit_s), .def.d = 0,
 	  .help = "a duration such as \"30m\" (0 = never idle)" },
-	{ .name = "schedule",
-	  .type = K_STRLIST,
-	  .off = T(schedule),
+	{ .name = "schedule", .type = K_STRLIST, .off = T(schedule),
 	  .help = "a list of windows such as [\"Mon-Fri 07:30-19:00\"]" },
-	{ .name = "version_overlap",
-	  .type = K_DURATION,
-	  .off = T(overlap_s),
+	{ .name = "version_overlap", .type = K_DURATION, .off = T(overlap_s),
+	  .def.d = CFG_VERSION_OVERLAP_S,
 	  .help = "a duration such as \"10m\" (0 = drop a replaced version at once)" },
-	{ .name = "versions",
-	  .type = K_CUSTOM,
+	{ .name = "versions", .type = K_CUSTOM,
 	  .help = "a list of { name; request_file; weight; } groups" },
 	{ .name = NULL },
 };
@@ -78,14 +86,13 @@ static const struct key_def target_keys[] = {
 #undef T
 
 #define V(f) offsetof(struct cfg_target, f)
-/* clang-format off: one key per entry */
+/* A version of a target starts as a copy of it; these keys are its own.
+ * (weight -1: none, it is required.) */
+/* clang-format off */
 static const struct key_def version_keys[] = {
 	{ .name = "name", .type = K_STR, .off = V(vname), .help = "a version name" },
 	{ .name = "request_file", .type = K_PATH, .off = V(request_file), .help = "a file name" },
-	{ .name = "weight",
-	  .type = K_INT,
-	  .off = V(weight),
-	  .max = 100,
+	{ .name = "weight", .type = K_INT, .off = V(weight), .max = 100, .def.i = -1,
 	  .help = "a share of traffic from 0 to 100" },
 	{ .name = NULL },
 };
@@ -246,7 +253,6 @@ static void expand_versions(const struct loader *ld, config_setting_t *g, struct
 		free(t->name);
 		t->name = NULL;
 		t->group = xstrdup(proto.name);
-		t->weight = -1;
 		t->line = config_line_of(vg);
 		snprintf(vwhere, sizeof(vwhere), "%s: versions[%d]", where, i);
 		if (!config_setting_is_group(vg)) {
@@ -317,11 +323,6 @@ void config_load_targets(const struct loader *ld, config_t *cf, struct config *c
 		c->ntargets++;
 		t->file = xstrdup(config_file_of(ld, g));
 		t->line = config_line_of(g);
-		t->ttl_s = -1;
-		t->priority = 10;
-		t->policy = POLICY_ALWAYS;
-		t->endpoint = ENDPOINT_AUTO;
-		t->overlap_s = CFG_VERSION_OVERLAP_S;
 		snprintf(where, sizeof(where), "targets[%d]", i);
 		config_read_group(ld, g, target_keys, t, where);
 		if (!t->name) {
@@ -344,15 +345,11 @@ void config_load_targets(const struct loader *ld, config_t *cf, struct config *c
 			}
 		}
 		if (!t->provider) {
-			if (c->nproviders != 1) {
-				err_at(ld, g,
-				       "%s: \"provider\" is required when more than one provider "
-				       "is "
-				       "configured",
-				       where);
-				continue;
-			}
-			t->provider = xstrdup(c->providers[0].name ? c->providers[0].name : "");
+			err_at(ld, g,
+			       "%s: \"provider\" is required when more than one provider is "
+			       "configured",
+			       where);
+			continue;
 		}
 		for (size_t j = 0; j < c->nproviders; j++) {
 			if (c->providers[j].name &&
@@ -375,15 +372,13 @@ void config_load_targets(const struct loader *ld, config_t *cf, struct config *c
 			       where);
 		s = config_setting_get_member(g, "ttl");
 		if (t->ttl_s < 0) {
-			if ((int)p->kind == PROVIDER_OPENAI_COMPAT) {
-				err_at(ld, g,
-				       "%s: \"ttl\" is required for openai-compatible providers "
-				       "(they evict by LRU; ttl is your warm interval)",
-				       where);
-				continue;
-			}
-			t->ttl_s = 300;
-		} else if (t->ttl_s < SCHED_MIN_TTL_S) {
+			err_at(ld, g,
+			       "%s: \"ttl\" is required for openai-compatible providers (they "
+			       "evict by LRU; ttl is your warm interval)",
+			       where);
+			continue;
+		}
+		if (t->ttl_s < SCHED_MIN_TTL_S) {
 			err_at(ld, s,
 			       "%s: ttl %gs is too short for the scheduler to beat: warms need a "
 			       "margin of at least %.1fs before expiry, so ttl must be at least "
