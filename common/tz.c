@@ -395,10 +395,73 @@ static int tzif_head(const unsigned char *p, size_t avail, size_t tsize, struct 
 	return 0;
 }
 
+/* The transition times and the local time type of each, from the data
+ * block b (tsize-byte times). Returns 0 or -EINVAL with e. */
+static int tzif_times(struct tz *z, const unsigned char *b, size_t tsize, const struct tzif_head *h,
+                      struct errmsg *e)
+{
+	for (size_t i = 0; i < h->timecnt; i++) {
+		const unsigned char *p = b + i * tsize;
+		z->at[i] = tsize == 8 ? (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4))
+		                      : (int32_t)be32(p);
+		if (i && z->at[i] <= z->at[i - 1])
+			return errmsg_set(e, -EINVAL,
+			                  "a damaged TZif file (transitions out of order)");
+	}
+	for (size_t i = 0; i < h->timecnt; i++) {
+		z->idx[i] = b[h->timecnt * tsize + i];
+		if (z->idx[i] >= h->typecnt)
+			return errmsg_set(e, -EINVAL, "a damaged TZif file (no local time type %u)",
+			                  z->idx[i]);
+	}
+	return 0;
+}
+
+/* The local time types (6 bytes each) at types. Returns 0 or -EINVAL. */
+static int tzif_types(struct tz *z, const unsigned char *types, const struct tzif_head *h,
+                      struct errmsg *e)
+{
+	for (size_t i = 0; i < h->typecnt; i++) {
+		const unsigned char *p = types + i * 6;
+		int32_t off = (int32_t)be32(p);
+		if (off <= -TZ_MAX_OFFSET || off >= TZ_MAX_OFFSET || p[4] > 1 || p[5] >= h->charcnt)
+			return errmsg_set(e, -EINVAL, "a damaged TZif file (local time type %zu)",
+			                  i);
+		z->types[i].off = off;
+		z->types[i].isdst = p[4];
+		if (abs_off(off) > z->maxoff)
+			z->maxoff = abs_off(off);
+	}
+	return 0;
+}
+
+/* The footer at f (up to end): "\n" POSIX TZ rule "\n", the rule possibly
+ * empty. Returns 0 or -EINVAL. */
+static int tzif_footer(struct tz *z, const unsigned char *f, const unsigned char *end,
+                       struct errmsg *e)
+{
+	const unsigned char *nl;
+	char rule[TZ_RULE_MAX + 1];
+	struct tz_rule tr;
+
+	if (f >= end || *f != '\n' || !(nl = memchr(f + 1, '\n', (size_t)(end - f - 1))))
+		return errmsg_set(e, -EINVAL, "a damaged TZif file (no footer)");
+	if ((size_t)(nl - f - 1) > TZ_RULE_MAX)
+		return errmsg_set(e, -EINVAL, "a damaged TZif file (footer too long)");
+	memcpy(rule, f + 1, (size_t)(nl - f - 1));
+	rule[nl - f - 1] = '\0';
+	if (rule[0] && parse_rule(rule, &tr) < 0)
+		return errmsg_set(e, -EINVAL, "a TZif footer \"%s\" that is not a POSIX TZ rule",
+		                  rule);
+	if (rule[0])
+		rule_into_zone(z, &tr);
+	return 0;
+}
+
 int tz_from_tzif(const char *name, const unsigned char *data, size_t len, struct tz **ret,
                  struct errmsg *e)
 {
-	const unsigned char *end = data + len, *b, *types;
+	const unsigned char *end = data + len, *b;
 	struct tzif_head h;
 	size_t size, tsize = 8;
 	struct tz *z;
@@ -435,66 +498,17 @@ int tz_from_tzif(const char *name, const unsigned char *data, size_t len, struct
 	z->types = xcalloc(h.typecnt, sizeof(*z->types));
 	z->nat = h.timecnt;
 	z->ntypes = h.typecnt;
-	for (size_t i = 0; i < h.timecnt; i++) {
-		const unsigned char *p = b + i * tsize;
-		z->at[i] = tsize == 8 ? (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4))
-		                      : (int32_t)be32(p);
-		if (i && z->at[i] <= z->at[i - 1]) {
-			r = errmsg_set(e, -EINVAL,
-			               "a damaged TZif file (transitions out of order)");
-			goto fail;
-		}
-	}
-	for (size_t i = 0; i < h.timecnt; i++) {
-		z->idx[i] = b[h.timecnt * tsize + i];
-		if (z->idx[i] >= h.typecnt) {
-			r = errmsg_set(e, -EINVAL, "a damaged TZif file (no local time type %u)",
-			               z->idx[i]);
-			goto fail;
-		}
-	}
-	types = b + h.timecnt * (tsize + 1);
-	for (size_t i = 0; i < h.typecnt; i++) {
-		const unsigned char *p = types + i * 6;
-		int32_t off = (int32_t)be32(p);
-		if (off <= -TZ_MAX_OFFSET || off >= TZ_MAX_OFFSET || p[4] > 1 ||
-		    p[5] >= h.charcnt) {
-			r = errmsg_set(e, -EINVAL, "a damaged TZif file (local time type %zu)", i);
-			goto fail;
-		}
-		z->types[i].off = off;
-		z->types[i].isdst = p[4];
-		if (abs_off(off) > z->maxoff)
-			z->maxoff = abs_off(off);
-	}
-	if (tsize == 8) {
-		/* The footer: "\n" POSIX TZ rule "\n", the rule possibly empty. */
-		const unsigned char *f = b + size, *nl;
-		char rule[TZ_RULE_MAX + 1];
-		struct tz_rule tr;
-		if (f >= end || *f != '\n' || !(nl = memchr(f + 1, '\n', (size_t)(end - f - 1)))) {
-			r = errmsg_set(e, -EINVAL, "a damaged TZif file (no footer)");
-			goto fail;
-		}
-		if ((size_t)(nl - f - 1) > TZ_RULE_MAX) {
-			r = errmsg_set(e, -EINVAL, "a damaged TZif file (footer too long)");
-			goto fail;
-		}
-		memcpy(rule, f + 1, (size_t)(nl - f - 1));
-		rule[nl - f - 1] = '\0';
-		if (rule[0] && parse_rule(rule, &tr) < 0) {
-			r = errmsg_set(e, -EINVAL,
-			               "a TZif footer \"%s\" that is not a POSIX TZ rule", rule);
-			goto fail;
-		}
-		if (rule[0])
-			rule_into_zone(z, &tr);
+	r = tzif_times(z, b, tsize, &h, e);
+	if (r == 0)
+		r = tzif_types(z, b + h.timecnt * (tsize + 1), &h, e);
+	if (r == 0 && tsize == 8)
+		r = tzif_footer(z, b + size, end, e);
+	if (r < 0) {
+		tz_free(z);
+		return r;
 	}
 	*ret = z;
 	return 0;
-fail:
-	tz_free(z);
-	return r;
 }
 
 /* ---- conversions ---- */
