@@ -91,53 +91,43 @@ static char *dir_of(const char *path)
 	return abs;
 }
 
+/* The sections, in order: each may depend on the ones before it. */
+static void load_sections(const struct loader *ld, config_t *cf, struct config *c)
+{
+	config_setting_t *pricing = config_lookup(cf, "pricing");
+
+	check_sections(ld, cf);
+	config_load_daemon(ld, cf, c);
+	config_load_providers(ld, cf, c);
+	config_load_targets(ld, cf, c);
+	if (pricing) {
+		c->price_overrides = xcalloc(1, sizeof(*c->price_overrides));
+		pricing_merge_setting(c->price_overrides, pricing, c->file, ld->d);
+	}
+}
+
 int config_load(const char *path, struct diags *d, struct config **ret)
 {
 	size_t errors_before = d->errors;
-	struct config *c;
+	struct config *c = xcalloc(1, sizeof(*c));
 	struct loader ld;
+	struct stat st;
 	config_t cf;
 
-	c = xcalloc(1, sizeof(*c));
 	c->file = xstrdup(path);
 	c->dir = dir_of(path);
-	ld.path = c->file;
-	ld.dir = c->dir;
-	ld.d = d;
-	ld.c = c;
-
+	ld = (struct loader){ .path = c->file, .dir = c->dir, .d = d, .c = c };
 	config_init(&cf);
 	config_set_include_dir(&cf, c->dir);
-	struct stat st;
-	if (access(path, R_OK) < 0 || stat(path, &st) < 0) {
+	if (access(path, R_OK) < 0 || stat(path, &st) < 0)
 		diags_add(d, DIAG_ERROR, path, 0, "cannot read config file: %s", strerror(errno));
-		config_destroy(&cf);
-		config_free(c);
-		return -EINVAL;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	else if (!S_ISREG(st.st_mode))
 		diags_add(d, DIAG_ERROR, path, 0, "config file is not a regular file");
-		config_destroy(&cf);
-		config_free(c);
-		return -EINVAL;
-	}
-	if (config_read_file(&cf, path) != CONFIG_TRUE) {
-		const char *f = config_error_file(&cf);
-		diags_add(d, DIAG_ERROR, f ? f : path, config_error_line(&cf), "%s",
-		          config_error_text(&cf));
-		config_destroy(&cf);
-		config_free(c);
-		return -EINVAL;
-	}
-	check_sections(&ld, &cf);
-	config_load_daemon(&ld, &cf, c);
-	config_load_providers(&ld, &cf, c);
-	config_load_targets(&ld, &cf, c);
-	if (config_lookup(&cf, "pricing")) {
-		c->price_overrides = xcalloc(1, sizeof(*c->price_overrides));
-		pricing_merge_setting(c->price_overrides, config_lookup(&cf, "pricing"), c->file,
-		                      d);
-	}
+	else if (config_read_file(&cf, path) != CONFIG_TRUE)
+		diags_add(d, DIAG_ERROR, config_error_file(&cf) ? config_error_file(&cf) : path,
+		          config_error_line(&cf), "%s", config_error_text(&cf));
+	else
+		load_sections(&ld, &cf, c);
 	config_destroy(&cf);
 	if (d->errors > errors_before) {
 		config_free(c);

@@ -101,134 +101,177 @@ void config_strlist_free(char **v)
 	free(v);
 }
 
+/* The readers of each type: setting s into field, the key's place in its
+ * struct. Each returns 0, or -EINVAL with the error reported (then field
+ * keeps its value, except a list, which keeps what was read of it). */
+
+static int read_strlist(const struct loader *ld, const struct key_def *k, config_setting_t *s,
+                        char ***field, const char *where)
+{
+	int type = config_setting_type(s), n;
+
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+		err_at(ld, s, "%s: \"%s\" must be %s", where, k->name, k->help);
+		return -EINVAL;
+	}
+	n = config_setting_length(s);
+	config_strlist_free(*field);
+	*field = xcalloc((size_t)n + 1, sizeof(char *));
+	for (int i = 0; i < n; i++) {
+		config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(el) != CONFIG_TYPE_STRING) {
+			err_at(ld, el, "%s: \"%s\" must be %s", where, k->name, k->help);
+			return -EINVAL;
+		}
+		(*field)[i] = xstrdup(config_setting_get_string(el));
+	}
+	return 0;
+}
+
+/* K_ENUM: v is one of k->enums (its index is the value). */
+static int read_enum(const struct loader *ld, const struct key_def *k, config_setting_t *s,
+                     const char *v, int *field, const char *where)
+{
+	int e = config_enum_lookup(k->enums, v);
+	char list[128];
+
+	if (e >= 0) {
+		*field = e;
+		return 0;
+	}
+	enum_list(k->enums, list, sizeof(list));
+	if (k->future && config_enum_lookup(k->future, v) >= 0)
+		err_at(ld, s,
+		       "%s: %s \"%s\" is not supported by this version of warmd (use one of: %s)",
+		       where, k->name, v, list);
+	else
+		err_at(ld, s, "%s: unknown %s \"%s\" (use one of: %s)", where, k->name, v, list);
+	return -EINVAL;
+}
+
+/* K_STR, K_PATH (relative to warmd.conf), K_OPTPATH ("" disables: NULL). */
+static int read_str(const struct loader *ld, const struct key_def *k, config_setting_t *s,
+                    const char *v, char **field, const char *where)
+{
+	if (!*v && k->type == K_OPTPATH) {
+		free(*field);
+		*field = NULL;
+		return 0;
+	}
+	if (!*v) {
+		err_at(ld, s, "%s: \"%s\" must not be empty", where, k->name);
+		return -EINVAL;
+	}
+	free(*field);
+	*field = k->type == K_STR ? xstrdup(v) : config_resolve_path(ld, v);
+	return 0;
+}
+
+/* The keys written as strings: K_STR, K_PATH, K_OPTPATH, K_ENUM, K_LOGLEVEL. */
+static int read_string(const struct loader *ld, const struct key_def *k, config_setting_t *s,
+                       void *field, const char *where)
+{
+	const char *v;
+	int lvl;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		err_at(ld, s, "%s: \"%s\" must be a string (%s)", where, k->name, k->help);
+		return -EINVAL;
+	}
+	v = config_setting_get_string(s);
+	if (k->type == K_ENUM)
+		return read_enum(ld, k, s, v, field, where);
+	if (k->type != K_LOGLEVEL)
+		return read_str(ld, k, s, v, field, where);
+	lvl = log_level_parse(v);
+	if (lvl < 0) {
+		err_at(ld, s, "%s: log_level \"%s\" is not %s", where, v, k->help);
+		return -EINVAL;
+	}
+	*(int *)field = lvl;
+	return 0;
+}
+
+/* K_INT and K_SIZE, within [k->min, k->max]. */
+static int read_int(const struct loader *ld, const struct key_def *k, config_setting_t *s,
+                    void *field, const char *where)
+{
+	int type = config_setting_type(s);
+	long long v;
+
+	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+		err_at(ld, s, "%s: \"%s\" must be an integer (%s)", where, k->name, k->help);
+		return -EINVAL;
+	}
+	v = config_setting_get_int64(s);
+	if (v < k->min || v > k->max) {
+		err_at(ld, s, "%s: \"%s\" = %lld is out of range [%ld, %ld]", where, k->name, v,
+		       k->min, k->max);
+		return -EINVAL;
+	}
+	if (k->type == K_SIZE)
+		*(size_t *)field = (size_t)v;
+	else
+		*(int *)field = (int)v;
+	return 0;
+}
+
+/* K_DURATION: seconds as a number, or a string duration_parse() reads. */
+static int read_duration(const struct loader *ld, const struct key_def *k, config_setting_t *s,
+                         double *field, const char *where)
+{
+	int type = config_setting_type(s);
+	double v;
+
+	if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+		long long i = config_setting_get_int64(s);
+		if (i < 0) {
+			err_at(ld, s, "%s: \"%s\" must not be negative", where, k->name);
+			return -EINVAL;
+		}
+		v = (double)i;
+	} else if (type == CONFIG_TYPE_FLOAT) {
+		v = config_setting_get_float(s);
+	} else if (type == CONFIG_TYPE_STRING) {
+		if (duration_parse(config_setting_get_string(s), &v) < 0) {
+			err_at(ld, s, "%s: \"%s\" = \"%s\" is not %s", where, k->name,
+			       config_setting_get_string(s), k->help);
+			return -EINVAL;
+		}
+	} else {
+		err_at(ld, s, "%s: \"%s\" must be %s", where, k->name, k->help);
+		return -EINVAL;
+	}
+	if (!(v >= 0)) {
+		err_at(ld, s, "%s: \"%s\" must not be negative", where, k->name);
+		return -EINVAL;
+	}
+	*field = v;
+	return 0;
+}
+
 /* Reads one setting into base+k->off. Returns 0 or -EINVAL (error reported). */
 static int read_key(const struct loader *ld, const struct key_def *k, config_setting_t *s,
                     void *base, const char *where)
 {
-	char *field = (char *)base + k->off;
-	int type = config_setting_type(s);
+	void *field = (char *)base + k->off;
 
 	switch (k->type) {
 	case K_CUSTOM:
 		return 0;
-	case K_STRLIST: {
-		char ***dst = (char ***)(void *)field;
-		int n;
-		if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
-			err_at(ld, s, "%s: \"%s\" must be %s", where, k->name, k->help);
-			return -EINVAL;
-		}
-		n = config_setting_length(s);
-		config_strlist_free(*dst);
-		*dst = xcalloc((size_t)n + 1, sizeof(char *));
-		for (int i = 0; i < n; i++) {
-			config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
-			if (config_setting_type(el) != CONFIG_TYPE_STRING) {
-				err_at(ld, el, "%s: \"%s\" must be %s", where, k->name, k->help);
-				return -EINVAL;
-			}
-			(*dst)[i] = xstrdup(config_setting_get_string(el));
-		}
-		return 0;
-	}
+	case K_STRLIST:
+		return read_strlist(ld, k, s, field, where);
 	case K_STR:
 	case K_PATH:
 	case K_OPTPATH:
 	case K_ENUM:
-	case K_LOGLEVEL: {
-		const char *v;
-		if (type != CONFIG_TYPE_STRING) {
-			err_at(ld, s, "%s: \"%s\" must be a string (%s)", where, k->name, k->help);
-			return -EINVAL;
-		}
-		v = config_setting_get_string(s);
-		if (k->type == K_ENUM) {
-			int e = config_enum_lookup(k->enums, v);
-			if (e < 0) {
-				char list[128];
-				enum_list(k->enums, list, sizeof(list));
-				if (k->future && config_enum_lookup(k->future, v) >= 0)
-					err_at(ld, s,
-					       "%s: %s \"%s\" is not supported by this version of "
-					       "warmd (use one of: %s)",
-					       where, k->name, v, list);
-				else
-					err_at(ld, s, "%s: unknown %s \"%s\" (use one of: %s)",
-					       where, k->name, v, list);
-				return -EINVAL;
-			}
-			*(int *)(void *)field = e;
-		} else if (k->type == K_LOGLEVEL) {
-			int lvl = log_level_parse(v);
-			if (lvl < 0) {
-				err_at(ld, s, "%s: log_level \"%s\" is not %s", where, v, k->help);
-				return -EINVAL;
-			}
-			*(int *)(void *)field = lvl;
-		} else {
-			char **dst = (char **)(void *)field;
-			if (!*v && k->type == K_OPTPATH) {
-				free(*dst);
-				*dst = NULL;
-				return 0;
-			}
-			if (!*v) {
-				err_at(ld, s, "%s: \"%s\" must not be empty", where, k->name);
-				return -EINVAL;
-			}
-			free(*dst);
-			*dst = k->type == K_STR ? xstrdup(v) : config_resolve_path(ld, v);
-		}
-		return 0;
-	}
+	case K_LOGLEVEL:
+		return read_string(ld, k, s, field, where);
 	case K_SIZE:
-	case K_INT: {
-		long long v;
-		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
-			err_at(ld, s, "%s: \"%s\" must be an integer (%s)", where, k->name,
-			       k->help);
-			return -EINVAL;
-		}
-		v = config_setting_get_int64(s);
-		if (v < k->min || v > k->max) {
-			err_at(ld, s, "%s: \"%s\" = %lld is out of range [%ld, %ld]", where,
-			       k->name, v, k->min, k->max);
-			return -EINVAL;
-		}
-		if (k->type == K_SIZE)
-			*(size_t *)(void *)field = (size_t)v;
-		else
-			*(int *)(void *)field = (int)v;
-		return 0;
-	}
-	case K_DURATION: {
-		double v;
-		if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
-			long long i = config_setting_get_int64(s);
-			if (i < 0) {
-				err_at(ld, s, "%s: \"%s\" must not be negative", where, k->name);
-				return -EINVAL;
-			}
-			v = (double)i;
-		} else if (type == CONFIG_TYPE_FLOAT) {
-			v = config_setting_get_float(s);
-		} else if (type == CONFIG_TYPE_STRING) {
-			if (duration_parse(config_setting_get_string(s), &v) < 0) {
-				err_at(ld, s, "%s: \"%s\" = \"%s\" is not %s", where, k->name,
-				       config_setting_get_string(s), k->help);
-				return -EINVAL;
-			}
-		} else {
-			err_at(ld, s, "%s: \"%s\" must be %s", where, k->name, k->help);
-			return -EINVAL;
-		}
-		if (!(v >= 0)) {
-			err_at(ld, s, "%s: \"%s\" must not be negative", where, k->name);
-			return -EINVAL;
-		}
-		*(double *)(void *)field = v;
-		return 0;
-	}
+	case K_INT:
+		return read_int(ld, k, s, field, where);
+	case K_DURATION:
+		return read_duration(ld, k, s, field, where);
 	}
 	return -EINVAL;
 }

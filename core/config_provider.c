@@ -220,6 +220,111 @@ static const struct key_def provider_keys[] = {
 /* clang-format on */
 #undef P
 
+/* The name is required, valid and not taken by an earlier provider.
+ * Returns the number of errors (a missing name: -1, nothing else to check). */
+static int check_name(const struct loader *ld, config_setting_t *g, const struct config *c,
+                      const struct cfg_provider *p, const char *where)
+{
+	int errors = 0;
+
+	if (!config_name_valid(p->name)) {
+		err_at(ld, config_setting_get_member(g, "name"),
+		       "%s: names may only use letters, digits, '-', '_' and '.' (at most 64)",
+		       where);
+		errors++;
+	}
+	for (const struct cfg_provider *q = c->providers; q < p; q++) {
+		if (q->name && strcmp(q->name, p->name) == 0) {
+			err_at(ld, g, "%s: defined twice (first at line %d)", where, q->line);
+			errors++;
+		}
+	}
+	return errors;
+}
+
+/* A kind, and a base_url (the kind's, or a valid one of the file's).
+ * Returns 0, or -EINVAL when the provider cannot be checked further. */
+static int check_endpoint(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
+                          const char *where, int errors)
+{
+	config_setting_t *s = config_setting_get_member(g, "base_url");
+
+	if ((int)p->kind < 0) {
+		if (!config_setting_get_member(g, "kind"))
+			err_at(ld, g,
+			       "%s: \"kind\" is required (anthropic, openai or openai-compatible)",
+			       where);
+		return -EINVAL;
+	}
+	if (!p->base_url) {
+		err_at(ld, g, "%s: \"base_url\" is required for kind %s", where,
+		       provider_kind_name(p->kind));
+		return -EINVAL;
+	}
+	if (!errors)
+		check_base_url(ld, s ? s : g, p);
+	return 0;
+}
+
+/* The setting the key comes from (file, variable or inline), or NULL. */
+static config_setting_t *key_setting(config_setting_t *g)
+{
+	config_setting_t *ks = config_setting_get_member(g, "api_key_file");
+
+	if (!ks)
+		ks = config_setting_get_member(g, "api_key_env");
+	if (!ks)
+		ks = config_setting_get_member(g, "api_key");
+	return ks;
+}
+
+/* One source for the key; a key file is looked up among systemd's
+ * credentials first. Returns 0, or -EINVAL (reported). */
+static int check_key_source(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
+                            const char *where)
+{
+	config_setting_t *ks = key_setting(g);
+
+	p->key_line = config_line_of(ks ? ks : g);
+	if (!!p->api_key_file + !!p->api_key_env + !!p->api_key > 1) {
+		err_at(ld, ks, "%s: use only one of api_key_file, api_key_env and api_key", where);
+		return -EINVAL;
+	}
+	if (p->api_key_file) {
+		char *r = resolve_key_file(ld, p->api_key_file);
+		free(p->api_key_file);
+		p->api_key_file = r;
+	}
+	return 0;
+}
+
+/* providers[i], the group g, into the next slot of c->providers. */
+static void load_provider(const struct loader *ld, config_setting_t *g, int i, struct config *c)
+{
+	struct cfg_provider *p = &c->providers[c->nproviders++];
+	char where[96];
+	int errors;
+
+	p->file = xstrdup(config_file_of(ld, g));
+	p->line = config_line_of(g);
+	snprintf(where, sizeof(where), "providers[%d]", i);
+	errors = config_read_group(ld, g, provider_keys, p, where);
+	if (!p->name) {
+		err_at(ld, g, "%s: \"name\" is required", where);
+		return;
+	}
+	snprintf(where, sizeof(where), "provider \"%s\"", p->name);
+	errors += check_name(ld, g, c, p, where);
+	if (check_endpoint(ld, g, p, where, errors) < 0 || check_key_source(ld, g, p, where) < 0)
+		return;
+	check_headers(ld, g, p, where);
+	if (p->api_key)
+		warn_at(ld, key_setting(g),
+		        "%s: the API key is written inline in the config; prefer api_key_file "
+		        "(systemd LoadCredential=) or api_key_env",
+		        where);
+}
+
 void config_load_providers(const struct loader *ld, config_t *cf, struct config *c)
 {
 	config_setting_t *list = config_lookup(cf, "providers");
@@ -242,79 +347,9 @@ void config_load_providers(const struct loader *ld, config_t *cf, struct config 
 	c->providers = xcalloc((size_t)n, sizeof(*c->providers));
 	for (int i = 0; i < n; i++) {
 		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
-		struct cfg_provider *p = &c->providers[c->nproviders];
-		char where[96];
-		config_setting_t *ks;
-		int errors;
-
-		if (!config_setting_is_group(g)) {
+		if (config_setting_is_group(g))
+			load_provider(ld, g, i, c);
+		else
 			err_at(ld, g, "providers[%d] must be a group { ... }", i);
-			continue;
-		}
-		c->nproviders++;
-		p->file = xstrdup(config_file_of(ld, g));
-		p->line = config_line_of(g);
-		snprintf(where, sizeof(where), "providers[%d]", i);
-		errors = config_read_group(ld, g, provider_keys, p, where);
-		if (!p->name) {
-			err_at(ld, g, "%s: \"name\" is required", where);
-			continue;
-		}
-		snprintf(where, sizeof(where), "provider \"%s\"", p->name);
-		if (!config_name_valid(p->name)) {
-			err_at(ld, config_setting_get_member(g, "name"),
-			       "%s: names may only use letters, digits, '-', '_' and '.' (at most "
-			       "64)",
-			       where);
-			errors++;
-		}
-		for (size_t j = 0; j + 1 < c->nproviders; j++) {
-			if (c->providers[j].name && strcmp(c->providers[j].name, p->name) == 0) {
-				err_at(ld, g, "%s: defined twice (first at line %d)", where,
-				       c->providers[j].line);
-				errors++;
-			}
-		}
-		if ((int)p->kind < 0) {
-			if (!config_setting_get_member(g, "kind"))
-				err_at(ld, g,
-				       "%s: \"kind\" is required (anthropic, openai or "
-				       "openai-compatible)",
-				       where);
-			continue;
-		}
-		if (!p->base_url) {
-			err_at(ld, g, "%s: \"base_url\" is required for kind %s", where,
-			       provider_kind_name(p->kind));
-			continue;
-		}
-		if (!errors)
-			check_base_url(ld,
-			               config_setting_get_member(g, "base_url")
-			                       ? config_setting_get_member(g, "base_url")
-			                       : g,
-			               p);
-		ks = config_setting_get_member(g, "api_key_file");
-		if (!ks)
-			ks = config_setting_get_member(g, "api_key_env");
-		if (!ks)
-			ks = config_setting_get_member(g, "api_key");
-		p->key_line = config_line_of(ks ? ks : g);
-		if (!!p->api_key_file + !!p->api_key_env + !!p->api_key > 1) {
-			err_at(ld, ks, "%s: use only one of api_key_file, api_key_env and api_key",
-			       where);
-			continue;
-		}
-		if (p->api_key_file) {
-			char *r = resolve_key_file(ld, p->api_key_file);
-			free(p->api_key_file);
-			p->api_key_file = r;
-		}
-		check_headers(ld, g, p, where);
-		if (p->api_key)
-			warn_at(ld, ks,
-			        "%s: the API key is written inline in the config; prefer "
-			        "api_key_file (systemd LoadCredential=) or api_key_env",
-			        where);
 	}
 }

@@ -293,10 +293,139 @@ static void expand_versions(const struct loader *ld, config_setting_t *g, struct
 	free(proto.file);
 }
 
+/* The name is valid and not taken by an earlier target (or a group of
+ * versions). */
+static void check_name(const struct loader *ld, config_setting_t *g, const struct config *c,
+                       const struct cfg_target *t, const char *where)
+{
+	if (!config_name_valid(t->name))
+		err_at(ld, config_setting_get_member(g, "name"),
+		       "%s: names may only use letters, digits, '-', '_' and '.' (at most 64)",
+		       where);
+	for (const struct cfg_target *o = c->targets; o < t; o++) {
+		const char *other = o->group ? o->group : o->name;
+		if (other && strcmp(other, t->name) == 0) {
+			err_at(ld, g, "%s: defined twice (first at line %d)", where, o->line);
+			break;
+		}
+	}
+}
+
+/* The target's provider (sets provider_index), or NULL (reported). */
+static const struct cfg_provider *find_provider(const struct loader *ld, config_setting_t *g,
+                                                const struct config *c, struct cfg_target *t,
+                                                const char *where)
+{
+	const struct cfg_provider *p = NULL;
+
+	if (!t->provider) {
+		err_at(ld, g,
+		       "%s: \"provider\" is required when more than one provider is configured",
+		       where);
+		return NULL;
+	}
+	for (size_t j = 0; j < c->nproviders; j++) {
+		if (c->providers[j].name && strcmp(c->providers[j].name, t->provider) == 0) {
+			p = &c->providers[j];
+			t->provider_index = j;
+		}
+	}
+	if (!p)
+		err_at(ld, config_setting_get_member(g, "provider"), "%s: unknown provider \"%s\"",
+		       where, t->provider);
+	return p;
+}
+
+/* A TTL the scheduler can beat; openai-compatible providers have none by
+ * default. Returns 0, or -EINVAL when there is no TTL at all. */
+static int check_ttl(const struct loader *ld, config_setting_t *g, struct cfg_target *t,
+                     const char *where)
+{
+	config_setting_t *s = config_setting_get_member(g, "ttl");
+
+	if (t->ttl_s < 0) {
+		err_at(ld, g,
+		       "%s: \"ttl\" is required for openai-compatible providers (they evict by "
+		       "LRU; ttl is your warm interval)",
+		       where);
+		return -EINVAL;
+	}
+	if (t->ttl_s < SCHED_MIN_TTL_S)
+		err_at(ld, s,
+		       "%s: ttl %gs is too short for the scheduler to beat: warms need a margin of "
+		       "at least %.1fs before expiry, so ttl must be at least %gs",
+		       where, t->ttl_s, SCHED_MARGIN_FLOOR_S, SCHED_MIN_TTL_S);
+	t->ttl_set = s != NULL;
+	return 0;
+}
+
+/* warm_mode, endpoint and cache_key must fit the provider's kind. */
+static void check_fits_provider(const struct loader *ld, config_setting_t *g,
+                                const struct cfg_target *t, const struct cfg_provider *p,
+                                const char *where)
+{
+	if (t->warm_mode == WARM_MODE_PREWARM &&
+	    ((t->endpoint != ENDPOINT_RESPONSES && t->endpoint != ENDPOINT_AUTO) ||
+	     (int)p->kind == PROVIDER_ANTHROPIC))
+		err_at(ld, config_setting_get_member(g, "warm_mode"),
+		       "%s: warm_mode \"prewarm\" needs the responses endpoint", where);
+	if (t->endpoint != ENDPOINT_AUTO && (int)p->kind >= 0 &&
+	    (p->kind == PROVIDER_ANTHROPIC) != (t->endpoint == ENDPOINT_MESSAGES))
+		err_at(ld, config_setting_get_member(g, "endpoint"),
+		       "%s: endpoint \"%s\" does not match provider \"%s\" of kind %s", where,
+		       endpoint_name(t->endpoint), p->name, provider_kind_name(p->kind));
+}
+
+static void check_cache_key(const struct loader *ld, config_setting_t *g,
+                            const struct cfg_target *t, const struct cfg_provider *p,
+                            const char *where)
+{
+	if (t->cache_key && (int)p->kind == PROVIDER_ANTHROPIC)
+		err_at(ld, config_setting_get_member(g, "cache_key"),
+		       "%s: cache_key (OpenAI prompt_cache_key) does not apply to Anthropic "
+		       "provider \"%s\"",
+		       where, p->name);
+}
+
+/* targets[i], the group g, into the next slot of c->targets (and, for a
+ * target with versions, the slots after it). */
+static void load_target(const struct loader *ld, config_setting_t *g, int i, struct config *c)
+{
+	struct cfg_target *t = &c->targets[c->ntargets++];
+	config_setting_t *rf = config_setting_get_member(g, "request_file");
+	const struct cfg_provider *p;
+	char where[96];
+
+	t->file = xstrdup(config_file_of(ld, g));
+	t->line = config_line_of(g);
+	snprintf(where, sizeof(where), "targets[%d]", i);
+	config_read_group(ld, g, target_keys, t, where);
+	if (!t->name) {
+		err_at(ld, g, "%s: \"name\" is required", where);
+		return;
+	}
+	snprintf(where, sizeof(where), "target \"%s\"", t->name);
+	check_name(ld, g, c, t, where);
+	if (!(p = find_provider(ld, g, c, t, where)))
+		return;
+	t->request_file_line = config_line_of(rf ? rf : g);
+	if (!t->request_file && !config_setting_get_member(g, "versions"))
+		err_at(ld, g,
+		       "%s: \"request_file\" is required (the application's request body as JSON)",
+		       where);
+	if (check_ttl(ld, g, t, where) < 0)
+		return;
+	check_allow_edit(ld, g, t, where);
+	check_fits_provider(ld, g, t, p, where);
+	check_schedule(ld, g, t, where);
+	check_cache_key(ld, g, t, p, where);
+	if (config_setting_get_member(g, "versions"))
+		expand_versions(ld, g, c, where);
+}
+
 void config_load_targets(const struct loader *ld, config_t *cf, struct config *c)
 {
 	config_setting_t *list = config_lookup(cf, "targets");
-	int n;
 
 	if (!list) {
 		diags_add(ld->d, DIAG_WARNING, ld->path, 0,
@@ -307,109 +436,12 @@ void config_load_targets(const struct loader *ld, config_t *cf, struct config *c
 		err_at(ld, list, "\"targets\" must be a list: targets = ( { ... } );");
 		return;
 	}
-	n = config_setting_length(list);
 	c->targets = xcalloc(count_lanes(list) + 1, sizeof(*c->targets));
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < config_setting_length(list); i++) {
 		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
-		struct cfg_target *t = &c->targets[c->ntargets];
-		const struct cfg_provider *p = NULL;
-		config_setting_t *s;
-		char where[96];
-
-		if (!config_setting_is_group(g)) {
+		if (config_setting_is_group(g))
+			load_target(ld, g, i, c);
+		else
 			err_at(ld, g, "targets[%d] must be a group { ... }", i);
-			continue;
-		}
-		c->ntargets++;
-		t->file = xstrdup(config_file_of(ld, g));
-		t->line = config_line_of(g);
-		snprintf(where, sizeof(where), "targets[%d]", i);
-		config_read_group(ld, g, target_keys, t, where);
-		if (!t->name) {
-			err_at(ld, g, "%s: \"name\" is required", where);
-			continue;
-		}
-		snprintf(where, sizeof(where), "target \"%s\"", t->name);
-		if (!config_name_valid(t->name))
-			err_at(ld, config_setting_get_member(g, "name"),
-			       "%s: names may only use letters, digits, '-', '_' and '.' (at most "
-			       "64)",
-			       where);
-		for (size_t j = 0; j + 1 < c->ntargets; j++) {
-			const char *other =
-			        c->targets[j].group ? c->targets[j].group : c->targets[j].name;
-			if (other && strcmp(other, t->name) == 0) {
-				err_at(ld, g, "%s: defined twice (first at line %d)", where,
-				       c->targets[j].line);
-				break;
-			}
-		}
-		if (!t->provider) {
-			err_at(ld, g,
-			       "%s: \"provider\" is required when more than one provider is "
-			       "configured",
-			       where);
-			continue;
-		}
-		for (size_t j = 0; j < c->nproviders; j++) {
-			if (c->providers[j].name &&
-			    strcmp(c->providers[j].name, t->provider) == 0) {
-				p = &c->providers[j];
-				t->provider_index = j;
-			}
-		}
-		if (!p) {
-			err_at(ld, config_setting_get_member(g, "provider"),
-			       "%s: unknown provider \"%s\"", where, t->provider);
-			continue;
-		}
-		s = config_setting_get_member(g, "request_file");
-		t->request_file_line = config_line_of(s ? s : g);
-		if (!t->request_file && !config_setting_get_member(g, "versions"))
-			err_at(ld, g,
-			       "%s: \"request_file\" is required (the application's request body "
-			       "as JSON)",
-			       where);
-		s = config_setting_get_member(g, "ttl");
-		if (t->ttl_s < 0) {
-			err_at(ld, g,
-			       "%s: \"ttl\" is required for openai-compatible providers (they "
-			       "evict by LRU; ttl is your warm interval)",
-			       where);
-			continue;
-		}
-		if (t->ttl_s < SCHED_MIN_TTL_S) {
-			err_at(ld, s,
-			       "%s: ttl %gs is too short for the scheduler to beat: warms need a "
-			       "margin of at least %.1fs before expiry, so ttl must be at least "
-			       "%gs",
-			       where, t->ttl_s, SCHED_MARGIN_FLOOR_S, SCHED_MIN_TTL_S);
-		}
-		t->ttl_set = config_setting_get_member(g, "ttl") != NULL;
-		check_allow_edit(ld, g, t, where);
-		if (t->warm_mode == WARM_MODE_PREWARM &&
-		    ((t->endpoint != ENDPOINT_RESPONSES && t->endpoint != ENDPOINT_AUTO) ||
-		     (int)p->kind == PROVIDER_ANTHROPIC))
-			err_at(ld, config_setting_get_member(g, "warm_mode"),
-			       "%s: warm_mode \"prewarm\" needs the responses endpoint", where);
-		if (t->endpoint != ENDPOINT_AUTO && (int)p->kind >= 0) {
-			bool ok = (p->kind == PROVIDER_ANTHROPIC) ==
-			          (t->endpoint == ENDPOINT_MESSAGES);
-			if (!ok)
-				err_at(ld, config_setting_get_member(g, "endpoint"),
-				       "%s: endpoint \"%s\" does not match provider \"%s\" of kind "
-				       "%s",
-				       where, endpoint_name(t->endpoint), p->name,
-				       provider_kind_name(p->kind));
-		}
-		check_schedule(ld, g, t, where);
-		if (t->cache_key && (int)p->kind == PROVIDER_ANTHROPIC)
-			err_at(ld, config_setting_get_member(g, "cache_key"),
-			       "%s: cache_key (OpenAI prompt_cache_key) does not apply to "
-			       "Anthropic "
-			       "provider \"%s\"",
-			       where, p->name);
-		if (config_setting_get_member(g, "versions"))
-			expand_versions(ld, g, c, where);
 	}
 }
