@@ -89,6 +89,8 @@ static const struct key_def daemon_keys[] = {
 	{ .name = NULL },
 };
 /* clang-format on */
+_Static_assert(sizeof(daemon_keys) / sizeof(daemon_keys[0]) <= CONFIG_MAX_KEYS + 1,
+               "more daemon_keys than CONFIG_MAX_KEYS");
 #undef D
 
 void config_load_daemon(const struct loader *ld, config_t *cf, struct config *c)

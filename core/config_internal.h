@@ -61,7 +61,8 @@ struct key_def {
 	bool restart;
 };
 
-/* The most keys one table may have (the loader tracks them in a bitmap). */
+/* The most keys one table may have (the loader tracks them in a bitmap;
+ * each table asserts it statically). */
 #define CONFIG_MAX_KEYS 64
 
 /* One config_load(): the file as given, its directory, the diagnostics,

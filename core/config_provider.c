@@ -218,6 +218,8 @@ static const struct key_def provider_keys[] = {
 	{ .name = NULL },
 };
 /* clang-format on */
+_Static_assert(sizeof(provider_keys) / sizeof(provider_keys[0]) <= CONFIG_MAX_KEYS + 1,
+               "more provider_keys than CONFIG_MAX_KEYS");
 #undef P
 
 /* The name is required, valid and not taken by an earlier provider.

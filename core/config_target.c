@@ -83,6 +83,8 @@ static const struct key_def target_keys[] = {
 	{ .name = NULL },
 };
 /* clang-format on */
+_Static_assert(sizeof(target_keys) / sizeof(target_keys[0]) <= CONFIG_MAX_KEYS + 1,
+               "more target_keys than CONFIG_MAX_KEYS");
 #undef T
 
 #define V(f) offsetof(struct cfg_target, f)
@@ -97,6 +99,8 @@ static const struct key_def version_keys[] = {
 	{ .name = NULL },
 };
 /* clang-format on */
+_Static_assert(sizeof(version_keys) / sizeof(version_keys[0]) <= CONFIG_MAX_KEYS + 1,
+               "more version_keys than CONFIG_MAX_KEYS");
 #undef V
 
 const char *policy_name(enum policy p)
