@@ -702,6 +702,15 @@ static void add_latency(struct provider *p, double lat)
 	if (p->nlat < PROVIDER_LAT_SAMPLES)
 		p->nlat++;
 	n = p->nlat;
+	if ((unsigned)ceil(0.99 * n) == n) {
+		/* Fewer than 100 samples: the p99 is the largest, no sort needed. */
+		double max = p->lat[0];
+		for (unsigned i = 1; i < n; i++)
+			if (p->lat[i] > max)
+				max = p->lat[i];
+		p->lat_p99 = max;
+		return;
+	}
 	memcpy(sorted, p->lat, n * sizeof(double));
 	/* Insertion sort: at most 64 samples, once per warm. */
 	for (unsigned i = 1; i < n; i++) {
