@@ -7,9 +7,13 @@ set -eu
 # (systemd-analyze verify/security, systemd-socket-activate, systemd-sysusers),
 # valgrind (the soak test), util-linux (setpriv, to act as another user),
 # nodejs and npm (the OpenAI schema contract test runs ajv under node).
+# Benchmarks (tests/bench/): nginx (the instant loopback server), wrk (its
+# ceiling), python3-aiohttp (the Python peer), strace and linux-perf (system
+# calls and loop wake-ups).
 PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libconfig-dev
 libsystemd-dev check libjson-c-dev libssl-dev libmicrohttpd-dev python3 clang-format
-prometheus systemd man-db valgrind util-linux nodejs tzdata"
+prometheus systemd man-db valgrind util-linux nodejs tzdata
+nginx wrk python3-aiohttp strace linux-perf"
 
 missing=""
 for p in $PKGS; do
