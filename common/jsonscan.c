@@ -127,10 +127,13 @@ static int object(struct scan *c, int depth, int pathlen, uint32_t cand)
 			return -1;
 		c->i++;
 		skip_ws(c);
-		for (int k = 0; cand && pathlen < JSONSCAN_MAX_KEYS && k < MAX_FIELDS; k++)
-			if ((cand & (1u << k)) && c->path[k][pathlen].n == kn &&
+		for (uint32_t rest = pathlen < JSONSCAN_MAX_KEYS ? cand : 0; rest;
+		     rest &= rest - 1) {
+			int k = __builtin_ctz(rest);
+			if (c->path[k][pathlen].n == kn &&
 			    memcmp(c->path[k][pathlen].p, key, kn) == 0)
 				m |= 1u << k;
+		}
 		if (value(c, depth, pathlen + 1, m) < 0)
 			return -1;
 		skip_ws(c);
@@ -184,9 +187,8 @@ static int value(struct scan *c, int depth, int pathlen, uint32_t cand)
 	size_t n;
 	int64_t v;
 
-	for (int k = 0; cand && k < MAX_FIELDS; k++) {
-		if (!(cand & (1u << k)))
-			continue;
+	for (uint32_t rest = cand; rest; rest &= rest - 1) {
+		int k = __builtin_ctz(rest);
 		if (c->ncomp[k] == pathlen)
 			f = &c->f[k];
 		else

@@ -283,7 +283,9 @@ class EpollCounter:
                 if len(parts) < 4 or line.startswith("#"):
                     continue
                 try:
-                    t, n = float(parts[0]), int(float(parts[1]))
+                    t = float(parts[0])
+                    # A task that never ran in the interval is "<not counted>": 0.
+                    n = 0 if parts[1].startswith("<not") else int(float(parts[1]))
                 except ValueError:
                     continue
                 per[t] = per.get(t, 0) + n
