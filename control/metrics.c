@@ -116,6 +116,24 @@ static void duration_histogram(struct buf *b, struct daemon *d)
 	}
 }
 
+static void lateness_histogram(struct buf *b, struct daemon *d)
+{
+	const struct sched_lateness *l = sched_lateness(d->sched);
+	uint64_t cum = 0;
+
+	head(b, "warmd_warm_lateness_seconds", "histogram",
+	     "How long after its due time each scheduled warm was sent.");
+	for (int k = 0; k < SCHED_LATE_BUCKETS; k++) {
+		char le[32];
+		cum += l->buckets[k];
+		snprintf(le, sizeof(le), "%g", sched_late_bounds[k]);
+		sample(b, "warmd_warm_lateness_seconds_bucket", "le", le, NULL, NULL, (double)cum);
+	}
+	sample(b, "warmd_warm_lateness_seconds_bucket", "le", "+Inf", NULL, NULL, (double)l->count);
+	sample(b, "warmd_warm_lateness_seconds_sum", NULL, NULL, NULL, NULL, l->sum);
+	sample(b, "warmd_warm_lateness_seconds_count", NULL, NULL, NULL, NULL, (double)l->count);
+}
+
 int metrics_write(struct daemon *d, struct buf *b)
 {
 	double now = clock_now(d->clk);
@@ -145,6 +163,7 @@ int metrics_write(struct daemon *d, struct buf *b)
 		sample(b, "warmd_targets", "state", target_state_name((enum target_state)s), NULL,
 		       NULL, (double)by_state[s]);
 	duration_histogram(b, d);
+	lateness_histogram(b, d);
 	tokens_total(b, d);
 	head(b, "warmd_cost_usd_total", "counter",
 	     "What the target's warms cost, in USD (targets whose model has a price).");

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
+#include "jsonscan.h"
 #include "jsonx.h"
 
 #define ANTHROPIC_MAX_BREAKPOINTS 4
@@ -436,12 +438,34 @@ static int anthropic_headers(const char *key, struct provider_header *h)
 	return n;
 }
 
+/* The usual answer, read without json-c (jsonscan declines anything else). */
+static int anthropic_usage_fast(const char *body, size_t len, struct warm_usage *u)
+{
+	struct jsonscan_field f[] = {
+		{ "usage", JSONSCAN_OBJECT, false, 0 },
+		{ "usage.cache_read_input_tokens", JSONSCAN_INT, false, 0 },
+		{ "usage.cache_creation_input_tokens", JSONSCAN_INT, false, 0 },
+		{ "usage.input_tokens", JSONSCAN_INT, false, 0 },
+		{ "usage.output_tokens", JSONSCAN_INT, false, 0 },
+	};
+
+	if (jsonscan_fields(body, len, f, 5, BOUNDS_MAX_TOKENS) < 0 || !f[0].found)
+		return -1;
+	u->read = f[1].value;
+	u->write = f[2].value;
+	u->input = f[3].value;
+	u->output = f[4].value;
+	return 0;
+}
+
 static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u, struct errmsg *e)
 {
 	json_object *o = NULL, *usage;
 	int r;
 
 	memset(u, 0, sizeof(*u));
+	if (anthropic_usage_fast(body, len, u) == 0)
+		goto verdict;
 	r = jsonx_parse(body, len, 0, &o, e);
 	if (r < 0) {
 		errmsg_prefix(e, "response is not JSON");
@@ -462,6 +486,7 @@ static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u
 		return r;
 	}
 	json_object_put(o);
+verdict:
 	/* A write means the cache was cold at (part of) the prefix. */
 	u->result = u->write > 0 ? WARM_WRITE : u->read > 0 ? WARM_HIT : WARM_NONE;
 	return 0;

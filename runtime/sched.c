@@ -29,6 +29,11 @@ struct sched {
 	bool paused_all;
 	bool dispatching;
 	uint64_t seed;
+	struct sched_lateness late;
+};
+
+const double sched_late_bounds[SCHED_LATE_BUCKETS] = {
+	0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1, 5
 };
 
 static bool due_less(const void *a, const void *b)
@@ -549,6 +554,27 @@ static void enqueue(struct sched *s, struct target *t)
 
 static void fire_failed(struct sched *s, struct target *t);
 
+static void observe_lateness(struct sched *s, double late)
+{
+	int k = 0;
+
+	if (late < 0)
+		late = 0; /* due within SCHED_EPSILON_S counts as due */
+	while (k < SCHED_LATE_BUCKETS && late > sched_late_bounds[k])
+		k++;
+	if (k < SCHED_LATE_BUCKETS)
+		s->late.buckets[k]++;
+	s->late.count++;
+	s->late.sum += late;
+	if (late > s->late.max)
+		s->late.max = late;
+}
+
+const struct sched_lateness *sched_lateness(const struct sched *s)
+{
+	return &s->late;
+}
+
 static void dispatch(struct sched *s)
 {
 	double now = clock_now(s->clk);
@@ -587,6 +613,8 @@ static void dispatch(struct sched *s)
 			p->rpm_tokens -= 1;
 		if (prefix_ready_at(best, now) <= now && p->kind != PROVIDER_ANTHROPIC)
 			best->prefix_tokens_left -= 1;
+		if (!best->asked && best->next_warm_at > 0)
+			observe_lateness(s, clock_now(s->clk) - best->next_warm_at);
 		s->inflight++;
 		p->inflight++;
 		best->inflight = true;
@@ -674,6 +702,15 @@ static void add_latency(struct provider *p, double lat)
 	if (p->nlat < PROVIDER_LAT_SAMPLES)
 		p->nlat++;
 	n = p->nlat;
+	if ((unsigned)ceil(0.99 * n) == n) {
+		/* Fewer than 100 samples: the p99 is the largest, no sort needed. */
+		double max = p->lat[0];
+		for (unsigned i = 1; i < n; i++)
+			if (p->lat[i] > max)
+				max = p->lat[i];
+		p->lat_p99 = max;
+		return;
+	}
 	memcpy(sorted, p->lat, n * sizeof(double));
 	/* Insertion sort: at most 64 samples, once per warm. */
 	for (unsigned i = 1; i < n; i++) {

@@ -85,4 +85,16 @@ double sched_margin(const struct sched *s, const struct target *t);
 /* Re-arms the alarm (after a batch of changes). */
 void sched_rearm(struct sched *s);
 
+/* How late scheduled warms left: send time minus the due time they were
+ * planned for (next_warm_at), whatever held them (the alarm, a full
+ * max_inflight, a rate budget). Operators' warms are not counted. */
+#define SCHED_LATE_BUCKETS 8
+extern const double sched_late_bounds[SCHED_LATE_BUCKETS];
+struct sched_lateness {
+	uint64_t buckets[SCHED_LATE_BUCKETS]; /* not cumulative */
+	uint64_t count;
+	double sum, max;
+};
+const struct sched_lateness *sched_lateness(const struct sched *s);
+
 #endif

@@ -763,6 +763,7 @@ static void restore_versions(struct target *t, json_object *arr, double now)
 		return;
 	if (n > TARGET_MAX_VERSIONS)
 		n = TARGET_MAX_VERSIONS;
+	target_versions_reserve(t, (unsigned)n);
 	t->nversions = (unsigned)n;
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(arr, i);

@@ -7,6 +7,7 @@
 #include "heap.h"
 #include "jsonx.h"
 #include "share.h"
+#include "xalloc.h"
 
 struct target *target_new(const char *name)
 {
@@ -76,11 +77,7 @@ struct target_version *target_version_enter(struct target *t, const struct tmpl 
 
 	if (t->nversions && strcmp(t->versions[0].version, tm->version) == 0)
 		return &t->versions[0];
-	if (!t->versions) {
-		t->versions = calloc(TARGET_MAX_VERSIONS, sizeof(*t->versions));
-		if (!t->versions)
-			abort();
-	}
+	target_versions_reserve(t, t->nversions + 1);
 	if (t->nversions)
 		t->versions[0].last_seen = now; /* retired now */
 	if (t->nversions == TARGET_MAX_VERSIONS)
@@ -93,6 +90,24 @@ struct target_version *target_version_enter(struct target *t, const struct tmpl 
 	v->first_seen = v->last_seen = now;
 	v->prefix_tokens = tm->prefix_tokens_est;
 	return v;
+}
+
+void target_versions_reserve(struct target *t, unsigned n)
+{
+	unsigned cap = t->vcap ? t->vcap : 1;
+
+	if (n > TARGET_MAX_VERSIONS)
+		n = TARGET_MAX_VERSIONS;
+	if (t->versions && t->vcap >= n)
+		return;
+	/* Grown as versions come, not 16 records up front: 1.7 KB a target. */
+	while (cap < n)
+		cap *= 2;
+	if (cap > TARGET_MAX_VERSIONS)
+		cap = TARGET_MAX_VERSIONS;
+	t->versions = xreallocarray(t->versions, cap, sizeof(*t->versions));
+	memset(t->versions + t->nversions, 0, (cap - t->nversions) * sizeof(*t->versions));
+	t->vcap = cap;
 }
 
 struct target_version *target_version_current(struct target *t)

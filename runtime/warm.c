@@ -220,7 +220,9 @@ static void warm_done_cb(struct http_req *req)
 		}
 		break;
 	}
-	if (o.result != WARM_ERROR) {
+	/* Only a stream of errors has anything to flush: no prefix to format
+	 * on every good warm. */
+	if (o.result != WARM_ERROR && t->err_log.last[0]) {
 		char prefix[96];
 		snprintf(prefix, sizeof(prefix), "%s: ", t->name);
 		log_repeat_end(&t->err_log, LOG_WARNING, clock_now(env->clk), prefix);

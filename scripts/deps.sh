@@ -8,9 +8,13 @@ set -eu
 # valgrind (the soak test), util-linux (setpriv, to act as another user),
 # nodejs and npm (the OpenAI schema contract test runs ajv under node),
 # clang and libclang-rt-14-dev (scripts/fuzz.sh: libFuzzer's runtime).
+# Benchmarks (tests/bench/): nginx (the instant loopback server), wrk (its
+# ceiling), python3-aiohttp (the Python peer), strace and linux-perf (system
+# calls and loop wake-ups).
 PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libconfig-dev
 libsystemd-dev check libjson-c-dev libssl-dev libmicrohttpd-dev python3 clang-format
-prometheus systemd man-db valgrind util-linux nodejs tzdata clang libclang-rt-14-dev"
+prometheus systemd man-db valgrind util-linux nodejs tzdata clang libclang-rt-14-dev
+nginx wrk python3-aiohttp strace linux-perf"
 
 missing=""
 for p in $PKGS; do
