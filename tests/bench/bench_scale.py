@@ -26,7 +26,7 @@ warm, so CPU share scales with the warm rate, ttl/300).
 
 Benchmarks print figures and assert nothing. Build a release binary first
 (WARMD_BIN, WARMCTL_BIN or build/); nginx, wrk, perf and python3-aiohttp are
-Debian packages (scripts/deps.sh installs them).
+Debian packages (`scripts/deps.sh bench` installs them).
 """
 import argparse
 import bisect
