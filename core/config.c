@@ -24,7 +24,7 @@
 #include "duration.h"
 #include "log.h"
 #include "pricing.h"
-#include "sched.h"
+#include "sched_rules.h"
 
 enum key_type {
 	K_STR,

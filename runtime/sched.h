@@ -20,17 +20,8 @@
 
 #include "clock.h"
 #include "provider.h"
+#include "sched_rules.h"
 #include "target.h"
-
-#define SCHED_MARGIN_FLOOR_S     0.5
-#define SCHED_MARGIN_FLOOR_MAX_S 5.0
-#define SCHED_MIN_TTL_S          2.0
-#define SCHED_RETRY_BASE_S       1.0
-#define SCHED_RETRY_MAX_S        60.0
-/* At most 15 requests a minute per OpenAI prefix + prompt_cache_key (a
- * token bucket, so a quick retry still fits). */
-#define SCHED_PREFIX_RPM   15.0
-#define SCHED_PREFIX_BURST 3.0
 
 struct sched;
 
