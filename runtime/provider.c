@@ -10,8 +10,8 @@
 #include "bounds.h"
 #include "cred.h"
 #include "jsonx.h"
-#include "provider_anthropic.h"
-#include "provider_openai.h"
+#include "adapter_anthropic.h"
+#include "adapter_openai.h"
 
 const char *warm_result_name(enum warm_result r)
 {

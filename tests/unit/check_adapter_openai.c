@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider_openai.h"
+#include "adapter_openai.h"
 #include "template.h"
 #include "testutil.h"
 

@@ -8,7 +8,7 @@
  * a short user turn is appended only when the template does not end with
  * one, after the automatic marker has been pinned to the template's last
  * block so the write still lands where the application's requests read. */
-#include "provider_anthropic.h"
+#include "adapter_anthropic.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider_anthropic.h"
+#include "adapter_anthropic.h"
 #include "template.h"
 #include "testutil.h"
 

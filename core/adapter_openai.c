@@ -10,7 +10,7 @@
  * any pending tool calls). Usage without a write count (chat, older models)
  * counts a cold warm of a cacheable prompt as a write: the request populated
  * the cache. */
-#include "provider_openai.h"
+#include "adapter_openai.h"
 
 #include <errno.h>
 #include <stdlib.h>
