@@ -1,8 +1,8 @@
-/* provider_anthropic: the Anthropic Messages API adapter (no I/O). */
-#ifndef WARMD_PROVIDER_ANTHROPIC_H
-#define WARMD_PROVIDER_ANTHROPIC_H
+/* adapter_anthropic: the Anthropic Messages API adapter (no I/O). */
+#ifndef WARMD_ADAPTER_ANTHROPIC_H
+#define WARMD_ADAPTER_ANTHROPIC_H
 
-#include "provider.h"
+#include "adapter.h"
 
 #define ANTHROPIC_VERSION "2023-06-01"
 

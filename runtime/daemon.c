@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adapters.h"
 #include "audit.h"
 #include "duration.h"
 #include "jsonx.h"

@@ -1,5 +1,5 @@
-/* check_provider_openai: the OpenAI chat and OpenAI-compatible adapters
- * (core/provider_openai.c), through template_from_bytes() and the ops
+/* check_adapter_openai: the OpenAI chat and OpenAI-compatible adapters
+ * (core/adapter_openai.c), through template_from_bytes() and the ops
  * tables: the warm body byte for byte, versions, usage and error parsing.
  *
  * Templates are written with ' for " (see Q()); none contains an apostrophe. */
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "adapter_openai.h"
+#include "adapters.h"
 #include "template.h"
 #include "testutil.h"
 

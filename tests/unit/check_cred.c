@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "adapters.h"
 #include "config.h"
 #include "cred.h"
 #include "provider.h"
