@@ -6,7 +6,6 @@
 
 #include "heap.h"
 #include "jsonx.h"
-#include "share.h"
 
 struct target *target_new(const char *name)
 {
@@ -39,7 +38,8 @@ void target_unref(struct target *t)
 	free(t->versions);
 	free(t->windows);
 	free(t->gaps);
-	share_unlink(t);
+	free(t->followers); /* its share links (share.c keeps them) */
+	free(t->extended_by);
 	tmpl_unref(t->tmpl);
 	provider_unref(t->prov);
 	free(t->group);
