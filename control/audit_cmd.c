@@ -153,14 +153,14 @@ void audit_cmd(struct daemon *d, const struct proto_request *req, struct conn *c
 {
 	struct audit_job *job;
 
-	if (req->target && !daemon_find_target(d, req->target)) {
+	if (req->target && !target_set_find(&d->set, req->target)) {
 		char msg[300];
 		size_t first;
-		if (rollout_lanes(d, req->target, &first) > 0)
+		if (target_set_lanes(&d->set, req->target, &first) > 0)
 			snprintf(msg, sizeof(msg),
 			         "%.64s has named versions: audit one of them, such as %s, or all "
 			         "targets",
-			         req->target, d->targets[first]->name);
+			         req->target, d->set.targets[first]->name);
 		else
 			snprintf(msg, sizeof(msg), "no target named \"%.64s\"", req->target);
 		proto_response_error(out, PROTO_E_NOT_FOUND, msg);
@@ -171,15 +171,15 @@ void audit_cmd(struct daemon *d, const struct proto_request *req, struct conn *c
 		return;
 	}
 	job = calloc(1, sizeof(*job));
-	if (!job || !(job->in = calloc(d->ntargets + 1, sizeof(*job->in))) ||
-	    !(job->items = calloc(d->ntargets + 1, sizeof(*job->items))))
+	if (!job || !(job->in = calloc(d->set.ntargets + 1, sizeof(*job->in))) ||
+	    !(job->items = calloc(d->set.ntargets + 1, sizeof(*job->items))))
 		abort();
 	job->d = d;
-	job->now = clock_now(d->clk);
+	job->now = clock_now(d->set.clk);
 	job->only = dup_or_null(req->target);
 	/* Every target, even for one: cache keys are counted per provider. */
-	for (size_t i = 0; i < d->ntargets; i++) {
-		snapshot(job, i, d->targets[i]);
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		snapshot(job, i, d->set.targets[i]);
 		job->n++;
 	}
 	job->work.data = job;

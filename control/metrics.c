@@ -64,8 +64,8 @@ static void warms_total(struct buf *b, struct daemon *d)
 
 	head(b, "warmd_warms_total", "counter",
 	     "Warm requests by verdict (hit, write, none, error).");
-	for (size_t i = 0; i < d->ntargets; i++) {
-		const struct target *t = d->targets[i];
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		const struct target *t = d->set.targets[i];
 		const uint64_t n[] = { t->hits, t->writes, t->nones, t->errors };
 		for (int k = 0; k < 4; k++) {
 			buf_puts(b, "warmd_warms_total{target=\"");
@@ -84,8 +84,8 @@ static void tokens_total(struct buf *b, struct daemon *d)
 
 	head(b, "warmd_tokens_total", "counter",
 	     "Tokens the warms of a target were billed for, by kind.");
-	for (size_t i = 0; i < d->ntargets; i++) {
-		const struct target *t = d->targets[i];
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		const struct target *t = d->set.targets[i];
 		const uint64_t n[] = { t->tok_read, t->tok_write, t->tok_input, t->tok_output };
 		for (int k = 0; k < 4; k++)
 			sample(b, "warmd_tokens_total", "target", t->name, "kind", kinds[k],
@@ -97,8 +97,8 @@ static void duration_histogram(struct buf *b, struct daemon *d)
 {
 	head(b, "warmd_warm_duration_seconds", "histogram",
 	     "Duration of warm requests that got an answer.");
-	for (size_t i = 0; i < d->nprovs; i++) {
-		const struct provider *p = d->provs[i];
+	for (size_t i = 0; i < d->set.nprovs; i++) {
+		const struct provider *p = d->set.provs[i];
 		uint64_t cum = 0;
 		for (int k = 0; k < PROVIDER_LAT_BUCKETS; k++) {
 			char le[32];
@@ -118,8 +118,8 @@ static void duration_histogram(struct buf *b, struct daemon *d)
 
 int metrics_write(struct daemon *d, struct buf *b)
 {
-	double now = clock_now(d->clk);
-	bool paused_all = sched_paused_all(d->sched);
+	double now = clock_now(d->set.clk);
+	bool paused_all = sched_paused_all(d->set.sched);
 	size_t by_state[TARGET_IDLE + 1] = { 0 };
 
 	head(b, "warmd_build_info", "gauge", "Always 1; the version is in the label.");
@@ -127,18 +127,18 @@ int metrics_write(struct daemon *d, struct buf *b)
 	warms_total(b, d);
 	head(b, "warmd_target_warm", "gauge",
 	     "1 while the target's cached prefix is believed warm.");
-	for (size_t i = 0; i < d->ntargets; i++) {
-		enum target_state st = target_state(d->targets[i], now, paused_all);
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		enum target_state st = target_state(d->set.targets[i], now, paused_all);
 		by_state[st]++;
-		sample(b, "warmd_target_warm", "target", d->targets[i]->name, NULL, NULL,
-		       d->targets[i]->expires_at > now);
+		sample(b, "warmd_target_warm", "target", d->set.targets[i]->name, NULL, NULL,
+		       d->set.targets[i]->expires_at > now);
 	}
 	head(b, "warmd_target_expiry_seconds", "gauge",
 	     "Seconds until the target's cached prefix expires (0 when it is cold).");
-	for (size_t i = 0; i < d->ntargets; i++) {
-		double left = d->targets[i]->expires_at - now;
-		sample(b, "warmd_target_expiry_seconds", "target", d->targets[i]->name, NULL, NULL,
-		       left > 0 ? left : 0);
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		double left = d->set.targets[i]->expires_at - now;
+		sample(b, "warmd_target_expiry_seconds", "target", d->set.targets[i]->name, NULL,
+		       NULL, left > 0 ? left : 0);
 	}
 	head(b, "warmd_targets", "gauge", "Targets by state.");
 	for (int s = 0; s <= TARGET_IDLE; s++)
@@ -148,38 +148,38 @@ int metrics_write(struct daemon *d, struct buf *b)
 	tokens_total(b, d);
 	head(b, "warmd_cost_usd_total", "counter",
 	     "What the target's warms cost, in USD (targets whose model has a price).");
-	for (size_t i = 0; i < d->ntargets; i++)
-		if (d->targets[i]->price)
-			sample(b, "warmd_cost_usd_total", "target", d->targets[i]->name, NULL, NULL,
-			       pricing_usd(d->targets[i]->cost_pico));
+	for (size_t i = 0; i < d->set.ntargets; i++)
+		if (d->set.targets[i]->price)
+			sample(b, "warmd_cost_usd_total", "target", d->set.targets[i]->name, NULL,
+			       NULL, pricing_usd(d->set.targets[i]->cost_pico));
 	head(b, "warmd_saved_usd_total", "counter",
 	     "Estimated USD real requests saved because a warm had kept the cache.");
-	for (size_t i = 0; i < d->ntargets; i++)
-		if (d->targets[i]->price)
-			sample(b, "warmd_saved_usd_total", "target", d->targets[i]->name, NULL,
-			       NULL, pricing_usd(d->targets[i]->saved_pico));
+	for (size_t i = 0; i < d->set.ntargets; i++)
+		if (d->set.targets[i]->price)
+			sample(b, "warmd_saved_usd_total", "target", d->set.targets[i]->name, NULL,
+			       NULL, pricing_usd(d->set.targets[i]->saved_pico));
 	head(b, "warmd_touches_total", "counter", "Touches (reports of real traffic) per target.");
-	for (size_t i = 0; i < d->ntargets; i++)
-		sample(b, "warmd_touches_total", "target", d->targets[i]->name, NULL, NULL,
-		       (double)d->targets[i]->touches);
+	for (size_t i = 0; i < d->set.ntargets; i++)
+		sample(b, "warmd_touches_total", "target", d->set.targets[i]->name, NULL, NULL,
+		       (double)d->set.targets[i]->touches);
 	head(b, "warmd_touches_dropped_total", "counter", "Touch datagrams that were not valid.");
 	sample(b, "warmd_touches_dropped_total", NULL, NULL, NULL, NULL,
-	       (double)d->touches_dropped);
+	       (double)d->set.touches_dropped);
 	head(b, "warmd_retries_total", "counter", "Warms retried after a retryable failure.");
-	for (size_t i = 0; i < d->nprovs; i++)
-		sample(b, "warmd_retries_total", "provider", d->provs[i]->name, NULL, NULL,
-		       (double)d->provs[i]->retries);
+	for (size_t i = 0; i < d->set.nprovs; i++)
+		sample(b, "warmd_retries_total", "provider", d->set.provs[i]->name, NULL, NULL,
+		       (double)d->set.provs[i]->retries);
 	head(b, "warmd_rate_limited_total", "counter", "Warms the provider answered with 429.");
-	for (size_t i = 0; i < d->nprovs; i++)
-		sample(b, "warmd_rate_limited_total", "provider", d->provs[i]->name, NULL, NULL,
-		       (double)d->provs[i]->rate_limited);
+	for (size_t i = 0; i < d->set.nprovs; i++)
+		sample(b, "warmd_rate_limited_total", "provider", d->set.provs[i]->name, NULL, NULL,
+		       (double)d->set.provs[i]->rate_limited);
 	head(b, "warmd_config_reloads_total", "counter", "Configuration reloads by result.");
 	sample(b, "warmd_config_reloads_total", "result", "success", NULL, NULL,
-	       (double)d->reloads_ok);
+	       (double)d->set.reloads_ok);
 	sample(b, "warmd_config_reloads_total", "result", "failure", NULL, NULL,
-	       (double)d->reloads_failed);
+	       (double)d->set.reloads_failed);
 	head(b, "warmd_inflight", "gauge", "Warm requests in flight.");
-	sample(b, "warmd_inflight", NULL, NULL, NULL, NULL, sched_inflight(d->sched));
+	sample(b, "warmd_inflight", NULL, NULL, NULL, NULL, sched_inflight(d->set.sched));
 	return b->data ? 0 : -ENOMEM;
 }
 

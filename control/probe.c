@@ -173,7 +173,7 @@ static void answer(struct probe *p)
 		}
 		json_object_object_add(data, "variants", vars);
 	}
-	p->t->tested_at = clock_now(p->d->clk);
+	p->t->tested_at = clock_now(p->d->set.clk);
 	log_info("%s: verification test: %zu of %zu requests hit the cache%s", p->t->name, hits,
 	         p->n, p->nvariants ? ", variants reported" : "");
 	proto_response_ok(&out, data);
@@ -263,9 +263,9 @@ static const struct cfg_target *cfg_of(struct daemon *d, const struct target *t)
 {
 	const char *name = t->retiring ? t->group : t->name;
 
-	for (size_t i = 0; i < d->cfg->ntargets; i++)
-		if (strcmp(d->cfg->targets[i].name, name) == 0)
-			return &d->cfg->targets[i];
+	for (size_t i = 0; i < d->set.cfg->ntargets; i++)
+		if (strcmp(d->set.cfg->targets[i].name, name) == 0)
+			return &d->set.cfg->targets[i];
 	return NULL;
 }
 
@@ -283,9 +283,9 @@ static int load_variants(struct daemon *d, struct probe *p, json_object *vars, c
 		p->file[k] = strdup(file);
 		if (!p->file[k] || !ct)
 			return snprintf(msg, n, "%s: the target's configuration is gone", file), -1;
-		if (template_from_bytes(body,
-		                        (size_t)json_object_get_string_len(jsonx_get(v, "body")),
-		                        ct, &d->cfg->providers[ct->provider_index], &tm, &e) < 0) {
+		if (template_from_bytes(
+		            body, (size_t)json_object_get_string_len(jsonx_get(v, "body")), ct,
+		            &d->set.cfg->providers[ct->provider_index], &tm, &e) < 0) {
 			snprintf(msg, n, "variant %s: %s", file, e.text);
 			return -1;
 		}
@@ -303,15 +303,15 @@ static int load_variants(struct daemon *d, struct probe *p, json_object *vars, c
 void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct conn *conn,
                     struct buf *out)
 {
-	struct target *t = daemon_find_target(d, req->target);
+	struct target *t = target_set_find(&d->set, req->target);
 	size_t first, nv = req->variants ? json_object_array_length(req->variants) : 0;
 	struct probe *p;
 	char msg[700];
 
 	if (!t) {
-		if (rollout_lanes(d, req->target, &first) > 0)
+		if (target_set_lanes(&d->set, req->target, &first) > 0)
 			snprintf(msg, sizeof(msg), "%.64s has named versions: test one, such as %s",
-			         req->target, d->targets[first]->name);
+			         req->target, d->set.targets[first]->name);
 		else
 			snprintf(msg, sizeof(msg), "no target named \"%.64s\"", req->target);
 		proto_response_error(out, PROTO_E_NOT_FOUND, msg);

@@ -64,7 +64,7 @@ static void take_cache(struct target *l, const struct target *t)
 
 struct target *rollout_replaced_lane(struct daemon *d, struct target *t, struct tmpl *old)
 {
-	double now = clock_now(d->clk);
+	double now = clock_now(d->set.clk);
 	struct target *l, *known;
 	char name[160], a[32];
 
@@ -73,7 +73,7 @@ struct target *rollout_replaced_lane(struct daemon *d, struct target *t, struct 
 	    t->paused || t->policy == POLICY_MANUAL)
 		return NULL;
 	snprintf(name, sizeof(name), "%s@%s", t->name, old->short_version);
-	known = daemon_find_target(d, name);
+	known = target_set_find(&d->set, name);
 	if (known && known->retiring) {
 		/* Back to a version still kept from an earlier reload. */
 		known->retire_at = now + t->overlap_s;
@@ -117,34 +117,9 @@ bool rollout_keep_lane(struct target *l, struct target *g, double now)
 	return true;
 }
 
-static int lane_cmp(const char *name, const char *group, size_t glen)
-{
-	int c = strncmp(name, group, glen);
-
-	return c ? c : (unsigned char)name[glen] - (unsigned char)'@';
-}
-
-size_t rollout_lanes(struct daemon *d, const char *group, size_t *ret_first)
-{
-	size_t lo = 0, hi = d->ntargets, glen = strlen(group), n = 0;
-
-	/* The first name >= "GROUP@": names sort by strcmp, so lanes are a run. */
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (lane_cmp(d->targets[mid]->name, group, glen) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	while (lo + n < d->ntargets && lane_cmp(d->targets[lo + n]->name, group, glen) == 0)
-		n++;
-	*ret_first = lo;
-	return n;
-}
-
 void rollout_touched(struct daemon *d, struct target *t)
 {
-	double now = clock_now(d->clk);
+	double now = clock_now(d->set.clk);
 
 	if (t->retiring && now + t->overlap_s > t->retire_at)
 		t->retire_at = now + t->overlap_s;
@@ -212,18 +187,18 @@ static void apply_weights(struct daemon *d, struct target *const *lanes, const i
 		size_t len = strlen(list);
 		lanes[i]->prev_weight = lanes[i]->weight;
 		lanes[i]->weight = weights[i];
-		sched_plan(d->sched, lanes[i]);
+		sched_plan(d->set.sched, lanes[i]);
 		snprintf(list + len, sizeof(list) - len, "%s%s %d%%", i ? ", " : "",
 		         lanes[i]->vname, weights[i]);
 	}
-	sched_rearm(d->sched);
+	sched_rearm(d->set.sched);
 	state_changed(d->state);
 	daemon_update_status(d, true);
 	log_notice("%s: %s: weights now %s", lanes[0]->group, what, list);
 	jsonx_add_str(data, "target", lanes[0]->group);
 	json_object_object_add(
 	        data, "versions",
-	        weights_json(lanes, n, clock_now(d->clk), sched_paused_all(d->sched)));
+	        weights_json(lanes, n, clock_now(d->set.clk), sched_paused_all(d->set.sched)));
 	{
 		char msg[700];
 		snprintf(msg, sizeof(msg), "%s: %s: %s", lanes[0]->group, what, list);
@@ -253,7 +228,7 @@ static bool gave_up(const struct target *t)
 void rollout_warm_done(struct daemon *d, struct target *t)
 {
 	struct rollout_waiter *w, *next;
-	double now = clock_now(d->clk);
+	double now = clock_now(d->set.clk);
 
 	for (w = d->waiters; w; w = next) {
 		bool waiting = false, failed = false;
@@ -343,7 +318,7 @@ static void shift_weights(struct target *const *lanes, size_t n, size_t v, int p
 /* Why lane t cannot be warmed for a rollout now, or NULL. */
 static const char *cannot_warm(struct daemon *d, const struct target *t)
 {
-	if (t->paused || sched_paused_all(d->sched))
+	if (t->paused || sched_paused_all(d->set.sched))
 		return "is paused (warmctl resume first)";
 	if (t->tmpl->unwarmable[0])
 		return "cannot be warmed minimally";
@@ -355,11 +330,11 @@ static const char *cannot_warm(struct daemon *d, const struct target *t)
 void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, struct conn *conn,
                          struct buf *out)
 {
-	size_t first, n = rollout_lanes(d, req->target, &first), v = n, need = 0;
-	struct target **lanes = n ? &d->targets[first] : NULL;
+	size_t first, n = target_set_lanes(&d->set, req->target, &first), v = n, need = 0;
+	struct target **lanes = n ? &d->set.targets[first] : NULL;
 	int weights[CFG_MAX_VERSIONS];
 	struct rollout_waiter *w;
-	double now = clock_now(d->clk);
+	double now = clock_now(d->set.clk);
 	char msg[400], what[160];
 
 	if (n == 0 || !lanes[0]->vname) {
@@ -368,8 +343,8 @@ void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, stru
 		         "its config)",
 		         req->target);
 		proto_response_error(out,
-		                     daemon_find_target(d, req->target) ? PROTO_E_FAILED
-		                                                        : PROTO_E_NOT_FOUND,
+		                     target_set_find(&d->set, req->target) ? PROTO_E_FAILED
+		                                                           : PROTO_E_NOT_FOUND,
 		                     msg);
 		return;
 	}
@@ -459,7 +434,8 @@ void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, stru
 	log_info("%s: %s: warming %zu version(s) first", req->target, what, need);
 	for (size_t i = 0; i < n; i++)
 		if (w->need[i])
-			sched_warm_now(d->sched, w->lanes[i]); /* -EALREADY: one is on its way */
+			sched_warm_now(d->set.sched,
+			               w->lanes[i]); /* -EALREADY: one is on its way */
 }
 
 /* ---- versions and route -------------------------------------------------------------- */
@@ -495,10 +471,10 @@ static bool is_live(struct target *const *v, size_t n, const char *hash)
 
 void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, struct buf *out)
 {
-	struct target *t = daemon_find_target(d, req->target);
-	size_t first, n = rollout_lanes(d, req->target, &first);
-	double now = clock_now(d->clk);
-	bool paused_all = sched_paused_all(d->sched);
+	struct target *t = target_set_find(&d->set, req->target);
+	size_t first, n = target_set_lanes(&d->set, req->target, &first);
+	double now = clock_now(d->set.clk);
+	bool paused_all = sched_paused_all(d->set.sched);
 	json_object *data, *arr;
 
 	if (!t && n == 0) {
@@ -525,7 +501,7 @@ void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, str
 		                          target_state_name(target_state(t, now, paused_all))));
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct target *l = d->targets[first + i];
+		struct target *l = d->set.targets[first + i];
 		json_object_array_add(
 		        arr,
 		        version_json(target_version_current(l), l->vname, l->vname ? l->weight : 0,
@@ -533,11 +509,11 @@ void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, str
 	}
 	/* The history: versions none of them has any more. */
 	for (size_t k = 0; k < (t ? 1 : n); k++) {
-		const struct target *h = t ? t : d->targets[first + k];
+		const struct target *h = t ? t : d->set.targets[first + k];
 		for (unsigned i = 1; i < h->nversions; i++) {
 			const struct target_version *v = &h->versions[i];
 			if ((t && strcmp(t->tmpl->version, v->version) == 0) ||
-			    (n && is_live(&d->targets[first], n, v->version)))
+			    (n && is_live(&d->set.targets[first], n, v->version)))
 				continue;
 			json_object_array_add(arr, version_json(v, h->vname, 0, NULL, "retired"));
 		}
@@ -548,25 +524,25 @@ void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, str
 
 void rollout_cmd_route(struct daemon *d, const struct proto_request *req, struct buf *out)
 {
-	struct target *t = daemon_find_target(d, req->target), *pick = NULL;
-	size_t first, n = rollout_lanes(d, req->target, &first);
+	struct target *t = target_set_find(&d->set, req->target), *pick = NULL;
+	size_t first, n = target_set_lanes(&d->set, req->target, &first);
 	json_object *data;
 	long total = 0, r;
 
 	if (t) {
 		pick = t; /* one version (or a lane asked by name): it takes the traffic */
-	} else if (n > 0 && d->targets[first]->vname) {
+	} else if (n > 0 && d->set.targets[first]->vname) {
 		for (size_t i = 0; i < n; i++)
-			total += d->targets[first + i]->weight;
+			total += d->set.targets[first + i]->weight;
 		/* xorshift64*: no need for more than an even split by weight */
 		d->route_rng ^= d->route_rng >> 12;
 		d->route_rng ^= d->route_rng << 25;
 		d->route_rng ^= d->route_rng >> 27;
 		r = total > 0 ? (long)((d->route_rng * 2685821657736338717ull) >> 33) % total : 0;
 		for (size_t i = 0; i < n && !pick; i++) {
-			r -= d->targets[first + i]->weight;
+			r -= d->set.targets[first + i]->weight;
 			if (r < 0)
-				pick = d->targets[first + i];
+				pick = d->set.targets[first + i];
 		}
 	}
 	if (!pick) {
@@ -582,7 +558,7 @@ void rollout_cmd_route(struct daemon *d, const struct proto_request *req, struct
 	jsonx_add_str(data, "lane", pick->name);
 	jsonx_add_int(data, "weight", pick->vname ? pick->weight : 100);
 	jsonx_add_str(data, "state",
-	              target_state_name(
-	                      target_state(pick, clock_now(d->clk), sched_paused_all(d->sched))));
+	              target_state_name(target_state(pick, clock_now(d->set.clk),
+	                                             sched_paused_all(d->set.sched))));
 	proto_response_ok(out, data);
 }

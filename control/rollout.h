@@ -49,10 +49,6 @@ struct target *rollout_replaced_lane(struct daemon *d, struct target *t, struct 
  * overlap lasts. When g went back to l's version, g takes l's warm entry. */
 bool rollout_keep_lane(struct target *l, struct target *g, double now);
 
-/* The lanes of group (a contiguous run of the sorted target list): *ret_first
- * and the count, 0 when group has none. */
-size_t rollout_lanes(struct daemon *d, const char *group, size_t *ret_first);
-
 /* A touch named lane t (a replaced version): it is still in use. */
 void rollout_touched(struct daemon *d, struct target *t);
 

@@ -121,8 +121,8 @@ static void grace_cb(uv_timer_t *t)
 {
 	struct warmd *w = t->data;
 
-	if (sched_inflight(w->d.sched) > 0)
-		log_info("cancelling %d warm(s) still in flight", sched_inflight(w->d.sched));
+	if (sched_inflight(w->d.set.sched) > 0)
+		log_info("cancelling %d warm(s) still in flight", sched_inflight(w->d.set.sched));
 	finish(w);
 }
 
@@ -132,7 +132,7 @@ static void observe_cb(void *data, struct target *t)
 
 	if (w->stopping) {
 		/* We are inside http's completion path: finish on a fresh loop turn. */
-		if (sched_inflight(w->d.sched) == 0)
+		if (sched_inflight(w->d.set.sched) == 0)
 			uv_timer_start(&w->grace, grace_cb, 0, 0);
 		return;
 	}
@@ -154,10 +154,10 @@ static void stop(struct warmd *w, int signum)
 	rollout_abort_waiters(&w->d, "warmd is stopping");
 	probe_abort_all(&w->d);
 	log_info("%s: stopping (%d warm(s) in flight)", strsignal(signum),
-	         sched_inflight(w->d.sched));
+	         sched_inflight(w->d.set.sched));
 	/* No new warms; let the ones in flight land, briefly. */
-	sched_pause_all(w->d.sched, true);
-	if (sched_inflight(w->d.sched) == 0)
+	sched_pause_all(w->d.set.sched, true);
+	if (sched_inflight(w->d.set.sched) == 0)
 		finish(w);
 	else
 		uv_timer_start(&w->grace, grace_cb, SHUTDOWN_GRACE_MS, 0);
@@ -253,9 +253,9 @@ static int start(struct warmd *w, const char *config)
 		return r;
 	}
 	state_restore(w->d.state);
-	if (w->d.cfg->daemon.metrics_textfile) {
-		r = metrics_textfile_open(&w->d, w->d.cfg->daemon.metrics_textfile,
-		                          w->d.cfg->daemon.metrics_textfile_interval,
+	if (w->d.set.cfg->daemon.metrics_textfile) {
+		r = metrics_textfile_open(&w->d, w->d.set.cfg->daemon.metrics_textfile,
+		                          w->d.set.cfg->daemon.metrics_textfile_interval,
 		                          &w->d.metrics_textfile, &e);
 		if (r < 0) {
 			log_error("cannot start: %s", e.text);
@@ -273,8 +273,10 @@ static int start(struct warmd *w, const char *config)
 	uv_signal_start(&w->sigint, signal_cb, SIGINT);
 	notify_watchdog_start(w->loop);
 	log_info("warmd %s started: %zu targets, %zu providers, control socket %s, touch socket %s",
-	         WARMD_VERSION, w->d.ntargets, w->d.nprovs, w->d.cfg->daemon.control_socket,
-	         w->d.cfg->daemon.touch_socket ? w->d.cfg->daemon.touch_socket : "(disabled)");
+	         WARMD_VERSION, w->d.set.ntargets, w->d.set.nprovs,
+	         w->d.set.cfg->daemon.control_socket,
+	         w->d.set.cfg->daemon.touch_socket ? w->d.set.cfg->daemon.touch_socket
+	                                           : "(disabled)");
 	notify_ready();
 	daemon_update_status(&w->d, true);
 	return 0;

@@ -153,23 +153,24 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path)
 	memset(d, 0, sizeof(*d));
 	d->loop = loop;
 	/* Absolute, so reloads and status do not depend on the working directory. */
-	d->config_path = realpath(config_path, NULL);
-	if (!d->config_path)
-		d->config_path = strdup(config_path);
-	d->clk = clock_live_new(loop);
-	if (!d->config_path || !d->clk)
+	d->set.config_path = realpath(config_path, NULL);
+	if (!d->set.config_path)
+		d->set.config_path = strdup(config_path);
+	d->set.clk = clock_live_new(loop);
+	if (!d->set.config_path || !d->set.clk)
 		return -ENOMEM;
 	snprintf(ua, sizeof(ua), "warmd/%s", WARMD_VERSION);
 	r = http_new(loop, ua, &d->http);
 	if (r < 0)
 		return r;
 	d->warm.http = d->http;
-	d->warm.clk = d->clk;
-	d->sched = sched_new(d->clk, &ops, &d->warm, (uint64_t)getpid() ^ (uint64_t)time(NULL));
-	if (!d->sched)
+	d->warm.clk = d->set.clk;
+	d->set.sched =
+	        sched_new(d->set.clk, &ops, &d->warm, (uint64_t)getpid() ^ (uint64_t)time(NULL));
+	if (!d->set.sched)
 		return -ENOMEM;
-	d->warm.sched = d->sched;
-	d->started_at = clock_now(d->clk);
+	d->warm.sched = d->set.sched;
+	d->set.started_at = clock_now(d->set.clk);
 	d->route_rng = ((uint64_t)getpid() << 32 ^ (uint64_t)time(NULL)) | 1;
 	return 0;
 }
@@ -200,49 +201,15 @@ static struct provider *find_provider(struct provider **v, size_t n, const char 
 	return NULL;
 }
 
-static int target_cmp(const void *a, const void *b)
-{
-	return strcmp((*(struct target *const *)a)->name, (*(struct target *const *)b)->name);
-}
-
-/* The slot of the target named name in the sorted v[0..n), or NULL. */
-static struct target **find_slot(struct target **v, size_t n, const char *name)
-{
-	struct target key = { .name = (char *)(uintptr_t)name }, *kp = &key;
-
-	if (n == 0 || !name)
-		return NULL; /* bsearch() must not see a NULL array */
-	return bsearch(&kp, v, n, sizeof(*v), target_cmp);
-}
-
-static struct target *find_target_in(struct target **v, size_t n, const char *name)
-{
-	struct target **hit = find_slot(v, n, name);
-
-	return hit ? *hit : NULL;
-}
-
-struct target **daemon_find_slot(struct daemon *d, const char *name)
-{
-	return find_slot(d->targets, d->ntargets, name);
-}
-
-struct target *daemon_find_target(struct daemon *d, const char *name)
-{
-	struct target **hit = daemon_find_slot(d, name);
-
-	return hit ? *hit : NULL;
-}
-
 /* Takes t out of every queue and cancels its warm in flight, if any. */
 static void abort_warm(struct daemon *d, struct target *t)
 {
-	sched_remove(d->sched, t);
+	sched_remove(d->set.sched, t);
 	if (t->inflight) {
 		struct sched_outcome stale = { .result = WARM_ERROR,
 			                       .stale = true,
 			                       .latency_s = -1 };
-		sched_done(d->sched, t, &stale);
+		sched_done(d->set.sched, t, &stale);
 		warm_cancel(t);
 	}
 }
@@ -261,9 +228,9 @@ void daemon_drop_target(struct daemon *d, struct target *t)
 	size_t i = 0, nf = t->nfollowers + t->nextended_by;
 	struct target **linked = nf ? calloc(nf, sizeof(*linked)) : NULL;
 
-	while (i < d->ntargets && d->targets[i] != t)
+	while (i < d->set.ntargets && d->set.targets[i] != t)
 		i++;
-	if (i == d->ntargets || (nf && !linked)) {
+	if (i == d->set.ntargets || (nf && !linked)) {
 		free(linked);
 		return;
 	}
@@ -272,17 +239,18 @@ void daemon_drop_target(struct daemon *d, struct target *t)
 		linked[k] = target_ref(t->followers[k]);
 	for (size_t k = 0; k < t->nextended_by; k++)
 		linked[t->nfollowers + k] = target_ref(t->extended_by[k]);
-	memmove(&d->targets[i], &d->targets[i + 1], (d->ntargets - i - 1) * sizeof(*d->targets));
-	d->ntargets--;
+	memmove(&d->set.targets[i], &d->set.targets[i + 1],
+	        (d->set.ntargets - i - 1) * sizeof(*d->set.targets));
+	d->set.ntargets--;
 	retire_target(d, t);
-	share_link(d->targets, d->ntargets);
+	share_link(d->set.targets, d->set.ntargets);
 	for (size_t k = 0; k < nf; k++) {
 		if (!linked[k]->removed && !linked[k]->inflight && !linked[k]->queued)
-			sched_plan(d->sched, linked[k]);
+			sched_plan(d->set.sched, linked[k]);
 		target_unref(linked[k]);
 	}
 	free(linked);
-	sched_rearm(d->sched);
+	sched_rearm(d->set.sched);
 	daemon_update_status(d, true);
 	state_changed(d->state);
 }
@@ -296,7 +264,7 @@ static void apply_providers(struct daemon *d, struct staging *st, struct provide
 		abort();
 	for (size_t i = 0; i < cfg->nproviders; i++) {
 		const struct cfg_provider *c = &cfg->providers[i];
-		struct provider *p = find_provider(d->provs, d->nprovs, c->name);
+		struct provider *p = find_provider(d->set.provs, d->set.nprovs, c->name);
 		if (p) {
 			provider_ref(p);
 			provider_apply_config(p, c);
@@ -343,9 +311,10 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 	struct config *cfg = st->cfg;
 	struct provider **provs;
 	struct target **targets, **extra = NULL, *lane;
+	struct target_set next;
 	size_t nextra = 0, n;
-	bool first = d->cfg == NULL, fresh;
-	double now = clock_now(d->clk);
+	bool first = d->set.cfg == NULL, fresh;
+	double now = clock_now(d->set.clk);
 
 	if (d->waiters)
 		rollout_abort_waiters(d, "the configuration was reloaded meanwhile; run it again");
@@ -357,7 +326,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		const struct cfg_target *c = &cfg->targets[i];
 		struct provider *p = provs[c->provider_index];
 		struct tmpl *tm = st->tmpls[i];
-		struct target *t = daemon_find_target(d, c->name);
+		struct target *t = target_set_find(&d->set, c->name);
 		bool changed;
 
 		st->tmpls[i] = NULL;
@@ -380,7 +349,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 			changed = !same_version || t->ttl_s != c->ttl_s || t->policy != c->policy ||
 			          t->priority != c->priority;
 			target_ref(t);
-			sched_remove(d->sched, t);
+			sched_remove(d->set.sched, t);
 			/* "Fix it and reload": a reload is the operator's go-ahead. */
 			t->blocked = false;
 			if (t->prov != p) {
@@ -436,22 +405,20 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		    !(t->gaps = calloc(1, sizeof(*t->gaps))))
 			abort();
 		if (t->last_touch <= 0)
-			t->last_touch = clock_now(d->clk); /* idle_limit counts from here */
+			t->last_touch = clock_now(d->set.clk); /* idle_limit counts from here */
 		if (t->expires_at > 0)
 			t->expires_at = t->last_refresh + t->ttl_s;
 		targets[i] = t;
 	}
-	qsort(targets, cfg->ntargets, sizeof(*targets), target_cmp);
+	target_set_sort(targets, cfg->ntargets);
+	next = (struct target_set){ .targets = targets, .ntargets = cfg->ntargets };
 	/* Whatever the new list does not hold is gone, but for replaced versions
 	 * still in their overlap. */
-	for (size_t i = 0; i < d->ntargets; i++) {
-		struct target *t = d->targets[i];
-		if (cfg->ntargets &&
-		    bsearch(&t, targets, cfg->ntargets, sizeof(*targets), target_cmp))
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		struct target *t = d->set.targets[i];
+		if (target_set_find(&next, t->name))
 			target_unref(t); /* the new list holds its own reference */
-		else if (t->retiring &&
-		         rollout_keep_lane(t, find_target_in(targets, cfg->ntargets, t->group),
-		                           now))
+		else if (t->retiring && rollout_keep_lane(t, target_set_find(&next, t->group), now))
 			push_target(&extra, &nextra, t); /* the reference moves along */
 		else {
 			if (rep)
@@ -461,13 +428,13 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 			retire_target(d, t);
 		}
 	}
-	for (size_t i = 0; i < d->nprovs; i++) {
-		if (!find_provider(provs, cfg->nproviders, d->provs[i]->name))
-			d->provs[i]->removed = true;
-		provider_unref(d->provs[i]);
+	for (size_t i = 0; i < d->set.nprovs; i++) {
+		if (!find_provider(provs, cfg->nproviders, d->set.provs[i]->name))
+			d->set.provs[i]->removed = true;
+		provider_unref(d->set.provs[i]);
 	}
-	free(d->provs);
-	free(d->targets);
+	free(d->set.provs);
+	free(d->set.targets);
 	n = cfg->ntargets;
 	if (nextra) {
 		targets = realloc(targets, (n + nextra + 1) * sizeof(*targets));
@@ -475,18 +442,19 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 			abort();
 		memcpy(targets + n, extra, nextra * sizeof(*extra));
 		n += nextra;
-		qsort(targets, n, sizeof(*targets), target_cmp);
+		target_set_sort(targets, n);
 	}
 	free(extra);
-	d->provs = provs;
-	d->nprovs = cfg->nproviders;
-	d->targets = targets;
-	d->ntargets = n;
+	d->set.provs = provs;
+	d->set.nprovs = cfg->nproviders;
+	d->set.targets = targets;
+	d->set.ntargets = n;
 
-	if (d->cfg && strcmp(d->cfg->daemon.control_socket, cfg->daemon.control_socket) != 0)
+	if (d->set.cfg &&
+	    strcmp(d->set.cfg->daemon.control_socket, cfg->daemon.control_socket) != 0)
 		log_warning("control_socket changed to %s: takes effect at the next restart",
 		            cfg->daemon.control_socket);
-	if (d->cfg) {
+	if (d->set.cfg) {
 		static const struct {
 			const char *key;
 			size_t off;
@@ -499,8 +467,8 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		};
 		char *tmp;
 		for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
-			const char *o =
-			        *(char **)(void *)((char *)&d->cfg->daemon + restart_only[i].off);
+			const char *o = *(char **)(void *)((char *)&d->set.cfg->daemon +
+			                                   restart_only[i].off);
 			const char *nv =
 			        *(char **)(void *)((char *)&cfg->daemon + restart_only[i].off);
 			if (!o != !nv || (o && strcmp(o, nv) != 0))
@@ -509,32 +477,32 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		}
 		/* Keep the sockets that are actually bound. */
 		tmp = cfg->daemon.control_socket;
-		cfg->daemon.control_socket = d->cfg->daemon.control_socket;
-		d->cfg->daemon.control_socket = tmp;
+		cfg->daemon.control_socket = d->set.cfg->daemon.control_socket;
+		d->set.cfg->daemon.control_socket = tmp;
 		tmp = cfg->daemon.touch_socket;
-		cfg->daemon.touch_socket = d->cfg->daemon.touch_socket;
-		d->cfg->daemon.touch_socket = tmp;
+		cfg->daemon.touch_socket = d->set.cfg->daemon.touch_socket;
+		d->set.cfg->daemon.touch_socket = tmp;
 	}
-	config_free(d->cfg);
-	d->cfg = cfg;
+	config_free(d->set.cfg);
+	d->set.cfg = cfg;
 	st->cfg = NULL;
 	pricing_free(d->pricing);
 	d->pricing = st->pricing;
 	st->pricing = NULL;
-	for (size_t i = 0; i < d->ntargets; i++)
-		d->targets[i]->price = pricing_find(d->pricing, d->targets[i]->tmpl->model);
+	for (size_t i = 0; i < d->set.ntargets; i++)
+		d->set.targets[i]->price = pricing_find(d->pricing, d->set.targets[i]->tmpl->model);
 	staging_free(st);
 	log_set_level(cfg->daemon.log_level);
-	sched_set_max_inflight(d->sched, cfg->daemon.max_inflight);
-	sched_set_providers(d->sched, d->provs, d->nprovs);
-	share_link(d->targets, d->ntargets);
+	sched_set_max_inflight(d->set.sched, cfg->daemon.max_inflight);
+	sched_set_providers(d->set.sched, d->set.provs, d->set.nprovs);
+	share_link(d->set.targets, d->set.ntargets);
 	/* Shorter prefixes first, so a target that extends one sees its warm coming. */
 	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < d->ntargets; i++)
-			if (!d->targets[i]->extends == !pass)
-				sched_plan(d->sched, d->targets[i]);
-	sched_rearm(d->sched);
-	d->config_loaded_at = clock_now(d->clk);
+		for (size_t i = 0; i < d->set.ntargets; i++)
+			if (!d->set.targets[i]->extends == !pass)
+				sched_plan(d->set.sched, d->set.targets[i]);
+	sched_rearm(d->set.sched);
+	d->set.config_loaded_at = clock_now(d->set.clk);
 	daemon_update_status(d, true);
 	state_changed(d->state);
 }
@@ -545,10 +513,10 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 	char first[1400];
 
 	notify_reloading();
-	log_info("reloading %s", d->config_path);
-	if (daemon_stage(d->config_path, diags, &st) < 0) {
+	log_info("reloading %s", d->set.config_path);
+	if (daemon_stage(d->set.config_path, diags, &st) < 0) {
 		diags_first_error(diags, first, sizeof(first));
-		d->reloads_failed++;
+		d->set.reloads_failed++;
 		log_error("reload rejected, still running the previous configuration: %s%s", first,
 		          diags->errors > 1 ? " (and more; see warmd --check-config)" : "");
 		notify_ready();
@@ -563,8 +531,9 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 		log_warning("%s", line);
 	}
 	daemon_apply(d, st, rep);
-	d->reloads_ok++;
-	log_info("configuration reloaded: %zu targets, %zu providers", d->ntargets, d->nprovs);
+	d->set.reloads_ok++;
+	log_info("configuration reloaded: %zu targets, %zu providers", d->set.ntargets,
+	         d->set.nprovs);
 	notify_ready();
 	return 0;
 }
@@ -572,23 +541,24 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 int daemon_status_write(struct daemon *d, struct target *const *v, size_t n, struct buf *out)
 {
 	json_object *dm = json_object_new_object();
-	double now = clock_now(d->clk);
-	bool paused_all = sched_paused_all(d->sched);
+	double now = clock_now(d->set.clk);
+	bool paused_all = sched_paused_all(d->set.sched);
 	int r;
 
 	jsonx_add_str(dm, "version", WARMD_VERSION);
 	jsonx_add_int(dm, "pid", getpid());
-	jsonx_add_double(dm, "uptime_s", (double)(long long)((now - d->started_at) * 1000) / 1000);
-	jsonx_add_str(dm, "config_file", d->config_path);
-	jsonx_add_time(dm, "config_loaded_at", d->config_loaded_at);
-	jsonx_add_int(dm, "inflight", sched_inflight(d->sched));
+	jsonx_add_double(dm, "uptime_s",
+	                 (double)(long long)((now - d->set.started_at) * 1000) / 1000);
+	jsonx_add_str(dm, "config_file", d->set.config_path);
+	jsonx_add_time(dm, "config_loaded_at", d->set.config_loaded_at);
+	jsonx_add_int(dm, "inflight", sched_inflight(d->set.sched));
 	jsonx_add_bool(dm, "paused_all", paused_all);
-	jsonx_add_int(dm, "touches_dropped", (int64_t)d->touches_dropped);
+	jsonx_add_int(dm, "touches_dropped", (int64_t)d->set.touches_dropped);
 	/* The credentials' side of things: what holds all of a provider's targets. */
 	{
-		json_object *provs = json_object_new_array_ext((int)d->nprovs);
-		for (size_t i = 0; i < d->nprovs; i++) {
-			const struct provider *p = d->provs[i];
+		json_object *provs = json_object_new_array_ext((int)d->set.nprovs);
+		for (size_t i = 0; i < d->set.nprovs; i++) {
+			const struct provider *p = d->set.provs[i];
 			json_object *po = json_object_new_object();
 			jsonx_add_str(po, "name", p->name);
 			jsonx_add_str(po, "kind", provider_kind_name(p->kind));
@@ -625,14 +595,14 @@ int daemon_status_write(struct daemon *d, struct target *const *v, size_t n, str
 
 void daemon_pause_all(struct daemon *d, bool paused)
 {
-	d->paused_all = paused;
-	sched_pause_all(d->sched, paused);
-	for (size_t i = 0; i < d->ntargets; i++) {
+	d->set.paused_all = paused;
+	sched_pause_all(d->set.sched, paused);
+	for (size_t i = 0; i < d->set.ntargets; i++) {
 		if (!paused)
-			d->targets[i]->paused = false;
-		sched_plan(d->sched, d->targets[i]);
+			d->set.targets[i]->paused = false;
+		sched_plan(d->set.sched, d->set.targets[i]);
 	}
-	sched_rearm(d->sched);
+	sched_rearm(d->set.sched);
 	daemon_update_status(d, true);
 	state_changed(d->state);
 }
@@ -641,29 +611,29 @@ void daemon_pause_target(struct daemon *d, struct target *t, bool paused)
 {
 	t->paused = paused;
 	if (paused)
-		sched_remove(d->sched, t);
+		sched_remove(d->set.sched, t);
 	else {
 		t->blocked = false;
 		t->fail_streak = 0;
 	}
-	sched_plan(d->sched, t);
-	sched_rearm(d->sched);
+	sched_plan(d->set.sched, t);
+	sched_rearm(d->set.sched);
 	daemon_update_status(d, true);
 	state_changed(d->state);
 }
 
 void daemon_update_status(struct daemon *d, bool force)
 {
-	double now = clock_now(d->clk);
+	double now = clock_now(d->set.clk);
 	size_t warm = 0, failing = 0, paused = 0;
 	bool paused_all;
 
 	if (!force && now - d->status_at < STATUS_EVERY_S)
 		return;
 	d->status_at = now;
-	paused_all = sched_paused_all(d->sched);
-	for (size_t i = 0; i < d->ntargets; i++) {
-		switch (target_state(d->targets[i], now, paused_all)) {
+	paused_all = sched_paused_all(d->set.sched);
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		switch (target_state(d->set.targets[i], now, paused_all)) {
 		case TARGET_WARM:
 			warm++;
 			break;
@@ -677,7 +647,7 @@ void daemon_update_status(struct daemon *d, bool force)
 			break;
 		}
 	}
-	notify_status("%zu/%zu warm, %zu failing%s%s", warm, d->ntargets, failing,
+	notify_status("%zu/%zu warm, %zu failing%s%s", warm, d->set.ntargets, failing,
 	              paused_all ? ", all paused"
 	              : paused   ? ", some paused"
 	                         : "",
@@ -690,7 +660,7 @@ void daemon_update_status(struct daemon *d, bool force)
  * to write (or, on OpenAI, to send the prefix as plain input). */
 static void credit_saving(struct daemon *d, struct target *t, const struct touch_report *rep)
 {
-	double now = clock_now(d->clk);
+	double now = clock_now(d->set.clk);
 	int64_t tokens = rep->cached > 0 ? rep->cached : t->prefix_tokens;
 
 	if (!t->price || rep->result == PROTO_TOUCH_MISS || !t->refreshed_by_warm ||
@@ -705,14 +675,14 @@ static void credit_saving(struct daemon *d, struct target *t, const struct touch
 
 int daemon_touch(struct daemon *d, const struct touch_report *rep)
 {
-	struct target *t = daemon_find_target(d, rep->target);
+	struct target *t = target_set_find(&d->set, rep->target);
 	size_t first;
 
-	if (!t && rollout_lanes(d, rep->target, &first) > 0) {
+	if (!t && target_set_lanes(&d->set, rep->target, &first) > 0) {
 		char why[300];
 		snprintf(why, sizeof(why),
 		         "touch for \"%s\", which has named versions: say which one, as %s",
-		         rep->target, d->targets[first]->name);
+		         rep->target, d->set.targets[first]->name);
 		daemon_touch_rejected(d, why);
 		return -EISDIR;
 	}
@@ -731,7 +701,7 @@ int daemon_touch(struct daemon *d, const struct touch_report *rep)
 		t->touch_misses++;
 	if (rep->cached > 0)
 		t->prefix_tokens = (long)rep->cached;
-	sched_touch(d->sched, t);
+	sched_touch(d->set.sched, t);
 	target_version_current(t)->last_seen = t->last_touch;
 	state_changed(d->state);
 	log_debug("%s: touched (%s), next warm %s", t->name,
@@ -744,49 +714,49 @@ int daemon_touch(struct daemon *d, const struct touch_report *rep)
 
 void daemon_touch_rejected(struct daemon *d, const char *why)
 {
-	double now = clock_now(d->clk);
+	double now = clock_now(d->set.clk);
 
-	d->touches_dropped++;
+	d->set.touches_dropped++;
 	/* A misbehaving client must not flood the log. */
 	if (now - d->touch_drop_logged_at >= 10) {
 		log_warning("dropped a touch datagram: %s (%llu dropped so far)", why,
-		            (unsigned long long)d->touches_dropped);
+		            (unsigned long long)d->set.touches_dropped);
 		d->touch_drop_logged_at = now;
 	}
 }
 
 void daemon_cancel_all(struct daemon *d)
 {
-	sched_pause_all(d->sched, true);
-	for (size_t i = 0; i < d->ntargets; i++)
-		abort_warm(d, d->targets[i]);
+	sched_pause_all(d->set.sched, true);
+	for (size_t i = 0; i < d->set.ntargets; i++)
+		abort_warm(d, d->set.targets[i]);
 }
 
 void daemon_fini(struct daemon *d)
 {
 	rollout_abort_waiters(d, "warmd is stopping");
 	probe_abort_all(d);
-	for (size_t i = 0; i < d->ntargets; i++) {
-		sched_remove(d->sched, d->targets[i]);
-		target_unref(d->targets[i]);
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		sched_remove(d->set.sched, d->set.targets[i]);
+		target_unref(d->set.targets[i]);
 	}
-	for (size_t i = 0; i < d->nprovs; i++)
-		provider_unref(d->provs[i]);
-	free(d->targets);
-	free(d->provs);
-	d->targets = NULL;
-	d->provs = NULL;
-	d->ntargets = d->nprovs = 0;
-	sched_free(d->sched);
-	d->sched = NULL;
+	for (size_t i = 0; i < d->set.nprovs; i++)
+		provider_unref(d->set.provs[i]);
+	free(d->set.targets);
+	free(d->set.provs);
+	d->set.targets = NULL;
+	d->set.provs = NULL;
+	d->set.ntargets = d->set.nprovs = 0;
+	sched_free(d->set.sched);
+	d->set.sched = NULL;
 	http_close(d->http);
 	d->http = NULL;
-	clock_live_close(d->clk);
-	d->clk = NULL;
-	config_free(d->cfg);
-	d->cfg = NULL;
+	clock_live_close(d->set.clk);
+	d->set.clk = NULL;
+	config_free(d->set.cfg);
+	d->set.cfg = NULL;
 	pricing_free(d->pricing);
 	d->pricing = NULL;
-	free(d->config_path);
-	d->config_path = NULL;
+	free(d->set.config_path);
+	d->set.config_path = NULL;
 }

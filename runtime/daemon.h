@@ -16,6 +16,7 @@
 #include "http.h"
 #include "sched.h"
 #include "target.h"
+#include "target_set.h"
 #include "template.h"
 #include "warm.h"
 
@@ -32,30 +33,18 @@ struct probe;
 
 struct daemon {
 	uv_loop_t *loop;
-	char *config_path;
-	struct config *cfg;
+	struct target_set set;   /* the running set, as other modules see it */
 	struct pricing *pricing; /* NULL: no prices, costs unknown */
-	struct clock *clk;
-	struct sched *sched;
 	struct http *http;
 	struct warm_env warm;
 	struct ctl *ctl;
 	struct touch *touch;
 	struct state *state; /* NULL until start-up opens it */
-	uint64_t touches_dropped;
-	uint64_t reloads_ok, reloads_failed;
 	struct metrics_http *metrics_http;
 	struct metrics_textfile *metrics_textfile;
 	double touch_drop_logged_at;
-	struct provider **provs;
-	size_t nprovs;
-	struct target **targets; /* sorted by name */
-	size_t ntargets;
-	double started_at;
-	double config_loaded_at;
 	double status_at; /* last sd_notify STATUS= */
 	bool stopping;
-	bool paused_all; /* the operator's kill switch (shutdown pauses the scheduler too) */
 	struct rollout_waiter *waiters; /* shifts waiting for a warm (rollout.c) */
 	struct probe *probes;           /* warmctl test runs in flight (probe.c) */
 	bool auditing;                  /* an audit is on a worker thread (audit_cmd.c) */
@@ -94,11 +83,8 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 void reload_report_init(struct reload_report *rep);
 void reload_report_free(struct reload_report *rep);
 
-struct target *daemon_find_target(struct daemon *d, const char *name);
-/* The same, as its slot in d->targets (NULL: none). */
-struct target **daemon_find_slot(struct daemon *d, const char *name);
 /* Appends the §8 status data as JSON to out for the n targets v (all of
- * them: d->targets). Streams one target at a time, so 10,000 targets never
+ * them: d->set.targets). Streams one target at a time, so 10,000 targets never
  * sit in memory as one tree. */
 int daemon_status_write(struct daemon *d, struct target *const *v, size_t n, struct buf *out);
 /* Takes t out of the running set for good (a retired version lane). */

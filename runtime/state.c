@@ -161,18 +161,18 @@ static struct snapshot *snapshot_take(struct state *s)
 	struct daemon *d = s->d;
 	struct snapshot *sn = calloc(1, sizeof(*sn));
 
-	if (!sn || !(sn->recs = calloc(d->ntargets + 1, sizeof(*sn->recs)))) {
+	if (!sn || !(sn->recs = calloc(d->set.ntargets + 1, sizeof(*sn->recs)))) {
 		free(sn);
 		return NULL;
 	}
 	sn->st = s;
 	sn->work.data = sn;
 	snprintf(sn->tmp, sizeof(sn->tmp), "%s.tmp.%ld.%u", s->path, (long)getpid(), s->seq++);
-	sn->written_at = clock_now(d->clk);
-	sn->paused_all = d->paused_all;
-	sn->n = d->ntargets;
-	for (size_t i = 0; i < d->ntargets; i++) {
-		const struct target *t = d->targets[i];
+	sn->written_at = clock_now(d->set.clk);
+	sn->paused_all = d->set.paused_all;
+	sn->n = d->set.ntargets;
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		const struct target *t = d->set.targets[i];
 		struct rec *r = &sn->recs[i];
 		text_copy(r->name, sizeof(r->name), t->name);
 		r->tmpl = tmpl_ref(t->tmpl);
@@ -443,7 +443,7 @@ static void timer_cb(uv_timer_t *t)
 	}
 	s->dirty = false;
 	s->writing = true;
-	s->last_write = clock_now(s->d->clk);
+	s->last_write = clock_now(s->d->set.clk);
 	if (uv_queue_work(s->d->loop, &sn->work, work_cb, after_work_cb) < 0) {
 		snapshot_write(sn); /* no worker: write on the loop rather than not at all */
 		after_work_cb(&sn->work, 0);
@@ -452,7 +452,7 @@ static void timer_cb(uv_timer_t *t)
 
 static void arm(struct state *s)
 {
-	double now = clock_now(s->d->clk);
+	double now = clock_now(s->d->set.clk);
 	double at = now + STATE_DELAY_S;
 
 	if (at < s->last_write + STATE_MIN_INTERVAL_S)
@@ -888,8 +888,8 @@ static bool apply_entry(struct daemon *d, struct target *t, json_object *e, doub
 	restore_weights(t, e, p);
 	restore_cache(t, e, now, p);
 	if (t->paused)
-		sched_remove(d->sched, t);
-	sched_plan(d->sched, t);
+		sched_remove(d->set.sched, t);
+	sched_plan(d->set.sched, t);
 	return true;
 }
 
@@ -914,7 +914,7 @@ int state_restore(struct state *s)
 	struct daemon *d = s->d;
 	json_object *doc = NULL, *targets, *pa = NULL;
 	struct errmsg e;
-	double now = clock_now(d->clk);
+	double now = clock_now(d->set.clk);
 	const char *fmt;
 	char *data = NULL;
 	size_t len = 0;
@@ -950,7 +950,7 @@ int state_restore(struct state *s)
 	}
 	json_object_object_foreach(targets, name, entry)
 	{
-		struct target *t = daemon_find_target(d, name);
+		struct target *t = target_set_find(&d->set, name);
 		struct problems p = { .len = 0 };
 		if (!t)
 			continue; /* a target the configuration no longer has */
@@ -975,7 +975,7 @@ int state_restore(struct state *s)
 	else if (json_object_get_boolean(pa))
 		daemon_pause_all(d, true);
 	json_object_put(doc);
-	sched_rearm(d->sched);
+	sched_rearm(d->set.sched);
 	log_info("state restored from %s: %d targets, %d still warm%s", s->path, restored, warm,
 	         bad ? " (some entries had problems: see the warnings above)" : "");
 	return restored;
