@@ -12,7 +12,6 @@
 #include "jsonx.h"
 #include "log.h"
 #include "sched.h"
-#include "share.h"
 #include "state.h"
 
 /* A shift, promote or rollback waiting for the warms of the versions it
@@ -32,108 +31,6 @@ struct rollout_waiter {
 /* How long a change waits for its warms (retries included) before it is
  * refused; below warmctl's default 30 s, so the operator hears why. */
 #define ROLLOUT_WAIT_MAX_S 25.0
-
-void rollout_config_weight(struct target *t, const struct cfg_target *c, bool fresh)
-{
-	if (fresh || t->cfg_weight != c->weight) {
-		t->weight = c->weight;
-		t->prev_weight = -1;
-	}
-	t->cfg_weight = c->weight;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (!p)
-		abort();
-	return p;
-}
-
-/* l takes over t's cache state (the same version's entry). */
-static void take_cache(struct target *l, const struct target *t)
-{
-	l->last_refresh = t->last_refresh;
-	l->expires_at = t->expires_at;
-	l->prefix_tokens = t->prefix_tokens;
-	l->refreshed_by_warm = t->refreshed_by_warm;
-	l->last_result = t->last_result;
-	l->has_result = t->has_result;
-}
-
-struct target *rollout_replaced_lane(struct daemon *d, struct target *t, struct tmpl *old)
-{
-	double now = clock_now(d->set.clk);
-	struct target *l, *known;
-	char name[160], a[32];
-
-	/* Nothing to keep for a target warmd is not warming by itself. */
-	if (t->group || t->overlap_s <= 0 || t->expires_at <= now || old->unwarmable[0] ||
-	    t->paused || t->policy == POLICY_MANUAL)
-		return NULL;
-	snprintf(name, sizeof(name), "%s@%s", t->name, old->short_version);
-	known = target_set_find(&d->set, name);
-	if (known && known->retiring) {
-		/* Back to a version still kept from an earlier reload. */
-		known->retire_at = now + t->overlap_s;
-		if (t->expires_at > known->expires_at)
-			take_cache(known, t);
-		return NULL;
-	}
-	if (known || !(l = target_new(name)))
-		return NULL;
-	l->prov = provider_ref(t->prov);
-	l->tmpl = tmpl_ref(old);
-	l->group = xstrdup(t->name);
-	l->retiring = true;
-	l->overlap_s = t->overlap_s;
-	l->retire_at = now + t->overlap_s;
-	l->ttl_s = t->ttl_s;
-	l->policy = POLICY_ALWAYS;
-	l->priority = t->priority;
-	l->last_touch = now;
-	take_cache(l, t);
-	if (t->nversions && (l->versions = malloc(sizeof(*l->versions)))) {
-		l->versions[0] = *target_version_current(t);
-		l->nversions = 1;
-	}
-	log_info("%s: keeping the replaced version %s warm as %s for %s (version_overlap), "
-	         "longer while touches name it",
-	         t->name, old->short_version, name, duration_format(t->overlap_s, a, sizeof(a)));
-	return l;
-}
-
-bool rollout_keep_lane(struct target *l, struct target *g, double now)
-{
-	if (!g || g->group || g->prov != l->prov || l->retire_at <= now)
-		return false;
-	if (strcmp(g->tmpl->version, l->tmpl->version) == 0) {
-		/* The target went back to this version: it takes the warm entry. */
-		if (l->expires_at > g->expires_at)
-			take_cache(g, l);
-		return false;
-	}
-	return true;
-}
-
-void rollout_touched(struct daemon *d, struct target *t)
-{
-	double now = clock_now(d->set.clk);
-
-	if (t->retiring && now + t->overlap_s > t->retire_at)
-		t->retire_at = now + t->overlap_s;
-}
-
-void rollout_retire(void *warm_env, struct target *t)
-{
-	struct daemon *d = (struct daemon *)((char *)warm_env - offsetof(struct daemon, warm));
-	char a[32];
-
-	log_info("%s: replaced version %s of %s retired: no touch named it for %s", t->name,
-	         t->tmpl->short_version, t->group, duration_format(t->overlap_s, a, sizeof(a)));
-	daemon_drop_target(d, t);
-}
 
 /* ---- shift, promote, rollback -------------------------------------------------------- */
 

@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "duration.h"
 #include "jsonx.h"
+#include "lanes.h"
 #include "log.h"
 #include "notify.h"
 #include "pricing.h"
@@ -144,9 +145,20 @@ void staging_free(struct staging *st)
 	free(st);
 }
 
+/* sched_ops.retire: the overlap of replaced version t is over. */
+static void retire_cb(void *warm_env, struct target *t)
+{
+	struct daemon *d = (struct daemon *)((char *)warm_env - offsetof(struct daemon, warm));
+	char a[32];
+
+	log_info("%s: replaced version %s of %s retired: no touch named it for %s", t->name,
+	         t->tmpl->short_version, t->group, duration_format(t->overlap_s, a, sizeof(a)));
+	daemon_drop_target(d, t);
+}
+
 int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path)
 {
-	static const struct sched_ops ops = { .fire = warm_fire, .retire = rollout_retire };
+	static const struct sched_ops ops = { .fire = warm_fire, .retire = retire_cb };
 	char ua[64];
 	int r;
 
@@ -360,7 +372,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 			if (!same_version)
 				remember_fingerprint(t);
 			if (!same_version && t->prov == p &&
-			    (lane = rollout_replaced_lane(d, t, t->tmpl)))
+			    (lane = lanes_keep_replaced(&d->set, t, t->tmpl)))
 				push_target(&extra, &nextra, lane);
 			tmpl_unref(t->tmpl);
 			t->tmpl = tm;
@@ -384,7 +396,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 			abort();
 		t->overlap_s = c->overlap_s;
 		if (c->group)
-			rollout_config_weight(t, c, fresh);
+			lanes_config_weight(t, c, fresh);
 		free(t->cache_key);
 		t->cache_key = c->cache_key ? strdup(c->cache_key) : NULL;
 		t->ttl_s = c->ttl_s;
@@ -418,7 +430,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		struct target *t = d->set.targets[i];
 		if (target_set_find(&next, t->name))
 			target_unref(t); /* the new list holds its own reference */
-		else if (t->retiring && rollout_keep_lane(t, target_set_find(&next, t->group), now))
+		else if (t->retiring && lanes_keep(t, target_set_find(&next, t->group), now))
 			push_target(&extra, &nextra, t); /* the reference moves along */
 		else {
 			if (rep)
@@ -692,7 +704,7 @@ int daemon_touch(struct daemon *d, const struct touch_report *rep)
 		daemon_touch_rejected(d, why);
 		return -ENOENT;
 	}
-	rollout_touched(d, t);
+	lanes_touched(t, clock_now(d->set.clk));
 	credit_saving(d, t, rep);
 	t->touches++;
 	if (rep->result == PROTO_TOUCH_HIT)
