@@ -14,7 +14,7 @@
 #include "metrics.h"
 #include "probe.h"
 #include "rollout.h"
-#include "touch.h"
+#include "touch_report.h"
 #include "version.h"
 
 static void not_found(struct buf *out, const char *name)

@@ -177,6 +177,16 @@ static void signal_cb(uv_signal_t *s, int signum)
 	stop(w, signum);
 }
 
+static void touched_cb(void *data, const struct touch_report *rep)
+{
+	daemon_touch(data, rep);
+}
+
+static void touch_rejected_cb(void *data, const char *why)
+{
+	daemon_touch_rejected(data, why);
+}
+
 static int render_metrics_cb(void *data, struct buf *out)
 {
 	return metrics_write(data, out);
@@ -222,8 +232,10 @@ static int start(struct warmd *w, const char *config)
 		return r;
 	}
 	if (st->cfg->daemon.touch_socket) {
-		r = touch_open(&w->d, st->cfg->daemon.touch_socket, st->cfg->daemon.control_group,
-		               &w->d.touch, &e);
+		static const struct touch_ops touch_ops = { .touched = touched_cb,
+			                                    .rejected = touch_rejected_cb };
+		r = touch_open(w->loop, st->cfg->daemon.touch_socket, st->cfg->daemon.control_group,
+		               &touch_ops, &w->d, &w->d.touch, &e);
 		if (r < 0 && st->cfg->daemon.touch_socket_set) {
 			log_error("cannot start: %s", e.text);
 			staging_free(st);

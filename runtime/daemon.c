@@ -20,7 +20,7 @@
 #include "rollout.h"
 #include "share.h"
 #include "state.h"
-#include "touch.h"
+#include "touch_report.h"
 #include "version.h"
 
 #define STATUS_EVERY_S 5.0
