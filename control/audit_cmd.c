@@ -6,7 +6,7 @@
 #include <uv.h>
 
 #include "audit.h"
-#include "ctl.h"
+#include "ctl_reply.h"
 #include "daemon.h"
 #include "jsonx.h"
 #include "log.h"
@@ -29,7 +29,7 @@ struct audit_item {
 struct audit_job {
 	uv_work_t work;
 	struct daemon *d;
-	struct ctl_pending *reply;
+	struct ctl_reply *reply;
 	struct audit_target *in;
 	struct audit_item *items;
 	size_t n;
@@ -144,11 +144,11 @@ static void after_work_cb(uv_work_t *w, int status)
 		proto_response_ok(&out, job->result);
 		job->result = NULL; /* the response took it */
 	}
-	ctl_pending_reply(job->reply, &out);
+	ctl_reply_send(job->reply, &out);
 	job_free(job);
 }
 
-void audit_cmd(struct daemon *d, const struct proto_request *req, struct conn *conn,
+void audit_cmd(struct daemon *d, const struct proto_request *req, struct ctl_conn *conn,
                struct buf *out)
 {
 	struct audit_job *job;
@@ -183,7 +183,7 @@ void audit_cmd(struct daemon *d, const struct proto_request *req, struct conn *c
 		job->n++;
 	}
 	job->work.data = job;
-	if (!(job->reply = ctl_defer(conn))) {
+	if (!(job->reply = ctl_reply_defer(conn))) {
 		job_free(job);
 		proto_response_error(out, PROTO_E_BUSY, "cannot wait for the audit now");
 		return;
@@ -191,7 +191,7 @@ void audit_cmd(struct daemon *d, const struct proto_request *req, struct conn *c
 	if (uv_queue_work(d->loop, &job->work, work_cb, after_work_cb) < 0) {
 		struct buf err = BUF_INIT;
 		proto_response_error(&err, PROTO_E_FAILED, "cannot start the audit");
-		ctl_pending_reply(job->reply, &err);
+		ctl_reply_send(job->reply, &err);
 		job_free(job);
 		return;
 	}

@@ -14,11 +14,11 @@
 #include "proto.h"
 
 struct daemon;
-struct conn;
+struct ctl_conn;
 struct staging;
 
 /* The audit command: answers later through conn, or at once on an error. */
-void audit_cmd(struct daemon *d, const struct proto_request *req, struct conn *conn,
+void audit_cmd(struct daemon *d, const struct proto_request *req, struct ctl_conn *conn,
                struct buf *out);
 
 /* warmd --check-config: the audit's static checks as warnings, each at the

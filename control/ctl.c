@@ -13,13 +13,13 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "ctl_cmd.h"
-#include "daemon.h"
+#include "ctl_reply.h"
 #include "log.h"
 #include "proto.h"
 #include "sockfile.h"
 
 struct conn {
+	struct ctl_conn base; /* what a command sees: ctl_reply_defer() */
 	uv_pipe_t pipe;
 	uv_timer_t timer; /* the stall or the idle deadline, whichever applies */
 	struct ctl *ctl;
@@ -36,13 +36,14 @@ struct conn {
 	int open_handles;
 	bool closing;
 	bool reading;
-	bool eof;                    /* the client has finished sending */
-	struct ctl_pending *pending; /* a reply a command will send later */
+	bool eof;                /* the client has finished sending */
+	struct pending *pending; /* a reply a command will send later */
 	struct conn *prev, *next;
 };
 
 /* A deferred reply; outlives its connection if the client goes away. */
-struct ctl_pending {
+struct pending {
+	struct ctl_reply base;
 	struct conn *c; /* NULL once the connection is gone */
 };
 
@@ -357,9 +358,9 @@ static int line_cb(void *data, const char *line, size_t len)
 		         : req.all  ? " --all"
 		                    : "",
 		         req.target ? req.target : "", (long)c->peer.pid, (unsigned)c->peer.uid);
-	c->ctl->run(c->ctl->run_data, &req, &c->peer, c, &out);
+	c->ctl->run(c->ctl->run_data, &req, &c->peer, &c->base, &out);
 	proto_request_done(&req);
-	/* Empty: deferred, or already answered through ctl_pending_reply(). */
+	/* Empty: deferred, or already answered through ctl_reply_send(). */
 	conn_send(c, &out);
 	return c->closing ? -ECONNRESET : 0;
 }
@@ -482,24 +483,31 @@ static void conn_resume(struct conn *c)
 		conn_read(c, true);
 }
 
-struct ctl_pending *ctl_defer(struct conn *c)
+/* ---- ctl_reply.h, for the commands ---- */
+
+static struct ctl_reply *conn_defer(struct ctl_conn *cc)
 {
-	struct ctl_pending *p;
+	struct conn *c = (struct conn *)cc;
+	struct pending *p;
 
 	if (c->pending || !(p = calloc(1, sizeof(*p))))
 		return NULL;
+	p->base.ops = cc->ops;
 	p->c = c;
 	c->pending = p;
-	return p;
+	return &p->base;
 }
 
-bool ctl_pending_alive(const struct ctl_pending *p)
+static bool pending_alive(const struct ctl_reply *r)
 {
+	const struct pending *p = (const struct pending *)r;
+
 	return p->c && !p->c->closing && !p->c->eof; /* warmctl never half-closes */
 }
 
-void ctl_pending_reply(struct ctl_pending *p, struct buf *out)
+static void pending_send(struct ctl_reply *r, struct buf *out)
 {
+	struct pending *p = (struct pending *)r;
 	struct conn *c = p->c;
 
 	free(p);
@@ -522,6 +530,12 @@ void ctl_pending_reply(struct ctl_pending *p, struct buf *out)
 		finish_eof(c);
 	conn_arm(c);
 }
+
+static const struct ctl_reply_ops reply_ops = {
+	.defer = conn_defer,
+	.send = pending_send,
+	.alive = pending_alive,
+};
 
 static void timer_cb(uv_timer_t *t)
 {
@@ -574,6 +588,7 @@ static void connection_cb(uv_stream_t *server, int status)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return;
+	c->base.ops = &reply_ops;
 	c->ctl = ctl;
 	linebuf_init(&c->lb, PROTO_MAX_LINE);
 	uv_pipe_init(ctl->loop, &c->pipe, 0);
@@ -714,18 +729,6 @@ int ctl_listen(uv_loop_t *loop, const char *path, const char *group, const struc
 		        ctl, errmsg_set(e, r, "cannot listen on %s: %s", path, uv_strerror(r)));
 	*ret = ctl;
 	return 0;
-}
-
-static void run_cmd_cb(void *data, const struct proto_request *req, const struct ctl_peer *peer,
-                       struct conn *conn, struct buf *out)
-{
-	ctl_cmd_run(data, req, peer, conn, out);
-}
-
-int ctl_open(struct daemon *d, const char *path, const char *group, struct ctl **ret,
-             struct errmsg *e)
-{
-	return ctl_listen(d->loop, path, group, NULL, run_cmd_cb, d, ret, e);
 }
 
 void ctl_get_stats(const struct ctl *ctl, struct ctl_stats *ret)

@@ -268,9 +268,11 @@ static void cmd_metrics(struct daemon *d, struct buf *out)
 	proto_response_ok(out, data);
 }
 
-void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
-                 struct conn *conn, struct buf *out)
+void ctl_cmd_run(void *data, const struct proto_request *req, const struct ctl_peer *peer,
+                 struct ctl_conn *conn, struct buf *out)
 {
+	struct daemon *d = data;
+
 	(void)peer;
 	switch (req->cmd) {
 	case PROTO_PING:

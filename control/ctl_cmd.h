@@ -10,8 +10,9 @@
 
 struct daemon;
 
-/* conn is the requester's connection, for ctl_defer(). */
-void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
-                 struct conn *conn, struct buf *out);
+/* A ctl_run_fn (ctl.h): data is the struct daemon. conn is the requester's
+ * connection, for ctl_reply_defer(). */
+void ctl_cmd_run(void *data, const struct proto_request *req, const struct ctl_peer *peer,
+                 struct ctl_conn *conn, struct buf *out);
 
 #endif

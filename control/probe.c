@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cred.h"
-#include "ctl.h"
+#include "ctl_reply.h"
 #include "daemon.h"
 #include "jsonx.h"
 #include "log.h"
@@ -35,7 +35,7 @@ struct probe {
 	size_t n, nvariants, i;
 	struct shot *shots;
 	struct http_req req;
-	struct ctl_pending *reply;
+	struct ctl_reply *reply;
 };
 
 static void probe_free(struct probe *p)
@@ -76,7 +76,7 @@ static void answer_error(struct probe *p, const char *msg)
 
 	proto_response_error(&out, PROTO_E_FAILED, msg);
 	unlink_probe(p);
-	ctl_pending_reply(p->reply, &out);
+	ctl_reply_send(p->reply, &out);
 	probe_free(p);
 }
 
@@ -178,7 +178,7 @@ static void answer(struct probe *p)
 	         p->n, p->nvariants ? ", variants reported" : "");
 	proto_response_ok(&out, data);
 	unlink_probe(p);
-	ctl_pending_reply(p->reply, &out);
+	ctl_reply_send(p->reply, &out);
 	probe_free(p);
 }
 
@@ -300,7 +300,7 @@ static int load_variants(struct daemon *d, struct probe *p, json_object *vars, c
 	return 0;
 }
 
-void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct conn *conn,
+void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct ctl_conn *conn,
                     struct buf *out)
 {
 	struct target *t = target_set_find(&d->set, req->target);
@@ -342,7 +342,7 @@ void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct co
 		probe_free(p);
 		return;
 	}
-	if (!(p->reply = ctl_defer(conn))) {
+	if (!(p->reply = ctl_reply_defer(conn))) {
 		proto_response_error(out, PROTO_E_BUSY, "cannot wait for the answers now");
 		probe_free(p);
 		return;

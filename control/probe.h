@@ -15,11 +15,11 @@
 #include "proto.h"
 
 struct daemon;
-struct conn;
+struct ctl_conn;
 
 /* The test command: answers at once on a bad request, else later (deferred
  * through conn) when the last request has come back. */
-void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct conn *conn,
+void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct ctl_conn *conn,
                     struct buf *out);
 
 /* Shutdown: cancels every test in flight and answers its client. */

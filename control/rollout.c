@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl.h"
+#include "ctl_reply.h"
 #include "daemon.h"
 #include "duration.h"
 #include "jsonx.h"
@@ -18,7 +18,7 @@
  * brings into rotation. */
 struct rollout_waiter {
 	struct rollout_waiter *next;
-	struct ctl_pending *reply;
+	struct ctl_reply *reply;
 	char group[65];
 	char what[160]; /* "shift green to 50%", for the answer and the log */
 	size_t n;
@@ -111,7 +111,7 @@ static void waiter_answer_error(struct daemon *d, struct rollout_waiter *w, cons
 	log_warning("%s: %s refused: %s", w->group, w->what, msg);
 	proto_response_error(&out, PROTO_E_FAILED, msg);
 	unlink_waiter(d, w);
-	ctl_pending_reply(w->reply, &out);
+	ctl_reply_send(w->reply, &out);
 	waiter_free(w);
 }
 
@@ -130,13 +130,13 @@ void rollout_warm_done(struct daemon *d, struct target *t)
 	for (w = d->waiters; w; w = next) {
 		bool waiting = false, failed = false;
 		next = w->next;
-		if (!ctl_pending_alive(w->reply)) {
+		if (!ctl_reply_alive(w->reply)) {
 			/* Nobody hears the answer: the operator was told nothing
 			 * happened (warmctl gave up), so nothing happens. */
 			log_notice("%s: %s dropped: the client went away before the warm", w->group,
 			           w->what);
 			unlink_waiter(d, w);
-			ctl_pending_reply(w->reply, NULL);
+			ctl_reply_send(w->reply, NULL);
 			waiter_free(w);
 			continue;
 		}
@@ -165,7 +165,7 @@ void rollout_warm_done(struct daemon *d, struct target *t)
 			struct buf out = BUF_INIT;
 			unlink_waiter(d, w);
 			apply_weights(d, w->lanes, w->weights, w->n, w->what, &out);
-			ctl_pending_reply(w->reply, &out);
+			ctl_reply_send(w->reply, &out);
 			waiter_free(w);
 		}
 	}
@@ -224,7 +224,7 @@ static const char *cannot_warm(struct daemon *d, const struct target *t)
 	return NULL;
 }
 
-void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, struct conn *conn,
+void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, struct ctl_conn *conn,
                          struct buf *out)
 {
 	size_t first, n = target_set_lanes(&d->set, req->target, &first), v = n, need = 0;
@@ -305,7 +305,7 @@ void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, stru
 		return;
 	}
 	w = calloc(1, sizeof(*w));
-	if (!w || !(w->reply = ctl_defer(conn))) {
+	if (!w || !(w->reply = ctl_reply_defer(conn))) {
 		free(w);
 		proto_response_error(out, PROTO_E_BUSY, "cannot wait for the warm now; try again");
 		return;

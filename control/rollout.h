@@ -17,7 +17,7 @@
 #include "target.h"
 
 struct daemon;
-struct conn;
+struct ctl_conn;
 struct rollout_waiter;
 
 /* After every completed warm: shifts waiting for t's warm may now answer. */
@@ -30,7 +30,7 @@ void rollout_abort_waiters(struct daemon *d, const char *why);
 void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, struct buf *out);
 void rollout_cmd_route(struct daemon *d, const struct proto_request *req, struct buf *out);
 /* shift, promote and rollback; may defer the answer through conn. */
-void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, struct conn *conn,
+void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, struct ctl_conn *conn,
                          struct buf *out);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "audit_cmd.h"
 #include "ctl.h"
+#include "ctl_cmd.h"
 #include "daemon.h"
 #include "diag.h"
 #include "http.h"
@@ -224,8 +225,8 @@ static int start(struct warmd *w, const char *config)
 	}
 	diags_free(&d);
 	log_set_level(st->cfg->daemon.log_level);
-	r = ctl_open(&w->d, st->cfg->daemon.control_socket, st->cfg->daemon.control_group,
-	             &w->d.ctl, &e);
+	r = ctl_listen(w->loop, st->cfg->daemon.control_socket, st->cfg->daemon.control_group, NULL,
+	               ctl_cmd_run, &w->d, &w->d.ctl, &e);
 	if (r < 0) {
 		log_error("cannot start: %s", e.text);
 		staging_free(st);
