@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "probe.h"
 #include "rollout.h"
+#include "status.h"
 #include "touch_report.h"
 #include "version.h"
 
@@ -77,7 +78,7 @@ static void cmd_status(struct daemon *d, const struct proto_request *req, struct
 		not_found(out, req->target);
 		return;
 	}
-	if (proto_response_ok_open(out) < 0 || daemon_status_write(d, v, n, out) < 0 ||
+	if (proto_response_ok_open(out) < 0 || status_write(&d->set, v, n, out) < 0 ||
 	    proto_response_ok_close(out) < 0) {
 		buf_reset(out);
 		proto_response_error(out, PROTO_E_FAILED, "out of memory");

@@ -12,7 +12,6 @@
 #include "jsonx.h"
 #include "log.h"
 #include "sched.h"
-#include "state.h"
 
 /* A shift, promote or rollback waiting for the warms of the versions it
  * brings into rotation. */
@@ -89,8 +88,7 @@ static void apply_weights(struct daemon *d, struct target *const *lanes, const i
 		         lanes[i]->vname, weights[i]);
 	}
 	sched_rearm(d->set.sched);
-	state_changed(d->state);
-	daemon_update_status(d, true);
+	daemon_changed(d);
 	log_notice("%s: %s: weights now %s", lanes[0]->group, what, list);
 	jsonx_add_str(data, "target", lanes[0]->group);
 	json_object_object_add(

@@ -23,6 +23,7 @@
 #include "rollout.h"
 #include "sim.h"
 #include "state.h"
+#include "status.h"
 #include "touch.h"
 #include "version.h"
 
@@ -31,6 +32,12 @@
 struct warmd {
 	uv_loop_t *loop;
 	struct daemon d;
+	struct ctl *ctl;
+	struct touch *touch;
+	struct metrics_http *metrics_http;
+	struct state *state; /* NULL until start-up opens it */
+	struct metrics_textfile *metrics_textfile;
+	struct status_line status;
 	uv_signal_t sighup, sigterm, sigint;
 	uv_timer_t grace;
 	bool stopping;
@@ -96,20 +103,22 @@ static void finish(struct warmd *w)
 	if (w->finished)
 		return;
 	w->finished = true;
-	w->d.stopping = true;
+	w->status.stopping = true;
 	daemon_cancel_all(&w->d);
-	state_flush(w->d.state);
-	state_close(w->d.state);
-	w->d.state = NULL;
-	metrics_textfile_close(w->d.metrics_textfile);
-	w->d.metrics_textfile = NULL;
-	metrics_http_close(w->d.metrics_http);
-	w->d.metrics_http = NULL;
-	ctl_close(w->d.ctl);
-	w->d.ctl = NULL;
-	touch_close(w->d.touch);
-	w->d.touch = NULL;
+	state_flush(w->state);
+	state_close(w->state);
+	w->state = NULL;
+	metrics_textfile_close(w->metrics_textfile);
+	w->metrics_textfile = NULL;
+	metrics_http_close(w->metrics_http);
+	w->metrics_http = NULL;
+	ctl_close(w->ctl);
+	w->ctl = NULL;
+	touch_close(w->touch);
+	w->touch = NULL;
 	notify_watchdog_stop();
+	rollout_abort_waiters(&w->d, "warmd is stopping");
+	probe_abort_all(&w->d);
 	uv_close((uv_handle_t *)&w->grace, NULL);
 	uv_close((uv_handle_t *)&w->sighup, NULL);
 	uv_close((uv_handle_t *)&w->sigterm, NULL);
@@ -127,7 +136,8 @@ static void grace_cb(uv_timer_t *t)
 	finish(w);
 }
 
-static void observe_cb(void *data, struct target *t)
+/* daemon_ops.warm_done */
+static void warm_done_cb(void *data, struct target *t)
 {
 	struct warmd *w = data;
 
@@ -138,8 +148,34 @@ static void observe_cb(void *data, struct target *t)
 		return;
 	}
 	rollout_warm_done(&w->d, t);
-	daemon_update_status(&w->d, false);
-	state_changed(w->d.state);
+	status_line_update(&w->status, &w->d.set, false);
+	state_changed(w->state);
+}
+
+/* daemon_ops.reloading */
+static void reloading_cb(void *data)
+{
+	struct warmd *w = data;
+
+	if (w->d.waiters)
+		rollout_abort_waiters(&w->d,
+		                      "the configuration was reloaded meanwhile; run it again");
+}
+
+/* daemon_ops.status */
+static void status_cb(void *data, bool force)
+{
+	struct warmd *w = data;
+
+	status_line_update(&w->status, &w->d.set, force);
+}
+
+/* daemon_ops.changed */
+static void changed_cb(void *data)
+{
+	struct warmd *w = data;
+
+	state_changed(w->state);
 }
 
 static void stop(struct warmd *w, int signum)
@@ -150,7 +186,7 @@ static void stop(struct warmd *w, int signum)
 		return;
 	}
 	w->stopping = true;
-	w->d.stopping = true;
+	w->status.stopping = true;
 	notify_stopping();
 	rollout_abort_waiters(&w->d, "warmd is stopping");
 	probe_abort_all(&w->d);
@@ -201,13 +237,16 @@ static int start(struct warmd *w, const char *config)
 	char *state_path;
 	int r;
 
-	r = daemon_init(&w->d, w->loop, config);
+	static const struct daemon_ops ops = { .reloading = reloading_cb,
+		                               .warm_done = warm_done_cb,
+		                               .status = status_cb,
+		                               .changed = changed_cb };
+
+	r = daemon_init(&w->d, w->loop, config, &ops, w);
 	if (r < 0) {
 		log_error("cannot initialise: %s", strerror(-r));
 		return r;
 	}
-	w->d.warm.observe = observe_cb;
-	w->d.warm.observe_data = w;
 	if (daemon_stage(config, &d, &st) < 0) {
 		char line[1400];
 		for (size_t i = 0; i < d.n; i++) {
@@ -226,7 +265,7 @@ static int start(struct warmd *w, const char *config)
 	diags_free(&d);
 	log_set_level(st->cfg->daemon.log_level);
 	r = ctl_listen(w->loop, st->cfg->daemon.control_socket, st->cfg->daemon.control_group, NULL,
-	               ctl_cmd_run, &w->d, &w->d.ctl, &e);
+	               ctl_cmd_run, &w->d, &w->ctl, &e);
 	if (r < 0) {
 		log_error("cannot start: %s", e.text);
 		staging_free(st);
@@ -236,7 +275,7 @@ static int start(struct warmd *w, const char *config)
 		static const struct touch_ops touch_ops = { .touched = touched_cb,
 			                                    .rejected = touch_rejected_cb };
 		r = touch_open(w->loop, st->cfg->daemon.touch_socket, st->cfg->daemon.control_group,
-		               &touch_ops, &w->d, &w->d.touch, &e);
+		               &touch_ops, &w->d, &w->touch, &e);
 		if (r < 0 && st->cfg->daemon.touch_socket_set) {
 			log_error("cannot start: %s", e.text);
 			staging_free(st);
@@ -248,28 +287,28 @@ static int start(struct warmd *w, const char *config)
 	}
 	if (st->cfg->daemon.metrics_listen) {
 		r = metrics_http_open(w->loop, st->cfg->daemon.metrics_listen, render_metrics_cb,
-		                      &w->d, &w->d.metrics_http, &e);
+		                      &w->d, &w->metrics_http, &e);
 		if (r < 0) {
 			log_error("cannot start: metrics_listen: %s", e.text);
 			staging_free(st);
 			return r;
 		}
 		log_info("serving /metrics on %s (port %d)", st->cfg->daemon.metrics_listen,
-		         metrics_http_port(w->d.metrics_http));
+		         metrics_http_port(w->metrics_http));
 	}
 	state_path = st->cfg->daemon.state_file ? strdup(st->cfg->daemon.state_file) : NULL;
 	daemon_apply(&w->d, st, NULL);
-	r = state_open(&w->d, state_path, &w->d.state);
+	r = state_open(&w->d, state_path, &w->state);
 	free(state_path);
 	if (r < 0) {
 		log_error("cannot start: %s", strerror(-r));
 		return r;
 	}
-	state_restore(w->d.state);
+	state_restore(w->state);
 	if (w->d.set.cfg->daemon.metrics_textfile) {
 		r = metrics_textfile_open(&w->d, w->d.set.cfg->daemon.metrics_textfile,
 		                          w->d.set.cfg->daemon.metrics_textfile_interval,
-		                          &w->d.metrics_textfile, &e);
+		                          &w->metrics_textfile, &e);
 		if (r < 0) {
 			log_error("cannot start: %s", e.text);
 			return r;
@@ -291,7 +330,7 @@ static int start(struct warmd *w, const char *config)
 	         w->d.set.cfg->daemon.touch_socket ? w->d.set.cfg->daemon.touch_socket
 	                                           : "(disabled)");
 	notify_ready();
-	daemon_update_status(&w->d, true);
+	status_line_update(&w->status, &w->d.set, true);
 	return 0;
 }
 
@@ -391,11 +430,11 @@ int main(int argc, char **argv)
 	r = start(&w, config);
 	if (r < 0) {
 		w.finished = true;
-		state_close(w.d.state);
-		metrics_textfile_close(w.d.metrics_textfile);
-		metrics_http_close(w.d.metrics_http);
-		ctl_close(w.d.ctl);
-		touch_close(w.d.touch);
+		state_close(w.state);
+		metrics_textfile_close(w.metrics_textfile);
+		metrics_http_close(w.metrics_http);
+		ctl_close(w.ctl);
+		touch_close(w.touch);
 		daemon_fini(&w.d);
 		uv_run(w.loop, UV_RUN_DEFAULT);
 		uv_loop_close(w.loop);

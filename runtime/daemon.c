@@ -16,14 +16,23 @@
 #include "log.h"
 #include "notify.h"
 #include "pricing.h"
-#include "probe.h"
-#include "rollout.h"
 #include "share.h"
-#include "state.h"
 #include "touch_report.h"
 #include "version.h"
 
-#define STATUS_EVERY_S 5.0
+/* The STATUS= line may have changed: refresh it now. */
+static void tell_status(struct daemon *d)
+{
+	if (d->ops.status)
+		d->ops.status(d->ops_data, true);
+}
+
+void daemon_changed(struct daemon *d)
+{
+	tell_status(d);
+	if (d->ops.changed)
+		d->ops.changed(d->ops_data);
+}
 
 /* What a template says about its target that the config did not: the cache
  * TTL of its last breakpoint, and whether its prefix can be cached at all. */
@@ -156,14 +165,27 @@ static void retire_cb(void *warm_env, struct target *t)
 	daemon_drop_target(d, t);
 }
 
-int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path)
+/* warm_env.observe: a warm completed and the scheduler has its outcome. */
+static void warm_done_cb(void *data, struct target *t)
 {
-	static const struct sched_ops ops = { .fire = warm_fire, .retire = retire_cb };
+	struct daemon *d = data;
+
+	if (d->ops.warm_done)
+		d->ops.warm_done(d->ops_data, t);
+}
+
+int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path,
+                const struct daemon_ops *ops, void *ops_data)
+{
+	static const struct sched_ops sched_ops = { .fire = warm_fire, .retire = retire_cb };
 	char ua[64];
 	int r;
 
 	memset(d, 0, sizeof(*d));
 	d->loop = loop;
+	if (ops)
+		d->ops = *ops;
+	d->ops_data = ops_data;
 	/* Absolute, so reloads and status do not depend on the working directory. */
 	d->set.config_path = realpath(config_path, NULL);
 	if (!d->set.config_path)
@@ -177,8 +199,10 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path)
 		return r;
 	d->warm.http = d->http;
 	d->warm.clk = d->set.clk;
-	d->set.sched =
-	        sched_new(d->set.clk, &ops, &d->warm, (uint64_t)getpid() ^ (uint64_t)time(NULL));
+	d->warm.observe = warm_done_cb;
+	d->warm.observe_data = d;
+	d->set.sched = sched_new(d->set.clk, &sched_ops, &d->warm,
+	                         (uint64_t)getpid() ^ (uint64_t)time(NULL));
 	if (!d->set.sched)
 		return -ENOMEM;
 	d->warm.sched = d->set.sched;
@@ -263,8 +287,7 @@ void daemon_drop_target(struct daemon *d, struct target *t)
 	}
 	free(linked);
 	sched_rearm(d->set.sched);
-	daemon_update_status(d, true);
-	state_changed(d->state);
+	daemon_changed(d);
 }
 
 static void apply_providers(struct daemon *d, struct staging *st, struct provider ***ret_provs)
@@ -328,8 +351,8 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 	bool first = d->set.cfg == NULL, fresh;
 	double now = clock_now(d->set.clk);
 
-	if (d->waiters)
-		rollout_abort_waiters(d, "the configuration was reloaded meanwhile; run it again");
+	if (d->ops.reloading)
+		d->ops.reloading(d->ops_data);
 	apply_providers(d, st, &provs);
 	targets = calloc(cfg->ntargets + 1, sizeof(*targets));
 	if (!targets)
@@ -515,8 +538,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 				sched_plan(d->set.sched, d->set.targets[i]);
 	sched_rearm(d->set.sched);
 	d->set.config_loaded_at = clock_now(d->set.clk);
-	daemon_update_status(d, true);
-	state_changed(d->state);
+	daemon_changed(d);
 }
 
 int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *rep)
@@ -532,7 +554,7 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 		log_error("reload rejected, still running the previous configuration: %s%s", first,
 		          diags->errors > 1 ? " (and more; see warmd --check-config)" : "");
 		notify_ready();
-		daemon_update_status(d, true);
+		tell_status(d);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < diags->n; i++) { /* SIGHUP (no rep) logs them too */
@@ -550,61 +572,6 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 	return 0;
 }
 
-int daemon_status_write(struct daemon *d, struct target *const *v, size_t n, struct buf *out)
-{
-	json_object *dm = json_object_new_object();
-	double now = clock_now(d->set.clk);
-	bool paused_all = sched_paused_all(d->set.sched);
-	int r;
-
-	jsonx_add_str(dm, "version", WARMD_VERSION);
-	jsonx_add_int(dm, "pid", getpid());
-	jsonx_add_double(dm, "uptime_s",
-	                 (double)(long long)((now - d->set.started_at) * 1000) / 1000);
-	jsonx_add_str(dm, "config_file", d->set.config_path);
-	jsonx_add_time(dm, "config_loaded_at", d->set.config_loaded_at);
-	jsonx_add_int(dm, "inflight", sched_inflight(d->set.sched));
-	jsonx_add_bool(dm, "paused_all", paused_all);
-	jsonx_add_int(dm, "touches_dropped", (int64_t)d->set.touches_dropped);
-	/* The credentials' side of things: what holds all of a provider's targets. */
-	{
-		json_object *provs = json_object_new_array_ext((int)d->set.nprovs);
-		for (size_t i = 0; i < d->set.nprovs; i++) {
-			const struct provider *p = d->set.provs[i];
-			json_object *po = json_object_new_object();
-			jsonx_add_str(po, "name", p->name);
-			jsonx_add_str(po, "kind", provider_kind_name(p->kind));
-			jsonx_add_int(po, "inflight", p->inflight);
-			jsonx_add_str(po, "breaker", breaker_state_name(p->breaker.state));
-			jsonx_add_bool(po, "credential_failed", p->cred_failed);
-			jsonx_add_str(po, "credential_error",
-			              p->cred_failed ? p->cred_error : NULL);
-			jsonx_add_time(po, "hold_until", p->hold_until > now ? p->hold_until : 0);
-			jsonx_add_double(po, "failure_rate",
-			                 (double)(long)(p->fail_rate * 1000) / 1000);
-			jsonx_add_double(po, "latency_p99_s",
-			                 (double)(long)(p->lat_p99 * 1000) / 1000);
-			json_object_array_add(provs, po);
-		}
-		json_object_object_add(dm, "providers", provs);
-	}
-	r = buf_puts(out, "{\"daemon\":");
-	if (r == 0)
-		r = jsonx_append(out, dm);
-	json_object_put(dm);
-	if (r == 0)
-		r = buf_puts(out, ",\"targets\":[");
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		json_object *t = target_status_json(v[i], now, paused_all);
-		if (i)
-			r = buf_puts(out, ",");
-		if (r == 0)
-			r = jsonx_append(out, t);
-		json_object_put(t);
-	}
-	return r == 0 ? buf_puts(out, "]}") : r;
-}
-
 void daemon_pause_all(struct daemon *d, bool paused)
 {
 	d->set.paused_all = paused;
@@ -615,8 +582,7 @@ void daemon_pause_all(struct daemon *d, bool paused)
 		sched_plan(d->set.sched, d->set.targets[i]);
 	}
 	sched_rearm(d->set.sched);
-	daemon_update_status(d, true);
-	state_changed(d->state);
+	daemon_changed(d);
 }
 
 void daemon_pause_target(struct daemon *d, struct target *t, bool paused)
@@ -630,40 +596,7 @@ void daemon_pause_target(struct daemon *d, struct target *t, bool paused)
 	}
 	sched_plan(d->set.sched, t);
 	sched_rearm(d->set.sched);
-	daemon_update_status(d, true);
-	state_changed(d->state);
-}
-
-void daemon_update_status(struct daemon *d, bool force)
-{
-	double now = clock_now(d->set.clk);
-	size_t warm = 0, failing = 0, paused = 0;
-	bool paused_all;
-
-	if (!force && now - d->status_at < STATUS_EVERY_S)
-		return;
-	d->status_at = now;
-	paused_all = sched_paused_all(d->set.sched);
-	for (size_t i = 0; i < d->set.ntargets; i++) {
-		switch (target_state(d->set.targets[i], now, paused_all)) {
-		case TARGET_WARM:
-			warm++;
-			break;
-		case TARGET_FAILING:
-			failing++;
-			break;
-		case TARGET_PAUSED:
-			paused++;
-			break;
-		default:
-			break;
-		}
-	}
-	notify_status("%zu/%zu warm, %zu failing%s%s", warm, d->set.ntargets, failing,
-	              paused_all ? ", all paused"
-	              : paused   ? ", some paused"
-	                         : "",
-	              d->stopping ? ", stopping" : "");
+	daemon_changed(d);
 }
 
 /* A real request found the cache warm. Was that our doing? Only if a warm
@@ -715,7 +648,8 @@ int daemon_touch(struct daemon *d, const struct touch_report *rep)
 		t->prefix_tokens = (long)rep->cached;
 	sched_touch(d->set.sched, t);
 	target_version_current(t)->last_seen = t->last_touch;
-	state_changed(d->state);
+	if (d->ops.changed)
+		d->ops.changed(d->ops_data);
 	log_debug("%s: touched (%s), next warm %s", t->name,
 	          rep->result == PROTO_TOUCH_HIT    ? "hit"
 	          : rep->result == PROTO_TOUCH_MISS ? "miss"
@@ -746,8 +680,6 @@ void daemon_cancel_all(struct daemon *d)
 
 void daemon_fini(struct daemon *d)
 {
-	rollout_abort_waiters(d, "warmd is stopping");
-	probe_abort_all(d);
 	for (size_t i = 0; i < d->set.ntargets; i++) {
 		sched_remove(d->set.sched, d->set.targets[i]);
 		target_unref(d->set.targets[i]);
