@@ -235,6 +235,7 @@ static int start(struct warmd *w, const char *config)
 	struct staging *st;
 	struct errmsg e;
 	char *state_path;
+	bool paused_all;
 	int r;
 
 	static const struct daemon_ops ops = { .reloading = reloading_cb,
@@ -298,13 +299,15 @@ static int start(struct warmd *w, const char *config)
 	}
 	state_path = st->cfg->daemon.state_file ? strdup(st->cfg->daemon.state_file) : NULL;
 	daemon_apply(&w->d, st, NULL);
-	r = state_open(&w->d, state_path, &w->state);
+	r = state_open(w->loop, &w->d.set, state_path, &w->state);
 	free(state_path);
 	if (r < 0) {
 		log_error("cannot start: %s", strerror(-r));
 		return r;
 	}
-	state_restore(w->state);
+	state_restore(w->state, &paused_all);
+	if (paused_all)
+		daemon_pause_all(&w->d, true);
 	if (w->d.set.cfg->daemon.metrics_textfile) {
 		r = metrics_textfile_open(&w->d, w->d.set.cfg->daemon.metrics_textfile,
 		                          w->d.set.cfg->daemon.metrics_textfile_interval,

@@ -15,7 +15,9 @@
 
 #include "bounds.h"
 #include "buf.h"
-#include "daemon.h"
+#include "clock.h"
+#include "sched.h"
+#include "target.h"
 #include "jsonx.h"
 #include "log.h"
 #include "policy.h"
@@ -71,7 +73,8 @@ struct snapshot {
 };
 
 struct state {
-	struct daemon *d;
+	uv_loop_t *loop;
+	struct target_set *set;
 	char *path;
 	uv_timer_t timer;
 	bool dirty;
@@ -95,18 +98,19 @@ static void timer_closed_cb(uv_handle_t *h)
 	}
 }
 
-int state_open(struct daemon *d, const char *path, struct state **ret)
+int state_open(uv_loop_t *loop, struct target_set *set, const char *path, struct state **ret)
 {
 	struct state *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return -ENOMEM;
-	s->d = d;
+	s->loop = loop;
+	s->set = set;
 	if (path && !(s->path = strdup(path))) {
 		free(s);
 		return -ENOMEM;
 	}
-	uv_timer_init(d->loop, &s->timer);
+	uv_timer_init(loop, &s->timer);
 	s->timer.data = s;
 	*ret = s;
 	return 0;
@@ -158,21 +162,21 @@ static json_object *gap_json(const struct gap_snap *g)
 
 static struct snapshot *snapshot_take(struct state *s)
 {
-	struct daemon *d = s->d;
+	const struct target_set *set = s->set;
 	struct snapshot *sn = calloc(1, sizeof(*sn));
 
-	if (!sn || !(sn->recs = calloc(d->set.ntargets + 1, sizeof(*sn->recs)))) {
+	if (!sn || !(sn->recs = calloc(set->ntargets + 1, sizeof(*sn->recs)))) {
 		free(sn);
 		return NULL;
 	}
 	sn->st = s;
 	sn->work.data = sn;
 	snprintf(sn->tmp, sizeof(sn->tmp), "%s.tmp.%ld.%u", s->path, (long)getpid(), s->seq++);
-	sn->written_at = clock_now(d->set.clk);
-	sn->paused_all = d->set.paused_all;
-	sn->n = d->set.ntargets;
-	for (size_t i = 0; i < d->set.ntargets; i++) {
-		const struct target *t = d->set.targets[i];
+	sn->written_at = clock_now(set->clk);
+	sn->paused_all = set->paused_all;
+	sn->n = set->ntargets;
+	for (size_t i = 0; i < set->ntargets; i++) {
+		const struct target *t = set->targets[i];
 		struct rec *r = &sn->recs[i];
 		text_copy(r->name, sizeof(r->name), t->name);
 		r->tmpl = tmpl_ref(t->tmpl);
@@ -443,8 +447,8 @@ static void timer_cb(uv_timer_t *t)
 	}
 	s->dirty = false;
 	s->writing = true;
-	s->last_write = clock_now(s->d->set.clk);
-	if (uv_queue_work(s->d->loop, &sn->work, work_cb, after_work_cb) < 0) {
+	s->last_write = clock_now(s->set->clk);
+	if (uv_queue_work(s->loop, &sn->work, work_cb, after_work_cb) < 0) {
 		snapshot_write(sn); /* no worker: write on the loop rather than not at all */
 		after_work_cb(&sn->work, 0);
 	}
@@ -452,7 +456,7 @@ static void timer_cb(uv_timer_t *t)
 
 static void arm(struct state *s)
 {
-	double now = clock_now(s->d->set.clk);
+	double now = clock_now(s->set->clk);
 	double at = now + STATE_DELAY_S;
 
 	if (at < s->last_write + STATE_MIN_INTERVAL_S)
@@ -840,7 +844,7 @@ static void restore_cache(struct target *t, json_object *e, double now, struct p
 /* Applies one target's entry, field by field: a field that is not what a
  * warmd writes is left at its default and noted in p. Returns false, with
  * nothing applied, when the entry as a whole is unusable. */
-static bool apply_entry(struct daemon *d, struct target *t, json_object *e, double now,
+static bool apply_entry(const struct target_set *set, struct target *t, json_object *e, double now,
                         struct problems *p)
 {
 	json_object *h;
@@ -888,8 +892,8 @@ static bool apply_entry(struct daemon *d, struct target *t, json_object *e, doub
 	restore_weights(t, e, p);
 	restore_cache(t, e, now, p);
 	if (t->paused)
-		sched_remove(d->set.sched, t);
-	sched_plan(d->set.sched, t);
+		sched_remove(set->sched, t);
+	sched_plan(set->sched, t);
 	return true;
 }
 
@@ -909,17 +913,18 @@ static void move_aside(const char *path, const char *why)
 /* The whole file is unusable only when it is not a warmd state file of this
  * format: then it is moved aside. A bad entry costs only that entry (or
  * only its bad fields), with one warning naming the target. */
-int state_restore(struct state *s)
+int state_restore(struct state *s, bool *ret_paused_all)
 {
-	struct daemon *d = s->d;
+	const struct target_set *set = s->set;
 	json_object *doc = NULL, *targets, *pa = NULL;
 	struct errmsg e;
-	double now = clock_now(d->set.clk);
+	double now = clock_now(set->clk);
 	const char *fmt;
 	char *data = NULL;
 	size_t len = 0;
 	int restored = 0, warm = 0, bad = 0, r;
 
+	*ret_paused_all = false;
 	if (!s->path)
 		return 0;
 	r = read_all(s->path, &data, &len);
@@ -950,11 +955,11 @@ int state_restore(struct state *s)
 	}
 	json_object_object_foreach(targets, name, entry)
 	{
-		struct target *t = target_set_find(&d->set, name);
+		struct target *t = target_set_find(set, name);
 		struct problems p = { .len = 0 };
 		if (!t)
 			continue; /* a target the configuration no longer has */
-		if (!apply_entry(d, t, entry, now, &p)) {
+		if (!apply_entry(set, t, entry, now, &p)) {
 			log_warning("state file %s: target %s: entry dropped, %s; it starts fresh",
 			            s->path, t->name, p.text);
 			bad++;
@@ -972,10 +977,10 @@ int state_restore(struct state *s)
 	    !json_object_is_type(pa, json_type_boolean))
 		log_warning("state file %s: paused_all = %.40s is not true or false: ignored",
 		            s->path, shown(pa));
-	else if (json_object_get_boolean(pa))
-		daemon_pause_all(d, true);
+	else
+		*ret_paused_all = json_object_get_boolean(pa);
 	json_object_put(doc);
-	sched_rearm(d->set.sched);
+	sched_rearm(set->sched);
 	log_info("state restored from %s: %d targets, %d still warm%s", s->path, restored, warm,
 	         bad ? " (some entries had problems: see the warnings above)" : "");
 	return restored;
