@@ -257,7 +257,7 @@ static void cmd_metrics(struct daemon *d, struct buf *out)
 	struct buf text = BUF_INIT;
 	json_object *data;
 
-	if (metrics_write(d, &text) < 0) {
+	if (metrics_write(&d->set, &text) < 0) {
 		buf_free(&text);
 		proto_response_error(out, PROTO_E_FAILED, "out of memory");
 		return;

@@ -9,14 +9,17 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "daemon.h"
+#include "clock.h"
+#include "provider.h"
+#include "sched.h"
+#include "target.h"
 #include "log.h"
 #include "pricing.h"
 #include "version.h"
 
 struct metrics_textfile {
 	uv_timer_t timer;
-	struct daemon *d;
+	const struct target_set *set;
 	char *path;
 	int last_err;
 };
@@ -58,14 +61,14 @@ static void sample(struct buf *b, const char *name, const char *k1, const char *
 	buf_printf(b, " %.17g\n", value);
 }
 
-static void warms_total(struct buf *b, struct daemon *d)
+static void warms_total(struct buf *b, const struct target_set *set)
 {
 	static const char *const results[] = { "hit", "write", "none", "error" };
 
 	head(b, "warmd_warms_total", "counter",
 	     "Warm requests by verdict (hit, write, none, error).");
-	for (size_t i = 0; i < d->set.ntargets; i++) {
-		const struct target *t = d->set.targets[i];
+	for (size_t i = 0; i < set->ntargets; i++) {
+		const struct target *t = set->targets[i];
 		const uint64_t n[] = { t->hits, t->writes, t->nones, t->errors };
 		for (int k = 0; k < 4; k++) {
 			buf_puts(b, "warmd_warms_total{target=\"");
@@ -78,14 +81,14 @@ static void warms_total(struct buf *b, struct daemon *d)
 	}
 }
 
-static void tokens_total(struct buf *b, struct daemon *d)
+static void tokens_total(struct buf *b, const struct target_set *set)
 {
 	static const char *const kinds[] = { "cache_read", "cache_write", "input", "output" };
 
 	head(b, "warmd_tokens_total", "counter",
 	     "Tokens the warms of a target were billed for, by kind.");
-	for (size_t i = 0; i < d->set.ntargets; i++) {
-		const struct target *t = d->set.targets[i];
+	for (size_t i = 0; i < set->ntargets; i++) {
+		const struct target *t = set->targets[i];
 		const uint64_t n[] = { t->tok_read, t->tok_write, t->tok_input, t->tok_output };
 		for (int k = 0; k < 4; k++)
 			sample(b, "warmd_tokens_total", "target", t->name, "kind", kinds[k],
@@ -93,12 +96,12 @@ static void tokens_total(struct buf *b, struct daemon *d)
 	}
 }
 
-static void duration_histogram(struct buf *b, struct daemon *d)
+static void duration_histogram(struct buf *b, const struct target_set *set)
 {
 	head(b, "warmd_warm_duration_seconds", "histogram",
 	     "Duration of warm requests that got an answer.");
-	for (size_t i = 0; i < d->set.nprovs; i++) {
-		const struct provider *p = d->set.provs[i];
+	for (size_t i = 0; i < set->nprovs; i++) {
+		const struct provider *p = set->provs[i];
 		uint64_t cum = 0;
 		for (int k = 0; k < PROVIDER_LAT_BUCKETS; k++) {
 			char le[32];
@@ -116,70 +119,70 @@ static void duration_histogram(struct buf *b, struct daemon *d)
 	}
 }
 
-int metrics_write(struct daemon *d, struct buf *b)
+int metrics_write(const struct target_set *set, struct buf *b)
 {
-	double now = clock_now(d->set.clk);
-	bool paused_all = sched_paused_all(d->set.sched);
+	double now = clock_now(set->clk);
+	bool paused_all = sched_paused_all(set->sched);
 	size_t by_state[TARGET_IDLE + 1] = { 0 };
 
 	head(b, "warmd_build_info", "gauge", "Always 1; the version is in the label.");
 	sample(b, "warmd_build_info", "version", WARMD_VERSION, NULL, NULL, 1);
-	warms_total(b, d);
+	warms_total(b, set);
 	head(b, "warmd_target_warm", "gauge",
 	     "1 while the target's cached prefix is believed warm.");
-	for (size_t i = 0; i < d->set.ntargets; i++) {
-		enum target_state st = target_state(d->set.targets[i], now, paused_all);
+	for (size_t i = 0; i < set->ntargets; i++) {
+		enum target_state st = target_state(set->targets[i], now, paused_all);
 		by_state[st]++;
-		sample(b, "warmd_target_warm", "target", d->set.targets[i]->name, NULL, NULL,
-		       d->set.targets[i]->expires_at > now);
+		sample(b, "warmd_target_warm", "target", set->targets[i]->name, NULL, NULL,
+		       set->targets[i]->expires_at > now);
 	}
 	head(b, "warmd_target_expiry_seconds", "gauge",
 	     "Seconds until the target's cached prefix expires (0 when it is cold).");
-	for (size_t i = 0; i < d->set.ntargets; i++) {
-		double left = d->set.targets[i]->expires_at - now;
-		sample(b, "warmd_target_expiry_seconds", "target", d->set.targets[i]->name, NULL,
+	for (size_t i = 0; i < set->ntargets; i++) {
+		double left = set->targets[i]->expires_at - now;
+		sample(b, "warmd_target_expiry_seconds", "target", set->targets[i]->name, NULL,
 		       NULL, left > 0 ? left : 0);
 	}
 	head(b, "warmd_targets", "gauge", "Targets by state.");
 	for (int s = 0; s <= TARGET_IDLE; s++)
 		sample(b, "warmd_targets", "state", target_state_name((enum target_state)s), NULL,
 		       NULL, (double)by_state[s]);
-	duration_histogram(b, d);
-	tokens_total(b, d);
+	duration_histogram(b, set);
+	tokens_total(b, set);
 	head(b, "warmd_cost_usd_total", "counter",
 	     "What the target's warms cost, in USD (targets whose model has a price).");
-	for (size_t i = 0; i < d->set.ntargets; i++)
-		if (d->set.targets[i]->price)
-			sample(b, "warmd_cost_usd_total", "target", d->set.targets[i]->name, NULL,
-			       NULL, pricing_usd(d->set.targets[i]->cost_pico));
+	for (size_t i = 0; i < set->ntargets; i++)
+		if (set->targets[i]->price)
+			sample(b, "warmd_cost_usd_total", "target", set->targets[i]->name, NULL,
+			       NULL, pricing_usd(set->targets[i]->cost_pico));
 	head(b, "warmd_saved_usd_total", "counter",
 	     "Estimated USD real requests saved because a warm had kept the cache.");
-	for (size_t i = 0; i < d->set.ntargets; i++)
-		if (d->set.targets[i]->price)
-			sample(b, "warmd_saved_usd_total", "target", d->set.targets[i]->name, NULL,
-			       NULL, pricing_usd(d->set.targets[i]->saved_pico));
+	for (size_t i = 0; i < set->ntargets; i++)
+		if (set->targets[i]->price)
+			sample(b, "warmd_saved_usd_total", "target", set->targets[i]->name, NULL,
+			       NULL, pricing_usd(set->targets[i]->saved_pico));
 	head(b, "warmd_touches_total", "counter", "Touches (reports of real traffic) per target.");
-	for (size_t i = 0; i < d->set.ntargets; i++)
-		sample(b, "warmd_touches_total", "target", d->set.targets[i]->name, NULL, NULL,
-		       (double)d->set.targets[i]->touches);
+	for (size_t i = 0; i < set->ntargets; i++)
+		sample(b, "warmd_touches_total", "target", set->targets[i]->name, NULL, NULL,
+		       (double)set->targets[i]->touches);
 	head(b, "warmd_touches_dropped_total", "counter", "Touch datagrams that were not valid.");
 	sample(b, "warmd_touches_dropped_total", NULL, NULL, NULL, NULL,
-	       (double)d->set.touches_dropped);
+	       (double)set->touches_dropped);
 	head(b, "warmd_retries_total", "counter", "Warms retried after a retryable failure.");
-	for (size_t i = 0; i < d->set.nprovs; i++)
-		sample(b, "warmd_retries_total", "provider", d->set.provs[i]->name, NULL, NULL,
-		       (double)d->set.provs[i]->retries);
+	for (size_t i = 0; i < set->nprovs; i++)
+		sample(b, "warmd_retries_total", "provider", set->provs[i]->name, NULL, NULL,
+		       (double)set->provs[i]->retries);
 	head(b, "warmd_rate_limited_total", "counter", "Warms the provider answered with 429.");
-	for (size_t i = 0; i < d->set.nprovs; i++)
-		sample(b, "warmd_rate_limited_total", "provider", d->set.provs[i]->name, NULL, NULL,
-		       (double)d->set.provs[i]->rate_limited);
+	for (size_t i = 0; i < set->nprovs; i++)
+		sample(b, "warmd_rate_limited_total", "provider", set->provs[i]->name, NULL, NULL,
+		       (double)set->provs[i]->rate_limited);
 	head(b, "warmd_config_reloads_total", "counter", "Configuration reloads by result.");
 	sample(b, "warmd_config_reloads_total", "result", "success", NULL, NULL,
-	       (double)d->set.reloads_ok);
+	       (double)set->reloads_ok);
 	sample(b, "warmd_config_reloads_total", "result", "failure", NULL, NULL,
-	       (double)d->set.reloads_failed);
+	       (double)set->reloads_failed);
 	head(b, "warmd_inflight", "gauge", "Warm requests in flight.");
-	sample(b, "warmd_inflight", NULL, NULL, NULL, NULL, sched_inflight(d->set.sched));
+	sample(b, "warmd_inflight", NULL, NULL, NULL, NULL, sched_inflight(set->sched));
 	return b->data ? 0 : -ENOMEM;
 }
 
@@ -192,7 +195,7 @@ static int textfile_write(struct metrics_textfile *m)
 	size_t off = 0;
 	int fd, r = 0;
 
-	if (metrics_write(m->d, &b) < 0) {
+	if (metrics_write(m->set, &b) < 0) {
 		buf_free(&b);
 		return -ENOMEM;
 	}
@@ -228,8 +231,8 @@ static void textfile_cb(uv_timer_t *t)
 	m->last_err = r;
 }
 
-int metrics_textfile_open(struct daemon *d, const char *path, double interval,
-                          struct metrics_textfile **ret, struct errmsg *e)
+int metrics_textfile_open(uv_loop_t *loop, const struct target_set *set, const char *path,
+                          double interval, struct metrics_textfile **ret, struct errmsg *e)
 {
 	struct metrics_textfile *m = calloc(1, sizeof(*m));
 	uint64_t ms = (uint64_t)(interval * 1000);
@@ -239,14 +242,14 @@ int metrics_textfile_open(struct daemon *d, const char *path, double interval,
 		free(m);
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	}
-	m->d = d;
+	m->set = set;
 	r = textfile_write(m);
 	if (r < 0) {
 		free(m->path);
 		free(m);
 		return errmsg_set(e, r, "cannot write metrics_textfile %s: %s", path, strerror(-r));
 	}
-	uv_timer_init(d->loop, &m->timer);
+	uv_timer_init(loop, &m->timer);
 	m->timer.data = m;
 	uv_timer_start(&m->timer, textfile_cb, ms, ms);
 	*ret = m;

@@ -226,7 +226,9 @@ static void touch_rejected_cb(void *data, const char *why)
 
 static int render_metrics_cb(void *data, struct buf *out)
 {
-	return metrics_write(data, out);
+	const struct daemon *d = data;
+
+	return metrics_write(&d->set, out);
 }
 
 static int start(struct warmd *w, const char *config)
@@ -309,7 +311,7 @@ static int start(struct warmd *w, const char *config)
 	if (paused_all)
 		daemon_pause_all(&w->d, true);
 	if (w->d.set.cfg->daemon.metrics_textfile) {
-		r = metrics_textfile_open(&w->d, w->d.set.cfg->daemon.metrics_textfile,
+		r = metrics_textfile_open(w->loop, &w->d.set, w->d.set.cfg->daemon.metrics_textfile,
 		                          w->d.set.cfg->daemon.metrics_textfile_interval,
 		                          &w->metrics_textfile, &e);
 		if (r < 0) {
