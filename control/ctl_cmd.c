@@ -272,7 +272,8 @@ static void cmd_metrics(struct daemon *d, struct buf *out)
 void ctl_cmd_run(void *data, const struct proto_request *req, const struct ctl_peer *peer,
                  struct ctl_conn *conn, struct buf *out)
 {
-	struct daemon *d = data;
+	struct ctl_cmd_env *env = data;
+	struct daemon *d = env->d;
 
 	(void)peer;
 	switch (req->cmd) {
@@ -301,15 +302,15 @@ void ctl_cmd_run(void *data, const struct proto_request *req, const struct ctl_p
 		cmd_metrics(d, out);
 		return;
 	case PROTO_VERSIONS:
-		rollout_cmd_versions(d, req, out);
+		rollout_cmd_versions(env->rollout, req, out);
 		return;
 	case PROTO_SHIFT:
 	case PROTO_PROMOTE:
 	case PROTO_ROLLBACK:
-		rollout_cmd_weights(d, req, conn, out);
+		rollout_cmd_weights(env->rollout, req, conn, out);
 		return;
 	case PROTO_ROUTE:
-		rollout_cmd_route(d, req, out);
+		rollout_cmd_route(env->rollout, req, out);
 		return;
 	case PROTO_TEST:
 		probe_cmd_test(d, req, conn, out);

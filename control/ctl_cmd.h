@@ -9,9 +9,16 @@
 #include "proto.h"
 
 struct daemon;
+struct rollout;
 
-/* A ctl_run_fn (ctl.h): data is the struct daemon. conn is the requester's
- * connection, for ctl_reply_defer(). */
+/* What the commands act on (main.c fills it). */
+struct ctl_cmd_env {
+	struct daemon *d;
+	struct rollout *rollout;
+};
+
+/* A ctl_run_fn (ctl.h): data is a struct ctl_cmd_env. conn is the
+ * requester's connection, for ctl_reply_defer(). */
 void ctl_cmd_run(void *data, const struct proto_request *req, const struct ctl_peer *peer,
                  struct ctl_conn *conn, struct buf *out);
 

@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "ctl_reply.h"
-#include "daemon.h"
 #include "duration.h"
 #include "jsonx.h"
 #include "log.h"
+#include "provider.h"
 #include "sched.h"
+#include "xalloc.h"
 
 /* A shift, promote or rollback waiting for the warms of the versions it
  * brings into rotation. */
@@ -27,9 +29,37 @@ struct rollout_waiter {
 	double since;
 };
 
+struct rollout {
+	struct target_set *set;
+	void (*changed)(void *data);
+	void *data;
+	struct rollout_waiter *waiters;
+	uint64_t rng; /* route's xorshift64* state */
+};
+
 /* How long a change waits for its warms (retries included) before it is
  * refused; below warmctl's default 30 s, so the operator hears why. */
 #define ROLLOUT_WAIT_MAX_S 25.0
+
+struct rollout *rollout_new(struct target_set *set, void (*changed)(void *data), void *data,
+                            uint64_t seed)
+{
+	struct rollout *ro = xcalloc(1, sizeof(*ro));
+
+	ro->set = set;
+	ro->changed = changed;
+	ro->data = data;
+	ro->rng = seed | 1; /* xorshift never leaves 0 */
+	return ro;
+}
+
+void rollout_free(struct rollout *ro)
+{
+	if (!ro)
+		return;
+	rollout_abort(ro, "warmd is stopping");
+	free(ro);
+}
 
 /* ---- shift, promote, rollback -------------------------------------------------------- */
 
@@ -46,9 +76,9 @@ static void waiter_free(struct rollout_waiter *w)
 	free(w);
 }
 
-static void unlink_waiter(struct daemon *d, struct rollout_waiter *w)
+static void unlink_waiter(struct rollout *ro, struct rollout_waiter *w)
 {
-	for (struct rollout_waiter **p = &d->waiters; *p; p = &(*p)->next)
+	for (struct rollout_waiter **p = &ro->waiters; *p; p = &(*p)->next)
 		if (*p == w) {
 			*p = w->next;
 			return;
@@ -73,7 +103,7 @@ static json_object *weights_json(struct target *const *lanes, size_t n, double n
 }
 
 /* Sets the weights (they are all warm where they must be) and answers. */
-static void apply_weights(struct daemon *d, struct target *const *lanes, const int *weights,
+static void apply_weights(struct rollout *ro, struct target *const *lanes, const int *weights,
                           size_t n, const char *what, struct buf *out)
 {
 	json_object *data = json_object_new_object();
@@ -83,17 +113,17 @@ static void apply_weights(struct daemon *d, struct target *const *lanes, const i
 		size_t len = strlen(list);
 		lanes[i]->prev_weight = lanes[i]->weight;
 		lanes[i]->weight = weights[i];
-		sched_plan(d->set.sched, lanes[i]);
+		sched_plan(ro->set->sched, lanes[i]);
 		snprintf(list + len, sizeof(list) - len, "%s%s %d%%", i ? ", " : "",
 		         lanes[i]->vname, weights[i]);
 	}
-	sched_rearm(d->set.sched);
-	daemon_changed(d);
+	sched_rearm(ro->set->sched);
+	ro->changed(ro->data);
 	log_notice("%s: %s: weights now %s", lanes[0]->group, what, list);
 	jsonx_add_str(data, "target", lanes[0]->group);
 	json_object_object_add(
 	        data, "versions",
-	        weights_json(lanes, n, clock_now(d->set.clk), sched_paused_all(d->set.sched)));
+	        weights_json(lanes, n, clock_now(ro->set->clk), sched_paused_all(ro->set->sched)));
 	{
 		char msg[700];
 		snprintf(msg, sizeof(msg), "%s: %s: %s", lanes[0]->group, what, list);
@@ -102,13 +132,13 @@ static void apply_weights(struct daemon *d, struct target *const *lanes, const i
 	proto_response_ok(out, data);
 }
 
-static void waiter_answer_error(struct daemon *d, struct rollout_waiter *w, const char *msg)
+static void waiter_answer_error(struct rollout *ro, struct rollout_waiter *w, const char *msg)
 {
 	struct buf out = BUF_INIT;
 
 	log_warning("%s: %s refused: %s", w->group, w->what, msg);
 	proto_response_error(&out, PROTO_E_FAILED, msg);
-	unlink_waiter(d, w);
+	unlink_waiter(ro, w);
 	ctl_reply_send(w->reply, &out);
 	waiter_free(w);
 }
@@ -120,12 +150,12 @@ static bool gave_up(const struct target *t)
 	       (t->has_result && t->last_result == WARM_NONE);
 }
 
-void rollout_warm_done(struct daemon *d, struct target *t)
+void rollout_warm_done(struct rollout *ro, struct target *t)
 {
 	struct rollout_waiter *w, *next;
-	double now = clock_now(d->set.clk);
+	double now = clock_now(ro->set->clk);
 
-	for (w = d->waiters; w; w = next) {
+	for (w = ro->waiters; w; w = next) {
 		bool waiting = false, failed = false;
 		next = w->next;
 		if (!ctl_reply_alive(w->reply)) {
@@ -133,7 +163,7 @@ void rollout_warm_done(struct daemon *d, struct target *t)
 			 * happened (warmctl gave up), so nothing happens. */
 			log_notice("%s: %s dropped: the client went away before the warm", w->group,
 			           w->what);
-			unlink_waiter(d, w);
+			unlink_waiter(ro, w);
 			ctl_reply_send(w->reply, NULL);
 			waiter_free(w);
 			continue;
@@ -158,21 +188,21 @@ void rollout_warm_done(struct daemon *d, struct target *t)
 			         "goes to a cold version",
 			         t->name, failed ? "" : " in time",
 			         t->last_error[0] ? t->last_error : "no cache entry");
-			waiter_answer_error(d, w, msg);
+			waiter_answer_error(ro, w, msg);
 		} else if (!waiting) {
 			struct buf out = BUF_INIT;
-			unlink_waiter(d, w);
-			apply_weights(d, w->lanes, w->weights, w->n, w->what, &out);
+			unlink_waiter(ro, w);
+			apply_weights(ro, w->lanes, w->weights, w->n, w->what, &out);
 			ctl_reply_send(w->reply, &out);
 			waiter_free(w);
 		}
 	}
 }
 
-void rollout_abort_waiters(struct daemon *d, const char *why)
+void rollout_abort(struct rollout *ro, const char *why)
 {
-	while (d->waiters)
-		waiter_answer_error(d, d->waiters, why);
+	while (ro->waiters)
+		waiter_answer_error(ro, ro->waiters, why);
 }
 
 /* The new weights for a shift of lanes[v] to pct: the others share the rest
@@ -211,9 +241,9 @@ static void shift_weights(struct target *const *lanes, size_t n, size_t v, int p
 }
 
 /* Why lane t cannot be warmed for a rollout now, or NULL. */
-static const char *cannot_warm(struct daemon *d, const struct target *t)
+static const char *cannot_warm(struct rollout *ro, const struct target *t)
 {
-	if (t->paused || sched_paused_all(d->set.sched))
+	if (t->paused || sched_paused_all(ro->set->sched))
 		return "is paused (warmctl resume first)";
 	if (t->tmpl->unwarmable[0])
 		return "cannot be warmed minimally";
@@ -222,14 +252,14 @@ static const char *cannot_warm(struct daemon *d, const struct target *t)
 	return NULL;
 }
 
-void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, struct ctl_conn *conn,
+void rollout_cmd_weights(struct rollout *ro, const struct proto_request *req, struct ctl_conn *conn,
                          struct buf *out)
 {
-	size_t first, n = target_set_lanes(&d->set, req->target, &first), v = n, need = 0;
-	struct target **lanes = n ? &d->set.targets[first] : NULL;
+	size_t first, n = target_set_lanes(ro->set, req->target, &first), v = n, need = 0;
+	struct target **lanes = n ? &ro->set->targets[first] : NULL;
 	int weights[CFG_MAX_VERSIONS];
 	struct rollout_waiter *w;
-	double now = clock_now(d->set.clk);
+	double now = clock_now(ro->set->clk);
 	char msg[400], what[160];
 
 	if (n == 0 || !lanes[0]->vname) {
@@ -238,17 +268,17 @@ void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, stru
 		         "its config)",
 		         req->target);
 		proto_response_error(out,
-		                     target_set_find(&d->set, req->target) ? PROTO_E_FAILED
+		                     target_set_find(ro->set, req->target) ? PROTO_E_FAILED
 		                                                           : PROTO_E_NOT_FOUND,
 		                     msg);
 		return;
 	}
-	for (w = d->waiters; w; w = w->next)
+	for (w = ro->waiters; w; w = w->next)
 		if (strcmp(w->group, req->target) == 0 && now - w->since > ROLLOUT_WAIT_MAX_S) {
-			waiter_answer_error(d, w, "no warm answered in time; weights unchanged");
+			waiter_answer_error(ro, w, "no warm answered in time; weights unchanged");
 			break;
 		}
-	for (w = d->waiters; w; w = w->next)
+	for (w = ro->waiters; w; w = w->next)
 		if (strcmp(w->group, req->target) == 0) {
 			snprintf(msg, sizeof(msg), "%s: \"%s\" is still waiting for its warm",
 			         req->target, w->what);
@@ -290,7 +320,7 @@ void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, stru
 		const char *why;
 		if (weights[i] == 0 || target_state(lanes[i], now, false) == TARGET_WARM)
 			continue;
-		if ((why = cannot_warm(d, lanes[i]))) {
+		if ((why = cannot_warm(ro, lanes[i]))) {
 			snprintf(msg, sizeof(msg), "%s %s: refusing to send traffic to it cold",
 			         lanes[i]->name, why);
 			proto_response_error(out, PROTO_E_FAILED, msg);
@@ -299,7 +329,7 @@ void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, stru
 		need++;
 	}
 	if (need == 0) {
-		apply_weights(d, lanes, weights, n, what, out);
+		apply_weights(ro, lanes, weights, n, what, out);
 		return;
 	}
 	w = calloc(1, sizeof(*w));
@@ -324,12 +354,12 @@ void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, stru
 		/* In rotation while we wait: the scheduler's retries and backoff apply. */
 		lanes[i]->rollout_holds += w->need[i];
 	}
-	w->next = d->waiters;
-	d->waiters = w;
+	w->next = ro->waiters;
+	ro->waiters = w;
 	log_info("%s: %s: warming %zu version(s) first", req->target, what, need);
 	for (size_t i = 0; i < n; i++)
 		if (w->need[i])
-			sched_warm_now(d->set.sched,
+			sched_warm_now(ro->set->sched,
 			               w->lanes[i]); /* -EALREADY: one is on its way */
 }
 
@@ -364,12 +394,12 @@ static bool is_live(struct target *const *v, size_t n, const char *hash)
 	return false;
 }
 
-void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, struct buf *out)
+void rollout_cmd_versions(struct rollout *ro, const struct proto_request *req, struct buf *out)
 {
-	struct target *t = target_set_find(&d->set, req->target);
-	size_t first, n = target_set_lanes(&d->set, req->target, &first);
-	double now = clock_now(d->set.clk);
-	bool paused_all = sched_paused_all(d->set.sched);
+	struct target *t = target_set_find(ro->set, req->target);
+	size_t first, n = target_set_lanes(ro->set, req->target, &first);
+	double now = clock_now(ro->set->clk);
+	bool paused_all = sched_paused_all(ro->set->sched);
 	json_object *data, *arr;
 
 	if (!t && n == 0) {
@@ -396,7 +426,7 @@ void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, str
 		                          target_state_name(target_state(t, now, paused_all))));
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct target *l = d->set.targets[first + i];
+		struct target *l = ro->set->targets[first + i];
 		json_object_array_add(
 		        arr,
 		        version_json(target_version_current(l), l->vname, l->vname ? l->weight : 0,
@@ -404,11 +434,11 @@ void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, str
 	}
 	/* The history: versions none of them has any more. */
 	for (size_t k = 0; k < (t ? 1 : n); k++) {
-		const struct target *h = t ? t : d->set.targets[first + k];
+		const struct target *h = t ? t : ro->set->targets[first + k];
 		for (unsigned i = 1; i < h->nversions; i++) {
 			const struct target_version *v = &h->versions[i];
 			if ((t && strcmp(t->tmpl->version, v->version) == 0) ||
-			    (n && is_live(&d->set.targets[first], n, v->version)))
+			    (n && is_live(&ro->set->targets[first], n, v->version)))
 				continue;
 			json_object_array_add(arr, version_json(v, h->vname, 0, NULL, "retired"));
 		}
@@ -417,27 +447,27 @@ void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, str
 	proto_response_ok(out, data);
 }
 
-void rollout_cmd_route(struct daemon *d, const struct proto_request *req, struct buf *out)
+void rollout_cmd_route(struct rollout *ro, const struct proto_request *req, struct buf *out)
 {
-	struct target *t = target_set_find(&d->set, req->target), *pick = NULL;
-	size_t first, n = target_set_lanes(&d->set, req->target, &first);
+	struct target *t = target_set_find(ro->set, req->target), *pick = NULL;
+	size_t first, n = target_set_lanes(ro->set, req->target, &first);
 	json_object *data;
 	long total = 0, r;
 
 	if (t) {
 		pick = t; /* one version (or a lane asked by name): it takes the traffic */
-	} else if (n > 0 && d->set.targets[first]->vname) {
+	} else if (n > 0 && ro->set->targets[first]->vname) {
 		for (size_t i = 0; i < n; i++)
-			total += d->set.targets[first + i]->weight;
+			total += ro->set->targets[first + i]->weight;
 		/* xorshift64*: no need for more than an even split by weight */
-		d->route_rng ^= d->route_rng >> 12;
-		d->route_rng ^= d->route_rng << 25;
-		d->route_rng ^= d->route_rng >> 27;
-		r = total > 0 ? (long)((d->route_rng * 2685821657736338717ull) >> 33) % total : 0;
+		ro->rng ^= ro->rng >> 12;
+		ro->rng ^= ro->rng << 25;
+		ro->rng ^= ro->rng >> 27;
+		r = total > 0 ? (long)((ro->rng * 2685821657736338717ull) >> 33) % total : 0;
 		for (size_t i = 0; i < n && !pick; i++) {
-			r -= d->set.targets[first + i]->weight;
+			r -= ro->set->targets[first + i]->weight;
 			if (r < 0)
-				pick = d->set.targets[first + i];
+				pick = ro->set->targets[first + i];
 		}
 	}
 	if (!pick) {
@@ -453,7 +483,7 @@ void rollout_cmd_route(struct daemon *d, const struct proto_request *req, struct
 	jsonx_add_str(data, "lane", pick->name);
 	jsonx_add_int(data, "weight", pick->vname ? pick->weight : 100);
 	jsonx_add_str(data, "state",
-	              target_state_name(target_state(pick, clock_now(d->set.clk),
-	                                             sched_paused_all(d->set.sched))));
+	              target_state_name(target_state(pick, clock_now(ro->set->clk),
+	                                             sched_paused_all(ro->set->sched))));
 	proto_response_ok(out, data);
 }

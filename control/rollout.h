@@ -8,29 +8,36 @@
 #ifndef WARMD_ROLLOUT_H
 #define WARMD_ROLLOUT_H
 
-#include <stdbool.h>
-#include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
-#include "config.h"
 #include "proto.h"
 #include "target.h"
+#include "target_set.h"
 
-struct daemon;
 struct ctl_conn;
-struct rollout_waiter;
+struct rollout;
+
+/* The commands on set's lanes. changed(data) is called after weights
+ * changed (STATUS= now, the state file soon); seed starts route's random
+ * picks. */
+struct rollout *rollout_new(struct target_set *set, void (*changed)(void *data), void *data,
+                            uint64_t seed);
+/* Refuses every waiting shift ("warmd is stopping") and frees ro. Accepts NULL. */
+void rollout_free(struct rollout *ro);
 
 /* After every completed warm: shifts waiting for t's warm may now answer. */
-void rollout_warm_done(struct daemon *d, struct target *t);
+void rollout_warm_done(struct rollout *ro, struct target *t);
 
-/* A reload or shutdown: every waiting shift is answered (refused) now. */
-void rollout_abort_waiters(struct daemon *d, const char *why);
+/* A reload or shutdown: every waiting shift is answered (refused, with why) now. */
+void rollout_abort(struct rollout *ro, const char *why);
 
 /* Control commands. */
-void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, struct buf *out);
-void rollout_cmd_route(struct daemon *d, const struct proto_request *req, struct buf *out);
-/* shift, promote and rollback; may defer the answer through conn. */
-void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, struct ctl_conn *conn,
+void rollout_cmd_versions(struct rollout *ro, const struct proto_request *req, struct buf *out);
+void rollout_cmd_route(struct rollout *ro, const struct proto_request *req, struct buf *out);
+/* shift, promote and rollback; may defer the answer through conn
+ * (ctl_reply.h) until the versions it brings into rotation are warm. */
+void rollout_cmd_weights(struct rollout *ro, const struct proto_request *req, struct ctl_conn *conn,
                          struct buf *out);
 
 #endif

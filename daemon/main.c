@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "audit_cmd.h"
@@ -38,6 +40,8 @@ struct warmd {
 	struct state *state; /* NULL until start-up opens it */
 	struct metrics_textfile *metrics_textfile;
 	struct status_line status;
+	struct rollout *rollout;
+	struct ctl_cmd_env cmds; /* what the control commands act on */
 	uv_signal_t sighup, sigterm, sigint;
 	uv_timer_t grace;
 	bool stopping;
@@ -117,7 +121,8 @@ static void finish(struct warmd *w)
 	touch_close(w->touch);
 	w->touch = NULL;
 	notify_watchdog_stop();
-	rollout_abort_waiters(&w->d, "warmd is stopping");
+	rollout_free(w->rollout);
+	w->rollout = NULL;
 	probe_abort_all(&w->d);
 	uv_close((uv_handle_t *)&w->grace, NULL);
 	uv_close((uv_handle_t *)&w->sighup, NULL);
@@ -147,7 +152,7 @@ static void warm_done_cb(void *data, struct target *t)
 			uv_timer_start(&w->grace, grace_cb, 0, 0);
 		return;
 	}
-	rollout_warm_done(&w->d, t);
+	rollout_warm_done(w->rollout, t);
 	status_line_update(&w->status, &w->d.set, false);
 	state_changed(w->state);
 }
@@ -157,9 +162,7 @@ static void reloading_cb(void *data)
 {
 	struct warmd *w = data;
 
-	if (w->d.waiters)
-		rollout_abort_waiters(&w->d,
-		                      "the configuration was reloaded meanwhile; run it again");
+	rollout_abort(w->rollout, "the configuration was reloaded meanwhile; run it again");
 }
 
 /* daemon_ops.status */
@@ -178,6 +181,14 @@ static void changed_cb(void *data)
 	state_changed(w->state);
 }
 
+/* A shift changed weights: what the daemon tells after a change of its own. */
+static void weights_changed_cb(void *data)
+{
+	struct warmd *w = data;
+
+	daemon_changed(&w->d);
+}
+
 static void stop(struct warmd *w, int signum)
 {
 	if (w->stopping) {
@@ -188,7 +199,7 @@ static void stop(struct warmd *w, int signum)
 	w->stopping = true;
 	w->status.stopping = true;
 	notify_stopping();
-	rollout_abort_waiters(&w->d, "warmd is stopping");
+	rollout_abort(w->rollout, "warmd is stopping");
 	probe_abort_all(&w->d);
 	log_info("%s: stopping (%d warm(s) in flight)", strsignal(signum),
 	         sched_inflight(w->d.set.sched));
@@ -250,6 +261,9 @@ static int start(struct warmd *w, const char *config)
 		log_error("cannot initialise: %s", strerror(-r));
 		return r;
 	}
+	w->rollout = rollout_new(&w->d.set, weights_changed_cb, w,
+	                         (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL));
+	w->cmds = (struct ctl_cmd_env){ .d = &w->d, .rollout = w->rollout };
 	if (daemon_stage(config, &d, &st) < 0) {
 		char line[1400];
 		for (size_t i = 0; i < d.n; i++) {
@@ -268,7 +282,7 @@ static int start(struct warmd *w, const char *config)
 	diags_free(&d);
 	log_set_level(st->cfg->daemon.log_level);
 	r = ctl_listen(w->loop, st->cfg->daemon.control_socket, st->cfg->daemon.control_group, NULL,
-	               ctl_cmd_run, &w->d, &w->ctl, &e);
+	               ctl_cmd_run, &w->cmds, &w->ctl, &e);
 	if (r < 0) {
 		log_error("cannot start: %s", e.text);
 		staging_free(st);
@@ -440,6 +454,7 @@ int main(int argc, char **argv)
 		metrics_http_close(w.metrics_http);
 		ctl_close(w.ctl);
 		touch_close(w.touch);
+		rollout_free(w.rollout);
 		daemon_fini(&w.d);
 		uv_run(w.loop, UV_RUN_DEFAULT);
 		uv_loop_close(w.loop);

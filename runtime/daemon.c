@@ -207,7 +207,6 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path,
 		return -ENOMEM;
 	d->warm.sched = d->set.sched;
 	d->set.started_at = clock_now(d->set.clk);
-	d->route_rng = ((uint64_t)getpid() << 32 ^ (uint64_t)time(NULL)) | 1;
 	return 0;
 }
 

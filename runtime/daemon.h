@@ -23,7 +23,6 @@
 struct pricing;
 struct touch_report;
 
-struct rollout_waiter;
 struct probe;
 
 /* What the daemon tells the features built on it without including them
@@ -50,10 +49,8 @@ struct daemon {
 	struct daemon_ops ops;
 	void *ops_data;
 	double touch_drop_logged_at;
-	struct rollout_waiter *waiters; /* shifts waiting for a warm (rollout.c) */
-	struct probe *probes;           /* warmctl test runs in flight (probe.c) */
-	bool auditing;                  /* an audit is on a worker thread (audit_cmd.c) */
-	uint64_t route_rng;
+	struct probe *probes; /* warmctl test runs in flight (probe.c) */
+	bool auditing;        /* an audit is on a worker thread (audit_cmd.c) */
 };
 
 /* A configuration built and validated but not applied. */
