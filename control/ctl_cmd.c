@@ -313,7 +313,7 @@ void ctl_cmd_run(void *data, const struct proto_request *req, const struct ctl_p
 		rollout_cmd_route(env->rollout, req, out);
 		return;
 	case PROTO_TEST:
-		probe_cmd_test(d, req, conn, out);
+		probe_cmd_test(env->probes, req, conn, out);
 		return;
 	case PROTO_AUDIT:
 		audit_cmd(d, req, conn, out);

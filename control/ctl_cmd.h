@@ -9,12 +9,14 @@
 #include "proto.h"
 
 struct daemon;
+struct probe_env;
 struct rollout;
 
 /* What the commands act on (main.c fills it). */
 struct ctl_cmd_env {
 	struct daemon *d;
 	struct rollout *rollout;
+	struct probe_env *probes;
 };
 
 /* A ctl_run_fn (ctl.h): data is a struct ctl_cmd_env. conn is the

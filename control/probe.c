@@ -9,7 +9,9 @@
 
 #include "cred.h"
 #include "ctl_reply.h"
-#include "daemon.h"
+#include "clock.h"
+#include "provider.h"
+#include "target.h"
 #include "jsonx.h"
 #include "log.h"
 #include "pricing.h"
@@ -27,7 +29,7 @@ struct shot {
 
 struct probe {
 	struct probe *next;
-	struct daemon *d;
+	struct probe_env *env;
 	struct target *t;   /* ref */
 	struct cred *cred;  /* ref: the key the test started with */
 	struct tmpl **body; /* ref each: n times the target's, then the variants' */
@@ -55,7 +57,7 @@ static void probe_free(struct probe *p)
 
 static void unlink_probe(struct probe *p)
 {
-	for (struct probe **q = &p->d->probes; *q; q = &(*q)->next)
+	for (struct probe **q = &p->env->running; *q; q = &(*q)->next)
 		if (*q == p) {
 			*q = p->next;
 			return;
@@ -173,7 +175,7 @@ static void answer(struct probe *p)
 		}
 		json_object_object_add(data, "variants", vars);
 	}
-	p->t->tested_at = clock_now(p->d->set.clk);
+	p->t->tested_at = clock_now(p->env->set->clk);
 	log_info("%s: verification test: %zu of %zu requests hit the cache%s", p->t->name, hits,
 	         p->n, p->nvariants ? ", variants reported" : "");
 	proto_response_ok(&out, data);
@@ -204,7 +206,7 @@ static void send_next(struct probe *p)
 	p->req.proxy = p->t->prov->proxy;
 	p->req.done = shot_done_cb;
 	p->req.data = p;
-	if ((r = http_start(p->d->http, &p->req)) < 0) {
+	if ((r = http_start(p->env->http, &p->req)) < 0) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "cannot start request %zu: %s", p->i + 1, strerror(-r));
 		answer_error(p, msg);
@@ -259,20 +261,21 @@ static void shot_done_cb(struct http_req *req)
 }
 
 /* The configuration a target was built from (a replaced version: its group's). */
-static const struct cfg_target *cfg_of(struct daemon *d, const struct target *t)
+static const struct cfg_target *cfg_of(const struct target_set *set, const struct target *t)
 {
 	const char *name = t->retiring ? t->group : t->name;
 
-	for (size_t i = 0; i < d->set.cfg->ntargets; i++)
-		if (strcmp(d->set.cfg->targets[i].name, name) == 0)
-			return &d->set.cfg->targets[i];
+	for (size_t i = 0; set->cfg && i < set->cfg->ntargets; i++)
+		if (strcmp(set->cfg->targets[i].name, name) == 0)
+			return &set->cfg->targets[i];
 	return NULL;
 }
 
 /* Builds the variants' warm bodies as the target's own would be built. */
-static int load_variants(struct daemon *d, struct probe *p, json_object *vars, char *msg, size_t n)
+static int load_variants(const struct target_set *set, struct probe *p, json_object *vars,
+                         char *msg, size_t n)
 {
-	const struct cfg_target *ct = cfg_of(d, p->t);
+	const struct cfg_target *ct = cfg_of(set, p->t);
 
 	for (size_t k = 0; k < p->nvariants; k++) {
 		json_object *v = json_object_array_get_idx(vars, k);
@@ -285,7 +288,7 @@ static int load_variants(struct daemon *d, struct probe *p, json_object *vars, c
 			return snprintf(msg, n, "%s: the target's configuration is gone", file), -1;
 		if (template_from_bytes(
 		            body, (size_t)json_object_get_string_len(jsonx_get(v, "body")), ct,
-		            &d->set.cfg->providers[ct->provider_index], &tm, &e) < 0) {
+		            &set->cfg->providers[ct->provider_index], &tm, &e) < 0) {
 			snprintf(msg, n, "variant %s: %s", file, e.text);
 			return -1;
 		}
@@ -300,18 +303,18 @@ static int load_variants(struct daemon *d, struct probe *p, json_object *vars, c
 	return 0;
 }
 
-void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct ctl_conn *conn,
+void probe_cmd_test(struct probe_env *env, const struct proto_request *req, struct ctl_conn *conn,
                     struct buf *out)
 {
-	struct target *t = target_set_find(&d->set, req->target);
+	struct target *t = target_set_find(env->set, req->target);
 	size_t first, nv = req->variants ? json_object_array_length(req->variants) : 0;
 	struct probe *p;
 	char msg[700];
 
 	if (!t) {
-		if (target_set_lanes(&d->set, req->target, &first) > 0)
+		if (target_set_lanes(env->set, req->target, &first) > 0)
 			snprintf(msg, sizeof(msg), "%.64s has named versions: test one, such as %s",
-			         req->target, d->set.targets[first]->name);
+			         req->target, env->set->targets[first]->name);
 		else
 			snprintf(msg, sizeof(msg), "no target named \"%.64s\"", req->target);
 		proto_response_error(out, PROTO_E_NOT_FOUND, msg);
@@ -330,14 +333,14 @@ void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct ct
 	    !(p->file = calloc(nv + 1, sizeof(*p->file))) ||
 	    !(p->shots = calloc((size_t)req->n + nv, sizeof(*p->shots))))
 		abort();
-	p->d = d;
+	p->env = env;
 	p->t = target_ref(t);
 	p->cred = cred_ref(t->prov->cred);
 	p->n = (size_t)req->n;
 	for (size_t i = 0; i < p->n; i++)
 		p->body[i] = tmpl_ref(t->tmpl);
 	p->nvariants = nv;
-	if (nv && load_variants(d, p, req->variants, msg, sizeof(msg)) < 0) {
+	if (nv && load_variants(env->set, p, req->variants, msg, sizeof(msg)) < 0) {
 		proto_response_error(out, PROTO_E_FAILED, msg);
 		probe_free(p);
 		return;
@@ -347,16 +350,16 @@ void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct ct
 		probe_free(p);
 		return;
 	}
-	p->next = d->probes;
-	d->probes = p;
+	p->next = env->running;
+	env->running = p;
 	log_info("%s: verification test: %zu requests%s", t->name, p->n, nv ? " and variants" : "");
 	send_next(p);
 }
 
-void probe_abort_all(struct daemon *d)
+void probe_abort_all(struct probe_env *env)
 {
-	while (d->probes) {
-		struct probe *p = d->probes;
+	while (env->running) {
+		struct probe *p = env->running;
 		http_cancel(&p->req);
 		answer_error(p, "warmd is stopping");
 	}

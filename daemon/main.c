@@ -41,6 +41,7 @@ struct warmd {
 	struct metrics_textfile *metrics_textfile;
 	struct status_line status;
 	struct rollout *rollout;
+	struct probe_env probes;
 	struct ctl_cmd_env cmds; /* what the control commands act on */
 	uv_signal_t sighup, sigterm, sigint;
 	uv_timer_t grace;
@@ -123,7 +124,7 @@ static void finish(struct warmd *w)
 	notify_watchdog_stop();
 	rollout_free(w->rollout);
 	w->rollout = NULL;
-	probe_abort_all(&w->d);
+	probe_abort_all(&w->probes);
 	uv_close((uv_handle_t *)&w->grace, NULL);
 	uv_close((uv_handle_t *)&w->sighup, NULL);
 	uv_close((uv_handle_t *)&w->sigterm, NULL);
@@ -200,7 +201,7 @@ static void stop(struct warmd *w, int signum)
 	w->status.stopping = true;
 	notify_stopping();
 	rollout_abort(w->rollout, "warmd is stopping");
-	probe_abort_all(&w->d);
+	probe_abort_all(&w->probes);
 	log_info("%s: stopping (%d warm(s) in flight)", strsignal(signum),
 	         sched_inflight(w->d.set.sched));
 	/* No new warms; let the ones in flight land, briefly. */
@@ -263,7 +264,8 @@ static int start(struct warmd *w, const char *config)
 	}
 	w->rollout = rollout_new(&w->d.set, weights_changed_cb, w,
 	                         (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL));
-	w->cmds = (struct ctl_cmd_env){ .d = &w->d, .rollout = w->rollout };
+	w->probes = (struct probe_env){ .set = &w->d.set, .http = w->d.http };
+	w->cmds = (struct ctl_cmd_env){ .d = &w->d, .rollout = w->rollout, .probes = &w->probes };
 	if (daemon_stage(config, &d, &st) < 0) {
 		char line[1400];
 		for (size_t i = 0; i < d.n; i++) {

@@ -23,8 +23,6 @@
 struct pricing;
 struct touch_report;
 
-struct probe;
-
 /* What the daemon tells the features built on it without including them
  * (main.c fills it; every entry may be NULL). */
 struct daemon_ops {
