@@ -7,7 +7,9 @@
 
 #include "audit.h"
 #include "ctl_reply.h"
+#include "clock.h"
 #include "daemon.h"
+#include "provider.h"
 #include "jsonx.h"
 #include "log.h"
 #include "pricing.h"
@@ -28,7 +30,7 @@ struct audit_item {
 
 struct audit_job {
 	uv_work_t work;
-	struct daemon *d;
+	struct audit_env *env;
 	struct ctl_reply *reply;
 	struct audit_target *in;
 	struct audit_item *items;
@@ -131,7 +133,7 @@ static void after_work_cb(uv_work_t *w, int status)
 	struct audit_job *job = w->data;
 	struct buf out = BUF_INIT;
 
-	job->d->auditing = false;
+	job->env->running = false;
 	if (status < 0 || !job->result) {
 		proto_response_error(&out, PROTO_E_FAILED,
 		                     "the audit could not run (out of memory)");
@@ -148,38 +150,38 @@ static void after_work_cb(uv_work_t *w, int status)
 	job_free(job);
 }
 
-void audit_cmd(struct daemon *d, const struct proto_request *req, struct ctl_conn *conn,
+void audit_cmd(struct audit_env *env, const struct proto_request *req, struct ctl_conn *conn,
                struct buf *out)
 {
 	struct audit_job *job;
 
-	if (req->target && !target_set_find(&d->set, req->target)) {
+	if (req->target && !target_set_find(env->set, req->target)) {
 		char msg[300];
 		size_t first;
-		if (target_set_lanes(&d->set, req->target, &first) > 0)
+		if (target_set_lanes(env->set, req->target, &first) > 0)
 			snprintf(msg, sizeof(msg),
 			         "%.64s has named versions: audit one of them, such as %s, or all "
 			         "targets",
-			         req->target, d->set.targets[first]->name);
+			         req->target, env->set->targets[first]->name);
 		else
 			snprintf(msg, sizeof(msg), "no target named \"%.64s\"", req->target);
 		proto_response_error(out, PROTO_E_NOT_FOUND, msg);
 		return;
 	}
-	if (d->auditing) {
+	if (env->running) {
 		proto_response_error(out, PROTO_E_BUSY, "an audit is running; try again shortly");
 		return;
 	}
 	job = calloc(1, sizeof(*job));
-	if (!job || !(job->in = calloc(d->set.ntargets + 1, sizeof(*job->in))) ||
-	    !(job->items = calloc(d->set.ntargets + 1, sizeof(*job->items))))
+	if (!job || !(job->in = calloc(env->set->ntargets + 1, sizeof(*job->in))) ||
+	    !(job->items = calloc(env->set->ntargets + 1, sizeof(*job->items))))
 		abort();
-	job->d = d;
-	job->now = clock_now(d->set.clk);
+	job->env = env;
+	job->now = clock_now(env->set->clk);
 	job->only = dup_or_null(req->target);
 	/* Every target, even for one: cache keys are counted per provider. */
-	for (size_t i = 0; i < d->set.ntargets; i++) {
-		snapshot(job, i, d->set.targets[i]);
+	for (size_t i = 0; i < env->set->ntargets; i++) {
+		snapshot(job, i, env->set->targets[i]);
 		job->n++;
 	}
 	job->work.data = job;
@@ -188,14 +190,14 @@ void audit_cmd(struct daemon *d, const struct proto_request *req, struct ctl_con
 		proto_response_error(out, PROTO_E_BUSY, "cannot wait for the audit now");
 		return;
 	}
-	if (uv_queue_work(d->loop, &job->work, work_cb, after_work_cb) < 0) {
+	if (uv_queue_work(env->loop, &job->work, work_cb, after_work_cb) < 0) {
 		struct buf err = BUF_INIT;
 		proto_response_error(&err, PROTO_E_FAILED, "cannot start the audit");
 		ctl_reply_send(job->reply, &err);
 		job_free(job);
 		return;
 	}
-	d->auditing = true;
+	env->running = true;
 }
 
 /* --check-config ---------------------------------------------------------------------- */

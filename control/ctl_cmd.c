@@ -316,7 +316,7 @@ void ctl_cmd_run(void *data, const struct proto_request *req, const struct ctl_p
 		probe_cmd_test(env->probes, req, conn, out);
 		return;
 	case PROTO_AUDIT:
-		audit_cmd(d, req, conn, out);
+		audit_cmd(env->audit, req, conn, out);
 		return;
 	case PROTO_CMD_COUNT:
 		break;

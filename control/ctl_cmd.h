@@ -8,6 +8,7 @@
 #include "ctl.h"
 #include "proto.h"
 
+struct audit_env;
 struct daemon;
 struct probe_env;
 struct rollout;
@@ -17,6 +18,7 @@ struct ctl_cmd_env {
 	struct daemon *d;
 	struct rollout *rollout;
 	struct probe_env *probes;
+	struct audit_env *audit;
 };
 
 /* A ctl_run_fn (ctl.h): data is a struct ctl_cmd_env. conn is the

@@ -42,6 +42,7 @@ struct warmd {
 	struct status_line status;
 	struct rollout *rollout;
 	struct probe_env probes;
+	struct audit_env audit;
 	struct ctl_cmd_env cmds; /* what the control commands act on */
 	uv_signal_t sighup, sigterm, sigint;
 	uv_timer_t grace;
@@ -265,7 +266,10 @@ static int start(struct warmd *w, const char *config)
 	w->rollout = rollout_new(&w->d.set, weights_changed_cb, w,
 	                         (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL));
 	w->probes = (struct probe_env){ .set = &w->d.set, .http = w->d.http };
-	w->cmds = (struct ctl_cmd_env){ .d = &w->d, .rollout = w->rollout, .probes = &w->probes };
+	w->audit = (struct audit_env){ .loop = w->loop, .set = &w->d.set };
+	w->cmds = (struct ctl_cmd_env){
+		.d = &w->d, .rollout = w->rollout, .probes = &w->probes, .audit = &w->audit
+	};
 	if (daemon_stage(config, &d, &st) < 0) {
 		char line[1400];
 		for (size_t i = 0; i < d.n; i++) {

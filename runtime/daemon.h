@@ -47,8 +47,6 @@ struct daemon {
 	struct daemon_ops ops;
 	void *ops_data;
 	double touch_drop_logged_at;
-	struct probe *probes; /* warmctl test runs in flight (probe.c) */
-	bool auditing;        /* an audit is on a worker thread (audit_cmd.c) */
 };
 
 /* A configuration built and validated but not applied. */
