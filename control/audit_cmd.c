@@ -6,15 +6,16 @@
 #include <uv.h>
 
 #include "audit.h"
-#include "ctl_reply.h"
 #include "clock.h"
+#include "ctl_reply.h"
 #include "daemon.h"
-#include "provider.h"
 #include "jsonx.h"
 #include "log.h"
 #include "pricing.h"
+#include "provider.h"
 #include "rollout.h"
 #include "template.h"
+#include "xalloc.h"
 
 /* Everything one target lends the audit, owned by the job: the worker
  * thread must not see anything a reload could free meanwhile. */
@@ -40,15 +41,6 @@ struct audit_job {
 	json_object *result;
 };
 
-static char *dup_or_null(const char *s)
-{
-	char *p = s ? strdup(s) : NULL;
-
-	if (s && !p)
-		abort();
-	return p;
-}
-
 /* Copies what the audit needs of t into item i of job. */
 static void snapshot(struct audit_job *job, size_t i, const struct target *t)
 {
@@ -56,12 +48,11 @@ static void snapshot(struct audit_job *job, size_t i, const struct target *t)
 	struct audit_target *a = &job->in[i];
 
 	it->tmpl = tmpl_ref(t->tmpl);
-	it->name = dup_or_null(t->name);
-	it->provider = dup_or_null(t->prov->name);
-	it->cache_key = dup_or_null(t->cache_key);
+	it->name = xstrdup(t->name);
+	it->provider = xstrdup(t->prov->name);
+	it->cache_key = xstrdup_or_null(t->cache_key);
 	if (t->touch_n) {
-		if (!(it->touches = malloc(t->touch_n * sizeof(*it->touches))))
-			abort();
+		it->touches = xreallocarray(NULL, t->touch_n, sizeof(*it->touches));
 		for (unsigned k = 0; k < t->touch_n; k++)
 			it->touches[k] = target_touch_at(t, k);
 	}
@@ -172,13 +163,12 @@ void audit_cmd(struct audit_env *env, const struct proto_request *req, struct ct
 		proto_response_error(out, PROTO_E_BUSY, "an audit is running; try again shortly");
 		return;
 	}
-	job = calloc(1, sizeof(*job));
-	if (!job || !(job->in = calloc(env->set->ntargets + 1, sizeof(*job->in))) ||
-	    !(job->items = calloc(env->set->ntargets + 1, sizeof(*job->items))))
-		abort();
+	job = xcalloc(1, sizeof(*job));
+	job->in = xcalloc(env->set->ntargets + 1, sizeof(*job->in));
+	job->items = xcalloc(env->set->ntargets + 1, sizeof(*job->items));
 	job->env = env;
 	job->now = clock_now(env->set->clk);
-	job->only = dup_or_null(req->target);
+	job->only = xstrdup_or_null(req->target);
 	/* Every target, even for one: cache keys are counted per provider. */
 	for (size_t i = 0; i < env->set->ntargets; i++) {
 		snapshot(job, i, env->set->targets[i]);
@@ -236,11 +226,9 @@ static void emit_cb(const struct audit_finding *f, void *data)
 void audit_check_staging(const struct staging *st, struct diags *diags)
 {
 	const struct config *cfg = st->cfg;
-	struct audit_target *in = calloc(cfg->ntargets + 1, sizeof(*in));
+	struct audit_target *in = xcalloc(cfg->ntargets + 1, sizeof(*in));
 	struct emit_ctx ctx = { cfg, diags };
 
-	if (!in)
-		abort();
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		const struct cfg_target *c = &cfg->targets[i];
 		const struct cfg_provider *p = &cfg->providers[c->provider_index];

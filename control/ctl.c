@@ -17,6 +17,7 @@
 #include "log.h"
 #include "proto.h"
 #include "sockfile.h"
+#include "xalloc.h"
 
 struct conn {
 	struct ctl_conn base; /* what a command sees: ctl_reply_defer() */
@@ -263,8 +264,8 @@ static void conn_send(struct conn *c, struct buf *out)
 		conn_close(c);
 		return;
 	}
-	w = malloc(sizeof(*w));
-	if (!w || !(w->data = buf_steal(out))) {
+	w = xmalloc(sizeof(*w));
+	if (!(w->data = buf_steal(out))) {
 		free(w);
 		buf_free(out);
 		conn_close(c);
@@ -400,14 +401,12 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 static void finish_eof(struct conn *c)
 {
-	uv_shutdown_t *sh = malloc(sizeof(*sh));
+	uv_shutdown_t *sh = xmalloc(sizeof(*sh));
 
-	if (sh) {
-		sh->data = c;
-		if (uv_shutdown(sh, (uv_stream_t *)&c->pipe, shutdown_cb) == 0)
-			return; /* once the answers are out; the stall timer if never */
-		free(sh);
-	}
+	sh->data = c;
+	if (uv_shutdown(sh, (uv_stream_t *)&c->pipe, shutdown_cb) == 0)
+		return; /* once the answers are out; the stall timer if never */
+	free(sh);
 	conn_close(c);
 }
 
@@ -450,10 +449,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (used < (size_t)n) {
 		c->in_len = (size_t)n - used;
 		c->in_off = 0;
-		if (!(c->in = malloc(c->in_len))) {
-			conn_close(c);
-			return;
-		}
+		c->in = xmalloc(c->in_len); /* at most one read (rbuf) */
 		memcpy(c->in, b->base + used, c->in_len);
 	}
 	if (!conn_may_run(c) || c->in) {
@@ -490,8 +486,9 @@ static struct ctl_reply *conn_defer(struct ctl_conn *cc)
 	struct conn *c = (struct conn *)cc;
 	struct pending *p;
 
-	if (c->pending || !(p = calloc(1, sizeof(*p))))
+	if (c->pending)
 		return NULL;
+	p = xcalloc(1, sizeof(*p));
 	p->base.ops = cc->ops;
 	p->c = c;
 	c->pending = p;
@@ -585,9 +582,7 @@ static void connection_cb(uv_stream_t *server, int status)
 		log_warning("control: accept failed: %s", uv_strerror(status));
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return;
+	c = xcalloc(1, sizeof(*c));
 	c->base.ops = &reply_ops;
 	c->ctl = ctl;
 	linebuf_init(&c->lb, PROTO_MAX_LINE);
@@ -679,12 +674,10 @@ int ctl_listen(uv_loop_t *loop, const char *path, const char *group, const struc
                ctl_run_fn run, void *data, struct ctl **ret, struct errmsg *e)
 {
 	static const struct ctl_limits defaults = CTL_LIMITS_DEFAULT;
-	struct ctl *ctl = calloc(1, sizeof(*ctl));
+	struct ctl *ctl = xcalloc(1, sizeof(*ctl));
 	struct stat st;
 	int r, fd;
 
-	if (!ctl)
-		return errmsg_set(e, -ENOMEM, "out of memory");
 	ctl->loop = loop;
 	ctl->lim = lim ? *lim : defaults;
 	ctl->run = run;
@@ -718,7 +711,7 @@ int ctl_listen(uv_loop_t *loop, const char *path, const char *group, const struc
 		if (r < 0)
 			return open_failed(
 			        ctl, errmsg_set(e, r, "cannot bind %s: %s", path, uv_strerror(r)));
-		ctl->path = strdup(path);
+		ctl->path = xstrdup(path);
 		if (sockfile_set_access(path, group, e) < 0)
 			log_warning("control socket: %s", e->text);
 		ctl->sock_gid = stat(path, &st) == 0 ? st.st_gid : getegid();

@@ -10,12 +10,13 @@
 #include <uv.h>
 
 #include "clock.h"
+#include "log.h"
+#include "pricing.h"
 #include "provider.h"
 #include "sched.h"
 #include "target.h"
-#include "log.h"
-#include "pricing.h"
 #include "version.h"
+#include "xalloc.h"
 
 struct metrics_textfile {
 	uv_timer_t timer;
@@ -234,14 +235,11 @@ static void textfile_cb(uv_timer_t *t)
 int metrics_textfile_open(uv_loop_t *loop, const struct target_set *set, const char *path,
                           double interval, struct metrics_textfile **ret, struct errmsg *e)
 {
-	struct metrics_textfile *m = calloc(1, sizeof(*m));
+	struct metrics_textfile *m = xcalloc(1, sizeof(*m));
 	uint64_t ms = (uint64_t)(interval * 1000);
 	int r;
 
-	if (!m || !(m->path = strdup(path))) {
-		free(m);
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	}
+	m->path = xstrdup(path);
 	m->set = set;
 	r = textfile_write(m);
 	if (r < 0) {

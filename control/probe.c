@@ -7,16 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "cred.h"
 #include "ctl_reply.h"
-#include "clock.h"
-#include "provider.h"
-#include "target.h"
 #include "jsonx.h"
 #include "log.h"
 #include "pricing.h"
-#include "rollout.h"
+#include "provider.h"
+#include "target.h"
 #include "template.h"
+#include "xalloc.h"
 
 /* One answer of the provider. */
 struct shot {
@@ -283,8 +283,8 @@ static int load_variants(const struct target_set *set, struct probe *p, json_obj
 		struct errmsg e = { "" };
 		struct tmpl *tm = NULL;
 
-		p->file[k] = strdup(file);
-		if (!p->file[k] || !ct)
+		p->file[k] = xstrdup(file);
+		if (!ct)
 			return snprintf(msg, n, "%s: the target's configuration is gone", file), -1;
 		if (template_from_bytes(
 		            body, (size_t)json_object_get_string_len(jsonx_get(v, "body")), ct,
@@ -328,11 +328,11 @@ void probe_cmd_test(struct probe_env *env, const struct proto_request *req, stru
 		proto_response_error(out, PROTO_E_FAILED, msg);
 		return;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p || !(p->body = calloc((size_t)req->n + nv, sizeof(*p->body))) ||
-	    !(p->file = calloc(nv + 1, sizeof(*p->file))) ||
-	    !(p->shots = calloc((size_t)req->n + nv, sizeof(*p->shots))))
-		abort();
+	/* req->n and the variants are bounded by the protocol (proto.c). */
+	p = xcalloc(1, sizeof(*p));
+	p->body = xcalloc((size_t)req->n + nv, sizeof(*p->body));
+	p->file = xcalloc(nv + 1, sizeof(*p->file));
+	p->shots = xcalloc((size_t)req->n + nv, sizeof(*p->shots));
 	p->env = env;
 	p->t = target_ref(t);
 	p->cred = cred_ref(t->prov->cred);

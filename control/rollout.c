@@ -332,8 +332,8 @@ void rollout_cmd_weights(struct rollout *ro, const struct proto_request *req, st
 		apply_weights(ro, lanes, weights, n, what, out);
 		return;
 	}
-	w = calloc(1, sizeof(*w));
-	if (!w || !(w->reply = ctl_reply_defer(conn))) {
+	w = xcalloc(1, sizeof(*w));
+	if (!(w->reply = ctl_reply_defer(conn))) {
 		free(w);
 		proto_response_error(out, PROTO_E_BUSY, "cannot wait for the warm now; try again");
 		return;
@@ -342,11 +342,9 @@ void rollout_cmd_weights(struct rollout *ro, const struct proto_request *req, st
 	text_copy(w->what, sizeof(w->what), what);
 	w->since = now;
 	w->n = n;
-	w->lanes = calloc(n, sizeof(*w->lanes));
-	w->weights = calloc(n, sizeof(*w->weights));
-	w->need = calloc(n, sizeof(*w->need));
-	if (!w->lanes || !w->weights || !w->need)
-		abort();
+	w->lanes = xcalloc(n, sizeof(*w->lanes));
+	w->weights = xcalloc(n, sizeof(*w->weights));
+	w->need = xcalloc(n, sizeof(*w->need));
 	for (size_t i = 0; i < n; i++) {
 		w->lanes[i] = target_ref(lanes[i]);
 		w->weights[i] = weights[i];

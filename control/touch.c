@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "sockfile.h"
+#include "xalloc.h"
 
 /* Datagrams read per wake-up, so a flood cannot starve the loop. */
 #define TOUCH_BATCH 64
@@ -81,9 +82,7 @@ int touch_open(uv_loop_t *loop, const char *path, const char *group, const struc
 	if (r < 0)
 		return r;
 	if (r > 0) {
-		t = calloc(1, sizeof(*t));
-		if (!t)
-			return errmsg_set(e, -ENOMEM, "out of memory");
+		t = xcalloc(1, sizeof(*t));
 		t->ops = ops;
 		t->data = data;
 		r = touch_watch(loop, t, fd);
@@ -101,11 +100,8 @@ int touch_open(uv_loop_t *loop, const char *path, const char *group, const struc
 	r = sockfile_clear(path, false, e); /* a datagram socket has no listener to ask */
 	if (r < 0)
 		return r;
-	t = calloc(1, sizeof(*t));
-	if (!t || !(t->path = strdup(path))) {
-		free(t);
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	}
+	t = xcalloc(1, sizeof(*t));
+	t->path = xstrdup(path);
 	t->ops = ops;
 	t->data = data;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

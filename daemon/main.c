@@ -28,6 +28,7 @@
 #include "status.h"
 #include "touch.h"
 #include "version.h"
+#include "xalloc.h"
 
 #define SHUTDOWN_GRACE_MS 1500
 
@@ -319,14 +320,10 @@ static int start(struct warmd *w, const char *config)
 		log_info("serving /metrics on %s (port %d)", st->cfg->daemon.metrics_listen,
 		         metrics_http_port(w->metrics_http));
 	}
-	state_path = st->cfg->daemon.state_file ? strdup(st->cfg->daemon.state_file) : NULL;
+	state_path = xstrdup_or_null(st->cfg->daemon.state_file);
 	daemon_apply(&w->d, st, NULL);
-	r = state_open(w->loop, &w->d.set, state_path, &w->state);
+	w->state = state_open(w->loop, &w->d.set, state_path);
 	free(state_path);
-	if (r < 0) {
-		log_error("cannot start: %s", strerror(-r));
-		return r;
-	}
 	state_restore(w->state, &paused_all);
 	if (paused_all)
 		daemon_pause_all(&w->d, true);
@@ -419,11 +416,14 @@ int main(int argc, char **argv)
 	if (!config) {
 		/* systemd's ConfigurationDirectory= (the first one), else /etc/warmd. */
 		const char *dir = getenv("CONFIGURATION_DIRECTORY");
-		if (dir && *dir &&
-		    asprintf(&config_default, "%.*s/warmd.conf", (int)strcspn(dir, ":"), dir) > 0)
+		if (dir && *dir) {
+			if (asprintf(&config_default, "%.*s/warmd.conf", (int)strcspn(dir, ":"),
+			             dir) < 0)
+				xalloc_die("asprintf");
 			config = config_default;
-		else
+		} else {
 			config = CONFIG_DEFAULT_FILE;
+		}
 	}
 	if (check && trace) {
 		fprintf(stderr, "warmd: --check-config and --simulate do not go together (the "

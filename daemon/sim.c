@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "jsonx.h"
 #include "pricing.h"
+#include "xalloc.h"
 
 #define SIM_SEED 0x5eedULL
 
@@ -105,10 +106,8 @@ static int cmp_entry(const void *a, const void *b)
 /* Links the targets of each cache entry into a ring. */
 static void link_peers(struct sim *s)
 {
-	struct simx **v = calloc(s->n + 1, sizeof(*v));
+	struct simx **v = xcalloc(s->n + 1, sizeof(*v));
 
-	if (!v)
-		abort();
 	for (size_t i = 0; i < s->n; i++)
 		v[i] = &s->x[i];
 	qsort(v, s->n, sizeof(*v), cmp_entry);
@@ -225,9 +224,7 @@ static int read_trace(struct sim *s, const char *path, struct req **ret, size_t 
 		}
 		if (n == cap) {
 			cap = cap ? cap * 2 : 1024;
-			v = realloc(v, cap * sizeof(*v));
-			if (!v)
-				abort();
+			v = xreallocarray(v, cap, sizeof(*v));
 		}
 		v[n] = (struct req){ ts, (size_t)(find(s, t) - s->x), input, n };
 		n++;
@@ -447,16 +444,12 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 	diags_free(&diags);
 	s.d.set.clk = clock_virtual_new(0);
 	s.d.set.sched = sched_new(s.d.set.clk, &sim_ops, &s, SIM_SEED);
-	if (!s.d.set.clk || !s.d.set.sched)
-		abort();
 	/* The targets exist before the trace is read (it names them); the clock
 	 * starts at the first request, when they are planned. */
 	sched_pause_all(s.d.set.sched, true);
 	daemon_apply(&s.d, st, NULL);
 	s.n = s.d.set.ntargets;
-	s.x = calloc(s.n + 1, sizeof(*s.x));
-	if (!s.x)
-		abort();
+	s.x = xcalloc(s.n + 1, sizeof(*s.x));
 	for (size_t i = 0; i < s.n; i++) {
 		s.x[i].t = s.d.set.targets[i];
 		s.x[i].prefix = s.d.set.targets[i]->tmpl->prefix_tokens_est;
@@ -499,9 +492,7 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 			add_money(&s, &x->miss_cost, pricing_mul(x->prefix, x->w - x->r));
 		if (reqs[i].input > x->prefix)
 			add_money(&s, &x->tail_cost, pricing_mul(reqs[i].input - x->prefix, x->in));
-		x->times = realloc(x->times, (x->ntimes + 1) * sizeof(double));
-		if (!x->times)
-			abort();
+		x->times = xreallocarray(x->times, x->ntimes + 1, sizeof(*x->times));
 		x->times[x->ntimes++] = now;
 		event(&s, now, x->t->name, "request", hit);
 		x->t->touches++;

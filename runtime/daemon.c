@@ -19,6 +19,7 @@
 #include "share.h"
 #include "touch_report.h"
 #include "version.h"
+#include "xalloc.h"
 
 /* The STATUS= line may have changed: refresh it now. */
 static void tell_status(struct daemon *d)
@@ -76,8 +77,8 @@ static void stage_pricing(const struct config *cfg, struct diags *d, struct pric
 		return;
 	}
 	if (cfg->price_overrides) {
-		if (!p && !(p = calloc(1, sizeof(*p))))
-			abort();
+		if (!p)
+			p = xcalloc(1, sizeof(*p));
 		pricing_add_all(p, cfg->price_overrides);
 	}
 	*ret = p;
@@ -103,14 +104,10 @@ static int stage(const char *path, bool keys, struct diags *d, struct staging **
 
 	if (config_load(path, d, &cfg) < 0)
 		return -EINVAL;
-	st = calloc(1, sizeof(*st));
-	if (!st)
-		abort();
+	st = xcalloc(1, sizeof(*st));
 	st->cfg = cfg;
-	st->creds = calloc(cfg->nproviders + 1, sizeof(*st->creds));
-	st->tmpls = calloc(cfg->ntargets + 1, sizeof(*st->tmpls));
-	if (!st->creds || !st->tmpls)
-		abort();
+	st->creds = xcalloc(cfg->nproviders + 1, sizeof(*st->creds));
+	st->tmpls = xcalloc(cfg->ntargets + 1, sizeof(*st->tmpls));
 	stage_pricing(cfg, d, &st->pricing);
 	for (size_t i = 0; i < cfg->nproviders; i++) {
 		const struct cfg_provider *p = &cfg->providers[i];
@@ -189,10 +186,8 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path,
 	/* Absolute, so reloads and status do not depend on the working directory. */
 	d->set.config_path = realpath(config_path, NULL);
 	if (!d->set.config_path)
-		d->set.config_path = strdup(config_path);
+		d->set.config_path = xstrdup(config_path);
 	d->set.clk = clock_live_new(loop);
-	if (!d->set.config_path || !d->set.clk)
-		return -ENOMEM;
 	snprintf(ua, sizeof(ua), "warmd/%s", WARMD_VERSION);
 	r = http_new(loop, ua, &d->http);
 	if (r < 0)
@@ -203,8 +198,6 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path,
 	d->warm.observe_data = d;
 	d->set.sched = sched_new(d->set.clk, &sched_ops, &d->warm,
 	                         (uint64_t)getpid() ^ (uint64_t)time(NULL));
-	if (!d->set.sched)
-		return -ENOMEM;
 	d->warm.sched = d->set.sched;
 	d->set.started_at = clock_now(d->set.clk);
 	return 0;
@@ -261,14 +254,13 @@ static void retire_target(struct daemon *d, struct target *t)
 void daemon_drop_target(struct daemon *d, struct target *t)
 {
 	size_t i = 0, nf = t->nfollowers + t->nextended_by;
-	struct target **linked = nf ? calloc(nf, sizeof(*linked)) : NULL;
+	struct target **linked;
 
 	while (i < d->set.ntargets && d->set.targets[i] != t)
 		i++;
-	if (i == d->set.ntargets || (nf && !linked)) {
-		free(linked);
+	if (i == d->set.ntargets)
 		return;
-	}
+	linked = xcalloc(nf, sizeof(*linked));
 	/* Whoever shared its entry or waited for it plans again without it. */
 	for (size_t k = 0; k < t->nfollowers; k++)
 		linked[k] = target_ref(t->followers[k]);
@@ -292,10 +284,8 @@ void daemon_drop_target(struct daemon *d, struct target *t)
 static void apply_providers(struct daemon *d, struct staging *st, struct provider ***ret_provs)
 {
 	struct config *cfg = st->cfg;
-	struct provider **provs = calloc(cfg->nproviders + 1, sizeof(*provs));
+	struct provider **provs = xcalloc(cfg->nproviders + 1, sizeof(*provs));
 
-	if (!provs)
-		abort();
 	for (size_t i = 0; i < cfg->nproviders; i++) {
 		const struct cfg_provider *c = &cfg->providers[i];
 		struct provider *p = find_provider(d->set.provs, d->set.nprovs, c->name);
@@ -310,8 +300,6 @@ static void apply_providers(struct daemon *d, struct staging *st, struct provide
 			cred_unref(p->cred);
 		} else {
 			p = provider_new(c);
-			if (!p)
-				abort();
 		}
 		p->cred = st->creds[i];
 		st->creds[i] = NULL;
@@ -325,17 +313,15 @@ static void remember_fingerprint(struct target *t)
 {
 	if (!t->tmpl->body)
 		return;
-	if (!t->prev_fp && !(t->prev_fp = malloc(sizeof(*t->prev_fp))))
-		abort();
+	if (!t->prev_fp)
+		t->prev_fp = xmalloc(sizeof(*t->prev_fp));
 	audit_fingerprint(t->tmpl->body, t->tmpl->body_len, t->prov->kind, t->prev_fp);
 }
 
 static void push_target(struct target ***v, size_t *n, struct target *t)
 {
-	struct target **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	struct target **nv = xreallocarray(*v, *n + 1, sizeof(*nv));
 
-	if (!nv)
-		abort();
 	nv[(*n)++] = t;
 	*v = nv;
 }
@@ -353,9 +339,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 	if (d->ops.reloading)
 		d->ops.reloading(d->ops_data);
 	apply_providers(d, st, &provs);
-	targets = calloc(cfg->ntargets + 1, sizeof(*targets));
-	if (!targets)
-		abort();
+	targets = xcalloc(cfg->ntargets + 1, sizeof(*targets));
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		const struct cfg_target *c = &cfg->targets[i];
 		struct provider *p = provs[c->provider_index];
@@ -367,8 +351,6 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		fresh = !t;
 		if (!t) {
 			t = target_new(c->name);
-			if (!t)
-				abort();
 			t->prov = provider_ref(p);
 			t->tmpl = tm;
 			if (rep)
@@ -412,15 +394,13 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		target_version_enter(t, t->tmpl, now);
 		free(t->group);
 		free(t->vname);
-		t->group = c->group ? strdup(c->group) : NULL;
-		t->vname = c->vname ? strdup(c->vname) : NULL;
-		if ((c->group && !t->group) || (c->vname && !t->vname))
-			abort();
+		t->group = xstrdup_or_null(c->group);
+		t->vname = xstrdup_or_null(c->vname);
 		t->overlap_s = c->overlap_s;
 		if (c->group)
 			lanes_config_weight(t, c, fresh);
 		free(t->cache_key);
-		t->cache_key = c->cache_key ? strdup(c->cache_key) : NULL;
+		t->cache_key = xstrdup_or_null(c->cache_key);
 		t->ttl_s = c->ttl_s;
 		t->policy = c->policy;
 		t->priority = c->priority;
@@ -429,15 +409,12 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 		t->windows = NULL;
 		t->nwindows = 0;
 		if (c->nwindows) {
-			t->windows = malloc(c->nwindows * sizeof(*t->windows));
-			if (!t->windows)
-				abort();
+			t->windows = xreallocarray(NULL, c->nwindows, sizeof(*t->windows));
 			memcpy(t->windows, c->windows, c->nwindows * sizeof(*t->windows));
 			t->nwindows = c->nwindows;
 		}
-		if (t->policy == POLICY_ADAPTIVE && !t->gaps &&
-		    !(t->gaps = calloc(1, sizeof(*t->gaps))))
-			abort();
+		if (t->policy == POLICY_ADAPTIVE && !t->gaps)
+			t->gaps = xcalloc(1, sizeof(*t->gaps));
 		if (t->last_touch <= 0)
 			t->last_touch = clock_now(d->set.clk); /* idle_limit counts from here */
 		if (t->expires_at > 0)
@@ -471,9 +448,7 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 	free(d->set.targets);
 	n = cfg->ntargets;
 	if (nextra) {
-		targets = realloc(targets, (n + nextra + 1) * sizeof(*targets));
-		if (!targets)
-			abort();
+		targets = xreallocarray(targets, n + nextra + 1, sizeof(*targets));
 		memcpy(targets + n, extra, nextra * sizeof(*extra));
 		n += nextra;
 		target_set_sort(targets, n);

@@ -71,7 +71,8 @@ int daemon_stage_offline(const char *path, struct diags *d, struct staging **ret
 void staging_free(struct staging *st);
 
 /* Creates the runtime on loop (clock, scheduler, HTTP). ops (copied; NULL:
- * none) is called with ops_data. */
+ * none) is called with ops_data. Returns 0, or a negative errno when the
+ * HTTP client cannot start. */
 int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path,
                 const struct daemon_ops *ops, void *ops_data);
 /* Swaps st in (st is consumed). Targets whose version is unchanged keep

@@ -49,8 +49,9 @@ struct target *lanes_keep_replaced(const struct target_set *set, struct target *
 			take_cache(known, t);
 		return NULL;
 	}
-	if (known || !(l = target_new(name)))
+	if (known)
 		return NULL;
+	l = target_new(name);
 	l->prov = provider_ref(t->prov);
 	l->tmpl = tmpl_ref(old);
 	l->group = xstrdup(t->name);

@@ -6,6 +6,7 @@
 
 #include "adapters.h"
 #include "cred.h"
+#include "xalloc.h"
 
 const double provider_lat_bounds[PROVIDER_LAT_BUCKETS] = { 0.025, 0.05, 0.1, 0.25, 0.5,
 	                                                   1,     2.5,  5,   10,   30 };
@@ -24,34 +25,22 @@ void provider_observe_latency(struct provider *p, double seconds)
 
 struct provider *provider_new(const struct cfg_provider *c)
 {
-	struct provider *p = calloc(1, sizeof(*p));
+	struct provider *p = xcalloc(1, sizeof(*p));
 
-	if (!p || !(p->name = strdup(c->name))) {
-		free(p);
-		return NULL;
-	}
+	p->name = xstrdup(c->name);
 	p->refs = 1;
 	breaker_init(&p->breaker, BREAKER_TRIP_PROVIDER);
 	p->kind = c->kind;
 	p->ops = provider_ops_for(c->kind);
 	p->inline_key = c->api_key != NULL;
 	provider_apply_config(p, c);
-	if (!p->base_url) {
-		free(p->name);
-		free(p);
-		return NULL;
-	}
 	return p;
 }
 
 void provider_apply_config(struct provider *p, const struct cfg_provider *c)
 {
-	char *url = strdup(c->base_url);
-
-	if (url) {
-		free(p->base_url);
-		p->base_url = url;
-	}
+	free(p->base_url);
+	p->base_url = xstrdup(c->base_url);
 	p->kind = c->kind;
 	p->ops = provider_ops_for(c->kind);
 	p->max_inflight = c->max_inflight;
@@ -64,8 +53,8 @@ void provider_apply_config(struct provider *p, const struct cfg_provider *c)
 	/* curl copies string options, so warms in flight keep what they had. */
 	free(p->ca_file);
 	free(p->proxy);
-	p->ca_file = c->ca_file ? strdup(c->ca_file) : NULL;
-	p->proxy = c->proxy ? strdup(c->proxy) : NULL;
+	p->ca_file = xstrdup_or_null(c->ca_file);
+	p->proxy = xstrdup_or_null(c->proxy);
 }
 
 struct provider *provider_ref(struct provider *p)

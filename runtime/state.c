@@ -16,13 +16,14 @@
 #include "bounds.h"
 #include "buf.h"
 #include "clock.h"
-#include "sched.h"
-#include "target.h"
 #include "jsonx.h"
 #include "log.h"
 #include "policy.h"
 #include "pricing.h"
+#include "sched.h"
+#include "target.h"
 #include "version.h"
+#include "xalloc.h"
 
 #define STATE_MAX_BYTES (256u * 1024 * 1024)
 /* A time read back may be this much later than now (a clock stepped back
@@ -98,22 +99,16 @@ static void timer_closed_cb(uv_handle_t *h)
 	}
 }
 
-int state_open(uv_loop_t *loop, struct target_set *set, const char *path, struct state **ret)
+struct state *state_open(uv_loop_t *loop, struct target_set *set, const char *path)
 {
-	struct state *s = calloc(1, sizeof(*s));
+	struct state *s = xcalloc(1, sizeof(*s));
 
-	if (!s)
-		return -ENOMEM;
 	s->loop = loop;
 	s->set = set;
-	if (path && !(s->path = strdup(path))) {
-		free(s);
-		return -ENOMEM;
-	}
+	s->path = xstrdup_or_null(path);
 	uv_timer_init(loop, &s->timer);
 	s->timer.data = s;
-	*ret = s;
-	return 0;
+	return s;
 }
 
 /* ---- writing ---- */
@@ -126,8 +121,7 @@ static struct gap_snap *gap_snap_new(const struct gap_hist *h)
 	for (int hr = 0; hr < POLICY_HOURS; hr++)
 		for (int b = 0; b < POLICY_BINS; b++)
 			n += h->n[hr][b] != 0;
-	if (!(g = malloc(sizeof(*g) + n * sizeof(g->cells[0]))))
-		return NULL; /* written without its gaps this once */
+	g = xmalloc(sizeof(*g) + n * sizeof(g->cells[0]));
 	g->ttl_s = h->ttl_s;
 	g->total = h->total;
 	memcpy(g->all, h->all, sizeof(g->all));
@@ -163,12 +157,9 @@ static json_object *gap_json(const struct gap_snap *g)
 static struct snapshot *snapshot_take(struct state *s)
 {
 	const struct target_set *set = s->set;
-	struct snapshot *sn = calloc(1, sizeof(*sn));
+	struct snapshot *sn = xcalloc(1, sizeof(*sn));
 
-	if (!sn || !(sn->recs = calloc(set->ntargets + 1, sizeof(*sn->recs)))) {
-		free(sn);
-		return NULL;
-	}
+	sn->recs = xcalloc(set->ntargets + 1, sizeof(*sn->recs));
 	sn->st = s;
 	sn->work.data = sn;
 	snprintf(sn->tmp, sizeof(sn->tmp), "%s.tmp.%ld.%u", s->path, (long)getpid(), s->seq++);
@@ -198,11 +189,13 @@ static struct snapshot *snapshot_take(struct state *s)
 		r->refreshed_by_warm = t->refreshed_by_warm;
 		r->paused = t->paused;
 		text_copy(r->last_error, sizeof(r->last_error), t->last_error);
-		if (t->nversions && (r->versions = malloc(t->nversions * sizeof(*r->versions)))) {
+		if (t->nversions) {
+			r->versions = xreallocarray(NULL, t->nversions, sizeof(*r->versions));
 			memcpy(r->versions, t->versions, t->nversions * sizeof(*r->versions));
 			r->nversions = t->nversions;
 		}
-		if (t->touch_n && (r->hist = malloc(t->touch_n * sizeof(uint32_t)))) {
+		if (t->touch_n) {
+			r->hist = xreallocarray(NULL, t->touch_n, sizeof(*r->hist));
 			for (unsigned k = 0; k < t->touch_n; k++)
 				r->hist[k] = target_touch_at(t, k);
 			r->nhist = t->touch_n;
@@ -441,10 +434,6 @@ static void timer_cb(uv_timer_t *t)
 	if (s->writing || !s->dirty)
 		return;
 	sn = snapshot_take(s);
-	if (!sn) {
-		arm(s);
-		return;
-	}
 	s->dirty = false;
 	s->writing = true;
 	s->last_write = clock_now(s->set->clk);
@@ -482,8 +471,6 @@ int state_flush(struct state *s)
 	if (!s || !s->path)
 		return 0;
 	sn = snapshot_take(s);
-	if (!sn)
-		return -ENOMEM;
 	snapshot_write(sn);
 	if (sn->err == 0)
 		sn->err = commit(sn->tmp, s->path, sn->errtext, sizeof(sn->errtext));
@@ -741,8 +728,8 @@ static void restore_gaps(struct target *t, json_object *g)
 	json_object *all = jsonx_get(g, "all"), *cells = jsonx_get(g, "cells");
 	int64_t total = 0;
 
-	if (!t->gaps && !(t->gaps = calloc(1, sizeof(*t->gaps))))
-		abort();
+	if (!t->gaps)
+		t->gaps = xcalloc(1, sizeof(*t->gaps));
 	memset(t->gaps, 0, sizeof(*t->gaps));
 	t->gaps->ttl_s = json_object_get_double(jsonx_get(g, "ttl_s"));
 	jsonx_get_int64(g, "total", &total);

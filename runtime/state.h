@@ -28,7 +28,7 @@ struct state;
 
 /* Prepares writing set's targets to path on loop (NULL: state disabled,
  * every call a no-op). set must outlive the state. */
-int state_open(uv_loop_t *loop, struct target_set *set, const char *path, struct state **ret);
+struct state *state_open(uv_loop_t *loop, struct target_set *set, const char *path);
 /* Reads the file and applies it to set's targets, and plans them (call
  * once, after the first config is applied). A missing file is a fresh start; one that is not JSON
  * or not a warmd state file of this format is renamed to

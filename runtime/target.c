@@ -6,15 +6,13 @@
 
 #include "heap.h"
 #include "jsonx.h"
+#include "xalloc.h"
 
 struct target *target_new(const char *name)
 {
-	struct target *t = calloc(1, sizeof(*t));
+	struct target *t = xcalloc(1, sizeof(*t));
 
-	if (!t || !(t->name = strdup(name))) {
-		free(t);
-		return NULL;
-	}
+	t->name = xstrdup(name);
 	t->refs = 1;
 	breaker_init(&t->breaker, BREAKER_TRIP_TARGET);
 	t->next_warm_at = -1;
@@ -52,11 +50,8 @@ void target_unref(struct target *t)
 
 void target_touch_record(struct target *t, double now)
 {
-	if (!t->touch_hist) {
-		t->touch_hist = calloc(TARGET_TOUCH_HISTORY, sizeof(*t->touch_hist));
-		if (!t->touch_hist)
-			return; /* history is an aid, not a duty */
-	}
+	if (!t->touch_hist)
+		t->touch_hist = xcalloc(TARGET_TOUCH_HISTORY, sizeof(*t->touch_hist));
 	t->touch_hist[t->touch_pos] = now > 0 ? (uint32_t)now : 0;
 	t->touch_pos = (t->touch_pos + 1) % TARGET_TOUCH_HISTORY;
 	if (t->touch_n < TARGET_TOUCH_HISTORY)
@@ -76,11 +71,8 @@ struct target_version *target_version_enter(struct target *t, const struct tmpl 
 
 	if (t->nversions && strcmp(t->versions[0].version, tm->version) == 0)
 		return &t->versions[0];
-	if (!t->versions) {
-		t->versions = calloc(TARGET_MAX_VERSIONS, sizeof(*t->versions));
-		if (!t->versions)
-			abort();
-	}
+	if (!t->versions)
+		t->versions = xcalloc(TARGET_MAX_VERSIONS, sizeof(*t->versions));
 	if (t->nversions)
 		t->versions[0].last_seen = now; /* retired now */
 	if (t->nversions == TARGET_MAX_VERSIONS)
