@@ -2,14 +2,13 @@
 #include "metrics.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include "clock.h"
+#include "fileio.h"
 #include "log.h"
 #include "pricing.h"
 #include "provider.h"
@@ -189,35 +188,17 @@ int metrics_write(const struct target_set *set, struct buf *b)
 
 /* ---- node_exporter textfile ---- */
 
-static int textfile_write(struct metrics_textfile *m)
+/* Replaces the file (node_exporter ignores files not ending in .prom, so
+ * it never reads the temp file, PATH.tmp). */
+static int textfile_write(struct metrics_textfile *m, struct errmsg *e)
 {
 	struct buf b = BUF_INIT;
-	char tmp[4200];
-	size_t off = 0;
-	int fd, r = 0;
+	int r = metrics_write(m->set, &b);
 
-	if (metrics_write(m->set, &b) < 0) {
-		buf_free(&b);
-		return -ENOMEM;
-	}
-	/* node_exporter ignores files not ending in .prom: the temp name does not. */
-	snprintf(tmp, sizeof(tmp), "%s.tmp", m->path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		r = -errno;
-	while (r == 0 && off < b.len) {
-		ssize_t n = write(fd, b.data + off, b.len - off);
-		if (n < 0 && errno != EINTR)
-			r = -errno;
-		else if (n > 0)
-			off += (size_t)n;
-	}
-	if (fd >= 0)
-		close(fd);
-	if (r == 0 && rename(tmp, m->path) < 0)
-		r = -errno;
-	if (r < 0 && fd >= 0)
-		unlink(tmp);
+	if (r < 0)
+		errmsg_set(e, r, "out of memory");
+	else
+		r = fileio_write_atomic(m->path, b.data, b.len, 0644, e);
 	buf_free(&b);
 	return r;
 }
@@ -225,10 +206,11 @@ static int textfile_write(struct metrics_textfile *m)
 static void textfile_cb(uv_timer_t *t)
 {
 	struct metrics_textfile *m = t->data;
-	int r = textfile_write(m);
+	struct errmsg e;
+	int r = textfile_write(m, &e);
 
 	if (r < 0 && r != m->last_err)
-		log_warning("metrics_textfile %s not written: %s", m->path, strerror(-r));
+		log_warning("metrics_textfile not written: %s", e.text);
 	m->last_err = r;
 }
 
@@ -241,11 +223,12 @@ int metrics_textfile_open(uv_loop_t *loop, const struct target_set *set, const c
 
 	m->path = xstrdup(path);
 	m->set = set;
-	r = textfile_write(m);
+	r = textfile_write(m, e);
 	if (r < 0) {
 		free(m->path);
 		free(m);
-		return errmsg_set(e, r, "cannot write metrics_textfile %s: %s", path, strerror(-r));
+		errmsg_prefix(e, "cannot write metrics_textfile %s", path);
+		return r;
 	}
 	uv_timer_init(loop, &m->timer);
 	m->timer.data = m;
@@ -264,9 +247,11 @@ static void textfile_closed_cb(uv_handle_t *h)
 
 void metrics_textfile_close(struct metrics_textfile *m)
 {
+	struct errmsg e;
+
 	if (!m)
 		return;
-	textfile_write(m); /* the last word, for a scrape after we are gone */
+	textfile_write(m, &e); /* the last word, for a scrape after we are gone */
 	uv_timer_stop(&m->timer);
 	uv_close((uv_handle_t *)&m->timer, textfile_closed_cb);
 }

@@ -3,7 +3,6 @@
 #include "cred.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "http.h"
 #include "xalloc.h"
 
@@ -81,43 +81,18 @@ static void key_file_mode_warning(const char *path, const struct stat *st, char 
 		         path, mode);
 }
 
-/* Reads at most CRED_MAX_KEY bytes of a key file into out (secret memory);
- * a file others can read leaves a warning in warn. */
+/* Reads a key file into out[0..cap) (secret memory); a file others can
+ * read leaves a warning in warn. */
 static int read_key_file(const char *path, char *out, size_t cap, size_t *ret_len, char *warn,
                          size_t warn_len, struct errmsg *e)
 {
-	size_t len = 0;
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int r = fileio_read_into(path, "api_key_file", out, cap, ret_len, &st, e);
 
-	if (fd < 0)
-		return errmsg_set(e, -errno, "cannot open api_key_file %s: %s", path,
-		                  strerror(errno));
-	/* The file just opened, not the name: nothing can swap it in between. */
-	if (fstat(fd, &st) == 0)
+	/* The file read, not the name: nothing can swap it in between. */
+	if (r == 0)
 		key_file_mode_warning(path, &st, warn, warn_len);
-	for (;;) {
-		ssize_t n = read(fd, out + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int r = -errno;
-			close(fd);
-			return errmsg_set(e, r, "cannot read api_key_file %s: %s", path,
-			                  strerror(-r));
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == cap) {
-			close(fd);
-			return errmsg_set(e, -EFBIG, "api_key_file %s is larger than %d bytes",
-			                  path, CRED_MAX_KEY);
-		}
-	}
-	close(fd);
-	*ret_len = len;
-	return 0;
+	return r;
 }
 
 /* api_key_env values, each captured once per process into secret memory:

@@ -2,13 +2,11 @@
 #include "state.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -16,6 +14,7 @@
 #include "bounds.h"
 #include "buf.h"
 #include "clock.h"
+#include "fileio.h"
 #include "jsonx.h"
 #include "log.h"
 #include "policy.h"
@@ -70,7 +69,7 @@ struct snapshot {
 	struct rec *recs;
 	size_t n;
 	int err;
-	char errtext[512];
+	struct errmsg e; /* what err means */
 };
 
 struct state {
@@ -312,84 +311,23 @@ static int serialise(const struct snapshot *sn, struct buf *out)
 	return r == 0 ? buf_puts(out, "}}\n") : r;
 }
 
-/* Temp file, write loop, fsync (the worker's half). */
-static int write_tmp(const char *tmp, const struct buf *b, char *err, size_t errlen)
-{
-	size_t off = 0;
-	int fd, r = 0;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot create %.300s: %s", tmp, strerror(errno));
-		return r;
-	}
-	while (off < b->len) {
-		ssize_t n = write(fd, b->data + off, b->len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			snprintf(err, errlen, "cannot write %.300s: %s", tmp, strerror(errno));
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (r == 0 && fsync(fd) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot fsync %.300s: %s", tmp, strerror(errno));
-	}
-	close(fd);
-	if (r < 0)
-		unlink(tmp);
-	return r;
-}
-
-/* Rename into place and fsync the directory (the loop's half, so that the
- * newest snapshot is always the one that lands). */
-static int commit(const char *tmp, const char *path, char *err, size_t errlen)
-{
-	const char *slash = strrchr(path, '/');
-	char dir[4096];
-	int dfd;
-
-	if (rename(tmp, path) < 0) {
-		int r = -errno;
-		snprintf(err, errlen, "cannot rename %.200s to %.200s: %s", tmp, path,
-		         strerror(errno));
-		unlink(tmp);
-		return r;
-	}
-	if (!slash)
-		strcpy(dir, ".");
-	else if (slash == path)
-		strcpy(dir, "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd); /* the rename itself must survive a crash */
-		close(dfd);
-	}
-	return 0;
-}
-
 static void snapshot_write(struct snapshot *sn)
 {
 	struct buf b = BUF_INIT;
 
+	/* The worker's half of the atomic replace: temp file, write, fsync. */
 	sn->err = serialise(sn, &b);
 	if (sn->err < 0)
-		snprintf(sn->errtext, sizeof(sn->errtext), "out of memory");
+		errmsg_set(&sn->e, sn->err, "out of memory");
 	else
-		sn->err = write_tmp(sn->tmp, &b, sn->errtext, sizeof(sn->errtext));
+		sn->err = fileio_write_tmp(sn->tmp, b.data, b.len, 0600, &sn->e);
 	buf_free(&b);
 }
 
 static void report(struct state *s, const struct snapshot *sn)
 {
 	if (sn->err < 0 && sn->err != s->last_err)
-		log_warning("state not saved: %s", sn->errtext);
+		log_warning("state not saved: %s", sn->e.text);
 	else if (sn->err == 0 && s->last_err < 0)
 		log_notice("state saved to %s again", s->path);
 	s->last_err = sn->err;
@@ -411,8 +349,8 @@ static void after_work_cb(uv_work_t *w, int status)
 	s->writing = false;
 	if (sn->err == 0 && s->closing)
 		unlink(sn->tmp); /* the final flush wrote newer data already */
-	else if (sn->err == 0)
-		sn->err = commit(sn->tmp, s->path, sn->errtext, sizeof(sn->errtext));
+	else if (sn->err == 0)   /* on the loop, so the newest snapshot is the one that lands */
+		sn->err = fileio_commit(sn->tmp, s->path, &sn->e);
 	report(s, sn);
 	snapshot_free(sn);
 	if (s->closing) {
@@ -473,7 +411,7 @@ int state_flush(struct state *s)
 	sn = snapshot_take(s);
 	snapshot_write(sn);
 	if (sn->err == 0)
-		sn->err = commit(sn->tmp, s->path, sn->errtext, sizeof(sn->errtext));
+		sn->err = fileio_commit(sn->tmp, s->path, &sn->e);
 	report(s, sn);
 	r = sn->err;
 	snapshot_free(sn);
@@ -491,39 +429,6 @@ void state_close(struct state *s)
 }
 
 /* ---- reading ---- */
-
-static int read_all(const char *path, char **ret, size_t *ret_len)
-{
-	struct stat st;
-	size_t len = 0;
-	char *data;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > STATE_MAX_BYTES) {
-		close(fd);
-		return -EINVAL;
-	}
-	data = malloc((size_t)st.st_size + 1);
-	if (!data) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, data + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	data[len] = '\0';
-	*ret = data;
-	*ret_len = len;
-	return 0;
-}
 
 /* What was wrong with one target's entry: collected while it is read, so
  * that it makes one warning, and what stays usable is still restored. */
@@ -914,14 +819,15 @@ int state_restore(struct state *s, bool *ret_paused_all)
 	*ret_paused_all = false;
 	if (!s->path)
 		return 0;
-	r = read_all(s->path, &data, &len);
+	r = fileio_read(s->path, "state file", STATE_MAX_BYTES, &data, &len, &e);
 	if (r == -ENOENT) {
 		log_info("no state file %s yet: starting fresh", s->path);
 		return 0;
 	}
 	if (r < 0) {
-		move_aside(s->path,
-		           r == -EINVAL ? "is not a regular file of sane size" : "cannot be read");
+		move_aside(s->path, r == -EINVAL || r == -EFBIG
+		                            ? "is not a regular file of sane size"
+		                            : "cannot be read");
 		return 0;
 	}
 	r = jsonx_parse(data, len, 16, &doc, &e);
