@@ -281,18 +281,49 @@ void daemon_drop_target(struct daemon *d, struct target *t)
 	daemon_changed(d);
 }
 
-static void apply_providers(struct daemon *d, struct staging *st, struct provider ***ret_provs)
-{
-	struct config *cfg = st->cfg;
-	struct provider **provs = xcalloc(cfg->nproviders + 1, sizeof(*provs));
+/* ---- daemon_apply and its phases ---------------------------------------------------- */
 
-	for (size_t i = 0; i < cfg->nproviders; i++) {
-		const struct cfg_provider *c = &cfg->providers[i];
+/* One application of a staged configuration: the new lists as they are built. */
+struct apply {
+	struct daemon *d;
+	struct staging *st;        /* consumed: its parts move into d */
+	struct config *cfg;        /* st's configuration */
+	struct reload_report *rep; /* or NULL */
+	double now;
+	bool first;              /* start-up: nothing ran before */
+	struct provider **provs; /* one per cfg provider */
+	struct target **targets; /* one per cfg target, then the lanes kept */
+	size_t ntargets;
+	struct target **kept; /* version lanes that stay: replaced versions in their overlap */
+	size_t nkept;
+};
+
+static void report_name(json_object *names, const char *name)
+{
+	json_object_array_add(names, json_object_new_string(name));
+}
+
+static void keep_lane(struct apply *a, struct target *lane)
+{
+	a->kept = xreallocarray(a->kept, a->nkept + 1, sizeof(*a->kept));
+	a->kept[a->nkept++] = lane;
+}
+
+/* Providers: one of the same name keeps its object (its breaker, queue and
+ * counters) and takes the new limits and key; a new key clears a rejected
+ * one. */
+static void swap_providers(struct apply *a)
+{
+	struct daemon *d = a->d;
+
+	a->provs = xcalloc(a->cfg->nproviders + 1, sizeof(*a->provs));
+	for (size_t i = 0; i < a->cfg->nproviders; i++) {
+		const struct cfg_provider *c = &a->cfg->providers[i];
 		struct provider *p = find_provider(d->set.provs, d->set.nprovs, c->name);
 		if (p) {
 			provider_ref(p);
 			provider_apply_config(p, c);
-			if (p->cred_failed && !cred_same_key(p->cred, st->creds[i])) {
+			if (p->cred_failed && !cred_same_key(p->cred, a->st->creds[i])) {
 				p->cred_failed = false;
 				log_notice("provider %s: new API key, retrying its targets",
 				           p->name);
@@ -301,11 +332,10 @@ static void apply_providers(struct daemon *d, struct staging *st, struct provide
 		} else {
 			p = provider_new(c);
 		}
-		p->cred = st->creds[i];
-		st->creds[i] = NULL;
-		provs[i] = p;
+		p->cred = a->st->creds[i];
+		a->st->creds[i] = NULL;
+		a->provs[i] = p;
 	}
-	*ret_provs = provs;
 }
 
 /* The version t is leaving, as the audit will compare the next one with it. */
@@ -318,199 +348,246 @@ static void remember_fingerprint(struct target *t)
 	audit_fingerprint(t->tmpl->body, t->tmpl->body_len, t->prov->kind, t->prev_fp);
 }
 
-static void push_target(struct target ***v, size_t *n, struct target *t)
+/* A target the running set does not have yet. */
+static struct target *add_target(struct apply *a, const struct cfg_target *c, struct provider *p,
+                                 struct tmpl *tm)
 {
-	struct target **nv = xreallocarray(*v, *n + 1, sizeof(*nv));
+	struct target *t = target_new(c->name);
 
-	nv[(*n)++] = t;
-	*v = nv;
+	t->prov = provider_ref(p);
+	t->tmpl = tm;
+	t->overlap_s = c->overlap_s;
+	if (a->rep)
+		report_name(a->rep->added, t->name);
+	if (!a->first)
+		log_info("%s: new target (provider %s, version %s)", t->name, p->name,
+		         tm->short_version);
+	return t;
 }
 
-void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *rep)
+/* A target the running set has: the object and its counters stay; the
+ * provider and template are swapped, and a version it leaves is kept warm
+ * as a lane for the overlap (lanes.h). */
+static struct target *update_target(struct apply *a, struct target *t, const struct cfg_target *c,
+                                    struct provider *p, struct tmpl *tm)
 {
-	struct config *cfg = st->cfg;
-	struct provider **provs;
-	struct target **targets, **extra = NULL, *lane;
-	struct target_set next;
-	size_t nextra = 0, n;
-	bool first = d->set.cfg == NULL, fresh;
-	double now = clock_now(d->set.clk);
+	bool same_version = strcmp(t->tmpl->version, tm->version) == 0 &&
+	                    strcmp(t->tmpl->url, tm->url) == 0 && t->prov == p;
+	bool changed = !same_version || t->ttl_s != c->ttl_s || t->policy != c->policy ||
+	               t->priority != c->priority;
+	struct target *lane;
 
-	if (d->ops.reloading)
-		d->ops.reloading(d->ops_data);
-	apply_providers(d, st, &provs);
-	targets = xcalloc(cfg->ntargets + 1, sizeof(*targets));
-	for (size_t i = 0; i < cfg->ntargets; i++) {
-		const struct cfg_target *c = &cfg->targets[i];
-		struct provider *p = provs[c->provider_index];
-		struct tmpl *tm = st->tmpls[i];
-		struct target *t = target_set_find(&d->set, c->name);
-		bool changed;
-
-		st->tmpls[i] = NULL;
-		fresh = !t;
-		if (!t) {
-			t = target_new(c->name);
-			t->prov = provider_ref(p);
-			t->tmpl = tm;
-			if (rep)
-				json_object_array_add(rep->added, json_object_new_string(t->name));
-			if (!first)
-				log_info("%s: new target (provider %s, version %s)", t->name,
-				         p->name, tm->short_version);
-		} else {
-			/* Same name: keep the object (and counters); swap what changed. */
-			bool same_version = strcmp(t->tmpl->version, tm->version) == 0 &&
-			                    strcmp(t->tmpl->url, tm->url) == 0 && t->prov == p;
-			changed = !same_version || t->ttl_s != c->ttl_s || t->policy != c->policy ||
-			          t->priority != c->priority;
-			target_ref(t);
-			sched_remove(d->set.sched, t);
-			/* "Fix it and reload": a reload is the operator's go-ahead. */
-			t->blocked = false;
-			if (t->prov != p) {
-				provider_unref(t->prov);
-				t->prov = provider_ref(p);
-			}
-			t->overlap_s = c->overlap_s;
-			if (!same_version)
-				remember_fingerprint(t);
-			if (!same_version && t->prov == p &&
-			    (lane = lanes_keep_replaced(&d->set, t, t->tmpl)))
-				push_target(&extra, &nextra, lane);
-			tmpl_unref(t->tmpl);
-			t->tmpl = tm;
-			if (!same_version) {
-				target_reset_version_state(t);
-				log_info("%s: new version %s, warming it", t->name,
-				         tm->short_version);
-			}
-			if (rep && changed)
-				json_object_array_add(rep->changed,
-				                      json_object_new_string(t->name));
-			else if (rep)
-				rep->unchanged++;
-		}
-		target_version_enter(t, t->tmpl, now);
-		free(t->group);
-		free(t->vname);
-		t->group = xstrdup_or_null(c->group);
-		t->vname = xstrdup_or_null(c->vname);
-		t->overlap_s = c->overlap_s;
-		if (c->group)
-			lanes_config_weight(t, c, fresh);
-		free(t->cache_key);
-		t->cache_key = xstrdup_or_null(c->cache_key);
-		t->ttl_s = c->ttl_s;
-		t->policy = c->policy;
-		t->priority = c->priority;
-		t->idle_limit_s = c->idle_limit_s;
-		free(t->windows);
-		t->windows = NULL;
-		t->nwindows = 0;
-		if (c->nwindows) {
-			t->windows = xreallocarray(NULL, c->nwindows, sizeof(*t->windows));
-			memcpy(t->windows, c->windows, c->nwindows * sizeof(*t->windows));
-			t->nwindows = c->nwindows;
-		}
-		if (t->policy == POLICY_ADAPTIVE && !t->gaps)
-			t->gaps = xcalloc(1, sizeof(*t->gaps));
-		if (t->last_touch <= 0)
-			t->last_touch = clock_now(d->set.clk); /* idle_limit counts from here */
-		if (t->expires_at > 0)
-			t->expires_at = t->last_refresh + t->ttl_s;
-		targets[i] = t;
+	target_ref(t);
+	sched_remove(a->d->set.sched, t);
+	/* "Fix it and reload": a reload is the operator's go-ahead. */
+	t->blocked = false;
+	if (t->prov != p) {
+		provider_unref(t->prov);
+		t->prov = provider_ref(p);
 	}
-	target_set_sort(targets, cfg->ntargets);
-	next = (struct target_set){ .targets = targets, .ntargets = cfg->ntargets };
-	/* Whatever the new list does not hold is gone, but for replaced versions
-	 * still in their overlap. */
+	t->overlap_s = c->overlap_s; /* what a replaced version is kept for */
+	if (!same_version) {
+		remember_fingerprint(t);
+		if ((lane = lanes_keep_replaced(&a->d->set, t, t->tmpl)))
+			keep_lane(a, lane);
+	}
+	tmpl_unref(t->tmpl);
+	t->tmpl = tm;
+	if (!same_version) {
+		target_reset_version_state(t);
+		log_info("%s: new version %s, warming it", t->name, tm->short_version);
+	}
+	if (a->rep && changed)
+		report_name(a->rep->changed, t->name);
+	else if (a->rep)
+		a->rep->unchanged++;
+	return t;
+}
+
+/* What the configuration says of t (c), over what t had. */
+static void take_settings(struct target *t, const struct cfg_target *c, bool fresh, double now)
+{
+	target_version_enter(t, t->tmpl, now);
+	free(t->group);
+	free(t->vname);
+	t->group = xstrdup_or_null(c->group);
+	t->vname = xstrdup_or_null(c->vname);
+	if (c->group)
+		lanes_config_weight(t, c, fresh);
+	free(t->cache_key);
+	t->cache_key = xstrdup_or_null(c->cache_key);
+	t->ttl_s = c->ttl_s;
+	t->policy = c->policy;
+	t->priority = c->priority;
+	t->idle_limit_s = c->idle_limit_s;
+	free(t->windows);
+	t->windows = NULL;
+	t->nwindows = 0;
+	if (c->nwindows) {
+		t->windows = xreallocarray(NULL, c->nwindows, sizeof(*t->windows));
+		memcpy(t->windows, c->windows, c->nwindows * sizeof(*t->windows));
+		t->nwindows = c->nwindows;
+	}
+	if (t->policy == POLICY_ADAPTIVE && !t->gaps)
+		t->gaps = xcalloc(1, sizeof(*t->gaps));
+	if (t->last_touch <= 0)
+		t->last_touch = now; /* idle_limit counts from here */
+	if (t->expires_at > 0)
+		t->expires_at = t->last_refresh + t->ttl_s;
+}
+
+/* Targets, matched by name: the new list, in the set's order. */
+static void diff_targets(struct apply *a)
+{
+	a->targets = xcalloc(a->cfg->ntargets + 1, sizeof(*a->targets));
+	a->ntargets = a->cfg->ntargets;
+	for (size_t i = 0; i < a->cfg->ntargets; i++) {
+		const struct cfg_target *c = &a->cfg->targets[i];
+		struct provider *p = a->provs[c->provider_index];
+		struct tmpl *tm = a->st->tmpls[i];
+		struct target *t = target_set_find(&a->d->set, c->name);
+		bool fresh = !t;
+
+		a->st->tmpls[i] = NULL; /* the target takes it */
+		t = fresh ? add_target(a, c, p, tm) : update_target(a, t, c, p, tm);
+		take_settings(t, c, fresh, a->now);
+		a->targets[i] = t;
+	}
+	target_set_sort(a->targets, a->ntargets);
+}
+
+/* What the new list does not hold is gone, but for replaced versions still
+ * in their overlap. */
+static void retire_targets(struct apply *a)
+{
+	struct target_set next = { .targets = a->targets, .ntargets = a->ntargets };
+	struct daemon *d = a->d;
+
 	for (size_t i = 0; i < d->set.ntargets; i++) {
 		struct target *t = d->set.targets[i];
-		if (target_set_find(&next, t->name))
+		if (target_set_find(&next, t->name)) {
 			target_unref(t); /* the new list holds its own reference */
-		else if (t->retiring && lanes_keep(t, target_set_find(&next, t->group), now))
-			push_target(&extra, &nextra, t); /* the reference moves along */
-		else {
-			if (rep)
-				json_object_array_add(rep->removed,
-				                      json_object_new_string(t->name));
+		} else if (t->retiring && lanes_keep(t, target_set_find(&next, t->group), a->now)) {
+			keep_lane(a, t); /* the reference moves along */
+		} else {
+			if (a->rep)
+				report_name(a->rep->removed, t->name);
 			log_info("%s: target removed", t->name);
 			retire_target(d, t);
 		}
 	}
+}
+
+/* The new lists replace the old ones; a provider the configuration no
+ * longer has is marked removed (warms in flight still hold it). */
+static void install_lists(struct apply *a)
+{
+	struct daemon *d = a->d;
+
 	for (size_t i = 0; i < d->set.nprovs; i++) {
-		if (!find_provider(provs, cfg->nproviders, d->set.provs[i]->name))
+		if (!find_provider(a->provs, a->cfg->nproviders, d->set.provs[i]->name))
 			d->set.provs[i]->removed = true;
 		provider_unref(d->set.provs[i]);
 	}
 	free(d->set.provs);
 	free(d->set.targets);
-	n = cfg->ntargets;
-	if (nextra) {
-		targets = xreallocarray(targets, n + nextra + 1, sizeof(*targets));
-		memcpy(targets + n, extra, nextra * sizeof(*extra));
-		n += nextra;
-		target_set_sort(targets, n);
+	if (a->nkept) {
+		a->targets =
+		        xreallocarray(a->targets, a->ntargets + a->nkept + 1, sizeof(*a->targets));
+		memcpy(a->targets + a->ntargets, a->kept, a->nkept * sizeof(*a->kept));
+		a->ntargets += a->nkept;
+		target_set_sort(a->targets, a->ntargets);
 	}
-	free(extra);
-	d->set.provs = provs;
-	d->set.nprovs = cfg->nproviders;
-	d->set.targets = targets;
-	d->set.ntargets = n;
+	free(a->kept);
+	d->set.provs = a->provs;
+	d->set.nprovs = a->cfg->nproviders;
+	d->set.targets = a->targets;
+	d->set.ntargets = a->ntargets;
+}
 
-	if (d->set.cfg &&
-	    strcmp(d->set.cfg->daemon.control_socket, cfg->daemon.control_socket) != 0)
-		log_warning("control_socket changed to %s: takes effect at the next restart",
-		            cfg->daemon.control_socket);
-	if (d->set.cfg) {
-		static const struct {
-			const char *key;
-			size_t off;
-		} restart_only[] = {
-			{ "touch_socket", offsetof(struct cfg_daemon, touch_socket) },
-			{ "control_group", offsetof(struct cfg_daemon, control_group) },
-			{ "state_file", offsetof(struct cfg_daemon, state_file) },
-			{ "metrics_listen", offsetof(struct cfg_daemon, metrics_listen) },
-			{ "metrics_textfile", offsetof(struct cfg_daemon, metrics_textfile) },
-		};
-		char *tmp;
-		for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
-			const char *o = *(char **)(void *)((char *)&d->set.cfg->daemon +
-			                                   restart_only[i].off);
-			const char *nv =
-			        *(char **)(void *)((char *)&cfg->daemon + restart_only[i].off);
-			if (!o != !nv || (o && strcmp(o, nv) != 0))
-				log_warning("%s changed to %s: takes effect at the next restart",
-				            restart_only[i].key, nv ? nv : "(none)");
-		}
-		/* Keep the sockets that are actually bound. */
-		tmp = cfg->daemon.control_socket;
-		cfg->daemon.control_socket = d->set.cfg->daemon.control_socket;
-		d->set.cfg->daemon.control_socket = tmp;
-		tmp = cfg->daemon.touch_socket;
-		cfg->daemon.touch_socket = d->set.cfg->daemon.touch_socket;
-		d->set.cfg->daemon.touch_socket = tmp;
+/* Settings that only a restart applies: a warning each when they changed;
+ * cfg keeps the sockets that old bound, as they are the ones in use. */
+static void keep_restart_only(struct config *old, struct config *cfg)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} restart_only[] = {
+		{ "control_socket", offsetof(struct cfg_daemon, control_socket) },
+		{ "touch_socket", offsetof(struct cfg_daemon, touch_socket) },
+		{ "control_group", offsetof(struct cfg_daemon, control_group) },
+		{ "state_file", offsetof(struct cfg_daemon, state_file) },
+		{ "metrics_listen", offsetof(struct cfg_daemon, metrics_listen) },
+		{ "metrics_textfile", offsetof(struct cfg_daemon, metrics_textfile) },
+	};
+	char *tmp;
+
+	if (!old)
+		return;
+	for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
+		const char *o = *(char **)(void *)((char *)&old->daemon + restart_only[i].off);
+		const char *nv = *(char **)(void *)((char *)&cfg->daemon + restart_only[i].off);
+		if (!o != !nv || (o && strcmp(o, nv) != 0))
+			log_warning("%s changed to %s: takes effect at the next restart",
+			            restart_only[i].key, nv ? nv : "(none)");
 	}
+	tmp = cfg->daemon.control_socket;
+	cfg->daemon.control_socket = old->daemon.control_socket;
+	old->daemon.control_socket = tmp;
+	tmp = cfg->daemon.touch_socket;
+	cfg->daemon.touch_socket = old->daemon.touch_socket;
+	old->daemon.touch_socket = tmp;
+}
+
+/* The configuration and the price table take over; st is used up. */
+static void install_config(struct apply *a)
+{
+	struct daemon *d = a->d;
+
 	config_free(d->set.cfg);
-	d->set.cfg = cfg;
-	st->cfg = NULL;
+	d->set.cfg = a->cfg;
+	a->st->cfg = NULL;
 	pricing_free(d->pricing);
-	d->pricing = st->pricing;
-	st->pricing = NULL;
+	d->pricing = a->st->pricing;
+	a->st->pricing = NULL;
 	for (size_t i = 0; i < d->set.ntargets; i++)
 		d->set.targets[i]->price = pricing_find(d->pricing, d->set.targets[i]->tmpl->model);
-	staging_free(st);
-	log_set_level(cfg->daemon.log_level);
-	sched_set_max_inflight(d->set.sched, cfg->daemon.max_inflight);
+	staging_free(a->st);
+	log_set_level(a->cfg->daemon.log_level);
+	sched_set_max_inflight(d->set.sched, a->cfg->daemon.max_inflight);
 	sched_set_providers(d->set.sched, d->set.provs, d->set.nprovs);
+}
+
+/* Shared prefixes, then every target planned: shorter prefixes first, so a
+ * target that extends one sees its warm coming. */
+static void replan(struct daemon *d)
+{
 	share_link(d->set.targets, d->set.ntargets);
-	/* Shorter prefixes first, so a target that extends one sees its warm coming. */
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < d->set.ntargets; i++)
 			if (!d->set.targets[i]->extends == !pass)
 				sched_plan(d->set.sched, d->set.targets[i]);
 	sched_rearm(d->set.sched);
+}
+
+void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *rep)
+{
+	struct apply a = { .d = d,
+		           .st = st,
+		           .cfg = st->cfg,
+		           .rep = rep,
+		           .now = clock_now(d->set.clk),
+		           .first = !d->set.cfg };
+
+	if (d->ops.reloading)
+		d->ops.reloading(d->ops_data);
+	swap_providers(&a);
+	diff_targets(&a);
+	retire_targets(&a);
+	install_lists(&a);
+	keep_restart_only(d->set.cfg, a.cfg);
+	install_config(&a);
+	replan(d);
 	d->set.config_loaded_at = clock_now(d->set.clk);
 	daemon_changed(d);
 }
