@@ -252,15 +252,17 @@ static const char *cannot_warm(struct rollout *ro, const struct target *t)
 	return NULL;
 }
 
-void rollout_cmd_weights(struct rollout *ro, const struct proto_request *req, struct ctl_conn *conn,
-                         struct buf *out)
+/* The lanes of the group a weight command names (*ret_lanes, *ret_n) and
+ * the version it names (*ret_v; n when none). Refuses, with an error in
+ * out, a target without named versions, one with a change still waiting,
+ * and an unknown version. */
+static bool weights_lanes(struct rollout *ro, const struct proto_request *req, double now,
+                          struct target ***ret_lanes, size_t *ret_n, size_t *ret_v, struct buf *out)
 {
-	size_t first, n = target_set_lanes(ro->set, req->target, &first), v = n, need = 0;
+	size_t first, n = target_set_lanes(ro->set, req->target, &first), v = n;
 	struct target **lanes = n ? &ro->set->targets[first] : NULL;
-	int weights[CFG_MAX_VERSIONS];
 	struct rollout_waiter *w;
-	double now = clock_now(ro->set->clk);
-	char msg[400], what[160];
+	char msg[400];
 
 	if (n == 0 || !lanes[0]->vname) {
 		snprintf(msg, sizeof(msg),
@@ -271,7 +273,7 @@ void rollout_cmd_weights(struct rollout *ro, const struct proto_request *req, st
 		                     target_set_find(ro->set, req->target) ? PROTO_E_FAILED
 		                                                           : PROTO_E_NOT_FOUND,
 		                     msg);
-		return;
+		return false;
 	}
 	for (w = ro->waiters; w; w = w->next)
 		if (strcmp(w->group, req->target) == 0 && now - w->since > ROLLOUT_WAIT_MAX_S) {
@@ -283,7 +285,7 @@ void rollout_cmd_weights(struct rollout *ro, const struct proto_request *req, st
 			snprintf(msg, sizeof(msg), "%s: \"%s\" is still waiting for its warm",
 			         req->target, w->what);
 			proto_response_error(out, PROTO_E_BUSY, msg);
-			return;
+			return false;
 		}
 	for (size_t i = 0; req->version && i < n; i++)
 		if (strcmp(lanes[i]->vname, req->version) == 0)
@@ -292,53 +294,85 @@ void rollout_cmd_weights(struct rollout *ro, const struct proto_request *req, st
 		snprintf(msg, sizeof(msg), "%s has no version named \"%.64s\"", req->target,
 		         req->version);
 		proto_response_error(out, PROTO_E_NOT_FOUND, msg);
-		return;
+		return false;
 	}
+	*ret_lanes = lanes;
+	*ret_n = n;
+	*ret_v = v;
+	return true;
+}
+
+/* The weights shift, promote or rollback ask for lanes[0..n) (v: the
+ * version named), and the change in words (what). A rollback with nothing
+ * to roll back is refused with an error in out. */
+static bool weights_asked(const struct proto_request *req, struct target *const *lanes, size_t n,
+                          size_t v, int *weights, char *what, size_t what_len, struct buf *out)
+{
+	char msg[400];
+
 	if (req->cmd == PROTO_SHIFT) {
 		shift_weights(lanes, n, v, (int)req->percent, weights);
-		snprintf(what, sizeof(what), "shift %s to %d%%", req->version, (int)req->percent);
-	} else if (req->cmd == PROTO_PROMOTE) {
+		snprintf(what, what_len, "shift %s to %d%%", req->version, (int)req->percent);
+		return true;
+	}
+	if (req->cmd == PROTO_PROMOTE) {
 		for (size_t i = 0; i < n; i++)
 			weights[i] = i == v ? 100 : 0;
-		snprintf(what, sizeof(what), "promote %s", req->version);
-	} else {
-		for (size_t i = 0; i < n; i++) {
-			if (lanes[i]->prev_weight < 0) {
-				snprintf(msg, sizeof(msg),
-				         "%s: nothing to roll back (no shift or promote since the "
-				         "configuration set its weights)",
-				         req->target);
-				proto_response_error(out, PROTO_E_FAILED, msg);
-				return;
-			}
-			weights[i] = lanes[i]->prev_weight;
-		}
-		snprintf(what, sizeof(what), "rollback");
+		snprintf(what, what_len, "promote %s", req->version);
+		return true;
 	}
-	/* Every version the change puts traffic on must be warm first. */
 	for (size_t i = 0; i < n; i++) {
-		const char *why;
+		if (lanes[i]->prev_weight < 0) {
+			snprintf(msg, sizeof(msg),
+			         "%s: nothing to roll back (no shift or promote since the "
+			         "configuration set its weights)",
+			         req->target);
+			proto_response_error(out, PROTO_E_FAILED, msg);
+			return false;
+		}
+		weights[i] = lanes[i]->prev_weight;
+	}
+	snprintf(what, what_len, "rollback");
+	return true;
+}
+
+/* How many of the lanes the change puts traffic on are not warm yet; -1,
+ * with an error in out, when one of them cannot be warmed now. */
+static int cold_lanes(struct rollout *ro, struct target *const *lanes, size_t n, const int *weights,
+                      double now, struct buf *out)
+{
+	const char *why;
+	char msg[400];
+	int need = 0;
+
+	for (size_t i = 0; i < n; i++) {
 		if (weights[i] == 0 || target_state(lanes[i], now, false) == TARGET_WARM)
 			continue;
 		if ((why = cannot_warm(ro, lanes[i]))) {
 			snprintf(msg, sizeof(msg), "%s %s: refusing to send traffic to it cold",
 			         lanes[i]->name, why);
 			proto_response_error(out, PROTO_E_FAILED, msg);
-			return;
+			return -1;
 		}
 		need++;
 	}
-	if (need == 0) {
-		apply_weights(ro, lanes, weights, n, what, out);
-		return;
-	}
-	w = xcalloc(1, sizeof(*w));
+	return need;
+}
+
+/* Defers the answer, warms the need cold lanes now and sets the weights
+ * once they are warm (rollout_warm_done). */
+static void wait_for_warms(struct rollout *ro, const char *group, struct ctl_conn *conn,
+                           struct target *const *lanes, size_t n, const int *weights,
+                           const char *what, int need, double now, struct buf *out)
+{
+	struct rollout_waiter *w = xcalloc(1, sizeof(*w));
+
 	if (!(w->reply = ctl_reply_defer(conn))) {
 		free(w);
 		proto_response_error(out, PROTO_E_BUSY, "cannot wait for the warm now; try again");
 		return;
 	}
-	text_copy(w->group, sizeof(w->group), req->target);
+	text_copy(w->group, sizeof(w->group), group);
 	text_copy(w->what, sizeof(w->what), what);
 	w->since = now;
 	w->n = n;
@@ -354,11 +388,30 @@ void rollout_cmd_weights(struct rollout *ro, const struct proto_request *req, st
 	}
 	w->next = ro->waiters;
 	ro->waiters = w;
-	log_info("%s: %s: warming %zu version(s) first", req->target, what, need);
+	log_info("%s: %s: warming %d version(s) first", group, what, need);
 	for (size_t i = 0; i < n; i++)
-		if (w->need[i])
-			sched_warm_now(ro->set->sched,
-			               w->lanes[i]); /* -EALREADY: one is on its way */
+		if (w->need[i]) /* -EALREADY: one is on its way */
+			sched_warm_now(ro->set->sched, w->lanes[i]);
+}
+
+void rollout_cmd_weights(struct rollout *ro, const struct proto_request *req, struct ctl_conn *conn,
+                         struct buf *out)
+{
+	double now = clock_now(ro->set->clk);
+	int weights[CFG_MAX_VERSIONS], need;
+	struct target **lanes;
+	char what[160];
+	size_t n, v;
+
+	if (!weights_lanes(ro, req, now, &lanes, &n, &v, out) ||
+	    !weights_asked(req, lanes, n, v, weights, what, sizeof(what), out))
+		return;
+	/* Every version the change puts traffic on must be warm first. */
+	need = cold_lanes(ro, lanes, n, weights, now, out);
+	if (need == 0)
+		apply_weights(ro, lanes, weights, n, what, out);
+	else if (need > 0)
+		wait_for_warms(ro, req->target, conn, lanes, n, weights, what, need, now, out);
 }
 
 /* ---- versions and route -------------------------------------------------------------- */
