@@ -365,7 +365,7 @@ static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool 
                        struct errmsg *e)
 {
 	json_object *o = NULL, *usage, *details, *timings;
-	int64_t prompt = 0, completion = 0, cached = 0, written = -1;
+	int64_t prompt = 0, completion = 0, cached = 0, written = -1, used;
 	bool responses;
 	const char *dpath;
 	int r;
@@ -403,8 +403,11 @@ static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool 
 		if (r == 0 && jsonx_get(timings, "prompt_n")) {
 			int64_t fresh = 0;
 			r = provider_usage_field(timings, "timings", "prompt_n", &fresh, e);
-			if (!jsonx_get(usage, "prompt_tokens"))
-				prompt = cached + fresh;
+			if (r == 0 && !jsonx_get(usage, "prompt_tokens") &&
+			    __builtin_add_overflow(cached, fresh, &prompt))
+				r = errmsg_set(
+				        e, -EPROTO,
+				        "timings.cache_n + timings.prompt_n is out of range");
 		}
 	}
 	if (r < 0)
@@ -432,8 +435,12 @@ static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool 
 	} else {
 		u->result = WARM_NONE;
 	}
-	/* What is left was billed as plain input (prompt counts everything). */
-	u->input = prompt - cached - u->write > 0 ? prompt - cached - u->write : 0;
+	/* What is left was billed as plain input (prompt counts everything).
+	 * The counts are the provider's: no sum of them may overflow. */
+	if (__builtin_add_overflow(cached, u->write, &used) || used >= prompt)
+		u->input = 0;
+	else
+		u->input = prompt - used;
 out:
 	json_object_put(o);
 	return r;

@@ -136,6 +136,10 @@ static const struct key_def version_keys[] = {
 };
 #undef V
 
+/* The longest duration a key takes, however it is written: the text form
+ * ("365d") is capped by duration_parse(), numbers (ttl = 1e300) here. */
+#define CFG_MAX_DURATION_S (365.0 * 86400)
+
 struct loader {
 	const char *path;
 	const char *dir;
@@ -413,6 +417,11 @@ static int read_key(const struct loader *ld, const struct key_def *k, config_set
 		}
 		if (!(v >= 0)) {
 			err_at(ld, s, "%s: \"%s\" must not be negative", where, k->name);
+			return -EINVAL;
+		}
+		if (v > CFG_MAX_DURATION_S) {
+			err_at(ld, s, "%s: \"%s\" must be at most a year (%s)", where, k->name,
+			       k->help);
 			return -EINVAL;
 		}
 		*(double *)(void *)field = v;
