@@ -1,5 +1,5 @@
 /* metrics: warmd's counters and gauges in the Prometheus text exposition
- * format (DESIGN.md §11), for `warmctl metrics`, the HTTP /metrics listener
+ * format (warmd(8), METRICS), for `warmctl metrics`, the HTTP /metrics listener
  * and the node_exporter textfile. Names follow Prometheus conventions: base
  * units, _total for counters, a histogram for warm latency. */
 #ifndef WARMD_METRICS_H

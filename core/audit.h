@@ -1,11 +1,11 @@
 /* audit: what is wrong with how targets use the prompt cache, and how ready
- * they are for production (DESIGN.md §8 `audit` data, issue 7).
+ * they are for production (the `audit` data of docs/protocol.md, issue 7).
  *
  * Pure and I/O-free: the caller copies what it knows of each target into a
  * struct audit_target (plain data, borrowed for the duration of the call) and
- * gets findings back, either as the §8 JSON object (`warmctl audit`) or, for
- * the checks that need no runtime data, one callback per finding
- * (`warmd --check-config`). Nothing here logs, allocates past the call or
+ * gets findings back, either as the JSON object of docs/protocol.md
+ * (`warmctl audit`) or, for the checks that need no runtime data, one
+ * callback per finding (`warmd --check-config`). Nothing here logs, allocates past the call or
  * keeps state between calls, so it is safe to run on a worker thread over a
  * snapshot (audit_cmd.c does) and from --check-config alike.
  *
@@ -137,7 +137,7 @@ const char *audit_grade(int score);
  * the next version. */
 int audit_fingerprint(const char *body, size_t len, enum provider_kind kind, struct audit_fp *ret);
 
-/* Runs every check over t[0..n) at Unix time now and returns the §8 `audit`
+/* Runs every check over t[0..n) at Unix time now and returns the `audit`
  * data object: { score, grade, counts{critical,high,medium,low}, findings[],
  * action_plan[], readiness{score, items[]} }. Each finding has target
  * (null when provider-wide), provider, severity, category, check, title,

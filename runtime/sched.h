@@ -7,7 +7,7 @@
  * per-provider queues ordered by expiry, then priority, until the global and
  * per-provider in-flight caps and the provider's rpm budget allow them out.
  *
- * Rules (DESIGN.md §7): expiry = send time of the refreshing request + ttl;
+ * Rules (docs/scheduling.md): expiry = send time of the refreshing request + ttl;
  * the next warm fires at expiry - margin - spread, where margin = a floor
  * (1% of ttl, within [0.5 s, 5 s]) + the provider's p99 warm latency + 1 s
  * per million prefix tokens, and spread is a random 0-2% of ttl (at most

@@ -74,7 +74,7 @@ void warm_cancel(struct target *t)
 	release(t);
 }
 
-/* Which failures are worth retrying (DESIGN.md §7). */
+/* Which failures are worth retrying (docs/scheduling.md, "Failures and retries"). */
 static void classify_status(long status, const struct http_req *req, const struct rl_info *rl,
                             double now, struct sched_outcome *o)
 {

@@ -1,4 +1,4 @@
-/* warmctl: the command-line client of warmd's control socket (DESIGN.md §4, §8): one request,
+/* warmctl: the command-line client of warmd's control socket (warmctl(1), docs/protocol.md): one request,
  * one answer line, shown as text or passed through as JSON, with stable exit codes. */
 #include <errno.h>
 #include <getopt.h>
@@ -128,7 +128,7 @@ struct field {
 	enum kind kind;
 };
 
-/* Every target field of DESIGN.md §8, in the order of the contract. */
+/* Every target field of `status` (docs/protocol.md), in the order of the contract. */
 static const struct field target_fields[] = {
 	{ "name", KIND_TEXT },       { "provider", KIND_TEXT },       { "model", KIND_TEXT },
 	{ "policy", KIND_TEXT },     { "state", KIND_TEXT },          { "version", KIND_TEXT },
