@@ -375,6 +375,7 @@ static struct target *update_target(struct apply *a, struct target *t, const str
 	                    strcmp(t->tmpl->url, tm->url) == 0 && t->prov == p;
 	bool changed = !same_version || t->ttl_s != c->ttl_s || t->policy != c->policy ||
 	               t->priority != c->priority;
+	bool same_provider = t->prov == p;
 	struct target *lane;
 
 	target_ref(t);
@@ -388,7 +389,9 @@ static struct target *update_target(struct apply *a, struct target *t, const str
 	t->overlap_s = c->overlap_s; /* what a replaced version is kept for */
 	if (!same_version) {
 		remember_fingerprint(t);
-		if ((lane = lanes_keep_replaced(&a->d->set, t, t->tmpl)))
+		/* The old template is built for its provider's URL: kept warm
+		 * with another provider's key, it would send that key there. */
+		if (same_provider && (lane = lanes_keep_replaced(&a->d->set, t, t->tmpl)))
 			keep_lane(a, lane);
 	}
 	tmpl_unref(t->tmpl);
