@@ -342,18 +342,19 @@ void probe_cmd_test(struct probe_env *env, const struct proto_request *req, stru
 	p->nvariants = nv;
 	if (nv && load_variants(env->set, p, req->variants, msg, sizeof(msg)) < 0) {
 		proto_response_error(out, PROTO_E_FAILED, msg);
-		probe_free(p);
-		return;
+		goto fail;
 	}
 	if (!(p->reply = ctl_reply_defer(conn))) {
 		proto_response_error(out, PROTO_E_BUSY, "cannot wait for the answers now");
-		probe_free(p);
-		return;
+		goto fail;
 	}
 	p->next = env->running;
 	env->running = p;
 	log_info("%s: verification test: %zu requests%s", t->name, p->n, nv ? " and variants" : "");
 	send_next(p);
+	return;
+fail:
+	probe_free(p);
 }
 
 void probe_abort_all(struct probe_env *env)

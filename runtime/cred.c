@@ -360,10 +360,8 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 	/* A named file must hold a key: an empty one is a mistake, not "no key". */
 	if (r == 0 && (keylen > 0 || c->api_key_file))
 		r = check_key(key, &keylen, source, e);
-	if (r < 0) {
-		cred_unref(cr);
-		return r;
-	}
+	if (r < 0)
+		goto fail;
 	cr->has_key = keylen > 0;
 	key[keylen] = '\0';
 	if (cr->has_key)
@@ -379,8 +377,8 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 		                 hdr[i].prefix ? hdr[i].prefix : "",
 		                 hdr[i].value ? hdr[i].value : "");
 		if (w < 0 || (size_t)w >= cr->mem_len - used) {
-			cred_unref(cr);
-			return errmsg_set(e, -EFBIG, "header lines do not fit");
+			r = errmsg_set(e, -EFBIG, "header lines do not fit");
+			goto fail;
 		}
 		lines[i] = lines_mem;
 		lines_mem += w + 1;
@@ -401,6 +399,9 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 	scrub_prepare(cr, key, keylen, c);
 	*ret = cr;
 	return 0;
+fail:
+	cred_unref(cr);
+	return r;
 }
 
 struct cred *cred_ref(struct cred *c)
