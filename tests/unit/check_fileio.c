@@ -17,7 +17,7 @@ static char *dir;
 
 static void setup(void)
 {
-	dir = strdup(tu_tmpdir());
+	dir = tu_tmpdir();
 }
 
 static void teardown(void)
