@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "config_internal.h"
-#include "sched.h"
+#include "sched_rules.h"
 #include "xalloc.h"
 
 static const char *const policy_names[] = { "always", "manual", "schedule", "adaptive", NULL };

@@ -13,6 +13,7 @@
 #include "policy.h"
 #include "pricing.h"
 #include "share.h"
+#include "xalloc.h"
 
 /* Due within this much of now counts as due (timer granularity is 1 ms). */
 #define SCHED_EPSILON_S 0.001
@@ -94,10 +95,8 @@ static void alarm_cb(void *data);
 
 struct sched *sched_new(struct clock *clk, const struct sched_ops *ops, void *data, uint64_t seed)
 {
-	struct sched *s = calloc(1, sizeof(*s));
+	struct sched *s = xcalloc(1, sizeof(*s));
 
-	if (!s)
-		return NULL;
 	s->clk = clk;
 	s->ops = ops;
 	s->data = data;
@@ -407,7 +406,7 @@ void sched_plan(struct sched *s, struct target *t)
 		       t->group, duration_format(t->retire_at - now, a, sizeof(a)));
 		t->next_warm_at = t->retire_at > now ? t->retire_at : now;
 		if (heap_push(&s->due, t) < 0)
-			abort();
+			xalloc_die("heap");
 		return;
 	}
 	if (t->idle_limit_s > 0 && next > t->last_touch + t->idle_limit_s) {
@@ -419,7 +418,7 @@ void sched_plan(struct sched *s, struct target *t)
 	}
 	t->next_warm_at = next;
 	if (heap_push(&s->due, t) < 0)
-		abort();
+		xalloc_die("heap");
 }
 
 /* After t's cache changed (a warm answered, a touch): its followers take the
@@ -531,7 +530,7 @@ static void enqueue(struct sched *s, struct target *t)
 	heap_remove(&s->due, t);
 	t->queued = true;
 	if (heap_push(&p->waitq, t) < 0)
-		abort();
+		xalloc_die("heap");
 	/* Which limit holds it back changes as slots free up; name them all. */
 	if (p->breaker.state != BREAKER_CLOSED)
 		reason(t, "due: provider %s's breaker is %s (%s)", p->name,

@@ -6,17 +6,13 @@
 
 #include "heap.h"
 #include "jsonx.h"
-#include "share.h"
 #include "xalloc.h"
 
 struct target *target_new(const char *name)
 {
-	struct target *t = calloc(1, sizeof(*t));
+	struct target *t = xcalloc(1, sizeof(*t));
 
-	if (!t || !(t->name = strdup(name))) {
-		free(t);
-		return NULL;
-	}
+	t->name = xstrdup(name);
 	t->refs = 1;
 	breaker_init(&t->breaker, BREAKER_TRIP_TARGET);
 	t->next_warm_at = -1;
@@ -40,7 +36,8 @@ void target_unref(struct target *t)
 	free(t->versions);
 	free(t->windows);
 	free(t->gaps);
-	share_unlink(t);
+	free(t->followers); /* its share links (share.c keeps them) */
+	free(t->extended_by);
 	tmpl_unref(t->tmpl);
 	provider_unref(t->prov);
 	free(t->group);
@@ -53,11 +50,8 @@ void target_unref(struct target *t)
 
 void target_touch_record(struct target *t, double now)
 {
-	if (!t->touch_hist) {
-		t->touch_hist = calloc(TARGET_TOUCH_HISTORY, sizeof(*t->touch_hist));
-		if (!t->touch_hist)
-			return; /* history is an aid, not a duty */
-	}
+	if (!t->touch_hist)
+		t->touch_hist = xcalloc(TARGET_TOUCH_HISTORY, sizeof(*t->touch_hist));
 	t->touch_hist[t->touch_pos] = now > 0 ? (uint32_t)now : 0;
 	t->touch_pos = (t->touch_pos + 1) % TARGET_TOUCH_HISTORY;
 	if (t->touch_n < TARGET_TOUCH_HISTORY)

@@ -157,7 +157,7 @@ bool target_out_of_rotation(const struct target *t);
 enum target_state target_state(const struct target *t, double now, bool paused_all);
 const char *target_state_name(enum target_state s);
 
-/* The §8 status object for t. */
+/* The status object for t (docs/protocol.md, `status`). */
 json_object *target_status_json(const struct target *t, double now, bool paused_all);
 
 #endif

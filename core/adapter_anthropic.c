@@ -1,4 +1,4 @@
-/* provider_anthropic: the Anthropic Messages API adapter (no I/O).
+/* adapter_anthropic: the Anthropic Messages API adapter (no I/O).
  *
  * How Anthropic's cache works decides what a correct warm is: entries are
  * written only at breakpoints (a block's cache_control, or a top-level
@@ -8,9 +8,10 @@
  * a short user turn is appended only when the template does not end with
  * one, after the automatic marker has been pinned to the template's last
  * block so the write still lands where the application's requests read. */
-#include "provider_anthropic.h"
+#include "adapter_anthropic.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -294,7 +295,7 @@ static void note(struct warm_build *b, const char *text)
  * drop thinking or tool_choice (allow_edit), but only when its last
  * breakpoint is in tools or system: those cache levels survive such an edit,
  * the messages level does not. */
-static int choose_max_tokens(json_object *t, const struct cfg_target *ct, enum section last,
+static int choose_max_tokens(json_object *t, const struct adapter_target *ct, enum section last,
                              struct warm_build *b, const char **why)
 {
 	json_object *thinking = jsonx_get(t, "thinking"), *tc = jsonx_get(t, "tool_choice");
@@ -340,7 +341,7 @@ static int choose_max_tokens(json_object *t, const struct cfg_target *ct, enum s
 	return 0;
 }
 
-static int anthropic_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+static int anthropic_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                            struct errmsg *e)
 {
 	json_object *msgs, *last, *stream;

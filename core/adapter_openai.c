@@ -1,4 +1,4 @@
-/* provider_openai: OpenAI (chat completions and responses) and self-hosted
+/* adapter_openai: OpenAI (chat completions and responses) and self-hosted
  * OpenAI-compatible adapters.
  *
  * OpenAI caches every prompt of 1024+ tokens automatically, in 128-token
@@ -10,9 +10,10 @@
  * any pending tool calls). Usage without a write count (chat, older models)
  * counts a cold warm of a cacheable prompt as a write: the request populated
  * the cache. */
-#include "provider_openai.h"
+#include "adapter_openai.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,7 +136,7 @@ static bool responses_append_turn(json_object *items, struct warm_build *b)
 
 /* What both endpoints share: model, stream, the cache key, and the parts of
  * the version that are not the conversation itself. */
-static int common_fields(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+static int common_fields(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                          const char **ret_key, struct errmsg *e)
 {
 	static const char *const shaping[] = { "instructions", "tools", "response_format", "text",
@@ -174,7 +175,7 @@ static int common_fields(json_object *t, const struct cfg_target *ct, struct war
 }
 
 /* stream:false (and its options gone), the target's cache key added. */
-static void minimal_common(json_object *t, const struct cfg_target *ct, const char *key,
+static void minimal_common(json_object *t, const struct adapter_target *ct, const char *key,
                            struct warm_build *b)
 {
 	json_object *stream = jsonx_get(t, "stream");
@@ -209,7 +210,7 @@ static int finish(json_object *t, struct warm_build *b, struct errmsg *e)
 	return 0;
 }
 
-static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+static int chat_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                       struct errmsg *e)
 {
 	json_object *msgs = jsonx_get(t, "messages"), *last;
@@ -276,7 +277,7 @@ static bool responses_ends_with_user(json_object *input)
 	return role && strcmp(role, "user") == 0 && (!type || strcmp(type, "message") == 0);
 }
 
-static int responses_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+static int responses_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                            struct errmsg *e)
 {
 	json_object *input = jsonx_get(t, "input"), *opts;
@@ -326,7 +327,7 @@ static int responses_build(json_object *t, const struct cfg_target *ct, struct w
 	return finish(t, b, e);
 }
 
-static int openai_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+static int openai_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                         struct errmsg *e)
 {
 	enum endpoint ep = ct ? ct->endpoint : ENDPOINT_AUTO;
