@@ -1,7 +1,8 @@
 /* config: reads warmd.conf (libconfig) into an immutable snapshot: opens
- * the file, has each section read (config_daemon.c, config_provider.c,
- * config_target.c, through the key tables of config_keys.c) and frees the
- * result. */
+ * the file, has each section read (config_sections.h: config_daemon.c,
+ * config_provider.c, config_target.c, each through the key tables of
+ * config_keys.c) and frees the result. The top of the loader: nothing
+ * below calls back into this file. */
 #include "config.h"
 
 #include <errno.h>
@@ -11,38 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config_internal.h"
+#include "config_keys.h"
+#include "config_sections.h"
 #include "pricing.h"
 #include "xalloc.h"
-
-bool config_name_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
-bool config_lane_name_valid(const char *s)
-{
-	const char *at = strchr(s, '@');
-	char group[80];
-
-	if (!at)
-		return config_name_valid(s);
-	if ((size_t)(at - s) >= sizeof(group))
-		return false;
-	memcpy(group, s, (size_t)(at - s));
-	group[at - s] = '\0';
-	return config_name_valid(group) && config_name_valid(at + 1);
-}
 
 static void check_sections(const struct loader *ld, config_t *cf)
 {

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "adapter.h"
+#include "config_name.h"
 #include "diag.h"
 #include "policy.h"
 
@@ -124,10 +125,5 @@ int config_restart_only_changes(const struct config *old, const struct config *n
 const char *provider_kind_name(enum provider_kind k);
 const char *policy_name(enum policy p);
 const char *endpoint_name(enum endpoint e);
-
-/* Name syntax shared by providers and targets (used in datagrams and metric labels). */
-bool config_name_valid(const char *s);
-/* A name or a version lane of one: NAME or NAME@VERSION. */
-bool config_lane_name_valid(const char *s);
 
 #endif

@@ -10,7 +10,8 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "config_internal.h"
+#include "config_keys.h"
+#include "config_sections.h"
 #include "xalloc.h"
 
 /* $ENV_DIR/file (systemd may pass several directories separated by ':'; the

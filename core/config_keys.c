@@ -4,7 +4,7 @@
  * settings the file actually has, so that unknown keys and type errors are
  * reported with the line they are on, then gives every other key its
  * default. */
-#include "config.h"
+#include "config_keys.h"
 
 #include <errno.h>
 #include <libconfig.h>
@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_internal.h"
 #include "duration.h"
 #include "log.h"
 #include "xalloc.h"

@@ -13,7 +13,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "config_internal.h"
+#include "config_keys.h"
+#include "config_sections.h"
 #include "xalloc.h"
 
 static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", NULL };

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_internal.h"
+#include "config_keys.h"
+#include "config_sections.h"
 #include "sched_rules.h"
 #include "xalloc.h"
 

@@ -1,13 +1,17 @@
-/* config_internal: what the loader's files share with each other. Not an
- * API: included only by core/config*.c (the API is config.h). */
-#ifndef WARMD_CONFIG_INTERNAL_H
-#define WARMD_CONFIG_INTERNAL_H
+/* config_keys: the loader's lowest layer, shared by config.c and the
+ * sections (config_daemon.c, config_provider.c, config_target.c): one
+ * config_load() (struct loader), where a setting is and how to report a
+ * problem at it (err_at, warn_at), and the key tables that describe each
+ * section with the reader that walks them. Not an API: included only by
+ * core/config*.c (the API is config.h). It does not include config.h, so
+ * that config.c can sit above the files that use it. */
+#ifndef WARMD_CONFIG_KEYS_H
+#define WARMD_CONFIG_KEYS_H
 
 #include <libconfig.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
 #include "diag.h"
 
 enum key_type {
@@ -23,6 +27,7 @@ enum key_type {
 	K_CUSTOM /* read by the section's own code */
 };
 
+struct config;
 struct loader;
 
 /* A default computed from the environment or from keys that come earlier
@@ -103,10 +108,5 @@ bool config_key_equal(const struct key_def *k, const void *a, const void *b);
 /* The value of key k in base as warmd.conf would write it (numbers are
  * printed into buf[n]), or NULL when it is unset or disabled. */
 const char *config_key_text(const struct key_def *k, const void *base, char *buf, size_t n);
-
-/* The sections, in the order config_load() reads them. */
-void config_load_daemon(const struct loader *ld, config_t *cf, struct config *c);
-void config_load_providers(const struct loader *ld, config_t *cf, struct config *c);
-void config_load_targets(const struct loader *ld, config_t *cf, struct config *c);
 
 #endif
