@@ -1,65 +1,22 @@
 /* audit: runs every check over every target and collects the findings (the
- * entry points of audit.h). The checks live in audit_dynamic.c,
+ * entry points of audit.h). The top of the audit's files, which it calls
+ * and which never call back: the checks live in audit_dynamic.c,
  * audit_prefix.c, audit_traffic.c and audit_ops.c, the template is read by
- * audit_shape.c, and the answer is put together by audit_report.c and
- * audit_readiness.c. */
+ * audit_shape.c, the answer is put together by audit_report.c and
+ * audit_readiness.c, and each check adds its findings to the list of
+ * audit_find.c. */
 #include "audit.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_internal.h"
+#include "audit_dynamic.h"
+#include "audit_find.h"
+#include "audit_ops.h"
+#include "audit_prefix.h"
+#include "audit_shape.h"
+#include "audit_traffic.h"
 #include "xalloc.h"
-
-static const char *const check_names[] = {
-	"dynamic-content", "below-minimum", "unsorted-tools", "tool-order",     "image-detail",
-	"fields-changed",  "cache-keys",    "key-rate",       "uncovered-gaps", "ttl-choice",
-	"no-touches",      "inline-key",    "unwarmable",     "warm-writes",
-};
-
-char *audit_fmt(struct audit *a, const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	s = xvasprintf(f, ap);
-	va_end(ap);
-	return s;
-}
-
-/* Adds a finding; takes ownership of title, desc and rec. */
-struct finding *audit_add(struct audit *a, const struct audit_target *t, const char *provider,
-                          enum audit_severity sev, enum check check, const char *category,
-                          const char *effort, char *title, char *desc, char *rec)
-{
-	struct finding *x;
-
-	if (a->n == a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 16;
-		a->v = xreallocarray(a->v, a->cap, sizeof(*a->v));
-	}
-	x = &a->v[a->n];
-	*x = (struct finding){ .f = { .severity = sev,
-		                      .target = t ? t->name : NULL,
-		                      .provider = t ? t->provider : provider,
-		                      .check = check_names[check],
-		                      .category = category,
-		                      .title = title,
-		                      .description = desc,
-		                      .recommendation = rec,
-		                      .effort = effort },
-		               .title = title,
-		               .desc = desc,
-		               .rec = rec,
-		               .check_id = check,
-		               .seq = a->n };
-	a->n++;
-	if (t)
-		a->mask |= BIT(check);
-	return x;
-}
 
 static void audit_init(struct audit *a, bool static_only)
 {
@@ -68,12 +25,7 @@ static void audit_init(struct audit *a, bool static_only)
 
 static void audit_free(struct audit *a)
 {
-	for (size_t i = 0; i < a->n; i++) {
-		free(a->v[i].title);
-		free(a->v[i].desc);
-		free(a->v[i].rec);
-	}
-	free(a->v);
+	audit_free_findings(a);
 	audit_rx_free(a->rx);
 }
 
@@ -134,6 +86,19 @@ static void audit_all(struct audit *a, const struct audit_target *t, size_t n, d
 	for (size_t i = 0; i < n; i++)
 		free(keys[i]);
 	free(keys);
+}
+
+int audit_fingerprint(const char *body, size_t len, enum provider_kind kind, struct audit_fp *ret)
+{
+	struct shape s;
+	int r = audit_shape_parse(body, len, kind, &s);
+
+	memset(ret, 0, sizeof(*ret));
+	if (r < 0)
+		return r;
+	audit_fp_from_shape(&s, kind, ret);
+	audit_shape_free(&s);
+	return 0;
 }
 
 json_object *audit_run(const struct audit_target *t, size_t n, double now, const char *only)

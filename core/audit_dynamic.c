@@ -5,14 +5,15 @@
  * text, message text, tool descriptions): tool results, tool-call
  * arguments, images and documents are replayed history or data, and a
  * timestamp in them is not a sign of a prompt that changes per request. */
-#include "audit.h"
+#include "audit_dynamic.h"
 
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_internal.h"
+#include "audit_find.h"
+#include "audit_shape.h"
 #include "jsonx.h"
 #include "xalloc.h"
 

@@ -2,11 +2,11 @@
  * (inline-key), a template with no minimal warm (unwarmable), no real
  * traffic reported (no-touches), and warms that keep writing the cache
  * (warm-writes). */
-#include "audit.h"
+#include "audit_ops.h"
 
 #include <string.h>
 
-#include "audit_internal.h"
+#include "audit_find.h"
 
 #define WRITE_SHARE 4 /* warm-writes: more than 1 in WRITE_SHARE warms wrote */
 

@@ -1,12 +1,13 @@
 /* audit_prefix: checks of the cached prefix itself: long enough to be
  * cached at all (below-minimum), and stable between requests and versions
  * (unsorted-tools, tool-order, image-detail, fields-changed). */
-#include "audit.h"
+#include "audit_prefix.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "audit_internal.h"
+#include "audit_find.h"
+#include "audit_shape.h"
 #include "jsonx.h"
 
 /* ---- prefix length ------------------------------------------------------------------ */

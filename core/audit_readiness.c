@@ -1,10 +1,11 @@
 /* audit_readiness: the production-readiness checklist; each item takes the
  * worst status among the selected targets. */
-#include "audit.h"
+#include "audit_readiness.h"
 
 #include <string.h>
 
-#include "audit_internal.h"
+#include "audit_find.h"
+#include "audit_prefix.h"
 #include "jsonx.h"
 
 /* Ordered from best to worst: an item takes the worst status of its targets. */

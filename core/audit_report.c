@@ -1,11 +1,12 @@
 /* audit_report: the audit's answer: the selected findings, their counts,
  * the score and grade, the action plan and the readiness checklist. */
-#include "audit.h"
+#include "audit_report.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_internal.h"
+#include "audit_find.h"
+#include "audit_readiness.h"
 #include "jsonx.h"
 #include "xalloc.h"
 

@@ -9,7 +9,7 @@
  * items (responses), then tools; there is no explicit breakpoint, so the
  * prefix is everything but a final user turn, the part that varies per
  * request. */
-#include "audit.h"
+#include "audit_shape.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_internal.h"
 #include "jsonx.h"
 #include "xalloc.h"
 
@@ -286,17 +285,4 @@ void audit_fp_from_shape(const struct shape *s, enum provider_kind kind, struct 
 		text_copy(fp->field[fp->nfields].name, AUDIT_FP_NAME, *f);
 		fp->field[fp->nfields++].hash = h;
 	}
-}
-
-int audit_fingerprint(const char *body, size_t len, enum provider_kind kind, struct audit_fp *ret)
-{
-	struct shape s;
-	int r = audit_shape_parse(body, len, kind, &s);
-
-	memset(ret, 0, sizeof(*ret));
-	if (r < 0)
-		return r;
-	audit_fp_from_shape(&s, kind, ret);
-	audit_shape_free(&s);
-	return 0;
 }

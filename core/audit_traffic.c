@@ -2,7 +2,7 @@
  * keys per provider (cache-keys), requests per prefix and key (key-rate),
  * gaps longer than the TTL (uncovered-gaps), and which Anthropic TTL costs
  * less (ttl-choice). */
-#include "audit.h"
+#include "audit_traffic.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -10,7 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "audit_internal.h"
+#include "audit_find.h"
+#include "audit_shape.h"
 #include "duration.h"
 #include "jsonx.h"
 #include "pricing.h"
