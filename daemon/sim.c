@@ -36,7 +36,9 @@ struct simx {
 };
 
 struct sim {
-	struct daemon d;
+	struct daemon d;        /* only through daemon.h's functions */
+	struct target_set *set; /* d's running set: what the simulation reads */
+	struct clock *clk;      /* virtual; the daemon's scheduler runs on it */
 	struct simx *x;
 	size_t n;
 	FILE *events;
@@ -130,7 +132,7 @@ static int sim_fire(void *data, struct target *t)
 {
 	struct sim *s = data;
 	struct simx *x = find(s, t);
-	double now = clock_now(s->d.set.clk);
+	double now = clock_now(s->set->clk);
 	bool hit = now < x->cache_exp;
 	int64_t cost = pricing_mul(x->prefix, hit ? x->r : x->w);
 	struct sched_outcome o = { .result = hit ? WARM_HIT : WARM_WRITE, .sent_at = now };
@@ -144,7 +146,7 @@ static int sim_fire(void *data, struct target *t)
 	t->writes += !hit;
 	add_money(s, &t->cost_pico, cost);
 	event(s, now, t->name, "warm", hit);
-	sched_done(s->d.set.sched, t, &o);
+	sched_done(s->set->sched, t, &o);
 	return 0;
 }
 
@@ -214,7 +216,7 @@ static int read_trace(struct sim *s, const char *path, struct req **ret, size_t 
 				continue;
 			}
 		}
-		t = target_set_find(&s->d.set, name);
+		t = target_set_find(s->set, name);
 		if (!t) {
 			fprintf(err,
 			        "%s:%d: error: no target named \"%.64s\" in the configuration\n",
@@ -408,18 +410,8 @@ static void report(struct sim *s, bool json, FILE *out)
 
 static void sim_fini(struct sim *s)
 {
-	for (size_t i = 0; i < s->d.set.ntargets; i++) {
-		sched_remove(s->d.set.sched, s->d.set.targets[i]);
-		target_unref(s->d.set.targets[i]);
-	}
-	for (size_t i = 0; i < s->d.set.nprovs; i++)
-		provider_unref(s->d.set.provs[i]);
-	free(s->d.set.targets);
-	free(s->d.set.provs);
-	sched_free(s->d.set.sched);
-	clock_virtual_free(s->d.set.clk);
-	config_free(s->d.set.cfg);
-	pricing_free(s->d.pricing);
+	daemon_fini(&s->d);
+	clock_virtual_free(s->clk);
 	for (size_t i = 0; i < s->n; i++)
 		free(s->x[i].times);
 	free(s->x);
@@ -442,17 +434,18 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		return 1;
 	}
 	diags_free(&diags);
-	s.d.set.clk = clock_virtual_new(0);
-	s.d.set.sched = sched_new(s.d.set.clk, &sim_ops, &s, SIM_SEED);
+	s.clk = clock_virtual_new(0);
+	daemon_init_offline(&s.d, s.clk, &sim_ops, &s, SIM_SEED);
+	s.set = &s.d.set;
 	/* The targets exist before the trace is read (it names them); the clock
 	 * starts at the first request, when they are planned. */
-	sched_pause_all(s.d.set.sched, true);
+	sched_pause_all(s.set->sched, true);
 	daemon_apply(&s.d, st, NULL);
-	s.n = s.d.set.ntargets;
+	s.n = s.set->ntargets;
 	s.x = xcalloc(s.n + 1, sizeof(*s.x));
 	for (size_t i = 0; i < s.n; i++) {
-		s.x[i].t = s.d.set.targets[i];
-		s.x[i].prefix = s.d.set.targets[i]->tmpl->prefix_tokens_est;
+		s.x[i].t = s.set->targets[i];
+		s.x[i].prefix = s.set->targets[i]->tmpl->prefix_tokens_est;
 		s.x[i].first = -1;
 		prices(&s.x[i], err);
 	}
@@ -468,13 +461,13 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		}
 		fprintf(s.events, "time,target,event,result\n");
 	}
-	clock_virtual_advance(s.d.set.clk, reqs[0].t);
-	sched_pause_all(s.d.set.sched, false);
+	clock_virtual_advance(s.clk, reqs[0].t);
+	sched_pause_all(s.set->sched, false);
 	for (size_t i = 0; i < s.n; i++) {
-		s.d.set.targets[i]->last_touch = reqs[0].t; /* idle_limit counts from the start */
-		sched_plan(s.d.set.sched, s.d.set.targets[i]);
+		s.set->targets[i]->last_touch = reqs[0].t; /* idle_limit counts from the start */
+		sched_plan(s.set->sched, s.set->targets[i]);
 	}
-	sched_rearm(s.d.set.sched);
+	sched_rearm(s.set->sched);
 	s.start = reqs[0].t;
 	s.end = reqs[nreq - 1].t;
 	for (size_t i = 0; i < nreq; i++) {
@@ -482,7 +475,7 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		double now = reqs[i].t;
 		bool hit;
 
-		clock_virtual_advance(s.d.set.clk, now); /* every warm due before it goes first */
+		clock_virtual_advance(s.clk, now); /* every warm due before it goes first */
 		hit = now < x->cache_exp;
 		refresh_entry(x, now);
 		x->requests++;
@@ -496,7 +489,7 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		x->times[x->ntimes++] = now;
 		event(&s, now, x->t->name, "request", hit);
 		x->t->touches++;
-		sched_touch(s.d.set.sched, x->t); /* real traffic, as a touch */
+		sched_touch(s.set->sched, x->t); /* real traffic, as a touch */
 	}
 	report(&s, json, out);
 	if (s.saturated)

@@ -203,6 +203,15 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path,
 	return 0;
 }
 
+void daemon_init_offline(struct daemon *d, struct clock *clk, const struct sched_ops *ops,
+                         void *ops_data, uint64_t seed)
+{
+	memset(d, 0, sizeof(*d));
+	d->set.clk = clk;
+	d->set.sched = sched_new(clk, ops, ops_data, seed);
+	d->set.started_at = clock_now(clk);
+}
+
 void reload_report_init(struct reload_report *rep)
 {
 	rep->added = json_object_new_array();
@@ -749,7 +758,8 @@ void daemon_fini(struct daemon *d)
 	d->set.sched = NULL;
 	http_close(d->http);
 	d->http = NULL;
-	clock_live_close(d->set.clk);
+	if (d->loop) /* else the clock is the caller's (daemon_init_offline) */
+		clock_live_close(d->set.clk);
 	d->set.clk = NULL;
 	config_free(d->set.cfg);
 	d->set.cfg = NULL;

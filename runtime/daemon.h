@@ -75,6 +75,12 @@ void staging_free(struct staging *st);
  * HTTP client cannot start. */
 int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path,
                 const struct daemon_ops *ops, void *ops_data);
+/* The daemon without a loop, for warmd --simulate: nothing is sent. Its
+ * scheduler runs on clk (the caller's: it must outlive the daemon) and
+ * fires through ops with ops_data, drawing its spreads from seed. Apply a
+ * daemon_stage_offline() staging to it; daemon_fini() frees it, not clk. */
+void daemon_init_offline(struct daemon *d, struct clock *clk, const struct sched_ops *ops,
+                         void *ops_data, uint64_t seed);
 /* Swaps st in (st is consumed). Targets whose version is unchanged keep
  * their state; new and changed ones are planned at once. rep may be NULL. */
 void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *rep);
@@ -104,7 +110,8 @@ void daemon_touch_rejected(struct daemon *d, const char *why);
 
 /* Stops warming and cancels in-flight warms (shutdown). */
 void daemon_cancel_all(struct daemon *d);
-/* Frees everything; the loop must run afterwards for the close callbacks. */
+/* Frees everything; the loop (if any) must run afterwards for the close
+ * callbacks. */
 void daemon_fini(struct daemon *d);
 
 #endif

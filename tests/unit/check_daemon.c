@@ -207,6 +207,49 @@ START_TEST(test_provider_change_keeps_no_lane)
 }
 END_TEST
 
+/* sched_ops.fire of the offline daemon: a hit at once, counted. */
+static int offline_fire(void *data, struct target *t)
+{
+	struct daemon *d = data;
+	struct sched_outcome o = { .result = WARM_HIT, .sent_at = clock_now(d->set.clk) };
+
+	t->warms++;
+	sched_done(d->set.sched, t, &o);
+	return 0;
+}
+
+/* warmd --simulate's daemon: no loop, the caller's virtual clock, its own
+ * fire; daemon_fini() frees what it built and leaves the clock alone. */
+START_TEST(test_offline)
+{
+	static const struct sched_ops ops = { .fire = offline_fire };
+	struct clock *clk = clock_virtual_new(1000);
+	struct diags diags = { 0 };
+	struct staging *st = NULL;
+	struct daemon d;
+	struct fx f;
+
+	memset(&f, 0, sizeof(f));
+	f.dir = tu_tmpdir();
+	snprintf(f.conf, sizeof(f.conf), "%s/warmd.conf", f.dir);
+	write_template(&f, "a.json", "Prompt A.");
+	write_config(&f, TARGET("a", "p1", "a.json"));
+	daemon_init_offline(&d, clk, &ops, &d, 1);
+	ck_assert_int_eq(daemon_stage_offline(f.conf, &diags, &st), 0);
+	diags_free(&diags);
+	daemon_apply(&d, st, NULL);
+	ck_assert_ptr_eq(d.set.clk, clk);
+	ck_assert_uint_eq(d.set.ntargets, 1);
+	ck_assert_int_gt(clock_virtual_advance(clk, 1000 + 3600), 0);
+	ck_assert_uint_ge(d.set.targets[0]->warms, 10); /* every ~5 min minus the margin */
+	daemon_fini(&d);
+	ck_assert_double_eq(clock_now(clk), 1000 + 3600); /* still the caller's */
+	clock_virtual_free(clk);
+	tu_rmrf(f.dir);
+	free(f.dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("daemon");
@@ -220,6 +263,7 @@ int main(void)
 	tcase_add_test(tc, test_reload_report);
 	tcase_add_test(tc, test_replaced_version_lane);
 	tcase_add_test(tc, test_provider_change_keeps_no_lane);
+	tcase_add_test(tc, test_offline);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
