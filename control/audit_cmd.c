@@ -8,7 +8,6 @@
 #include "audit.h"
 #include "clock.h"
 #include "ctl_reply.h"
-#include "daemon.h"
 #include "jsonx.h"
 #include "log.h"
 #include "pricing.h"
@@ -223,16 +222,16 @@ static void emit_cb(const struct audit_finding *f, void *data)
 	          f->target ? ": " : "", f->title, f->recommendation);
 }
 
-void audit_check_staging(const struct staging *st, struct diags *diags)
+void audit_cmd_check_config(const struct config *cfg, struct tmpl *const *tmpls,
+                            struct diags *diags)
 {
-	const struct config *cfg = st->cfg;
 	struct audit_target *in = xcalloc(cfg->ntargets + 1, sizeof(*in));
 	struct emit_ctx ctx = { cfg, diags };
 
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		const struct cfg_target *c = &cfg->targets[i];
 		const struct cfg_provider *p = &cfg->providers[c->provider_index];
-		const struct tmpl *tm = st->tmpls[i];
+		const struct tmpl *tm = tmpls[i];
 		struct audit_target *a = &in[i];
 		a->name = c->name;
 		a->provider = p->name;

@@ -17,8 +17,9 @@
 #include "proto.h"
 #include "target_set.h"
 
+struct config;
 struct ctl_conn;
-struct staging;
+struct tmpl;
 
 /* Where audits run: the caller fills loop and set (running false). */
 struct audit_env {
@@ -32,8 +33,11 @@ struct audit_env {
 void audit_cmd(struct audit_env *env, const struct proto_request *req, struct ctl_conn *conn,
                struct buf *out);
 
-/* warmd --check-config: the audit's static checks as warnings, each at the
- * line of its target (or provider) in the configuration. */
-void audit_check_staging(const struct staging *st, struct diags *diags);
+/* warmd --check-config: the audit's static checks over a staged
+ * configuration (cfg and its targets' templates, tmpls[i] for
+ * cfg->targets[i]) as warnings, each at the line of its target (or
+ * provider) in the configuration. */
+void audit_cmd_check_config(const struct config *cfg, struct tmpl *const *tmpls,
+                            struct diags *diags);
 
 #endif

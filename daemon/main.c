@@ -106,7 +106,7 @@ static int check_config(const char *path)
 	int r = daemon_stage(path, &d, &st);
 
 	if (r == 0)
-		audit_check_staging(st, &d);
+		audit_cmd_check_config(st->cfg, st->tmpls, &d);
 	diags_print(&d, stderr);
 	if (r == 0)
 		printf("%s: configuration OK (%zu providers, %zu targets, %zu warnings)\n", path,
