@@ -118,7 +118,48 @@ static char *resolve_key_file(const struct loader *ld, const char *f)
 	return config_resolve_path(ld, f);
 }
 
-/* "Name: value", a token name, no line breaks, and not one warmd sets itself. */
+/* Is header line h "Name: value", a token name and no line breaks? Else
+ * reports where it goes wrong, never what the line holds (the value may be
+ * a gateway's token, and a line without its colon may be nothing but one):
+ * its position in the list, and its name only once the name is known to be
+ * a token. */
+static bool check_header_line(const struct loader *ld, config_setting_t *s, const char *where,
+                              size_t i, const char *h)
+{
+	const char *colon = strchr(h, ':');
+	size_t n = colon ? (size_t)(colon - h) : 0;
+
+	if (!colon) {
+		err_at(ld, s,
+		       "%s: headers[%zu] is not \"Name: value\": it has no ':' (the line is "
+		       "not shown: it may hold a secret)",
+		       where, i);
+		return false;
+	}
+	if (n == 0) {
+		err_at(ld, s,
+		       "%s: headers[%zu] is not \"Name: value\": the name before ':' is empty",
+		       where, i);
+		return false;
+	}
+	for (size_t k = 0; k < n; k++)
+		if (!(isalnum((unsigned char)h[k]) || h[k] == '-' || h[k] == '_')) {
+			err_at(ld, s,
+			       "%s: headers[%zu] is not \"Name: value\": character %zu of its name "
+			       "is "
+			       "not a letter, digit, '-' or '_'",
+			       where, i, k + 1);
+			return false;
+		}
+	if (strpbrk(colon, "\r\n")) {
+		err_at(ld, s, "%s: headers[%zu] (%.*s): the value contains a line break", where, i,
+		       (int)n, h);
+		return false;
+	}
+	return true;
+}
+
+/* Each header line well formed, and not one warmd sets itself. */
 static void check_headers(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
                           const char *where)
 {
@@ -126,22 +167,17 @@ static void check_headers(const struct loader *ld, config_setting_t *g, struct c
 		                                "content-type",   "anthropic-version",
 		                                "content-length", "host",
 		                                "expect" };
+	config_setting_t *s = config_setting_get_member(g, "headers");
 
 	for (size_t i = 0; p->headers && p->headers[i]; i++) {
-		const char *h = p->headers[i], *colon = strchr(h, ':');
-		size_t n = colon ? (size_t)(colon - h) : 0;
-		bool bad = n == 0 || strpbrk(h, "\r\n") != NULL;
-		for (size_t k = 0; k < n && !bad; k++)
-			bad = !(isalnum((unsigned char)h[k]) || h[k] == '-' || h[k] == '_');
-		if (bad) {
-			err_at(ld, config_setting_get_member(g, "headers"),
-			       "%s: header \"%.64s\" is not \"Name: value\"", where, h);
+		const char *h = p->headers[i];
+		size_t n = strcspn(h, ":");
+		if (!check_header_line(ld, s, where, i, h))
 			continue;
-		}
 		for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++)
 			if (strlen(reserved[k]) == n && strncasecmp(h, reserved[k], n) == 0)
-				err_at(ld, config_setting_get_member(g, "headers"),
-				       "%s: header %.*s is set by warmd itself", where, (int)n, h);
+				err_at(ld, s, "%s: header %.*s is set by warmd itself", where,
+				       (int)n, h);
 	}
 }
 
