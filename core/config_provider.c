@@ -15,6 +15,7 @@
 
 #include "config_keys.h"
 #include "config_sections.h"
+#include "url.h"
 #include "xalloc.h"
 
 static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", NULL };
@@ -57,10 +58,12 @@ static int check_base_url(const struct loader *ld, config_setting_t *s, struct c
 
 	if (strncmp(p->base_url, "https://", 8) != 0 &&
 	    !(strncmp(p->base_url, "http://", 7) == 0 && url_host_is_loopback(p->base_url))) {
+		char *shown = url_redact(p->base_url); /* a password may be in it */
 		err_at(ld, s,
 		       "provider \"%s\": base_url \"%s\" must use https:// (plain http is only "
 		       "allowed for loopback test endpoints)",
-		       p->name, p->base_url);
+		       p->name, shown);
+		free(shown);
 		return -EINVAL;
 	}
 	for (const char *q = p->base_url; *q; q++) {

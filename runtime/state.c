@@ -21,6 +21,7 @@
 #include "pricing.h"
 #include "sched.h"
 #include "target.h"
+#include "url.h"
 #include "version.h"
 #include "xalloc.h"
 
@@ -224,9 +225,12 @@ static void snapshot_free(struct snapshot *sn)
 static json_object *rec_json(const struct rec *r)
 {
 	json_object *o = json_object_new_object(), *h;
+	char *url;
 
 	jsonx_add_str(o, "version", r->tmpl->version);
-	jsonx_add_str(o, "url", r->tmpl->url);
+	url = url_redact(r->tmpl->url); /* no password from its userinfo in the file */
+	jsonx_add_str(o, "url", url);
+	free(url);
 	jsonx_add_time(o, "last_refresh", r->last_refresh);
 	jsonx_add_time(o, "expires_at", r->expires_at);
 	jsonx_add_time(o, "last_touch", r->last_touch);
@@ -697,6 +701,21 @@ static void restore_weights(struct target *t, json_object *e, struct problems *p
 	}
 }
 
+/* Is stored, an entry's "url", the endpoint url? The file keeps it without
+ * its userinfo (url_redact); one written before kept it whole. */
+static bool same_url(const char *stored, const char *url)
+{
+	char *shown;
+	bool same;
+
+	if (strcmp(stored, url) == 0)
+		return true;
+	shown = url_redact(url);
+	same = strcmp(stored, shown) == 0;
+	free(shown);
+	return same;
+}
+
 /* What warmd knew of the provider's cache: only for the same version at the
  * same endpoint, and only all of it (a lone expires_at could keep a cold
  * cache looking warm). Checked before anything is set. */
@@ -724,7 +743,7 @@ static void restore_cache(struct target *t, json_object *e, double now, struct p
 		return;
 	}
 	if (strcmp(jsonx_get_str(e, "version"), t->tmpl->version) != 0 ||
-	    strcmp(jsonx_get_str(e, "url"), t->tmpl->url) != 0)
+	    !same_url(jsonx_get_str(e, "url"), t->tmpl->url))
 		return;
 	t->last_refresh = refresh;
 	t->expires_at = expires;

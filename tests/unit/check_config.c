@@ -917,6 +917,13 @@ START_TEST(test_http_only_loopback)
 	     ");\n");
 	expect_error(line_of("base_url"),
 	             "provider \"p\": base_url \"http://api.example.com/v1\" must use https://");
+	/* a password in the URL is not shown */
+	load("providers = (\n"
+	     "  { name = \"p\"; kind = \"openai\";\n"
+	     "    base_url = \"http://user:s3cret-pw@api.example.com/v1\"; }\n"
+	     ");\n");
+	expect_error(3, "base_url \"http://***@api.example.com/v1\" must use https://");
+	ck_assert_ptr_null(strstr(X.d.v[0].text, "s3cret"));
 	load("providers = (\n"
 	     "  { name = \"p\"; kind = \"openai\";\n"
 	     "    base_url = \"ftp://127.0.0.1/\"; }\n"

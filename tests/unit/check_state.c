@@ -24,6 +24,7 @@ struct fx {
 	struct tset *x;
 	struct target *support, *blue, *notes;
 	struct state *st;
+	const char *base_url; /* the provider's (NULL: tset's default) */
 };
 
 /* The same three targets as every run of warmd with this configuration:
@@ -33,7 +34,7 @@ static void fx_set(struct fx *f, const char *support_text)
 	struct provider *p;
 
 	f->x = tset_new();
-	p = tset_provider(f->x, "local", NULL);
+	p = tset_provider(f->x, "local", f->base_url);
 	f->support = tset_target(f->x, p, "support", support_text);
 	f->blue = tset_lane(f->x, p, "billing", "blue", 90, "Billing.");
 	f->notes = tset_target(f->x, p, "notes", "Release notes.");
@@ -43,14 +44,20 @@ static void fx_set(struct fx *f, const char *support_text)
 	f->st = state_open(&f->loop, &f->x->set, f->path);
 }
 
-static void fx_init(struct fx *f)
+static void fx_init_at(struct fx *f, const char *base_url)
 {
 	memset(f, 0, sizeof(*f));
+	f->base_url = base_url;
 	ck_assert_int_eq(uv_loop_init(&f->loop), 0);
 	f->dir = tu_tmpdir();
 	ck_assert_ptr_nonnull(f->dir);
 	snprintf(f->path, sizeof(f->path), "%s/state.json", f->dir);
 	fx_set(f, "Support.");
+}
+
+static void fx_init(struct fx *f)
+{
+	fx_init_at(f, NULL);
 }
 
 /* A restart: the state closed, a fresh set of the same configuration. */
@@ -159,6 +166,60 @@ START_TEST(test_new_version_starts_cold)
 }
 END_TEST
 
+/* text with every from replaced by to (malloc'd). */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+	char *out = calloc(1, strlen(text) * (strlen(to) + 1) + 1), *o = out;
+	const char *p;
+
+	ck_assert_ptr_nonnull(out);
+	while ((p = strstr(text, from))) {
+		memcpy(o, text, (size_t)(p - text));
+		o += p - text;
+		o = stpcpy(o, to);
+		text = p + strlen(from);
+	}
+	strcpy(o, text);
+	return out;
+}
+
+/* A password in the provider's URL stays out of the file, and the cache
+ * state still comes back; so it does from a file that kept the URL whole. */
+START_TEST(test_url_password_not_kept)
+{
+	const char *pw = "s3cret-url-password";
+	double now = TSET_T0;
+	char *text, *raw_url, *old;
+	bool paused_all;
+	struct fx f;
+
+	fx_init_at(&f, "http://gw:s3cret-url-password@127.0.0.1:1");
+	raw_url = strdup(f.support->tmpl->url);
+	ck_assert_ptr_nonnull(strstr(raw_url, pw));
+	tset_warm(f.x, f.support);
+	ck_assert_int_eq(state_flush(f.st), 0);
+	text = tu_read(f.path, NULL);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(!strstr(text, pw), "%s", text);
+	ck_assert_ptr_nonnull(strstr(text, "\"http://***@127.0.0.1:1/"));
+	fx_restart(&f, "Support.");
+	ck_assert_int_eq(state_restore(f.st, &paused_all), 3);
+	ck_assert_double_eq(f.support->expires_at, now + 300);
+
+	/* as an older warmd wrote it: every "url" whole */
+	fx_restart(&f, "Support.");
+	old = replace_all(text, "http://***@127.0.0.1:1",
+	                  "http://gw:s3cret-url-password@127.0.0.1:1");
+	free(tu_write(f.dir, "state.json", old));
+	free(old);
+	ck_assert_int_eq(state_restore(f.st, &paused_all), 3);
+	ck_assert_double_eq(f.support->expires_at, now + 300);
+	free(text);
+	free(raw_url);
+	fx_fini(&f);
+}
+END_TEST
+
 /* A bad entry costs that entry, a bad field that field. */
 START_TEST(test_bad_entries)
 {
@@ -256,6 +317,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_new_version_starts_cold);
+	tcase_add_test(tc, test_url_password_not_kept);
 	tcase_add_test(tc, test_bad_entries);
 	tcase_add_test(tc, test_not_a_state_file);
 	tcase_add_test(tc, test_changed_is_written_later);

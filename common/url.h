@@ -1,0 +1,28 @@
+/* url: the userinfo of a URL ("https://user:password@host/"), which may hold
+ * a secret: where it is, which part of it is the secret, and the URL as an
+ * operator may see it. Every place that shows a configured URL (base_url,
+ * proxy) shows url_redact() of it. Pure. */
+#ifndef WARMD_URL_H
+#define WARMD_URL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The userinfo of url: in its authority (after "scheme://", or from the
+ * start when there is no scheme, up to the first '/', '?' or '#'), what
+ * comes before the last '@'. Returns false when there is none; else true
+ * with its offset and length (without the '@'). */
+bool url_userinfo(const char *url, size_t *ret_off, size_t *ret_len);
+
+/* The secret of url's userinfo: the password (after the first ':'), or the
+ * whole userinfo when it has no ':' (a token where the user goes). Returns
+ * false when there is none, else true with where it starts in url and its
+ * length. */
+bool url_secret(const char *url, const char **ret, size_t *ret_len);
+
+/* url with its userinfo, when it has one, replaced by three asterisks
+ * (what follows "https:" + "//" is then "***@host/v1"): a new string the
+ * caller frees; NULL for NULL. */
+char *url_redact(const char *url);
+
+#endif

@@ -1,0 +1,69 @@
+/* check_url: the userinfo of a URL (common/url.c): found where curl finds
+ * it, its secret, and the URL as shown without it. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "url.h"
+
+static void expect_redact(const char *in, const char *want)
+{
+	char *got = url_redact(in);
+
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+START_TEST(test_redact)
+{
+	expect_redact("https://api.example.com/v1", "https://api.example.com/v1");
+	expect_redact("https://user:pa55word@gw.example.com/v1", "https://***@gw.example.com/v1");
+	expect_redact("https://tok3n@gw.example.com", "https://***@gw.example.com");
+	expect_redact("http://u:p@127.0.0.1:8080?x=1", "http://***@127.0.0.1:8080?x=1");
+	/* a password with an '@' of its own: the host follows the last one */
+	expect_redact("https://u:p@ss@host/", "https://***@host/");
+	/* an '@' in the path or the query is not userinfo */
+	expect_redact("https://host/a@b?c@d", "https://host/a@b?c@d");
+	expect_redact("https://host?q=http://x:y@z", "https://host?q=http://x:y@z");
+	/* a proxy without a scheme (curl guesses http) */
+	expect_redact("user:pw@proxy:3128", "***@proxy:3128");
+	expect_redact("proxy:3128", "proxy:3128");
+	expect_redact("", "");
+	ck_assert_ptr_null(url_redact(NULL));
+}
+END_TEST
+
+START_TEST(test_secret)
+{
+	const char *s;
+	size_t n;
+
+	ck_assert(url_secret("https://user:pa55word@host/v1", &s, &n));
+	ck_assert_uint_eq(n, 8);
+	ck_assert(strncmp(s, "pa55word", n) == 0);
+	ck_assert(url_secret("https://tok3n@host", &s, &n)); /* no ':': all of it */
+	ck_assert(n == 5 && strncmp(s, "tok3n", n) == 0);
+	ck_assert(url_secret("https://u:p@ss@host", &s, &n));
+	ck_assert(n == 4 && strncmp(s, "p@ss", n) == 0);
+	ck_assert(!url_secret("https://user:@host", &s, &n)); /* no password */
+	ck_assert(!url_secret("https://host/a@b", &s, &n));
+	ck_assert(!url_secret("https://host", &s, &n));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("url");
+	TCase *tc = tcase_create("userinfo");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_redact);
+	tcase_add_test(tc, test_secret);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
