@@ -31,14 +31,13 @@ static bool url_host_is_loopback(const char *url)
 	const char *h = strstr(url, "://");
 	struct in_addr a4;
 	char host[256];
-	size_t n;
+	size_t n, off, len;
 
 	if (!h)
 		return false;
 	h += 3;
-	n = strcspn(h, "/?#");
-	if (memchr(h, '@', n))
-		return false; /* userinfo: the host is what follows it */
+	if (url_userinfo(url, &off, &len))
+		h = url + off + len + 1; /* the host is what follows the userinfo */
 	if (*h == '[')
 		return strncmp(h, "[::1]", 5) == 0 && (h[5] == '\0' || strchr(":/?#", h[5]));
 	n = strcspn(h, ":/?#");

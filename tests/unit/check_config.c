@@ -906,10 +906,12 @@ END_TEST
 
 START_TEST(test_http_only_loopback)
 {
-	static const char *const ok[] = {
-		"http://127.0.0.1:8080", "http://127.0.0.1",  "http://localhost:8080/v1",
-		"http://localhost",      "http://[::1]:8080", "https://api.example.com/v1"
-	};
+	static const char *const ok[] = { "http://127.0.0.1:8080", "http://127.0.0.1",
+		                          "http://localhost:8080/v1", "http://localhost",
+		                          "http://[::1]:8080", "https://api.example.com/v1",
+		                          /* a loopback gateway that asks for basic auth */
+		                          "http://user:pw@127.0.0.1:8080",
+		                          "http://token@localhost/v1" };
 
 	load("providers = (\n"
 	     "  { name = \"p\"; kind = \"openai\";\n"
