@@ -20,6 +20,11 @@ bool url_userinfo(const char *url, size_t *ret_off, size_t *ret_len);
  * length. */
 bool url_secret(const char *url, const char **ret, size_t *ret_len);
 
+/* Decodes the %XX escapes of s[0..n) into out (at least n bytes; not
+ * NUL-terminated), as curl does before it sends a userinfo: a '%' not
+ * followed by two hex digits stays as it is. Returns the length. */
+size_t url_unescape(const char *s, size_t n, char *out);
+
 /* url with its userinfo, when it has one, replaced by three asterisks
  * (what follows "https:" + "//" is then "***@host/v1"): a new string the
  * caller frees; NULL for NULL. */

@@ -14,6 +14,7 @@
 
 #include "fileio.h"
 #include "http.h"
+#include "url.h"
 #include "xalloc.h"
 
 #define CRED_MAX_KEY 4096
@@ -337,6 +338,56 @@ static void scrub_prepare(struct cred *cr, const char *key, size_t keylen,
 	live = cr;
 }
 
+/* The secrets of the provider's URLs (base_url's and proxy's userinfo:
+ * url_secret()), as written and as curl sends them (unescaped), go to
+ * scrub_prepare() as "password: SECRET" lines after the extra headers, so
+ * that it learns them as it learns a secret header's value. The lines are
+ * for it only (the lines sent are built before), in secret memory wiped
+ * once it has them. */
+static void scrub_prepare_urls(struct cred *cr, const char *key, size_t keylen,
+                               const struct cfg_provider *c)
+{
+	static const char prefix[] = "password: ";
+	const char *const urls[] = { c->base_url, c->proxy };
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), nh, n, need = 0, mem_len, vlen;
+	struct cfg_provider view = *c;
+	char **lines, *p, *mem;
+	const char *v;
+
+	for (nh = 0; c->headers && c->headers[nh]; nh++)
+		;
+	for (size_t i = 0; i < 2; i++)
+		if (urls[i] && url_secret(urls[i], &v, &vlen))
+			need += 2 * (sizeof(prefix) + vlen);
+	if (need == 0) {
+		scrub_prepare(cr, key, keylen, c);
+		return;
+	}
+	mem_len = ((nh + 5) * sizeof(char *) + need + page - 1) / page * page;
+	mem = secret_alloc(mem_len);
+	lines = (char **)(void *)mem;
+	p = mem + (nh + 5) * sizeof(char *);
+	for (n = 0; n < nh; n++)
+		lines[n] = c->headers[n];
+	for (size_t i = 0; i < 2; i++) {
+		if (!urls[i] || !url_secret(urls[i], &v, &vlen))
+			continue;
+		lines[n++] = p;
+		p = stpcpy(p, prefix);
+		memcpy(p, v, vlen);
+		p += vlen;
+		*p++ = '\0';
+		lines[n++] = p;
+		p = stpcpy(p, prefix);
+		p += url_unescape(v, vlen, p);
+		*p++ = '\0';
+	}
+	lines[n] = NULL;
+	view.headers = lines;
+	scrub_prepare(cr, key, keylen, &view);
+	secret_free(mem, mem_len);
+}
+
 int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struct cred **ret,
               struct errmsg *e)
 {
@@ -396,7 +447,7 @@ int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struc
 	cr->headers = http_headers_new(cr->lines);
 	if (!cr->headers)
 		xalloc_die("curl header list");
-	scrub_prepare(cr, key, keylen, c);
+	scrub_prepare_urls(cr, key, keylen, c);
 	*ret = cr;
 	return 0;
 fail:

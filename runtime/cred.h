@@ -12,7 +12,8 @@
  * reuses the capture), and an inline api_key is zeroed in the parsed config.
  *
  * Every live credential's key (and the values of its extra headers that name
- * a secret: auth, key, token, secret, password) is known to the scrubber,
+ * a secret: auth, key, token, secret, password, and the passwords in its
+ * provider's base_url and proxy: url.h) is known to the scrubber,
  * which masks any run of 8 or more bytes that is a piece of one, so a key cut
  * short by an excerpt or a truncation is still caught. Loop thread only. */
 #ifndef WARMD_CRED_H

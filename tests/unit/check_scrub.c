@@ -314,6 +314,39 @@ START_TEST(test_secret_extra_headers)
 }
 END_TEST
 
+/* The passwords of base_url and proxy too, as written and unescaped, while
+ * what the provider may send back without them is left alone. */
+START_TEST(test_url_passwords)
+{
+	static char name[] = "p",
+	            base[] = "https://gw-user:fake-Url0Passw%40rd1Gateway@gw.example/v1",
+	            proxy[] = "http://fake-Proxy8Token7Only6@proxy.example:3128";
+	char *path = tu_write(dir, "api.key", KEY);
+	struct cfg_provider c;
+	struct cred *cr = NULL;
+	struct errmsg e;
+
+	memset(&c, 0, sizeof(c));
+	c.name = name;
+	c.kind = PROVIDER_ANTHROPIC;
+	c.api_key_file = path;
+	c.base_url = base;
+	c.proxy = proxy;
+	ck_assert_msg(cred_load(&c, adapter_ops_for(PROVIDER_ANTHROPIC), &cr, &e) == 0, "%s",
+	              e.text);
+	scrub_eq("basic gw-user:fake-Url0Passw@rd1Gateway denied", "basic gw-user:[key] denied");
+	scrub_eq("as written: fake-Url0Passw%40rd1Gateway", "as written: [key]");
+	scrub_eq("proxy: fake-Proxy8Token7Only6@proxy.example", "proxy: [key]@proxy.example");
+	scrub_eq("gw.example/v1 gw-user", "gw.example/v1 gw-user");
+	/* they are not sent: no header line holds them */
+	for (size_t i = 0; cr->lines[i]; i++)
+		ck_assert_msg(!strstr(cr->lines[i], "Passw") && !strstr(cr->lines[i], "Proxy8"),
+		              "%s", cr->lines[i]);
+	cred_unref(cr);
+	free(path);
+}
+END_TEST
+
 static void set_buf(struct buf *b, const char *s)
 {
 	buf_reset(b);
@@ -388,6 +421,7 @@ static Suite *scrub_suite(void)
 	tcase_add_test(tc, test_one_mebibyte_body);
 	tcase_add_test(tc, test_every_live_credential);
 	tcase_add_test(tc, test_secret_extra_headers);
+	tcase_add_test(tc, test_url_passwords);
 	tcase_add_test(tc, test_answer);
 	tcase_add_test(tc, test_error_text_printable);
 	tcase_set_timeout(tc, 60);

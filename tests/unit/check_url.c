@@ -51,6 +51,19 @@ START_TEST(test_secret)
 }
 END_TEST
 
+START_TEST(test_unescape)
+{
+	char out[32];
+	size_t n;
+
+	n = url_unescape("p%40ss%3Aw%2fd", 14, out);
+	ck_assert(n == 8 && memcmp(out, "p@ss:w/d", n) == 0);
+	n = url_unescape("100%-%4g%4", 10, out); /* not escapes: kept */
+	ck_assert(n == 10 && memcmp(out, "100%-%4g%4", n) == 0);
+	ck_assert_uint_eq(url_unescape("", 0, out), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("url");
@@ -60,6 +73,7 @@ int main(void)
 
 	tcase_add_test(tc, test_redact);
 	tcase_add_test(tc, test_secret);
+	tcase_add_test(tc, test_unescape);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
