@@ -71,8 +71,9 @@ value, {"reset": true} first restores the built-in defaults; GET shows them):
   p_trickle          the normal answer, body sent at trickle_bps
   reject_keys        401 for every key
   echo_key           null, "html" or "json": 401 for every request, echoing the
-                     key it presented (x-api-key, or Authorization without
-                     "Bearer "), as a hostile gateway might: "html" puts it in
+                     key it presented (x-api-key, Authorization without
+                     "Bearer ", or the user:password of a Basic one,
+                     decoded), as a hostile gateway might: "html" puts it in
                      a ~20 KiB text/html page (across byte 160 and in the
                      middle), "json" in an error message of ~600 bytes, across
                      message offsets 160, 256 and 512; both also send it in an
@@ -92,6 +93,7 @@ entry's "fault"; requests.rejected counts every answer that is not a 200
 """
 
 import argparse
+import base64
 import collections
 import hashlib
 import http.server
@@ -320,10 +322,16 @@ def garbage_body(api):
 
 
 def presented_key(headers):
-    """The key a request presented: x-api-key, else Authorization without "Bearer "."""
+    """The key a request presented: x-api-key, else Authorization without "Bearer ", or the
+    user:password of a "Basic" one (credentials in the base URL), decoded."""
     key = headers.get("x-api-key")
     if key is None:
         key = headers.get("Authorization") or ""
+        if key.startswith("Basic "):
+            try:
+                key = base64.b64decode(key[6:], validate=True).decode("utf-8", "replace")
+            except ValueError:
+                pass
         key = key[7:] if key.startswith("Bearer ") else key
     return key
 

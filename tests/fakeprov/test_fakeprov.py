@@ -4,6 +4,7 @@ Run from anywhere:  python3 -m unittest tests/fakeprov/test_fakeprov.py -v
 The token arithmetic is re-derived here from the spec, not imported from fakeprov.
 """
 
+import base64
 import datetime
 import email.utils
 import http.client
@@ -955,7 +956,14 @@ class FaultTest(unittest.TestCase):
                 self.assertEqual(starts, [100, 196, 452])               # across 160, 256 and 512
                 self.assertEqual(got["x-fake-echo"], "presented " + key)
                 self.assertEqual(err["type"], "authentication_error" if api == "anthropic" else "invalid_request_error")
-        self.assertEqual(self.fault_counts(), {**NO_FAULTS, "echo_key": 3})
+        # credentials in the base URL: curl sends them as Basic; the echo decodes them
+        basic = "Basic " + base64.b64encode(b"gw-user:" + key.encode()).decode()
+        status, data, got = self.client.raw_call("POST", "/v1/chat/completions", CHAT,
+                                                 {**O_HEADERS, "authorization": basic})
+        self.assertEqual(status, 401)
+        self.assertEqual(got["x-fake-echo"], "presented gw-user:" + key)
+        self.assertIn("gw-user:" + key, json.loads(data)["error"]["message"])
+        self.assertEqual(self.fault_counts(), {**NO_FAULTS, "echo_key": 4})
         self.faults(echo_key=None, reject_keys=False, p_500=0)
         self.assertEqual(self.fire()[0], 200)
 

@@ -32,6 +32,7 @@ def fake_key(seed):
 
 K_FILE = fake_key(101)   # the anthropic provider's, from api_key_file
 K_ENV = fake_key(202)    # the openai provider's, from api_key_env
+URL_PW = fake_key(303)   # a gateway's basic-auth password, in its base_url
 
 
 def pieces(key, n=PIECE):
@@ -184,6 +185,65 @@ class Secrets(unittest.TestCase):
         w.signal(signal.SIGHUP)  # a reload by signal logs it too
         wait_for(lambda: w.log().count(f"api_key_file {path}") > n, 10, what="the SIGHUP warning")
         self.assert_no_piece("warmd log", w.log())
+
+
+class UrlCredentials(unittest.TestCase):
+    """Credentials in base_url: a self-hosted gateway on loopback that asks for basic auth
+    (the fake provider takes any Authorization, and echo_key decodes a Basic one)."""
+
+    def setUp(self):
+        self.env = Env("--openai-key", "")
+
+    def tearDown(self):
+        self.env.close()
+
+    def test_url_password_never_shown(self):
+        """A loopback gateway that asks for basic auth, its password in base_url: status,
+        warmctl test, the log, the state file and a config error never show it, even when
+        the gateway echoes the credentials it was sent."""
+        base = self.env.fake.url.replace("http://", f"http://gw-user:{URL_PW}@", 1) + "/v1"
+        text = (daemon_block(self.env.path("warmd.sock")) +
+                f'providers = ( {{ name = "gw"; kind = "openai-compatible"; base_url = "{base}"; }} );\n'
+                'targets = ( { name = "c"; provider = "gw"; request_file = "openai-chat.json"; '
+                'ttl = 30; } );\n')
+        w = self.env.warmd(text)
+        wait_for(lambda: w.target("c")["warms"] > 0 and not w.target("c")["last_error"], 10,
+                 what="a warm through the gateway")
+        set_faults(self.env, echo_key="json")
+        seen = {}
+        rc, out, err = w.ctl("test", "c", "-n", "1")
+        self.assertEqual(rc, 1, (out, err))
+        seen["warmctl test c"] = out + err
+        w.ctl("warm", "c")
+        wait_for(lambda: provider(w.status(), "gw")["credential_failed"], 10,
+                 what="the gateway's 401")
+        st = w.status()
+        c = st["targets"][0]
+        self.assertIn("HTTP 401", c["last_error"], c)
+        self.assertIn("gw-user:[key]", c["last_error"], c)   # the echo is there, masked
+        seen["warmctl --json status"] = json.dumps(st)
+        for args in (("status",), ("status", "c"), ("--json", "audit")):
+            rc, out, err = w.ctl(*args)
+            seen["warmctl " + " ".join(args)] = out + err
+        # Plain http to a host that is not loopback: the reload is refused, its error
+        # shows the URL without the credentials.
+        with open(w.config, "w") as f:
+            f.write(text.replace(base, f"http://gw-user:{URL_PW}@gw.example/v1"))
+        rc, out, err = w.ctl("reload")
+        self.assertNotEqual(rc, 0, (out, err))
+        self.assertIn('base_url "http://***@gw.example/v1" must use https://', out + err)
+        seen["warmctl reload"] = out + err
+        rc, _ = w.stop()
+        self.assertEqual(rc, 0)
+        seen["warmd log"] = w.log()
+        with open(self.env.path("state.json")) as f:
+            seen["state file"] = f.read()
+        self.assertIn("***@127.0.0.1", seen["state file"])
+        for where, shown in seen.items():
+            with self.subTest(where=where):
+                found = sorted(p for p in pieces(URL_PW) if p in shown)
+                self.assertEqual(found, [], f"{len(found)} {PIECE}-character pieces of the "
+                                            f"password in {where}")
 
 
 @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"), "needs root and setpriv")
