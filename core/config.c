@@ -101,6 +101,7 @@ int config_load(const char *path, struct diags *d, struct config **ret)
 		          config_error_line(&cf), "%s", config_error_text(&cf));
 	else
 		load_sections(&ld, &cf, c);
+	config_wipe_providers(&cf);
 	config_destroy(&cf);
 	if (d->errors > errors_before) {
 		config_free(c);
@@ -110,12 +111,21 @@ int config_load(const char *path, struct diags *d, struct config **ret)
 	return 0;
 }
 
+/* For the strings that may hold a secret: the inline key, header lines (a
+ * gateway's token), URLs (a password in their userinfo). */
 static void free_secret(char *s)
 {
 	if (s) {
 		explicit_bzero(s, strlen(s));
 		free(s);
 	}
+}
+
+static void free_secret_list(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		explicit_bzero(v[i], strlen(v[i]));
+	config_strlist_free(v);
 }
 
 void config_free(struct config *c)
@@ -125,12 +135,12 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->nproviders; i++) {
 		struct cfg_provider *p = &c->providers[i];
 		free(p->name);
-		free(p->base_url);
+		free_secret(p->base_url);
 		free(p->api_key_file);
 		free(p->api_key_env);
 		free(p->ca_file);
-		free(p->proxy);
-		config_strlist_free(p->headers);
+		free_secret(p->proxy);
+		free_secret_list(p->headers);
 		free_secret(p->api_key);
 		free(p->file);
 	}

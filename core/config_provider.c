@@ -394,3 +394,28 @@ void config_load_providers(const struct loader *ld, config_t *cf, struct config 
 			err_at(ld, g, "providers[%d] must be a group { ... }", i);
 	}
 }
+
+/* s's strings, and those of the settings it holds. */
+static void wipe_strings(config_setting_t *s)
+{
+	int n;
+
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		/* libconfig's own copy, malloc'd: writable, only typed const */
+		char *v = (char *)config_setting_get_string(s);
+		if (v)
+			explicit_bzero(v, strlen(v));
+		return;
+	}
+	n = config_setting_is_aggregate(s) ? config_setting_length(s) : 0;
+	for (int i = 0; i < n; i++)
+		wipe_strings(config_setting_get_elem(s, (unsigned)i));
+}
+
+void config_wipe_providers(config_t *cf)
+{
+	config_setting_t *list = config_lookup(cf, "providers");
+
+	if (list)
+		wipe_strings(list);
+}

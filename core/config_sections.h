@@ -19,4 +19,10 @@ void config_load_daemon(const struct loader *ld, config_t *cf, struct config *c)
 void config_load_providers(const struct loader *ld, config_t *cf, struct config *c);
 void config_load_targets(const struct loader *ld, config_t *cf, struct config *c);
 
+/* Wipes the text of every string in cf's providers section (inline keys,
+ * header lines with tokens, URLs with passwords), which the sections have
+ * copied where they need it: libconfig frees its own copies unwiped. Called
+ * before config_destroy(), whatever the load came to. */
+void config_wipe_providers(config_t *cf);
+
 #endif

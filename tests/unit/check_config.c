@@ -7,6 +7,7 @@
  * from the code under test. */
 #include <check.h>
 #include <errno.h>
+#include <libconfig.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <syslog.h>
 
 #include "config.h"
+#include "config_sections.h"
 #include "diag.h"
 #include "testutil.h"
 
@@ -979,6 +981,37 @@ START_TEST(test_http_loopback_lookalikes)
 }
 END_TEST
 
+/* libconfig's own copies of the providers' strings (an inline key, a
+ * header's token, a URL's password) are wiped before it frees them; the
+ * other sections' are left alone. */
+START_TEST(test_libconfig_copies_wiped)
+{
+	config_setting_t *h;
+	const char *v;
+	config_t cf;
+
+	config_init(&cf);
+	ck_assert_int_eq(
+	        config_read_string(&cf,
+	                           "providers = ( { name = \"p\"; api_key = \"sk-in-0123456789\";\n"
+	                           "  headers = [ \"x-gw-token: tok-0123456789\" ];\n"
+	                           "  proxy = \"http://u:pw-0123456789@proxy:3128\"; } );\n"
+	                           "targets = ( { name = \"t\"; request_file = \"r.json\"; } );\n"),
+	        CONFIG_TRUE);
+	config_wipe_providers(&cf);
+	ck_assert(config_lookup_string(&cf, "providers.[0].api_key", &v));
+	ck_assert_str_eq(v, "");
+	ck_assert(config_lookup_string(&cf, "providers.[0].proxy", &v));
+	ck_assert_str_eq(v, "");
+	h = config_lookup(&cf, "providers.[0].headers");
+	ck_assert_ptr_nonnull(h);
+	ck_assert_str_eq(config_setting_get_string_elem(h, 0), "");
+	ck_assert(config_lookup_string(&cf, "targets.[0].request_file", &v));
+	ck_assert_str_eq(v, "r.json");
+	config_destroy(&cf);
+}
+END_TEST
+
 START_TEST(test_key_sources)
 {
 	load("providers = (\n"
@@ -1217,6 +1250,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_http_only_loopback);
 	tcase_add_test(tc, test_http_loopback_lookalikes);
 	tcase_add_test(tc, test_key_sources);
+	tcase_add_test(tc, test_libconfig_copies_wiped);
 	tcase_add_test(tc, test_cache_key_and_endpoint);
 	tcase_add_test(tc, test_missing_config_file);
 	tcase_add_test(tc, test_many_errors_reported);
