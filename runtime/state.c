@@ -14,6 +14,7 @@
 #include "bounds.h"
 #include "buf.h"
 #include "clock.h"
+#include "cred.h"
 #include "fileio.h"
 #include "jsonx.h"
 #include "log.h"
@@ -749,8 +750,11 @@ static void restore_cache(struct target *t, json_object *e, double now, struct p
 	t->expires_at = expires;
 	t->prefix_tokens = (long)prefix;
 	t->refreshed_by_warm = by_warm;
-	if (err)
+	if (err) {
 		text_copy(t->last_error, sizeof(t->last_error), json_object_get_string(err));
+		/* a file an older warmd wrote may hold what its scrubber missed */
+		cred_scrub(t->last_error);
+	}
 }
 
 /* Applies one target's entry, field by field: a field that is not what a

@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "adapters.h"
+#include "cred.h"
 #include "log.h"
 #include "policy.h"
 #include "state.h"
@@ -220,6 +222,31 @@ START_TEST(test_url_password_not_kept)
 }
 END_TEST
 
+/* A last_error from a file that an older warmd wrote, with a key its
+ * scrubber missed, comes back scrubbed. */
+START_TEST(test_last_error_scrubbed)
+{
+	static char name[] = "p", key[] = "fake-State0Key1Missed2By3An4Older5Warmd";
+	struct cfg_provider c = { .name = name, .kind = PROVIDER_OPENAI_COMPAT, .api_key = key };
+	struct cred *cr = NULL;
+	bool paused_all;
+	struct errmsg e;
+	struct fx f;
+
+	fx_init(&f);
+	tset_warm(f.x, f.support);
+	snprintf(f.support->last_error, sizeof(f.support->last_error),
+	         "HTTP 401: bad key fake-State0Key1Missed2By3An4Older5Warmd");
+	ck_assert_int_eq(state_flush(f.st), 0);
+	ck_assert_msg(cred_load(&c, adapter_ops_for(c.kind), &cr, &e) == 0, "%s", e.text);
+	fx_restart(&f, "Support.");
+	ck_assert_int_eq(state_restore(f.st, &paused_all), 3);
+	ck_assert_str_eq(f.support->last_error, "HTTP 401: bad key [key]");
+	cred_unref(cr);
+	fx_fini(&f);
+}
+END_TEST
+
 /* A bad entry costs that entry, a bad field that field. */
 START_TEST(test_bad_entries)
 {
@@ -318,6 +345,7 @@ int main(void)
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_new_version_starts_cold);
 	tcase_add_test(tc, test_url_password_not_kept);
+	tcase_add_test(tc, test_last_error_scrubbed);
 	tcase_add_test(tc, test_bad_entries);
 	tcase_add_test(tc, test_not_a_state_file);
 	tcase_add_test(tc, test_changed_is_written_later);
