@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <libconfig.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,7 +26,11 @@ static void check_sections(const struct loader *ld, config_t *cf)
 		{ .name = "daemon" },  { .name = "providers" }, { .name = "targets" },
 		{ .name = "pricing" }, { .name = NULL },
 	};
+	char list[64] = ""; /* "daemon, providers, targets, pricing" */
 
+	for (const struct key_def *k = top; k->name; k++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+		         k == top ? "" : ", ", k->name);
 	for (int i = 0; i < n; i++) {
 		config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
 		const char *name = config_setting_name(s);
@@ -38,10 +43,7 @@ static void check_sections(const struct loader *ld, config_t *cf)
 				err_at(ld, s, "unknown section \"%s\" (did you mean \"%s\"?)", name,
 				       hint);
 			else
-				err_at(ld, s,
-				       "unknown section \"%s\" (expected daemon, providers, "
-				       "targets)",
-				       name);
+				err_at(ld, s, "unknown section \"%s\" (expected %s)", name, list);
 		}
 	}
 }

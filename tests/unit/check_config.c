@@ -570,7 +570,7 @@ START_TEST(test_unknown_section)
 	     "stuff = 1;\n");
 	expect_error(1, "unknown section \"deamon\" (did you mean \"daemon\"?)");
 	expect_error(line_of("stuff"),
-	             "unknown section \"stuff\" (expected daemon, providers, targets)");
+	             "unknown section \"stuff\" (expected daemon, providers, targets, pricing)");
 	ck_assert_uint_eq(X.d.errors, 2);
 }
 END_TEST
