@@ -29,9 +29,14 @@
  *   inline-key        the provider's API key is written in the config: high
  *   unwarmable        no minimal warm exists for the template: high
  *   warm-writes       warms keep writing instead of reading: medium
- * Static subset (audit_static): dynamic-content, below-minimum (estimated),
- * unsorted-tools, tool-order, image-detail, fields-changed, cache-keys,
- * inline-key, unwarmable. */
+ * Static subset (audit_static, the checks that need no traffic):
+ * dynamic-content, below-minimum (estimated), unsorted-tools, tool-order
+ * and fields-changed (both only with prev_fp), image-detail, cache-keys,
+ * inline-key, unwarmable. `warmd --check-config` (audit_cmd.c) prints
+ * dynamic-content, unsorted-tools, image-detail and cache-keys of them: a
+ * staged configuration has no previous version to compare, and staging
+ * already reports below-minimum, inline-key and unwarmable in its own
+ * words. */
 #ifndef WARMD_AUDIT_H
 #define WARMD_AUDIT_H
 

@@ -706,7 +706,8 @@ static const struct command commands[] = {
 	{ PROTO_TEST, "send N real requests and show that the cache hits", print_test_cb },
 	{ PROTO_SHIFT, "give a version PERCENT of traffic (warmed first)", print_weights_cb },
 	{ PROTO_PROMOTE, "give a version all traffic (warmed first)", print_weights_cb },
-	{ PROTO_ROLLBACK, "restore the weights before the last shift/promote", print_weights_cb },
+	{ PROTO_ROLLBACK, "restore the weights before the last shift/promote/rollback",
+	  print_weights_cb },
 	{ PROTO_ROUTE, "pick a version by weight (the lane to use and touch)", print_route_cb },
 };
 

@@ -111,6 +111,11 @@ class Audit(unittest.TestCase):
         self.assertTrue(any(f"{conf}:8: warning: audit (medium" in l and "unsorted" in l
                             for l in lines), p.stderr)
         self.assertIn("short", p.stderr)  # below the minimum, in daemon_stage's words
+        # --help says what it does: the price table is checked too, and findings printed
+        h = subprocess.run([WARMD, "--help"], capture_output=True, text=True).stdout
+        entry = h[h.index("--check-config  "):h.index("--simulate TRACE\n")]
+        self.assertIn("price table", entry)
+        self.assertIn("audit's checks", entry)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,13 @@ class BlueGreen(BlueGreenBase):
         self.assertEqual(w.ctl_json("route", "bot")[1]["data"]["lane"], "bot@green")
         self.assertEqual(w.ctl("rollback", "bot")[0], 0)
         self.assertEqual(self.weights(w), {"blue": 90, "green": 10})
+        # a second rollback undoes the first, as --help says
+        self.assertEqual(w.ctl("rollback", "bot")[0], 0)
+        self.assertEqual(self.weights(w), {"blue": 0, "green": 100})
+        self.assertEqual(w.ctl("rollback", "bot")[0], 0)
+        self.assertEqual(self.weights(w), {"blue": 90, "green": 10})
+        help_line = next(l for l in w.ctl("--help")[1].splitlines() if "rollback TARGET" in l)
+        self.assertIn("rollback", help_line.split("rollback TARGET", 1)[1])
         # bad requests: unknown version, bad percent, a touch that does not say which
         rc, _, err = w.ctl("shift", "bot", "purple", "5")
         self.assertEqual(rc, 1)
