@@ -337,7 +337,9 @@ def main():
         if not a.json:
             print(msg, file=sys.stderr, flush=True)
     try:
-        with open(os.path.join(d, "anthropic.key"), "w") as f:
+        # the owner's only (0600), as an operator keeps a key file, or warmd warns
+        fd = os.open(os.path.join(d, "anthropic.key"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
             f.write(ANTHROPIC_KEY + "\n")
         os.makedirs(os.path.join(d, "t"))
         targets = []

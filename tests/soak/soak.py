@@ -42,6 +42,13 @@ def rss_kib(pid):
     return 0
 
 
+def write_key(path, key):
+    """A key file as an operator keeps one: its owner's only (0600), or warmd warns."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60)
@@ -55,10 +62,8 @@ def main():
     req = urllib.request.Request(fake.url + "/_fake/faults", data=json.dumps(FAULTS).encode(),
                                  headers={"content-type": "application/json"}, method="POST")
     urllib.request.urlopen(req, timeout=5).read()
-    with open(os.path.join(d, "anthropic.key"), "w") as f:
-        f.write(ANTHROPIC_KEY + "\n")
-    with open(os.path.join(d, "openai.key"), "w") as f:
-        f.write(OPENAI_KEY + "\n")
+    write_key(os.path.join(d, "anthropic.key"), ANTHROPIC_KEY)
+    write_key(os.path.join(d, "openai.key"), OPENAI_KEY)
     targets = []
     for i in range(a.targets):
         anth = i % 2 == 0
@@ -141,10 +146,14 @@ def main():
             rc = w.wait()
         log.close()
         fake.stop()
+    with open(os.path.join(d, "warmd.log")) as f:
+        text = f.read()
     if rc != 0:
         print(f"FAIL: warmd exited with {rc}")
-        with open(os.path.join(d, "warmd.log")) as f:
-            print(f.read()[-4000:])
+        print(text[-4000:])
+        ok = False
+    if "api_key_file" in text and "is open to" in text:
+        print("FAIL: warmd warned that others can read a key file (the soak writes them 0600)")
         ok = False
     if ok:
         shutil.rmtree(d, ignore_errors=True)
