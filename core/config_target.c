@@ -3,6 +3,7 @@
  * with named versions expanded into one target per version. */
 #include "config.h"
 
+#include <errno.h>
 #include <libconfig.h>
 #include <stddef.h>
 #include <stdio.h>

@@ -17,8 +17,8 @@
 #include "buf.h"
 #include "jsonscan.h"
 #include "jsonx.h"
-#include "provider_anthropic.h"
-#include "provider_openai.h"
+#include "adapter_anthropic.h"
+#include "adapter_openai.h"
 #include "testutil.h"
 
 static struct jsonscan_field anthropic_fields[] = {
