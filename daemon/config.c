@@ -665,20 +665,17 @@ static void load_providers(const struct loader *ld, config_t *cf, struct config 
 	config_setting_t *list = config_lookup(cf, "providers");
 	int n;
 
-	if (!list) {
-		diags_add(ld->d, DIAG_ERROR, ld->path, 0,
-		          "no \"providers\" list: warmd needs at least one provider");
+	/* None at all is fine while no target needs one: the shipped config
+	 * starts warmd idle. A target without a provider is the error. */
+	if (!list)
 		return;
-	}
 	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
 		err_at(ld, list, "\"providers\" must be a list: providers = ( { ... } );");
 		return;
 	}
 	n = config_setting_length(list);
-	if (n == 0) {
-		err_at(ld, list, "\"providers\" is empty: warmd needs at least one provider");
+	if (n == 0)
 		return;
-	}
 	c->providers = calloc((size_t)n, sizeof(*c->providers));
 	if (!c->providers)
 		abort();
@@ -1009,6 +1006,11 @@ static void load_targets(const struct loader *ld, config_t *cf, struct config *c
 				       c->targets[j].line);
 				break;
 			}
+		}
+		if (!t->provider && c->nproviders == 0) {
+			err_at(ld, g, "%s: no provider is configured: add one to \"providers\"",
+			       where);
+			continue;
 		}
 		if (!t->provider) {
 			if (c->nproviders != 1) {

@@ -676,6 +676,10 @@ void daemon_update_status(struct daemon *d, bool force)
 			break;
 		}
 	}
+	if (d->ntargets == 0) {
+		notify_status("idle: no targets configured%s", d->stopping ? ", stopping" : "");
+		return;
+	}
 	notify_status("%zu/%zu warm, %zu failing%s%s", warm, d->ntargets, failing,
 	              paused_all ? ", all paused"
 	              : paused   ? ", some paused"

@@ -107,8 +107,8 @@ void daemon_drop_target(struct daemon *d, struct target *t);
 void daemon_pause_all(struct daemon *d, bool paused);
 void daemon_pause_target(struct daemon *d, struct target *t, bool paused);
 
-/* "12/12 warm, 0 failing" for sd_notify STATUS=; refreshed at most every
- * few seconds (force: now). */
+/* "12/12 warm, 0 failing" (or "idle: no targets configured") for sd_notify
+ * STATUS=; refreshed at most every few seconds (force: now). */
 void daemon_update_status(struct daemon *d, bool force);
 
 /* A touch for a target or a version lane (from the datagram socket or
