@@ -151,6 +151,8 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path)
 
 	memset(d, 0, sizeof(*d));
 	d->loop = loop;
+	uv_timer_init(loop, &d->status_timer);
+	d->status_timer.data = d;
 	/* Absolute, so reloads and status do not depend on the working directory. */
 	d->config_path = realpath(config_path, NULL);
 	if (!d->config_path)
@@ -651,14 +653,25 @@ void daemon_pause_target(struct daemon *d, struct target *t, bool paused)
 	state_changed(d->state);
 }
 
+static void status_timer_cb(uv_timer_t *t)
+{
+	daemon_update_status(t->data, true);
+}
+
 void daemon_update_status(struct daemon *d, bool force)
 {
 	double now = clock_now(d->clk);
 	size_t warm = 0, failing = 0, paused = 0;
 	bool paused_all;
 
-	if (!force && now - d->status_at < STATUS_EVERY_S)
+	if (!force && now - d->status_at < STATUS_EVERY_S) {
+		if (!uv_is_active((uv_handle_t *)&d->status_timer))
+			uv_timer_start(&d->status_timer, status_timer_cb,
+			               (uint64_t)((d->status_at + STATUS_EVERY_S - now) * 1000) + 1,
+			               0);
 		return;
+	}
+	uv_timer_stop(&d->status_timer);
 	d->status_at = now;
 	paused_all = sched_paused_all(d->sched);
 	for (size_t i = 0; i < d->ntargets; i++) {
@@ -792,4 +805,8 @@ void daemon_fini(struct daemon *d)
 	d->pricing = NULL;
 	free(d->config_path);
 	d->config_path = NULL;
+	if (d->status_timer.data) {
+		uv_close((uv_handle_t *)&d->status_timer, NULL);
+		d->status_timer.data = NULL;
+	}
 }

@@ -53,7 +53,8 @@ struct daemon {
 	size_t ntargets;
 	double started_at;
 	double config_loaded_at;
-	double status_at; /* last sd_notify STATUS= */
+	double status_at;        /* last sd_notify STATUS= */
+	uv_timer_t status_timer; /* a STATUS= update held back by the rate limit */
 	bool stopping;
 	bool paused_all; /* the operator's kill switch (shutdown pauses the scheduler too) */
 	struct rollout_waiter *waiters; /* shifts waiting for a warm (rollout.c) */
@@ -108,7 +109,9 @@ void daemon_pause_all(struct daemon *d, bool paused);
 void daemon_pause_target(struct daemon *d, struct target *t, bool paused);
 
 /* "12/12 warm, 0 failing" (or "idle: no targets configured") for sd_notify
- * STATUS=; refreshed at most every few seconds (force: now). */
+ * STATUS=; refreshed at most every few seconds (force: now). An update the
+ * rate limit holds back is sent when the interval ends, so the line never
+ * stays behind until the next warm, a TTL later. */
 void daemon_update_status(struct daemon *d, bool force);
 
 /* A touch for a target or a version lane (from the datagram socket or
