@@ -150,6 +150,12 @@ class UnitsAgreeWithTheCode(unittest.TestCase):
             with open(deb) as a, open(os.path.join(SRC, "systemd", name)) as b:
                 self.assertEqual(a.read(), b.read(), deb)
 
+    def test_configuration_directory_mode_as_tmpfiles_makes_it(self):
+        # A mismatch is logged at every start and reload.
+        with open(os.path.join(SRC, "systemd", "tmpfiles.d", "warmd.conf")) as f:
+            self.assertRegex(f.read(), r"(?m)^d /etc/warmd 0750 root warmd -$")
+        self.assertEqual(self.service[("Service", "ConfigurationDirectoryMode")], ["0750"])
+
 
 if __name__ == "__main__":
     unittest.main()
