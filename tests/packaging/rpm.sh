@@ -82,7 +82,10 @@ got=$(q --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' | awk '$2 ~ /^\/etc\/warmd\/
 [ "$got" = "cn" ] && ok "both are noreplace" || fail "config flags: $got"
 got=$(q -L | sed 's#.*/##' | sort | xargs)
 [ "$got" = "LICENSE NOTICE" ] && ok "%license: $got" || fail "licenses: $got"
-q -d | grep -q 'README.md$' && q -d | grep -q 'credentials.conf$' && ok "%doc: README.md, examples" ||
+q -d | grep -qx /usr/share/doc/warmd/README.md &&
+	q -d | grep -qx /usr/share/doc/warmd/examples/credentials.conf &&
+	q -d | grep -qx /usr/share/doc/warmd/examples/warmd-rules.yml &&
+	ok "%doc: README.md, examples/ (as in the .deb)" ||
 	fail "docs: $(q -d | xargs)"
 missing=""
 for f in /usr/sbin/warmd /usr/bin/warmctl /usr/lib/systemd/system/warmd.service \

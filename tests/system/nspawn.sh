@@ -224,9 +224,10 @@ expect_eq "idle on the shipped config, and says so" "idle: no targets configured
 
 # ---- 5. the documented setup: the key as a credential, a target
 phase "the documented setup: credential drop-in, a target against the fake provider"
-inside sh -c "umask 077 && printf '%s\n' '$KEY' >/etc/warmd/anthropic.key"
+# README's Install section, command for command (the editor's part by sed)
+printf '%s\n' "$KEY" | inside install -D -m 0600 /dev/stdin /etc/warmd/anthropic.key
 inside install -D -m 0644 /usr/share/doc/warmd/examples/credentials.conf \
-	/etc/systemd/system/warmd.service.d/credentials.conf
+	-t /etc/systemd/system/warmd.service.d/
 inside install -D -m 0644 /usr/share/doc/warmd/examples/support-bot.json \
 	/etc/warmd/targets/support-bot.json
 inside sed -i \
@@ -237,7 +238,7 @@ check "warmd --check-config as the unit runs it" inside systemd-run --wait --pip
 	-p User=warmd -p LoadCredential=anthropic.key:/etc/warmd/anthropic.key \
 	/usr/sbin/warmd --check-config -c /etc/warmd/warmd.conf
 inside systemctl daemon-reload
-check "systemctl restart warmd" inside systemctl restart warmd.service
+check "systemctl restart warmd" inside systemctl restart warmd
 warm=""
 for _ in $(seq 60); do
 	warm=$(inside warmctl --json status support-bot 2>/dev/null | grep -o '"state": *"[a-z]*"' | head -1)
@@ -252,6 +253,8 @@ for _ in $(seq 40); do # the status line is refreshed at most every 5 s
 	sleep 0.25
 done
 expect_eq "the status line says so" "1/1 warm, 0 failing" "$status"
+expect_eq "the key file is root's alone" "root:root 600" \
+	"$(inside stat -c '%U:%G %a' /etc/warmd/anthropic.key)"
 check "the key file itself is not readable by warmd" \
 	inside sh -c '! runuser -u warmd -- cat /etc/warmd/anthropic.key'
 
