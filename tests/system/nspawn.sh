@@ -279,7 +279,22 @@ check "the target is not paused" \
 expect_eq "the sockets after activation" "warmd:warmd 660 warmd:warmd 660" \
 	"$(inside stat -c '%U:%G %a' /run/warmd/control.sock /run/warmd/touch.sock | xargs)"
 
-# ---- 7. reload, watchdog, security, stop
+# ---- 7. an upgrade (the same package again): the admin's config stays, warmd comes back
+phase "apt-get install --reinstall (as an upgrade does)"
+cp "$deb" "$root/root/"
+if inside sh -c "cd /root && apt-get install -y --reinstall ./$(basename "$deb")" >"$work/reinstall.log" 2>&1; then
+	ok "apt-get install --reinstall"
+else
+	fail "apt-get install --reinstall"
+	tail -20 "$work/reinstall.log" | sed 's/^/    /'
+fi
+inside rm "/root/$(basename "$deb")"
+check "the edited warmd.conf (a conffile) is kept" inside grep -q '"support-bot"' /etc/warmd/warmd.conf
+expect_eq "warmd.socket and warmd.service are active again" "active active" \
+	"$(inside systemctl is-active warmd.socket warmd.service | xargs)"
+check "alice still reaches it" inside runuser -u alice -- warmctl status support-bot
+
+# ---- 8. reload, watchdog, security, stop
 phase "reload, watchdog, security, stop"
 check "systemctl reload warmd" inside systemctl reload warmd.service
 expect_eq "still active after the reload" active "$(inside systemctl is-active warmd.service)"
@@ -314,7 +329,7 @@ else
 fi
 expect_eq "no failed unit" "" "$(inside systemctl --failed --no-legend --plain)"
 
-# ---- 8. purge
+# ---- 9. purge
 phase "dpkg -P warmd"
 if inside dpkg -P warmd >"$work/purge.log" 2>&1; then ok "dpkg -P warmd"; else fail "dpkg -P warmd"; fi
 grep -iE 'warning|error|fail' "$work/purge.log" | sed 's/^/    /' | grep . &&
