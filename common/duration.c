@@ -101,12 +101,14 @@ char *duration_format(double s, char *out, size_t n)
 		else
 			snprintf(out, n, "%s%dm%.0fs", sign, m, r);
 	} else {
-		int h = (int)(a / 3600);
-		int m = (int)((a - h * 3600) / 60);
+		/* Hours in a double: a time difference read from outside (a state
+		 * file, a header) may be any size, and an int would overflow. */
+		double h = floor(a / 3600), rem = a - h * 3600;
+		int m = rem >= 0 && rem < 3600 ? (int)(rem / 60) : 0;
 		if (m)
-			snprintf(out, n, "%s%dh%dm", sign, h, m);
+			snprintf(out, n, "%s%.0fh%dm", sign, h, m);
 		else
-			snprintf(out, n, "%s%dh", sign, h);
+			snprintf(out, n, "%s%.0fh", sign, h);
 	}
 	return out;
 }

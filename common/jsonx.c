@@ -371,6 +371,12 @@ void jsonx_add_time(json_object *o, const char *key, double unix_s)
 		add(o, key, NULL);
 		return;
 	}
+	/* Milliseconds past what a long long holds (year 285 million, only
+	 * from a corrupt source): the double as it is, or null for infinity. */
+	if (!(unix_s < 9e15)) {
+		add(o, key, jsonx_new_double(unix_s));
+		return;
+	}
 	/* Millisecond precision, printed as written (no binary noise). Integer
 	 * formatting: %f costs more than the rest of a status line. */
 	{
@@ -421,10 +427,16 @@ void jsonx_add_bool(json_object *o, const char *key, bool v)
 void jsonx_add_usd(json_object *o, const char *key, int64_t pico)
 {
 	/* Round half away from zero to whole micro-dollars, then print the
-	 * integer: no binary noise in money. */
-	int64_t micro = pico >= 0 ? (pico + 500000) / 1000000 : -((-pico + 500000) / 1000000);
-	uint64_t a = micro < 0 ? (uint64_t)(-micro) : (uint64_t)micro;
+	 * integer: no binary noise in money. Divide first: any int64_t works. */
+	int64_t micro = pico / 1000000, rest = pico % 1000000;
+	uint64_t a;
 	char tmp[48];
+
+	if (rest >= 500000)
+		micro++;
+	else if (rest <= -500000)
+		micro--;
+	a = micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
 
 	snprintf(tmp, sizeof(tmp), "%s%llu.%06llu", micro < 0 ? "-" : "",
 	         (unsigned long long)(a / 1000000), (unsigned long long)(a % 1000000));

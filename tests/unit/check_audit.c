@@ -1,4 +1,4 @@
-/* check_audit: the caching audit (daemon/audit.c): each check on realistic
+/* check_audit: the caching audit (core/audit.c): each check on realistic
  * Anthropic and OpenAI templates (tests/fixtures/fidelity, contract), the
  * score and grade arithmetic, the action plan, the readiness checklist and
  * the static subset --check-config prints. */

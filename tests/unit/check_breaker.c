@@ -1,4 +1,4 @@
-/* check_breaker: the per-target / per-credential circuit breaker (daemon/breaker.c). */
+/* check_breaker: the per-target / per-credential circuit breaker (core/breaker.c). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>

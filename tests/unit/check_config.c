@@ -1,5 +1,5 @@
-/* check_config: loading and validating warmd.conf (daemon/config.c) and the
- * FILE:LINE diagnostics it reports (daemon/diag.c).
+/* check_config: loading and validating warmd.conf (core/config.c) and the
+ * FILE:LINE diagnostics it reports (core/diag.c).
  *
  * Every config is written into a fresh temporary directory. Expected line
  * numbers are computed from the text the test wrote (line_of), never taken
@@ -523,6 +523,28 @@ START_TEST(test_out_of_range)
 	expect_error(line_of("priority = -1"), "\"priority\" = -1 is out of range");
 	expect_error(line_of("ttl = -5"), "\"ttl\" must not be negative");
 	ck_assert_uint_eq(X.d.errors, 5);
+}
+END_TEST
+
+/* A number is held to the same year as the text form ("365d"): ttl = 1e300
+ * loaded, and the scheduler turned it into timer milliseconds (fuzz_config). */
+START_TEST(test_duration_too_long)
+{
+	load("daemon = { metrics_textfile_interval = 1e300; };\n"
+	     "providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; request_file = \"req.json\";\n"
+	     "    ttl = 1e300;\n"
+	     "    idle_limit = 9223372036854775807L;\n"
+	     "    version_overlap = 31536001; },\n"
+	     "  { name = \"b\"; request_file = \"req.json\"; ttl = 31536000; }\n"
+	     ");\n");
+	expect_error(line_of("metrics_textfile_interval"),
+	             "\"metrics_textfile_interval\" must be at most a year");
+	expect_error(line_of("ttl = 1e300"), "\"ttl\" must be at most a year");
+	expect_error(line_of("idle_limit"), "\"idle_limit\" must be at most a year");
+	expect_error(line_of("version_overlap"), "\"version_overlap\" must be at most a year");
+	ck_assert_uint_eq(X.d.errors, 4);
 }
 END_TEST
 
@@ -1068,6 +1090,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_unknown_section);
 	tcase_add_test(tc, test_wrong_type);
 	tcase_add_test(tc, test_out_of_range);
+	tcase_add_test(tc, test_duration_too_long);
 	tcase_add_test(tc, test_unknown_enum);
 	tcase_add_test(tc, test_future_features);
 	tcase_add_test(tc, test_fidelity_keys);

@@ -1,4 +1,4 @@
-/* check_cred: API keys and the header lines that carry them (daemon/cred.c):
+/* check_cred: API keys and the header lines that carry them (runtime/cred.c):
  * sources, copies wiped after reading, warnings about key files. The
  * scrubber has check_scrub.c.
  *

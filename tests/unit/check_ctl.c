@@ -1,4 +1,4 @@
-/* check_ctl: the control socket server (daemon/ctl.c) on a real loop and a
+/* check_ctl: the control socket server (control/ctl.c) on a real loop and a
  * real Unix socket, with a fake command runner and small limits: clients
  * that never read are held back, closed when they make no progress, shed
  * when memory runs out and evicted for a newcomer; a slow but steady reader

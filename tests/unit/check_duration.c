@@ -190,6 +190,22 @@ START_TEST(test_format)
 }
 END_TEST
 
+/* Differences of times read from outside can be any size: 68 years and more
+ * overflowed an int of hours (UBSan, found by fuzz_duration). */
+START_TEST(test_format_huge)
+{
+	char out[400];
+
+	ck_assert_str_eq(duration_format(3e9, out, sizeof(out)), "833333h20m");
+	ck_assert_str_eq(duration_format(-3e9, out, sizeof(out)), "-833333h20m");
+	duration_format(1.46965e171, out, sizeof(out));
+	ck_assert_ptr_nonnull(strstr(out, "h"));
+	ck_assert_int_ne(out[0], '-');
+	duration_format(1.7e308, out, sizeof(out));
+	ck_assert_ptr_nonnull(strstr(out, "h"));
+}
+END_TEST
+
 /* BUG (reported): rounding happens after the unit is chosen and without a
  * carry, so values just under a boundary print a field that overflows
  * ("4m60s", "59m60s", "60.0s", "1000ms"). */
@@ -239,6 +255,7 @@ static Suite *duration_suite(void)
 	tcase_add_test(tc, test_parse_rejects_c_number_syntax);
 	tcase_add_test(tc, test_parse_bounded);
 	tcase_add_test(tc, test_format);
+	tcase_add_test(tc, test_format_huge);
 	tcase_add_test(tc, test_format_rounding_carries);
 	tcase_add_test(tc, test_format_parse_round_trip);
 	suite_add_tcase(s, tc);

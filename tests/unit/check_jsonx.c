@@ -5,6 +5,7 @@
  * and the exact places where the strict parser says no. */
 #include <check.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -496,6 +497,53 @@ START_TEST(test_add_helpers)
 }
 END_TEST
 
+/* Found by fuzz_jsonx: a time beyond what milliseconds in a long long hold
+ * printed digits computed from a saturated llround() ("-(..."), so a state
+ * file or a status with such a time was not JSON. */
+START_TEST(test_add_time_huge)
+{
+	static const double v[] = { 1e300, 9.3e15, 9.2233720368547758e15, DBL_MAX };
+	static const char *const keys[] = { "t0", "t1", "t2", "t3" };
+	json_object *o = json_object_new_object(), *back = NULL;
+	struct errmsg e;
+	size_t len;
+	const char *s;
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		jsonx_add_time(o, keys[i], v[i]);
+	jsonx_add_time(o, "inf", INFINITY);
+	s = jsonx_dump(o, &len);
+	ck_assert_msg(jsonx_parse(s, len, 0, &back, &e) == 0, "%s: %s", s, e.text);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		ck_assert_msg(json_object_get_double(jsonx_get(back, keys[i])) == v[i], "%s in %s",
+		              keys[i], s);
+	ck_assert_ptr_null(jsonx_get(back, "inf"));
+	json_object_put(back);
+	json_object_put(o);
+}
+END_TEST
+
+/* Found by fuzz_jsonx: rounding added half a micro-dollar before dividing,
+ * which overflowed for amounts near INT64_MAX (a restored cost_pico_usd). */
+START_TEST(test_add_usd_extremes)
+{
+	json_object *o = json_object_new_object();
+
+	jsonx_add_usd(o, "max", INT64_MAX);
+	jsonx_add_usd(o, "min", INT64_MIN);
+	jsonx_add_usd(o, "half", 500000);
+	jsonx_add_usd(o, "nhalf", -500000);
+	jsonx_add_usd(o, "below", 499999);
+	jsonx_add_usd(o, "nbelow", -499999);
+	jsonx_add_usd(o, "cents", 12345678901234);
+	ck_assert_str_eq(jsonx_dump(o, NULL),
+	                 "{\"max\":9223372.036855,\"min\":-9223372.036855,\"half\":0.000001,"
+	                 "\"nhalf\":-0.000001,\"below\":0.000000,\"nbelow\":0.000000,"
+	                 "\"cents\":12.345679}");
+	json_object_put(o);
+}
+END_TEST
+
 START_TEST(test_getters)
 {
 	const char *s = "{\"s\":\"x\",\"i\":-5,\"d\":1.0,\"n\":null,\"b\":true}";
@@ -556,6 +604,8 @@ static Suite *jsonx_suite(void)
 	tc = tcase_create("build");
 	tcase_add_test(tc, test_new_double);
 	tcase_add_test(tc, test_add_helpers);
+	tcase_add_test(tc, test_add_time_huge);
+	tcase_add_test(tc, test_add_usd_extremes);
 	tcase_add_test(tc, test_getters);
 	suite_add_tcase(s, tc);
 	return s;

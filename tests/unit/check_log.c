@@ -1,4 +1,4 @@
-/* check_log: log levels, journald prefixes and collapsing of repeated messages (daemon/log.c). */
+/* check_log: log levels, journald prefixes and collapsing of repeated messages (common/log.c). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* check_metrics_http: the HTTP /metrics listener (daemon/metrics_http.c), on a
+/* check_metrics_http: the HTTP /metrics listener (control/metrics_http.c), on a
  * real libuv loop with a blocking client in a second thread. */
 #include <arpa/inet.h>
 #include <check.h>

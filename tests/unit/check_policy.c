@@ -1,4 +1,4 @@
-/* check_policy: the adaptive optimal-stopping rule and schedule windows (daemon/policy.c). */
+/* check_policy: the adaptive optimal-stopping rule and schedule windows (core/policy.c). */
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>

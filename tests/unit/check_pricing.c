@@ -1,4 +1,4 @@
-/* check_pricing: the price table and exact money arithmetic (daemon/pricing.c). */
+/* check_pricing: the price table and exact money arithmetic (core/pricing.c). */
 #include <check.h>
 #include <errno.h>
 #include <stdint.h>

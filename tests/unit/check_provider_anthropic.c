@@ -1,4 +1,4 @@
-/* check_provider_anthropic: the Anthropic adapter (daemon/provider_anthropic.c),
+/* check_provider_anthropic: the Anthropic adapter (core/provider_anthropic.c),
  * through template_from_bytes() and the ops table: the warm body byte for
  * byte, the breakpoint rules, versions, usage and error parsing, headers.
  *

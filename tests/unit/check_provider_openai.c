@@ -1,5 +1,5 @@
 /* check_provider_openai: the OpenAI chat and OpenAI-compatible adapters
- * (daemon/provider_openai.c), through template_from_bytes() and the ops
+ * (core/provider_openai.c), through template_from_bytes() and the ops
  * tables: the warm body byte for byte, versions, usage and error parsing.
  *
  * Templates are written with ' for " (see Q()); none contains an apostrophe. */
@@ -662,6 +662,23 @@ static void error_text(long status, const char *body, const char *want, int line
 	              want);
 }
 
+/* Absurd counts must not overflow: llama.cpp's cache_n + prompt_n, and the
+ * plain input left after reads and writes (fuzz_response). */
+START_TEST(test_usage_overflow)
+{
+	COMPAT_ERR("{'usage':{'completion_tokens':1},'timings':{'cache_n':9223372036854775807,"
+	           "'prompt_n':1}}",
+	           "timings");
+	USAGE_OK("{'usage':{'prompt_tokens':0,'completion_tokens':1,'prompt_tokens_details':{"
+	         "'cached_tokens':9223372036854775807,'cache_write_tokens':9223372036854775807}}}",
+	         WARM_WRITE, INT64_MAX, INT64_MAX, 0, 1);
+	USAGE_OK("{'usage':{'prompt_tokens':9223372036854775807,'completion_tokens':1,"
+	         "'prompt_tokens_details':{'cached_tokens':9223372036854775807,"
+	         "'cache_write_tokens':9223372036854775807}}}",
+	         WARM_WRITE, INT64_MAX, INT64_MAX, 0, 1);
+}
+END_TEST
+
 START_TEST(test_usage_responses)
 {
 	/* older models: no write count, a cold cacheable prompt counts as a write */
@@ -754,6 +771,7 @@ static Suite *openai_suite(void)
 	tcase_add_test(tc, test_usage_openai);
 	tcase_add_test(tc, test_usage_openai_errors);
 	tcase_add_test(tc, test_usage_compat);
+	tcase_add_test(tc, test_usage_overflow);
 	tcase_add_test(tc, test_usage_responses);
 	tcase_add_test(tc, test_responses_warm);
 	tcase_add_test(tc, test_responses_versions);

@@ -1,4 +1,4 @@
-/* check_ratelimit: retry and rate-limit headers, spend limits (daemon/ratelimit.c). */
+/* check_ratelimit: retry and rate-limit headers, spend limits (core/ratelimit.c). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
-/* check_sched: the scheduler (daemon/sched.c) and the virtual clock
- * (daemon/clock.c), on virtual time with hand-built targets and no network.
+/* check_sched: the scheduler (runtime/sched.c) and the virtual clock
+ * (runtime/clock.c), on virtual time with hand-built targets and no network.
  *
  * fire() only records which target fired and when; each test completes warms
  * itself with sched_done(), so every decision the scheduler makes is observed

@@ -1,5 +1,5 @@
-/* check_scrub: the key scrubber of daemon/cred.c, and the provider error
- * texts it protects (daemon/provider.c).
+/* check_scrub: the key scrubber of runtime/cred.c, and the provider error
+ * texts it protects (runtime/provider.c).
  *
  * Keys here are obviously fake ("fake-" and letters and digits). The
  * scrubber masks pieces of every live credential's key, so each test

@@ -1,4 +1,4 @@
-/* check_template: loading a target's request_file (daemon/template.c):
+/* check_template: loading a target's request_file (core/template.c):
  * file errors, JSON errors with their position, the warm built once per
  * version, and the refcount. */
 #include <check.h>

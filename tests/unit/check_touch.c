@@ -1,4 +1,4 @@
-/* check_touch: the touch datagram parser (daemon/touch.c). */
+/* check_touch: the touch datagram parser (control/touch.c). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* check_tz: time zone conversion without the environment (daemon/tz.c),
+/* check_tz: time zone conversion without the environment (common/tz.c),
  * checked against glibc's own (run here, single-threaded, with setenv). */
 #include <check.h>
 #include <errno.h>
