@@ -231,7 +231,10 @@ class AgainstWarmd(unittest.TestCase):
             self.assertEqual(r["health"], "ok", f"{r['name']}: {r.get('lastError')}")
         # The live data: both targets warm, no credential failed, nothing firing
         # but the cost alert's precondition absent (its window is a day).
-        r = get("/query", query="warmd:targets_warm:ratio")["data"]["result"]
+        def recorded():
+            r = get("/query", query="warmd:targets_warm:ratio")
+            return r and r["data"]["result"]
+        r = wait_for(recorded, 20, step=0.2, what="a recorded warmd:targets_warm:ratio")
         self.assertEqual(float(r[0]["value"][1]), 1.0, r)
         firing = [a["labels"]["alertname"] for a in get("/alerts")["data"]["alerts"]]
         self.assertEqual(firing, [], "alerts on a healthy warmd")
