@@ -7,33 +7,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int buf_reserve(struct buf *b, size_t extra)
+#include "xalloc.h"
+
+/* Sizes reaching SIZE_MAX / 2 are a bug (every outside size is bounded far
+ * below that before it gets here), fatal like running out of memory. */
+static void buf_reserve(struct buf *b, size_t extra)
 {
 	size_t need = b->len + extra + 1, cap;
-	char *p;
 
 	if (need < b->len)
-		return -ENOMEM;
+		xalloc_die("buffer size overflows");
 	if (need <= b->cap)
-		return 0;
+		return;
 	cap = b->cap ? b->cap : 64;
 	while (cap < need) {
 		if (cap > ((size_t)-1) / 2)
-			return -ENOMEM;
+			xalloc_die("buffer size overflows");
 		cap *= 2;
 	}
-	p = realloc(b->data, cap);
-	if (!p)
-		return -ENOMEM;
-	b->data = p;
+	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
-	return 0;
 }
 
 int buf_append(struct buf *b, const void *p, size_t n)
 {
-	if (buf_reserve(b, n) < 0)
-		return -ENOMEM;
+	buf_reserve(b, n);
 	if (n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
@@ -56,8 +54,7 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return -EINVAL;
-	if (buf_reserve(b, (size_t)n) < 0)
-		return -ENOMEM;
+	buf_reserve(b, (size_t)n);
 	va_start(ap, fmt);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
@@ -96,8 +93,8 @@ char *buf_steal(struct buf *b)
 {
 	char *p;
 
-	if (!b->data && buf_reserve(b, 0) < 0)
-		return NULL;
+	if (!b->data)
+		buf_reserve(b, 0);
 	p = b->data;
 	b->data[b->len] = '\0';
 	b->data = NULL;

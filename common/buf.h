@@ -1,4 +1,6 @@
-/* buf: a growable byte buffer (always NUL-terminated for convenience). */
+/* buf: a growable byte buffer (always NUL-terminated for convenience).
+ *
+ * Growing never fails: running out of memory is fatal (xalloc.h). */
 #ifndef WARMD_BUF_H
 #define WARMD_BUF_H
 
@@ -15,16 +17,19 @@ struct buf {
 		NULL, 0, 0                                                                         \
 	}
 
-/* Appends n bytes. Returns 0, or -ENOMEM (buffer unchanged). */
+/* Appends n bytes. Returns 0. (The int stays for the callers that still
+ * test it; there is no failure to report.) */
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
+/* Returns 0, or -EINVAL when fmt cannot be formatted (an invalid multibyte
+ * argument); then the buffer is unchanged. */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 void buf_reset(struct buf *b);
 /* Frees the storage; b is reusable (empty) afterwards. Accepts NULL. */
 void buf_free(struct buf *b);
-/* Hands the storage to the caller (NUL-terminated, never NULL unless ENOMEM). */
+/* Hands the storage to the caller (NUL-terminated, never NULL); b is empty afterwards. */
 char *buf_steal(struct buf *b);
 
 #endif

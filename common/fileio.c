@@ -12,12 +12,24 @@
 
 #include "xalloc.h"
 
+/* "16 MiB" for whole mebibytes (the caps warmd uses for files it reads),
+ * else "4096 bytes". */
+static const char *cap_text(size_t cap, char *out, size_t n)
+{
+	if (cap && cap % (1024 * 1024) == 0)
+		snprintf(out, n, "%zu MiB", cap / (1024 * 1024));
+	else
+		snprintf(out, n, "%zu bytes", cap);
+	return out;
+}
+
 /* Opens path for reading without blocking on a FIFO or a terminal, and
  * checks it is a regular file no larger than cap. */
 static int open_regular(const char *path, const char *what, size_t cap, size_t *ret_size,
                         struct errmsg *e)
 {
 	struct stat st;
+	char text[32];
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0)
@@ -28,7 +40,8 @@ static int open_regular(const char *path, const char *what, size_t cap, size_t *
 	}
 	if ((unsigned long long)st.st_size > cap) {
 		close(fd);
-		return errmsg_set(e, -EFBIG, "%s %s is larger than %zu bytes", what, path, cap);
+		return errmsg_set(e, -EFBIG, "%s %s is larger than %s", what, path,
+		                  cap_text(cap, text, sizeof(text)));
 	}
 	*ret_size = (size_t)st.st_size;
 	return fd;
@@ -61,7 +74,7 @@ int fileio_read(const char *path, const char *what, size_t cap, char **ret_data,
                 struct errmsg *e)
 {
 	size_t size, len, room;
-	char *data;
+	char *data, text[32];
 	int fd = open_regular(path, what, cap, &size, e), r;
 
 	if (fd < 0)
@@ -75,8 +88,8 @@ int fileio_read(const char *path, const char *what, size_t cap, char **ret_data,
 	if (r == -EFBIG)
 		r = size < cap ? errmsg_set(e, -EFBIG, "%s %s changed size while being read", what,
 		                            path)
-		               : errmsg_set(e, -EFBIG, "%s %s is larger than %zu bytes", what, path,
-		                            cap);
+		               : errmsg_set(e, -EFBIG, "%s %s is larger than %s", what, path,
+		                            cap_text(cap, text, sizeof(text)));
 	if (r < 0) {
 		free(data);
 		return r;
@@ -91,6 +104,7 @@ int fileio_read_into(const char *path, const char *what, char *buf, size_t cap, 
                      struct errmsg *e)
 {
 	size_t size;
+	char text[32];
 	int fd = open_regular(path, what, cap ? cap - 1 : 0, &size, e), r;
 
 	if (fd < 0)
@@ -98,7 +112,8 @@ int fileio_read_into(const char *path, const char *what, char *buf, size_t cap, 
 	r = read_all(fd, path, what, buf, cap, ret_len, e);
 	close(fd);
 	if (r == -EFBIG)
-		r = errmsg_set(e, -EFBIG, "%s %s is larger than %zu bytes", what, path, cap - 1);
+		r = errmsg_set(e, -EFBIG, "%s %s is larger than %s", what, path,
+		               cap_text(cap - 1, text, sizeof(text)));
 	return r;
 }
 

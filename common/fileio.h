@@ -15,7 +15,8 @@
 
 /* Reads the regular file at path (what names it in error texts, e.g.
  * "request_file") into a malloc'd, NUL-terminated buffer. A file larger
- * than cap bytes fails with -EFBIG, one that is not a regular file (a FIFO,
+ * than cap bytes fails with -EFBIG ("is larger than 16 MiB", or "than N
+ * bytes" for a cap that is not whole MiB), one that is not a regular file (a FIFO,
  * a directory) with -EINVAL; opening never blocks. On success *ret_data
  * and *ret_len are set; on failure they are untouched. */
 int fileio_read(const char *path, const char *what, size_t cap, char **ret_data, size_t *ret_len,

@@ -1,8 +1,9 @@
 /* heap: an indexed binary min-heap of pointers, for O(log n) schedules. */
 #include "heap.h"
 
-#include <errno.h>
 #include <stdlib.h>
+
+#include "xalloc.h"
 
 void heap_init(struct heap *h, heap_less_fn less, heap_index_fn index_of)
 {
@@ -66,10 +67,7 @@ int heap_push(struct heap *h, void *e)
 {
 	if (h->n == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 16;
-		void **v = realloc(h->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		h->v = v;
+		h->v = xreallocarray(h->v, cap, sizeof(*h->v));
 		h->cap = cap;
 	}
 	h->v[h->n] = e;

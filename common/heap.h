@@ -25,7 +25,9 @@ struct heap {
 
 void heap_init(struct heap *h, heap_less_fn less, heap_index_fn index_of);
 void heap_free(struct heap *h);
-/* Returns 0 or -ENOMEM. The element must not already be in a heap using the same index field. */
+/* Returns 0 (out of memory is fatal, xalloc.h; the int stays for callers
+ * that still test it). The element must not already be in a heap using the
+ * same index field. */
 int heap_push(struct heap *h, void *e);
 void *heap_top(const struct heap *h);
 void *heap_pop(struct heap *h);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 static void offset_to_linecol(const char *s, size_t off, int *line, int *col)
 {
 	*line = 1;
@@ -180,71 +182,75 @@ static size_t too_deep_at(const char *s, size_t len, int max_depth)
 	return len;
 }
 
+/* Fills e with "line L, column C: what" for offset off of s; returns -EINVAL. */
+static int error_at(struct errmsg *e, const char *s, size_t off, const char *what)
+{
+	int line, col;
+
+	offset_to_linecol(s, off, &line, &col);
+	return errmsg_set(e, -EINVAL, "line %d, column %d: %s", line, col, what);
+}
+
+/* What check_strict() found at offset off. */
+static int lexical_error(struct errmsg *e, const char *s, size_t len, size_t off)
+{
+	char what[32];
+
+	if (off >= len)
+		snprintf(what, sizeof(what), "unexpected end of input");
+	else if ((unsigned char)s[off] >= 0x20 && (unsigned char)s[off] < 0x7f)
+		snprintf(what, sizeof(what), "unexpected '%c'", s[off]);
+	else
+		snprintf(what, sizeof(what), "unexpected byte 0x%02x", (unsigned char)s[off]);
+	return error_at(e, s, off, what);
+}
+
+/* Offset of the first byte at or after off that is not whitespace, or len. */
+static size_t trailing_at(const char *s, size_t len, size_t off)
+{
+	while (off < len && (s[off] == ' ' || s[off] == '\t' || s[off] == '\n' || s[off] == '\r'))
+		off++;
+	return off;
+}
+
 int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, struct errmsg *e)
 {
+	int depth = max_depth > 0 ? max_depth : JSONX_MAX_DEPTH, r = 0;
+	enum json_tokener_error jerr;
 	struct json_tokener *tok;
 	json_object *o;
-	enum json_tokener_error jerr;
-	size_t off, i;
-	int line, col;
+	size_t off;
 
 	if (len > INT32_MAX)
 		return errmsg_set(e, -EINVAL, "document too large");
+	if (check_strict(s, len, &off) < 0)
+		return lexical_error(e, s, len, off);
 	/* json-c counts the depth it is at, not the levels it holds: +1. */
-	tok = json_tokener_new_ex((max_depth > 0 ? max_depth : JSONX_MAX_DEPTH) + 1);
+	tok = json_tokener_new_ex(depth + 1);
 	if (!tok)
-		return errmsg_set(e, -ENOMEM, "out of memory");
+		xalloc_die("json_tokener_new_ex");
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	if (check_strict(s, len, &off) < 0) {
-		json_tokener_free(tok);
-		offset_to_linecol(s, off, &line, &col);
-		if (off >= len)
-			return errmsg_set(e, -EINVAL, "line %d, column %d: unexpected end of input",
-			                  line, col);
-		if ((unsigned char)s[off] >= 0x20 && (unsigned char)s[off] < 0x7f)
-			return errmsg_set(e, -EINVAL, "line %d, column %d: unexpected '%c'", line,
-			                  col, s[off]);
-		return errmsg_set(e, -EINVAL, "line %d, column %d: unexpected byte 0x%02x", line,
-		                  col, (unsigned char)s[off]);
-	}
 	o = json_tokener_parse_ex(tok, s, (int)len);
 	jerr = json_tokener_get_error(tok);
-	off = json_tokener_get_parse_end(tok);
+	off = json_tokener_get_parse_end(tok); /* all of s (len) when it asks for more */
 	if (jerr == json_tokener_continue) {
 		/* A number or literal at the very end needs to see the end: feed it. */
 		o = json_tokener_parse_ex(tok, "", 1);
 		jerr = json_tokener_get_error(tok);
-		if (jerr == json_tokener_success) {
-			json_tokener_free(tok);
-			*ret = o;
-			return 0;
-		}
 	}
-	if (jerr == json_tokener_continue) {
-		/* The input ended inside a value. */
-		json_tokener_free(tok);
-		offset_to_linecol(s, len, &line, &col);
-		return errmsg_set(e, -EINVAL, "line %d, column %d: unexpected end of input", line,
-		                  col);
-	}
-	if (jerr != json_tokener_success) {
-		json_tokener_free(tok);
-		if (jerr == json_tokener_error_depth)
-			off = too_deep_at(s, off < len ? off : len,
-			                  max_depth > 0 ? max_depth : JSONX_MAX_DEPTH);
-		offset_to_linecol(s, off < len ? off : len, &line, &col);
-		return errmsg_set(e, -EINVAL, "line %d, column %d: %s", line, col,
-		                  json_tokener_error_desc(jerr));
-	}
+	if (jerr == json_tokener_continue) /* the input ended inside a value */
+		r = error_at(e, s, len, "unexpected end of input");
+	else if (jerr == json_tokener_error_depth)
+		r = error_at(e, s, too_deep_at(s, off < len ? off : len, depth),
+		             json_tokener_error_desc(jerr));
+	else if (jerr != json_tokener_success)
+		r = error_at(e, s, off < len ? off : len, json_tokener_error_desc(jerr));
+	else if ((off = trailing_at(s, len, off)) < len)
+		r = error_at(e, s, off, "trailing data after JSON value");
 	json_tokener_free(tok);
-	for (i = off; i < len; i++) {
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
-			json_object_put(o);
-			offset_to_linecol(s, i, &line, &col);
-			return errmsg_set(e, -EINVAL,
-			                  "line %d, column %d: trailing data after JSON value",
-			                  line, col);
-		}
+	if (r < 0) {
+		json_object_put(o);
+		return r;
 	}
 	*ret = o;
 	return 0;
@@ -281,8 +287,7 @@ static int check_ranges(json_object *o, char *path, size_t cap, size_t plen, str
 			        plen ? path : "$");
 		return 0;
 	case json_type_object: {
-		json_object_object_foreach(o, k, v)
-		{
+		json_object_object_foreach(o, k, v) {
 			int n = snprintf(path + plen, cap - plen, ".%s", k);
 			size_t nl = n < 0 ? plen : plen + (size_t)n;
 			if (nl >= cap)

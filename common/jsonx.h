@@ -27,7 +27,7 @@ int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, str
  * The string belongs to o and lives until o changes or is freed. */
 const char *jsonx_dump(json_object *o, size_t *ret_len);
 
-/* Appends the compact serialisation of o to out. Returns 0 or -ENOMEM. */
+/* Appends the compact serialisation of o to out. Returns 0. */
 int jsonx_append(struct buf *out, json_object *o);
 
 /* Walks a parsed document and fails (-ERANGE, with the JSON path in e) on an

@@ -190,8 +190,7 @@ static int decode_cmd(json_object *o, struct proto_request *x, const char **ret_
 	}
 	info = &cmds[c];
 	x->cmd = (enum proto_cmd)c;
-	json_object_object_foreach(o, key, val)
-	{
+	json_object_object_foreach(o, key, val) {
 		(void)val;
 		if (strcmp(key, "cmd") != 0 && !arg_allowed(info->args, key)) {
 			*ret_code = PROTO_E_BAD_REQUEST;
@@ -233,7 +232,6 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 {
 	/* Decoded into x, so that a failure leaves ret alone. */
 	struct proto_request x = { .result = PROTO_TOUCH_UNKNOWN, .cached = -1, .input = -1 };
-	const struct proto_cmd_info *info;
 	json_object *o = NULL;
 	int r;
 
@@ -241,23 +239,21 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 	if (r < 0) {
 		*ret_code = PROTO_E_BAD_JSON;
 		errmsg_prefix(e, "request is not valid JSON");
-		return -EINVAL;
+		goto out;
 	}
 	r = decode_cmd(o, &x, ret_code, e);
+	if (r == 0 && cmds[x.cmd].args == PROTO_ARGS_TOUCH)
+		r = decode_touch(o, &x, ret_code, e);
+	if (r == 0)
+		r = decode_extra(&cmds[x.cmd], o, &x, ret_code, e);
 	if (r < 0)
 		goto out;
-	info = &cmds[x.cmd];
-	if (info->args == PROTO_ARGS_TOUCH && (r = decode_touch(o, &x, ret_code, e)) < 0)
-		goto out;
-	r = decode_extra(info, o, &x, ret_code, e);
-	if (r < 0)
-		goto out;
-	x.obj = o;
+	x.obj = o; /* ret owns the document now */
+	o = NULL;
 	*ret = x;
-	return 0;
 out:
 	json_object_put(o);
-	return -EINVAL;
+	return r < 0 ? -EINVAL : 0;
 }
 
 void proto_request_done(struct proto_request *r)
@@ -280,13 +276,12 @@ static int append_line(struct buf *out, json_object *o)
 
 int proto_request_encode(struct buf *out, enum proto_cmd cmd, const char *target, bool all)
 {
-	json_object *o = json_object_new_object();
+	json_object *o;
 	int r;
 
-	if (!o || (unsigned)cmd >= PROTO_CMD_COUNT) {
-		json_object_put(o);
+	if ((unsigned)cmd >= PROTO_CMD_COUNT)
 		return -EINVAL;
-	}
+	o = json_object_new_object();
 	jsonx_add_str(o, "cmd", cmds[cmd].name);
 	if (target)
 		jsonx_add_str(o, "target", target);
@@ -301,14 +296,14 @@ int proto_request_encode_args(struct buf *out, enum proto_cmd cmd, const char *t
                               const char *version, int64_t percent, int64_t n,
                               json_object *variants)
 {
-	json_object *o = json_object_new_object();
+	json_object *o;
 	int r;
 
 	if ((unsigned)cmd >= PROTO_CMD_COUNT) {
-		json_object_put(o);
 		json_object_put(variants);
 		return -EINVAL;
 	}
+	o = json_object_new_object();
 	jsonx_add_str(o, "cmd", cmds[cmd].name);
 	if (target)
 		jsonx_add_str(o, "target", target);
@@ -461,8 +456,7 @@ int linebuf_feed(struct linebuf *lb, const char *p, size_t n, linebuf_cb cb, voi
 			const char *line = p;
 			size_t len = take;
 			if (lb->b.len) {
-				if (buf_append(&lb->b, p, take) < 0)
-					return -ENOMEM;
+				buf_append(&lb->b, p, take);
 				line = lb->b.data;
 				len = lb->b.len;
 			}
@@ -473,8 +467,8 @@ int linebuf_feed(struct linebuf *lb, const char *p, size_t n, linebuf_cb cb, voi
 			buf_reset(&lb->b);
 			if (r < 0)
 				return r;
-		} else if (buf_append(&lb->b, p, take) < 0) {
-			return -ENOMEM;
+		} else {
+			buf_append(&lb->b, p, take);
 		}
 		if (!nl)
 			break;

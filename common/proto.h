@@ -4,7 +4,7 @@
  * One response per line: {"ok":true,"data":{...}} or
  * {"ok":false,"error":{"code":"...","message":"..."}}.
  * The command table is append-only; codes and field names are the contract
- * (DESIGN.md §8). Nothing here does I/O. */
+ * (docs/protocol.md). Nothing here does I/O. */
 #ifndef WARMD_PROTO_H
 #define WARMD_PROTO_H
 

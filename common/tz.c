@@ -4,14 +4,15 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+
+#include "fileio.h"
+#include "xalloc.h"
 
 #define TZ_DIR_DEFAULT "/usr/share/zoneinfo"
 #define TZ_LOCALTIME   "/etc/localtime"
@@ -317,12 +318,9 @@ static int32_t abs_off(int32_t off)
 
 static struct tz *zone_new(const char *name)
 {
-	struct tz *z = calloc(1, sizeof(*z));
+	struct tz *z = xcalloc(1, sizeof(*z));
 
-	if (z && !(z->name = strdup(name))) {
-		free(z);
-		z = NULL;
-	}
+	z->name = xstrdup(name);
 	return z;
 }
 
@@ -356,10 +354,8 @@ int tz_from_posix(const char *name, const char *rule, struct tz **ret, struct er
 
 	if (parse_rule(rule, &r) < 0)
 		return errmsg_set(e, -EINVAL, "\"%s\" is not a POSIX TZ rule", rule);
-	if (!(z = zone_new(name)) || !(z->types = calloc(1, sizeof(*z->types)))) {
-		tz_free(z);
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	}
+	z = zone_new(name);
+	z->types = xcalloc(1, sizeof(*z->types));
 	z->ntypes = 1;
 	z->types[0] = r.std;
 	rule_into_zone(z, &r);
@@ -399,10 +395,73 @@ static int tzif_head(const unsigned char *p, size_t avail, size_t tsize, struct 
 	return 0;
 }
 
+/* The transition times and the local time type of each, from the data
+ * block b (tsize-byte times). Returns 0 or -EINVAL with e. */
+static int tzif_times(struct tz *z, const unsigned char *b, size_t tsize, const struct tzif_head *h,
+                      struct errmsg *e)
+{
+	for (size_t i = 0; i < h->timecnt; i++) {
+		const unsigned char *p = b + i * tsize;
+		z->at[i] = tsize == 8 ? (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4))
+		                      : (int32_t)be32(p);
+		if (i && z->at[i] <= z->at[i - 1])
+			return errmsg_set(e, -EINVAL,
+			                  "a damaged TZif file (transitions out of order)");
+	}
+	for (size_t i = 0; i < h->timecnt; i++) {
+		z->idx[i] = b[h->timecnt * tsize + i];
+		if (z->idx[i] >= h->typecnt)
+			return errmsg_set(e, -EINVAL, "a damaged TZif file (no local time type %u)",
+			                  z->idx[i]);
+	}
+	return 0;
+}
+
+/* The local time types (6 bytes each) at types. Returns 0 or -EINVAL. */
+static int tzif_types(struct tz *z, const unsigned char *types, const struct tzif_head *h,
+                      struct errmsg *e)
+{
+	for (size_t i = 0; i < h->typecnt; i++) {
+		const unsigned char *p = types + i * 6;
+		int32_t off = (int32_t)be32(p);
+		if (off <= -TZ_MAX_OFFSET || off >= TZ_MAX_OFFSET || p[4] > 1 || p[5] >= h->charcnt)
+			return errmsg_set(e, -EINVAL, "a damaged TZif file (local time type %zu)",
+			                  i);
+		z->types[i].off = off;
+		z->types[i].isdst = p[4];
+		if (abs_off(off) > z->maxoff)
+			z->maxoff = abs_off(off);
+	}
+	return 0;
+}
+
+/* The footer at f (up to end): "\n" POSIX TZ rule "\n", the rule possibly
+ * empty. Returns 0 or -EINVAL. */
+static int tzif_footer(struct tz *z, const unsigned char *f, const unsigned char *end,
+                       struct errmsg *e)
+{
+	const unsigned char *nl;
+	char rule[TZ_RULE_MAX + 1];
+	struct tz_rule tr;
+
+	if (f >= end || *f != '\n' || !(nl = memchr(f + 1, '\n', (size_t)(end - f - 1))))
+		return errmsg_set(e, -EINVAL, "a damaged TZif file (no footer)");
+	if ((size_t)(nl - f - 1) > TZ_RULE_MAX)
+		return errmsg_set(e, -EINVAL, "a damaged TZif file (footer too long)");
+	memcpy(rule, f + 1, (size_t)(nl - f - 1));
+	rule[nl - f - 1] = '\0';
+	if (rule[0] && parse_rule(rule, &tr) < 0)
+		return errmsg_set(e, -EINVAL, "a TZif footer \"%s\" that is not a POSIX TZ rule",
+		                  rule);
+	if (rule[0])
+		rule_into_zone(z, &tr);
+	return 0;
+}
+
 int tz_from_tzif(const char *name, const unsigned char *data, size_t len, struct tz **ret,
                  struct errmsg *e)
 {
-	const unsigned char *end = data + len, *b, *types;
+	const unsigned char *end = data + len, *b;
 	struct tzif_head h;
 	size_t size, tsize = 8;
 	struct tz *z;
@@ -430,74 +489,26 @@ int tz_from_tzif(const char *name, const unsigned char *data, size_t len, struct
 		return errmsg_set(
 		        e, -EINVAL,
 		        "a zone with leap seconds (right/...); use the zone without them");
-	if (!(z = zone_new(name)) || (h.timecnt && !(z->at = calloc(h.timecnt, sizeof(*z->at)))) ||
-	    (h.timecnt && !(z->idx = calloc(h.timecnt, 1))) ||
-	    !(z->types = calloc(h.typecnt, sizeof(*z->types)))) {
-		tz_free(z);
-		return errmsg_set(e, -ENOMEM, "out of memory");
+	/* The counts are bounded (tzif_head): at most TZ_MAX_TIMES and 256. */
+	z = zone_new(name);
+	if (h.timecnt) {
+		z->at = xcalloc(h.timecnt, sizeof(*z->at));
+		z->idx = xcalloc(h.timecnt, 1);
 	}
+	z->types = xcalloc(h.typecnt, sizeof(*z->types));
 	z->nat = h.timecnt;
 	z->ntypes = h.typecnt;
-	for (size_t i = 0; i < h.timecnt; i++) {
-		const unsigned char *p = b + i * tsize;
-		z->at[i] = tsize == 8 ? (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4))
-		                      : (int32_t)be32(p);
-		if (i && z->at[i] <= z->at[i - 1]) {
-			r = errmsg_set(e, -EINVAL,
-			               "a damaged TZif file (transitions out of order)");
-			goto fail;
-		}
-	}
-	for (size_t i = 0; i < h.timecnt; i++) {
-		z->idx[i] = b[h.timecnt * tsize + i];
-		if (z->idx[i] >= h.typecnt) {
-			r = errmsg_set(e, -EINVAL, "a damaged TZif file (no local time type %u)",
-			               z->idx[i]);
-			goto fail;
-		}
-	}
-	types = b + h.timecnt * (tsize + 1);
-	for (size_t i = 0; i < h.typecnt; i++) {
-		const unsigned char *p = types + i * 6;
-		int32_t off = (int32_t)be32(p);
-		if (off <= -TZ_MAX_OFFSET || off >= TZ_MAX_OFFSET || p[4] > 1 ||
-		    p[5] >= h.charcnt) {
-			r = errmsg_set(e, -EINVAL, "a damaged TZif file (local time type %zu)", i);
-			goto fail;
-		}
-		z->types[i].off = off;
-		z->types[i].isdst = p[4];
-		if (abs_off(off) > z->maxoff)
-			z->maxoff = abs_off(off);
-	}
-	if (tsize == 8) {
-		/* The footer: "\n" POSIX TZ rule "\n", the rule possibly empty. */
-		const unsigned char *f = b + size, *nl;
-		char rule[TZ_RULE_MAX + 1];
-		struct tz_rule tr;
-		if (f >= end || *f != '\n' || !(nl = memchr(f + 1, '\n', (size_t)(end - f - 1)))) {
-			r = errmsg_set(e, -EINVAL, "a damaged TZif file (no footer)");
-			goto fail;
-		}
-		if ((size_t)(nl - f - 1) > TZ_RULE_MAX) {
-			r = errmsg_set(e, -EINVAL, "a damaged TZif file (footer too long)");
-			goto fail;
-		}
-		memcpy(rule, f + 1, (size_t)(nl - f - 1));
-		rule[nl - f - 1] = '\0';
-		if (rule[0] && parse_rule(rule, &tr) < 0) {
-			r = errmsg_set(e, -EINVAL,
-			               "a TZif footer \"%s\" that is not a POSIX TZ rule", rule);
-			goto fail;
-		}
-		if (rule[0])
-			rule_into_zone(z, &tr);
+	r = tzif_times(z, b, tsize, &h, e);
+	if (r == 0)
+		r = tzif_types(z, b + h.timecnt * (tsize + 1), &h, e);
+	if (r == 0 && tsize == 8)
+		r = tzif_footer(z, b + size, end, e);
+	if (r < 0) {
+		tz_free(z);
+		return r;
 	}
 	*ret = z;
 	return 0;
-fail:
-	tz_free(z);
-	return r;
 }
 
 /* ---- conversions ---- */
@@ -614,80 +625,39 @@ static bool name_ok(const char *n)
 	return n[len - 1] != '/';
 }
 
-static int read_file(const char *path, unsigned char **ret, size_t *ret_len)
-{
-	struct stat st;
-	unsigned char *data;
-	size_t len = 0;
-	/* O_NONBLOCK: a FIFO in the way must not hang a reload. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
-		r = -errno;
-	else if (S_ISDIR(st.st_mode))
-		r = -EISDIR;
-	else if (!S_ISREG(st.st_mode) || st.st_size > TZ_FILE_MAX)
-		r = -EINVAL;
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	if (!(data = malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, data + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			r = -errno;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (r < 0) {
-		free(data);
-		return r;
-	}
-	*ret = data;
-	*ret_len = len;
-	return 0;
-}
-
 /* Loads the TZif file at path as zone name; what names it in messages. */
 static int load_file(const char *name, const char *what, const char *path, struct tz **ret,
                      struct errmsg *e)
 {
-	unsigned char *data = NULL;
+	char *data = NULL;
 	size_t len = 0;
+	struct stat st;
 	struct tz *z;
-	int r = read_file(path, &data, &len);
+	/* fileio's own text (NULL) would not say "time zone": worded here. */
+	int r = fileio_read(path, "time zone", TZ_FILE_MAX, &data, &len, NULL);
 
 	if (r == -ENOENT || r == -ENOTDIR)
 		return errmsg_set(e, -ENOENT, "unknown time zone %s (no %s)", what, path);
-	if (r == -EISDIR)
+	if (r == -EINVAL && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return errmsg_set(e, -EINVAL, "%s is not a time zone (%s is a directory)", what,
 		                  path);
+	if (r == -EINVAL || r == -EFBIG)
+		return errmsg_set(
+		        e, -EINVAL,
+		        "time zone %s: cannot read %s: not a regular file of at most 1 MiB", what,
+		        path);
 	if (r < 0)
 		return errmsg_set(e, r, "time zone %s: cannot read %s: %s", what, path,
-		                  r == -EINVAL ? "not a regular file of at most 1 MiB"
-		                               : strerror(-r));
-	r = tz_from_tzif(name, data, len, &z, e);
+		                  strerror(-r));
+	r = tz_from_tzif(name, (const unsigned char *)data, len, &z, e);
 	if (r < 0) {
 		errmsg_prefix(e, "time zone %s: %s", what, path);
 		free(data);
 		return r;
 	}
-	z->src = data;
+	z->src = (unsigned char *)data;
 	z->srclen = len;
-	if (!(z->key = strdup(path))) {
-		tz_free(z);
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	}
+	z->key = xstrdup(path);
 	*ret = z;
 	return 0;
 }
@@ -766,13 +736,9 @@ static int get_local(const struct tz **ret, struct errmsg *e)
 			           zone_dir());
 		if (r == 0) {
 			snprintf(key, sizeof(key), "TZ=%s", s);
-			z->key = strdup(key);
-			z->src = (unsigned char *)strdup(s);
+			z->key = xstrdup(key);
+			z->src = (unsigned char *)xstrdup(s);
 			z->srclen = strlen(s);
-			if (!z->key || !z->src) {
-				tz_free(z);
-				return errmsg_set(e, -ENOMEM, "out of memory");
-			}
 		}
 	}
 	if (r < 0)

@@ -76,3 +76,25 @@ char *xstrdup_or_null(const char *s)
 {
 	return s ? xstrdup(s) : NULL;
 }
+
+char *xvasprintf(const char *fmt, va_list ap)
+{
+	char *s;
+
+	/* vasprintf fails only for want of memory (or an invalid multibyte
+	 * argument, which warmd's formats never take). */
+	if (vasprintf(&s, fmt, ap) < 0)
+		xalloc_die("vasprintf");
+	return s;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	return s;
+}

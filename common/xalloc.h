@@ -20,6 +20,7 @@
 #ifndef WARMD_XALLOC_H
 #define WARMD_XALLOC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 void *xmalloc(size_t n) __attribute__((malloc, returns_nonnull));
@@ -31,6 +32,11 @@ char *xstrdup(const char *s) __attribute__((malloc, returns_nonnull));
 char *xstrndup(const char *s, size_t n) __attribute__((malloc, returns_nonnull));
 /* xstrdup(s), or NULL when s is NULL. */
 char *xstrdup_or_null(const char *s) __attribute__((malloc));
+/* A new string formatted as printf would. */
+char *xasprintf(const char *fmt, ...)
+        __attribute__((malloc, returns_nonnull, format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap)
+        __attribute__((malloc, returns_nonnull, format(printf, 1, 0)));
 
 /* The failure path itself (for a library call that returned NULL where warmd
  * asked for memory): writes "warmd: out of memory (what)" and aborts. */

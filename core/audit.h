@@ -1,9 +1,9 @@
 /* audit: what is wrong with how targets use the prompt cache, and how ready
- * they are for production (DESIGN.md §8 `audit` data, issue 7).
+ * they are for production (the `audit` data of docs/protocol.md, issue 7).
  *
  * Pure and I/O-free: the caller copies what it knows of each target into a
  * struct audit_target (plain data, borrowed for the duration of the call) and
- * gets findings back, either as the §8 JSON object (`warmctl audit`) or, for
+ * gets findings back, either as that JSON object (`warmctl audit`) or, for
  * the checks that need no runtime data, one callback per finding
  * (`warmd --check-config`). Nothing here logs, allocates past the call or
  * keeps state between calls, so it is safe to run on a worker thread over a
@@ -137,9 +137,10 @@ const char *audit_grade(int score);
  * the next version. */
 int audit_fingerprint(const char *body, size_t len, enum provider_kind kind, struct audit_fp *ret);
 
-/* Runs every check over t[0..n) at Unix time now and returns the §8 `audit`
- * data object: { score, grade, counts{critical,high,medium,low}, findings[],
- * action_plan[], readiness{score, items[]} }. Each finding has target
+/* Runs every check over t[0..n) at Unix time now and returns the `audit`
+ * data object of docs/protocol.md: { score, grade,
+ * counts{critical,high,medium,low}, findings[], action_plan[],
+ * readiness{score, items[]} }. Each finding has target
  * (null when provider-wide), provider, severity, category, check, title,
  * description, recommendation, effort (ttl-choice findings add
  * cost_current_usd and cost_alternative_usd); action_plan holds the top
@@ -149,12 +150,13 @@ int audit_fingerprint(const char *body, size_t len, enum provider_kind kind, str
  * only: NULL for all targets, else the name of one: every target is still
  * checked (cache keys count per provider), but only that target's findings,
  * its provider's provider-wide ones and its readiness are reported.
- * Returns a new object the caller owns (json_object_put), or NULL on ENOMEM. */
+ * Returns a new object the caller owns (json_object_put), never NULL (out
+ * of memory is fatal: xalloc.h). */
 json_object *audit_run(const struct audit_target *t, size_t n, double now, const char *only);
 
 /* The static subset, for --check-config: calls emit once per finding, in
  * target order (provider-wide ones last), before returning. Returns the
- * number of findings, or -ENOMEM (then emit was not called). */
+ * number of findings (never negative). */
 int audit_static(const struct audit_target *t, size_t n, audit_emit_cb emit, void *ctx);
 
 #endif

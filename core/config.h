@@ -114,6 +114,17 @@ struct config {
 int config_load(const char *path, struct diags *d, struct config **ret);
 void config_free(struct config *c);
 
+/* What a reload cannot apply: the daemon keys the key table marks
+ * restart-only (control_socket, control_group, touch_socket, state_file,
+ * metrics_listen, metrics_textfile, metrics_textfile_interval). For each
+ * one whose value differs between old and next, in the table's order,
+ * calls cb with the key's name and next's value as warmd.conf writes it (a
+ * path, "30.0s"), or NULL when next leaves it unset or disabled. The value
+ * lives for the call only. Returns the number of calls. */
+typedef void (*config_change_cb)(const char *key, const char *value, void *ctx);
+int config_restart_only_changes(const struct config *old, const struct config *next,
+                                config_change_cb cb, void *ctx);
+
 const char *provider_kind_name(enum provider_kind k);
 const char *policy_name(enum policy p);
 const char *endpoint_name(enum endpoint e);

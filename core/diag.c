@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 void diags_add(struct diags *d, enum diag_severity sev, const char *file, int line, const char *fmt,
                ...)
 {
@@ -15,19 +17,13 @@ void diags_add(struct diags *d, enum diag_severity sev, const char *file, int li
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 8;
-		struct diag *v = realloc(d->v, cap * sizeof(*v));
-		if (!v)
-			abort();
-		d->v = v;
-		d->cap = cap;
+		d->cap = d->cap ? d->cap * 2 : 8;
+		d->v = xreallocarray(d->v, d->cap, sizeof(*d->v));
 	}
 	d->v[d->n].sev = sev;
-	d->v[d->n].file = strdup(file ? file : "?");
+	d->v[d->n].file = xstrdup(file ? file : "?");
 	d->v[d->n].line = line;
-	d->v[d->n].text = strdup(text);
-	if (!d->v[d->n].file || !d->v[d->n].text)
-		abort();
+	d->v[d->n].text = xstrdup(text);
 	d->n++;
 	if (sev == DIAG_ERROR)
 		d->errors++;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "xalloc.h"
+
 /* USD per million tokens -> pico-USD per token (exact to 1e-6 USD/MTok). */
 static int64_t per_token(double usd_per_mtok)
 {
@@ -60,9 +62,7 @@ static void put(struct pricing *p, struct price *pr)
 			return;
 		}
 	}
-	p->v = realloc(p->v, (p->n + 1) * sizeof(*p->v));
-	if (!p->v)
-		abort();
+	p->v = xreallocarray(p->v, p->n + 1, sizeof(*p->v));
 	p->v[p->n++] = *pr;
 }
 
@@ -127,9 +127,7 @@ int pricing_merge_setting(struct pricing *p, void *setting, const char *file, st
 			pr.cache_write = pr.input;
 		if (!pr.has_write_1h)
 			pr.cache_write_1h = pr.cache_write;
-		pr.model = strdup(model);
-		if (!pr.model)
-			abort();
+		pr.model = xstrdup(model);
 		put(p, &pr);
 	}
 	return d->errors > errors ? -EINVAL : 0;
@@ -137,14 +135,12 @@ int pricing_merge_setting(struct pricing *p, void *setting, const char *file, st
 
 int pricing_load(const char *path, struct diags *d, struct pricing **ret)
 {
-	struct pricing *p = calloc(1, sizeof(*p));
+	struct pricing *p = xcalloc(1, sizeof(*p));
 	config_setting_t *list;
 	const char *as_of = NULL;
 	config_t cf;
 	int r = 0;
 
-	if (!p)
-		abort();
 	config_init(&cf);
 	if (access(path, R_OK) < 0) {
 		diags_add(d, DIAG_ERROR, path, 0, "cannot read pricing file: %s", strerror(errno));
@@ -155,7 +151,7 @@ int pricing_load(const char *path, struct diags *d, struct pricing **ret)
 		r = -EINVAL;
 	} else {
 		if (config_lookup_string(&cf, "as_of", &as_of))
-			p->as_of = strdup(as_of);
+			p->as_of = xstrdup(as_of);
 		list = config_lookup(&cf, "pricing");
 		if (!list) {
 			diags_add(d, DIAG_ERROR, path, 0, "no \"pricing\" list");
@@ -177,9 +173,7 @@ void pricing_add_all(struct pricing *dst, const struct pricing *src)
 {
 	for (size_t i = 0; src && i < src->n; i++) {
 		struct price pr = src->v[i];
-		pr.model = strdup(src->v[i].model);
-		if (!pr.model)
-			abort();
+		pr.model = xstrdup(src->v[i].model);
 		put(dst, &pr);
 	}
 }

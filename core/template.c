@@ -2,55 +2,13 @@
 #include "template.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fileio.h"
 #include "jsonx.h"
-
-static int read_file(const char *path, char **ret, size_t *ret_len, struct errmsg *e)
-{
-	struct stat st;
-	size_t len = 0;
-	char *data;
-	/* O_NONBLOCK: a FIFO in the way must not hang a reload. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-
-	if (fd < 0)
-		return errmsg_set(e, -errno, "cannot open request_file %s: %s", path,
-		                  strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return errmsg_set(e, -EINVAL, "request_file %s is not a regular file", path);
-	}
-	if (st.st_size > TEMPLATE_MAX_BYTES) {
-		close(fd);
-		return errmsg_set(e, -EFBIG, "request_file %s is larger than %d MiB", path,
-		                  TEMPLATE_MAX_BYTES / (1024 * 1024));
-	}
-	data = malloc((size_t)st.st_size + 1);
-	if (!data) {
-		close(fd);
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, data + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	data[len] = '\0';
-	*ret = data;
-	*ret_len = len;
-	return 0;
-}
 
 int template_from_bytes(const char *data, size_t len, const struct cfg_target *t,
                         const struct cfg_provider *p, struct tmpl **ret, struct errmsg *e)
@@ -110,7 +68,7 @@ int template_load(const struct cfg_target *t, const struct cfg_provider *p, stru
 {
 	char *data = NULL;
 	size_t len = 0;
-	int r = read_file(t->request_file, &data, &len, e);
+	int r = fileio_read(t->request_file, "request_file", TEMPLATE_MAX_BYTES, &data, &len, e);
 
 	if (r < 0)
 		return r;

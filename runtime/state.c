@@ -948,8 +948,7 @@ int state_restore(struct state *s)
 		move_aside(s->path, "is not a warmd state file of this format");
 		return 0;
 	}
-	json_object_object_foreach(targets, name, entry)
-	{
+	json_object_object_foreach(targets, name, entry) {
 		struct target *t = daemon_find_target(d, name);
 		struct problems p = { .len = 0 };
 		if (!t)

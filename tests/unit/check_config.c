@@ -1,5 +1,6 @@
-/* check_config: loading and validating warmd.conf (core/config.c) and the
- * FILE:LINE diagnostics it reports (core/diag.c).
+/* check_config: loading and validating warmd.conf (core/config*.c: the
+ * key tables and their defaults, each section, what a reload cannot apply)
+ * and the FILE:LINE diagnostics it reports (core/diag.c).
  *
  * Every config is written into a fresh temporary directory. Expected line
  * numbers are computed from the text the test wrote (line_of), never taken
@@ -32,6 +33,7 @@ static void setup(void)
 {
 	memset(&X, 0, sizeof(X));
 	unsetenv("RUNTIME_DIRECTORY");
+	unsetenv("STATE_DIRECTORY");
 	unsetenv("CREDENTIALS_DIRECTORY");
 	X.dir = tu_tmpdir();
 	ck_assert_ptr_nonnull(X.dir);
@@ -61,6 +63,7 @@ static void teardown(void)
 	free(X.dir);
 	free(X.rdir);
 	unsetenv("RUNTIME_DIRECTORY");
+	unsetenv("STATE_DIRECTORY");
 	unsetenv("CREDENTIALS_DIRECTORY");
 }
 
@@ -182,6 +185,16 @@ START_TEST(test_minimal_defaults)
 	ck_assert_int_eq(X.cfg->daemon.max_inflight, 64);
 	ck_assert_int_eq(X.cfg->daemon.log_level, LOG_INFO);
 	ck_assert_str_eq(X.cfg->daemon.control_socket, "/run/warmd/control.sock");
+	ck_assert_str_eq(X.cfg->daemon.touch_socket, "/run/warmd/touch.sock");
+	ck_assert_str_eq(X.cfg->daemon.state_file, "/var/lib/warmd/state.json");
+	ck_assert_str_eq(X.cfg->daemon.control_group, "warmd");
+	ck_assert(!X.cfg->daemon.control_group_set);
+	req = in_dir("pricing.conf");
+	ck_assert_str_eq(X.cfg->daemon.pricing_file, req);
+	free(req);
+	ck_assert_ptr_null(X.cfg->daemon.metrics_listen);
+	ck_assert_ptr_null(X.cfg->daemon.metrics_textfile);
+	ck_assert_double_eq(X.cfg->daemon.metrics_textfile_interval, 15);
 
 	ck_assert_uint_eq(X.cfg->nproviders, 1);
 	p = &X.cfg->providers[0];
@@ -195,6 +208,9 @@ START_TEST(test_minimal_defaults)
 	ck_assert_int_eq(p->max_rpm, 0);
 	ck_assert_int_eq(p->timeout_ms, 30000);
 	ck_assert_int_eq(p->connect_timeout_ms, 10000);
+	ck_assert_int_eq(p->low_speed_bps, 16);
+	ck_assert_int_eq(p->low_speed_time_ms, 20000);
+	ck_assert_uint_eq(p->max_response_bytes, 1024 * 1024);
 	ck_assert_int_eq(p->line, line_of("{ name = \"anthropic\""));
 
 	ck_assert_uint_eq(X.cfg->ntargets, 1);
@@ -209,6 +225,10 @@ START_TEST(test_minimal_defaults)
 	ck_assert_int_eq(t->priority, 10);
 	ck_assert_int_eq(t->endpoint, ENDPOINT_AUTO);
 	ck_assert_ptr_null(t->cache_key);
+	ck_assert_int_eq(t->warm_mode, WARM_MODE_MINIMAL);
+	ck_assert_double_eq(t->idle_limit_s, 0);
+	ck_assert_double_eq(t->overlap_s, CFG_VERSION_OVERLAP_S);
+	ck_assert(!t->ttl_set);
 	ck_assert_int_eq(t->line, line_of("{ name = \"support-bot\""));
 	free(req);
 }
@@ -329,6 +349,87 @@ START_TEST(test_touch_socket_settings)
 	load("daemon = { touch_socket = 5; };\n"
 	     "providers = ( { name = \"anthropic\"; } );\n");
 	ck_assert_int_eq(X.rc, -EINVAL);
+}
+END_TEST
+
+/* ---------------------------------------------------- restart-only keys */
+
+struct changes {
+	char text[1024];
+	int n;
+};
+
+static void change_cb(const char *key, const char *value, void *ctx)
+{
+	struct changes *ch = ctx;
+	size_t used = strlen(ch->text);
+
+	snprintf(ch->text + used, sizeof(ch->text) - used, "%s=%s;", key, value ? value : "(none)");
+	ch->n++;
+}
+
+/* Loads text and hands the config over to the caller. */
+static struct config *load_owned(const char *text)
+{
+	struct config *c;
+
+	load(text);
+	expect_ok();
+	c = X.cfg;
+	X.cfg = NULL;
+	return c;
+}
+
+/* A reload reports what it cannot apply, from the key table's restart
+ * flags; the reloadable keys (max_inflight, log_level, pricing_file) are
+ * not reported. */
+START_TEST(test_restart_only_changes)
+{
+	struct changes ch = { .n = 0 };
+	struct config *old, *same;
+	char want[1024];
+	int n;
+
+	old = load_owned("daemon = { control_socket = \"a.sock\"; metrics_textfile = \"m.prom\";\n"
+	                 "  max_inflight = 4; log_level = \"info\"; };\n"
+	                 "providers = ( { name = \"anthropic\"; } );\n");
+	same = load_owned("daemon = { control_socket = \"a.sock\"; metrics_textfile = \"m.prom\";\n"
+	                  "  max_inflight = 4; log_level = \"info\"; };\n"
+	                  "providers = ( { name = \"anthropic\"; } );\n");
+	ck_assert_int_eq(config_restart_only_changes(old, same, change_cb, &ch), 0);
+	ck_assert_int_eq(ch.n, 0);
+
+	/* the touch socket follows the control socket: same directory, no change */
+	load("daemon = { control_socket = \"b.sock\"; metrics_textfile = \"\";\n"
+	     "  metrics_textfile_interval = \"30s\"; max_inflight = 8; log_level = \"debug\";\n"
+	     "  pricing_file = \"\"; };\n"
+	     "providers = ( { name = \"anthropic\"; } );\n");
+	expect_ok();
+	n = config_restart_only_changes(old, X.cfg, change_cb, &ch);
+	snprintf(
+	        want, sizeof(want),
+	        "control_socket=%s/b.sock;metrics_textfile=(none);metrics_textfile_interval=30.0s;",
+	        X.rdir);
+	ck_assert_str_eq(ch.text, want);
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(ch.n, 3);
+
+	/* every restart-only key, in the table's order (daemon.c's hand list
+	 * forgot metrics_textfile_interval) */
+	memset(&ch, 0, sizeof(ch));
+	load("daemon = { control_socket = \"/srv/c.sock\"; control_group = \"root\";\n"
+	     "  touch_socket = \"/srv/t.sock\"; state_file = \"/srv/s.json\";\n"
+	     "  metrics_listen = \"127.0.0.1:9999\"; metrics_textfile = \"/srv/m2.prom\";\n"
+	     "  metrics_textfile_interval = \"20s\"; };\n"
+	     "providers = ( { name = \"anthropic\"; } );\n");
+	expect_ok();
+	ck_assert_int_eq(config_restart_only_changes(old, X.cfg, change_cb, &ch), 7);
+	ck_assert_str_eq(ch.text, "control_socket=/srv/c.sock;control_group=root;"
+	                          "touch_socket=/srv/t.sock;state_file=/srv/s.json;"
+	                          "metrics_listen=127.0.0.1:9999;metrics_textfile=/srv/m2.prom;"
+	                          "metrics_textfile_interval=20.0s;");
+	config_free(old);
+	config_free(same);
 }
 END_TEST
 
@@ -1077,6 +1178,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_full_settings);
 	tcase_add_test(tc, test_runtime_directory);
 	tcase_add_test(tc, test_touch_socket_settings);
+	tcase_add_test(tc, test_restart_only_changes);
 	tcase_add_test(tc, test_ttl_forms);
 	tcase_add_test(tc, test_request_file_relative);
 	tcase_add_test(tc, test_api_key_file_lookup);

@@ -17,7 +17,7 @@ static char *dir;
 
 static void setup(void)
 {
-	dir = strdup(tu_tmpdir());
+	dir = tu_tmpdir(); /* malloc'd (testutil.h says otherwise) */
 }
 
 static void teardown(void)
@@ -141,6 +141,12 @@ START_TEST(test_xalloc)
 	free(s);
 	free(n);
 	free(v);
+	s = xasprintf("%s=%d", "n", 42);
+	ck_assert_str_eq(s, "n=42");
+	free(s);
+	s = xasprintf("%s", "");
+	ck_assert_str_eq(s, "");
+	free(s);
 }
 END_TEST
 

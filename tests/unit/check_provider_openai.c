@@ -663,19 +663,25 @@ static void error_text(long status, const char *body, const char *want, int line
 }
 
 /* Absurd counts must not overflow: llama.cpp's cache_n + prompt_n, and the
- * plain input left after reads and writes (fuzz_response). */
+ * plain input left after reads and writes (fuzz_response). A count above
+ * the bound on tokens is refused; counts at it add up without wrapping. */
 START_TEST(test_usage_overflow)
 {
 	COMPAT_ERR("{'usage':{'completion_tokens':1},'timings':{'cache_n':9223372036854775807,"
 	           "'prompt_n':1}}",
 	           "timings");
+	usage_err(&provider_openai_ops,
+	          Q("{'usage':{'prompt_tokens':0,'completion_tokens':1,'prompt_tokens_details':{"
+	            "'cached_tokens':9223372036854775807,'cache_write_tokens':9223372036854775807}}"
+	            "}"),
+	          "is more than 100000000 tokens", __LINE__);
 	USAGE_OK("{'usage':{'prompt_tokens':0,'completion_tokens':1,'prompt_tokens_details':{"
-	         "'cached_tokens':9223372036854775807,'cache_write_tokens':9223372036854775807}}}",
-	         WARM_WRITE, INT64_MAX, INT64_MAX, 0, 1);
-	USAGE_OK("{'usage':{'prompt_tokens':9223372036854775807,'completion_tokens':1,"
-	         "'prompt_tokens_details':{'cached_tokens':9223372036854775807,"
-	         "'cache_write_tokens':9223372036854775807}}}",
-	         WARM_WRITE, INT64_MAX, INT64_MAX, 0, 1);
+	         "'cached_tokens':100000000,'cache_write_tokens':100000000}}}",
+	         WARM_WRITE, 100000000, 100000000, 0, 1);
+	USAGE_OK("{'usage':{'prompt_tokens':100000000,'completion_tokens':1,"
+	         "'prompt_tokens_details':{'cached_tokens':100000000,"
+	         "'cache_write_tokens':100000000}}}",
+	         WARM_WRITE, 100000000, 100000000, 0, 1);
 }
 END_TEST
 

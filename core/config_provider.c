@@ -1,0 +1,354 @@
+/* config_provider: the providers = ( ... ) list: each provider's kind,
+ * endpoint, credentials, limits and extra headers. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config_internal.h"
+#include "xalloc.h"
+
+static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", NULL };
+
+const char *provider_kind_name(enum provider_kind k)
+{
+	return kind_names[k];
+}
+
+/* Is the URL's host a loopback address? Plain http is allowed only there. */
+static bool url_host_is_loopback(const char *url)
+{
+	const char *h = strstr(url, "://");
+	struct in_addr a4;
+	char host[256];
+	size_t n;
+
+	if (!h)
+		return false;
+	h += 3;
+	n = strcspn(h, "/?#");
+	if (memchr(h, '@', n))
+		return false; /* userinfo: the host is what follows it */
+	if (*h == '[')
+		return strncmp(h, "[::1]", 5) == 0 && (h[5] == '\0' || strchr(":/?#", h[5]));
+	n = strcspn(h, ":/?#");
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	/* a dotted-quad 127.0.0.0/8 address, not a name starting with "127." */
+	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+static int check_base_url(const struct loader *ld, config_setting_t *s, struct cfg_provider *p)
+{
+	size_t n;
+
+	if (strncmp(p->base_url, "https://", 8) != 0 &&
+	    !(strncmp(p->base_url, "http://", 7) == 0 && url_host_is_loopback(p->base_url))) {
+		err_at(ld, s,
+		       "provider \"%s\": base_url \"%s\" must use https:// (plain http is only "
+		       "allowed for loopback test endpoints)",
+		       p->name, p->base_url);
+		return -EINVAL;
+	}
+	for (const char *q = p->base_url; *q; q++) {
+		if ((unsigned char)*q <= ' ' || *q == '"' || *q == '\\') {
+			err_at(ld, s,
+			       "provider \"%s\": base_url contains a space or control character",
+			       p->name);
+			return -EINVAL;
+		}
+	}
+	n = strlen(p->base_url);
+	while (n > 8 && p->base_url[n - 1] == '/')
+		p->base_url[--n] = '\0';
+	return 0;
+}
+
+static const char *kind_default_url(enum provider_kind k)
+{
+	switch (k) {
+	case PROVIDER_ANTHROPIC:
+		return "https://api.anthropic.com";
+	case PROVIDER_OPENAI:
+		return "https://api.openai.com/v1";
+	case PROVIDER_OPENAI_COMPAT:
+		return NULL;
+	}
+	return NULL;
+}
+
+static const char *kind_default_env(enum provider_kind k)
+{
+	switch (k) {
+	case PROVIDER_ANTHROPIC:
+		return "ANTHROPIC_API_KEY";
+	case PROVIDER_OPENAI:
+		return "OPENAI_API_KEY";
+	case PROVIDER_OPENAI_COMPAT:
+		return NULL;
+	}
+	return NULL;
+}
+
+/* api_key_file: systemd credentials first (LoadCredential=), then the config dir. */
+static char *resolve_key_file(const struct loader *ld, const char *f)
+{
+	const char *cred = getenv("CREDENTIALS_DIRECTORY");
+
+	if (f[0] != '/' && cred && *cred) {
+		char *p = xmalloc(strlen(cred) + strlen(f) + 2);
+		sprintf(p, "%s/%s", cred, f);
+		if (access(p, F_OK) == 0)
+			return p;
+		free(p);
+	}
+	return config_resolve_path(ld, f);
+}
+
+/* "Name: value", a token name, no line breaks, and not one warmd sets itself. */
+static void check_headers(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
+                          const char *where)
+{
+	static const char *const reserved[] = { "x-api-key",      "authorization",
+		                                "content-type",   "anthropic-version",
+		                                "content-length", "host",
+		                                "expect" };
+
+	for (size_t i = 0; p->headers && p->headers[i]; i++) {
+		const char *h = p->headers[i], *colon = strchr(h, ':');
+		size_t n = colon ? (size_t)(colon - h) : 0;
+		bool bad = n == 0 || strpbrk(h, "\r\n") != NULL;
+		for (size_t k = 0; k < n && !bad; k++)
+			bad = !(isalnum((unsigned char)h[k]) || h[k] == '-' || h[k] == '_');
+		if (bad) {
+			err_at(ld, config_setting_get_member(g, "headers"),
+			       "%s: header \"%.64s\" is not \"Name: value\"", where, h);
+			continue;
+		}
+		for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++)
+			if (strlen(reserved[k]) == n && strncasecmp(h, reserved[k], n) == 0)
+				err_at(ld, config_setting_get_member(g, "headers"),
+				       "%s: header %.*s is set by warmd itself", where, (int)n, h);
+	}
+}
+
+/* A provider named after its kind needs no "kind" (a kind that is given
+ * but rejected is not guessed: the error stands for it). */
+static void default_kind(const struct loader *ld, const config_setting_t *g, const void *base,
+                         void *field)
+{
+	const struct cfg_provider *p = base;
+
+	*(int *)field = (g && config_setting_get_member(g, "kind")) || !p->name
+	                        ? -1
+	                        : config_enum_lookup(kind_names, p->name);
+}
+
+/* The kind's public API; none for openai-compatible (it is required). */
+static void default_base_url(const struct loader *ld, const config_setting_t *g, const void *base,
+                             void *field)
+{
+	const struct cfg_provider *p = base;
+	char **dst = field;
+
+	if ((int)p->kind >= 0 && kind_default_url(p->kind)) {
+		free(*dst);
+		*dst = xstrdup(kind_default_url(p->kind));
+	}
+}
+
+/* The kind's usual variable, unless the key comes from a file or inline. */
+static void default_key_env(const struct loader *ld, const config_setting_t *g, const void *base,
+                            void *field)
+{
+	const struct cfg_provider *p = base;
+	char **dst = field;
+
+	if ((int)p->kind >= 0 && !p->api_key_file && !p->api_key && kind_default_env(p->kind)) {
+		free(*dst);
+		*dst = xstrdup(kind_default_env(p->kind));
+	}
+}
+
+#define P(f) offsetof(struct cfg_provider, f)
+/* One key per entry (clang-format would spread each over seven lines). */
+/* clang-format off */
+static const struct key_def provider_keys[] = {
+	{ .name = "name", .type = K_STR, .off = P(name), .help = "a name" },
+	{ .name = "kind", .type = K_ENUM, .off = P(kind), .enums = kind_names, .dfn = default_kind,
+	  .help = "anthropic, openai or openai-compatible" },
+	{ .name = "base_url", .type = K_STR, .off = P(base_url), .dfn = default_base_url,
+	  .help = "a URL" },
+	{ .name = "api_key_file", .type = K_STR, .off = P(api_key_file), .help = "a file name" },
+	{ .name = "api_key_env", .type = K_STR, .off = P(api_key_env), .dfn = default_key_env,
+	  .help = "an environment variable name" },
+	{ .name = "api_key", .type = K_STR, .off = P(api_key), .help = "a key" },
+	{ .name = "max_rpm", .type = K_INT, .off = P(max_rpm), .max = 1000000, .def.i = 0,
+	  .help = "requests per minute (0 = no limit)" },
+	{ .name = "max_inflight", .type = K_INT, .off = P(max_inflight), .min = 1, .max = 100000,
+	  .def.i = 8, .help = "concurrent warms" },
+	{ .name = "timeout_ms", .type = K_INT, .off = P(timeout_ms), .min = 100, .max = 600000,
+	  .def.i = 30000, .help = "milliseconds" },
+	{ .name = "connect_timeout_ms", .type = K_INT, .off = P(connect_timeout_ms), .min = 100,
+	  .max = 120000, .def.i = 10000, .help = "milliseconds" },
+	{ .name = "low_speed_bps", .type = K_INT, .off = P(low_speed_bps), .min = 1,
+	  .max = 100000000, .def.i = 16, .help = "bytes per second" },
+	{ .name = "low_speed_time_ms", .type = K_INT, .off = P(low_speed_time_ms), .max = 600000,
+	  .def.i = 20000, .help = "milliseconds (0 disables the low-speed abort)" },
+	{ .name = "max_response_bytes", .type = K_SIZE, .off = P(max_response_bytes), .min = 1024,
+	  .max = 1073741824, .def.i = 1024 * 1024, .help = "bytes" },
+	{ .name = "ca_file", .type = K_PATH, .off = P(ca_file),
+	  .help = "a PEM file of CA certificates" },
+	{ .name = "proxy", .type = K_STR, .off = P(proxy),
+	  .help = "a proxy URL such as \"http://proxy:3128\"" },
+	{ .name = "headers", .type = K_STRLIST, .off = P(headers),
+	  .help = "a list of \"Name: value\" lines such as [\"anthropic-beta: ...\"]" },
+	{ .name = NULL },
+};
+/* clang-format on */
+_Static_assert(sizeof(provider_keys) / sizeof(provider_keys[0]) <= CONFIG_MAX_KEYS + 1,
+               "more provider_keys than CONFIG_MAX_KEYS");
+#undef P
+
+/* The name is required, valid and not taken by an earlier provider.
+ * Returns the number of errors (a missing name: -1, nothing else to check). */
+static int check_name(const struct loader *ld, config_setting_t *g, const struct config *c,
+                      const struct cfg_provider *p, const char *where)
+{
+	int errors = 0;
+
+	if (!config_name_valid(p->name)) {
+		err_at(ld, config_setting_get_member(g, "name"),
+		       "%s: names may only use letters, digits, '-', '_' and '.' (at most 64)",
+		       where);
+		errors++;
+	}
+	for (const struct cfg_provider *q = c->providers; q < p; q++) {
+		if (q->name && strcmp(q->name, p->name) == 0) {
+			err_at(ld, g, "%s: defined twice (first at line %d)", where, q->line);
+			errors++;
+		}
+	}
+	return errors;
+}
+
+/* A kind, and a base_url (the kind's, or a valid one of the file's).
+ * Returns 0, or -EINVAL when the provider cannot be checked further. */
+static int check_endpoint(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
+                          const char *where, int errors)
+{
+	config_setting_t *s = config_setting_get_member(g, "base_url");
+
+	if ((int)p->kind < 0) {
+		if (!config_setting_get_member(g, "kind"))
+			err_at(ld, g,
+			       "%s: \"kind\" is required (anthropic, openai or openai-compatible)",
+			       where);
+		return -EINVAL;
+	}
+	if (!p->base_url) {
+		err_at(ld, g, "%s: \"base_url\" is required for kind %s", where,
+		       provider_kind_name(p->kind));
+		return -EINVAL;
+	}
+	if (!errors)
+		check_base_url(ld, s ? s : g, p);
+	return 0;
+}
+
+/* The setting the key comes from (file, variable or inline), or NULL. */
+static config_setting_t *key_setting(config_setting_t *g)
+{
+	config_setting_t *ks = config_setting_get_member(g, "api_key_file");
+
+	if (!ks)
+		ks = config_setting_get_member(g, "api_key_env");
+	if (!ks)
+		ks = config_setting_get_member(g, "api_key");
+	return ks;
+}
+
+/* One source for the key; a key file is looked up among systemd's
+ * credentials first. Returns 0, or -EINVAL (reported). */
+static int check_key_source(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
+                            const char *where)
+{
+	config_setting_t *ks = key_setting(g);
+
+	p->key_line = config_line_of(ks ? ks : g);
+	if (!!p->api_key_file + !!p->api_key_env + !!p->api_key > 1) {
+		err_at(ld, ks, "%s: use only one of api_key_file, api_key_env and api_key", where);
+		return -EINVAL;
+	}
+	if (p->api_key_file) {
+		char *r = resolve_key_file(ld, p->api_key_file);
+		free(p->api_key_file);
+		p->api_key_file = r;
+	}
+	return 0;
+}
+
+/* providers[i], the group g, into the next slot of c->providers. */
+static void load_provider(const struct loader *ld, config_setting_t *g, int i, struct config *c)
+{
+	struct cfg_provider *p = &c->providers[c->nproviders++];
+	char where[96];
+	int errors;
+
+	p->file = xstrdup(config_file_of(ld, g));
+	p->line = config_line_of(g);
+	snprintf(where, sizeof(where), "providers[%d]", i);
+	errors = config_read_group(ld, g, provider_keys, p, where);
+	if (!p->name) {
+		err_at(ld, g, "%s: \"name\" is required", where);
+		return;
+	}
+	snprintf(where, sizeof(where), "provider \"%s\"", p->name);
+	errors += check_name(ld, g, c, p, where);
+	if (check_endpoint(ld, g, p, where, errors) < 0 || check_key_source(ld, g, p, where) < 0)
+		return;
+	check_headers(ld, g, p, where);
+	if (p->api_key)
+		warn_at(ld, key_setting(g),
+		        "%s: the API key is written inline in the config; prefer api_key_file "
+		        "(systemd LoadCredential=) or api_key_env",
+		        where);
+}
+
+void config_load_providers(const struct loader *ld, config_t *cf, struct config *c)
+{
+	config_setting_t *list = config_lookup(cf, "providers");
+	int n;
+
+	/* None at all is fine while no target needs one: the shipped config
+	 * starts warmd idle. A target without a provider is the error. */
+	if (!list)
+		return;
+	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
+		err_at(ld, list, "\"providers\" must be a list: providers = ( { ... } );");
+		return;
+	}
+	n = config_setting_length(list);
+	if (n == 0)
+		return;
+	c->providers = xcalloc((size_t)n, sizeof(*c->providers));
+	for (int i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		if (config_setting_is_group(g))
+			load_provider(ld, g, i, c);
+		else
+			err_at(ld, g, "providers[%d] must be a group { ... }", i);
+	}
+}
