@@ -25,7 +25,7 @@ static const char *cap_text(size_t cap, char *out, size_t n)
 
 /* Opens path for reading without blocking on a FIFO or a terminal, and
  * checks it is a regular file no larger than cap. */
-static int open_regular(const char *path, const char *what, size_t cap, size_t *ret_size,
+static int open_regular(const char *path, const char *what, size_t cap, struct stat *ret_st,
                         struct errmsg *e)
 {
 	struct stat st;
@@ -43,7 +43,7 @@ static int open_regular(const char *path, const char *what, size_t cap, size_t *
 		return errmsg_set(e, -EFBIG, "%s %s is larger than %s", what, path,
 		                  cap_text(cap, text, sizeof(text)));
 	}
-	*ret_size = (size_t)st.st_size;
+	*ret_st = st;
 	return fd;
 }
 
@@ -74,11 +74,13 @@ int fileio_read(const char *path, const char *what, size_t cap, char **ret_data,
                 struct errmsg *e)
 {
 	size_t size, len, room;
+	struct stat st;
 	char *data, text[32];
-	int fd = open_regular(path, what, cap, &size, e), r;
+	int fd = open_regular(path, what, cap, &st, e), r;
 
 	if (fd < 0)
 		return fd;
+	size = (size_t)st.st_size;
 	/* Room for one byte more than expected shows a file that grew meanwhile
 	 * (and one more for the NUL). */
 	room = (size < cap ? size : cap) + 1;
@@ -101,11 +103,11 @@ int fileio_read(const char *path, const char *what, size_t cap, char **ret_data,
 }
 
 int fileio_read_into(const char *path, const char *what, char *buf, size_t cap, size_t *ret_len,
-                     struct errmsg *e)
+                     struct stat *ret_st, struct errmsg *e)
 {
-	size_t size;
+	struct stat st;
 	char text[32];
-	int fd = open_regular(path, what, cap ? cap - 1 : 0, &size, e), r;
+	int fd = open_regular(path, what, cap ? cap - 1 : 0, &st, e), r;
 
 	if (fd < 0)
 		return fd;
@@ -114,6 +116,8 @@ int fileio_read_into(const char *path, const char *what, char *buf, size_t cap, 
 	if (r == -EFBIG)
 		r = errmsg_set(e, -EFBIG, "%s %s is larger than %s", what, path,
 		               cap_text(cap - 1, text, sizeof(text)));
+	if (r == 0 && ret_st)
+		*ret_st = st;
 	return r;
 }
 

@@ -9,6 +9,7 @@
 #define WARMD_FILEIO_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "errmsg.h"
@@ -24,9 +25,10 @@ int fileio_read(const char *path, const char *what, size_t cap, char **ret_data,
 
 /* The same into the caller's buffer buf[0..cap) (memory the caller controls,
  * e.g. a locked secret mapping): -EFBIG when the file holds cap bytes or
- * more. No NUL is added. */
+ * more. No NUL is added. ret_st, when not NULL, gets the fstat() of the
+ * file read (the file opened, not whatever the name points at later). */
 int fileio_read_into(const char *path, const char *what, char *buf, size_t cap, size_t *ret_len,
-                     struct errmsg *e);
+                     struct stat *ret_st, struct errmsg *e);
 
 /* Writes data to tmp (created or truncated with mode, never through a
  * symlink) and fsyncs it; removes tmp on failure. The first half of an

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int log_level = LOG_INFO;
+int log_max_level = LOG_INFO;
 static bool log_journal;
 static const char *log_ident = "warmd";
 
@@ -42,12 +42,12 @@ void log_init(const char *ident)
 
 void log_set_level(int level)
 {
-	log_level = level;
+	log_max_level = level;
 }
 
 int log_get_level(void)
 {
-	return log_level;
+	return log_max_level;
 }
 
 int log_level_parse(const char *s)
@@ -61,11 +61,6 @@ int log_level_parse(const char *s)
 const char *log_level_name(int level)
 {
 	return level >= LOG_ERR && level <= LOG_DEBUG ? level_names[level] : "?";
-}
-
-bool log_enabled(int level)
-{
-	return level <= log_level;
 }
 
 void log_msg(int level, const char *fmt, ...)

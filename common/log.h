@@ -13,7 +13,13 @@ int log_get_level(void);
 /* Parses "error|warning|notice|info|debug"; returns the level or -1. */
 int log_level_parse(const char *s);
 const char *log_level_name(int level);
-bool log_enabled(int level);
+
+/* The current level: read through log_enabled(), set with log_set_level(). */
+extern int log_max_level;
+static inline bool log_enabled(int level)
+{
+	return level <= log_max_level;
+}
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -35,10 +41,17 @@ void log_repeat(struct log_repeat *r, int level, double now, const char *prefix,
 /* Flushes a pending count (the stream of errors ended, e.g. by a success). */
 void log_repeat_end(struct log_repeat *r, int level, double now, const char *prefix);
 
-#define log_error(...)   log_msg(LOG_ERR, __VA_ARGS__)
-#define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)
-#define log_notice(...)  log_msg(LOG_NOTICE, __VA_ARGS__)
-#define log_info(...)    log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...)   log_msg(LOG_DEBUG, __VA_ARGS__)
+/* The level is tested before the arguments are evaluated: a filtered-out
+ * line costs a comparison, not a call (log_debug sits on the warm path). */
+#define log_at(level, ...)                                                                         \
+	do {                                                                                       \
+		if (log_enabled(level))                                                            \
+			log_msg(level, __VA_ARGS__);                                               \
+	} while (0)
+#define log_error(...)   log_at(LOG_ERR, __VA_ARGS__)
+#define log_warning(...) log_at(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...)  log_at(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...)    log_at(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)   log_at(LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -6,13 +6,16 @@
 #include <uv.h>
 
 #include "audit.h"
-#include "ctl.h"
+#include "clock.h"
+#include "ctl_reply.h"
 #include "daemon.h"
 #include "jsonx.h"
 #include "log.h"
 #include "pricing.h"
+#include "provider.h"
 #include "rollout.h"
 #include "template.h"
+#include "xalloc.h"
 
 /* Everything one target lends the audit, owned by the job: the worker
  * thread must not see anything a reload could free meanwhile. */
@@ -28,8 +31,8 @@ struct audit_item {
 
 struct audit_job {
 	uv_work_t work;
-	struct daemon *d;
-	struct ctl_pending *reply;
+	struct audit_env *env;
+	struct ctl_reply *reply;
 	struct audit_target *in;
 	struct audit_item *items;
 	size_t n;
@@ -38,15 +41,6 @@ struct audit_job {
 	json_object *result;
 };
 
-static char *dup_or_null(const char *s)
-{
-	char *p = s ? strdup(s) : NULL;
-
-	if (s && !p)
-		abort();
-	return p;
-}
-
 /* Copies what the audit needs of t into item i of job. */
 static void snapshot(struct audit_job *job, size_t i, const struct target *t)
 {
@@ -54,12 +48,11 @@ static void snapshot(struct audit_job *job, size_t i, const struct target *t)
 	struct audit_target *a = &job->in[i];
 
 	it->tmpl = tmpl_ref(t->tmpl);
-	it->name = dup_or_null(t->name);
-	it->provider = dup_or_null(t->prov->name);
-	it->cache_key = dup_or_null(t->cache_key);
+	it->name = xstrdup(t->name);
+	it->provider = xstrdup(t->prov->name);
+	it->cache_key = xstrdup_or_null(t->cache_key);
 	if (t->touch_n) {
-		if (!(it->touches = malloc(t->touch_n * sizeof(*it->touches))))
-			abort();
+		it->touches = xreallocarray(NULL, t->touch_n, sizeof(*it->touches));
 		for (unsigned k = 0; k < t->touch_n; k++)
 			it->touches[k] = target_touch_at(t, k);
 	}
@@ -131,7 +124,7 @@ static void after_work_cb(uv_work_t *w, int status)
 	struct audit_job *job = w->data;
 	struct buf out = BUF_INIT;
 
-	job->d->auditing = false;
+	job->env->running = false;
 	if (status < 0 || !job->result) {
 		proto_response_error(&out, PROTO_E_FAILED,
 		                     "the audit could not run (out of memory)");
@@ -144,58 +137,57 @@ static void after_work_cb(uv_work_t *w, int status)
 		proto_response_ok(&out, job->result);
 		job->result = NULL; /* the response took it */
 	}
-	ctl_pending_reply(job->reply, &out);
+	ctl_reply_send(job->reply, &out);
 	job_free(job);
 }
 
-void audit_cmd(struct daemon *d, const struct proto_request *req, struct conn *conn,
+void audit_cmd(struct audit_env *env, const struct proto_request *req, struct ctl_conn *conn,
                struct buf *out)
 {
 	struct audit_job *job;
 
-	if (req->target && !daemon_find_target(d, req->target)) {
+	if (req->target && !target_set_find(env->set, req->target)) {
 		char msg[300];
 		size_t first;
-		if (rollout_lanes(d, req->target, &first) > 0)
+		if (target_set_lanes(env->set, req->target, &first) > 0)
 			snprintf(msg, sizeof(msg),
 			         "%.64s has named versions: audit one of them, such as %s, or all "
 			         "targets",
-			         req->target, d->targets[first]->name);
+			         req->target, env->set->targets[first]->name);
 		else
 			snprintf(msg, sizeof(msg), "no target named \"%.64s\"", req->target);
 		proto_response_error(out, PROTO_E_NOT_FOUND, msg);
 		return;
 	}
-	if (d->auditing) {
+	if (env->running) {
 		proto_response_error(out, PROTO_E_BUSY, "an audit is running; try again shortly");
 		return;
 	}
-	job = calloc(1, sizeof(*job));
-	if (!job || !(job->in = calloc(d->ntargets + 1, sizeof(*job->in))) ||
-	    !(job->items = calloc(d->ntargets + 1, sizeof(*job->items))))
-		abort();
-	job->d = d;
-	job->now = clock_now(d->clk);
-	job->only = dup_or_null(req->target);
+	job = xcalloc(1, sizeof(*job));
+	job->in = xcalloc(env->set->ntargets + 1, sizeof(*job->in));
+	job->items = xcalloc(env->set->ntargets + 1, sizeof(*job->items));
+	job->env = env;
+	job->now = clock_now(env->set->clk);
+	job->only = xstrdup_or_null(req->target);
 	/* Every target, even for one: cache keys are counted per provider. */
-	for (size_t i = 0; i < d->ntargets; i++) {
-		snapshot(job, i, d->targets[i]);
+	for (size_t i = 0; i < env->set->ntargets; i++) {
+		snapshot(job, i, env->set->targets[i]);
 		job->n++;
 	}
 	job->work.data = job;
-	if (!(job->reply = ctl_defer(conn))) {
+	if (!(job->reply = ctl_reply_defer(conn))) {
 		job_free(job);
 		proto_response_error(out, PROTO_E_BUSY, "cannot wait for the audit now");
 		return;
 	}
-	if (uv_queue_work(d->loop, &job->work, work_cb, after_work_cb) < 0) {
+	if (uv_queue_work(env->loop, &job->work, work_cb, after_work_cb) < 0) {
 		struct buf err = BUF_INIT;
 		proto_response_error(&err, PROTO_E_FAILED, "cannot start the audit");
-		ctl_pending_reply(job->reply, &err);
+		ctl_reply_send(job->reply, &err);
 		job_free(job);
 		return;
 	}
-	d->auditing = true;
+	env->running = true;
 }
 
 /* --check-config ---------------------------------------------------------------------- */
@@ -234,11 +226,9 @@ static void emit_cb(const struct audit_finding *f, void *data)
 void audit_check_staging(const struct staging *st, struct diags *diags)
 {
 	const struct config *cfg = st->cfg;
-	struct audit_target *in = calloc(cfg->ntargets + 1, sizeof(*in));
+	struct audit_target *in = xcalloc(cfg->ntargets + 1, sizeof(*in));
 	struct emit_ctx ctx = { cfg, diags };
 
-	if (!in)
-		abort();
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		const struct cfg_target *c = &cfg->targets[i];
 		const struct cfg_provider *p = &cfg->providers[c->provider_index];

@@ -9,16 +9,27 @@
 #ifndef WARMD_AUDIT_CMD_H
 #define WARMD_AUDIT_CMD_H
 
+#include <stdbool.h>
+#include <uv.h>
+
 #include "buf.h"
 #include "diag.h"
 #include "proto.h"
+#include "target_set.h"
 
-struct daemon;
-struct conn;
+struct ctl_conn;
 struct staging;
 
-/* The audit command: answers later through conn, or at once on an error. */
-void audit_cmd(struct daemon *d, const struct proto_request *req, struct conn *conn,
+/* Where audits run: the caller fills loop and set (running false). */
+struct audit_env {
+	uv_loop_t *loop;        /* whose worker pool runs them */
+	struct target_set *set; /* the targets audited */
+	bool running;           /* an audit is on a worker thread */
+};
+
+/* The audit command: answers later through conn (ctl_reply.h), or at once
+ * on an error. */
+void audit_cmd(struct audit_env *env, const struct proto_request *req, struct ctl_conn *conn,
                struct buf *out);
 
 /* warmd --check-config: the audit's static checks as warnings, each at the

@@ -13,13 +13,14 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "ctl_cmd.h"
-#include "daemon.h"
+#include "ctl_reply.h"
 #include "log.h"
 #include "proto.h"
 #include "sockfile.h"
+#include "xalloc.h"
 
 struct conn {
+	struct ctl_conn base; /* what a command sees: ctl_reply_defer() */
 	uv_pipe_t pipe;
 	uv_timer_t timer; /* the stall or the idle deadline, whichever applies */
 	struct ctl *ctl;
@@ -36,13 +37,14 @@ struct conn {
 	int open_handles;
 	bool closing;
 	bool reading;
-	bool eof;                    /* the client has finished sending */
-	struct ctl_pending *pending; /* a reply a command will send later */
+	bool eof;                /* the client has finished sending */
+	struct pending *pending; /* a reply a command will send later */
 	struct conn *prev, *next;
 };
 
 /* A deferred reply; outlives its connection if the client goes away. */
-struct ctl_pending {
+struct pending {
+	struct ctl_reply base;
 	struct conn *c; /* NULL once the connection is gone */
 };
 
@@ -262,8 +264,8 @@ static void conn_send(struct conn *c, struct buf *out)
 		conn_close(c);
 		return;
 	}
-	w = malloc(sizeof(*w));
-	if (!w || !(w->data = buf_steal(out))) {
+	w = xmalloc(sizeof(*w));
+	if (!(w->data = buf_steal(out))) {
 		free(w);
 		buf_free(out);
 		conn_close(c);
@@ -357,9 +359,9 @@ static int line_cb(void *data, const char *line, size_t len)
 		         : req.all  ? " --all"
 		                    : "",
 		         req.target ? req.target : "", (long)c->peer.pid, (unsigned)c->peer.uid);
-	c->ctl->run(c->ctl->run_data, &req, &c->peer, c, &out);
+	c->ctl->run(c->ctl->run_data, &req, &c->peer, &c->base, &out);
 	proto_request_done(&req);
-	/* Empty: deferred, or already answered through ctl_pending_reply(). */
+	/* Empty: deferred, or already answered through ctl_reply_send(). */
 	conn_send(c, &out);
 	return c->closing ? -ECONNRESET : 0;
 }
@@ -399,14 +401,12 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 static void finish_eof(struct conn *c)
 {
-	uv_shutdown_t *sh = malloc(sizeof(*sh));
+	uv_shutdown_t *sh = xmalloc(sizeof(*sh));
 
-	if (sh) {
-		sh->data = c;
-		if (uv_shutdown(sh, (uv_stream_t *)&c->pipe, shutdown_cb) == 0)
-			return; /* once the answers are out; the stall timer if never */
-		free(sh);
-	}
+	sh->data = c;
+	if (uv_shutdown(sh, (uv_stream_t *)&c->pipe, shutdown_cb) == 0)
+		return; /* once the answers are out; the stall timer if never */
+	free(sh);
 	conn_close(c);
 }
 
@@ -449,10 +449,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (used < (size_t)n) {
 		c->in_len = (size_t)n - used;
 		c->in_off = 0;
-		if (!(c->in = malloc(c->in_len))) {
-			conn_close(c);
-			return;
-		}
+		c->in = xmalloc(c->in_len); /* at most one read (rbuf) */
 		memcpy(c->in, b->base + used, c->in_len);
 	}
 	if (!conn_may_run(c) || c->in) {
@@ -482,24 +479,32 @@ static void conn_resume(struct conn *c)
 		conn_read(c, true);
 }
 
-struct ctl_pending *ctl_defer(struct conn *c)
-{
-	struct ctl_pending *p;
+/* ---- ctl_reply.h, for the commands ---- */
 
-	if (c->pending || !(p = calloc(1, sizeof(*p))))
+static struct ctl_reply *conn_defer(struct ctl_conn *cc)
+{
+	struct conn *c = (struct conn *)cc;
+	struct pending *p;
+
+	if (c->pending)
 		return NULL;
+	p = xcalloc(1, sizeof(*p));
+	p->base.ops = cc->ops;
 	p->c = c;
 	c->pending = p;
-	return p;
+	return &p->base;
 }
 
-bool ctl_pending_alive(const struct ctl_pending *p)
+static bool pending_alive(const struct ctl_reply *r)
 {
+	const struct pending *p = (const struct pending *)r;
+
 	return p->c && !p->c->closing && !p->c->eof; /* warmctl never half-closes */
 }
 
-void ctl_pending_reply(struct ctl_pending *p, struct buf *out)
+static void pending_send(struct ctl_reply *r, struct buf *out)
 {
+	struct pending *p = (struct pending *)r;
 	struct conn *c = p->c;
 
 	free(p);
@@ -522,6 +527,12 @@ void ctl_pending_reply(struct ctl_pending *p, struct buf *out)
 		finish_eof(c);
 	conn_arm(c);
 }
+
+static const struct ctl_reply_ops reply_ops = {
+	.defer = conn_defer,
+	.send = pending_send,
+	.alive = pending_alive,
+};
 
 static void timer_cb(uv_timer_t *t)
 {
@@ -571,9 +582,8 @@ static void connection_cb(uv_stream_t *server, int status)
 		log_warning("control: accept failed: %s", uv_strerror(status));
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return;
+	c = xcalloc(1, sizeof(*c));
+	c->base.ops = &reply_ops;
 	c->ctl = ctl;
 	linebuf_init(&c->lb, PROTO_MAX_LINE);
 	uv_pipe_init(ctl->loop, &c->pipe, 0);
@@ -664,12 +674,10 @@ int ctl_listen(uv_loop_t *loop, const char *path, const char *group, const struc
                ctl_run_fn run, void *data, struct ctl **ret, struct errmsg *e)
 {
 	static const struct ctl_limits defaults = CTL_LIMITS_DEFAULT;
-	struct ctl *ctl = calloc(1, sizeof(*ctl));
+	struct ctl *ctl = xcalloc(1, sizeof(*ctl));
 	struct stat st;
 	int r, fd;
 
-	if (!ctl)
-		return errmsg_set(e, -ENOMEM, "out of memory");
 	ctl->loop = loop;
 	ctl->lim = lim ? *lim : defaults;
 	ctl->run = run;
@@ -703,7 +711,7 @@ int ctl_listen(uv_loop_t *loop, const char *path, const char *group, const struc
 		if (r < 0)
 			return open_failed(
 			        ctl, errmsg_set(e, r, "cannot bind %s: %s", path, uv_strerror(r)));
-		ctl->path = strdup(path);
+		ctl->path = xstrdup(path);
 		if (sockfile_set_access(path, group, e) < 0)
 			log_warning("control socket: %s", e->text);
 		ctl->sock_gid = stat(path, &st) == 0 ? st.st_gid : getegid();
@@ -714,18 +722,6 @@ int ctl_listen(uv_loop_t *loop, const char *path, const char *group, const struc
 		        ctl, errmsg_set(e, r, "cannot listen on %s: %s", path, uv_strerror(r)));
 	*ret = ctl;
 	return 0;
-}
-
-static void run_cmd_cb(void *data, const struct proto_request *req, const struct ctl_peer *peer,
-                       struct conn *conn, struct buf *out)
-{
-	ctl_cmd_run(data, req, peer, conn, out);
-}
-
-int ctl_open(struct daemon *d, const char *path, const char *group, struct ctl **ret,
-             struct errmsg *e)
-{
-	return ctl_listen(d->loop, path, group, NULL, run_cmd_cb, d, ret, e);
 }
 
 void ctl_get_stats(const struct ctl *ctl, struct ctl_stats *ret)

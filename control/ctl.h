@@ -31,11 +31,9 @@
 
 #include "errmsg.h"
 
-struct daemon;
-struct ctl;
-struct conn;
-struct ctl_pending;
 struct buf;
+struct ctl;
+struct ctl_conn;
 struct proto_request;
 
 struct ctl_limits {
@@ -62,9 +60,10 @@ struct ctl_peer {
 };
 
 /* Runs one request from peer (already allowed to run it) and appends one
- * response line to out, or leaves out empty after ctl_defer(conn). */
+ * response line to out, or leaves out empty after ctl_reply_defer(conn)
+ * (ctl_reply.h) to answer later. */
 typedef void (*ctl_run_fn)(void *data, const struct proto_request *req, const struct ctl_peer *peer,
-                           struct conn *conn, struct buf *out);
+                           struct ctl_conn *conn, struct buf *out);
 
 /* Counters, for tests and diagnostics. */
 struct ctl_stats {
@@ -83,21 +82,7 @@ struct ctl_stats {
  * request with data. Returns 0, or a negative errno with e saying why. */
 int ctl_listen(uv_loop_t *loop, const char *path, const char *group, const struct ctl_limits *lim,
                ctl_run_fn run, void *data, struct ctl **ret, struct errmsg *e);
-/* ctl_listen() on d's loop with warmd's commands (ctl_cmd_run) and limits. */
-int ctl_open(struct daemon *d, const char *path, const char *group, struct ctl **ret,
-             struct errmsg *e);
 void ctl_get_stats(const struct ctl *c, struct ctl_stats *ret);
-
-/* A command that answers later (it waits for a warm or sends requests)
- * takes its connection's reply slot: it leaves its output empty and calls
- * ctl_pending_reply() exactly once, even if the client has gone (the answer
- * is then dropped). Returns NULL when the slot is taken or memory is out.
- * Other requests on that connection meanwhile get a "busy" error. */
-struct ctl_pending *ctl_defer(struct conn *c);
-void ctl_pending_reply(struct ctl_pending *p, struct buf *out);
-/* Is the client of p still there to hear the answer? (out NULL in
- * ctl_pending_reply: no answer, the connection is closed.) */
-bool ctl_pending_alive(const struct ctl_pending *p);
 
 /* Closes the listener and every connection; the loop must run afterwards
  * for the close callbacks, which free everything. Unlinks a socket it bound.

@@ -14,7 +14,8 @@
 #include "metrics.h"
 #include "probe.h"
 #include "rollout.h"
-#include "touch.h"
+#include "status.h"
+#include "touch_report.h"
 #include "version.h"
 
 static void not_found(struct buf *out, const char *name)
@@ -26,18 +27,18 @@ static void not_found(struct buf *out, const char *name)
 }
 
 /* The targets a name stands for: the target itself, or every version lane
- * of a target with named versions (a run of d->targets). 0: none. */
+ * of a target with named versions (a run of d->set.targets). 0: none. */
 static size_t resolve(struct daemon *d, const char *name, struct target *const **ret)
 {
-	struct target **slot = daemon_find_slot(d, name);
+	struct target **slot = target_set_slot(&d->set, name);
 	size_t first, n;
 
 	if (slot) {
 		*ret = slot;
 		return 1;
 	}
-	if ((n = rollout_lanes(d, name, &first)) > 0)
-		*ret = &d->targets[first];
+	if ((n = target_set_lanes(&d->set, name, &first)) > 0)
+		*ret = &d->set.targets[first];
 	return n;
 }
 
@@ -60,7 +61,7 @@ static void reply_targets(struct buf *out, json_object *names, const char *fmt, 
 static void cmd_ping(struct daemon *d, struct buf *out)
 {
 	json_object *data = json_object_new_object();
-	double up = clock_now(d->clk) - d->started_at;
+	double up = clock_now(d->set.clk) - d->set.started_at;
 
 	jsonx_add_str(data, "version", WARMD_VERSION);
 	jsonx_add_int(data, "pid", getpid());
@@ -70,14 +71,14 @@ static void cmd_ping(struct daemon *d, struct buf *out)
 
 static void cmd_status(struct daemon *d, const struct proto_request *req, struct buf *out)
 {
-	struct target *const *v = d->targets;
-	size_t n = d->ntargets;
+	struct target *const *v = d->set.targets;
+	size_t n = d->set.ntargets;
 
 	if (req->target && !(n = resolve(d, req->target, &v))) {
 		not_found(out, req->target);
 		return;
 	}
-	if (proto_response_ok_open(out) < 0 || daemon_status_write(d, v, n, out) < 0 ||
+	if (proto_response_ok_open(out) < 0 || status_write(&d->set, v, n, out) < 0 ||
 	    proto_response_ok_close(out) < 0) {
 		buf_reset(out);
 		proto_response_error(out, PROTO_E_FAILED, "out of memory");
@@ -87,7 +88,7 @@ static void cmd_status(struct daemon *d, const struct proto_request *req, struct
 /* Why t cannot be warmed by hand, or NULL. */
 static const char *warm_refusal(struct daemon *d, struct target *t)
 {
-	if (t->paused || sched_paused_all(d->sched))
+	if (t->paused || sched_paused_all(d->set.sched))
 		return "is paused (warmctl resume first)";
 	if (t->tmpl->unwarmable[0])
 		return "cannot be warmed minimally (see its reason in warmctl status)";
@@ -120,7 +121,7 @@ static void cmd_warm(struct daemon *d, const struct proto_request *req, struct b
 			/* An operator's warm is an explicit retry, credential included. */
 			v[i]->prov->cred_failed = false;
 			json_object_array_add(names, json_object_new_string(v[i]->name));
-			if (sched_warm_now(d->sched, v[i]) == -EALREADY)
+			if (sched_warm_now(d->set.sched, v[i]) == -EALREADY)
 				busy++;
 			else
 				started++;
@@ -134,12 +135,12 @@ static void cmd_warm(struct daemon *d, const struct proto_request *req, struct b
 			              req->target, started, busy);
 		return;
 	}
-	for (size_t i = 0; i < d->ntargets; i++) {
-		struct target *t = d->targets[i];
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		struct target *t = d->set.targets[i];
 		if (warm_refusal(d, t) || target_out_of_rotation(t))
 			continue;
 		t->prov->cred_failed = false;
-		if (sched_warm_now(d->sched, t) == -EALREADY)
+		if (sched_warm_now(d->set.sched, t) == -EALREADY)
 			busy++;
 		else
 			started++;
@@ -147,7 +148,7 @@ static void cmd_warm(struct daemon *d, const struct proto_request *req, struct b
 	}
 	reply_targets(out, names,
 	              "warm queued for %zu targets (%zu already in flight, %zu skipped)", started,
-	              busy, d->ntargets - started - busy);
+	              busy, d->set.ntargets - started - busy);
 }
 
 static void cmd_pause(struct daemon *d, const struct proto_request *req, bool pause,
@@ -158,10 +159,11 @@ static void cmd_pause(struct daemon *d, const struct proto_request *req, bool pa
 
 	if (req->all) {
 		daemon_pause_all(d, pause);
-		for (size_t i = 0; i < d->ntargets; i++)
-			json_object_array_add(names, json_object_new_string(d->targets[i]->name));
+		for (size_t i = 0; i < d->set.ntargets; i++)
+			json_object_array_add(names,
+			                      json_object_new_string(d->set.targets[i]->name));
 		log_notice("all warming %s", verb);
-		reply_targets(out, names, "all %zu targets %s%s", d->ntargets, verb,
+		reply_targets(out, names, "all %zu targets %s%s", d->set.ntargets, verb,
 		              pause ? " (warmctl resume --all to undo)" : "");
 		return;
 	}
@@ -177,7 +179,7 @@ static void cmd_pause(struct daemon *d, const struct proto_request *req, bool pa
 		log_notice("%s: %s", v[i]->name, verb);
 		json_object_array_add(names, json_object_new_string(v[i]->name));
 	}
-	if (!pause && sched_paused_all(d->sched))
+	if (!pause && sched_paused_all(d->set.sched))
 		reply_targets(out, names,
 		              "%s resumed, but all warming is still paused (resume --all)",
 		              req->target);
@@ -231,12 +233,12 @@ static void cmd_touch(struct daemon *d, const struct proto_request *req, struct 
 	size_t first;
 
 	text_copy(rep.target, sizeof(rep.target), req->target);
-	t = daemon_find_target(d, req->target);
-	if (!t && rollout_lanes(d, req->target, &first) > 0) {
+	t = target_set_find(&d->set, req->target);
+	if (!t && target_set_lanes(&d->set, req->target, &first) > 0) {
 		char msg[300];
 		snprintf(msg, sizeof(msg),
 		         "%.64s has named versions: touch the one the request used, such as %s",
-		         req->target, d->targets[first]->name);
+		         req->target, d->set.targets[first]->name);
 		proto_response_error(out, PROTO_E_BAD_REQUEST, msg);
 		return;
 	}
@@ -255,7 +257,7 @@ static void cmd_metrics(struct daemon *d, struct buf *out)
 	struct buf text = BUF_INIT;
 	json_object *data;
 
-	if (metrics_write(d, &text) < 0) {
+	if (metrics_write(&d->set, &text) < 0) {
 		buf_free(&text);
 		proto_response_error(out, PROTO_E_FAILED, "out of memory");
 		return;
@@ -267,9 +269,12 @@ static void cmd_metrics(struct daemon *d, struct buf *out)
 	proto_response_ok(out, data);
 }
 
-void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
-                 struct conn *conn, struct buf *out)
+void ctl_cmd_run(void *data, const struct proto_request *req, const struct ctl_peer *peer,
+                 struct ctl_conn *conn, struct buf *out)
 {
+	struct ctl_cmd_env *env = data;
+	struct daemon *d = env->d;
+
 	(void)peer;
 	switch (req->cmd) {
 	case PROTO_PING:
@@ -297,21 +302,21 @@ void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct
 		cmd_metrics(d, out);
 		return;
 	case PROTO_VERSIONS:
-		rollout_cmd_versions(d, req, out);
+		rollout_cmd_versions(env->rollout, req, out);
 		return;
 	case PROTO_SHIFT:
 	case PROTO_PROMOTE:
 	case PROTO_ROLLBACK:
-		rollout_cmd_weights(d, req, conn, out);
+		rollout_cmd_weights(env->rollout, req, conn, out);
 		return;
 	case PROTO_ROUTE:
-		rollout_cmd_route(d, req, out);
+		rollout_cmd_route(env->rollout, req, out);
 		return;
 	case PROTO_TEST:
-		probe_cmd_test(d, req, conn, out);
+		probe_cmd_test(env->probes, req, conn, out);
 		return;
 	case PROTO_AUDIT:
-		audit_cmd(d, req, conn, out);
+		audit_cmd(env->audit, req, conn, out);
 		return;
 	case PROTO_CMD_COUNT:
 		break;

@@ -8,10 +8,22 @@
 #include "ctl.h"
 #include "proto.h"
 
+struct audit_env;
 struct daemon;
+struct probe_env;
+struct rollout;
 
-/* conn is the requester's connection, for ctl_defer(). */
-void ctl_cmd_run(struct daemon *d, const struct proto_request *req, const struct ctl_peer *peer,
-                 struct conn *conn, struct buf *out);
+/* What the commands act on (main.c fills it). */
+struct ctl_cmd_env {
+	struct daemon *d;
+	struct rollout *rollout;
+	struct probe_env *probes;
+	struct audit_env *audit;
+};
+
+/* A ctl_run_fn (ctl.h): data is a struct ctl_cmd_env. conn is the
+ * requester's connection, for ctl_reply_defer(). */
+void ctl_cmd_run(void *data, const struct proto_request *req, const struct ctl_peer *peer,
+                 struct ctl_conn *conn, struct buf *out);
 
 #endif

@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "xalloc.h"
+
 /* A scrape is one small request; a few dozen slots leave room for several
  * Prometheus servers and a curl without letting a client pile up sockets. */
 #define METRICS_HTTP_MAX_CONNS 32
@@ -389,9 +391,7 @@ int metrics_http_open(uv_loop_t *loop, const char *listen, metrics_render_fn ren
 	if (r < 0)
 		return r;
 
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return errmsg_set(e, -ENOMEM, "out of memory");
+	m = xcalloc(1, sizeof(*m));
 	m->render = render;
 	m->data = data;
 	m->loop = loop;

@@ -7,14 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "cred.h"
-#include "ctl.h"
-#include "daemon.h"
+#include "ctl_reply.h"
 #include "jsonx.h"
 #include "log.h"
 #include "pricing.h"
-#include "rollout.h"
+#include "provider.h"
+#include "target.h"
 #include "template.h"
+#include "xalloc.h"
 
 /* One answer of the provider. */
 struct shot {
@@ -27,7 +29,7 @@ struct shot {
 
 struct probe {
 	struct probe *next;
-	struct daemon *d;
+	struct probe_env *env;
 	struct target *t;   /* ref */
 	struct cred *cred;  /* ref: the key the test started with */
 	struct tmpl **body; /* ref each: n times the target's, then the variants' */
@@ -35,7 +37,7 @@ struct probe {
 	size_t n, nvariants, i;
 	struct shot *shots;
 	struct http_req req;
-	struct ctl_pending *reply;
+	struct ctl_reply *reply;
 };
 
 static void probe_free(struct probe *p)
@@ -55,7 +57,7 @@ static void probe_free(struct probe *p)
 
 static void unlink_probe(struct probe *p)
 {
-	for (struct probe **q = &p->d->probes; *q; q = &(*q)->next)
+	for (struct probe **q = &p->env->running; *q; q = &(*q)->next)
 		if (*q == p) {
 			*q = p->next;
 			return;
@@ -76,7 +78,7 @@ static void answer_error(struct probe *p, const char *msg)
 
 	proto_response_error(&out, PROTO_E_FAILED, msg);
 	unlink_probe(p);
-	ctl_pending_reply(p->reply, &out);
+	ctl_reply_send(p->reply, &out);
 	probe_free(p);
 }
 
@@ -173,12 +175,12 @@ static void answer(struct probe *p)
 		}
 		json_object_object_add(data, "variants", vars);
 	}
-	p->t->tested_at = clock_now(p->d->clk);
+	p->t->tested_at = clock_now(p->env->set->clk);
 	log_info("%s: verification test: %zu of %zu requests hit the cache%s", p->t->name, hits,
 	         p->n, p->nvariants ? ", variants reported" : "");
 	proto_response_ok(&out, data);
 	unlink_probe(p);
-	ctl_pending_reply(p->reply, &out);
+	ctl_reply_send(p->reply, &out);
 	probe_free(p);
 }
 
@@ -204,7 +206,7 @@ static void send_next(struct probe *p)
 	p->req.proxy = p->t->prov->proxy;
 	p->req.done = shot_done_cb;
 	p->req.data = p;
-	if ((r = http_start(p->d->http, &p->req)) < 0) {
+	if ((r = http_start(p->env->http, &p->req)) < 0) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "cannot start request %zu: %s", p->i + 1, strerror(-r));
 		answer_error(p, msg);
@@ -259,20 +261,21 @@ static void shot_done_cb(struct http_req *req)
 }
 
 /* The configuration a target was built from (a replaced version: its group's). */
-static const struct cfg_target *cfg_of(struct daemon *d, const struct target *t)
+static const struct cfg_target *cfg_of(const struct target_set *set, const struct target *t)
 {
 	const char *name = t->retiring ? t->group : t->name;
 
-	for (size_t i = 0; i < d->cfg->ntargets; i++)
-		if (strcmp(d->cfg->targets[i].name, name) == 0)
-			return &d->cfg->targets[i];
+	for (size_t i = 0; set->cfg && i < set->cfg->ntargets; i++)
+		if (strcmp(set->cfg->targets[i].name, name) == 0)
+			return &set->cfg->targets[i];
 	return NULL;
 }
 
 /* Builds the variants' warm bodies as the target's own would be built. */
-static int load_variants(struct daemon *d, struct probe *p, json_object *vars, char *msg, size_t n)
+static int load_variants(const struct target_set *set, struct probe *p, json_object *vars,
+                         char *msg, size_t n)
 {
-	const struct cfg_target *ct = cfg_of(d, p->t);
+	const struct cfg_target *ct = cfg_of(set, p->t);
 
 	for (size_t k = 0; k < p->nvariants; k++) {
 		json_object *v = json_object_array_get_idx(vars, k);
@@ -280,12 +283,12 @@ static int load_variants(struct daemon *d, struct probe *p, json_object *vars, c
 		struct errmsg e = { "" };
 		struct tmpl *tm = NULL;
 
-		p->file[k] = strdup(file);
-		if (!p->file[k] || !ct)
+		p->file[k] = xstrdup(file);
+		if (!ct)
 			return snprintf(msg, n, "%s: the target's configuration is gone", file), -1;
-		if (template_from_bytes(body,
-		                        (size_t)json_object_get_string_len(jsonx_get(v, "body")),
-		                        ct, &d->cfg->providers[ct->provider_index], &tm, &e) < 0) {
+		if (template_from_bytes(
+		            body, (size_t)json_object_get_string_len(jsonx_get(v, "body")), ct,
+		            &set->cfg->providers[ct->provider_index], &tm, &e) < 0) {
 			snprintf(msg, n, "variant %s: %s", file, e.text);
 			return -1;
 		}
@@ -300,18 +303,18 @@ static int load_variants(struct daemon *d, struct probe *p, json_object *vars, c
 	return 0;
 }
 
-void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct conn *conn,
+void probe_cmd_test(struct probe_env *env, const struct proto_request *req, struct ctl_conn *conn,
                     struct buf *out)
 {
-	struct target *t = daemon_find_target(d, req->target);
+	struct target *t = target_set_find(env->set, req->target);
 	size_t first, nv = req->variants ? json_object_array_length(req->variants) : 0;
 	struct probe *p;
 	char msg[700];
 
 	if (!t) {
-		if (rollout_lanes(d, req->target, &first) > 0)
+		if (target_set_lanes(env->set, req->target, &first) > 0)
 			snprintf(msg, sizeof(msg), "%.64s has named versions: test one, such as %s",
-			         req->target, d->targets[first]->name);
+			         req->target, env->set->targets[first]->name);
 		else
 			snprintf(msg, sizeof(msg), "no target named \"%.64s\"", req->target);
 		proto_response_error(out, PROTO_E_NOT_FOUND, msg);
@@ -325,38 +328,39 @@ void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct co
 		proto_response_error(out, PROTO_E_FAILED, msg);
 		return;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p || !(p->body = calloc((size_t)req->n + nv, sizeof(*p->body))) ||
-	    !(p->file = calloc(nv + 1, sizeof(*p->file))) ||
-	    !(p->shots = calloc((size_t)req->n + nv, sizeof(*p->shots))))
-		abort();
-	p->d = d;
+	/* req->n and the variants are bounded by the protocol (proto.c). */
+	p = xcalloc(1, sizeof(*p));
+	p->body = xcalloc((size_t)req->n + nv, sizeof(*p->body));
+	p->file = xcalloc(nv + 1, sizeof(*p->file));
+	p->shots = xcalloc((size_t)req->n + nv, sizeof(*p->shots));
+	p->env = env;
 	p->t = target_ref(t);
 	p->cred = cred_ref(t->prov->cred);
 	p->n = (size_t)req->n;
 	for (size_t i = 0; i < p->n; i++)
 		p->body[i] = tmpl_ref(t->tmpl);
 	p->nvariants = nv;
-	if (nv && load_variants(d, p, req->variants, msg, sizeof(msg)) < 0) {
+	if (nv && load_variants(env->set, p, req->variants, msg, sizeof(msg)) < 0) {
 		proto_response_error(out, PROTO_E_FAILED, msg);
-		probe_free(p);
-		return;
+		goto fail;
 	}
-	if (!(p->reply = ctl_defer(conn))) {
+	if (!(p->reply = ctl_reply_defer(conn))) {
 		proto_response_error(out, PROTO_E_BUSY, "cannot wait for the answers now");
-		probe_free(p);
-		return;
+		goto fail;
 	}
-	p->next = d->probes;
-	d->probes = p;
+	p->next = env->running;
+	env->running = p;
 	log_info("%s: verification test: %zu requests%s", t->name, p->n, nv ? " and variants" : "");
 	send_next(p);
+	return;
+fail:
+	probe_free(p);
 }
 
-void probe_abort_all(struct daemon *d)
+void probe_abort_all(struct probe_env *env)
 {
-	while (d->probes) {
-		struct probe *p = d->probes;
+	while (env->running) {
+		struct probe *p = env->running;
 		http_cancel(&p->req);
 		answer_error(p, "warmd is stopping");
 	}

@@ -12,17 +12,26 @@
 #define WARMD_PROBE_H
 
 #include "buf.h"
+#include "http.h"
 #include "proto.h"
+#include "target_set.h"
 
-struct daemon;
-struct conn;
+struct ctl_conn;
+struct probe;
+
+/* Where tests run: the caller fills set and http (and zeroes running). */
+struct probe_env {
+	struct target_set *set; /* the targets to test (cfg: for variants) */
+	struct http *http;      /* where the requests go */
+	struct probe *running;  /* tests in flight (probe.c's) */
+};
 
 /* The test command: answers at once on a bad request, else later (deferred
- * through conn) when the last request has come back. */
-void probe_cmd_test(struct daemon *d, const struct proto_request *req, struct conn *conn,
+ * through conn, ctl_reply.h) when the last request has come back. */
+void probe_cmd_test(struct probe_env *env, const struct proto_request *req, struct ctl_conn *conn,
                     struct buf *out);
 
 /* Shutdown: cancels every test in flight and answers its client. */
-void probe_abort_all(struct daemon *d);
+void probe_abort_all(struct probe_env *env);
 
 #endif

@@ -6,20 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl.h"
-#include "daemon.h"
+#include "clock.h"
+#include "ctl_reply.h"
 #include "duration.h"
 #include "jsonx.h"
 #include "log.h"
+#include "provider.h"
 #include "sched.h"
-#include "share.h"
-#include "state.h"
+#include "xalloc.h"
 
 /* A shift, promote or rollback waiting for the warms of the versions it
  * brings into rotation. */
 struct rollout_waiter {
 	struct rollout_waiter *next;
-	struct ctl_pending *reply;
+	struct ctl_reply *reply;
 	char group[65];
 	char what[160]; /* "shift green to 50%", for the answer and the log */
 	size_t n;
@@ -29,135 +29,36 @@ struct rollout_waiter {
 	double since;
 };
 
+struct rollout {
+	struct target_set *set;
+	void (*changed)(void *data);
+	void *data;
+	struct rollout_waiter *waiters;
+	uint64_t rng; /* route's xorshift64* state */
+};
+
 /* How long a change waits for its warms (retries included) before it is
  * refused; below warmctl's default 30 s, so the operator hears why. */
 #define ROLLOUT_WAIT_MAX_S 25.0
 
-void rollout_config_weight(struct target *t, const struct cfg_target *c, bool fresh)
+struct rollout *rollout_new(struct target_set *set, void (*changed)(void *data), void *data,
+                            uint64_t seed)
 {
-	if (fresh || t->cfg_weight != c->weight) {
-		t->weight = c->weight;
-		t->prev_weight = -1;
-	}
-	t->cfg_weight = c->weight;
+	struct rollout *ro = xcalloc(1, sizeof(*ro));
+
+	ro->set = set;
+	ro->changed = changed;
+	ro->data = data;
+	ro->rng = seed | 1; /* xorshift never leaves 0 */
+	return ro;
 }
 
-static char *xstrdup(const char *s)
+void rollout_free(struct rollout *ro)
 {
-	char *p = strdup(s);
-
-	if (!p)
-		abort();
-	return p;
-}
-
-/* l takes over t's cache state (the same version's entry). */
-static void take_cache(struct target *l, const struct target *t)
-{
-	l->last_refresh = t->last_refresh;
-	l->expires_at = t->expires_at;
-	l->prefix_tokens = t->prefix_tokens;
-	l->refreshed_by_warm = t->refreshed_by_warm;
-	l->last_result = t->last_result;
-	l->has_result = t->has_result;
-}
-
-struct target *rollout_replaced_lane(struct daemon *d, struct target *t, struct tmpl *old)
-{
-	double now = clock_now(d->clk);
-	struct target *l, *known;
-	char name[160], a[32];
-
-	/* Nothing to keep for a target warmd is not warming by itself. */
-	if (t->group || t->overlap_s <= 0 || t->expires_at <= now || old->unwarmable[0] ||
-	    t->paused || t->policy == POLICY_MANUAL)
-		return NULL;
-	snprintf(name, sizeof(name), "%s@%s", t->name, old->short_version);
-	known = daemon_find_target(d, name);
-	if (known && known->retiring) {
-		/* Back to a version still kept from an earlier reload. */
-		known->retire_at = now + t->overlap_s;
-		if (t->expires_at > known->expires_at)
-			take_cache(known, t);
-		return NULL;
-	}
-	if (known || !(l = target_new(name)))
-		return NULL;
-	l->prov = provider_ref(t->prov);
-	l->tmpl = tmpl_ref(old);
-	l->group = xstrdup(t->name);
-	l->retiring = true;
-	l->overlap_s = t->overlap_s;
-	l->retire_at = now + t->overlap_s;
-	l->ttl_s = t->ttl_s;
-	l->policy = POLICY_ALWAYS;
-	l->priority = t->priority;
-	l->last_touch = now;
-	take_cache(l, t);
-	if (t->nversions && (l->versions = malloc(sizeof(*l->versions)))) {
-		l->versions[0] = *target_version_current(t);
-		l->nversions = 1;
-	}
-	log_info("%s: keeping the replaced version %s warm as %s for %s (version_overlap), "
-	         "longer while touches name it",
-	         t->name, old->short_version, name, duration_format(t->overlap_s, a, sizeof(a)));
-	return l;
-}
-
-bool rollout_keep_lane(struct target *l, struct target *g, double now)
-{
-	if (!g || g->group || g->prov != l->prov || l->retire_at <= now)
-		return false;
-	if (strcmp(g->tmpl->version, l->tmpl->version) == 0) {
-		/* The target went back to this version: it takes the warm entry. */
-		if (l->expires_at > g->expires_at)
-			take_cache(g, l);
-		return false;
-	}
-	return true;
-}
-
-static int lane_cmp(const char *name, const char *group, size_t glen)
-{
-	int c = strncmp(name, group, glen);
-
-	return c ? c : (unsigned char)name[glen] - (unsigned char)'@';
-}
-
-size_t rollout_lanes(struct daemon *d, const char *group, size_t *ret_first)
-{
-	size_t lo = 0, hi = d->ntargets, glen = strlen(group), n = 0;
-
-	/* The first name >= "GROUP@": names sort by strcmp, so lanes are a run. */
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (lane_cmp(d->targets[mid]->name, group, glen) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	while (lo + n < d->ntargets && lane_cmp(d->targets[lo + n]->name, group, glen) == 0)
-		n++;
-	*ret_first = lo;
-	return n;
-}
-
-void rollout_touched(struct daemon *d, struct target *t)
-{
-	double now = clock_now(d->clk);
-
-	if (t->retiring && now + t->overlap_s > t->retire_at)
-		t->retire_at = now + t->overlap_s;
-}
-
-void rollout_retire(void *warm_env, struct target *t)
-{
-	struct daemon *d = (struct daemon *)((char *)warm_env - offsetof(struct daemon, warm));
-	char a[32];
-
-	log_info("%s: replaced version %s of %s retired: no touch named it for %s", t->name,
-	         t->tmpl->short_version, t->group, duration_format(t->overlap_s, a, sizeof(a)));
-	daemon_drop_target(d, t);
+	if (!ro)
+		return;
+	rollout_abort(ro, "warmd is stopping");
+	free(ro);
 }
 
 /* ---- shift, promote, rollback -------------------------------------------------------- */
@@ -175,9 +76,9 @@ static void waiter_free(struct rollout_waiter *w)
 	free(w);
 }
 
-static void unlink_waiter(struct daemon *d, struct rollout_waiter *w)
+static void unlink_waiter(struct rollout *ro, struct rollout_waiter *w)
 {
-	for (struct rollout_waiter **p = &d->waiters; *p; p = &(*p)->next)
+	for (struct rollout_waiter **p = &ro->waiters; *p; p = &(*p)->next)
 		if (*p == w) {
 			*p = w->next;
 			return;
@@ -202,7 +103,7 @@ static json_object *weights_json(struct target *const *lanes, size_t n, double n
 }
 
 /* Sets the weights (they are all warm where they must be) and answers. */
-static void apply_weights(struct daemon *d, struct target *const *lanes, const int *weights,
+static void apply_weights(struct rollout *ro, struct target *const *lanes, const int *weights,
                           size_t n, const char *what, struct buf *out)
 {
 	json_object *data = json_object_new_object();
@@ -212,18 +113,17 @@ static void apply_weights(struct daemon *d, struct target *const *lanes, const i
 		size_t len = strlen(list);
 		lanes[i]->prev_weight = lanes[i]->weight;
 		lanes[i]->weight = weights[i];
-		sched_plan(d->sched, lanes[i]);
+		sched_plan(ro->set->sched, lanes[i]);
 		snprintf(list + len, sizeof(list) - len, "%s%s %d%%", i ? ", " : "",
 		         lanes[i]->vname, weights[i]);
 	}
-	sched_rearm(d->sched);
-	state_changed(d->state);
-	daemon_update_status(d, true);
+	sched_rearm(ro->set->sched);
+	ro->changed(ro->data);
 	log_notice("%s: %s: weights now %s", lanes[0]->group, what, list);
 	jsonx_add_str(data, "target", lanes[0]->group);
 	json_object_object_add(
 	        data, "versions",
-	        weights_json(lanes, n, clock_now(d->clk), sched_paused_all(d->sched)));
+	        weights_json(lanes, n, clock_now(ro->set->clk), sched_paused_all(ro->set->sched)));
 	{
 		char msg[700];
 		snprintf(msg, sizeof(msg), "%s: %s: %s", lanes[0]->group, what, list);
@@ -232,14 +132,14 @@ static void apply_weights(struct daemon *d, struct target *const *lanes, const i
 	proto_response_ok(out, data);
 }
 
-static void waiter_answer_error(struct daemon *d, struct rollout_waiter *w, const char *msg)
+static void waiter_answer_error(struct rollout *ro, struct rollout_waiter *w, const char *msg)
 {
 	struct buf out = BUF_INIT;
 
 	log_warning("%s: %s refused: %s", w->group, w->what, msg);
 	proto_response_error(&out, PROTO_E_FAILED, msg);
-	unlink_waiter(d, w);
-	ctl_pending_reply(w->reply, &out);
+	unlink_waiter(ro, w);
+	ctl_reply_send(w->reply, &out);
 	waiter_free(w);
 }
 
@@ -250,21 +150,21 @@ static bool gave_up(const struct target *t)
 	       (t->has_result && t->last_result == WARM_NONE);
 }
 
-void rollout_warm_done(struct daemon *d, struct target *t)
+void rollout_warm_done(struct rollout *ro, struct target *t)
 {
 	struct rollout_waiter *w, *next;
-	double now = clock_now(d->clk);
+	double now = clock_now(ro->set->clk);
 
-	for (w = d->waiters; w; w = next) {
+	for (w = ro->waiters; w; w = next) {
 		bool waiting = false, failed = false;
 		next = w->next;
-		if (!ctl_pending_alive(w->reply)) {
+		if (!ctl_reply_alive(w->reply)) {
 			/* Nobody hears the answer: the operator was told nothing
 			 * happened (warmctl gave up), so nothing happens. */
 			log_notice("%s: %s dropped: the client went away before the warm", w->group,
 			           w->what);
-			unlink_waiter(d, w);
-			ctl_pending_reply(w->reply, NULL);
+			unlink_waiter(ro, w);
+			ctl_reply_send(w->reply, NULL);
 			waiter_free(w);
 			continue;
 		}
@@ -288,21 +188,21 @@ void rollout_warm_done(struct daemon *d, struct target *t)
 			         "goes to a cold version",
 			         t->name, failed ? "" : " in time",
 			         t->last_error[0] ? t->last_error : "no cache entry");
-			waiter_answer_error(d, w, msg);
+			waiter_answer_error(ro, w, msg);
 		} else if (!waiting) {
 			struct buf out = BUF_INIT;
-			unlink_waiter(d, w);
-			apply_weights(d, w->lanes, w->weights, w->n, w->what, &out);
-			ctl_pending_reply(w->reply, &out);
+			unlink_waiter(ro, w);
+			apply_weights(ro, w->lanes, w->weights, w->n, w->what, &out);
+			ctl_reply_send(w->reply, &out);
 			waiter_free(w);
 		}
 	}
 }
 
-void rollout_abort_waiters(struct daemon *d, const char *why)
+void rollout_abort(struct rollout *ro, const char *why)
 {
-	while (d->waiters)
-		waiter_answer_error(d, d->waiters, why);
+	while (ro->waiters)
+		waiter_answer_error(ro, ro->waiters, why);
 }
 
 /* The new weights for a shift of lanes[v] to pct: the others share the rest
@@ -341,9 +241,9 @@ static void shift_weights(struct target *const *lanes, size_t n, size_t v, int p
 }
 
 /* Why lane t cannot be warmed for a rollout now, or NULL. */
-static const char *cannot_warm(struct daemon *d, const struct target *t)
+static const char *cannot_warm(struct rollout *ro, const struct target *t)
 {
-	if (t->paused || sched_paused_all(d->sched))
+	if (t->paused || sched_paused_all(ro->set->sched))
 		return "is paused (warmctl resume first)";
 	if (t->tmpl->unwarmable[0])
 		return "cannot be warmed minimally";
@@ -352,15 +252,17 @@ static const char *cannot_warm(struct daemon *d, const struct target *t)
 	return NULL;
 }
 
-void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, struct conn *conn,
-                         struct buf *out)
+/* The lanes of the group a weight command names (*ret_lanes, *ret_n) and
+ * the version it names (*ret_v; n when none). Refuses, with an error in
+ * out, a target without named versions, one with a change still waiting,
+ * and an unknown version. */
+static bool weights_lanes(struct rollout *ro, const struct proto_request *req, double now,
+                          struct target ***ret_lanes, size_t *ret_n, size_t *ret_v, struct buf *out)
 {
-	size_t first, n = rollout_lanes(d, req->target, &first), v = n, need = 0;
-	struct target **lanes = n ? &d->targets[first] : NULL;
-	int weights[CFG_MAX_VERSIONS];
+	size_t first, n = target_set_lanes(ro->set, req->target, &first), v = n;
+	struct target **lanes = n ? &ro->set->targets[first] : NULL;
 	struct rollout_waiter *w;
-	double now = clock_now(d->clk);
-	char msg[400], what[160];
+	char msg[400];
 
 	if (n == 0 || !lanes[0]->vname) {
 		snprintf(msg, sizeof(msg),
@@ -368,22 +270,22 @@ void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, stru
 		         "its config)",
 		         req->target);
 		proto_response_error(out,
-		                     daemon_find_target(d, req->target) ? PROTO_E_FAILED
-		                                                        : PROTO_E_NOT_FOUND,
+		                     target_set_find(ro->set, req->target) ? PROTO_E_FAILED
+		                                                           : PROTO_E_NOT_FOUND,
 		                     msg);
-		return;
+		return false;
 	}
-	for (w = d->waiters; w; w = w->next)
+	for (w = ro->waiters; w; w = w->next)
 		if (strcmp(w->group, req->target) == 0 && now - w->since > ROLLOUT_WAIT_MAX_S) {
-			waiter_answer_error(d, w, "no warm answered in time; weights unchanged");
+			waiter_answer_error(ro, w, "no warm answered in time; weights unchanged");
 			break;
 		}
-	for (w = d->waiters; w; w = w->next)
+	for (w = ro->waiters; w; w = w->next)
 		if (strcmp(w->group, req->target) == 0) {
 			snprintf(msg, sizeof(msg), "%s: \"%s\" is still waiting for its warm",
 			         req->target, w->what);
 			proto_response_error(out, PROTO_E_BUSY, msg);
-			return;
+			return false;
 		}
 	for (size_t i = 0; req->version && i < n; i++)
 		if (strcmp(lanes[i]->vname, req->version) == 0)
@@ -392,61 +294,91 @@ void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, stru
 		snprintf(msg, sizeof(msg), "%s has no version named \"%.64s\"", req->target,
 		         req->version);
 		proto_response_error(out, PROTO_E_NOT_FOUND, msg);
-		return;
+		return false;
 	}
+	*ret_lanes = lanes;
+	*ret_n = n;
+	*ret_v = v;
+	return true;
+}
+
+/* The weights shift, promote or rollback ask for lanes[0..n) (v: the
+ * version named), and the change in words (what). A rollback with nothing
+ * to roll back is refused with an error in out. */
+static bool weights_asked(const struct proto_request *req, struct target *const *lanes, size_t n,
+                          size_t v, int *weights, char *what, size_t what_len, struct buf *out)
+{
+	char msg[400];
+
 	if (req->cmd == PROTO_SHIFT) {
 		shift_weights(lanes, n, v, (int)req->percent, weights);
-		snprintf(what, sizeof(what), "shift %s to %d%%", req->version, (int)req->percent);
-	} else if (req->cmd == PROTO_PROMOTE) {
+		snprintf(what, what_len, "shift %s to %d%%", req->version, (int)req->percent);
+		return true;
+	}
+	if (req->cmd == PROTO_PROMOTE) {
 		for (size_t i = 0; i < n; i++)
 			weights[i] = i == v ? 100 : 0;
-		snprintf(what, sizeof(what), "promote %s", req->version);
-	} else {
-		for (size_t i = 0; i < n; i++) {
-			if (lanes[i]->prev_weight < 0) {
-				snprintf(msg, sizeof(msg),
-				         "%s: nothing to roll back (no shift or promote since the "
-				         "configuration set its weights)",
-				         req->target);
-				proto_response_error(out, PROTO_E_FAILED, msg);
-				return;
-			}
-			weights[i] = lanes[i]->prev_weight;
-		}
-		snprintf(what, sizeof(what), "rollback");
+		snprintf(what, what_len, "promote %s", req->version);
+		return true;
 	}
-	/* Every version the change puts traffic on must be warm first. */
 	for (size_t i = 0; i < n; i++) {
-		const char *why;
+		if (lanes[i]->prev_weight < 0) {
+			snprintf(msg, sizeof(msg),
+			         "%s: nothing to roll back (no shift or promote since the "
+			         "configuration set its weights)",
+			         req->target);
+			proto_response_error(out, PROTO_E_FAILED, msg);
+			return false;
+		}
+		weights[i] = lanes[i]->prev_weight;
+	}
+	snprintf(what, what_len, "rollback");
+	return true;
+}
+
+/* How many of the lanes the change puts traffic on are not warm yet; -1,
+ * with an error in out, when one of them cannot be warmed now. */
+static int cold_lanes(struct rollout *ro, struct target *const *lanes, size_t n, const int *weights,
+                      double now, struct buf *out)
+{
+	const char *why;
+	char msg[400];
+	int need = 0;
+
+	for (size_t i = 0; i < n; i++) {
 		if (weights[i] == 0 || target_state(lanes[i], now, false) == TARGET_WARM)
 			continue;
-		if ((why = cannot_warm(d, lanes[i]))) {
+		if ((why = cannot_warm(ro, lanes[i]))) {
 			snprintf(msg, sizeof(msg), "%s %s: refusing to send traffic to it cold",
 			         lanes[i]->name, why);
 			proto_response_error(out, PROTO_E_FAILED, msg);
-			return;
+			return -1;
 		}
 		need++;
 	}
-	if (need == 0) {
-		apply_weights(d, lanes, weights, n, what, out);
-		return;
-	}
-	w = calloc(1, sizeof(*w));
-	if (!w || !(w->reply = ctl_defer(conn))) {
+	return need;
+}
+
+/* Defers the answer, warms the need cold lanes now and sets the weights
+ * once they are warm (rollout_warm_done). */
+static void wait_for_warms(struct rollout *ro, const char *group, struct ctl_conn *conn,
+                           struct target *const *lanes, size_t n, const int *weights,
+                           const char *what, int need, double now, struct buf *out)
+{
+	struct rollout_waiter *w = xcalloc(1, sizeof(*w));
+
+	if (!(w->reply = ctl_reply_defer(conn))) {
 		free(w);
 		proto_response_error(out, PROTO_E_BUSY, "cannot wait for the warm now; try again");
 		return;
 	}
-	text_copy(w->group, sizeof(w->group), req->target);
+	text_copy(w->group, sizeof(w->group), group);
 	text_copy(w->what, sizeof(w->what), what);
 	w->since = now;
 	w->n = n;
-	w->lanes = calloc(n, sizeof(*w->lanes));
-	w->weights = calloc(n, sizeof(*w->weights));
-	w->need = calloc(n, sizeof(*w->need));
-	if (!w->lanes || !w->weights || !w->need)
-		abort();
+	w->lanes = xcalloc(n, sizeof(*w->lanes));
+	w->weights = xcalloc(n, sizeof(*w->weights));
+	w->need = xcalloc(n, sizeof(*w->need));
 	for (size_t i = 0; i < n; i++) {
 		w->lanes[i] = target_ref(lanes[i]);
 		w->weights[i] = weights[i];
@@ -454,12 +386,32 @@ void rollout_cmd_weights(struct daemon *d, const struct proto_request *req, stru
 		/* In rotation while we wait: the scheduler's retries and backoff apply. */
 		lanes[i]->rollout_holds += w->need[i];
 	}
-	w->next = d->waiters;
-	d->waiters = w;
-	log_info("%s: %s: warming %zu version(s) first", req->target, what, need);
+	w->next = ro->waiters;
+	ro->waiters = w;
+	log_info("%s: %s: warming %d version(s) first", group, what, need);
 	for (size_t i = 0; i < n; i++)
-		if (w->need[i])
-			sched_warm_now(d->sched, w->lanes[i]); /* -EALREADY: one is on its way */
+		if (w->need[i]) /* -EALREADY: one is on its way */
+			sched_warm_now(ro->set->sched, w->lanes[i]);
+}
+
+void rollout_cmd_weights(struct rollout *ro, const struct proto_request *req, struct ctl_conn *conn,
+                         struct buf *out)
+{
+	double now = clock_now(ro->set->clk);
+	int weights[CFG_MAX_VERSIONS], need;
+	struct target **lanes;
+	char what[160];
+	size_t n, v;
+
+	if (!weights_lanes(ro, req, now, &lanes, &n, &v, out) ||
+	    !weights_asked(req, lanes, n, v, weights, what, sizeof(what), out))
+		return;
+	/* Every version the change puts traffic on must be warm first. */
+	need = cold_lanes(ro, lanes, n, weights, now, out);
+	if (need == 0)
+		apply_weights(ro, lanes, weights, n, what, out);
+	else if (need > 0)
+		wait_for_warms(ro, req->target, conn, lanes, n, weights, what, need, now, out);
 }
 
 /* ---- versions and route -------------------------------------------------------------- */
@@ -493,12 +445,12 @@ static bool is_live(struct target *const *v, size_t n, const char *hash)
 	return false;
 }
 
-void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, struct buf *out)
+void rollout_cmd_versions(struct rollout *ro, const struct proto_request *req, struct buf *out)
 {
-	struct target *t = daemon_find_target(d, req->target);
-	size_t first, n = rollout_lanes(d, req->target, &first);
-	double now = clock_now(d->clk);
-	bool paused_all = sched_paused_all(d->sched);
+	struct target *t = target_set_find(ro->set, req->target);
+	size_t first, n = target_set_lanes(ro->set, req->target, &first);
+	double now = clock_now(ro->set->clk);
+	bool paused_all = sched_paused_all(ro->set->sched);
 	json_object *data, *arr;
 
 	if (!t && n == 0) {
@@ -525,7 +477,7 @@ void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, str
 		                          target_state_name(target_state(t, now, paused_all))));
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct target *l = d->targets[first + i];
+		struct target *l = ro->set->targets[first + i];
 		json_object_array_add(
 		        arr,
 		        version_json(target_version_current(l), l->vname, l->vname ? l->weight : 0,
@@ -533,11 +485,11 @@ void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, str
 	}
 	/* The history: versions none of them has any more. */
 	for (size_t k = 0; k < (t ? 1 : n); k++) {
-		const struct target *h = t ? t : d->targets[first + k];
+		const struct target *h = t ? t : ro->set->targets[first + k];
 		for (unsigned i = 1; i < h->nversions; i++) {
 			const struct target_version *v = &h->versions[i];
 			if ((t && strcmp(t->tmpl->version, v->version) == 0) ||
-			    (n && is_live(&d->targets[first], n, v->version)))
+			    (n && is_live(&ro->set->targets[first], n, v->version)))
 				continue;
 			json_object_array_add(arr, version_json(v, h->vname, 0, NULL, "retired"));
 		}
@@ -546,27 +498,27 @@ void rollout_cmd_versions(struct daemon *d, const struct proto_request *req, str
 	proto_response_ok(out, data);
 }
 
-void rollout_cmd_route(struct daemon *d, const struct proto_request *req, struct buf *out)
+void rollout_cmd_route(struct rollout *ro, const struct proto_request *req, struct buf *out)
 {
-	struct target *t = daemon_find_target(d, req->target), *pick = NULL;
-	size_t first, n = rollout_lanes(d, req->target, &first);
+	struct target *t = target_set_find(ro->set, req->target), *pick = NULL;
+	size_t first, n = target_set_lanes(ro->set, req->target, &first);
 	json_object *data;
 	long total = 0, r;
 
 	if (t) {
 		pick = t; /* one version (or a lane asked by name): it takes the traffic */
-	} else if (n > 0 && d->targets[first]->vname) {
+	} else if (n > 0 && ro->set->targets[first]->vname) {
 		for (size_t i = 0; i < n; i++)
-			total += d->targets[first + i]->weight;
+			total += ro->set->targets[first + i]->weight;
 		/* xorshift64*: no need for more than an even split by weight */
-		d->route_rng ^= d->route_rng >> 12;
-		d->route_rng ^= d->route_rng << 25;
-		d->route_rng ^= d->route_rng >> 27;
-		r = total > 0 ? (long)((d->route_rng * 2685821657736338717ull) >> 33) % total : 0;
+		ro->rng ^= ro->rng >> 12;
+		ro->rng ^= ro->rng << 25;
+		ro->rng ^= ro->rng >> 27;
+		r = total > 0 ? (long)((ro->rng * 2685821657736338717ull) >> 33) % total : 0;
 		for (size_t i = 0; i < n && !pick; i++) {
-			r -= d->targets[first + i]->weight;
+			r -= ro->set->targets[first + i]->weight;
 			if (r < 0)
-				pick = d->targets[first + i];
+				pick = ro->set->targets[first + i];
 		}
 	}
 	if (!pick) {
@@ -582,7 +534,7 @@ void rollout_cmd_route(struct daemon *d, const struct proto_request *req, struct
 	jsonx_add_str(data, "lane", pick->name);
 	jsonx_add_int(data, "weight", pick->vname ? pick->weight : 100);
 	jsonx_add_str(data, "state",
-	              target_state_name(
-	                      target_state(pick, clock_now(d->clk), sched_paused_all(d->sched))));
+	              target_state_name(target_state(pick, clock_now(ro->set->clk),
+	                                             sched_paused_all(ro->set->sched))));
 	proto_response_ok(out, data);
 }

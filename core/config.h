@@ -10,19 +10,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "adapter.h"
 #include "diag.h"
 #include "policy.h"
 
 #define CONFIG_DEFAULT_FILE "/etc/warmd/warmd.conf"
 
-enum provider_kind { PROVIDER_ANTHROPIC, PROVIDER_OPENAI, PROVIDER_OPENAI_COMPAT };
+/* enum provider_kind, enum endpoint, enum warm_mode and ALLOW_EDIT_* are
+ * the adapters' (adapter.h). */
 enum policy { POLICY_ALWAYS, POLICY_MANUAL, POLICY_SCHEDULE, POLICY_ADAPTIVE };
-enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT, ENDPOINT_RESPONSES };
-enum warm_mode { WARM_MODE_MINIMAL, WARM_MODE_PREWARM };
-
-/* Edits a target may allow warmd to make (allow_edit), bit flags. */
-#define ALLOW_EDIT_THINKING    1u
-#define ALLOW_EDIT_TOOL_CHOICE 2u
 
 struct cfg_daemon {
 	char *control_socket;

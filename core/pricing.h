@@ -14,9 +14,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "adapter.h"
 #include "bounds.h"
 #include "diag.h"
-#include "provider.h"
 
 #define PICO_PER_USD     1000000000000LL
 #define PRICING_MAX_PICO BOUNDS_MAX_PICO /* where money saturates ($4,000,000) */

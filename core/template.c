@@ -7,13 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters.h"
 #include "fileio.h"
 #include "jsonx.h"
+
+/* What the adapter may know of t's configuration (NULL: the defaults). */
+static const struct adapter_target *adapter_target_of(const struct cfg_target *t,
+                                                      struct adapter_target *ret)
+{
+	if (!t)
+		return NULL;
+	*ret = (struct adapter_target){ .endpoint = t->endpoint,
+		                        .warm_mode = t->warm_mode,
+		                        .allow_edit = t->allow_edit,
+		                        .cache_key = t->cache_key };
+	return ret;
+}
 
 int template_from_bytes(const char *data, size_t len, const struct cfg_target *t,
                         const struct cfg_provider *p, struct tmpl **ret, struct errmsg *e)
 {
 	const struct provider_ops *ops = provider_ops_for(p->kind);
+	struct adapter_target at;
 	struct warm_build b = { 0 };
 	json_object *doc = NULL;
 	struct tmpl *tm;
@@ -24,7 +39,7 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 		return r;
 	r = jsonx_check_ranges(doc, e);
 	if (r == 0)
-		r = ops->build(doc, t, &b, e);
+		r = ops->build(doc, adapter_target_of(t, &at), &b, e);
 	json_object_put(doc);
 	if (r < 0) {
 		warm_build_free(&b);

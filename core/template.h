@@ -8,9 +8,9 @@
 
 #include <stddef.h>
 
+#include "adapter.h"
 #include "config.h"
 #include "errmsg.h"
-#include "provider.h"
 
 #define TEMPLATE_MAX_BYTES (16 * 1024 * 1024)
 

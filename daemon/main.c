@@ -1,16 +1,21 @@
-/* main: warmd's command line, start-up in a readable order, signals, and
- * shutdown in reverse order from one place. */
+/* main: warmd's command line, and the daemon's life: every part started in
+ * a readable order, signals, and everything closed in reverse order from
+ * one place. Wiring only: the parts are the layers' (docs/architecture.md). */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "audit_cmd.h"
 #include "ctl.h"
+#include "ctl_cmd.h"
 #include "daemon.h"
 #include "diag.h"
 #include "http.h"
@@ -22,18 +27,41 @@
 #include "rollout.h"
 #include "sim.h"
 #include "state.h"
+#include "status.h"
 #include "touch.h"
 #include "version.h"
+#include "xalloc.h"
 
 #define SHUTDOWN_GRACE_MS 1500
 
+/* The running daemon, its parts in start-up order. Each is NULL (or never
+ * started) until start-up gets to it; teardown() closes them in reverse. */
 struct warmd {
 	uv_loop_t *loop;
-	struct daemon d;
 	uv_signal_t sighup, sigterm, sigint;
-	uv_timer_t grace;
-	bool stopping;
-	bool finished;
+	uv_timer_t grace;        /* shutdown: how long warms in flight may take */
+	struct daemon d;         /* the runtime and the running set */
+	struct rollout *rollout; /* the control features on the set */
+	struct probe_env probes;
+	struct audit_env audit;
+	struct ctl_cmd_env cmds; /* what the control commands act on */
+	struct ctl *ctl;
+	struct touch *touch;
+	struct metrics_http *metrics_http;
+	struct state *state;
+	struct metrics_textfile *metrics_textfile;
+	struct status_line status;
+	uv_timer_t status_timer; /* sends a STATUS= update the rate limit held back */
+	bool stopping;           /* a signal asked to stop: warms in flight land */
+	bool finished;           /* teardown() ran */
+};
+
+/* The command line. */
+struct options {
+	const char *config;
+	char *config_default; /* what config points at when derived */
+	bool check, json;
+	const char *trace, *events;
 };
 
 static void usage(FILE *f)
@@ -89,31 +117,284 @@ static int check_config(const char *path)
 	return r == 0 ? 0 : 1;
 }
 
-/* Closes everything in reverse order of start-up; the loop then drains. */
-static void finish(struct warmd *w)
+static void grace_cb(uv_timer_t *t);
+
+/* ---- the daemon's hooks (daemon_ops) and the control features' callbacks ---- */
+
+static void status_timer_cb(uv_timer_t *t)
+{
+	struct warmd *w = t->data;
+
+	status_line_update(&w->status, &w->d.set, true);
+}
+
+/* The STATUS= line now, or as soon as its rate limit allows. */
+static void update_status(struct warmd *w, bool force)
+{
+	double wait = status_line_update(&w->status, &w->d.set, force);
+
+	if (wait > 0 && !uv_is_active((uv_handle_t *)&w->status_timer))
+		uv_timer_start(&w->status_timer, status_timer_cb, (uint64_t)(wait * 1000) + 1, 0);
+}
+
+/* daemon_ops.warm_done */
+static void warm_done_cb(void *data, struct target *t)
+{
+	struct warmd *w = data;
+
+	if (w->stopping) {
+		/* We are inside http's completion path: finish on a fresh loop turn. */
+		if (sched_inflight(w->d.set.sched) == 0)
+			uv_timer_start(&w->grace, grace_cb, 0, 0);
+		return;
+	}
+	rollout_warm_done(w->rollout, t);
+	update_status(w, false);
+	state_changed(w->state);
+}
+
+/* daemon_ops.reloading */
+static void reloading_cb(void *data)
+{
+	struct warmd *w = data;
+
+	rollout_abort(w->rollout, "the configuration was reloaded meanwhile; run it again");
+}
+
+/* daemon_ops.status */
+static void status_cb(void *data, bool force)
+{
+	struct warmd *w = data;
+
+	update_status(w, force);
+}
+
+/* daemon_ops.changed */
+static void changed_cb(void *data)
+{
+	struct warmd *w = data;
+
+	state_changed(w->state);
+}
+
+/* A shift changed weights: what the daemon tells after a change of its own. */
+static void weights_changed_cb(void *data)
+{
+	struct warmd *w = data;
+
+	daemon_changed(&w->d);
+}
+
+static void touched_cb(void *data, const struct touch_report *rep)
+{
+	daemon_touch(data, rep);
+}
+
+static void touch_rejected_cb(void *data, const char *why)
+{
+	daemon_touch_rejected(data, why);
+}
+
+static int render_metrics_cb(void *data, struct buf *out)
+{
+	const struct daemon *d = data;
+
+	return metrics_write(&d->set, out);
+}
+
+/* ---- start-up, in order ---- */
+
+/* The runtime (clock, scheduler, HTTP) and the control features on it. */
+static int start_runtime(struct warmd *w, const char *config)
+{
+	static const struct daemon_ops ops = { .reloading = reloading_cb,
+		                               .warm_done = warm_done_cb,
+		                               .status = status_cb,
+		                               .changed = changed_cb };
+	int r = daemon_init(&w->d, w->loop, config, &ops, w);
+
+	if (r < 0) {
+		log_error("cannot initialise: %s", strerror(-r));
+		return r;
+	}
+	w->rollout = rollout_new(&w->d.set, weights_changed_cb, w,
+	                         (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL));
+	w->probes = (struct probe_env){ .set = &w->d.set, .http = w->d.http };
+	w->audit = (struct audit_env){ .loop = w->loop, .set = &w->d.set };
+	w->cmds = (struct ctl_cmd_env){
+		.d = &w->d, .rollout = w->rollout, .probes = &w->probes, .audit = &w->audit
+	};
+	return 0;
+}
+
+/* The whole configuration, templates and keys included; its problems logged. */
+static int stage_config(const char *config, struct staging **ret)
+{
+	struct diags d = { 0 };
+	char line[1400];
+	int r = daemon_stage(config, &d, ret);
+
+	for (size_t i = 0; i < d.n; i++) {
+		diag_format(&d.v[i], line, sizeof(line));
+		log_msg(d.v[i].sev == DIAG_ERROR ? LOG_ERR : LOG_WARNING, "%s", line);
+	}
+	if (r < 0)
+		log_error("cannot start: the configuration has %zu error(s)", d.errors);
+	else
+		log_set_level((*ret)->cfg->daemon.log_level);
+	diags_free(&d);
+	return r;
+}
+
+static int open_control(struct warmd *w, const struct cfg_daemon *c)
+{
+	struct errmsg e;
+	int r = ctl_listen(w->loop, c->control_socket, c->control_group, NULL, ctl_cmd_run,
+	                   &w->cmds, &w->ctl, &e);
+
+	if (r < 0)
+		log_error("cannot start: %s", e.text);
+	return r;
+}
+
+static int open_touch(struct warmd *w, const struct cfg_daemon *c)
+{
+	static const struct touch_ops ops = { .touched = touched_cb,
+		                              .rejected = touch_rejected_cb };
+	struct errmsg e;
+	int r;
+
+	if (!c->touch_socket)
+		return 0;
+	r = touch_open(w->loop, c->touch_socket, c->control_group, &ops, &w->d, &w->touch, &e);
+	if (r < 0 && c->touch_socket_set) {
+		log_error("cannot start: %s", e.text);
+		return r;
+	}
+	/* A default path that cannot be bound costs touches, not the service. */
+	if (r < 0)
+		log_warning("%s: running without touches", e.text);
+	return 0;
+}
+
+static int open_metrics_http(struct warmd *w, const struct cfg_daemon *c)
+{
+	struct errmsg e;
+	int r;
+
+	if (!c->metrics_listen)
+		return 0;
+	r = metrics_http_open(w->loop, c->metrics_listen, render_metrics_cb, &w->d,
+	                      &w->metrics_http, &e);
+	if (r < 0) {
+		log_error("cannot start: metrics_listen: %s", e.text);
+		return r;
+	}
+	log_info("serving /metrics on %s (port %d)", c->metrics_listen,
+	         metrics_http_port(w->metrics_http));
+	return 0;
+}
+
+/* The configuration applied (st is used up), then what the state file
+ * remembers of it. */
+static void apply_config(struct warmd *w, struct staging *st)
+{
+	char *state_path = xstrdup_or_null(st->cfg->daemon.state_file);
+	bool paused_all;
+
+	daemon_apply(&w->d, st, NULL);
+	w->state = state_open(w->loop, &w->d.set, state_path);
+	free(state_path);
+	state_restore(w->state, &paused_all);
+	if (paused_all)
+		daemon_pause_all(&w->d, true);
+}
+
+static int open_metrics_textfile(struct warmd *w, const struct cfg_daemon *c)
+{
+	struct errmsg e;
+	int r;
+
+	if (!c->metrics_textfile)
+		return 0;
+	r = metrics_textfile_open(w->loop, &w->d.set, c->metrics_textfile,
+	                          c->metrics_textfile_interval, &w->metrics_textfile, &e);
+	if (r < 0)
+		log_error("cannot start: %s", e.text);
+	return r;
+}
+
+static void signal_cb(uv_signal_t *s, int signum);
+
+/* Signals and the grace timer exist from the start (so that teardown()
+ * always closes them); signals are handled once start-up is done. */
+static void init_handles(struct warmd *w)
+{
+	uv_signal_init(w->loop, &w->sighup);
+	uv_signal_init(w->loop, &w->sigterm);
+	uv_signal_init(w->loop, &w->sigint);
+	uv_timer_init(w->loop, &w->grace);
+	uv_timer_init(w->loop, &w->status_timer);
+	w->sighup.data = w->sigterm.data = w->sigint.data = w->grace.data = w;
+	w->status_timer.data = w;
+}
+
+/* Signals, the watchdog, and READY=1. */
+static void announce(struct warmd *w)
+{
+	const struct cfg_daemon *c = &w->d.set.cfg->daemon;
+
+	uv_signal_start(&w->sighup, signal_cb, SIGHUP);
+	uv_signal_start(&w->sigterm, signal_cb, SIGTERM);
+	uv_signal_start(&w->sigint, signal_cb, SIGINT);
+	notify_watchdog_start(w->loop);
+	log_info("warmd %s started: %zu targets, %zu providers, control socket %s, touch socket %s",
+	         WARMD_VERSION, w->d.set.ntargets, w->d.set.nprovs, c->control_socket,
+	         c->touch_socket ? c->touch_socket : "(disabled)");
+	notify_ready();
+	status_line_update(&w->status, &w->d.set, true);
+}
+
+/* ---- shutdown, in reverse ---- */
+
+/* Closes every part in reverse order of start-up; each accepts one that was
+ * never opened. The loop then runs until the close callbacks have fired. */
+static void teardown(struct warmd *w)
 {
 	if (w->finished)
 		return;
 	w->finished = true;
-	w->d.stopping = true;
-	daemon_cancel_all(&w->d);
-	state_flush(w->d.state);
-	state_close(w->d.state);
-	w->d.state = NULL;
-	metrics_textfile_close(w->d.metrics_textfile);
-	w->d.metrics_textfile = NULL;
-	metrics_http_close(w->d.metrics_http);
-	w->d.metrics_http = NULL;
-	ctl_close(w->d.ctl);
-	w->d.ctl = NULL;
-	touch_close(w->d.touch);
-	w->d.touch = NULL;
 	notify_watchdog_stop();
-	uv_close((uv_handle_t *)&w->grace, NULL);
 	uv_close((uv_handle_t *)&w->sighup, NULL);
 	uv_close((uv_handle_t *)&w->sigterm, NULL);
 	uv_close((uv_handle_t *)&w->sigint, NULL);
+	uv_close((uv_handle_t *)&w->grace, NULL);
+	uv_close((uv_handle_t *)&w->status_timer, NULL);
+	metrics_textfile_close(w->metrics_textfile);
+	w->metrics_textfile = NULL;
+	state_close(w->state);
+	w->state = NULL;
+	metrics_http_close(w->metrics_http);
+	w->metrics_http = NULL;
+	touch_close(w->touch);
+	w->touch = NULL;
+	ctl_close(w->ctl);
+	w->ctl = NULL;
+	probe_abort_all(&w->probes);
+	rollout_free(w->rollout);
+	w->rollout = NULL;
 	daemon_fini(&w->d);
+}
+
+/* The end of a run: no more warms, the state saved, everything closed. */
+static void finish(struct warmd *w)
+{
+	if (w->finished)
+		return;
+	w->status.stopping = true;
+	daemon_cancel_all(&w->d);
+	state_flush(w->state);
+	teardown(w);
 	log_info("stopped");
 }
 
@@ -121,24 +402,9 @@ static void grace_cb(uv_timer_t *t)
 {
 	struct warmd *w = t->data;
 
-	if (sched_inflight(w->d.sched) > 0)
-		log_info("cancelling %d warm(s) still in flight", sched_inflight(w->d.sched));
+	if (sched_inflight(w->d.set.sched) > 0)
+		log_info("cancelling %d warm(s) still in flight", sched_inflight(w->d.set.sched));
 	finish(w);
-}
-
-static void observe_cb(void *data, struct target *t)
-{
-	struct warmd *w = data;
-
-	if (w->stopping) {
-		/* We are inside http's completion path: finish on a fresh loop turn. */
-		if (sched_inflight(w->d.sched) == 0)
-			uv_timer_start(&w->grace, grace_cb, 0, 0);
-		return;
-	}
-	rollout_warm_done(&w->d, t);
-	daemon_update_status(&w->d, false);
-	state_changed(w->d.state);
 }
 
 static void stop(struct warmd *w, int signum)
@@ -149,15 +415,15 @@ static void stop(struct warmd *w, int signum)
 		return;
 	}
 	w->stopping = true;
-	w->d.stopping = true;
+	w->status.stopping = true;
 	notify_stopping();
-	rollout_abort_waiters(&w->d, "warmd is stopping");
-	probe_abort_all(&w->d);
+	rollout_abort(w->rollout, "warmd is stopping");
+	probe_abort_all(&w->probes);
 	log_info("%s: stopping (%d warm(s) in flight)", strsignal(signum),
-	         sched_inflight(w->d.sched));
+	         sched_inflight(w->d.set.sched));
 	/* No new warms; let the ones in flight land, briefly. */
-	sched_pause_all(w->d.sched, true);
-	if (sched_inflight(w->d.sched) == 0)
+	sched_pause_all(w->d.set.sched, true);
+	if (sched_inflight(w->d.set.sched) == 0)
 		finish(w);
 	else
 		uv_timer_start(&w->grace, grace_cb, SHUTDOWN_GRACE_MS, 0);
@@ -177,110 +443,57 @@ static void signal_cb(uv_signal_t *s, int signum)
 	stop(w, signum);
 }
 
-static int render_metrics_cb(void *data, struct buf *out)
-{
-	return metrics_write(data, out);
-}
+/* ---- the daemon's life ---- */
 
-static int start(struct warmd *w, const char *config)
+/* Starts every part in order and runs until a signal stops it. A failure
+ * before READY=1 unwinds what was opened and exits 1. */
+static int run(const char *config)
 {
-	struct diags d = { 0 };
-	struct staging *st;
-	struct errmsg e;
-	char *state_path;
+	struct warmd w = { .loop = uv_default_loop() };
+	struct staging *st = NULL;
+	const struct cfg_daemon *c;
 	int r;
 
-	r = daemon_init(&w->d, w->loop, config);
-	if (r < 0) {
-		log_error("cannot initialise: %s", strerror(-r));
-		return r;
+	signal(SIGPIPE, SIG_IGN);
+	/* Buffers of 128 KiB and more (a status answer for 10,000 targets is
+	 * 5 MB) get their own mapping and go back to the system when freed. A
+	 * fixed threshold turns off glibc's habit of raising it after the first
+	 * such free, which would keep every later answer in the heap. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+	if (http_global_init() < 0) {
+		log_error("cannot initialise libcurl");
+		return 1;
 	}
-	w->d.warm.observe = observe_cb;
-	w->d.warm.observe_data = w;
-	if (daemon_stage(config, &d, &st) < 0) {
-		char line[1400];
-		for (size_t i = 0; i < d.n; i++) {
-			diag_format(&d.v[i], line, sizeof(line));
-			log_msg(d.v[i].sev == DIAG_ERROR ? LOG_ERR : LOG_WARNING, "%s", line);
-		}
-		log_error("cannot start: the configuration has %zu error(s)", d.errors);
-		diags_free(&d);
-		return -EINVAL;
+	init_handles(&w);
+	if ((r = start_runtime(&w, config)) < 0 || (r = stage_config(config, &st)) < 0)
+		goto out;
+	c = &st->cfg->daemon;
+	if ((r = open_control(&w, c)) < 0 || (r = open_touch(&w, c)) < 0 ||
+	    (r = open_metrics_http(&w, c)) < 0)
+		goto out;
+	apply_config(&w, st);
+	st = NULL;
+	if ((r = open_metrics_textfile(&w, &w.d.set.cfg->daemon)) < 0)
+		goto out;
+	announce(&w);
+	uv_run(w.loop, UV_RUN_DEFAULT); /* until finish() has closed everything */
+	if ((r = uv_loop_close(w.loop)) != 0)
+		log_warning("event loop closed with handles still open: %s", uv_strerror(r));
+	r = 0;
+out:
+	staging_free(st);
+	if (!w.finished) {
+		teardown(&w);
+		uv_run(w.loop, UV_RUN_DEFAULT);
+		uv_loop_close(w.loop);
 	}
-	for (size_t i = 0; i < d.n; i++) {
-		char line[1400];
-		diag_format(&d.v[i], line, sizeof(line));
-		log_warning("%s", line);
-	}
-	diags_free(&d);
-	log_set_level(st->cfg->daemon.log_level);
-	r = ctl_open(&w->d, st->cfg->daemon.control_socket, st->cfg->daemon.control_group,
-	             &w->d.ctl, &e);
-	if (r < 0) {
-		log_error("cannot start: %s", e.text);
-		staging_free(st);
-		return r;
-	}
-	if (st->cfg->daemon.touch_socket) {
-		r = touch_open(&w->d, st->cfg->daemon.touch_socket, st->cfg->daemon.control_group,
-		               &w->d.touch, &e);
-		if (r < 0 && st->cfg->daemon.touch_socket_set) {
-			log_error("cannot start: %s", e.text);
-			staging_free(st);
-			return r;
-		}
-		/* A default path that cannot be bound costs touches, not the service. */
-		if (r < 0)
-			log_warning("%s: running without touches", e.text);
-	}
-	if (st->cfg->daemon.metrics_listen) {
-		r = metrics_http_open(w->loop, st->cfg->daemon.metrics_listen, render_metrics_cb,
-		                      &w->d, &w->d.metrics_http, &e);
-		if (r < 0) {
-			log_error("cannot start: metrics_listen: %s", e.text);
-			staging_free(st);
-			return r;
-		}
-		log_info("serving /metrics on %s (port %d)", st->cfg->daemon.metrics_listen,
-		         metrics_http_port(w->d.metrics_http));
-	}
-	state_path = st->cfg->daemon.state_file ? strdup(st->cfg->daemon.state_file) : NULL;
-	daemon_apply(&w->d, st, NULL);
-	r = state_open(&w->d, state_path, &w->d.state);
-	free(state_path);
-	if (r < 0) {
-		log_error("cannot start: %s", strerror(-r));
-		return r;
-	}
-	state_restore(w->d.state);
-	if (w->d.cfg->daemon.metrics_textfile) {
-		r = metrics_textfile_open(&w->d, w->d.cfg->daemon.metrics_textfile,
-		                          w->d.cfg->daemon.metrics_textfile_interval,
-		                          &w->d.metrics_textfile, &e);
-		if (r < 0) {
-			log_error("cannot start: %s", e.text);
-			return r;
-		}
-	}
-
-	uv_signal_init(w->loop, &w->sighup);
-	uv_signal_init(w->loop, &w->sigterm);
-	uv_signal_init(w->loop, &w->sigint);
-	uv_timer_init(w->loop, &w->grace);
-	w->sighup.data = w->sigterm.data = w->sigint.data = w->grace.data = w;
-	uv_signal_start(&w->sighup, signal_cb, SIGHUP);
-	uv_signal_start(&w->sigterm, signal_cb, SIGTERM);
-	uv_signal_start(&w->sigint, signal_cb, SIGINT);
-	notify_watchdog_start(w->loop);
-	log_info("warmd %s started: %zu targets, %zu providers, control socket %s, touch socket %s",
-	         WARMD_VERSION, w->d.ntargets, w->d.nprovs, w->d.cfg->daemon.control_socket,
-	         w->d.cfg->daemon.touch_socket ? w->d.cfg->daemon.touch_socket : "(disabled)");
-	notify_ready();
-	daemon_update_status(&w->d, true);
-	return 0;
+	http_global_cleanup();
+	return r < 0 ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+/* Reads the command line into o. Returns -1 to go on, else the exit code. */
+static int parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -292,33 +505,24 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL;
-	char *config_default = NULL;
-	bool check = false, json = false;
-	const char *trace = NULL, *events = NULL;
-	struct warmd w;
-	int c, r;
+	int c;
 
-	/* Before any key is read: no core dumps, and no ptrace or /proc/PID/mem
-	 * or environ reads by other processes of the same user. Key material
-	 * passes through ordinary memory too (response buffers, curl's). */
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			config = optarg;
+			o->config = optarg;
 			break;
 		case 'C':
-			check = true;
+			o->check = true;
 			break;
 		case 'S':
-			trace = optarg;
+			o->trace = optarg;
 			break;
 		case 'E':
-			events = optarg;
+			o->events = optarg;
 			break;
 		case 'J':
-			json = true;
+			o->json = true;
 			break;
 		case 'V':
 			printf("warmd %s\n", WARMD_VERSION);
@@ -336,63 +540,55 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	log_init("warmd");
-	if (!config) {
-		/* systemd's ConfigurationDirectory= (the first one), else /etc/warmd. */
-		const char *dir = getenv("CONFIGURATION_DIRECTORY");
-		if (dir && *dir &&
-		    asprintf(&config_default, "%.*s/warmd.conf", (int)strcspn(dir, ":"), dir) > 0)
-			config = config_default;
-		else
-			config = CONFIG_DEFAULT_FILE;
-	}
-	if (check && trace) {
+	if (o->check && o->trace) {
 		fprintf(stderr, "warmd: --check-config and --simulate do not go together (the "
 		                "simulator checks the config first anyway)\n");
 		usage(stderr);
-		free(config_default);
 		return 2;
 	}
-	if ((events || json) && !trace) {
+	if ((o->events || o->json) && !o->trace) {
 		fprintf(stderr, "warmd: --events and --json go with --simulate\n");
 		usage(stderr);
-		free(config_default);
 		return 2;
 	}
-	if (check || trace) {
-		r = check ? check_config(config)
-		          : sim_run(config, trace, events, json, stdout, stderr);
-		free(config_default);
-		return r;
-	}
+	return -1;
+}
 
-	signal(SIGPIPE, SIG_IGN);
-	if (http_global_init() < 0) {
-		log_error("cannot initialise libcurl");
-		return 1;
+/* systemd's ConfigurationDirectory= (the first one), else /etc/warmd. */
+static void default_config(struct options *o)
+{
+	const char *dir = getenv("CONFIGURATION_DIRECTORY");
+
+	if (o->config)
+		return;
+	if (!dir || !*dir) {
+		o->config = CONFIG_DEFAULT_FILE;
+		return;
 	}
-	memset(&w, 0, sizeof(w));
-	w.loop = uv_default_loop();
-	r = start(&w, config);
-	if (r < 0) {
-		w.finished = true;
-		state_close(w.d.state);
-		metrics_textfile_close(w.d.metrics_textfile);
-		metrics_http_close(w.d.metrics_http);
-		ctl_close(w.d.ctl);
-		touch_close(w.d.touch);
-		daemon_fini(&w.d);
-		uv_run(w.loop, UV_RUN_DEFAULT);
-		uv_loop_close(w.loop);
-		http_global_cleanup();
-		free(config_default);
-		return 1;
-	}
-	uv_run(w.loop, UV_RUN_DEFAULT);
-	r = uv_loop_close(w.loop);
-	if (r != 0)
-		log_warning("event loop closed with handles still open: %s", uv_strerror(r));
-	http_global_cleanup();
-	free(config_default);
-	return 0;
+	if (asprintf(&o->config_default, "%.*s/warmd.conf", (int)strcspn(dir, ":"), dir) < 0)
+		xalloc_die("asprintf");
+	o->config = o->config_default;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	int r;
+
+	/* Before any key is read: no core dumps, and no ptrace or /proc/PID/mem
+	 * or environ reads by other processes of the same user. Key material
+	 * passes through ordinary memory too (response buffers, curl's). */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if ((r = parse_options(argc, argv, &o)) >= 0)
+		return r;
+	log_init("warmd");
+	default_config(&o);
+	if (o.check)
+		r = check_config(o.config);
+	else if (o.trace)
+		r = sim_run(o.config, o.trace, o.events, o.json, stdout, stderr);
+	else
+		r = run(o.config);
+	free(o.config_default);
+	return r;
 }

@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "jsonx.h"
 #include "pricing.h"
+#include "xalloc.h"
 
 #define SIM_SEED 0x5eedULL
 
@@ -105,10 +106,8 @@ static int cmp_entry(const void *a, const void *b)
 /* Links the targets of each cache entry into a ring. */
 static void link_peers(struct sim *s)
 {
-	struct simx **v = calloc(s->n + 1, sizeof(*v));
+	struct simx **v = xcalloc(s->n + 1, sizeof(*v));
 
-	if (!v)
-		abort();
 	for (size_t i = 0; i < s->n; i++)
 		v[i] = &s->x[i];
 	qsort(v, s->n, sizeof(*v), cmp_entry);
@@ -131,7 +130,7 @@ static int sim_fire(void *data, struct target *t)
 {
 	struct sim *s = data;
 	struct simx *x = find(s, t);
-	double now = clock_now(s->d.clk);
+	double now = clock_now(s->d.set.clk);
 	bool hit = now < x->cache_exp;
 	int64_t cost = pricing_mul(x->prefix, hit ? x->r : x->w);
 	struct sched_outcome o = { .result = hit ? WARM_HIT : WARM_WRITE, .sent_at = now };
@@ -145,7 +144,7 @@ static int sim_fire(void *data, struct target *t)
 	t->writes += !hit;
 	add_money(s, &t->cost_pico, cost);
 	event(s, now, t->name, "warm", hit);
-	sched_done(s->d.sched, t, &o);
+	sched_done(s->d.set.sched, t, &o);
 	return 0;
 }
 
@@ -215,7 +214,7 @@ static int read_trace(struct sim *s, const char *path, struct req **ret, size_t 
 				continue;
 			}
 		}
-		t = daemon_find_target(&s->d, name);
+		t = target_set_find(&s->d.set, name);
 		if (!t) {
 			fprintf(err,
 			        "%s:%d: error: no target named \"%.64s\" in the configuration\n",
@@ -225,9 +224,7 @@ static int read_trace(struct sim *s, const char *path, struct req **ret, size_t 
 		}
 		if (n == cap) {
 			cap = cap ? cap * 2 : 1024;
-			v = realloc(v, cap * sizeof(*v));
-			if (!v)
-				abort();
+			v = xreallocarray(v, cap, sizeof(*v));
 		}
 		v[n] = (struct req){ ts, (size_t)(find(s, t) - s->x), input, n };
 		n++;
@@ -411,17 +408,17 @@ static void report(struct sim *s, bool json, FILE *out)
 
 static void sim_fini(struct sim *s)
 {
-	for (size_t i = 0; i < s->d.ntargets; i++) {
-		sched_remove(s->d.sched, s->d.targets[i]);
-		target_unref(s->d.targets[i]);
+	for (size_t i = 0; i < s->d.set.ntargets; i++) {
+		sched_remove(s->d.set.sched, s->d.set.targets[i]);
+		target_unref(s->d.set.targets[i]);
 	}
-	for (size_t i = 0; i < s->d.nprovs; i++)
-		provider_unref(s->d.provs[i]);
-	free(s->d.targets);
-	free(s->d.provs);
-	sched_free(s->d.sched);
-	clock_virtual_free(s->d.clk);
-	config_free(s->d.cfg);
+	for (size_t i = 0; i < s->d.set.nprovs; i++)
+		provider_unref(s->d.set.provs[i]);
+	free(s->d.set.targets);
+	free(s->d.set.provs);
+	sched_free(s->d.set.sched);
+	clock_virtual_free(s->d.set.clk);
+	config_free(s->d.set.cfg);
 	pricing_free(s->d.pricing);
 	for (size_t i = 0; i < s->n; i++)
 		free(s->x[i].times);
@@ -445,21 +442,17 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		return 1;
 	}
 	diags_free(&diags);
-	s.d.clk = clock_virtual_new(0);
-	s.d.sched = sched_new(s.d.clk, &sim_ops, &s, SIM_SEED);
-	if (!s.d.clk || !s.d.sched)
-		abort();
+	s.d.set.clk = clock_virtual_new(0);
+	s.d.set.sched = sched_new(s.d.set.clk, &sim_ops, &s, SIM_SEED);
 	/* The targets exist before the trace is read (it names them); the clock
 	 * starts at the first request, when they are planned. */
-	sched_pause_all(s.d.sched, true);
+	sched_pause_all(s.d.set.sched, true);
 	daemon_apply(&s.d, st, NULL);
-	s.n = s.d.ntargets;
-	s.x = calloc(s.n + 1, sizeof(*s.x));
-	if (!s.x)
-		abort();
+	s.n = s.d.set.ntargets;
+	s.x = xcalloc(s.n + 1, sizeof(*s.x));
 	for (size_t i = 0; i < s.n; i++) {
-		s.x[i].t = s.d.targets[i];
-		s.x[i].prefix = s.d.targets[i]->tmpl->prefix_tokens_est;
+		s.x[i].t = s.d.set.targets[i];
+		s.x[i].prefix = s.d.set.targets[i]->tmpl->prefix_tokens_est;
 		s.x[i].first = -1;
 		prices(&s.x[i], err);
 	}
@@ -475,13 +468,13 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		}
 		fprintf(s.events, "time,target,event,result\n");
 	}
-	clock_virtual_advance(s.d.clk, reqs[0].t);
-	sched_pause_all(s.d.sched, false);
+	clock_virtual_advance(s.d.set.clk, reqs[0].t);
+	sched_pause_all(s.d.set.sched, false);
 	for (size_t i = 0; i < s.n; i++) {
-		s.d.targets[i]->last_touch = reqs[0].t; /* idle_limit counts from the start */
-		sched_plan(s.d.sched, s.d.targets[i]);
+		s.d.set.targets[i]->last_touch = reqs[0].t; /* idle_limit counts from the start */
+		sched_plan(s.d.set.sched, s.d.set.targets[i]);
 	}
-	sched_rearm(s.d.sched);
+	sched_rearm(s.d.set.sched);
 	s.start = reqs[0].t;
 	s.end = reqs[nreq - 1].t;
 	for (size_t i = 0; i < nreq; i++) {
@@ -489,7 +482,7 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		double now = reqs[i].t;
 		bool hit;
 
-		clock_virtual_advance(s.d.clk, now); /* every warm due before it goes first */
+		clock_virtual_advance(s.d.set.clk, now); /* every warm due before it goes first */
 		hit = now < x->cache_exp;
 		refresh_entry(x, now);
 		x->requests++;
@@ -499,13 +492,11 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 			add_money(&s, &x->miss_cost, pricing_mul(x->prefix, x->w - x->r));
 		if (reqs[i].input > x->prefix)
 			add_money(&s, &x->tail_cost, pricing_mul(reqs[i].input - x->prefix, x->in));
-		x->times = realloc(x->times, (x->ntimes + 1) * sizeof(double));
-		if (!x->times)
-			abort();
+		x->times = xreallocarray(x->times, x->ntimes + 1, sizeof(*x->times));
 		x->times[x->ntimes++] = now;
 		event(&s, now, x->t->name, "request", hit);
 		x->t->touches++;
-		sched_touch(s.d.sched, x->t); /* real traffic, as a touch */
+		sched_touch(s.d.set.sched, x->t); /* real traffic, as a touch */
 	}
 	report(&s, json, out);
 	if (s.saturated)

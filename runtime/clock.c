@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "xalloc.h"
+
 struct live_clock {
 	struct clock c;
 	uv_loop_t *loop;
@@ -74,11 +76,9 @@ static const struct clock_ops live_ops = { live_now, live_arm };
 
 struct clock *clock_live_new(uv_loop_t *loop)
 {
-	struct live_clock *lc = calloc(1, sizeof(*lc));
+	struct live_clock *lc = xcalloc(1, sizeof(*lc));
 	struct timespec rt;
 
-	if (!lc)
-		return NULL;
 	lc->c.ops = &live_ops;
 	lc->c.armed_at = -1;
 	lc->loop = loop;
@@ -119,10 +119,8 @@ static const struct clock_ops virtual_ops = { virtual_now, virtual_arm };
 
 struct clock *clock_virtual_new(double start)
 {
-	struct virtual_clock *vc = calloc(1, sizeof(*vc));
+	struct virtual_clock *vc = xcalloc(1, sizeof(*vc));
 
-	if (!vc)
-		return NULL;
 	vc->c.ops = &virtual_ops;
 	vc->c.armed_at = -1;
 	vc->now = start;

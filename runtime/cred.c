@@ -3,7 +3,6 @@
 #include "cred.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,18 +12,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "http.h"
+#include "xalloc.h"
 
 #define CRED_MAX_KEY 4096
 
 static struct cred *live; /* every credential holding a secret, for the scrubber */
 
+/* Memory for secrets (xalloc.h's policy: failing to get it is fatal). */
 static void *secret_alloc(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
-		return NULL;
+		xalloc_die("mmap");
 	(void)madvise(p, len, MADV_DONTDUMP);
 	(void)mlock(p, len); /* best effort: RLIMIT_MEMLOCK may forbid it */
 	return p;
@@ -79,43 +81,18 @@ static void key_file_mode_warning(const char *path, const struct stat *st, char 
 		         path, mode);
 }
 
-/* Reads at most CRED_MAX_KEY bytes of a key file into out (secret memory);
- * a file others can read leaves a warning in warn. */
+/* Reads a key file into out[0..cap) (secret memory); a file others can
+ * read leaves a warning in warn. */
 static int read_key_file(const char *path, char *out, size_t cap, size_t *ret_len, char *warn,
                          size_t warn_len, struct errmsg *e)
 {
-	size_t len = 0;
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int r = fileio_read_into(path, "api_key_file", out, cap, ret_len, &st, e);
 
-	if (fd < 0)
-		return errmsg_set(e, -errno, "cannot open api_key_file %s: %s", path,
-		                  strerror(errno));
-	/* The file just opened, not the name: nothing can swap it in between. */
-	if (fstat(fd, &st) == 0)
+	/* The file read, not the name: nothing can swap it in between. */
+	if (r == 0)
 		key_file_mode_warning(path, &st, warn, warn_len);
-	for (;;) {
-		ssize_t n = read(fd, out + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int r = -errno;
-			close(fd);
-			return errmsg_set(e, r, "cannot read api_key_file %s: %s", path,
-			                  strerror(-r));
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == cap) {
-			close(fd);
-			return errmsg_set(e, -EFBIG, "api_key_file %s is larger than %d bytes",
-			                  path, CRED_MAX_KEY);
-		}
-	}
-	close(fd);
-	*ret_len = len;
-	return 0;
+	return r;
 }
 
 /* api_key_env values, each captured once per process into secret memory:
@@ -131,34 +108,25 @@ struct env_capture {
 static struct env_capture *captures;
 static size_t ncaptures;
 
-/* The value of the environment variable name into *ret: the captured one,
- * else the environment's, captured now; NULL when unset or empty. Returns 0
- * or -ENOMEM. */
-static int env_key(const char *name, const char **ret)
+/* The value of the environment variable name: the captured one, else the
+ * environment's, captured now; NULL when unset or empty. */
+static const char *env_key(const char *name)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), nlen = strlen(name), vlen;
-	struct env_capture *cap, *grown;
+	struct env_capture *cap;
 	char *v;
 
-	*ret = NULL;
 	for (size_t i = 0; i < ncaptures; i++)
-		if (strcmp(captures[i].name, name) == 0) {
-			*ret = captures[i].value;
-			return 0;
-		}
+		if (strcmp(captures[i].name, name) == 0)
+			return captures[i].value;
 	v = getenv(name);
 	if (!v || !*v)
-		return 0;
+		return NULL;
 	vlen = strlen(v);
-	grown = realloc(captures, (ncaptures + 1) * sizeof(*captures));
-	if (!grown)
-		return -ENOMEM;
-	captures = grown;
+	captures = xreallocarray(captures, ncaptures + 1, sizeof(*captures));
 	cap = &captures[ncaptures];
 	cap->mem_len = (nlen + vlen + 2 + page - 1) / page * page;
 	cap->mem = secret_alloc(cap->mem_len);
-	if (!cap->mem)
-		return -ENOMEM;
 	cap->name = cap->mem;
 	cap->value = cap->name + nlen + 1;
 	memcpy(cap->name, name, nlen + 1);
@@ -166,8 +134,7 @@ static int env_key(const char *name, const char **ret)
 	/* The bytes /proc/PID/environ reads; getenv() now gives "". */
 	explicit_bzero(v, vlen);
 	ncaptures++;
-	*ret = cap->value;
-	return 0;
+	return cap->value;
 }
 
 void cred_env_forget(void)
@@ -210,7 +177,6 @@ static int read_key(const struct cfg_provider *c, const struct provider_ops *ops
 {
 	const char *v;
 	size_t len;
-	int r;
 
 	*ret_len = 0;
 	if (c->api_key_file) {
@@ -220,9 +186,7 @@ static int read_key(const struct cfg_provider *c, const struct provider_ops *ops
 	}
 	if (c->api_key_env) {
 		snprintf(source, n, "environment variable %s", c->api_key_env);
-		if ((r = env_key(c->api_key_env, &v)) < 0)
-			return errmsg_set(e, r, "cannot keep %s: out of memory", source);
-		if (!v)
+		if (!(v = env_key(c->api_key_env)))
 			return ops->key_required ? errmsg_set(e, -ENOKEY,
 			                                      "environment variable %s is not set "
 			                                      "(it should hold the API key)",
@@ -334,9 +298,9 @@ static size_t windows_of(size_t len)
 }
 
 /* Builds the scrubber's set from the key and the secret headers, and joins
- * the live list. Returns 0 or -ENOMEM. */
-static int scrub_prepare(struct cred *cr, const char *key, size_t keylen,
-                         const struct cfg_provider *c)
+ * the live list. */
+static void scrub_prepare(struct cred *cr, const char *key, size_t keylen,
+                          const struct cfg_provider *c)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), nwin = windows_of(keylen), slots;
 	const char *v;
@@ -349,15 +313,13 @@ static int scrub_prepare(struct cred *cr, const char *key, size_t keylen,
 		}
 	cr->short_len = keylen > 0 && keylen < CRED_SCRUB_PIECE ? keylen : 0;
 	if (nwin == 0 && cr->short_len == 0)
-		return 0;
+		return;
 	if (nwin > 0) {
 		/* At most half full: probes stay short. */
 		for (cr->window_bits = 4, slots = 16; slots < 2 * nwin; slots *= 2)
 			cr->window_bits++;
 		cr->scrub_mem_len = (slots * sizeof(uint64_t) + page - 1) / page * page;
 		cr->scrub_mem = secret_alloc(cr->scrub_mem_len);
-		if (!cr->scrub_mem)
-			return -ENOMEM;
 		cr->windows = cr->scrub_mem;
 		for (size_t i = 0; i + CRED_SCRUB_PIECE <= keylen; i++)
 			window_add(cr, load_window(key + i));
@@ -373,7 +335,6 @@ static int scrub_prepare(struct cred *cr, const char *key, size_t keylen,
 	if (live)
 		live->live_prev = cr;
 	live = cr;
-	return 0;
 }
 
 int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, struct cred **ret,
@@ -386,9 +347,7 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 	struct cred *cr;
 	int n, r;
 
-	cr = calloc(1, sizeof(*cr));
-	if (!cr)
-		return errmsg_set(e, -ENOMEM, "out of memory");
+	cr = xcalloc(1, sizeof(*cr));
 	cr->refs = 1;
 	for (size_t i = 0; c->headers && c->headers[i]; i++) {
 		extra_bytes += strlen(c->headers[i]) + 1 + sizeof(char *);
@@ -396,19 +355,13 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 	}
 	cr->mem_len = ((2 * CRED_MAX_KEY + 2048 + extra_bytes) + page - 1) / page * page;
 	cr->mem = secret_alloc(cr->mem_len);
-	if (!cr->mem) {
-		free(cr);
-		return errmsg_set(e, -ENOMEM, "cannot map memory for the API key");
-	}
 	key = cr->mem;
 	r = read_key(c, ops, key, &keylen, source, sizeof(source), cr, e);
 	/* A named file must hold a key: an empty one is a mistake, not "no key". */
 	if (r == 0 && (keylen > 0 || c->api_key_file))
 		r = check_key(key, &keylen, source, e);
-	if (r < 0) {
-		cred_unref(cr);
-		return r;
-	}
+	if (r < 0)
+		goto fail;
 	cr->has_key = keylen > 0;
 	key[keylen] = '\0';
 	if (cr->has_key)
@@ -424,8 +377,8 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 		                 hdr[i].prefix ? hdr[i].prefix : "",
 		                 hdr[i].value ? hdr[i].value : "");
 		if (w < 0 || (size_t)w >= cr->mem_len - used) {
-			cred_unref(cr);
-			return errmsg_set(e, -EFBIG, "header lines do not fit");
+			r = errmsg_set(e, -EFBIG, "header lines do not fit");
+			goto fail;
 		}
 		lines[i] = lines_mem;
 		lines_mem += w + 1;
@@ -441,12 +394,14 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 	lines[n] = NULL;
 	cr->lines = lines;
 	cr->headers = http_headers_new(cr->lines);
-	if (!cr->headers || scrub_prepare(cr, key, keylen, c) < 0) {
-		cred_unref(cr);
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	}
+	if (!cr->headers)
+		xalloc_die("curl header list");
+	scrub_prepare(cr, key, keylen, c);
 	*ret = cr;
 	return 0;
+fail:
+	cred_unref(cr);
+	return r;
 }
 
 struct cred *cred_ref(struct cred *c)

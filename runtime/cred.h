@@ -22,9 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "adapter.h"
 #include "config.h"
 #include "errmsg.h"
-#include "provider.h"
 
 struct http_headers;
 struct http_req;

@@ -16,51 +16,37 @@
 #include "http.h"
 #include "sched.h"
 #include "target.h"
+#include "target_set.h"
 #include "template.h"
 #include "warm.h"
 
-struct ctl;
 struct pricing;
-struct metrics_http;
-struct metrics_textfile;
-struct state;
-struct touch;
 struct touch_report;
 
-struct rollout_waiter;
-struct probe;
+/* What the daemon tells the features built on it without including them
+ * (main.c fills it; every entry may be NULL). */
+struct daemon_ops {
+	/* A new configuration is about to replace the running one: what
+	 * waits on the old one (a shift waiting for a warm) is answered now. */
+	void (*reloading)(void *data);
+	/* A warm completed and the scheduler has its outcome. */
+	void (*warm_done)(void *data, struct target *t);
+	/* What the sd_notify STATUS= line shows may have changed; force: send
+	 * it now rather than at most every few seconds. */
+	void (*status)(void *data, bool force);
+	/* Something the state file keeps changed: write it soon. */
+	void (*changed)(void *data);
+};
 
 struct daemon {
 	uv_loop_t *loop;
-	char *config_path;
-	struct config *cfg;
+	struct target_set set;   /* the running set, as other modules see it */
 	struct pricing *pricing; /* NULL: no prices, costs unknown */
-	struct clock *clk;
-	struct sched *sched;
 	struct http *http;
 	struct warm_env warm;
-	struct ctl *ctl;
-	struct touch *touch;
-	struct state *state; /* NULL until start-up opens it */
-	uint64_t touches_dropped;
-	uint64_t reloads_ok, reloads_failed;
-	struct metrics_http *metrics_http;
-	struct metrics_textfile *metrics_textfile;
+	struct daemon_ops ops;
+	void *ops_data;
 	double touch_drop_logged_at;
-	struct provider **provs;
-	size_t nprovs;
-	struct target **targets; /* sorted by name */
-	size_t ntargets;
-	double started_at;
-	double config_loaded_at;
-	double status_at;        /* last sd_notify STATUS= */
-	uv_timer_t status_timer; /* a STATUS= update held back by the rate limit */
-	bool stopping;
-	bool paused_all; /* the operator's kill switch (shutdown pauses the scheduler too) */
-	struct rollout_waiter *waiters; /* shifts waiting for a warm (rollout.c) */
-	struct probe *probes;           /* warmctl test runs in flight (probe.c) */
-	bool auditing;                  /* an audit is on a worker thread (audit_cmd.c) */
-	uint64_t route_rng;
 };
 
 /* A configuration built and validated but not applied. */
@@ -84,8 +70,11 @@ int daemon_stage(const char *path, struct diags *d, struct staging **ret);
 int daemon_stage_offline(const char *path, struct diags *d, struct staging **ret);
 void staging_free(struct staging *st);
 
-/* Creates the runtime on loop (clock, scheduler, HTTP). */
-int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path);
+/* Creates the runtime on loop (clock, scheduler, HTTP). ops (copied; NULL:
+ * none) is called with ops_data. Returns 0, or a negative errno when the
+ * HTTP client cannot start. */
+int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path,
+                const struct daemon_ops *ops, void *ops_data);
 /* Swaps st in (st is consumed). Targets whose version is unchanged keep
  * their state; new and changed ones are planned at once. rep may be NULL. */
 void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *rep);
@@ -95,24 +84,15 @@ int daemon_reload(struct daemon *d, struct diags *diags, struct reload_report *r
 void reload_report_init(struct reload_report *rep);
 void reload_report_free(struct reload_report *rep);
 
-struct target *daemon_find_target(struct daemon *d, const char *name);
-/* The same, as its slot in d->targets (NULL: none). */
-struct target **daemon_find_slot(struct daemon *d, const char *name);
-/* Appends the §8 status data as JSON to out for the n targets v (all of
- * them: d->targets). Streams one target at a time, so 10,000 targets never
- * sit in memory as one tree. */
-int daemon_status_write(struct daemon *d, struct target *const *v, size_t n, struct buf *out);
 /* Takes t out of the running set for good (a retired version lane). */
 void daemon_drop_target(struct daemon *d, struct target *t);
 /* Pause / resume everything (the kill switch). */
 void daemon_pause_all(struct daemon *d, bool paused);
 void daemon_pause_target(struct daemon *d, struct target *t, bool paused);
 
-/* "12/12 warm, 0 failing" (or "idle: no targets configured") for sd_notify
- * STATUS=; refreshed at most every few seconds (force: now). An update the
- * rate limit holds back is sent when the interval ends, so the line never
- * stays behind until the next warm, a TTL later. */
-void daemon_update_status(struct daemon *d, bool force);
+/* Tells ops that the running set changed as the operator (or a reload)
+ * wished: STATUS= now, the state file soon. */
+void daemon_changed(struct daemon *d);
 
 /* A touch for a target or a version lane (from the datagram socket or
  * warmctl touch). Returns 0, -ENOENT for an unknown target, or -EISDIR for

@@ -1,24 +1,45 @@
 /* http: the one place that touches curl (multi handle on libuv).
  *
  * Follows curl's docs/examples/multi-uv.c and the contracts in
- * CURLMOPT_SOCKETFUNCTION.md / CURLMOPT_TIMERFUNCTION.md: one uv_poll_t per
- * socket, freed only in its close callback; a 0 ms curl timeout becomes a
- * 0 ms uv timer rather than a recursive call; completed transfers are
- * drained with curl_multi_info_read after every socket action and removed
- * only there, never inside a curl callback. */
+ * CURLMOPT_SOCKETFUNCTION.md / CURLMOPT_TIMERFUNCTION.md: a 0 ms curl
+ * timeout becomes a 0 ms uv timer rather than a recursive call; completed
+ * transfers are drained with curl_multi_info_read after every socket action
+ * and removed only there, never inside a curl callback.
+ *
+ * One uv_poll_t per socket for the socket's whole life, not per transfer:
+ * it is created the first time curl asks to watch the socket and closed
+ * only when curl closes the socket (CURLOPT_CLOSESOCKETFUNCTION), so the
+ * handle is always gone before the descriptor is, and a reused descriptor
+ * number can never meet a handle that is still closing. A CURL_POLL_REMOVE
+ * (the connection went back to curl's cache) leaves the handle watching for
+ * readability: the next warm on that connection wants exactly that, and
+ * libuv's uv_poll_start() always costs an epoll_ctl pair (ADD failing with
+ * EEXIST, then MOD), so not touching the handle between warms is what makes
+ * a reused connection cost no epoll_ctl at all. An idle connection is
+ * silent; if it does become readable, the peer closed it (or broke the
+ * protocol), so the handle is closed then and curl's own check finds the
+ * connection dead when it next picks it. */
 #include "http.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define HTTP_POOL_MAX 64
+/* Idle connections kept. curl's default (4 per easy handle attached) shrinks
+ * the cache as a burst drains, so each burst would open most of its
+ * connections again (TCP and TLS handshakes) after every quiet spell. */
+#define HTTP_MAX_IDLE_CONNS 256
 
 struct sockctx {
 	uv_poll_t poll;
 	curl_socket_t fd;
 	struct http *h;
+	int events;                  /* what the handle watches now (UV_READABLE | UV_WRITABLE) */
+	bool watched;                /* curl asked for events and has not said REMOVE since */
 	struct sockctx *prev, *next; /* live list, so shutdown can close leftovers */
 };
 
@@ -29,6 +50,8 @@ struct http {
 	char *user_agent;
 	unsigned active;
 	struct sockctx *socks;
+	struct sockctx **byfd; /* socket -> its handle, NULL when it has none */
+	size_t nbyfd;
 	CURL *pool[HTTP_POOL_MAX];
 	unsigned npool;
 };
@@ -78,16 +101,83 @@ static void sock_close_cb(uv_handle_t *handle)
 	free(handle->data);
 }
 
+/* Closes c's handle (before its socket is closed). Memory goes in the close
+ * callback; the socket is free for a new handle at once. */
 static void sock_release(struct sockctx *c)
 {
+	struct http *h = c->h;
+
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		c->h->socks = c->next;
+		h->socks = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if ((size_t)c->fd < h->nbyfd && h->byfd[c->fd] == c)
+		h->byfd[c->fd] = NULL;
 	uv_poll_stop(&c->poll);
 	uv_close((uv_handle_t *)&c->poll, sock_close_cb);
+}
+
+static struct sockctx *sock_find(struct http *h, curl_socket_t fd)
+{
+	return fd >= 0 && (size_t)fd < h->nbyfd ? h->byfd[fd] : NULL;
+}
+
+static void poll_cb(uv_poll_t *poll, int status, int events);
+
+/* The handle of fd, created on first use. NULL: out of memory, or libuv
+ * refused the descriptor. */
+static struct sockctx *sock_get(struct http *h, curl_socket_t fd)
+{
+	struct sockctx *c = sock_find(h, fd);
+
+	if (c || fd < 0)
+		return c;
+	if ((size_t)fd >= h->nbyfd) {
+		size_t n = h->nbyfd ? h->nbyfd : 64;
+		struct sockctx **v;
+		while (n <= (size_t)fd)
+			n *= 2;
+		v = realloc(h->byfd, n * sizeof(*v));
+		if (!v)
+			return NULL;
+		memset(v + h->nbyfd, 0, (n - h->nbyfd) * sizeof(*v));
+		h->byfd = v;
+		h->nbyfd = n;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	c->h = h;
+	if (uv_poll_init_socket(h->loop, &c->poll, fd) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->poll.data = c;
+	c->next = h->socks;
+	if (h->socks)
+		h->socks->prev = c;
+	h->socks = c;
+	h->byfd[fd] = c;
+	return c;
+}
+
+/* Watches for events (0: nothing) unless the handle already does: every
+ * uv_poll_start() is an epoll_ctl pair. */
+static int sock_watch(struct sockctx *c, int events)
+{
+	int r = 0;
+
+	if (events == c->events)
+		return 0;
+	if (events)
+		r = uv_poll_start(&c->poll, events, poll_cb);
+	else
+		uv_poll_stop(&c->poll);
+	c->events = r < 0 ? 0 : events;
+	return r;
 }
 
 static void finish(struct http *h, CURL *easy, CURLcode code)
@@ -168,6 +258,12 @@ static void poll_cb(uv_poll_t *poll, int status, int events)
 	struct http *h = c->h;
 	int flags = 0, running;
 
+	if (!c->watched) {
+		/* Idle in curl's cache and readable: the peer closed it. Nothing
+		 * to read for anyone; stop watching so it cannot wake us again. */
+		sock_release(c);
+		return;
+	}
 	if (status < 0)
 		flags = CURL_CSELECT_ERR;
 	if (events & UV_READABLE)
@@ -190,39 +286,47 @@ static void timer_cb(uv_timer_t *t)
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct http *h = userp;
-	struct sockctx *c = socketp;
+	struct sockctx *c;
 	int events = 0;
 
 	if (what == CURL_POLL_REMOVE) {
+		/* Back in curl's cache (or about to be closed: then the close
+		 * callback follows at once). Keep watching for readability. */
+		c = sock_find(h, fd);
 		if (c) {
-			curl_multi_assign(h->multi, fd, NULL);
-			sock_release(c);
+			c->watched = false;
+			sock_watch(c, UV_READABLE);
 		}
 		return 0;
 	}
-	if (!c) {
-		c = calloc(1, sizeof(*c));
-		if (!c)
-			return -1;
-		c->fd = fd;
-		c->h = h;
-		if (uv_poll_init_socket(h->loop, &c->poll, fd) < 0) {
-			free(c);
-			return -1;
-		}
-		c->poll.data = c;
-		c->next = h->socks;
-		if (h->socks)
-			h->socks->prev = c;
-		h->socks = c;
-		curl_multi_assign(h->multi, fd, c);
-	}
+	c = sock_get(h, fd);
+	if (!c)
+		return -1;
 	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
 		events |= UV_READABLE;
 	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
 		events |= UV_WRITABLE;
-	uv_poll_start(&c->poll, events, poll_cb);
-	return 0;
+	c->watched = true;
+	return sock_watch(c, events) < 0 ? -1 : 0;
+}
+
+/* Sockets are born close-on-exec (nothing warmd starts should inherit a
+ * connection holding an API key's session). */
+static curl_socket_t opensocket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	(void)clientp;
+	(void)purpose;
+	return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+/* curl is done with fd for good: its handle goes first, then the socket. */
+static int closesocket_cb(void *clientp, curl_socket_t fd)
+{
+	struct sockctx *c = sock_find(clientp, fd);
+
+	if (c)
+		sock_release(c);
+	return close(fd);
 }
 
 static int timerfunc_cb(CURLM *multi, long timeout_ms, void *userp)
@@ -285,6 +389,7 @@ int http_new(uv_loop_t *loop, const char *user_agent, struct http **ret)
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timerfunc_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_MAX_IDLE_CONNS);
 	*ret = h;
 	return 0;
 }
@@ -347,6 +452,9 @@ int http_start(struct http *h, struct http_req *req)
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errtext);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
 	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
@@ -384,6 +492,7 @@ static void http_timer_close_cb(uv_handle_t *handle)
 {
 	struct http *h = handle->data;
 
+	free(h->byfd);
 	free(h->user_agent);
 	free(h);
 }

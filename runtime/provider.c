@@ -1,41 +1,12 @@
-/* provider: adapter registry and the runtime provider object. */
+/* provider: the runtime provider object. */
 #include "provider.h"
 
-#include <errno.h>
-#include <openssl/evp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bounds.h"
+#include "adapters.h"
 #include "cred.h"
-#include "jsonx.h"
-#include "provider_anthropic.h"
-#include "provider_openai.h"
-
-const char *warm_result_name(enum warm_result r)
-{
-	switch (r) {
-	case WARM_HIT:
-		return "hit";
-	case WARM_WRITE:
-		return "write";
-	case WARM_NONE:
-		return "none";
-	case WARM_ERROR:
-		return "error";
-	}
-	return "?";
-}
-
-void warm_build_free(struct warm_build *b)
-{
-	free(b->body);
-	free(b->model);
-	buf_free(&b->prefix);
-	b->body = NULL;
-	b->model = NULL;
-}
+#include "xalloc.h"
 
 const double provider_lat_bounds[PROVIDER_LAT_BUCKETS] = { 0.025, 0.05, 0.1, 0.25, 0.5,
 	                                                   1,     2.5,  5,   10,   30 };
@@ -52,49 +23,24 @@ void provider_observe_latency(struct provider *p, double seconds)
 	p->lat_sum += seconds;
 }
 
-const struct provider_ops *provider_ops_for(enum provider_kind kind)
-{
-	switch (kind) {
-	case PROVIDER_ANTHROPIC:
-		return &provider_anthropic_ops;
-	case PROVIDER_OPENAI:
-		return &provider_openai_ops;
-	case PROVIDER_OPENAI_COMPAT:
-		return &provider_openai_compat_ops;
-	}
-	return NULL;
-}
-
 struct provider *provider_new(const struct cfg_provider *c)
 {
-	struct provider *p = calloc(1, sizeof(*p));
+	struct provider *p = xcalloc(1, sizeof(*p));
 
-	if (!p || !(p->name = strdup(c->name))) {
-		free(p);
-		return NULL;
-	}
+	p->name = xstrdup(c->name);
 	p->refs = 1;
 	breaker_init(&p->breaker, BREAKER_TRIP_PROVIDER);
 	p->kind = c->kind;
 	p->ops = provider_ops_for(c->kind);
 	p->inline_key = c->api_key != NULL;
 	provider_apply_config(p, c);
-	if (!p->base_url) {
-		free(p->name);
-		free(p);
-		return NULL;
-	}
 	return p;
 }
 
 void provider_apply_config(struct provider *p, const struct cfg_provider *c)
 {
-	char *url = strdup(c->base_url);
-
-	if (url) {
-		free(p->base_url);
-		p->base_url = url;
-	}
+	free(p->base_url);
+	p->base_url = xstrdup(c->base_url);
 	p->kind = c->kind;
 	p->ops = provider_ops_for(c->kind);
 	p->max_inflight = c->max_inflight;
@@ -107,8 +53,8 @@ void provider_apply_config(struct provider *p, const struct cfg_provider *c)
 	/* curl copies string options, so warms in flight keep what they had. */
 	free(p->ca_file);
 	free(p->proxy);
-	p->ca_file = c->ca_file ? strdup(c->ca_file) : NULL;
-	p->proxy = c->proxy ? strdup(c->proxy) : NULL;
+	p->ca_file = xstrdup_or_null(c->ca_file);
+	p->proxy = xstrdup_or_null(c->proxy);
 }
 
 struct provider *provider_ref(struct provider *p)
@@ -129,99 +75,4 @@ void provider_unref(struct provider *p)
 	free(p->base_url);
 	free(p->name);
 	free(p);
-}
-
-/* Copies at most n - 1 bytes of src into dst, each byte that is not printable
- * ASCII as a space: a provider's text must not forge log lines (newlines,
- * "<3>" priority prefixes after them) nor, cut short later, leave half a
- * UTF-8 character in status JSON. Returns how many bytes of src it read. */
-static size_t printable_copy(char *dst, size_t n, const char *src, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len && i + 1 < n; i++) {
-		unsigned char ch = (unsigned char)src[i];
-		dst[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : ' ';
-	}
-	dst[i] = '\0';
-	return i;
-}
-
-/* The text is built from the answer as warm.c and probe.c received it,
- * already scrubbed of keys (cred_scrub_answer()); they scrub the result
- * again, for keys that JSON escapes hid until the message was decoded. */
-void provider_error_text(long status, const char *type, const char *message, const char *body,
-                         size_t len, struct errmsg *e)
-{
-	char excerpt[161], msg[sizeof(e->text)], kind[128];
-	size_t n;
-
-	if (message && *message) {
-		printable_copy(msg, sizeof(msg), message, strlen(message));
-		if (type && *type) {
-			printable_copy(kind, sizeof(kind), type, strlen(type));
-			errmsg_set(e, -EPROTO, "HTTP %ld %s: %s", status, kind, msg);
-		} else {
-			errmsg_set(e, -EPROTO, "HTTP %ld: %s", status, msg);
-		}
-		return;
-	}
-	n = printable_copy(excerpt, sizeof(excerpt), body, len);
-	if (n)
-		errmsg_set(e, -EPROTO, "HTTP %ld: %s%s", status, excerpt, len > n ? "..." : "");
-	else
-		errmsg_set(e, -EPROTO, "HTTP %ld with an empty body", status);
-}
-
-void provider_error_from_body(long status, const char *body, size_t len,
-                              const char *const *type_keys, struct errmsg *e)
-{
-	json_object *o = NULL, *err;
-	const char *type = NULL;
-
-	if (jsonx_parse(body, len, 0, &o, NULL) == 0) {
-		err = jsonx_get(o, "error");
-		if (err && jsonx_get_str(err, "message")) {
-			for (const char *const *k = type_keys; *k && !type; k++)
-				type = jsonx_get_str(err, *k);
-			provider_error_text(status, type, jsonx_get_str(err, "message"), body, len,
-			                    e);
-			json_object_put(o);
-			return;
-		}
-		json_object_put(o);
-	}
-	provider_error_text(status, NULL, NULL, body, len, e);
-}
-
-void provider_hash(const char *data, size_t len, char out[65])
-{
-	unsigned char md[32];
-
-	EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-}
-
-int provider_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,
-                         struct errmsg *e)
-{
-	json_object *v = jsonx_get(usage, key);
-	int64_t n;
-
-	*ret = 0;
-	if (!v)
-		return 0;
-	if (!json_object_is_type(v, json_type_int))
-		return errmsg_set(e, -EPROTO, "%s.%s is not an integer", path, key);
-	n = json_object_get_int64(v); /* INT64_MAX for a larger uint64: caught below */
-	if (n < 0)
-		return errmsg_set(e, -EPROTO, "%s.%s is negative", path, key);
-	/* No request comes near this: a larger count is a broken (or hostile)
-	 * answer, not a number to bill. The text shows it as the server sent it. */
-	if (n > BOUNDS_MAX_TOKENS)
-		return errmsg_set(e, -EPROTO, "%s.%s = %.24s is more than %lld tokens", path, key,
-		                  json_object_to_json_string(v), (long long)BOUNDS_MAX_TOKENS);
-	*ret = n;
-	return 0;
 }

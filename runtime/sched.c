@@ -13,6 +13,7 @@
 #include "policy.h"
 #include "pricing.h"
 #include "share.h"
+#include "xalloc.h"
 
 /* Due within this much of now counts as due (timer granularity is 1 ms). */
 #define SCHED_EPSILON_S 0.001
@@ -29,6 +30,11 @@ struct sched {
 	bool paused_all;
 	bool dispatching;
 	uint64_t seed;
+	struct sched_lateness late;
+};
+
+const double sched_late_bounds[SCHED_LATE_BUCKETS] = {
+	0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1, 5
 };
 
 static bool due_less(const void *a, const void *b)
@@ -89,10 +95,8 @@ static void alarm_cb(void *data);
 
 struct sched *sched_new(struct clock *clk, const struct sched_ops *ops, void *data, uint64_t seed)
 {
-	struct sched *s = calloc(1, sizeof(*s));
+	struct sched *s = xcalloc(1, sizeof(*s));
 
-	if (!s)
-		return NULL;
 	s->clk = clk;
 	s->ops = ops;
 	s->data = data;
@@ -402,7 +406,7 @@ void sched_plan(struct sched *s, struct target *t)
 		       t->group, duration_format(t->retire_at - now, a, sizeof(a)));
 		t->next_warm_at = t->retire_at > now ? t->retire_at : now;
 		if (heap_push(&s->due, t) < 0)
-			abort();
+			xalloc_die("heap");
 		return;
 	}
 	if (t->idle_limit_s > 0 && next > t->last_touch + t->idle_limit_s) {
@@ -414,7 +418,7 @@ void sched_plan(struct sched *s, struct target *t)
 	}
 	t->next_warm_at = next;
 	if (heap_push(&s->due, t) < 0)
-		abort();
+		xalloc_die("heap");
 }
 
 /* After t's cache changed (a warm answered, a touch): its followers take the
@@ -526,7 +530,7 @@ static void enqueue(struct sched *s, struct target *t)
 	heap_remove(&s->due, t);
 	t->queued = true;
 	if (heap_push(&p->waitq, t) < 0)
-		abort();
+		xalloc_die("heap");
 	/* Which limit holds it back changes as slots free up; name them all. */
 	if (p->breaker.state != BREAKER_CLOSED)
 		reason(t, "due: provider %s's breaker is %s (%s)", p->name,
@@ -548,6 +552,27 @@ static void enqueue(struct sched *s, struct target *t)
 }
 
 static void fire_failed(struct sched *s, struct target *t);
+
+static void observe_lateness(struct sched *s, double late)
+{
+	int k = 0;
+
+	if (late < 0)
+		late = 0; /* due within SCHED_EPSILON_S counts as due */
+	while (k < SCHED_LATE_BUCKETS && late > sched_late_bounds[k])
+		k++;
+	if (k < SCHED_LATE_BUCKETS)
+		s->late.buckets[k]++;
+	s->late.count++;
+	s->late.sum += late;
+	if (late > s->late.max)
+		s->late.max = late;
+}
+
+const struct sched_lateness *sched_lateness(const struct sched *s)
+{
+	return &s->late;
+}
 
 static void dispatch(struct sched *s)
 {
@@ -587,6 +612,8 @@ static void dispatch(struct sched *s)
 			p->rpm_tokens -= 1;
 		if (prefix_ready_at(best, now) <= now && p->kind != PROVIDER_ANTHROPIC)
 			best->prefix_tokens_left -= 1;
+		if (!best->asked && best->next_warm_at > 0)
+			observe_lateness(s, clock_now(s->clk) - best->next_warm_at);
 		s->inflight++;
 		p->inflight++;
 		best->inflight = true;
@@ -674,6 +701,15 @@ static void add_latency(struct provider *p, double lat)
 	if (p->nlat < PROVIDER_LAT_SAMPLES)
 		p->nlat++;
 	n = p->nlat;
+	if ((unsigned)ceil(0.99 * n) == n) {
+		/* Fewer than 100 samples: the p99 is the largest, no sort needed. */
+		double max = p->lat[0];
+		for (unsigned i = 1; i < n; i++)
+			if (p->lat[i] > max)
+				max = p->lat[i];
+		p->lat_p99 = max;
+		return;
+	}
 	memcpy(sorted, p->lat, n * sizeof(double));
 	/* Insertion sort: at most 64 samples, once per warm. */
 	for (unsigned i = 1; i < n; i++) {

@@ -7,7 +7,7 @@
  * per-provider queues ordered by expiry, then priority, until the global and
  * per-provider in-flight caps and the provider's rpm budget allow them out.
  *
- * Rules (DESIGN.md §7): expiry = send time of the refreshing request + ttl;
+ * Rules (docs/scheduling.md): expiry = send time of the refreshing request + ttl;
  * the next warm fires at expiry - margin - spread, where margin = a floor
  * (1% of ttl, within [0.5 s, 5 s]) + the provider's p99 warm latency + 1 s
  * per million prefix tokens, and spread is a random 0-2% of ttl (at most
@@ -20,17 +20,8 @@
 
 #include "clock.h"
 #include "provider.h"
+#include "sched_rules.h"
 #include "target.h"
-
-#define SCHED_MARGIN_FLOOR_S     0.5
-#define SCHED_MARGIN_FLOOR_MAX_S 5.0
-#define SCHED_MIN_TTL_S          2.0
-#define SCHED_RETRY_BASE_S       1.0
-#define SCHED_RETRY_MAX_S        60.0
-/* At most 15 requests a minute per OpenAI prefix + prompt_cache_key (a
- * token bucket, so a quick retry still fits). */
-#define SCHED_PREFIX_RPM   15.0
-#define SCHED_PREFIX_BURST 3.0
 
 struct sched;
 
@@ -84,5 +75,17 @@ double sched_margin(const struct sched *s, const struct target *t);
 
 /* Re-arms the alarm (after a batch of changes). */
 void sched_rearm(struct sched *s);
+
+/* How late scheduled warms left: send time minus the due time they were
+ * planned for (next_warm_at), whatever held them (the alarm, a full
+ * max_inflight, a rate budget). Operators' warms are not counted. */
+#define SCHED_LATE_BUCKETS 8
+extern const double sched_late_bounds[SCHED_LATE_BUCKETS];
+struct sched_lateness {
+	uint64_t buckets[SCHED_LATE_BUCKETS]; /* not cumulative */
+	uint64_t count;
+	double sum, max;
+};
+const struct sched_lateness *sched_lateness(const struct sched *s);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "target.h"
+#include "xalloc.h"
 
 static int cmp_entry(const struct target *a, const char *prov, const char *url, const char *hash)
 {
@@ -40,10 +41,8 @@ static int cmp_group(const void *pa, const void *pb)
 
 static void push(struct target ***arr, size_t *n, struct target *t)
 {
-	struct target **v = realloc(*arr, (*n + 1) * sizeof(*v));
+	struct target **v = xreallocarray(*arr, *n + 1, sizeof(*v));
 
-	if (!v)
-		abort();
 	v[(*n)++] = t;
 	*arr = v;
 }
@@ -79,10 +78,8 @@ static struct target *find(struct target **sorted, size_t n, const struct target
 
 void share_link(struct target **v, size_t n)
 {
-	struct target **sorted = malloc((n + 1) * sizeof(*sorted));
+	struct target **sorted = xcalloc(n + 1, sizeof(*sorted));
 
-	if (!sorted)
-		abort();
 	for (size_t i = 0; i < n; i++)
 		share_unlink(v[i]);
 	memcpy(sorted, v, n * sizeof(*sorted));

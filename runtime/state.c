@@ -2,25 +2,27 @@
 #include "state.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "bounds.h"
 #include "buf.h"
-#include "daemon.h"
+#include "clock.h"
+#include "fileio.h"
 #include "jsonx.h"
 #include "log.h"
 #include "policy.h"
 #include "pricing.h"
+#include "sched.h"
+#include "target.h"
 #include "version.h"
+#include "xalloc.h"
 
 #define STATE_MAX_BYTES (256u * 1024 * 1024)
 /* A time read back may be this much later than now (a clock stepped back
@@ -67,11 +69,12 @@ struct snapshot {
 	struct rec *recs;
 	size_t n;
 	int err;
-	char errtext[512];
+	struct errmsg e; /* what err means */
 };
 
 struct state {
-	struct daemon *d;
+	uv_loop_t *loop;
+	struct target_set *set;
 	char *path;
 	uv_timer_t timer;
 	bool dirty;
@@ -95,21 +98,16 @@ static void timer_closed_cb(uv_handle_t *h)
 	}
 }
 
-int state_open(struct daemon *d, const char *path, struct state **ret)
+struct state *state_open(uv_loop_t *loop, struct target_set *set, const char *path)
 {
-	struct state *s = calloc(1, sizeof(*s));
+	struct state *s = xcalloc(1, sizeof(*s));
 
-	if (!s)
-		return -ENOMEM;
-	s->d = d;
-	if (path && !(s->path = strdup(path))) {
-		free(s);
-		return -ENOMEM;
-	}
-	uv_timer_init(d->loop, &s->timer);
+	s->loop = loop;
+	s->set = set;
+	s->path = xstrdup_or_null(path);
+	uv_timer_init(loop, &s->timer);
 	s->timer.data = s;
-	*ret = s;
-	return 0;
+	return s;
 }
 
 /* ---- writing ---- */
@@ -122,8 +120,7 @@ static struct gap_snap *gap_snap_new(const struct gap_hist *h)
 	for (int hr = 0; hr < POLICY_HOURS; hr++)
 		for (int b = 0; b < POLICY_BINS; b++)
 			n += h->n[hr][b] != 0;
-	if (!(g = malloc(sizeof(*g) + n * sizeof(g->cells[0]))))
-		return NULL; /* written without its gaps this once */
+	g = xmalloc(sizeof(*g) + n * sizeof(g->cells[0]));
 	g->ttl_s = h->ttl_s;
 	g->total = h->total;
 	memcpy(g->all, h->all, sizeof(g->all));
@@ -158,21 +155,18 @@ static json_object *gap_json(const struct gap_snap *g)
 
 static struct snapshot *snapshot_take(struct state *s)
 {
-	struct daemon *d = s->d;
-	struct snapshot *sn = calloc(1, sizeof(*sn));
+	const struct target_set *set = s->set;
+	struct snapshot *sn = xcalloc(1, sizeof(*sn));
 
-	if (!sn || !(sn->recs = calloc(d->ntargets + 1, sizeof(*sn->recs)))) {
-		free(sn);
-		return NULL;
-	}
+	sn->recs = xcalloc(set->ntargets + 1, sizeof(*sn->recs));
 	sn->st = s;
 	sn->work.data = sn;
 	snprintf(sn->tmp, sizeof(sn->tmp), "%s.tmp.%ld.%u", s->path, (long)getpid(), s->seq++);
-	sn->written_at = clock_now(d->clk);
-	sn->paused_all = d->paused_all;
-	sn->n = d->ntargets;
-	for (size_t i = 0; i < d->ntargets; i++) {
-		const struct target *t = d->targets[i];
+	sn->written_at = clock_now(set->clk);
+	sn->paused_all = set->paused_all;
+	sn->n = set->ntargets;
+	for (size_t i = 0; i < set->ntargets; i++) {
+		const struct target *t = set->targets[i];
 		struct rec *r = &sn->recs[i];
 		text_copy(r->name, sizeof(r->name), t->name);
 		r->tmpl = tmpl_ref(t->tmpl);
@@ -194,11 +188,13 @@ static struct snapshot *snapshot_take(struct state *s)
 		r->refreshed_by_warm = t->refreshed_by_warm;
 		r->paused = t->paused;
 		text_copy(r->last_error, sizeof(r->last_error), t->last_error);
-		if (t->nversions && (r->versions = malloc(t->nversions * sizeof(*r->versions)))) {
+		if (t->nversions) {
+			r->versions = xreallocarray(NULL, t->nversions, sizeof(*r->versions));
 			memcpy(r->versions, t->versions, t->nversions * sizeof(*r->versions));
 			r->nversions = t->nversions;
 		}
-		if (t->touch_n && (r->hist = malloc(t->touch_n * sizeof(uint32_t)))) {
+		if (t->touch_n) {
+			r->hist = xreallocarray(NULL, t->touch_n, sizeof(*r->hist));
 			for (unsigned k = 0; k < t->touch_n; k++)
 				r->hist[k] = target_touch_at(t, k);
 			r->nhist = t->touch_n;
@@ -315,84 +311,23 @@ static int serialise(const struct snapshot *sn, struct buf *out)
 	return r == 0 ? buf_puts(out, "}}\n") : r;
 }
 
-/* Temp file, write loop, fsync (the worker's half). */
-static int write_tmp(const char *tmp, const struct buf *b, char *err, size_t errlen)
-{
-	size_t off = 0;
-	int fd, r = 0;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot create %.300s: %s", tmp, strerror(errno));
-		return r;
-	}
-	while (off < b->len) {
-		ssize_t n = write(fd, b->data + off, b->len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			snprintf(err, errlen, "cannot write %.300s: %s", tmp, strerror(errno));
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (r == 0 && fsync(fd) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot fsync %.300s: %s", tmp, strerror(errno));
-	}
-	close(fd);
-	if (r < 0)
-		unlink(tmp);
-	return r;
-}
-
-/* Rename into place and fsync the directory (the loop's half, so that the
- * newest snapshot is always the one that lands). */
-static int commit(const char *tmp, const char *path, char *err, size_t errlen)
-{
-	const char *slash = strrchr(path, '/');
-	char dir[4096];
-	int dfd;
-
-	if (rename(tmp, path) < 0) {
-		int r = -errno;
-		snprintf(err, errlen, "cannot rename %.200s to %.200s: %s", tmp, path,
-		         strerror(errno));
-		unlink(tmp);
-		return r;
-	}
-	if (!slash)
-		strcpy(dir, ".");
-	else if (slash == path)
-		strcpy(dir, "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd); /* the rename itself must survive a crash */
-		close(dfd);
-	}
-	return 0;
-}
-
 static void snapshot_write(struct snapshot *sn)
 {
 	struct buf b = BUF_INIT;
 
+	/* The worker's half of the atomic replace: temp file, write, fsync. */
 	sn->err = serialise(sn, &b);
 	if (sn->err < 0)
-		snprintf(sn->errtext, sizeof(sn->errtext), "out of memory");
+		errmsg_set(&sn->e, sn->err, "out of memory");
 	else
-		sn->err = write_tmp(sn->tmp, &b, sn->errtext, sizeof(sn->errtext));
+		sn->err = fileio_write_tmp(sn->tmp, b.data, b.len, 0600, &sn->e);
 	buf_free(&b);
 }
 
 static void report(struct state *s, const struct snapshot *sn)
 {
 	if (sn->err < 0 && sn->err != s->last_err)
-		log_warning("state not saved: %s", sn->errtext);
+		log_warning("state not saved: %s", sn->e.text);
 	else if (sn->err == 0 && s->last_err < 0)
 		log_notice("state saved to %s again", s->path);
 	s->last_err = sn->err;
@@ -414,8 +349,8 @@ static void after_work_cb(uv_work_t *w, int status)
 	s->writing = false;
 	if (sn->err == 0 && s->closing)
 		unlink(sn->tmp); /* the final flush wrote newer data already */
-	else if (sn->err == 0)
-		sn->err = commit(sn->tmp, s->path, sn->errtext, sizeof(sn->errtext));
+	else if (sn->err == 0)   /* on the loop, so the newest snapshot is the one that lands */
+		sn->err = fileio_commit(sn->tmp, s->path, &sn->e);
 	report(s, sn);
 	snapshot_free(sn);
 	if (s->closing) {
@@ -437,14 +372,10 @@ static void timer_cb(uv_timer_t *t)
 	if (s->writing || !s->dirty)
 		return;
 	sn = snapshot_take(s);
-	if (!sn) {
-		arm(s);
-		return;
-	}
 	s->dirty = false;
 	s->writing = true;
-	s->last_write = clock_now(s->d->clk);
-	if (uv_queue_work(s->d->loop, &sn->work, work_cb, after_work_cb) < 0) {
+	s->last_write = clock_now(s->set->clk);
+	if (uv_queue_work(s->loop, &sn->work, work_cb, after_work_cb) < 0) {
 		snapshot_write(sn); /* no worker: write on the loop rather than not at all */
 		after_work_cb(&sn->work, 0);
 	}
@@ -452,7 +383,7 @@ static void timer_cb(uv_timer_t *t)
 
 static void arm(struct state *s)
 {
-	double now = clock_now(s->d->clk);
+	double now = clock_now(s->set->clk);
 	double at = now + STATE_DELAY_S;
 
 	if (at < s->last_write + STATE_MIN_INTERVAL_S)
@@ -478,11 +409,9 @@ int state_flush(struct state *s)
 	if (!s || !s->path)
 		return 0;
 	sn = snapshot_take(s);
-	if (!sn)
-		return -ENOMEM;
 	snapshot_write(sn);
 	if (sn->err == 0)
-		sn->err = commit(sn->tmp, s->path, sn->errtext, sizeof(sn->errtext));
+		sn->err = fileio_commit(sn->tmp, s->path, &sn->e);
 	report(s, sn);
 	r = sn->err;
 	snapshot_free(sn);
@@ -500,39 +429,6 @@ void state_close(struct state *s)
 }
 
 /* ---- reading ---- */
-
-static int read_all(const char *path, char **ret, size_t *ret_len)
-{
-	struct stat st;
-	size_t len = 0;
-	char *data;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > STATE_MAX_BYTES) {
-		close(fd);
-		return -EINVAL;
-	}
-	data = malloc((size_t)st.st_size + 1);
-	if (!data) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, data + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	data[len] = '\0';
-	*ret = data;
-	*ret_len = len;
-	return 0;
-}
 
 /* What was wrong with one target's entry: collected while it is read, so
  * that it makes one warning, and what stays usable is still restored. */
@@ -737,8 +633,8 @@ static void restore_gaps(struct target *t, json_object *g)
 	json_object *all = jsonx_get(g, "all"), *cells = jsonx_get(g, "cells");
 	int64_t total = 0;
 
-	if (!t->gaps && !(t->gaps = calloc(1, sizeof(*t->gaps))))
-		abort();
+	if (!t->gaps)
+		t->gaps = xcalloc(1, sizeof(*t->gaps));
 	memset(t->gaps, 0, sizeof(*t->gaps));
 	t->gaps->ttl_s = json_object_get_double(jsonx_get(g, "ttl_s"));
 	jsonx_get_int64(g, "total", &total);
@@ -763,6 +659,7 @@ static void restore_versions(struct target *t, json_object *arr, double now)
 		return;
 	if (n > TARGET_MAX_VERSIONS)
 		n = TARGET_MAX_VERSIONS;
+	target_versions_reserve(t, (unsigned)n);
 	t->nversions = (unsigned)n;
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(arr, i);
@@ -840,7 +737,7 @@ static void restore_cache(struct target *t, json_object *e, double now, struct p
 /* Applies one target's entry, field by field: a field that is not what a
  * warmd writes is left at its default and noted in p. Returns false, with
  * nothing applied, when the entry as a whole is unusable. */
-static bool apply_entry(struct daemon *d, struct target *t, json_object *e, double now,
+static bool apply_entry(const struct target_set *set, struct target *t, json_object *e, double now,
                         struct problems *p)
 {
 	json_object *h;
@@ -888,8 +785,8 @@ static bool apply_entry(struct daemon *d, struct target *t, json_object *e, doub
 	restore_weights(t, e, p);
 	restore_cache(t, e, now, p);
 	if (t->paused)
-		sched_remove(d->sched, t);
-	sched_plan(d->sched, t);
+		sched_remove(set->sched, t);
+	sched_plan(set->sched, t);
 	return true;
 }
 
@@ -909,27 +806,29 @@ static void move_aside(const char *path, const char *why)
 /* The whole file is unusable only when it is not a warmd state file of this
  * format: then it is moved aside. A bad entry costs only that entry (or
  * only its bad fields), with one warning naming the target. */
-int state_restore(struct state *s)
+int state_restore(struct state *s, bool *ret_paused_all)
 {
-	struct daemon *d = s->d;
+	const struct target_set *set = s->set;
 	json_object *doc = NULL, *targets, *pa = NULL;
 	struct errmsg e;
-	double now = clock_now(d->clk);
+	double now = clock_now(set->clk);
 	const char *fmt;
 	char *data = NULL;
 	size_t len = 0;
 	int restored = 0, warm = 0, bad = 0, r;
 
+	*ret_paused_all = false;
 	if (!s->path)
 		return 0;
-	r = read_all(s->path, &data, &len);
+	r = fileio_read(s->path, "state file", STATE_MAX_BYTES, &data, &len, &e);
 	if (r == -ENOENT) {
 		log_info("no state file %s yet: starting fresh", s->path);
 		return 0;
 	}
 	if (r < 0) {
-		move_aside(s->path,
-		           r == -EINVAL ? "is not a regular file of sane size" : "cannot be read");
+		move_aside(s->path, r == -EINVAL || r == -EFBIG
+		                            ? "is not a regular file of sane size"
+		                            : "cannot be read");
 		return 0;
 	}
 	r = jsonx_parse(data, len, 16, &doc, &e);
@@ -949,11 +848,11 @@ int state_restore(struct state *s)
 		return 0;
 	}
 	json_object_object_foreach(targets, name, entry) {
-		struct target *t = daemon_find_target(d, name);
+		struct target *t = target_set_find(set, name);
 		struct problems p = { .len = 0 };
 		if (!t)
 			continue; /* a target the configuration no longer has */
-		if (!apply_entry(d, t, entry, now, &p)) {
+		if (!apply_entry(set, t, entry, now, &p)) {
 			log_warning("state file %s: target %s: entry dropped, %s; it starts fresh",
 			            s->path, t->name, p.text);
 			bad++;
@@ -971,10 +870,10 @@ int state_restore(struct state *s)
 	    !json_object_is_type(pa, json_type_boolean))
 		log_warning("state file %s: paused_all = %.40s is not true or false: ignored",
 		            s->path, shown(pa));
-	else if (json_object_get_boolean(pa))
-		daemon_pause_all(d, true);
+	else
+		*ret_paused_all = json_object_get_boolean(pa);
 	json_object_put(doc);
-	sched_rearm(d->sched);
+	sched_rearm(set->sched);
 	log_info("state restored from %s: %d targets, %d still warm%s", s->path, restored, warm,
 	         bad ? " (some entries had problems: see the warnings above)" : "");
 	return restored;

@@ -14,28 +14,32 @@
 #define WARMD_STATE_H
 
 #include <stdbool.h>
+#include <uv.h>
 
 #include "errmsg.h"
+#include "target_set.h"
 
 #define STATE_FORMAT         "warmd-state"
 #define STATE_FORMAT_VERSION 1
 #define STATE_DELAY_S        1.0 /* a change is written this long after it happens... */
 #define STATE_MIN_INTERVAL_S 5.0 /* ...but at most this often */
 
-struct daemon;
 struct state;
 
-/* Prepares writing to path (NULL: state disabled, every call a no-op). */
-int state_open(struct daemon *d, const char *path, struct state **ret);
-/* Reads the file and applies it to d's targets (call once, after the first
- * config is applied). A missing file is a fresh start; one that is not JSON
+/* Prepares writing set's targets to path on loop (NULL: state disabled,
+ * every call a no-op). set must outlive the state. */
+struct state *state_open(uv_loop_t *loop, struct target_set *set, const char *path);
+/* Reads the file and applies it to set's targets, and plans them (call
+ * once, after the first config is applied). A missing file is a fresh start; one that is not JSON
  * or not a warmd state file of this format is renamed to
  * PATH.corrupt-UNIXTIME. A target entry that is not an object or lacks its
  * version and url is dropped; a field that is not what warmd writes (a
  * negative or absurd number, a time that is not one or lies in the future)
- * keeps its default. Returns the number of targets restored. Logs what it
- * did, one warning per entry with problems. */
-int state_restore(struct state *s);
+ * keeps its default. Returns the number of targets restored, and in
+ * *ret_paused_all whether the file had all warming paused (the caller
+ * pauses all: that is the daemon's switch). Logs what it did, one warning
+ * per entry with problems. */
+int state_restore(struct state *s, bool *ret_paused_all);
 /* Something worth remembering changed: schedule a write. */
 void state_changed(struct state *s);
 /* Writes now, synchronously (shutdown). Returns 0 or a negative errno (logged). */

@@ -6,16 +6,13 @@
 
 #include "heap.h"
 #include "jsonx.h"
-#include "share.h"
+#include "xalloc.h"
 
 struct target *target_new(const char *name)
 {
-	struct target *t = calloc(1, sizeof(*t));
+	struct target *t = xcalloc(1, sizeof(*t));
 
-	if (!t || !(t->name = strdup(name))) {
-		free(t);
-		return NULL;
-	}
+	t->name = xstrdup(name);
 	t->refs = 1;
 	breaker_init(&t->breaker, BREAKER_TRIP_TARGET);
 	t->next_warm_at = -1;
@@ -39,7 +36,8 @@ void target_unref(struct target *t)
 	free(t->versions);
 	free(t->windows);
 	free(t->gaps);
-	share_unlink(t);
+	free(t->followers); /* its share links (share.c keeps them) */
+	free(t->extended_by);
 	tmpl_unref(t->tmpl);
 	provider_unref(t->prov);
 	free(t->group);
@@ -52,11 +50,8 @@ void target_unref(struct target *t)
 
 void target_touch_record(struct target *t, double now)
 {
-	if (!t->touch_hist) {
-		t->touch_hist = calloc(TARGET_TOUCH_HISTORY, sizeof(*t->touch_hist));
-		if (!t->touch_hist)
-			return; /* history is an aid, not a duty */
-	}
+	if (!t->touch_hist)
+		t->touch_hist = xcalloc(TARGET_TOUCH_HISTORY, sizeof(*t->touch_hist));
 	t->touch_hist[t->touch_pos] = now > 0 ? (uint32_t)now : 0;
 	t->touch_pos = (t->touch_pos + 1) % TARGET_TOUCH_HISTORY;
 	if (t->touch_n < TARGET_TOUCH_HISTORY)
@@ -76,11 +71,7 @@ struct target_version *target_version_enter(struct target *t, const struct tmpl 
 
 	if (t->nversions && strcmp(t->versions[0].version, tm->version) == 0)
 		return &t->versions[0];
-	if (!t->versions) {
-		t->versions = calloc(TARGET_MAX_VERSIONS, sizeof(*t->versions));
-		if (!t->versions)
-			abort();
-	}
+	target_versions_reserve(t, t->nversions + 1);
 	if (t->nversions)
 		t->versions[0].last_seen = now; /* retired now */
 	if (t->nversions == TARGET_MAX_VERSIONS)
@@ -93,6 +84,24 @@ struct target_version *target_version_enter(struct target *t, const struct tmpl 
 	v->first_seen = v->last_seen = now;
 	v->prefix_tokens = tm->prefix_tokens_est;
 	return v;
+}
+
+void target_versions_reserve(struct target *t, unsigned n)
+{
+	unsigned cap = t->vcap ? t->vcap : 1;
+
+	if (n > TARGET_MAX_VERSIONS)
+		n = TARGET_MAX_VERSIONS;
+	if (t->versions && t->vcap >= n)
+		return;
+	/* Grown as versions come, not 16 records up front: 1.7 KB a target. */
+	while (cap < n)
+		cap *= 2;
+	if (cap > TARGET_MAX_VERSIONS)
+		cap = TARGET_MAX_VERSIONS;
+	t->versions = xreallocarray(t->versions, cap, sizeof(*t->versions));
+	memset(t->versions + t->nversions, 0, (cap - t->nversions) * sizeof(*t->versions));
+	t->vcap = cap;
 }
 
 struct target_version *target_version_current(struct target *t)

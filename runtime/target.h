@@ -85,6 +85,7 @@ struct target {
 	/* Version history, newest (the current one) first. */
 	struct target_version *versions;
 	unsigned nversions;
+	unsigned vcap; /* room in versions: most targets only ever have one */
 
 	/* Counters, kept across reloads. */
 	uint64_t warms, hits, writes, nones, errors, touches;
@@ -143,6 +144,8 @@ uint32_t target_touch_at(const struct target *t, unsigned i);
 /* Makes tm's version the current one at time now (a no-op when it already
  * is); keeps the last TARGET_MAX_VERSIONS. Returns the current record. */
 struct target_version *target_version_enter(struct target *t, const struct tmpl *tm, double now);
+/* Makes room for n version records (at most TARGET_MAX_VERSIONS). */
+void target_versions_reserve(struct target *t, unsigned n);
 /* The record of the current version (never NULL once a version was entered). */
 struct target_version *target_version_current(struct target *t);
 
@@ -154,7 +157,7 @@ bool target_out_of_rotation(const struct target *t);
 enum target_state target_state(const struct target *t, double now, bool paused_all);
 const char *target_state_name(enum target_state s);
 
-/* The §8 status object for t. */
+/* The status object for t (docs/protocol.md, `status`). */
 json_object *target_status_json(const struct target *t, double now, bool paused_all);
 
 #endif

@@ -74,7 +74,7 @@ void warm_cancel(struct target *t)
 	release(t);
 }
 
-/* Which failures are worth retrying (DESIGN.md §7). */
+/* Which failures are worth retrying (docs/scheduling.md, "Failures and retries"). */
 static void classify_status(long status, const struct http_req *req, const struct rl_info *rl,
                             double now, struct sched_outcome *o)
 {
@@ -110,6 +110,118 @@ static void version_seen(struct target *t, long tokens, bool write)
 		v->hits++;
 }
 
+void warm_verdict(const struct http_req *req, const struct provider_ops *ops, double now,
+                  struct sched_outcome *o, struct warm_usage *u, struct errmsg *e)
+{
+	const char *body = req->resp.data ? req->resp.data : "";
+	struct rl_info rl;
+
+	ratelimit_parse(req->headers_in.data ? req->headers_in.data : "", req->headers_in.len, now,
+	                &rl);
+	o->hold_until = ratelimit_hold_until(&rl, now);
+	o->retry_after_s = rl.retry_after;
+	if (req->error) {
+		o->result = WARM_ERROR;
+		o->retryable = true;
+		text_copy(e->text, sizeof(e->text), req->errtext);
+	} else if (req->status >= 200 && req->status < 300) {
+		if (ops->parse_ok(body, req->resp.len, u, e) < 0) {
+			o->result = WARM_ERROR;
+			o->retryable = true; /* a garbled answer may be a one-off */
+			errmsg_prefix(e, "HTTP %ld but unusable body", req->status);
+		} else {
+			o->result = u->result;
+		}
+	} else {
+		o->result = WARM_ERROR;
+		ops->parse_error(req->status, body, req->resp.len, e);
+		classify_status(req->status, req, &rl, now, o);
+	}
+}
+
+/* What the warm used and cost, on t's counters and its provider's. */
+static void count_usage(struct target *t, const struct http_req *req, const struct warm_usage *u)
+{
+	if (t->price && pricing_add(&t->cost_pico, pricing_cost(t->price, u, t->ttl_s)))
+		log_warning("%s: cost_usd reached $%.0f and stays there", t->name,
+		            pricing_usd(PRICING_MAX_PICO));
+	t->tok_read += (uint64_t)u->read;
+	t->tok_write += (uint64_t)u->write;
+	t->tok_input += (uint64_t)u->input;
+	t->tok_output += (uint64_t)u->output;
+	if (req->status == 429)
+		t->prov->rate_limited++;
+	if (!req->error)
+		provider_observe_latency(t->prov, req->total_s);
+}
+
+/* A failed warm: counted, and logged once however often it repeats. */
+static void record_error(struct target *t, const struct sched_outcome *o, const struct errmsg *e,
+                         double now)
+{
+	char msg[640], prefix[96];
+
+	t->errors++;
+	text_copy(t->last_error, sizeof(t->last_error), e->text);
+	snprintf(prefix, sizeof(prefix), "%s: ", t->name);
+	snprintf(msg, sizeof(msg), "warm via %s failed: %s%s", t->prov->name, e->text,
+	         o->auth          ? " (credential rejected)"
+	         : o->spend_limit ? " (spend limit: not retried)"
+	         : o->retryable   ? ""
+	                          : " (not retried)");
+	log_repeat(&t->err_log, LOG_WARNING, now, prefix, msg);
+}
+
+/* The verdict on t's counters, version record and last error, and in the log. */
+static void record_result(struct target *t, const struct sched_outcome *o,
+                          const struct warm_usage *u, const struct errmsg *e, double latency_s,
+                          bool first, double now)
+{
+	char prefix[96];
+
+	switch (o->result) {
+	case WARM_HIT:
+		t->hits++;
+		version_seen(t, (long)u->read, false);
+		t->prefix_tokens = (long)u->read;
+		t->last_error[0] = '\0';
+		log_debug("%s: hit, read %lld tokens in %.0f ms", t->name, (long long)u->read,
+		          latency_s * 1000);
+		break;
+	case WARM_WRITE:
+		t->writes++;
+		version_seen(t, (long)(u->read + u->write), true);
+		t->prefix_tokens = (long)(u->read + u->write);
+		t->last_error[0] = '\0';
+		if (first)
+			log_info("%s: wrote %lld tokens of version %s to the %s cache (%.0f ms)",
+			         t->name, (long long)u->write, t->tmpl->short_version,
+			         t->prov->name, latency_s * 1000);
+		else
+			log_warning("%s: warm wrote %lld tokens instead of reading: the cache had "
+			            "expired or was evicted",
+			            t->name, (long long)u->write);
+		break;
+	case WARM_NONE:
+		t->nones++;
+		snprintf(t->last_error, sizeof(t->last_error),
+		         "not cacheable: the provider reported no cache read or write for %lld "
+		         "input tokens (prefix below the model's minimum, or no breakpoint)",
+		         (long long)u->input);
+		log_warning("%s: %s", t->name, t->last_error);
+		break;
+	case WARM_ERROR:
+		record_error(t, o, e, now);
+		return;
+	}
+	/* Only a stream of errors has anything to flush: no prefix to format
+	 * on every good warm. */
+	if (t->err_log.last[0]) {
+		snprintf(prefix, sizeof(prefix), "%s: ", t->name);
+		log_repeat_end(&t->err_log, LOG_WARNING, now, prefix);
+	}
+}
+
 static void warm_done_cb(struct http_req *req)
 {
 	struct target *t = (struct target *)((char *)req - offsetof(struct target, req));
@@ -117,7 +229,6 @@ static void warm_done_cb(struct http_req *req)
 	struct sched_outcome o = { .sent_at = t->sent_at, .latency_s = req->total_s };
 	struct warm_usage u = { 0 };
 	struct errmsg e = { "" };
-	struct rl_info rl;
 	double now = clock_now(env->clk);
 	bool first = t->last_refresh <= 0;
 
@@ -125,33 +236,10 @@ static void warm_done_cb(struct http_req *req)
 	 * below can cut a key short of the scrubber. */
 	cred_scrub_answer(req);
 	t->warms++;
-	ratelimit_parse(req->headers_in.data ? req->headers_in.data : "", req->headers_in.len, now,
-	                &rl);
-	o.hold_until = ratelimit_hold_until(&rl, now);
-	o.retry_after_s = rl.retry_after;
-	if (req->error) {
-		o.result = WARM_ERROR;
-		o.retryable = true;
-		text_copy(e.text, sizeof(e.text), req->errtext);
-	} else if (req->status >= 200 && req->status < 300) {
-		if (t->prov->ops->parse_ok(req->resp.data ? req->resp.data : "", req->resp.len, &u,
-		                           &e) < 0) {
-			o.result = WARM_ERROR;
-			o.retryable = true; /* a garbled answer may be a one-off */
-			errmsg_prefix(&e, "HTTP %ld but unusable body", req->status);
-		} else {
-			o.result = u.result;
-		}
-	} else {
-		o.result = WARM_ERROR;
-		t->prov->ops->parse_error(req->status, req->resp.data ? req->resp.data : "",
-		                          req->resp.len, &e);
-		classify_status(req->status, req, &rl, now, &o);
-	}
+	warm_verdict(req, t->prov->ops, now, &o, &u, &e);
 	/* Again on the final text: JSON escapes in a message ("\u0073k-...")
 	 * only become a key once decoded. */
 	cred_scrub(e.text);
-
 	if (t->removed || t->req_tmpl != t->tmpl) {
 		/* Removed, or the template changed during the flight: the answer
 		 * says nothing about the current version. */
@@ -161,70 +249,8 @@ static void warm_done_cb(struct http_req *req)
 		release(t);
 		return;
 	}
-
-	if (t->price && pricing_add(&t->cost_pico, pricing_cost(t->price, &u, t->ttl_s)))
-		log_warning("%s: cost_usd reached $%.0f and stays there", t->name,
-		            pricing_usd(PRICING_MAX_PICO));
-	t->tok_read += (uint64_t)u.read;
-	t->tok_write += (uint64_t)u.write;
-	t->tok_input += (uint64_t)u.input;
-	t->tok_output += (uint64_t)u.output;
-	if (req->status == 429)
-		t->prov->rate_limited++;
-	if (!req->error)
-		provider_observe_latency(t->prov, req->total_s);
-	switch (o.result) {
-	case WARM_HIT:
-		t->hits++;
-		version_seen(t, (long)u.read, false);
-		t->prefix_tokens = (long)u.read;
-		t->last_error[0] = '\0';
-		log_debug("%s: hit, read %lld tokens in %.0f ms", t->name, (long long)u.read,
-		          req->total_s * 1000);
-		break;
-	case WARM_WRITE:
-		t->writes++;
-		version_seen(t, (long)(u.read + u.write), true);
-		t->prefix_tokens = (long)(u.read + u.write);
-		t->last_error[0] = '\0';
-		if (first)
-			log_info("%s: wrote %lld tokens of version %s to the %s cache (%.0f ms)",
-			         t->name, (long long)u.write, t->tmpl->short_version, t->prov->name,
-			         req->total_s * 1000);
-		else
-			log_warning("%s: warm wrote %lld tokens instead of reading: the cache had "
-			            "expired or was evicted",
-			            t->name, (long long)u.write);
-		break;
-	case WARM_NONE:
-		t->nones++;
-		snprintf(t->last_error, sizeof(t->last_error),
-		         "not cacheable: the provider reported no cache read or write for %lld "
-		         "input tokens (prefix below the model's minimum, or no breakpoint)",
-		         (long long)u.input);
-		log_warning("%s: %s", t->name, t->last_error);
-		break;
-	case WARM_ERROR:
-		t->errors++;
-		text_copy(t->last_error, sizeof(t->last_error), e.text);
-		{
-			char msg[640], prefix[96];
-			snprintf(prefix, sizeof(prefix), "%s: ", t->name);
-			snprintf(msg, sizeof(msg), "warm via %s failed: %s%s", t->prov->name,
-			         e.text,
-			         o.auth          ? " (credential rejected)"
-			         : o.spend_limit ? " (spend limit: not retried)"
-			         : o.retryable   ? ""
-			                         : " (not retried)");
-			log_repeat(&t->err_log, LOG_WARNING, clock_now(env->clk), prefix, msg);
-		}
-		break;
-	}
-	if (o.result != WARM_ERROR) {
-		char prefix[96];
-		snprintf(prefix, sizeof(prefix), "%s: ", t->name);
-		log_repeat_end(&t->err_log, LOG_WARNING, clock_now(env->clk), prefix);
-	}
+	count_usage(t, req, &u);
+	record_result(t, &o, &u, &e, req->total_s, first, now);
 	t->last_result = o.result;
 	t->has_result = true;
 	sched_done(env->sched, t, &o);

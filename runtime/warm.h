@@ -22,6 +22,13 @@ struct warm_env {
 /* sched_ops.fire: starts a warm of t (data is a struct warm_env). */
 int warm_fire(void *data, struct target *t);
 
+/* The verdict on a finished warm request (its answer already scrubbed of
+ * keys): o's result, retryable, auth, spend_limit, hold_until and
+ * retry_after_s, the usage of a 2xx answer in u, and what went wrong in e.
+ * Pure: reads req, the adapter ops and the rate-limit headers at now. */
+void warm_verdict(const struct http_req *req, const struct provider_ops *ops, double now,
+                  struct sched_outcome *o, struct warm_usage *u, struct errmsg *e);
+
 /* Cancels t's in-flight warm, if any, without reporting to the scheduler
  * (shutdown). Drops the references the warm held. */
 void warm_cancel(struct target *t);

@@ -1,6 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages warmd needs to build, test and run its demo,
 # and only those that are missing. Safe to run again. Needs root (or sudo).
+#
+#   scripts/deps.sh          build, tests, demo
+#   scripts/deps.sh bench    the same and the benchmarks' tools (tests/bench/)
+#
+# Packages are installed without starting the services they ship (nginx,
+# prometheus): the tests start their own servers on loopback.
 set -eu
 
 # Test tools: prometheus (promtool checks the metrics), systemd and man-db
@@ -15,6 +21,18 @@ PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libconfig
 libsystemd-dev check libjson-c-dev libssl-dev libmicrohttpd-dev python3 clang-format
 prometheus systemd man-db valgrind util-linux nodejs tzdata clang libclang-rt-14-dev
 dpkg-dev debhelper lintian debootstrap systemd-container rpm rpmlint"
+# Benchmarks: nginx (the instant loopback server), wrk (its ceiling),
+# python3-aiohttp (the Python peer), strace and linux-perf (system calls and
+# loop wake-ups).
+BENCH_PKGS="nginx wrk python3-aiohttp strace linux-perf"
+case "${1:-}" in
+"") ;;
+bench) PKGS="$PKGS $BENCH_PKGS" ;;
+*)
+	echo "usage: scripts/deps.sh [bench]" >&2
+	exit 2
+	;;
+esac
 
 missing=""
 for p in $PKGS; do
@@ -36,6 +54,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps.sh: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# policy-rc.d (exit 101) keeps the packages' own services from starting; one
+# that is already there (containers have one) is left alone.
+rcd=/usr/sbin/policy-rc.d
+if [ ! -e "$rcd" ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$rcd" >/dev/null
+	$SUDO chmod 755 "$rcd"
+	trap '$SUDO rm -f "$rcd"' EXIT
+fi
 # A fresh machine has no package lists; refresh them once if an install fails.
 # shellcheck disable=SC2086
 $SUDO apt-get install -y --no-install-recommends $missing ||

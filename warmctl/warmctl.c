@@ -1,4 +1,4 @@
-/* warmctl: the command-line client of warmd's control socket (DESIGN.md §4, §8): one request,
+/* warmctl: the command-line client of warmd's control socket (warmctl(1), docs/protocol.md): one request,
  * one answer line, shown as text or passed through as JSON, with stable exit codes. */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +23,7 @@
 #include "jsonx.h"
 #include "proto.h"
 #include "version.h"
+#include "xalloc.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -127,7 +128,7 @@ struct field {
 	enum kind kind;
 };
 
-/* Every target field of DESIGN.md §8, in the order of the contract. */
+/* Every target field of `status` (docs/protocol.md), in the order of the contract. */
 static const struct field target_fields[] = {
 	{ "name", KIND_TEXT },       { "provider", KIND_TEXT },       { "model", KIND_TEXT },
 	{ "policy", KIND_TEXT },     { "state", KIND_TEXT },          { "version", KIND_TEXT },
@@ -445,15 +446,10 @@ static void print_table(struct out *o, json_object *rows, size_t n, const struct
                         size_t NCOL, double now)
 {
 	struct out cells = { BUF_INIT, 0 };
-	size_t *width = calloc(NCOL, sizeof(size_t)), *offs;
+	/* n is bounded by the answer's size (MAX_ANSWER_MIB). */
+	size_t *width = xcalloc(NCOL, sizeof(size_t)),
+	       *offs = xcalloc(n + 1, NCOL * sizeof(size_t));
 
-	offs = calloc((n + 1) * NCOL, sizeof(size_t));
-	if (!width || !offs) {
-		free(width);
-		free(offs);
-		o->err = -ENOMEM;
-		return;
-	}
 	for (size_t row = 0; row <= n; row++) {
 		json_object *t = row ? json_object_array_get_idx(rows, row - 1) : NULL;
 

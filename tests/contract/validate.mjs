@@ -1,9 +1,10 @@
 // validate.mjs: every OpenAI request shape warmd emits must validate against
-// the official OpenAPI schema (DESIGN.md §1). For each case in
+// the official OpenAPI schema (docs/providers.md). For each case in
 // tests/fixtures/contract/cases.json it validates the template (a realistic
 // application request: if that is invalid the fixture is broken), runs
 // warmbody to get the warm body warmd would send, checks it went to the
-// endpoint the case expects, that warmd changed only what §6 lets it change,
+// endpoint the case expects, that warmd changed only what docs/providers.md
+// ("Building a warm from a template") lets it change,
 // and validates it with ajv against CreateChatCompletionRequest or
 // CreateResponse.
 //
@@ -30,7 +31,8 @@ const FIXTURES = join(REPO, "tests", "fixtures", "contract");
 const SPEC_ID = "https://warmd.invalid/openai-openapi.json";
 const SKIP = 77;
 
-// Where each schema's warm goes, and what warmd may change in it (§6): the
+// Where each schema's warm goes, and what warmd may change in it
+// (docs/providers.md, "Building a warm from a template"): the
 // output budget, stream (and stream_options, only valid with stream), the
 // configured cache key, the native prewarm option, and turns appended after
 // the conversation.
@@ -262,7 +264,7 @@ function undeclaredAdditions(schemaName, tmpl, body) {
 
 // ---- what warmd changed ---------------------------------------------------
 
-// §6: warmd changes only the fields in SCHEMAS[..].editable and appends turns
+// docs/providers.md: warmd changes only the fields in SCHEMAS[..].editable and appends turns
 // after the conversation; everything else must be byte-for-byte the
 // application's (as JSON values).
 function illegalEdits(schemaName, tmpl, body) {
@@ -292,7 +294,7 @@ function illegalEdits(schemaName, tmpl, body) {
   return problems;
 }
 
-// The minimal output budget of §6: chat sets max_tokens or
+// The minimal output budget (docs/providers.md): chat sets max_tokens or
 // max_completion_tokens (both, if the template has both) to 1. A null field
 // is one the request does not set: the API's default applies.
 function budgetProblems(schemaName, body) {

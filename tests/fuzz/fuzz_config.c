@@ -10,7 +10,7 @@
 #include "config.h"
 #include "diag.h"
 #include "fuzz.h"
-#include "sched.h"
+#include "sched_rules.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -6,7 +6,7 @@
  * Whoever answers on the provider's URL controls these bytes: the provider,
  * a gateway or proxy in between, or a misconfigured base_url. */
 #include "fuzz.h"
-#include "provider.h"
+#include "adapters.h"
 
 static const enum provider_kind kinds[] = { PROVIDER_ANTHROPIC, PROVIDER_OPENAI,
 	                                    PROVIDER_OPENAI_COMPAT };

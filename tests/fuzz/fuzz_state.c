@@ -23,6 +23,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "state.h"
+#include "status.h"
 
 static uv_loop_t loop;
 static char dir[128], conf[192], statefile[192];
@@ -76,25 +77,42 @@ static void make_config(void)
 	fuzz_write_file(conf, (const uint8_t *)text, strlen(text));
 }
 
-/* A daemon as main.c starts one, minus sockets, with its state opened at path. */
-static void daemon_up(struct daemon *d, const char *path)
+/* A daemon as main.c starts one, minus sockets, and its state file. */
+struct up {
+	struct daemon d;
+	struct state *state;
+};
+
+/* Starts u with its state opened at path. */
+static void daemon_up(struct up *u, const char *path)
 {
 	struct diags diags = { 0 };
 	struct staging *st = NULL;
 
-	if (daemon_init(d, &loop, conf) < 0 || daemon_stage_offline(conf, &diags, &st) < 0)
+	if (daemon_init(&u->d, &loop, conf, NULL, NULL) < 0 ||
+	    daemon_stage_offline(conf, &diags, &st) < 0)
 		abort();
 	diags_free(&diags);
-	daemon_apply(d, st, NULL);
-	if (state_open(d, path, &d->state) < 0)
-		abort();
+	daemon_apply(&u->d, st, NULL);
+	u->state = state_open(&loop, &u->d.set, path);
 }
 
-static void daemon_down(struct daemon *d)
+/* Restores the state file as main.c does; returns the targets restored. */
+static int restore(struct up *u)
 {
-	state_close(d->state);
-	d->state = NULL;
-	daemon_fini(d);
+	bool paused_all;
+	int n = state_restore(u->state, &paused_all);
+
+	if (paused_all)
+		daemon_pause_all(&u->d, true);
+	return n;
+}
+
+static void daemon_down(struct up *u)
+{
+	state_close(u->state);
+	u->state = NULL;
+	daemon_fini(&u->d);
 	while (uv_run(&loop, UV_RUN_NOWAIT))
 		;
 }
@@ -131,13 +149,13 @@ static void remove_dir(void)
 }
 
 /* What warmctl status gets after the restore: JSON, whatever was restored. */
-static void check_status(struct daemon *d)
+static void check_status(const struct target_set *set)
 {
 	struct buf b = BUF_INIT;
 	json_object *o = NULL;
 	struct errmsg e;
 
-	if (daemon_status_write(d, d->targets, d->ntargets, &b) < 0 ||
+	if (status_write(set, set->targets, set->ntargets, &b) < 0 ||
 	    jsonx_parse(b.data, b.len, 0, &o, &e) < 0)
 		abort();
 	json_object_put(o);
@@ -161,13 +179,13 @@ static void show_file(const char *path)
 /* A state worth restoring: counters, touches, learned gaps, a shift. */
 static void write_seed(const char *path)
 {
-	struct daemon d;
+	struct up u;
 	double now;
 
-	daemon_up(&d, path);
-	now = clock_now(d.clk);
-	for (size_t i = 0; i < d.ntargets; i++) {
-		struct target *t = d.targets[i];
+	daemon_up(&u, path);
+	now = clock_now(u.d.set.clk);
+	for (size_t i = 0; i < u.d.set.ntargets; i++) {
+		struct target *t = u.d.set.targets[i];
 		t->warms = 40 + i;
 		t->hits = 30;
 		t->writes = 9;
@@ -193,9 +211,9 @@ static void write_seed(const char *path)
 			t->weight = 50;
 		}
 	}
-	if (state_flush(d.state) < 0)
+	if (state_flush(u.state) < 0)
 		abort();
-	daemon_down(&d);
+	daemon_down(&u);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -226,25 +244,25 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct daemon d;
+	struct up u;
 	int restored;
 
-	daemon_up(&d, statefile);
+	daemon_up(&u, statefile);
 	fuzz_write_file(statefile, data, size);
-	restored = state_restore(d.state);
-	if (restored < 0 || (size_t)restored > d.ntargets)
+	restored = restore(&u);
+	if (restored < 0 || (size_t)restored > u.d.set.ntargets)
 		abort();
-	check_status(&d);
+	check_status(&u.d.set);
 	/* Shut down (state_flush writes what warmd now holds), start again. */
-	if (state_flush(d.state) < 0)
+	if (state_flush(u.state) < 0)
 		abort();
-	daemon_down(&d);
+	daemon_down(&u);
 	if (getenv("FUZZ_VERBOSE"))
 		show_file(statefile);
-	daemon_up(&d, statefile);
-	if ((size_t)state_restore(d.state) != d.ntargets)
+	daemon_up(&u, statefile);
+	if ((size_t)restore(&u) != u.d.set.ntargets)
 		abort(); /* warmd wrote a state file it cannot read back */
-	daemon_down(&d);
+	daemon_down(&u);
 	clean_dir();
 	return 0;
 }

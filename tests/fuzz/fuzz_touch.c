@@ -1,10 +1,10 @@
-/* fuzz_touch: the touch datagram parser (control/touch.c touch_parse).
+/* fuzz_touch: the touch datagram parser (core/touch_report.c touch_report_parse).
  *
  * Anyone who can write to the touch socket sends "TARGET [hit|miss]
  * [cached=N] [input=N]"; a datagram is handed over whole, as recv() gives it. */
 #include "config.h"
 #include "fuzz.h"
-#include "touch.h"
+#include "touch_report.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct errmsg e;
 
 	e.text[0] = '\0';
-	if (touch_parse((const char *)data, size, &rep, &e) < 0) {
+	if (touch_report_parse((const char *)data, size, &rep, &e) < 0) {
 		if (!e.text[0])
 			abort(); /* a dropped datagram is counted with its reason */
 		return 0;

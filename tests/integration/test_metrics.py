@@ -47,6 +47,7 @@ class Metrics(unittest.TestCase):
         self.assertEqual(out.strip(), "", out)  # not even lint warnings
         for name in ("warmd_warms_total", "warmd_target_warm", "warmd_build_info",
                      "warmd_warm_duration_seconds_bucket", "warmd_tokens_total",
+                     "warmd_warm_lateness_seconds_bucket",
                      "warmd_touches_total", "warmd_retries_total", "warmd_rate_limited_total",
                      "warmd_config_reloads_total", "warmd_target_expiry_seconds"):
             self.assertIn(name, text)

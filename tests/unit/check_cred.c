@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "adapters.h"
 #include "config.h"
 #include "cred.h"
 #include "provider.h"
@@ -228,7 +229,7 @@ START_TEST(test_file_too_big)
 	big[5000] = '\0';
 	ck_assert_int_eq(load_file(PROVIDER_ANTHROPIC, big, &c, &e, NULL), -EFBIG);
 	ck_assert_ptr_null(c);
-	ck_assert_msg(strstr(e.text, "larger than 4096 bytes") != NULL, "error: %s", e.text);
+	ck_assert_msg(strstr(e.text, "larger than 4095 bytes") != NULL, "error: %s", e.text);
 	ck_assert_ptr_null(strstr(e.text, "zzfake"));
 	free(big);
 }

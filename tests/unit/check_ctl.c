@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "ctl.h"
+#include "ctl_reply.h"
 #include "log.h"
 #include "proto.h"
 #include "testutil.h"
@@ -35,18 +36,18 @@ static const char AUDIT[] = "{\"cmd\":\"audit\"}\n";
 struct fake {
 	int runs;
 	size_t answer; /* status answers carry a string this long */
-	struct ctl_pending *pending;
+	struct ctl_reply *pending;
 };
 
 static void fake_run(void *data, const struct proto_request *req, const struct ctl_peer *peer,
-                     struct conn *conn, struct buf *out)
+                     struct ctl_conn *conn, struct buf *out)
 {
 	struct fake *f = data;
 
 	(void)peer;
 	f->runs++;
 	if (req->cmd == PROTO_AUDIT) {
-		f->pending = ctl_defer(conn);
+		f->pending = ctl_reply_defer(conn);
 		if (!f->pending)
 			proto_response_error(out, PROTO_E_BUSY, "no slot");
 		return;
@@ -401,9 +402,9 @@ START_TEST(test_idle_clock_restarts_after_a_deferred_answer)
 	ck_assert(spin_until(&x, pending_set, 2000));
 	spin(&x, 3 * lim.idle_ms); /* no idle close while the command works */
 	ck_assert_uint_eq(stats(&x).conns, 1);
-	ck_assert(ctl_pending_alive(x.f.pending));
+	ck_assert(ctl_reply_alive(x.f.pending));
 	proto_response_ok(&out, NULL);
-	ctl_pending_reply(x.f.pending, &out);
+	ctl_reply_send(x.f.pending, &out);
 	x.f.pending = NULL;
 	t = now_ms();
 	spin(&x, 50);
@@ -440,12 +441,12 @@ START_TEST(test_half_closed_client_with_a_deferred_answer_is_not_held)
 	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
 	ck_assert(spin_until(&x, pending_set, 2000));
 	spin(&x, 100);
-	ck_assert(!ctl_pending_alive(x.f.pending)); /* it said it is done sending */
+	ck_assert(!ctl_reply_alive(x.f.pending)); /* it said it is done sending */
 	memset(big, 'x', 2048 * KiB - 1);
 	big[2048 * KiB - 1] = '\0';
 	proto_response_ok(&out, json_object_new_string(big));
 	free(big);
-	ctl_pending_reply(x.f.pending, &out);
+	ctl_reply_send(x.f.pending, &out);
 	x.f.pending = NULL;
 	ck_assert(spin_until(&x, no_conns, 5000));
 	ck_assert_uint_eq(stats(&x).stalled, 1);

@@ -1,207 +1,174 @@
-/* check_metrics: the Prometheus exposition (daemon/metrics.c), on a daemon
- * assembled by hand on a virtual clock: the per-target and per-provider
- * gauges the alerting rules in contrib/prometheus/ are written against. */
+/* check_metrics: the Prometheus exposition (control/metrics.c) of a target
+ * set built by hand, and the node_exporter textfile written from it on a
+ * real loop (atomically: no temp file left, mode 0644). */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
 
-#include "buf.h"
+#include "breaker.h"
 #include "clock.h"
 #include "config.h"
-#include "daemon.h"
+#include "log.h"
 #include "metrics.h"
-#include "provider.h"
-#include "sched.h"
-#include "target.h"
-#include "template.h"
+#include "testutil.h"
+#include "tset.h"
 
-#define T0 1.8e9
-
-static int fire_never(void *data, struct target *t)
+static bool has_line(const char *text, const char *line)
 {
-	ck_abort_msg("no warm should fire in check_metrics");
-	return -1;
+	size_t n = strlen(line);
+
+	for (const char *p = text; (p = strstr(p, line)); p += n)
+		if ((p == text || p[-1] == '\n') && p[n] == '\n')
+			return true;
+	return false;
 }
 
-static const struct sched_ops ops = { .fire = fire_never };
+#define ASSERT_LINE(text, line)                                                                    \
+	ck_assert_msg(has_line(text, line), "no line \"%s\" in:\n%s", line, text)
 
-struct fixture {
-	struct daemon d;
-	struct provider *provs[2];
-	struct target *targets[3];
-};
-
-static struct provider *provider(const char *name)
+START_TEST(test_exposition)
 {
-	struct cfg_provider cp = { .name = (char *)name,
-		                   .kind = PROVIDER_ANTHROPIC,
-		                   .base_url = (char *)"http://127.0.0.1:9",
-		                   .max_inflight = 8 };
-	return provider_new(&cp);
-}
+	struct tset *x = tset_new();
+	struct provider *p = tset_provider(x, "local", NULL);
+	struct target *a = tset_target(x, p, "alpha", "A."), *q;
+	struct buf out = BUF_INIT;
 
-static struct target *target(const char *name, struct provider *p, enum policy policy)
-{
-	struct target *t = target_new(name);
-	struct tmpl *tm = calloc(1, sizeof(*tm));
-
-	ck_assert_ptr_nonnull(tm);
-	tm->refs = 1;
-	tm->model = strdup("claude-sonnet-4-5");
-	t->tmpl = tm;
-	t->prov = provider_ref(p);
-	t->policy = policy;
-	t->ttl_s = 300;
-	breaker_init(&t->breaker, BREAKER_TRIP_TARGET);
-	return t;
-}
-
-/* anthropic: "support-bot" warm, "faq" never warmed; "nightly" on the
- * second provider, whose credential was rejected and breaker opened. */
-static void setup(struct fixture *f)
-{
-	memset(f, 0, sizeof(*f));
-	f->d.clk = clock_virtual_new(T0);
-	f->d.sched = sched_new(f->d.clk, &ops, NULL, 1);
-	ck_assert_ptr_nonnull(f->d.sched);
-	f->provs[0] = provider("anthropic");
-	f->provs[1] = provider("backup");
-	f->targets[0] = target("faq", f->provs[0], POLICY_ALWAYS);
-	f->targets[1] = target("nightly", f->provs[1], POLICY_SCHEDULE);
-	f->targets[2] = target("support-bot", f->provs[0], POLICY_ALWAYS);
-	f->targets[2]->last_refresh = T0 - 100;
-	f->targets[2]->expires_at = T0 + 200;
-	f->targets[2]->ttl_s = 3600;
-	f->provs[1]->cred_failed = true;
-	breaker_init(&f->provs[1]->breaker, 1);
-	ck_assert(breaker_failure(&f->provs[1]->breaker, T0 - 1, "HTTP 401"));
-	f->d.provs = f->provs;
-	f->d.nprovs = 2;
-	f->d.targets = f->targets;
-	f->d.ntargets = 3;
-}
-
-static void teardown(struct fixture *f)
-{
-	for (int i = 0; i < 3; i++)
-		target_unref(f->targets[i]);
-	for (int i = 0; i < 2; i++)
-		provider_unref(f->provs[i]);
-	sched_free(f->d.sched);
-	clock_virtual_free(f->d.clk);
-}
-
-static char *render(struct fixture *f)
-{
-	struct buf b = BUF_INIT;
-
-	ck_assert_int_eq(metrics_write(&f->d, &b), 0);
-	return b.data; /* NUL-terminated, caller frees */
-}
-
-static void has(const char *text, const char *line)
-{
-	ck_assert_msg(strstr(text, line) != NULL, "missing: %s\nin:\n%s", line, text);
-}
-
-START_TEST(test_target_gauges)
-{
-	struct fixture f;
-	char *text;
-
-	setup(&f);
-	text = render(&f);
-	has(text, "# TYPE warmd_target_info gauge\n");
-	has(text, "warmd_target_info{target=\"support-bot\",provider=\"anthropic\",policy="
-	          "\"always\"} 1\n");
-	has(text,
-	    "warmd_target_info{target=\"nightly\",provider=\"backup\",policy=\"schedule\"} 1\n");
-	/* one-hot: the current state 1, the others 0, every series always there */
-	has(text, "warmd_target_state{target=\"support-bot\",state=\"warm\"} 1\n");
-	has(text, "warmd_target_state{target=\"support-bot\",state=\"cold\"} 0\n");
-	has(text, "warmd_target_state{target=\"faq\",state=\"cold\"} 1\n");
-	has(text, "warmd_target_state{target=\"faq\",state=\"warm\"} 0\n");
-	/* a target of a provider whose credential failed is failing */
-	has(text, "warmd_target_state{target=\"nightly\",state=\"failing\"} 1\n");
-	has(text, "warmd_target_state{target=\"nightly\",state=\"idle\"} 0\n");
-	has(text, "warmd_target_ttl_seconds{target=\"support-bot\"} 3600\n");
-	has(text, "warmd_target_ttl_seconds{target=\"faq\"} 300\n");
-	has(text,
-	    "warmd_target_last_refresh_timestamp_seconds{target=\"support-bot\"} 1799999900\n");
-	has(text, "warmd_target_last_refresh_timestamp_seconds{target=\"faq\"} 0\n");
-	has(text, "warmd_target_breaker_open{target=\"faq\"} 0\n");
-	free(text);
-
-	/* paused by the kill switch: every target says paused */
-	sched_pause_all(f.d.sched, true);
-	text = render(&f);
-	has(text, "warmd_target_state{target=\"support-bot\",state=\"paused\"} 1\n");
-	has(text, "warmd_target_state{target=\"support-bot\",state=\"warm\"} 0\n");
-	free(text);
-
-	/* a target's own breaker */
-	breaker_init(&f.targets[0]->breaker, 1);
-	ck_assert(breaker_failure(&f.targets[0]->breaker, T0, "HTTP 500"));
-	text = render(&f);
-	has(text, "warmd_target_breaker_open{target=\"faq\"} 1\n");
-	free(text);
-	teardown(&f);
+	q = tset_lane(x, p, "billing", "green", 10, "B.");
+	a->hits = 3;
+	a->errors = 1;
+	a->tok_read = 2048;
+	a->touches = 7;
+	tset_warm(x, a);
+	q->paused = true;
+	p->retries = 2;
+	x->set.touches_dropped = 4;
+	x->set.reloads_ok = 5;
+	provider_observe_latency(p, 0.2);
+	ck_assert_int_eq(metrics_write(&x->set, &out), 0);
+	ASSERT_LINE(out.data,
+	            "warmd_warms_total{target=\"alpha\",provider=\"local\",result=\"hit\"} 3");
+	ASSERT_LINE(out.data,
+	            "warmd_warms_total{target=\"alpha\",provider=\"local\",result=\"error\"} 1");
+	ASSERT_LINE(out.data, "warmd_tokens_total{target=\"alpha\",kind=\"cache_read\"} 2048");
+	ASSERT_LINE(out.data, "warmd_target_warm{target=\"alpha\"} 1");
+	ASSERT_LINE(out.data, "warmd_target_warm{target=\"billing@green\"} 0");
+	ASSERT_LINE(out.data, "warmd_targets{state=\"warm\"} 1");
+	ASSERT_LINE(out.data, "warmd_targets{state=\"paused\"} 1");
+	ASSERT_LINE(out.data, "warmd_touches_total{target=\"alpha\"} 7");
+	ASSERT_LINE(out.data, "warmd_touches_dropped_total 4");
+	ASSERT_LINE(out.data, "warmd_retries_total{provider=\"local\"} 2");
+	ASSERT_LINE(out.data, "warmd_config_reloads_total{result=\"success\"} 5");
+	ASSERT_LINE(out.data,
+	            "warmd_warm_duration_seconds_bucket{provider=\"local\",le=\"0.1\"} 0");
+	ASSERT_LINE(out.data,
+	            "warmd_warm_duration_seconds_bucket{provider=\"local\",le=\"0.25\"} 1");
+	ASSERT_LINE(out.data, "warmd_warm_duration_seconds_count{provider=\"local\"} 1");
+	ASSERT_LINE(out.data, "warmd_inflight 0");
+	buf_free(&out);
+	tset_free(x);
 }
 END_TEST
 
-START_TEST(test_provider_gauges)
+/* The gauges the alerting rules (contrib/prometheus/) are written against. */
+START_TEST(test_alert_gauges)
 {
-	struct fixture f;
-	char *text;
+	struct tset *x = tset_new();
+	struct provider *p = tset_provider(x, "local", NULL);
+	struct provider *q = tset_provider(x, "backup", NULL);
+	struct target *a = tset_target(x, p, "alpha", "A.");
+	struct target *c;
+	struct buf out = BUF_INIT;
 
-	setup(&f);
-	text = render(&f);
-	has(text, "# TYPE warmd_provider_credential_failed gauge\n");
-	has(text, "warmd_provider_credential_failed{provider=\"anthropic\"} 0\n");
-	has(text, "warmd_provider_credential_failed{provider=\"backup\"} 1\n");
-	has(text, "# TYPE warmd_provider_breaker_open gauge\n");
-	has(text, "warmd_provider_breaker_open{provider=\"anthropic\"} 0\n");
-	has(text, "warmd_provider_breaker_open{provider=\"backup\"} 1\n");
-	free(text);
+	tset_target(x, q, "beta", "B.");
+	c = tset_target(x, p, "gamma", "C.");
+	tset_warm(x, a);
+	c->policy = POLICY_SCHEDULE;
+	/* beta's provider: key rejected, breaker open */
+	q->cred_failed = true;
+	breaker_init(&q->breaker, 1);
+	ck_assert(breaker_failure(&q->breaker, clock_now(x->set.clk), "HTTP 401"));
+	ck_assert_int_eq(metrics_write(&x->set, &out), 0);
+	ASSERT_LINE(out.data,
+	            "warmd_target_info{target=\"alpha\",provider=\"local\",policy=\"always\"} 1");
+	ASSERT_LINE(out.data,
+	            "warmd_target_info{target=\"gamma\",provider=\"local\",policy=\"schedule\"} 1");
+	/* one-hot: the current state 1, every other 0, every series there */
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"alpha\",state=\"warm\"} 1");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"alpha\",state=\"cold\"} 0");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"gamma\",state=\"cold\"} 1");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"gamma\",state=\"idle\"} 0");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"beta\",state=\"failing\"} 1");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"beta\",state=\"cold\"} 0");
+	ASSERT_LINE(out.data, "warmd_target_ttl_seconds{target=\"alpha\"} 300");
+	ASSERT_LINE(out.data,
+	            "warmd_target_last_refresh_timestamp_seconds{target=\"alpha\"} 1767225600");
+	ASSERT_LINE(out.data, "warmd_target_last_refresh_timestamp_seconds{target=\"gamma\"} 0");
+	ASSERT_LINE(out.data, "warmd_target_breaker_open{target=\"alpha\"} 0");
+	ASSERT_LINE(out.data, "warmd_provider_credential_failed{provider=\"local\"} 0");
+	ASSERT_LINE(out.data, "warmd_provider_credential_failed{provider=\"backup\"} 1");
+	ASSERT_LINE(out.data, "warmd_provider_breaker_open{provider=\"local\"} 0");
+	ASSERT_LINE(out.data, "warmd_provider_breaker_open{provider=\"backup\"} 1");
+	buf_free(&out);
 
-	/* a reload with a new key clears it; the breaker closes on a success */
-	f.provs[1]->cred_failed = false;
-	breaker_success(&f.provs[1]->breaker);
-	text = render(&f);
-	has(text, "warmd_provider_credential_failed{provider=\"backup\"} 0\n");
-	has(text, "warmd_provider_breaker_open{provider=\"backup\"} 0\n");
-	free(text);
-	teardown(&f);
+	/* a target's own breaker; a new key and a success clear the provider's */
+	breaker_init(&c->breaker, 1);
+	ck_assert(breaker_failure(&c->breaker, clock_now(x->set.clk), "HTTP 500"));
+	q->cred_failed = false;
+	breaker_success(&q->breaker);
+	ck_assert_int_eq(metrics_write(&x->set, &out), 0);
+	ASSERT_LINE(out.data, "warmd_target_breaker_open{target=\"gamma\"} 1");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"gamma\",state=\"failing\"} 1");
+	ASSERT_LINE(out.data, "warmd_provider_credential_failed{provider=\"backup\"} 0");
+	ASSERT_LINE(out.data, "warmd_provider_breaker_open{provider=\"backup\"} 0");
+	ASSERT_LINE(out.data, "# TYPE warmd_target_state gauge");
+	buf_free(&out);
+	tset_free(x);
 }
 END_TEST
 
-START_TEST(test_every_metric_has_help_and_type)
+START_TEST(test_textfile)
 {
-	struct fixture f;
-	char *text, *all, *line, *save = NULL;
+	struct tset *x = tset_new();
+	struct provider *p = tset_provider(x, "local", NULL);
+	struct metrics_textfile *m = NULL;
+	char *dir = tu_tmpdir(), path[4200], tmp[4300], *text;
+	struct errmsg e;
+	struct stat st;
+	uv_loop_t loop;
+	size_t len;
 
-	setup(&f);
-	text = render(&f);
-	all = strdup(text);
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char name[128], type[160];
-		size_t n = strcspn(line, "{ ");
-		const char *base = name;
-
-		if (line[0] == '#')
-			continue;
-		ck_assert_uint_lt(n, sizeof(name));
-		memcpy(name, line, n);
-		name[n] = '\0';
-		/* histogram series share their family's TYPE line */
-		if (strstr(name, "warmd_warm_duration_seconds_"))
-			base = "warmd_warm_duration_seconds";
-		snprintf(type, sizeof(type), "# TYPE %s ", base);
-		ck_assert_msg(strstr(all, type) != NULL, "no TYPE line for %s", name);
-	}
-	free(all);
+	tset_target(x, p, "alpha", "A.");
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	snprintf(path, sizeof(path), "%s/warmd.prom", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	ck_assert_msg(metrics_textfile_open(&loop, &x->set, path, 60, &m, &e) == 0, "%s", e.text);
+	text = tu_read(path, &len); /* written at once */
+	ck_assert_ptr_nonnull(text);
+	ck_assert(has_line(text, "warmd_touches_total{target=\"alpha\"} 0"));
 	free(text);
-	teardown(&f);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0644);
+	ck_assert_int_eq(access(tmp, F_OK), -1);
+	x->set.targets[0]->touches = 9;
+	metrics_textfile_close(m); /* the last word */
+	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	text = tu_read(path, &len);
+	ck_assert(has_line(text, "warmd_touches_total{target=\"alpha\"} 9"));
+	free(text);
+	/* a directory that is not there: refused, with the file named */
+	snprintf(path, sizeof(path), "%s/none/warmd.prom", dir);
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	ck_assert_int_lt(metrics_textfile_open(&loop, &x->set, path, 60, &m, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.text, path));
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	tu_rmrf(dir);
+	free(dir);
+	tset_free(x);
 }
 END_TEST
 
@@ -212,13 +179,14 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	tcase_add_test(tc, test_target_gauges);
-	tcase_add_test(tc, test_provider_gauges);
-	tcase_add_test(tc, test_every_metric_has_help_and_type);
+	log_set_level(LOG_ERR);
+	tcase_add_test(tc, test_exposition);
+	tcase_add_test(tc, test_alert_gauges);
+	tcase_add_test(tc, test_textfile);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return failed ? 1 : 0;
 }

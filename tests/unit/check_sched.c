@@ -677,6 +677,41 @@ START_TEST(test_global_cap)
 }
 END_TEST
 
+/* Lateness is send time minus due time, whatever held the warm back; an
+ * operator's warm has no due time and is not counted. */
+START_TEST(test_lateness)
+{
+	struct fx *f = fx_new(1);
+	struct provider *p = fx_provider(f, "p", 8, 0);
+	struct target *a = fx_target(f, p, "a", 300, POLICY_ALWAYS, 5);
+	struct target *b = fx_target(f, p, "b", 300, POLICY_ALWAYS, 1);
+	const struct sched_lateness *l = sched_lateness(f->s);
+	uint64_t in_buckets = 0;
+
+	sched_set_max_inflight(f->s, 1);
+	fx_plan_all(f);
+	ck_assert(clock_virtual_step(f->clk));
+	ck_assert_uint_eq(l->count, 1); /* b, on time */
+	ck_assert_uint_eq(l->buckets[0], 1);
+	clock_virtual_advance(f->clk, T0 + 0.003);
+	fx_done(f, b, WARM_WRITE, T0, 0.003);
+	ck_assert_ptr_eq(f->fires[1].t, a); /* a waited for the slot: 3 ms late */
+	ck_assert_uint_eq(l->count, 2);
+	ck_assert_uint_eq(l->buckets[2], 1);
+	ck_assert_double_eq_tol(l->max, 0.003, EPS);
+	ck_assert_double_eq_tol(l->sum, 0.003, EPS);
+	fx_done(f, a, WARM_WRITE, T0 + 0.003, 0);
+	ck_assert_int_eq(sched_warm_now(f->s, a), 0);
+	ck_assert_uint_eq(f->nfires, 3);
+	ck_assert_uint_eq(l->count, 2);
+	for (int k = 0; k < SCHED_LATE_BUCKETS; k++)
+		in_buckets += l->buckets[k];
+	ck_assert_uint_eq(in_buckets, 2);
+	fx_done(f, a, WARM_HIT, T0 + 0.003, 0);
+	fx_free(f);
+}
+END_TEST
+
 START_TEST(test_provider_cap)
 {
 	struct fx *f = fx_new(1);
@@ -1654,6 +1689,7 @@ static Suite *sched_suite(void)
 	tc = tcase_create("contention");
 	tcase_add_checked_fixture(tc, NULL, fx_teardown);
 	tcase_add_test(tc, test_global_cap);
+	tcase_add_test(tc, test_lateness);
 	tcase_add_test(tc, test_provider_cap);
 	tcase_add_test(tc, test_contention_order);
 	tcase_add_test(tc, test_waiting_reason_slot_taken);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters.h"
 #include "config.h"
 #include "cred.h"
 #include "http.h"

@@ -1,11 +1,11 @@
-/* provider_openai: OpenAI chat completions and self-hosted OpenAI-compatible
+/* adapter_openai: OpenAI chat completions and self-hosted OpenAI-compatible
  * servers (vLLM, SGLang, llama.cpp) adapters (no I/O). */
-#ifndef WARMD_PROVIDER_OPENAI_H
-#define WARMD_PROVIDER_OPENAI_H
+#ifndef WARMD_ADAPTER_OPENAI_H
+#define WARMD_ADAPTER_OPENAI_H
 
 #include <stdbool.h>
 
-#include "provider.h"
+#include "adapter.h"
 
 /* OpenAI caches prompts of at least this many tokens. */
 #define OPENAI_MIN_CACHED_TOKENS 1024

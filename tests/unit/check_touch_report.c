@@ -1,4 +1,4 @@
-/* check_touch: the touch datagram parser (control/touch.c). */
+/* check_touch_report: the touch datagram parser (core/touch_report.c). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include "bounds.h"
-#include "touch.h"
+#include "touch_report.h"
 
 static int parse(const char *s, struct touch_report *r, struct errmsg *e)
 {
-	return touch_parse(s, strlen(s), r, e);
+	return touch_report_parse(s, strlen(s), r, e);
 }
 
 START_TEST(test_target_only)
@@ -106,15 +106,15 @@ START_TEST(test_binary_and_long)
 	struct touch_report r;
 	struct errmsg e;
 
-	ck_assert_int_eq(touch_parse("t\0hit", 5, &r, &e), -EINVAL);
+	ck_assert_int_eq(touch_report_parse("t\0hit", 5, &r, &e), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(e.text, "NUL"));
 	memset(big, 'a', sizeof(big));
-	ck_assert_int_eq(touch_parse(big, sizeof(big), &r, &e), -EINVAL);
+	ck_assert_int_eq(touch_report_parse(big, sizeof(big), &r, &e), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(e.text, "longer than"));
 	/* a 65-character name is not a name */
 	memset(big, 'a', 65);
-	ck_assert_int_eq(touch_parse(big, 65, &r, &e), -EINVAL);
-	ck_assert_int_eq(touch_parse(big, 64, &r, &e), 0);
+	ck_assert_int_eq(touch_report_parse(big, 65, &r, &e), -EINVAL);
+	ck_assert_int_eq(touch_report_parse(big, 64, &r, &e), 0);
 	ck_assert_uint_eq(strlen(r.target), 64);
 }
 END_TEST

@@ -1,4 +1,4 @@
-/* provider_anthropic: the Anthropic Messages API adapter (no I/O).
+/* adapter_anthropic: the Anthropic Messages API adapter (no I/O).
  *
  * How Anthropic's cache works decides what a correct warm is: entries are
  * written only at breakpoints (a block's cache_control, or a top-level
@@ -8,12 +8,15 @@
  * a short user turn is appended only when the template does not end with
  * one, after the automatic marker has been pinned to the template's last
  * block so the write still lands where the application's requests read. */
-#include "provider_anthropic.h"
+#include "adapter_anthropic.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
+#include "jsonscan.h"
 #include "jsonx.h"
 
 #define ANTHROPIC_MAX_BREAKPOINTS 4
@@ -292,7 +295,7 @@ static void note(struct warm_build *b, const char *text)
  * drop thinking or tool_choice (allow_edit), but only when its last
  * breakpoint is in tools or system: those cache levels survive such an edit,
  * the messages level does not. */
-static int choose_max_tokens(json_object *t, const struct cfg_target *ct, enum section last,
+static int choose_max_tokens(json_object *t, const struct adapter_target *ct, enum section last,
                              struct warm_build *b, const char **why)
 {
 	json_object *thinking = jsonx_get(t, "thinking"), *tc = jsonx_get(t, "tool_choice");
@@ -338,7 +341,7 @@ static int choose_max_tokens(json_object *t, const struct cfg_target *ct, enum s
 	return 0;
 }
 
-static int anthropic_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+static int anthropic_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                            struct errmsg *e)
 {
 	json_object *msgs, *last, *stream;
@@ -436,12 +439,34 @@ static int anthropic_headers(const char *key, struct provider_header *h)
 	return n;
 }
 
+/* The usual answer, read without json-c (jsonscan declines anything else). */
+static int anthropic_usage_fast(const char *body, size_t len, struct warm_usage *u)
+{
+	struct jsonscan_field f[] = {
+		{ "usage", JSONSCAN_OBJECT, false, 0 },
+		{ "usage.cache_read_input_tokens", JSONSCAN_INT, false, 0 },
+		{ "usage.cache_creation_input_tokens", JSONSCAN_INT, false, 0 },
+		{ "usage.input_tokens", JSONSCAN_INT, false, 0 },
+		{ "usage.output_tokens", JSONSCAN_INT, false, 0 },
+	};
+
+	if (jsonscan_fields(body, len, f, 5, BOUNDS_MAX_TOKENS) < 0 || !f[0].found)
+		return -1;
+	u->read = f[1].value;
+	u->write = f[2].value;
+	u->input = f[3].value;
+	u->output = f[4].value;
+	return 0;
+}
+
 static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u, struct errmsg *e)
 {
 	json_object *o = NULL, *usage;
 	int r;
 
 	memset(u, 0, sizeof(*u));
+	if (anthropic_usage_fast(body, len, u) == 0)
+		goto verdict;
 	r = jsonx_parse(body, len, 0, &o, e);
 	if (r < 0) {
 		errmsg_prefix(e, "response is not JSON");
@@ -462,6 +487,7 @@ static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u
 		return r;
 	}
 	json_object_put(o);
+verdict:
 	/* A write means the cache was cold at (part of) the prefix. */
 	u->result = u->write > 0 ? WARM_WRITE : u->read > 0 ? WARM_HIT : WARM_NONE;
 	return 0;

@@ -1,4 +1,4 @@
-/* check_provider_anthropic: the Anthropic adapter (core/provider_anthropic.c),
+/* check_adapter_anthropic: the Anthropic adapter (core/adapter_anthropic.c),
  * through template_from_bytes() and the ops table: the warm body byte for
  * byte, the breakpoint rules, versions, usage and error parsing, headers.
  *
@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider_anthropic.h"
+#include "adapter_anthropic.h"
+#include "adapters.h"
 #include "template.h"
 #include "testutil.h"
 

@@ -1,4 +1,4 @@
-/* provider_openai: OpenAI (chat completions and responses) and self-hosted
+/* adapter_openai: OpenAI (chat completions and responses) and self-hosted
  * OpenAI-compatible adapters.
  *
  * OpenAI caches every prompt of 1024+ tokens automatically, in 128-token
@@ -10,12 +10,15 @@
  * any pending tool calls). Usage without a write count (chat, older models)
  * counts a cold warm of a cacheable prompt as a write: the request populated
  * the cache. */
-#include "provider_openai.h"
+#include "adapter_openai.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
+#include "jsonscan.h"
 #include "jsonx.h"
 
 #define RESPONSES_MIN_OUTPUT 16
@@ -133,7 +136,7 @@ static bool responses_append_turn(json_object *items, struct warm_build *b)
 
 /* What both endpoints share: model, stream, the cache key, and the parts of
  * the version that are not the conversation itself. */
-static int common_fields(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+static int common_fields(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                          const char **ret_key, struct errmsg *e)
 {
 	static const char *const shaping[] = { "instructions", "tools", "response_format", "text",
@@ -172,7 +175,7 @@ static int common_fields(json_object *t, const struct cfg_target *ct, struct war
 }
 
 /* stream:false (and its options gone), the target's cache key added. */
-static void minimal_common(json_object *t, const struct cfg_target *ct, const char *key,
+static void minimal_common(json_object *t, const struct adapter_target *ct, const char *key,
                            struct warm_build *b)
 {
 	json_object *stream = jsonx_get(t, "stream");
@@ -207,7 +210,7 @@ static int finish(json_object *t, struct warm_build *b, struct errmsg *e)
 	return 0;
 }
 
-static int chat_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+static int chat_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                       struct errmsg *e)
 {
 	json_object *msgs = jsonx_get(t, "messages"), *last;
@@ -274,7 +277,7 @@ static bool responses_ends_with_user(json_object *input)
 	return role && strcmp(role, "user") == 0 && (!type || strcmp(type, "message") == 0);
 }
 
-static int responses_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+static int responses_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                            struct errmsg *e)
 {
 	json_object *input = jsonx_get(t, "input"), *opts;
@@ -324,7 +327,7 @@ static int responses_build(json_object *t, const struct cfg_target *ct, struct w
 	return finish(t, b, e);
 }
 
-static int openai_build(json_object *t, const struct cfg_target *ct, struct warm_build *b,
+static int openai_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                         struct errmsg *e)
 {
 	enum endpoint ep = ct ? ct->endpoint : ENDPOINT_AUTO;
@@ -360,6 +363,68 @@ static int openai_headers(const char *key, struct provider_header *h)
 /* Chat reports prompt_tokens / prompt_tokens_details; responses reports
  * input_tokens / input_tokens_details (with cache_write_tokens on models
  * that bill writes); llama.cpp reports timings.cache_n. */
+/* The usual answer, read without json-c (jsonscan declines anything else):
+ * the same numbers the tree walk below would take. */
+static int usage_fast(const char *body, size_t len, bool compat, int64_t *prompt,
+                      int64_t *completion, int64_t *cached, int64_t *written, bool *responses)
+{
+	enum {
+		USAGE,
+		IN,
+		PROMPT,
+		OUT,
+		COMPLETION,
+		IN_DET,
+		IN_CACHED,
+		IN_WRITE,
+		PR_DET,
+		PR_CACHED,
+		PR_WRITE,
+		TIMINGS,
+		CACHE_N,
+		PROMPT_N,
+		NFIELDS
+	};
+	struct jsonscan_field f[NFIELDS] = {
+		[USAGE] = { "usage", JSONSCAN_OBJECT, false, 0 },
+		[IN] = { "usage.input_tokens", JSONSCAN_INT, false, 0 },
+		[PROMPT] = { "usage.prompt_tokens", JSONSCAN_INT, false, 0 },
+		[OUT] = { "usage.output_tokens", JSONSCAN_INT, false, 0 },
+		[COMPLETION] = { "usage.completion_tokens", JSONSCAN_INT, false, 0 },
+		[IN_DET] = { "usage.input_tokens_details", JSONSCAN_OBJECT, false, 0 },
+		[IN_CACHED] = { "usage.input_tokens_details.cached_tokens", JSONSCAN_INT, false,
+		                0 },
+		[IN_WRITE] = { "usage.input_tokens_details.cache_write_tokens", JSONSCAN_INT, false,
+		               0 },
+		[PR_DET] = { "usage.prompt_tokens_details", JSONSCAN_OBJECT, false, 0 },
+		[PR_CACHED] = { "usage.prompt_tokens_details.cached_tokens", JSONSCAN_INT, false,
+		                0 },
+		[PR_WRITE] = { "usage.prompt_tokens_details.cache_write_tokens", JSONSCAN_INT,
+		               false, 0 },
+		[TIMINGS] = { "timings", JSONSCAN_OBJECT, false, 0 },
+		[CACHE_N] = { "timings.cache_n", JSONSCAN_INT, false, 0 },
+		[PROMPT_N] = { "timings.prompt_n", JSONSCAN_INT, false, 0 },
+	};
+	int det;
+
+	if (jsonscan_fields(body, len, f, NFIELDS, BOUNDS_MAX_TOKENS) < 0 || !f[USAGE].found)
+		return -1;
+	*responses = f[IN].found && !f[PROMPT].found;
+	*prompt = *responses ? f[IN].value : f[PROMPT].value;
+	*completion = *responses ? f[OUT].value : f[COMPLETION].value;
+	det = *responses ? IN_DET : PR_DET;
+	if (f[det].found) {
+		*cached = f[det + 1].value;
+		if (f[det + 2].found)
+			*written = f[det + 2].value;
+	} else if (compat && f[TIMINGS].found) {
+		*cached = f[CACHE_N].value;
+		if (f[PROMPT_N].found && !f[PROMPT].found)
+			*prompt = *cached + f[PROMPT_N].value;
+	}
+	return 0;
+}
+
 static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool compat,
                        struct errmsg *e)
 {
@@ -370,6 +435,11 @@ static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool 
 	int r;
 
 	memset(u, 0, sizeof(*u));
+	if (usage_fast(body, len, compat, &prompt, &completion, &cached, &written, &responses) ==
+	    0) {
+		r = 0;
+		goto verdict;
+	}
 	r = jsonx_parse(body, len, 0, &o, e);
 	if (r < 0) {
 		errmsg_prefix(e, "response is not JSON");
@@ -411,6 +481,7 @@ static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool 
 	}
 	if (r < 0)
 		goto out;
+verdict:
 	if (cached > prompt && prompt > 0) {
 		r = errmsg_set(e, -EPROTO, "cached_tokens %lld exceeds %s %lld", (long long)cached,
 		               responses ? "input_tokens" : "prompt_tokens", (long long)prompt);

@@ -1,0 +1,122 @@
+/* adapter: the interface every provider kind implements, and the helpers
+ * adapters share.
+ *
+ * An adapter turns a template into a warm (build), names the headers that
+ * carry a key (headers), and reads a provider's answers (parse_ok,
+ * parse_error). It does no I/O and never logs, so it is unit-tested on
+ * canned bodies; a new provider kind is a new adapter file with its own
+ * fixtures, an entry in the registry (adapters.h) and a config kind name
+ * (docs/providers.md).
+ * The runtime provider object (endpoint, credential, limits) is
+ * runtime/provider.h. */
+#ifndef WARMD_ADAPTER_H
+#define WARMD_ADAPTER_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "errmsg.h"
+
+enum provider_kind { PROVIDER_ANTHROPIC, PROVIDER_OPENAI, PROVIDER_OPENAI_COMPAT };
+enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT, ENDPOINT_RESPONSES };
+enum warm_mode { WARM_MODE_MINIMAL, WARM_MODE_PREWARM };
+
+/* Edits a target may allow warmd to make (allow_edit), bit flags. */
+#define ALLOW_EDIT_THINKING    1u
+#define ALLOW_EDIT_TOOL_CHOICE 2u
+
+enum warm_result { WARM_HIT, WARM_WRITE, WARM_NONE, WARM_ERROR };
+
+const char *warm_result_name(enum warm_result r);
+
+#define PROVIDER_MAX_BREAKPOINTS 4
+
+/* What build() may know of a target beyond its template: the settings of
+ * warmd.conf that change its warm (the configuration fills it from a
+ * struct cfg_target; adapters do not depend on the configuration). */
+struct adapter_target {
+	enum endpoint endpoint;
+	enum warm_mode warm_mode;
+	unsigned allow_edit;   /* ALLOW_EDIT_* */
+	const char *cache_key; /* OpenAI prompt_cache_key, or NULL */
+};
+
+/* What a template turns into: built once per version and reused for every warm. */
+struct warm_build {
+	char *body; /* the warm request body (malloc'd) */
+	size_t body_len;
+	char *model;            /* malloc'd, or NULL */
+	struct buf prefix;      /* canonical cached prefix: what the version hashes */
+	long prefix_tokens_est; /* rough estimate from the prefix size */
+	const char *path;       /* appended to base_url: "/v1/messages" */
+	enum endpoint endpoint;
+	int max_tokens;     /* the output budget the warm asks for */
+	double ttl_s;       /* the cache TTL the template asks for, 0 when it does not say */
+	long min_cacheable; /* the model's minimum cacheable prefix, 0 when unknown */
+	/* Hashes of the canonical prefix at each cache breakpoint, in order (the
+	 * last is the version): what another target's prefix may extend. */
+	char bp_hashes[PROVIDER_MAX_BREAKPOINTS][65];
+	int nbp;
+	char unwarmable[256]; /* non-empty: no minimal warm exists, and why */
+	char notes[256];      /* what the warm changed, for logs and status */
+};
+
+void warm_build_free(struct warm_build *b);
+
+/* Usage parsed from a response. */
+struct warm_usage {
+	enum warm_result result;
+	int64_t read;   /* tokens read from the cache */
+	int64_t write;  /* tokens written to the cache */
+	int64_t input;  /* uncached input tokens */
+	int64_t output; /* output tokens */
+};
+
+/* One header line: "name: prefix value". value may be the API key. */
+struct provider_header {
+	const char *name;
+	const char *prefix;
+	const char *value;
+};
+#define PROVIDER_MAX_HEADERS 4
+
+struct provider_ops {
+	enum provider_kind kind;
+	bool key_required;
+	/* Builds the warm for a parsed template (which it may modify); t may
+	 * be NULL (the defaults). Returns 0, or -EINVAL with e saying what in
+	 * the template is wrong. */
+	int (*build)(json_object *tmpl, const struct adapter_target *t, struct warm_build *ret,
+	             struct errmsg *e);
+	/* Fills up to PROVIDER_MAX_HEADERS headers; key may be NULL. Returns the count. */
+	int (*headers)(const char *key, struct provider_header *out);
+	/* Parses a 2xx body into usage. -EPROTO with e on a body that makes no sense. */
+	int (*parse_ok)(const char *body, size_t len, struct warm_usage *ret, struct errmsg *e);
+	/* Extracts the provider's own error text from a non-2xx body into e
+	 * (type and message); leaves a generic text when the body has none. */
+	void (*parse_error)(long status, const char *body, size_t len, struct errmsg *e);
+};
+
+/* Shared by adapters: "HTTP 529 overloaded_error: Overloaded", or the start
+ * of the body (printable characters only) when the body has no message. */
+void provider_error_text(long status, const char *type, const char *message, const char *body,
+                         size_t len, struct errmsg *e);
+
+/* Shared by adapters: the provider's own error text from a JSON error body
+ * {"error":{"message":...}}, naming the error by the first of type_keys
+ * present in it (NULL-terminated); falls back to provider_error_text(). */
+void provider_error_from_body(long status, const char *body, size_t len,
+                              const char *const *type_keys, struct errmsg *e);
+
+/* Shared by adapters: the hex SHA-256 of data[0..len) into out[65]. */
+void provider_hash(const char *data, size_t len, char out[65]);
+
+/* Shared by adapters: reads an optional non-negative integer usage field.
+ * Absent or null gives 0; another type, a negative value or one above
+ * BOUNDS_MAX_TOKENS (common/bounds.h) fails with e (and *ret is 0). */
+int provider_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,
+                         struct errmsg *e);
+
+#endif

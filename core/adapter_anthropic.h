@@ -1,0 +1,11 @@
+/* adapter_anthropic: the Anthropic Messages API adapter (no I/O). */
+#ifndef WARMD_ADAPTER_ANTHROPIC_H
+#define WARMD_ADAPTER_ANTHROPIC_H
+
+#include "adapter.h"
+
+#define ANTHROPIC_VERSION "2023-06-01"
+
+extern const struct provider_ops provider_anthropic_ops;
+
+#endif

@@ -1,0 +1,12 @@
+/* adapters: the registry, which adapter serves each provider kind. Kept
+ * apart from the interface (adapter.h) that the adapters include, so that
+ * only the registry knows them all. A new kind is an entry here. */
+#ifndef WARMD_ADAPTERS_H
+#define WARMD_ADAPTERS_H
+
+#include "adapter.h"
+
+/* The adapter of kind (never NULL for a kind the configuration accepts). */
+const struct provider_ops *provider_ops_for(enum provider_kind kind);
+
+#endif

@@ -1,0 +1,268 @@
+/* check_state: the state file (runtime/state.c) on a target set built by
+ * hand and a real loop: what is written reads back into a fresh set (the
+ * restart), a changed version keeps its counters but not its cache, a bad
+ * entry or field costs only itself, a file that is not a state file is
+ * moved aside, and a change is written a little later on its own. */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "log.h"
+#include "policy.h"
+#include "state.h"
+#include "testutil.h"
+#include "tset.h"
+
+struct fx {
+	uv_loop_t loop;
+	char *dir;
+	char path[4200];
+	struct tset *x;
+	struct target *support, *blue, *notes;
+	struct state *st;
+};
+
+/* The same three targets as every run of warmd with this configuration:
+ * the support bot, a blue/green lane and an adaptive one. */
+static void fx_set(struct fx *f, const char *support_text)
+{
+	struct provider *p;
+
+	f->x = tset_new();
+	p = tset_provider(f->x, "local", NULL);
+	f->support = tset_target(f->x, p, "support", support_text);
+	f->blue = tset_lane(f->x, p, "billing", "blue", 90, "Billing.");
+	f->notes = tset_target(f->x, p, "notes", "Release notes.");
+	f->notes->policy = POLICY_ADAPTIVE;
+	f->notes->gaps = calloc(1, sizeof(*f->notes->gaps));
+	ck_assert_ptr_nonnull(f->notes->gaps);
+	f->st = state_open(&f->loop, &f->x->set, f->path);
+}
+
+static void fx_init(struct fx *f)
+{
+	memset(f, 0, sizeof(*f));
+	ck_assert_int_eq(uv_loop_init(&f->loop), 0);
+	f->dir = tu_tmpdir();
+	ck_assert_ptr_nonnull(f->dir);
+	snprintf(f->path, sizeof(f->path), "%s/state.json", f->dir);
+	fx_set(f, "Support.");
+}
+
+/* A restart: the state closed, a fresh set of the same configuration. */
+static void fx_restart(struct fx *f, const char *support_text)
+{
+	state_close(f->st);
+	ck_assert_int_eq(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	tset_free(f->x);
+	fx_set(f, support_text);
+}
+
+static void fx_fini(struct fx *f)
+{
+	state_close(f->st);
+	ck_assert_int_eq(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(uv_loop_close(&f->loop), 0);
+	tset_free(f->x);
+	tu_rmrf(f->dir);
+	free(f->dir);
+}
+
+static int corrupt_files(const struct fx *f)
+{
+	DIR *d = opendir(f->dir);
+	struct dirent *de;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)))
+		n += strncmp(de->d_name, "state.json.corrupt-", 19) == 0;
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_round_trip)
+{
+	double now = TSET_T0;
+	bool paused_all = false;
+	struct fx f;
+
+	fx_init(&f);
+	f.support->warms = 40;
+	f.support->hits = 30;
+	f.support->writes = 9;
+	f.support->errors = 1;
+	f.support->touches = 12;
+	f.support->cost_pico = 1234567;
+	f.support->saved_pico = 7654321;
+	f.support->prefix_tokens = 2048;
+	tset_warm(f.x, f.support);
+	snprintf(f.support->last_error, sizeof(f.support->last_error), "HTTP 529 overloaded");
+	for (int k = 0; k < 5; k++)
+		target_touch_record(f.support, now - 600 + 100 * k);
+	f.blue->weight = 40;
+	f.blue->prev_weight = 90;
+	f.blue->paused = true;
+	for (int k = 0; k < 20; k++)
+		policy_gap_observe(f.notes->gaps, now - 86400 + 3000 * k, 60 * k, 300);
+	f.x->set.paused_all = true;
+	ck_assert_int_eq(state_flush(f.st), 0);
+
+	fx_restart(&f, "Support.");
+	ck_assert_int_eq(state_restore(f.st, &paused_all), 3);
+	ck_assert(paused_all);
+	ck_assert_uint_eq(f.support->warms, 40);
+	ck_assert_uint_eq(f.support->hits, 30);
+	ck_assert_uint_eq(f.support->writes, 9);
+	ck_assert_uint_eq(f.support->errors, 1);
+	ck_assert_uint_eq(f.support->touches, 12);
+	ck_assert_int_eq(f.support->cost_pico, 1234567);
+	ck_assert_int_eq(f.support->saved_pico, 7654321);
+	ck_assert_int_eq(f.support->prefix_tokens, 2048);
+	ck_assert_double_eq(f.support->expires_at, now + 300); /* still warm: not warmed again */
+	ck_assert(f.support->refreshed_by_warm);
+	ck_assert_str_eq(f.support->last_error, "HTTP 529 overloaded");
+	ck_assert_uint_eq(f.support->touch_n, 5);
+	ck_assert_uint_eq(target_touch_at(f.support, 4), (uint32_t)(now - 200));
+	ck_assert_uint_eq(f.support->nversions, 1);
+	ck_assert_int_eq(f.blue->weight, 40); /* a shift survives while the config's weight stays */
+	ck_assert_int_eq(f.blue->prev_weight, 90);
+	ck_assert(f.blue->paused);
+	ck_assert_uint_eq(f.notes->gaps->total, 20);
+	fx_fini(&f);
+}
+END_TEST
+
+/* The support bot's template changed meanwhile: its counters stay, what
+ * warmd knew of the old version's cache does not. */
+START_TEST(test_new_version_starts_cold)
+{
+	bool paused_all = true;
+	struct fx f;
+
+	fx_init(&f);
+	f.support->hits = 7;
+	tset_warm(f.x, f.support);
+	ck_assert_int_eq(state_flush(f.st), 0);
+	fx_restart(&f, "Support, reworded.");
+	ck_assert_int_eq(state_restore(f.st, &paused_all), 3);
+	ck_assert(!paused_all);
+	ck_assert_uint_eq(f.support->hits, 7);
+	ck_assert_double_eq(f.support->expires_at, 0);
+	ck_assert_double_eq(f.support->last_refresh, 0);
+	ck_assert_uint_eq(f.support->nversions, 2); /* the old one in the history */
+	fx_fini(&f);
+}
+END_TEST
+
+/* A bad entry costs that entry, a bad field that field. */
+START_TEST(test_bad_entries)
+{
+	char text[2048];
+	bool paused_all;
+	struct fx f;
+	FILE *fp;
+
+	fx_init(&f);
+	snprintf(text, sizeof(text),
+	         "{\"format\":\"warmd-state\",\"format_version\":1,\"targets\":{"
+	         "\"support\":42,"
+	         "\"notes\":{\"url\":\"%s\"},"
+	         "\"billing@blue\":{\"version\":\"%s\",\"url\":\"%s\",\"warms\":-5,\"hits\":3,"
+	         "\"expires_at\":1e300,\"paused\":\"yes\"},"
+	         "\"gone\":{\"version\":\"x\",\"url\":\"y\",\"hits\":1}}}",
+	         f.notes->tmpl->url, f.blue->tmpl->version, f.blue->tmpl->url);
+	fp = fopen(f.path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(text, fp);
+	fclose(fp);
+	ck_assert_int_eq(state_restore(f.st, &paused_all), 1);
+	ck_assert_uint_eq(f.blue->hits, 3);
+	ck_assert_uint_eq(f.blue->warms, 0);        /* -5 is no count */
+	ck_assert_double_eq(f.blue->expires_at, 0); /* nor 1e300 a time */
+	ck_assert(!f.blue->paused);
+	ck_assert_uint_eq(f.support->hits, 0);
+	ck_assert_int_eq(corrupt_files(&f), 0); /* the file itself was fine */
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_not_a_state_file)
+{
+	bool paused_all;
+	struct fx f;
+	char *p;
+
+	fx_init(&f);
+	ck_assert_int_eq(state_restore(f.st, &paused_all), 0); /* none yet: a fresh start */
+	ck_assert_int_eq(corrupt_files(&f), 0);
+	p = tu_write(f.dir, "state.json", "{\"format\":\"something else\"}");
+	free(p);
+	ck_assert_int_eq(state_restore(f.st, &paused_all), 0);
+	ck_assert_int_eq(corrupt_files(&f), 1);
+	ck_assert_int_eq(access(f.path, F_OK), -1);
+	p = tu_write(f.dir, "state.json", "not JSON at all");
+	free(p);
+	ck_assert_int_eq(state_restore(f.st, &paused_all), 0);
+	ck_assert_int_ge(corrupt_files(&f), 1);
+	ck_assert_int_eq(access(f.path, F_OK), -1);
+	fx_fini(&f);
+}
+END_TEST
+
+static void tick_cb(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* state_changed() writes the file soon, from a worker, on its own. */
+START_TEST(test_changed_is_written_later)
+{
+	bool paused_all;
+	uv_timer_t tick;
+	struct fx f;
+	int spins = 0;
+
+	fx_init(&f);
+	f.support->hits = 5;
+	state_changed(f.st);
+	ck_assert_int_eq(access(f.path, F_OK), -1); /* not at once */
+	uv_timer_init(&f.loop, &tick);
+	uv_timer_start(&tick, tick_cb, 50, 50);
+	while (access(f.path, F_OK) != 0 && spins++ < 100) /* at most 5 s */
+		uv_run(&f.loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(&f.loop, UV_RUN_NOWAIT); /* tick lives on this stack: its close ends here */
+	ck_assert_int_eq(access(f.path, F_OK), 0);
+	fx_restart(&f, "Support.");
+	ck_assert_int_eq(state_restore(f.st, &paused_all), 3);
+	ck_assert_uint_eq(f.support->hits, 5);
+	fx_fini(&f);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("state");
+	TCase *tc = tcase_create("state");
+	SRunner *sr;
+	int failed;
+
+	log_set_level(LOG_ERR);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_new_version_starts_cold);
+	tcase_add_test(tc, test_bad_entries);
+	tcase_add_test(tc, test_not_a_state_file);
+	tcase_add_test(tc, test_changed_is_written_later);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
