@@ -3,6 +3,7 @@
  * with named versions expanded into one target per version. */
 #include "config.h"
 
+#include <errno.h>
 #include <libconfig.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -10,7 +11,7 @@
 #include <string.h>
 
 #include "config_internal.h"
-#include "sched.h"
+#include "sched_rules.h"
 #include "xalloc.h"
 
 static const char *const policy_names[] = { "always", "manual", "schedule", "adaptive", NULL };
