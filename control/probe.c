@@ -219,7 +219,7 @@ static void shot_done_cb(struct http_req *req)
 	struct shot *s = &p->shots[p->i];
 	struct warm_usage u = { 0 };
 	struct errmsg e = { "" };
-	const struct provider_ops *ops = p->t->prov->ops;
+	const struct adapter_ops *ops = p->t->prov->ops;
 
 	cred_scrub_answer(req); /* before anything reads it, as warm.c does */
 	s->latency_ms = req->total_s * 1000;

@@ -54,8 +54,8 @@ static size_t printable_copy(char *dst, size_t n, const char *src, size_t len)
 /* The text is built from the answer as warm.c and probe.c received it,
  * already scrubbed of keys (cred_scrub_answer()); they scrub the result
  * again, for keys that JSON escapes hid until the message was decoded. */
-void provider_error_text(long status, const char *type, const char *message, const char *body,
-                         size_t len, struct errmsg *e)
+void adapter_error_text(long status, const char *type, const char *message, const char *body,
+                        size_t len, struct errmsg *e)
 {
 	char excerpt[161], msg[sizeof(e->text)], kind[128];
 	size_t n;
@@ -77,8 +77,8 @@ void provider_error_text(long status, const char *type, const char *message, con
 		errmsg_set(e, -EPROTO, "HTTP %ld with an empty body", status);
 }
 
-void provider_error_from_body(long status, const char *body, size_t len,
-                              const char *const *type_keys, struct errmsg *e)
+void adapter_error_from_body(long status, const char *body, size_t len,
+                             const char *const *type_keys, struct errmsg *e)
 {
 	json_object *o = NULL, *err;
 	const char *type = NULL;
@@ -88,17 +88,17 @@ void provider_error_from_body(long status, const char *body, size_t len,
 		if (err && jsonx_get_str(err, "message")) {
 			for (const char *const *k = type_keys; *k && !type; k++)
 				type = jsonx_get_str(err, *k);
-			provider_error_text(status, type, jsonx_get_str(err, "message"), body, len,
-			                    e);
+			adapter_error_text(status, type, jsonx_get_str(err, "message"), body, len,
+			                   e);
 			json_object_put(o);
 			return;
 		}
 		json_object_put(o);
 	}
-	provider_error_text(status, NULL, NULL, body, len, e);
+	adapter_error_text(status, NULL, NULL, body, len, e);
 }
 
-void provider_hash(const char *data, size_t len, char out[65])
+void adapter_hash(const char *data, size_t len, char out[65])
 {
 	unsigned char md[32];
 
@@ -107,8 +107,8 @@ void provider_hash(const char *data, size_t len, char out[65])
 		sprintf(out + 2 * i, "%02x", md[i]);
 }
 
-int provider_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,
-                         struct errmsg *e)
+int adapter_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,
+                        struct errmsg *e)
 {
 	json_object *v = jsonx_get(usage, key);
 	int64_t n;

@@ -31,7 +31,7 @@ enum warm_result { WARM_HIT, WARM_WRITE, WARM_NONE, WARM_ERROR };
 
 const char *warm_result_name(enum warm_result r);
 
-#define PROVIDER_MAX_BREAKPOINTS 4
+#define ADAPTER_MAX_BREAKPOINTS 4
 
 /* What build() may know of a target beyond its template: the settings of
  * warmd.conf that change its warm (the configuration fills it from a
@@ -57,7 +57,7 @@ struct warm_build {
 	long min_cacheable; /* the model's minimum cacheable prefix, 0 when unknown */
 	/* Hashes of the canonical prefix at each cache breakpoint, in order (the
 	 * last is the version): what another target's prefix may extend. */
-	char bp_hashes[PROVIDER_MAX_BREAKPOINTS][65];
+	char bp_hashes[ADAPTER_MAX_BREAKPOINTS][65];
 	int nbp;
 	char unwarmable[256]; /* non-empty: no minimal warm exists, and why */
 	char notes[256];      /* what the warm changed, for logs and status */
@@ -75,14 +75,14 @@ struct warm_usage {
 };
 
 /* One header line: "name: prefix value". value may be the API key. */
-struct provider_header {
+struct adapter_header {
 	const char *name;
 	const char *prefix;
 	const char *value;
 };
-#define PROVIDER_MAX_HEADERS 4
+#define ADAPTER_MAX_HEADERS 4
 
-struct provider_ops {
+struct adapter_ops {
 	enum provider_kind kind;
 	bool key_required;
 	/* Builds the warm for a parsed template (which it may modify); t may
@@ -90,8 +90,8 @@ struct provider_ops {
 	 * the template is wrong. */
 	int (*build)(json_object *tmpl, const struct adapter_target *t, struct warm_build *ret,
 	             struct errmsg *e);
-	/* Fills up to PROVIDER_MAX_HEADERS headers; key may be NULL. Returns the count. */
-	int (*headers)(const char *key, struct provider_header *out);
+	/* Fills up to ADAPTER_MAX_HEADERS headers; key may be NULL. Returns the count. */
+	int (*headers)(const char *key, struct adapter_header *out);
 	/* Parses a 2xx body into usage. -EPROTO with e on a body that makes no sense. */
 	int (*parse_ok)(const char *body, size_t len, struct warm_usage *ret, struct errmsg *e);
 	/* Extracts the provider's own error text from a non-2xx body into e
@@ -101,22 +101,22 @@ struct provider_ops {
 
 /* Shared by adapters: "HTTP 529 overloaded_error: Overloaded", or the start
  * of the body (printable characters only) when the body has no message. */
-void provider_error_text(long status, const char *type, const char *message, const char *body,
-                         size_t len, struct errmsg *e);
+void adapter_error_text(long status, const char *type, const char *message, const char *body,
+                        size_t len, struct errmsg *e);
 
 /* Shared by adapters: the provider's own error text from a JSON error body
  * {"error":{"message":...}}, naming the error by the first of type_keys
- * present in it (NULL-terminated); falls back to provider_error_text(). */
-void provider_error_from_body(long status, const char *body, size_t len,
-                              const char *const *type_keys, struct errmsg *e);
+ * present in it (NULL-terminated); falls back to adapter_error_text(). */
+void adapter_error_from_body(long status, const char *body, size_t len,
+                             const char *const *type_keys, struct errmsg *e);
 
 /* Shared by adapters: the hex SHA-256 of data[0..len) into out[65]. */
-void provider_hash(const char *data, size_t len, char out[65]);
+void adapter_hash(const char *data, size_t len, char out[65]);
 
 /* Shared by adapters: reads an optional non-negative integer usage field.
  * Absent or null gives 0; another type, a negative value or one above
  * BOUNDS_MAX_TOKENS (common/bounds.h) fails with e (and *ret is 0). */
-int provider_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,
-                         struct errmsg *e);
+int adapter_usage_field(json_object *usage, const char *path, const char *key, int64_t *ret,
+                        struct errmsg *e);
 
 #endif

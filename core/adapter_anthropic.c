@@ -120,8 +120,8 @@ static int scan_block(json_object *block, const char *kind, const char *where, s
 	if (!marks)
 		return 0;
 	s->explicit_n += marks;
-	for (int k = 0; k < marks && s->b->nbp < PROVIDER_MAX_BREAKPOINTS; k++)
-		provider_hash(prefix->data, prefix->len, s->b->bp_hashes[s->b->nbp++]);
+	for (int k = 0; k < marks && s->b->nbp < ADAPTER_MAX_BREAKPOINTS; k++)
+		adapter_hash(prefix->data, prefix->len, s->b->bp_hashes[s->b->nbp++]);
 	s->last_section = sec;
 	s->last_ttl = s->ttl;
 	return 1; /* a breakpoint: the prefix may end here */
@@ -201,8 +201,8 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 		if (r2 < 0)
 			return r2;
 		s->automatic = true;
-		if (b->nbp < PROVIDER_MAX_BREAKPOINTS)
-			provider_hash(b->prefix.data, b->prefix.len, b->bp_hashes[b->nbp++]);
+		if (b->nbp < ADAPTER_MAX_BREAKPOINTS)
+			adapter_hash(b->prefix.data, b->prefix.len, b->bp_hashes[b->nbp++]);
 		s->last_section = SEC_MESSAGES; /* it marks the request's last block */
 		s->last_ttl = s->ttl;
 		keep = b->prefix.len;
@@ -428,14 +428,14 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 	return 0;
 }
 
-static int anthropic_headers(const char *key, struct provider_header *h)
+static int anthropic_headers(const char *key, struct adapter_header *h)
 {
 	int n = 0;
 
-	h[n++] = (struct provider_header){ "content-type", NULL, "application/json" };
-	h[n++] = (struct provider_header){ "anthropic-version", NULL, ANTHROPIC_VERSION };
+	h[n++] = (struct adapter_header){ "content-type", NULL, "application/json" };
+	h[n++] = (struct adapter_header){ "anthropic-version", NULL, ANTHROPIC_VERSION };
 	if (key)
-		h[n++] = (struct provider_header){ "x-api-key", NULL, key };
+		h[n++] = (struct adapter_header){ "x-api-key", NULL, key };
 	return n;
 }
 
@@ -477,12 +477,11 @@ static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u
 		json_object_put(o);
 		return errmsg_set(e, -EPROTO, "response has no usage object");
 	}
-	if ((r = provider_usage_field(usage, "usage", "cache_read_input_tokens", &u->read, e)) <
+	if ((r = adapter_usage_field(usage, "usage", "cache_read_input_tokens", &u->read, e)) < 0 ||
+	    (r = adapter_usage_field(usage, "usage", "cache_creation_input_tokens", &u->write, e)) <
 	            0 ||
-	    (r = provider_usage_field(usage, "usage", "cache_creation_input_tokens", &u->write,
-	                              e)) < 0 ||
-	    (r = provider_usage_field(usage, "usage", "input_tokens", &u->input, e)) < 0 ||
-	    (r = provider_usage_field(usage, "usage", "output_tokens", &u->output, e)) < 0) {
+	    (r = adapter_usage_field(usage, "usage", "input_tokens", &u->input, e)) < 0 ||
+	    (r = adapter_usage_field(usage, "usage", "output_tokens", &u->output, e)) < 0) {
 		json_object_put(o);
 		return r;
 	}
@@ -497,10 +496,10 @@ static void anthropic_parse_error(long status, const char *body, size_t len, str
 {
 	static const char *const type_keys[] = { "type", NULL };
 
-	provider_error_from_body(status, body, len, type_keys, e);
+	adapter_error_from_body(status, body, len, type_keys, e);
 }
 
-const struct provider_ops provider_anthropic_ops = {
+const struct adapter_ops adapter_anthropic_ops = {
 	.kind = PROVIDER_ANTHROPIC,
 	.key_required = true,
 	.build = anthropic_build,

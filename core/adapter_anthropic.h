@@ -6,6 +6,6 @@
 
 #define ANTHROPIC_VERSION "2023-06-01"
 
-extern const struct provider_ops provider_anthropic_ops;
+extern const struct adapter_ops adapter_anthropic_ops;
 
 #endif

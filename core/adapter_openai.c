@@ -23,7 +23,7 @@
 
 #define RESPONSES_MIN_OUTPUT 16
 
-bool provider_openai_is_reasoning_model(const char *m)
+bool adapter_openai_is_reasoning_model(const char *m)
 {
 	return (m[0] == 'o' && m[1] >= '1' && m[1] <= '9') || strncmp(m, "gpt-5", 5) == 0;
 }
@@ -246,7 +246,7 @@ static int chat_build(json_object *t, const struct adapter_target *ct, struct wa
 			json_object_object_add(t, "max_tokens", json_object_new_int(1));
 			note(b, "max_tokens 1");
 		}
-	} else if (provider_openai_is_reasoning_model(b->model)) {
+	} else if (adapter_openai_is_reasoning_model(b->model)) {
 		json_object_object_add(t, "max_completion_tokens", json_object_new_int(1));
 		note(b, "max_completion_tokens 1");
 	} else {
@@ -350,13 +350,13 @@ static int openai_build(json_object *t, const struct adapter_target *ct, struct 
 	return ep == ENDPOINT_RESPONSES ? responses_build(t, ct, b, e) : chat_build(t, ct, b, e);
 }
 
-static int openai_headers(const char *key, struct provider_header *h)
+static int openai_headers(const char *key, struct adapter_header *h)
 {
 	int n = 0;
 
-	h[n++] = (struct provider_header){ "content-type", NULL, "application/json" };
+	h[n++] = (struct adapter_header){ "content-type", NULL, "application/json" };
 	if (key)
-		h[n++] = (struct provider_header){ "authorization", "Bearer ", key };
+		h[n++] = (struct adapter_header){ "authorization", "Bearer ", key };
 	return n;
 }
 
@@ -454,24 +454,24 @@ static int parse_usage(const char *body, size_t len, struct warm_usage *u, bool 
 	details = jsonx_get(usage, responses ? "input_tokens_details" : "prompt_tokens_details");
 	dpath = responses ? "usage.input_tokens_details" : "usage.prompt_tokens_details";
 	timings = jsonx_get(o, "timings");
-	if ((r = provider_usage_field(usage, "usage", responses ? "input_tokens" : "prompt_tokens",
-	                              &prompt, e)) < 0 ||
-	    (r = provider_usage_field(usage, "usage",
-	                              responses ? "output_tokens" : "completion_tokens",
-	                              &completion, e)) < 0)
+	if ((r = adapter_usage_field(usage, "usage", responses ? "input_tokens" : "prompt_tokens",
+	                             &prompt, e)) < 0 ||
+	    (r = adapter_usage_field(usage, "usage",
+	                             responses ? "output_tokens" : "completion_tokens", &completion,
+	                             e)) < 0)
 		goto out;
 	if (details && json_object_is_type(details, json_type_object)) {
-		r = provider_usage_field(details, dpath, "cached_tokens", &cached, e);
+		r = adapter_usage_field(details, dpath, "cached_tokens", &cached, e);
 		if (r == 0 && jsonx_get(details, "cache_write_tokens"))
-			r = provider_usage_field(details, dpath, "cache_write_tokens", &written, e);
+			r = adapter_usage_field(details, dpath, "cache_write_tokens", &written, e);
 	} else if (details) {
 		r = errmsg_set(e, -EPROTO, "%s is not an object", dpath);
 	} else if (compat && timings && json_object_is_type(timings, json_type_object)) {
 		/* llama.cpp server reports reused KV cells here. */
-		r = provider_usage_field(timings, "timings", "cache_n", &cached, e);
+		r = adapter_usage_field(timings, "timings", "cache_n", &cached, e);
 		if (r == 0 && jsonx_get(timings, "prompt_n")) {
 			int64_t fresh = 0;
-			r = provider_usage_field(timings, "timings", "prompt_n", &fresh, e);
+			r = adapter_usage_field(timings, "timings", "prompt_n", &fresh, e);
 			if (r == 0 && !jsonx_get(usage, "prompt_tokens") &&
 			    __builtin_add_overflow(cached, fresh, &prompt))
 				r = errmsg_set(
@@ -530,10 +530,10 @@ static void openai_parse_error(long status, const char *body, size_t len, struct
 {
 	static const char *const type_keys[] = { "code", "type", NULL };
 
-	provider_error_from_body(status, body, len, type_keys, e);
+	adapter_error_from_body(status, body, len, type_keys, e);
 }
 
-const struct provider_ops provider_openai_ops = {
+const struct adapter_ops adapter_openai_ops = {
 	.kind = PROVIDER_OPENAI,
 	.key_required = true,
 	.build = openai_build,
@@ -542,7 +542,7 @@ const struct provider_ops provider_openai_ops = {
 	.parse_error = openai_parse_error,
 };
 
-const struct provider_ops provider_openai_compat_ops = {
+const struct adapter_ops adapter_openai_compat_ops = {
 	.kind = PROVIDER_OPENAI_COMPAT,
 	.key_required = false,
 	.build = openai_build,

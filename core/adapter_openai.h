@@ -10,10 +10,10 @@
 /* OpenAI caches prompts of at least this many tokens. */
 #define OPENAI_MIN_CACHED_TOKENS 1024
 
-extern const struct provider_ops provider_openai_ops;
-extern const struct provider_ops provider_openai_compat_ops;
+extern const struct adapter_ops adapter_openai_ops;
+extern const struct adapter_ops adapter_openai_compat_ops;
 
 /* Reasoning models take max_completion_tokens instead of max_tokens. */
-bool provider_openai_is_reasoning_model(const char *model);
+bool adapter_openai_is_reasoning_model(const char *model);
 
 #endif

@@ -6,15 +6,15 @@
 #include "adapter_anthropic.h"
 #include "adapter_openai.h"
 
-const struct provider_ops *provider_ops_for(enum provider_kind kind)
+const struct adapter_ops *adapter_ops_for(enum provider_kind kind)
 {
 	switch (kind) {
 	case PROVIDER_ANTHROPIC:
-		return &provider_anthropic_ops;
+		return &adapter_anthropic_ops;
 	case PROVIDER_OPENAI:
-		return &provider_openai_ops;
+		return &adapter_openai_ops;
 	case PROVIDER_OPENAI_COMPAT:
-		return &provider_openai_compat_ops;
+		return &adapter_openai_compat_ops;
 	}
 	return NULL;
 }

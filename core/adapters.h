@@ -7,6 +7,6 @@
 #include "adapter.h"
 
 /* The adapter of kind (never NULL for a kind the configuration accepts). */
-const struct provider_ops *provider_ops_for(enum provider_kind kind);
+const struct adapter_ops *adapter_ops_for(enum provider_kind kind);
 
 #endif

@@ -27,7 +27,7 @@ static const struct adapter_target *adapter_target_of(const struct cfg_target *t
 int template_from_bytes(const char *data, size_t len, const struct cfg_target *t,
                         const struct cfg_provider *p, struct tmpl **ret, struct errmsg *e)
 {
-	const struct provider_ops *ops = provider_ops_for(p->kind);
+	const struct adapter_ops *ops = adapter_ops_for(p->kind);
 	struct adapter_target at;
 	struct warm_build b = { 0 };
 	json_object *doc = NULL;
@@ -51,7 +51,7 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	}
 	tm->refs = 1;
-	provider_hash(b.prefix.data, b.prefix.len, tm->version);
+	adapter_hash(b.prefix.data, b.prefix.len, tm->version);
 	memcpy(tm->short_version, tm->version, 12);
 	tm->model = b.model;
 	b.model = NULL;

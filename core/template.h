@@ -27,7 +27,7 @@ struct tmpl {
 	int max_tokens;
 	double ttl_s;       /* the cache TTL the template asks for, 0 when it does not say */
 	long min_cacheable; /* the model's minimum cacheable prefix, 0 when unknown */
-	char bp_hashes[PROVIDER_MAX_BREAKPOINTS][65]; /* prefix hash at each breakpoint */
+	char bp_hashes[ADAPTER_MAX_BREAKPOINTS][65]; /* prefix hash at each breakpoint */
 	int nbp;
 	char unwarmable[256]; /* non-empty: no minimal warm exists */
 	char notes[256];

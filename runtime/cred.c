@@ -172,7 +172,7 @@ static int check_key(char *key, size_t *len, const char *source, struct errmsg *
 
 /* Reads the key from its source into key[CRED_MAX_KEY]; describes the source in
  * source[n]. Returns 0 (keylen 0: no key, acceptable for ops) or a negative errno. */
-static int read_key(const struct cfg_provider *c, const struct provider_ops *ops, char *key,
+static int read_key(const struct cfg_provider *c, const struct adapter_ops *ops, char *key,
                     size_t *ret_len, char *source, size_t n, struct cred *cr, struct errmsg *e)
 {
 	const char *v;
@@ -337,11 +337,11 @@ static void scrub_prepare(struct cred *cr, const char *key, size_t keylen,
 	live = cr;
 }
 
-int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, struct cred **ret,
+int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struct cred **ret,
               struct errmsg *e)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), keylen = 0, used, extra_bytes = 0, nextra = 0;
-	struct provider_header hdr[PROVIDER_MAX_HEADERS];
+	struct adapter_header hdr[ADAPTER_MAX_HEADERS];
 	char source[300], *key, *lines_mem;
 	const char **lines;
 	struct cred *cr;
@@ -370,7 +370,7 @@ int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, stru
 	/* Header lines follow the key in the same mapping. */
 	n = ops->headers(cr->has_key ? key : NULL, hdr);
 	lines = (const char **)(void *)(key + CRED_MAX_KEY);
-	lines_mem = (char *)(lines + PROVIDER_MAX_HEADERS + nextra + 1);
+	lines_mem = (char *)(lines + ADAPTER_MAX_HEADERS + nextra + 1);
 	used = (size_t)(lines_mem - (char *)cr->mem);
 	for (int i = 0; i < n; i++) {
 		int w = snprintf(lines_mem, cr->mem_len - used, "%s: %s%s", hdr[i].name,

@@ -60,7 +60,7 @@ struct cred {
  * source (never the key). A provider kind without a required key accepts
  * the absence of one. Wipes the inline key in c once copied (c->api_key
  * stays non-NULL, now empty: "the key was inline" is all anyone else needs). */
-int cred_load(const struct cfg_provider *c, const struct provider_ops *ops, struct cred **ret,
+int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struct cred **ret,
               struct errmsg *e);
 struct cred *cred_ref(struct cred *c);
 void cred_unref(struct cred *c);

@@ -111,7 +111,7 @@ static int stage(const char *path, bool keys, struct diags *d, struct staging **
 	stage_pricing(cfg, d, &st->pricing);
 	for (size_t i = 0; i < cfg->nproviders; i++) {
 		const struct cfg_provider *p = &cfg->providers[i];
-		if (keys && cred_load(p, provider_ops_for(p->kind), &st->creds[i], &e) < 0)
+		if (keys && cred_load(p, adapter_ops_for(p->kind), &st->creds[i], &e) < 0)
 			diags_add(d, DIAG_ERROR, p->file, p->key_line, "provider \"%s\": %s",
 			          p->name, e.text);
 		else if (st->creds[i] && st->creds[i]->warning[0])

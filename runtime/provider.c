@@ -31,7 +31,7 @@ struct provider *provider_new(const struct cfg_provider *c)
 	p->refs = 1;
 	breaker_init(&p->breaker, BREAKER_TRIP_PROVIDER);
 	p->kind = c->kind;
-	p->ops = provider_ops_for(c->kind);
+	p->ops = adapter_ops_for(c->kind);
 	p->inline_key = c->api_key != NULL;
 	provider_apply_config(p, c);
 	return p;
@@ -42,7 +42,7 @@ void provider_apply_config(struct provider *p, const struct cfg_provider *c)
 	free(p->base_url);
 	p->base_url = xstrdup(c->base_url);
 	p->kind = c->kind;
-	p->ops = provider_ops_for(c->kind);
+	p->ops = adapter_ops_for(c->kind);
 	p->max_inflight = c->max_inflight;
 	p->max_rpm = c->max_rpm;
 	p->timeout_ms = c->timeout_ms;

@@ -32,7 +32,7 @@ struct provider {
 	int refs;
 	char *name;
 	enum provider_kind kind;
-	const struct provider_ops *ops;
+	const struct adapter_ops *ops;
 	char *base_url;
 	int max_inflight;
 	int max_rpm;

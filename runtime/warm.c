@@ -110,7 +110,7 @@ static void version_seen(struct target *t, long tokens, bool write)
 		v->hits++;
 }
 
-void warm_verdict(const struct http_req *req, const struct provider_ops *ops, double now,
+void warm_verdict(const struct http_req *req, const struct adapter_ops *ops, double now,
                   struct sched_outcome *o, struct warm_usage *u, struct errmsg *e)
 {
 	const char *body = req->resp.data ? req->resp.data : "";

@@ -26,7 +26,7 @@ int warm_fire(void *data, struct target *t);
  * keys): o's result, retryable, auth, spend_limit, hold_until and
  * retry_after_s, the usage of a 2xx answer in u, and what went wrong in e.
  * Pure: reads req, the adapter ops and the rate-limit headers at now. */
-void warm_verdict(const struct http_req *req, const struct provider_ops *ops, double now,
+void warm_verdict(const struct http_req *req, const struct adapter_ops *ops, double now,
                   struct sched_outcome *o, struct warm_usage *u, struct errmsg *e);
 
 /* Cancels t's in-flight warm, if any, without reporting to the scheduler

@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *body = (const char *)data;
 
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-		const struct provider_ops *ops = provider_ops_for(kinds[k]);
+		const struct adapter_ops *ops = adapter_ops_for(kinds[k]);
 		struct warm_usage u;
 		struct errmsg e;
 

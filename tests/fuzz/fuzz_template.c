@@ -40,7 +40,7 @@ static void check_tmpl(const struct tmpl *tm, const char *base_url)
 		abort();
 	if (!tm->url || strncmp(tm->url, base_url, strlen(base_url)) != 0)
 		abort();
-	if (tm->nbp < 0 || tm->nbp > PROVIDER_MAX_BREAKPOINTS)
+	if (tm->nbp < 0 || tm->nbp > ADAPTER_MAX_BREAKPOINTS)
 		abort();
 	if (!tm->body) {
 		/* No warm exists: only with the reason for it. */

@@ -665,7 +665,7 @@ static void usage_ok(const char *bq, enum warm_result res, int64_t rd, int64_t w
 	const char *body = Q(bq);
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
-	int r = provider_anthropic_ops.parse_ok(body, strlen(body), &u, &e);
+	int r = adapter_anthropic_ops.parse_ok(body, strlen(body), &u, &e);
 
 	ck_assert_msg(r == 0, "line %d: parse_ok = %d: %s", line, r, e.text);
 	ck_assert_msg(u.result == res, "line %d: result %s, want %s", line,
@@ -681,7 +681,7 @@ static void usage_err(const char *body, const char *needle, int line)
 {
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
-	int r = provider_anthropic_ops.parse_ok(body, strlen(body), &u, &e);
+	int r = adapter_anthropic_ops.parse_ok(body, strlen(body), &u, &e);
 
 	ck_assert_msg(r == -EPROTO, "line %d: parse_ok(%s) = %d, want -EPROTO", line, body, r);
 	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
@@ -696,7 +696,7 @@ START_TEST(test_usage_fixtures)
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 
-	ck_assert_int_eq(provider_anthropic_ops.parse_ok(body, len, &u, &e), 0);
+	ck_assert_int_eq(adapter_anthropic_ops.parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_HIT);
 	ck_assert_int_eq(u.read, 4096);
 	ck_assert_int_eq(u.write, 0);
@@ -705,7 +705,7 @@ START_TEST(test_usage_fixtures)
 	free(body);
 
 	body = fixture("anthropic/response_write.json", &len);
-	ck_assert_int_eq(provider_anthropic_ops.parse_ok(body, len, &u, &e), 0);
+	ck_assert_int_eq(adapter_anthropic_ops.parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_WRITE);
 	ck_assert_int_eq(u.read, 0);
 	ck_assert_int_eq(u.write, 4096);
@@ -772,7 +772,7 @@ START_TEST(test_usage_error_in_later_field)
 	struct errmsg e = { { 0 } };
 	const char *b = "{\"usage\":{\"cache_read_input_tokens\":5,\"output_tokens\":\"x\"}}";
 
-	ck_assert_int_eq(provider_anthropic_ops.parse_ok(b, strlen(b), &u, &e), -EPROTO);
+	ck_assert_int_eq(adapter_anthropic_ops.parse_ok(b, strlen(b), &u, &e), -EPROTO);
 	ck_assert_ptr_nonnull(strstr(e.text, "usage.output_tokens"));
 }
 END_TEST
@@ -783,7 +783,7 @@ static void error_text(long status, const char *body, const char *want, int line
 {
 	struct errmsg e = { { 0 } };
 
-	provider_anthropic_ops.parse_error(status, body, strlen(body), &e);
+	adapter_anthropic_ops.parse_error(status, body, strlen(body), &e);
 	ck_assert_msg(strcmp(e.text, want) == 0, "line %d: \"%s\", want \"%s\"", line, e.text,
 	              want);
 }
@@ -818,8 +818,8 @@ END_TEST
 
 START_TEST(test_headers)
 {
-	struct provider_header h[PROVIDER_MAX_HEADERS];
-	int n = provider_anthropic_ops.headers("sk-ant-test-not-a-key", h);
+	struct adapter_header h[ADAPTER_MAX_HEADERS];
+	int n = adapter_anthropic_ops.headers("sk-ant-test-not-a-key", h);
 
 	ck_assert_int_eq(n, 3);
 	ck_assert_str_eq(h[0].name, "content-type");
@@ -831,19 +831,19 @@ START_TEST(test_headers)
 	ck_assert_ptr_null(h[2].prefix);
 	ck_assert_str_eq(h[2].value, "sk-ant-test-not-a-key");
 
-	n = provider_anthropic_ops.headers(NULL, h);
+	n = adapter_anthropic_ops.headers(NULL, h);
 	ck_assert_int_eq(n, 2);
 	for (int i = 0; i < n; i++)
 		ck_assert_str_ne(h[i].name, "x-api-key");
-	ck_assert_int_eq(provider_anthropic_ops.kind, PROVIDER_ANTHROPIC);
-	ck_assert(provider_anthropic_ops.key_required);
-	ck_assert_ptr_eq(provider_ops_for(PROVIDER_ANTHROPIC), &provider_anthropic_ops);
+	ck_assert_int_eq(adapter_anthropic_ops.kind, PROVIDER_ANTHROPIC);
+	ck_assert(adapter_anthropic_ops.key_required);
+	ck_assert_ptr_eq(adapter_ops_for(PROVIDER_ANTHROPIC), &adapter_anthropic_ops);
 }
 END_TEST
 
 static Suite *anthropic_suite(void)
 {
-	Suite *s = suite_create("provider_anthropic");
+	Suite *s = suite_create("adapter_anthropic");
 	TCase *tc = tcase_create("warm");
 
 	tcase_add_checked_fixture(tc, NULL, teardown);

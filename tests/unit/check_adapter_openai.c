@@ -243,9 +243,9 @@ START_TEST(test_is_reasoning_model)
 		                          "local-model" };
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-		ck_assert_msg(provider_openai_is_reasoning_model(yes[i]), "%s", yes[i]);
+		ck_assert_msg(adapter_openai_is_reasoning_model(yes[i]), "%s", yes[i]);
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-		ck_assert_msg(!provider_openai_is_reasoning_model(no[i]), "%s", no[i]);
+		ck_assert_msg(!adapter_openai_is_reasoning_model(no[i]), "%s", no[i]);
 }
 END_TEST
 
@@ -512,7 +512,7 @@ END_TEST
 
 /* ---- usage ---------------------------------------------------------------------------- */
 
-static void usage_ok(const struct provider_ops *ops, const char *bq, enum warm_result res,
+static void usage_ok(const struct adapter_ops *ops, const char *bq, enum warm_result res,
                      int64_t rd, int64_t wr, int64_t in, int64_t out, int line)
 {
 	const char *body = Q(bq);
@@ -529,12 +529,11 @@ static void usage_ok(const struct provider_ops *ops, const char *bq, enum warm_r
 	              (long long)u.output);
 }
 #define USAGE_OK(b, res, rd, wr, in, out)                                                          \
-	usage_ok(&provider_openai_ops, b, res, rd, wr, in, out, __LINE__)
+	usage_ok(&adapter_openai_ops, b, res, rd, wr, in, out, __LINE__)
 #define COMPAT_OK(b, res, rd, wr, in, out)                                                         \
-	usage_ok(&provider_openai_compat_ops, b, res, rd, wr, in, out, __LINE__)
+	usage_ok(&adapter_openai_compat_ops, b, res, rd, wr, in, out, __LINE__)
 
-static void usage_err(const struct provider_ops *ops, const char *body, const char *needle,
-                      int line)
+static void usage_err(const struct adapter_ops *ops, const char *body, const char *needle, int line)
 {
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
@@ -544,8 +543,8 @@ static void usage_err(const struct provider_ops *ops, const char *body, const ch
 	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
 	              e.text, needle);
 }
-#define USAGE_ERR(b, needle)  usage_err(&provider_openai_ops, Q(b), needle, __LINE__)
-#define COMPAT_ERR(b, needle) usage_err(&provider_openai_compat_ops, Q(b), needle, __LINE__)
+#define USAGE_ERR(b, needle)  usage_err(&adapter_openai_ops, Q(b), needle, __LINE__)
+#define COMPAT_ERR(b, needle) usage_err(&adapter_openai_compat_ops, Q(b), needle, __LINE__)
 
 START_TEST(test_usage_fixtures)
 {
@@ -554,7 +553,7 @@ START_TEST(test_usage_fixtures)
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 
-	ck_assert_int_eq(provider_openai_ops.parse_ok(body, len, &u, &e), 0);
+	ck_assert_int_eq(adapter_openai_ops.parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_HIT);
 	ck_assert_int_eq(u.read, 1920);
 	ck_assert_int_eq(u.write, 0);
@@ -563,12 +562,12 @@ START_TEST(test_usage_fixtures)
 	free(body);
 
 	body = fixture("openai/response_llamacpp.json", &len);
-	ck_assert_int_eq(provider_openai_compat_ops.parse_ok(body, len, &u, &e), 0);
+	ck_assert_int_eq(adapter_openai_compat_ops.parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_HIT);
 	ck_assert_int_eq(u.read, 800);
 	ck_assert_int_eq(u.input, 12);
 	/* OpenAI itself never reports timings: ignored there. */
-	ck_assert_int_eq(provider_openai_ops.parse_ok(body, len, &u, &e), 0);
+	ck_assert_int_eq(adapter_openai_ops.parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_NONE);
 	ck_assert_int_eq(u.read, 0);
 	free(body);
@@ -624,9 +623,9 @@ START_TEST(test_usage_openai_errors)
 	COMPAT_ERR("{'usage':{'completion_tokens':1},'timings':{'prompt_n':1,"
 	           "'cache_n':9223372036854775807}}",
 	           "timings.cache_n = 9223372036854775807 is more than 100000000");
-	usage_err(&provider_openai_ops, "data: {\"usage\":{}}\n\n", "response is not JSON",
+	usage_err(&adapter_openai_ops, "data: {\"usage\":{}}\n\n", "response is not JSON",
 	          __LINE__);
-	usage_err(&provider_openai_ops, "", "response is not JSON", __LINE__);
+	usage_err(&adapter_openai_ops, "", "response is not JSON", __LINE__);
 }
 END_TEST
 
@@ -659,7 +658,7 @@ static void error_text(long status, const char *body, const char *want, int line
 {
 	struct errmsg e = { { 0 } };
 
-	provider_openai_ops.parse_error(status, body, strlen(body), &e);
+	adapter_openai_ops.parse_error(status, body, strlen(body), &e);
 	ck_assert_msg(strcmp(e.text, want) == 0, "line %d: \"%s\", want \"%s\"", line, e.text,
 	              want);
 }
@@ -705,10 +704,10 @@ START_TEST(test_usage_responses)
 	USAGE_OK("{'usage':{'input_tokens':500,'input_tokens_details':{'cached_tokens':0,"
 	         "'cache_write_tokens':0},'output_tokens':16}}",
 	         WARM_NONE, 0, 0, 500, 16);
-	usage_err(&provider_openai_ops,
+	usage_err(&adapter_openai_ops,
 	          Q("{'usage':{'input_tokens':10,'input_tokens_details':{'cached_tokens':20}}}"),
 	          "exceeds input_tokens", __LINE__);
-	usage_err(&provider_openai_ops,
+	usage_err(&adapter_openai_ops,
 	          Q("{'usage':{'input_tokens':10,'input_tokens_details':{'cached_tokens':0,"
 	            "'cache_write_tokens':'x'}}}"),
 	          "cache_write_tokens", __LINE__);
@@ -736,8 +735,8 @@ END_TEST
 
 START_TEST(test_headers)
 {
-	struct provider_header h[PROVIDER_MAX_HEADERS];
-	int n = provider_openai_ops.headers("sk-test-not-a-key", h);
+	struct adapter_header h[ADAPTER_MAX_HEADERS];
+	int n = adapter_openai_ops.headers("sk-test-not-a-key", h);
 
 	ck_assert_int_eq(n, 2);
 	ck_assert_str_eq(h[0].name, "content-type");
@@ -745,19 +744,19 @@ START_TEST(test_headers)
 	ck_assert_str_eq(h[1].name, "authorization");
 	ck_assert_str_eq(h[1].prefix, "Bearer ");
 	ck_assert_str_eq(h[1].value, "sk-test-not-a-key");
-	ck_assert_int_eq(provider_openai_ops.headers(NULL, h), 1);
+	ck_assert_int_eq(adapter_openai_ops.headers(NULL, h), 1);
 	ck_assert_str_eq(h[0].name, "content-type");
-	ck_assert_int_eq(provider_openai_compat_ops.headers(NULL, h), 1);
-	ck_assert(provider_openai_ops.key_required);
-	ck_assert(!provider_openai_compat_ops.key_required);
-	ck_assert_ptr_eq(provider_ops_for(PROVIDER_OPENAI), &provider_openai_ops);
-	ck_assert_ptr_eq(provider_ops_for(PROVIDER_OPENAI_COMPAT), &provider_openai_compat_ops);
+	ck_assert_int_eq(adapter_openai_compat_ops.headers(NULL, h), 1);
+	ck_assert(adapter_openai_ops.key_required);
+	ck_assert(!adapter_openai_compat_ops.key_required);
+	ck_assert_ptr_eq(adapter_ops_for(PROVIDER_OPENAI), &adapter_openai_ops);
+	ck_assert_ptr_eq(adapter_ops_for(PROVIDER_OPENAI_COMPAT), &adapter_openai_compat_ops);
 }
 END_TEST
 
 static Suite *openai_suite(void)
 {
-	Suite *s = suite_create("provider_openai");
+	Suite *s = suite_create("adapter_openai");
 	TCase *tc = tcase_create("warm");
 
 	tcase_add_checked_fixture(tc, NULL, teardown);

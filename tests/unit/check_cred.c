@@ -68,7 +68,7 @@ static int load_file(enum provider_kind kind, const char *content, struct cred *
 
 	ck_assert_ptr_nonnull(path);
 	memset(e, 0, sizeof(*e));
-	r = cred_load(&c, provider_ops_for(kind), ret, e);
+	r = cred_load(&c, adapter_ops_for(kind), ret, e);
 	if (ret_path)
 		*ret_path = path;
 	else
@@ -209,7 +209,7 @@ START_TEST(test_file_missing)
 
 	ck_assert_int_ge(asprintf(&path, "%s/no-such.key", dir), 0);
 	c = prov_cfg(PROVIDER_ANTHROPIC, path, NULL, NULL);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -ENOENT);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -ENOENT);
 	ck_assert_ptr_null(cr);
 	ck_assert_msg(strstr(e.text, path) != NULL, "error does not name the path: %s", e.text);
 	ck_assert_msg(strstr(e.text, "No such file or directory") != NULL, "error: %s", e.text);
@@ -245,7 +245,7 @@ START_TEST(test_env_key)
 	struct errmsg e;
 
 	setenv(ENV_KEY, "test-key-123\n", 1);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI), &cr, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI), &cr, &e), 0);
 	ck_assert(cr->has_key);
 	ck_assert_uint_eq(nlines(cr), 2);
 	ck_assert_str_eq(cr->lines[1], "authorization: Bearer test-key-123");
@@ -261,25 +261,25 @@ START_TEST(test_env_unset)
 	struct cred *cr = NULL;
 	struct errmsg e;
 
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -ENOKEY);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -ENOKEY);
 	ck_assert_ptr_null(cr);
 	ck_assert_msg(strstr(e.text, "environment variable " ENV_KEY " is not set") != NULL,
 	              "error: %s", e.text);
 	/* set but empty is the same as unset */
 	setenv(ENV_KEY, "", 1);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -ENOKEY);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -ENOKEY);
 	ck_assert_ptr_null(cr);
 	/* whitespace only: empty after trimming (a new process, as far as
 	 * cred.c is concerned: it captures a variable once) */
 	cred_env_forget();
 	setenv(ENV_KEY, " \n", 1);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -EINVAL);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -EINVAL);
 	ck_assert_msg(strstr(e.text, "environment variable " ENV_KEY " is empty") != NULL,
 	              "error: %s", e.text);
 	/* a key with a space is rejected without echoing it */
 	cred_env_forget();
 	setenv(ENV_KEY, "zzfake1 zzfake2", 1);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -EINVAL);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -EINVAL);
 	ck_assert_ptr_null(strstr(e.text, "zzfake"));
 	ck_assert_msg(strstr(e.text, ENV_KEY) != NULL, "error: %s", e.text);
 }
@@ -293,14 +293,14 @@ START_TEST(test_keyless_provider)
 	struct errmsg e;
 
 	/* openai-compatible servers often need no key */
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI_COMPAT), &cr, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI_COMPAT), &cr, &e), 0);
 	ck_assert(!cr->has_key);
 	ck_assert_uint_eq(nlines(cr), 1);
 	ck_assert_str_eq(cr->lines[0], "content-type: application/json");
 	cred_unref(cr);
 
 	c = prov_cfg(PROVIDER_OPENAI_COMPAT, NULL, NULL, NULL);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI_COMPAT), &cr, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI_COMPAT), &cr, &e), 0);
 	ck_assert(!cr->has_key);
 	ck_assert_uint_eq(nlines(cr), 1);
 	cred_unref(cr);
@@ -308,7 +308,7 @@ START_TEST(test_keyless_provider)
 	/* ... and uses one when given */
 	setenv(ENV_KEY, "test-key-123", 1);
 	c = prov_cfg(PROVIDER_OPENAI_COMPAT, NULL, env, NULL);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI_COMPAT), &cr, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI_COMPAT), &cr, &e), 0);
 	ck_assert(cr->has_key);
 	ck_assert_str_eq(cr->lines[1], "authorization: Bearer test-key-123");
 	cred_unref(cr);
@@ -316,7 +316,7 @@ START_TEST(test_keyless_provider)
 	/* kinds that need a key refuse to run without a source */
 	cr = NULL;
 	c = prov_cfg(PROVIDER_OPENAI, NULL, NULL, NULL);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI), &cr, &e), -ENOKEY);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI), &cr, &e), -ENOKEY);
 	ck_assert_ptr_null(cr);
 	ck_assert_msg(strstr(e.text, "no API key") != NULL, "error: %s", e.text);
 }
@@ -343,21 +343,21 @@ START_TEST(test_env_key_captured_and_wiped)
 
 	setenv(ENV_KEY, "test-key-123", 1);
 	v = getenv(ENV_KEY);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI), &a, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI), &a, &e), 0);
 	ck_assert_str_eq(a->lines[1], "authorization: Bearer test-key-123");
 	ck_assert_ptr_eq(getenv(ENV_KEY), v);
 	ck_assert(wiped(v, strlen("test-key-123")));
 	/* a reload: the environment says "" now, the capture still knows */
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI), &b, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI), &b, &e), 0);
 	ck_assert(cred_same_key(a, b));
 	cred_unref(b);
 	/* captured once: the daemon's environment never changes anyway */
 	setenv(ENV_KEY, "test-key-456", 1);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI), &b, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI), &b, &e), 0);
 	ck_assert(cred_same_key(a, b));
 	cred_unref(b);
 	cred_env_forget();
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI), &b, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI), &b, &e), 0);
 	ck_assert_str_eq(b->lines[1], "authorization: Bearer test-key-456");
 	ck_assert(!cred_same_key(a, b));
 	cred_unref(a);
@@ -372,7 +372,7 @@ START_TEST(test_inline_key)
 	struct cred *cr = NULL;
 	struct errmsg e;
 
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_ANTHROPIC), &cr, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_ANTHROPIC), &cr, &e), 0);
 	ck_assert(cr->has_key);
 	ck_assert_str_eq(cr->lines[2], "x-api-key: test-key-inline");
 	/* the config's copy is wiped; the pointer stays: "it was inline" */
@@ -381,7 +381,7 @@ START_TEST(test_inline_key)
 	cred_unref(cr);
 	/* a second read finds nothing, and says so */
 	cr = NULL;
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -ENOKEY);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_ANTHROPIC), &cr, &e), -ENOKEY);
 	ck_assert_ptr_null(cr);
 	ck_assert_msg(strstr(e.text, "inline api_key was already read") != NULL, "%s", e.text);
 	/* too long: refused, and wiped all the same */
@@ -391,7 +391,7 @@ START_TEST(test_inline_key)
 		memset(big, 'k', 5000);
 		big[5000] = '\0';
 		c = prov_cfg(PROVIDER_ANTHROPIC, NULL, NULL, big);
-		ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_ANTHROPIC), &cr, &e),
+		ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_ANTHROPIC), &cr, &e),
 		                 -EFBIG);
 		ck_assert(wiped(big, 5000));
 		free(big);
@@ -413,7 +413,7 @@ static void assert_mode_warning(mode_t mode, bool warned)
 	ck_assert_int_eq(chmod(path, mode), 0);
 	{
 		struct cfg_provider cfg = prov_cfg(PROVIDER_ANTHROPIC, path, NULL, NULL);
-		ck_assert_int_eq(cred_load(&cfg, provider_ops_for(PROVIDER_ANTHROPIC), &c, &e), 0);
+		ck_assert_int_eq(cred_load(&cfg, adapter_ops_for(PROVIDER_ANTHROPIC), &c, &e), 0);
 	}
 	snprintf(want, sizeof(want), "(mode %04o)", (unsigned)mode);
 	if (warned) {
@@ -462,18 +462,18 @@ START_TEST(test_key_file_read_through_group)
 	ck_assert_int_eq(chown(path, 65534, getegid()), 0);
 	ck_assert_int_eq(chmod(path, 0640), 0);
 	cfg = prov_cfg(PROVIDER_ANTHROPIC, path, NULL, NULL);
-	ck_assert_int_eq(cred_load(&cfg, provider_ops_for(PROVIDER_ANTHROPIC), &c, &e), 0);
+	ck_assert_int_eq(cred_load(&cfg, adapter_ops_for(PROVIDER_ANTHROPIC), &c, &e), 0);
 	ck_assert_msg(c->warning[0] == '\0', "%s", c->warning);
 	cred_unref(c);
 	/* ...but a group that may also write it is one too many */
 	ck_assert_int_eq(chmod(path, 0660), 0);
-	ck_assert_int_eq(cred_load(&cfg, provider_ops_for(PROVIDER_ANTHROPIC), &c, &e), 0);
+	ck_assert_int_eq(cred_load(&cfg, adapter_ops_for(PROVIDER_ANTHROPIC), &c, &e), 0);
 	ck_assert_ptr_nonnull(strstr(c->warning, "(mode 0660)"));
 	cred_unref(c);
 	/* a group warmd is not in */
 	ck_assert_int_eq(chown(path, 65534, 65534), 0);
 	ck_assert_int_eq(chmod(path, 0640), 0);
-	ck_assert_int_eq(cred_load(&cfg, provider_ops_for(PROVIDER_ANTHROPIC), &c, &e), 0);
+	ck_assert_int_eq(cred_load(&cfg, adapter_ops_for(PROVIDER_ANTHROPIC), &c, &e), 0);
 	ck_assert_ptr_nonnull(strstr(c->warning, "(mode 0640)"));
 	cred_unref(c);
 	free(path);
@@ -492,11 +492,11 @@ START_TEST(test_same_key)
 	ck_assert_int_eq(load_file(PROVIDER_ANTHROPIC, "test-key-123\n", &a, &e, NULL), 0);
 	setenv(ENV_KEY, " test-key-123", 1);
 	c = prov_cfg(PROVIDER_OPENAI, NULL, env, NULL);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI), &b, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI), &b, &e), 0);
 	ck_assert_int_eq(load_file(PROVIDER_ANTHROPIC, "test-key-456", &other, &e, NULL), 0);
 	c = prov_cfg(PROVIDER_OPENAI_COMPAT, NULL, NULL, NULL);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI_COMPAT), &none1, &e), 0);
-	ck_assert_int_eq(cred_load(&c, provider_ops_for(PROVIDER_OPENAI_COMPAT), &none2, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI_COMPAT), &none1, &e), 0);
+	ck_assert_int_eq(cred_load(&c, adapter_ops_for(PROVIDER_OPENAI_COMPAT), &none2, &e), 0);
 
 	ck_assert(cred_same_key(a, b)); /* same key, whatever the source */
 	ck_assert(cred_same_key(b, a));

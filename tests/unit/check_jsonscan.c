@@ -17,8 +17,8 @@
 #include "buf.h"
 #include "jsonscan.h"
 #include "jsonx.h"
-#include "provider_anthropic.h"
-#include "provider_openai.h"
+#include "adapter_anthropic.h"
+#include "adapter_openai.h"
 #include "testutil.h"
 
 static struct jsonscan_field anthropic_fields[] = {
@@ -278,7 +278,7 @@ static int check_against_tree(const struct buf *b, struct jsonscan_field *f, siz
 }
 
 /* parse_ok() on b and on b disguised gives the same verdict. */
-static void check_adapter(const struct provider_ops *ops, const struct buf *b)
+static void check_adapter(const struct adapter_ops *ops, const struct buf *b)
 {
 	struct warm_usage u1, u2;
 	struct errmsg e1 = { "" }, e2 = { "" };
@@ -313,10 +313,10 @@ static void check_adapter(const struct provider_ops *ops, const struct buf *b)
 	buf_free(&d);
 }
 
-static const struct provider_ops *const all_ops[] = {
-	&provider_anthropic_ops,
-	&provider_openai_ops,
-	&provider_openai_compat_ops,
+static const struct adapter_ops *const all_ops[] = {
+	&adapter_anthropic_ops,
+	&adapter_openai_ops,
+	&adapter_openai_compat_ops,
 };
 
 START_TEST(test_fixtures_both_ways)

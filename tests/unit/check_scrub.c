@@ -49,7 +49,7 @@ static struct cred *load(const char *key, char **headers)
 	c.kind = PROVIDER_ANTHROPIC;
 	c.api_key_file = path;
 	c.headers = headers;
-	ck_assert_msg(cred_load(&c, provider_ops_for(PROVIDER_ANTHROPIC), &cr, &e) == 0, "%s",
+	ck_assert_msg(cred_load(&c, adapter_ops_for(PROVIDER_ANTHROPIC), &cr, &e) == 0, "%s",
 	              e.text);
 	free(path);
 	return cr;
@@ -146,7 +146,7 @@ START_TEST(test_key_across_excerpt_boundaries)
 		body[len] = '\0';
 		/* Text first, scrub after: no piece of 8 can survive, but up to
 		 * 7 bytes before the cut do... */
-		provider_error_text(401, NULL, NULL, body, len, &e);
+		adapter_error_text(401, NULL, NULL, body, len, &e);
 		cred_scrub(e.text);
 		ck_assert_msg(longest_piece(e.text, strlen(e.text), KEY) < CRED_SCRUB_PIECE,
 		              "offset %zu: %s", off, e.text);
@@ -154,7 +154,7 @@ START_TEST(test_key_across_excerpt_boundaries)
 		 * marker is a piece of "fake-".) */
 		len = cred_scrub_mem(body, len);
 		body[len] = '\0';
-		provider_error_text(401, NULL, NULL, body, len, &e);
+		adapter_error_text(401, NULL, NULL, body, len, &e);
 		ck_assert_msg(longest_piece(e.text, strlen(e.text), KEY) <= 2, "offset %zu: %s",
 		              off, e.text);
 	}
@@ -168,13 +168,13 @@ START_TEST(test_key_across_excerpt_boundaries)
 		         "{\"type\":\"error\",\"error\":{\"type\":\"authentication_error\","
 		         "\"message\":\"%s\"}}",
 		         body);
-		provider_error_from_body(401, json, strlen(json), type_keys, &e);
+		adapter_error_from_body(401, json, strlen(json), type_keys, &e);
 		ck_assert_uint_eq(strlen(e.text), sizeof(e.text) - 1);
 		cred_scrub(e.text);
 		ck_assert_msg(longest_piece(e.text, strlen(e.text), KEY) < CRED_SCRUB_PIECE,
 		              "json offset %zu: %s", off, e.text);
 		len = cred_scrub_mem(json, strlen(json));
-		provider_error_from_body(401, json, len, type_keys, &e);
+		adapter_error_from_body(401, json, len, type_keys, &e);
 		ck_assert_msg(longest_piece(e.text, strlen(e.text), KEY) <= 2,
 		              "json offset %zu: %s", off, e.text);
 		ck_assert_ptr_nonnull(strstr(e.text, "HTTP 401 authentication_error: "));
@@ -183,7 +183,7 @@ START_TEST(test_key_across_excerpt_boundaries)
 	snprintf(json, sizeof(json),
 	         "{\"error\":{\"message\":\"bad key \\u0066ake-Q\\u0037wE2rT\\u0039yU4\"}}");
 	len = cred_scrub_mem(json, strlen(json));
-	provider_error_from_body(401, json, len, type_keys, &e);
+	adapter_error_from_body(401, json, len, type_keys, &e);
 	ck_assert_str_eq(e.text, "HTTP 401: bad key fake-Q7wE2rT9yU4");
 	cred_scrub(e.text);
 	ck_assert_str_eq(e.text, "HTTP 401: bad key [key]");
@@ -366,9 +366,9 @@ START_TEST(test_error_text_printable)
 	                   "forged\\r\\u00e9t\\u00e9\"}}";
 
 	/* No forged log line, and nothing a later cut could leave half of. */
-	provider_error_from_body(400, body, strlen(body), type_keys, &e);
+	adapter_error_from_body(400, body, strlen(body), type_keys, &e);
 	ck_assert_str_eq(e.text, "HTTP 400 x y: line one <3>warmd: forged   t  ");
-	provider_error_text(502, NULL, NULL, "<html>\n\t\xc3\xa9</html>", 17, &e);
+	adapter_error_text(502, NULL, NULL, "<html>\n\t\xc3\xa9</html>", 17, &e);
 	ck_assert_str_eq(e.text, "HTTP 502: <html>    </html>");
 }
 END_TEST

@@ -39,7 +39,7 @@ static void verdict(struct answer *a, long status, const char *body, const char 
 	ck_assert_int_eq(buf_puts(&a->req.resp, body), 0);
 	ck_assert_int_eq(buf_puts(&a->req.headers_in, headers ? headers : ""), 0);
 	a->o.retry_after_s = -1;
-	warm_verdict(&a->req, provider_ops_for(PROVIDER_ANTHROPIC), NOW, &a->o, &a->u, &a->e);
+	warm_verdict(&a->req, adapter_ops_for(PROVIDER_ANTHROPIC), NOW, &a->o, &a->u, &a->e);
 	buf_free(&a->req.resp);
 	buf_free(&a->req.headers_in);
 }
@@ -77,7 +77,7 @@ START_TEST(test_errors)
 	memset(&a, 0, sizeof(a));
 	a.req.error = -ETIMEDOUT;
 	snprintf(a.req.errtext, sizeof(a.req.errtext), "Operation timed out after 30000 ms");
-	warm_verdict(&a.req, provider_ops_for(PROVIDER_ANTHROPIC), NOW, &a.o, &a.u, &a.e);
+	warm_verdict(&a.req, adapter_ops_for(PROVIDER_ANTHROPIC), NOW, &a.o, &a.u, &a.e);
 	ck_assert_int_eq(a.o.result, WARM_ERROR);
 	ck_assert(a.o.retryable);
 	ck_assert_str_eq(a.e.text, "Operation timed out after 30000 ms");

@@ -71,7 +71,7 @@ struct provider *tset_provider(struct tset *x, const char *name, const char *bas
 
 	cfg_provider_of(&c, name, base_url);
 	p = provider_new(&c);
-	ck_assert_msg(cred_load(&c, provider_ops_for(c.kind), &p->cred, &e) == 0, "%s", e.text);
+	ck_assert_msg(cred_load(&c, adapter_ops_for(c.kind), &p->cred, &e) == 0, "%s", e.text);
 	x->set.provs = realloc(x->set.provs, (x->set.nprovs + 1) * sizeof(*x->set.provs));
 	ck_assert_ptr_nonnull(x->set.provs);
 	x->set.provs[x->set.nprovs++] = p;
