@@ -7,7 +7,9 @@
 #include <string.h>
 #include <uv.h>
 
+#include "breaker.h"
 #include "clock.h"
+#include "config.h"
 #include "fileio.h"
 #include "log.h"
 #include "pricing.h"
@@ -137,6 +139,64 @@ static void lateness_histogram(struct buf *b, const struct target_set *set)
 	sample(b, "warmd_warm_lateness_seconds_count", NULL, NULL, NULL, NULL, (double)l->count);
 }
 
+/* What the alerting rules (contrib/prometheus/) need per target: whether it
+ * should be warm (policy, state), for how many TTLs it has not been, and its
+ * breaker. warmd_target_state is one-hot: one series per state, 1 for the
+ * current one, so that a state change never makes a series go stale. */
+static void target_gauges(struct buf *b, const struct target_set *set, double now, bool paused_all)
+{
+	head(b, "warmd_target_info", "gauge",
+	     "Always 1; the target's provider and policy are in the labels.");
+	for (size_t i = 0; i < set->ntargets; i++) {
+		const struct target *t = set->targets[i];
+		buf_puts(b, "warmd_target_info{target=\"");
+		label(b, t->name);
+		buf_puts(b, "\",provider=\"");
+		label(b, t->prov->name);
+		buf_printf(b, "\",policy=\"%s\"} 1\n", policy_name(t->policy));
+	}
+	head(b, "warmd_target_state", "gauge",
+	     "1 for the target's current state (warm, cold, warming, paused, failing, idle), else "
+	     "0.");
+	for (size_t i = 0; i < set->ntargets; i++) {
+		enum target_state st = target_state(set->targets[i], now, paused_all);
+		for (int s = 0; s <= TARGET_IDLE; s++)
+			sample(b, "warmd_target_state", "target", set->targets[i]->name, "state",
+			       target_state_name((enum target_state)s), s == (int)st);
+	}
+	head(b, "warmd_target_ttl_seconds", "gauge",
+	     "The target's cache TTL: how long a refresh keeps it warm.");
+	for (size_t i = 0; i < set->ntargets; i++)
+		sample(b, "warmd_target_ttl_seconds", "target", set->targets[i]->name, NULL, NULL,
+		       set->targets[i]->ttl_s);
+	head(b, "warmd_target_last_refresh_timestamp_seconds", "gauge",
+	     "Unix time the request that last refreshed the target's cache was sent (0: never).");
+	for (size_t i = 0; i < set->ntargets; i++)
+		sample(b, "warmd_target_last_refresh_timestamp_seconds", "target",
+		       set->targets[i]->name, NULL, NULL, set->targets[i]->last_refresh);
+	head(b, "warmd_target_breaker_open", "gauge",
+	     "1 while the target's circuit breaker is open or half-open (its warms are held "
+	     "back).");
+	for (size_t i = 0; i < set->ntargets; i++)
+		sample(b, "warmd_target_breaker_open", "target", set->targets[i]->name, NULL, NULL,
+		       set->targets[i]->breaker.state != BREAKER_CLOSED);
+}
+
+static void provider_gauges(struct buf *b, const struct target_set *set)
+{
+	head(b, "warmd_provider_credential_failed", "gauge",
+	     "1 while the provider's credential cannot be used (rejected with 401/403, or out of "
+	     "budget): none of its targets is warmed until a reload or an operator's warm.");
+	for (size_t i = 0; i < set->nprovs; i++)
+		sample(b, "warmd_provider_credential_failed", "provider", set->provs[i]->name, NULL,
+		       NULL, set->provs[i]->cred_failed);
+	head(b, "warmd_provider_breaker_open", "gauge",
+	     "1 while the provider credential's circuit breaker is open or half-open.");
+	for (size_t i = 0; i < set->nprovs; i++)
+		sample(b, "warmd_provider_breaker_open", "provider", set->provs[i]->name, NULL,
+		       NULL, set->provs[i]->breaker.state != BREAKER_CLOSED);
+}
+
 int metrics_write(const struct target_set *set, struct buf *b)
 {
 	double now = clock_now(set->clk);
@@ -161,6 +221,8 @@ int metrics_write(const struct target_set *set, struct buf *b)
 		sample(b, "warmd_target_expiry_seconds", "target", set->targets[i]->name, NULL,
 		       NULL, left > 0 ? left : 0);
 	}
+	target_gauges(b, set, now, paused_all);
+	provider_gauges(b, set);
 	head(b, "warmd_targets", "gauge", "Targets by state.");
 	for (int s = 0; s <= TARGET_IDLE; s++)
 		sample(b, "warmd_targets", "state", target_state_name((enum target_state)s), NULL,

@@ -189,6 +189,9 @@ static void shot_done_cb(struct http_req *req);
 static void send_next(struct probe *p)
 {
 	struct tmpl *b = p->body[p->i];
+	struct errmsg e = { "" };
+	struct cred_lines lines;
+	double retry_at = 0;
 	int r;
 
 	http_req_reset(&p->req);
@@ -196,19 +199,19 @@ static void send_next(struct probe *p)
 	p->req.url = b->url;
 	p->req.body = b->body;
 	p->req.body_len = b->body_len;
-	p->req.headers = p->cred->headers;
-	p->req.connect_timeout_ms = p->t->prov->connect_timeout_ms;
-	p->req.timeout_ms = p->t->prov->timeout_ms;
-	p->req.max_response = p->t->prov->max_response_bytes;
-	p->req.low_speed_bps = p->t->prov->low_speed_bps;
-	p->req.low_speed_time_ms = p->t->prov->low_speed_time_ms;
-	p->req.ca_file = p->t->prov->ca_file;
-	p->req.proxy = p->t->prov->proxy;
+	provider_request_limits(p->t->prov, &p->req);
 	p->req.done = shot_done_cb;
 	p->req.data = p;
-	if ((r = http_start(p->env->http, &p->req)) < 0) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "cannot start request %zu: %s", p->i + 1, strerror(-r));
+	r = cred_authorize(p->cred, &p->req, clock_now(p->env->set->clk), &lines, &retry_at, &e);
+	if (r == 0)
+		r = http_start(p->env->http, &p->req);
+	cred_lines_wipe(&lines);
+	if (r < 0) {
+		char msg[640];
+		snprintf(msg, sizeof(msg), "cannot start request %zu: %s", p->i + 1,
+		         e.text[0]      ? e.text
+		         : r == -EAGAIN ? "the credential is not ready yet"
+		                        : strerror(-r));
 		answer_error(p, msg);
 	}
 }

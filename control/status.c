@@ -69,15 +69,19 @@ int status_write(const struct target_set *set, struct target *const *v, size_t n
 	return r == 0 ? buf_puts(out, "]}") : r;
 }
 
-void status_line_update(struct status_line *l, const struct target_set *set, bool force)
+double status_line_update(struct status_line *l, const struct target_set *set, bool force)
 {
 	double now = clock_now(set->clk);
 	size_t warm = 0, failing = 0, paused = 0;
 	bool paused_all;
 
 	if (!force && now - l->sent_at < STATUS_EVERY_S)
-		return;
+		return l->sent_at + STATUS_EVERY_S - now;
 	l->sent_at = now;
+	if (set->ntargets == 0) {
+		notify_status("idle: no targets configured%s", l->stopping ? ", stopping" : "");
+		return 0;
+	}
 	paused_all = sched_paused_all(set->sched);
 	for (size_t i = 0; i < set->ntargets; i++) {
 		switch (target_state(set->targets[i], now, paused_all)) {
@@ -99,4 +103,5 @@ void status_line_update(struct status_line *l, const struct target_set *set, boo
 	              : paused   ? ", some paused"
 	                         : "",
 	              l->stopping ? ", stopping" : "");
+	return 0;
 }

@@ -1,6 +1,6 @@
 /* status: what `warmctl status` shows (docs/protocol.md), rendered from the
  * running set one target at a time, and the sd_notify STATUS= line
- * ("12/12 warm, 0 failing"). */
+ * ("12/12 warm, 0 failing", or "idle: no targets configured"). */
 #ifndef WARMD_STATUS_H
 #define WARMD_STATUS_H
 
@@ -21,7 +21,10 @@ struct status_line {
 	bool stopping; /* warmd is stopping: the line says so */
 };
 
-/* Sends set's STATUS= line, at most every few seconds unless force. */
-void status_line_update(struct status_line *l, const struct target_set *set, bool force);
+/* Sends set's STATUS= line ("idle: no targets configured" when the set is
+ * empty), at most every few seconds unless force. Returns 0 when it was
+ * sent, else the seconds until it may be: the caller sends it then
+ * (force), so the line never stays behind until the next warm, a TTL later. */
+double status_line_update(struct status_line *l, const struct target_set *set, bool force);
 
 #endif

@@ -30,9 +30,11 @@ void warm_build_free(struct warm_build *b)
 {
 	free(b->body);
 	free(b->model);
+	free(b->path);
 	buf_free(&b->prefix);
 	b->body = NULL;
 	b->model = NULL;
+	b->path = NULL;
 }
 
 /* Copies at most n - 1 bytes of src into dst, each byte that is not printable

@@ -41,6 +41,14 @@ struct adapter_target {
 	enum warm_mode warm_mode;
 	unsigned allow_edit;   /* ALLOW_EDIT_* */
 	const char *cache_key; /* OpenAI prompt_cache_key, or NULL */
+	/* Where the request goes, for the kinds that name it in the URL (the
+	 * cloud kinds): the target's model or deployment, its provider's
+	 * region, project and api_version. NULL where not configured. */
+	const char *model;
+	const char *deployment;
+	const char *region;
+	const char *project;
+	const char *api_version;
 };
 
 /* What a template turns into: built once per version and reused for every warm. */
@@ -50,7 +58,7 @@ struct warm_build {
 	char *model;            /* malloc'd, or NULL */
 	struct buf prefix;      /* canonical cached prefix: what the version hashes */
 	long prefix_tokens_est; /* rough estimate from the prefix size */
-	const char *path;       /* appended to base_url: "/v1/messages" */
+	char *path;             /* appended to base_url (malloc'd, path-encoded): "/v1/messages" */
 	enum endpoint endpoint;
 	int max_tokens;     /* the output budget the warm asks for */
 	double ttl_s;       /* the cache TTL the template asks for, 0 when it does not say */

@@ -18,6 +18,7 @@
 #include "bounds.h"
 #include "jsonscan.h"
 #include "jsonx.h"
+#include "xalloc.h"
 
 #define ANTHROPIC_MAX_BREAKPOINTS 4
 
@@ -384,7 +385,7 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 	if (r < 0)
 		return r;
 	b->prefix_tokens_est = (long)(b->prefix.len / 4);
-	b->path = "/v1/messages";
+	b->path = xstrdup("/v1/messages");
 	b->endpoint = ENDPOINT_MESSAGES;
 
 	b->ttl_s = scan.last_ttl;

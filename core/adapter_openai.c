@@ -20,6 +20,7 @@
 #include "bounds.h"
 #include "jsonscan.h"
 #include "jsonx.h"
+#include "xalloc.h"
 
 #define RESPONSES_MIN_OUTPUT 16
 
@@ -229,7 +230,7 @@ static int chat_build(json_object *t, const struct adapter_target *ct, struct wa
 	}
 	if ((r = common_fields(t, ct, b, &key, e)) < 0)
 		return r;
-	b->path = "/chat/completions";
+	b->path = xstrdup("/chat/completions");
 	b->endpoint = ENDPOINT_CHAT;
 	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
 		dump = jsonx_dump(json_object_array_get_idx(msgs, i), &len);
@@ -291,7 +292,7 @@ static int responses_build(json_object *t, const struct adapter_target *ct, stru
 		return errmsg_set(e, -EINVAL, "\"input\" must be a string or a non-empty array");
 	if ((r = common_fields(t, ct, b, &key, e)) < 0)
 		return r;
-	b->path = "/responses";
+	b->path = xstrdup("/responses");
 	b->endpoint = ENDPOINT_RESPONSES;
 	if (json_object_is_type(input, json_type_string)) {
 		dump = jsonx_dump(input, &len);

@@ -371,20 +371,17 @@ void config_load_providers(const struct loader *ld, config_t *cf, struct config 
 	config_setting_t *list = config_lookup(cf, "providers");
 	int n;
 
-	if (!list) {
-		diags_add(ld->d, DIAG_ERROR, ld->path, 0,
-		          "no \"providers\" list: warmd needs at least one provider");
+	/* None at all is fine while no target needs one: the shipped config
+	 * starts warmd idle. A target without a provider is the error. */
+	if (!list)
 		return;
-	}
 	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
 		err_at(ld, list, "\"providers\" must be a list: providers = ( { ... } );");
 		return;
 	}
 	n = config_setting_length(list);
-	if (n == 0) {
-		err_at(ld, list, "\"providers\" is empty: warmd needs at least one provider");
+	if (n == 0)
 		return;
-	}
 	c->providers = xcalloc((size_t)n, sizeof(*c->providers));
 	for (int i = 0; i < n; i++) {
 		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);

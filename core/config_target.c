@@ -324,6 +324,10 @@ static const struct cfg_provider *find_provider(const struct loader *ld, config_
 {
 	const struct cfg_provider *p = NULL;
 
+	if (!t->provider && c->nproviders == 0) {
+		err_at(ld, g, "%s: no provider is configured: add one to \"providers\"", where);
+		return NULL;
+	}
 	if (!t->provider) {
 		err_at(ld, g,
 		       "%s: \"provider\" is required when more than one provider is configured",

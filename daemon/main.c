@@ -51,8 +51,9 @@ struct warmd {
 	struct state *state;
 	struct metrics_textfile *metrics_textfile;
 	struct status_line status;
-	bool stopping; /* a signal asked to stop: warms in flight land */
-	bool finished; /* teardown() ran */
+	uv_timer_t status_timer; /* sends a STATUS= update the rate limit held back */
+	bool stopping;           /* a signal asked to stop: warms in flight land */
+	bool finished;           /* teardown() ran */
 };
 
 /* The command line. */
@@ -122,6 +123,22 @@ static void grace_cb(uv_timer_t *t);
 
 /* ---- the daemon's hooks (daemon_ops) and the control features' callbacks ---- */
 
+static void status_timer_cb(uv_timer_t *t)
+{
+	struct warmd *w = t->data;
+
+	status_line_update(&w->status, &w->d.set, true);
+}
+
+/* The STATUS= line now, or as soon as its rate limit allows. */
+static void update_status(struct warmd *w, bool force)
+{
+	double wait = status_line_update(&w->status, &w->d.set, force);
+
+	if (wait > 0 && !uv_is_active((uv_handle_t *)&w->status_timer))
+		uv_timer_start(&w->status_timer, status_timer_cb, (uint64_t)(wait * 1000) + 1, 0);
+}
+
 /* daemon_ops.warm_done */
 static void warm_done_cb(void *data, struct target *t)
 {
@@ -134,7 +151,7 @@ static void warm_done_cb(void *data, struct target *t)
 		return;
 	}
 	rollout_warm_done(w->rollout, t);
-	status_line_update(&w->status, &w->d.set, false);
+	update_status(w, false);
 	state_changed(w->state);
 }
 
@@ -151,7 +168,7 @@ static void status_cb(void *data, bool force)
 {
 	struct warmd *w = data;
 
-	status_line_update(&w->status, &w->d.set, force);
+	update_status(w, force);
 }
 
 /* daemon_ops.changed */
@@ -319,7 +336,9 @@ static void init_handles(struct warmd *w)
 	uv_signal_init(w->loop, &w->sigterm);
 	uv_signal_init(w->loop, &w->sigint);
 	uv_timer_init(w->loop, &w->grace);
+	uv_timer_init(w->loop, &w->status_timer);
 	w->sighup.data = w->sigterm.data = w->sigint.data = w->grace.data = w;
+	w->status_timer.data = w;
 }
 
 /* Signals, the watchdog, and READY=1. */
@@ -352,6 +371,7 @@ static void teardown(struct warmd *w)
 	uv_close((uv_handle_t *)&w->sigterm, NULL);
 	uv_close((uv_handle_t *)&w->sigint, NULL);
 	uv_close((uv_handle_t *)&w->grace, NULL);
+	uv_close((uv_handle_t *)&w->status_timer, NULL);
 	metrics_textfile_close(w->metrics_textfile);
 	w->metrics_textfile = NULL;
 	state_close(w->state);

@@ -3,6 +3,7 @@
 #include "cred.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -471,6 +472,8 @@ void cred_unref(struct cred *c)
 		live = c->live_next;
 	if (c->live_next)
 		c->live_next->live_prev = c->live_prev;
+	if (c->signer)
+		c->signer->free(c);
 	http_headers_free(c->headers);
 	secret_free(c->scrub_mem, c->scrub_mem_len);
 	secret_free(c->mem, c->mem_len);
@@ -581,4 +584,57 @@ void cred_scrub_answer(struct http_req *req)
 		req->headers_in.data[req->headers_in.len] = '\0';
 	}
 	cred_scrub(req->errtext);
+}
+
+int cred_lines_add(struct cred_lines *l, const char *fmt, ...)
+{
+	size_t room = sizeof(l->buf) - l->used;
+	va_list ap;
+	int n;
+
+	if (l->n >= CRED_MAX_EXTRA)
+		return -E2BIG;
+	va_start(ap, fmt);
+	n = vsnprintf(l->buf + l->used, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room) {
+		explicit_bzero(l->buf + l->used, room);
+		return -E2BIG;
+	}
+	l->v[l->n++] = l->buf + l->used;
+	l->v[l->n] = NULL;
+	l->used += (size_t)n + 1;
+	return 0;
+}
+
+void cred_lines_wipe(struct cred_lines *l)
+{
+	explicit_bzero(l->buf, sizeof(l->buf));
+	l->n = l->used = 0;
+	l->v[0] = NULL;
+}
+
+int cred_authorize(struct cred *c, struct http_req *req, double now, struct cred_lines *lines,
+                   double *ret_retry_at, struct errmsg *e)
+{
+	struct cred_request r = { .method = req->method ? req->method : "POST",
+		                  .url = req->url,
+		                  .body = req->body,
+		                  .body_len = req->body_len,
+		                  .now = now };
+	int rc;
+
+	req->headers = c->headers;
+	req->extra_headers = NULL;
+	lines->n = lines->used = 0;
+	lines->v[0] = NULL;
+	if (!c->signer)
+		return 0;
+	rc = c->signer->authorize(c, &r, lines, ret_retry_at, e);
+	if (rc < 0) {
+		cred_lines_wipe(lines);
+		return rc;
+	}
+	req->extra_headers = lines->v;
+	return 0;
 }

@@ -29,6 +29,47 @@
 
 struct http_headers;
 struct http_req;
+struct cred;
+
+/* This request's own header lines, for credentials that sign each request
+ * or carry a token that changes (cred_authorize). Caller storage, on the
+ * stack: http_start() copies the lines, and the caller wipes them after. */
+#define CRED_MAX_EXTRA       6
+#define CRED_EXTRA_MAX_BYTES 8192
+struct cred_lines {
+	const char *v[CRED_MAX_EXTRA + 1]; /* NULL-terminated */
+	size_t n, used;
+	char buf[CRED_EXTRA_MAX_BYTES];
+};
+
+/* Appends one "Name: value" line (printf-style). -E2BIG when it does not fit. */
+int cred_lines_add(struct cred_lines *l, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+/* Zeroes the lines (they may hold a token or a signature). */
+void cred_lines_wipe(struct cred_lines *l);
+
+/* What a request looks like to a credential that signs it. */
+struct cred_request {
+	const char *method; /* "POST", "PATCH"... */
+	const char *url;
+	const char *body;
+	size_t body_len;
+	double now; /* Unix seconds */
+};
+
+/* A credential that proves itself per request, beyond its fixed lines: a
+ * signature over the request (AWS SigV4) or a token fetched and refreshed
+ * in the background (OAuth2). Set by cred_load() for the kinds that need
+ * one; called on the loop only. */
+struct cred_signer_ops {
+	/* Adds this request's lines to out. -EAGAIN with *ret_retry_at (Unix
+	 * seconds) when it cannot sign now (no token yet); another negative
+	 * errno with e (no secret in it) when it cannot sign at all. */
+	int (*authorize)(struct cred *c, const struct cred_request *r, struct cred_lines *out,
+	                 double *ret_retry_at, struct errmsg *e);
+	/* Frees what signer_data holds (its secrets wiped). */
+	void (*free)(struct cred *c);
+};
 
 /* The shortest piece of a key the scrubber masks; a whole key shorter than
  * this is masked where it occurs in full. */
@@ -54,6 +95,10 @@ struct cred {
 	size_t short_len;     /* a key shorter than CRED_SCRUB_PIECE: its length, else 0 */
 	void *scrub_mem;
 	size_t scrub_mem_len;
+
+	/* Per-request proof (NULL: the fixed lines are all). */
+	const struct cred_signer_ops *signer;
+	void *signer_data;
 };
 
 /* Reads the key named by c (file, environment or inline) and prepares the
@@ -66,6 +111,15 @@ int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struc
 struct cred *cred_ref(struct cred *c);
 void cred_unref(struct cred *c);
 bool cred_same_key(const struct cred *a, const struct cred *b);
+
+/* Prepares req to carry c: points req->headers at c's fixed lines and, for
+ * a credential with a signer, fills lines with this request's own (the
+ * signature, the token) and points req->extra_headers at them. Every sender
+ * calls it right before http_start(), then cred_lines_wipe(lines).
+ * Returns 0; -EAGAIN with *ret_retry_at when the credential cannot sign
+ * yet; another negative errno with e. req->method NULL means POST. */
+int cred_authorize(struct cred *c, struct http_req *req, double now, struct cred_lines *lines,
+                   double *ret_retry_at, struct errmsg *e);
 
 /* Masks, in text[0..len) (edited in place, any bytes), every run of
  * CRED_SCRUB_PIECE or more bytes that is a piece of a live credential's

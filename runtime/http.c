@@ -28,6 +28,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "xalloc.h"
+
 #define HTTP_POOL_MAX 64
 /* Idle connections kept. curl's default (4 per easy handle attached) shrinks
  * the cache as a burst drains, so each burst would open most of its
@@ -94,6 +96,13 @@ struct http_headers *http_headers_new(const char *const *lines)
 void http_headers_free(struct http_headers *hh)
 {
 	free(hh);
+}
+
+/* A request's own copy of its header lines (extra_headers), after the transfer. */
+static void slist_free(struct http_req *req)
+{
+	curl_slist_free_all(req->slist);
+	req->slist = NULL;
 }
 
 static void sock_close_cb(uv_handle_t *handle)
@@ -192,6 +201,7 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
 	curl_multi_remove_handle(h->multi, easy);
 	h->active--;
 	req->easy = NULL;
+	slist_free(req);
 	req->status = status;
 	req->total_s = total;
 	if (code == CURLE_OK) {
@@ -406,6 +416,20 @@ static CURL *easy_get(struct http *h)
 	return curl_easy_init();
 }
 
+/* The fixed lines and this request's own, as one list curl owns copies of. */
+static struct curl_slist *headers_with_extra(const struct http_req *req)
+{
+	struct curl_slist *l = NULL;
+
+	for (size_t i = 0; req->headers && i < req->headers->n; i++)
+		if (!(l = curl_slist_append(l, req->headers->nodes[i].data)))
+			xalloc_die("curl_slist_append");
+	for (size_t i = 0; req->extra_headers[i]; i++)
+		if (!(l = curl_slist_append(l, req->extra_headers[i])))
+			xalloc_die("curl_slist_append");
+	return l;
+}
+
 int http_start(struct http *h, struct http_req *req)
 {
 	CURL *e = easy_get(h);
@@ -426,7 +450,11 @@ int http_start(struct http *h, struct http_req *req)
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-	if (req->headers)
+	if (req->method && strcmp(req->method, "POST") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+	if (req->extra_headers)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->slist = headers_with_extra(req));
+	else if (req->headers)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER,
 		                 (struct curl_slist *)&req->headers->nodes[0]);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, h->user_agent);
@@ -458,6 +486,7 @@ int http_start(struct http *h, struct http_req *req)
 	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
 	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
+		slist_free(req);
 		return -EIO;
 	}
 	req->easy = e;
@@ -474,6 +503,7 @@ void http_cancel(struct http_req *req)
 	curl_multi_remove_handle(h->multi, req->easy);
 	curl_easy_cleanup(req->easy);
 	req->easy = NULL;
+	slist_free(req);
 	h->active--;
 }
 

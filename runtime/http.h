@@ -26,10 +26,14 @@ typedef void (*http_done_cb)(struct http_req *req);
 
 struct http_req {
 	/* Inputs. */
+	const char *method; /* NULL: POST; else "PATCH", "DELETE"... (with the body) */
 	const char *url;
 	const char *body;
 	size_t body_len;
 	const struct http_headers *headers;
+	/* Lines sent after headers for this request only (a signature, a
+	 * token: cred_authorize() fills them), NULL-terminated, or NULL. */
+	const char *const *extra_headers;
 	long connect_timeout_ms;
 	long timeout_ms;
 	size_t max_response;    /* 0: HTTP_DEFAULT_MAX_RESPONSE */
@@ -50,6 +54,7 @@ struct http_req {
 
 	/* Private to http.c. */
 	void *easy;
+	void *slist; /* headers + extra_headers, copied for curl, or NULL */
 	struct http *h;
 	bool too_big;
 };

@@ -6,6 +6,7 @@
 
 #include "adapters.h"
 #include "cred.h"
+#include "http.h"
 #include "xalloc.h"
 
 const double provider_lat_bounds[PROVIDER_LAT_BUCKETS] = { 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -55,6 +56,17 @@ void provider_apply_config(struct provider *p, const struct cfg_provider *c)
 	free(p->proxy);
 	p->ca_file = xstrdup_or_null(c->ca_file);
 	p->proxy = xstrdup_or_null(c->proxy);
+}
+
+void provider_request_limits(const struct provider *p, struct http_req *req)
+{
+	req->connect_timeout_ms = p->connect_timeout_ms;
+	req->timeout_ms = p->timeout_ms;
+	req->max_response = p->max_response_bytes;
+	req->low_speed_bps = p->low_speed_bps;
+	req->low_speed_time_ms = p->low_speed_time_ms;
+	req->ca_file = p->ca_file;
+	req->proxy = p->proxy;
 }
 
 struct provider *provider_ref(struct provider *p)

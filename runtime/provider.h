@@ -21,6 +21,7 @@
 extern const double provider_lat_bounds[PROVIDER_LAT_BUCKETS];
 
 struct cred;
+struct http_req;
 struct provider;
 
 /* Counts one warm duration in the histogram. */
@@ -78,6 +79,9 @@ struct provider {
 
 struct provider *provider_new(const struct cfg_provider *c);
 struct provider *provider_ref(struct provider *p);
+/* Sets req's transfer limits, CA and proxy from p (every sender's request
+ * to p: warms and tests). */
+void provider_request_limits(const struct provider *p, struct http_req *req);
 void provider_unref(struct provider *p);
 /* Copies the limits and URL of c into p (reload). */
 void provider_apply_config(struct provider *p, const struct cfg_provider *c);

@@ -552,6 +552,7 @@ static void enqueue(struct sched *s, struct target *t)
 }
 
 static void fire_failed(struct sched *s, struct target *t);
+static void fire_deferred(struct sched *s, struct target *t);
 
 static void observe_lateness(struct sched *s, double late)
 {
@@ -620,7 +621,10 @@ static void dispatch(struct sched *s)
 		best->asked = false;
 		best->next_warm_at = -1;
 		reason(best, "warm in flight to %s", p->name);
-		if (s->ops->fire(s->data, best) < 0)
+		int r = s->ops->fire(s->data, best);
+		if (r == -EAGAIN)
+			fire_deferred(s, best);
+		else if (r < 0)
 			fire_failed(s, best);
 	}
 	s->dispatching = false;
@@ -752,6 +756,15 @@ static void fire_failed(struct sched *s, struct target *t)
 	t->inflight = false;
 	t->errors++;
 	schedule_retry(s, t, -1);
+	sched_plan(s, t);
+}
+
+/* The provider cannot send yet (hold_until is set): t waits in its queue. */
+static void fire_deferred(struct sched *s, struct target *t)
+{
+	s->inflight--;
+	t->prov->inflight--;
+	t->inflight = false;
 	sched_plan(s, t);
 }
 

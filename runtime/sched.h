@@ -27,8 +27,11 @@ struct sched;
 
 struct sched_ops {
 	/* Starts a warm of t now. Returns 0 when started, and sched_done()
-	 * must follow exactly once; <0 when it could not start (with a reason
-	 * in t->last_error), and sched treats it as a retryable failure. */
+	 * must follow exactly once; -EAGAIN when the provider cannot send yet
+	 * (its credential has no token: fire() has set t->prov->hold_until),
+	 * and t waits for the provider without counting a failure; another
+	 * <0 when it could not start (with a reason in t->last_error), and
+	 * sched treats it as a retryable failure. */
 	int (*fire)(void *data, struct target *t);
 	/* A replaced version's overlap is over (t->retiring, retire_at has
 	 * come): the owner drops it. May be NULL (it is then just not warmed). */

@@ -20,6 +20,9 @@ int warm_fire(void *data, struct target *t)
 {
 	struct warm_env *env = data;
 	struct http_req *req = &t->req;
+	struct errmsg e = { "" };
+	struct cred_lines lines;
+	double retry_at = 0;
 	int r;
 
 	t->req_tmpl = tmpl_ref(t->tmpl);
@@ -27,22 +30,23 @@ int warm_fire(void *data, struct target *t)
 	req->url = t->req_tmpl->url;
 	req->body = t->req_tmpl->body;
 	req->body_len = t->req_tmpl->body_len;
-	req->headers = t->req_cred->headers;
-	req->connect_timeout_ms = t->prov->connect_timeout_ms;
-	req->timeout_ms = t->prov->timeout_ms;
-	req->max_response = t->prov->max_response_bytes;
-	req->low_speed_bps = t->prov->low_speed_bps;
-	req->low_speed_time_ms = t->prov->low_speed_time_ms;
-	req->ca_file = t->prov->ca_file;
-	req->proxy = t->prov->proxy;
+	provider_request_limits(t->prov, req);
 	req->done = warm_done_cb;
 	req->data = env;
 	/* The TTL runs from request start: record the send time before sending. */
 	t->sent_at = clock_now(env->clk);
-	r = http_start(env->http, req);
+	r = cred_authorize(t->req_cred, req, t->sent_at, &lines, &retry_at, &e);
+	if (r == 0)
+		r = http_start(env->http, req);
+	cred_lines_wipe(&lines);
 	if (r < 0) {
-		snprintf(t->last_error, sizeof(t->last_error), "cannot start request: %s",
-		         strerror(-r));
+		if (r == -EAGAIN && retry_at > t->prov->hold_until)
+			t->prov->hold_until = retry_at;
+		if (e.text[0])
+			text_copy(t->last_error, sizeof(t->last_error), e.text);
+		else
+			snprintf(t->last_error, sizeof(t->last_error), "cannot start request: %s",
+			         strerror(-r));
 		tmpl_unref(t->req_tmpl);
 		cred_unref(t->req_cred);
 		t->req_tmpl = NULL;

@@ -13,10 +13,14 @@ set -eu
 # (systemd-analyze verify/security, systemd-socket-activate, systemd-sysusers),
 # valgrind (the soak test), util-linux (setpriv, to act as another user),
 # nodejs and npm (the OpenAI schema contract test runs ajv under node),
-# clang and libclang-rt-14-dev (scripts/fuzz.sh: libFuzzer's runtime).
+# clang and libclang-rt-14-dev (scripts/fuzz.sh: libFuzzer's runtime);
+# packaging tests: dpkg-dev, debhelper and lintian (packaging/build-deb),
+# debootstrap and systemd-container (the .deb under systemd-nspawn), rpm and
+# rpmlint (the RPM spec).
 PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libconfig-dev
 libsystemd-dev check libjson-c-dev libssl-dev libmicrohttpd-dev python3 clang-format
-prometheus systemd man-db valgrind util-linux nodejs tzdata clang libclang-rt-14-dev"
+prometheus systemd man-db valgrind util-linux nodejs tzdata clang libclang-rt-14-dev
+dpkg-dev debhelper lintian debootstrap systemd-container rpm rpmlint"
 # Benchmarks: nginx (the instant loopback server), wrk (its ceiling),
 # python3-aiohttp (the Python peer), strace and linux-perf (system calls and
 # loop wake-ups).

@@ -144,11 +144,20 @@ class UnitsAgreeWithTheCode(unittest.TestCase):
         with open(os.path.join(SRC, "systemd", "tmpfiles.d", "warmd.conf")) as f:
             self.assertRegex(f.read(), r"(?m)^d /run/warmd 0750 warmd warmd -$")
 
-    def test_debian_units_are_these(self):
+    def test_debian_installs_these_units_once(self):
+        # The package takes the units from CMake's install, into the one
+        # directory bookworm's dh_installsystemd enables and starts from; a
+        # debian/warmd.service of its own would be a second copy.
         for name in ("warmd.service", "warmd.socket"):
-            deb = os.path.join(SRC, "packaging", "debian", name)
-            with open(deb) as a, open(os.path.join(SRC, "systemd", name)) as b:
-                self.assertEqual(a.read(), b.read(), deb)
+            self.assertFalse(os.path.lexists(os.path.join(SRC, "packaging", "debian", name)))
+        with open(os.path.join(SRC, "packaging", "debian", "rules")) as f:
+            self.assertIn("-DWARMD_SYSTEMD_UNITDIR=/lib/systemd/system", f.read())
+
+    def test_configuration_directory_mode_as_tmpfiles_makes_it(self):
+        # A mismatch is logged at every start and reload.
+        with open(os.path.join(SRC, "systemd", "tmpfiles.d", "warmd.conf")) as f:
+            self.assertRegex(f.read(), r"(?m)^d /etc/warmd 0750 root warmd -$")
+        self.assertEqual(self.service[("Service", "ConfigurationDirectoryMode")], ["0750"])
 
 
 if __name__ == "__main__":

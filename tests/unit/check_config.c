@@ -809,13 +809,24 @@ START_TEST(test_missing_names)
 	expect_error(3, "targets[0]: \"name\" is required");
 	load("providers = ( { name = \"anthropic\"; } );\n");
 	expect_ok();
+	/* No provider and no target: the idle configuration warmd ships. */
+	load("providers = ( );\ntargets = ( );\n");
+	expect_ok();
+	ck_assert_uint_eq(X.d.n, 0);
 	load("targets = ( );\n");
-	ck_assert_int_eq(X.rc, -EINVAL);
-	{
-		const struct diag *g = find_diag(DIAG_ERROR, "no \"providers\" list");
-		ck_assert_ptr_nonnull(g);
-		ck_assert_int_eq(g->line, 0);
-	}
+	expect_ok();
+	ck_assert_uint_eq(X.cfg->nproviders, 0);
+	ck_assert_uint_eq(X.cfg->ntargets, 0);
+	/* ...but a target needs one */
+	load("providers = ( );\n"
+	     "targets = (\n"
+	     "  { name = \"t\"; request_file = \"req.json\"; }\n"
+	     ");\n");
+	expect_error(3, "target \"t\": no provider is configured");
+	load("targets = (\n"
+	     "  { name = \"t\"; provider = \"anthropic\"; request_file = \"req.json\"; }\n"
+	     ");\n");
+	expect_error(2, "target \"t\": unknown provider \"anthropic\"");
 }
 END_TEST
 

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "httpstub.h"
 
 #define ANSWER    "{\"usage\":{\"input_tokens\":3,\"cache_read_input_tokens\":2048}}"
 #define MAX_CONNS 16
@@ -269,6 +270,61 @@ START_TEST(test_reuse_and_cleanup)
 }
 END_TEST
 
+static void any_done_cb(struct http_req *req)
+{
+	dones++;
+	ck_assert_int_eq(req->error, 0);
+}
+
+/* A method other than POST, and a request's own header lines after the
+ * fixed ones; the pooled handle forgets both for the next request. */
+START_TEST(test_method_and_extra_headers)
+{
+	static const char *const fixed[] = { "x-fixed: yes", NULL };
+	static const char *const extra[] = { "x-signature: abc", "x-date: 20260101T000000Z", NULL };
+	struct http_headers *hh = http_headers_new(fixed);
+	struct httpstub *stub;
+	struct http *h;
+	struct http_req r;
+	const char *head;
+
+	dones = 0;
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	stub = httpstub_new(&loop);
+	httpstub_answer(stub, 200, "{}");
+	ck_assert_int_eq(http_new(&loop, "warmd-test", &h), 0);
+	req_init(&r, httpstub_url(stub), "{\"ttl\":\"300s\"}");
+	r.done = any_done_cb;
+	r.method = "PATCH";
+	r.headers = hh;
+	r.extra_headers = extra;
+	ck_assert_int_eq(http_start(h, &r), 0);
+	run_until(1);
+	head = httpstub_last_head(stub);
+	ck_assert_msg(strncmp(head, "PATCH / HTTP/1.1\r\n", 18) == 0, "%s", head);
+	ck_assert_ptr_nonnull(strstr(head, "\r\nx-fixed: yes\r\n"));
+	ck_assert_ptr_nonnull(strstr(head, "\r\nx-signature: abc\r\n"));
+	ck_assert_ptr_nonnull(strstr(head, "\r\nx-date: 20260101T000000Z\r\n"));
+	ck_assert_msg(strstr(head, "Content-Length: 14\r\n") != NULL, "%s", head);
+	ck_assert_ptr_null(r.slist); /* the copy is gone with the transfer */
+	http_req_reset(&r);
+	req_init(&r, httpstub_url(stub), "{}");
+	r.done = any_done_cb;
+	r.headers = hh;
+	ck_assert_int_eq(http_start(h, &r), 0);
+	run_until(2);
+	head = httpstub_last_head(stub);
+	ck_assert_msg(strncmp(head, "POST / HTTP/1.1\r\n", 17) == 0, "%s", head);
+	ck_assert_ptr_null(strstr(head, "x-signature"));
+	http_req_reset(&r);
+	http_close(h);
+	httpstub_close(stub);
+	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	http_headers_free(hh);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("http");
@@ -280,6 +336,7 @@ int main(void)
 		return EXIT_FAILURE;
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_reuse_and_cleanup);
+	tcase_add_test(tc, test_method_and_extra_headers);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

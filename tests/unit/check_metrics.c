@@ -9,6 +9,9 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "breaker.h"
+#include "clock.h"
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "testutil.h"
@@ -70,6 +73,63 @@ START_TEST(test_exposition)
 }
 END_TEST
 
+/* The gauges the alerting rules (contrib/prometheus/) are written against. */
+START_TEST(test_alert_gauges)
+{
+	struct tset *x = tset_new();
+	struct provider *p = tset_provider(x, "local", NULL);
+	struct provider *q = tset_provider(x, "backup", NULL);
+	struct target *a = tset_target(x, p, "alpha", "A.");
+	struct target *c;
+	struct buf out = BUF_INIT;
+
+	tset_target(x, q, "beta", "B.");
+	c = tset_target(x, p, "gamma", "C.");
+	tset_warm(x, a);
+	c->policy = POLICY_SCHEDULE;
+	/* beta's provider: key rejected, breaker open */
+	q->cred_failed = true;
+	breaker_init(&q->breaker, 1);
+	ck_assert(breaker_failure(&q->breaker, clock_now(x->set.clk), "HTTP 401"));
+	ck_assert_int_eq(metrics_write(&x->set, &out), 0);
+	ASSERT_LINE(out.data,
+	            "warmd_target_info{target=\"alpha\",provider=\"local\",policy=\"always\"} 1");
+	ASSERT_LINE(out.data,
+	            "warmd_target_info{target=\"gamma\",provider=\"local\",policy=\"schedule\"} 1");
+	/* one-hot: the current state 1, every other 0, every series there */
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"alpha\",state=\"warm\"} 1");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"alpha\",state=\"cold\"} 0");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"gamma\",state=\"cold\"} 1");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"gamma\",state=\"idle\"} 0");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"beta\",state=\"failing\"} 1");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"beta\",state=\"cold\"} 0");
+	ASSERT_LINE(out.data, "warmd_target_ttl_seconds{target=\"alpha\"} 300");
+	ASSERT_LINE(out.data,
+	            "warmd_target_last_refresh_timestamp_seconds{target=\"alpha\"} 1767225600");
+	ASSERT_LINE(out.data, "warmd_target_last_refresh_timestamp_seconds{target=\"gamma\"} 0");
+	ASSERT_LINE(out.data, "warmd_target_breaker_open{target=\"alpha\"} 0");
+	ASSERT_LINE(out.data, "warmd_provider_credential_failed{provider=\"local\"} 0");
+	ASSERT_LINE(out.data, "warmd_provider_credential_failed{provider=\"backup\"} 1");
+	ASSERT_LINE(out.data, "warmd_provider_breaker_open{provider=\"local\"} 0");
+	ASSERT_LINE(out.data, "warmd_provider_breaker_open{provider=\"backup\"} 1");
+	buf_free(&out);
+
+	/* a target's own breaker; a new key and a success clear the provider's */
+	breaker_init(&c->breaker, 1);
+	ck_assert(breaker_failure(&c->breaker, clock_now(x->set.clk), "HTTP 500"));
+	q->cred_failed = false;
+	breaker_success(&q->breaker);
+	ck_assert_int_eq(metrics_write(&x->set, &out), 0);
+	ASSERT_LINE(out.data, "warmd_target_breaker_open{target=\"gamma\"} 1");
+	ASSERT_LINE(out.data, "warmd_target_state{target=\"gamma\",state=\"failing\"} 1");
+	ASSERT_LINE(out.data, "warmd_provider_credential_failed{provider=\"backup\"} 0");
+	ASSERT_LINE(out.data, "warmd_provider_breaker_open{provider=\"backup\"} 0");
+	ASSERT_LINE(out.data, "# TYPE warmd_target_state gauge");
+	buf_free(&out);
+	tset_free(x);
+}
+END_TEST
+
 START_TEST(test_textfile)
 {
 	struct tset *x = tset_new();
@@ -121,6 +181,7 @@ int main(void)
 
 	log_set_level(LOG_ERR);
 	tcase_add_test(tc, test_exposition);
+	tcase_add_test(tc, test_alert_gauges);
 	tcase_add_test(tc, test_textfile);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

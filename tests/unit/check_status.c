@@ -108,6 +108,45 @@ START_TEST(test_status_line)
 }
 END_TEST
 
+/* No target: the line says idle; a held-back update says when it may go. */
+START_TEST(test_status_line_idle_and_held_back)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct status_line line = { 0 };
+	struct tset *x = tset_new();
+	char *dir = tu_tmpdir(), got[256];
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct provider *p;
+	struct target *a;
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", dir);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+	ck_assert(status_line_update(&line, &x->set, true) == 0);
+	receive(fd, got, sizeof(got));
+	ck_assert_str_eq(got, "STATUS=idle: no targets configured");
+	/* a target arrives and warms 2 s later: held back for the 3 s left */
+	p = tset_provider(x, "local", NULL);
+	a = tset_target(x, p, "alpha", "A.");
+	tset_advance(x, 2);
+	tset_warm(x, a);
+	ck_assert_double_eq_tol(status_line_update(&line, &x->set, false), 3.0, 1e-6);
+	receive(fd, got, sizeof(got));
+	ck_assert_str_eq(got, "");
+	/* the caller sends it when that time has come */
+	tset_advance(x, 3);
+	ck_assert(status_line_update(&line, &x->set, false) == 0);
+	receive(fd, got, sizeof(got));
+	ck_assert_str_eq(got, "STATUS=1/1 warm, 0 failing");
+	unsetenv("NOTIFY_SOCKET");
+	close(fd);
+	tu_rmrf(dir);
+	free(dir);
+	tset_free(x);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("status");
@@ -118,6 +157,7 @@ int main(void)
 	log_set_level(LOG_ERR);
 	tcase_add_test(tc, test_status_json);
 	tcase_add_test(tc, test_status_line);
+	tcase_add_test(tc, test_status_line_idle_and_held_back);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "adapters.h"
+#include "cred.h"
 #include "http.h"
 #include "httpstub.h"
 #include "log.h"
@@ -265,6 +266,89 @@ START_TEST(test_fire_error)
 }
 END_TEST
 
+/* ---- a credential that signs each request (cred_authorize) ---- */
+
+static int signer_calls;
+static double signer_retry_at; /* > 0: "not ready until then" */
+
+static int test_authorize(struct cred *c, const struct cred_request *r, struct cred_lines *out,
+                          double *ret_retry_at, struct errmsg *e)
+{
+	(void)c;
+	signer_calls++;
+	if (signer_retry_at > 0) {
+		*ret_retry_at = signer_retry_at;
+		return errmsg_set(e, -EAGAIN, "waiting for an access token");
+	}
+	ck_assert_int_eq(cred_lines_add(out, "x-test-signature: %s %zu", r->method, r->body_len),
+	                 0);
+	ck_assert_int_eq(cred_lines_add(out, "x-test-date: %.0f", r->now > 0 ? 1.0 : 0.0), 0);
+	return 0;
+}
+
+static void test_signer_free(struct cred *c)
+{
+	c->signer_data = NULL;
+}
+
+static const struct cred_signer_ops test_signer = { .authorize = test_authorize,
+	                                            .free = test_signer_free };
+
+/* The signer's lines go out with the request, after the fixed ones. */
+START_TEST(test_signed_request)
+{
+	struct fx f;
+	const char *head;
+
+	fx_init(&f);
+	f.t->prov->cred->signer = &test_signer;
+	signer_calls = 0;
+	signer_retry_at = 0;
+	httpstub_answer(f.stub, 200,
+	                "{\"usage\":{\"prompt_tokens\":2048,\"completion_tokens\":1}}");
+	warm_now(&f);
+	ck_assert_int_eq(signer_calls, 1);
+	head = httpstub_last_head(f.stub);
+	ck_assert_msg(strncmp(head, "POST ", 5) == 0, "%s", head);
+	ck_assert_ptr_nonnull(strstr(head, "\r\nx-test-date: 1\r\n"));
+	{
+		char want[64];
+		snprintf(want, sizeof(want), "\r\nx-test-signature: POST %zu\r\n",
+		         f.t->tmpl->body_len);
+		ck_assert_msg(strstr(head, want) != NULL, "%s", head);
+	}
+	ck_assert_uint_eq(f.t->writes, 1);
+	fx_fini(&f);
+}
+END_TEST
+
+/* A credential that cannot sign yet holds its provider: no request, no
+ * failure counted, the reason in last_error, and the warm waits. */
+START_TEST(test_signer_not_ready)
+{
+	struct fx f;
+	int spins = 0;
+
+	fx_init(&f);
+	f.t->prov->cred->signer = &test_signer;
+	signer_calls = 0;
+	signer_retry_at = clock_now(f.clk) + 3600;
+	ck_assert_int_eq(sched_warm_now(f.sched, f.t), 0);
+	sched_rearm(f.sched);
+	while (signer_calls == 0 && spins++ < 100)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(signer_calls, 1);
+	ck_assert_uint_eq(httpstub_requests(f.stub), 0);
+	ck_assert_uint_eq(f.t->errors, 0);
+	ck_assert_uint_eq(f.t->fail_streak, 0);
+	ck_assert(!f.t->inflight);
+	ck_assert_double_eq(f.t->prov->hold_until, signer_retry_at);
+	ck_assert_str_eq(f.t->last_error, "waiting for an access token");
+	ck_assert_ptr_null(f.t->req_cred); /* nothing held */
+	fx_fini(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("warm");
@@ -281,6 +365,8 @@ int main(void)
 	tcase_set_timeout(real, 30);
 	tcase_add_test(real, test_fire_and_done);
 	tcase_add_test(real, test_fire_error);
+	tcase_add_test(real, test_signed_request);
+	tcase_add_test(real, test_signer_not_ready);
 	suite_add_tcase(s, verdicts);
 	suite_add_tcase(s, real);
 	sr = srunner_create(s);

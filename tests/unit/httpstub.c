@@ -31,7 +31,8 @@ struct httpstub {
 	struct stub_answer answers[STUB_MAX_ANSWERS];
 	unsigned nanswers, next, requests;
 	struct stub_conn *conns;
-	int open; /* handles not yet closed */
+	int open;        /* handles not yet closed */
+	char last[4096]; /* the head of the last request (request line and headers) */
 };
 
 struct stub_write {
@@ -123,6 +124,7 @@ static void serve(struct stub_conn *c)
 				body = strtoul(p + 15, NULL, 10);
 		if (c->len < head + body)
 			return;
+		snprintf(c->s->last, sizeof(c->s->last), "%.*s", (int)head, c->in);
 		respond(c);
 		memmove(c->in, c->in + head + body, c->len - head - body);
 		c->len -= head + body;
@@ -212,6 +214,11 @@ void httpstub_answer(struct httpstub *s, int status, const char *body)
 unsigned httpstub_requests(const struct httpstub *s)
 {
 	return s->requests;
+}
+
+const char *httpstub_last_head(const struct httpstub *s)
+{
+	return s->last;
 }
 
 static void server_closed_cb(uv_handle_t *h)

@@ -16,6 +16,8 @@ const char *httpstub_url(const struct httpstub *s);
 /* Queues an answer: status, and a body sent as application/json. */
 void httpstub_answer(struct httpstub *s, int status, const char *body);
 unsigned httpstub_requests(const struct httpstub *s);
+/* The request line and headers of the last request ("" before the first). */
+const char *httpstub_last_head(const struct httpstub *s);
 /* Closes the server and its connections; the loop must run afterwards. */
 void httpstub_close(struct httpstub *s);
 
