@@ -118,6 +118,12 @@ void adapter_error_text(long status, const char *type, const char *message, cons
 void adapter_error_from_body(long status, const char *body, size_t len,
                              const char *const *type_keys, struct errmsg *e);
 
+/* Shared by the kinds that name a model in the URL: appends s to out as one
+ * path segment, every byte but A-Z a-z 0-9 - . _ ~ percent-encoded, so a
+ * model id is one segment whatever it holds ("...-v1:0" -> "...-v1%3A0", an
+ * ARN's '/' -> "%2F", '@' -> "%40"). */
+void adapter_path_segment(struct buf *out, const char *s);
+
 /* Shared by adapters: the hex SHA-256 of data[0..len) into out[65]. */
 void adapter_hash(const char *data, size_t len, char out[65]);
 
