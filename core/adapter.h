@@ -19,8 +19,20 @@
 #include "buf.h"
 #include "errmsg.h"
 
-enum provider_kind { PROVIDER_ANTHROPIC, PROVIDER_OPENAI, PROVIDER_OPENAI_COMPAT };
-enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT, ENDPOINT_RESPONSES };
+enum provider_kind {
+	PROVIDER_ANTHROPIC,
+	PROVIDER_OPENAI,
+	PROVIDER_OPENAI_COMPAT,
+	PROVIDER_BEDROCK,
+};
+enum endpoint {
+	ENDPOINT_AUTO,
+	ENDPOINT_MESSAGES,
+	ENDPOINT_CHAT,
+	ENDPOINT_RESPONSES,
+	ENDPOINT_INVOKE,   /* Bedrock InvokeModel: a Messages body */
+	ENDPOINT_CONVERSE, /* Bedrock Converse */
+};
 enum warm_mode { WARM_MODE_MINIMAL, WARM_MODE_PREWARM };
 
 /* Edits a target may allow warmd to make (allow_edit), bit flags. */
