@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aws_cred.h"
 #include "fileio.h"
 #include "http.h"
 #include "xalloc.h"
@@ -411,6 +412,9 @@ int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struc
 	if (!cr->headers)
 		xalloc_die("curl header list");
 	cred_scrub_set(cr, NULL, 0);
+	/* Without a Bedrock API key, AWS credentials sign each request. */
+	if (c->kind == PROVIDER_BEDROCK && !cr->has_key && (r = aws_cred_attach(cr, c, e)) < 0)
+		goto fail;
 	*ret = cr;
 	return 0;
 fail:
