@@ -105,6 +105,12 @@ struct adapter_header {
 struct adapter_ops {
 	enum provider_kind kind;
 	bool key_required;
+	/* The cache is written at explicit breakpoints, Anthropic's way (a
+	 * Claude model behind another API): the entry's TTL restarts on each
+	 * read, a write costs more than a read by Anthropic's ratios, one
+	 * prefix is not routed to one machine (no per-prefix request budget),
+	 * and a prefix may extend another's entry. Else OpenAI's way. */
+	bool breakpoints;
 	/* Builds the warm for a parsed template (which it may modify); t may
 	 * be NULL (the defaults). Returns 0, or -EINVAL with e saying what in
 	 * the template is wrong. */

@@ -541,6 +541,7 @@ void anthropic_parse_error(long status, const char *body, size_t len, struct err
 const struct adapter_ops adapter_anthropic_ops = {
 	.kind = PROVIDER_ANTHROPIC,
 	.key_required = true,
+	.breakpoints = true,
 	.build = anthropic_build,
 	.headers = anthropic_headers,
 	.parse_ok = anthropic_parse_ok,

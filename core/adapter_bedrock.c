@@ -139,6 +139,7 @@ static void bedrock_parse_error(long status, const char *body, size_t len, struc
 const struct adapter_ops adapter_bedrock_ops = {
 	.kind = PROVIDER_BEDROCK,
 	.key_required = false, /* without a Bedrock API key, AWS credentials sign */
+	.breakpoints = true,   /* Claude's cache, through InvokeModel or Converse */
 	.build = bedrock_build,
 	.headers = bedrock_headers,
 	.parse_ok = bedrock_parse_ok,

@@ -21,3 +21,10 @@ const struct adapter_ops *adapter_ops_for(enum provider_kind kind)
 	}
 	return NULL;
 }
+
+bool adapter_kind_breakpoints(enum provider_kind kind)
+{
+	const struct adapter_ops *ops = adapter_ops_for(kind);
+
+	return ops && ops->breakpoints;
+}
