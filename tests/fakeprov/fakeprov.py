@@ -129,6 +129,8 @@ import time
 import urllib.parse
 from email.utils import formatdate
 
+import door_bedrock
+
 ANTHROPIC_LOOKBACK = 20          # blocks searched before each breakpoint
 ANTHROPIC_MAX_BREAKPOINTS = 4
 OPENAI_MIN_TOKENS = 1024         # OpenAI caches from 1024 tokens ...
@@ -1573,7 +1575,7 @@ def error_headers(api, err):
     return door.error_headers(api, err) if door else []
 
 
-DOORS = ()
+DOORS = (door_bedrock,)
 DOOR_OBJECTS = [door.make(sys.modules[__name__]) for door in DOORS]
 for _door in DOOR_OBJECTS:
     FAKE_ROUTES.update(_door.fake_routes)
