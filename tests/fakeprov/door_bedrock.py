@@ -231,6 +231,13 @@ class BedrockDoor:
                 b["region"] = update["region"]
             return 200, self.state(provider)
 
+    def presented_key(self, headers):
+        """What a hostile door would echo: the session token, else the bearer token, else the
+        signed Authorization line."""
+        value = headers.get("Authorization") or ""
+        return headers.get("x-amz-security-token") or (value[7:] if value.startswith("Bearer ")
+                                                        else value)
+
     def error_body(self, api, err):
         return {"message": err.message}
 

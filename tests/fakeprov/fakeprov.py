@@ -63,6 +63,7 @@ cache) and returns an object with:
   fake_routes          {"/_fake/NAME": methods}: serve_fake(provider, path,
                        method, raw) -> (status, payload)
   state(provider), reset(provider)   under "doors" in GET /_fake/state
+  presented_key(headers)   the secret a request carries, for the echo_key fault
 A summary may hold "max_tokens" and "log" (a dict added to the log entry).
 
 Token model: tokens(x) = ceil(len(utf8(canonical(x))) / 4), where canonical()
@@ -1026,7 +1027,8 @@ class Provider:
         id_header = ("x-request-id" if family(api) == "openai" else "request-id", f"req_fake_{n}")
         summary, body, ctype = {}, None, "application/json"
         if fault == "echo_key":
-            key = presented_key(headers)
+            door = door_of(api)
+            key = door.presented_key(headers) if door else presented_key(headers)
             status, payload = 401, None
             body, ctype = echo_key_body(api, settings["echo_key"], key)
             extra = extra + [("x-fake-echo", f"presented {key}")]
