@@ -19,8 +19,20 @@
 #include "buf.h"
 #include "errmsg.h"
 
-enum provider_kind { PROVIDER_ANTHROPIC, PROVIDER_OPENAI, PROVIDER_OPENAI_COMPAT };
-enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT, ENDPOINT_RESPONSES };
+enum provider_kind {
+	PROVIDER_ANTHROPIC,
+	PROVIDER_OPENAI,
+	PROVIDER_OPENAI_COMPAT,
+	PROVIDER_BEDROCK,
+};
+enum endpoint {
+	ENDPOINT_AUTO,
+	ENDPOINT_MESSAGES,
+	ENDPOINT_CHAT,
+	ENDPOINT_RESPONSES,
+	ENDPOINT_INVOKE,   /* Bedrock InvokeModel: a Messages body */
+	ENDPOINT_CONVERSE, /* Bedrock Converse */
+};
 enum warm_mode { WARM_MODE_MINIMAL, WARM_MODE_PREWARM };
 
 /* Edits a target may allow warmd to make (allow_edit), bit flags. */
@@ -93,6 +105,12 @@ struct adapter_header {
 struct adapter_ops {
 	enum provider_kind kind;
 	bool key_required;
+	/* The cache is written at explicit breakpoints, Anthropic's way (a
+	 * Claude model behind another API): the entry's TTL restarts on each
+	 * read, a write costs more than a read by Anthropic's ratios, one
+	 * prefix is not routed to one machine (no per-prefix request budget),
+	 * and a prefix may extend another's entry. Else OpenAI's way. */
+	bool breakpoints;
 	/* Builds the warm for a parsed template (which it may modify); t may
 	 * be NULL (the defaults). Returns 0, or -EINVAL with e saying what in
 	 * the template is wrong. */
@@ -117,6 +135,12 @@ void adapter_error_text(long status, const char *type, const char *message, cons
  * present in it (NULL-terminated); falls back to adapter_error_text(). */
 void adapter_error_from_body(long status, const char *body, size_t len,
                              const char *const *type_keys, struct errmsg *e);
+
+/* Shared by the kinds that name a model in the URL: appends s to out as one
+ * path segment, every byte but A-Z a-z 0-9 - . _ ~ percent-encoded, so a
+ * model id is one segment whatever it holds ("...-v1:0" -> "...-v1%3A0", an
+ * ARN's '/' -> "%2F", '@' -> "%40"). */
+void adapter_path_segment(struct buf *out, const char *s);
 
 /* Shared by adapters: the hex SHA-256 of data[0..len) into out[65]. */
 void adapter_hash(const char *data, size_t len, char out[65]);

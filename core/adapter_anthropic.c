@@ -7,7 +7,9 @@
  * the template with max_tokens (0, or 1 where 0 is illegal) and stream:false;
  * a short user turn is appended only when the template does not end with
  * one, after the automatic marker has been pinned to the template's last
- * block so the write still lands where the application's requests read. */
+ * block so the write still lands where the application's requests read.
+ * The kinds that send a Messages body elsewhere (Bedrock InvokeModel,
+ * Vertex) call anthropic_build_body() with their own options. */
 #include "adapter_anthropic.h"
 
 #include <errno.h>
@@ -46,7 +48,7 @@ static const struct {
 	{ "claude-opus-4-5", 4096 }, { "claude-opus-4-6", 4096 },   { "claude-haiku-4-5", 4096 },
 };
 
-static long model_min_cacheable(const char *model)
+long anthropic_min_cacheable(const char *model)
 {
 	for (size_t i = 0; i < sizeof(min_cacheable) / sizeof(min_cacheable[0]); i++)
 		if (strncmp(model, min_cacheable[i].prefix, strlen(min_cacheable[i].prefix)) == 0)
@@ -342,12 +344,38 @@ static int choose_max_tokens(json_object *t, const struct adapter_target *ct, en
 	return 0;
 }
 
-static int anthropic_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
-                           struct errmsg *e)
+/* The model the version names: the body's, or the URL's (then the body has none). */
+static int body_model(json_object *t, const struct anthropic_options *o, const char **ret,
+                      struct errmsg *e)
+{
+	const char *version = jsonx_get_str(t, "anthropic_version");
+
+	if (o->version && (!version || strcmp(version, o->version) != 0))
+		return errmsg_set(
+		        e, -EINVAL,
+		        "\"anthropic_version\" must be \"%s\" (%s requires it in the body)",
+		        o->version, o->service ? o->service : "Anthropic");
+	if (!o->model) {
+		*ret = jsonx_get_str(t, "model");
+		if (!*ret || !**ret)
+			return errmsg_set(e, -EINVAL, "\"model\" must be a non-empty string");
+		return 0;
+	}
+	if (jsonx_get(t, "model"))
+		return errmsg_set(e, -EINVAL,
+		                  "the body must not name a \"model\": %s takes it from the URL "
+		                  "(the target's model = \"%s\")",
+		                  o->service ? o->service : "Anthropic", o->model);
+	*ret = o->model;
+	return 0;
+}
+
+int anthropic_build_body(json_object *t, const struct adapter_target *ct,
+                         const struct anthropic_options *o, struct warm_build *b, struct errmsg *e)
 {
 	json_object *msgs, *last, *stream;
 	struct bp_scan scan = { .b = b };
-	const char *model, *role, *why;
+	const char *model = NULL, *role, *why;
 	bool ends_with_user;
 	size_t len;
 	const char *dump;
@@ -355,9 +383,8 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 
 	if (!json_object_is_type(t, json_type_object))
 		return errmsg_set(e, -EINVAL, "the request must be a JSON object");
-	model = jsonx_get_str(t, "model");
-	if (!model || !*model)
-		return errmsg_set(e, -EINVAL, "\"model\" must be a non-empty string");
+	if ((r = body_model(t, o, &model, e)) < 0)
+		return r;
 	msgs = jsonx_get(t, "messages");
 	if (!msgs || !json_object_is_type(msgs, json_type_array) ||
 	    json_object_array_length(msgs) == 0)
@@ -385,11 +412,9 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 	if (r < 0)
 		return r;
 	b->prefix_tokens_est = (long)(b->prefix.len / 4);
-	b->path = xstrdup("/v1/messages");
-	b->endpoint = ENDPOINT_MESSAGES;
 
 	b->ttl_s = scan.last_ttl;
-	b->min_cacheable = model_min_cacheable(model);
+	b->min_cacheable = anthropic_min_cacheable(o->family ? o->family : model);
 	mt = choose_max_tokens(t, ct, scan.last_section, b, &why);
 	if (mt < 0)
 		return 0; /* b->unwarmable says why; no body */
@@ -429,6 +454,19 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 	return 0;
 }
 
+static int anthropic_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
+                           struct errmsg *e)
+{
+	static const struct anthropic_options messages_api = { 0 };
+	int r = anthropic_build_body(t, ct, &messages_api, b, e);
+
+	if (r < 0)
+		return r;
+	b->path = xstrdup("/v1/messages");
+	b->endpoint = ENDPOINT_MESSAGES;
+	return 0;
+}
+
 static int anthropic_headers(const char *key, struct adapter_header *h)
 {
 	int n = 0;
@@ -460,7 +498,7 @@ static int anthropic_usage_fast(const char *body, size_t len, struct warm_usage 
 	return 0;
 }
 
-static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u, struct errmsg *e)
+int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u, struct errmsg *e)
 {
 	json_object *o = NULL, *usage;
 	int r;
@@ -493,7 +531,7 @@ verdict:
 	return 0;
 }
 
-static void anthropic_parse_error(long status, const char *body, size_t len, struct errmsg *e)
+void anthropic_parse_error(long status, const char *body, size_t len, struct errmsg *e)
 {
 	static const char *const type_keys[] = { "type", NULL };
 
@@ -503,6 +541,7 @@ static void anthropic_parse_error(long status, const char *body, size_t len, str
 const struct adapter_ops adapter_anthropic_ops = {
 	.kind = PROVIDER_ANTHROPIC,
 	.key_required = true,
+	.breakpoints = true,
 	.build = anthropic_build,
 	.headers = anthropic_headers,
 	.parse_ok = anthropic_parse_ok,

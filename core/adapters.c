@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "adapter_anthropic.h"
+#include "adapter_bedrock.h"
 #include "adapter_openai.h"
 
 const struct adapter_ops *adapter_ops_for(enum provider_kind kind)
@@ -15,6 +16,15 @@ const struct adapter_ops *adapter_ops_for(enum provider_kind kind)
 		return &adapter_openai_ops;
 	case PROVIDER_OPENAI_COMPAT:
 		return &adapter_openai_compat_ops;
+	case PROVIDER_BEDROCK:
+		return &adapter_bedrock_ops;
 	}
 	return NULL;
+}
+
+bool adapter_kind_breakpoints(enum provider_kind kind)
+{
+	const struct adapter_ops *ops = adapter_ops_for(kind);
+
+	return ops && ops->breakpoints;
 }

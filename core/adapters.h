@@ -9,4 +9,7 @@
 /* The adapter of kind (never NULL for a kind the configuration accepts). */
 const struct adapter_ops *adapter_ops_for(enum provider_kind kind);
 
+/* Does kind cache at explicit breakpoints (adapter_ops.breakpoints)? */
+bool adapter_kind_breakpoints(enum provider_kind kind);
+
 #endif

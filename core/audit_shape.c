@@ -5,7 +5,9 @@
  * The audit walks the cached prefix in the order the provider serialises it.
  * Anthropic: tools, system, then message content blocks, up to the last
  * block carrying cache_control (all of it with a top-level cache_control:
- * automatic caching). OpenAI: messages (chat) or instructions and input
+ * automatic caching); Bedrock InvokeModel bodies are Anthropic's. Bedrock
+ * Converse: toolConfig.tools, system, then message content blocks, up to the
+ * last cachePoint block. OpenAI: messages (chat) or instructions and input
  * items (responses), then tools; there is no explicit breakpoint, so the
  * prefix is everything but a final user turn, the part that varies per
  * request. */
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters.h"
 #include "jsonx.h"
 #include "xalloc.h"
 
@@ -122,6 +125,68 @@ static void shape_anthropic(struct shape *s)
 	s->nprefix = jsonx_get(s->doc, "cache_control") || bp == 0 ? s->n : bp;
 }
 
+/* A Bedrock body that is not InvokeModel's (Anthropic's) is Converse's, as
+ * the bedrock adapter tells them apart. */
+static bool is_converse(enum provider_kind kind, json_object *doc)
+{
+	return kind == PROVIDER_BEDROCK && !jsonx_get(doc, "anthropic_version") &&
+	       !jsonx_get(doc, "max_tokens");
+}
+
+/* Converse blocks: a text block's text is prompt text, other blocks
+ * (images, tool uses and results) replayed data; a cachePoint block ends
+ * the prefix at the block before it. */
+static void push_converse_blocks(struct shape *s, json_object *v, const char *field,
+                                 const char *base, size_t *bp)
+{
+	char path[48];
+
+	for (size_t j = 0;
+	     json_object_is_type(v, json_type_array) && j < json_object_array_length(v); j++) {
+		json_object *b = json_object_array_get_idx(v, j), *text = jsonx_get(b, "text");
+		if (jsonx_get(b, "cachePoint")) {
+			*bp = s->n;
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s[%zu]", base, j);
+		if (json_object_is_type(text, json_type_string)) {
+			snprintf(path + strlen(path), sizeof(path) - strlen(path), ".text");
+			push(s, text, EK_STRING, field, path, NO_INDEX);
+		} else {
+			push(s, b, EK_BLOCK, field, path, NO_INDEX);
+		}
+	}
+}
+
+static void shape_converse(struct shape *s)
+{
+	json_object *tools = jsonx_get(jsonx_get(s->doc, "toolConfig"), "tools");
+	json_object *msgs = jsonx_get(s->doc, "messages");
+	char base[48];
+	size_t bp = 0;
+
+	for (size_t i = 0;
+	     json_object_is_type(tools, json_type_array) && i < json_object_array_length(tools);
+	     i++) {
+		json_object *tool = json_object_array_get_idx(tools, i);
+		if (jsonx_get(tool, "cachePoint"))
+			bp = s->n;
+		else
+			push(s, tool, EK_TOOL, "tools", "toolConfig.tools", i);
+	}
+	push_converse_blocks(s, jsonx_get(s->doc, "system"), "system", "system", &bp);
+	for (size_t i = 0;
+	     json_object_is_type(msgs, json_type_array) && i < json_object_array_length(msgs);
+	     i++) {
+		snprintf(base, sizeof(base), "messages[%zu].content", i);
+		push_converse_blocks(s, jsonx_get(json_object_array_get_idx(msgs, i), "content"),
+		                     "messages", base, &bp);
+	}
+	/* Without any cache point nothing is cached (template loading reports
+	 * that), so audit everything. */
+	s->nprefix = bp == 0 ? s->n : bp;
+}
+
 static bool is_user_turn(json_object *m)
 {
 	const char *role = jsonx_get_str(m, "role"), *type = jsonx_get_str(m, "type");
@@ -177,7 +242,9 @@ int audit_shape_parse(const char *body, size_t len, enum provider_kind kind, str
 		audit_shape_free(s);
 		return -EINVAL;
 	}
-	if (kind == PROVIDER_ANTHROPIC)
+	if (is_converse(kind, s->doc))
+		shape_converse(s);
+	else if (adapter_kind_breakpoints(kind))
 		shape_anthropic(s);
 	else
 		shape_openai(s);
@@ -186,11 +253,14 @@ int audit_shape_parse(const char *body, size_t len, enum provider_kind kind, str
 
 /* ---- tools -------------------------------------------------------------------------- */
 
-/* Chat wraps the name in "function"; built-in tools may only have a type. */
+/* Chat wraps the name in "function", Converse in "toolSpec"; built-in tools
+ * may only have a type. */
 static const char *tool_name(json_object *tool)
 {
 	const char *n = jsonx_get_str(jsonx_get(tool, "function"), "name");
 
+	if (!n)
+		n = jsonx_get_str(jsonx_get(tool, "toolSpec"), "name");
 	if (!n)
 		n = jsonx_get_str(tool, "name");
 	if (!n)
@@ -198,22 +268,47 @@ static const char *tool_name(json_object *tool)
 	return n ? n : "";
 }
 
-size_t audit_tool_count(const struct shape *s)
+/* The tools: "tools", or Converse's toolConfig.tools (whose cachePoint
+ * entries are not tools). */
+static json_object *tool_list(const struct shape *s)
 {
 	json_object *tools = jsonx_get(s->doc, "tools");
 
-	return json_object_is_type(tools, json_type_array) ? json_object_array_length(tools) : 0;
+	if (!tools)
+		tools = jsonx_get(jsonx_get(s->doc, "toolConfig"), "tools");
+	return json_object_is_type(tools, json_type_array) ? tools : NULL;
+}
+
+size_t audit_tool_count(const struct shape *s)
+{
+	json_object *tools = tool_list(s);
+	size_t n = 0;
+
+	for (size_t i = 0; tools && i < json_object_array_length(tools); i++)
+		n += !jsonx_get(json_object_array_get_idx(tools, i), "cachePoint");
+	return n;
 }
 
 const char *audit_tool_at(const struct shape *s, size_t i)
 {
-	return tool_name(json_object_array_get_idx(jsonx_get(s->doc, "tools"), i));
+	json_object *tools = tool_list(s);
+
+	for (size_t k = 0; tools && k < json_object_array_length(tools); k++) {
+		json_object *tool = json_object_array_get_idx(tools, k);
+		if (jsonx_get(tool, "cachePoint"))
+			continue;
+		if (i-- == 0)
+			return tool_name(tool);
+	}
+	return "";
 }
 
 /* ---- fingerprint -------------------------------------------------------------------- */
 
 static const char *const anthropic_fields[] = { "model",  "tool_choice", "thinking", "tools",
 	                                        "system", "messages",    NULL };
+static const char *const converse_fields[] = { "tools", "additionalModelRequestFields", "system",
+	                                       "messages", NULL };
 static const char *const openai_fields[] = { "model",    "instructions",
 	                                     "tools",    "response_format",
 	                                     "text",     "prompt_cache_key",
@@ -273,7 +368,9 @@ static void fp_tools(const struct shape *s, struct audit_fp *fp)
 
 void audit_fp_from_shape(const struct shape *s, enum provider_kind kind, struct audit_fp *fp)
 {
-	const char *const *names = kind == PROVIDER_ANTHROPIC ? anthropic_fields : openai_fields;
+	const char *const *names = is_converse(kind, s->doc)        ? converse_fields
+	                           : adapter_kind_breakpoints(kind) ? anthropic_fields
+	                                                            : openai_fields;
 
 	memset(fp, 0, sizeof(*fp));
 	fp->valid = true;

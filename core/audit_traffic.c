@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "adapters.h"
 #include "audit_find.h"
 #include "audit_shape.h"
 #include "duration.h"
@@ -276,7 +277,7 @@ void audit_check_ttl_choice(struct audit *a, const struct audit_target *t, bool 
 	struct finding *f;
 
 	*ret_cmp = false;
-	if (t->kind != PROVIDER_ANTHROPIC || t->ntouch < 2 || t->ttl_s <= 0 ||
+	if (!adapter_kind_breakpoints(t->kind) || t->ntouch < 2 || t->ttl_s <= 0 ||
 	    (t->ttl_s > 300 && t->ttl_s < 3600) || !prefix_prices(t, &pp))
 		return;
 	*ret_cmp = true;

@@ -142,6 +142,9 @@ void config_free(struct config *c)
 		free(p->api_key_env);
 		free(p->ca_file);
 		free_secret(p->proxy);
+		free(p->region);
+		free(p->aws_credentials_file);
+		free(p->aws_profile);
 		free_secret_list(p->headers);
 		free_secret(p->api_key);
 		free(p->file);
@@ -152,6 +155,7 @@ void config_free(struct config *c)
 		free(t->provider);
 		free(t->request_file);
 		free(t->cache_key);
+		free(t->model);
 		config_strlist_free(t->schedule);
 		free(t->windows);
 		config_strlist_free(t->allow_edit_list);

@@ -18,7 +18,8 @@
 #include "url.h"
 #include "xalloc.h"
 
-static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", NULL };
+static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", "bedrock",
+	                                  NULL };
 
 const char *provider_kind_name(enum provider_kind k)
 {
@@ -87,6 +88,7 @@ static const char *kind_default_url(enum provider_kind k)
 	case PROVIDER_OPENAI:
 		return "https://api.openai.com/v1";
 	case PROVIDER_OPENAI_COMPAT:
+	case PROVIDER_BEDROCK: /* from the region: default_base_url() */
 		return NULL;
 	}
 	return NULL;
@@ -101,6 +103,8 @@ static const char *kind_default_env(enum provider_kind k)
 		return "OPENAI_API_KEY";
 	case PROVIDER_OPENAI_COMPAT:
 		return NULL;
+	case PROVIDER_BEDROCK: /* a Bedrock API key, sent as a bearer token */
+		return "AWS_BEARER_TOKEN_BEDROCK";
 	}
 	return NULL;
 }
@@ -195,17 +199,62 @@ static void default_kind(const struct loader *ld, const config_setting_t *g, con
 	                        : config_enum_lookup(kind_names, p->name);
 }
 
-/* The kind's public API; none for openai-compatible (it is required). */
+/* The kind's public API; bedrock's in its region; none for
+ * openai-compatible (it is required). */
 static void default_base_url(const struct loader *ld, const config_setting_t *g, const void *base,
                              void *field)
 {
 	const struct cfg_provider *p = base;
 	char **dst = field;
 
-	if ((int)p->kind >= 0 && kind_default_url(p->kind)) {
+	if ((int)p->kind == PROVIDER_BEDROCK && p->region) {
+		free(*dst);
+		*dst = xmalloc(strlen(p->region) + 48);
+		sprintf(*dst, "https://bedrock-runtime.%s.amazonaws.com", p->region);
+	} else if ((int)p->kind >= 0 && kind_default_url(p->kind)) {
 		free(*dst);
 		*dst = xstrdup(kind_default_url(p->kind));
 	}
+}
+
+/* bedrock: the region an AWS endpoint given as base_url names
+ * (https://bedrock-runtime[-fips].REGION.amazonaws.com[.cn]), else none. */
+static void default_region(const struct loader *ld, const config_setting_t *g, const void *base,
+                           void *field)
+{
+	const struct cfg_provider *p = base;
+	const char *h = p->base_url ? strstr(p->base_url, "://") : NULL, *dot;
+	char **dst = field;
+	size_t n;
+
+	if ((int)p->kind != PROVIDER_BEDROCK || !h)
+		return;
+	h += 3;
+	if (strncmp(h, "bedrock-runtime.", 16) == 0)
+		h += 16;
+	else if (strncmp(h, "bedrock-runtime-fips.", 21) == 0)
+		h += 21;
+	else
+		return;
+	dot = strchr(h, '.');
+	n = dot ? (size_t)(dot - h) : 0;
+	if (n == 0 || n > 32 || strncmp(dot, ".amazonaws.com", 14) != 0)
+		return;
+	free(*dst);
+	*dst = xmalloc(n + 1);
+	memcpy(*dst, h, n);
+	(*dst)[n] = '\0';
+}
+
+/* bedrock: the AWS SDKs' profile name. */
+static void default_profile(const struct loader *ld, const config_setting_t *g, const void *base,
+                            void *field)
+{
+	const struct cfg_provider *p = base;
+	char **dst = field;
+
+	if ((int)p->kind == PROVIDER_BEDROCK && !*dst)
+		*dst = xstrdup("default");
 }
 
 /* The kind's usual variable, unless the key comes from a file or inline. */
@@ -215,7 +264,8 @@ static void default_key_env(const struct loader *ld, const config_setting_t *g, 
 	const struct cfg_provider *p = base;
 	char **dst = field;
 
-	if ((int)p->kind >= 0 && !p->api_key_file && !p->api_key && kind_default_env(p->kind)) {
+	if ((int)p->kind >= 0 && !p->api_key_file && !p->api_key && !p->aws_credentials_file &&
+	    kind_default_env(p->kind)) {
 		free(*dst);
 		*dst = xstrdup(kind_default_env(p->kind));
 	}
@@ -227,13 +277,19 @@ static void default_key_env(const struct loader *ld, const config_setting_t *g, 
 static const struct key_def provider_keys[] = {
 	{ .name = "name", .type = K_STR, .off = P(name), .help = "a name" },
 	{ .name = "kind", .type = K_ENUM, .off = P(kind), .enums = kind_names, .dfn = default_kind,
-	  .help = "anthropic, openai or openai-compatible" },
+	  .help = "anthropic, openai, openai-compatible or bedrock" },
+	{ .name = "region", .type = K_STR, .off = P(region), .dfn = default_region,
+	  .help = "a cloud region such as \"us-east-1\"" },
 	{ .name = "base_url", .type = K_STR, .off = P(base_url), .dfn = default_base_url,
 	  .help = "a URL" },
 	{ .name = "api_key_file", .type = K_STR, .off = P(api_key_file), .help = "a file name" },
 	{ .name = "api_key_env", .type = K_STR, .off = P(api_key_env), .dfn = default_key_env,
 	  .help = "an environment variable name" },
 	{ .name = "api_key", .type = K_STR, .off = P(api_key), .help = "a key" },
+	{ .name = "aws_credentials_file", .type = K_STR, .off = P(aws_credentials_file),
+	  .help = "an AWS shared credentials file (bedrock)" },
+	{ .name = "aws_profile", .type = K_STR, .off = P(aws_profile), .dfn = default_profile,
+	  .help = "a profile of aws_credentials_file (bedrock)" },
 	{ .name = "max_rpm", .type = K_INT, .off = P(max_rpm), .max = 1000000, .def.i = 0,
 	  .help = "requests per minute (0 = no limit)" },
 	{ .name = "max_inflight", .type = K_INT, .off = P(max_inflight), .min = 1, .max = 100000,
@@ -293,8 +349,16 @@ static int check_endpoint(const struct loader *ld, config_setting_t *g, struct c
 	if ((int)p->kind < 0) {
 		if (!config_setting_get_member(g, "kind"))
 			err_at(ld, g,
-			       "%s: \"kind\" is required (anthropic, openai or openai-compatible)",
+			       "%s: \"kind\" is required (anthropic, openai, openai-compatible or "
+			       "bedrock)",
 			       where);
+		return -EINVAL;
+	}
+	if (!p->base_url && (int)p->kind == PROVIDER_BEDROCK) {
+		err_at(ld, g,
+		       "%s: \"region\" is required for kind bedrock (its endpoint is "
+		       "https://bedrock-runtime.REGION.amazonaws.com), or a base_url",
+		       where);
 		return -EINVAL;
 	}
 	if (!p->base_url) {
@@ -336,7 +400,59 @@ static int check_key_source(const struct loader *ld, config_setting_t *g, struct
 		free(p->api_key_file);
 		p->api_key_file = r;
 	}
+	if (p->aws_credentials_file) {
+		char *r = resolve_key_file(ld, p->aws_credentials_file);
+		free(p->aws_credentials_file);
+		p->aws_credentials_file = r;
+	}
 	return 0;
+}
+
+/* The keys of one kind only: region and the AWS credentials (bedrock). A
+ * Bedrock provider takes either a Bedrock API key or AWS credentials. */
+static void check_kind_keys(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
+                            const char *where)
+{
+	static const char *const aws_keys[] = { "aws_credentials_file", "aws_profile" };
+	config_setting_t *s;
+
+	if (p->kind != PROVIDER_BEDROCK) {
+		for (size_t i = 0; i < sizeof(aws_keys) / sizeof(aws_keys[0]); i++)
+			if ((s = config_setting_get_member(g, aws_keys[i])))
+				err_at(ld, s, "%s: %s is only for kind bedrock", where,
+				       aws_keys[i]);
+		if ((s = config_setting_get_member(g, "region")))
+			err_at(ld, s, "%s: region does not apply to kind %s", where,
+			       provider_kind_name(p->kind));
+		return;
+	}
+	for (size_t i = 0; p->headers && p->headers[i]; i++)
+		if (strncasecmp(p->headers[i], "x-amz-", 6) == 0)
+			err_at(ld, config_setting_get_member(g, "headers"),
+			       "%s: headers[%zu]: x-amz-* headers are set by warmd itself (AWS "
+			       "SigV4)",
+			       where, i);
+	if (p->region) {
+		bool ok = *p->region && strlen(p->region) <= 32;
+		for (const char *c = p->region; ok && *c; c++)
+			ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-';
+		if (!ok)
+			err_at(ld, config_setting_get_member(g, "region"),
+			       "%s: region \"%s\" is not an AWS region name such as \"us-east-1\"",
+			       where, p->region);
+	}
+	if (p->aws_credentials_file && (config_setting_get_member(g, "api_key_file") ||
+	                                config_setting_get_member(g, "api_key_env") ||
+	                                config_setting_get_member(g, "api_key")))
+		err_at(ld, config_setting_get_member(g, "aws_credentials_file"),
+		       "%s: use either a Bedrock API key (api_key_file, api_key_env, api_key) or "
+		       "AWS credentials (aws_credentials_file), not both",
+		       where);
+	if ((s = config_setting_get_member(g, "aws_profile")) && !p->aws_credentials_file)
+		warn_at(ld, s,
+		        "%s: aws_profile names a profile of aws_credentials_file, which is not "
+		        "set; ignored",
+		        where);
 }
 
 /* providers[i], the group g, into the next slot of c->providers. */
@@ -359,6 +475,7 @@ static void load_provider(const struct loader *ld, config_setting_t *g, int i, s
 	if (check_endpoint(ld, g, p, where, errors) < 0 || check_key_source(ld, g, p, where) < 0)
 		return;
 	check_headers(ld, g, p, where);
+	check_kind_keys(ld, g, p, where);
 	if (p->api_key)
 		warn_at(ld, key_setting(g),
 		        "%s: the API key is written inline in the config; prefer api_key_file "

@@ -16,7 +16,8 @@
 #include "xalloc.h"
 
 static const char *const policy_names[] = { "always", "manual", "schedule", "adaptive", NULL };
-static const char *const endpoint_names[] = { "auto", "messages", "chat", "responses", NULL };
+static const char *const endpoint_names[] = { "auto",   "messages", "chat", "responses",
+	                                      "invoke", "converse", NULL };
 static const char *const warm_mode_names[] = { "minimal", "prewarm", NULL };
 /* Accepted words that name features of later versions, so the error can say so. */
 static const char *const policy_future[] = { NULL };
@@ -66,9 +67,12 @@ static const struct key_def target_keys[] = {
 	{ .name = "priority", .type = K_INT, .off = T(priority), .max = 1000000, .def.i = 10,
 	  .help = "a number (lower warms first)" },
 	{ .name = "cache_key", .type = K_STR, .off = T(cache_key), .help = "a prompt_cache_key" },
+	{ .name = "model", .type = K_STR, .off = T(model),
+	  .help = "the model the request's URL names (its meaning depends on the provider's "
+	          "kind: a Bedrock model id, ...)" },
 	{ .name = "endpoint", .type = K_ENUM, .off = T(endpoint), .enums = endpoint_names,
 	  .future = endpoint_future, .def.i = ENDPOINT_AUTO,
-	  .help = "auto, messages, chat or responses" },
+	  .help = "auto, messages, chat, responses, invoke or converse" },
 	{ .name = "warm_mode", .type = K_ENUM, .off = T(warm_mode), .enums = warm_mode_names,
 	  .def.i = WARM_MODE_MINIMAL, .help = "minimal or prewarm" },
 	{ .name = "allow_edit", .type = K_STRLIST, .off = T(allow_edit_list),
@@ -188,6 +192,7 @@ static void target_copy(struct cfg_target *dst, const struct cfg_target *t)
 	dst->provider = xstrdup_or_null(t->provider);
 	dst->request_file = xstrdup_or_null(t->request_file);
 	dst->cache_key = xstrdup_or_null(t->cache_key);
+	dst->model = xstrdup_or_null(t->model);
 	dst->schedule = strlist_dup(t->schedule);
 	dst->allow_edit_list = strlist_dup(t->allow_edit_list);
 	dst->file = xstrdup_or_null(t->file);
@@ -293,6 +298,7 @@ static void expand_versions(const struct loader *ld, config_setting_t *g, struct
 	free(proto.name);
 	free(proto.provider);
 	free(proto.cache_key);
+	free(proto.model);
 	config_strlist_free(proto.schedule);
 	free(proto.windows);
 	config_strlist_free(proto.allow_edit_list);
@@ -369,6 +375,24 @@ static int check_ttl(const struct loader *ld, config_setting_t *g, struct cfg_ta
 	return 0;
 }
 
+/* Does the endpoint exist for the kind? */
+static bool endpoint_fits(enum provider_kind k, enum endpoint ep)
+{
+	switch (ep) {
+	case ENDPOINT_AUTO:
+		return true;
+	case ENDPOINT_MESSAGES:
+		return k == PROVIDER_ANTHROPIC;
+	case ENDPOINT_CHAT:
+	case ENDPOINT_RESPONSES:
+		return k == PROVIDER_OPENAI || k == PROVIDER_OPENAI_COMPAT;
+	case ENDPOINT_INVOKE:
+	case ENDPOINT_CONVERSE:
+		return k == PROVIDER_BEDROCK;
+	}
+	return false;
+}
+
 /* warm_mode, endpoint and cache_key must fit the provider's kind. */
 static void check_fits_provider(const struct loader *ld, config_setting_t *g,
                                 const struct cfg_target *t, const struct cfg_provider *p,
@@ -376,11 +400,10 @@ static void check_fits_provider(const struct loader *ld, config_setting_t *g,
 {
 	if (t->warm_mode == WARM_MODE_PREWARM &&
 	    ((t->endpoint != ENDPOINT_RESPONSES && t->endpoint != ENDPOINT_AUTO) ||
-	     (int)p->kind == PROVIDER_ANTHROPIC))
+	     !endpoint_fits(p->kind, ENDPOINT_RESPONSES)))
 		err_at(ld, config_setting_get_member(g, "warm_mode"),
 		       "%s: warm_mode \"prewarm\" needs the responses endpoint", where);
-	if (t->endpoint != ENDPOINT_AUTO && (int)p->kind >= 0 &&
-	    (p->kind == PROVIDER_ANTHROPIC) != (t->endpoint == ENDPOINT_MESSAGES))
+	if ((int)p->kind >= 0 && !endpoint_fits(p->kind, t->endpoint))
 		err_at(ld, config_setting_get_member(g, "endpoint"),
 		       "%s: endpoint \"%s\" does not match provider \"%s\" of kind %s", where,
 		       endpoint_name(t->endpoint), p->name, provider_kind_name(p->kind));
@@ -395,6 +418,47 @@ static void check_cache_key(const struct loader *ld, config_setting_t *g,
 		       "%s: cache_key (OpenAI prompt_cache_key) does not apply to Anthropic "
 		       "provider \"%s\"",
 		       where, p->name);
+	else if (t->cache_key && (int)p->kind == PROVIDER_BEDROCK)
+		err_at(ld, config_setting_get_member(g, "cache_key"),
+		       "%s: cache_key (OpenAI prompt_cache_key) does not apply to provider \"%s\" "
+		       "of kind bedrock",
+		       where, p->name);
+}
+
+/* model: what it means depends on the provider's kind; the kinds whose
+ * URL names the model need it, the others take it from the body. */
+static void check_model(const struct loader *ld, config_setting_t *g, const struct cfg_target *t,
+                        const struct cfg_provider *p, const char *where)
+{
+	config_setting_t *s = config_setting_get_member(g, "model");
+
+	if ((int)p->kind < 0)
+		return;
+	if (p->kind != PROVIDER_BEDROCK) {
+		if (s)
+			err_at(ld, s,
+			       "%s: model does not apply to provider \"%s\" of kind %s (the "
+			       "request "
+			       "body names its model)",
+			       where, p->name, provider_kind_name(p->kind));
+		return;
+	}
+	if (!t->model) {
+		err_at(ld, g,
+		       "%s: a target of bedrock provider \"%s\" needs model = \"...\" (a Bedrock "
+		       "model id such as \"anthropic.claude-sonnet-4-5-20250929-v1:0\", an "
+		       "inference profile id or an ARN)",
+		       where, p->name);
+		return;
+	}
+	for (const char *c = t->model; *c; c++)
+		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f) {
+			err_at(ld, s, "%s: model contains a space, control or non-ASCII character",
+			       where);
+			return;
+		}
+	if (strlen(t->model) > 2048)
+		err_at(ld, s, "%s: model is longer than 2048 characters", where);
 }
 
 /* targets[i], the group g, into the next slot of c->targets (and, for a
@@ -429,6 +493,7 @@ static void load_target(const struct loader *ld, config_setting_t *g, int i, str
 	check_fits_provider(ld, g, t, p, where);
 	check_schedule(ld, g, t, where);
 	check_cache_key(ld, g, t, p, where);
+	check_model(ld, g, t, p, where);
 	if (config_setting_get_member(g, "versions"))
 		expand_versions(ld, g, c, where);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters.h"
 #include "bounds.h"
 #include "daemon.h"
 #include "jsonx.h"
@@ -258,7 +259,7 @@ static void prices(struct simx *x, FILE *err)
 		x->in = pr->input;
 		return;
 	}
-	if (x->t->prov->kind == PROVIDER_ANTHROPIC) {
+	if (adapter_kind_breakpoints(x->t->prov->kind)) {
 		x->in = 3000000, x->r = 300000, x->w = x->t->ttl_s > 300 ? 6000000 : 3750000;
 	} else {
 		x->in = 1250000, x->r = 125000, x->w = 1250000;

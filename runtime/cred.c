@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aws_cred.h"
 #include "fileio.h"
 #include "http.h"
 #include "url.h"
@@ -22,8 +23,7 @@
 
 static struct cred *live; /* every credential holding a secret, for the scrubber */
 
-/* Memory for secrets (xalloc.h's policy: failing to get it is fatal). */
-static void *secret_alloc(size_t len)
+void *cred_secret_alloc(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -34,7 +34,7 @@ static void *secret_alloc(size_t len)
 	return p;
 }
 
-static void secret_free(void *p, size_t len)
+void cred_secret_free(void *p, size_t len)
 {
 	if (!p)
 		return;
@@ -62,7 +62,8 @@ static bool in_my_groups(gid_t gid)
  * config directories are); when warmd owns the file, a group has no reason
  * to. Under $CREDENTIALS_DIRECTORY systemd owns the mode and the directory
  * is private to the service, so there is nothing to say. */
-static void key_file_mode_warning(const char *path, const struct stat *st, char *warn, size_t n)
+static void key_file_mode_warning(const char *what, const char *path, const struct stat *st,
+                                  char *warn, size_t n)
 {
 	const char *cd = getenv("CREDENTIALS_DIRECTORY");
 	unsigned mode = (unsigned)st->st_mode & 07777;
@@ -72,28 +73,29 @@ static void key_file_mode_warning(const char *path, const struct stat *st, char 
 		return;
 	if (mode & S_IRWXO)
 		snprintf(warn, n,
-		         "api_key_file %s is open to every user (mode %04o): chmod 600 it (or "
+		         "%s %s is open to every user (mode %04o): chmod 600 it (or "
 		         "640, owned by root with warmd's group)",
-		         path, mode);
+		         what, path, mode);
 	else if ((mode & S_IRWXG) && ((mode & S_IRWXG) != S_IRGRP || st->st_uid == geteuid() ||
 	                              !in_my_groups(st->st_gid)))
 		snprintf(warn, n,
-		         "api_key_file %s is open to its group (mode %04o), which is not how "
+		         "%s %s is open to its group (mode %04o), which is not how "
 		         "warmd reads it: chmod 600 it (or 640, owned by root with warmd's group)",
-		         path, mode);
+		         what, path, mode);
 }
 
-/* Reads a key file into out[0..cap) (secret memory); a file others can
- * read leaves a warning in warn. */
-static int read_key_file(const char *path, char *out, size_t cap, size_t *ret_len, char *warn,
-                         size_t warn_len, struct errmsg *e)
+int cred_read_secret_file(const char *what, const char *path, char *out, size_t cap,
+                          size_t *ret_len, struct stat *ret_st, char *warn, size_t warn_len,
+                          struct errmsg *e)
 {
 	struct stat st;
-	int r = fileio_read_into(path, "api_key_file", out, cap, ret_len, &st, e);
+	int r = fileio_read_into(path, what, out, cap, ret_len, &st, e);
 
 	/* The file read, not the name: nothing can swap it in between. */
 	if (r == 0)
-		key_file_mode_warning(path, &st, warn, warn_len);
+		key_file_mode_warning(what, path, &st, warn, warn_len);
+	if (r == 0 && ret_st)
+		*ret_st = st;
 	return r;
 }
 
@@ -110,9 +112,7 @@ struct env_capture {
 static struct env_capture *captures;
 static size_t ncaptures;
 
-/* The value of the environment variable name: the captured one, else the
- * environment's, captured now; NULL when unset or empty. */
-static const char *env_key(const char *name)
+const char *cred_env_capture(const char *name)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), nlen = strlen(name), vlen;
 	struct env_capture *cap;
@@ -128,7 +128,7 @@ static const char *env_key(const char *name)
 	captures = xreallocarray(captures, ncaptures + 1, sizeof(*captures));
 	cap = &captures[ncaptures];
 	cap->mem_len = (nlen + vlen + 2 + page - 1) / page * page;
-	cap->mem = secret_alloc(cap->mem_len);
+	cap->mem = cred_secret_alloc(cap->mem_len);
 	cap->name = cap->mem;
 	cap->value = cap->name + nlen + 1;
 	memcpy(cap->name, name, nlen + 1);
@@ -142,7 +142,7 @@ static const char *env_key(const char *name)
 void cred_env_forget(void)
 {
 	for (size_t i = 0; i < ncaptures; i++)
-		secret_free(captures[i].mem, captures[i].mem_len);
+		cred_secret_free(captures[i].mem, captures[i].mem_len);
 	free(captures);
 	captures = NULL;
 	ncaptures = 0;
@@ -183,12 +183,12 @@ static int read_key(const struct cfg_provider *c, const struct adapter_ops *ops,
 	*ret_len = 0;
 	if (c->api_key_file) {
 		snprintf(source, n, "api_key_file %s", c->api_key_file);
-		return read_key_file(c->api_key_file, key, CRED_MAX_KEY, ret_len, cr->warning,
-		                     sizeof(cr->warning), e);
+		return cred_read_secret_file("api_key_file", c->api_key_file, key, CRED_MAX_KEY,
+		                             ret_len, NULL, cr->warning, sizeof(cr->warning), e);
 	}
 	if (c->api_key_env) {
 		snprintf(source, n, "environment variable %s", c->api_key_env);
-		if (!(v = env_key(c->api_key_env)))
+		if (!(v = cred_env_capture(c->api_key_env)))
 			return ops->key_required ? errmsg_set(e, -ENOKEY,
 			                                      "environment variable %s is not set "
 			                                      "(it should hold the API key)",
@@ -299,40 +299,58 @@ static size_t windows_of(size_t len)
 	return len >= CRED_SCRUB_PIECE ? len - CRED_SCRUB_PIECE + 1 : 0;
 }
 
-/* Builds the scrubber's set from the key and the secret headers, and joins
- * the live list. */
-static void scrub_prepare(struct cred *cr, const char *key, size_t keylen,
-                          const struct cfg_provider *c)
+/* Adds the windows of secret[0..len) to c's set (sized for them). */
+static void windows_add_all(struct cred *c, const char *secret, size_t len)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), nwin = windows_of(keylen), slots;
-	const char *v;
-	size_t vlen;
+	for (size_t i = 0; i + CRED_SCRUB_PIECE <= len; i++)
+		window_add(c, load_window(secret + i));
+}
 
-	for (size_t i = 0; c->headers && c->headers[i]; i++)
-		if (secret_header(c->headers[i])) {
-			header_secret(c->headers[i], &v, &vlen);
+void cred_scrub_set(struct cred *cr, const struct cred_secret *extra, size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), keylen = cr->has_key ? strlen(cr->mem) : 0;
+	size_t nwin = windows_of(keylen), slots, vlen;
+	void *old_mem = cr->scrub_mem;
+	size_t old_len = cr->scrub_mem_len;
+	const char *v;
+
+	/* The key's lines and the provider's extra headers that carry a secret. */
+	for (size_t i = 0; cr->lines && cr->lines[i]; i++)
+		if (secret_header(cr->lines[i])) {
+			header_secret(cr->lines[i], &v, &vlen);
 			nwin += windows_of(vlen);
 		}
+	for (size_t i = 0; i < cr->n_url_secrets; i++)
+		nwin += windows_of(cr->url_secrets[i].len);
+	for (size_t i = 0; i < n; i++)
+		nwin += windows_of(extra[i].len);
 	cr->short_len = keylen > 0 && keylen < CRED_SCRUB_PIECE ? keylen : 0;
-	if (nwin == 0 && cr->short_len == 0)
-		return;
+	cr->windows = NULL;
+	cr->window_bits = 0;
+	cr->scrub_mem = NULL;
+	cr->scrub_mem_len = 0;
 	if (nwin > 0) {
 		/* At most half full: probes stay short. */
 		for (cr->window_bits = 4, slots = 16; slots < 2 * nwin; slots *= 2)
 			cr->window_bits++;
 		cr->scrub_mem_len = (slots * sizeof(uint64_t) + page - 1) / page * page;
-		cr->scrub_mem = secret_alloc(cr->scrub_mem_len);
+		cr->scrub_mem = cred_secret_alloc(cr->scrub_mem_len);
 		cr->windows = cr->scrub_mem;
-		for (size_t i = 0; i + CRED_SCRUB_PIECE <= keylen; i++)
-			window_add(cr, load_window(key + i));
-		for (size_t k = 0; c->headers && c->headers[k]; k++) {
-			if (!secret_header(c->headers[k]))
+		windows_add_all(cr, cr->mem, keylen);
+		for (size_t i = 0; cr->lines && cr->lines[i]; i++) {
+			if (!secret_header(cr->lines[i]))
 				continue;
-			header_secret(c->headers[k], &v, &vlen);
-			for (size_t i = 0; i + CRED_SCRUB_PIECE <= vlen; i++)
-				window_add(cr, load_window(v + i));
+			header_secret(cr->lines[i], &v, &vlen);
+			windows_add_all(cr, v, vlen);
 		}
+		for (size_t i = 0; i < cr->n_url_secrets; i++)
+			windows_add_all(cr, cr->url_secrets[i].p, cr->url_secrets[i].len);
+		for (size_t i = 0; i < n; i++)
+			windows_add_all(cr, extra[i].p, extra[i].len);
 	}
+	cred_secret_free(old_mem, old_len);
+	if ((nwin == 0 && cr->short_len == 0) || cr->live_prev || live == cr)
+		return;
 	cr->live_next = live;
 	if (live)
 		live->live_prev = cr;
@@ -340,53 +358,34 @@ static void scrub_prepare(struct cred *cr, const char *key, size_t keylen,
 }
 
 /* The secrets of the provider's URLs (base_url's and proxy's userinfo:
- * url_secret()), as written and as curl sends them (unescaped), go to
- * scrub_prepare() as "password: SECRET" lines after the extra headers, so
- * that it learns them as it learns a secret header's value. The lines are
- * for it only (the lines sent are built before), in secret memory wiped
- * once it has them. */
-static void scrub_prepare_urls(struct cred *cr, const char *key, size_t keylen,
-                               const struct cfg_provider *c)
+ * url_secret()), as written and as curl sends them (unescaped), kept in a
+ * secret mapping of their own for cred_scrub_set(): they are never sent as
+ * header lines, but a gateway may echo them. */
+static void url_secrets_keep(struct cred *cr, const struct cfg_provider *c)
 {
-	static const char prefix[] = "password: ";
 	const char *const urls[] = { c->base_url, c->proxy };
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), nh, n, need = 0, mem_len, vlen;
-	struct cfg_provider view = *c;
-	char **lines, *p, *mem;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), need = 0, vlen;
 	const char *v;
+	char *p;
 
-	for (nh = 0; c->headers && c->headers[nh]; nh++)
-		;
 	for (size_t i = 0; i < 2; i++)
 		if (urls[i] && url_secret(urls[i], &v, &vlen))
-			need += 2 * (sizeof(prefix) + vlen);
-	if (need == 0) {
-		scrub_prepare(cr, key, keylen, c);
+			need += 2 * vlen;
+	if (need == 0)
 		return;
-	}
-	mem_len = ((nh + 5) * sizeof(char *) + need + page - 1) / page * page;
-	mem = secret_alloc(mem_len);
-	lines = (char **)(void *)mem;
-	p = mem + (nh + 5) * sizeof(char *);
-	for (n = 0; n < nh; n++)
-		lines[n] = c->headers[n];
+	cr->url_mem_len = (need + page - 1) / page * page;
+	cr->url_mem = cred_secret_alloc(cr->url_mem_len);
+	p = cr->url_mem;
 	for (size_t i = 0; i < 2; i++) {
 		if (!urls[i] || !url_secret(urls[i], &v, &vlen))
 			continue;
-		lines[n++] = p;
-		p = stpcpy(p, prefix);
 		memcpy(p, v, vlen);
+		cr->url_secrets[cr->n_url_secrets++] = (struct cred_secret){ p, vlen };
 		p += vlen;
-		*p++ = '\0';
-		lines[n++] = p;
-		p = stpcpy(p, prefix);
-		p += url_unescape(v, vlen, p);
-		*p++ = '\0';
+		cr->url_secrets[cr->n_url_secrets].p = p;
+		cr->url_secrets[cr->n_url_secrets++].len = url_unescape(v, vlen, p);
+		p += vlen;
 	}
-	lines[n] = NULL;
-	view.headers = lines;
-	scrub_prepare(cr, key, keylen, &view);
-	secret_free(mem, mem_len);
 }
 
 int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struct cred **ret,
@@ -406,7 +405,7 @@ int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struc
 		nextra++;
 	}
 	cr->mem_len = ((2 * CRED_MAX_KEY + 2048 + extra_bytes) + page - 1) / page * page;
-	cr->mem = secret_alloc(cr->mem_len);
+	cr->mem = cred_secret_alloc(cr->mem_len);
 	key = cr->mem;
 	r = read_key(c, ops, key, &keylen, source, sizeof(source), cr, e);
 	/* A named file must hold a key: an empty one is a mistake, not "no key". */
@@ -448,7 +447,11 @@ int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struc
 	cr->headers = http_headers_new(cr->lines);
 	if (!cr->headers)
 		xalloc_die("curl header list");
-	scrub_prepare_urls(cr, key, keylen, c);
+	url_secrets_keep(cr, c);
+	cred_scrub_set(cr, NULL, 0);
+	/* Without a Bedrock API key, AWS credentials sign each request. */
+	if (c->kind == PROVIDER_BEDROCK && !cr->has_key && (r = aws_cred_attach(cr, c, e)) < 0)
+		goto fail;
 	*ret = cr;
 	return 0;
 fail:
@@ -475,8 +478,9 @@ void cred_unref(struct cred *c)
 	if (c->signer)
 		c->signer->free(c);
 	http_headers_free(c->headers);
-	secret_free(c->scrub_mem, c->scrub_mem_len);
-	secret_free(c->mem, c->mem_len);
+	cred_secret_free(c->scrub_mem, c->scrub_mem_len);
+	cred_secret_free(c->url_mem, c->url_mem_len);
+	cred_secret_free(c->mem, c->mem_len);
 	explicit_bzero(c->fingerprint, sizeof(c->fingerprint));
 	free(c);
 }

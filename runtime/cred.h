@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "adapter.h"
 #include "config.h"
@@ -75,6 +76,13 @@ struct cred_signer_ops {
  * this is masked where it occurs in full. */
 #define CRED_SCRUB_PIECE 8
 
+/* A secret the scrubber must know besides the key and the secret header
+ * lines: a signer's secret key, a session or OAuth token. */
+struct cred_secret {
+	const char *p;
+	size_t len;
+};
+
 struct cred {
 	int refs;
 	bool has_key;
@@ -95,6 +103,12 @@ struct cred {
 	size_t short_len;     /* a key shorter than CRED_SCRUB_PIECE: its length, else 0 */
 	void *scrub_mem;
 	size_t scrub_mem_len;
+	/* The passwords of base_url and proxy, as written and unescaped, in a
+	 * secret mapping of their own: never sent as lines, but masked. */
+	struct cred_secret url_secrets[4];
+	size_t n_url_secrets;
+	void *url_mem;
+	size_t url_mem_len;
 
 	/* Per-request proof (NULL: the fixed lines are all). */
 	const struct cred_signer_ops *signer;
@@ -139,5 +153,32 @@ void cred_scrub_answer(struct http_req *req);
 /* Wipes and forgets the captured api_key_env values (tests; a process that
  * is done with keys). */
 void cred_env_forget(void);
+
+/* ---- for signers (a credential's signer_data lives beside it) ---------- */
+
+/* Memory for secrets: a private mapping of len bytes (a multiple of the
+ * page size), excluded from core dumps, locked when the limit allows;
+ * failing to get it is fatal (xalloc.h). Freed zeroed (NULL is fine). */
+void *cred_secret_alloc(size_t len);
+void cred_secret_free(void *p, size_t len);
+
+/* The value of environment variable name, captured once per process into
+ * secret memory and wiped from the environment (as api_key_env); NULL when
+ * it is unset or empty. The value lives until cred_env_forget(). */
+const char *cred_env_capture(const char *name);
+
+/* Reads a file of secrets (what names it in errors and warnings:
+ * "api_key_file") into out[0..cap) with fileio_read_into(); a file others
+ * may read leaves a warning in warn[warn_len]; *ret_st (may be NULL) is the
+ * file read. Returns 0 or a negative errno with e. */
+int cred_read_secret_file(const char *what, const char *path, char *out, size_t cap,
+                          size_t *ret_len, struct stat *ret_st, char *warn, size_t warn_len,
+                          struct errmsg *e);
+
+/* Rebuilds what the scrubber masks for c: its key, the secrets of its
+ * secret header lines, and extra[0..n) (the bytes are not kept). A signer
+ * calls it whenever its secrets change, so a token replaced by a new one
+ * is masked from then on. */
+void cred_scrub_set(struct cred *c, const struct cred_secret *extra, size_t n);
 
 #endif

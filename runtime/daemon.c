@@ -48,7 +48,7 @@ static void check_template(struct diags *d, struct cfg_target *t, const struct t
 		t->ttl_s = tm->ttl_s; /* cache_control.ttl decides */
 	else if (tm->ttl_s > 0 && t->ttl_s != tm->ttl_s)
 		diags_add(d, DIAG_WARNING, t->file, t->line,
-		          "target \"%s\": ttl %s differs from the template's cache_control ttl %s; "
+		          "target \"%s\": ttl %s differs from the template's cache ttl %s; "
 		          "warms follow the config",
 		          t->name, duration_format(t->ttl_s, a, sizeof(a)),
 		          duration_format(tm->ttl_s, b, sizeof(b)));

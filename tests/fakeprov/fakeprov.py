@@ -47,6 +47,25 @@ is N, whatever was cached: a broken or hostile server's absurd numbers.
 Python 3.11 stdlib only. It listens where told (127.0.0.1 by default) and
 never opens a connection of its own.
 
+Doors: the cloud front doors (Bedrock, ...) are modules of their own
+(door_*.py beside this file), each registered below with one import and one
+line in DOORS. A door module's make(fp) gets this module (its ApiError,
+token model and Anthropic cache, so that both share one class and one
+cache) and returns an object with:
+  name                 the family of its routes: error bodies, fault answers
+  apis                 the api names it answers (request counters, log)
+  route(path)          the api of a raw request path, or None
+  add_args(parser)     its command-line flags; setup(provider) its state
+  answer(provider, api, n, method, path, headers, raw, now)
+                       -> (payload, summary), or raises ApiError
+  error_body(api, err), error_headers(api, err)   its error answers
+  fault_errors         {fault name: ApiError} for the fault draws
+  fake_routes          {"/_fake/NAME": methods}: serve_fake(provider, path,
+                       method, raw) -> (status, payload)
+  state(provider), reset(provider)   under "doors" in GET /_fake/state
+  presented_key(headers)   the secret a request carries, for the echo_key fault
+A summary may hold "max_tokens" and "log" (a dict added to the log entry).
+
 Token model: tokens(x) = ceil(len(utf8(canonical(x))) / 4), where canonical()
 is sorted-key compact JSON with every "cache_control" key removed.
 
@@ -112,6 +131,8 @@ import threading
 import time
 import urllib.parse
 from email.utils import formatdate
+
+import door_bedrock
 
 ANTHROPIC_LOOKBACK = 20          # blocks searched before each breakpoint
 ANTHROPIC_MAX_BREAKPOINTS = 4
@@ -233,12 +254,21 @@ def invalid(message, param=None, code=None):
     return ApiError(400, message, param=param, code=code)
 
 
+def door_of(api):
+    """The door that answers api, or None (DOOR_OBJECTS is filled once the module is loaded)."""
+    return next((door for door in DOOR_OBJECTS if api in door.apis), None)
+
+
 def family(api):
     """The API whose error bodies, headers and fault answers a route uses."""
-    return "openai" if api == "responses" else api
+    door = door_of(api)
+    return door.name if door else "openai" if api == "responses" else api
 
 
 def error_body(api, err):
+    door = door_of(api)
+    if door:
+        return door.error_body(api, err)
     if family(api) == "openai":
         return {"error": {"message": err.message, "type": err.kind,
                           "param": err.param, "code": err.code}}
@@ -435,7 +465,7 @@ class Entry:
         self.ttl = 0.0
         self.writes = self.reads = 0
         self.dead_s = 0.0
-        self.shown = key[0] == "anthropic"   # OpenAI: only the top step of a prompt
+        self.shown = key[0] != "openai"      # OpenAI: only the top step of a prompt
 
     def alive(self, now):
         return now < self.expires
@@ -913,6 +943,8 @@ class Provider:
         self.block_refs = collections.Counter()   # vllm: (model, digest) -> prefixes holding it
         self.slots = []                       # llamacpp: one dict per slot
         self.slot_clock = 0
+        for door in DOOR_OBJECTS:
+            door.setup(self)
         self.reset()
 
     def _clear_compat_caches(self):
@@ -931,6 +963,8 @@ class Provider:
             self.log.clear()
             self.window.clear()
             self.rng = random.Random(self.faults["seed"])
+            for door in DOOR_OBJECTS:
+                door.reset(self)
         return {"ok": True}
 
     def state(self):
@@ -940,6 +974,7 @@ class Provider:
                     "faults": dict(self.fault_counts),
                     "entries": [e.describe(now) for e in self.entries.values() if e.shown],
                     "compat": self._describe_compat(),
+                    "doors": {door.name: door.state(self) for door in DOOR_OBJECTS},
                     "log": list(self.log)}
 
     def _describe_compat(self):
@@ -1000,7 +1035,8 @@ class Provider:
         id_header = ("x-request-id" if family(api) == "openai" else "request-id", f"req_fake_{n}")
         summary, body, ctype = {}, None, "application/json"
         if fault == "echo_key":
-            key = presented_key(headers)
+            door = door_of(api)
+            key = door.presented_key(headers) if door else presented_key(headers)
             status, payload = 401, None
             body, ctype = echo_key_body(api, settings["echo_key"], key)
             extra = extra + [("x-fake-echo", f"presented {key}")]
@@ -1012,22 +1048,27 @@ class Provider:
         elif fault not in (None, "trickle"):
             err = FAULT_ERRORS[(family(api), fault)]
             status, payload = err.status, error_body(api, err)
-            extra = extra + self._retry_headers(fault, settings, now)
+            extra = extra + self._retry_headers(fault, settings, now) + error_headers(api, err)
         else:
             try:
                 if api == "unknown":
                     raise ApiError(404, f"no such endpoint: {path}", kind="not_found_error")
                 if method != "POST":
                     raise ApiError(405, f"{method} is not allowed on {path}; use POST")
-                answer = {"anthropic": self._anthropic, "openai": self._openai,
-                          "responses": self._responses}[api]
-                payload, summary = answer(n, headers, raw, now)
+                door = door_of(api)
+                if door:
+                    payload, summary = door.answer(self, api, n, method, path, headers, raw, now)
+                else:
+                    answer = {"anthropic": self._anthropic, "openai": self._openai,
+                              "responses": self._responses}[api]
+                    payload, summary = answer(n, headers, raw, now)
                 status = 200
                 if self.cfg.usage_tokens:          # an absurd usage, as a broken server sends
                     payload["usage"] = {k: self.cfg.usage_tokens if is_int(v) else v
                                         for k, v in payload["usage"].items()}
             except ApiError as err:
                 status, payload, summary = err.status, error_body(api, err), {}
+                extra = extra + error_headers(api, err)
         self._record(api, status, raw, now, summary, fault)
         return Reply(status, payload, [id_header] + extra, fault, settings, body, ctype)
 
@@ -1063,6 +1104,8 @@ class Provider:
             reset = window[len(window) - rpm] + span
         else:                                         # when the oldest request leaves the window
             reset = window[0] + span if window else now
+        if door_of(api):
+            return []
         if family(api) == "openai":
             return [("x-ratelimit-limit-requests", str(limit)),
                     ("x-ratelimit-remaining-requests", str(remaining)),
@@ -1088,19 +1131,19 @@ class Provider:
 
     def _record(self, api, status, raw, now, summary, fault=None):
         with self.lock:
-            if api in ("anthropic", "openai", "responses"):
-                self.counts[api] += 1
+            if api in ("anthropic", "openai", "responses") or door_of(api):
+                self.counts[api] = self.counts.get(api, 0) + 1   # a door's once it is used
             self.counts["total"] += 1
             if status != 200:
                 self.counts["rejected"] += 1
             if fault:
                 self.fault_counts[fault] += 1
             self.log.append({"t": wall(now), "api": api, "status": status, "fault": fault,
-                             "max_tokens": requested_max_tokens(raw),
+                             "max_tokens": summary.get("max_tokens", requested_max_tokens(raw)),
                              "prewarm": requested_prewarm(raw) if api == "responses" else False,
                              "read": summary.get("read"), "write": summary.get("write"),
                              "input": summary.get("input"),
-                             "body": raw.decode("utf-8", "replace")})
+                             "body": raw.decode("utf-8", "replace"), **summary.get("log", {})})
 
     def _entry(self, key, n_tokens, now):
         """The entry at key, created (never written yet) if absent. Caller holds the lock."""
@@ -1127,12 +1170,13 @@ class Provider:
         summary = {"read": read, "write": creation, "input": usage["input_tokens"]}
         return anthropic_message(n, body["model"], body["max_tokens"], usage), summary
 
-    def _anthropic_cache(self, model, digests, cumulative, breakpoints, now):
-        """Read the deepest live prefix, then write the breakpoints past it: (read, creation)."""
+    def _anthropic_cache(self, model, digests, cumulative, breakpoints, now, api="anthropic"):
+        """Read the deepest live prefix, then write the breakpoints past it: (read, creation).
+        api keys the entries: a door's API (Claude behind Bedrock) has caches of its own."""
         hit_at, hit = -1, None
         for b in breakpoints:
             for i in range(b, max(0, b - ANTHROPIC_LOOKBACK) - 1, -1):
-                entry = self.entries.get(("anthropic", model, digests[i]))
+                entry = self.entries.get((api, model, digests[i]))
                 if entry and entry.alive(now):
                     if i > hit_at:
                         hit_at, hit = i, entry
@@ -1145,7 +1189,7 @@ class Provider:
         written = [b for b in sorted(breakpoints)
                    if b > hit_at and cumulative[b] >= self.cfg.min_tokens]
         for b in written:
-            self._entry(("anthropic", model, digests[b]), cumulative[b], now).write(now, breakpoints[b])
+            self._entry((api, model, digests[b]), cumulative[b], now).write(now, breakpoints[b])
         return read, (cumulative[written[-1]] - read if written else 0)
 
     def _openai(self, n, headers, raw, now):
@@ -1285,7 +1329,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path in FAKE_ROUTES:
             self.serve_fake(provider, path, raw)
             return
-        api = API_ROUTES.get(path, "unknown")
+        api = API_ROUTES.get(path) or door_route(path) or "unknown"
         reply = provider.api_request(api, self.command, path, self.headers, raw)
         if reply.fault in ("hang", "reset", "huge", "endless", "trickle"):
             try:
@@ -1308,6 +1352,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_json(405, {"error": {"type": "invalid_request_error", "message": message}})
         elif path == "/_fake/state":
             self.send_json(200, provider.state())
+        elif door := next((d for d in DOOR_OBJECTS if path in d.fake_routes), None):
+            try:
+                self.send_json(*door.serve_fake(provider, path, self.command, raw))
+            except ApiError as err:
+                self.send_json(err.status, {"error": {"type": err.kind, "message": err.message}})
         elif path == "/_fake/reset":
             self.send_json(200, provider.reset())
         elif self.command == "GET":
@@ -1508,6 +1557,8 @@ def parse_args(argv):
                    help="how many requests /_fake/state keeps")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     add_fault_flags(p)
+    for door in DOOR_OBJECTS:
+        door.add_args(p)
     cfg = p.parse_args(argv)
     if cfg.should_retry is not None:
         cfg.should_retry = cfg.should_retry == "true"
@@ -1516,6 +1567,29 @@ def parse_args(argv):
     except ApiError as err:
         p.error(err.message)
     return cfg
+
+
+# ---------------------------------------------------------------- doors
+
+def door_route(path):
+    """The api of a door that answers path, or None."""
+    for door in DOOR_OBJECTS:
+        api = door.route(path)
+        if api:
+            return api
+    return None
+
+
+def error_headers(api, err):
+    door = door_of(api)
+    return door.error_headers(api, err) if door else []
+
+
+DOORS = (door_bedrock,)
+DOOR_OBJECTS = [door.make(sys.modules[__name__]) for door in DOORS]
+for _door in DOOR_OBJECTS:
+    FAKE_ROUTES.update(_door.fake_routes)
+    FAULT_ERRORS.update({(_door.name, fault): err for fault, err in _door.fault_errors.items()})
 
 
 def write_port_file(path, port):

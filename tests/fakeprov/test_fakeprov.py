@@ -7,6 +7,8 @@ The token arithmetic is re-derived here from the spec, not imported from fakepro
 import base64
 import datetime
 import email.utils
+import hashlib
+import hmac
 import http.client
 import json
 import math
@@ -22,6 +24,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 FAKEPROV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakeprov.py")
 A_KEY = "test-anthropic-key"
@@ -1432,6 +1435,220 @@ class CompatTest(unittest.TestCase):
         self.assertEqual(self.cache_n(a), (100, 99))
         self.assertEqual(self.cache_n(b), (100, JSON_HEAD // 4))
         self.assertEqual(self.cache_n(a), (100, JSON_HEAD // 4))
+
+
+# ---------------------------------------------------------------- Bedrock (door_bedrock.py)
+
+AWS_ID = "FAKEACCESSKEY0000"
+AWS_SECRET = "fake/SecretAccessKey/0000000000000000000"
+AWS_SESSION_ID = "FAKEACCESSKEY1111"
+AWS_SESSION_SECRET = "fake/SessionSecret/1111111111111111111"
+AWS_TOKEN = "fake-session-token-1111"
+BEDROCK_KEY = "fake-bedrock-api-key-0000"
+SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+INVOKE = "/model/" + urllib.parse.quote(SONNET, safe="") + "/invoke"
+CONVERSE = "/model/" + urllib.parse.quote(SONNET, safe="") + "/converse"
+MISMATCH = ("The request signature we calculated does not match the signature you provided. "
+            "Check your AWS Secret Access Key and signing method. Consult the service "
+            "documentation for details.")
+
+
+def sigv4(path, raw, host, key_id=AWS_ID, secret=AWS_SECRET, token=None, service="bedrock",
+          when=None, encode_again=True):
+    """Headers of a request signed as AWS specifies (re-derived here): the canonical URI is the
+    path as sent, URI-encoded once more (AWS outside S3)."""
+    amz = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if when is None else when))
+    headers = {"host": host, "x-amz-date": amz}
+    if token:
+        headers["x-amz-security-token"] = token
+    names = sorted(headers)
+    uri = urllib.parse.quote(path, safe="/-_.~") if encode_again else path
+    creq = "\n".join(["POST", uri, ""] + [f"{n}:{headers[n]}" for n in names] +
+                     ["", ";".join(names), hashlib.sha256(raw).hexdigest()])
+    scope = f"{amz[:8]}/us-east-1/{service}/aws4_request"
+    sts = "\n".join(["AWS4-HMAC-SHA256", amz, scope, hashlib.sha256(creq.encode()).hexdigest()])
+    k = ("AWS4" + secret).encode()
+    for part in (amz[:8], "us-east-1", service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={key_id}/{scope}, "
+                                f"SignedHeaders={';'.join(names)}, Signature={sig}")
+    headers["content-type"] = "application/json"
+    return headers
+
+
+def converse_text(n_tokens):
+    """A Converse text block worth exactly n_tokens: canonical '{"text":"..."}' is 11 + len."""
+    return {"text": "c" * (4 * n_tokens - 11)}
+
+
+class BedrockTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        proc, port, tmp = start_fakeprov("--ttl-5m", "60", "--min-tokens", "1024")
+        cls.addClassCleanup(stop_fakeprov, proc, tmp)
+        cls.client = Client(port)
+        cls.host = f"127.0.0.1:{port}"
+
+    def setUp(self):
+        self.client.call("POST", "/_fake/reset")
+        status, body, _ = self.client.call("POST", "/_fake/bedrock", {"credentials": [
+            {"access_key_id": AWS_ID, "secret_access_key": AWS_SECRET},
+            {"access_key_id": AWS_SESSION_ID, "secret_access_key": AWS_SESSION_SECRET,
+             "session_token": AWS_TOKEN}], "api_keys": [BEDROCK_KEY]})
+        self.assertEqual(status, 200, body)
+
+    def send(self, path, body, **sign):
+        raw = json.dumps(body).encode()
+        return self.client.call("POST", path, raw=raw, headers=sigv4(path, raw, self.host, **sign))
+
+    def refused(self, path, body, status, kind, message, **sign):
+        got, resp, headers = self.send(path, body, **sign)
+        self.assertEqual((got, resp), (status, {"message": message}))
+        self.assertEqual(headers["x-amzn-ErrorType"].split(":")[0], kind)
+
+    @staticmethod
+    def invoke_body(system_tokens=1100, question="Where is my order?"):
+        return {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 0,
+                "system": [text_block(system_tokens, cache_control=EPHEMERAL)],
+                "messages": [{"role": "user", "content": question}]}
+
+    def test_invoke_cache(self):
+        status, resp, _ = self.send(INVOKE, self.invoke_body())
+        self.assertEqual(status, 200, resp)
+        question = math.ceil(len(canonical("Where is my order?").encode()) / 4)
+        self.assertEqual(resp["usage"], {"input_tokens": question, "cache_creation_input_tokens": 1100,
+                                         "cache_read_input_tokens": 0, "output_tokens": 0})
+        # The next request, same prefix, another question: read.
+        status, resp, _ = self.send(INVOKE, self.invoke_body(question="And my refund?"))
+        self.assertEqual(resp["usage"]["cache_read_input_tokens"], 1100)
+        self.assertEqual(resp["usage"]["cache_creation_input_tokens"], 0)
+        # Another model has a cache of its own.
+        other = "/model/" + urllib.parse.quote("us." + SONNET, safe="") + "/invoke"
+        status, resp, _ = self.send(other, self.invoke_body())
+        self.assertEqual(resp["usage"]["cache_creation_input_tokens"], 1100)
+        state = self.client.state()
+        entries = sorted((e["api"], e["model"]) for e in state["entries"])
+        self.assertEqual(entries, [("bedrock", SONNET), ("bedrock", "us." + SONNET)])
+        self.assertEqual(state["requests"]["bedrock"], 3)
+        self.assertEqual(state["log"][-1]["auth"], f"sigv4 {AWS_ID}")
+        self.assertEqual(state["log"][-1]["model"], "us." + SONNET)
+
+    def test_invoke_rules(self):
+        body = self.invoke_body()
+        del body["anthropic_version"]
+        self.refused(INVOKE, body, 400, "ValidationException",
+                     "Malformed input request: #: required key [anthropic_version] not found, "
+                     "please reformat your input and try again.")
+        self.refused(INVOKE, {**self.invoke_body(), "model": SONNET}, 400, "ValidationException",
+                     "Malformed input request: #: extraneous key [model] is not permitted, please "
+                     "reformat your input and try again.")
+        status, resp, headers = self.send(INVOKE, {**self.invoke_body(), "tool_choice": {"type": "any"}})
+        self.assertEqual(status, 400)
+        self.assertEqual(headers["x-amzn-ErrorType"].split(":")[0], "ValidationException")
+        self.refused("/model/meta.llama3-70b-instruct-v1%3A0/invoke", self.invoke_body(), 400,
+                     "ValidationException", "The provided model identifier is invalid.")
+        # A model id encoded twice is another (invalid) id.
+        self.refused(INVOKE.replace("%3A", "%253A"), self.invoke_body(), 400,
+                     "ValidationException", "The provided model identifier is invalid.")
+
+    def test_converse_cache(self):
+        body = {"system": [converse_text(600), {"cachePoint": {"type": "default"}}],
+                "toolConfig": {"tools": [{"toolSpec": {"name": "t", "inputSchema": {"json": {}}}}]},
+                "messages": [{"role": "user", "content": [converse_text(500),
+                                                          {"cachePoint": {"type": "default"}},
+                                                          converse_text(7)]}],
+                "inferenceConfig": {"maxTokens": 1}}
+        tool = math.ceil(len(canonical(body["toolConfig"]["tools"][0]).encode()) / 4)
+        status, resp, _ = self.send(CONVERSE, body)
+        self.assertEqual(status, 200, resp)
+        # system (600 + tool) is below the minimum alone; the messages breakpoint is not.
+        self.assertEqual(resp["usage"], {"inputTokens": 7, "outputTokens": 1,
+                                         "totalTokens": tool + 1108,
+                                         "cacheReadInputTokens": 0,
+                                         "cacheWriteInputTokens": tool + 1100})
+        self.assertEqual(resp["stopReason"], "max_tokens")
+        status, resp, _ = self.send(CONVERSE, body)
+        self.assertEqual((resp["usage"]["cacheReadInputTokens"],
+                          resp["usage"]["cacheWriteInputTokens"]), (tool + 1100, 0))
+        self.assertEqual(self.client.state()["log"][-1]["max_tokens"], 1)
+        # InvokeModel's cache is another.
+        status, resp, _ = self.send(INVOKE, self.invoke_body())
+        self.assertEqual(resp["usage"]["cache_creation_input_tokens"], 1100)
+
+    def test_converse_rules(self):
+        user = {"role": "user", "content": [converse_text(5)]}
+        cp = {"cachePoint": {"type": "default"}}
+        for body, message in (
+                ({"messages": [user], "inferenceConfig": {"maxTokens": 0}},
+                 "The value at inferenceConfig.maxTokens must be greater than or equal to 1"),
+                ({"messages": [user], "max_tokens": 1},
+                 "Malformed input request: extraneous key [max_tokens] is not permitted"),
+                ({"messages": [{"role": "user", "content": "hi"}]},
+                 "messages.0.content: a non-empty list of blocks"),
+                ({"system": [cp], "messages": [user]}, "system.0: a cachePoint must follow content"),
+                ({"system": [converse_text(3), {"cachePoint": {"type": "ephemeral"}}],
+                  "messages": [user]},
+                 'system.1.cachePoint: must be {"type": "default"} with an optional ttl of 5m or 1h'),
+                ({"system": [converse_text(3), cp, converse_text(3), cp, converse_text(3), cp,
+                             converse_text(3), cp, converse_text(3), cp], "messages": [user]},
+                 "A maximum of 4 cache points may be provided.")):
+            with self.subTest(message=message):
+                self.refused(CONVERSE, body, 400, "ValidationException", message)
+
+    def test_signature_checks(self):
+        body = self.invoke_body(system_tokens=10)
+        self.refused(INVOKE, body, 403, "InvalidSignatureException", MISMATCH, secret="wrong")
+        self.refused(INVOKE, body, 403, "InvalidSignatureException",
+                     "Credential should be scoped to correct service: 'bedrock'. ",
+                     service="bedrock-runtime")
+        # Signed as sent (encoded once): AWS encodes it again, and they differ.
+        self.refused(INVOKE, body, 403, "InvalidSignatureException", MISMATCH, encode_again=False)
+        got, resp, _ = self.send(INVOKE, body, when=time.time() - 400)
+        self.assertEqual(got, 403)
+        self.assertRegex(resp["message"], r"^Signature expired: \d{8}T\d{6}Z is now earlier than "
+                                          r"\d{8}T\d{6}Z \(\d{8}T\d{6}Z - 5 min\.\)$")
+        self.assertEqual(self.send(INVOKE, body, when=time.time() - 200)[0], 200)
+        self.refused(INVOKE, body, 403, "UnrecognizedClientException",
+                     "The security token included in the request is invalid.", key_id="FAKEUNKNOWN")
+        # A session key needs its token.
+        self.refused(INVOKE, body, 403, "UnrecognizedClientException",
+                     "The security token included in the request is invalid.",
+                     key_id=AWS_SESSION_ID, secret=AWS_SESSION_SECRET)
+        self.refused(INVOKE, body, 403, "UnrecognizedClientException",
+                     "The security token included in the request is invalid.",
+                     key_id=AWS_SESSION_ID, secret=AWS_SESSION_SECRET, token="fake-other")
+        self.assertEqual(self.send(INVOKE, body, key_id=AWS_SESSION_ID, secret=AWS_SESSION_SECRET,
+                                   token=AWS_TOKEN)[0], 200)
+        self.client.call("POST", "/_fake/bedrock", {"credentials": [
+            {"access_key_id": AWS_SESSION_ID, "secret_access_key": AWS_SESSION_SECRET,
+             "session_token": AWS_TOKEN, "expired": True}]})
+        self.refused(INVOKE, body, 403, "ExpiredTokenException",
+                     "The security token included in the request is expired",
+                     key_id=AWS_SESSION_ID, secret=AWS_SESSION_SECRET, token=AWS_TOKEN)
+        self.assertEqual(self.client.call("GET", "/_fake/bedrock")[1]["credentials"],
+                         [{"access_key_id": AWS_SESSION_ID, "session": True, "expired": True}])
+
+    def test_bearer_and_no_auth(self):
+        raw = json.dumps(self.invoke_body(system_tokens=10)).encode()
+        ok = self.client.call("POST", INVOKE, raw=raw,
+                              headers={"authorization": f"Bearer {BEDROCK_KEY}"})
+        self.assertEqual(ok[0], 200, ok[1])
+        self.assertEqual(self.client.state()["log"][-1]["auth"], "bearer")
+        status, resp, _ = self.client.call("POST", INVOKE, raw=raw,
+                                           headers={"authorization": "Bearer fake-wrong"})
+        self.assertEqual((status, resp), (403, {"message": "Authentication failed: Please make sure "
+                                                           "your API Key is valid."}))
+        status, resp, _ = self.client.call("POST", INVOKE, raw=raw)
+        self.assertEqual((status, resp), (403, {"message": "Missing Authentication Token"}))
+
+    def test_faults_answer_as_bedrock(self):
+        self.client.call("POST", "/_fake/faults", {"reject_keys": True})
+        try:
+            self.refused(INVOKE, self.invoke_body(), 403, "UnrecognizedClientException",
+                         "The security token included in the request is invalid.")
+        finally:
+            self.client.call("POST", "/_fake/faults", {"reset": True})
 
 
 class FakeProvCliTest(unittest.TestCase):

@@ -1,7 +1,8 @@
 /* fuzz_response: provider answers as the adapters read them: parse_ok on a
  * 2xx body (Anthropic usage; OpenAI chat and Responses usage; compatible
- * servers' usage and llama.cpp's `timings`) and parse_error on an error
- * body, for every provider kind.
+ * servers' usage and llama.cpp's `timings`; Bedrock's InvokeModel and
+ * Converse usage, told apart by their fields) and parse_error on an error
+ * body (Bedrock's {"message"} and "__type" too), for every provider kind.
  *
  * Whoever answers on the provider's URL controls these bytes: the provider,
  * a gateway or proxy in between, or a misconfigured base_url. */
@@ -9,7 +10,7 @@
 #include "adapters.h"
 
 static const enum provider_kind kinds[] = { PROVIDER_ANTHROPIC, PROVIDER_OPENAI,
-	                                    PROVIDER_OPENAI_COMPAT };
+	                                    PROVIDER_OPENAI_COMPAT, PROVIDER_BEDROCK };
 static const long statuses[] = { 400, 401, 429, 529 };
 
 static void check_usage(const struct warm_usage *u)

@@ -4,7 +4,8 @@
  * warm body, the version hash and the breakpoints from it.
  *
  * Each input is built for every provider kind, with the target settings
- * that change what build does (allow_edit, endpoint, warm_mode, cache_key). */
+ * that change what build does (allow_edit, endpoint, warm_mode, cache_key,
+ * a Bedrock target's model and API: InvokeModel or Converse). */
 #include "fuzz.h"
 #include "jsonx.h"
 #include "template.h"
@@ -16,19 +17,31 @@ struct variant {
 	enum warm_mode mode;
 	unsigned allow_edit;
 	const char *cache_key;
+	const char *model; /* the URL's (bedrock), or NULL */
 };
+
+#define BEDROCK_URL "https://bedrock-runtime.us-east-1.amazonaws.com"
+#define ARN                                                                                        \
+	"arn:aws:bedrock:us-east-1:123456789012:inference-profile/"                                \
+	"us.anthropic.claude-haiku-4-5-20251001-v1:0"
 
 static const struct variant variants[] = {
 	{ PROVIDER_ANTHROPIC, "https://api.anthropic.com", ENDPOINT_AUTO, WARM_MODE_MINIMAL, 0,
-	  NULL },
+	  NULL, NULL },
 	{ PROVIDER_ANTHROPIC, "https://api.anthropic.com", ENDPOINT_MESSAGES, WARM_MODE_MINIMAL,
-	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL },
+	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL, NULL },
 	{ PROVIDER_OPENAI, "https://api.openai.com/v1", ENDPOINT_AUTO, WARM_MODE_MINIMAL, 0,
-	  "fuzz-key" },
+	  "fuzz-key", NULL },
 	{ PROVIDER_OPENAI, "https://api.openai.com/v1", ENDPOINT_RESPONSES, WARM_MODE_PREWARM, 0,
-	  NULL },
+	  NULL, NULL },
 	{ PROVIDER_OPENAI_COMPAT, "http://127.0.0.1:8000/v1", ENDPOINT_CHAT, WARM_MODE_MINIMAL, 0,
-	  NULL },
+	  NULL, NULL },
+	{ PROVIDER_BEDROCK, BEDROCK_URL, ENDPOINT_AUTO, WARM_MODE_MINIMAL, 0, NULL,
+	  "anthropic.claude-sonnet-4-5-20250929-v1:0" },
+	{ PROVIDER_BEDROCK, BEDROCK_URL, ENDPOINT_INVOKE, WARM_MODE_MINIMAL,
+	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL, ARN },
+	{ PROVIDER_BEDROCK, BEDROCK_URL, ENDPOINT_CONVERSE, WARM_MODE_MINIMAL, ALLOW_EDIT_THINKING,
+	  NULL, "amazon.nova-pro-v1:0" },
 };
 
 static void check_tmpl(const struct tmpl *tm, const char *base_url)
@@ -72,6 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		t.warm_mode = v->mode;
 		t.allow_edit = v->allow_edit;
 		t.cache_key = (char *)v->cache_key;
+		t.model = (char *)v->model;
 		t.request_file = "/fuzz/request.json";
 		t.ttl_s = 300;
 		e.text[0] = '\0';

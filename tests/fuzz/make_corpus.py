@@ -62,6 +62,18 @@ def from_tests(paths, keep):
                 yield s.encode("utf-8", "surrogateescape")
 
 
+def from_q_tests(paths, keep):
+    """The same from tests that write JSON with ' for " (their Q() helper)."""
+    for p in paths:
+        for s in literals(p):
+            s = s.replace("'", '"')
+            if keep(s):
+                yield s.encode("utf-8", "surrogateescape")
+
+
+BEDROCK_TESTS = ["tests/unit/check_adapter_bedrock.c", "tests/unit/check_adapter_converse.c"]
+
+
 def fixtures_json():
     for pat in ("tests/fixtures/**/*.json", "config/examples/*.json"):
         yield from files(pat)
@@ -112,6 +124,11 @@ HAND = {
         '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
         '{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}',
         "<html><body>502 Bad Gateway</body></html>",
+        '{"output":{"message":{"role":"assistant","content":[{"text":"o"}]}},"stopReason":'
+        '"max_tokens","usage":{"inputTokens":9,"outputTokens":1,"totalTokens":2220,'
+        '"cacheReadInputTokens":2210,"cacheWriteInputTokens":0}}',
+        '{"__type":"com.amazon.coral.validate#ValidationException","message":"bad"}',
+        '{"Message":"The security token included in the request is invalid."}',
     ],
 }
 
@@ -133,17 +150,22 @@ def seeds(target):
                               lambda s: re.search(r"\d\d:\d\d-", s) is not None and "{" not in s)
     elif target == "fuzz_response":
         yield from files("tests/fixtures/*/response_*.json")
-        yield from from_tests(["tests/unit/check_provider_anthropic.c",
-                               "tests/unit/check_provider_openai.c",
+        yield from files("tests/fixtures/bedrock/*_response_*.json")
+        yield from files("tests/fixtures/bedrock/error_*.json")
+        yield from from_q_tests(BEDROCK_TESTS,
+                                lambda s: s.startswith("{") and ("usage" in s or "message" in s))
+        yield from from_tests(["tests/unit/check_adapter_anthropic.c",
+                               "tests/unit/check_adapter_openai.c",
                                "tests/unit/check_ratelimit.c"],
                               lambda s: s.startswith("{") and ("usage" in s or "error" in s))
     elif target in ("fuzz_template", "fuzz_jsonx"):
         yield from fixtures_json()
-        tests = ["tests/unit/check_template.c", "tests/unit/check_provider_anthropic.c",
-                 "tests/unit/check_provider_openai.c"]
+        tests = ["tests/unit/check_template.c", "tests/unit/check_adapter_anthropic.c",
+                 "tests/unit/check_adapter_openai.c"]
         if target == "fuzz_jsonx":
             tests.append("tests/unit/check_jsonx.c")
         yield from from_tests(tests, lambda s: s[:1] in "{[" or s[:1].isdigit())
+        yield from from_q_tests(BEDROCK_TESTS, lambda s: s[:1] in "{[")
     elif target == "fuzz_config":
         yield from files("config/warmd.conf")
         yield from from_tests(["tests/unit/check_config.c", "tests/unit/check_pricing.c"],

@@ -3,10 +3,10 @@
  * provider's published schema. It goes through template_load(), the same
  * path the daemon takes at load and reload.
  *
- *   warmbody --kind anthropic|openai|openai-compatible
- *            [--endpoint auto|messages|chat|responses]
- *            [--warm-mode minimal|prewarm] [--cache-key KEY] [--print-url]
- *            TEMPLATE.json
+ *   warmbody --kind anthropic|openai|openai-compatible|bedrock
+ *            [--endpoint auto|messages|chat|responses|invoke|converse]
+ *            [--warm-mode minimal|prewarm] [--cache-key KEY] [--model MODEL]
+ *            [--print-url] TEMPLATE.json
  *
  * Exit 0 with the body on stdout (preceded by the URL on its own line with
  * --print-url); exit 1 with the error or the reason the target is unwarmable
@@ -24,10 +24,11 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: warmbody --kind anthropic|openai|openai-compatible\n"
-	           "                [--endpoint auto|messages|chat|responses]\n"
-	           "                [--warm-mode minimal|prewarm] [--cache-key KEY] [--print-url]\n"
-	           "                TEMPLATE.json\n");
+	fprintf(f,
+	        "usage: warmbody --kind anthropic|openai|openai-compatible|bedrock\n"
+	        "                [--endpoint auto|messages|chat|responses|invoke|converse]\n"
+	        "                [--warm-mode minimal|prewarm] [--cache-key KEY] [--model MODEL]\n"
+	        "                [--print-url] TEMPLATE.json\n");
 }
 
 /* Index of s in the NULL-terminated names, or -1. */
@@ -43,14 +44,17 @@ static int lookup(const char *s, const char *const *names)
 int main(int argc, char **argv)
 {
 	/* In enum order (config.h). */
-	static const char *const kinds[] = { "anthropic", "openai", "openai-compatible", NULL };
-	static const char *const endpoints[] = { "auto", "messages", "chat", "responses", NULL };
+	static const char *const kinds[] = { "anthropic", "openai", "openai-compatible", "bedrock",
+		                             NULL };
+	static const char *const endpoints[] = { "auto",   "messages", "chat", "responses",
+		                                 "invoke", "converse", NULL };
 	static const char *const modes[] = { "minimal", "prewarm", NULL };
 	static const struct option opts[] = {
 		{ "kind", required_argument, NULL, 'k' },
 		{ "endpoint", required_argument, NULL, 'e' },
 		{ "warm-mode", required_argument, NULL, 'w' },
 		{ "cache-key", required_argument, NULL, 'c' },
+		{ "model", required_argument, NULL, 'm' },
 		{ "print-url", no_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -89,6 +93,9 @@ int main(int argc, char **argv)
 		case 'c':
 			t.cache_key = optarg;
 			break;
+		case 'm':
+			t.model = optarg;
+			break;
 		case 'u':
 			print_url = true;
 			break;
@@ -105,7 +112,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	p.kind = (enum provider_kind)kind;
-	p.base_url = p.kind == PROVIDER_ANTHROPIC ? anthropic_url : openai_url;
+	p.base_url = p.kind == PROVIDER_ANTHROPIC || p.kind == PROVIDER_BEDROCK ? anthropic_url
+	                                                                        : openai_url;
 	t.provider_index = 0;
 	t.request_file = argv[optind];
 

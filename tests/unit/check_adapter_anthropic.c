@@ -777,6 +777,88 @@ START_TEST(test_usage_error_in_later_field)
 }
 END_TEST
 
+/* ---- the body rules for other kinds (anthropic_build_body) ----------------------------- */
+
+/* Builds tq through anthropic_build_body() with o; returns the result in b. */
+static int build_body(const char *tq, const struct anthropic_options *o, struct warm_build *b,
+                      struct errmsg *e)
+{
+	json_object *doc = json_tokener_parse(Q(tq));
+	int r;
+
+	ck_assert_ptr_nonnull(doc);
+	memset(b, 0, sizeof(*b));
+	r = anthropic_build_body(doc, NULL, o, b, e);
+	json_object_put(doc);
+	return r;
+}
+
+START_TEST(test_body_for_another_kind)
+{
+	static const struct anthropic_options o = { .model = "anthropic.claude-opus-4-7-v1:0",
+		                                    .family = "claude-opus-4-7-v1:0",
+		                                    .version = "bedrock-2023-05-31",
+		                                    .service = "Bedrock" };
+	struct warm_build b, b2;
+	struct errmsg e = { { 0 } };
+
+	/* The version string in the body, no model: the same rules as the
+	 * Messages API, the model the URL names, no path (the caller's). */
+	ck_assert_int_eq(
+	        build_body("{'anthropic_version':'bedrock-2023-05-31','max_tokens':300," SYS_BP
+	                   ",'messages':[{'role':'assistant','content':'Hi'}]}",
+	                   &o, &b, &e),
+	        0);
+	ck_assert_str_eq(b.body,
+	                 Q("{'anthropic_version':'bedrock-2023-05-31','max_tokens':0," SYS_BP
+	                   ",'messages':[{'role':'assistant','content':'Hi'},"
+	                   "{'role':'user','content':'.'}]}"));
+	ck_assert_str_eq(b.model, "anthropic.claude-opus-4-7-v1:0");
+	ck_assert_ptr_null(b.path);
+	ck_assert_int_eq(b.min_cacheable, 2048); /* the family's minimum */
+	ck_assert_int_eq(b.nbp, 1);
+	ck_assert(strstr(b.prefix.data, "M:anthropic.claude-opus-4-7-v1:0\n") == b.prefix.data);
+	/* Another model in the URL: another version. */
+	{
+		struct anthropic_options o2 = o;
+		o2.model = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+		o2.family = NULL;
+		ck_assert_int_eq(build_body("{'anthropic_version':'bedrock-2023-05-31',"
+		                            "'max_tokens':300," SYS_BP
+		                            ",'messages':[{'role':'user','content':'Hi'}]}",
+		                            &o2, &b2, &e),
+		                 0);
+		ck_assert_str_ne(b.bp_hashes[0], b2.bp_hashes[0]);
+		ck_assert_int_eq(b2.min_cacheable, 1024); /* unknown name: the default */
+		warm_build_free(&b2);
+	}
+	warm_build_free(&b);
+
+	ck_assert_int_eq(build_body("{'max_tokens':300," SYS_BP
+	                            ",'messages':[{'role':'user','content':'Hi'}]}",
+	                            &o, &b, &e),
+	                 -EINVAL);
+	ck_assert_str_eq(e.text, "\"anthropic_version\" must be \"bedrock-2023-05-31\" (Bedrock "
+	                         "requires it in the body)");
+	warm_build_free(&b);
+	ck_assert_int_eq(
+	        build_body("{'anthropic_version':'vertex-2023-10-16','max_tokens':300," SYS_BP
+	                   ",'messages':[{'role':'user','content':'Hi'}]}",
+	                   &o, &b, &e),
+	        -EINVAL);
+	warm_build_free(&b);
+	ck_assert_int_eq(build_body("{'anthropic_version':'bedrock-2023-05-31','model':'claude-x',"
+	                            "'max_tokens':300," SYS_BP
+	                            ",'messages':[{'role':'user','content':'Hi'}]}",
+	                            &o, &b, &e),
+	                 -EINVAL);
+	ck_assert_msg(strstr(e.text, "must not name a \"model\": Bedrock takes it from the URL") !=
+	                      NULL,
+	              "%s", e.text);
+	warm_build_free(&b);
+}
+END_TEST
+
 /* ---- errors, headers ------------------------------------------------------------------ */
 
 static void error_text(long status, const char *body, const char *want, int line)
@@ -860,6 +942,7 @@ static Suite *anthropic_suite(void)
 	tcase_add_test(tc, test_automatic_ends_with_thinking_block);
 	tcase_add_test(tc, test_max_tokens_choice);
 	tcase_add_test(tc, test_thinking_enabled_unwarmable);
+	tcase_add_test(tc, test_body_for_another_kind);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rules");

@@ -392,6 +392,56 @@ START_TEST(test_uuid_in_system)
 }
 END_TEST
 
+/* Bedrock bodies: InvokeModel's are audited as Anthropic's, Converse's up
+ * to their last cachePoint (text blocks are prompt text, toolSpec
+ * descriptions too). */
+START_TEST(test_bedrock_bodies)
+{
+	static const char invoke[] =
+	        "{\"anthropic_version\":\"bedrock-2023-05-31\",\"max_tokens\":100,"
+	        "\"system\":[{\"type\":\"text\",\"text\":\"Now: 2026-11-30T09:41:07Z.\","
+	        "\"cache_control\":{\"type\":\"ephemeral\"}}],"
+	        "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}";
+	static const char converse[] =
+	        "{\"toolConfig\":{\"tools\":[{\"toolSpec\":{\"name\":\"b_tool\","
+	        "\"description\":\"Session ID: 8f3a2c91d4\",\"inputSchema\":{\"json\":{}}}},"
+	        "{\"toolSpec\":{\"name\":\"a_tool\",\"inputSchema\":{\"json\":{}}}},"
+	        "{\"cachePoint\":{\"type\":\"default\"}}]},"
+	        "\"system\":[{\"text\":\"Now: 2026-11-30T09:41:07Z.\"},"
+	        "{\"cachePoint\":{\"type\":\"default\"}}],"
+	        "\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"At "
+	        "2026-11-30T09:41:07Z\"}]}]}";
+	struct audit_target t[2] = { anthropic_target("inv", invoke),
+		                     anthropic_target("conv", converse) };
+	struct audit_fp a;
+	json_object *rep, *f;
+
+	for (int i = 0; i < 2; i++) {
+		t[i].provider = "bedrock";
+		t[i].kind = PROVIDER_BEDROCK;
+		t[i].model = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+	}
+	rep = run(t, 2, NULL);
+	f = find(rep, "inv", "dynamic-content");
+	ck_assert_str_eq(severity(f), "critical");
+	assert_has(f, "description", "system[0].text");
+	/* In cache order: the tools, then the system text; not the question
+	 * after the last cache point. */
+	f = find(rep, "conv", "dynamic-content");
+	assert_has(f, "description", "at toolConfig.tools[0].toolSpec.description, character 0");
+	assert_has(f, "description", "Also: system[0].text (ISO 8601 timestamp");
+	ck_assert(strstr(jsonx_get_str(f, "description"), "messages[") == NULL);
+	ck_assert_int_eq(count(rep, "dynamic-content"), 2);
+	json_object_put(rep);
+	/* The system text is in the fingerprint, the text after the last
+	 * cache point is not; the tools are Converse's. */
+	ck_assert_int_eq(audit_fingerprint(converse, strlen(converse), PROVIDER_BEDROCK, &a), 0);
+	ck_assert_uint_eq(a.ntools, 2);
+	ck_assert_uint_eq(a.nfields, 2); /* tools, system: no message is in the prefix */
+	ck_assert_str_eq(a.field[0].name, "tools");
+}
+END_TEST
+
 /* Each line at the top of a system prompt: what the audit must call it
  * (NULL: static text it must leave alone). */
 static const struct {
@@ -1163,6 +1213,7 @@ int main(void)
 	tcase_add_test(tc, test_openai_prefix);
 	tcase_add_test(tc, test_timestamp_after_breakpoint_ignored);
 	tcase_add_test(tc, test_uuid_in_system);
+	tcase_add_test(tc, test_bedrock_bodies);
 	tcase_add_test(tc, test_dynamic_kinds);
 	tcase_add_test(tc, test_fixtures_no_critical);
 	tcase_add_test(tc, test_below_minimum);

@@ -667,7 +667,8 @@ START_TEST(test_unknown_enum)
 	     ");\n");
 	expect_error(line_of("verbose"), "log_level \"verbose\" is not one of error, warning");
 	expect_error(line_of("gemini"),
-	             "unknown kind \"gemini\" (use one of: anthropic, openai, openai-compatible)");
+	             "unknown kind \"gemini\" (use one of: anthropic, openai, openai-compatible, "
+	             "bedrock)");
 	expect_error(line_of("sometimes"),
 	             "unknown policy \"sometimes\" (use one of: always, manual, schedule, "
 	             "adaptive)");
@@ -1088,6 +1089,102 @@ START_TEST(test_cache_key_and_endpoint)
 }
 END_TEST
 
+/* bedrock: its endpoint from the region, or the region from its endpoint;
+ * a target's model; the key sources; the keys of other kinds. */
+START_TEST(test_bedrock_settings)
+{
+	const struct cfg_provider *p;
+
+	load("providers = (\n"
+	     "  { name = \"aws\"; kind = \"bedrock\"; region = \"eu-west-3\"; },\n"
+	     "  { name = \"vpc\"; kind = \"bedrock\";\n"
+	     "    base_url = \"https://bedrock-runtime.us-west-2.amazonaws.com\";\n"
+	     "    aws_credentials_file = \"aws/credentials\"; aws_profile = \"warm\"; },\n"
+	     "  { name = \"local\"; kind = \"bedrock\"; base_url = \"http://127.0.0.1:8080/\"; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"i\"; provider = \"aws\"; request_file = \"req.json\";\n"
+	     "    model = \"anthropic.claude-sonnet-4-5-20250929-v1:0\"; endpoint = \"invoke\"; "
+	     "},\n"
+	     "  { name = \"c\"; provider = \"local\"; request_file = \"req.json\";\n"
+	     "    model = \"us.anthropic.claude-haiku-4-5-20251001-v1:0\"; endpoint = "
+	     "\"converse\"; }\n"
+	     ");\n");
+	expect_ok();
+	p = &X.cfg->providers[0];
+	ck_assert_int_eq(p->kind, PROVIDER_BEDROCK);
+	ck_assert_str_eq(p->region, "eu-west-3");
+	ck_assert_str_eq(p->base_url, "https://bedrock-runtime.eu-west-3.amazonaws.com");
+	ck_assert_str_eq(p->api_key_env, "AWS_BEARER_TOKEN_BEDROCK");
+	ck_assert_str_eq(p->aws_profile, "default");
+	ck_assert_ptr_null(p->aws_credentials_file);
+	p = &X.cfg->providers[1];
+	ck_assert_str_eq(p->region, "us-west-2");
+	ck_assert_str_eq(p->aws_profile, "warm");
+	ck_assert(strstr(p->aws_credentials_file, "/aws/credentials") != NULL);
+	ck_assert_ptr_null(p->api_key_env); /* AWS credentials: no bearer token by default */
+	p = &X.cfg->providers[2];
+	ck_assert_ptr_null(p->region);
+	ck_assert_str_eq(p->base_url, "http://127.0.0.1:8080");
+	ck_assert_str_eq(X.cfg->targets[0].model, "anthropic.claude-sonnet-4-5-20250929-v1:0");
+	ck_assert_int_eq(X.cfg->targets[0].endpoint, ENDPOINT_INVOKE);
+	ck_assert_int_eq(X.cfg->targets[1].endpoint, ENDPOINT_CONVERSE);
+	ck_assert_str_eq(provider_kind_name(PROVIDER_BEDROCK), "bedrock");
+	ck_assert_str_eq(endpoint_name(ENDPOINT_CONVERSE), "converse");
+}
+END_TEST
+
+START_TEST(test_bedrock_errors)
+{
+	load("providers = (\n"
+	     "  { name = \"noregion\"; kind = \"bedrock\"; },\n"
+	     "  { name = \"aws\"; kind = \"bedrock\"; region = \"us-east-1/../x\";\n"
+	     "    api_key_file = \"k\"; aws_credentials_file = \"c\"; },\n"
+	     "  { name = \"anthropic\"; region = \"us-east-1\"; aws_profile = \"p\"; },\n"
+	     "  { name = \"ok\"; kind = \"bedrock\"; region = \"us-east-1\"; aws_profile = \"x\";\n"
+	     "    headers = [\"X-Amz-Date: 20260101T000000Z\"]; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"nomodel\"; provider = \"ok\"; request_file = \"req.json\"; },\n"
+	     "  { name = \"m\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
+	     "    model = \"claude-x\"; endpoint = \"converse\"; },\n"
+	     "  { name = \"e\"; provider = \"ok\"; request_file = \"req.json\";\n"
+	     "    model = \"a b\"; endpoint = \"messages\"; cache_key = \"k\"; }\n"
+	     ");\n");
+	expect_error(line_of("{ name = \"noregion\""),
+	             "provider \"noregion\": \"region\" is required for kind bedrock");
+	expect_error(line_of("us-east-1/../x"),
+	             "provider \"aws\": region \"us-east-1/../x\" is not an AWS region name");
+	expect_error(line_of("aws_credentials_file = \"c\""),
+	             "provider \"aws\": use either a Bedrock API key (api_key_file, api_key_env, "
+	             "api_key) or AWS credentials (aws_credentials_file), not both");
+	expect_error(line_of("region = \"us-east-1\"; aws_profile = \"p\""),
+	             "provider \"anthropic\": aws_profile is only for kind bedrock");
+	expect_error(line_of("region = \"us-east-1\"; aws_profile = \"p\""),
+	             "provider \"anthropic\": region does not apply to kind anthropic");
+	expect_diag(DIAG_WARNING, line_of("aws_profile = \"x\""),
+	            "provider \"ok\": aws_profile names a profile of aws_credentials_file");
+	expect_error(line_of("{ name = \"nomodel\""),
+	             "target \"nomodel\": a target of bedrock provider \"ok\" needs model = ");
+	expect_error(line_of("model = \"claude-x\""),
+	             "target \"m\": model does not apply to provider \"anthropic\" of kind "
+	             "anthropic (the request body names its model)");
+	expect_error(line_of("endpoint = \"converse\""),
+	             "target \"m\": endpoint \"converse\" does not match provider \"anthropic\"");
+	expect_error(line_of("model = \"a b\""),
+	             "target \"e\": model contains a space, control or non-ASCII character");
+	expect_error(line_of("model = \"a b\""),
+	             "target \"e\": endpoint \"messages\" does not match provider \"ok\" of kind "
+	             "bedrock");
+	expect_error(line_of("model = \"a b\""),
+	             "target \"e\": cache_key (OpenAI prompt_cache_key) does not apply to provider "
+	             "\"ok\" of kind bedrock");
+	expect_error(line_of("X-Amz-Date"),
+	             "provider \"ok\": headers[0]: x-amz-* headers are set by warmd itself");
+	ck_assert_uint_eq(X.d.errors, 12);
+}
+END_TEST
+
 START_TEST(test_missing_config_file)
 {
 	char *path = in_dir("nope.conf");
@@ -1239,6 +1336,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_request_file_relative);
 	tcase_add_test(tc, test_api_key_file_lookup);
 	tcase_add_test(tc, test_name_syntax);
+	tcase_add_test(tc, test_bedrock_settings);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -1263,6 +1361,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_key_sources);
 	tcase_add_test(tc, test_libconfig_copies_wiped);
 	tcase_add_test(tc, test_cache_key_and_endpoint);
+	tcase_add_test(tc, test_bedrock_errors);
 	tcase_add_test(tc, test_missing_config_file);
 	tcase_add_test(tc, test_many_errors_reported);
 	tcase_add_test(tc, test_include_reports_its_file);

@@ -45,6 +45,15 @@ START_TEST(test_shipped_table)
 	/* OpenAI without a write price: a write costs plain input */
 	pr = pricing_find(p, "gpt-4.1");
 	ck_assert_int_eq(pr->cache_write, pr->input);
+	/* Claude on Bedrock by its model id, priced like Anthropic's own */
+	pr = pricing_find(p, "anthropic.claude-sonnet-4-5-20250929-v1:0");
+	ck_assert_ptr_nonnull(pr);
+	ck_assert_str_eq(pr->model, "anthropic.claude-sonnet-4-5");
+	ck_assert_int_eq(pr->input, pricing_find(p, "claude-sonnet-4-5")->input);
+	ck_assert_int_eq(pr->cache_write_1h, pricing_find(p, "claude-sonnet-4-5")->cache_write_1h);
+	ck_assert_int_eq(pr->cache_read, pricing_find(p, "claude-sonnet-4-5")->cache_read);
+	ck_assert_str_eq(pricing_find(p, "anthropic.claude-haiku-4-5-20251001-v1:0")->model,
+	                 "anthropic.claude-haiku-4-5");
 	pricing_free(p);
 	diags_free(&d);
 }

@@ -347,6 +347,32 @@ START_TEST(test_url_passwords)
 }
 END_TEST
 
+/* A signer's secrets (a secret key, a session token) are masked once given
+ * to cred_scrub_set(), and a replaced one no longer is; the key and the
+ * secret headers stay masked throughout. */
+START_TEST(test_signer_secrets)
+{
+	char h1[] = "x-gateway-token: fake-Gateway0Token1Of2Twenty3";
+	char *headers[] = { h1, NULL };
+	struct cred *c = load(KEY, headers);
+	static const char old_tok[] = "fake-Session0Token1Before2Rotation3";
+	static const char new_tok[] = "fake-Session9Token8After7Rotation6";
+	struct cred_secret s[] = { { "fake-Secret0Key1Of2Forty3Characters4Long5", 41 },
+		                   { old_tok, sizeof(old_tok) - 1 } };
+
+	scrub_eq("Secret0Key1Of2 Session0Token1", "Secret0Key1Of2 Session0Token1");
+	cred_scrub_set(c, s, 2);
+	scrub_eq("Secret0Key1Of2 Session0Token1 Gateway0Token1 7wE2rT9yU4",
+	         "[key] [key] [key] [key]");
+	s[1] = (struct cred_secret){ new_tok, sizeof(new_tok) - 1 };
+	cred_scrub_set(c, s, 2);
+	scrub_eq("Session0Token1 Session9Token8", "Session0Token1 [key]");
+	scrub_eq("Secret0Key1Of2 Gateway0Token1 7wE2rT9yU4", "[key] [key] [key]");
+	cred_unref(c);
+	scrub_eq("Secret0Key1Of2 Session9Token8", "Secret0Key1Of2 Session9Token8");
+}
+END_TEST
+
 static void set_buf(struct buf *b, const char *s)
 {
 	buf_reset(b);
@@ -422,6 +448,7 @@ static Suite *scrub_suite(void)
 	tcase_add_test(tc, test_every_live_credential);
 	tcase_add_test(tc, test_secret_extra_headers);
 	tcase_add_test(tc, test_url_passwords);
+	tcase_add_test(tc, test_signer_secrets);
 	tcase_add_test(tc, test_answer);
 	tcase_add_test(tc, test_error_text_printable);
 	tcase_set_timeout(tc, 60);
