@@ -342,12 +342,44 @@ static int choose_max_tokens(json_object *t, const struct adapter_target *ct, en
 	return 0;
 }
 
-static int anthropic_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
-                           struct errmsg *e)
+/* Where the body names its model and API version: the template's "model"
+ * on the public API; the URL's model and a body "anthropic_version" on the
+ * clouds (o). */
+static int check_model_version(json_object *t, const struct adapter_anthropic_body *o,
+                               const char **ret_model, struct errmsg *e)
+{
+	const char *model = jsonx_get_str(t, "model"), *v;
+
+	if (o->version) {
+		v = jsonx_get_str(t, "anthropic_version");
+		if (!v || strcmp(v, o->version) != 0)
+			return errmsg_set(e, -EINVAL,
+			                  "\"anthropic_version\" must be \"%s\" (%s takes the API "
+			                  "version in the body)",
+			                  o->version, o->cloud);
+	}
+	if (!o->model) {
+		if (!model || !*model)
+			return errmsg_set(e, -EINVAL, "\"model\" must be a non-empty string");
+		*ret_model = model;
+		return 0;
+	}
+	if (jsonx_get(t, "model"))
+		return errmsg_set(e, -EINVAL,
+		                  "\"model\" must not be in the body: %s names the model in the "
+		                  "URL (the target's model = \"%s\")",
+		                  o->cloud, o->model);
+	*ret_model = o->model;
+	return 0;
+}
+
+int adapter_anthropic_build_body(json_object *t, const struct adapter_target *ct,
+                                 const struct adapter_anthropic_body *o, struct warm_build *b,
+                                 struct errmsg *e)
 {
 	json_object *msgs, *last, *stream;
 	struct bp_scan scan = { .b = b };
-	const char *model, *role, *why;
+	const char *model = NULL, *role, *why;
 	bool ends_with_user;
 	size_t len;
 	const char *dump;
@@ -355,9 +387,8 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 
 	if (!json_object_is_type(t, json_type_object))
 		return errmsg_set(e, -EINVAL, "the request must be a JSON object");
-	model = jsonx_get_str(t, "model");
-	if (!model || !*model)
-		return errmsg_set(e, -EINVAL, "\"model\" must be a non-empty string");
+	if ((r = check_model_version(t, o, &model, e)) < 0)
+		return r;
 	msgs = jsonx_get(t, "messages");
 	if (!msgs || !json_object_is_type(msgs, json_type_array) ||
 	    json_object_array_length(msgs) == 0)
@@ -385,7 +416,6 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 	if (r < 0)
 		return r;
 	b->prefix_tokens_est = (long)(b->prefix.len / 4);
-	b->path = xstrdup("/v1/messages");
 	b->endpoint = ENDPOINT_MESSAGES;
 
 	b->ttl_s = scan.last_ttl;
@@ -429,6 +459,17 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 	return 0;
 }
 
+static int anthropic_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
+                           struct errmsg *e)
+{
+	static const struct adapter_anthropic_body public_api = { .cloud = "the Messages API" };
+	int r = adapter_anthropic_build_body(t, ct, &public_api, b, e);
+
+	if (r == 0)
+		b->path = xstrdup("/v1/messages");
+	return r;
+}
+
 static int anthropic_headers(const char *key, struct adapter_header *h)
 {
 	int n = 0;
@@ -460,7 +501,7 @@ static int anthropic_usage_fast(const char *body, size_t len, struct warm_usage 
 	return 0;
 }
 
-static int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u, struct errmsg *e)
+int adapter_anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u, struct errmsg *e)
 {
 	json_object *o = NULL, *usage;
 	int r;
@@ -505,6 +546,6 @@ const struct adapter_ops adapter_anthropic_ops = {
 	.key_required = true,
 	.build = anthropic_build,
 	.headers = anthropic_headers,
-	.parse_ok = anthropic_parse_ok,
+	.parse_ok = adapter_anthropic_parse_ok,
 	.parse_error = anthropic_parse_error,
 };
