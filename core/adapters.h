@@ -9,4 +9,9 @@
 /* The adapter of kind (never NULL for a kind the configuration accepts). */
 const struct adapter_ops *adapter_ops_for(enum provider_kind kind);
 
+/* Does kind cache as Anthropic does (entries written at cache_control
+ * breakpoints, a TTL per breakpoint, no per-prefix routing budget)? True
+ * for Anthropic and the clouds that serve its Messages API. */
+bool adapter_kind_anthropic_cache(enum provider_kind kind);
+
 #endif

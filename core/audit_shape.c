@@ -9,6 +9,7 @@
  * items (responses), then tools; there is no explicit breakpoint, so the
  * prefix is everything but a final user turn, the part that varies per
  * request. */
+#include "adapters.h"
 #include "audit.h"
 
 #include <errno.h>
@@ -178,7 +179,7 @@ int audit_shape_parse(const char *body, size_t len, enum provider_kind kind, str
 		audit_shape_free(s);
 		return -EINVAL;
 	}
-	if (kind == PROVIDER_ANTHROPIC)
+	if (adapter_kind_anthropic_cache(kind))
 		shape_anthropic(s);
 	else
 		shape_openai(s);
@@ -274,7 +275,8 @@ static void fp_tools(const struct shape *s, struct audit_fp *fp)
 
 void audit_fp_from_shape(const struct shape *s, enum provider_kind kind, struct audit_fp *fp)
 {
-	const char *const *names = kind == PROVIDER_ANTHROPIC ? anthropic_fields : openai_fields;
+	const char *const *names =
+	        adapter_kind_anthropic_cache(kind) ? anthropic_fields : openai_fields;
 
 	memset(fp, 0, sizeof(*fp));
 	fp->valid = true;

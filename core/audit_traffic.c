@@ -2,6 +2,7 @@
  * keys per provider (cache-keys), requests per prefix and key (key-rate),
  * gaps longer than the TTL (uncovered-gaps), and which Anthropic TTL costs
  * less (ttl-choice). */
+#include "adapters.h"
 #include "audit.h"
 
 #include <math.h>
@@ -275,7 +276,7 @@ void audit_check_ttl_choice(struct audit *a, const struct audit_target *t, bool 
 	struct finding *f;
 
 	*ret_cmp = false;
-	if (t->kind != PROVIDER_ANTHROPIC || t->ntouch < 2 || t->ttl_s <= 0 ||
+	if (!adapter_kind_anthropic_cache(t->kind) || t->ntouch < 2 || t->ttl_s <= 0 ||
 	    (t->ttl_s > 300 && t->ttl_s < 3600) || !prefix_prices(t, &pp))
 		return;
 	*ret_cmp = true;

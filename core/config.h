@@ -54,6 +54,11 @@ struct cfg_provider {
 	size_t max_response_bytes; /* answers larger than this are cut off */
 	char *ca_file;             /* private CA bundle, or NULL for the system's */
 	char *proxy;               /* proxy URL, or NULL: none (environment ignored) */
+	/* Google Cloud (vertex): where the model runs, and the service account
+	 * key file its OAuth2 tokens come from (resolved path), or NULL. */
+	char *project;
+	char *region;
+	char *service_account_file;
 	char *file;
 	int line;
 	int key_line; /* line of the key setting, for diagnostics */
@@ -68,6 +73,7 @@ struct cfg_target {
 	enum policy policy;
 	int priority;
 	char *cache_key; /* OpenAI prompt_cache_key, or NULL */
+	char *model;     /* the model the URL names (cloud kinds), or NULL */
 	enum endpoint endpoint;
 	enum warm_mode warm_mode;
 	unsigned allow_edit;    /* ALLOW_EDIT_* */

@@ -1,6 +1,7 @@
 /* config_target: the targets = ( ... ) list: each target's provider,
  * request file, TTL and policy, checked against its provider, and a target
  * with named versions expanded into one target per version. */
+#include "adapters.h"
 #include "config.h"
 
 #include <errno.h>
@@ -65,6 +66,8 @@ static const struct key_def target_keys[] = {
 	{ .name = "priority", .type = K_INT, .off = T(priority), .max = 1000000, .def.i = 10,
 	  .help = "a number (lower warms first)" },
 	{ .name = "cache_key", .type = K_STR, .off = T(cache_key), .help = "a prompt_cache_key" },
+	{ .name = "model", .type = K_STR, .off = T(model),
+	  .help = "the model the URL names, such as \"claude-sonnet-4-5@20250929\"" },
 	{ .name = "endpoint", .type = K_ENUM, .off = T(endpoint), .enums = endpoint_names,
 	  .future = endpoint_future, .def.i = ENDPOINT_AUTO,
 	  .help = "auto, messages, chat or responses" },
@@ -187,6 +190,7 @@ static void target_copy(struct cfg_target *dst, const struct cfg_target *t)
 	dst->provider = xstrdup_or_null(t->provider);
 	dst->request_file = xstrdup_or_null(t->request_file);
 	dst->cache_key = xstrdup_or_null(t->cache_key);
+	dst->model = xstrdup_or_null(t->model);
 	dst->schedule = strlist_dup(t->schedule);
 	dst->allow_edit_list = strlist_dup(t->allow_edit_list);
 	dst->file = xstrdup_or_null(t->file);
@@ -292,6 +296,7 @@ static void expand_versions(const struct loader *ld, config_setting_t *g, struct
 	free(proto.name);
 	free(proto.provider);
 	free(proto.cache_key);
+	free(proto.model);
 	config_strlist_free(proto.schedule);
 	free(proto.windows);
 	config_strlist_free(proto.allow_edit_list);
@@ -371,11 +376,11 @@ static void check_fits_provider(const struct loader *ld, config_setting_t *g,
 {
 	if (t->warm_mode == WARM_MODE_PREWARM &&
 	    ((t->endpoint != ENDPOINT_RESPONSES && t->endpoint != ENDPOINT_AUTO) ||
-	     (int)p->kind == PROVIDER_ANTHROPIC))
+	     ((int)p->kind >= 0 && adapter_kind_anthropic_cache(p->kind))))
 		err_at(ld, config_setting_get_member(g, "warm_mode"),
 		       "%s: warm_mode \"prewarm\" needs the responses endpoint", where);
 	if (t->endpoint != ENDPOINT_AUTO && (int)p->kind >= 0 &&
-	    (p->kind == PROVIDER_ANTHROPIC) != (t->endpoint == ENDPOINT_MESSAGES))
+	    adapter_kind_anthropic_cache(p->kind) != (t->endpoint == ENDPOINT_MESSAGES))
 		err_at(ld, config_setting_get_member(g, "endpoint"),
 		       "%s: endpoint \"%s\" does not match provider \"%s\" of kind %s", where,
 		       endpoint_name(t->endpoint), p->name, provider_kind_name(p->kind));
@@ -385,11 +390,46 @@ static void check_cache_key(const struct loader *ld, config_setting_t *g,
                             const struct cfg_target *t, const struct cfg_provider *p,
                             const char *where)
 {
-	if (t->cache_key && (int)p->kind == PROVIDER_ANTHROPIC)
+	if (t->cache_key && (int)p->kind >= 0 && adapter_kind_anthropic_cache(p->kind))
 		err_at(ld, config_setting_get_member(g, "cache_key"),
 		       "%s: cache_key (OpenAI prompt_cache_key) does not apply to Anthropic "
 		       "provider \"%s\"",
 		       where, p->name);
+}
+
+static bool model_id_valid(const char *m)
+{
+	size_t n = strlen(m);
+
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)m[i] <= ' ' || (unsigned char)m[i] >= 0x7f)
+			return false;
+	return n > 0 && n <= 256;
+}
+
+/* The cloud kinds name the model in the URL (the target's model); the
+ * others take it from the template. */
+static void check_model(const struct loader *ld, config_setting_t *g, const struct cfg_target *t,
+                        const struct cfg_provider *p, const char *where)
+{
+	config_setting_t *s = config_setting_get_member(g, "model");
+	bool url_names_it = (int)p->kind == PROVIDER_VERTEX;
+
+	if (!t->model && url_names_it)
+		err_at(ld, g,
+		       "%s: provider \"%s\" of kind %s needs the target's \"model\" (such as "
+		       "\"claude-sonnet-4-5@20250929\"): its URL names the model",
+		       where, p->name, provider_kind_name(p->kind));
+	else if (t->model && !url_names_it && (int)p->kind >= 0)
+		err_at(ld, s,
+		       "%s: \"model\" is for the cloud kinds; on provider \"%s\" of kind %s the "
+		       "template's \"model\" names it",
+		       where, p->name, provider_kind_name(p->kind));
+	else if (t->model && !model_id_valid(t->model))
+		err_at(ld, s,
+		       "%s: \"model\" must be a model id: 1 to 256 printable ASCII characters, no "
+		       "space",
+		       where);
 }
 
 /* targets[i], the group g, into the next slot of c->targets (and, for a
@@ -424,6 +464,7 @@ static void load_target(const struct loader *ld, config_setting_t *g, int i, str
 	check_fits_provider(ld, g, t, p, where);
 	check_schedule(ld, g, t, where);
 	check_cache_key(ld, g, t, p, where);
+	check_model(ld, g, t, p, where);
 	if (config_setting_get_member(g, "versions"))
 		expand_versions(ld, g, c, where);
 }

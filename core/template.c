@@ -11,8 +11,10 @@
 #include "fileio.h"
 #include "jsonx.h"
 
-/* What the adapter may know of t's configuration (NULL: the defaults). */
+/* What the adapter may know of t's configuration and its provider p's
+ * (NULL: the defaults). */
 static const struct adapter_target *adapter_target_of(const struct cfg_target *t,
+                                                      const struct cfg_provider *p,
                                                       struct adapter_target *ret)
 {
 	if (!t)
@@ -20,7 +22,10 @@ static const struct adapter_target *adapter_target_of(const struct cfg_target *t
 	*ret = (struct adapter_target){ .endpoint = t->endpoint,
 		                        .warm_mode = t->warm_mode,
 		                        .allow_edit = t->allow_edit,
-		                        .cache_key = t->cache_key };
+		                        .cache_key = t->cache_key,
+		                        .model = t->model,
+		                        .region = p->region,
+		                        .project = p->project };
 	return ret;
 }
 
@@ -39,7 +44,7 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 		return r;
 	r = jsonx_check_ranges(doc, e);
 	if (r == 0)
-		r = ops->build(doc, adapter_target_of(t, &at), &b, e);
+		r = ops->build(doc, adapter_target_of(t, p, &at), &b, e);
 	json_object_put(doc);
 	if (r < 0) {
 		warm_build_free(&b);

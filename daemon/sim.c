@@ -1,4 +1,5 @@
 /* sim: warmd --simulate TRACE: the live scheduler and policies on virtual time. */
+#include "adapters.h"
 #include "sim.h"
 
 #include <errno.h>
@@ -256,7 +257,7 @@ static void prices(struct simx *x, FILE *err)
 		x->in = pr->input;
 		return;
 	}
-	if (x->t->prov->kind == PROVIDER_ANTHROPIC) {
+	if (adapter_kind_anthropic_cache(x->t->prov->kind)) {
 		x->in = 3000000, x->r = 300000, x->w = x->t->ttl_s > 300 ? 6000000 : 3750000;
 	} else {
 		x->in = 1250000, x->r = 125000, x->w = 1250000;

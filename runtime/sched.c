@@ -1,4 +1,5 @@
 /* sched: the only module that decides *when* warms happen. */
+#include "adapters.h"
 #include "sched.h"
 
 #include <errno.h>
@@ -242,7 +243,7 @@ static bool about_to_warm(const struct sched *s, const struct target *base, doub
  * 15 requests a minute spill to others (and miss). When may t go next? */
 static double prefix_ready_at(struct target *t, double now)
 {
-	if (t->prov->kind == PROVIDER_ANTHROPIC)
+	if (adapter_kind_anthropic_cache(t->prov->kind))
 		return now;
 	if (t->prefix_refill_at <= 0) {
 		t->prefix_tokens_left = SCHED_PREFIX_BURST;
@@ -265,7 +266,7 @@ static double write_read_ratio(const struct target *t)
 	if (t->price && t->price->cache_read > 0)
 		return (double)(t->ttl_s > 300 ? t->price->cache_write_1h : t->price->cache_write) /
 		       (double)t->price->cache_read;
-	if (t->prov->kind == PROVIDER_ANTHROPIC)
+	if (adapter_kind_anthropic_cache(t->prov->kind))
 		return t->ttl_s > 300 ? 20.0 : 12.5;
 	return 10.0;
 }
@@ -611,7 +612,7 @@ static void dispatch(struct sched *s)
 		}
 		if (p->max_rpm > 0)
 			p->rpm_tokens -= 1;
-		if (prefix_ready_at(best, now) <= now && p->kind != PROVIDER_ANTHROPIC)
+		if (prefix_ready_at(best, now) <= now && !adapter_kind_anthropic_cache(p->kind))
 			best->prefix_tokens_left -= 1;
 		if (!best->asked && best->next_warm_at > 0)
 			observe_lateness(s, clock_now(s->clk) - best->next_warm_at);
@@ -803,7 +804,7 @@ void sched_done(struct sched *s, struct target *t, const struct sched_outcome *o
 		case WARM_ERROR:
 			/* A failed request was not served: it does not count against the
 			 * prefix's routing budget (or a retry could miss the expiry). */
-			if (p->kind != PROVIDER_ANTHROPIC &&
+			if (!adapter_kind_anthropic_cache(p->kind) &&
 			    t->prefix_tokens_left < SCHED_PREFIX_BURST)
 				t->prefix_tokens_left += 1;
 			if (o->auth || o->spend_limit) {
