@@ -15,6 +15,7 @@
 
 #include "fileio.h"
 #include "http.h"
+#include "oauth.h"
 #include "xalloc.h"
 
 #define CRED_MAX_KEY 4096
@@ -40,6 +41,16 @@ static void secret_free(void *p, size_t len)
 	explicit_bzero(p, len);
 	munlock(p, len);
 	munmap(p, len);
+}
+
+void *cred_secret_alloc(size_t len)
+{
+	return secret_alloc(len);
+}
+
+void cred_secret_free(void *p, size_t len)
+{
+	secret_free(p, len);
 }
 
 static bool in_my_groups(gid_t gid)
@@ -298,6 +309,15 @@ static size_t windows_of(size_t len)
 	return len >= CRED_SCRUB_PIECE ? len - CRED_SCRUB_PIECE + 1 : 0;
 }
 
+/* cr joins the credentials the scrubber knows. */
+static void live_join(struct cred *cr)
+{
+	cr->live_next = live;
+	if (live)
+		live->live_prev = cr;
+	live = cr;
+}
+
 /* Builds the scrubber's set from the key and the secret headers, and joins
  * the live list. */
 static void scrub_prepare(struct cred *cr, const char *key, size_t keylen,
@@ -332,10 +352,29 @@ static void scrub_prepare(struct cred *cr, const char *key, size_t keylen,
 				window_add(cr, load_window(v + i));
 		}
 	}
-	cr->live_next = live;
-	if (live)
-		live->live_prev = cr;
-	live = cr;
+	live_join(cr);
+}
+
+struct cred *cred_scrub_only(const char *const *v, const size_t *len, size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), nwin = 0, slots;
+	struct cred *cr = xcalloc(1, sizeof(*cr));
+
+	cr->refs = 1;
+	for (size_t i = 0; i < n; i++)
+		nwin += windows_of(len[i]);
+	if (nwin == 0)
+		return cr;
+	for (cr->window_bits = 4, slots = 16; slots < 2 * nwin; slots *= 2)
+		cr->window_bits++;
+	cr->scrub_mem_len = (slots * sizeof(uint64_t) + page - 1) / page * page;
+	cr->scrub_mem = secret_alloc(cr->scrub_mem_len);
+	cr->windows = cr->scrub_mem;
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i + CRED_SCRUB_PIECE <= len[k]; i++)
+			window_add(cr, load_window(v[k] + i));
+	live_join(cr);
+	return cr;
 }
 
 int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struct cred **ret,
@@ -398,11 +437,20 @@ int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struc
 	if (!cr->headers)
 		xalloc_die("curl header list");
 	scrub_prepare(cr, key, keylen, c);
+	/* A service account signs in with OAuth2 tokens of its own. */
+	if (c->service_account_file && (r = oauth_load(cr, c, e)) < 0)
+		goto fail;
 	*ret = cr;
 	return 0;
 fail:
 	cred_unref(cr);
 	return r;
+}
+
+void cred_start(struct cred *c, struct cred *prev, const struct cred_runtime *rt)
+{
+	if (c && c->signer && c->signer->start)
+		c->signer->start(c, prev, rt);
 }
 
 struct cred *cred_ref(struct cred *c)
