@@ -120,7 +120,10 @@ import time
 import urllib.parse
 from email.utils import formatdate
 
+import door_vertex
+
 DOORS = []                       # door modules (see the docstring), in match order
+DOORS.append(door_vertex)
 
 ANTHROPIC_LOOKBACK = 20          # blocks searched before each breakpoint
 ANTHROPIC_MAX_BREAKPOINTS = 4
