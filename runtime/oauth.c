@@ -54,7 +54,7 @@ struct oauth {
 	unsigned failures; /* exchanges failed in a row (transport, 5xx, 429) */
 	unsigned refusals; /* exchanges refused in a row (4xx) */
 	bool rejection_told;
-	char error[300]; /* why there is no token: the last failure (no secret) */
+	char error[480]; /* why there is no token: the last failure (scrubbed) */
 	struct oauth_stats stats;
 
 	/* Runtime (start). */
@@ -250,7 +250,7 @@ static void done_cb(struct http_req *req)
 	struct oauth *o = req->data;
 	struct jwt_token t;
 	struct errmsg e = { "" };
-	char why[200];
+	char why[320];
 	int r = -EPROTO;
 
 	o->state = O_IDLE;
@@ -263,7 +263,7 @@ static void done_cb(struct http_req *req)
 	} else if (req->status >= 400 && req->status < 500 && req->status != 408 &&
 	           req->status != 429) {
 		if (r == 0 && t.error)
-			snprintf(why, sizeof(why), "HTTP %ld %.60s%s%.100s", req->status, t.error,
+			snprintf(why, sizeof(why), "HTTP %ld %.60s%s%.200s", req->status, t.error,
 			         t.error_description ? ": " : "",
 			         t.error_description ? t.error_description : "");
 		else
@@ -309,9 +309,10 @@ static int oauth_authorize(struct cred *c, const struct cred_request *r, struct 
 		o->refusals = 0;
 		fetch(o);
 	}
-	/* Look again once the exchange in flight (or the next one) had time. */
+	/* Look again soon after the exchange in flight (or the next one) starts:
+	 * on loopback or to Google it takes milliseconds. */
 	wake = o->state == O_WAITING && o->refresh_at > now ? o->refresh_at - now : 0;
-	*ret_retry_at = r->now + (double)wake / 1000 + 1.0;
+	*ret_retry_at = r->now + (double)wake / 1000 + OAUTH_LOOK_AGAIN_S;
 	if (o->error[0])
 		return errmsg_set(e, -EAGAIN, "waiting for an access token: %s", o->error);
 	return errmsg_set(e, -EAGAIN, "waiting for an access token from %s", o->sa.token_uri);

@@ -38,6 +38,7 @@
 
 #define OAUTH_REFUSALS_FATAL 3 /* refused exchanges in a row that reject the credential */
 #define OAUTH_RETRY_MAX_S    60.0
+#define OAUTH_LOOK_AGAIN_S   0.25 /* how long warms wait for an exchange under way */
 
 /* Loads c->service_account_file into cr and makes the OAuth2 fetcher its
  * signer. Returns 0, or a negative errno with e naming the file (never a
