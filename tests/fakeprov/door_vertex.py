@@ -33,10 +33,14 @@ checks, in front of fakeprov's Anthropic cache model:
                 error_description: hostile answers for warmd's scrubber.
 
 State (under "doors" -> "vertex" in /_fake/state): token requests, tokens
-issued, refusals by reason, rawPredict requests and rejections, live tokens.
+issued, refusals by reason, rawPredict requests and rejections, live tokens,
+and the secrets it saw (the last tokens issued and assertions received):
+fake ones, shown so that a test can look for pieces of them where warmd
+must not write any.
 Python 3.11 stdlib only: RSA PKCS#1 v1.5 verification with pow().
 """
 import base64
+import collections
 import hashlib
 import json
 import re
@@ -176,13 +180,16 @@ class Door:
             self.counts = {"token_requests": 0, "tokens_issued": 0, "token_refused": 0,
                            "predict": 0, "predict_rejected": 0}
             self.refusals = {}           # error_description -> count
+            self.issued = collections.deque(maxlen=64)
+            self.assertions = collections.deque(maxlen=64)
 
     def state(self):
         now = time.monotonic()
         with self.lock:
             return {**self.counts, "refusals": dict(self.refusals),
                     "live_tokens": sum(1 for _, exp in self.tokens.values() if exp > now),
-                    "accounts": sorted(self.accounts), **self.settings}
+                    "accounts": sorted(self.accounts), **self.settings,
+                    "issued_tokens": list(self.issued), "assertions": list(self.assertions)}
 
     def routes(self, method, path):
         return (path == "/_fake/vertex" or (method == "POST" and path == "/token")
@@ -245,6 +252,7 @@ class Door:
         ttl = settings["token_ttl"]
         with self.lock:
             self.tokens[token] = (email, now + ttl)
+            self.issued.append(token)
             self.counts["tokens_issued"] += 1
             for old in [t for t, (_, exp) in self.tokens.items() if exp <= now]:
                 del self.tokens[old]
@@ -263,6 +271,8 @@ class Door:
         if form.get("grant_type") != [GRANT_TYPE]:
             raise Refusal("unsupported_grant_type", f"Invalid grant_type: {form.get('grant_type')}")
         assertion = (form.get("assertion") or [""])[0]
+        with self.lock:
+            self.assertions.append(assertion)
         if settings["echo_assertion"]:
             raise Refusal("invalid_grant", echo_message(assertion))
         parts = assertion.split(".")
