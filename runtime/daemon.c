@@ -571,8 +571,11 @@ static void install_config(struct apply *a)
 	pricing_free(d->pricing);
 	d->pricing = a->st->pricing;
 	a->st->pricing = NULL;
-	for (size_t i = 0; i < d->set.ntargets; i++)
-		d->set.targets[i]->price = pricing_find(d->pricing, d->set.targets[i]->tmpl->model);
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		struct target *t = d->set.targets[i];
+		t->price = pricing_find_for(d->pricing, provider_kind_name(t->prov->kind),
+		                            t->prov->region, t->tmpl->model);
+	}
 	staging_free(a->st);
 	log_set_level(a->cfg->daemon.log_level);
 	sched_set_max_inflight(d->set.sched, a->cfg->daemon.max_inflight);

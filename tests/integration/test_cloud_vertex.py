@@ -116,6 +116,17 @@ class Vertex(unittest.TestCase):
         with urllib.request.urlopen(req, timeout=5) as r:
             return json.load(r)["access_token"]
 
+    def warm_cost(self, w, inp, write, read):
+        """What the warms the fake saw cost at these USD/MTok prices (none in flight)."""
+        while True:
+            before = self.env.fake.state()["log"]
+            warms = w.target("support-bot")["warms"]
+            sent = sum(1 for e in before if e["api"] == "vertex")
+            if self.env.fake.state()["log"] == before and sent == warms:
+                break
+        return sum(e["input"] * inp + e["write"] * write + e["read"] * read
+                   for e in before if e["api"] == "vertex") / 1e6
+
     def provider(self, w):
         return next(p for p in w.status()["daemon"]["providers"] if p["name"] == "vertex")
 
@@ -127,7 +138,8 @@ class Vertex(unittest.TestCase):
         t = w.target("support-bot")
         self.assertEqual((t["state"], t["writes"], t["errors"]), ("warm", 1, 0), t)
         self.assertEqual(t["model"], MODEL)
-        self.assertIsNotNone(t["cost_usd"], "no price for Claude on Vertex")
+        # Priced as Claude Sonnet 4.5 at a regional endpoint (10% over global).
+        self.assertAlmostEqual(t["cost_usd"], self.warm_cost(w, 3.30, 4.125, 0.33), places=6)
         p = self.provider(w)
         self.assertEqual((p["kind"], p["credential_failed"]), ("vertex", False))
         door = self.door()
