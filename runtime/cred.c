@@ -72,7 +72,8 @@ static bool in_my_groups(gid_t gid)
  * config directories are); when warmd owns the file, a group has no reason
  * to. Under $CREDENTIALS_DIRECTORY systemd owns the mode and the directory
  * is private to the service, so there is nothing to say. */
-static void key_file_mode_warning(const char *path, const struct stat *st, char *warn, size_t n)
+void cred_key_file_warning(const char *what, const char *path, const struct stat *st, char *warn,
+                           size_t n)
 {
 	const char *cd = getenv("CREDENTIALS_DIRECTORY");
 	unsigned mode = (unsigned)st->st_mode & 07777;
@@ -82,15 +83,15 @@ static void key_file_mode_warning(const char *path, const struct stat *st, char 
 		return;
 	if (mode & S_IRWXO)
 		snprintf(warn, n,
-		         "api_key_file %s is open to every user (mode %04o): chmod 600 it (or "
+		         "%s %s is open to every user (mode %04o): chmod 600 it (or "
 		         "640, owned by root with warmd's group)",
-		         path, mode);
+		         what, path, mode);
 	else if ((mode & S_IRWXG) && ((mode & S_IRWXG) != S_IRGRP || st->st_uid == geteuid() ||
 	                              !in_my_groups(st->st_gid)))
 		snprintf(warn, n,
-		         "api_key_file %s is open to its group (mode %04o), which is not how "
+		         "%s %s is open to its group (mode %04o), which is not how "
 		         "warmd reads it: chmod 600 it (or 640, owned by root with warmd's group)",
-		         path, mode);
+		         what, path, mode);
 }
 
 /* Reads a key file into out[0..cap) (secret memory); a file others can
@@ -103,7 +104,7 @@ static int read_key_file(const char *path, char *out, size_t cap, size_t *ret_le
 
 	/* The file read, not the name: nothing can swap it in between. */
 	if (r == 0)
-		key_file_mode_warning(path, &st, warn, warn_len);
+		cred_key_file_warning("api_key_file", path, &st, warn, warn_len);
 	return r;
 }
 

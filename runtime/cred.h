@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "adapter.h"
@@ -164,6 +165,12 @@ void cred_scrub_answer(struct http_req *req);
  * private key, a token that changes. Only their 8-byte windows are kept, in
  * secret memory; cred_unref() makes the scrubber forget them. */
 struct cred *cred_scrub_only(const char *const *v, const size_t *len, size_t n);
+
+/* When a key file (what: "api_key_file") is open to others, or to a group
+ * that is not how warmd reads it, a warning into warn[n] (else unchanged).
+ * st is the fstat() of the file read. */
+void cred_key_file_warning(const char *what, const char *path, const struct stat *st, char *warn,
+                           size_t n);
 
 /* Memory for secrets: a private mapping, locked when the limit allows, not
  * in core dumps; cred_secret_free() zeroes it first (p may be NULL).

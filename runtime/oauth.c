@@ -407,6 +407,7 @@ int oauth_load(struct cred *cr, const struct cfg_provider *c, struct errmsg *e)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = 0, need;
 	struct oauth *o = xcalloc(1, sizeof(*o));
+	struct stat st;
 	const char *path = c->service_account_file;
 	char *file;
 	int r;
@@ -424,7 +425,10 @@ int oauth_load(struct cred *cr, const struct cfg_provider *c, struct errmsg *e)
 	o->scratch = o->prev_token + TOKEN_MAX + 1;
 	o->cred = cr;
 
-	r = fileio_read_into(path, "service_account_file", file, FILE_MAX, &len, NULL, e);
+	r = fileio_read_into(path, "service_account_file", file, FILE_MAX, &len, &st, e);
+	if (r == 0)
+		cred_key_file_warning("service_account_file", path, &st, cr->warning,
+		                      sizeof(cr->warning));
 	if (r == 0 && (r = jwt_sa_parse(file, len, o->sa_buf, FILE_MAX, &o->sa, e)) < 0)
 		errmsg_prefix(e, "service_account_file %s", path);
 	if (r == 0 &&

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <uv.h>
 
@@ -441,6 +442,28 @@ START_TEST(test_reload_takes_token_over)
 }
 END_TEST
 
+/* A key file others can read is warned about, like an api_key_file. */
+START_TEST(test_open_key_file_warning)
+{
+	struct fx f;
+	struct cred *c = NULL;
+	struct errmsg e = { "" };
+
+	fx_init(&f);
+	ck_assert_int_eq(chmod(f.sa_path, 0644), 0);
+	ck_assert_int_eq(cred_load(&f.cfg, adapter_ops_for(PROVIDER_VERTEX), &c, &e), 0);
+	ck_assert_msg(strstr(c->warning, "service_account_file ") &&
+	                      strstr(c->warning, "is open to every user (mode 0644)"),
+	              "%s", c->warning);
+	cred_unref(c);
+	ck_assert_int_eq(chmod(f.sa_path, 0600), 0);
+	ck_assert_int_eq(cred_load(&f.cfg, adapter_ops_for(PROVIDER_VERTEX), &c, &e), 0);
+	ck_assert_str_eq(c->warning, "");
+	cred_unref(c);
+	fx_fini(&f);
+}
+END_TEST
+
 /* The last reference goes mid-exchange: the request is cancelled, the
  * timer closed, nothing fires later, the loop closes. */
 START_TEST(test_free_in_flight)
@@ -478,6 +501,7 @@ int main(void)
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_reload_takes_token_over);
 	tcase_add_test(tc, test_free_in_flight);
+	tcase_add_test(tc, test_open_key_file_warning);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
