@@ -61,7 +61,8 @@ static void snapshot(struct audit_job *job, size_t i, const struct target *t)
 	}
 	if (t->price) {
 		it->price = *t->price;
-		it->price.model = NULL; /* the table's string: not needed, not ours */
+		/* the table's strings: not needed, not ours */
+		it->price.model = it->price.kind = it->price.region = NULL;
 		it->has_price = true;
 	}
 	a->name = it->name;

@@ -6,6 +6,7 @@
 #include "adapter_anthropic.h"
 #include "adapter_bedrock.h"
 #include "adapter_openai.h"
+#include "adapter_vertex.h"
 
 const struct adapter_ops *adapter_ops_for(enum provider_kind kind)
 {
@@ -18,6 +19,8 @@ const struct adapter_ops *adapter_ops_for(enum provider_kind kind)
 		return &adapter_openai_compat_ops;
 	case PROVIDER_BEDROCK:
 		return &adapter_bedrock_ops;
+	case PROVIDER_VERTEX:
+		return &adapter_vertex_ops;
 	}
 	return NULL;
 }

@@ -145,6 +145,8 @@ void config_free(struct config *c)
 		free(p->region);
 		free(p->aws_credentials_file);
 		free(p->aws_profile);
+		free(p->project);
+		free(p->service_account_file);
 		free_secret_list(p->headers);
 		free_secret(p->api_key);
 		free(p->file);

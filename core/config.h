@@ -55,11 +55,16 @@ struct cfg_provider {
 	size_t max_response_bytes; /* answers larger than this are cut off */
 	char *ca_file;             /* private CA bundle, or NULL for the system's */
 	char *proxy;               /* proxy URL, or NULL: none (environment ignored) */
-	/* bedrock: its region (or NULL), its AWS shared credentials file
-	 * (resolved, or NULL) and the profile there ("default"). */
+	/* The cloud's region (bedrock, vertex), or NULL. */
 	char *region;
+	/* bedrock: its AWS shared credentials file (resolved, or NULL) and the
+	 * profile there ("default"). */
 	char *aws_credentials_file;
 	char *aws_profile;
+	/* vertex: the Google Cloud project, and the service account key file
+	 * its OAuth2 tokens come from (resolved path), or NULL. */
+	char *project;
+	char *service_account_file;
 	char *file;
 	int line;
 	int key_line; /* line of the key setting, for diagnostics */
@@ -74,7 +79,7 @@ struct cfg_target {
 	enum policy policy;
 	int priority;
 	char *cache_key; /* OpenAI prompt_cache_key, or NULL */
-	char *model;     /* the model the URL names (bedrock), or NULL */
+	char *model;     /* the model the URL names (bedrock, vertex), or NULL */
 	enum endpoint endpoint;
 	enum warm_mode warm_mode;
 	unsigned allow_edit;    /* ALLOW_EDIT_* */

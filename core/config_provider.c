@@ -18,7 +18,7 @@
 #include "url.h"
 #include "xalloc.h"
 
-static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", "bedrock",
+static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", "bedrock", "vertex",
 	                                  NULL };
 
 const char *provider_kind_name(enum provider_kind k)
@@ -89,6 +89,7 @@ static const char *kind_default_url(enum provider_kind k)
 		return "https://api.openai.com/v1";
 	case PROVIDER_OPENAI_COMPAT:
 	case PROVIDER_BEDROCK: /* from the region: default_base_url() */
+	case PROVIDER_VERTEX: /* from the region: default_base_url() */
 		return NULL;
 	}
 	return NULL;
@@ -102,6 +103,7 @@ static const char *kind_default_env(enum provider_kind k)
 	case PROVIDER_OPENAI:
 		return "OPENAI_API_KEY";
 	case PROVIDER_OPENAI_COMPAT:
+	case PROVIDER_VERTEX: /* no API key: OAuth2 tokens of a service account */
 		return NULL;
 	case PROVIDER_BEDROCK: /* a Bedrock API key, sent as a bearer token */
 		return "AWS_BEARER_TOKEN_BEDROCK";
@@ -187,6 +189,29 @@ static void check_headers(const struct loader *ld, config_setting_t *g, struct c
 	}
 }
 
+/* A Google Cloud region: it becomes part of a host name. */
+static bool region_valid(const char *r)
+{
+	size_t n = strlen(r);
+
+	if (n == 0 || n > 63 || r[0] == '-' || r[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(islower((unsigned char)r[i]) || isdigit((unsigned char)r[i]) || r[i] == '-'))
+			return false;
+	return true;
+}
+
+static int bad_region(const struct loader *ld, config_setting_t *g, const struct cfg_provider *p,
+                      const char *where)
+{
+	err_at(ld, config_setting_get_member(g, "region"),
+	       "%s: region \"%.64s\" is not a Google Cloud region (lowercase letters, digits and "
+	       "'-', such as \"us-east5\"), nor \"global\"",
+	       where, p->region);
+	return -EINVAL;
+}
+
 /* A provider named after its kind needs no "kind" (a kind that is given
  * but rejected is not guessed: the error stands for it). */
 static void default_kind(const struct loader *ld, const config_setting_t *g, const void *base,
@@ -214,6 +239,25 @@ static void default_base_url(const struct loader *ld, const config_setting_t *g,
 	} else if ((int)p->kind >= 0 && kind_default_url(p->kind)) {
 		free(*dst);
 		*dst = xstrdup(kind_default_url(p->kind));
+	} else if ((int)p->kind == PROVIDER_VERTEX && p->region && region_valid(p->region)) {
+		free(*dst);
+		*dst = strcmp(p->region, "global") == 0
+		               ? xstrdup("https://aiplatform.googleapis.com")
+		               : xasprintf("https://%s-aiplatform.googleapis.com", p->region);
+	}
+}
+
+/* Vertex: Application Default Credentials' variable names the key file. */
+static void default_sa_file(const struct loader *ld, const config_setting_t *g, const void *base,
+                            void *field)
+{
+	const struct cfg_provider *p = base;
+	const char *v = getenv("GOOGLE_APPLICATION_CREDENTIALS");
+	char **dst = field;
+
+	if ((int)p->kind == PROVIDER_VERTEX && v && *v) {
+		free(*dst);
+		*dst = xstrdup(v);
 	}
 }
 
@@ -277,9 +321,12 @@ static void default_key_env(const struct loader *ld, const config_setting_t *g, 
 static const struct key_def provider_keys[] = {
 	{ .name = "name", .type = K_STR, .off = P(name), .help = "a name" },
 	{ .name = "kind", .type = K_ENUM, .off = P(kind), .enums = kind_names, .dfn = default_kind,
-	  .help = "anthropic, openai, openai-compatible or bedrock" },
+	  .help = "anthropic, openai, openai-compatible, bedrock or vertex" },
+	{ .name = "project", .type = K_STR, .off = P(project),
+	  .help = "a Google Cloud project id (vertex)" },
 	{ .name = "region", .type = K_STR, .off = P(region), .dfn = default_region,
-	  .help = "a cloud region such as \"us-east-1\"" },
+	  .help = "a cloud region such as \"us-east-1\" (bedrock), \"us-east5\" or \"global\" "
+	          "(vertex)" },
 	{ .name = "base_url", .type = K_STR, .off = P(base_url), .dfn = default_base_url,
 	  .help = "a URL" },
 	{ .name = "api_key_file", .type = K_STR, .off = P(api_key_file), .help = "a file name" },
@@ -290,6 +337,8 @@ static const struct key_def provider_keys[] = {
 	  .help = "an AWS shared credentials file (bedrock)" },
 	{ .name = "aws_profile", .type = K_STR, .off = P(aws_profile), .dfn = default_profile,
 	  .help = "a profile of aws_credentials_file (bedrock)" },
+	{ .name = "service_account_file", .type = K_STR, .off = P(service_account_file),
+	  .dfn = default_sa_file, .help = "a Google service account key file (JSON)" },
 	{ .name = "max_rpm", .type = K_INT, .off = P(max_rpm), .max = 1000000, .def.i = 0,
 	  .help = "requests per minute (0 = no limit)" },
 	{ .name = "max_inflight", .type = K_INT, .off = P(max_inflight), .min = 1, .max = 100000,
@@ -350,7 +399,7 @@ static int check_endpoint(const struct loader *ld, config_setting_t *g, struct c
 		if (!config_setting_get_member(g, "kind"))
 			err_at(ld, g,
 			       "%s: \"kind\" is required (anthropic, openai, openai-compatible or "
-			       "bedrock)",
+			       "bedrock or vertex)",
 			       where);
 		return -EINVAL;
 	}
@@ -361,6 +410,15 @@ static int check_endpoint(const struct loader *ld, config_setting_t *g, struct c
 		       where);
 		return -EINVAL;
 	}
+	if (!p->base_url && (int)p->kind == PROVIDER_VERTEX && !p->region) {
+		err_at(ld, g,
+		       "%s: kind vertex needs \"region\" (such as \"us-east5\", or \"global\"), "
+		       "from which base_url follows",
+		       where);
+		return -EINVAL;
+	}
+	if (!p->base_url && (int)p->kind == PROVIDER_VERTEX)
+		return bad_region(ld, g, p, where); /* else its URL would have followed */
 	if (!p->base_url) {
 		err_at(ld, g, "%s: \"base_url\" is required for kind %s", where,
 		       provider_kind_name(p->kind));
@@ -408,8 +466,9 @@ static int check_key_source(const struct loader *ld, config_setting_t *g, struct
 	return 0;
 }
 
-/* The keys of one kind only: region and the AWS credentials (bedrock). A
- * Bedrock provider takes either a Bedrock API key or AWS credentials. */
+/* The keys of one kind only: region (bedrock, vertex) and the AWS
+ * credentials (bedrock). A Bedrock provider takes either a Bedrock API key
+ * or AWS credentials. */
 static void check_kind_keys(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
                             const char *where)
 {
@@ -421,7 +480,7 @@ static void check_kind_keys(const struct loader *ld, config_setting_t *g, struct
 			if ((s = config_setting_get_member(g, aws_keys[i])))
 				err_at(ld, s, "%s: %s is only for kind bedrock", where,
 				       aws_keys[i]);
-		if ((s = config_setting_get_member(g, "region")))
+		if (p->kind != PROVIDER_VERTEX && (s = config_setting_get_member(g, "region")))
 			err_at(ld, s, "%s: region does not apply to kind %s", where,
 			       provider_kind_name(p->kind));
 		return;
@@ -455,6 +514,63 @@ static void check_kind_keys(const struct loader *ld, config_setting_t *g, struct
 		        where);
 }
 
+/* Google Cloud's keys: a vertex provider needs its project, its region and
+ * a service account; other kinds take none of them (region: check_kind_keys). The key file is looked
+ * up among systemd's credentials first, like api_key_file. Returns 0, or
+ * -EINVAL (reported). */
+static int check_google(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
+                        const char *where)
+{
+	static const char *const keys[] = { "project", "service_account_file" };
+	config_setting_t *s;
+	int errors = 0;
+
+	if ((int)p->kind != PROVIDER_VERTEX) {
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if ((s = config_setting_get_member(g, keys[i])))
+				err_at(ld, s, "%s: \"%s\" is only for kind vertex", where, keys[i]);
+		return 0;
+	}
+	if ((s = key_setting(g))) {
+		err_at(ld, s,
+		       "%s: kind vertex takes no API key: it signs in with service_account_file",
+		       where);
+		errors++;
+	}
+	if (!p->project) {
+		err_at(ld, g, "%s: kind vertex needs \"project\" (the Google Cloud project id)",
+		       where);
+		errors++;
+	} else if (!*p->project || strlen(p->project) > 100 ||
+	           strspn(p->project, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                              "0123456789-.:_") != strlen(p->project)) {
+		err_at(ld, config_setting_get_member(g, "project"),
+		       "%s: project \"%.100s\" is not a Google Cloud project id", where,
+		       p->project);
+		errors++;
+	}
+	if (!p->region) {
+		err_at(ld, g, "%s: kind vertex needs \"region\" (the URL's path names it)", where);
+		errors++;
+	} else if (!region_valid(p->region)) {
+		errors += bad_region(ld, g, p, where) < 0;
+	}
+	if (!p->service_account_file) {
+		err_at(ld, g,
+		       "%s: kind vertex needs service_account_file (a service account's JSON key), "
+		       "or GOOGLE_APPLICATION_CREDENTIALS in warmd's environment",
+		       where);
+		errors++;
+	} else {
+		char *r = resolve_key_file(ld, p->service_account_file);
+		free(p->service_account_file);
+		p->service_account_file = r;
+		if ((s = config_setting_get_member(g, "service_account_file")))
+			p->key_line = config_line_of(s);
+	}
+	return errors ? -EINVAL : 0;
+}
+
 /* providers[i], the group g, into the next slot of c->providers. */
 static void load_provider(const struct loader *ld, config_setting_t *g, int i, struct config *c)
 {
@@ -472,7 +588,8 @@ static void load_provider(const struct loader *ld, config_setting_t *g, int i, s
 	}
 	snprintf(where, sizeof(where), "provider \"%s\"", p->name);
 	errors += check_name(ld, g, c, p, where);
-	if (check_endpoint(ld, g, p, where, errors) < 0 || check_key_source(ld, g, p, where) < 0)
+	if (check_endpoint(ld, g, p, where, errors) < 0 || check_key_source(ld, g, p, where) < 0 ||
+	    check_google(ld, g, p, where) < 0)
 		return;
 	check_headers(ld, g, p, where);
 	check_kind_keys(ld, g, p, where);

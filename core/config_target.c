@@ -1,6 +1,7 @@
 /* config_target: the targets = ( ... ) list: each target's provider,
  * request file, TTL and policy, checked against its provider, and a target
  * with named versions expanded into one target per version. */
+#include "adapters.h"
 #include "config.h"
 
 #include <errno.h>
@@ -69,7 +70,7 @@ static const struct key_def target_keys[] = {
 	{ .name = "cache_key", .type = K_STR, .off = T(cache_key), .help = "a prompt_cache_key" },
 	{ .name = "model", .type = K_STR, .off = T(model),
 	  .help = "the model the request's URL names (its meaning depends on the provider's "
-	          "kind: a Bedrock model id, ...)" },
+	          "kind: a Bedrock model id, a Vertex AI model such as \"claude-sonnet-4-5@20250929\")" },
 	{ .name = "endpoint", .type = K_ENUM, .off = T(endpoint), .enums = endpoint_names,
 	  .future = endpoint_future, .def.i = ENDPOINT_AUTO,
 	  .help = "auto, messages, chat, responses, invoke or converse" },
@@ -382,7 +383,7 @@ static bool endpoint_fits(enum provider_kind k, enum endpoint ep)
 	case ENDPOINT_AUTO:
 		return true;
 	case ENDPOINT_MESSAGES:
-		return k == PROVIDER_ANTHROPIC;
+		return k == PROVIDER_ANTHROPIC || k == PROVIDER_VERTEX;
 	case ENDPOINT_CHAT:
 	case ENDPOINT_RESPONSES:
 		return k == PROVIDER_OPENAI || k == PROVIDER_OPENAI_COMPAT;
@@ -413,16 +414,26 @@ static void check_cache_key(const struct loader *ld, config_setting_t *g,
                             const struct cfg_target *t, const struct cfg_provider *p,
                             const char *where)
 {
-	if (t->cache_key && (int)p->kind == PROVIDER_ANTHROPIC)
-		err_at(ld, config_setting_get_member(g, "cache_key"),
-		       "%s: cache_key (OpenAI prompt_cache_key) does not apply to Anthropic "
-		       "provider \"%s\"",
-		       where, p->name);
-	else if (t->cache_key && (int)p->kind == PROVIDER_BEDROCK)
+	if (t->cache_key && (int)p->kind >= 0 && adapter_kind_breakpoints(p->kind))
 		err_at(ld, config_setting_get_member(g, "cache_key"),
 		       "%s: cache_key (OpenAI prompt_cache_key) does not apply to provider \"%s\" "
-		       "of kind bedrock",
-		       where, p->name);
+		       "of kind %s",
+		       where, p->name, provider_kind_name(p->kind));
+}
+
+/* What the target's model is on the kinds whose URL names it (the others
+ * take it from the body), for the error that asks for one; NULL: none. */
+static const char *url_model_example(enum provider_kind k)
+{
+	switch (k) {
+	case PROVIDER_BEDROCK:
+		return "a Bedrock model id such as \"anthropic.claude-sonnet-4-5-20250929-v1:0\", "
+		       "an inference profile id or an ARN";
+	case PROVIDER_VERTEX:
+		return "a Vertex AI model such as \"claude-sonnet-4-5@20250929\"";
+	default:
+		return NULL;
+	}
 }
 
 /* model: what it means depends on the provider's kind; the kinds whose
@@ -431,24 +442,21 @@ static void check_model(const struct loader *ld, config_setting_t *g, const stru
                         const struct cfg_provider *p, const char *where)
 {
 	config_setting_t *s = config_setting_get_member(g, "model");
+	const char *example;
 
 	if ((int)p->kind < 0)
 		return;
-	if (p->kind != PROVIDER_BEDROCK) {
+	if (!(example = url_model_example(p->kind))) {
 		if (s)
 			err_at(ld, s,
 			       "%s: model does not apply to provider \"%s\" of kind %s (the "
-			       "request "
-			       "body names its model)",
+			       "request body names its model)",
 			       where, p->name, provider_kind_name(p->kind));
 		return;
 	}
 	if (!t->model) {
-		err_at(ld, g,
-		       "%s: a target of bedrock provider \"%s\" needs model = \"...\" (a Bedrock "
-		       "model id such as \"anthropic.claude-sonnet-4-5-20250929-v1:0\", an "
-		       "inference profile id or an ARN)",
-		       where, p->name);
+		err_at(ld, g, "%s: a target of %s provider \"%s\" needs model = \"...\" (%s)", where,
+		       provider_kind_name(p->kind), p->name, example);
 		return;
 	}
 	for (const char *c = t->model; *c; c++)
@@ -457,7 +465,9 @@ static void check_model(const struct loader *ld, config_setting_t *g, const stru
 			       where);
 			return;
 		}
-	if (strlen(t->model) > 2048)
+	if (!*t->model)
+		err_at(ld, s, "%s: model is empty", where);
+	else if (strlen(t->model) > 2048)
 		err_at(ld, s, "%s: model is longer than 2048 characters", where);
 }
 

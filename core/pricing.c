@@ -53,11 +53,24 @@ static bool read_price(config_setting_t *g, const char *key, int64_t *ret, bool 
 	return true;
 }
 
+static bool same_scope(const char *a, const char *b)
+{
+	return !a == !b && (!a || strcmp(a, b) == 0);
+}
+
+static void price_free(struct price *pr)
+{
+	free(pr->model);
+	free(pr->kind);
+	free(pr->region);
+}
+
 static void put(struct pricing *p, struct price *pr)
 {
 	for (size_t i = 0; i < p->n; i++) {
-		if (strcmp(p->v[i].model, pr->model) == 0) {
-			free(p->v[i].model);
+		if (strcmp(p->v[i].model, pr->model) == 0 && same_scope(p->v[i].kind, pr->kind) &&
+		    same_scope(p->v[i].region, pr->region)) {
+			price_free(&p->v[i]);
 			p->v[i] = *pr;
 			return;
 		}
@@ -68,8 +81,9 @@ static void put(struct pricing *p, struct price *pr)
 
 int pricing_merge_setting(struct pricing *p, void *setting, const char *file, struct diags *d)
 {
-	static const char *const keys[] = { "model",      "input",  "cache_write", "cache_write_1h",
-		                            "cache_read", "output", NULL };
+	static const char *const keys[] = { "model",          "input",      "cache_write",
+		                            "cache_write_1h", "cache_read", "output",
+		                            "kind",           "region",     NULL };
 	config_setting_t *list = setting;
 	size_t errors = d->errors;
 	int n;
@@ -84,7 +98,7 @@ int pricing_merge_setting(struct pricing *p, void *setting, const char *file, st
 		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
 		struct price pr = { 0 };
 		bool has_write = false, ok = true;
-		const char *model = NULL;
+		const char *model = NULL, *kind = NULL, *region = NULL;
 
 		if (!config_setting_is_group(g) ||
 		    !config_setting_lookup_string(g, "model", &model) || !*model) {
@@ -104,6 +118,17 @@ int pricing_merge_setting(struct pricing *p, void *setting, const char *file, st
 				diags_add(d, DIAG_ERROR, setting_file(s, file),
 				          config_setting_source_line(s),
 				          "pricing \"%s\": unknown key \"%s\"", model, name);
+				ok = false;
+			}
+		}
+		for (int k = 0; k < 2; k++) {
+			const char *key = k ? "region" : "kind", **dst = k ? &region : &kind;
+			config_setting_t *s = config_setting_get_member(g, key);
+			if (s && (!config_setting_lookup_string(g, key, dst) || !**dst)) {
+				diags_add(d, DIAG_ERROR, setting_file(s, file),
+				          config_setting_source_line(s),
+				          "pricing \"%s\": %s must be a non-empty string", model,
+				          key);
 				ok = false;
 			}
 		}
@@ -128,6 +153,8 @@ int pricing_merge_setting(struct pricing *p, void *setting, const char *file, st
 		if (!pr.has_write_1h)
 			pr.cache_write_1h = pr.cache_write;
 		pr.model = xstrdup(model);
+		pr.kind = xstrdup_or_null(kind);
+		pr.region = xstrdup_or_null(region);
 		put(p, &pr);
 	}
 	return d->errors > errors ? -EINVAL : 0;
@@ -174,6 +201,8 @@ void pricing_add_all(struct pricing *dst, const struct pricing *src)
 	for (size_t i = 0; src && i < src->n; i++) {
 		struct price pr = src->v[i];
 		pr.model = xstrdup(src->v[i].model);
+		pr.kind = xstrdup_or_null(src->v[i].kind);
+		pr.region = xstrdup_or_null(src->v[i].region);
 		put(dst, &pr);
 	}
 }
@@ -183,7 +212,7 @@ void pricing_free(struct pricing *p)
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->n; i++)
-		free(p->v[i].model);
+		price_free(&p->v[i]);
 	free(p->v);
 	free(p->as_of);
 	free(p);
@@ -191,17 +220,37 @@ void pricing_free(struct pricing *p)
 
 const struct price *pricing_find(const struct pricing *p, const char *model)
 {
+	return pricing_find_for(p, NULL, NULL, model);
+}
+
+/* How well an entry's scope fits: -1 not at all, else more is more specific. */
+static int scope_rank(const struct price *pr, const char *kind, const char *region)
+{
+	if (pr->kind && (!kind || strcmp(pr->kind, kind) != 0))
+		return -1;
+	if (pr->region && (!region || strcmp(pr->region, region) != 0))
+		return -1;
+	return (pr->kind ? 2 : 0) + (pr->region ? 1 : 0);
+}
+
+const struct price *pricing_find_for(const struct pricing *p, const char *kind, const char *region,
+                                     const char *model)
+{
 	const struct price *best = NULL;
 	size_t best_len = 0;
+	int best_rank = -1;
 
 	if (!p || !model)
 		return NULL;
 	for (size_t i = 0; i < p->n; i++) {
 		size_t n = strlen(p->v[i].model);
-		if (n > best_len && strncmp(model, p->v[i].model, n) == 0) {
-			best = &p->v[i];
-			best_len = n;
-		}
+		int rank = scope_rank(&p->v[i], kind, region);
+		if (rank < 0 || n < best_len || (n == best_len && rank <= best_rank) ||
+		    strncmp(model, p->v[i].model, n) != 0)
+			continue;
+		best = &p->v[i];
+		best_len = n;
+		best_rank = rank;
 	}
 	return best;
 }

@@ -23,6 +23,10 @@
 
 struct price {
 	char *model; /* the model, or a prefix of the family */
+	/* Where the price holds: providers of this kind ("vertex") and in this
+	 * region ("global"); NULL: any (a cloud may price by region). */
+	char *kind;
+	char *region;
 	int64_t input, cache_write, cache_write_1h, cache_read, output; /* pico-USD per token */
 	bool has_write_1h;
 };
@@ -44,8 +48,16 @@ int pricing_merge_setting(struct pricing *p, void *libconfig_setting, const char
 void pricing_add_all(struct pricing *dst, const struct pricing *src);
 void pricing_free(struct pricing *p);
 
-/* The entry whose model is the longest prefix of model, or NULL. */
+/* The entry whose model is the longest prefix of model, or NULL. Entries
+ * for a kind or a region only are left out. */
 const struct price *pricing_find(const struct pricing *p, const char *model);
+
+/* The same for a provider of kind in region (either NULL: unknown): among
+ * the entries for any kind or that kind, and for any region or that one,
+ * the longest model prefix wins; at equal length the more specific entry
+ * (kind and region, then kind, then neither). */
+const struct price *pricing_find_for(const struct pricing *p, const char *kind, const char *region,
+                                     const char *model);
 
 /* What one answer's usage cost, in pico-USD. A cache write is priced at the
  * 1 h rate when ttl_s > 300 (and the table has one); providers that do not

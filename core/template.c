@@ -11,7 +11,8 @@
 #include "fileio.h"
 #include "jsonx.h"
 
-/* What the adapter may know of t's configuration and p's (NULL: the defaults). */
+/* What the adapter may know of t's configuration and its provider p's
+ * (NULL: the defaults). */
 static const struct adapter_target *adapter_target_of(const struct cfg_target *t,
                                                       const struct cfg_provider *p,
                                                       struct adapter_target *ret)
@@ -23,7 +24,8 @@ static const struct adapter_target *adapter_target_of(const struct cfg_target *t
 		                        .allow_edit = t->allow_edit,
 		                        .cache_key = t->cache_key,
 		                        .model = t->model,
-		                        .region = p->region };
+		                        .region = p->region,
+		                        .project = p->project };
 	return ret;
 }
 

@@ -1,4 +1,5 @@
 /* sim: warmd --simulate TRACE: the live scheduler and policies on virtual time. */
+#include "adapters.h"
 #include "sim.h"
 
 #include <errno.h>

@@ -17,6 +17,7 @@
 #include "fileio.h"
 #include "http.h"
 #include "url.h"
+#include "oauth.h"
 #include "xalloc.h"
 
 #define CRED_MAX_KEY 4096
@@ -62,8 +63,8 @@ static bool in_my_groups(gid_t gid)
  * config directories are); when warmd owns the file, a group has no reason
  * to. Under $CREDENTIALS_DIRECTORY systemd owns the mode and the directory
  * is private to the service, so there is nothing to say. */
-static void key_file_mode_warning(const char *what, const char *path, const struct stat *st,
-                                  char *warn, size_t n)
+void cred_key_file_warning(const char *what, const char *path, const struct stat *st, char *warn,
+                           size_t n)
 {
 	const char *cd = getenv("CREDENTIALS_DIRECTORY");
 	unsigned mode = (unsigned)st->st_mode & 07777;
@@ -93,7 +94,7 @@ int cred_read_secret_file(const char *what, const char *path, char *out, size_t 
 
 	/* The file read, not the name: nothing can swap it in between. */
 	if (r == 0)
-		key_file_mode_warning(what, path, &st, warn, warn_len);
+		cred_key_file_warning(what, path, &st, warn, warn_len);
 	if (r == 0 && ret_st)
 		*ret_st = st;
 	return r;
@@ -357,6 +358,19 @@ void cred_scrub_set(struct cred *cr, const struct cred_secret *extra, size_t n)
 	live = cr;
 }
 
+struct cred *cred_scrub_only(const char *const *v, const size_t *len, size_t n)
+{
+	struct cred_secret *extra = xcalloc(n ? n : 1, sizeof(*extra));
+	struct cred *cr = xcalloc(1, sizeof(*cr));
+
+	cr->refs = 1;
+	for (size_t i = 0; i < n; i++)
+		extra[i] = (struct cred_secret){ v[i], len[i] };
+	cred_scrub_set(cr, extra, n);
+	free(extra);
+	return cr;
+}
+
 /* The secrets of the provider's URLs (base_url's and proxy's userinfo:
  * url_secret()), as written and as curl sends them (unescaped), kept in a
  * secret mapping of their own for cred_scrub_set(): they are never sent as
@@ -452,11 +466,20 @@ int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struc
 	/* Without a Bedrock API key, AWS credentials sign each request. */
 	if (c->kind == PROVIDER_BEDROCK && !cr->has_key && (r = aws_cred_attach(cr, c, e)) < 0)
 		goto fail;
+	/* A service account signs in with OAuth2 tokens of its own. */
+	if (c->service_account_file && (r = oauth_load(cr, c, e)) < 0)
+		goto fail;
 	*ret = cr;
 	return 0;
 fail:
 	cred_unref(cr);
 	return r;
+}
+
+void cred_start(struct cred *c, struct cred *prev, const struct cred_runtime *rt)
+{
+	if (c && c->signer && c->signer->start)
+		c->signer->start(c, prev, rt);
 }
 
 struct cred *cred_ref(struct cred *c)

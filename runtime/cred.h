@@ -23,11 +23,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <uv.h>
 
 #include "adapter.h"
 #include "config.h"
 #include "errmsg.h"
 
+struct http;
 struct http_headers;
 struct http_req;
 struct cred;
@@ -58,6 +60,17 @@ struct cred_request {
 	double now; /* Unix seconds */
 };
 
+/* What a credential that fetches tokens in the background needs to run:
+ * the loop, the one HTTP client, and its provider's name (for the log) and
+ * transfer limits (the strings are copied). */
+struct cred_runtime {
+	uv_loop_t *loop;
+	struct http *http;
+	const char *provider;
+	long connect_timeout_ms, timeout_ms;
+	const char *ca_file, *proxy; /* NULL: the system's CAs; no proxy */
+};
+
 /* A credential that proves itself per request, beyond its fixed lines: a
  * signature over the request (AWS SigV4) or a token fetched and refreshed
  * in the background (OAuth2). Set by cred_load() for the kinds that need
@@ -68,8 +81,14 @@ struct cred_signer_ops {
 	 * errno with e (no secret in it) when it cannot sign at all. */
 	int (*authorize)(struct cred *c, const struct cred_request *r, struct cred_lines *out,
 	                 double *ret_retry_at, struct errmsg *e);
-	/* Frees what signer_data holds (its secrets wiped). */
+	/* Frees what signer_data holds (its secrets wiped), cancelling its
+	 * background work; handles it closes are freed by their close
+	 * callbacks, so the loop must run once more. */
 	void (*free)(struct cred *c);
+	/* Optional: starts the background work (an OAuth2 token fetch) on rt.
+	 * prev, when not NULL, is the credential c replaces at a reload: c
+	 * may take over its token when both hold the same key. */
+	void (*start)(struct cred *c, struct cred *prev, const struct cred_runtime *rt);
 };
 
 /* The shortest piece of a key the scrubber masks; a whole key shorter than
@@ -122,6 +141,11 @@ struct cred {
  * stays non-NULL, now empty: "the key was inline" is all anyone else needs). */
 int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struct cred **ret,
               struct errmsg *e);
+/* Starts c's background work, if its signer has any, once it is applied
+ * to a running provider (a staged credential that is never applied never
+ * fetches anything). prev: see cred_signer_ops.start. c may be NULL;
+ * starting twice does nothing. */
+void cred_start(struct cred *c, struct cred *prev, const struct cred_runtime *rt);
 struct cred *cred_ref(struct cred *c);
 void cred_unref(struct cred *c);
 bool cred_same_key(const struct cred *a, const struct cred *b);
@@ -149,6 +173,18 @@ void cred_scrub(char *text);
  * anyone reads it: the body, the values of the response headers (not their
  * names, which the rate-limit parser reads) and curl's error text. */
 void cred_scrub_answer(struct http_req *req);
+
+/* A credential without lines that only tells the scrubber of n more
+ * secrets (v[i][0..len[i]), each CRED_SCRUB_PIECE bytes or longer): a
+ * private key, a token that changes. Only their 8-byte windows are kept, in
+ * secret memory; cred_unref() makes the scrubber forget them. */
+struct cred *cred_scrub_only(const char *const *v, const size_t *len, size_t n);
+
+/* When a key file (what: "api_key_file") is open to others, or to a group
+ * that is not how warmd reads it, a warning into warn[n] (else unchanged).
+ * st is the fstat() of the file read. */
+void cred_key_file_warning(const char *what, const char *path, const struct stat *st, char *warn,
+                           size_t n);
 
 /* Wipes and forgets the captured api_key_env values (tests; a process that
  * is done with keys). */

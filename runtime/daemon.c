@@ -318,6 +318,21 @@ static void keep_lane(struct apply *a, struct target *lane)
 	a->kept[a->nkept++] = lane;
 }
 
+/* A credential that fetches tokens starts once it serves a running
+ * provider, with that provider's limits; prev is the one it replaces. */
+static void start_cred(struct daemon *d, struct provider *p, struct cred *prev)
+{
+	struct cred_runtime rt = { .loop = d->loop,
+		                   .http = d->http,
+		                   .provider = p->name,
+		                   .connect_timeout_ms = p->connect_timeout_ms,
+		                   .timeout_ms = p->timeout_ms,
+		                   .ca_file = p->ca_file,
+		                   .proxy = p->proxy };
+
+	cred_start(p->cred, prev, &rt);
+}
+
 /* Providers: one of the same name keeps its object (its breaker, queue and
  * counters) and takes the new limits and key; a new key clears a rejected
  * one. */
@@ -329,6 +344,7 @@ static void swap_providers(struct apply *a)
 	for (size_t i = 0; i < a->cfg->nproviders; i++) {
 		const struct cfg_provider *c = &a->cfg->providers[i];
 		struct provider *p = find_provider(d->set.provs, d->set.nprovs, c->name);
+		struct cred *prev = NULL;
 		if (p) {
 			provider_ref(p);
 			provider_apply_config(p, c);
@@ -337,12 +353,14 @@ static void swap_providers(struct apply *a)
 				log_notice("provider %s: new API key, retrying its targets",
 				           p->name);
 			}
-			cred_unref(p->cred);
+			prev = p->cred;
 		} else {
 			p = provider_new(c);
 		}
 		p->cred = a->st->creds[i];
 		a->st->creds[i] = NULL;
+		start_cred(d, p, prev);
+		cred_unref(prev);
 		a->provs[i] = p;
 	}
 }
@@ -562,8 +580,11 @@ static void install_config(struct apply *a)
 	pricing_free(d->pricing);
 	d->pricing = a->st->pricing;
 	a->st->pricing = NULL;
-	for (size_t i = 0; i < d->set.ntargets; i++)
-		d->set.targets[i]->price = pricing_find(d->pricing, d->set.targets[i]->tmpl->model);
+	for (size_t i = 0; i < d->set.ntargets; i++) {
+		struct target *t = d->set.targets[i];
+		t->price = pricing_find_for(d->pricing, provider_kind_name(t->prov->kind),
+		                            t->prov->region, t->tmpl->model);
+	}
 	staging_free(a->st);
 	log_set_level(a->cfg->daemon.log_level);
 	sched_set_max_inflight(d->set.sched, a->cfg->daemon.max_inflight);

@@ -101,6 +101,9 @@ void http_headers_free(struct http_headers *hh)
 /* A request's own copy of its header lines (extra_headers), after the transfer. */
 static void slist_free(struct http_req *req)
 {
+	/* They may carry a token or a signature. */
+	for (struct curl_slist *l = req->slist; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
 	curl_slist_free_all(req->slist);
 	req->slist = NULL;
 }

@@ -56,6 +56,8 @@ void provider_apply_config(struct provider *p, const struct cfg_provider *c)
 	free(p->proxy);
 	p->ca_file = xstrdup_or_null(c->ca_file);
 	p->proxy = xstrdup_or_null(c->proxy);
+	free(p->region);
+	p->region = xstrdup_or_null(c->region);
 }
 
 void provider_request_limits(const struct provider *p, struct http_req *req)
@@ -83,7 +85,7 @@ void provider_unref(struct provider *p)
 	cred_unref(p->cred);
 	free(p->ca_file);
 	free(p->proxy);
-
+	free(p->region);
 	free(p->base_url);
 	free(p->name);
 	free(p);

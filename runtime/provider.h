@@ -45,6 +45,7 @@ struct provider {
 	size_t max_response_bytes;
 	char *ca_file;     /* or NULL */
 	char *proxy;       /* or NULL */
+	char *region;      /* a cloud's region, or NULL (prices may depend on it) */
 	struct cred *cred; /* key + prepared headers; replaced on reload */
 	bool removed;
 

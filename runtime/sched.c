@@ -1,4 +1,5 @@
 /* sched: the only module that decides *when* warms happen. */
+#include "adapters.h"
 #include "sched.h"
 
 #include <errno.h>

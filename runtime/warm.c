@@ -42,6 +42,10 @@ int warm_fire(void *data, struct target *t)
 	if (r < 0) {
 		if (r == -EAGAIN && retry_at > t->prov->hold_until)
 			t->prov->hold_until = retry_at;
+		if (r == -EKEYREJECTED) { /* a token endpoint refused the credential */
+			t->prov->cred_failed = true;
+			text_copy(t->prov->cred_error, sizeof(t->prov->cred_error), e.text);
+		}
 		if (e.text[0])
 			text_copy(t->last_error, sizeof(t->last_error), e.text);
 		else

@@ -66,6 +66,15 @@ cache) and returns an object with:
   presented_key(headers)   the secret a request carries, for the echo_key fault
 A summary may hold "max_tokens" and "log" (a dict added to the log entry).
 
+Front doors of other APIs (a cloud's paths, auth and errors in front of the
+same cache models) live in door_*.py, each registered in CLASS_DOORS below with
+one import and one line. A door module has NAME, add_args(parser) for its
+flags, and Door(provider, cfg) with routes(method, path) -> bool,
+answer(provider, n, method, path, headers, raw, now) -> DoorReply, state()
+-> dict (shown under "doors" in /_fake/state) and reset(). Its requests
+count in requests.total (and rejected), not in the per-API counts; its
+cache entries carry its own api name.
+
 Token model: tokens(x) = ceil(len(utf8(canonical(x))) / 4), where canonical()
 is sorted-key compact JSON with every "cache_control" key removed.
 
@@ -133,6 +142,10 @@ import urllib.parse
 from email.utils import formatdate
 
 import door_bedrock
+import door_vertex
+
+CLASS_DOORS = []                 # class doors (see the docstring), in match order
+CLASS_DOORS.append(door_vertex)
 
 ANTHROPIC_LOOKBACK = 20          # blocks searched before each breakpoint
 ANTHROPIC_MAX_BREAKPOINTS = 4
@@ -945,6 +958,7 @@ class Provider:
         self.slot_clock = 0
         for door in DOOR_OBJECTS:
             door.setup(self)
+        self.doors = [(door.NAME, door.Door(self, cfg)) for door in CLASS_DOORS]
         self.reset()
 
     def _clear_compat_caches(self):
@@ -965,17 +979,21 @@ class Provider:
             self.rng = random.Random(self.faults["seed"])
             for door in DOOR_OBJECTS:
                 door.reset(self)
+        for _, door in self.doors:
+            door.reset()
         return {"ok": True}
 
     def state(self):
         now = time.monotonic()
         with self.lock:
-            return {"now": wall(now), "requests": dict(self.counts),
-                    "faults": dict(self.fault_counts),
-                    "entries": [e.describe(now) for e in self.entries.values() if e.shown],
-                    "compat": self._describe_compat(),
-                    "doors": {door.name: door.state(self) for door in DOOR_OBJECTS},
-                    "log": list(self.log)}
+            state = {"now": wall(now), "requests": dict(self.counts),
+                     "faults": dict(self.fault_counts),
+                     "entries": [e.describe(now) for e in self.entries.values() if e.shown],
+                     "compat": self._describe_compat(),
+                     "doors": {door.name: door.state(self) for door in DOOR_OBJECTS},
+                     "log": list(self.log)}
+        state["doors"].update({name: door.state() for name, door in self.doors})
+        return state
 
     def _describe_compat(self):
         """The self-hosted caches: vllm prefixes oldest first, llamacpp slots. Caller holds the lock."""
@@ -1072,6 +1090,42 @@ class Provider:
         self._record(api, status, raw, now, summary, fault)
         return Reply(status, payload, [id_header] + extra, fault, settings, body, ctype)
 
+    def door_for(self, method, path):
+        """The door that answers method path, or None."""
+        return next((door for _, door in self.doors if door.routes(method, path)), None)
+
+    def door_request(self, door, method, path, headers, raw):
+        """Answer a request through a door: a Reply."""
+        if self.cfg.latency_ms:
+            time.sleep(self.cfg.latency_ms / 1000)
+        now = time.monotonic()
+        with self.lock:
+            self.seq += 1
+            n = self.seq
+        d = door.answer(self, n, method, path, headers, raw, now)
+        if d.api:
+            self._record(d.api, d.status, d.logged if d.logged is not None else raw, now,
+                         d.summary)
+        return Reply(d.status, d.payload, d.headers)
+
+    def anthropic_answer(self, n, body, now, api="anthropic"):
+        """A Messages answer to a checked body (its model set), cached under api: (payload, summary)."""
+        validate_anthropic(body)
+        blocks = anthropic_blocks(body)
+        breakpoints = anthropic_breakpoints(body, blocks, self.cfg)
+        digests = prefix_digests([{"role": section, "block": block} for _, section, block in blocks])
+        cumulative = list(itertools.accumulate(tokens(block) for _, _, block in blocks))
+        with self.lock:
+            read, creation = self._anthropic_cache(body["model"], digests, cumulative,
+                                                   breakpoints, now, api)
+        total = cumulative[-1] if cumulative else 0
+        usage = {"input_tokens": max(0, total - read - creation),
+                 "cache_creation_input_tokens": creation,
+                 "cache_read_input_tokens": read,
+                 "output_tokens": 0 if body["max_tokens"] == 0 else 1}
+        summary = {"read": read, "write": creation, "input": usage["input_tokens"]}
+        return anthropic_message(n, body["model"], body["max_tokens"], usage), summary
+
     def _draw_fault(self, api, settings, now):
         """Decide a provider request's fault: (None or name, rate limit headers). Caller holds the lock."""
         fired = [draw for draw in FAULT_DRAWS if self.rng.random() < settings[draw]]
@@ -1153,22 +1207,7 @@ class Provider:
 
     def _anthropic(self, n, headers, raw, now):
         check_anthropic_headers(headers, self.cfg.anthropic_key)
-        body = parse_json_object(raw)
-        validate_anthropic(body)
-        blocks = anthropic_blocks(body)
-        breakpoints = anthropic_breakpoints(body, blocks, self.cfg)
-        digests = prefix_digests([{"role": section, "block": block} for _, section, block in blocks])
-        cumulative = list(itertools.accumulate(tokens(block) for _, _, block in blocks))
-        with self.lock:
-            read, creation = self._anthropic_cache(body["model"], digests, cumulative,
-                                                   breakpoints, now)
-        total = cumulative[-1] if cumulative else 0
-        usage = {"input_tokens": max(0, total - read - creation),
-                 "cache_creation_input_tokens": creation,
-                 "cache_read_input_tokens": read,
-                 "output_tokens": 0 if body["max_tokens"] == 0 else 1}
-        summary = {"read": read, "write": creation, "input": usage["input_tokens"]}
-        return anthropic_message(n, body["model"], body["max_tokens"], usage), summary
+        return self.anthropic_answer(n, parse_json_object(raw), now)
 
     def _anthropic_cache(self, model, digests, cumulative, breakpoints, now, api="anthropic"):
         """Read the deepest live prefix, then write the breakpoints past it: (read, creation).
@@ -1328,6 +1367,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         provider = self.server.provider
         if path in FAKE_ROUTES:
             self.serve_fake(provider, path, raw)
+            return
+        door = provider.door_for(self.command, path)
+        if door:
+            reply = provider.door_request(door, self.command, path, self.headers, raw)
+            self.send_json(reply.status, reply.payload, reply.headers)
             return
         api = API_ROUTES.get(path) or door_route(path) or "unknown"
         reply = provider.api_request(api, self.command, path, self.headers, raw)
@@ -1559,6 +1603,8 @@ def parse_args(argv):
     add_fault_flags(p)
     for door in DOOR_OBJECTS:
         door.add_args(p)
+    for door in CLASS_DOORS:
+        door.add_args(p.add_argument_group(door.NAME))
     cfg = p.parse_args(argv)
     if cfg.should_retry is not None:
         cfg.should_retry = cfg.should_retry == "true"

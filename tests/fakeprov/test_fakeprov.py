@@ -1707,5 +1707,198 @@ class FakeProvCliTest(unittest.TestCase):
                 self.assertIn("error:", result.stderr)
 
 
+# ---------------------------------------------------------------- door_vertex
+
+V_EMAIL = "warmd@example-project.iam.gserviceaccount.com"
+V_PROJECT = "example-project"
+V_MODEL = "claude-sonnet-4-5@20250929"
+V_PATH = (f"/v1/projects/{V_PROJECT}/locations/us-east5/publishers/anthropic/models/"
+          "claude-sonnet-4-5@20250929:rawPredict")
+
+
+def openssl(*args, data=None):
+    return subprocess.run(["openssl", *args], input=data, capture_output=True, check=True).stdout
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_jwt(key, claims, header=None):
+    """An RS256 JWT signed with the PEM private key file key (by openssl, as Google's clients do)."""
+    header = header or {"alg": "RS256", "typ": "JWT", "kid": "kid-1"}
+    signed = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    return signed + "." + b64url(openssl("dgst", "-sha256", "-sign", key, data=signed.encode()))
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command to make test keys")
+class VertexDoorTest(unittest.TestCase):
+    """Google's token endpoint and rawPredict in front of the Anthropic cache."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.keys = tempfile.mkdtemp(prefix="fakeprov-vertex-")
+        cls.addClassCleanup(shutil.rmtree, cls.keys, True)
+        for name in ("good", "other"):
+            path = os.path.join(cls.keys, f"{name}.pem")
+            openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", path)
+            openssl("pkey", "-in", path, "-pubout", "-out", os.path.join(cls.keys, f"{name}.pub"))
+        cls.key = os.path.join(cls.keys, "good.pem")
+        proc, port, tmp = start_fakeprov(
+            "--anthropic-key", A_KEY, "--ttl-5m", str(TTL_5M), "--min-tokens", "1024",
+            "--vertex-account", f"{V_EMAIL}={os.path.join(cls.keys, 'good.pub')}",
+            "--vertex-token-ttl", "20", "--vertex-project", V_PROJECT)
+        cls.addClassCleanup(stop_fakeprov, proc, tmp)
+        cls.client = Client(port)
+        cls.aud = f"http://127.0.0.1:{port}/token"
+
+    def setUp(self):
+        self.client.call("POST", "/_fake/reset")
+        self.client.call("POST", "/_fake/vertex", {"reset": True})
+
+    def claims(self, **over):
+        now = int(time.time())
+        return {"iss": V_EMAIL, "scope": "https://www.googleapis.com/auth/cloud-platform",
+                "aud": self.aud, "iat": now, "exp": now + 3600, **over}
+
+    def exchange(self, assertion, grant="urn:ietf:params:oauth:grant-type:jwt-bearer",
+                 ctype="application/x-www-form-urlencoded"):
+        form = urllib.parse.urlencode({"grant_type": grant, "assertion": assertion}).encode()
+        return self.client.call("POST", "/token", headers={"Content-Type": ctype}, raw=form)[:2]
+
+    def token(self):
+        status, resp = self.exchange(make_jwt(self.key, self.claims()))
+        self.assertEqual(status, 200, resp)
+        return resp["access_token"]
+
+    def predict(self, body, token=None, path=V_PATH):
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        return self.client.call("POST", path, body, headers)[:2]
+
+    def refused(self, assertion, error, description, **kw):
+        status, resp = self.exchange(assertion, **kw)
+        self.assertEqual((status, resp), (400, {"error": error, "error_description": description}))
+
+    def test_exchange_then_cache(self):
+        status, resp = self.exchange(make_jwt(self.key, self.claims()))
+        self.assertEqual(status, 200, resp)
+        self.assertEqual(resp["expires_in"], 20)
+        self.assertEqual(resp["token_type"], "Bearer")
+        self.assertTrue(resp["access_token"].startswith("ya29."))
+        body = {"anthropic_version": "vertex-2023-10-16", "max_tokens": 0,
+                "system": [text_block(1100, cache_control=EPHEMERAL)], "messages": [user_text(3)]}
+        self.assertEqual(self.predict(body), (401, {"error": {
+            "code": 401, "status": "UNAUTHENTICATED",
+            "message": "Request had invalid authentication credentials. Expected OAuth 2 access "
+                       "token, login cookie or other valid authentication credential. See "
+                       "https://developers.google.com/identity/sign-in/web/devconsole-project."}}))
+        status, first = self.predict(body, resp["access_token"])
+        self.assertEqual(status, 200, first)
+        self.assertEqual(first["model"], V_MODEL)
+        self.assertEqual(first["usage"]["cache_creation_input_tokens"], 1100)
+        status, second = self.predict(dict(body, messages=[user_text(5)]), resp["access_token"])
+        self.assertEqual((status, second["usage"]["cache_read_input_tokens"]), (200, 1100))
+        state = self.client.state()
+        self.assertEqual([e["api"] for e in state["entries"]], ["vertex"])
+        door = state["doors"]["vertex"]
+        self.assertEqual((door["token_requests"], door["tokens_issued"], door["predict"],
+                          door["predict_rejected"], door["live_tokens"]), (1, 1, 3, 1, 1))
+        self.assertEqual(state["requests"]["total"], 4)
+        self.assertEqual(state["requests"]["anthropic"], 0)
+        self.assertNotIn(resp["access_token"][10:40], json.dumps(state["log"]))
+
+    def test_assertion_checks(self):
+        other = os.path.join(self.keys, "other.pem")
+        now = int(time.time())
+        self.refused(make_jwt(other, self.claims()), "invalid_grant", "Invalid JWT Signature.")
+        self.refused(make_jwt(self.key, self.claims(iss="someone@else.example")), "invalid_grant",
+                     "Invalid grant: account not found")
+        self.refused(make_jwt(self.key, self.claims(aud="https://oauth2.googleapis.com/token")),
+                     "invalid_grant", "Invalid JWT: Failed audience check.")
+        self.refused(make_jwt(self.key, self.claims(scope="https://www.googleapis.com/auth/drive")),
+                     "invalid_scope", "Invalid OAuth scope or ID token audience provided.")
+        bad_time = ("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable "
+                    "timeframe. Check your iat and exp values in the JWT claim.")
+        self.refused(make_jwt(self.key, self.claims(iat=now - 7200, exp=now - 3600)),
+                     "invalid_grant", bad_time)                           # expired
+        self.refused(make_jwt(self.key, self.claims(iat=now + 600, exp=now + 1200)),
+                     "invalid_grant", bad_time)                           # from the future
+        self.refused(make_jwt(self.key, self.claims(exp=now + 7200)), "invalid_grant", bad_time)
+        self.refused(make_jwt(self.key, self.claims(), header={"alg": "HS256"}), "invalid_grant",
+                     "Invalid JWT: alg must be RS256")
+        signed = make_jwt(self.key, self.claims())
+        tampered = signed.split(".")
+        tampered[1] = b64url(json.dumps(self.claims(exp=now + 3000)).encode())
+        self.refused(".".join(tampered), "invalid_grant", "Invalid JWT Signature.")
+        self.refused(signed, "unsupported_grant_type", "Invalid grant_type: ['refresh_token']",
+                     grant="refresh_token")
+        self.refused(signed, "invalid_request",
+                     "Content-Type must be application/x-www-form-urlencoded",
+                     ctype="application/json")
+        door = self.client.state()["doors"]["vertex"]
+        self.assertEqual((door["token_requests"], door["token_refused"], door["tokens_issued"]),
+                         (11, 11, 0))
+        self.assertEqual(door["refusals"]["Invalid JWT Signature."], 2)
+
+    def test_tokens_expire(self):
+        self.client.call("POST", "/_fake/vertex", {"token_ttl": 1})
+        token = self.token()
+        body = {"anthropic_version": "vertex-2023-10-16", "max_tokens": 1,
+                "messages": [user_text(3)]}
+        self.assertEqual(self.predict(body, token)[0], 200)
+        time.sleep(1.2)
+        self.assertEqual(self.predict(body, token)[0], 401)
+        self.assertEqual(self.predict(body, "ya29.made-up")[0], 401)
+
+    def test_body_and_project_checks(self):
+        token = self.token()
+        base = {"max_tokens": 1, "messages": [user_text(3)]}
+        status, resp = self.predict(base, token)
+        self.assertEqual(status, 400)
+        self.assertEqual(resp["error"]["message"], "anthropic_version: must be 'vertex-2023-10-16'")
+        status, resp = self.predict(dict(base, anthropic_version="vertex-2023-10-16",
+                                         model="claude-sonnet-4-5"), token)
+        self.assertEqual((status, resp["error"]["message"]),
+                         (400, "model: Extra inputs are not permitted"))
+        status, resp = self.predict(dict(base, anthropic_version="vertex-2023-10-16",
+                                         max_tokens=-1), token)
+        self.assertEqual((status, resp["error"]["type"]), (400, "invalid_request_error"))
+        status, resp = self.predict(dict(base, anthropic_version="vertex-2023-10-16"), token,
+                                    path=V_PATH.replace(V_PROJECT, "someone-elses"))
+        self.assertEqual((status, resp["error"]["status"]), (403, "PERMISSION_DENIED"))
+        # The model is path-decoded: %40 is '@'.
+        status, resp = self.predict(dict(base, anthropic_version="vertex-2023-10-16"), token,
+                                    path=V_PATH.replace("@", "%40"))
+        self.assertEqual((status, resp["model"]), (200, V_MODEL))
+
+    def test_echo_modes(self):
+        token = self.token()
+        self.client.call("POST", "/_fake/vertex", {"echo_token": True, "echo_assertion": True})
+        status, resp = self.predict({"anthropic_version": "vertex-2023-10-16"}, token)
+        self.assertEqual(status, 401)
+        self.assertEqual(resp["error"]["message"].count(token), 3)
+        assertion = make_jwt(self.key, self.claims())
+        status, resp = self.exchange(assertion)
+        self.assertEqual((status, resp["error"]), (400, "invalid_grant"))
+        self.assertIn(assertion, resp["error_description"])
+
+    def test_admin(self):
+        with open(os.path.join(self.keys, "other.pub")) as f:
+            pub = f.read()
+        status, state, _ = self.client.call("POST", "/_fake/vertex",
+                                            {"accounts": {"other@p.example": pub}, "token_ttl": 5})
+        self.assertEqual(status, 200)
+        self.assertIn("other@p.example", state["accounts"])
+        self.assertEqual(state["token_ttl"], 5)
+        status, resp = self.exchange(make_jwt(os.path.join(self.keys, "other.pem"),
+                                              self.claims(iss="other@p.example")))
+        self.assertEqual((status, resp["expires_in"]), (200, 5))
+        for bad in ({"token_ttl": 0}, {"nope": 1}, {"accounts": {"x@y": "not a key"}}):
+            self.assertEqual(self.client.call("POST", "/_fake/vertex", bad)[0], 400, bad)
+
+
+
 if __name__ == "__main__":
     unittest.main()

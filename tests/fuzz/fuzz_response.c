@@ -10,7 +10,8 @@
 #include "adapters.h"
 
 static const enum provider_kind kinds[] = { PROVIDER_ANTHROPIC, PROVIDER_OPENAI,
-	                                    PROVIDER_OPENAI_COMPAT, PROVIDER_BEDROCK };
+	                                    PROVIDER_OPENAI_COMPAT, PROVIDER_BEDROCK,
+	                                    PROVIDER_VERTEX };
 static const long statuses[] = { 400, 401, 429, 529 };
 
 static void check_usage(const struct warm_usage *u)

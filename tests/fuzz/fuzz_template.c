@@ -17,7 +17,8 @@ struct variant {
 	enum warm_mode mode;
 	unsigned allow_edit;
 	const char *cache_key;
-	const char *model; /* the URL's (bedrock), or NULL */
+	const char *model; /* the target's (the cloud kinds) */
+	const char *project, *region; /* its provider's (vertex) */
 };
 
 #define BEDROCK_URL "https://bedrock-runtime.us-east-1.amazonaws.com"
@@ -27,21 +28,25 @@ struct variant {
 
 static const struct variant variants[] = {
 	{ PROVIDER_ANTHROPIC, "https://api.anthropic.com", ENDPOINT_AUTO, WARM_MODE_MINIMAL, 0,
-	  NULL, NULL },
+	  NULL, NULL, NULL, NULL },
 	{ PROVIDER_ANTHROPIC, "https://api.anthropic.com", ENDPOINT_MESSAGES, WARM_MODE_MINIMAL,
-	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL, NULL },
+	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL, NULL, NULL, NULL },
 	{ PROVIDER_OPENAI, "https://api.openai.com/v1", ENDPOINT_AUTO, WARM_MODE_MINIMAL, 0,
-	  "fuzz-key", NULL },
+	  "fuzz-key", NULL, NULL, NULL },
 	{ PROVIDER_OPENAI, "https://api.openai.com/v1", ENDPOINT_RESPONSES, WARM_MODE_PREWARM, 0,
-	  NULL, NULL },
+	  NULL, NULL, NULL, NULL },
 	{ PROVIDER_OPENAI_COMPAT, "http://127.0.0.1:8000/v1", ENDPOINT_CHAT, WARM_MODE_MINIMAL, 0,
-	  NULL, NULL },
+	  NULL, NULL, NULL, NULL },
 	{ PROVIDER_BEDROCK, BEDROCK_URL, ENDPOINT_AUTO, WARM_MODE_MINIMAL, 0, NULL,
-	  "anthropic.claude-sonnet-4-5-20250929-v1:0" },
+	  "anthropic.claude-sonnet-4-5-20250929-v1:0", NULL, NULL },
 	{ PROVIDER_BEDROCK, BEDROCK_URL, ENDPOINT_INVOKE, WARM_MODE_MINIMAL,
-	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL, ARN },
+	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL, ARN, NULL, NULL },
 	{ PROVIDER_BEDROCK, BEDROCK_URL, ENDPOINT_CONVERSE, WARM_MODE_MINIMAL, ALLOW_EDIT_THINKING,
-	  NULL, "amazon.nova-pro-v1:0" },
+	  NULL, "amazon.nova-pro-v1:0", NULL, NULL },
+	{ PROVIDER_VERTEX, "https://us-east5-aiplatform.googleapis.com", ENDPOINT_AUTO,
+	  WARM_MODE_MINIMAL, 0, NULL, "claude-sonnet-4-5@20250929", "example-project", "us-east5" },
+	{ PROVIDER_VERTEX, "https://aiplatform.googleapis.com", ENDPOINT_MESSAGES,
+	  WARM_MODE_MINIMAL, ALLOW_EDIT_THINKING, NULL, "a/b?c#d:e%@f", "example.com:p", "global" },
 };
 
 static void check_tmpl(const struct tmpl *tm, const char *base_url)
@@ -71,6 +76,28 @@ static void check_tmpl(const struct tmpl *tm, const char *base_url)
 	json_object_put(o);
 }
 
+/* Vertex: nothing in a name adds a path segment, a query or a fragment,
+ * and the body never names a model (the URL does). */
+static void check_vertex(const struct tmpl *tm, const char *base_url)
+{
+	const char *path = tm->url + strlen(base_url);
+	json_object *o = NULL;
+	struct errmsg e;
+	int slashes = 0;
+
+	for (const char *s = path; *s; s++)
+		slashes += *s == '/';
+	if (slashes != 9 || strpbrk(path, "?# ") ||
+	    strcmp(path + strlen(path) - strlen(":rawPredict"), ":rawPredict") != 0)
+		abort();
+	if (!tm->body)
+		return;
+	if (jsonx_parse(tm->body, tm->body_len, JSONX_MAX_DEPTH + 2, &o, &e) < 0 ||
+	    jsonx_get(o, "model") || !jsonx_get_str(o, "anthropic_version"))
+		abort();
+	json_object_put(o);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
@@ -86,6 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		t.allow_edit = v->allow_edit;
 		t.cache_key = (char *)v->cache_key;
 		t.model = (char *)v->model;
+		p.project = (char *)v->project;
+		p.region = (char *)v->region;
 		t.request_file = "/fuzz/request.json";
 		t.ttl_s = 300;
 		e.text[0] = '\0';
@@ -95,6 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		}
 		check_tmpl(tm, v->base_url);
+		if (v->kind == PROVIDER_VERTEX)
+			check_vertex(tm, v->base_url);
 		tmpl_unref(tm);
 	}
 	return 0;

@@ -161,7 +161,7 @@ def seeds(target):
     elif target in ("fuzz_template", "fuzz_jsonx"):
         yield from fixtures_json()
         tests = ["tests/unit/check_template.c", "tests/unit/check_adapter_anthropic.c",
-                 "tests/unit/check_adapter_openai.c"]
+                 "tests/unit/check_adapter_openai.c", "tests/unit/check_adapter_vertex.c"]
         if target == "fuzz_jsonx":
             tests.append("tests/unit/check_jsonx.c")
         yield from from_tests(tests, lambda s: s[:1] in "{[" or s[:1].isdigit())
@@ -174,6 +174,10 @@ def seeds(target):
         yield from files("config/pricing.conf")
         yield from from_tests(["tests/unit/check_pricing.c"],
                               lambda s: "pricing" in s and "=" in s and "@include" not in s)
+    elif target == "fuzz_jwt":
+        yield from from_tests(["tests/unit/check_jwt.c", "tests/unit/check_oauth.c"],
+                              lambda s: s.startswith("{"))
+        yield from files("tests/fuzz/corpus/fuzz_jwt/*")
     elif target == "fuzz_state":
         # Seeds written by warmd itself: see fuzz_state.c (WARMD_FUZZ_STATE_SEED).
         yield from files("tests/fuzz/corpus/fuzz_state/*")

@@ -667,8 +667,7 @@ START_TEST(test_unknown_enum)
 	     ");\n");
 	expect_error(line_of("verbose"), "log_level \"verbose\" is not one of error, warning");
 	expect_error(line_of("gemini"),
-	             "unknown kind \"gemini\" (use one of: anthropic, openai, openai-compatible, "
-	             "bedrock)");
+	             "unknown kind \"gemini\" (use one of: anthropic, openai, openai-compatible");
 	expect_error(line_of("sometimes"),
 	             "unknown policy \"sometimes\" (use one of: always, manual, schedule, "
 	             "adaptive)");
@@ -1077,7 +1076,7 @@ START_TEST(test_cache_key_and_endpoint)
 	     ");\n");
 	expect_error(line_of("cache_key = \"support-v3\""),
 	             "target \"a\": cache_key (OpenAI prompt_cache_key) does not apply to "
-	             "Anthropic provider \"anthropic\"");
+	             "provider \"anthropic\" of kind anthropic");
 	expect_error(
 	        line_of("endpoint = \"chat\""),
 	        "target \"b\": endpoint \"chat\" does not match provider \"anthropic\" of kind "
@@ -1319,6 +1318,107 @@ START_TEST(test_name_syntax)
 }
 END_TEST
 
+/* ------------------------------------------------------------- vertex */
+
+START_TEST(test_vertex)
+{
+	char *creds = tu_tmpdir(), *want = NULL;
+
+	ck_assert_ptr_nonnull(creds);
+	free(tu_write(creds, "sa.json", "{}\n"));
+	ck_assert_int_ge(asprintf(&want, "%s/sa.json", creds), 0);
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	load("providers = (\n"
+	     "  { name = \"vertex\"; project = \"example-project\"; region = \"us-east5\";\n"
+	     "    service_account_file = \"sa.json\"; },\n"
+	     "  { name = \"g\"; kind = \"vertex\"; project = \"p-1\"; region = \"global\";\n"
+	     "    service_account_file = \"/etc/warmd/g.json\"; },\n"
+	     "  { name = \"t\"; kind = \"vertex\"; project = \"p-2\"; region = \"europe-west1\";\n"
+	     "    base_url = \"http://127.0.0.1:8080/\"; service_account_file = \"t.json\"; }\n"
+	     ");\n"
+	     "targets = ( { name = \"a\"; provider = \"vertex\"; request_file = \"req.json\";\n"
+	     "              model = \"claude-sonnet-4-5@20250929\"; } );\n");
+	expect_ok();
+	ck_assert_int_eq(X.cfg->providers[0].kind, PROVIDER_VERTEX);
+	ck_assert_str_eq(X.cfg->providers[0].base_url,
+	                 "https://us-east5-aiplatform.googleapis.com");
+	ck_assert_str_eq(X.cfg->providers[0].project, "example-project");
+	ck_assert_str_eq(X.cfg->providers[0].region, "us-east5");
+	/* $CREDENTIALS_DIRECTORY first, like api_key_file */
+	ck_assert_str_eq(X.cfg->providers[0].service_account_file, want);
+	ck_assert_int_eq(X.cfg->providers[0].key_line, line_of("service_account_file = \"sa"));
+	ck_assert_ptr_null(X.cfg->providers[0].api_key_env);
+	ck_assert_str_eq(X.cfg->providers[1].base_url, "https://aiplatform.googleapis.com");
+	ck_assert_str_eq(X.cfg->providers[2].base_url, "http://127.0.0.1:8080");
+	free(want);
+	want = in_dir("t.json");
+	ck_assert_str_eq(X.cfg->providers[2].service_account_file, want);
+	ck_assert_str_eq(X.cfg->targets[0].model, "claude-sonnet-4-5@20250929");
+	ck_assert_str_eq(provider_kind_name(PROVIDER_VERTEX), "vertex");
+
+	/* Application Default Credentials' variable is the default key file. */
+	unsetenv("CREDENTIALS_DIRECTORY");
+	setenv("GOOGLE_APPLICATION_CREDENTIALS", "/var/lib/warmd/adc.json", 1);
+	load("providers = ( { name = \"vertex\"; project = \"p\"; region = \"us-east5\"; } );\n"
+	     "targets = ( { name = \"a\"; request_file = \"req.json\"; model = \"m@1\"; } );\n");
+	expect_ok();
+	ck_assert_str_eq(X.cfg->providers[0].service_account_file, "/var/lib/warmd/adc.json");
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	tu_rmrf(creds);
+	free(creds);
+	free(want);
+}
+END_TEST
+
+START_TEST(test_vertex_errors)
+{
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	load("providers = (\n"
+	     "  { name = \"a\"; kind = \"vertex\"; },\n"
+	     "  { name = \"b\"; kind = \"vertex\"; region = \"US East\"; },\n"
+	     "  { name = \"c\"; kind = \"vertex\"; region = \"us-east5\"; project = \"a/b\";\n"
+	     "    api_key_env = \"GOOGLE_KEY\"; },\n"
+	     "  { name = \"d\"; kind = \"vertex\"; base_url = \"http://127.0.0.1:1\"; project = "
+	     "\"p\";\n"
+	     "    service_account_file = \"d.json\"; },\n"
+	     "  { name = \"anthropic\"; project = \"p\"; region = \"us-east5\";\n"
+	     "    service_account_file = \"x.json\"; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"t1\"; provider = \"d\"; request_file = \"req.json\"; },\n"
+	     "  { name = \"t2\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
+	     "    model = \"claude-sonnet-4-5\"; },\n"
+	     "  { name = \"t3\"; provider = \"d\"; request_file = \"req.json\"; model = \"a b\";\n"
+	     "    cache_key = \"k\"; }\n"
+	     ");\n");
+	expect_error(line_of("name = \"a\""), "provider \"a\": kind vertex needs \"region\"");
+	expect_error(line_of("US East"), "region \"US East\" is not a Google Cloud region");
+	expect_error(line_of("project = \"a/b\""),
+	             "project \"a/b\" is not a Google Cloud project id");
+	expect_error(line_of("GOOGLE_KEY"), "kind vertex takes no API key");
+	expect_error(line_of("name = \"c\""),
+	             "provider \"c\": kind vertex needs service_account_file (a service account's "
+	             "JSON key), or GOOGLE_APPLICATION_CREDENTIALS");
+	expect_error(line_of("name = \"d\""), "provider \"d\": kind vertex needs \"region\" (the "
+	                                      "URL's path names it)");
+	expect_error(line_of("project = \"p\"; region = \"us-east5\";\n    service"),
+	             "provider \"anthropic\": \"project\" is only for kind vertex");
+	expect_diag(DIAG_ERROR, line_of("service_account_file = \"x.json\""),
+	            "\"service_account_file\" is only for kind vertex");
+	expect_error(line_of("name = \"t1\""),
+	             "target \"t1\": a target of vertex provider \"d\" needs model = \"...\" (a "
+	             "Vertex AI model such as");
+	expect_error(line_of("model = \"claude-sonnet-4-5\""),
+	             "target \"t2\": model does not apply to provider \"anthropic\" of kind "
+	             "anthropic");
+	expect_error(line_of("model = \"a b\""),
+	             "target \"t3\": model contains a space, control or non-ASCII character");
+	expect_error(line_of("cache_key = \"k\""), "cache_key (OpenAI prompt_cache_key) does not "
+	                                           "apply to provider \"d\" of kind vertex");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1337,6 +1437,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_api_key_file_lookup);
 	tcase_add_test(tc, test_name_syntax);
 	tcase_add_test(tc, test_bedrock_settings);
+	tcase_add_test(tc, test_vertex);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -1365,6 +1466,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_missing_config_file);
 	tcase_add_test(tc, test_many_errors_reported);
 	tcase_add_test(tc, test_include_reports_its_file);
+	tcase_add_test(tc, test_vertex_errors);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("diag");

@@ -4,15 +4,20 @@
  * a target keeps its object and counters across it, that a replaced
  * version is kept warm as a lane of the same provider, and that a change
  * of provider keeps none (the old template's URL is the old provider's).
- * A real loop; providers that nothing answers, so nothing is sent. */
+ * A real loop; providers that nothing answers, so nothing is sent; but for
+ * a service account's token endpoint, a server in this test. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
+#include <openssl/pem.h>
+
 #include "daemon.h"
+#include "httpstub.h"
 #include "log.h"
+#include "oauth.h"
 #include "testutil.h"
 
 /* One target of warmd.conf. */
@@ -39,7 +44,10 @@ static void write_template(struct fx *f, const char *name, const char *text)
 	free(tu_write(f->dir, name, body));
 }
 
-/* warmd.conf with providers p1 and p2 and the targets given (libconfig). */
+static char extra_providers[512]; /* ",\n  { ... }" after p2, or "" */
+
+/* warmd.conf with providers p1 and p2 (and extra_providers) and the
+ * targets given (libconfig). */
 static void write_config(struct fx *f, const char *targets)
 {
 	char text[4096];
@@ -51,22 +59,27 @@ static void write_config(struct fx *f, const char *targets)
 	         "  { name = \"p1\"; kind = \"openai-compatible\"; base_url = "
 	         "\"http://127.0.0.1:9/one\"; },\n"
 	         "  { name = \"p2\"; kind = \"openai-compatible\"; base_url = "
-	         "\"http://127.0.0.1:9/two\"; }\n"
+	         "\"http://127.0.0.1:9/two\"; }%s\n"
 	         ");\ntargets = ( %s );\n",
-	         f->dir, targets);
+	         f->dir, extra_providers, targets);
 	free(tu_write(f->dir, "warmd.conf", text));
 }
 
-static void fx_init(struct fx *f, const char *targets)
+/* The loop and the directory, before anything is applied. */
+static void fx_setup(struct fx *f)
 {
-	struct diags diags = { 0 };
-	struct staging *st = NULL;
-
 	memset(f, 0, sizeof(*f));
 	ck_assert_int_eq(uv_loop_init(&f->loop), 0);
 	f->dir = tu_tmpdir();
 	ck_assert_ptr_nonnull(f->dir);
 	snprintf(f->conf, sizeof(f->conf), "%s/warmd.conf", f->dir);
+}
+
+static void fx_apply(struct fx *f, const char *targets)
+{
+	struct diags diags = { 0 };
+	struct staging *st = NULL;
+
 	write_template(f, "a.json", "Prompt A.");
 	write_template(f, "b.json", "Prompt B.");
 	write_config(f, targets);
@@ -80,6 +93,12 @@ static void fx_init(struct fx *f, const char *targets)
 	daemon_apply(&f->d, st, NULL);
 	sched_pause_all(f->d.set.sched, true); /* nothing is sent */
 	reload_report_init(&f->rep);
+}
+
+static void fx_init(struct fx *f, const char *targets)
+{
+	fx_setup(f);
+	fx_apply(f, targets);
 }
 
 static void fx_fini(struct fx *f)
@@ -250,6 +269,87 @@ START_TEST(test_offline)
 }
 END_TEST
 
+/* A service account key file (a key made now) whose token_uri is uri. */
+static void write_sa(struct fx *f, const char *uri, const char *trailer)
+{
+	EVP_PKEY *k = EVP_RSA_gen(2048);
+	BIO *b = BIO_new(BIO_s_mem());
+	struct buf j = BUF_INIT;
+	char *pem;
+	long n;
+
+	ck_assert_int_eq(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL), 1);
+	n = BIO_get_mem_data(b, &pem);
+	buf_puts(&j, "{\"type\": \"service_account\", \"private_key\": \"");
+	for (long i = 0; i < n; i++)
+		buf_puts(&j, pem[i] == '\n' ? "\\n" : (char[]){ pem[i], 0 });
+	buf_printf(&j,
+	           "\", \"client_email\": \"w@p.iam.gserviceaccount.com\", "
+	           "\"token_uri\": \"%s\"}%s\n",
+	           uri, trailer);
+	free(tu_write(f->dir, "sa.json", j.data));
+	buf_free(&j);
+	BIO_free(b);
+	EVP_PKEY_free(k);
+}
+
+static struct oauth_stats token_stats(struct fx *f)
+{
+	struct oauth_stats s;
+	struct provider *p = f->d.set.provs[2];
+
+	ck_assert_str_eq(p->name, "g");
+	ck_assert(oauth_stats(p->cred, &s));
+	return s;
+}
+
+/* A service account's fetcher starts when its provider is applied, hands
+ * its token to the credential a reload brings when the key file is the
+ * same, fetches anew when it changed, and stops at shutdown (the loop
+ * closes with its timer). */
+START_TEST(test_service_account_fetcher)
+{
+	struct httpstub *stub;
+	struct cred *before;
+	char uri[128];
+	struct fx f;
+	int spins = 0;
+
+	fx_setup(&f);
+	stub = httpstub_new(&f.loop);
+	httpstub_answer(stub, 200,
+	                "{\"access_token\": \"ya29.fake-token-0123456789\", "
+	                "\"expires_in\": 3599}");
+	snprintf(uri, sizeof(uri), "%s/token", httpstub_url(stub));
+	snprintf(extra_providers, sizeof(extra_providers),
+	         ",\n  { name = \"g\"; kind = \"vertex\"; project = \"p\"; region = \"global\";\n"
+	         "    base_url = \"http://127.0.0.1:9\"; service_account_file = \"sa.json\"; }");
+	write_sa(&f, uri, "");
+	fx_apply(&f, TARGET("a", "p1", "a.json"));
+	while (!token_stats(&f).has_token && spins++ < 500)
+		uv_run(&f.loop, UV_RUN_ONCE);
+	ck_assert(token_stats(&f).has_token);
+	ck_assert_uint_eq(httpstub_requests(stub), 1);
+
+	before = f.d.set.provs[2]->cred;
+	reload(&f);
+	ck_assert_ptr_ne(f.d.set.provs[2]->cred, before);
+	ck_assert(token_stats(&f).has_token); /* taken over: no wait, no exchange */
+	ck_assert_uint_eq(httpstub_requests(stub), 1);
+
+	write_sa(&f, uri, " ");
+	reload(&f);
+	ck_assert(!token_stats(&f).has_token);
+	spins = 0;
+	while (!token_stats(&f).has_token && spins++ < 500)
+		uv_run(&f.loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(httpstub_requests(stub), 2);
+	extra_providers[0] = '\0';
+	httpstub_close(stub);
+	fx_fini(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("daemon");
@@ -264,6 +364,7 @@ int main(void)
 	tcase_add_test(tc, test_replaced_version_lane);
 	tcase_add_test(tc, test_provider_change_keeps_no_lane);
 	tcase_add_test(tc, test_offline);
+	tcase_add_test(tc, test_service_account_fetcher);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

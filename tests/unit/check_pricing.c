@@ -59,6 +59,73 @@ START_TEST(test_shipped_table)
 }
 END_TEST
 
+/* Claude on Vertex AI: Anthropic's prices at the global endpoint, 10% more
+ * at a regional one for Sonnet 4.5 and later; older models the same
+ * everywhere; another kind never sees a scoped entry. */
+START_TEST(test_scoped_entries)
+{
+	struct diags d = { 0 };
+	struct pricing *p = NULL;
+	const struct price *pr;
+	int rc;
+
+	ck_assert_int_eq(pricing_load(TEST_SOURCE_DIR "/config/pricing.conf", &d, &p), 0);
+	pr = pricing_find_for(p, "vertex", "global", "claude-sonnet-4-5@20250929");
+	ck_assert_str_eq(pr->kind, "vertex");
+	ck_assert_str_eq(pr->region, "global");
+	ck_assert_int_eq(pr->input, 3000000);
+	pr = pricing_find_for(p, "vertex", "us-east5", "claude-sonnet-4-5@20250929");
+	ck_assert_str_eq(pr->kind, "vertex");
+	ck_assert_ptr_null(pr->region);
+	ck_assert_int_eq(pr->input, 3300000);
+	ck_assert_int_eq(pr->cache_write, 4125000);
+	ck_assert_int_eq(pr->cache_write_1h, 6600000);
+	ck_assert_int_eq(pr->cache_read, 330000);
+	ck_assert_int_eq(pr->output, 16500000);
+	pr = pricing_find_for(p, "vertex", "europe-west1", "claude-haiku-4-5@20251001");
+	ck_assert_int_eq(pr->input, 1100000);
+	pr = pricing_find_for(p, "vertex", "us-east5", "claude-opus-4-1@20250805");
+	ck_assert_ptr_null(pr->kind); /* no regional premium: Anthropic's entry */
+	ck_assert_int_eq(pr->input, 15000000);
+	pr = pricing_find_for(p, "anthropic", NULL, "claude-sonnet-4-5-20250929");
+	ck_assert_ptr_null(pr->kind);
+	ck_assert_int_eq(pr->input, 3000000);
+	ck_assert_ptr_null(pricing_find(p, "claude-sonnet-4-5@20250929")->kind);
+	pricing_free(p);
+	diags_free(&d);
+
+	/* The longest prefix first, then the most specific; the same scope and
+	 * model replace each other; kind and region must be strings. */
+	p = load_text("pricing = (\n"
+	              "  { model = \"m\"; input = 1.0; cache_read = 0.1; },\n"
+	              "  { model = \"m-1\"; input = 2.0; cache_read = 0.1; },\n"
+	              "  { kind = \"k\"; model = \"m\"; input = 3.0; cache_read = 0.1; },\n"
+	              "  { kind = \"k\"; region = \"r\"; model = \"m\"; input = 4.0; cache_read = "
+	              "0.1; },\n"
+	              "  { kind = \"k\"; region = \"r\"; model = \"m\"; input = 5.0; cache_read = "
+	              "0.1; }\n"
+	              ");\n",
+	              &d, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(p->n, 4);
+	ck_assert_int_eq(pricing_find_for(p, "k", "r", "m-2")->input, 5000000);
+	ck_assert_int_eq(pricing_find_for(p, "k", "q", "m-2")->input, 3000000);
+	ck_assert_int_eq(pricing_find_for(p, "j", "r", "m-2")->input, 1000000);
+	ck_assert_int_eq(pricing_find_for(p, "k", "r", "m-1")->input, 2000000);
+	pricing_free(p);
+	diags_free(&d);
+	p = load_text("pricing = ( { kind = 3; region = \"\"; model = \"m\"; input = 1.0; "
+	              "cache_read = 0.1; } );\n",
+	              &d, &rc);
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(d.errors, 2);
+	ck_assert_ptr_nonnull(
+	        strstr(d.v[0].text, "pricing \"m\": kind must be a non-empty string"));
+	diags_free(&d);
+}
+END_TEST
+
 START_TEST(test_exact_money)
 {
 	struct price pr = { .input = 3000000,
@@ -242,6 +309,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_shipped_table);
+	tcase_add_test(tc, test_scoped_entries);
 	tcase_add_test(tc, test_exact_money);
 	tcase_add_test(tc, test_bad_tables);
 	tcase_add_test(tc, test_absurd_counts_saturate);

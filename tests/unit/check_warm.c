@@ -270,12 +270,15 @@ END_TEST
 
 static int signer_calls;
 static double signer_retry_at; /* > 0: "not ready until then" */
+static bool signer_rejects;    /* a token endpoint refused the credential */
 
 static int test_authorize(struct cred *c, const struct cred_request *r, struct cred_lines *out,
                           double *ret_retry_at, struct errmsg *e)
 {
 	(void)c;
 	signer_calls++;
+	if (signer_rejects)
+		return errmsg_set(e, -EKEYREJECTED, "the token endpoint refused the key");
 	if (signer_retry_at > 0) {
 		*ret_retry_at = signer_retry_at;
 		return errmsg_set(e, -EAGAIN, "waiting for an access token");
@@ -349,6 +352,36 @@ START_TEST(test_signer_not_ready)
 }
 END_TEST
 
+/* A credential its token endpoint refused: no request, one failure, the
+ * provider's credential marked failed with the reason (status shows it),
+ * and its targets stop. */
+START_TEST(test_signer_rejected)
+{
+	struct fx f;
+	int spins = 0;
+
+	fx_init(&f);
+	f.t->prov->cred->signer = &test_signer;
+	signer_calls = 0;
+	signer_retry_at = 0;
+	signer_rejects = true;
+	ck_assert_int_eq(sched_warm_now(f.sched, f.t), 0);
+	sched_rearm(f.sched);
+	while (signer_calls == 0 && spins++ < 100)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	signer_rejects = false;
+	ck_assert_int_eq(signer_calls, 1);
+	ck_assert_uint_eq(httpstub_requests(f.stub), 0);
+	ck_assert(f.t->prov->cred_failed);
+	ck_assert_str_eq(f.t->prov->cred_error, "the token endpoint refused the key");
+	ck_assert_str_eq(f.t->last_error, "the token endpoint refused the key");
+	ck_assert_uint_eq(f.t->errors, 1);
+	ck_assert_int_eq(target_state(f.t, clock_now(f.clk), false), TARGET_FAILING);
+	ck_assert_ptr_null(f.t->req_cred);
+	fx_fini(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("warm");
@@ -367,6 +400,7 @@ int main(void)
 	tcase_add_test(real, test_fire_error);
 	tcase_add_test(real, test_signed_request);
 	tcase_add_test(real, test_signer_not_ready);
+	tcase_add_test(real, test_signer_rejected);
 	suite_add_tcase(s, verdicts);
 	suite_add_tcase(s, real);
 	sr = srunner_create(s);

@@ -33,6 +33,7 @@ struct httpstub {
 	struct stub_conn *conns;
 	int open;        /* handles not yet closed */
 	char last[4096]; /* the head of the last request (request line and headers) */
+	char last_body[8192];
 };
 
 struct stub_write {
@@ -125,6 +126,7 @@ static void serve(struct stub_conn *c)
 		if (c->len < head + body)
 			return;
 		snprintf(c->s->last, sizeof(c->s->last), "%.*s", (int)head, c->in);
+		snprintf(c->s->last_body, sizeof(c->s->last_body), "%.*s", (int)body, c->in + head);
 		respond(c);
 		memmove(c->in, c->in + head + body, c->len - head - body);
 		c->len -= head + body;
@@ -219,6 +221,11 @@ unsigned httpstub_requests(const struct httpstub *s)
 const char *httpstub_last_head(const struct httpstub *s)
 {
 	return s->last;
+}
+
+const char *httpstub_last_body(const struct httpstub *s)
+{
+	return s->last_body;
 }
 
 static void server_closed_cb(uv_handle_t *h)

@@ -18,6 +18,8 @@ void httpstub_answer(struct httpstub *s, int status, const char *body);
 unsigned httpstub_requests(const struct httpstub *s);
 /* The request line and headers of the last request ("" before the first). */
 const char *httpstub_last_head(const struct httpstub *s);
+/* The body of the last request (at most 8 KiB; "" before the first). */
+const char *httpstub_last_body(const struct httpstub *s);
 /* Closes the server and its connections; the loop must run afterwards. */
 void httpstub_close(struct httpstub *s);
 
