@@ -100,6 +100,21 @@ void adapter_error_from_body(long status, const char *body, size_t len,
 	adapter_error_text(status, NULL, NULL, body, len, e);
 }
 
+void adapter_escape(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+			buf_append(b, p, 1);
+		} else {
+			char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+			buf_append(b, esc, 3);
+		}
+	}
+}
+
 void adapter_hash(const char *data, size_t len, char out[65])
 {
 	unsigned char md[32];

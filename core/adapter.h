@@ -19,7 +19,13 @@
 #include "buf.h"
 #include "errmsg.h"
 
-enum provider_kind { PROVIDER_ANTHROPIC, PROVIDER_OPENAI, PROVIDER_OPENAI_COMPAT };
+enum provider_kind {
+	PROVIDER_ANTHROPIC,
+	PROVIDER_OPENAI,
+	PROVIDER_OPENAI_COMPAT,
+	PROVIDER_AZURE_OPENAI,
+	PROVIDER_GEMINI,
+};
 enum endpoint { ENDPOINT_AUTO, ENDPOINT_MESSAGES, ENDPOINT_CHAT, ENDPOINT_RESPONSES };
 enum warm_mode { WARM_MODE_MINIMAL, WARM_MODE_PREWARM };
 
@@ -69,6 +75,9 @@ struct warm_build {
 	int nbp;
 	char unwarmable[256]; /* non-empty: no minimal warm exists, and why */
 	char notes[256];      /* what the warm changed, for logs and status */
+	/* The template creates a cache warmd manages (a Gemini cachedContents
+	 * body): body and path create it; adapter_ops.cache keeps it alive. */
+	bool managed;
 };
 
 void warm_build_free(struct warm_build *b);
@@ -90,6 +99,8 @@ struct adapter_header {
 };
 #define ADAPTER_MAX_HEADERS 4
 
+struct adapter_cache_ops;
+
 struct adapter_ops {
 	enum provider_kind kind;
 	bool key_required;
@@ -105,6 +116,41 @@ struct adapter_ops {
 	/* Extracts the provider's own error text from a non-2xx body into e
 	 * (type and message); leaves a generic text when the body has none. */
 	void (*parse_error)(long status, const char *body, size_t len, struct errmsg *e);
+	/* Optional: does a non-2xx answer say the credential was rejected,
+	 * beyond 401 and 403 (Gemini answers a wrong key with a 400)? */
+	bool (*auth_rejected)(long status, const char *body, size_t len);
+	/* Optional: the caches this kind lets warmd manage (NULL: none). */
+	const struct adapter_cache_ops *cache;
+};
+
+/* A cache warmd manages by name (Gemini's cachedContents): created once
+ * from the template (warm_build.managed: its body and path), then kept
+ * alive by updating its TTL, deleted when its version is retired. Pure,
+ * like the rest of an adapter: the runtime (runtime/managed_cache.h)
+ * decides which request a warm is and sends it. Names are the provider's
+ * ("cachedContents/abc123"); paths are appended to base_url, path-encoded.
+ * Every function returns 0 or a negative errno with e; ret_ strings are
+ * malloc'd and untouched on failure. */
+struct adapter_cache_ops {
+	/* The request that sets the TTL of the cache called name to ttl_s
+	 * from now: its method, path and body. */
+	int (*touch_request)(const char *name, double ttl_s, const char **ret_method,
+	                     char **ret_path, char **ret_body, struct errmsg *e);
+	/* The request that deletes it. */
+	int (*delete_request)(const char *name, const char **ret_method, char **ret_path,
+	                      struct errmsg *e);
+	/* A 2xx answer to the create (the template's body at its path): the
+	 * cache's name, its expiry (Unix seconds, 0 unknown) and the tokens
+	 * written (u: WARM_WRITE). */
+	int (*parse_created)(const char *body, size_t len, char **ret_name, double *ret_expire,
+	                     struct warm_usage *u, struct errmsg *e);
+	/* A 2xx answer to touch_request: the new expiry and the cache's size
+	 * (u: WARM_HIT, nothing read or billed; *ret_tokens its size). */
+	int (*parse_touched)(const char *body, size_t len, double *ret_expire, int64_t *ret_tokens,
+	                     struct warm_usage *u, struct errmsg *e);
+	/* Does a non-2xx answer to touch_request say the cache is gone (it
+	 * expired or was deleted: create it again)? */
+	bool (*gone)(long status, const char *body, size_t len);
 };
 
 /* Shared by adapters: "HTTP 529 overloaded_error: Overloaded", or the start
@@ -117,6 +163,12 @@ void adapter_error_text(long status, const char *type, const char *message, cons
  * present in it (NULL-terminated); falls back to adapter_error_text(). */
 void adapter_error_from_body(long status, const char *body, size_t len,
                              const char *const *type_keys, struct errmsg *e);
+
+/* Shared by adapters: appends s to b percent-encoded as one path segment
+ * or query value: every byte but RFC 3986's unreserved characters
+ * (letters, digits, "-._~") as %XX, so a model id's ':' or '@' and a
+ * '/' stay inside their segment. */
+void adapter_escape(struct buf *b, const char *s);
 
 /* Shared by adapters: the hex SHA-256 of data[0..len) into out[65]. */
 void adapter_hash(const char *data, size_t len, char out[65]);

@@ -4,6 +4,8 @@
 #include <stddef.h>
 
 #include "adapter_anthropic.h"
+#include "adapter_azure.h"
+#include "adapter_gemini.h"
 #include "adapter_openai.h"
 
 const struct adapter_ops *adapter_ops_for(enum provider_kind kind)
@@ -15,6 +17,10 @@ const struct adapter_ops *adapter_ops_for(enum provider_kind kind)
 		return &adapter_openai_ops;
 	case PROVIDER_OPENAI_COMPAT:
 		return &adapter_openai_compat_ops;
+	case PROVIDER_AZURE_OPENAI:
+		return &adapter_azure_ops;
+	case PROVIDER_GEMINI:
+		return &adapter_gemini_ops;
 	}
 	return NULL;
 }

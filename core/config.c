@@ -157,6 +157,7 @@ void config_free(struct config *c)
 		free(p->api_key_env);
 		free(p->ca_file);
 		free(p->proxy);
+		free(p->api_version);
 		config_strlist_free(p->headers);
 		free_secret(p->api_key);
 		free(p->file);
@@ -167,6 +168,8 @@ void config_free(struct config *c)
 		free(t->provider);
 		free(t->request_file);
 		free(t->cache_key);
+		free(t->model);
+		free(t->deployment);
 		config_strlist_free(t->schedule);
 		free(t->windows);
 		config_strlist_free(t->allow_edit_list);

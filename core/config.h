@@ -54,6 +54,7 @@ struct cfg_provider {
 	size_t max_response_bytes; /* answers larger than this are cut off */
 	char *ca_file;             /* private CA bundle, or NULL for the system's */
 	char *proxy;               /* proxy URL, or NULL: none (environment ignored) */
+	char *api_version;         /* azure-openai: the deployments path's api-version, or NULL */
 	char *file;
 	int line;
 	int key_line; /* line of the key setting, for diagnostics */
@@ -67,7 +68,9 @@ struct cfg_target {
 	double ttl_s;
 	enum policy policy;
 	int priority;
-	char *cache_key; /* OpenAI prompt_cache_key, or NULL */
+	char *cache_key;  /* OpenAI prompt_cache_key, or NULL */
+	char *model;      /* the model the URL names (gemini...), or NULL */
+	char *deployment; /* azure-openai: the deployment the URL names, or NULL */
 	enum endpoint endpoint;
 	enum warm_mode warm_mode;
 	unsigned allow_edit;    /* ALLOW_EDIT_* */

@@ -16,7 +16,8 @@
 #include "config_internal.h"
 #include "xalloc.h"
 
-static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", NULL };
+static const char *const kind_names[] = { "anthropic",    "openai", "openai-compatible",
+	                                   "azure-openai", "gemini", NULL };
 
 const char *provider_kind_name(enum provider_kind k)
 {
@@ -84,7 +85,10 @@ static const char *kind_default_url(enum provider_kind k)
 	case PROVIDER_OPENAI:
 		return "https://api.openai.com/v1";
 	case PROVIDER_OPENAI_COMPAT:
+	case PROVIDER_AZURE_OPENAI: /* the resource's own endpoint */
 		return NULL;
+	case PROVIDER_GEMINI:
+		return "https://generativelanguage.googleapis.com/v1beta";
 	}
 	return NULL;
 }
@@ -98,6 +102,10 @@ static const char *kind_default_env(enum provider_kind k)
 		return "OPENAI_API_KEY";
 	case PROVIDER_OPENAI_COMPAT:
 		return NULL;
+	case PROVIDER_AZURE_OPENAI:
+		return "AZURE_OPENAI_API_KEY";
+	case PROVIDER_GEMINI:
+		return "GEMINI_API_KEY";
 	}
 	return NULL;
 }
@@ -124,7 +132,8 @@ static void check_headers(const struct loader *ld, config_setting_t *g, struct c
 	static const char *const reserved[] = { "x-api-key",      "authorization",
 		                                "content-type",   "anthropic-version",
 		                                "content-length", "host",
-		                                "expect" };
+		                                "expect",         "api-key",
+		                                "x-goog-api-key" };
 
 	for (size_t i = 0; p->headers && p->headers[i]; i++) {
 		const char *h = p->headers[i], *colon = strchr(h, ':');
@@ -188,7 +197,7 @@ static void default_key_env(const struct loader *ld, const config_setting_t *g, 
 static const struct key_def provider_keys[] = {
 	{ .name = "name", .type = K_STR, .off = P(name), .help = "a name" },
 	{ .name = "kind", .type = K_ENUM, .off = P(kind), .enums = kind_names, .dfn = default_kind,
-	  .help = "anthropic, openai or openai-compatible" },
+	  .help = "anthropic, openai, openai-compatible, azure-openai or gemini" },
 	{ .name = "base_url", .type = K_STR, .off = P(base_url), .dfn = default_base_url,
 	  .help = "a URL" },
 	{ .name = "api_key_file", .type = K_STR, .off = P(api_key_file), .help = "a file name" },
@@ -213,6 +222,8 @@ static const struct key_def provider_keys[] = {
 	  .help = "a PEM file of CA certificates" },
 	{ .name = "proxy", .type = K_STR, .off = P(proxy),
 	  .help = "a proxy URL such as \"http://proxy:3128\"" },
+	{ .name = "api_version", .type = K_STR, .off = P(api_version),
+	  .help = "an Azure OpenAI api-version such as \"2024-10-21\"" },
 	{ .name = "headers", .type = K_STRLIST, .off = P(headers),
 	  .help = "a list of \"Name: value\" lines such as [\"anthropic-beta: ...\"]" },
 	{ .name = NULL },
@@ -254,7 +265,8 @@ static int check_endpoint(const struct loader *ld, config_setting_t *g, struct c
 	if ((int)p->kind < 0) {
 		if (!config_setting_get_member(g, "kind"))
 			err_at(ld, g,
-			       "%s: \"kind\" is required (anthropic, openai or openai-compatible)",
+			       "%s: \"kind\" is required (anthropic, openai, openai-compatible, "
+			       "azure-openai or gemini)",
 			       where);
 		return -EINVAL;
 	}
@@ -320,6 +332,9 @@ static void load_provider(const struct loader *ld, config_setting_t *g, int i, s
 	if (check_endpoint(ld, g, p, where, errors) < 0 || check_key_source(ld, g, p, where) < 0)
 		return;
 	check_headers(ld, g, p, where);
+	if (p->api_version && p->kind != PROVIDER_AZURE_OPENAI)
+		err_at(ld, config_setting_get_member(g, "api_version"),
+		       "%s: \"api_version\" applies only to azure-openai providers", where);
 	if (p->api_key)
 		warn_at(ld, key_setting(g),
 		        "%s: the API key is written inline in the config; prefer api_key_file "

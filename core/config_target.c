@@ -65,6 +65,10 @@ static const struct key_def target_keys[] = {
 	{ .name = "priority", .type = K_INT, .off = T(priority), .max = 1000000, .def.i = 10,
 	  .help = "a number (lower warms first)" },
 	{ .name = "cache_key", .type = K_STR, .off = T(cache_key), .help = "a prompt_cache_key" },
+	{ .name = "model", .type = K_STR, .off = T(model),
+	  .help = "the model the request goes to, such as \"gemini-2.5-flash\"" },
+	{ .name = "deployment", .type = K_STR, .off = T(deployment),
+	  .help = "an Azure OpenAI deployment name" },
 	{ .name = "endpoint", .type = K_ENUM, .off = T(endpoint), .enums = endpoint_names,
 	  .future = endpoint_future, .def.i = ENDPOINT_AUTO,
 	  .help = "auto, messages, chat or responses" },
@@ -187,6 +191,8 @@ static void target_copy(struct cfg_target *dst, const struct cfg_target *t)
 	dst->provider = xstrdup_or_null(t->provider);
 	dst->request_file = xstrdup_or_null(t->request_file);
 	dst->cache_key = xstrdup_or_null(t->cache_key);
+	dst->model = xstrdup_or_null(t->model);
+	dst->deployment = xstrdup_or_null(t->deployment);
 	dst->schedule = strlist_dup(t->schedule);
 	dst->allow_edit_list = strlist_dup(t->allow_edit_list);
 	dst->file = xstrdup_or_null(t->file);
@@ -292,6 +298,8 @@ static void expand_versions(const struct loader *ld, config_setting_t *g, struct
 	free(proto.name);
 	free(proto.provider);
 	free(proto.cache_key);
+	free(proto.model);
+	free(proto.deployment);
 	config_strlist_free(proto.schedule);
 	free(proto.windows);
 	config_strlist_free(proto.allow_edit_list);
@@ -371,7 +379,7 @@ static void check_fits_provider(const struct loader *ld, config_setting_t *g,
 {
 	if (t->warm_mode == WARM_MODE_PREWARM &&
 	    ((t->endpoint != ENDPOINT_RESPONSES && t->endpoint != ENDPOINT_AUTO) ||
-	     (int)p->kind == PROVIDER_ANTHROPIC))
+	     (int)p->kind == PROVIDER_ANTHROPIC || (int)p->kind == PROVIDER_GEMINI))
 		err_at(ld, config_setting_get_member(g, "warm_mode"),
 		       "%s: warm_mode \"prewarm\" needs the responses endpoint", where);
 	if (t->endpoint != ENDPOINT_AUTO && (int)p->kind >= 0 &&
@@ -385,10 +393,33 @@ static void check_cache_key(const struct loader *ld, config_setting_t *g,
                             const struct cfg_target *t, const struct cfg_provider *p,
                             const char *where)
 {
-	if (t->cache_key && (int)p->kind == PROVIDER_ANTHROPIC)
+	if (t->cache_key && ((int)p->kind == PROVIDER_ANTHROPIC || (int)p->kind == PROVIDER_GEMINI))
 		err_at(ld, config_setting_get_member(g, "cache_key"),
-		       "%s: cache_key (OpenAI prompt_cache_key) does not apply to Anthropic "
-		       "provider \"%s\"",
+		       "%s: cache_key (OpenAI prompt_cache_key) does not apply to %s provider "
+		       "\"%s\"",
+		       where, provider_kind_name(p->kind), p->name);
+}
+
+/* model and deployment name what the URL goes to: only on the kinds whose
+ * URL does (a generateContent template also needs model: its adapter says
+ * so), and a deployment needs the provider's api_version. */
+static void check_model(const struct loader *ld, config_setting_t *g, const struct cfg_target *t,
+                        const struct cfg_provider *p, const char *where)
+{
+	if ((int)p->kind < 0)
+		return;
+	if (t->model && p->kind != PROVIDER_GEMINI)
+		err_at(ld, config_setting_get_member(g, "model"),
+		       "%s: \"model\" does not apply to provider \"%s\" of kind %s (its "
+		       "template names the model)",
+		       where, p->name, provider_kind_name(p->kind));
+	if (t->deployment && p->kind != PROVIDER_AZURE_OPENAI)
+		err_at(ld, config_setting_get_member(g, "deployment"),
+		       "%s: \"deployment\" applies only to azure-openai providers", where);
+	else if (t->deployment && !p->api_version)
+		err_at(ld, config_setting_get_member(g, "deployment"),
+		       "%s: the deployments path needs api_version = \"...\" on provider \"%s\" "
+		       "(or leave out deployment for the v1 API)",
 		       where, p->name);
 }
 
@@ -424,6 +455,7 @@ static void load_target(const struct loader *ld, config_setting_t *g, int i, str
 	check_fits_provider(ld, g, t, p, where);
 	check_schedule(ld, g, t, where);
 	check_cache_key(ld, g, t, p, where);
+	check_model(ld, g, t, p, where);
 	if (config_setting_get_member(g, "versions"))
 		expand_versions(ld, g, c, where);
 }

@@ -13,6 +13,7 @@
 
 /* What the adapter may know of t's configuration (NULL: the defaults). */
 static const struct adapter_target *adapter_target_of(const struct cfg_target *t,
+                                                      const struct cfg_provider *p,
                                                       struct adapter_target *ret)
 {
 	if (!t)
@@ -20,7 +21,10 @@ static const struct adapter_target *adapter_target_of(const struct cfg_target *t
 	*ret = (struct adapter_target){ .endpoint = t->endpoint,
 		                        .warm_mode = t->warm_mode,
 		                        .allow_edit = t->allow_edit,
-		                        .cache_key = t->cache_key };
+		                        .cache_key = t->cache_key,
+		                        .model = t->model,
+		                        .deployment = t->deployment,
+		                        .api_version = p->api_version };
 	return ret;
 }
 
@@ -39,7 +43,7 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 		return r;
 	r = jsonx_check_ranges(doc, e);
 	if (r == 0)
-		r = ops->build(doc, adapter_target_of(t, &at), &b, e);
+		r = ops->build(doc, adapter_target_of(t, p, &at), &b, e);
 	json_object_put(doc);
 	if (r < 0) {
 		warm_build_free(&b);
@@ -65,6 +69,7 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 	memcpy(tm->bp_hashes, b.bp_hashes, sizeof(tm->bp_hashes));
 	tm->nbp = b.nbp;
 	tm->min_cacheable = b.min_cacheable;
+	tm->managed = b.managed;
 	text_copy(tm->unwarmable, sizeof(tm->unwarmable), b.unwarmable);
 	text_copy(tm->notes, sizeof(tm->notes), b.notes);
 	if (asprintf(&tm->url, "%s%s", p->base_url, b.path) < 0)

@@ -3,9 +3,10 @@
  * provider's published schema. It goes through template_load(), the same
  * path the daemon takes at load and reload.
  *
- *   warmbody --kind anthropic|openai|openai-compatible
+ *   warmbody --kind anthropic|openai|openai-compatible|azure-openai|gemini
  *            [--endpoint auto|messages|chat|responses]
  *            [--warm-mode minimal|prewarm] [--cache-key KEY] [--print-url]
+ *            [--model MODEL] [--deployment NAME] [--api-version VERSION]
  *            TEMPLATE.json
  *
  * Exit 0 with the body on stdout (preceded by the URL on its own line with
@@ -24,9 +25,10 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: warmbody --kind anthropic|openai|openai-compatible\n"
+	fprintf(f, "usage: warmbody --kind anthropic|openai|openai-compatible|azure-openai|gemini\n"
 	           "                [--endpoint auto|messages|chat|responses]\n"
 	           "                [--warm-mode minimal|prewarm] [--cache-key KEY] [--print-url]\n"
+	           "                [--model MODEL] [--deployment NAME] [--api-version VERSION]\n"
 	           "                TEMPLATE.json\n");
 }
 
@@ -43,7 +45,8 @@ static int lookup(const char *s, const char *const *names)
 int main(int argc, char **argv)
 {
 	/* In enum order (config.h). */
-	static const char *const kinds[] = { "anthropic", "openai", "openai-compatible", NULL };
+	static const char *const kinds[] = { "anthropic",    "openai", "openai-compatible",
+		                             "azure-openai", "gemini", NULL };
 	static const char *const endpoints[] = { "auto", "messages", "chat", "responses", NULL };
 	static const char *const modes[] = { "minimal", "prewarm", NULL };
 	static const struct option opts[] = {
@@ -52,11 +55,15 @@ int main(int argc, char **argv)
 		{ "warm-mode", required_argument, NULL, 'w' },
 		{ "cache-key", required_argument, NULL, 'c' },
 		{ "print-url", no_argument, NULL, 'u' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "deployment", required_argument, NULL, 'd' },
+		{ "api-version", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static char prov_name[] = "p", tgt_name[] = "t";
 	static char openai_url[] = "http://127.0.0.1:9/v1", anthropic_url[] = "http://127.0.0.1:9";
+	static char gemini_url[] = "http://127.0.0.1:9/v1beta";
 	struct cfg_provider p = { .name = prov_name };
 	struct cfg_target t = { .name = tgt_name, .provider = prov_name, .ttl_s = 300 };
 	struct tmpl *tm = NULL;
@@ -92,6 +99,15 @@ int main(int argc, char **argv)
 		case 'u':
 			print_url = true;
 			break;
+		case 'm':
+			t.model = optarg;
+			break;
+		case 'd':
+			t.deployment = optarg;
+			break;
+		case 'a':
+			p.api_version = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -105,7 +121,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	p.kind = (enum provider_kind)kind;
-	p.base_url = p.kind == PROVIDER_ANTHROPIC ? anthropic_url : openai_url;
+	p.base_url = p.kind == PROVIDER_ANTHROPIC || p.kind == PROVIDER_AZURE_OPENAI ? anthropic_url
+	             : p.kind == PROVIDER_GEMINI                                     ? gemini_url
+	                                                                            : openai_url;
 	t.provider_index = 0;
 	t.request_file = argv[optind];
 
