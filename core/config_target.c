@@ -397,7 +397,7 @@ static void check_cache_key(const struct loader *ld, config_setting_t *g,
 		err_at(ld, config_setting_get_member(g, "cache_key"),
 		       "%s: cache_key (OpenAI prompt_cache_key) does not apply to %s provider "
 		       "\"%s\"",
-		       where, provider_kind_name(p->kind), p->name);
+		       where, p->kind == PROVIDER_ANTHROPIC ? "Anthropic" : "Gemini", p->name);
 }
 
 /* model and deployment name what the URL goes to: only on the kinds whose
