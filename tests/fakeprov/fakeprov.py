@@ -905,6 +905,7 @@ class Provider:
         self.block_refs = collections.Counter()   # vllm: (model, digest) -> prefixes holding it
         self.slots = []                       # llamacpp: one dict per slot
         self.slot_clock = 0
+        self.doors = [door(self, cfg) for door in DOORS]
         self.reset()
 
     def _clear_compat_caches(self):
@@ -919,6 +920,9 @@ class Provider:
             self.entries.clear()
             self._clear_compat_caches()
             self.counts = {"anthropic": 0, "openai": 0, "responses": 0, "rejected": 0, "total": 0}
+            self.door_counts = {door.name: 0 for door in self.doors}
+            for door in self.doors:
+                door.reset()
             self.fault_counts = dict.fromkeys(FAULT_COUNTERS, 0)
             self.log.clear()
             self.window.clear()
@@ -932,6 +936,8 @@ class Provider:
                     "faults": dict(self.fault_counts),
                     "entries": [e.describe(now) for e in self.entries.values() if e.shown],
                     "compat": self._describe_compat(),
+                    "doors": {door.name: {"requests": self.door_counts[door.name],
+                                          **door.state(now)} for door in self.doors},
                     "log": list(self.log)}
 
     def _describe_compat(self):
@@ -1023,6 +1029,25 @@ class Provider:
         self._record(api, status, raw, now, summary, fault)
         return Reply(status, payload, [id_header] + extra, fault, settings, body, ctype)
 
+    def door_for(self, path):
+        """The door that answers path, or None."""
+        return next((door for door in self.doors if door.owns(path)), None)
+
+    def door_request(self, door, method, target, headers, raw):
+        """Answer a request at a door (faults are not drawn there): a Reply."""
+        if self.cfg.latency_ms:
+            time.sleep(self.cfg.latency_ms / 1000)
+        now = time.monotonic()
+        with self.lock:
+            self.seq += 1
+            n = self.seq
+        url = urllib.parse.urlsplit(target)
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        status, payload, headers_out, summary = door.answer(n, method, url.path, query,
+                                                            headers, raw, now)
+        self._record(door.name, status, raw, now, summary)
+        return Reply(status, payload, [("x-request-id", f"req_fake_{n}")] + headers_out)
+
     def _draw_fault(self, api, settings, now):
         """Decide a provider request's fault: (None or name, rate limit headers). Caller holds the lock."""
         fired = [draw for draw in FAULT_DRAWS if self.rng.random() < settings[draw]]
@@ -1082,6 +1107,8 @@ class Provider:
         with self.lock:
             if api in ("anthropic", "openai", "responses"):
                 self.counts[api] += 1
+            elif api in self.door_counts:
+                self.door_counts[api] += 1
             self.counts["total"] += 1
             if status != 200:
                 self.counts["rejected"] += 1
@@ -1142,7 +1169,10 @@ class Provider:
 
     def _openai(self, n, headers, raw, now):
         check_openai_auth(headers, self.cfg.openai_key)
-        body = parse_json_object(raw)
+        return self.openai_answer(n, parse_json_object(raw), now)
+
+    def openai_answer(self, n, body, now):
+        """A chat completion for a parsed body, the key already checked (doors call it too)."""
         validate_openai(body)
         model = body["model"]
         prompt = openai_prompt(body)
@@ -1172,7 +1202,10 @@ class Provider:
 
     def _responses(self, n, headers, raw, now):
         check_openai_auth(headers, self.cfg.openai_key)
-        body = parse_json_object(raw)
+        return self.responses_answer(n, parse_json_object(raw), now)
+
+    def responses_answer(self, n, body, now):
+        """A Response for a parsed body, the key already checked (doors call it too)."""
         prewarm = validate_responses(body)
         model = body["model"]
         prompt = responses_prompt(body)
@@ -1277,8 +1310,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path in FAKE_ROUTES:
             self.serve_fake(provider, path, raw)
             return
-        api = API_ROUTES.get(path, "unknown")
-        reply = provider.api_request(api, self.command, path, self.headers, raw)
+        door = provider.door_for(path)
+        if door:
+            reply = provider.door_request(door, self.command, self.path, self.headers, raw)
+        else:
+            reply = provider.api_request(API_ROUTES.get(path, "unknown"), self.command, path,
+                                         self.headers, raw)
         if reply.fault in ("hang", "reset", "huge", "endless", "trickle"):
             try:
                 getattr(self, f"fault_{reply.fault}")(reply)
@@ -1428,6 +1465,23 @@ class Server(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+# ---------------------------------------------------------------- doors
+
+# Other front doors (tests/fakeprov/door_*.py), each a class: name (its key in
+# requests and in GET /_fake/state "doors"), add_args(parser), Door(provider,
+# cfg), owns(path), answer(n, method, path, query, headers, raw, now) ->
+# (status, payload, headers, summary), reset() and state(now) (both called
+# with the provider's lock held; /_fake/state counts its requests under
+# "doors".NAME."requests", and in requests.total and requests.rejected). A door reuses the helpers above (it imports
+# this module: the same one when run as a script). Faults are not drawn there.
+sys.modules.setdefault("fakeprov", sys.modules[__name__])
+DOORS = []
+import door_azure  # noqa: E402
+DOORS.append(door_azure.Door)
+import door_gemini  # noqa: E402
+DOORS.append(door_gemini.Door)
+
+
 # ---------------------------------------------------------------- main
 
 def non_negative(convert):
@@ -1500,6 +1554,8 @@ def parse_args(argv):
                    help="how many requests /_fake/state keeps")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     add_fault_flags(p)
+    for door in DOORS:
+        door.add_args(p)
     cfg = p.parse_args(argv)
     if cfg.should_retry is not None:
         cfg.should_retry = cfg.should_retry == "true"
