@@ -207,6 +207,21 @@ const struct price *pricing_find(const struct pricing *p, const char *model)
 	return best;
 }
 
+const struct price *pricing_find_for(const struct pricing *p, const char *kind, const char *model)
+{
+	const struct price *pr = NULL;
+	char *scoped;
+
+	if (kind && model && asprintf(&scoped, "%s/%s", kind, model) >= 0) {
+		pr = pricing_find(p, scoped);
+		/* "azure-openai/" alone must not price every model of the kind. */
+		if (pr && strlen(pr->model) <= strlen(kind) + 1)
+			pr = NULL;
+		free(scoped);
+	}
+	return pr ? pr : pricing_find(p, model);
+}
+
 int64_t pricing_mul(int64_t tokens, int64_t pico_per_token)
 {
 	int64_t v;

@@ -51,6 +51,10 @@ void pricing_free(struct pricing *p);
 
 /* The entry whose model is the longest prefix of model, or NULL. */
 const struct price *pricing_find(const struct pricing *p, const char *model);
+/* The price of model on a provider of kind: an entry "KIND/MODEL" (the
+ * cloud's own price, "azure-openai/gpt-4o") when the table has one, else
+ * pricing_find(model). kind may be NULL. */
+const struct price *pricing_find_for(const struct pricing *p, const char *kind, const char *model);
 
 /* What one answer's usage cost, in pico-USD. A cache write is priced at the
  * 1 h rate when ttl_s > 300 (and the table has one); providers that do not
