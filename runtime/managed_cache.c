@@ -97,6 +97,34 @@ static int recreate(struct warm_env *env, struct target *t)
 	return r;
 }
 
+int managed_cache_test_request(const struct target *t, struct http_req *req, char **ret_url,
+                               char **ret_body, struct errmsg *e)
+{
+	const struct adapter_cache_ops *ops = t->prov->ops->cache;
+	const char *name = t->cache_name, *method = NULL;
+	char *path = NULL, *body = NULL;
+	int r;
+
+	if (!name && t->leader)
+		name = t->leader->cache_name;
+	if (!name)
+		return errmsg_set(e, -ENOENT, "it has no cache yet (warmctl warm %s creates it)",
+		                  t->name);
+	if (!ops)
+		return errmsg_set(e, -ENOTSUP, "provider %s keeps no caches by name", t->prov->name);
+	if ((r = ops->touch_request(name, t->ttl_s, &method, &path, &body, e)) < 0)
+		return r;
+	if (asprintf(ret_url, "%s%s", t->prov->base_url, path) < 0)
+		xalloc_die("asprintf");
+	free(path);
+	*ret_body = body;
+	req->method = method;
+	req->url = *ret_url;
+	req->body = body;
+	req->body_len = strlen(body);
+	return 0;
+}
+
 /* ---- deletes: requests of their own ------------------------------------------------- */
 
 struct deletion {

@@ -35,6 +35,13 @@ int managed_cache_fire(struct warm_env *env, struct target *t);
  * one, and forgets the name. Nothing is reported to the scheduler. */
 void managed_cache_drop(struct warm_env *env, struct target *t);
 
+/* For warmctl test: points req at a renewal of t's cache (the one its
+ * warms renew), its URL and body in *ret_url and *ret_body (malloc'd, the
+ * caller frees them after the request). Returns 0, or -ENOENT (no cache
+ * yet) or another negative errno with e. A test must not create caches. */
+int managed_cache_test_request(const struct target *t, struct http_req *req, char **ret_url,
+                               char **ret_body, struct errmsg *e);
+
 /* Cancels the deletes in flight (shutdown): their done callbacks never
  * fire. The caches expire on their own. */
 void managed_cache_cancel_all(void);
