@@ -12,15 +12,17 @@
  * Azure documents the Responses API only on the v1 path (and the older
  * /openai/responses?api-version=preview), not under a deployment, so a
  * Responses template with a deployment is a configuration error.
- * The key goes in the api-key header; usage and errors are OpenAI's
- * ({"error": {"code": "401", "message": ...}}). */
+ * The key goes in the api-key header; usage is OpenAI's, errors nearly
+ * ({"error": {"code": "DeploymentNotFound", "message": ...}}). */
 #include "adapter_azure.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 
 #include "adapter_openai.h"
 #include "buf.h"
+#include "jsonx.h"
 
 static int azure_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                        struct errmsg *e)
@@ -62,11 +64,37 @@ static int azure_headers(const char *key, struct adapter_header *h)
 	return n;
 }
 
+static bool all_digits(const char *s)
+{
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* Azure's errors name a kind in "code" ("DeploymentNotFound",
+ * "BadRequest"), or repeat the status there ("401"), which says nothing. */
+static void azure_parse_error(long status, const char *body, size_t len, struct errmsg *e)
+{
+	json_object *o = NULL, *err;
+	const char *code, *msg;
+
+	if (jsonx_parse(body, len, 0, &o, NULL) == 0 && (err = jsonx_get(o, "error")) &&
+	    (msg = jsonx_get_str(err, "message"))) {
+		code = jsonx_get_str(err, "code");
+		adapter_error_text(status, code && !all_digits(code) ? code : NULL, msg, body, len,
+		                   e);
+	} else {
+		adapter_openai_parse_error(status, body, len, e);
+	}
+	json_object_put(o);
+}
+
 const struct adapter_ops adapter_azure_ops = {
 	.kind = PROVIDER_AZURE_OPENAI,
 	.key_required = true,
 	.build = azure_build,
 	.headers = azure_headers,
 	.parse_ok = adapter_openai_parse_ok,
-	.parse_error = adapter_openai_parse_error,
+	.parse_error = azure_parse_error,
 };

@@ -81,10 +81,11 @@ static int check_contents(json_object *contents, bool empty_ok, struct errmsg *e
 	for (size_t i = 0; i < n; i++) {
 		json_object *c = json_object_array_get_idx(contents, i), *parts;
 		json_object *role = jsonx_get(c, "role");
-		if (!json_object_is_type(c, json_type_object) ||
-		    !(parts = jsonx_get(c, "parts")) || !json_object_is_type(parts, json_type_array))
+		if (!json_object_is_type(c, json_type_object) || !(parts = jsonx_get(c, "parts")) ||
+		    !json_object_is_type(parts, json_type_array))
 			return errmsg_set(e, -EINVAL,
-			                  "contents[%zu] must be an object with a \"parts\" array", i);
+			                  "contents[%zu] must be an object with a \"parts\" array",
+			                  i);
 		if (role && !json_object_is_type(role, json_type_string))
 			return errmsg_set(e, -EINVAL, "contents[%zu].role must be a string", i);
 	}
@@ -239,9 +240,10 @@ static int cache_build(json_object *t, const struct adapter_target *ct, struct w
 		                  "a cachedContents template must have \"contents\" or a "
 		                  "\"systemInstruction\" to cache");
 	if (jsonx_get(t, "expireTime"))
-		return errmsg_set(e, -EINVAL,
-		                  "a managed cache takes \"ttl\", not \"expireTime\": warmd keeps it "
-		                  "alive by renewing its ttl");
+		return errmsg_set(
+		        e, -EINVAL,
+		        "a managed cache takes \"ttl\", not \"expireTime\": warmd keeps it "
+		        "alive by renewing its ttl");
 	if (jsonx_get(t, "ttl") && (!ttl || parse_duration(ttl, &b->ttl_s) < 0))
 		return errmsg_set(e, -EINVAL, "\"ttl\" must be a duration such as \"3600s\"");
 	if (!jsonx_get(t, "ttl")) {
@@ -317,11 +319,13 @@ static int gemini_parse_ok(const char *body, size_t len, struct warm_usage *u, s
 	    (r = adapter_usage_field(um, "usageMetadata", "cachedContentTokenCount", &cached, e)) <
 	            0 ||
 	    (r = adapter_usage_field(um, "usageMetadata", "candidatesTokenCount", &cand, e)) < 0 ||
-	    (r = adapter_usage_field(um, "usageMetadata", "thoughtsTokenCount", &thoughts, e)) < 0 ||
+	    (r = adapter_usage_field(um, "usageMetadata", "thoughtsTokenCount", &thoughts, e)) <
+	            0 ||
 	    (r = adapter_usage_field(um, "usageMetadata", "toolUsePromptTokenCount", &tool, e)) < 0)
 		goto out;
 	if (cached > prompt) {
-		r = errmsg_set(e, -EPROTO, "cachedContentTokenCount %lld exceeds promptTokenCount %lld",
+		r = errmsg_set(e, -EPROTO,
+		               "cachedContentTokenCount %lld exceeds promptTokenCount %lld",
 		               (long long)cached, (long long)prompt);
 		goto out;
 	}
@@ -444,8 +448,9 @@ double adapter_gemini_time(const char *s)
 	int n = 0, oh, om;
 	time_t t;
 
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-	                 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	if (!s ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+	           &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
 	    n != 19)
 		return -1;
 	s += n;
@@ -454,8 +459,7 @@ double adapter_gemini_time(const char *s)
 		for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10)
 			frac += (*s - '0') * scale;
 	}
-	if ((*s == '+' || *s == '-') && sscanf(s + 1, "%2d:%2d", &oh, &om) == 2 &&
-	    strlen(s) == 6) {
+	if ((*s == '+' || *s == '-') && sscanf(s + 1, "%2d:%2d", &oh, &om) == 2 && strlen(s) == 6) {
 		off = (*s == '+' ? 1 : -1) * (oh * 3600.0 + om * 60.0);
 	} else if (strcmp(s, "Z") != 0) {
 		return -1;

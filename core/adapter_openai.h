@@ -31,8 +31,7 @@ int adapter_openai_build(json_object *tmpl, const struct adapter_target *t,
                          const struct adapter_openai_opts *opts, struct warm_build *ret,
                          struct errmsg *e);
 /* adapter_ops.parse_ok and parse_error of kind openai. */
-int adapter_openai_parse_ok(const char *body, size_t len, struct warm_usage *ret,
-                            struct errmsg *e);
+int adapter_openai_parse_ok(const char *body, size_t len, struct warm_usage *ret, struct errmsg *e);
 void adapter_openai_parse_error(long status, const char *body, size_t len, struct errmsg *e);
 
 #endif

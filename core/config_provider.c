@@ -17,7 +17,7 @@
 #include "xalloc.h"
 
 static const char *const kind_names[] = { "anthropic",    "openai", "openai-compatible",
-	                                   "azure-openai", "gemini", NULL };
+	                                  "azure-openai", "gemini", NULL };
 
 const char *provider_kind_name(enum provider_kind k)
 {
@@ -129,11 +129,10 @@ static char *resolve_key_file(const struct loader *ld, const char *f)
 static void check_headers(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
                           const char *where)
 {
-	static const char *const reserved[] = { "x-api-key",      "authorization",
-		                                "content-type",   "anthropic-version",
-		                                "content-length", "host",
-		                                "expect",         "api-key",
-		                                "x-goog-api-key" };
+	static const char *const reserved[] = {
+		"x-api-key", "authorization", "content-type", "anthropic-version", "content-length",
+		"host",      "expect",        "api-key",      "x-goog-api-key"
+	};
 
 	for (size_t i = 0; p->headers && p->headers[i]; i++) {
 		const char *h = p->headers[i], *colon = strchr(h, ':');

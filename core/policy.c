@@ -130,7 +130,6 @@ bool policy_adaptive_storage(const struct gap_hist *h, double last_traffic, int 
 	                reason, n);
 }
 
-
 /* ---- schedule windows ---- */
 
 static const char *const day_names[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat" };

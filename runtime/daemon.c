@@ -559,9 +559,9 @@ static void install_config(struct apply *a)
 	d->pricing = a->st->pricing;
 	a->st->pricing = NULL;
 	for (size_t i = 0; i < d->set.ntargets; i++)
-		d->set.targets[i]->price =
-		        pricing_find_for(d->pricing, provider_kind_name(d->set.targets[i]->prov->kind),
-		                         d->set.targets[i]->tmpl->model);
+		d->set.targets[i]->price = pricing_find_for(
+		        d->pricing, provider_kind_name(d->set.targets[i]->prov->kind),
+		        d->set.targets[i]->tmpl->model);
 	staging_free(a->st);
 	log_set_level(a->cfg->daemon.log_level);
 	sched_set_max_inflight(d->set.sched, a->cfg->daemon.max_inflight);

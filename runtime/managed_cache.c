@@ -41,7 +41,8 @@ static int prepare(struct target *t, bool create, struct errmsg *e)
 		return 0;
 	}
 	if (!ops)
-		return errmsg_set(e, -ENOTSUP, "provider %s keeps no caches by name", t->prov->name);
+		return errmsg_set(e, -ENOTSUP, "provider %s keeps no caches by name",
+		                  t->prov->name);
 	r = ops->touch_request(t->cache_name, t->ttl_s, &method, &path, &body, e);
 	if (r < 0)
 		return r;
@@ -111,7 +112,8 @@ int managed_cache_test_request(const struct target *t, struct http_req *req, cha
 		return errmsg_set(e, -ENOENT, "it has no cache yet (warmctl warm %s creates it)",
 		                  t->name);
 	if (!ops)
-		return errmsg_set(e, -ENOTSUP, "provider %s keeps no caches by name", t->prov->name);
+		return errmsg_set(e, -ENOTSUP, "provider %s keeps no caches by name",
+		                  t->prov->name);
 	if ((r = ops->touch_request(name, t->ttl_s, &method, &path, &body, e)) < 0)
 		return r;
 	if (asprintf(ret_url, "%s%s", t->prov->base_url, path) < 0)
@@ -286,10 +288,10 @@ static void done_cb(struct http_req *req)
 
 	cred_scrub_answer(req);
 	if (!req->error && req->status >= 200 && req->status < 300) {
-		int r = t->mc_creating
-		                ? ops->cache->parse_created(body, req->resp.len, &name, &expire, &u, &e)
-		                : ops->cache->parse_touched(body, req->resp.len, &expire, &tokens,
-		                                            &u, &e);
+		int r = t->mc_creating ? ops->cache->parse_created(body, req->resp.len, &name,
+		                                                   &expire, &u, &e)
+		                       : ops->cache->parse_touched(body, req->resp.len, &expire,
+		                                                   &tokens, &u, &e);
 		o.result = r < 0 ? WARM_ERROR : u.result;
 		o.retryable = r < 0; /* a garbled answer may be a one-off */
 		if (r < 0)

@@ -285,8 +285,8 @@ static bool policy_allows(struct sched *s, struct target *t, double now, double 
 		                : POLICY_BINS;
 		double keep, recreate;
 		if (t->tmpl->managed && managed_cache_costs(t, &keep, &recreate))
-			return policy_adaptive_storage(t->gaps, t->last_traffic, j < 1 ? 1 : j, keep,
-			                               recreate, t->ttl_s, t->reason,
+			return policy_adaptive_storage(t->gaps, t->last_traffic, j < 1 ? 1 : j,
+			                               keep, recreate, t->ttl_s, t->reason,
 			                               sizeof(t->reason));
 		return policy_adaptive(t->gaps, t->last_traffic, j < 1 ? 1 : j, write_read_ratio(t),
 		                       t->ttl_s, t->reason, sizeof(t->reason));
@@ -365,8 +365,8 @@ void sched_plan(struct sched *s, struct target *t)
 		next = t->retry_at;
 		reason(t, "retry %u in %s after: %s", t->fail_streak,
 		       duration_format(next - now, a, sizeof(a)), t->last_error);
-	} else if (t->policy == POLICY_ADAPTIVE && t->expires_at <= now &&
-	           t->tmpl->managed && t->last_traffic > t->expires_at) {
+	} else if (t->policy == POLICY_ADAPTIVE && t->expires_at <= now && t->tmpl->managed &&
+	           t->last_traffic > t->expires_at) {
 		/* A managed cache is warmd's to create: requests only read it. */
 		next = now;
 		reason(t, "adaptive: traffic came back to the expired cache: re-creating it");

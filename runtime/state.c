@@ -730,9 +730,9 @@ static void restore_cache(struct target *t, json_object *e, double now, struct p
 		problem(&q, "last_error is not a string");
 		err = NULL;
 	}
-	if (jsonx_get(e, "cache_name") && (!(name = jsonx_get_str(e, "cache_name")) ||
-	                                   strlen(name) > 200 || strpbrk(name, "?#%\\ \"") ||
-	                                   !*name)) {
+	if (jsonx_get(e, "cache_name") &&
+	    (!(name = jsonx_get_str(e, "cache_name")) || strlen(name) > 200 ||
+	     strpbrk(name, "?#%\\ \"") || !*name)) {
 		problem(&q, "cache_name is not a cache's name");
 		name = NULL;
 	}

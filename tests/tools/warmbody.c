@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 	p.kind = (enum provider_kind)kind;
 	p.base_url = p.kind == PROVIDER_ANTHROPIC || p.kind == PROVIDER_AZURE_OPENAI ? anthropic_url
 	             : p.kind == PROVIDER_GEMINI                                     ? gemini_url
-	                                                                            : openai_url;
+	                                                                             : openai_url;
 	t.provider_index = 0;
 	t.request_file = argv[optind];
 

@@ -1060,8 +1060,9 @@ START_TEST(test_azure_gemini_keys)
 	             "target \"h\": \"deployment\" applies only to azure-openai providers");
 	expect_error(line_of("deployment = \"x\""),
 	             "target \"h\": cache_key (OpenAI prompt_cache_key) does not apply to Gemini");
-	expect_error(line_of("model = \"gpt-4o\""),
-	             "target \"o\": \"model\" does not apply to provider \"openai\" of kind openai");
+	expect_error(
+	        line_of("model = \"gpt-4o\""),
+	        "target \"o\": \"model\" does not apply to provider \"openai\" of kind openai");
 	ck_assert_uint_eq(X.d.errors, 5);
 
 	load("providers = (\n"
