@@ -341,7 +341,9 @@ static void done_cb(struct http_req *req)
 	}
 	free(name);
 	if (o.result == WARM_HIT || o.result == WARM_WRITE) {
-		until = expire > 0 ? expire : t->sent_at + t->ttl_s;
+		/* Counted on warmd's clock, from the send (as the scheduler's
+		 * expiry): the provider's expireTime is on its clock. */
+		until = t->sent_at + t->ttl_s;
 		count(t, &u, (long)tokens, until);
 		t->cache_expire = until;
 	}
