@@ -4,7 +4,8 @@
  * warm body, the version hash and the breakpoints from it.
  *
  * Each input is built for every provider kind, with the target settings
- * that change what build does (allow_edit, endpoint, warm_mode, cache_key). */
+ * that change what build does (allow_edit, endpoint, warm_mode, cache_key,
+ * and the cloud kinds' model, deployment and api_version). */
 #include "fuzz.h"
 #include "jsonx.h"
 #include "template.h"
@@ -16,19 +17,26 @@ struct variant {
 	enum warm_mode mode;
 	unsigned allow_edit;
 	const char *cache_key;
+	const char *model, *deployment, *api_version; /* the cloud kinds' */
 };
 
 static const struct variant variants[] = {
 	{ PROVIDER_ANTHROPIC, "https://api.anthropic.com", ENDPOINT_AUTO, WARM_MODE_MINIMAL, 0,
-	  NULL },
+	  NULL, NULL, NULL, NULL },
 	{ PROVIDER_ANTHROPIC, "https://api.anthropic.com", ENDPOINT_MESSAGES, WARM_MODE_MINIMAL,
-	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL },
+	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL, NULL, NULL, NULL },
 	{ PROVIDER_OPENAI, "https://api.openai.com/v1", ENDPOINT_AUTO, WARM_MODE_MINIMAL, 0,
-	  "fuzz-key" },
+	  "fuzz-key", NULL, NULL, NULL },
 	{ PROVIDER_OPENAI, "https://api.openai.com/v1", ENDPOINT_RESPONSES, WARM_MODE_PREWARM, 0,
-	  NULL },
+	  NULL, NULL, NULL, NULL },
 	{ PROVIDER_OPENAI_COMPAT, "http://127.0.0.1:8000/v1", ENDPOINT_CHAT, WARM_MODE_MINIMAL, 0,
-	  NULL },
+	  NULL, NULL, NULL, NULL },
+	{ PROVIDER_AZURE_OPENAI, "https://res.openai.azure.com", ENDPOINT_AUTO, WARM_MODE_MINIMAL,
+	  0, NULL, NULL, "gpt-4o-prod", "2024-10-21" },
+	{ PROVIDER_AZURE_OPENAI, "https://res.openai.azure.com", ENDPOINT_AUTO, WARM_MODE_MINIMAL,
+	  0, NULL, NULL, NULL, NULL },
+	{ PROVIDER_GEMINI, "https://generativelanguage.googleapis.com/v1beta", ENDPOINT_AUTO,
+	  WARM_MODE_MINIMAL, 0, NULL, "gemini-2.5-flash", NULL, NULL },
 };
 
 static void check_tmpl(const struct tmpl *tm, const char *base_url)
@@ -72,6 +80,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		t.warm_mode = v->mode;
 		t.allow_edit = v->allow_edit;
 		t.cache_key = (char *)v->cache_key;
+		t.model = (char *)v->model;
+		t.deployment = (char *)v->deployment;
+		p.api_version = (char *)v->api_version;
 		t.request_file = "/fuzz/request.json";
 		t.ttl_s = 300;
 		e.text[0] = '\0';
