@@ -12,6 +12,7 @@
 #include "ctl_reply.h"
 #include "jsonx.h"
 #include "log.h"
+#include "managed_cache.h"
 #include "pricing.h"
 #include "provider.h"
 #include "target.h"
@@ -38,6 +39,7 @@ struct probe {
 	struct shot *shots;
 	struct http_req req;
 	struct ctl_reply *reply;
+	char *mc_url, *mc_body; /* a managed cache's renewal (managed_cache.h) */
 };
 
 static void probe_free(struct probe *p)
@@ -50,6 +52,8 @@ static void probe_free(struct probe *p)
 	free(p->body);
 	free(p->file);
 	free(p->shots);
+	free(p->mc_url);
+	free(p->mc_body);
 	cred_unref(p->cred);
 	target_unref(p->t);
 	free(p);
@@ -199,6 +203,17 @@ static void send_next(struct probe *p)
 	p->req.url = b->url;
 	p->req.body = b->body;
 	p->req.body_len = b->body_len;
+	free(p->mc_url);
+	free(p->mc_body);
+	p->mc_url = p->mc_body = NULL;
+	/* A managed cache is tested by renewing it: its body would create another. */
+	if (b->managed &&
+	    (r = managed_cache_test_request(p->t, &p->req, &p->mc_url, &p->mc_body, &e)) < 0) {
+		char msg[640];
+		snprintf(msg, sizeof(msg), "%s cannot be tested: %s", p->t->name, e.text);
+		answer_error(p, msg);
+		return;
+	}
 	provider_request_limits(p->t->prov, &p->req);
 	p->req.done = shot_done_cb;
 	p->req.data = p;
@@ -230,6 +245,15 @@ static void shot_done_cb(struct http_req *req)
 	if (req->error) {
 		s->result = WARM_ERROR;
 		text_copy(e.text, sizeof(e.text), req->errtext);
+	} else if (req->status >= 200 && req->status < 300 && p->body[p->i]->managed) {
+		double expire;
+		int64_t tokens = 0;
+		if (ops->cache->parse_touched(req->resp.data ? req->resp.data : "", req->resp.len,
+		                              &expire, &tokens, &u, &e) < 0)
+			s->result = WARM_ERROR;
+		else
+			s->result = u.result;
+		u.read = tokens; /* the cache's size; a renewal bills none of it */
 	} else if (req->status >= 200 && req->status < 300) {
 		if (ops->parse_ok(req->resp.data ? req->resp.data : "", req->resp.len, &u, &e) < 0)
 			s->result = WARM_ERROR;
@@ -246,7 +270,9 @@ static void shot_done_cb(struct http_req *req)
 	} else {
 		s->read = u.read;
 		s->write = u.write;
-		if (p->t->price)
+		if (p->t->price && p->body[p->i]->managed)
+			s->cost_pico = 0; /* a renewal bills no tokens (its storage: the warms') */
+		else if (p->t->price)
 			s->cost_pico = pricing_cost(p->t->price, &u, p->t->ttl_s);
 	}
 	/* A rejected key or request will not get better by asking again. */
@@ -328,6 +354,13 @@ void probe_cmd_test(struct probe_env *env, const struct proto_request *req, stru
 		         t->tmpl->unwarmable[0]
 		                 ? t->tmpl->unwarmable
 		                 : "its provider's API key was rejected or is missing");
+		proto_response_error(out, PROTO_E_FAILED, msg);
+		return;
+	}
+	if (nv && t->tmpl->managed) {
+		snprintf(msg, sizeof(msg),
+		         "%s is a cache warmd manages: variants do not apply (a test renews it)",
+		         t->name);
 		proto_response_error(out, PROTO_E_FAILED, msg);
 		return;
 	}

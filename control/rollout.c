@@ -533,6 +533,10 @@ void rollout_cmd_route(struct rollout *ro, const struct proto_request *req, stru
 	jsonx_add_str(data, "version", pick->tmpl->short_version);
 	jsonx_add_str(data, "lane", pick->name);
 	jsonx_add_int(data, "weight", pick->vname ? pick->weight : 100);
+	if (pick->tmpl->managed) /* the cachedContent an application names */
+		jsonx_add_str(data, "cache_name",
+		              pick->leader && !pick->cache_name ? pick->leader->cache_name
+		                                                : pick->cache_name);
 	jsonx_add_str(data, "state",
 	              target_state_name(target_state(pick, clock_now(ro->set->clk),
 	                                             sched_paused_all(ro->set->sched))));

@@ -25,6 +25,8 @@ enum provider_kind {
 	PROVIDER_OPENAI_COMPAT,
 	PROVIDER_BEDROCK,
 	PROVIDER_VERTEX,
+	PROVIDER_AZURE_OPENAI,
+	PROVIDER_GEMINI,
 };
 enum endpoint {
 	ENDPOINT_AUTO,
@@ -82,6 +84,9 @@ struct warm_build {
 	int nbp;
 	char unwarmable[256]; /* non-empty: no minimal warm exists, and why */
 	char notes[256];      /* what the warm changed, for logs and status */
+	/* The template creates a cache warmd manages (a Gemini cachedContents
+	 * body): body and path create it; adapter_ops.cache keeps it alive. */
+	bool managed;
 };
 
 void warm_build_free(struct warm_build *b);
@@ -102,6 +107,8 @@ struct adapter_header {
 	const char *value;
 };
 #define ADAPTER_MAX_HEADERS 4
+
+struct adapter_cache_ops;
 
 struct adapter_ops {
 	enum provider_kind kind;
@@ -124,6 +131,41 @@ struct adapter_ops {
 	/* Extracts the provider's own error text from a non-2xx body into e
 	 * (type and message); leaves a generic text when the body has none. */
 	void (*parse_error)(long status, const char *body, size_t len, struct errmsg *e);
+	/* Optional: does a non-2xx answer say the credential was rejected,
+	 * beyond 401 and 403 (Gemini answers a wrong key with a 400)? */
+	bool (*auth_rejected)(long status, const char *body, size_t len);
+	/* Optional: the caches this kind lets warmd manage (NULL: none). */
+	const struct adapter_cache_ops *cache;
+};
+
+/* A cache warmd manages by name (Gemini's cachedContents): created once
+ * from the template (warm_build.managed: its body and path), then kept
+ * alive by updating its TTL, deleted when its version is retired. Pure,
+ * like the rest of an adapter: the runtime (runtime/managed_cache.h)
+ * decides which request a warm is and sends it. Names are the provider's
+ * ("cachedContents/abc123"); paths are appended to base_url, path-encoded.
+ * Every function returns 0 or a negative errno with e; ret_ strings are
+ * malloc'd and untouched on failure. */
+struct adapter_cache_ops {
+	/* The request that sets the TTL of the cache called name to ttl_s
+	 * from now: its method, path and body. */
+	int (*touch_request)(const char *name, double ttl_s, const char **ret_method,
+	                     char **ret_path, char **ret_body, struct errmsg *e);
+	/* The request that deletes it. */
+	int (*delete_request)(const char *name, const char **ret_method, char **ret_path,
+	                      struct errmsg *e);
+	/* A 2xx answer to the create (the template's body at its path): the
+	 * cache's name, its expiry (Unix seconds, 0 unknown) and the tokens
+	 * written (u: WARM_WRITE). */
+	int (*parse_created)(const char *body, size_t len, char **ret_name, double *ret_expire,
+	                     struct warm_usage *u, struct errmsg *e);
+	/* A 2xx answer to touch_request: the new expiry and the cache's size
+	 * (u: WARM_HIT, nothing read or billed; *ret_tokens its size). */
+	int (*parse_touched)(const char *body, size_t len, double *ret_expire, int64_t *ret_tokens,
+	                     struct warm_usage *u, struct errmsg *e);
+	/* Does a non-2xx answer to touch_request say the cache is gone (it
+	 * expired or was deleted: create it again)? */
+	bool (*gone)(long status, const char *body, size_t len);
 };
 
 /* Shared by adapters: "HTTP 529 overloaded_error: Overloaded", or the start

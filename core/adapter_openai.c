@@ -137,7 +137,8 @@ static bool responses_append_turn(json_object *items, struct warm_build *b)
 
 /* What both endpoints share: model, stream, the cache key, and the parts of
  * the version that are not the conversation itself. */
-static int common_fields(json_object *t, const struct adapter_target *ct, struct warm_build *b,
+static int common_fields(json_object *t, const struct adapter_target *ct,
+                         const struct adapter_openai_opts *o, struct warm_build *b,
                          const char **ret_key, struct errmsg *e)
 {
 	static const char *const shaping[] = { "instructions", "tools", "response_format", "text",
@@ -146,6 +147,8 @@ static int common_fields(json_object *t, const struct adapter_target *ct, struct
 	const char *model = jsonx_get_str(t, "model"), *key, *dump;
 	size_t len;
 
+	if (!jsonx_get(t, "model") && o->default_model)
+		model = o->default_model; /* the URL names it */
 	if (!model || !*model)
 		return errmsg_set(e, -EINVAL, "\"model\" must be a non-empty string");
 	if (stream && !json_object_is_type(stream, json_type_boolean))
@@ -211,8 +214,8 @@ static int finish(json_object *t, struct warm_build *b, struct errmsg *e)
 	return 0;
 }
 
-static int chat_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
-                      struct errmsg *e)
+static int chat_build(json_object *t, const struct adapter_target *ct,
+                      const struct adapter_openai_opts *o, struct warm_build *b, struct errmsg *e)
 {
 	json_object *msgs = jsonx_get(t, "messages"), *last;
 	const char *role, *key, *dump;
@@ -228,9 +231,9 @@ static int chat_build(json_object *t, const struct adapter_target *ct, struct wa
 			return errmsg_set(e, -EINVAL, "messages[%zu] must be an object with a role",
 			                  i);
 	}
-	if ((r = common_fields(t, ct, b, &key, e)) < 0)
+	if ((r = common_fields(t, ct, o, b, &key, e)) < 0)
 		return r;
-	b->path = xstrdup("/chat/completions");
+	b->path = xstrdup(o->chat_path);
 	b->endpoint = ENDPOINT_CHAT;
 	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
 		dump = jsonx_dump(json_object_array_get_idx(msgs, i), &len);
@@ -278,7 +281,8 @@ static bool responses_ends_with_user(json_object *input)
 	return role && strcmp(role, "user") == 0 && (!type || strcmp(type, "message") == 0);
 }
 
-static int responses_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
+static int responses_build(json_object *t, const struct adapter_target *ct,
+                           const struct adapter_openai_opts *o, struct warm_build *b,
                            struct errmsg *e)
 {
 	json_object *input = jsonx_get(t, "input"), *opts;
@@ -290,9 +294,11 @@ static int responses_build(json_object *t, const struct adapter_target *ct, stru
 	    !(json_object_is_type(input, json_type_string) ||
 	      (json_object_is_type(input, json_type_array) && json_object_array_length(input) > 0)))
 		return errmsg_set(e, -EINVAL, "\"input\" must be a string or a non-empty array");
-	if ((r = common_fields(t, ct, b, &key, e)) < 0)
+	if (!o->responses_path)
+		return errmsg_set(e, -EINVAL, "%s", o->responses_none);
+	if ((r = common_fields(t, ct, o, b, &key, e)) < 0)
 		return r;
-	b->path = xstrdup("/responses");
+	b->path = xstrdup(o->responses_path);
 	b->endpoint = ENDPOINT_RESPONSES;
 	if (json_object_is_type(input, json_type_string)) {
 		dump = jsonx_dump(input, &len);
@@ -328,8 +334,9 @@ static int responses_build(json_object *t, const struct adapter_target *ct, stru
 	return finish(t, b, e);
 }
 
-static int openai_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
-                        struct errmsg *e)
+int adapter_openai_build(json_object *t, const struct adapter_target *ct,
+                         const struct adapter_openai_opts *o, struct warm_build *b,
+                         struct errmsg *e)
 {
 	enum endpoint ep = ct ? ct->endpoint : ENDPOINT_AUTO;
 	bool has_input = jsonx_get(t, "input") != NULL, has_msgs = jsonx_get(t, "messages") != NULL;
@@ -348,7 +355,17 @@ static int openai_build(json_object *t, const struct adapter_target *ct, struct 
 		                  "request (\"messages\", no \"input\")");
 	if (ct && ct->warm_mode == WARM_MODE_PREWARM && ep != ENDPOINT_RESPONSES)
 		return errmsg_set(e, -EINVAL, "warm_mode prewarm needs a Responses API template");
-	return ep == ENDPOINT_RESPONSES ? responses_build(t, ct, b, e) : chat_build(t, ct, b, e);
+	return ep == ENDPOINT_RESPONSES ? responses_build(t, ct, o, b, e)
+	                                : chat_build(t, ct, o, b, e);
+}
+
+static int openai_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
+                        struct errmsg *e)
+{
+	static const struct adapter_openai_opts opts = { .chat_path = "/chat/completions",
+		                                         .responses_path = "/responses" };
+
+	return adapter_openai_build(t, ct, &opts, b, e);
 }
 
 static int openai_headers(const char *key, struct adapter_header *h)
@@ -517,7 +534,7 @@ out:
 	return r;
 }
 
-static int openai_parse_ok(const char *body, size_t len, struct warm_usage *u, struct errmsg *e)
+int adapter_openai_parse_ok(const char *body, size_t len, struct warm_usage *u, struct errmsg *e)
 {
 	return parse_usage(body, len, u, false, e);
 }
@@ -527,7 +544,7 @@ static int compat_parse_ok(const char *body, size_t len, struct warm_usage *u, s
 	return parse_usage(body, len, u, true, e);
 }
 
-static void openai_parse_error(long status, const char *body, size_t len, struct errmsg *e)
+void adapter_openai_parse_error(long status, const char *body, size_t len, struct errmsg *e)
 {
 	static const char *const type_keys[] = { "code", "type", NULL };
 
@@ -539,8 +556,8 @@ const struct adapter_ops adapter_openai_ops = {
 	.key_required = true,
 	.build = openai_build,
 	.headers = openai_headers,
-	.parse_ok = openai_parse_ok,
-	.parse_error = openai_parse_error,
+	.parse_ok = adapter_openai_parse_ok,
+	.parse_error = adapter_openai_parse_error,
 };
 
 const struct adapter_ops adapter_openai_compat_ops = {
@@ -549,5 +566,5 @@ const struct adapter_ops adapter_openai_compat_ops = {
 	.build = openai_build,
 	.headers = openai_headers,
 	.parse_ok = compat_parse_ok,
-	.parse_error = openai_parse_error,
+	.parse_error = adapter_openai_parse_error,
 };

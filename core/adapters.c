@@ -5,6 +5,8 @@
 
 #include "adapter_anthropic.h"
 #include "adapter_bedrock.h"
+#include "adapter_azure.h"
+#include "adapter_gemini.h"
 #include "adapter_openai.h"
 #include "adapter_vertex.h"
 
@@ -21,6 +23,10 @@ const struct adapter_ops *adapter_ops_for(enum provider_kind kind)
 		return &adapter_bedrock_ops;
 	case PROVIDER_VERTEX:
 		return &adapter_vertex_ops;
+	case PROVIDER_AZURE_OPENAI:
+		return &adapter_azure_ops;
+	case PROVIDER_GEMINI:
+		return &adapter_gemini_ops;
 	}
 	return NULL;
 }

@@ -222,6 +222,64 @@ static void shape_openai(struct shape *s)
 	s->nprefix = s->n;
 }
 
+/* The text parts of a Gemini Content ({parts: [{text}...]}) at base. */
+static void push_parts(struct shape *s, json_object *content, const char *field, const char *base)
+{
+	json_object *parts = jsonx_get(content, "parts");
+	char path[48];
+
+	for (size_t j = 0;
+	     json_object_is_type(parts, json_type_array) && j < json_object_array_length(parts);
+	     j++) {
+		json_object *text = jsonx_get(json_object_array_get_idx(parts, j), "text");
+		if (!json_object_is_type(text, json_type_string))
+			continue;
+		snprintf(path, sizeof(path), "%s.parts[%zu].text", base, j);
+		push(s, text, EK_STRING, field, path, NO_INDEX);
+	}
+}
+
+/* Gemini: tools' function declarations, the system instruction, then the
+ * turns; the prefix is all of it but a final user turn of a
+ * generateContent body (a cachedContents body, which names its model, is
+ * all prefix). */
+static void shape_gemini(struct shape *s)
+{
+	json_object *tools = jsonx_get(s->doc, "tools"), *turns = jsonx_get(s->doc, "contents");
+	char base[64]; /* an element's path is cut at 47 bytes, as others' */
+	size_t n, end;
+
+	for (size_t i = 0;
+	     json_object_is_type(tools, json_type_array) && i < json_object_array_length(tools);
+	     i++) {
+		json_object *decls =
+		        jsonx_get(json_object_array_get_idx(tools, i), "functionDeclarations");
+		for (size_t j = 0; json_object_is_type(decls, json_type_array) &&
+		                   j < json_object_array_length(decls);
+		     j++) {
+			snprintf(base, sizeof(base), "tools[%zu].functionDeclarations", i);
+			push(s, json_object_array_get_idx(decls, j), EK_TOOL, "tools", base, j);
+		}
+	}
+	push_parts(s, jsonx_get(s->doc, "systemInstruction"), "systemInstruction",
+	           "systemInstruction");
+	n = json_object_is_type(turns, json_type_array) ? json_object_array_length(turns) : 0;
+	end = n;
+	if (!jsonx_get(s->doc, "model") && n > 0) {
+		const char *role = jsonx_get_str(json_object_array_get_idx(turns, n - 1), "role");
+		if (!role || strcmp(role, "model") != 0)
+			end = n - 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i == end)
+			s->nprefix = s->n;
+		snprintf(base, sizeof(base), "contents[%zu]", i);
+		push_parts(s, json_object_array_get_idx(turns, i), "contents", base);
+	}
+	if (end == n)
+		s->nprefix = s->n;
+}
+
 void audit_shape_free(struct shape *s)
 {
 	json_object_put(s->doc);
@@ -246,6 +304,8 @@ int audit_shape_parse(const char *body, size_t len, enum provider_kind kind, str
 		shape_converse(s);
 	else if (adapter_kind_breakpoints(kind))
 		shape_anthropic(s);
+	else if (kind == PROVIDER_GEMINI)
+		shape_gemini(s);
 	else
 		shape_openai(s);
 	return 0;
@@ -314,10 +374,14 @@ static const char *const openai_fields[] = { "model",    "instructions",
 	                                     "text",     "prompt_cache_key",
 	                                     "messages", NULL };
 
+static const char *const gemini_fields[] = { "model",      "systemInstruction", "tools",
+	                                     "toolConfig", "contents",          NULL };
+
 static bool is_elem_field(const char *f)
 {
 	return strcmp(f, "tools") == 0 || strcmp(f, "system") == 0 || strcmp(f, "messages") == 0 ||
-	       strcmp(f, "instructions") == 0;
+	       strcmp(f, "instructions") == 0 || strcmp(f, "systemInstruction") == 0 ||
+	       strcmp(f, "contents") == 0;
 }
 
 /* Hashes field f: its elements inside the prefix, or its whole value. */
@@ -369,6 +433,7 @@ static void fp_tools(const struct shape *s, struct audit_fp *fp)
 void audit_fp_from_shape(const struct shape *s, enum provider_kind kind, struct audit_fp *fp)
 {
 	const char *const *names = is_converse(kind, s->doc)        ? converse_fields
+	                           : kind == PROVIDER_GEMINI        ? gemini_fields
 	                           : adapter_kind_breakpoints(kind) ? anthropic_fields
 	                                                            : openai_fields;
 

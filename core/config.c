@@ -147,6 +147,7 @@ void config_free(struct config *c)
 		free(p->aws_profile);
 		free(p->project);
 		free(p->service_account_file);
+		free(p->api_version);
 		free_secret_list(p->headers);
 		free_secret(p->api_key);
 		free(p->file);
@@ -158,6 +159,7 @@ void config_free(struct config *c)
 		free(t->request_file);
 		free(t->cache_key);
 		free(t->model);
+		free(t->deployment);
 		config_strlist_free(t->schedule);
 		free(t->windows);
 		config_strlist_free(t->allow_edit_list);

@@ -65,6 +65,8 @@ struct cfg_provider {
 	 * its OAuth2 tokens come from (resolved path), or NULL. */
 	char *project;
 	char *service_account_file;
+	/* azure-openai: the deployments path's api-version, or NULL. */
+	char *api_version;
 	char *file;
 	int line;
 	int key_line; /* line of the key setting, for diagnostics */
@@ -78,8 +80,9 @@ struct cfg_target {
 	double ttl_s;
 	enum policy policy;
 	int priority;
-	char *cache_key; /* OpenAI prompt_cache_key, or NULL */
-	char *model;     /* the model the URL names (bedrock, vertex), or NULL */
+	char *cache_key;  /* OpenAI prompt_cache_key, or NULL */
+	char *model;      /* the model the URL names (bedrock, vertex, gemini), or NULL */
+	char *deployment; /* azure-openai: the deployment the URL names, or NULL */
 	enum endpoint endpoint;
 	enum warm_mode warm_mode;
 	unsigned allow_edit;    /* ALLOW_EDIT_* */

@@ -18,8 +18,9 @@
 #include "url.h"
 #include "xalloc.h"
 
-static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible", "bedrock", "vertex",
-	                                  NULL };
+static const char *const kind_names[] = { "anthropic",         "openai", "openai-compatible",
+	                                  "bedrock",           "vertex", "azure-openai",
+	                                  "gemini",            NULL };
 
 const char *provider_kind_name(enum provider_kind k)
 {
@@ -90,7 +91,10 @@ static const char *kind_default_url(enum provider_kind k)
 	case PROVIDER_OPENAI_COMPAT:
 	case PROVIDER_BEDROCK: /* from the region: default_base_url() */
 	case PROVIDER_VERTEX: /* from the region: default_base_url() */
+	case PROVIDER_AZURE_OPENAI: /* the resource's own endpoint */
 		return NULL;
+	case PROVIDER_GEMINI:
+		return "https://generativelanguage.googleapis.com/v1beta";
 	}
 	return NULL;
 }
@@ -107,6 +111,10 @@ static const char *kind_default_env(enum provider_kind k)
 		return NULL;
 	case PROVIDER_BEDROCK: /* a Bedrock API key, sent as a bearer token */
 		return "AWS_BEARER_TOKEN_BEDROCK";
+	case PROVIDER_AZURE_OPENAI:
+		return "AZURE_OPENAI_API_KEY";
+	case PROVIDER_GEMINI:
+		return "GEMINI_API_KEY";
 	}
 	return NULL;
 }
@@ -171,10 +179,10 @@ static bool check_header_line(const struct loader *ld, config_setting_t *s, cons
 static void check_headers(const struct loader *ld, config_setting_t *g, struct cfg_provider *p,
                           const char *where)
 {
-	static const char *const reserved[] = { "x-api-key",      "authorization",
-		                                "content-type",   "anthropic-version",
-		                                "content-length", "host",
-		                                "expect" };
+	static const char *const reserved[] = {
+		"x-api-key", "authorization", "content-type", "anthropic-version", "content-length",
+		"host",      "expect",        "api-key",      "x-goog-api-key"
+	};
 	config_setting_t *s = config_setting_get_member(g, "headers");
 
 	for (size_t i = 0; p->headers && p->headers[i]; i++) {
@@ -321,7 +329,7 @@ static void default_key_env(const struct loader *ld, const config_setting_t *g, 
 static const struct key_def provider_keys[] = {
 	{ .name = "name", .type = K_STR, .off = P(name), .help = "a name" },
 	{ .name = "kind", .type = K_ENUM, .off = P(kind), .enums = kind_names, .dfn = default_kind,
-	  .help = "anthropic, openai, openai-compatible, bedrock or vertex" },
+	  .help = "anthropic, openai, openai-compatible, bedrock, vertex, azure-openai or gemini" },
 	{ .name = "project", .type = K_STR, .off = P(project),
 	  .help = "a Google Cloud project id (vertex)" },
 	{ .name = "region", .type = K_STR, .off = P(region), .dfn = default_region,
@@ -357,6 +365,8 @@ static const struct key_def provider_keys[] = {
 	  .help = "a PEM file of CA certificates" },
 	{ .name = "proxy", .type = K_STR, .off = P(proxy),
 	  .help = "a proxy URL such as \"http://proxy:3128\"" },
+	{ .name = "api_version", .type = K_STR, .off = P(api_version),
+	  .help = "an Azure OpenAI api-version such as \"2024-10-21\"" },
 	{ .name = "headers", .type = K_STRLIST, .off = P(headers),
 	  .help = "a list of \"Name: value\" lines such as [\"anthropic-beta: ...\"]" },
 	{ .name = NULL },
@@ -398,8 +408,8 @@ static int check_endpoint(const struct loader *ld, config_setting_t *g, struct c
 	if ((int)p->kind < 0) {
 		if (!config_setting_get_member(g, "kind"))
 			err_at(ld, g,
-			       "%s: \"kind\" is required (anthropic, openai, openai-compatible or "
-			       "bedrock or vertex)",
+			       "%s: \"kind\" is required (anthropic, openai, openai-compatible, "
+			       "bedrock, vertex, azure-openai or gemini)",
 			       where);
 		return -EINVAL;
 	}
@@ -593,6 +603,9 @@ static void load_provider(const struct loader *ld, config_setting_t *g, int i, s
 		return;
 	check_headers(ld, g, p, where);
 	check_kind_keys(ld, g, p, where);
+	if (p->api_version && p->kind != PROVIDER_AZURE_OPENAI)
+		err_at(ld, config_setting_get_member(g, "api_version"),
+		       "%s: \"api_version\" applies only to azure-openai providers", where);
 	if (p->api_key)
 		warn_at(ld, key_setting(g),
 		        "%s: the API key is written inline in the config; prefer api_key_file "

@@ -70,7 +70,10 @@ static const struct key_def target_keys[] = {
 	{ .name = "cache_key", .type = K_STR, .off = T(cache_key), .help = "a prompt_cache_key" },
 	{ .name = "model", .type = K_STR, .off = T(model),
 	  .help = "the model the request's URL names (its meaning depends on the provider's "
-	          "kind: a Bedrock model id, a Vertex AI model such as \"claude-sonnet-4-5@20250929\")" },
+	          "kind: a Bedrock model id, a Vertex AI model such as "
+	          "\"claude-sonnet-4-5@20250929\", a Gemini model such as \"gemini-2.5-flash\")" },
+	{ .name = "deployment", .type = K_STR, .off = T(deployment),
+	  .help = "an Azure OpenAI deployment name" },
 	{ .name = "endpoint", .type = K_ENUM, .off = T(endpoint), .enums = endpoint_names,
 	  .future = endpoint_future, .def.i = ENDPOINT_AUTO,
 	  .help = "auto, messages, chat, responses, invoke or converse" },
@@ -194,6 +197,7 @@ static void target_copy(struct cfg_target *dst, const struct cfg_target *t)
 	dst->request_file = xstrdup_or_null(t->request_file);
 	dst->cache_key = xstrdup_or_null(t->cache_key);
 	dst->model = xstrdup_or_null(t->model);
+	dst->deployment = xstrdup_or_null(t->deployment);
 	dst->schedule = strlist_dup(t->schedule);
 	dst->allow_edit_list = strlist_dup(t->allow_edit_list);
 	dst->file = xstrdup_or_null(t->file);
@@ -300,6 +304,7 @@ static void expand_versions(const struct loader *ld, config_setting_t *g, struct
 	free(proto.provider);
 	free(proto.cache_key);
 	free(proto.model);
+	free(proto.deployment);
 	config_strlist_free(proto.schedule);
 	free(proto.windows);
 	config_strlist_free(proto.allow_edit_list);
@@ -386,7 +391,8 @@ static bool endpoint_fits(enum provider_kind k, enum endpoint ep)
 		return k == PROVIDER_ANTHROPIC || k == PROVIDER_VERTEX;
 	case ENDPOINT_CHAT:
 	case ENDPOINT_RESPONSES:
-		return k == PROVIDER_OPENAI || k == PROVIDER_OPENAI_COMPAT;
+		return k == PROVIDER_OPENAI || k == PROVIDER_OPENAI_COMPAT ||
+		       k == PROVIDER_AZURE_OPENAI;
 	case ENDPOINT_INVOKE:
 	case ENDPOINT_CONVERSE:
 		return k == PROVIDER_BEDROCK;
@@ -414,7 +420,8 @@ static void check_cache_key(const struct loader *ld, config_setting_t *g,
                             const struct cfg_target *t, const struct cfg_provider *p,
                             const char *where)
 {
-	if (t->cache_key && (int)p->kind >= 0 && adapter_kind_breakpoints(p->kind))
+	if (t->cache_key && (int)p->kind >= 0 &&
+	    (adapter_kind_breakpoints(p->kind) || p->kind == PROVIDER_GEMINI))
 		err_at(ld, config_setting_get_member(g, "cache_key"),
 		       "%s: cache_key (OpenAI prompt_cache_key) does not apply to provider \"%s\" "
 		       "of kind %s",
@@ -431,6 +438,8 @@ static const char *url_model_example(enum provider_kind k)
 		       "an inference profile id or an ARN";
 	case PROVIDER_VERTEX:
 		return "a Vertex AI model such as \"claude-sonnet-4-5@20250929\"";
+	case PROVIDER_GEMINI:
+		return "a Gemini model such as \"gemini-2.5-flash\"";
 	default:
 		return NULL;
 	}
@@ -454,11 +463,15 @@ static void check_model(const struct loader *ld, config_setting_t *g, const stru
 			       where, p->name, provider_kind_name(p->kind));
 		return;
 	}
-	if (!t->model) {
+	/* Gemini: a cachedContents template names its model in the body (its
+	 * adapter says when one is missing). */
+	if (!t->model && p->kind != PROVIDER_GEMINI) {
 		err_at(ld, g, "%s: a target of %s provider \"%s\" needs model = \"...\" (%s)", where,
 		       provider_kind_name(p->kind), p->name, example);
 		return;
 	}
+	if (!t->model)
+		return;
 	for (const char *c = t->model; *c; c++)
 		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f) {
 			err_at(ld, s, "%s: model contains a space, control or non-ASCII character",
@@ -469,6 +482,24 @@ static void check_model(const struct loader *ld, config_setting_t *g, const stru
 		err_at(ld, s, "%s: model is empty", where);
 	else if (strlen(t->model) > 2048)
 		err_at(ld, s, "%s: model is longer than 2048 characters", where);
+}
+
+/* deployment names what an Azure OpenAI URL goes to; the deployments path
+ * needs the provider's api_version. */
+static void check_deployment(const struct loader *ld, config_setting_t *g,
+                             const struct cfg_target *t, const struct cfg_provider *p,
+                             const char *where)
+{
+	if ((int)p->kind < 0)
+		return;
+	if (t->deployment && p->kind != PROVIDER_AZURE_OPENAI)
+		err_at(ld, config_setting_get_member(g, "deployment"),
+		       "%s: \"deployment\" applies only to azure-openai providers", where);
+	else if (t->deployment && !p->api_version)
+		err_at(ld, config_setting_get_member(g, "deployment"),
+		       "%s: the deployments path needs api_version = \"...\" on provider \"%s\" "
+		       "(or leave out deployment for the v1 API)",
+		       where, p->name);
 }
 
 /* targets[i], the group g, into the next slot of c->targets (and, for a
@@ -504,6 +535,7 @@ static void load_target(const struct loader *ld, config_setting_t *g, int i, str
 	check_schedule(ld, g, t, where);
 	check_cache_key(ld, g, t, p, where);
 	check_model(ld, g, t, p, where);
+	check_deployment(ld, g, t, p, where);
 	if (config_setting_get_member(g, "versions"))
 		expand_versions(ld, g, c, where);
 }

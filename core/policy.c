@@ -52,10 +52,13 @@ static uint64_t survival(const struct gap_hist *h, int hour, double S[POLICY_BIN
 	return total;
 }
 
-bool policy_adaptive(const struct gap_hist *h, double last_traffic, int j, double ratio,
-                     double ttl_s, char *reason, size_t n)
+/* The rule, in units of what keeping the cache one more TTL costs: a cold
+ * cache costs penalty of them; keep names the unit and cold the penalty in
+ * the reason ("reads", "a cold request"). */
+static bool adaptive(const struct gap_hist *h, double last_traffic, int j, double penalty,
+                     const char *keep, const char *cold, double ttl_s, char *reason, size_t n)
 {
-	double S[POLICY_BINS + 1], penalty = ratio - 1, V, q, cont;
+	double S[POLICY_BINS + 1], V, q, cont;
 	char win[32], quiet[32];
 	const char *scope = "at this hour";
 	struct tm tm;
@@ -105,10 +108,26 @@ bool policy_adaptive(const struct gap_hist *h, double last_traffic, int j, doubl
 	snprintf(reason, n,
 	         "adaptive: P(traffic within %s | quiet %s) = %.2f %s (break-even %.2f); keeping "
 	         "warm "
-	         "costs %.2f reads against %.2f for a cold request: %s",
-	         win, quiet, 1 - q, scope, 1 / penalty, cont, penalty,
+	         "costs %.2f %s against %.2f for %s: %s",
+	         win, quiet, 1 - q, scope, 1 / penalty, cont, keep, penalty, cold,
 	         cont < penalty ? "warming" : "letting it go cold");
 	return cont < penalty;
+}
+
+bool policy_adaptive(const struct gap_hist *h, double last_traffic, int j, double ratio,
+                     double ttl_s, char *reason, size_t n)
+{
+	return adaptive(h, last_traffic, j, ratio - 1, "reads", "a cold request", ttl_s, reason, n);
+}
+
+bool policy_adaptive_storage(const struct gap_hist *h, double last_traffic, int j, double keep,
+                             double recreate, double ttl_s, char *reason, size_t n)
+{
+	/* No storage price: nothing to weigh, keep it like a cache that is cheap. */
+	double penalty = keep > 0 ? recreate / keep : POLICY_BINS;
+
+	return adaptive(h, last_traffic, j, penalty, "TTLs of storage", "re-creating it", ttl_s,
+	                reason, n);
 }
 
 /* ---- schedule windows ---- */

@@ -49,6 +49,13 @@ void policy_gap_observe(struct gap_hist *h, double start, double gap_s, double t
 bool policy_adaptive(const struct gap_hist *h, double last_traffic, int j, double ratio,
                      double ttl_s, char *reason, size_t n);
 
+/* adaptive for a cache billed by the hour while it exists (Gemini's
+ * explicit caches): keeping it one more TTL costs keep (its storage for a
+ * TTL), letting it go costs recreate when traffic returns (creating it
+ * again); the same rule, with keep as the unit (docs/economics.md). */
+bool policy_adaptive_storage(const struct gap_hist *h, double last_traffic, int j, double keep,
+                             double recreate, double ttl_s, char *reason, size_t n);
+
 struct tz;
 
 /* One weekly window; days is a bit mask (bit 0 = Sunday, as tm_wday). A

@@ -81,9 +81,9 @@ static void put(struct pricing *p, struct price *pr)
 
 int pricing_merge_setting(struct pricing *p, void *setting, const char *file, struct diags *d)
 {
-	static const char *const keys[] = { "model",          "input",      "cache_write",
+	static const char *const keys[] = { "model",      "input",  "cache_write",
 		                            "cache_write_1h", "cache_read", "output",
-		                            "kind",           "region",     NULL };
+		                            "storage",    "kind",   "region",      NULL };
 	config_setting_t *list = setting;
 	size_t errors = d->errors;
 	int n;
@@ -138,6 +138,7 @@ int pricing_merge_setting(struct pricing *p, void *setting, const char *file, st
 		                 d);
 		ok &= read_price(g, "cache_read", &pr.cache_read, NULL, file, d);
 		ok &= read_price(g, "output", &pr.output, NULL, file, d);
+		ok &= read_price(g, "storage", &pr.storage, &pr.has_storage, file, d);
 		if (!config_setting_get_member(g, "input") ||
 		    !config_setting_get_member(g, "cache_read")) {
 			diags_add(d, DIAG_ERROR, setting_file(g, file),
@@ -295,6 +296,19 @@ int64_t pricing_read(const struct price *pr, int64_t tokens)
 int64_t pricing_write(const struct price *pr, int64_t tokens, double ttl_s)
 {
 	return pricing_mul(tokens, ttl_s > 300 ? pr->cache_write_1h : pr->cache_write);
+}
+
+int64_t pricing_storage(const struct price *pr, int64_t tokens, double seconds)
+{
+	int64_t hourly = pricing_mul(tokens, pr->storage);
+	double v;
+
+	if (!(seconds > 0) || hourly <= 0)
+		return 0;
+	/* A double: exact up to 2^53 pico-dollars ($9,007), within a part in
+	 * 10^15 above, which is far below the prices' own precision. */
+	v = (double)hourly * (seconds / 3600.0);
+	return v >= (double)PRICING_MAX_PICO ? PRICING_MAX_PICO : (int64_t)llround(v);
 }
 
 int64_t pricing_saving(const struct price *pr, int64_t tokens, double ttl_s)

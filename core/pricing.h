@@ -29,6 +29,11 @@ struct price {
 	char *region;
 	int64_t input, cache_write, cache_write_1h, cache_read, output; /* pico-USD per token */
 	bool has_write_1h;
+	/* Keeping an explicit cache (Gemini's cachedContents), pico-USD per
+	 * token per hour (the table's USD per million tokens per hour); 0 when
+	 * the table has none. */
+	int64_t storage;
+	bool has_storage;
 };
 
 struct pricing {
@@ -69,6 +74,10 @@ int64_t pricing_cost(const struct price *pr, const struct warm_usage *u, double 
  * input (for savings and the simulator). Saturate like pricing_cost. */
 int64_t pricing_read(const struct price *pr, int64_t tokens);
 int64_t pricing_write(const struct price *pr, int64_t tokens, double ttl_s);
+/* What keeping tokens in an explicit cache for seconds costs (storage is
+ * billed by the hour, prorated). Saturates like pricing_cost; 0 for a
+ * non-positive count or time. */
+int64_t pricing_storage(const struct price *pr, int64_t tokens, double seconds);
 /* What reading tokens from the cache saved over writing them: never
  * negative (a table whose reads cost more than writes saves nothing). */
 int64_t pricing_saving(const struct price *pr, int64_t tokens, double ttl_s);

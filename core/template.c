@@ -25,7 +25,9 @@ static const struct adapter_target *adapter_target_of(const struct cfg_target *t
 		                        .cache_key = t->cache_key,
 		                        .model = t->model,
 		                        .region = p->region,
-		                        .project = p->project };
+		                        .project = p->project,
+		                        .deployment = t->deployment,
+		                        .api_version = p->api_version };
 	return ret;
 }
 
@@ -70,6 +72,7 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 	memcpy(tm->bp_hashes, b.bp_hashes, sizeof(tm->bp_hashes));
 	tm->nbp = b.nbp;
 	tm->min_cacheable = b.min_cacheable;
+	tm->managed = b.managed;
 	text_copy(tm->unwarmable, sizeof(tm->unwarmable), b.unwarmable);
 	text_copy(tm->notes, sizeof(tm->notes), b.notes);
 	if (asprintf(&tm->url, "%s%s", p->base_url, b.path) < 0)

@@ -31,6 +31,7 @@ struct tmpl {
 	int nbp;
 	char unwarmable[256]; /* non-empty: no minimal warm exists */
 	char notes[256];
+	bool managed; /* body and url create a cache warmd manages (adapter_ops.cache) */
 };
 
 /* Reads t->request_file and builds the warm for provider p. Returns 0, or a

@@ -14,6 +14,7 @@
 #include "jsonx.h"
 #include "lanes.h"
 #include "log.h"
+#include "managed_cache.h"
 #include "notify.h"
 #include "pricing.h"
 #include "share.h"
@@ -256,6 +257,7 @@ static void retire_target(struct daemon *d, struct target *t)
 {
 	t->removed = true;
 	abort_warm(d, t);
+	managed_cache_drop(&d->warm, t); /* a cache nobody keeps any more */
 	share_unlink(t);
 	target_unref(t);
 }
@@ -409,6 +411,8 @@ static struct target *update_target(struct apply *a, struct target *t, const str
 	sched_remove(a->d->set.sched, t);
 	/* "Fix it and reload": a reload is the operator's go-ahead. */
 	t->blocked = false;
+	if (!same_version && !same_provider)
+		managed_cache_drop(&a->d->warm, t); /* deleted with its own provider's key */
 	if (t->prov != p) {
 		provider_unref(t->prov);
 		t->prov = provider_ref(p);
@@ -420,6 +424,7 @@ static struct target *update_target(struct apply *a, struct target *t, const str
 		 * with another provider's key, it would send that key there. */
 		if (same_provider && (lane = lanes_keep_replaced(&a->d->set, t, t->tmpl)))
 			keep_lane(a, lane);
+		managed_cache_drop(&a->d->warm, t); /* the old version's, when no lane took it */
 	}
 	tmpl_unref(t->tmpl);
 	t->tmpl = tm;
@@ -760,6 +765,7 @@ void daemon_cancel_all(struct daemon *d)
 	sched_pause_all(d->set.sched, true);
 	for (size_t i = 0; i < d->set.ntargets; i++)
 		abort_warm(d, d->set.targets[i]);
+	managed_cache_cancel_all();
 }
 
 void daemon_fini(struct daemon *d)

@@ -20,8 +20,15 @@ void lanes_config_weight(struct target *t, const struct cfg_target *c, bool fres
 }
 
 /* l takes over t's cache state (the same version's entry). */
-static void take_cache(struct target *l, const struct target *t)
+static void take_cache(struct target *l, struct target *t)
 {
+	if (t->cache_name && !l->cache_name) {
+		/* A managed cache has one keeper: the name moves with the entry. */
+		l->cache_name = t->cache_name;
+		l->cache_expire = t->cache_expire;
+		t->cache_name = NULL;
+		t->cache_expire = 0;
+	}
 	l->last_refresh = t->last_refresh;
 	l->expires_at = t->expires_at;
 	l->prefix_tokens = t->prefix_tokens;

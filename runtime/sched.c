@@ -12,6 +12,7 @@
 #include "adapters.h"
 #include "duration.h"
 #include "log.h"
+#include "managed_cache.h"
 #include "policy.h"
 #include "pricing.h"
 #include "share.h"
@@ -284,6 +285,11 @@ static bool policy_allows(struct sched *s, struct target *t, double now, double 
 		int j = t->last_traffic > 0
 		                ? (int)lround((t->expires_at - t->last_traffic) / t->ttl_s)
 		                : POLICY_BINS;
+		double keep, recreate;
+		if (t->tmpl->managed && managed_cache_costs(t, &keep, &recreate))
+			return policy_adaptive_storage(t->gaps, t->last_traffic, j < 1 ? 1 : j,
+			                               keep, recreate, t->ttl_s, t->reason,
+			                               sizeof(t->reason));
 		return policy_adaptive(t->gaps, t->last_traffic, j < 1 ? 1 : j, write_read_ratio(t),
 		                       t->ttl_s, t->reason, sizeof(t->reason));
 	}
@@ -361,9 +367,16 @@ void sched_plan(struct sched *s, struct target *t)
 		next = t->retry_at;
 		reason(t, "retry %u in %s after: %s", t->fail_streak,
 		       duration_format(next - now, a, sizeof(a)), t->last_error);
+	} else if (t->policy == POLICY_ADAPTIVE && t->expires_at <= now && t->tmpl->managed &&
+	           t->last_traffic > t->expires_at) {
+		/* A managed cache is warmd's to create: requests only read it. */
+		next = now;
+		reason(t, "adaptive: traffic came back to the expired cache: re-creating it");
 	} else if (t->policy == POLICY_ADAPTIVE && t->expires_at <= now) {
 		/* Re-creating now would cost the same write the next request will pay. */
-		reason(t, "adaptive: cold; the next real request re-creates the cache");
+		reason(t, t->tmpl->managed
+		                  ? "adaptive: cold; the next real request makes warmd re-create it"
+		                  : "adaptive: cold; the next real request re-creates the cache");
 		return;
 	} else if (t->last_refresh <= 0) {
 		next = now;
@@ -454,7 +467,9 @@ void sched_touch(struct sched *s, struct target *t)
 	t->last_traffic = now;
 	t->last_touch = now;
 	target_touch_record(t, now);
-	if (now + t->ttl_s > t->expires_at) {
+	/* Reading a managed cache does not make it live longer: only warmd's
+	 * ttl updates do. */
+	if (!t->tmpl->managed && now + t->ttl_s > t->expires_at) {
 		t->last_refresh = now;
 		t->expires_at = now + t->ttl_s;
 		t->spread = rand_unit(t) * spread_max(t->ttl_s);

@@ -51,6 +51,8 @@ struct rec {
 	struct gap_snap *gaps; /* adaptive's learned gaps, or NULL */
 	bool named;            /* a blue/green version: its weights */
 	int weight, cfg_weight, prev_weight;
+	char *cache_name; /* a managed cache's name, or NULL */
+	double cache_expire;
 };
 
 /* A gap histogram, sparse: most of its 24 x 48 cells are empty. */
@@ -207,6 +209,8 @@ static struct snapshot *snapshot_take(struct state *s)
 		r->weight = t->weight;
 		r->cfg_weight = t->cfg_weight;
 		r->prev_weight = t->prev_weight;
+		r->cache_name = xstrdup_or_null(t->cache_name);
+		r->cache_expire = t->cache_expire;
 	}
 	return sn;
 }
@@ -218,6 +222,7 @@ static void snapshot_free(struct snapshot *sn)
 		tmpl_unref(sn->recs[i].tmpl);
 		free(sn->recs[i].hist);
 		free(sn->recs[i].versions);
+		free(sn->recs[i].cache_name);
 	}
 	free(sn->recs);
 	free(sn);
@@ -250,6 +255,11 @@ static json_object *rec_json(const struct rec *r)
 	jsonx_add_time(o, "last_traffic", r->last_traffic);
 	jsonx_add_bool(o, "refreshed_by_warm", r->refreshed_by_warm);
 	jsonx_add_str(o, "last_error", r->last_error[0] ? r->last_error : NULL);
+	if (r->cache_name) {
+		/* A restart renews this cache instead of creating another. */
+		jsonx_add_str(o, "cache_name", r->cache_name);
+		jsonx_add_time(o, "cache_expire", r->cache_expire);
+	}
 	/* Touch times as the first one and the gaps after it: compact. */
 	h = json_object_new_array_ext((int)r->nhist);
 	for (unsigned k = 0; k < r->nhist; k++)
@@ -727,6 +737,8 @@ static void restore_cache(struct target *t, json_object *e, double now, struct p
 	int64_t prefix = 0;
 	bool by_warm = false;
 	json_object *err = NULL;
+	const char *name = NULL;
+	double cache_expire = 0;
 
 	take_time(e, "last_refresh", now + STATE_CLOCK_SLACK_S, &refresh, &q);
 	/* A cache never lives longer than the target's TTL from now. */
@@ -738,6 +750,13 @@ static void restore_cache(struct target *t, json_object *e, double now, struct p
 		problem(&q, "last_error is not a string");
 		err = NULL;
 	}
+	if (jsonx_get(e, "cache_name") &&
+	    (!(name = jsonx_get_str(e, "cache_name")) || strlen(name) > 200 ||
+	     strpbrk(name, "?#%\\ \"") || !*name)) {
+		problem(&q, "cache_name is not a cache's name");
+		name = NULL;
+	}
+	take_time(e, "cache_expire", now + t->ttl_s + STATE_CLOCK_SLACK_S, &cache_expire, &q);
 	if (q.len) {
 		problem(p, "%s (what it knew of the cache is dropped: the next warm finds out)",
 		        q.text);
@@ -754,6 +773,11 @@ static void restore_cache(struct target *t, json_object *e, double now, struct p
 		text_copy(t->last_error, sizeof(t->last_error), json_object_get_string(err));
 		/* a file an older warmd wrote may hold what its scrubber missed */
 		cred_scrub(t->last_error);
+	}
+	if (name && t->tmpl->managed) {
+		free(t->cache_name);
+		t->cache_name = xstrdup(name);
+		t->cache_expire = cache_expire;
 	}
 }
 

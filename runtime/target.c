@@ -43,6 +43,9 @@ void target_unref(struct target *t)
 	free(t->group);
 	free(t->vname);
 	free(t->cache_key);
+	free(t->cache_name);
+	free(t->mc_url);
+	free(t->mc_body);
 	free(t->prev_fp);
 	free(t->name);
 	free(t);
@@ -183,6 +186,9 @@ json_object *target_status_json(const struct target *t, double now, bool paused_
 			jsonx_add_time(o, "retire_at", t->retire_at);
 	}
 	/* Without a price for the model, money is unknown: null, never a made-up zero. */
+	if (t->tmpl->managed) /* what applications name as cachedContent */
+		jsonx_add_str(o, "cache_name",
+		              t->leader && !t->cache_name ? t->leader->cache_name : t->cache_name);
 	if (t->price) {
 		jsonx_add_usd(o, "cost_usd", t->cost_pico);
 		jsonx_add_usd(o, "saved_usd", t->saved_pico);

@@ -119,6 +119,13 @@ struct target {
 	double sent_at;
 	struct tmpl *req_tmpl;
 	struct cred *req_cred;
+
+	/* A cache warmd manages (tmpl->managed): managed_cache.c owns these. */
+	char *cache_name;    /* the provider's name of this version's cache, or NULL */
+	double cache_expire; /* its expiry as the provider said it, 0 = unknown */
+	char *mc_url;        /* the request in flight: its URL and body */
+	char *mc_body;
+	bool mc_creating; /* the request in flight creates the cache */
 };
 
 #define TARGET_TOUCH_HISTORY 256

@@ -11,14 +11,14 @@
 
 #include "cred.h"
 #include "log.h"
+#include "managed_cache.h"
 #include "pricing.h"
 #include "ratelimit.h"
 
 static void warm_done_cb(struct http_req *req);
 
-int warm_fire(void *data, struct target *t)
+int warm_send(struct warm_env *env, struct target *t, http_done_cb done)
 {
-	struct warm_env *env = data;
 	struct http_req *req = &t->req;
 	struct errmsg e = { "" };
 	struct cred_lines lines;
@@ -27,11 +27,8 @@ int warm_fire(void *data, struct target *t)
 
 	t->req_tmpl = tmpl_ref(t->tmpl);
 	t->req_cred = cred_ref(t->prov->cred);
-	req->url = t->req_tmpl->url;
-	req->body = t->req_tmpl->body;
-	req->body_len = t->req_tmpl->body_len;
 	provider_request_limits(t->prov, req);
-	req->done = warm_done_cb;
+	req->done = done;
 	req->data = env;
 	/* The TTL runs from request start: record the send time before sending. */
 	t->sent_at = clock_now(env->clk);
@@ -58,12 +55,28 @@ int warm_fire(void *data, struct target *t)
 		return r;
 	}
 	target_ref(t);
+	return 0;
+}
+
+int warm_fire(void *data, struct target *t)
+{
+	struct warm_env *env = data;
+	int r;
+
+	if (t->tmpl->managed)
+		return managed_cache_fire(env, t); /* a cache warmd manages by name */
+	t->req.method = NULL;
+	t->req.url = t->tmpl->url;
+	t->req.body = t->tmpl->body;
+	t->req.body_len = t->tmpl->body_len;
+	if ((r = warm_send(env, t, warm_done_cb)) < 0)
+		return r;
 	log_debug("%s: warming version %s via %s (%s)", t->name, t->req_tmpl->short_version,
 	          t->prov->name, t->req_tmpl->notes);
 	return 0;
 }
 
-static void release(struct target *t)
+void warm_release(struct target *t)
 {
 	/* 10,000 idle targets should not each hold a response buffer. */
 	http_req_reset(&t->req);
@@ -79,7 +92,7 @@ void warm_cancel(struct target *t)
 	if (!t->req.easy)
 		return;
 	http_cancel(&t->req);
-	release(t);
+	warm_release(t);
 }
 
 /* Which failures are worth retrying (docs/scheduling.md, "Failures and retries"). */
@@ -144,6 +157,10 @@ void warm_verdict(const struct http_req *req, const struct adapter_ops *ops, dou
 		o->result = WARM_ERROR;
 		ops->parse_error(req->status, body, req->resp.len, e);
 		classify_status(req->status, req, &rl, now, o);
+		if (ops->auth_rejected && ops->auth_rejected(req->status, body, req->resp.len)) {
+			o->auth = true; /* a key the provider does not know, said otherwise */
+			o->retryable = false;
+		}
 	}
 }
 
@@ -181,9 +198,8 @@ static void record_error(struct target *t, const struct sched_outcome *o, const 
 }
 
 /* The verdict on t's counters, version record and last error, and in the log. */
-static void record_result(struct target *t, const struct sched_outcome *o,
-                          const struct warm_usage *u, const struct errmsg *e, double latency_s,
-                          bool first, double now)
+void warm_record(struct target *t, const struct sched_outcome *o, const struct warm_usage *u,
+                 const struct errmsg *e, double latency_s, bool first, double now)
 {
 	char prefix[96];
 
@@ -254,15 +270,15 @@ static void warm_done_cb(struct http_req *req)
 		struct sched_outcome stale = { .result = o.result, .stale = true, .latency_s = -1 };
 		log_debug("%s: discarding the answer of a warm of an older version", t->name);
 		sched_done(env->sched, t, &stale);
-		release(t);
+		warm_release(t);
 		return;
 	}
 	count_usage(t, req, &u);
-	record_result(t, &o, &u, &e, req->total_s, first, now);
+	warm_record(t, &o, &u, &e, req->total_s, first, now);
 	t->last_result = o.result;
 	t->has_result = true;
 	sched_done(env->sched, t, &o);
 	if (env->observe)
 		env->observe(env->observe_data, t);
-	release(t);
+	warm_release(t);
 }

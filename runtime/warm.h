@@ -19,8 +19,24 @@ struct warm_env {
 	void *observe_data;
 };
 
-/* sched_ops.fire: starts a warm of t (data is a struct warm_env). */
+/* sched_ops.fire: starts a warm of t (data is a struct warm_env). A
+ * template that creates a cache warmd manages goes to managed_cache_fire(). */
 int warm_fire(void *data, struct target *t);
+
+/* Sends t->req (its method, url and body already set) for a warm of t:
+ * takes the references a warm holds (template, credential, target),
+ * records t->sent_at and authorizes the request. Returns 0, and done()
+ * follows once, which must end with warm_release(t); or a negative errno
+ * (-EAGAIN: the credential cannot sign yet, t->prov->hold_until set), with
+ * t->last_error saying why and nothing held. */
+int warm_send(struct warm_env *env, struct target *t, http_done_cb done);
+/* Drops what warm_send() took, and the response buffers. */
+void warm_release(struct target *t);
+
+/* A verdict on t's counters, version record and last error, and in the
+ * log (first: the version had never been refreshed). */
+void warm_record(struct target *t, const struct sched_outcome *o, const struct warm_usage *u,
+                 const struct errmsg *e, double latency_s, bool first, double now);
 
 /* The verdict on a finished warm request (its answer already scrubbed of
  * keys): o's result, retryable, auth, spend_limit, hold_until and

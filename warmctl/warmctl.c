@@ -517,6 +517,13 @@ static void print_target_detail(struct out *o, json_object *t, double now)
 			out_str(o, "?");
 		out_str(o, "\n");
 	}
+	/* Only a cache warmd manages has one (Gemini cachedContents). */
+	if (json_object_is_type(t, json_type_object) && jsonx_get(t, "cache_name")) {
+		out_str(o, "cache_name:");
+		out_pad(o, keyw - strlen("cache_name") + 1);
+		out_value(o, jsonx_get(t, "cache_name"), KIND_TEXT, now, true);
+		out_str(o, "\n");
+	}
 }
 
 static void print_status_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
@@ -606,6 +613,10 @@ static void print_route_cb(struct out *o, json_object *data, const struct cmdlin
 	out_value(o, jsonx_get(data, "weight"), KIND_COUNT, now, false);
 	out_str(o, "  ");
 	out_value(o, jsonx_get(data, "state"), KIND_TEXT, now, false);
+	if (jsonx_get(data, "cache_name")) { /* the cachedContent to name */
+		out_str(o, "  cache ");
+		out_value(o, jsonx_get(data, "cache_name"), KIND_TEXT, now, false);
+	}
 	out_str(o, "\n");
 }
 

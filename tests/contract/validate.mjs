@@ -1,5 +1,6 @@
 // validate.mjs: every OpenAI request shape warmd emits must validate against
-// the official OpenAPI schema (docs/providers.md). For each case in
+// the official OpenAPI schema (docs/providers.md), for kind openai and for
+// kind azure-openai (the same API under Azure's paths). For each case in
 // tests/fixtures/contract/cases.json it validates the template (a realistic
 // application request: if that is invalid the fixture is broken), runs
 // warmbody to get the warm body warmd would send, checks it went to the
@@ -415,7 +416,9 @@ for (const c of cases) {
 
   const problems = [];
   const { path } = SCHEMAS[c.schema];
-  if (!url.endsWith(path)) problems.push(`sent to ${url}, but a ${c.schema} goes to ${path}`);
+  // Azure's deployments path carries ?api-version=...: the path is what counts.
+  if (!new URL(url).pathname.endsWith(path))
+    problems.push(`sent to ${url}, but a ${c.schema} goes to ${path}`);
   const tmpl = templates.get(`${c.file}\0${c.schema}`);
   problems.push(...illegalEdits(c.schema, tmpl, body), ...budgetProblems(c.schema, body));
   for (const [k, v] of Object.entries(c.expect || {})) {

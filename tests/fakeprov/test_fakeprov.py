@@ -1898,6 +1898,238 @@ class VertexDoorTest(unittest.TestCase):
         for bad in ({"token_ttl": 0}, {"nope": 1}, {"accounts": {"x@y": "not a key"}}):
             self.assertEqual(self.client.call("POST", "/_fake/vertex", bad)[0], 400, bad)
 
+Z_KEY = "test-azure-key"
+G_KEY = "test-gemini-key"
+G_TTL = 1.0
+GEMINI = "gemini-2.5-flash"
+
+
+def g_tokens(x):
+    return math.ceil(len(canonical(x).encode()) / 4)
+
+
+def g_text(n_tokens, fill="g"):
+    """A systemInstruction worth n_tokens as the header {"systemInstruction": ...} alone."""
+    pad = 4 * n_tokens - len(canonical({"systemInstruction": {"parts": [{"text": ""}]}}).encode())
+    return {"parts": [{"text": fill * pad}]}
+
+
+def g_user(text):
+    return {"role": "user", "parts": [{"text": text}]}
+
+
+class DoorTest(unittest.TestCase):
+    """The Azure OpenAI and Gemini doors (door_azure.py, door_gemini.py)."""
+
+    @classmethod
+    def setUpClass(cls):
+        proc, port, tmp = start_fakeprov(
+            "--openai-key", O_KEY, "--openai-ttl", str(O_TTL), "--azure-key", Z_KEY,
+            "--azure-deployment", "prod-4o=gpt-4o", "--gemini-key", G_KEY,
+            "--gemini-ttl", str(G_TTL))
+        cls.addClassCleanup(stop_fakeprov, proc, tmp)
+        cls.client = Client(port)
+
+    def setUp(self):
+        self.assertEqual(self.client.call("POST", "/_fake/reset")[0], 200)
+
+    def azure(self, path, body, key=Z_KEY):
+        headers = {"content-type": "application/json"}
+        if key is not None:
+            headers["api-key"] = key
+        return self.client.call("POST", path, body, headers)
+
+    def gemini(self, method, path, body=None, key=G_KEY):
+        headers = {"content-type": "application/json"}
+        if key is not None:
+            headers["x-goog-api-key"] = key
+        return self.client.call(method, "/v1beta" + path, body, headers)
+
+    # -------------------------------------------------------------- Azure
+
+    def test_azure_checks_key_version_and_deployment(self):
+        chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+        dep = "/openai/deployments/prod-4o/chat/completions"
+        denied = {"error": {"code": "401", "message": (
+            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+            "provide a valid key for an active subscription and use a correct regional API "
+            "endpoint for your resource.")}}
+        self.assertEqual(self.azure(dep + "?api-version=2024-10-21", chat, key="wrong")[:2],
+                         (401, denied))
+        self.assertEqual(self.azure(dep + "?api-version=2024-10-21", chat, key=None)[:2],
+                         (401, denied))
+        self.assertEqual(self.azure(dep, chat)[:2],
+                         (404, {"error": {"code": "404", "message": "Resource not found"}}))
+        self.assertEqual(self.azure(dep + "?api-version=2019-01-01", chat)[:2],
+                         (400, {"error": {"code": "BadRequest",
+                                          "message": "API version not supported"}}))
+        status, resp, _ = self.azure("/openai/deployments/nope/chat/completions"
+                                     "?api-version=2024-10-21", chat)
+        self.assertEqual((status, resp["error"]["code"]), (404, "DeploymentNotFound"))
+        status, resp, _ = self.azure(dep + "?api-version=2024-10-21", chat)
+        self.assertEqual((status, resp["model"]), (200, "gpt-4o"))
+        # the OpenAI key does not open the Azure door, nor the Azure key OpenAI's
+        self.assertEqual(self.azure(dep + "?api-version=2024-10-21", chat, key=O_KEY)[0], 401)
+        self.assertEqual(self.client.openai({"model": "gpt-4o", **chat}, key=Z_KEY)[0], 401)
+        state = self.client.state()
+        self.assertEqual(state["doors"]["azure"]["requests"], 7)
+        self.assertEqual(state["doors"]["azure"]["deployments"], {"prod-4o": "gpt-4o"})
+
+    def test_azure_deployment_and_v1_share_the_openai_cache(self):
+        messages = [{"role": "system", "content": "s" * 5000}, {"role": "user", "content": "q1"}]
+        prompt = openai_prompt_len(messages) // 4 + (openai_prompt_len(messages) % 4 > 0)
+        dep = "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
+        status, resp, _ = self.azure(dep, {"messages": messages, "max_tokens": 1})
+        self.assertEqual(status, 200, resp)
+        self.assertEqual(resp["usage"]["prompt_tokens"], prompt)
+        self.assertEqual(resp["usage"]["prompt_tokens_details"]["cached_tokens"], 0)
+        # the v1 path names the deployment in "model": the same cache entry
+        status, resp, _ = self.azure("/openai/v1/chat/completions",
+                                     {"model": "prod-4o", "messages": messages, "max_tokens": 1})
+        self.assertEqual(resp["usage"]["prompt_tokens_details"]["cached_tokens"], top_step(prompt))
+        # a new question after the same prefix reads the prefix's steps
+        other = messages[:1] + [{"role": "user", "content": "another question"}]
+        status, resp, _ = self.azure(dep, {"messages": other, "max_tokens": 1})
+        text = lambda msgs: "[" + ",".join(canonical(m) for m in msgs) + "]"
+        want = shared_step(text(messages), text(other))
+        self.assertGreaterEqual(want, 1024)
+        self.assertEqual(resp["usage"]["prompt_tokens_details"]["cached_tokens"], want)
+        status, resp, _ = self.azure("/openai/v1/responses",
+                                     {"model": "prod-4o", "input": messages,
+                                      "max_output_tokens": 16})
+        self.assertEqual(status, 200, resp)
+        self.assertEqual(resp["model"], "gpt-4o")
+        status, resp, _ = self.azure("/openai/v1/chat/completions",
+                                     {"model": "unknown", "messages": messages})
+        self.assertEqual((status, resp["error"]["code"]), (404, "DeploymentNotFound"))
+        self.assertEqual([e["api"] for e in self.client.state()["entries"]], ["openai"])
+
+    # -------------------------------------------------------------- Gemini
+
+    def test_gemini_checks_the_key_like_google(self):
+        body = {"contents": [g_user("hi")]}
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent", body, key=None)
+        self.assertEqual((status, resp["error"]["code"], resp["error"]["status"]),
+                         (403, 403, "PERMISSION_DENIED"))
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent", body,
+                                      key="wrong")
+        self.assertEqual((status, resp["error"]["status"]), (400, "INVALID_ARGUMENT"))
+        self.assertEqual(resp["error"]["details"][0]["reason"], "API_KEY_INVALID")
+        status, resp, _ = self.gemini("POST", "/models/gpt-4o:generateContent", body)
+        self.assertEqual((status, resp["error"]["status"]), (404, "NOT_FOUND"))
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent",
+                                      {"contents": []})
+        self.assertEqual((status, resp["error"]["status"]), (400, "INVALID_ARGUMENT"))
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent",
+                                      {**body, "generationConfig": {"maxOutputTokens": 0}})
+        self.assertEqual(status, 400)
+
+    def test_gemini_implicit_cache(self):
+        system = g_text(1500)
+        body = {"systemInstruction": system, "contents": [g_user("question one")],
+                "generationConfig": {"temperature": 0.5, "maxOutputTokens": 1}}
+        header = g_tokens({"systemInstruction": system})
+        self.assertEqual(header, 1500)
+        prompt = header + g_tokens(g_user("question one"))
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent", body)
+        self.assertEqual(status, 200, resp)
+        usage = resp["usageMetadata"]
+        self.assertEqual(usage["promptTokenCount"], prompt)
+        self.assertNotIn("cachedContentTokenCount", usage)          # Google leaves out a 0
+        self.assertEqual(usage["candidatesTokenCount"], 1)
+        # the next request: the same prefix (everything before the last turn), a new question
+        body["contents"] = [g_user("question two, longer")]
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent", body)
+        self.assertEqual(resp["usageMetadata"]["cachedContentTokenCount"], 1500)
+        # a longer conversation reads its deepest boundary, and writes the new ones
+        turns = [g_user("a" * 4000), {"role": "model", "parts": [{"text": "ok"}]}, g_user("q")]
+        body["contents"] = turns
+        self.gemini("POST", f"/models/{GEMINI}:generateContent", body)
+        body["contents"] = turns[:2] + [g_user("q2")]
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent", body)
+        want = 1500 + g_tokens(turns[0]) + g_tokens(turns[1])
+        self.assertEqual(resp["usageMetadata"]["cachedContentTokenCount"], want)
+        # a prefix below the minimum is not cached; an entry expires after --gemini-ttl
+        small = {"systemInstruction": g_text(200), "contents": [g_user("x")]}
+        self.gemini("POST", f"/models/{GEMINI}:generateContent", small)
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent", small)
+        self.assertNotIn("cachedContentTokenCount", resp["usageMetadata"])
+        time.sleep(G_TTL + 0.2)
+        body["contents"] = [g_user("question three")]
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent", body)
+        self.assertNotIn("cachedContentTokenCount", resp["usageMetadata"])
+        self.assertTrue(all(e["api"] == "gemini" for e in self.client.state()["entries"]))
+
+    def test_gemini_cached_contents_store(self):
+        system = g_text(1200)
+        create = {"model": f"models/{GEMINI}", "systemInstruction": system,
+                  "contents": [g_user("the manual")], "ttl": "2s", "displayName": "warmd"}
+        tokens = g_tokens({"systemInstruction": system, "contents": [g_user("the manual")]})
+        status, cache, _ = self.gemini("POST", "/cachedContents", create)
+        self.assertEqual(status, 200, cache)
+        self.assertRegex(cache["name"], r"^cachedContents/[A-Za-z0-9_-]+$")
+        self.assertEqual(cache["usageMetadata"], {"totalTokenCount": tokens})
+        self.assertEqual((cache["model"], cache["displayName"]), (f"models/{GEMINI}", "warmd"))
+        made = datetime.datetime.fromisoformat(cache["createTime"].replace("Z", "+00:00"))
+        ends = datetime.datetime.fromisoformat(cache["expireTime"].replace("Z", "+00:00"))
+        self.assertAlmostEqual((ends - made).total_seconds(), 2, places=3)
+        path = "/" + cache["name"]
+        # generateContent reads it
+        ask = {"cachedContent": cache["name"], "contents": [g_user("q?")]}
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent", ask)
+        self.assertEqual(resp["usageMetadata"]["cachedContentTokenCount"], tokens)
+        self.assertEqual(resp["usageMetadata"]["promptTokenCount"],
+                         tokens + g_tokens([g_user("q?")]))
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent",
+                                      {**ask, "systemInstruction": system})
+        self.assertEqual(status, 400)
+        status, resp, _ = self.gemini("POST", "/models/gemini-2.5-pro:generateContent", ask)
+        self.assertEqual(status, 400)
+        # the ttl is renewed by PATCH, only with updateMask=ttl
+        self.assertEqual(self.gemini("PATCH", path, {"ttl": "3s"})[0], 400)
+        self.assertEqual(self.gemini("PATCH", path + "?updateMask=ttl", {"ttl": "3"})[0], 400)
+        time.sleep(1.0)
+        status, patched, _ = self.gemini("PATCH", path + "?updateMask=ttl", {"ttl": "3s"})
+        self.assertEqual(status, 200, patched)
+        self.assertEqual(patched["createTime"], cache["createTime"])
+        self.assertGreater(patched["expireTime"], cache["expireTime"])
+        self.assertEqual(self.gemini("GET", path)[1]["expireTime"], patched["expireTime"])
+        time.sleep(1.5)                                   # past the first expiry, not the second
+        self.assertEqual(self.gemini("GET", path)[0], 200)
+        state = self.client.state()["doors"]["gemini"]
+        self.assertEqual((state["creates"], state["patches"], state["gets"]), (1, 1, 2))
+        self.assertEqual([c["name"] for c in state["caches"]], [cache["name"]])
+        # delete; then it is gone for every method
+        self.assertEqual(self.gemini("DELETE", path)[:2], (200, {}))
+        for method, suffix, body in (("GET", "", None), ("DELETE", "", None),
+                                     ("PATCH", "?updateMask=ttl", {"ttl": "3s"})):
+            status, resp, _ = self.gemini(method, path + suffix, body)
+            self.assertEqual((status, resp["error"]["status"]), (404, "NOT_FOUND"), method)
+        status, resp, _ = self.gemini("POST", f"/models/{GEMINI}:generateContent", ask)
+        self.assertEqual(status, 404)
+        self.assertEqual(self.client.state()["doors"]["gemini"]["deletes"], 1)
+
+    def test_gemini_cache_expires_and_refuses_small_or_bad(self):
+        status, cache, _ = self.gemini("POST", "/cachedContents",
+                                       {"model": f"models/{GEMINI}", "systemInstruction": g_text(1100),
+                                        "ttl": "0.5s"})
+        self.assertEqual(status, 200, cache)
+        time.sleep(0.7)
+        status, resp, _ = self.gemini("PATCH", "/" + cache["name"] + "?updateMask=ttl",
+                                      {"ttl": "60s"})
+        self.assertEqual(status, 404)
+        self.assertEqual(self.client.state()["doors"]["gemini"]["caches"], [])
+        for body, fragment in (
+                ({"model": f"models/{GEMINI}", "systemInstruction": g_text(100)}, "too small"),
+                ({"model": "models/gemini-2.5-pro", "systemInstruction": g_text(2000)},
+                 "min_total_token_count=4096"),
+                ({"model": GEMINI, "systemInstruction": g_text(1100)}, "model"),
+                ({"model": f"models/{GEMINI}", "systemInstruction": g_text(1100), "ttl": 60},
+                 "ttl")):
+            status, resp, _ = self.gemini("POST", "/cachedContents", body)
+            self.assertEqual(status, 400, body)
+            self.assertIn(fragment, resp["error"]["message"])
+        self.assertEqual(self.client.state()["doors"]["gemini"]["creates"], 1)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 /* fuzz_response: provider answers as the adapters read them: parse_ok on a
- * 2xx body (Anthropic usage; OpenAI chat and Responses usage; compatible
- * servers' usage and llama.cpp's `timings`; Bedrock's InvokeModel and
- * Converse usage, told apart by their fields) and parse_error on an error
- * body (Bedrock's {"message"} and "__type" too), for every provider kind.
+ * 2xx body (Anthropic usage; OpenAI chat and Responses usage, also from
+ * Azure; compatible servers' usage and llama.cpp's `timings`; Bedrock's
+ * InvokeModel and Converse usage, told apart by their fields; Gemini's
+ * usageMetadata) and parse_error on an error body (Bedrock's {"message"}
+ * and "__type" too), for every provider kind; auth_rejected where a kind
+ * has it; and the answers to a managed cache's create and renewal
+ * (Gemini's cachedContents), whose name goes into later URLs.
  *
  * Whoever answers on the provider's URL controls these bytes: the provider,
  * a gateway or proxy in between, or a misconfigured base_url. */
@@ -11,7 +14,8 @@
 
 static const enum provider_kind kinds[] = { PROVIDER_ANTHROPIC, PROVIDER_OPENAI,
 	                                    PROVIDER_OPENAI_COMPAT, PROVIDER_BEDROCK,
-	                                    PROVIDER_VERTEX };
+	                                    PROVIDER_VERTEX,        PROVIDER_AZURE_OPENAI,
+	                                    PROVIDER_GEMINI };
 static const long statuses[] = { 400, 401, 429, 529 };
 
 static void check_usage(const struct warm_usage *u)
@@ -23,6 +27,32 @@ static void check_usage(const struct warm_usage *u)
 		abort();
 	if (u->result == WARM_HIT && u->read == 0)
 		abort();
+}
+
+/* A name taken from an answer goes into a path: only a cache's name. */
+static void check_cache(const struct adapter_cache_ops *c, const char *body, size_t size)
+{
+	const char *method = NULL;
+	char *name = NULL, *path = NULL, *req = NULL;
+	struct warm_usage u;
+	struct errmsg e;
+	double expire;
+	int64_t tokens;
+
+	if (c->parse_created(body, size, &name, &expire, &u, &e) == 0) {
+		if (!name || strncmp(name, "cachedContents/", 15) != 0 ||
+		    strpbrk(name + 15, "/?#%.") || u.result != WARM_WRITE || u.write < 0)
+			abort();
+		if (c->touch_request(name, 300, &method, &path, &req, &e) < 0)
+			abort();
+		free(path);
+		free(req);
+		free(name);
+	}
+	if (c->parse_touched(body, size, &expire, &tokens, &u, &e) == 0 &&
+	    (tokens < 0 || u.result != WARM_HIT || u.read != 0))
+		abort();
+	(void)c->gone(404 - (long)(size % 2), body, size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -44,6 +74,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ops->parse_error(statuses[size % 4], body, size, &e);
 		if (!e.text[0] || !memchr(e.text, '\0', sizeof(e.text)))
 			abort();
+		if (ops->auth_rejected)
+			(void)ops->auth_rejected(statuses[size % 4], body, size);
+		if (ops->cache)
+			check_cache(ops->cache, body, size);
 	}
 	return 0;
 }

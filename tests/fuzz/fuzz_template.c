@@ -5,7 +5,8 @@
  *
  * Each input is built for every provider kind, with the target settings
  * that change what build does (allow_edit, endpoint, warm_mode, cache_key,
- * a Bedrock target's model and API: InvokeModel or Converse). */
+ * a Bedrock target's model and API: InvokeModel or Converse, and the other
+ * cloud kinds' model, project, region, deployment and api_version). */
 #include "fuzz.h"
 #include "jsonx.h"
 #include "template.h"
@@ -19,6 +20,7 @@ struct variant {
 	const char *cache_key;
 	const char *model; /* the target's (the cloud kinds) */
 	const char *project, *region; /* its provider's (vertex) */
+	const char *deployment, *api_version; /* azure-openai's */
 };
 
 #define BEDROCK_URL "https://bedrock-runtime.us-east-1.amazonaws.com"
@@ -28,25 +30,31 @@ struct variant {
 
 static const struct variant variants[] = {
 	{ PROVIDER_ANTHROPIC, "https://api.anthropic.com", ENDPOINT_AUTO, WARM_MODE_MINIMAL, 0,
-	  NULL, NULL, NULL, NULL },
+	  NULL, NULL, NULL, NULL, NULL, NULL },
 	{ PROVIDER_ANTHROPIC, "https://api.anthropic.com", ENDPOINT_MESSAGES, WARM_MODE_MINIMAL,
-	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL, NULL, NULL, NULL },
+	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL, NULL, NULL, NULL, NULL, NULL },
 	{ PROVIDER_OPENAI, "https://api.openai.com/v1", ENDPOINT_AUTO, WARM_MODE_MINIMAL, 0,
-	  "fuzz-key", NULL, NULL, NULL },
+	  "fuzz-key", NULL, NULL, NULL, NULL, NULL },
 	{ PROVIDER_OPENAI, "https://api.openai.com/v1", ENDPOINT_RESPONSES, WARM_MODE_PREWARM, 0,
-	  NULL, NULL, NULL, NULL },
+	  NULL, NULL, NULL, NULL, NULL, NULL },
 	{ PROVIDER_OPENAI_COMPAT, "http://127.0.0.1:8000/v1", ENDPOINT_CHAT, WARM_MODE_MINIMAL, 0,
-	  NULL, NULL, NULL, NULL },
+	  NULL, NULL, NULL, NULL, NULL, NULL },
 	{ PROVIDER_BEDROCK, BEDROCK_URL, ENDPOINT_AUTO, WARM_MODE_MINIMAL, 0, NULL,
-	  "anthropic.claude-sonnet-4-5-20250929-v1:0", NULL, NULL },
+	  "anthropic.claude-sonnet-4-5-20250929-v1:0", NULL, NULL, NULL, NULL },
 	{ PROVIDER_BEDROCK, BEDROCK_URL, ENDPOINT_INVOKE, WARM_MODE_MINIMAL,
-	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL, ARN, NULL, NULL },
+	  ALLOW_EDIT_THINKING | ALLOW_EDIT_TOOL_CHOICE, NULL, ARN, NULL, NULL, NULL, NULL },
 	{ PROVIDER_BEDROCK, BEDROCK_URL, ENDPOINT_CONVERSE, WARM_MODE_MINIMAL, ALLOW_EDIT_THINKING,
-	  NULL, "amazon.nova-pro-v1:0", NULL, NULL },
+	  NULL, "amazon.nova-pro-v1:0", NULL, NULL, NULL, NULL },
 	{ PROVIDER_VERTEX, "https://us-east5-aiplatform.googleapis.com", ENDPOINT_AUTO,
-	  WARM_MODE_MINIMAL, 0, NULL, "claude-sonnet-4-5@20250929", "example-project", "us-east5" },
+	  WARM_MODE_MINIMAL, 0, NULL, "claude-sonnet-4-5@20250929", "example-project", "us-east5", NULL, NULL },
 	{ PROVIDER_VERTEX, "https://aiplatform.googleapis.com", ENDPOINT_MESSAGES,
-	  WARM_MODE_MINIMAL, ALLOW_EDIT_THINKING, NULL, "a/b?c#d:e%@f", "example.com:p", "global" },
+	  WARM_MODE_MINIMAL, ALLOW_EDIT_THINKING, NULL, "a/b?c#d:e%@f", "example.com:p", "global", NULL, NULL },
+	{ PROVIDER_AZURE_OPENAI, "https://res.openai.azure.com", ENDPOINT_AUTO, WARM_MODE_MINIMAL,
+	  0, NULL, NULL, NULL, NULL, "gpt-4o-prod", "2024-10-21" },
+	{ PROVIDER_AZURE_OPENAI, "https://res.openai.azure.com", ENDPOINT_AUTO, WARM_MODE_MINIMAL,
+	  0, NULL, NULL, NULL, NULL, NULL, NULL },
+	{ PROVIDER_GEMINI, "https://generativelanguage.googleapis.com/v1beta", ENDPOINT_AUTO,
+	  WARM_MODE_MINIMAL, 0, NULL, "gemini-2.5-flash", NULL, NULL, NULL, NULL },
 };
 
 static void check_tmpl(const struct tmpl *tm, const char *base_url)
@@ -115,6 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		t.model = (char *)v->model;
 		p.project = (char *)v->project;
 		p.region = (char *)v->region;
+		t.deployment = (char *)v->deployment;
+		p.api_version = (char *)v->api_version;
 		t.request_file = "/fuzz/request.json";
 		t.ttl_s = 300;
 		e.text[0] = '\0';

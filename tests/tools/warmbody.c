@@ -3,10 +3,11 @@
  * provider's published schema. It goes through template_load(), the same
  * path the daemon takes at load and reload.
  *
- *   warmbody --kind anthropic|openai|openai-compatible|bedrock
+ *   warmbody --kind anthropic|openai|openai-compatible|bedrock|vertex|azure-openai|gemini
  *            [--endpoint auto|messages|chat|responses|invoke|converse]
- *            [--warm-mode minimal|prewarm] [--cache-key KEY] [--model MODEL]
- *            [--print-url] TEMPLATE.json
+ *            [--warm-mode minimal|prewarm] [--cache-key KEY] [--print-url]
+ *            [--model MODEL] [--project ID] [--region REGION]
+ *            [--deployment NAME] [--api-version VERSION] TEMPLATE.json
  *
  * Exit 0 with the body on stdout (preceded by the URL on its own line with
  * --print-url); exit 1 with the error or the reason the target is unwarmable
@@ -24,11 +25,12 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: warmbody --kind anthropic|openai|openai-compatible|bedrock\n"
-	        "                [--endpoint auto|messages|chat|responses|invoke|converse]\n"
-	        "                [--warm-mode minimal|prewarm] [--cache-key KEY] [--model MODEL]\n"
-	        "                [--print-url] TEMPLATE.json\n");
+	fprintf(f, "usage: warmbody --kind "
+	           "anthropic|openai|openai-compatible|bedrock|vertex|azure-openai|gemini\n"
+	           "                [--endpoint auto|messages|chat|responses|invoke|converse]\n"
+	           "                [--warm-mode minimal|prewarm] [--cache-key KEY] [--print-url]\n"
+	           "                [--model MODEL] [--project ID] [--region REGION]\n"
+	           "                [--deployment NAME] [--api-version VERSION] TEMPLATE.json\n");
 }
 
 /* Index of s in the NULL-terminated names, or -1. */
@@ -44,8 +46,9 @@ static int lookup(const char *s, const char *const *names)
 int main(int argc, char **argv)
 {
 	/* In enum order (config.h). */
-	static const char *const kinds[] = { "anthropic", "openai", "openai-compatible", "bedrock",
-		                             NULL };
+	static const char *const kinds[] = { "anthropic", "openai",       "openai-compatible",
+		                             "bedrock",   "vertex",       "azure-openai",
+		                             "gemini",    NULL };
 	static const char *const endpoints[] = { "auto",   "messages", "chat", "responses",
 		                                 "invoke", "converse", NULL };
 	static const char *const modes[] = { "minimal", "prewarm", NULL };
@@ -54,13 +57,18 @@ int main(int argc, char **argv)
 		{ "endpoint", required_argument, NULL, 'e' },
 		{ "warm-mode", required_argument, NULL, 'w' },
 		{ "cache-key", required_argument, NULL, 'c' },
-		{ "model", required_argument, NULL, 'm' },
 		{ "print-url", no_argument, NULL, 'u' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "project", required_argument, NULL, 'P' },
+		{ "region", required_argument, NULL, 'R' },
+		{ "deployment", required_argument, NULL, 'd' },
+		{ "api-version", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static char prov_name[] = "p", tgt_name[] = "t";
 	static char openai_url[] = "http://127.0.0.1:9/v1", anthropic_url[] = "http://127.0.0.1:9";
+	static char gemini_url[] = "http://127.0.0.1:9/v1beta";
 	struct cfg_provider p = { .name = prov_name };
 	struct cfg_target t = { .name = tgt_name, .provider = prov_name, .ttl_s = 300 };
 	struct tmpl *tm = NULL;
@@ -99,6 +107,18 @@ int main(int argc, char **argv)
 		case 'u':
 			print_url = true;
 			break;
+		case 'P':
+			p.project = optarg;
+			break;
+		case 'R':
+			p.region = optarg;
+			break;
+		case 'd':
+			t.deployment = optarg;
+			break;
+		case 'a':
+			p.api_version = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -112,8 +132,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	p.kind = (enum provider_kind)kind;
-	p.base_url = p.kind == PROVIDER_ANTHROPIC || p.kind == PROVIDER_BEDROCK ? anthropic_url
-	                                                                        : openai_url;
+	p.base_url = p.kind == PROVIDER_ANTHROPIC || p.kind == PROVIDER_BEDROCK ||
+	                             p.kind == PROVIDER_AZURE_OPENAI
+	                     ? anthropic_url
+	             : p.kind == PROVIDER_GEMINI ? gemini_url
+	                                         : openai_url;
 	t.provider_index = 0;
 	t.request_file = argv[optind];
 

@@ -700,6 +700,45 @@ START_TEST(test_fingerprint)
 }
 END_TEST
 
+/* Gemini bodies: the system instruction's parts and the turns before the
+ * last are the prefix; a date there is flagged, a new question is not a
+ * new fingerprint. */
+START_TEST(test_gemini)
+{
+	static const char *body =
+	        "{\"systemInstruction\":{\"parts\":[{\"text\":\"You help shoppers. Today is "
+	        "Monday, November 30, 2026.\"}]},\"tools\":[{\"functionDeclarations\":[{\"name\":"
+	        "\"lookup\"},{\"name\":\"order\"}]}],\"contents\":[{\"role\":\"user\","
+	        "\"parts\":[{\"text\":\"Where is my order?\"}]}]}";
+	char *other = strdup(body), *q = strstr(other, "Where is my order?");
+	struct audit_fp a, b, c;
+	struct audit_target t;
+	json_object *rep, *f;
+
+	ck_assert_int_eq(audit_fingerprint(body, strlen(body), PROVIDER_GEMINI, &a), 0);
+	memcpy(q, "What does it cost", 17);
+	ck_assert_int_eq(audit_fingerprint(other, strlen(other), PROVIDER_GEMINI, &b), 0);
+	ck_assert(memcmp(&a, &b, sizeof(a)) == 0);
+	memcpy(strstr(other, "shoppers"), "Shoppers", 8);
+	ck_assert_int_eq(audit_fingerprint(other, strlen(other), PROVIDER_GEMINI, &c), 0);
+	ck_assert_uint_eq(a.nfields, c.nfields);
+	for (unsigned i = 0; i < a.nfields; i++)
+		ck_assert_msg((a.field[i].hash != c.field[i].hash) ==
+		                      (strcmp(a.field[i].name, "systemInstruction") == 0),
+		              "field %s", a.field[i].name);
+	t = openai_target("gem", body);
+	t.kind = PROVIDER_GEMINI;
+	t.provider = "gemini";
+	t.model = "gemini-2.5-flash";
+	rep = run(&t, 1, NULL);
+	f = find(rep, "gem", "dynamic-content");
+	ck_assert_str_eq(severity(f), "critical");
+	assert_has(f, "description", "systemInstruction.parts[0].text");
+	json_object_put(rep);
+	free(other);
+}
+END_TEST
+
 START_TEST(test_image_detail)
 {
 	json_object *doc = load(IMAGES), *rep, *f;
@@ -1220,6 +1259,7 @@ int main(void)
 	tcase_add_test(tc, test_unsorted_tools);
 	tcase_add_test(tc, test_tool_order_across_versions);
 	tcase_add_test(tc, test_fingerprint);
+	tcase_add_test(tc, test_gemini);
 	tcase_add_test(tc, test_image_detail);
 	tcase_add_test(tc, test_cache_keys);
 	tcase_add_test(tc, test_key_rate);

@@ -658,7 +658,7 @@ START_TEST(test_unknown_enum)
 	     "};\n"
 	     "providers = (\n"
 	     "  { name = \"anthropic\"; },\n"
-	     "  { name = \"x\"; kind = \"gemini\"; }\n"
+	     "  { name = \"x\"; kind = \"mistral\"; }\n"
 	     ");\n"
 	     "targets = (\n"
 	     "  { name = \"a\"; provider = \"anthropic\"; request_file = \"req.json\";\n"
@@ -666,8 +666,9 @@ START_TEST(test_unknown_enum)
 	     "    endpoint = \"grpc\"; }\n"
 	     ");\n");
 	expect_error(line_of("verbose"), "log_level \"verbose\" is not one of error, warning");
-	expect_error(line_of("gemini"),
-	             "unknown kind \"gemini\" (use one of: anthropic, openai, openai-compatible");
+	expect_error(line_of("mistral"),
+	             "unknown kind \"mistral\" (use one of: anthropic, openai, openai-compatible, "
+	             "bedrock, vertex, azure-openai, gemini");
 	expect_error(line_of("sometimes"),
 	             "unknown policy \"sometimes\" (use one of: always, manual, schedule, "
 	             "adaptive)");
@@ -1184,6 +1185,75 @@ START_TEST(test_bedrock_errors)
 }
 END_TEST
 
+/* The cloud kinds' keys: where each applies, and what a kind needs. */
+START_TEST(test_azure_gemini_keys)
+{
+	load("providers = (\n"
+	     "  { name = \"az\"; kind = \"azure-openai\"; }\n"
+	     ");\n");
+	expect_error(2, "provider \"az\": \"base_url\" is required for kind azure-openai");
+
+	load("providers = (\n"
+	     "  { name = \"az\"; kind = \"azure-openai\";\n"
+	     "    base_url = \"https://res.openai.azure.com/\"; },\n"
+	     "  { name = \"az2\"; kind = \"azure-openai\";\n"
+	     "    base_url = \"https://res2.openai.azure.com\"; api_version = \"2024-10-21\"; },\n"
+	     "  { name = \"gemini\"; },\n"
+	     "  { name = \"openai\"; api_version = \"2024-10-21\"; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; provider = \"az\"; request_file = \"req.json\";\n"
+	     "    deployment = \"prod-4o\"; },\n"
+	     "  { name = \"b\"; provider = \"az2\"; request_file = \"req.json\";\n"
+	     "    deployment = \"prod-4o\"; },\n"
+	     "  { name = \"c\"; provider = \"az\"; request_file = \"req.json\"; },\n"
+	     "  { name = \"g\"; provider = \"gemini\"; request_file = \"req.json\";\n"
+	     "    model = \"gemini-2.5-flash\"; },\n"
+	     "  { name = \"h\"; provider = \"gemini\"; request_file = \"req.json\";\n"
+	     "    deployment = \"x\"; cache_key = \"k\"; },\n"
+	     "  { name = \"o\"; provider = \"openai\"; request_file = \"req.json\";\n"
+	     "    model = \"gpt-4o\"; }\n"
+	     ");\n");
+	expect_error(line_of("{ name = \"openai\"; api_version"),
+	             "provider \"openai\": \"api_version\" applies only to azure-openai providers");
+	expect_error(line_of("deployment = \"prod-4o\"; },"),
+	             "target \"a\": the deployments path needs api_version = \"...\" on provider "
+	             "\"az\"");
+	expect_error(line_of("deployment = \"x\""),
+	             "target \"h\": \"deployment\" applies only to azure-openai providers");
+	expect_error(line_of("deployment = \"x\""),
+	             "target \"h\": cache_key (OpenAI prompt_cache_key) does not apply to provider "
+	             "\"gemini\" of kind gemini");
+	expect_error(
+	        line_of("model = \"gpt-4o\""),
+	        "target \"o\": model does not apply to provider \"openai\" of kind openai");
+	ck_assert_uint_eq(X.d.errors, 5);
+
+	load("providers = (\n"
+	     "  { name = \"az\"; kind = \"azure-openai\";\n"
+	     "    base_url = \"https://res.openai.azure.com/\"; api_version = \"2024-10-21\"; },\n"
+	     "  { name = \"gemini\"; }\n"
+	     ");\n"
+	     "targets = (\n"
+	     "  { name = \"a\"; provider = \"az\"; request_file = \"req.json\";\n"
+	     "    deployment = \"prod-4o\"; },\n"
+	     "  { name = \"g\"; provider = \"gemini\"; request_file = \"req.json\";\n"
+	     "    model = \"gemini-2.5-flash\"; }\n"
+	     ");\n");
+	expect_ok();
+	ck_assert_int_eq(X.cfg->providers[0].kind, PROVIDER_AZURE_OPENAI);
+	ck_assert_str_eq(X.cfg->providers[0].base_url, "https://res.openai.azure.com");
+	ck_assert_str_eq(X.cfg->providers[0].api_key_env, "AZURE_OPENAI_API_KEY");
+	ck_assert_str_eq(X.cfg->providers[0].api_version, "2024-10-21");
+	ck_assert_int_eq(X.cfg->providers[1].kind, PROVIDER_GEMINI);
+	ck_assert_str_eq(X.cfg->providers[1].base_url,
+	                 "https://generativelanguage.googleapis.com/v1beta");
+	ck_assert_str_eq(X.cfg->providers[1].api_key_env, "GEMINI_API_KEY");
+	ck_assert_str_eq(X.cfg->targets[0].deployment, "prod-4o");
+	ck_assert_str_eq(X.cfg->targets[1].model, "gemini-2.5-flash");
+}
+END_TEST
+
 START_TEST(test_missing_config_file)
 {
 	char *path = in_dir("nope.conf");
@@ -1464,6 +1534,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_cache_key_and_endpoint);
 	tcase_add_test(tc, test_bedrock_errors);
 	tcase_add_test(tc, test_missing_config_file);
+	tcase_add_test(tc, test_azure_gemini_keys);
 	tcase_add_test(tc, test_many_errors_reported);
 	tcase_add_test(tc, test_include_reports_its_file);
 	tcase_add_test(tc, test_vertex_errors);

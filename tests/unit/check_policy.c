@@ -65,6 +65,34 @@ START_TEST(test_long_gaps_let_it_go)
 }
 END_TEST
 
+/* A cache billed by the hour: keeping it a TTL costs its storage for a
+ * TTL, letting it go costs re-creating it (docs/economics.md). */
+START_TEST(test_storage_against_recreating)
+{
+	struct gap_hist h;
+
+	memset(&h, 0, sizeof(h));
+	for (int i = 0; i < 200; i++)
+		policy_gap_observe(&h, MON_NOON, (1.2 + (i % 3)) * TTL, TTL);
+	/* Flash: $1.00 per MTok-hour, $0.30 to create; 5 minutes of storage is
+	 * $0.083: re-creating costs 3.6 TTLs of it, bridging 1-3 TTL gaps pays */
+	ck_assert(policy_adaptive_storage(&h, MON_NOON, 1, 1.00 * TTL / 3600, 0.30, TTL, why,
+	                                  sizeof(why)));
+	ck_assert_ptr_nonnull(
+	        strstr(why, "TTLs of storage against 3.60 for re-creating it: warming"));
+	/* a gap as long as any seen: nothing left to wait for */
+	ck_assert(!policy_adaptive_storage(&h, MON_NOON, 5, 1.00 * TTL / 3600, 0.30, TTL, why,
+	                                   sizeof(why)));
+	/* Pro kept an hour per TTL: $4.50 of storage against $1.25 to create:
+	 * never worth keeping, however likely traffic is */
+	ck_assert(!policy_adaptive_storage(&h, MON_NOON, 1, 4.50 * TTL / 300, 1.25, TTL, why,
+	                                   sizeof(why)));
+	ck_assert_ptr_nonnull(strstr(why, "letting it go cold"));
+	/* storage that costs nothing: keep it while traffic may come */
+	ck_assert(policy_adaptive_storage(&h, MON_NOON, 1, 0, 0.30, TTL, why, sizeof(why)));
+}
+END_TEST
+
 START_TEST(test_optimal_stopping_beats_myopia)
 {
 	struct gap_hist h;
@@ -466,6 +494,7 @@ int main(void)
 	tcase_add_test(tc, test_learning_is_conservative);
 	tcase_add_test(tc, test_short_gaps_keep_it_warm);
 	tcase_add_test(tc, test_long_gaps_let_it_go);
+	tcase_add_test(tc, test_storage_against_recreating);
 	tcase_add_test(tc, test_optimal_stopping_beats_myopia);
 	tcase_add_test(tc, test_hour_of_day_matters);
 	tcase_add_test(tc, test_window_parse);

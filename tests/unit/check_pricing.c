@@ -301,6 +301,57 @@ START_TEST(test_price_bound)
 }
 END_TEST
 
+/* Gemini's explicit caches: storage per million tokens per hour, prorated;
+ * a cloud's own entry (kind = "azure-openai") before the model's. */
+START_TEST(test_storage_and_kind_entries)
+{
+	struct diags d = { 0 };
+	struct pricing *p = NULL;
+	const struct price *pr;
+	int rc;
+
+	ck_assert_int_eq(pricing_load(TEST_SOURCE_DIR "/config/pricing.conf", &d, &p), 0);
+	pr = pricing_find_for(p, "gemini", NULL, "gemini-2.5-flash-001");
+	ck_assert_str_eq(pr->model, "gemini-2.5-flash");
+	ck_assert(pr->has_storage);
+	ck_assert_int_eq(pr->storage, 1000000);       /* $1 / MTok / hour */
+	ck_assert_int_eq(pr->cache_write, pr->input); /* creating bills input */
+	ck_assert_str_eq(pricing_find(p, "gemini-2.5-flash-lite")->model, "gemini-2.5-flash-lite");
+	/* 32,768 tokens kept 5 minutes: 32768 * $1e-6 / 12 */
+	ck_assert_int_eq(pricing_storage(pr, 32768, 300), 2730666667);
+	ck_assert_int_eq(pricing_storage(pr, 32768, 0), 0);
+	ck_assert_int_eq(pricing_storage(pr, -1, 300), 0);
+	{
+		struct price top = { .storage = (int64_t)BOUNDS_MAX_USD_PER_MTOK * 1000000 };
+		ck_assert_int_eq(pricing_storage(&top, BOUNDS_MAX_TOKENS, 365 * 86400.0),
+		                 PRICING_MAX_PICO); /* a year at the bounds saturates */
+	}
+	pr = pricing_find_for(p, "azure-openai", NULL, "gpt-4o-support");
+	ck_assert_str_eq(pr->model, "gpt-4o");
+	ck_assert_str_eq(pr->kind, "azure-openai");
+	ck_assert_ptr_null(pricing_find_for(p, "openai", NULL, "gpt-4o-2024")->kind);
+	ck_assert_ptr_null(pricing_find_for(p, NULL, NULL, "gpt-4o")->kind);
+	ck_assert_ptr_null(pricing_find_for(p, "azure-openai", NULL, "llama"));
+	ck_assert(!pricing_find(p, "gpt-4.1")->has_storage);
+	pricing_free(p);
+	diags_free(&d);
+	p = load_text("pricing = ( { model = \"gpt-4o\"; input = 2.5; cache_read = 1.25; "
+	              "storage = 0.5; } );\n",
+	              &d, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(pricing_find(p, "gpt-4o")->storage, 500000);
+	pricing_free(p);
+	diags_free(&d);
+	p = load_text(
+	        "pricing = ( { model = \"g\"; input = 1.0; cache_read = 0.1; storage = -1; } );\n",
+	        &d, &rc);
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_ptr_null(p);
+	diags_free(&d);
+}
+END_TEST
+
+
 int main(void)
 {
 	Suite *s = suite_create("pricing");
@@ -311,6 +362,7 @@ int main(void)
 	tcase_add_test(tc, test_shipped_table);
 	tcase_add_test(tc, test_scoped_entries);
 	tcase_add_test(tc, test_exact_money);
+	tcase_add_test(tc, test_storage_and_kind_entries);
 	tcase_add_test(tc, test_bad_tables);
 	tcase_add_test(tc, test_absurd_counts_saturate);
 	tcase_add_test(tc, test_checked_money);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters.h"
 #include "clock.h"
 #include "heap.h"
 #include "provider.h"
@@ -1546,6 +1547,50 @@ START_TEST(test_failures_widen_the_margin)
 }
 END_TEST
 
+/* A cache warmd manages (Gemini cachedContents): reading it does not make
+ * it live longer, so a touch leaves its expiry alone; with the adaptive
+ * policy, traffic that comes back to it expired makes warmd create it at
+ * once (the request does not), and no traffic keeps it cold. */
+START_TEST(test_managed_cache)
+{
+	struct fx *f = fx_new(1);
+	struct provider *p = fx_provider(f, "p", 8, 0);
+	struct target *t = fx_target(f, p, "manual", 300, POLICY_ADAPTIVE, 10);
+	struct target *plain = fx_target(f, p, "plain", 300, POLICY_ALWAYS, 10);
+
+	p->kind = PROVIDER_GEMINI;
+	p->ops = adapter_ops_for(PROVIDER_GEMINI);
+	t->tmpl->managed = true;
+	t->gaps = calloc(1, sizeof(*t->gaps));
+	ck_assert_ptr_nonnull(t->gaps);
+	sched_plan(f->s, t);
+	ck_assert_double_eq(t->next_warm_at, -1);
+	ck_assert_msg(strstr(t->reason, "makes warmd re-create it"), "reason: %s", t->reason);
+	/* traffic: the cache is created now */
+	sched_touch(f->s, t);
+	ck_assert_double_eq(t->expires_at, 0);
+	ck_assert_double_eq(t->next_warm_at, T0);
+	ck_assert_msg(strstr(t->reason, ": warming"), "reason: %s",
+	              t->reason); /* the policy's say */
+	ck_assert(clock_virtual_step(f->clk));
+	ck_assert_ptr_eq(f->fires[f->nfires - 1].t, t);
+	fx_done(f, t, WARM_WRITE, T0, 0.1);
+	ck_assert_double_eq(t->expires_at, T0 + 300);
+	/* a later touch is traffic, not a refresh; a plain target's is both */
+	ck_assert_int_eq(clock_virtual_advance(f->clk, T0 + 100), 0);
+	sched_touch(f->s, t);
+	ck_assert_double_eq(t->expires_at, T0 + 300);
+	ck_assert_double_eq(t->last_traffic, T0 + 100);
+	sched_touch(f->s, plain);
+	ck_assert_double_eq(plain->expires_at, T0 + 100 + 300);
+	/* the rule in storage units: 5 minutes of Flash storage against creating it */
+	ck_assert_msg(t->next_warm_at > T0 + 100 && t->next_warm_at < T0 + 300, "next %f",
+	              t->next_warm_at);
+	ck_assert_msg(strstr(t->reason, "adaptive: learning"), "reason: %s", t->reason);
+	fx_free(f);
+}
+END_TEST
+
 START_TEST(test_openai_prefix_rate)
 {
 	struct fx *f = fx_new(16);
@@ -1727,6 +1772,7 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_retry_lands_before_expiry);
 	tcase_add_test(tc, test_failures_widen_the_margin);
 	tcase_add_test(tc, test_openai_prefix_rate);
+	tcase_add_test(tc, test_managed_cache);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("share");
