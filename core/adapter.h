@@ -59,6 +59,10 @@ struct warm_build {
 	 * last is the version): what another target's prefix may extend. */
 	char bp_hashes[ADAPTER_MAX_BREAKPOINTS][65];
 	int nbp;
+	/* The version when build already hashed the final prefix (Anthropic's
+	 * last breakpoint is where its prefix ends); empty: template.c hashes
+	 * the prefix. */
+	char version[65];
 	char unwarmable[256]; /* non-empty: no minimal warm exists, and why */
 	char notes[256];      /* what the warm changed, for logs and status */
 };
@@ -112,6 +116,20 @@ void adapter_error_from_body(long status, const char *body, size_t len,
 
 /* Shared by adapters: the hex SHA-256 of data[0..len) into out[65]. */
 void adapter_hash(const char *data, size_t len, char out[65]);
+
+/* Shared by adapters: the hex SHA-256 of a buffer that only grows (the
+ * canonical prefix as a build appends to it), taken at any length without
+ * hashing the bytes before the previous take again: one pass over the
+ * prefix however many breakpoints it has. */
+struct adapter_prefix_hash {
+	void *ctx;  /* EVP_MD_CTX, NULL until the first take */
+	size_t fed; /* bytes of the buffer hashed so far */
+};
+/* The hash of prefix[0..len) now; the bytes before h->fed must not have
+ * changed since the last take. */
+void adapter_prefix_hash_take(struct adapter_prefix_hash *h, const struct buf *prefix,
+                              char out[65]);
+void adapter_prefix_hash_free(struct adapter_prefix_hash *h);
 
 /* Shared by adapters: reads an optional non-negative integer usage field.
  * Absent or null gives 0; another type, a negative value or one above

@@ -20,6 +20,8 @@
 #include "jsonx.h"
 
 #define ANTHROPIC_MAX_BREAKPOINTS 4
+/* Every breakpoint of a valid template has its hash (the last is the version). */
+_Static_assert(ANTHROPIC_MAX_BREAKPOINTS <= ADAPTER_MAX_BREAKPOINTS, "breakpoint hashes");
 
 enum section { SEC_NONE, SEC_TOOLS, SEC_SYSTEM, SEC_MESSAGES };
 
@@ -28,10 +30,11 @@ struct bp_scan {
 	bool automatic;
 	json_object *auto_cc;
 	bool seen_5m;
-	double ttl;                /* of the breakpoint just checked */
-	enum section last_section; /* where the last breakpoint sits */
-	double last_ttl;           /* and its TTL */
-	struct warm_build *b;      /* where breakpoint hashes go */
+	double ttl;                      /* of the breakpoint just checked */
+	enum section last_section;       /* where the last breakpoint sits */
+	double last_ttl;                 /* and its TTL */
+	struct warm_build *b;            /* where breakpoint hashes go */
+	struct adapter_prefix_hash hash; /* the prefix hashed so far */
 };
 
 /* Minimum cacheable prefix per model family (a shorter prefix is silently
@@ -120,8 +123,12 @@ static int scan_block(json_object *block, const char *kind, const char *where, s
 	if (!marks)
 		return 0;
 	s->explicit_n += marks;
-	for (int k = 0; k < marks && s->b->nbp < ADAPTER_MAX_BREAKPOINTS; k++)
-		adapter_hash(prefix->data, prefix->len, s->b->bp_hashes[s->b->nbp++]);
+	for (int k = 0; k < marks && s->b->nbp < ADAPTER_MAX_BREAKPOINTS; k++, s->b->nbp++) {
+		if (k == 0)
+			adapter_prefix_hash_take(&s->hash, prefix, s->b->bp_hashes[s->b->nbp]);
+		else /* more marks on one block: the same prefix */
+			memcpy(s->b->bp_hashes[s->b->nbp], s->b->bp_hashes[s->b->nbp - 1], 65);
+	}
 	s->last_section = sec;
 	s->last_ttl = s->ttl;
 	return 1; /* a breakpoint: the prefix may end here */
@@ -202,7 +209,7 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 			return r2;
 		s->automatic = true;
 		if (b->nbp < ADAPTER_MAX_BREAKPOINTS)
-			adapter_hash(b->prefix.data, b->prefix.len, b->bp_hashes[b->nbp++]);
+			adapter_prefix_hash_take(&s->hash, &b->prefix, b->bp_hashes[b->nbp++]);
 		s->last_section = SEC_MESSAGES; /* it marks the request's last block */
 		s->last_ttl = s->ttl;
 		keep = b->prefix.len;
@@ -218,6 +225,9 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 		                  "top-level cache_control for automatic caching)");
 	b->prefix.len = keep;
 	b->prefix.data[keep] = '\0';
+	/* The prefix ends at the last breakpoint, whose hash was just taken
+	 * (more than ADAPTER_MAX_BREAKPOINTS failed above): that is the version. */
+	memcpy(b->version, b->bp_hashes[b->nbp - 1], sizeof(b->version));
 	return 0;
 }
 
@@ -381,6 +391,7 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 		buf_printf(&b->prefix, "K:%.*s\n", (int)len, dump);
 	}
 	r = scan_template(t, b, &scan, e);
+	adapter_prefix_hash_free(&scan.hash);
 	if (r < 0)
 		return r;
 	b->prefix_tokens_est = (long)(b->prefix.len / 4);

@@ -51,7 +51,10 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	}
 	tm->refs = 1;
-	adapter_hash(b.prefix.data, b.prefix.len, tm->version);
+	if (b.version[0])
+		memcpy(tm->version, b.version, sizeof(tm->version));
+	else
+		adapter_hash(b.prefix.data, b.prefix.len, tm->version);
 	memcpy(tm->short_version, tm->version, 12);
 	tm->model = b.model;
 	b.model = NULL;
