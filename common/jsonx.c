@@ -270,16 +270,45 @@ const char *jsonx_dump(json_object *o, size_t *ret_len)
 	        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, ret_len);
 }
 
+/* json-c saturates out-of-range integers to INT64_MIN / UINT64_MAX, so those
+ * two exact values are indistinguishable and refused. */
+static bool clamped(json_object *o)
+{
+	return json_object_get_int64(o) == INT64_MIN || json_object_get_uint64(o) == UINT64_MAX;
+}
+
+/* Whether o holds a clamped integer anywhere: the walk without the path,
+ * which costs a snprintf per node and is only needed to name one. */
+static bool has_clamped(json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_int:
+		return clamped(o);
+	case json_type_object: {
+		json_object_object_foreach(o, k, v) {
+			(void)k;
+			if (has_clamped(v))
+				return true;
+		}
+		return false;
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (has_clamped(json_object_array_get_idx(o, i)))
+				return true;
+		return false;
+	default:
+		return false;
+	}
+}
+
 static int check_ranges(json_object *o, char *path, size_t cap, size_t plen, struct errmsg *e)
 {
 	int r;
 
 	switch (json_object_get_type(o)) {
 	case json_type_int:
-		/* json-c saturates out-of-range integers to INT64_MIN / UINT64_MAX,
-		 * so those two exact values are indistinguishable and refused. */
-		if (json_object_get_int64(o) == INT64_MIN ||
-		    json_object_get_uint64(o) == UINT64_MAX)
+		if (clamped(o))
 			return errmsg_set(
 			        e, -ERANGE,
 			        "%s: integer does not fit in 64 bits (write it as a string "
@@ -320,6 +349,8 @@ int jsonx_check_ranges(json_object *o, struct errmsg *e)
 {
 	char path[256] = "$";
 
+	if (!has_clamped(o))
+		return 0;
 	return check_ranges(o, path, sizeof(path), 1, e);
 }
 
