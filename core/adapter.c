@@ -99,6 +99,16 @@ void adapter_error_from_body(long status, const char *body, size_t len,
 	adapter_error_text(status, NULL, NULL, body, len, e);
 }
 
+void adapter_set_body(struct warm_build *b, json_object *t)
+{
+	struct buf body = BUF_INIT;
+
+	jsonx_append(&body, t);
+	b->body_len = body.len;
+	/* Kept for the target's life: no room to spare (10,000 of them). */
+	b->body = xrealloc(buf_steal(&body), b->body_len + 1);
+}
+
 /* sprintf("%02x") 32 times cost more than a breakpoint's share of the hash. */
 static void hex_digest(const unsigned char md[32], char out[65])
 {

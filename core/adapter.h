@@ -114,6 +114,9 @@ void adapter_error_text(long status, const char *type, const char *message, cons
 void adapter_error_from_body(long status, const char *body, size_t len,
                              const char *const *type_keys, struct errmsg *e);
 
+/* Shared by adapters: b->body and b->body_len become t's compact JSON. */
+void adapter_set_body(struct warm_build *b, json_object *t);
+
 /* Shared by adapters: the hex SHA-256 of data[0..len) into out[65]. */
 void adapter_hash(const char *data, size_t len, char out[65]);
 

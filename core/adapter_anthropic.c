@@ -94,12 +94,10 @@ static int scan_block(json_object *block, const char *kind, const char *where, s
 	enum section sec = kind[0] == 'T' ? SEC_TOOLS : kind[0] == 'S' ? SEC_SYSTEM : SEC_MESSAGES;
 	json_object *cc = jsonx_get(block, "cache_control"), *inner = jsonx_get(block, "content");
 	const char *type = jsonx_get_str(block, "type");
-	size_t len;
-	const char *dump = jsonx_dump(block, &len);
 	int marks = 0, r;
 
 	buf_puts(prefix, kind);
-	buf_append(prefix, dump, len);
+	jsonx_append(prefix, block);
 	buf_puts(prefix, "\n");
 	if (type && strcmp(type, "tool_result") == 0 &&
 	    json_object_is_type(inner, json_type_array)) {
@@ -358,8 +356,6 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 	struct bp_scan scan = { .b = b };
 	const char *model, *role, *why;
 	bool ends_with_user;
-	size_t len;
-	const char *dump;
 	int r, mt;
 
 	if (!json_object_is_type(t, json_type_object))
@@ -383,12 +379,14 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 	buf_printf(&b->prefix, "M:%s\n", model);
 	/* Changing these invalidates the messages-level cache: part of the version. */
 	if (jsonx_get(t, "tool_choice")) {
-		dump = jsonx_dump(jsonx_get(t, "tool_choice"), &len);
-		buf_printf(&b->prefix, "C:%.*s\n", (int)len, dump);
+		buf_puts(&b->prefix, "C:");
+		jsonx_append(&b->prefix, jsonx_get(t, "tool_choice"));
+		buf_puts(&b->prefix, "\n");
 	}
 	if (jsonx_get(t, "thinking")) {
-		dump = jsonx_dump(jsonx_get(t, "thinking"), &len);
-		buf_printf(&b->prefix, "K:%.*s\n", (int)len, dump);
+		buf_puts(&b->prefix, "K:");
+		jsonx_append(&b->prefix, jsonx_get(t, "thinking"));
+		buf_puts(&b->prefix, "\n");
 	}
 	r = scan_template(t, b, &scan, e);
 	adapter_prefix_hash_free(&scan.hash);
@@ -430,12 +428,7 @@ static int anthropic_build(json_object *t, const struct adapter_target *ct, stru
 		append_user_turn(msgs);
 		note(b, "appended a user turn");
 	}
-	dump = jsonx_dump(t, &len);
-	b->body = malloc(len + 1);
-	if (!b->body)
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	memcpy(b->body, dump, len + 1);
-	b->body_len = len;
+	adapter_set_body(b, t);
 	return 0;
 }
 

@@ -142,8 +142,7 @@ static int common_fields(json_object *t, const struct adapter_target *ct, struct
 	static const char *const shaping[] = { "instructions", "tools", "response_format", "text",
 		                               NULL };
 	json_object *stream = jsonx_get(t, "stream"), *v;
-	const char *model = jsonx_get_str(t, "model"), *key, *dump;
-	size_t len;
+	const char *model = jsonx_get_str(t, "model"), *key;
 
 	if (!model || !*model)
 		return errmsg_set(e, -EINVAL, "\"model\" must be a non-empty string");
@@ -166,8 +165,9 @@ static int common_fields(json_object *t, const struct adapter_target *ct, struct
 		buf_printf(&b->prefix, "K:%s\n", key);
 	for (const char *const *f = shaping; *f; f++) {
 		if ((v = jsonx_get(t, *f))) {
-			dump = jsonx_dump(v, &len);
-			buf_printf(&b->prefix, "%s:%.*s\n", *f, (int)len, dump);
+			buf_printf(&b->prefix, "%s:", *f);
+			jsonx_append(&b->prefix, v);
+			buf_puts(&b->prefix, "\n");
 		}
 	}
 	*ret_key = key;
@@ -196,17 +196,10 @@ static void minimal_common(json_object *t, const struct adapter_target *ct, cons
 	}
 }
 
-static int finish(json_object *t, struct warm_build *b, struct errmsg *e)
+static int finish(json_object *t, struct warm_build *b)
 {
-	size_t len;
-	const char *dump = jsonx_dump(t, &len);
-
 	b->prefix_tokens_est = (long)(b->prefix.len / 4);
-	b->body = malloc(len + 1);
-	if (!b->body)
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	memcpy(b->body, dump, len + 1);
-	b->body_len = len;
+	adapter_set_body(b, t);
 	return 0;
 }
 
@@ -214,8 +207,7 @@ static int chat_build(json_object *t, const struct adapter_target *ct, struct wa
                       struct errmsg *e)
 {
 	json_object *msgs = jsonx_get(t, "messages"), *last;
-	const char *role, *key, *dump;
-	size_t len;
+	const char *role, *key;
 	int r;
 
 	if (!msgs || !json_object_is_type(msgs, json_type_array) ||
@@ -232,8 +224,9 @@ static int chat_build(json_object *t, const struct adapter_target *ct, struct wa
 	b->path = "/chat/completions";
 	b->endpoint = ENDPOINT_CHAT;
 	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
-		dump = jsonx_dump(json_object_array_get_idx(msgs, i), &len);
-		buf_printf(&b->prefix, "m:%.*s\n", (int)len, dump);
+		buf_puts(&b->prefix, "m:");
+		jsonx_append(&b->prefix, json_object_array_get_idx(msgs, i));
+		buf_puts(&b->prefix, "\n");
 	}
 	/* One output token; keep whichever budget fields the template uses (a
 	 * self-hosted server may take both: each must be 1). */
@@ -261,7 +254,7 @@ static int chat_build(json_object *t, const struct adapter_target *ct, struct wa
 		chat_append_turn(msgs);
 		note(b, "appended a user turn");
 	}
-	return finish(t, b, e);
+	return finish(t, b);
 }
 
 static bool responses_ends_with_user(json_object *input)
@@ -281,8 +274,7 @@ static int responses_build(json_object *t, const struct adapter_target *ct, stru
                            struct errmsg *e)
 {
 	json_object *input = jsonx_get(t, "input"), *opts;
-	const char *key, *dump;
-	size_t len;
+	const char *key;
 	int r;
 
 	if (!input ||
@@ -294,12 +286,14 @@ static int responses_build(json_object *t, const struct adapter_target *ct, stru
 	b->path = "/responses";
 	b->endpoint = ENDPOINT_RESPONSES;
 	if (json_object_is_type(input, json_type_string)) {
-		dump = jsonx_dump(input, &len);
-		buf_printf(&b->prefix, "i:%.*s\n", (int)len, dump);
+		buf_puts(&b->prefix, "i:");
+		jsonx_append(&b->prefix, input);
+		buf_puts(&b->prefix, "\n");
 	} else {
 		for (size_t i = 0; i < json_object_array_length(input); i++) {
-			dump = jsonx_dump(json_object_array_get_idx(input, i), &len);
-			buf_printf(&b->prefix, "i:%.*s\n", (int)len, dump);
+			buf_puts(&b->prefix, "i:");
+			jsonx_append(&b->prefix, json_object_array_get_idx(input, i));
+			buf_puts(&b->prefix, "\n");
 		}
 	}
 	/* The API's smallest output budget; with prewarm the cache is filled
@@ -324,7 +318,7 @@ static int responses_build(json_object *t, const struct adapter_target *ct, stru
 			return 0; /* b->unwarmable says why; no body */
 		note(b, "appended a user turn");
 	}
-	return finish(t, b, e);
+	return finish(t, b);
 }
 
 static int openai_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,

@@ -568,6 +568,157 @@ START_TEST(test_getters)
 }
 END_TEST
 
+/* ---- jsonx_append: json-c's bytes, written without json-c ------------------------- */
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* Bytes that take every path of the escaper: each escape, the other control
+ * characters, '/', DEL, bytes above 0x7f, and long plain runs around them. */
+static size_t random_text(char *s, size_t cap)
+{
+	static const char special[] = "\"\\/\b\t\n\f\r\x01\x1f\x7f\x80\xff\x00 a";
+	size_t n = rnd() % 4 == 0 ? rnd() % cap : rnd() % 24;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = rnd() % 10;
+		s[i] = k < 6   ? (char)('a' + rnd() % 26)
+		       : k < 9 ? special[rnd() % (sizeof(special) - 1)]
+		               : (char)(rnd() & 0xff);
+	}
+	s[n] = '\0';
+	return n;
+}
+
+static json_object *random_scalar(void)
+{
+	static const int64_t ints[] = { 0,
+		                        1,
+		                        -1,
+		                        9,
+		                        10,
+		                        -10,
+		                        INT64_MAX,
+		                        INT64_MIN,
+		                        INT64_MAX - 1,
+		                        INT64_MIN + 1,
+		                        1234567890123 };
+	static const double doubles[] = { 0.0, -0.0, 0.1, 1.0, 1e300, -2.5e-7, 3.0, 1e21, 123.456 };
+	char text[300];
+	size_t n;
+
+	switch (rnd() % 9) {
+	case 0:
+		return NULL;
+	case 1:
+		return json_object_new_boolean(rnd() & 1);
+	case 2:
+		return json_object_new_int64(ints[rnd() % (sizeof(ints) / sizeof(ints[0]))]);
+	case 3:
+		return json_object_new_int64((int64_t)rnd());
+	case 4:
+		return json_object_new_uint64(rnd() % 2 ? UINT64_MAX
+		                                        : (uint64_t)INT64_MAX + rnd() % 9);
+	case 5:
+		return json_object_new_double(
+		        doubles[rnd() % (sizeof(doubles) / sizeof(doubles[0]))]);
+	case 6:
+		return json_object_new_double_s(1.5, rnd() % 2 ? "1.50" : "15e-1");
+	default:
+		n = random_text(text, sizeof(text) - 1);
+		return json_object_new_string_len(text, (int)n);
+	}
+}
+
+static json_object *random_tree(int depth)
+{
+	json_object *o;
+	char key[300];
+	size_t n;
+
+	if (depth <= 0 || rnd() % 3 == 0)
+		return random_scalar();
+	if (rnd() % 2) {
+		o = json_object_new_array();
+		for (n = rnd() % 5; n > 0; n--)
+			json_object_array_add(o, random_tree(depth - 1));
+		return o;
+	}
+	o = json_object_new_object();
+	for (n = rnd() % 5; n > 0; n--) {
+		random_text(key, 40); /* a NUL inside ends the key, as json-c keeps it */
+		json_object_object_add(o, key, random_tree(depth - 1));
+	}
+	return o;
+}
+
+/* What jsonx_append writes is what jsonx_dump (json-c) gives, appended to
+ * what the buffer held, on random trees built by hand and on the same trees
+ * parsed back from json-c's own text (doubles then keep their text). */
+START_TEST(test_append_matches_dump)
+{
+	struct buf b = { 0 };
+
+	for (int round = 0; round < 4000; round++) {
+		json_object *o = random_tree(1 + (int)(rnd() % 5)), *p = NULL;
+		size_t len;
+		const char *want = jsonx_dump(o, &len);
+
+		buf_reset(&b);
+		buf_puts(&b, "head:");
+		jsonx_append(&b, o);
+		ck_assert_uint_eq(b.len, len + 5);
+		ck_assert_msg(memcmp(b.data + 5, want, len) == 0, "round %d: %s\nwant %s", round,
+		              b.data + 5, want);
+		if (jsonx_parse(want, len, 0, &p, NULL) == 0) { /* not when it holds bad UTF-8 */
+			want = jsonx_dump(p, &len);
+			buf_reset(&b);
+			jsonx_append(&b, p);
+			ck_assert_uint_eq(b.len, len);
+			ck_assert_msg(memcmp(b.data, want, len) == 0, "round %d (parsed)", round);
+			json_object_put(p);
+		}
+		json_object_put(o);
+	}
+	buf_free(&b);
+}
+END_TEST
+
+/* Every byte value alone and at every position of an 8-byte word (the
+ * escaper reads 8 at a time). */
+START_TEST(test_append_every_byte)
+{
+	struct buf b = { 0 };
+	char text[20];
+
+	for (int c = 0; c < 256; c++) {
+		for (int at = 0; at < 17; at++) {
+			json_object *o;
+			size_t len;
+			const char *want;
+
+			memset(text, 'x', sizeof(text));
+			text[at] = (char)c;
+			o = json_object_new_string_len(text, 17);
+			want = jsonx_dump(o, &len);
+			buf_reset(&b);
+			jsonx_append(&b, o);
+			ck_assert_msg(b.len == len && memcmp(b.data, want, len) == 0,
+			              "byte 0x%02x at %d: %s, want %s", c, at, b.data, want);
+			json_object_put(o);
+		}
+	}
+	buf_free(&b);
+}
+END_TEST
+
 static Suite *jsonx_suite(void)
 {
 	Suite *s = suite_create("jsonx");
@@ -607,6 +758,11 @@ static Suite *jsonx_suite(void)
 	tcase_add_test(tc, test_add_time_huge);
 	tcase_add_test(tc, test_add_usd_extremes);
 	tcase_add_test(tc, test_getters);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("append");
+	tcase_add_test(tc, test_append_matches_dump);
+	tcase_add_test(tc, test_append_every_byte);
 	suite_add_tcase(s, tc);
 	return s;
 }
