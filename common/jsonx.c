@@ -213,7 +213,385 @@ static size_t trailing_at(const char *s, size_t len, size_t off)
 	return off;
 }
 
-int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, struct errmsg *e)
+/* ---- the fast path: well-formed documents without json-c's tokenizer ----
+ *
+ * json-c reads a document a byte at a time through a state machine, and the
+ * lexical pass above reads it once more: together most of loading a
+ * template. This parser reads a document once, a string 8 bytes at a time,
+ * and builds the same tree through the same json-c calls the tokenizer
+ * makes. It takes only what is plainly well-formed and declines the rest
+ * (-1): anything malformed, a document that is not an object or an array,
+ * nesting past the limit, integers of more than 18 digits (json-c clamps
+ * what does not fit 64 bits), doubles that overflow, \u escapes that
+ * decode to NUL or to half a surrogate pair. jsonx_parse() then asks
+ * json-c, which also names the error; check_jsonx compares the two paths
+ * on every fixture and on random documents. */
+
+struct fast {
+	const unsigned char *p, *end;
+	int depth, max_depth;
+	struct buf tmp; /* a string with escapes, decoded; a key; a number */
+};
+
+static void fast_ws(struct fast *f)
+{
+	while (f->p < f->end && (*f->p == ' ' || *f->p == '\n' || *f->p == '\t' || *f->p == '\r'))
+		f->p++;
+}
+
+/* Whether none of the 8 bytes in v ends a plain run of a string: no byte
+ * below 0x20, no '"', no '\\', nothing from 0x80 up (UTF-8 is checked a
+ * sequence at a time). */
+static bool plain_ascii8(uint64_t v)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+	uint64_t ctl = (v - ones * 0x20) & ~v, quote = (q - ones) & ~q, bslash = (b - ones) & ~b;
+
+	return ((ctl | quote | bslash | v) & high) == 0;
+}
+
+static int hex4(const unsigned char *p, unsigned *ret)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned c = p[i], d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return -1;
+		v = v << 4 | d;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* Appends the code point cp (not a surrogate, not 0) in UTF-8. */
+static void put_utf8(struct buf *b, unsigned cp)
+{
+	char u[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | cp >> 6);
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | cp >> 12);
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (char)(0xf0 | cp >> 18);
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	buf_append(b, u, n);
+}
+
+/* One escape after its backslash (at f->p), decoded into f->tmp. */
+static int fast_escape(struct fast *f)
+{
+	static const char plain[256] = { ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+		                         ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t' };
+	unsigned cp, lo;
+
+	if (f->p >= f->end)
+		return -1;
+	if (plain[*f->p]) {
+		buf_append(&f->tmp, &plain[*f->p], 1);
+		f->p++;
+		return 0;
+	}
+	if (*f->p != 'u' || f->end - f->p < 5 || hex4(f->p + 1, &cp) < 0)
+		return -1;
+	f->p += 5;
+	if (cp >= 0xdc00 && cp <= 0xdfff)
+		return -1;
+	if (cp >= 0xd800 && cp <= 0xdbff) {
+		if (f->end - f->p < 6 || f->p[0] != '\\' || f->p[1] != 'u' ||
+		    hex4(f->p + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+			return -1;
+		f->p += 6;
+		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+	}
+	if (cp == 0)
+		return -1;
+	put_utf8(&f->tmp, cp);
+	return 0;
+}
+
+/* A string (f->p just past its opening quote). *ret_s and *ret_len are the
+ * string's bytes: in the document when it has no escape, else in f->tmp;
+ * with copy (a key: json-c wants it NUL-terminated) always in f->tmp. */
+static int fast_string(struct fast *f, bool copy, const char **ret_s, size_t *ret_len)
+{
+	const unsigned char *run = f->p;
+	bool escaped = false;
+	uint64_t v;
+
+	buf_reset(&f->tmp);
+	for (;;) {
+		while (f->end - f->p >= 8 && (memcpy(&v, f->p, 8), plain_ascii8(v)))
+			f->p += 8;
+		if (f->p >= f->end)
+			return -1;
+		if (*f->p == '"')
+			break;
+		if (*f->p == '\\') {
+			buf_append(&f->tmp, run, (size_t)(f->p - run));
+			f->p++;
+			if (fast_escape(f) < 0)
+				return -1;
+			run = f->p;
+			escaped = true;
+		} else if (*f->p < 0x20) {
+			return -1;
+		} else if (*f->p < 0x80) {
+			f->p++;
+		} else {
+			size_t n = utf8_seq(f->p, (size_t)(f->end - f->p));
+			if (n == 0)
+				return -1;
+			f->p += n;
+		}
+	}
+	if (escaped || copy) {
+		buf_append(&f->tmp, run, (size_t)(f->p - run));
+		*ret_s = f->tmp.data;
+		*ret_len = f->tmp.len;
+	} else {
+		*ret_s = (const char *)run;
+		*ret_len = (size_t)(f->p - run);
+	}
+	f->p++; /* the closing quote */
+	return 0;
+}
+
+static int fast_number(struct fast *f, json_object **ret)
+{
+	const unsigned char *start = f->p;
+	bool is_double = false;
+	int digits = 0;
+	int64_t v = 0;
+	char text[64];
+	double d;
+
+	if (*f->p == '-')
+		f->p++;
+	if (f->p < f->end && *f->p == '0') {
+		f->p++;
+		digits = 1;
+	} else {
+		while (f->p < f->end && *f->p >= '0' && *f->p <= '9') {
+			v = v * 10 + (*f->p++ - '0');
+			if (++digits > 18)
+				return -1;
+		}
+		if (!digits)
+			return -1;
+	}
+	if (f->p < f->end && *f->p == '.') {
+		is_double = true;
+		if (++f->p >= f->end || !is_digit((char)*f->p))
+			return -1;
+		while (f->p < f->end && is_digit((char)*f->p))
+			f->p++;
+	}
+	if (f->p < f->end && (*f->p == 'e' || *f->p == 'E')) {
+		is_double = true;
+		if (++f->p < f->end && (*f->p == '+' || *f->p == '-'))
+			f->p++;
+		if (f->p >= f->end || !is_digit((char)*f->p))
+			return -1;
+		while (f->p < f->end && is_digit((char)*f->p))
+			f->p++;
+	}
+	if (!is_double) {
+		*ret = json_object_new_int64(*start == '-' ? -v : v);
+		return 0;
+	}
+	if ((size_t)(f->p - start) >= sizeof(text))
+		return -1;
+	memcpy(text, start, (size_t)(f->p - start));
+	text[f->p - start] = '\0';
+	errno = 0;
+	d = strtod(text, NULL);
+	if (errno || !isfinite(d))
+		return -1;
+	*ret = json_object_new_double_s(d, text);
+	return 0;
+}
+
+/* The literal word at f->p. */
+static int fast_literal(struct fast *f, const char *word)
+{
+	size_t n = strlen(word);
+
+	if ((size_t)(f->end - f->p) < n || memcmp(f->p, word, n) != 0)
+		return -1;
+	f->p += n;
+	return 0;
+}
+
+static int fast_value(struct fast *f, json_object **ret);
+
+static int fast_array(struct fast *f, json_object **ret)
+{
+	json_object *a = json_object_new_array(), *v;
+
+	f->p++;
+	fast_ws(f);
+	if (f->p < f->end && *f->p == ']') {
+		f->p++;
+		*ret = a;
+		return 0;
+	}
+	for (;;) {
+		if (fast_value(f, &v) < 0)
+			break;
+		json_object_array_add(a, v);
+		fast_ws(f);
+		if (f->p >= f->end)
+			break;
+		if (*f->p == ']') {
+			f->p++;
+			*ret = a;
+			return 0;
+		}
+		if (*f->p++ != ',')
+			break;
+		fast_ws(f);
+	}
+	json_object_put(a);
+	return -1;
+}
+
+static int fast_object(struct fast *f, json_object **ret)
+{
+	json_object *o = json_object_new_object(), *v;
+	const char *key;
+	size_t klen;
+	char *k;
+
+	f->p++;
+	fast_ws(f);
+	if (f->p < f->end && *f->p == '}') {
+		f->p++;
+		*ret = o;
+		return 0;
+	}
+	for (;;) {
+		if (f->p >= f->end || *f->p++ != '"' || fast_string(f, true, &key, &klen) < 0)
+			break;
+		if (memchr(key, '\0', klen)) /* json-c would cut the key short there */
+			break;
+		fast_ws(f);
+		if (f->p >= f->end || *f->p++ != ':')
+			break;
+		fast_ws(f);
+		/* The key must outlive the value's own strings in f->tmp. */
+		k = buf_steal(&f->tmp);
+		if (fast_value(f, &v) < 0) {
+			free(k);
+			break;
+		}
+		json_object_object_add(o, k, v);
+		free(k);
+		fast_ws(f);
+		if (f->p >= f->end)
+			break;
+		if (*f->p == '}') {
+			f->p++;
+			*ret = o;
+			return 0;
+		}
+		if (*f->p++ != ',')
+			break;
+		fast_ws(f);
+	}
+	json_object_put(o);
+	return -1;
+}
+
+static int fast_value(struct fast *f, json_object **ret)
+{
+	const char *s;
+	size_t len;
+	int r;
+
+	if (f->p >= f->end)
+		return -1;
+	switch (*f->p) {
+	case '{':
+	case '[':
+		if (++f->depth > f->max_depth)
+			return -1;
+		r = *f->p == '{' ? fast_object(f, ret) : fast_array(f, ret);
+		f->depth--;
+		return r;
+	case '"':
+		f->p++;
+		if (fast_string(f, false, &s, &len) < 0)
+			return -1;
+		*ret = json_object_new_string_len(s, (int)len);
+		return 0;
+	case 't':
+		if (fast_literal(f, "true") < 0)
+			return -1;
+		*ret = json_object_new_boolean(1);
+		return 0;
+	case 'f':
+		if (fast_literal(f, "false") < 0)
+			return -1;
+		*ret = json_object_new_boolean(0);
+		return 0;
+	case 'n':
+		if (fast_literal(f, "null") < 0)
+			return -1;
+		*ret = NULL;
+		return 0;
+	default:
+		return fast_number(f, ret);
+	}
+}
+
+int jsonx_parse_fast(const char *s, size_t len, int max_depth, json_object **ret)
+{
+	struct fast f = { .p = (const unsigned char *)s,
+		          .end = (const unsigned char *)s + len,
+		          .max_depth = max_depth > 0 ? max_depth : JSONX_MAX_DEPTH };
+	json_object *o = NULL;
+	int r = -1;
+
+	if (len > INT32_MAX)
+		return -1;
+	fast_ws(&f);
+	if (f.p < f.end && (*f.p == '{' || *f.p == '[') && fast_value(&f, &o) == 0) {
+		fast_ws(&f);
+		if (f.p == f.end)
+			r = 0;
+		else
+			json_object_put(o);
+	}
+	buf_free(&f.tmp);
+	if (r == 0)
+		*ret = o;
+	return r;
+}
+
+int jsonx_parse_json_c(const char *s, size_t len, int max_depth, json_object **ret,
+                       struct errmsg *e)
 {
 	int depth = max_depth > 0 ? max_depth : JSONX_MAX_DEPTH, r = 0;
 	enum json_tokener_error jerr;
@@ -254,6 +632,13 @@ int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, str
 	}
 	*ret = o;
 	return 0;
+}
+
+int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, struct errmsg *e)
+{
+	if (jsonx_parse_fast(s, len, max_depth, ret) == 0)
+		return 0;
+	return jsonx_parse_json_c(s, len, max_depth, ret, e);
 }
 
 /* ---- writing JSON straight into a buffer ----

@@ -23,6 +23,13 @@
  * reference on success and is untouched on failure. */
 int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, struct errmsg *e);
 
+/* jsonx_parse()'s two ways, for the tests that compare them: its fast path
+ * (0 and *ret, or -1 for a document it leaves to json-c, without a reason)
+ * and json-c's tokenizer behind the lexical checks, which gives the errors. */
+int jsonx_parse_fast(const char *s, size_t len, int max_depth, json_object **ret);
+int jsonx_parse_json_c(const char *s, size_t len, int max_depth, json_object **ret,
+                       struct errmsg *e);
+
 /* Compact serialisation: no spaces, '/' not escaped, UTF-8 kept as is.
  * The string belongs to o and lives until o changes or is freed. */
 const char *jsonx_dump(json_object *o, size_t *ret_len);

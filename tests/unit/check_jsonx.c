@@ -4,6 +4,7 @@
  * fields it must change, so these tests pin the exact bytes json-c re-emits
  * and the exact places where the strict parser says no. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "jsonx.h"
+#include "testutil.h"
 
 /* A pointer value the parser must leave alone when it fails. */
 static json_object *const UNTOUCHED = (json_object *)&UNTOUCHED;
@@ -719,6 +721,247 @@ START_TEST(test_append_every_byte)
 }
 END_TEST
 
+/* ---- the fast path against json-c's tokenizer ------------------------------------- */
+
+/* Same tree: types, values, key order, and each double's text. */
+static bool same_tree(json_object *a, json_object *b)
+{
+	struct json_object_iterator ia, ea, ib;
+
+	if (json_object_get_type(a) != json_object_get_type(b))
+		return false;
+	switch (json_object_get_type(a)) {
+	case json_type_null:
+		return true;
+	case json_type_boolean:
+		return json_object_get_boolean(a) == json_object_get_boolean(b);
+	case json_type_int:
+		return json_object_get_int64(a) == json_object_get_int64(b) &&
+		       json_object_get_uint64(a) == json_object_get_uint64(b);
+	case json_type_double:
+		return memcmp(&(double){ json_object_get_double(a) },
+		              &(double){ json_object_get_double(b) }, sizeof(double)) == 0 &&
+		       strcmp(jsonx_dump(a, NULL), jsonx_dump(b, NULL)) == 0;
+	case json_type_string:
+		return json_object_get_string_len(a) == json_object_get_string_len(b) &&
+		       memcmp(json_object_get_string(a), json_object_get_string(b),
+		              (size_t)json_object_get_string_len(a)) == 0;
+	case json_type_array:
+		if (json_object_array_length(a) != json_object_array_length(b))
+			return false;
+		for (size_t i = 0; i < json_object_array_length(a); i++)
+			if (!same_tree(json_object_array_get_idx(a, i),
+			               json_object_array_get_idx(b, i)))
+				return false;
+		return true;
+	case json_type_object:
+		if (json_object_object_length(a) != json_object_object_length(b))
+			return false;
+		ia = json_object_iter_begin(a);
+		ea = json_object_iter_end(a);
+		ib = json_object_iter_begin(b);
+		for (; !json_object_iter_equal(&ia, &ea);
+		     json_object_iter_next(&ia), json_object_iter_next(&ib))
+			if (strcmp(json_object_iter_peek_name(&ia),
+			           json_object_iter_peek_name(&ib)) != 0 ||
+			    !same_tree(json_object_iter_peek_value(&ia),
+			               json_object_iter_peek_value(&ib)))
+				return false;
+		return true;
+	}
+	return false;
+}
+
+/* jsonx_parse() gives what json-c's path gives (the same tree, or the same
+ * error), and whatever the fast path takes json-c takes, as the same tree.
+ * Returns whether the fast path took it. */
+static bool compare_paths(const char *s, size_t len, int max_depth)
+{
+	json_object *fast = NULL, *slow = NULL, *both = NULL;
+	struct errmsg es = { { 0 } }, eb = { { 0 } };
+	int rf = jsonx_parse_fast(s, len, max_depth, &fast);
+	int rs = jsonx_parse_json_c(s, len, max_depth, &slow, &es);
+	int rb = jsonx_parse(s, len, max_depth, &both, &eb);
+	bool ok = rb == rs && (rs < 0 ? strcmp(es.text, eb.text) == 0 : same_tree(both, slow)) &&
+	          (rf < 0 || (rs == 0 && same_tree(fast, slow)));
+
+	ck_assert_msg(ok, "fast %d, json-c %d (%s), jsonx_parse %d (%s) on %.*s", rf, rs, es.text,
+	              rb, eb.text, (int)(len < 300 ? len : 300), s);
+	json_object_put(fast);
+	json_object_put(slow);
+	json_object_put(both);
+	return rf == 0;
+}
+
+/* Random JSON text: spacing, escapes (\u in either case, pairs, lone
+ * halves, \u0000), numbers of every shape and size, literals, nesting. */
+static void random_json(struct buf *b, int depth)
+{
+	static const char *const numbers[] = {
+		"0",
+		"-0",
+		"7",
+		"-12",
+		"1.0",
+		"0.1",
+		"-0.5",
+		"1e5",
+		"1E+2",
+		"2.5e-3",
+		"10.50",
+		"123456789012345678",
+		"-123456789012345678",
+		"1234567890123456789",
+		"9223372036854775807",
+		"-9223372036854775808",
+		"18446744073709551615",
+		"1e400",
+		"1e-400",
+		"01",
+		"1.",
+		".5",
+		"-",
+		"1e",
+		"+1",
+		"0x1",
+	};
+	static const char *const pieces[] = {
+		"a",
+		"hello world",
+		"\\n",
+		"\\t",
+		"\\\"",
+		"\\\\",
+		"\\/",
+		"\\b\\f\\r",
+		"\\u00e9",
+		"\\u00E9",
+		"\\ud83d\\ude00",
+		"\\ud83d",
+		"\\ude00",
+		"\\u0000",
+		"\\u0041",
+		"\\x",
+		"\xc3\xa9",
+		"\xe6\x97\xa5",
+		"\xf0\x9f\x98\x80",
+		"\xc3",
+		"\xed\xa0\x80",
+		"\x7f",
+		"\x01",
+		"\\u12",
+		"\t",
+		"long text of a prompt that goes on for a while ",
+	};
+	static const char *const spaces[] = { "", "", " ", "\n  ", "\t", "\r\n" };
+	uint64_t k = rnd() % 10;
+
+	buf_puts(b, spaces[rnd() % 6]);
+	if (depth <= 0 || k < 4) {
+		switch (rnd() % 5) {
+		case 0:
+			buf_puts(b, numbers[rnd() % (sizeof(numbers) / sizeof(numbers[0]))]);
+			break;
+		case 1:
+			buf_puts(b, rnd() % 2 ? "true" : rnd() % 2 ? "false" : "null");
+			break;
+		default:
+			buf_puts(b, "\"");
+			for (uint64_t n = rnd() % 6; n > 0; n--)
+				buf_puts(b, pieces[rnd() % (sizeof(pieces) / sizeof(pieces[0]))]);
+			buf_puts(b, "\"");
+		}
+	} else if (k < 7) {
+		buf_puts(b, "[");
+		for (uint64_t n = rnd() % 4, i = 0; i < n; i++) {
+			if (i)
+				buf_puts(b, ",");
+			random_json(b, depth - 1);
+		}
+		buf_puts(b, "]");
+	} else {
+		buf_puts(b, "{");
+		for (uint64_t n = rnd() % 4, i = 0; i < n; i++) {
+			if (i)
+				buf_puts(b, ",");
+			buf_puts(b, rnd() % 8 ? "\"key" : "\"k\\u00e9");
+			buf_printf(b, "%d\"", (int)(rnd() % 3)); /* repeats, sometimes */
+			buf_puts(b, spaces[rnd() % 6]);
+			buf_puts(b, ":");
+			random_json(b, depth - 1);
+		}
+		buf_puts(b, "}");
+	}
+	buf_puts(b, spaces[rnd() % 6]);
+}
+
+START_TEST(test_fast_path_random)
+{
+	struct buf b = { 0 };
+	int taken = 0;
+
+	for (int round = 0; round < 20000; round++) {
+		buf_reset(&b);
+		random_json(&b, 1 + (int)(rnd() % 6));
+		if (rnd() % 5 == 0 && b.len) { /* broken: cut short, or a byte changed */
+			size_t at = rnd() % b.len;
+			if (rnd() % 2)
+				b.len = at;
+			else
+				b.data[at] = "x,]}\"\\:0\x80"[rnd() % 9];
+		}
+		taken += compare_paths(b.data ? b.data : "", b.len, 1 + (int)(rnd() % 8));
+	}
+	/* The fast path is used, not only declined. */
+	ck_assert_int_gt(taken, 2000);
+	buf_free(&b);
+}
+END_TEST
+
+/* Every fixture: the same either way; and an ordinary template takes the
+ * fast path. */
+START_TEST(test_fast_path_fixtures)
+{
+	static const char *const dirs[] = { "anthropic", "openai", "fidelity", "contract",
+		                            "template" };
+	char path[1024];
+	int taken = 0;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, dirs[i]);
+		d = opendir(path);
+		ck_assert_ptr_nonnull(d);
+		while ((de = readdir(d))) {
+			size_t len;
+			char *text;
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/%s", TEST_FIXTURES, dirs[i],
+			         de->d_name);
+			text = tu_read(path, &len);
+			ck_assert_ptr_nonnull(text);
+			taken += compare_paths(text, len, 0);
+			free(text);
+		}
+		closedir(d);
+	}
+	ck_assert_int_gt(taken, 50);
+	snprintf(path, sizeof(path), "%s/../../config/examples/support-bot.json", TEST_FIXTURES);
+	{
+		size_t len;
+		char *text = tu_read(path, &len);
+		json_object *o = NULL;
+		ck_assert_ptr_nonnull(text);
+		ck_assert_int_eq(jsonx_parse_fast(text, len, 0, &o), 0);
+		json_object_put(o);
+		free(text);
+	}
+}
+END_TEST
+
 static Suite *jsonx_suite(void)
 {
 	Suite *s = suite_create("jsonx");
@@ -763,6 +1006,11 @@ static Suite *jsonx_suite(void)
 	tc = tcase_create("append");
 	tcase_add_test(tc, test_append_matches_dump);
 	tcase_add_test(tc, test_append_every_byte);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fast");
+	tcase_add_test(tc, test_fast_path_random);
+	tcase_add_test(tc, test_fast_path_fixtures);
 	suite_add_tcase(s, tc);
 	return s;
 }
