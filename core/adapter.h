@@ -49,6 +49,7 @@ struct warm_build {
 	size_t body_len;
 	char *model;            /* malloc'd, or NULL */
 	struct buf prefix;      /* canonical cached prefix: what the version hashes */
+	size_t size_hint;       /* the template's size, about the body's (0: unknown) */
 	long prefix_tokens_est; /* rough estimate from the prefix size */
 	const char *path;       /* appended to base_url: "/v1/messages" */
 	enum endpoint endpoint;

@@ -38,6 +38,10 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 	if (r < 0)
 		return r;
 	r = jsonx_check_ranges(doc, e);
+	/* The prefix and the body are about the template's size: room for
+	 * them up front instead of growing each by doubling. */
+	b.size_hint = len;
+	buf_grow(&b.prefix, len + 256);
 	if (r == 0)
 		r = ops->build(doc, adapter_target_of(t, &at), &b, e);
 	json_object_put(doc);
