@@ -936,35 +936,40 @@ void jsonx_add_str(json_object *o, const char *key, const char *v)
 	add(o, key, v ? json_object_new_string(v) : NULL);
 }
 
-void jsonx_add_time(json_object *o, const char *key, double unix_s)
-{
-	char tmp[32];
+static const char *double_text(double v, char *tmp);
 
-	if (!(unix_s > 0)) {
-		add(o, key, NULL);
-		return;
-	}
+/* The text of a time: milliseconds, printed as written (no binary noise),
+ * in tmp[40]; NULL for null (not after 1970, or not finite). Integer
+ * formatting: %f costs more than the rest of a status line. */
+static const char *time_text(double unix_s, char *tmp)
+{
+	long long ms;
+	char *p = tmp + 40;
+
+	if (!(unix_s > 0))
+		return NULL;
 	/* Milliseconds past what a long long holds (year 285 million, only
 	 * from a corrupt source): the double as it is, or null for infinity. */
-	if (!(unix_s < 9e15)) {
-		add(o, key, jsonx_new_double(unix_s));
-		return;
-	}
-	/* Millisecond precision, printed as written (no binary noise). Integer
-	 * formatting: %f costs more than the rest of a status line. */
-	{
-		long long ms = llround(unix_s * 1000);
-		char *p = tmp + sizeof(tmp);
-		*--p = '\0';
-		for (int i = 0; i < 3; i++, ms /= 10)
-			*--p = (char)('0' + ms % 10);
-		*--p = '.';
-		do {
-			*--p = (char)('0' + ms % 10);
-			ms /= 10;
-		} while (ms > 0);
-		add(o, key, json_object_new_double_s(unix_s, p));
-	}
+	if (!(unix_s < 9e15))
+		return double_text(unix_s, tmp);
+	ms = llround(unix_s * 1000);
+	*--p = '\0';
+	for (int i = 0; i < 3; i++, ms /= 10)
+		*--p = (char)('0' + ms % 10);
+	*--p = '.';
+	do {
+		*--p = (char)('0' + ms % 10);
+		ms /= 10;
+	} while (ms > 0);
+	return p;
+}
+
+void jsonx_add_time(json_object *o, const char *key, double unix_s)
+{
+	char tmp[40];
+	const char *text = time_text(unix_s, tmp);
+
+	add(o, key, text ? json_object_new_double_s(unix_s, text) : NULL);
 }
 
 void jsonx_add_int(json_object *o, const char *key, int64_t v)
@@ -972,19 +977,40 @@ void jsonx_add_int(json_object *o, const char *key, int64_t v)
 	add(o, key, json_object_new_int64(v));
 }
 
+/* The shortest of %.15g / %.17g that reads back as the same double, in
+ * tmp[40]; NULL for NaN and infinities. */
+static const char *double_text(double v, char *tmp)
+{
+	if (!isfinite(v))
+		return NULL;
+	/* A whole number below 1e15 is its digits (what %.15g prints), without
+	 * the formatting and reading back. */
+	if (v == (double)(long long)v && fabs(v) < 1e15 && !signbit(v)) {
+		char *p = tmp + 40;
+		long long n = (long long)v;
+		*--p = '\0';
+		*--p = '0';
+		*--p = '.';
+		do {
+			*--p = (char)('0' + n % 10);
+			n /= 10;
+		} while (n > 0);
+		return p;
+	}
+	snprintf(tmp, 40, "%.15g", v);
+	if (strtod(tmp, NULL) != v)
+		snprintf(tmp, 40, "%.17g", v);
+	if (!strpbrk(tmp, ".eEn"))
+		strcat(tmp, ".0");
+	return tmp;
+}
+
 json_object *jsonx_new_double(double v)
 {
 	char tmp[40];
+	const char *text = double_text(v, tmp);
 
-	if (!isfinite(v))
-		return NULL;
-	/* The shortest of %.15g / %.17g that reads back as the same double. */
-	snprintf(tmp, sizeof(tmp), "%.15g", v);
-	if (strtod(tmp, NULL) != v)
-		snprintf(tmp, sizeof(tmp), "%.17g", v);
-	if (!strpbrk(tmp, ".eEn"))
-		strcat(tmp, ".0");
-	return json_object_new_double_s(v, tmp);
+	return text ? json_object_new_double_s(v, text) : NULL;
 }
 
 void jsonx_add_double(json_object *o, const char *key, double v)
@@ -997,21 +1023,106 @@ void jsonx_add_bool(json_object *o, const char *key, bool v)
 	add(o, key, json_object_new_boolean(v));
 }
 
-void jsonx_add_usd(json_object *o, const char *key, int64_t pico)
+/* An amount in dollars, rounded half away from zero to whole micro-dollars
+ * and printed from the integer: no binary noise in money. Divide first: any
+ * int64_t works. The text goes in tmp[48]; *ret_value is the double. */
+static const char *usd_text(int64_t pico, char *tmp, double *ret_value)
 {
-	/* Round half away from zero to whole micro-dollars, then print the
-	 * integer: no binary noise in money. Divide first: any int64_t works. */
 	int64_t micro = pico / 1000000, rest = pico % 1000000;
 	uint64_t a;
-	char tmp[48];
 
 	if (rest >= 500000)
 		micro++;
 	else if (rest <= -500000)
 		micro--;
 	a = micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
+	snprintf(tmp, 48, "%s%llu.%06llu", micro < 0 ? "-" : "", (unsigned long long)(a / 1000000),
+	         (unsigned long long)(a % 1000000));
+	*ret_value = (double)micro / 1e6;
+	return tmp;
+}
 
-	snprintf(tmp, sizeof(tmp), "%s%llu.%06llu", micro < 0 ? "-" : "",
-	         (unsigned long long)(a / 1000000), (unsigned long long)(a % 1000000));
-	add(o, key, json_object_new_double_s((double)micro / 1e6, tmp));
+void jsonx_add_usd(json_object *o, const char *key, int64_t pico)
+{
+	char tmp[48];
+	double v;
+	const char *text = usd_text(pico, tmp, &v);
+
+	add(o, key, json_object_new_double_s(v, text));
+}
+
+/* ---- objects written member by member ---- */
+
+void jsonx_obj_open(struct jsonx_obj *w, struct buf *out)
+{
+	w->out = out;
+	w->any = false;
+	put_char(out, '{');
+}
+
+void jsonx_obj_close(struct jsonx_obj *w)
+{
+	put_char(w->out, '}');
+}
+
+static void put_key(struct jsonx_obj *w, const char *key)
+{
+	if (w->any)
+		put_char(w->out, ',');
+	w->any = true;
+	put_escaped(w->out, key, strlen(key), ':');
+}
+
+static void put_text(struct buf *out, const char *text)
+{
+	if (text)
+		buf_append(out, text, strlen(text));
+	else
+		buf_append(out, "null", 4);
+}
+
+void jsonx_put_str(struct jsonx_obj *w, const char *key, const char *v)
+{
+	put_key(w, key);
+	if (v)
+		put_escaped(w->out, v, strlen(v), 0);
+	else
+		buf_append(w->out, "null", 4);
+}
+
+void jsonx_put_time(struct jsonx_obj *w, const char *key, double unix_s)
+{
+	char tmp[40];
+
+	put_key(w, key);
+	put_text(w->out, time_text(unix_s, tmp));
+}
+
+void jsonx_put_int(struct jsonx_obj *w, const char *key, int64_t v)
+{
+	put_key(w, key);
+	put_uint(w->out, v < 0, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+}
+
+void jsonx_put_double(struct jsonx_obj *w, const char *key, double v)
+{
+	char tmp[40];
+
+	put_key(w, key);
+	put_text(w->out, double_text(v, tmp));
+}
+
+void jsonx_put_bool(struct jsonx_obj *w, const char *key, bool v)
+{
+	put_key(w, key);
+	put_text(w->out, v ? "true" : "false");
+}
+
+void jsonx_put_usd(struct jsonx_obj *w, const char *key, int64_t pico)
+{
+	char tmp[48];
+	double v;
+
+	put_key(w, key);
+	put_text(w->out, usd_text(pico, tmp, &v));
 }

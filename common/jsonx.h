@@ -59,4 +59,21 @@ void jsonx_add_bool(json_object *o, const char *key, bool v);
 /* An amount of pico-USD as dollars, printed exactly to the micro-dollar ("0.012345"). */
 void jsonx_add_usd(json_object *o, const char *key, int64_t pico);
 
+/* An object written straight into a buffer, member by member: the bytes
+ * jsonx_append() gives for the object the jsonx_add_* helpers of the same
+ * names build (check_jsonx compares them), without a json-c object for
+ * each value. Keys are appended in the order given. */
+struct jsonx_obj {
+	struct buf *out;
+	bool any; /* a member was written: the next one needs a comma */
+};
+void jsonx_obj_open(struct jsonx_obj *w, struct buf *out);
+void jsonx_obj_close(struct jsonx_obj *w);
+void jsonx_put_str(struct jsonx_obj *w, const char *key, const char *v);
+void jsonx_put_time(struct jsonx_obj *w, const char *key, double unix_s);
+void jsonx_put_int(struct jsonx_obj *w, const char *key, int64_t v);
+void jsonx_put_double(struct jsonx_obj *w, const char *key, double v);
+void jsonx_put_bool(struct jsonx_obj *w, const char *key, bool v);
+void jsonx_put_usd(struct jsonx_obj *w, const char *key, int64_t pico);
+
 #endif

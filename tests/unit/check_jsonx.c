@@ -721,6 +721,122 @@ START_TEST(test_append_every_byte)
 }
 END_TEST
 
+/* ---- objects written member by member ---------------------------------------------- */
+
+static double random_double(void)
+{
+	static const double special[] = { 0.0,
+		                          -0.0,
+		                          1.0,
+		                          -1.0,
+		                          300.0,
+		                          0.5,
+		                          1e15,
+		                          1e15 - 1,
+		                          9e15,
+		                          9e15 - 1,
+		                          1e300,
+		                          -1e300,
+		                          1.8e9,
+		                          1.8e9 + 0.0005,
+		                          1.8e9 + 0.0015,
+		                          123.4565,
+		                          4503599627370496.5,
+		                          1e-300 };
+	uint64_t bits;
+	double d;
+
+	switch (rnd() % 4) {
+	case 0:
+		return special[rnd() % (sizeof(special) / sizeof(special[0]))];
+	case 1:
+		bits = rnd(); /* any double: NaN and infinities too */
+		memcpy(&d, &bits, sizeof(d));
+		return d;
+	case 2:
+		return (double)(int64_t)(rnd() % 2000000) - 1000000;
+	default:
+		return 1.7e9 + (double)(rnd() % 100000000) / 1000.0;
+	}
+}
+
+/* Each jsonx_put_* writes what jsonx_add_* of the same value puts in a tree
+ * that jsonx_append() then writes. */
+START_TEST(test_put_matches_add)
+{
+	struct buf got = { 0 }, want = { 0 };
+	char text[64];
+
+	for (int round = 0; round < 20000; round++) {
+		json_object *o = json_object_new_object();
+		struct jsonx_obj w;
+		int64_t i = (int64_t)rnd();
+		double d = random_double();
+
+		if (rnd() % 4 == 0)
+			i = rnd() % 2   ? INT64_MIN
+			    : rnd() % 2 ? INT64_MAX
+			                : (int64_t)(rnd() % 2000) - 1000;
+		random_text(text, sizeof(text) - 1);
+		buf_reset(&got);
+		buf_reset(&want);
+		jsonx_obj_open(&w, &got);
+		switch (rnd() % 7) {
+		case 0:
+			jsonx_add_str(o, "s", i % 5 ? text : NULL);
+			jsonx_put_str(&w, "s", i % 5 ? text : NULL);
+			break;
+		case 1:
+			jsonx_add_time(o, "t", d);
+			jsonx_put_time(&w, "t", d);
+			break;
+		case 2:
+			jsonx_add_int(o, "i", i);
+			jsonx_put_int(&w, "i", i);
+			break;
+		case 3:
+			jsonx_add_double(o, "d", d);
+			jsonx_put_double(&w, "d", d);
+			break;
+		case 4:
+			jsonx_add_bool(o, "b", i & 1);
+			jsonx_put_bool(&w, "b", i & 1);
+			break;
+		case 5:
+			jsonx_add_usd(o, "u", i);
+			jsonx_put_usd(&w, "u", i);
+			break;
+		default: /* several members: the commas */
+			jsonx_add_int(o, "a", i);
+			jsonx_add_double(o, "b", d);
+			jsonx_add_str(o, "c", "x\"y");
+			jsonx_put_int(&w, "a", i);
+			jsonx_put_double(&w, "b", d);
+			jsonx_put_str(&w, "c", "x\"y");
+		}
+		jsonx_obj_close(&w);
+		jsonx_append(&want, o);
+		json_object_put(o);
+		ck_assert_msg(got.len == want.len && memcmp(got.data, want.data, got.len) == 0,
+		              "round %d: %s, want %s", round, got.data, want.data);
+	}
+	buf_free(&got);
+	buf_free(&want);
+}
+END_TEST
+
+START_TEST(test_put_empty_object)
+{
+	struct buf b = { 0 };
+	struct jsonx_obj w;
+
+	jsonx_obj_open(&w, &b);
+	jsonx_obj_close(&w);
+	ck_assert_str_eq(b.data, "{}");
+	buf_free(&b);
+}
+END_TEST
+
 /* ---- the fast path against json-c's tokenizer ------------------------------------- */
 
 /* Same tree: types, values, key order, and each double's text. */
@@ -1006,6 +1122,11 @@ static Suite *jsonx_suite(void)
 	tc = tcase_create("append");
 	tcase_add_test(tc, test_append_matches_dump);
 	tcase_add_test(tc, test_append_every_byte);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("put");
+	tcase_add_test(tc, test_put_matches_add);
+	tcase_add_test(tc, test_put_empty_object);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fast");
