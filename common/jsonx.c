@@ -722,14 +722,34 @@ static void put_escaped(struct buf *out, const char *s, size_t len, char tail)
 	buf_wrote(out, (size_t)(d - d0));
 }
 
+/* The decimal digits of u ending at end (two at a time); returns the first. */
+static char *digits_before(char *end, uint64_t u)
+{
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+	                            "25262728293031323334353637383940414243444546474849"
+	                            "50515253545556575859606162636465666768697071727374"
+	                            "75767778798081828384858687888990919293949596979899";
+	char *p = end;
+
+	while (u >= 100) {
+		unsigned k = (unsigned)(u % 100) * 2;
+		u /= 100;
+		*--p = pairs[k + 1];
+		*--p = pairs[k];
+	}
+	if (u >= 10) {
+		*--p = pairs[u * 2 + 1];
+		*--p = pairs[u * 2];
+	} else {
+		*--p = (char)('0' + u);
+	}
+	return p;
+}
+
 static void put_uint(struct buf *out, bool negative, uint64_t u)
 {
-	char tmp[24], *p = tmp + sizeof(tmp);
+	char tmp[24], *p = digits_before(tmp + sizeof(tmp), u);
 
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u > 0);
 	if (negative)
 		*--p = '-';
 	buf_append(out, p, (size_t)(tmp + sizeof(tmp) - p));
@@ -957,11 +977,7 @@ static const char *time_text(double unix_s, char *tmp)
 	for (int i = 0; i < 3; i++, ms /= 10)
 		*--p = (char)('0' + ms % 10);
 	*--p = '.';
-	do {
-		*--p = (char)('0' + ms % 10);
-		ms /= 10;
-	} while (ms > 0);
-	return p;
+	return digits_before(p, (uint64_t)ms);
 }
 
 void jsonx_add_time(json_object *o, const char *key, double unix_s)
@@ -1065,12 +1081,21 @@ void jsonx_obj_close(struct jsonx_obj *w)
 	put_char(w->out, '}');
 }
 
+/* Keys are names in warmd's own code that need no escaping (jsonx.h). */
 static void put_key(struct jsonx_obj *w, const char *key)
 {
+	size_t n = strlen(key);
+	char *d0 = buf_space(w->out, n + 4), *d = d0;
+
 	if (w->any)
-		put_char(w->out, ',');
+		*d++ = ',';
 	w->any = true;
-	put_escaped(w->out, key, strlen(key), ':');
+	*d++ = '"';
+	memcpy(d, key, n);
+	d += n;
+	*d++ = '"';
+	*d++ = ':';
+	buf_wrote(w->out, (size_t)(d - d0));
 }
 
 static void put_text(struct buf *out, const char *text)

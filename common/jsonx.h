@@ -62,7 +62,8 @@ void jsonx_add_usd(json_object *o, const char *key, int64_t pico);
 /* An object written straight into a buffer, member by member: the bytes
  * jsonx_append() gives for the object the jsonx_add_* helpers of the same
  * names build (check_jsonx compares them), without a json-c object for
- * each value. Keys are appended in the order given. */
+ * each value. Keys are appended in the order given, as they are: names in
+ * warmd's own code that need no escaping. */
 struct jsonx_obj {
 	struct buf *out;
 	bool any; /* a member was written: the next one needs a comma */
