@@ -297,12 +297,65 @@ static size_t windows_of(size_t len)
 	return len >= CRED_SCRUB_PIECE ? len - CRED_SCRUB_PIECE + 1 : 0;
 }
 
+/* The 4-byte grams of the secrets that have windows: a window at offset s
+ * of a text holds the gram at the first multiple of 4 from s, so a text
+ * none of whose grams at multiples of 4 is a secret's holds no window
+ * (cred_scrub_mem's first look). Never 0, like a window. */
+static inline uint32_t load_gram(const char *p)
+{
+	uint32_t g;
+
+	memcpy(&g, p, sizeof(g));
+	return g;
+}
+
+static inline size_t gram_slot(uint32_t g, unsigned bits)
+{
+	return (size_t)((g * UINT32_C(0x9e3779b1)) >> (32 - bits));
+}
+
+static void gram_add(struct cred *c, uint32_t g)
+{
+	size_t mask = ((size_t)1 << c->gram_bits) - 1;
+
+	for (size_t i = gram_slot(g, c->gram_bits);; i = (i + 1) & mask) {
+		if (c->grams[i] == g)
+			return;
+		if (c->grams[i] == 0) {
+			c->grams[i] = g;
+			return;
+		}
+	}
+}
+
+static inline bool gram_has(const struct cred *c, uint32_t g)
+{
+	size_t mask = ((size_t)1 << c->gram_bits) - 1;
+
+	for (size_t i = gram_slot(g, c->gram_bits);; i = (i + 1) & mask) {
+		if (c->grams[i] == g)
+			return true;
+		if (c->grams[i] == 0)
+			return false;
+	}
+}
+
+/* Adds the windows and the grams of one secret of len >= CRED_SCRUB_PIECE. */
+static void scrub_add(struct cred *cr, const char *v, size_t len)
+{
+	for (size_t i = 0; i + CRED_SCRUB_PIECE <= len; i++)
+		window_add(cr, load_window(v + i));
+	for (size_t i = 0; len >= CRED_SCRUB_PIECE && i + 4 <= len; i++)
+		gram_add(cr, load_gram(v + i));
+}
+
 /* Builds the scrubber's set from the key and the secret headers, and joins
  * the live list. */
 static void scrub_prepare(struct cred *cr, const char *key, size_t keylen,
                           const struct cfg_provider *c)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), nwin = windows_of(keylen), slots;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), nwin = windows_of(keylen), slots, gslots;
+	size_t nsecrets = 1;
 	const char *v;
 	size_t vlen;
 
@@ -310,25 +363,31 @@ static void scrub_prepare(struct cred *cr, const char *key, size_t keylen,
 		if (secret_header(c->headers[i])) {
 			header_secret(c->headers[i], &v, &vlen);
 			nwin += windows_of(vlen);
+			nsecrets++;
 		}
 	cr->short_len = keylen > 0 && keylen < CRED_SCRUB_PIECE ? keylen : 0;
 	if (nwin == 0 && cr->short_len == 0)
 		return;
 	if (nwin > 0) {
-		/* At most half full: probes stay short. */
+		/* At most half full: probes stay short. A secret has 4 grams
+		 * more than windows (nwin + 4 per secret is more than enough). */
 		for (cr->window_bits = 4, slots = 16; slots < 2 * nwin; slots *= 2)
 			cr->window_bits++;
-		cr->scrub_mem_len = (slots * sizeof(uint64_t) + page - 1) / page * page;
+		for (cr->gram_bits = 4, gslots = 16; gslots < 2 * (nwin + 4 * nsecrets);
+		     gslots *= 2)
+			cr->gram_bits++;
+		cr->scrub_mem_len =
+		        (slots * sizeof(uint64_t) + gslots * sizeof(uint32_t) + page - 1) / page *
+		        page;
 		cr->scrub_mem = secret_alloc(cr->scrub_mem_len);
 		cr->windows = cr->scrub_mem;
-		for (size_t i = 0; i + CRED_SCRUB_PIECE <= keylen; i++)
-			window_add(cr, load_window(key + i));
+		cr->grams = (uint32_t *)(cr->windows + slots);
+		scrub_add(cr, key, keylen);
 		for (size_t k = 0; c->headers && c->headers[k]; k++) {
 			if (!secret_header(c->headers[k]))
 				continue;
 			header_secret(c->headers[k], &v, &vlen);
-			for (size_t i = 0; i + CRED_SCRUB_PIECE <= vlen; i++)
-				window_add(cr, load_window(v + i));
+			scrub_add(cr, v, vlen);
 		}
 	}
 	cr->live_next = live;
@@ -451,12 +510,34 @@ static size_t put_mask(char *out, size_t n)
  * extends the masked stretch; byte i's fate is known once the windows that
  * start at or before it are checked, so the output, never longer than what
  * has been read, is written in place behind the reading point. */
+/* The first look: whether text may hold a window of a live secret, from
+ * its grams at offsets that are multiples of 4 (a window at s holds the
+ * gram at the first of them from s, which fits in text when the window
+ * does). False means it holds none. */
+static bool may_hold_window(const char *text, size_t len)
+{
+	for (size_t m = 0; m + 4 <= len; m += 4) {
+		uint32_t g = load_gram(text + m);
+		for (const struct cred *c = live; c; c = c->live_next)
+			if (c->grams && gram_has(c, g))
+				return true;
+	}
+	return false;
+}
+
 size_t cred_scrub_mem(char *text, size_t len)
 {
 	size_t w = 0, run = 0, mask_end = 0;
-	bool masking = false;
+	bool masking = false, short_key = false;
 
 	if (!live)
+		return len;
+	/* Most texts hold no piece of any key: a look at a quarter of their
+	 * offsets says so, and they stay as they are. A key shorter than a
+	 * window has no grams: every offset is compared with it. */
+	for (const struct cred *c = live; c; c = c->live_next)
+		short_key |= c->short_len > 0;
+	if (!short_key && !may_hold_window(text, len))
 		return len;
 	for (size_t i = 0; i < len; i++) {
 		uint64_t win = i + CRED_SCRUB_PIECE <= len ? load_window(text + i) : 0;
