@@ -29,6 +29,11 @@ static void buf_reserve(struct buf *b, size_t extra)
 	b->cap = cap;
 }
 
+void buf_grow(struct buf *b, size_t n)
+{
+	buf_reserve(b, n);
+}
+
 int buf_append(struct buf *b, const void *p, size_t n)
 {
 	buf_reserve(b, n);

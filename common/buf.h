@@ -32,4 +32,20 @@ void buf_free(struct buf *b);
 /* Hands the storage to the caller (NUL-terminated, never NULL); b is empty afterwards. */
 char *buf_steal(struct buf *b);
 
+/* For writers that produce many small pieces (JSON): buf_space() makes room
+ * for n more bytes and returns where they go, buf_wrote() then counts the
+ * k <= n bytes written there. Nothing else may touch b in between. */
+void buf_grow(struct buf *b, size_t n);
+static inline char *buf_space(struct buf *b, size_t n)
+{
+	if (b->cap - b->len <= n) /* room for n and the NUL */
+		buf_grow(b, n);
+	return b->data + b->len;
+}
+static inline void buf_wrote(struct buf *b, size_t k)
+{
+	b->len += k;
+	b->data[b->len] = '\0';
+}
+
 #endif

@@ -23,6 +23,13 @@
  * reference on success and is untouched on failure. */
 int jsonx_parse(const char *s, size_t len, int max_depth, json_object **ret, struct errmsg *e);
 
+/* jsonx_parse()'s two ways, for the tests that compare them: its fast path
+ * (0 and *ret, or -1 for a document it leaves to json-c, without a reason)
+ * and json-c's tokenizer behind the lexical checks, which gives the errors. */
+int jsonx_parse_fast(const char *s, size_t len, int max_depth, json_object **ret);
+int jsonx_parse_json_c(const char *s, size_t len, int max_depth, json_object **ret,
+                       struct errmsg *e);
+
 /* Compact serialisation: no spaces, '/' not escaped, UTF-8 kept as is.
  * The string belongs to o and lives until o changes or is freed. */
 const char *jsonx_dump(json_object *o, size_t *ret_len);
@@ -51,5 +58,23 @@ void jsonx_add_double(json_object *o, const char *key, double v);
 void jsonx_add_bool(json_object *o, const char *key, bool v);
 /* An amount of pico-USD as dollars, printed exactly to the micro-dollar ("0.012345"). */
 void jsonx_add_usd(json_object *o, const char *key, int64_t pico);
+
+/* An object written straight into a buffer, member by member: the bytes
+ * jsonx_append() gives for the object the jsonx_add_* helpers of the same
+ * names build (check_jsonx compares them), without a json-c object for
+ * each value. Keys are appended in the order given, as they are: names in
+ * warmd's own code that need no escaping. */
+struct jsonx_obj {
+	struct buf *out;
+	bool any; /* a member was written: the next one needs a comma */
+};
+void jsonx_obj_open(struct jsonx_obj *w, struct buf *out);
+void jsonx_obj_close(struct jsonx_obj *w);
+void jsonx_put_str(struct jsonx_obj *w, const char *key, const char *v);
+void jsonx_put_time(struct jsonx_obj *w, const char *key, double unix_s);
+void jsonx_put_int(struct jsonx_obj *w, const char *key, int64_t v);
+void jsonx_put_double(struct jsonx_obj *w, const char *key, double v);
+void jsonx_put_bool(struct jsonx_obj *w, const char *key, bool v);
+void jsonx_put_usd(struct jsonx_obj *w, const char *key, int64_t pico);
 
 #endif

@@ -59,12 +59,9 @@ int status_write(const struct target_set *set, struct target *const *v, size_t n
 	if (r == 0)
 		r = buf_puts(out, ",\"targets\":[");
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		json_object *t = target_status_json(v[i], now, paused_all);
 		if (i)
 			r = buf_puts(out, ",");
-		if (r == 0)
-			r = jsonx_append(out, t);
-		json_object_put(t);
+		target_status_write(v[i], now, paused_all, out);
 	}
 	return r == 0 ? buf_puts(out, "]}") : r;
 }

@@ -72,6 +72,7 @@ struct warm_build {
 	size_t body_len;
 	char *model;            /* malloc'd, or NULL */
 	struct buf prefix;      /* canonical cached prefix: what the version hashes */
+	size_t size_hint;       /* the template's size, about the body's (0: unknown) */
 	long prefix_tokens_est; /* rough estimate from the prefix size */
 	char *path;             /* appended to base_url (malloc'd, path-encoded): "/v1/messages" */
 	enum endpoint endpoint;
@@ -82,6 +83,10 @@ struct warm_build {
 	 * last is the version): what another target's prefix may extend. */
 	char bp_hashes[ADAPTER_MAX_BREAKPOINTS][65];
 	int nbp;
+	/* The version when build already hashed the final prefix (Anthropic's
+	 * last breakpoint is where its prefix ends); empty: template.c hashes
+	 * the prefix. */
+	char version[65];
 	char unwarmable[256]; /* non-empty: no minimal warm exists, and why */
 	char notes[256];      /* what the warm changed, for logs and status */
 	/* The template creates a cache warmd manages (a Gemini cachedContents
@@ -184,9 +189,25 @@ void adapter_error_from_body(long status, const char *body, size_t len,
  * model id is one segment whatever it holds ("...-v1:0" -> "...-v1%3A0", an
  * ARN's '/' -> "%2F", '@' -> "%40"). */
 void adapter_path_segment(struct buf *out, const char *s);
+/* Shared by adapters: b->body and b->body_len become t's compact JSON. */
+void adapter_set_body(struct warm_build *b, json_object *t);
 
 /* Shared by adapters: the hex SHA-256 of data[0..len) into out[65]. */
 void adapter_hash(const char *data, size_t len, char out[65]);
+
+/* Shared by adapters: the hex SHA-256 of a buffer that only grows (the
+ * canonical prefix as a build appends to it), taken at any length without
+ * hashing the bytes before the previous take again: one pass over the
+ * prefix however many breakpoints it has. */
+struct adapter_prefix_hash {
+	void *ctx;  /* EVP_MD_CTX, NULL until the first take */
+	size_t fed; /* bytes of the buffer hashed so far */
+};
+/* The hash of prefix[0..len) now; the bytes before h->fed must not have
+ * changed since the last take. */
+void adapter_prefix_hash_take(struct adapter_prefix_hash *h, const struct buf *prefix,
+                              char out[65]);
+void adapter_prefix_hash_free(struct adapter_prefix_hash *h);
 
 /* Shared by adapters: reads an optional non-negative integer usage field.
  * Absent or null gives 0; another type, a negative value or one above

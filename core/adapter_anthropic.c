@@ -23,6 +23,8 @@
 #include "xalloc.h"
 
 #define ANTHROPIC_MAX_BREAKPOINTS 4
+/* Every breakpoint of a valid template has its hash (the last is the version). */
+_Static_assert(ANTHROPIC_MAX_BREAKPOINTS <= ADAPTER_MAX_BREAKPOINTS, "breakpoint hashes");
 
 enum section { SEC_NONE, SEC_TOOLS, SEC_SYSTEM, SEC_MESSAGES };
 
@@ -31,10 +33,11 @@ struct bp_scan {
 	bool automatic;
 	json_object *auto_cc;
 	bool seen_5m;
-	double ttl;                /* of the breakpoint just checked */
-	enum section last_section; /* where the last breakpoint sits */
-	double last_ttl;           /* and its TTL */
-	struct warm_build *b;      /* where breakpoint hashes go */
+	double ttl;                      /* of the breakpoint just checked */
+	enum section last_section;       /* where the last breakpoint sits */
+	double last_ttl;                 /* and its TTL */
+	struct warm_build *b;            /* where breakpoint hashes go */
+	struct adapter_prefix_hash hash; /* the prefix hashed so far */
 };
 
 /* Minimum cacheable prefix per model family (a shorter prefix is silently
@@ -94,12 +97,10 @@ static int scan_block(json_object *block, const char *kind, const char *where, s
 	enum section sec = kind[0] == 'T' ? SEC_TOOLS : kind[0] == 'S' ? SEC_SYSTEM : SEC_MESSAGES;
 	json_object *cc = jsonx_get(block, "cache_control"), *inner = jsonx_get(block, "content");
 	const char *type = jsonx_get_str(block, "type");
-	size_t len;
-	const char *dump = jsonx_dump(block, &len);
 	int marks = 0, r;
 
 	buf_puts(prefix, kind);
-	buf_append(prefix, dump, len);
+	jsonx_append(prefix, block);
 	buf_puts(prefix, "\n");
 	if (type && strcmp(type, "tool_result") == 0 &&
 	    json_object_is_type(inner, json_type_array)) {
@@ -123,8 +124,12 @@ static int scan_block(json_object *block, const char *kind, const char *where, s
 	if (!marks)
 		return 0;
 	s->explicit_n += marks;
-	for (int k = 0; k < marks && s->b->nbp < ADAPTER_MAX_BREAKPOINTS; k++)
-		adapter_hash(prefix->data, prefix->len, s->b->bp_hashes[s->b->nbp++]);
+	for (int k = 0; k < marks && s->b->nbp < ADAPTER_MAX_BREAKPOINTS; k++, s->b->nbp++) {
+		if (k == 0)
+			adapter_prefix_hash_take(&s->hash, prefix, s->b->bp_hashes[s->b->nbp]);
+		else /* more marks on one block: the same prefix */
+			memcpy(s->b->bp_hashes[s->b->nbp], s->b->bp_hashes[s->b->nbp - 1], 65);
+	}
 	s->last_section = sec;
 	s->last_ttl = s->ttl;
 	return 1; /* a breakpoint: the prefix may end here */
@@ -205,7 +210,7 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 			return r2;
 		s->automatic = true;
 		if (b->nbp < ADAPTER_MAX_BREAKPOINTS)
-			adapter_hash(b->prefix.data, b->prefix.len, b->bp_hashes[b->nbp++]);
+			adapter_prefix_hash_take(&s->hash, &b->prefix, b->bp_hashes[b->nbp++]);
 		s->last_section = SEC_MESSAGES; /* it marks the request's last block */
 		s->last_ttl = s->ttl;
 		keep = b->prefix.len;
@@ -221,6 +226,9 @@ static int scan_template(json_object *t, struct warm_build *b, struct bp_scan *s
 		                  "top-level cache_control for automatic caching)");
 	b->prefix.len = keep;
 	b->prefix.data[keep] = '\0';
+	/* The prefix ends at the last breakpoint, whose hash was just taken
+	 * (more than ADAPTER_MAX_BREAKPOINTS failed above): that is the version. */
+	memcpy(b->version, b->bp_hashes[b->nbp - 1], sizeof(b->version));
 	return 0;
 }
 
@@ -377,8 +385,6 @@ int anthropic_build_body(json_object *t, const struct adapter_target *ct,
 	struct bp_scan scan = { .b = b };
 	const char *model = NULL, *role, *why;
 	bool ends_with_user;
-	size_t len;
-	const char *dump;
 	int r, mt;
 
 	if (!json_object_is_type(t, json_type_object))
@@ -401,14 +407,17 @@ int anthropic_build_body(json_object *t, const struct adapter_target *ct,
 	buf_printf(&b->prefix, "M:%s\n", model);
 	/* Changing these invalidates the messages-level cache: part of the version. */
 	if (jsonx_get(t, "tool_choice")) {
-		dump = jsonx_dump(jsonx_get(t, "tool_choice"), &len);
-		buf_printf(&b->prefix, "C:%.*s\n", (int)len, dump);
+		buf_puts(&b->prefix, "C:");
+		jsonx_append(&b->prefix, jsonx_get(t, "tool_choice"));
+		buf_puts(&b->prefix, "\n");
 	}
 	if (jsonx_get(t, "thinking")) {
-		dump = jsonx_dump(jsonx_get(t, "thinking"), &len);
-		buf_printf(&b->prefix, "K:%.*s\n", (int)len, dump);
+		buf_puts(&b->prefix, "K:");
+		jsonx_append(&b->prefix, jsonx_get(t, "thinking"));
+		buf_puts(&b->prefix, "\n");
 	}
 	r = scan_template(t, b, &scan, e);
+	adapter_prefix_hash_free(&scan.hash);
 	if (r < 0)
 		return r;
 	b->prefix_tokens_est = (long)(b->prefix.len / 4);
@@ -445,12 +454,7 @@ int anthropic_build_body(json_object *t, const struct adapter_target *ct,
 		append_user_turn(msgs);
 		note(b, "appended a user turn");
 	}
-	dump = jsonx_dump(t, &len);
-	b->body = malloc(len + 1);
-	if (!b->body)
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	memcpy(b->body, dump, len + 1);
-	b->body_len = len;
+	adapter_set_body(b, t);
 	return 0;
 }
 

@@ -144,8 +144,7 @@ static int common_fields(json_object *t, const struct adapter_target *ct,
 	static const char *const shaping[] = { "instructions", "tools", "response_format", "text",
 		                               NULL };
 	json_object *stream = jsonx_get(t, "stream"), *v;
-	const char *model = jsonx_get_str(t, "model"), *key, *dump;
-	size_t len;
+	const char *model = jsonx_get_str(t, "model"), *key;
 
 	if (!jsonx_get(t, "model") && o->default_model)
 		model = o->default_model; /* the URL names it */
@@ -170,8 +169,9 @@ static int common_fields(json_object *t, const struct adapter_target *ct,
 		buf_printf(&b->prefix, "K:%s\n", key);
 	for (const char *const *f = shaping; *f; f++) {
 		if ((v = jsonx_get(t, *f))) {
-			dump = jsonx_dump(v, &len);
-			buf_printf(&b->prefix, "%s:%.*s\n", *f, (int)len, dump);
+			buf_printf(&b->prefix, "%s:", *f);
+			jsonx_append(&b->prefix, v);
+			buf_puts(&b->prefix, "\n");
 		}
 	}
 	*ret_key = key;
@@ -200,17 +200,10 @@ static void minimal_common(json_object *t, const struct adapter_target *ct, cons
 	}
 }
 
-static int finish(json_object *t, struct warm_build *b, struct errmsg *e)
+static int finish(json_object *t, struct warm_build *b)
 {
-	size_t len;
-	const char *dump = jsonx_dump(t, &len);
-
 	b->prefix_tokens_est = (long)(b->prefix.len / 4);
-	b->body = malloc(len + 1);
-	if (!b->body)
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	memcpy(b->body, dump, len + 1);
-	b->body_len = len;
+	adapter_set_body(b, t);
 	return 0;
 }
 
@@ -218,8 +211,7 @@ static int chat_build(json_object *t, const struct adapter_target *ct,
                       const struct adapter_openai_opts *o, struct warm_build *b, struct errmsg *e)
 {
 	json_object *msgs = jsonx_get(t, "messages"), *last;
-	const char *role, *key, *dump;
-	size_t len;
+	const char *role, *key;
 	int r;
 
 	if (!msgs || !json_object_is_type(msgs, json_type_array) ||
@@ -236,8 +228,9 @@ static int chat_build(json_object *t, const struct adapter_target *ct,
 	b->path = xstrdup(o->chat_path);
 	b->endpoint = ENDPOINT_CHAT;
 	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
-		dump = jsonx_dump(json_object_array_get_idx(msgs, i), &len);
-		buf_printf(&b->prefix, "m:%.*s\n", (int)len, dump);
+		buf_puts(&b->prefix, "m:");
+		jsonx_append(&b->prefix, json_object_array_get_idx(msgs, i));
+		buf_puts(&b->prefix, "\n");
 	}
 	/* One output token; keep whichever budget fields the template uses (a
 	 * self-hosted server may take both: each must be 1). */
@@ -265,7 +258,7 @@ static int chat_build(json_object *t, const struct adapter_target *ct,
 		chat_append_turn(msgs);
 		note(b, "appended a user turn");
 	}
-	return finish(t, b, e);
+	return finish(t, b);
 }
 
 static bool responses_ends_with_user(json_object *input)
@@ -286,8 +279,7 @@ static int responses_build(json_object *t, const struct adapter_target *ct,
                            struct errmsg *e)
 {
 	json_object *input = jsonx_get(t, "input"), *opts;
-	const char *key, *dump;
-	size_t len;
+	const char *key;
 	int r;
 
 	if (!input ||
@@ -301,12 +293,14 @@ static int responses_build(json_object *t, const struct adapter_target *ct,
 	b->path = xstrdup(o->responses_path);
 	b->endpoint = ENDPOINT_RESPONSES;
 	if (json_object_is_type(input, json_type_string)) {
-		dump = jsonx_dump(input, &len);
-		buf_printf(&b->prefix, "i:%.*s\n", (int)len, dump);
+		buf_puts(&b->prefix, "i:");
+		jsonx_append(&b->prefix, input);
+		buf_puts(&b->prefix, "\n");
 	} else {
 		for (size_t i = 0; i < json_object_array_length(input); i++) {
-			dump = jsonx_dump(json_object_array_get_idx(input, i), &len);
-			buf_printf(&b->prefix, "i:%.*s\n", (int)len, dump);
+			buf_puts(&b->prefix, "i:");
+			jsonx_append(&b->prefix, json_object_array_get_idx(input, i));
+			buf_puts(&b->prefix, "\n");
 		}
 	}
 	/* The API's smallest output budget; with prewarm the cache is filled
@@ -331,7 +325,7 @@ static int responses_build(json_object *t, const struct adapter_target *ct,
 			return 0; /* b->unwarmable says why; no body */
 		note(b, "appended a user turn");
 	}
-	return finish(t, b, e);
+	return finish(t, b);
 }
 
 int adapter_openai_build(json_object *t, const struct adapter_target *ct,

@@ -14,6 +14,7 @@
 #include "config_keys.h"
 #include "config_sections.h"
 #include "sched_rules.h"
+#include "strmap.h"
 #include "xalloc.h"
 
 static const char *const policy_names[] = { "always", "manual", "schedule", "adaptive", NULL };
@@ -314,19 +315,21 @@ static void expand_versions(const struct loader *ld, config_setting_t *g, struct
 /* The name is valid and not taken by an earlier target (or a group of
  * versions). */
 static void check_name(const struct loader *ld, config_setting_t *g, const struct config *c,
-                       const struct cfg_target *t, const char *where)
+                       const struct cfg_target *t, struct strmap *names, const char *where)
 {
+	size_t at = (size_t)(t - c->targets), first;
+
 	if (!config_name_valid(t->name))
 		err_at(ld, config_setting_get_member(g, "name"),
 		       "%s: names may only use letters, digits, '-', '_' and '.' (at most 64)",
 		       where);
-	for (const struct cfg_target *o = c->targets; o < t; o++) {
-		const char *other = o->group ? o->group : o->name;
-		if (other && strcmp(other, t->name) == 0) {
-			err_at(ld, g, "%s: defined twice (first at line %d)", where, o->line);
-			break;
-		}
-	}
+	/* names: the first target (or group of versions) of each name. With
+	 * 10,000 targets, comparing each with all before it was most of the
+	 * loader's work. */
+	first = strmap_add(names, t->name, at);
+	if (first != at)
+		err_at(ld, g, "%s: defined twice (first at line %d)", where,
+		       c->targets[first].line);
 }
 
 /* The target's provider (sets provider_index), or NULL (reported). */
@@ -504,7 +507,8 @@ static void check_deployment(const struct loader *ld, config_setting_t *g,
 
 /* targets[i], the group g, into the next slot of c->targets (and, for a
  * target with versions, the slots after it). */
-static void load_target(const struct loader *ld, config_setting_t *g, int i, struct config *c)
+static void load_target(const struct loader *ld, config_setting_t *g, int i, struct config *c,
+                        struct strmap *names)
 {
 	struct cfg_target *t = &c->targets[c->ntargets++];
 	config_setting_t *rf = config_setting_get_member(g, "request_file");
@@ -520,7 +524,7 @@ static void load_target(const struct loader *ld, config_setting_t *g, int i, str
 		return;
 	}
 	snprintf(where, sizeof(where), "target \"%s\"", t->name);
-	check_name(ld, g, c, t, where);
+	check_name(ld, g, c, t, names, where);
 	if (!(p = find_provider(ld, g, c, t, where)))
 		return;
 	t->request_file_line = config_line_of(rf ? rf : g);
@@ -543,6 +547,7 @@ static void load_target(const struct loader *ld, config_setting_t *g, int i, str
 void config_load_targets(const struct loader *ld, config_t *cf, struct config *c)
 {
 	config_setting_t *list = config_lookup(cf, "targets");
+	struct strmap names = { 0 };
 
 	if (!list) {
 		diags_add(ld->d, DIAG_WARNING, ld->path, 0,
@@ -557,8 +562,9 @@ void config_load_targets(const struct loader *ld, config_t *cf, struct config *c
 	for (int i = 0; i < config_setting_length(list); i++) {
 		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
 		if (config_setting_is_group(g))
-			load_target(ld, g, i, c);
+			load_target(ld, g, i, c, &names);
 		else
 			err_at(ld, g, "targets[%d] must be a group { ... }", i);
 	}
+	strmap_free(&names);
 }

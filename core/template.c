@@ -45,6 +45,10 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 	if (r < 0)
 		return r;
 	r = jsonx_check_ranges(doc, e);
+	/* The prefix and the body are about the template's size: room for
+	 * them up front instead of growing each by doubling. */
+	b.size_hint = len;
+	buf_grow(&b.prefix, len + 256);
 	if (r == 0)
 		r = ops->build(doc, adapter_target_of(t, p, &at), &b, e);
 	json_object_put(doc);
@@ -58,7 +62,10 @@ int template_from_bytes(const char *data, size_t len, const struct cfg_target *t
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	}
 	tm->refs = 1;
-	adapter_hash(b.prefix.data, b.prefix.len, tm->version);
+	if (b.version[0])
+		memcpy(tm->version, b.version, sizeof(tm->version));
+	else
+		adapter_hash(b.prefix.data, b.prefix.len, tm->version);
 	memcpy(tm->short_version, tm->version, 12);
 	tm->model = b.model;
 	b.model = NULL;

@@ -300,54 +300,118 @@ static size_t windows_of(size_t len)
 	return len >= CRED_SCRUB_PIECE ? len - CRED_SCRUB_PIECE + 1 : 0;
 }
 
-/* Adds the windows of secret[0..len) to c's set (sized for them). */
-static void windows_add_all(struct cred *c, const char *secret, size_t len)
+/* The 4-byte grams of the secrets that have windows: a window at offset s
+ * of a text holds the gram at the first multiple of 4 from s, so a text
+ * none of whose grams at multiples of 4 is a secret's holds no window
+ * (cred_scrub_mem's first look). Never 0, like a window. */
+static inline uint32_t load_gram(const char *p)
+{
+	uint32_t g;
+
+	memcpy(&g, p, sizeof(g));
+	return g;
+}
+
+static inline size_t gram_slot(uint32_t g, unsigned bits)
+{
+	return (size_t)((g * UINT32_C(0x9e3779b1)) >> (32 - bits));
+}
+
+static void gram_add(struct cred *c, uint32_t g)
+{
+	size_t mask = ((size_t)1 << c->gram_bits) - 1;
+
+	for (size_t i = gram_slot(g, c->gram_bits);; i = (i + 1) & mask) {
+		if (c->grams[i] == g)
+			return;
+		if (c->grams[i] == 0) {
+			c->grams[i] = g;
+			return;
+		}
+	}
+}
+
+static inline bool gram_has(const struct cred *c, uint32_t g)
+{
+	size_t mask = ((size_t)1 << c->gram_bits) - 1;
+
+	for (size_t i = gram_slot(g, c->gram_bits);; i = (i + 1) & mask) {
+		if (c->grams[i] == g)
+			return true;
+		if (c->grams[i] == 0)
+			return false;
+	}
+}
+
+/* Adds the windows and the grams of one secret (nothing for one shorter
+ * than CRED_SCRUB_PIECE: short_len covers a short key). */
+static void scrub_add(struct cred *cr, const char *v, size_t len)
 {
 	for (size_t i = 0; i + CRED_SCRUB_PIECE <= len; i++)
-		window_add(c, load_window(secret + i));
+		window_add(cr, load_window(v + i));
+	for (size_t i = 0; len >= CRED_SCRUB_PIECE && i + 4 <= len; i++)
+		gram_add(cr, load_gram(v + i));
+}
+
+/* Counts one secret of len bytes: its windows into *nwin, and *nsecrets. */
+static void scrub_count(size_t len, size_t *nwin, size_t *nsecrets)
+{
+	*nwin += windows_of(len);
+	*nsecrets += len >= CRED_SCRUB_PIECE;
 }
 
 void cred_scrub_set(struct cred *cr, const struct cred_secret *extra, size_t n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), keylen = cr->has_key ? strlen(cr->mem) : 0;
-	size_t nwin = windows_of(keylen), slots, vlen;
+	size_t nwin = 0, nsecrets = 0, slots, gslots, vlen;
 	void *old_mem = cr->scrub_mem;
 	size_t old_len = cr->scrub_mem_len;
 	const char *v;
 
-	/* The key's lines and the provider's extra headers that carry a secret. */
+	/* The key, the lines that carry a secret (the key's, a provider's
+	 * extra headers), the URLs' passwords and the signer's secrets. */
+	scrub_count(keylen, &nwin, &nsecrets);
 	for (size_t i = 0; cr->lines && cr->lines[i]; i++)
 		if (secret_header(cr->lines[i])) {
 			header_secret(cr->lines[i], &v, &vlen);
-			nwin += windows_of(vlen);
+			scrub_count(vlen, &nwin, &nsecrets);
 		}
 	for (size_t i = 0; i < cr->n_url_secrets; i++)
-		nwin += windows_of(cr->url_secrets[i].len);
+		scrub_count(cr->url_secrets[i].len, &nwin, &nsecrets);
 	for (size_t i = 0; i < n; i++)
-		nwin += windows_of(extra[i].len);
+		scrub_count(extra[i].len, &nwin, &nsecrets);
 	cr->short_len = keylen > 0 && keylen < CRED_SCRUB_PIECE ? keylen : 0;
 	cr->windows = NULL;
 	cr->window_bits = 0;
+	cr->grams = NULL;
+	cr->gram_bits = 0;
 	cr->scrub_mem = NULL;
 	cr->scrub_mem_len = 0;
 	if (nwin > 0) {
-		/* At most half full: probes stay short. */
+		/* At most half full: probes stay short. A secret has 4 grams
+		 * more than windows (nwin + 4 per secret is more than enough). */
 		for (cr->window_bits = 4, slots = 16; slots < 2 * nwin; slots *= 2)
 			cr->window_bits++;
-		cr->scrub_mem_len = (slots * sizeof(uint64_t) + page - 1) / page * page;
+		for (cr->gram_bits = 4, gslots = 16; gslots < 2 * (nwin + 4 * nsecrets);
+		     gslots *= 2)
+			cr->gram_bits++;
+		cr->scrub_mem_len =
+		        (slots * sizeof(uint64_t) + gslots * sizeof(uint32_t) + page - 1) / page *
+		        page;
 		cr->scrub_mem = cred_secret_alloc(cr->scrub_mem_len);
 		cr->windows = cr->scrub_mem;
-		windows_add_all(cr, cr->mem, keylen);
+		cr->grams = (uint32_t *)(cr->windows + slots);
+		scrub_add(cr, cr->mem, keylen);
 		for (size_t i = 0; cr->lines && cr->lines[i]; i++) {
 			if (!secret_header(cr->lines[i]))
 				continue;
 			header_secret(cr->lines[i], &v, &vlen);
-			windows_add_all(cr, v, vlen);
+			scrub_add(cr, v, vlen);
 		}
 		for (size_t i = 0; i < cr->n_url_secrets; i++)
-			windows_add_all(cr, cr->url_secrets[i].p, cr->url_secrets[i].len);
+			scrub_add(cr, cr->url_secrets[i].p, cr->url_secrets[i].len);
 		for (size_t i = 0; i < n; i++)
-			windows_add_all(cr, extra[i].p, extra[i].len);
+			scrub_add(cr, extra[i].p, extra[i].len);
 	}
 	cred_secret_free(old_mem, old_len);
 	if ((nwin == 0 && cr->short_len == 0) || cr->live_prev || live == cr)
@@ -532,12 +596,34 @@ static size_t put_mask(char *out, size_t n)
  * extends the masked stretch; byte i's fate is known once the windows that
  * start at or before it are checked, so the output, never longer than what
  * has been read, is written in place behind the reading point. */
+/* The first look: whether text may hold a window of a live secret, from
+ * its grams at offsets that are multiples of 4 (a window at s holds the
+ * gram at the first of them from s, which fits in text when the window
+ * does). False means it holds none. */
+static bool may_hold_window(const char *text, size_t len)
+{
+	for (size_t m = 0; m + 4 <= len; m += 4) {
+		uint32_t g = load_gram(text + m);
+		for (const struct cred *c = live; c; c = c->live_next)
+			if (c->grams && gram_has(c, g))
+				return true;
+	}
+	return false;
+}
+
 size_t cred_scrub_mem(char *text, size_t len)
 {
 	size_t w = 0, run = 0, mask_end = 0;
-	bool masking = false;
+	bool masking = false, short_key = false;
 
 	if (!live)
+		return len;
+	/* Most texts hold no piece of any key: a look at a quarter of their
+	 * offsets says so, and they stay as they are. A key shorter than a
+	 * window has no grams: every offset is compared with it. */
+	for (const struct cred *c = live; c; c = c->live_next)
+		short_key |= c->short_len > 0;
+	if (!short_key && !may_hold_window(text, len))
 		return len;
 	for (size_t i = 0; i < len; i++) {
 		uint64_t win = i + CRED_SCRUB_PIECE <= len ? load_window(text + i) : 0;

@@ -115,11 +115,14 @@ struct cred {
 	char warning[256];
 
 	/* The scrubber's view (cred.c): 8-byte windows of every secret in an
-	 * open-addressed set, in a second secret mapping. */
+	 * open-addressed set, and their 4-byte grams in another (the cheap first
+	 * look), in a second secret mapping. */
 	struct cred *live_prev, *live_next;
 	uint64_t *windows;
 	unsigned window_bits; /* the set has 1 << window_bits slots */
-	size_t short_len;     /* a key shorter than CRED_SCRUB_PIECE: its length, else 0 */
+	uint32_t *grams;
+	unsigned gram_bits;
+	size_t short_len; /* a key shorter than CRED_SCRUB_PIECE: its length, else 0 */
 	void *scrub_mem;
 	size_t scrub_mem_len;
 	/* The passwords of base_url and proxy, as written and unescaped, in a
@@ -163,7 +166,9 @@ int cred_authorize(struct cred *c, struct http_req *req, double now, struct cred
  * CRED_SCRUB_PIECE or more bytes that is a piece of a live credential's
  * secret, and every whole key shorter than that. Each masked run becomes one
  * "[key]" (a run shorter than that becomes as many '*'), so the text never
- * grows. Returns the new length. O(len) per live credential. */
+ * grows. Returns the new length. O(len) per live credential: a look at every
+ * fourth offset for a text that holds no piece of a key, every offset when
+ * it may. */
 size_t cred_scrub_mem(char *text, size_t len);
 
 /* cred_scrub_mem() on a NUL-terminated text. */

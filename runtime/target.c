@@ -153,48 +153,49 @@ const char *target_state_name(enum target_state s)
 	return names[s];
 }
 
-json_object *target_status_json(const struct target *t, double now, bool paused_all)
+void target_status_write(const struct target *t, double now, bool paused_all, struct buf *out)
 {
-	json_object *o = json_object_new_object();
+	struct jsonx_obj w;
 
-	jsonx_add_str(o, "name", t->name);
-	jsonx_add_str(o, "provider", t->prov->name);
-	jsonx_add_str(o, "model", t->tmpl->model);
-	jsonx_add_str(o, "policy", policy_name(t->policy));
-	jsonx_add_str(o, "state", target_state_name(target_state(t, now, paused_all)));
-	jsonx_add_str(o, "version", t->tmpl->short_version);
-	jsonx_add_double(o, "ttl_s", t->ttl_s);
-	jsonx_add_int(o, "prefix_tokens",
+	jsonx_obj_open(&w, out);
+	jsonx_put_str(&w, "name", t->name);
+	jsonx_put_str(&w, "provider", t->prov->name);
+	jsonx_put_str(&w, "model", t->tmpl->model);
+	jsonx_put_str(&w, "policy", policy_name(t->policy));
+	jsonx_put_str(&w, "state", target_state_name(target_state(t, now, paused_all)));
+	jsonx_put_str(&w, "version", t->tmpl->short_version);
+	jsonx_put_double(&w, "ttl_s", t->ttl_s);
+	jsonx_put_int(&w, "prefix_tokens",
 	              t->prefix_tokens ? t->prefix_tokens : t->tmpl->prefix_tokens_est);
-	jsonx_add_time(o, "last_refresh", t->last_refresh);
-	jsonx_add_time(o, "expires_at", t->expires_at);
-	jsonx_add_time(o, "next_warm_at", t->next_warm_at);
-	jsonx_add_str(o, "reason", t->reason);
-	jsonx_add_int(o, "warms", (int64_t)t->warms);
-	jsonx_add_int(o, "hits", (int64_t)t->hits);
-	jsonx_add_int(o, "writes", (int64_t)t->writes);
-	jsonx_add_int(o, "errors", (int64_t)t->errors);
-	jsonx_add_int(o, "touches", (int64_t)t->touches);
-	jsonx_add_str(o, "last_error", t->last_error[0] ? t->last_error : NULL);
-	jsonx_add_str(o, "breaker", breaker_state_name(t->breaker.state));
+	jsonx_put_time(&w, "last_refresh", t->last_refresh);
+	jsonx_put_time(&w, "expires_at", t->expires_at);
+	jsonx_put_time(&w, "next_warm_at", t->next_warm_at);
+	jsonx_put_str(&w, "reason", t->reason);
+	jsonx_put_int(&w, "warms", (int64_t)t->warms);
+	jsonx_put_int(&w, "hits", (int64_t)t->hits);
+	jsonx_put_int(&w, "writes", (int64_t)t->writes);
+	jsonx_put_int(&w, "errors", (int64_t)t->errors);
+	jsonx_put_int(&w, "touches", (int64_t)t->touches);
+	jsonx_put_str(&w, "last_error", t->last_error[0] ? t->last_error : NULL);
+	jsonx_put_str(&w, "breaker", breaker_state_name(t->breaker.state));
 	if (t->group) {
-		jsonx_add_str(o, "group", t->group);
-		jsonx_add_str(o, "version_name", t->vname);
+		jsonx_put_str(&w, "group", t->group);
+		jsonx_put_str(&w, "version_name", t->vname);
 		if (t->vname)
-			jsonx_add_int(o, "weight", t->weight);
+			jsonx_put_int(&w, "weight", t->weight);
 		else
-			jsonx_add_time(o, "retire_at", t->retire_at);
+			jsonx_put_time(&w, "retire_at", t->retire_at);
 	}
-	/* Without a price for the model, money is unknown: null, never a made-up zero. */
 	if (t->tmpl->managed) /* what applications name as cachedContent */
-		jsonx_add_str(o, "cache_name",
+		jsonx_put_str(&w, "cache_name",
 		              t->leader && !t->cache_name ? t->leader->cache_name : t->cache_name);
+	/* Without a price for the model, money is unknown: null, never a made-up zero. */
 	if (t->price) {
-		jsonx_add_usd(o, "cost_usd", t->cost_pico);
-		jsonx_add_usd(o, "saved_usd", t->saved_pico);
+		jsonx_put_usd(&w, "cost_usd", t->cost_pico);
+		jsonx_put_usd(&w, "saved_usd", t->saved_pico);
 	} else {
-		jsonx_add_str(o, "cost_usd", NULL);
-		jsonx_add_str(o, "saved_usd", NULL);
+		jsonx_put_str(&w, "cost_usd", NULL);
+		jsonx_put_str(&w, "saved_usd", NULL);
 	}
-	return o;
+	jsonx_obj_close(&w);
 }

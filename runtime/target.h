@@ -164,7 +164,8 @@ bool target_out_of_rotation(const struct target *t);
 enum target_state target_state(const struct target *t, double now, bool paused_all);
 const char *target_state_name(enum target_state s);
 
-/* The status object for t (docs/protocol.md, `status`). */
-json_object *target_status_json(const struct target *t, double now, bool paused_all);
+/* Appends the status object for t (docs/protocol.md, `status`) to out,
+ * written straight into it: no json-c object per field. */
+void target_status_write(const struct target *t, double now, bool paused_all, struct buf *out);
 
 #endif

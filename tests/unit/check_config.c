@@ -856,6 +856,36 @@ START_TEST(test_duplicates)
 }
 END_TEST
 
+/* A name taken by a group of versions, and a group taking a name: the
+ * second is the duplicate, named with the first's line (the group's first
+ * version stands for it). */
+START_TEST(test_duplicates_with_versions)
+{
+	load("providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"g\";\n"
+	     "    versions = ( { name = \"blue\"; request_file = \"req.json\"; weight = 100; },\n"
+	     "                 { name = \"green\"; request_file = \"req.json\"; weight = 0; } ); "
+	     "},\n"
+	     "  { name = \"g\"; request_file = \"req.json\"; },\n"
+	     "  { name = \"p\"; request_file = \"req.json\"; },\n"
+	     "  { name = \"p\";\n"
+	     "    versions = ( { name = \"blue\"; request_file = \"req.json\"; weight = 100; } ); "
+	     "}\n"
+	     ");\n");
+	{
+		char want[128];
+		snprintf(want, sizeof(want), "target \"g\": defined twice (first at line %d)",
+		         line_of_nth("{ name = \"blue\"", 1));
+		expect_error(line_of_nth("{ name = \"g\"", 2), want);
+		snprintf(want, sizeof(want), "target \"p\": defined twice (first at line %d)",
+		         line_of_nth("{ name = \"p\"", 1));
+		expect_error(line_of_nth("{ name = \"p\"", 2), want);
+	}
+	ck_assert_uint_eq(X.d.errors, 2);
+}
+END_TEST
+
 START_TEST(test_ttl_too_short)
 {
 	load("providers = ( { name = \"anthropic\"; } );\n"
@@ -1525,6 +1555,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_missing_request_file);
 	tcase_add_test(tc, test_missing_names);
 	tcase_add_test(tc, test_duplicates);
+	tcase_add_test(tc, test_duplicates_with_versions);
 	tcase_add_test(tc, test_ttl_too_short);
 	tcase_add_test(tc, test_openai_compatible);
 	tcase_add_test(tc, test_http_only_loopback);

@@ -4,6 +4,7 @@
  * fields it must change, so these tests pin the exact bytes json-c re-emits
  * and the exact places where the strict parser says no. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "jsonx.h"
+#include "testutil.h"
 
 /* A pointer value the parser must leave alone when it fails. */
 static json_object *const UNTOUCHED = (json_object *)&UNTOUCHED;
@@ -568,6 +570,514 @@ START_TEST(test_getters)
 }
 END_TEST
 
+/* ---- jsonx_append: json-c's bytes, written without json-c ------------------------- */
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* Bytes that take every path of the escaper: each escape, the other control
+ * characters, '/', DEL, bytes above 0x7f, and long plain runs around them. */
+static size_t random_text(char *s, size_t cap)
+{
+	static const char special[] = "\"\\/\b\t\n\f\r\x01\x1f\x7f\x80\xff\x00 a";
+	size_t n = rnd() % 4 == 0 ? rnd() % cap : rnd() % 24;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = rnd() % 10;
+		s[i] = k < 6   ? (char)('a' + rnd() % 26)
+		       : k < 9 ? special[rnd() % (sizeof(special) - 1)]
+		               : (char)(rnd() & 0xff);
+	}
+	s[n] = '\0';
+	return n;
+}
+
+static json_object *random_scalar(void)
+{
+	static const int64_t ints[] = { 0,
+		                        1,
+		                        -1,
+		                        9,
+		                        10,
+		                        -10,
+		                        INT64_MAX,
+		                        INT64_MIN,
+		                        INT64_MAX - 1,
+		                        INT64_MIN + 1,
+		                        1234567890123 };
+	static const double doubles[] = { 0.0, -0.0, 0.1, 1.0, 1e300, -2.5e-7, 3.0, 1e21, 123.456 };
+	char text[300];
+	size_t n;
+
+	switch (rnd() % 9) {
+	case 0:
+		return NULL;
+	case 1:
+		return json_object_new_boolean(rnd() & 1);
+	case 2:
+		return json_object_new_int64(ints[rnd() % (sizeof(ints) / sizeof(ints[0]))]);
+	case 3:
+		return json_object_new_int64((int64_t)rnd());
+	case 4:
+		return json_object_new_uint64(rnd() % 2 ? UINT64_MAX
+		                                        : (uint64_t)INT64_MAX + rnd() % 9);
+	case 5:
+		return json_object_new_double(
+		        doubles[rnd() % (sizeof(doubles) / sizeof(doubles[0]))]);
+	case 6:
+		return json_object_new_double_s(1.5, rnd() % 2 ? "1.50" : "15e-1");
+	default:
+		n = random_text(text, sizeof(text) - 1);
+		return json_object_new_string_len(text, (int)n);
+	}
+}
+
+static json_object *random_tree(int depth)
+{
+	json_object *o;
+	char key[300];
+	size_t n;
+
+	if (depth <= 0 || rnd() % 3 == 0)
+		return random_scalar();
+	if (rnd() % 2) {
+		o = json_object_new_array();
+		for (n = rnd() % 5; n > 0; n--)
+			json_object_array_add(o, random_tree(depth - 1));
+		return o;
+	}
+	o = json_object_new_object();
+	for (n = rnd() % 5; n > 0; n--) {
+		random_text(key, 40); /* a NUL inside ends the key, as json-c keeps it */
+		json_object_object_add(o, key, random_tree(depth - 1));
+	}
+	return o;
+}
+
+/* What jsonx_append writes is what jsonx_dump (json-c) gives, appended to
+ * what the buffer held, on random trees built by hand and on the same trees
+ * parsed back from json-c's own text (doubles then keep their text). */
+START_TEST(test_append_matches_dump)
+{
+	struct buf b = { 0 };
+
+	for (int round = 0; round < 4000; round++) {
+		json_object *o = random_tree(1 + (int)(rnd() % 5)), *p = NULL;
+		size_t len;
+		const char *want = jsonx_dump(o, &len);
+
+		buf_reset(&b);
+		buf_puts(&b, "head:");
+		jsonx_append(&b, o);
+		ck_assert_uint_eq(b.len, len + 5);
+		ck_assert_msg(memcmp(b.data + 5, want, len) == 0, "round %d: %s\nwant %s", round,
+		              b.data + 5, want);
+		if (jsonx_parse(want, len, 0, &p, NULL) == 0) { /* not when it holds bad UTF-8 */
+			want = jsonx_dump(p, &len);
+			buf_reset(&b);
+			jsonx_append(&b, p);
+			ck_assert_uint_eq(b.len, len);
+			ck_assert_msg(memcmp(b.data, want, len) == 0, "round %d (parsed)", round);
+			json_object_put(p);
+		}
+		json_object_put(o);
+	}
+	buf_free(&b);
+}
+END_TEST
+
+/* Every byte value alone and at every position of an 8-byte word (the
+ * escaper reads 8 at a time). */
+START_TEST(test_append_every_byte)
+{
+	struct buf b = { 0 };
+	char text[20];
+
+	for (int c = 0; c < 256; c++) {
+		for (int at = 0; at < 17; at++) {
+			json_object *o;
+			size_t len;
+			const char *want;
+
+			memset(text, 'x', sizeof(text));
+			text[at] = (char)c;
+			o = json_object_new_string_len(text, 17);
+			want = jsonx_dump(o, &len);
+			buf_reset(&b);
+			jsonx_append(&b, o);
+			ck_assert_msg(b.len == len && memcmp(b.data, want, len) == 0,
+			              "byte 0x%02x at %d: %s, want %s", c, at, b.data, want);
+			json_object_put(o);
+		}
+	}
+	buf_free(&b);
+}
+END_TEST
+
+/* ---- objects written member by member ---------------------------------------------- */
+
+static double random_double(void)
+{
+	static const double special[] = { 0.0,
+		                          -0.0,
+		                          1.0,
+		                          -1.0,
+		                          300.0,
+		                          0.5,
+		                          1e15,
+		                          1e15 - 1,
+		                          9e15,
+		                          9e15 - 1,
+		                          1e300,
+		                          -1e300,
+		                          1.8e9,
+		                          1.8e9 + 0.0005,
+		                          1.8e9 + 0.0015,
+		                          123.4565,
+		                          4503599627370496.5,
+		                          1e-300 };
+	uint64_t bits;
+	double d;
+
+	switch (rnd() % 4) {
+	case 0:
+		return special[rnd() % (sizeof(special) / sizeof(special[0]))];
+	case 1:
+		bits = rnd(); /* any double: NaN and infinities too */
+		memcpy(&d, &bits, sizeof(d));
+		return d;
+	case 2:
+		return (double)(int64_t)(rnd() % 2000000) - 1000000;
+	default:
+		return 1.7e9 + (double)(rnd() % 100000000) / 1000.0;
+	}
+}
+
+/* Each jsonx_put_* writes what jsonx_add_* of the same value puts in a tree
+ * that jsonx_append() then writes. */
+START_TEST(test_put_matches_add)
+{
+	struct buf got = { 0 }, want = { 0 };
+	char text[64];
+
+	for (int round = 0; round < 20000; round++) {
+		json_object *o = json_object_new_object();
+		struct jsonx_obj w;
+		int64_t i = (int64_t)rnd();
+		double d = random_double();
+
+		if (rnd() % 4 == 0)
+			i = rnd() % 2   ? INT64_MIN
+			    : rnd() % 2 ? INT64_MAX
+			                : (int64_t)(rnd() % 2000) - 1000;
+		random_text(text, sizeof(text) - 1);
+		buf_reset(&got);
+		buf_reset(&want);
+		jsonx_obj_open(&w, &got);
+		switch (rnd() % 7) {
+		case 0:
+			jsonx_add_str(o, "s", i % 5 ? text : NULL);
+			jsonx_put_str(&w, "s", i % 5 ? text : NULL);
+			break;
+		case 1:
+			jsonx_add_time(o, "t", d);
+			jsonx_put_time(&w, "t", d);
+			break;
+		case 2:
+			jsonx_add_int(o, "i", i);
+			jsonx_put_int(&w, "i", i);
+			break;
+		case 3:
+			jsonx_add_double(o, "d", d);
+			jsonx_put_double(&w, "d", d);
+			break;
+		case 4:
+			jsonx_add_bool(o, "b", i & 1);
+			jsonx_put_bool(&w, "b", i & 1);
+			break;
+		case 5:
+			jsonx_add_usd(o, "u", i);
+			jsonx_put_usd(&w, "u", i);
+			break;
+		default: /* several members: the commas */
+			jsonx_add_int(o, "a", i);
+			jsonx_add_double(o, "b", d);
+			jsonx_add_str(o, "c", "x\"y");
+			jsonx_put_int(&w, "a", i);
+			jsonx_put_double(&w, "b", d);
+			jsonx_put_str(&w, "c", "x\"y");
+		}
+		jsonx_obj_close(&w);
+		jsonx_append(&want, o);
+		json_object_put(o);
+		ck_assert_msg(got.len == want.len && memcmp(got.data, want.data, got.len) == 0,
+		              "round %d: %s, want %s", round, got.data, want.data);
+	}
+	buf_free(&got);
+	buf_free(&want);
+}
+END_TEST
+
+START_TEST(test_put_empty_object)
+{
+	struct buf b = { 0 };
+	struct jsonx_obj w;
+
+	jsonx_obj_open(&w, &b);
+	jsonx_obj_close(&w);
+	ck_assert_str_eq(b.data, "{}");
+	buf_free(&b);
+}
+END_TEST
+
+/* ---- the fast path against json-c's tokenizer ------------------------------------- */
+
+/* Same tree: types, values, key order, and each double's text. */
+static bool same_tree(json_object *a, json_object *b)
+{
+	struct json_object_iterator ia, ea, ib;
+
+	if (json_object_get_type(a) != json_object_get_type(b))
+		return false;
+	switch (json_object_get_type(a)) {
+	case json_type_null:
+		return true;
+	case json_type_boolean:
+		return json_object_get_boolean(a) == json_object_get_boolean(b);
+	case json_type_int:
+		return json_object_get_int64(a) == json_object_get_int64(b) &&
+		       json_object_get_uint64(a) == json_object_get_uint64(b);
+	case json_type_double:
+		return memcmp(&(double){ json_object_get_double(a) },
+		              &(double){ json_object_get_double(b) }, sizeof(double)) == 0 &&
+		       strcmp(jsonx_dump(a, NULL), jsonx_dump(b, NULL)) == 0;
+	case json_type_string:
+		return json_object_get_string_len(a) == json_object_get_string_len(b) &&
+		       memcmp(json_object_get_string(a), json_object_get_string(b),
+		              (size_t)json_object_get_string_len(a)) == 0;
+	case json_type_array:
+		if (json_object_array_length(a) != json_object_array_length(b))
+			return false;
+		for (size_t i = 0; i < json_object_array_length(a); i++)
+			if (!same_tree(json_object_array_get_idx(a, i),
+			               json_object_array_get_idx(b, i)))
+				return false;
+		return true;
+	case json_type_object:
+		if (json_object_object_length(a) != json_object_object_length(b))
+			return false;
+		ia = json_object_iter_begin(a);
+		ea = json_object_iter_end(a);
+		ib = json_object_iter_begin(b);
+		for (; !json_object_iter_equal(&ia, &ea);
+		     json_object_iter_next(&ia), json_object_iter_next(&ib))
+			if (strcmp(json_object_iter_peek_name(&ia),
+			           json_object_iter_peek_name(&ib)) != 0 ||
+			    !same_tree(json_object_iter_peek_value(&ia),
+			               json_object_iter_peek_value(&ib)))
+				return false;
+		return true;
+	}
+	return false;
+}
+
+/* jsonx_parse() gives what json-c's path gives (the same tree, or the same
+ * error), and whatever the fast path takes json-c takes, as the same tree.
+ * Returns whether the fast path took it. */
+static bool compare_paths(const char *s, size_t len, int max_depth)
+{
+	json_object *fast = NULL, *slow = NULL, *both = NULL;
+	struct errmsg es = { { 0 } }, eb = { { 0 } };
+	int rf = jsonx_parse_fast(s, len, max_depth, &fast);
+	int rs = jsonx_parse_json_c(s, len, max_depth, &slow, &es);
+	int rb = jsonx_parse(s, len, max_depth, &both, &eb);
+	bool ok = rb == rs && (rs < 0 ? strcmp(es.text, eb.text) == 0 : same_tree(both, slow)) &&
+	          (rf < 0 || (rs == 0 && same_tree(fast, slow)));
+
+	ck_assert_msg(ok, "fast %d, json-c %d (%s), jsonx_parse %d (%s) on %.*s", rf, rs, es.text,
+	              rb, eb.text, (int)(len < 300 ? len : 300), s);
+	json_object_put(fast);
+	json_object_put(slow);
+	json_object_put(both);
+	return rf == 0;
+}
+
+/* Random JSON text: spacing, escapes (\u in either case, pairs, lone
+ * halves, \u0000), numbers of every shape and size, literals, nesting. */
+static void random_json(struct buf *b, int depth)
+{
+	static const char *const numbers[] = {
+		"0",
+		"-0",
+		"7",
+		"-12",
+		"1.0",
+		"0.1",
+		"-0.5",
+		"1e5",
+		"1E+2",
+		"2.5e-3",
+		"10.50",
+		"123456789012345678",
+		"-123456789012345678",
+		"1234567890123456789",
+		"9223372036854775807",
+		"-9223372036854775808",
+		"18446744073709551615",
+		"1e400",
+		"1e-400",
+		"01",
+		"1.",
+		".5",
+		"-",
+		"1e",
+		"+1",
+		"0x1",
+	};
+	static const char *const pieces[] = {
+		"a",
+		"hello world",
+		"\\n",
+		"\\t",
+		"\\\"",
+		"\\\\",
+		"\\/",
+		"\\b\\f\\r",
+		"\\u00e9",
+		"\\u00E9",
+		"\\ud83d\\ude00",
+		"\\ud83d",
+		"\\ude00",
+		"\\u0000",
+		"\\u0041",
+		"\\x",
+		"\xc3\xa9",
+		"\xe6\x97\xa5",
+		"\xf0\x9f\x98\x80",
+		"\xc3",
+		"\xed\xa0\x80",
+		"\x7f",
+		"\x01",
+		"\\u12",
+		"\t",
+		"long text of a prompt that goes on for a while ",
+	};
+	static const char *const spaces[] = { "", "", " ", "\n  ", "\t", "\r\n" };
+	uint64_t k = rnd() % 10;
+
+	buf_puts(b, spaces[rnd() % 6]);
+	if (depth <= 0 || k < 4) {
+		switch (rnd() % 5) {
+		case 0:
+			buf_puts(b, numbers[rnd() % (sizeof(numbers) / sizeof(numbers[0]))]);
+			break;
+		case 1:
+			buf_puts(b, rnd() % 2 ? "true" : rnd() % 2 ? "false" : "null");
+			break;
+		default:
+			buf_puts(b, "\"");
+			for (uint64_t n = rnd() % 6; n > 0; n--)
+				buf_puts(b, pieces[rnd() % (sizeof(pieces) / sizeof(pieces[0]))]);
+			buf_puts(b, "\"");
+		}
+	} else if (k < 7) {
+		buf_puts(b, "[");
+		for (uint64_t n = rnd() % 4, i = 0; i < n; i++) {
+			if (i)
+				buf_puts(b, ",");
+			random_json(b, depth - 1);
+		}
+		buf_puts(b, "]");
+	} else {
+		buf_puts(b, "{");
+		for (uint64_t n = rnd() % 4, i = 0; i < n; i++) {
+			if (i)
+				buf_puts(b, ",");
+			buf_puts(b, rnd() % 8 ? "\"key" : "\"k\\u00e9");
+			buf_printf(b, "%d\"", (int)(rnd() % 3)); /* repeats, sometimes */
+			buf_puts(b, spaces[rnd() % 6]);
+			buf_puts(b, ":");
+			random_json(b, depth - 1);
+		}
+		buf_puts(b, "}");
+	}
+	buf_puts(b, spaces[rnd() % 6]);
+}
+
+START_TEST(test_fast_path_random)
+{
+	struct buf b = { 0 };
+	int taken = 0;
+
+	for (int round = 0; round < 20000; round++) {
+		buf_reset(&b);
+		random_json(&b, 1 + (int)(rnd() % 6));
+		if (rnd() % 5 == 0 && b.len) { /* broken: cut short, or a byte changed */
+			size_t at = rnd() % b.len;
+			if (rnd() % 2)
+				b.len = at;
+			else
+				b.data[at] = "x,]}\"\\:0\x80"[rnd() % 9];
+		}
+		taken += compare_paths(b.data ? b.data : "", b.len, 1 + (int)(rnd() % 8));
+	}
+	/* The fast path is used, not only declined. */
+	ck_assert_int_gt(taken, 2000);
+	buf_free(&b);
+}
+END_TEST
+
+/* Every fixture: the same either way; and an ordinary template takes the
+ * fast path. */
+START_TEST(test_fast_path_fixtures)
+{
+	static const char *const dirs[] = { "anthropic", "openai", "fidelity", "contract",
+		                            "template" };
+	char path[1024];
+	int taken = 0;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, dirs[i]);
+		d = opendir(path);
+		ck_assert_ptr_nonnull(d);
+		while ((de = readdir(d))) {
+			size_t len;
+			char *text;
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/%s", TEST_FIXTURES, dirs[i],
+			         de->d_name);
+			text = tu_read(path, &len);
+			ck_assert_ptr_nonnull(text);
+			taken += compare_paths(text, len, 0);
+			free(text);
+		}
+		closedir(d);
+	}
+	ck_assert_int_gt(taken, 50);
+	snprintf(path, sizeof(path), "%s/../../config/examples/support-bot.json", TEST_FIXTURES);
+	{
+		size_t len;
+		char *text = tu_read(path, &len);
+		json_object *o = NULL;
+		ck_assert_ptr_nonnull(text);
+		ck_assert_int_eq(jsonx_parse_fast(text, len, 0, &o), 0);
+		json_object_put(o);
+		free(text);
+	}
+}
+END_TEST
+
 static Suite *jsonx_suite(void)
 {
 	Suite *s = suite_create("jsonx");
@@ -607,6 +1117,21 @@ static Suite *jsonx_suite(void)
 	tcase_add_test(tc, test_add_time_huge);
 	tcase_add_test(tc, test_add_usd_extremes);
 	tcase_add_test(tc, test_getters);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("append");
+	tcase_add_test(tc, test_append_matches_dump);
+	tcase_add_test(tc, test_append_every_byte);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("put");
+	tcase_add_test(tc, test_put_matches_add);
+	tcase_add_test(tc, test_put_empty_object);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fast");
+	tcase_add_test(tc, test_fast_path_random);
+	tcase_add_test(tc, test_fast_path_fixtures);
 	suite_add_tcase(s, tc);
 	return s;
 }

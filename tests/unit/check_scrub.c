@@ -373,6 +373,119 @@ START_TEST(test_signer_secrets)
 }
 END_TEST
 
+/* The scrubber as its contract says, without the first look at every
+ * fourth offset: a byte is masked when an 8-byte window covering it is a
+ * piece of one of the secrets, and each run of masked bytes becomes one
+ * mask. */
+static size_t scrub_reference(char *text, size_t len, const char *const *secrets, size_t n)
+{
+	bool *masked = calloc(len + 1, 1);
+	size_t w = 0;
+
+	ck_assert_ptr_nonnull(masked);
+	for (size_t i = 0; i + CRED_SCRUB_PIECE <= len; i++)
+		for (size_t k = 0; k < n; k++)
+			if (memmem(secrets[k], strlen(secrets[k]), text + i, CRED_SCRUB_PIECE)) {
+				memset(masked + i, 1, CRED_SCRUB_PIECE);
+				break;
+			}
+	for (size_t i = 0; i < len;) {
+		size_t run = 0;
+		if (!masked[i]) {
+			text[w++] = text[i++];
+			continue;
+		}
+		while (i + run < len && masked[i + run])
+			run++;
+		if (run < 5) {
+			memset(text + w, '*', run);
+			w += run;
+		} else {
+			memcpy(text + w, "[key]", 5);
+			w += 5;
+		}
+		i += run;
+	}
+	free(masked);
+	return w;
+}
+
+/* The first look never lets a piece of a key through: on texts built from
+ * pieces of the secrets (at every alignment, of every length around a
+ * window's), near misses (a piece with one byte changed), pieces of a key
+ * that is not loaded and random bytes, the scrubber gives what the simple
+ * algorithm gives. */
+START_TEST(test_first_look_misses_nothing)
+{
+	static const char other[] = "fake-Other0Key1Of2The3Second4Provider5";
+	static const char unloaded[] = "fake-NotLoaded7Key8Nobody9Knows0About";
+	static const char *const secrets[] = { KEY, "fake-Gateway0Token1Of2Twenty3", other };
+	char h1[] = "cf-aig-authorization: Bearer fake-Gateway0Token1Of2Twenty3";
+	char *headers[] = { h1, NULL };
+	struct cred *a = load(KEY, headers), *b = load(other, NULL);
+	unsigned seed = 7;
+	int changed = 0, kept = 0;
+
+	for (int round = 0; round < 20000; round++) {
+		char text[512], want[512], orig[512];
+		size_t len = 0, wlen, glen;
+		int pieces = 1 + rand_r(&seed) % 8;
+
+		for (int p = 0; p < pieces && len < 400; p++) {
+			const char *src;
+			size_t slen, off, n;
+			switch (rand_r(&seed) % 5) {
+			case 0:
+			case 1:
+				src = secrets[rand_r(&seed) % 3];
+				break;
+			case 2:
+				src = unloaded;
+				break;
+			case 3:
+				src = "{\"usage\":{\"input_tokens\":4,\"cache_read_input_tokens\":"
+				      "2048}}";
+				break;
+			default:
+				src = NULL;
+			}
+			n = 1 + rand_r(&seed) % 20;
+			if (!src) {
+				for (size_t i = 0; i < n; i++)
+					text[len++] =
+					        (char)(rand_r(&seed) % 2 ? 'a' + rand_r(&seed) % 26
+					                                 : rand_r(&seed) & 0xff);
+				continue;
+			}
+			slen = strlen(src);
+			if (n > slen)
+				n = slen;
+			off = rand_r(&seed) % (slen - n + 1);
+			memcpy(text + len, src + off, n);
+			if (rand_r(&seed) % 6 == 0) /* a near miss */
+				text[len + rand_r(&seed) % n] ^= 1;
+			len += n;
+		}
+		memcpy(want, text, len);
+		memcpy(orig, text, len);
+		wlen = scrub_reference(want, len, secrets, 3);
+		glen = cred_scrub_mem(text, len);
+		ck_assert_msg(glen == wlen && memcmp(text, want, len < wlen ? len : wlen) == 0,
+		              "round %d: got %.*s\nwant %.*s", round, (int)glen, text, (int)wlen,
+		              want);
+		if (wlen != len || memcmp(orig, want, wlen) != 0)
+			changed++;
+		else
+			kept++;
+	}
+	/* Both ways were taken: texts with pieces, and texts without. */
+	ck_assert_int_gt(changed, 1000);
+	ck_assert_int_gt(kept, 1000);
+	cred_unref(a);
+	cred_unref(b);
+}
+END_TEST
+
 static void set_buf(struct buf *b, const char *s)
 {
 	buf_reset(b);
@@ -449,6 +562,7 @@ static Suite *scrub_suite(void)
 	tcase_add_test(tc, test_secret_extra_headers);
 	tcase_add_test(tc, test_url_passwords);
 	tcase_add_test(tc, test_signer_secrets);
+	tcase_add_test(tc, test_first_look_misses_nothing);
 	tcase_add_test(tc, test_answer);
 	tcase_add_test(tc, test_error_text_printable);
 	tcase_set_timeout(tc, 60);

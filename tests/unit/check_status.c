@@ -10,7 +10,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "breaker.h"
 #include "jsonx.h"
+#include "policy.h"
 #include "log.h"
 #include "status.h"
 #include "testutil.h"
@@ -54,6 +56,125 @@ START_TEST(test_status_json)
 	json_object_put(o);
 	buf_free(&out);
 	x->set.config_path = NULL;
+	tset_free(x);
+}
+END_TEST
+
+/* The status object as a json-c tree, the way status was rendered before
+ * target_status_write() wrote it straight into the answer: the reference
+ * for its field order and every value's text. */
+static json_object *status_tree(const struct target *t, double now, bool paused_all)
+{
+	json_object *o = json_object_new_object();
+
+	jsonx_add_str(o, "name", t->name);
+	jsonx_add_str(o, "provider", t->prov->name);
+	jsonx_add_str(o, "model", t->tmpl->model);
+	jsonx_add_str(o, "policy", policy_name(t->policy));
+	jsonx_add_str(o, "state", target_state_name(target_state(t, now, paused_all)));
+	jsonx_add_str(o, "version", t->tmpl->short_version);
+	jsonx_add_double(o, "ttl_s", t->ttl_s);
+	jsonx_add_int(o, "prefix_tokens",
+	              t->prefix_tokens ? t->prefix_tokens : t->tmpl->prefix_tokens_est);
+	jsonx_add_time(o, "last_refresh", t->last_refresh);
+	jsonx_add_time(o, "expires_at", t->expires_at);
+	jsonx_add_time(o, "next_warm_at", t->next_warm_at);
+	jsonx_add_str(o, "reason", t->reason);
+	jsonx_add_int(o, "warms", (int64_t)t->warms);
+	jsonx_add_int(o, "hits", (int64_t)t->hits);
+	jsonx_add_int(o, "writes", (int64_t)t->writes);
+	jsonx_add_int(o, "errors", (int64_t)t->errors);
+	jsonx_add_int(o, "touches", (int64_t)t->touches);
+	jsonx_add_str(o, "last_error", t->last_error[0] ? t->last_error : NULL);
+	jsonx_add_str(o, "breaker", breaker_state_name(t->breaker.state));
+	if (t->group) {
+		jsonx_add_str(o, "group", t->group);
+		jsonx_add_str(o, "version_name", t->vname);
+		if (t->vname)
+			jsonx_add_int(o, "weight", t->weight);
+		else
+			jsonx_add_time(o, "retire_at", t->retire_at);
+	}
+	if (t->price) {
+		jsonx_add_usd(o, "cost_usd", t->cost_pico);
+		jsonx_add_usd(o, "saved_usd", t->saved_pico);
+	} else {
+		jsonx_add_str(o, "cost_usd", NULL);
+		jsonx_add_str(o, "saved_usd", NULL);
+	}
+	return o;
+}
+
+/* target_status_write() gives the reference's bytes, for targets in every
+ * state, lanes plain and replaced, with and without a price, and texts and
+ * numbers of every kind. */
+START_TEST(test_status_write_matches_tree)
+{
+	static const char *const texts[] = { "",
+		                             "plain",
+		                             "quote \" and \\ backslash",
+		                             "line\nbreak\ttab",
+		                             "\xc3\xa9t\xc3\xa9 \xe6\x97\xa5",
+		                             "ctl \x01\x1f del \x7f" };
+	static const double times[] = {
+		0,    -5,        TSET_T0,       TSET_T0 + 0.0005, TSET_T0 + 299.9994,
+		1e16, 1.0 / 0.0, TSET_T0 - 1e-9
+	};
+	static const double ttls[] = { 300, 3600, 299.5, 0.1, 1e15, 1e300, -0.0, 12345.678 };
+	struct tset *x = tset_new();
+	struct provider *p = tset_provider(x, "local", NULL);
+	struct target *plain = tset_target(x, p, "alpha", "A.");
+	struct target *lane = tset_lane(x, p, "grp", "blue", 60, "B.");
+	struct buf got = BUF_INIT, want = BUF_INIT;
+	unsigned seed = 5;
+
+	for (int round = 0; round < 3000; round++) {
+		struct target *t = round % 2 ? lane : plain;
+		json_object *o;
+		bool paused_all = rand_r(&seed) % 7 == 0;
+
+		t->policy = (enum policy)(rand_r(&seed) % 4);
+		t->ttl_s = ttls[rand_r(&seed) % 8];
+		t->prefix_tokens = rand_r(&seed) % 3 ? rand_r(&seed) : 0;
+		t->last_refresh = times[rand_r(&seed) % 8];
+		t->expires_at = times[rand_r(&seed) % 8];
+		t->next_warm_at = times[rand_r(&seed) % 8];
+		snprintf(t->reason, sizeof(t->reason), "%s", texts[rand_r(&seed) % 6]);
+		snprintf(t->last_error, sizeof(t->last_error), "%s", texts[rand_r(&seed) % 6]);
+		t->warms = (uint64_t)rand_r(&seed) << (rand_r(&seed) % 40);
+		t->hits = rand_r(&seed);
+		t->writes = rand_r(&seed) % 3;
+		t->errors = rand_r(&seed) % 5 ? 0 : UINT64_MAX / (1 + rand_r(&seed) % 3);
+		t->touches = rand_r(&seed);
+		t->paused = rand_r(&seed) % 5 == 0;
+		t->fail_streak = rand_r(&seed) % 4 == 0;
+		t->breaker.state = (enum breaker_state)(rand_r(&seed) % 3);
+		t->price = rand_r(&seed) % 2 ? (const struct price *)t
+		                             : NULL; /* only tested for NULL */
+		t->cost_pico =
+		        ((int64_t)rand_r(&seed) << 20) - (rand_r(&seed) % 2 ? 0 : INT64_MAX / 3);
+		t->saved_pico = rand_r(&seed) % 9 ? (int64_t)rand_r(&seed) * 1000003 : INT64_MIN;
+		if (t == lane) {
+			bool replaced = rand_r(&seed) % 2;
+			free(t->vname);
+			t->vname = replaced ? NULL : strdup("blue");
+			t->weight = rand_r(&seed) % 101;
+			t->retire_at = times[rand_r(&seed) % 8];
+		}
+		buf_reset(&got);
+		buf_reset(&want);
+		target_status_write(t, TSET_T0 + 10, paused_all, &got);
+		o = status_tree(t, TSET_T0 + 10, paused_all);
+		jsonx_append(&want, o);
+		json_object_put(o);
+		ck_assert_msg(got.len == want.len && memcmp(got.data, want.data, got.len) == 0,
+		              "round %d:\n got %s\nwant %s", round, got.data, want.data);
+	}
+	plain->price = lane->price = NULL;
+	free(lane->vname);
+	lane->vname = strdup("blue");
+	buf_free(&got);
+	buf_free(&want);
 	tset_free(x);
 }
 END_TEST
@@ -156,6 +277,7 @@ int main(void)
 
 	log_set_level(LOG_ERR);
 	tcase_add_test(tc, test_status_json);
+	tcase_add_test(tc, test_status_write_matches_tree);
 	tcase_add_test(tc, test_status_line);
 	tcase_add_test(tc, test_status_line_idle_and_held_back);
 	suite_add_tcase(s, tc);
