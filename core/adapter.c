@@ -101,14 +101,15 @@ void adapter_error_from_body(long status, const char *body, size_t len,
 	adapter_error_text(status, NULL, NULL, body, len, e);
 }
 
-void adapter_path_segment(struct buf *out, const char *s)
+void adapter_path_segment(struct buf *out, const char *s, const char *keep)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
 		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~')
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~' ||
+		    (keep && strchr(keep, *p)))
 			buf_append(out, p, 1);
 		else
 			buf_append(out, esc, 3);

@@ -185,10 +185,11 @@ void adapter_error_from_body(long status, const char *body, size_t len,
                              const char *const *type_keys, struct errmsg *e);
 
 /* Shared by the kinds that name a model in the URL: appends s to out as one
- * path segment, every byte but A-Z a-z 0-9 - . _ ~ percent-encoded, so a
- * model id is one segment whatever it holds ("...-v1:0" -> "...-v1%3A0", an
- * ARN's '/' -> "%2F", '@' -> "%40"). */
-void adapter_path_segment(struct buf *out, const char *s);
+ * path segment, every byte but A-Z a-z 0-9 - . _ ~ and those in keep (NULL:
+ * none) percent-encoded, so a model id is one segment whatever it holds
+ * ("...-v1:0" -> "...-v1%3A0", an ARN's '/' -> "%2F"; '@' -> "%40" unless
+ * kept, as Vertex AI's model versions are). */
+void adapter_path_segment(struct buf *out, const char *s, const char *keep);
 /* Shared by adapters: b->body and b->body_len become t's compact JSON. */
 void adapter_set_body(struct warm_build *b, json_object *t);
 

@@ -39,9 +39,9 @@ static int azure_build(json_object *t, const struct adapter_target *ct, struct w
 			return errmsg_set(e, -EINVAL,
 			                  "the deployments path needs the provider's api_version");
 		buf_puts(&path, "/openai/deployments/");
-		adapter_path_segment(&path, ct->deployment);
+		adapter_path_segment(&path, ct->deployment, NULL);
 		buf_puts(&path, "/chat/completions?api-version=");
-		adapter_path_segment(&path, ct->api_version);
+		adapter_path_segment(&path, ct->api_version, NULL);
 		o.chat_path = path.data;
 		o.responses_path = NULL;
 		o.responses_none = "Azure's Responses API has no deployments path: leave out the "

@@ -81,7 +81,7 @@ static int bedrock_build(json_object *t, const struct adapter_target *ct, struct
 	free(b->model);
 	b->model = xstrdup(name);
 	buf_puts(&path, "/model/");
-	adapter_path_segment(&path, ct->model);
+	adapter_path_segment(&path, ct->model, NULL);
 	buf_puts(&path, ep == ENDPOINT_INVOKE ? "/invoke" : "/converse");
 	b->path = buf_steal(&path);
 	b->endpoint = ep;

@@ -174,7 +174,7 @@ static int generate_build(json_object *t, const struct adapter_target *ct, struc
 	b->model = xstrdup(model);
 	b->min_cacheable = adapter_gemini_min_cacheable(model);
 	buf_puts(&path, "/models/");
-	adapter_path_segment(&path, model);
+	adapter_path_segment(&path, model, NULL);
 	buf_puts(&path, ":generateContent");
 	b->path = buf_steal(&path);
 	buf_printf(&b->prefix, "M:%s\n", model);
@@ -403,7 +403,7 @@ static int name_path(const char *name, const char *query, char **ret, struct err
 	if (!cache_name_valid(name))
 		return errmsg_set(e, -EINVAL, "\"%.64s\" is not a cachedContents name", name);
 	buf_puts(&p, "/cachedContents/");
-	adapter_path_segment(&p, name + 15);
+	adapter_path_segment(&p, name + 15, NULL);
 	if (query)
 		buf_puts(&p, query);
 	*ret = buf_steal(&p);

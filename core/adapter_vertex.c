@@ -17,33 +17,22 @@
 #include "adapter_anthropic.h"
 #include "buf.h"
 
-/* Appends s to out as one path segment: RFC 3986 unreserved characters and
- * '@' (a model's version: claude-sonnet-4-5@20250929) as they are, the rest
+/* Names go in as one path segment each: '@' (a model's version:
+ * claude-sonnet-4-5@20250929) as it is, the rest of what is not unreserved
  * percent-encoded, so nothing in a name can add a segment, a query or the
  * ':' that starts Google's custom method. */
-static void put_segment(struct buf *out, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~@", *p))
-			buf_append(out, (const char *)p, 1);
-		else
-			buf_printf(out, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
-	}
-}
+#define VERTEX_KEEP "@"
 
 char *adapter_vertex_path(const char *project, const char *region, const char *model)
 {
 	struct buf b = { 0 };
 
 	buf_puts(&b, "/v1/projects/");
-	put_segment(&b, project);
+	adapter_path_segment(&b, project, VERTEX_KEEP);
 	buf_puts(&b, "/locations/");
-	put_segment(&b, region);
+	adapter_path_segment(&b, region, VERTEX_KEEP);
 	buf_puts(&b, "/publishers/anthropic/models/");
-	put_segment(&b, model);
+	adapter_path_segment(&b, model, VERTEX_KEEP);
 	buf_puts(&b, ":rawPredict");
 	return buf_steal(&b);
 }
@@ -51,7 +40,8 @@ char *adapter_vertex_path(const char *project, const char *region, const char *m
 static int vertex_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,
                         struct errmsg *e)
 {
-	struct anthropic_options o = { .version = VERTEX_ANTHROPIC_VERSION, .service = "Vertex AI" };
+	struct anthropic_options o = { .version = VERTEX_ANTHROPIC_VERSION,
+		                       .service = "Vertex AI" };
 	int r;
 
 	if (!ct || !ct->model || !*ct->model)

@@ -18,9 +18,9 @@
 #include "url.h"
 #include "xalloc.h"
 
-static const char *const kind_names[] = { "anthropic",         "openai", "openai-compatible",
-	                                  "bedrock",           "vertex", "azure-openai",
-	                                  "gemini",            NULL };
+static const char *const kind_names[] = { "anthropic", "openai", "openai-compatible",
+	                                  "bedrock",   "vertex", "azure-openai",
+	                                  "gemini",    NULL };
 
 const char *provider_kind_name(enum provider_kind k)
 {
@@ -89,8 +89,8 @@ static const char *kind_default_url(enum provider_kind k)
 	case PROVIDER_OPENAI:
 		return "https://api.openai.com/v1";
 	case PROVIDER_OPENAI_COMPAT:
-	case PROVIDER_BEDROCK: /* from the region: default_base_url() */
-	case PROVIDER_VERTEX: /* from the region: default_base_url() */
+	case PROVIDER_BEDROCK:      /* from the region: default_base_url() */
+	case PROVIDER_VERTEX:       /* from the region: default_base_url() */
 	case PROVIDER_AZURE_OPENAI: /* the resource's own endpoint */
 		return NULL;
 	case PROVIDER_GEMINI:

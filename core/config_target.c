@@ -469,8 +469,8 @@ static void check_model(const struct loader *ld, config_setting_t *g, const stru
 	/* Gemini: a cachedContents template names its model in the body (its
 	 * adapter says when one is missing). */
 	if (!t->model && p->kind != PROVIDER_GEMINI) {
-		err_at(ld, g, "%s: a target of %s provider \"%s\" needs model = \"...\" (%s)", where,
-		       provider_kind_name(p->kind), p->name, example);
+		err_at(ld, g, "%s: a target of %s provider \"%s\" needs model = \"...\" (%s)",
+		       where, provider_kind_name(p->kind), p->name, example);
 		return;
 	}
 	if (!t->model)

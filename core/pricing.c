@@ -81,9 +81,9 @@ static void put(struct pricing *p, struct price *pr)
 
 int pricing_merge_setting(struct pricing *p, void *setting, const char *file, struct diags *d)
 {
-	static const char *const keys[] = { "model",      "input",  "cache_write",
-		                            "cache_write_1h", "cache_read", "output",
-		                            "storage",    "kind",   "region",      NULL };
+	static const char *const keys[] = { "model",      "input",  "cache_write", "cache_write_1h",
+		                            "cache_read", "output", "storage",     "kind",
+		                            "region",     NULL };
 	config_setting_t *list = setting;
 	size_t errors = d->errors;
 	int n;

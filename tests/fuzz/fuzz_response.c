@@ -12,7 +12,7 @@
 #include "fuzz.h"
 #include "adapters.h"
 
-static const enum provider_kind kinds[] = { PROVIDER_ANTHROPIC, PROVIDER_OPENAI,
+static const enum provider_kind kinds[] = { PROVIDER_ANTHROPIC,     PROVIDER_OPENAI,
 	                                    PROVIDER_OPENAI_COMPAT, PROVIDER_BEDROCK,
 	                                    PROVIDER_VERTEX,        PROVIDER_AZURE_OPENAI,
 	                                    PROVIDER_GEMINI };

@@ -18,8 +18,8 @@ struct variant {
 	enum warm_mode mode;
 	unsigned allow_edit;
 	const char *cache_key;
-	const char *model; /* the target's (the cloud kinds) */
-	const char *project, *region; /* its provider's (vertex) */
+	const char *model;                    /* the target's (the cloud kinds) */
+	const char *project, *region;         /* its provider's (vertex) */
 	const char *deployment, *api_version; /* azure-openai's */
 };
 
@@ -46,9 +46,11 @@ static const struct variant variants[] = {
 	{ PROVIDER_BEDROCK, BEDROCK_URL, ENDPOINT_CONVERSE, WARM_MODE_MINIMAL, ALLOW_EDIT_THINKING,
 	  NULL, "amazon.nova-pro-v1:0", NULL, NULL, NULL, NULL },
 	{ PROVIDER_VERTEX, "https://us-east5-aiplatform.googleapis.com", ENDPOINT_AUTO,
-	  WARM_MODE_MINIMAL, 0, NULL, "claude-sonnet-4-5@20250929", "example-project", "us-east5", NULL, NULL },
+	  WARM_MODE_MINIMAL, 0, NULL, "claude-sonnet-4-5@20250929", "example-project", "us-east5",
+	  NULL, NULL },
 	{ PROVIDER_VERTEX, "https://aiplatform.googleapis.com", ENDPOINT_MESSAGES,
-	  WARM_MODE_MINIMAL, ALLOW_EDIT_THINKING, NULL, "a/b?c#d:e%@f", "example.com:p", "global", NULL, NULL },
+	  WARM_MODE_MINIMAL, ALLOW_EDIT_THINKING, NULL, "a/b?c#d:e%@f", "example.com:p", "global",
+	  NULL, NULL },
 	{ PROVIDER_AZURE_OPENAI, "https://res.openai.azure.com", ENDPOINT_AUTO, WARM_MODE_MINIMAL,
 	  0, NULL, NULL, NULL, NULL, "gpt-4o-prod", "2024-10-21" },
 	{ PROVIDER_AZURE_OPENAI, "https://res.openai.azure.com", ENDPOINT_AUTO, WARM_MODE_MINIMAL,

@@ -46,8 +46,8 @@ static int lookup(const char *s, const char *const *names)
 int main(int argc, char **argv)
 {
 	/* In enum order (config.h). */
-	static const char *const kinds[] = { "anthropic", "openai",       "openai-compatible",
-		                             "bedrock",   "vertex",       "azure-openai",
+	static const char *const kinds[] = { "anthropic", "openai", "openai-compatible",
+		                             "bedrock",   "vertex", "azure-openai",
 		                             "gemini",    NULL };
 	static const char *const endpoints[] = { "auto",   "messages", "chat", "responses",
 		                                 "invoke", "converse", NULL };

@@ -257,7 +257,7 @@ START_TEST(test_path_segment)
 {
 	struct buf b = BUF_INIT;
 
-	adapter_path_segment(&b, "a-Z_0.9~:/@ %?#\xc3\xa9");
+	adapter_path_segment(&b, "a-Z_0.9~:/@ %?#\xc3\xa9", NULL);
 	ck_assert_str_eq(b.data, "a-Z_0.9~%3A%2F%40%20%25%3F%23%C3%A9");
 	buf_free(&b);
 }

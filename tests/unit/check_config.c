@@ -1254,9 +1254,8 @@ START_TEST(test_azure_gemini_keys)
 	expect_error(line_of("deployment = \"x\""),
 	             "target \"h\": cache_key (OpenAI prompt_cache_key) does not apply to provider "
 	             "\"gemini\" of kind gemini");
-	expect_error(
-	        line_of("model = \"gpt-4o\""),
-	        "target \"o\": model does not apply to provider \"openai\" of kind openai");
+	expect_error(line_of("model = \"gpt-4o\""),
+	             "target \"o\": model does not apply to provider \"openai\" of kind openai");
 	ck_assert_uint_eq(X.d.errors, 5);
 
 	load("providers = (\n"

@@ -351,7 +351,6 @@ START_TEST(test_storage_and_kind_entries)
 }
 END_TEST
 
-
 int main(void)
 {
 	Suite *s = suite_create("pricing");
