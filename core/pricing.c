@@ -311,6 +311,24 @@ int64_t pricing_storage(const struct price *pr, int64_t tokens, double seconds)
 	return v >= (double)PRICING_MAX_PICO ? PRICING_MAX_PICO : (int64_t)llround(v);
 }
 
+/* Without a price: Gemini Flash's, USD per million tokens (per hour). */
+#define USUAL_INPUT   0.30
+#define USUAL_STORAGE 1.00
+
+void pricing_keep_or_recreate(const struct price *pr, double ttl_s, double *ret_keep,
+                              double *ret_recreate)
+{
+	double input = USUAL_INPUT, storage = USUAL_STORAGE;
+
+	if (pr && pr->has_storage) {
+		input = (double)pr->input;
+		storage = (double)pr->storage;
+	}
+	/* Per token: both costs grow with the cache's size alike. */
+	*ret_keep = storage * ttl_s / 3600.0;
+	*ret_recreate = input;
+}
+
 int64_t pricing_saving(const struct price *pr, int64_t tokens, double ttl_s)
 {
 	int64_t w = pricing_write(pr, tokens, ttl_s), r = pricing_read(pr, tokens);

@@ -78,6 +78,13 @@ int64_t pricing_write(const struct price *pr, int64_t tokens, double ttl_s);
  * billed by the hour, prorated). Saturates like pricing_cost; 0 for a
  * non-positive count or time. */
 int64_t pricing_storage(const struct price *pr, int64_t tokens, double seconds);
+/* For a cache billed by the hour (Gemini's cachedContents) and the adaptive
+ * policy: what keeping it ttl_s more costs (storage) and what creating it
+ * again costs (its tokens as input), per token, in any one unit: pr's
+ * prices, or Gemini Flash's usual ones when pr is NULL or has no storage
+ * price. */
+void pricing_keep_or_recreate(const struct price *pr, double ttl_s, double *ret_keep,
+                              double *ret_recreate);
 /* What reading tokens from the cache saved over writing them: never
  * negative (a table whose reads cost more than writes saves nothing). */
 int64_t pricing_saving(const struct price *pr, int64_t tokens, double ttl_s);

@@ -13,11 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "aws_cred.h"
 #include "fileio.h"
 #include "http.h"
 #include "url.h"
-#include "oauth.h"
 #include "xalloc.h"
 
 #define CRED_MAX_KEY 4096
@@ -466,8 +464,8 @@ static void url_secrets_keep(struct cred *cr, const struct cfg_provider *c)
 	}
 }
 
-int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struct cred **ret,
-              struct errmsg *e)
+int cred_load_key(const struct cfg_provider *c, const struct adapter_ops *ops, struct cred **ret,
+                  struct errmsg *e)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), keylen = 0, used, extra_bytes = 0, nextra = 0;
 	struct adapter_header hdr[ADAPTER_MAX_HEADERS];
@@ -527,12 +525,6 @@ int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struc
 		xalloc_die("curl header list");
 	url_secrets_keep(cr, c);
 	cred_scrub_set(cr, NULL, 0);
-	/* Without a Bedrock API key, AWS credentials sign each request. */
-	if (c->kind == PROVIDER_BEDROCK && !cr->has_key && (r = aws_cred_attach(cr, c, e)) < 0)
-		goto fail;
-	/* A service account signs in with OAuth2 tokens of its own. */
-	if (c->service_account_file && (r = oauth_load(cr, c, e)) < 0)
-		goto fail;
 	*ret = cr;
 	return 0;
 fail:

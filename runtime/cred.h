@@ -73,7 +73,7 @@ struct cred_runtime {
 
 /* A credential that proves itself per request, beyond its fixed lines: a
  * signature over the request (AWS SigV4) or a token fetched and refreshed
- * in the background (OAuth2). Set by cred_load() for the kinds that need
+ * in the background (OAuth2). Set by cred_load() (credentials.h) for the kinds that need
  * one; called on the loop only. */
 struct cred_signer_ops {
 	/* Adds this request's lines to out. -EAGAIN with *ret_retry_at (Unix
@@ -138,12 +138,13 @@ struct cred {
 };
 
 /* Reads the key named by c (file, environment or inline) and prepares the
- * header lines of ops. Returns 0, or a negative errno with e naming the
+ * header lines of ops, with no signer (cred_load() in credentials.h adds the
+ * one a kind needs). Returns 0, or a negative errno with e naming the
  * source (never the key). A provider kind without a required key accepts
  * the absence of one. Wipes the inline key in c once copied (c->api_key
  * stays non-NULL, now empty: "the key was inline" is all anyone else needs). */
-int cred_load(const struct cfg_provider *c, const struct adapter_ops *ops, struct cred **ret,
-              struct errmsg *e);
+int cred_load_key(const struct cfg_provider *c, const struct adapter_ops *ops, struct cred **ret,
+                  struct errmsg *e);
 /* Starts c's background work, if its signer has any, once it is applied
  * to a running provider (a staged credential that is never applied never
  * fetches anything). prev: see cred_signer_ops.start. c may be NULL;

@@ -10,6 +10,7 @@
 
 #include "adapters.h"
 #include "audit.h"
+#include "credentials.h"
 #include "duration.h"
 #include "jsonx.h"
 #include "lanes.h"
@@ -153,6 +154,13 @@ void staging_free(struct staging *st)
 }
 
 /* sched_ops.retire: the overlap of replaced version t is over. */
+/* sched_ops.fire: a cache warmd manages is created or renewed by name,
+ * any other target warmed by its request. */
+static int fire_cb(void *warm_env, struct target *t)
+{
+	return t->tmpl->managed ? managed_cache_fire(warm_env, t) : warm_fire(warm_env, t);
+}
+
 static void retire_cb(void *warm_env, struct target *t)
 {
 	struct daemon *d = (struct daemon *)((char *)warm_env - offsetof(struct daemon, warm));
@@ -175,7 +183,7 @@ static void warm_done_cb(void *data, struct target *t)
 int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path,
                 const struct daemon_ops *ops, void *ops_data)
 {
-	static const struct sched_ops sched_ops = { .fire = warm_fire, .retire = retire_cb };
+	static const struct sched_ops sched_ops = { .fire = fire_cb, .retire = retire_cb };
 	char ua[64];
 	int r;
 

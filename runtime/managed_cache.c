@@ -14,10 +14,6 @@
 #include "sched.h"
 #include "xalloc.h"
 
-/* Without a price: Gemini Flash's, USD per million tokens (per hour). */
-#define USUAL_INPUT   0.30
-#define USUAL_STORAGE 1.00
-
 static void done_cb(struct http_req *req);
 
 /* Points t->req at the create (the template at its URL) or at the renewal
@@ -354,20 +350,4 @@ static void done_cb(struct http_req *req)
 	if (env->observe)
 		env->observe(env->observe_data, t);
 	warm_release(t);
-}
-
-bool managed_cache_costs(const struct target *t, double *ret_keep, double *ret_recreate)
-{
-	double input = USUAL_INPUT, storage = USUAL_STORAGE;
-
-	if (!t->prov->ops->cache)
-		return false;
-	if (t->price && t->price->has_storage) {
-		input = (double)t->price->input;
-		storage = (double)t->price->storage;
-	}
-	/* Per token: both costs grow with the cache's size alike. */
-	*ret_keep = storage * t->ttl_s / 3600.0;
-	*ret_recreate = input;
-	return true;
 }

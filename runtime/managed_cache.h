@@ -7,7 +7,7 @@
  * template at its URL, a write); once it knows one, a warm renews its TTL
  * (the adapter's touch request: no tokens billed, a hit). A renewal that
  * finds the cache gone creates it again within the same warm (a write).
- * The scheduler decides when, and whether it pays (managed_cache_costs():
+ * The scheduler decides when, and whether it pays (pricing_keep_or_recreate():
  * storage per hour against re-creating it), as for any target; a target
  * has one warm in flight at a time, so a version never has two creates at
  * once, and the name is kept in the state file, so a restart renews the
@@ -28,7 +28,8 @@
 #include "warm.h"
 
 /* warm_fire() for a managed target: starts the create or the renewal.
- * The same contract as sched_ops.fire. */
+ * The same contract as sched_ops.fire (the daemon's fire calls one or the
+ * other). */
 int managed_cache_fire(struct warm_env *env, struct target *t);
 
 /* t's cache is no longer kept (see above): sends its delete, if t knows
@@ -45,11 +46,5 @@ int managed_cache_test_request(const struct target *t, struct http_req *req, cha
 /* Cancels the deletes in flight (shutdown): their done callbacks never
  * fire. The caches expire on their own. */
 void managed_cache_cancel_all(void);
-
-/* For the adaptive policy: what keeping t's cache one more TTL costs
- * (storage) and what re-creating it costs (its tokens as input), in any
- * one unit, from t's price or the usual Gemini Flash prices. False when
- * t's cache is not billed by the hour. */
-bool managed_cache_costs(const struct target *t, double *ret_keep, double *ret_recreate);
 
 #endif

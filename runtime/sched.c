@@ -12,7 +12,6 @@
 #include "adapters.h"
 #include "duration.h"
 #include "log.h"
-#include "managed_cache.h"
 #include "policy.h"
 #include "pricing.h"
 #include "share.h"
@@ -286,10 +285,12 @@ static bool policy_allows(struct sched *s, struct target *t, double now, double 
 		                ? (int)lround((t->expires_at - t->last_traffic) / t->ttl_s)
 		                : POLICY_BINS;
 		double keep, recreate;
-		if (t->tmpl->managed && managed_cache_costs(t, &keep, &recreate))
+		if (t->tmpl->managed && t->prov->ops->cache) { /* billed by the hour */
+			pricing_keep_or_recreate(t->price, t->ttl_s, &keep, &recreate);
 			return policy_adaptive_storage(t->gaps, t->last_traffic, j < 1 ? 1 : j,
 			                               keep, recreate, t->ttl_s, t->reason,
 			                               sizeof(t->reason));
+		}
 		return policy_adaptive(t->gaps, t->last_traffic, j < 1 ? 1 : j, write_read_ratio(t),
 		                       t->ttl_s, t->reason, sizeof(t->reason));
 	}

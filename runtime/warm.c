@@ -11,7 +11,6 @@
 
 #include "cred.h"
 #include "log.h"
-#include "managed_cache.h"
 #include "pricing.h"
 #include "ratelimit.h"
 
@@ -63,8 +62,6 @@ int warm_fire(void *data, struct target *t)
 	struct warm_env *env = data;
 	int r;
 
-	if (t->tmpl->managed)
-		return managed_cache_fire(env, t); /* a cache warmd manages by name */
 	t->req.method = NULL;
 	t->req.url = t->tmpl->url;
 	t->req.body = t->tmpl->body;

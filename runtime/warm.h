@@ -19,8 +19,8 @@ struct warm_env {
 	void *observe_data;
 };
 
-/* sched_ops.fire: starts a warm of t (data is a struct warm_env). A
- * template that creates a cache warmd manages goes to managed_cache_fire(). */
+/* sched_ops.fire: starts a warm of t (data is a struct warm_env). Not for a
+ * template that creates a cache warmd manages: managed_cache_fire(). */
 int warm_fire(void *data, struct target *t);
 
 /* Sends t->req (its method, url and body already set) for a warm of t:

@@ -16,6 +16,7 @@
 #include "adapters.h"
 #include "aws_cred.h"
 #include "cred.h"
+#include "credentials.h"
 #include "http.h"
 #include "sigv4.h"
 #include "testutil.h"

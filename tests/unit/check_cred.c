@@ -17,6 +17,7 @@
 #include "adapters.h"
 #include "config.h"
 #include "cred.h"
+#include "credentials.h"
 #include "provider.h"
 #include "testutil.h"
 

@@ -20,6 +20,7 @@
 #include "adapters.h"
 #include "buf.h"
 #include "cred.h"
+#include "credentials.h"
 #include "http.h"
 #include "httpstub.h"
 #include "jwt.h"

@@ -351,6 +351,24 @@ START_TEST(test_storage_and_kind_entries)
 }
 END_TEST
 
+/* A cache billed by the hour: storage for a TTL against creating it again,
+ * per token, from the price or Gemini Flash's usual prices. */
+START_TEST(test_keep_or_recreate)
+{
+	struct price pr = { .input = 300000, .storage = 1000000, .has_storage = true };
+	double keep, recreate;
+
+	pricing_keep_or_recreate(&pr, 60, &keep, &recreate);
+	ck_assert_double_eq_tol(keep, 1000000.0 * 60 / 3600, 1e-6); /* a minute of storage */
+	ck_assert_double_eq_tol(recreate, 300000.0, 1e-6);
+	pricing_keep_or_recreate(NULL, 60, &keep, &recreate); /* USD per MTok */
+	ck_assert_double_eq_tol(keep / recreate, (1.00 * 60 / 3600) / 0.30, 1e-9);
+	pr.has_storage = false;
+	pricing_keep_or_recreate(&pr, 3600, &keep, &recreate);
+	ck_assert_double_eq_tol(keep / recreate, 1.00 / 0.30, 1e-9);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pricing");
@@ -362,6 +380,7 @@ int main(void)
 	tcase_add_test(tc, test_scoped_entries);
 	tcase_add_test(tc, test_exact_money);
 	tcase_add_test(tc, test_storage_and_kind_entries);
+	tcase_add_test(tc, test_keep_or_recreate);
 	tcase_add_test(tc, test_bad_tables);
 	tcase_add_test(tc, test_absurd_counts_saturate);
 	tcase_add_test(tc, test_checked_money);

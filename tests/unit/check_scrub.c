@@ -14,6 +14,7 @@
 #include "adapters.h"
 #include "config.h"
 #include "cred.h"
+#include "credentials.h"
 #include "http.h"
 #include "provider.h"
 #include "testutil.h"

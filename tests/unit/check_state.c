@@ -13,6 +13,7 @@
 
 #include "adapters.h"
 #include "cred.h"
+#include "credentials.h"
 #include "log.h"
 #include "policy.h"
 #include "state.h"

@@ -9,6 +9,7 @@
 #include "adapters.h"
 #include "clock.h"
 #include "cred.h"
+#include "credentials.h"
 #include "template.h"
 
 static int fire_cb(void *data, struct target *t)
