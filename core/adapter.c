@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bounds.h"
+#include "jsonscan.h"
 #include "jsonx.h"
 #include "xalloc.h"
 
@@ -116,6 +117,13 @@ void adapter_path_segment(struct buf *out, const char *s, const char *keep)
 	}
 }
 
+void adapter_prefix_put(struct buf *prefix, const char *tag, json_object *v)
+{
+	buf_puts(prefix, tag);
+	jsonx_append(prefix, v);
+	buf_puts(prefix, "\n");
+}
+
 void adapter_set_body(struct warm_build *b, json_object *t)
 {
 	struct buf body = BUF_INIT;
@@ -199,5 +207,44 @@ int adapter_usage_field(json_object *usage, const char *path, const char *key, i
 		return errmsg_set(e, -EPROTO, "%s.%s = %.24s is more than %lld tokens", path, key,
 		                  json_object_to_json_string(v), (long long)BOUNDS_MAX_TOKENS);
 	*ret = n;
+	return 0;
+}
+
+int adapter_usage_read(const char *body, size_t len, const struct adapter_usage_fields *uf,
+                       struct warm_usage *u, bool *ret_any, struct errmsg *e)
+{
+	struct jsonscan_field f[5] = { { uf->object, JSONSCAN_OBJECT, false, 0 } };
+	int64_t *dst[4] = { &u->read, &u->write, &u->input, &u->output };
+	json_object *o = NULL, *usage;
+	int r;
+
+	memset(u, 0, sizeof(*u));
+	*ret_any = false;
+	for (int i = 0; i < 4; i++)
+		f[i + 1] = (struct jsonscan_field){ uf->path[i], JSONSCAN_INT, false, 0 };
+	if (jsonscan_fields(body, len, f, 5, BOUNDS_MAX_TOKENS) == 0 && f[0].found) {
+		for (int i = 0; i < 4; i++) {
+			*dst[i] = f[i + 1].value;
+			*ret_any |= f[i + 1].found;
+		}
+		return 0;
+	}
+	if (jsonx_parse(body, len, 0, &o, e) < 0) {
+		errmsg_prefix(e, "response is not JSON");
+		return -EPROTO;
+	}
+	usage = jsonx_get(o, uf->object);
+	if (!usage || !json_object_is_type(usage, json_type_object)) {
+		json_object_put(o);
+		return errmsg_set(e, -EPROTO, "response has no %s object", uf->object);
+	}
+	for (int i = 0; i < 4; i++) {
+		*ret_any |= jsonx_get(usage, uf->key[i]) != NULL;
+		if ((r = adapter_usage_field(usage, uf->object, uf->key[i], dst[i], e)) < 0) {
+			json_object_put(o);
+			return r;
+		}
+	}
+	json_object_put(o);
 	return 0;
 }

@@ -190,6 +190,10 @@ void adapter_error_from_body(long status, const char *body, size_t len,
  * ("...-v1:0" -> "...-v1%3A0", an ARN's '/' -> "%2F"; '@' -> "%40" unless
  * kept, as Vertex AI's model versions are). */
 void adapter_path_segment(struct buf *out, const char *s, const char *keep);
+/* Shared by adapters: appends "TAG" + v's compact JSON + "\n" to a
+ * canonical prefix (tag: "C:", a block's kind...). */
+void adapter_prefix_put(struct buf *prefix, const char *tag, json_object *v);
+
 /* Shared by adapters: b->body and b->body_len become t's compact JSON. */
 void adapter_set_body(struct warm_build *b, json_object *t);
 
@@ -209,6 +213,22 @@ struct adapter_prefix_hash {
 void adapter_prefix_hash_take(struct adapter_prefix_hash *h, const struct buf *prefix,
                               char out[65]);
 void adapter_prefix_hash_free(struct adapter_prefix_hash *h);
+
+/* Where an answer keeps its four counters, in one object: its name
+ * ("usage"), and each counter's key in it and dotted path from the root,
+ * in the order read, write (cache creation), input, output. */
+struct adapter_usage_fields {
+	const char *object;
+	const char *key[4];
+	const char *path[4];
+};
+
+/* Shared by adapters: reads those counters of a 2xx body into u (result
+ * left to the caller), the usual answer without json-c (common/jsonscan.h),
+ * anything else through it. *ret_any: one of the four was present. Returns
+ * 0, or -EPROTO with e (not JSON, no such object, a counter out of range). */
+int adapter_usage_read(const char *body, size_t len, const struct adapter_usage_fields *uf,
+                       struct warm_usage *u, bool *ret_any, struct errmsg *e);
 
 /* Shared by adapters: reads an optional non-negative integer usage field.
  * Absent or null gives 0; another type, a negative value or one above

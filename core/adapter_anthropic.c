@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "bounds.h"
-#include "jsonscan.h"
 #include "jsonx.h"
 #include "xalloc.h"
 
@@ -99,9 +98,7 @@ static int scan_block(json_object *block, const char *kind, const char *where, s
 	const char *type = jsonx_get_str(block, "type");
 	int marks = 0, r;
 
-	buf_puts(prefix, kind);
-	jsonx_append(prefix, block);
-	buf_puts(prefix, "\n");
+	adapter_prefix_put(prefix, kind, block);
 	if (type && strcmp(type, "tool_result") == 0 &&
 	    json_object_is_type(inner, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(inner); i++) {
@@ -407,14 +404,10 @@ int anthropic_build_body(json_object *t, const struct adapter_target *ct,
 	buf_printf(&b->prefix, "M:%s\n", model);
 	/* Changing these invalidates the messages-level cache: part of the version. */
 	if (jsonx_get(t, "tool_choice")) {
-		buf_puts(&b->prefix, "C:");
-		jsonx_append(&b->prefix, jsonx_get(t, "tool_choice"));
-		buf_puts(&b->prefix, "\n");
+		adapter_prefix_put(&b->prefix, "C:", jsonx_get(t, "tool_choice"));
 	}
 	if (jsonx_get(t, "thinking")) {
-		buf_puts(&b->prefix, "K:");
-		jsonx_append(&b->prefix, jsonx_get(t, "thinking"));
-		buf_puts(&b->prefix, "\n");
+		adapter_prefix_put(&b->prefix, "K:", jsonx_get(t, "thinking"));
 	}
 	r = scan_template(t, b, &scan, e);
 	adapter_prefix_hash_free(&scan.hash);
@@ -482,54 +475,20 @@ static int anthropic_headers(const char *key, struct adapter_header *h)
 	return n;
 }
 
-/* The usual answer, read without json-c (jsonscan declines anything else). */
-static int anthropic_usage_fast(const char *body, size_t len, struct warm_usage *u)
-{
-	struct jsonscan_field f[] = {
-		{ "usage", JSONSCAN_OBJECT, false, 0 },
-		{ "usage.cache_read_input_tokens", JSONSCAN_INT, false, 0 },
-		{ "usage.cache_creation_input_tokens", JSONSCAN_INT, false, 0 },
-		{ "usage.input_tokens", JSONSCAN_INT, false, 0 },
-		{ "usage.output_tokens", JSONSCAN_INT, false, 0 },
-	};
-
-	if (jsonscan_fields(body, len, f, 5, BOUNDS_MAX_TOKENS) < 0 || !f[0].found)
-		return -1;
-	u->read = f[1].value;
-	u->write = f[2].value;
-	u->input = f[3].value;
-	u->output = f[4].value;
-	return 0;
-}
-
 int anthropic_parse_ok(const char *body, size_t len, struct warm_usage *u, struct errmsg *e)
 {
-	json_object *o = NULL, *usage;
+	static const struct adapter_usage_fields fields = {
+		"usage",
+		{ "cache_read_input_tokens", "cache_creation_input_tokens", "input_tokens",
+		  "output_tokens" },
+		{ "usage.cache_read_input_tokens", "usage.cache_creation_input_tokens",
+		  "usage.input_tokens", "usage.output_tokens" },
+	};
+	bool any;
 	int r;
 
-	memset(u, 0, sizeof(*u));
-	if (anthropic_usage_fast(body, len, u) == 0)
-		goto verdict;
-	r = jsonx_parse(body, len, 0, &o, e);
-	if (r < 0) {
-		errmsg_prefix(e, "response is not JSON");
-		return -EPROTO;
-	}
-	usage = jsonx_get(o, "usage");
-	if (!usage || !json_object_is_type(usage, json_type_object)) {
-		json_object_put(o);
-		return errmsg_set(e, -EPROTO, "response has no usage object");
-	}
-	if ((r = adapter_usage_field(usage, "usage", "cache_read_input_tokens", &u->read, e)) < 0 ||
-	    (r = adapter_usage_field(usage, "usage", "cache_creation_input_tokens", &u->write, e)) <
-	            0 ||
-	    (r = adapter_usage_field(usage, "usage", "input_tokens", &u->input, e)) < 0 ||
-	    (r = adapter_usage_field(usage, "usage", "output_tokens", &u->output, e)) < 0) {
-		json_object_put(o);
+	if ((r = adapter_usage_read(body, len, &fields, u, &any, e)) < 0)
 		return r;
-	}
-	json_object_put(o);
-verdict:
 	/* A write means the cache was cold at (part of) the prefix. */
 	u->result = u->write > 0 ? WARM_WRITE : u->read > 0 ? WARM_HIT : WARM_NONE;
 	return 0;

@@ -22,7 +22,6 @@
 
 #include "adapter_anthropic.h"
 #include "bounds.h"
-#include "jsonscan.h"
 #include "jsonx.h"
 #include "xalloc.h"
 
@@ -81,8 +80,6 @@ static int scan_blocks(json_object *arr, const char *kind, const char *name, enu
 
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		json_object *block = json_object_array_get_idx(arr, i), *cp;
-		size_t len;
-		const char *dump;
 		int r;
 
 		snprintf(where, sizeof(where), "%s[%zu]", name, i);
@@ -93,10 +90,7 @@ static int scan_blocks(json_object *arr, const char *kind, const char *name, enu
 				return r;
 			continue;
 		}
-		dump = jsonx_dump(block, &len);
-		buf_puts(&s->b->prefix, kind);
-		buf_append(&s->b->prefix, dump, len);
-		buf_puts(&s->b->prefix, "\n");
+		adapter_prefix_put(&s->b->prefix, kind, block);
 		s->any_block = true;
 	}
 	return 0;
@@ -268,8 +262,7 @@ int converse_build_body(json_object *t, const struct adapter_target *ct,
 {
 	json_object *msgs = NULL, *infer, *tool_cfg, *extra, *tools = NULL, *last;
 	struct cp_scan scan = { .b = b };
-	const char *role, *dump;
-	size_t len;
+	const char *role;
 	int r;
 
 	if ((r = check_shape(t, o, &msgs, e)) < 0 ||
@@ -287,12 +280,10 @@ int converse_build_body(json_object *t, const struct adapter_target *ct,
 	buf_printf(&b->prefix, "M:%s\n", o->model);
 	/* Changing these moves the messages-level cache: part of the version. */
 	if (jsonx_get(tool_cfg, "toolChoice")) {
-		dump = jsonx_dump(jsonx_get(tool_cfg, "toolChoice"), &len);
-		buf_printf(&b->prefix, "C:%.*s\n", (int)len, dump);
+		adapter_prefix_put(&b->prefix, "C:", jsonx_get(tool_cfg, "toolChoice"));
 	}
 	if (extra) {
-		dump = jsonx_dump(extra, &len);
-		buf_printf(&b->prefix, "K:%.*s\n", (int)len, dump);
+		adapter_prefix_put(&b->prefix, "K:", extra);
 	}
 	if ((r = scan_template(t, tools, msgs, &scan, e)) < 0)
 		return r;
@@ -315,73 +306,25 @@ int converse_build_body(json_object *t, const struct adapter_target *ct,
 		append_user_turn(msgs);
 		note(b, "appended a user turn");
 	}
-	dump = jsonx_dump(t, &len);
-	b->body = xmalloc(len + 1);
-	memcpy(b->body, dump, len + 1);
-	b->body_len = len;
-	return 0;
-}
-
-/* The usual answer, read without json-c (jsonscan declines anything else). */
-static int usage_fast(const char *body, size_t len, struct warm_usage *u, bool *ret_converse)
-{
-	struct jsonscan_field f[] = {
-		{ "usage", JSONSCAN_OBJECT, false, 0 },
-		{ "usage.cacheReadInputTokens", JSONSCAN_INT, false, 0 },
-		{ "usage.cacheWriteInputTokens", JSONSCAN_INT, false, 0 },
-		{ "usage.inputTokens", JSONSCAN_INT, false, 0 },
-		{ "usage.outputTokens", JSONSCAN_INT, false, 0 },
-	};
-
-	if (jsonscan_fields(body, len, f, 5, BOUNDS_MAX_TOKENS) < 0 || !f[0].found)
-		return -1;
-	*ret_converse = f[1].found || f[2].found || f[3].found || f[4].found;
-	u->read = f[1].value;
-	u->write = f[2].value;
-	u->input = f[3].value;
-	u->output = f[4].value;
+	adapter_set_body(b, t);
 	return 0;
 }
 
 int converse_parse_ok(const char *body, size_t len, struct warm_usage *u, struct errmsg *e)
 {
-	static const char *const keys[] = { "cacheReadInputTokens", "cacheWriteInputTokens",
-		                            "inputTokens", "outputTokens" };
-	int64_t *dst[] = { &u->read, &u->write, &u->input, &u->output };
-	json_object *o = NULL, *usage;
-	bool converse = false;
+	static const struct adapter_usage_fields fields = {
+		"usage",
+		{ "cacheReadInputTokens", "cacheWriteInputTokens", "inputTokens", "outputTokens" },
+		{ "usage.cacheReadInputTokens", "usage.cacheWriteInputTokens", "usage.inputTokens",
+		  "usage.outputTokens" },
+	};
+	bool converse;
 	int r;
 
-	memset(u, 0, sizeof(*u));
-	if (usage_fast(body, len, u, &converse) == 0) {
-		if (!converse)
-			return -ENOMSG;
-		goto verdict;
-	}
-	r = jsonx_parse(body, len, 0, &o, e);
-	if (r < 0) {
-		errmsg_prefix(e, "response is not JSON");
-		return -EPROTO;
-	}
-	usage = jsonx_get(o, "usage");
-	if (!usage || !json_object_is_type(usage, json_type_object)) {
-		json_object_put(o);
-		return errmsg_set(e, -EPROTO, "response has no usage object");
-	}
-	for (size_t i = 0; i < 4; i++)
-		converse |= jsonx_get(usage, keys[i]) != NULL;
-	if (!converse) {
-		json_object_put(o);
+	if ((r = adapter_usage_read(body, len, &fields, u, &converse, e)) < 0)
+		return r;
+	if (!converse)
 		return -ENOMSG;
-	}
-	for (size_t i = 0; i < 4; i++) {
-		if ((r = adapter_usage_field(usage, "usage", keys[i], dst[i], e)) < 0) {
-			json_object_put(o);
-			return r;
-		}
-	}
-	json_object_put(o);
-verdict:
 	/* A write means the cache was cold at (part of) the prefix. */
 	u->result = u->write > 0 ? WARM_WRITE : u->read > 0 ? WARM_HIT : WARM_NONE;
 	return 0;

@@ -53,14 +53,11 @@ static void version_fields(json_object *t, struct warm_build *b)
 {
 	static const char *const shaping[] = { "cachedContent", "systemInstruction", "tools",
 		                               "toolConfig", NULL };
-	const char *dump;
-	size_t len;
-
 	for (const char *const *f = shaping; *f; f++) {
 		json_object *v = jsonx_get(t, *f);
 		if (v) {
-			dump = jsonx_dump(v, &len);
-			buf_printf(&b->prefix, "%s:%.*s\n", *f, (int)len, dump);
+			buf_printf(&b->prefix, "%s:", *f);
+			adapter_prefix_put(&b->prefix, "", v);
 		}
 	}
 }
@@ -136,17 +133,10 @@ static void append_turn(json_object *contents, json_object *last)
 	json_object_array_add(contents, turn);
 }
 
-static int finish(json_object *t, struct warm_build *b, struct errmsg *e)
+static int finish(json_object *t, struct warm_build *b)
 {
-	size_t len;
-	const char *dump = jsonx_dump(t, &len);
-
 	b->prefix_tokens_est = (long)(b->prefix.len / 4);
-	b->body = malloc(len + 1);
-	if (!b->body)
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	memcpy(b->body, dump, len + 1);
-	b->body_len = len;
+	adapter_set_body(b, t);
 	return 0;
 }
 
@@ -155,8 +145,8 @@ static int generate_build(json_object *t, const struct adapter_target *ct, struc
                           struct errmsg *e)
 {
 	json_object *contents = jsonx_get(t, "contents"), *gc, *last;
-	const char *model = ct ? ct->model : NULL, *dump;
-	size_t n, nprefix, len;
+	const char *model = ct ? ct->model : NULL;
+	size_t n, nprefix;
 	struct buf path = BUF_INIT;
 	int r;
 
@@ -184,10 +174,8 @@ static int generate_build(json_object *t, const struct adapter_target *ct, struc
 	n = json_object_array_length(contents);
 	last = json_object_array_get_idx(contents, n - 1);
 	nprefix = is_model_turn(last) ? n : n - 1;
-	for (size_t i = 0; i < nprefix; i++) {
-		dump = jsonx_dump(json_object_array_get_idx(contents, i), &len);
-		buf_printf(&b->prefix, "c:%.*s\n", (int)len, dump);
-	}
+	for (size_t i = 0; i < nprefix; i++)
+		adapter_prefix_put(&b->prefix, "c:", json_object_array_get_idx(contents, i));
 	if (!gc) {
 		gc = json_object_new_object();
 		json_object_object_add(t, "generationConfig", gc);
@@ -199,7 +187,7 @@ static int generate_build(json_object *t, const struct adapter_target *ct, struc
 		append_turn(contents, last);
 		note(b, "appended a user turn");
 	}
-	return finish(t, b, e);
+	return finish(t, b);
 }
 
 /* A protobuf Duration as JSON writes it: "300s", "1.5s". */
@@ -256,13 +244,10 @@ static int cache_build(json_object *t, const struct adapter_target *ct, struct w
 	b->managed = true;
 	buf_printf(&b->prefix, "C:%s\n", bare);
 	version_fields(t, b);
-	for (size_t i = 0; contents && i < json_object_array_length(contents); i++) {
-		size_t len;
-		const char *dump = jsonx_dump(json_object_array_get_idx(contents, i), &len);
-		buf_printf(&b->prefix, "c:%.*s\n", (int)len, dump);
-	}
+	for (size_t i = 0; contents && i < json_object_array_length(contents); i++)
+		adapter_prefix_put(&b->prefix, "c:", json_object_array_get_idx(contents, i));
 	note(b, "managed cache: created once, kept alive by its ttl");
-	return finish(t, b, e);
+	return finish(t, b);
 }
 
 static int gemini_build(json_object *t, const struct adapter_target *ct, struct warm_build *b,

@@ -228,9 +228,7 @@ static int chat_build(json_object *t, const struct adapter_target *ct,
 	b->path = xstrdup(o->chat_path);
 	b->endpoint = ENDPOINT_CHAT;
 	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
-		buf_puts(&b->prefix, "m:");
-		jsonx_append(&b->prefix, json_object_array_get_idx(msgs, i));
-		buf_puts(&b->prefix, "\n");
+		adapter_prefix_put(&b->prefix, "m:", json_object_array_get_idx(msgs, i));
 	}
 	/* One output token; keep whichever budget fields the template uses (a
 	 * self-hosted server may take both: each must be 1). */
@@ -293,14 +291,10 @@ static int responses_build(json_object *t, const struct adapter_target *ct,
 	b->path = xstrdup(o->responses_path);
 	b->endpoint = ENDPOINT_RESPONSES;
 	if (json_object_is_type(input, json_type_string)) {
-		buf_puts(&b->prefix, "i:");
-		jsonx_append(&b->prefix, input);
-		buf_puts(&b->prefix, "\n");
+		adapter_prefix_put(&b->prefix, "i:", input);
 	} else {
 		for (size_t i = 0; i < json_object_array_length(input); i++) {
-			buf_puts(&b->prefix, "i:");
-			jsonx_append(&b->prefix, json_object_array_get_idx(input, i));
-			buf_puts(&b->prefix, "\n");
+			adapter_prefix_put(&b->prefix, "i:", json_object_array_get_idx(input, i));
 		}
 	}
 	/* The API's smallest output budget; with prewarm the cache is filled
