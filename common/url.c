@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "buf.h"
+#include "hex.h"
 #include "xalloc.h"
 
 #define URL_MASK "***"
@@ -43,15 +45,19 @@ bool url_secret(const char *url, const char **ret, size_t *ret_len)
 	return true;
 }
 
-static int hex(char c)
+void url_escape(struct buf *out, const char *s, size_t n, const char *keep)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	static const char up[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[3] = { '%', up[c >> 4], up[c & 15] };
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~' || (keep && c && strchr(keep, c)))
+			buf_append(out, &s[i], 1);
+		else
+			buf_append(out, esc, 3);
+	}
 }
 
 size_t url_unescape(const char *s, size_t n, char *out)
@@ -60,8 +66,8 @@ size_t url_unescape(const char *s, size_t n, char *out)
 
 	for (size_t i = 0; i < n; i++) {
 		int hi, lo;
-		if (s[i] == '%' && i + 2 < n && (hi = hex(s[i + 1])) >= 0 &&
-		    (lo = hex(s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < n && (hi = hex_value(s[i + 1])) >= 0 &&
+		    (lo = hex_value(s[i + 2])) >= 0) {
 			out[k++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else {

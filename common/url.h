@@ -1,12 +1,15 @@
-/* url: the userinfo of a URL ("https://user:password@host/"), which may hold
- * a secret: where it is, which part of it is the secret, and the URL as an
- * operator may see it. Every place that shows a configured URL (base_url,
- * proxy) shows url_redact() of it. Pure. */
+/* url: percent-encoding, and the userinfo of a URL
+ * ("https://user:password@host/"), which may hold a secret: where it is,
+ * which part of it is the secret, and the URL as an operator may see it.
+ * Every place that shows a configured URL (base_url, proxy) shows
+ * url_redact() of it. Pure. */
 #ifndef WARMD_URL_H
 #define WARMD_URL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+struct buf;
 
 /* The userinfo of url: in its authority (after "scheme://", or from the
  * start when there is no scheme, up to the first '/', '?' or '#'), what
@@ -19,6 +22,12 @@ bool url_userinfo(const char *url, size_t *ret_off, size_t *ret_len);
  * false when there is none, else true with where it starts in url and its
  * length. */
 bool url_secret(const char *url, const char **ret, size_t *ret_len);
+
+/* Appends s[0..n) to out percent-encoded (upper-case hex): every byte
+ * but RFC 3986's unreserved characters (A-Z a-z 0-9 - . _ ~) and those in
+ * keep (NULL: none), so what is encoded stays one path segment or one
+ * query value whatever it holds. */
+void url_escape(struct buf *out, const char *s, size_t n, const char *keep);
 
 /* Decodes the %XX escapes of s[0..n) into out (at least n bytes; not
  * NUL-terminated), as curl does before it sends a userinfo: a '%' not

@@ -9,8 +9,10 @@
 #include <string.h>
 
 #include "bounds.h"
+#include "hex.h"
 #include "jsonscan.h"
 #include "jsonx.h"
+#include "url.h"
 #include "xalloc.h"
 
 const char *warm_result_name(enum warm_result r)
@@ -104,17 +106,7 @@ void adapter_error_from_body(long status, const char *body, size_t len,
 
 void adapter_path_segment(struct buf *out, const char *s, const char *keep)
 {
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~' ||
-		    (keep && strchr(keep, *p)))
-			buf_append(out, p, 1);
-		else
-			buf_append(out, esc, 3);
-	}
+	url_escape(out, s, strlen(s), keep);
 }
 
 void adapter_prefix_put(struct buf *prefix, const char *tag, json_object *v)
@@ -136,24 +128,12 @@ void adapter_set_body(struct warm_build *b, json_object *t)
 	b->body = xrealloc(buf_steal(&body), b->body_len + 1);
 }
 
-/* sprintf("%02x") 32 times cost more than a breakpoint's share of the hash. */
-static void hex_digest(const unsigned char md[32], char out[65])
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[64] = '\0';
-}
-
 void adapter_hash(const char *data, size_t len, char out[65])
 {
 	unsigned char md[32];
 
 	EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
-	hex_digest(md, out);
+	hex_encode(md, 32, out);
 }
 
 void adapter_prefix_hash_take(struct adapter_prefix_hash *h, const struct buf *prefix, char out[65])
@@ -177,7 +157,7 @@ void adapter_prefix_hash_take(struct adapter_prefix_hash *h, const struct buf *p
 		xalloc_die("EVP_MD_CTX_copy_ex");
 	EVP_DigestFinal_ex(tmp, md, NULL);
 	EVP_MD_CTX_free(tmp);
-	hex_digest(md, out);
+	hex_encode(md, 32, out);
 }
 
 void adapter_prefix_hash_free(struct adapter_prefix_hash *h)

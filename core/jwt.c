@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "hex.h"
 
 #define SCAN_MAX_DEPTH 32
 #define SCAN_KEY_MAX   64 /* longer keys are none of the fields */
@@ -48,17 +49,6 @@ static void skip_ws(struct scan *sc)
 		sc->pos++;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int read_u16(struct scan *sc, unsigned *ret)
 {
 	unsigned v = 0;
@@ -66,7 +56,7 @@ static int read_u16(struct scan *sc, unsigned *ret)
 	if (sc->len - sc->pos < 4)
 		return fail(sc, "truncated \\u escape");
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(sc->s[sc->pos + i]);
+		int h = hex_value(sc->s[sc->pos + i]);
 		if (h < 0)
 			return fail(sc, "bad \\u escape");
 		v = v << 4 | (unsigned)h;

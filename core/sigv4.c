@@ -10,79 +10,31 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hex.h"
+#include "url.h"
 #include "xalloc.h"
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
-
-static const char hexdigits[] = "0123456789abcdef";
-
-static void hex(const unsigned char *md, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hexdigits[md[i] >> 4];
-		out[2 * i + 1] = hexdigits[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static void sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[32];
 
 	EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
-	hex(md, 32, out);
-}
-
-static bool unreserved(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '.' || c == '_' || c == '~';
+	hex_encode(md, 32, out);
 }
 
 /* SigV4's URI encoding of s[0..n): upper-case hex, '/' kept when keep_slash. */
 static void uri_encode(struct buf *out, const char *s, size_t n, bool keep_slash)
 {
-	static const char up[] = "0123456789ABCDEF";
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[3] = { '%', up[c >> 4], up[c & 15] };
-		if (unreserved(c) || (keep_slash && c == '/'))
-			buf_append(out, &s[i], 1);
-		else
-			buf_append(out, esc, 3);
-	}
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	url_escape(out, s, n, keep_slash ? "/" : NULL);
 }
 
 /* Percent-decodes s[0..n) into out (a '%' not followed by two hex digits
  * stays as it is). */
 static void uri_decode(struct buf *out, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		int hi = -1, lo = -1;
-		if (s[i] == '%' && i + 2 < n) {
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-		}
-		if (hi >= 0 && lo >= 0) {
-			char c = (char)(hi * 16 + lo);
-			buf_append(out, &c, 1);
-			i += 2;
-		} else {
-			buf_append(out, &s[i], 1);
-		}
-	}
+	buf_wrote(out, url_unescape(s, n, buf_space(out, n)));
 }
 
 struct param {
@@ -264,7 +216,7 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *c,
 	hmac(k, 32, r->service, k);
 	hmac(k, 32, "aws4_request", k);
 	hmac(k, 32, sts.data, sig);
-	hex(sig, 32, ret->signature);
+	hex_encode(sig, 32, ret->signature);
 	memcpy(ret->amz_date, amz_date, sizeof(amz_date));
 	w = snprintf(ret->authorization, sizeof(ret->authorization),
 	             SIGV4_ALGORITHM " Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, "

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "hex.h"
 #include "url.h"
 
 static void expect_redact(const char *in, const char *want)
@@ -64,6 +66,33 @@ START_TEST(test_unescape)
 }
 END_TEST
 
+/* Percent-encoding keeps the unreserved bytes and those asked for, as one
+ * segment whatever the rest holds; hex both ways. */
+START_TEST(test_escape_and_hex)
+{
+	struct buf b = BUF_INIT;
+	static const unsigned char bytes[] = { 0x00, 0x0f, 0xa5, 0xff };
+	char out[9];
+
+	url_escape(&b, "a-Z_0.9~:/@ %?#\xc3\xa9", 17, NULL);
+	ck_assert_str_eq(b.data, "a-Z_0.9~%3A%2F%40%20%25%3F%23%C3%A9");
+	buf_reset(&b);
+	url_escape(&b, "claude@2025/x", 13, "@");
+	ck_assert_str_eq(b.data, "claude@2025%2Fx");
+	buf_reset(&b);
+	url_escape(&b, "a\0b", 3, "@"); /* a NUL is encoded, never "kept" */
+	ck_assert_mem_eq(b.data, "a%00b", 5);
+	buf_free(&b);
+	hex_encode(bytes, 4, out);
+	ck_assert_str_eq(out, "000fa5ff");
+	ck_assert_int_eq(hex_value('7'), 7);
+	ck_assert_int_eq(hex_value('b'), 11);
+	ck_assert_int_eq(hex_value('F'), 15);
+	ck_assert_int_eq(hex_value('g'), -1);
+	ck_assert_int_eq(hex_value('\0'), -1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("url");
@@ -74,6 +103,7 @@ int main(void)
 	tcase_add_test(tc, test_redact);
 	tcase_add_test(tc, test_secret);
 	tcase_add_test(tc, test_unescape);
+	tcase_add_test(tc, test_escape_and_hex);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
