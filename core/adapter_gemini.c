@@ -29,6 +29,7 @@
 
 #include "bounds.h"
 #include "jsonx.h"
+#include "rfc3339.h"
 #include "xalloc.h"
 
 /* Explicit caches live an hour when the creation body says nothing. */
@@ -424,41 +425,6 @@ static int cache_delete_request(const char *name, const char **ret_method, char 
 	return r;
 }
 
-/* RFC 3339 ("2026-12-06T10:00:00.123456Z", or with an offset) to Unix
- * seconds; -1 when it is not one. */
-double adapter_gemini_time(const char *s)
-{
-	struct tm tm = { 0 };
-	double frac = 0, off = 0;
-	int n = 0, oh, om;
-	time_t t;
-
-	if (!s ||
-	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-	           &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
-	    n != 19)
-		return -1;
-	s += n;
-	if (*s == '.') {
-		double scale = 0.1;
-		for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10)
-			frac += (*s - '0') * scale;
-	}
-	if ((*s == '+' || *s == '-') && sscanf(s + 1, "%2d:%2d", &oh, &om) == 2 && strlen(s) == 6) {
-		off = (*s == '+' ? 1 : -1) * (oh * 3600.0 + om * 60.0);
-	} else if (strcmp(s, "Z") != 0) {
-		return -1;
-	}
-	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970 ||
-	    tm.tm_year > 2105)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	t = timegm(&tm);
-	return (double)t + frac - off;
-}
-
 /* name (when asked), expireTime and usageMetadata.totalTokenCount of a
  * CachedContent. */
 static int parse_cached_content(const char *body, size_t len, char **ret_name, double *ret_expire,
@@ -476,14 +442,14 @@ static int parse_cached_content(const char *body, size_t len, char **ret_name, d
 	*ret_tokens = 0;
 	if (ret_name && !cache_name_valid(name))
 		r = errmsg_set(e, -EPROTO, "the cache's name is not cachedContents/ID");
-	else if (expire && adapter_gemini_time(expire) < 0)
+	else if (expire && rfc3339_parse(expire) < 0)
 		r = errmsg_set(e, -EPROTO, "expireTime \"%.40s\" is not an RFC 3339 time", expire);
 	else if (um && json_object_is_type(um, json_type_object))
 		r = adapter_usage_field(um, "usageMetadata", "totalTokenCount", ret_tokens, e);
 	else if (um)
 		r = errmsg_set(e, -EPROTO, "usageMetadata is not an object");
 	if (r == 0) {
-		*ret_expire = expire ? adapter_gemini_time(expire) : 0;
+		*ret_expire = expire ? rfc3339_parse(expire) : 0;
 		if (ret_name)
 			*ret_name = xstrdup(name);
 	}

@@ -13,8 +13,4 @@ extern const struct adapter_cache_ops adapter_gemini_cache_ops;
 /* The model's minimum cacheable prefix. */
 long adapter_gemini_min_cacheable(const char *model);
 
-/* An RFC 3339 time ("2026-12-06T10:00:00.5Z", "...+01:00") in Unix
- * seconds, or -1 when s is not one (years 1970 to 2105). */
-double adapter_gemini_time(const char *s);
-
 #endif

@@ -1,6 +1,6 @@
 /* ratelimit: what a provider's answer says about how fast warmd may go:
  * retry-after / retry-after-ms (seconds or an HTTP date), x-should-retry,
- * the rate-limit headers (anthropic-ratelimit-* with RFC 3339 resets,
+ * the rate-limit headers (anthropic-ratelimit-* with RFC 3339 resets (rfc3339.h),
  * x-ratelimit-* with duration resets), and whether a 429 is a spend limit
  * (never retried) rather than a rate limit. Parsing only, no I/O. */
 #ifndef WARMD_RATELIMIT_H
@@ -43,10 +43,5 @@ bool ratelimit_is_spend_limit(long status, const char *body, size_t len);
  * required; common/duration.c's grammar) → seconds, at most
  * RATELIMIT_MAX_HEADER_S (a longer one is clamped to it); -1 on error. */
 double ratelimit_parse_duration(const char *s);
-/* RFC 3339 "YYYY-MM-DDTHH:MM:SS[.F]Z" or "...+hh:mm"/"-hh:mm" (F: 1-9
- * digits; T and Z in either case; years 1970-9999; :60 is the next minute's
- * first second), nothing before or after → Unix seconds; -1 on anything
- * else. */
-double ratelimit_parse_rfc3339(const char *s);
 
 #endif

@@ -7,6 +7,7 @@
  * lines); each value alone also goes to the two reset parsers. */
 #include "fuzz.h"
 #include "ratelimit.h"
+#include "rfc3339.h"
 
 #define NOW 1767225600.0 /* 2026-01-01T00:00:00Z: a fixed clock, reproducible runs */
 
@@ -42,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (next)
 			*next++ = '\0';
 		ratelimit_parse_duration(line);
-		ratelimit_parse_rfc3339(line);
+		rfc3339_parse(line);
 	}
 	free(s);
 	return 0;

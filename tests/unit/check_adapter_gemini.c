@@ -311,22 +311,6 @@ START_TEST(test_cache_answers)
 }
 END_TEST
 
-START_TEST(test_time)
-{
-	ck_assert_double_eq(adapter_gemini_time("1970-01-01T00:00:00Z"), 0);
-	ck_assert_double_eq_tol(adapter_gemini_time("2026-12-06T10:00:00.25Z"), 1796551200.25,
-	                        1e-6);
-	ck_assert_double_eq(adapter_gemini_time("2026-12-06T11:00:00+01:00"), 1796551200);
-	ck_assert_double_eq(adapter_gemini_time("2026-12-06T09:30:00-00:30"), 1796551200);
-	ck_assert_double_eq(adapter_gemini_time("2026-12-06 10:00:00Z"), -1);
-	ck_assert_double_eq(adapter_gemini_time("2026-13-06T10:00:00Z"), -1);
-	ck_assert_double_eq(adapter_gemini_time("2026-12-06T10:00:00"), -1);
-	ck_assert_double_eq(adapter_gemini_time("2026-12-06T10:00:00Zjunk"), -1);
-	ck_assert_double_eq(adapter_gemini_time("2999-12-06T10:00:00Z"), -1);
-	ck_assert_double_eq(adapter_gemini_time(NULL), -1);
-}
-END_TEST
-
 START_TEST(test_usage)
 {
 	size_t len;
@@ -402,7 +386,6 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_cache_template);
 	tcase_add_test(tc, test_cache_requests);
 	tcase_add_test(tc, test_cache_answers);
-	tcase_add_test(tc, test_time);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_errors_and_headers);
 	suite_add_tcase(s, tc);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "ratelimit.h"
+#include "rfc3339.h"
 
 #define NOW 1796000000.0 /* 2026-11-30T... */
 
@@ -61,7 +62,7 @@ START_TEST(test_anthropic_headers)
 
 	ck_assert_int_eq(i.req_limit, 50);
 	ck_assert_int_eq(i.req_remaining, 2);
-	ck_assert_double_eq(i.req_reset_at, ratelimit_parse_rfc3339("2026-11-29T10:13:40Z"));
+	ck_assert_double_eq(i.req_reset_at, rfc3339_parse("2026-11-29T10:13:40Z"));
 	/* 2 of 50 left is under 5%: hold until the reset (in the past here: no hold) */
 	ck_assert_double_eq(ratelimit_hold_until(&i, NOW), NOW);
 	i.req_reset_at = NOW + 12;
@@ -100,11 +101,18 @@ START_TEST(test_parsers)
 	ck_assert_double_eq(ratelimit_parse_duration("12"), -1);
 	ck_assert_double_eq(ratelimit_parse_duration(""), -1);
 	ck_assert_double_eq(ratelimit_parse_duration("1x"), -1);
-	ck_assert_double_eq(ratelimit_parse_rfc3339("1970-01-01T00:01:00Z"), 60);
-	ck_assert_double_eq(ratelimit_parse_rfc3339("1970-01-01T00:01:00.5Z"), 60.5);
-	ck_assert_double_eq(ratelimit_parse_rfc3339("1970-01-01T01:01:00+01:00"), 60);
-	ck_assert_double_eq(ratelimit_parse_rfc3339("1970-01-01T00:01:00"), -1);
-	ck_assert_double_eq(ratelimit_parse_rfc3339("yesterday"), -1);
+	ck_assert_double_eq(rfc3339_parse("1970-01-01T00:01:00Z"), 60);
+	ck_assert_double_eq(rfc3339_parse("1970-01-01T00:01:00.5Z"), 60.5);
+	ck_assert_double_eq(rfc3339_parse("1970-01-01T01:01:00+01:00"), 60);
+	ck_assert_double_eq(rfc3339_parse("1970-01-01T00:01:00"), -1);
+	ck_assert_double_eq(rfc3339_parse("yesterday"), -1);
+	/* as Gemini writes a cache's expireTime */
+	ck_assert_double_eq_tol(rfc3339_parse("2026-12-06T10:00:00.25Z"), 1796551200.25, 1e-6);
+	ck_assert_double_eq(rfc3339_parse("2026-12-06T11:00:00+01:00"), 1796551200);
+	ck_assert_double_eq(rfc3339_parse("2026-12-06T09:30:00-00:30"), 1796551200);
+	ck_assert_double_eq(rfc3339_parse("2026-12-06 10:00:00Z"), -1);
+	ck_assert_double_eq(rfc3339_parse("2026-13-06T10:00:00Z"), -1);
+	ck_assert_double_eq(rfc3339_parse("2026-12-06T10:00:00Zjunk"), -1);
 }
 END_TEST
 
@@ -116,7 +124,7 @@ static double rfc3339_exact(const char *s)
 	double t;
 
 	ck_assert_ptr_nonnull(copy);
-	t = ratelimit_parse_rfc3339(copy);
+	t = rfc3339_parse(copy);
 	free(copy);
 	return t;
 }
