@@ -343,11 +343,5 @@ static void done_cb(struct http_req *req)
 		count(t, &u, (long)tokens, until);
 		t->cache_expire = until;
 	}
-	warm_record(t, &o, &seen, &e, req->total_s, first, now);
-	t->last_result = o.result;
-	t->has_result = true;
-	sched_done(env->sched, t, &o);
-	if (env->observe)
-		env->observe(env->observe_data, t);
-	warm_release(t);
+	warm_conclude(env, t, &o, &seen, &e, req->total_s, first, now);
 }

@@ -195,8 +195,8 @@ static void record_error(struct target *t, const struct sched_outcome *o, const 
 }
 
 /* The verdict on t's counters, version record and last error, and in the log. */
-void warm_record(struct target *t, const struct sched_outcome *o, const struct warm_usage *u,
-                 const struct errmsg *e, double latency_s, bool first, double now)
+static void record(struct target *t, const struct sched_outcome *o, const struct warm_usage *u,
+                   const struct errmsg *e, double latency_s, bool first, double now)
 {
 	char prefix[96];
 
@@ -271,10 +271,17 @@ static void warm_done_cb(struct http_req *req)
 		return;
 	}
 	count_usage(t, req, &u);
-	warm_record(t, &o, &u, &e, req->total_s, first, now);
-	t->last_result = o.result;
+	warm_conclude(env, t, &o, &u, &e, req->total_s, first, now);
+}
+
+void warm_conclude(struct warm_env *env, struct target *t, const struct sched_outcome *o,
+                   const struct warm_usage *u, const struct errmsg *e, double latency_s, bool first,
+                   double now)
+{
+	record(t, o, u, e, latency_s, first, now);
+	t->last_result = o->result;
 	t->has_result = true;
-	sched_done(env->sched, t, &o);
+	sched_done(env->sched, t, o);
 	if (env->observe)
 		env->observe(env->observe_data, t);
 	warm_release(t);

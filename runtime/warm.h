@@ -33,10 +33,13 @@ int warm_send(struct warm_env *env, struct target *t, http_done_cb done);
 /* Drops what warm_send() took, and the response buffers. */
 void warm_release(struct target *t);
 
-/* A verdict on t's counters, version record and last error, and in the
- * log (first: the version had never been refreshed). */
-void warm_record(struct target *t, const struct sched_outcome *o, const struct warm_usage *u,
-                 const struct errmsg *e, double latency_s, bool first, double now);
+/* Ends a warm of t with its verdict: on t's counters, version record and
+ * last error, and in the log (first: the version had never been
+ * refreshed); then tells the scheduler and the observer, and releases what
+ * warm_send() took. */
+void warm_conclude(struct warm_env *env, struct target *t, const struct sched_outcome *o,
+                   const struct warm_usage *u, const struct errmsg *e, double latency_s, bool first,
+                   double now);
 
 /* The verdict on a finished warm request (its answer already scrubbed of
  * keys): o's result, retryable, auth, spend_limit, hold_until and
