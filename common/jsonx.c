@@ -393,10 +393,11 @@ static int fast_number(struct fast *f, json_object **ret)
 		f->p++;
 		digits = 1;
 	} else {
+		/* At most 18 digits (below 2^63); more go to json-c, which clamps. */
 		while (f->p < f->end && *f->p >= '0' && *f->p <= '9') {
-			v = v * 10 + (*f->p++ - '0');
 			if (++digits > 18)
 				return -1;
+			v = v * 10 + (*f->p++ - '0');
 		}
 		if (!digits)
 			return -1;

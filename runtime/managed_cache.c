@@ -89,7 +89,8 @@ static int recreate(struct warm_env *env, struct target *t)
 		r = http_start(env->http, &t->req);
 	cred_lines_wipe(&lines);
 	if (r < 0)
-		snprintf(t->last_error, sizeof(t->last_error), "cannot create the cache again: %s",
+		snprintf(t->last_error, sizeof(t->last_error),
+		         "cannot create the cache again: %.200s",
 		         e.text[0] ? e.text : strerror(-r));
 	return r;
 }

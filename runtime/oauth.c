@@ -145,7 +145,7 @@ static void fetch(struct oauth *o)
 
 	uv_timer_stop(&o->timer);
 	if (n < 0) { /* cannot happen with a key that loaded; a rejection all the same */
-		snprintf(o->error, sizeof(o->error), "%s", e.text);
+		snprintf(o->error, sizeof(o->error), "%.400s", e.text);
 		o->state = O_REJECTED;
 		o->rejection_told = false;
 		log_error("provider %s: %s", o->provider, o->error);
@@ -271,7 +271,7 @@ static void done_cb(struct http_req *req)
 		refused(o, why);
 	} else {
 		if (req->status == 200)
-			snprintf(why, sizeof(why), "%s", e.text);
+			snprintf(why, sizeof(why), "%.300s", e.text);
 		else
 			snprintf(why, sizeof(why), "HTTP %ld", req->status);
 		failed(o, why);
