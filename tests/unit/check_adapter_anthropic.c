@@ -117,17 +117,6 @@ static void expect_notes(struct tmpl *t, const char *needle, int line)
 }
 #define EXPECT_NOTES(t, needle) expect_notes(t, needle, __LINE__)
 
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	return s;
-}
-
 /* A system prompt with one explicit 5m breakpoint. */
 #define SYS_BP                                                                                     \
 	"'system':[{'type':'text','text':'Shared prefix.','cache_control':{'type':'ephemeral'}}]"
@@ -144,8 +133,8 @@ static char *fixture(const char *name, size_t *ret_len)
 START_TEST(test_full_template_byte_identical)
 {
 	size_t tlen, wlen;
-	char *tmpl_json = fixture("anthropic/full.json", &tlen);
-	char *want = fixture("anthropic/full.warm.json", &wlen);
+	char *tmpl_json = tu_fixture("anthropic/full.json", &tlen);
+	char *want = tu_fixture("anthropic/full.warm.json", &wlen);
 	struct tmpl *t = NULL;
 	struct errmsg e = { { 0 } };
 
@@ -692,7 +681,7 @@ static void usage_err(const char *body, const char *needle, int line)
 START_TEST(test_usage_fixtures)
 {
 	size_t len;
-	char *body = fixture("anthropic/response_hit.json", &len);
+	char *body = tu_fixture("anthropic/response_hit.json", &len);
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 
@@ -704,7 +693,7 @@ START_TEST(test_usage_fixtures)
 	ck_assert_int_eq(u.output, 0);
 	free(body);
 
-	body = fixture("anthropic/response_write.json", &len);
+	body = tu_fixture("anthropic/response_write.json", &len);
 	ck_assert_int_eq(adapter_anthropic_ops.parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_WRITE);
 	ck_assert_int_eq(u.read, 0);

@@ -71,17 +71,6 @@ static void expect_error(const struct cfg_target *ct, const char *tq, const char
 	ck_assert_msg(strstr(e.text, needle), "error \"%s\" lacks \"%s\"", e.text, needle);
 }
 
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	return s;
-}
-
 #define MSGS "'messages':[{'role':'system','content':'Sys'},{'role':'user','content':'Hi'}]"
 
 START_TEST(test_registry)
@@ -97,8 +86,8 @@ END_TEST
 START_TEST(test_deployment_fixture)
 {
 	size_t tlen, wlen;
-	char *tj = fixture("azure/full.json", &tlen),
-	     *want = fixture("azure/full.warm.json", &wlen);
+	char *tj = tu_fixture("azure/full.json", &tlen),
+	     *want = tu_fixture("azure/full.warm.json", &wlen);
 	struct tmpl *t = NULL;
 	struct errmsg e = { { 0 } };
 
@@ -181,7 +170,7 @@ END_TEST
 START_TEST(test_usage)
 {
 	size_t len;
-	char *body = fixture("azure/response_hit.json", &len);
+	char *body = tu_fixture("azure/response_hit.json", &len);
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 
@@ -197,7 +186,7 @@ END_TEST
 START_TEST(test_errors)
 {
 	size_t len;
-	char *body = fixture("azure/error_401.json", &len);
+	char *body = tu_fixture("azure/error_401.json", &len);
 	struct errmsg e = { { 0 } };
 
 	adapter_azure_ops.parse_error(401, body, len, &e);
@@ -206,7 +195,7 @@ START_TEST(test_errors)
 	                         "subscription and use a correct regional API endpoint for your "
 	                         "resource.");
 	free(body);
-	body = fixture("azure/error_deployment.json", &len);
+	body = tu_fixture("azure/error_deployment.json", &len);
 	adapter_azure_ops.parse_error(404, body, len, &e);
 	ck_assert(strncmp(e.text, "HTTP 404 DeploymentNotFound: The API deployment", 47) == 0);
 	free(body);

@@ -88,19 +88,6 @@ static void expect_err(const char *tq, const char *needle, int line)
 }
 #define EXPECT_ERR(tq, needle) expect_err(tq, needle, __LINE__)
 
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/bedrock/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	while (*ret_len && s[*ret_len - 1] == '\n')
-		s[--*ret_len] = '\0';
-	return s;
-}
-
 #define SYS_BP                                                                                     \
 	"'system':[{'type':'text','text':'Shared prefix.','cache_control':{'type':'ephemeral'}}]"
 #define INVOKE(rest) "{'anthropic_version':'bedrock-2023-05-31','max_tokens':300," SYS_BP rest "}"
@@ -113,8 +100,8 @@ static char *fixture(const char *name, size_t *ret_len)
 START_TEST(test_invoke_fixture_byte_identical)
 {
 	size_t tlen, wlen;
-	char *tmpl_json = fixture("invoke.json", &tlen);
-	char *want = fixture("invoke.warm.json", &wlen);
+	char *tmpl_json = tu_fixture_chomped("bedrock/invoke.json", &tlen);
+	char *want = tu_fixture_chomped("bedrock/invoke.warm.json", &wlen);
 	struct tmpl *t = NULL;
 	struct errmsg e = { { 0 } };
 
@@ -284,7 +271,7 @@ static void usage_of(const char *name, enum warm_result want, int64_t read, int6
                      int64_t input, int64_t output, int line)
 {
 	size_t len;
-	char *body = fixture(name, &len);
+	char *body = tu_fixture_chomped(name, &len);
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 	int r = adapter_bedrock_ops.parse_ok(body, len, &u, &e);
@@ -304,9 +291,9 @@ START_TEST(test_usage)
 	struct errmsg e = { { 0 } };
 	const char *body;
 
-	usage_of("invoke_response_hit.json", WARM_HIT, 2210, 0, 14, 0, __LINE__);
-	usage_of("converse_response_hit.json", WARM_HIT, 2210, 0, 9, 1, __LINE__);
-	usage_of("converse_response_write.json", WARM_WRITE, 0, 2210, 9, 1, __LINE__);
+	usage_of("bedrock/invoke_response_hit.json", WARM_HIT, 2210, 0, 14, 0, __LINE__);
+	usage_of("bedrock/converse_response_hit.json", WARM_HIT, 2210, 0, 9, 1, __LINE__);
+	usage_of("bedrock/converse_response_write.json", WARM_WRITE, 0, 2210, 9, 1, __LINE__);
 	/* Through json-c (escapes decline the fast path): the same. */
 	body = Q("{'output':{'message':{'content':[{'text':'\\u0049'}]}},"
 	         "'usage':{'inputTokens':9,'outputTokens':1,'cacheReadInputTokens':70}}");
@@ -338,7 +325,7 @@ static void error_text(long status, const char *body, const char *want, int line
 START_TEST(test_parse_error)
 {
 	size_t len;
-	char *body = fixture("error_signature.json", &len);
+	char *body = tu_fixture_chomped("bedrock/error_signature.json", &len);
 
 	error_text(403, body,
 	           "HTTP 403: The request signature we calculated does not match the signature "

@@ -94,19 +94,6 @@ static void expect_err(const char *tq, const char *needle, int line)
 }
 #define EXPECT_ERR(tq, needle) expect_err(tq, needle, __LINE__)
 
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/bedrock/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	while (*ret_len && s[*ret_len - 1] == '\n')
-		s[--*ret_len] = '\0';
-	return s;
-}
-
 #define CP      "{'cachePoint':{'type':'default'}}"
 #define CP_1H   "{'cachePoint':{'type':'default','ttl':'1h'}}"
 #define SYS_CP  "'system':[{'text':'Shared prefix.'}," CP "]"
@@ -117,8 +104,8 @@ static char *fixture(const char *name, size_t *ret_len)
 START_TEST(test_fixture_byte_identical)
 {
 	size_t tlen, wlen;
-	char *tmpl_json = fixture("converse.json", &tlen);
-	char *want = fixture("converse.warm.json", &wlen);
+	char *tmpl_json = tu_fixture_chomped("bedrock/converse.json", &tlen);
+	char *want = tu_fixture_chomped("bedrock/converse.warm.json", &wlen);
 	struct tmpl *t = NULL;
 	struct errmsg e = { { 0 } };
 
@@ -304,7 +291,7 @@ START_TEST(test_usage)
 	struct errmsg e = { { 0 } };
 	const char *body;
 	size_t len;
-	char *fx = fixture("converse_response_write.json", &len);
+	char *fx = tu_fixture_chomped("bedrock/converse_response_write.json", &len);
 
 	ck_assert_int_eq(converse_parse_ok(fx, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_WRITE);

@@ -77,17 +77,6 @@ static void expect_error(const struct cfg_target *ct, const char *tq, const char
 	ck_assert_msg(strstr(e.text, needle), "error \"%s\" lacks \"%s\"", e.text, needle);
 }
 
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	return s;
-}
-
 #define SYS  "'systemInstruction':{'parts':[{'text':'Sys'}]}"
 #define U(x) "{'role':'user','parts':[{'text':'" x "'}]}"
 #define M(x) "{'role':'model','parts':[{'text':'" x "'}]}"
@@ -106,8 +95,8 @@ END_TEST
 START_TEST(test_generate_fixture)
 {
 	size_t tlen, wlen;
-	char *tj = fixture("gemini/generate.json", &tlen);
-	char *want = fixture("gemini/generate.warm.json", &wlen);
+	char *tj = tu_fixture("gemini/generate.json", &tlen);
+	char *want = tu_fixture("gemini/generate.warm.json", &wlen);
 	struct tmpl *t = NULL;
 	struct errmsg e = { { 0 } };
 
@@ -186,7 +175,7 @@ END_TEST
 START_TEST(test_cache_template)
 {
 	size_t len;
-	char *tj = fixture("gemini/cache.json", &len);
+	char *tj = tu_fixture("gemini/cache.json", &len);
 	struct tmpl *t = NULL, *u, *v;
 	struct errmsg e = { { 0 } };
 
@@ -267,7 +256,7 @@ END_TEST
 START_TEST(test_cache_answers)
 {
 	size_t len;
-	char *body = fixture("gemini/cache_created.json", &len), *name = NULL;
+	char *body = tu_fixture("gemini/cache_created.json", &len), *name = NULL;
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 	double expire = 0;
@@ -281,7 +270,7 @@ START_TEST(test_cache_answers)
 	ck_assert_int_eq(u.read + u.input + u.output, 0);
 	free(name);
 	free(body);
-	body = fixture("gemini/cache_touched.json", &len);
+	body = tu_fixture("gemini/cache_touched.json", &len);
 	ck_assert_int_eq(cops->parse_touched(body, len, &expire, &tokens, &u, &e), 0);
 	ck_assert_double_eq_tol(expire, 1796558395.5, 1e-6);
 	ck_assert_int_eq(tokens, 32768);
@@ -302,7 +291,7 @@ START_TEST(test_cache_answers)
 	ck_assert_str_eq(e.text, "usageMetadata.totalTokenCount is negative");
 	ck_assert_int_eq(cops->parse_touched("[]", 2, &expire, &tokens, &u, &e), -EPROTO);
 	/* gone: 404, or Gemini's 403 for a cache it does not have */
-	body = fixture("gemini/error_gone.json", &len);
+	body = tu_fixture("gemini/error_gone.json", &len);
 	ck_assert(cops->gone(403, body, len));
 	ck_assert(cops->gone(404, "{}", 2));
 	ck_assert(!cops->gone(403, "{\"error\":{\"message\":\"denied\"}}", 30));
@@ -314,7 +303,7 @@ END_TEST
 START_TEST(test_usage)
 {
 	size_t len;
-	char *body = fixture("gemini/response_hit.json", &len);
+	char *body = tu_fixture("gemini/response_hit.json", &len);
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 
@@ -325,7 +314,7 @@ START_TEST(test_usage)
 	ck_assert_int_eq(u.output, 1 + 2); /* thinking is billed as output */
 	ck_assert_int_eq(u.write, 0);
 	free(body);
-	body = fixture("gemini/response_write.json", &len);
+	body = tu_fixture("gemini/response_write.json", &len);
 	ck_assert_int_eq(adapter_gemini_ops.parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_WRITE);
 	ck_assert_int_eq(u.write, 4210);
@@ -353,7 +342,7 @@ END_TEST
 START_TEST(test_errors_and_headers)
 {
 	size_t len;
-	char *body = fixture("gemini/error_key.json", &len);
+	char *body = tu_fixture("gemini/error_key.json", &len);
 	struct adapter_header h[ADAPTER_MAX_HEADERS];
 	struct errmsg e = { { 0 } };
 

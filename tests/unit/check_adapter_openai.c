@@ -134,17 +134,6 @@ static void expect_notes(struct tmpl *t, const char *needle, int line)
 }
 #define EXPECT_NOTES(t, needle) expect_notes(t, needle, __LINE__)
 
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	return s;
-}
-
 #define MSGS_USER "'messages':[{'role':'system','content':'Sys'},{'role':'user','content':'Hi'}]"
 
 /* ---- the warm body -------------------------------------------------------------------- */
@@ -152,8 +141,8 @@ static char *fixture(const char *name, size_t *ret_len)
 START_TEST(test_full_template_byte_identical)
 {
 	size_t tlen, wlen;
-	char *tmpl_json = fixture("openai/full.json", &tlen);
-	char *want = fixture("openai/full.warm.json", &wlen);
+	char *tmpl_json = tu_fixture("openai/full.json", &tlen);
+	char *want = tu_fixture("openai/full.warm.json", &wlen);
 	struct tmpl *t = NULL;
 	struct errmsg e = { { 0 } };
 
@@ -549,7 +538,7 @@ static void usage_err(const struct adapter_ops *ops, const char *body, const cha
 START_TEST(test_usage_fixtures)
 {
 	size_t len;
-	char *body = fixture("openai/response_hit.json", &len);
+	char *body = tu_fixture("openai/response_hit.json", &len);
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 
@@ -561,7 +550,7 @@ START_TEST(test_usage_fixtures)
 	ck_assert_int_eq(u.output, 1);
 	free(body);
 
-	body = fixture("openai/response_llamacpp.json", &len);
+	body = tu_fixture("openai/response_llamacpp.json", &len);
 	ck_assert_int_eq(adapter_openai_compat_ops.parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_HIT);
 	ck_assert_int_eq(u.read, 800);

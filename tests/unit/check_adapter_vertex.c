@@ -92,17 +92,6 @@ static void expect_err(const char *tq, const struct cfg_target *ct, const char *
 }
 #define EXPECT_ERR(tq, needle) expect_err(tq, &tgt, needle, __LINE__)
 
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	return s;
-}
-
 #define V "'anthropic_version':'vertex-2023-10-16'"
 #define SYS                                                                                        \
 	"'system':[{'type':'text','text':'Shared prefix.','cache_control':{'type':'ephemeral'}}]"
@@ -113,8 +102,8 @@ static char *fixture(const char *name, size_t *ret_len)
 START_TEST(test_full_template_byte_identical)
 {
 	size_t tlen, wlen;
-	char *tmpl_json = fixture("vertex/full.json", &tlen);
-	char *want = fixture("vertex/full.warm.json", &wlen);
+	char *tmpl_json = tu_fixture("vertex/full.json", &tlen);
+	char *want = tu_fixture("vertex/full.warm.json", &wlen);
 	struct tmpl *t = NULL;
 	struct errmsg e = { { 0 } };
 
@@ -244,7 +233,7 @@ START_TEST(test_usage)
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 	size_t len;
-	char *body = fixture("vertex/response_hit.json", &len);
+	char *body = tu_fixture("vertex/response_hit.json", &len);
 
 	ck_assert_int_eq(ops->parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_HIT);
@@ -253,7 +242,7 @@ START_TEST(test_usage)
 	ck_assert_int_eq(u.input, 14);
 	ck_assert_int_eq(u.output, 0);
 	free(body);
-	body = fixture("vertex/response_write.json", &len);
+	body = tu_fixture("vertex/response_write.json", &len);
 	ck_assert_int_eq(ops->parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_WRITE);
 	ck_assert_int_eq(u.write, 4096);
@@ -268,7 +257,7 @@ static void expect_error_text(const char *file, long status, const char *want)
 	const struct adapter_ops *ops = adapter_ops_for(PROVIDER_VERTEX);
 	struct errmsg e = { { 0 } };
 	size_t len;
-	char *body = fixture(file, &len);
+	char *body = tu_fixture(file, &len);
 
 	ops->parse_error(status, body, len, &e);
 	ck_assert_msg(strncmp(e.text, want, strlen(want)) == 0, "%s: \"%s\", want \"%s...\"", file,
@@ -295,7 +284,7 @@ END_TEST
 START_TEST(test_quota_is_not_spend_limit)
 {
 	size_t len;
-	char *body = fixture("vertex/error_429.json", &len);
+	char *body = tu_fixture("vertex/error_429.json", &len);
 
 	ck_assert(!ratelimit_is_spend_limit(429, body, len));
 	free(body);
