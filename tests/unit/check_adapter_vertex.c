@@ -13,6 +13,7 @@
 
 #include "adapter_vertex.h"
 #include "adapters.h"
+#include "adapterutil.h"
 #include "ratelimit.h"
 #include "template.h"
 #include "testutil.h"
@@ -36,61 +37,11 @@ static struct cfg_target tgt = {
 	"https://us-east5-aiplatform.googleapis.com/v1/projects/example-project/locations/"        \
 	"us-east5/publishers/anthropic/models/"
 
-/* ---- helpers -------------------------------------------------------------------------- */
+/* ---- helpers (adapterutil.h) for the target above ------------------------------------ */
 
-static char *pool[64];
-static int npool;
-
-static const char *Q(const char *s)
-{
-	char *d = strdup(s);
-
-	for (char *p = d; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	ck_assert_int_lt(npool, 64);
-	pool[npool++] = d;
-	return d;
-}
-
-static void teardown(void)
-{
-	while (npool > 0)
-		free(pool[--npool]);
-}
-
-static int build_with(const char *json, const struct cfg_target *t, const struct cfg_provider *p,
-                      struct tmpl **ret, struct errmsg *e)
-{
-	return template_from_bytes(json, strlen(json), t, p, ret, e);
-}
-
-static struct tmpl *build_ok(const char *tq, int line)
-{
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = build_with(Q(tq), &tgt, &prov, &t, &e);
-
-	ck_assert_msg(r == 0, "line %d: template_from_bytes = %d: %s", line, r, e.text);
-	return t;
-}
-#define BUILD_OK(tq) build_ok(tq, __LINE__)
-
-static void expect_err(const char *tq, const struct cfg_target *ct, const char *needle, int line)
-{
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = build_with(Q(tq), ct, &prov, &t, &e);
-
-	if (r == 0)
-		tmpl_unref(t);
-	ck_assert_msg(r == -EINVAL, "line %d: template_from_bytes = %d (%s), want -EINVAL", line, r,
-	              e.text);
-	ck_assert_msg(t == NULL, "line %d: *ret set on failure", line);
-	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
-	              e.text, needle);
-}
-#define EXPECT_ERR(tq, needle) expect_err(tq, &tgt, needle, __LINE__)
+#define BUILD_OK(tq)                 au_build_ok(&tgt, &prov, tq, __LINE__)
+#define EXPECT_ERR_T(ct, tq, needle) au_expect_err(ct, &prov, tq, -EINVAL, needle, __LINE__)
+#define EXPECT_ERR(tq, needle)       EXPECT_ERR_T(&tgt, tq, needle)
 
 #define V "'anthropic_version':'vertex-2023-10-16'"
 #define SYS                                                                                        \
@@ -101,18 +52,8 @@ static void expect_err(const char *tq, const struct cfg_target *ct, const char *
 /* Anthropic's full fixture, spelt for Vertex: the same edits, byte for byte. */
 START_TEST(test_full_template_byte_identical)
 {
-	size_t tlen, wlen;
-	char *tmpl_json = tu_fixture("vertex/full.json", &tlen);
-	char *want = tu_fixture("vertex/full.warm.json", &wlen);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
+	struct tmpl *t = au_expect_fixture_warm(&tgt, &prov, "vertex/full", __LINE__);
 
-	while (wlen && want[wlen - 1] == '\n')
-		want[--wlen] = '\0';
-	ck_assert_int_eq(template_from_bytes(tmpl_json, tlen, &tgt, &prov, &t, &e), 0);
-	ck_assert_ptr_nonnull(t->body);
-	ck_assert_str_eq(t->body, want);
-	ck_assert_uint_eq(t->body_len, wlen);
 	ck_assert_str_eq(t->url, URL_PREFIX "claude-sonnet-4-5@20250929:rawPredict");
 	ck_assert_str_eq(t->model, "claude-sonnet-4-5@20250929");
 	ck_assert_int_eq(t->endpoint, ENDPOINT_MESSAGES);
@@ -123,8 +64,6 @@ START_TEST(test_full_template_byte_identical)
 	ck_assert_int_eq(t->nbp, 3);
 	ck_assert_int_eq(t->min_cacheable, 1024); /* claude-sonnet-4-5's */
 	tmpl_unref(t);
-	free(tmpl_json);
-	free(want);
 }
 END_TEST
 
@@ -162,12 +101,11 @@ START_TEST(test_version_follows_model)
 	const char *tq =
 	        "{" V ",'max_tokens':16," SYS ",'messages':[{'role':'user','content':'Hi'}]}";
 	struct cfg_target other = tgt;
-	struct tmpl *a = BUILD_OK(tq), *b = NULL;
-	struct errmsg e = { { 0 } };
+	struct tmpl *a = BUILD_OK(tq), *b;
 	char opus[] = "claude-opus-4-5@20251101";
 
 	other.model = opus;
-	ck_assert_int_eq(build_with(Q(tq), &other, &prov, &b, &e), 0);
+	b = au_build_ok(&other, &prov, tq, __LINE__);
 	ck_assert_str_ne(a->version, b->version);
 	ck_assert_str_eq(b->model, "claude-opus-4-5@20251101");
 	ck_assert_int_eq(b->min_cacheable, 4096);
@@ -196,10 +134,12 @@ START_TEST(test_template_errors)
 	EXPECT_ERR("{" V ",'max_tokens':16,'messages':[{'role':'user','content':'Hi'}]}",
 	           "no cache_control breakpoint");
 	none.model = NULL;
-	expect_err("{" V ",'max_tokens':16," SYS ",'messages':[{'role':'user','content':'Hi'}]}",
-	           &none, "a vertex target needs \"model\"", __LINE__);
-	expect_err("{" V ",'max_tokens':16," SYS ",'messages':[{'role':'user','content':'Hi'}]}",
-	           NULL, "a vertex target needs \"model\"", __LINE__);
+	EXPECT_ERR_T(&none,
+	             "{" V ",'max_tokens':16," SYS ",'messages':[{'role':'user','content':'Hi'}]}",
+	             "a vertex target needs \"model\"");
+	EXPECT_ERR_T(NULL,
+	             "{" V ",'max_tokens':16," SYS ",'messages':[{'role':'user','content':'Hi'}]}",
+	             "a vertex target needs \"model\"");
 }
 END_TEST
 
@@ -313,7 +253,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, au_teardown);
 	tcase_add_test(tc, test_full_template_byte_identical);
 	tcase_add_test(tc, test_anthropic_rules);
 	tcase_add_test(tc, test_version_follows_model);
