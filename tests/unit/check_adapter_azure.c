@@ -4,7 +4,6 @@
  * header, usage and error parsing. Templates are written with ' for ". */
 #include <check.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -6,7 +6,6 @@
  * Templates are written with ' for " (see Q()); none contains an apostrophe. */
 #include <check.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

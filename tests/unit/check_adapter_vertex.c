@@ -7,7 +7,6 @@
  * Templates are written with ' for " (see Q()). */
 #include <check.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
