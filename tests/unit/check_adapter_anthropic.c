@@ -13,6 +13,7 @@
 
 #include "adapter_anthropic.h"
 #include "adapters.h"
+#include "adapterutil.h"
 #include "template.h"
 #include "testutil.h"
 
@@ -24,109 +25,17 @@ static struct cfg_provider prov = { .name = prov_name,
 	                            .base_url = base_url };
 static struct cfg_target tgt = { .name = tgt_name, .provider = prov_name, .ttl_s = 300 };
 
-/* ---- helpers -------------------------------------------------------------------------- */
+/* ---- helpers (adapterutil.h) for the target above ------------------------------------ */
 
-static char *pool[64];
-static int npool;
-
-/* Keeps a copy of s until teardown (for messages about freed objects). */
-static const char *keep(const char *s)
-{
-	char *d = strdup(s ? s : "(null)");
-
-	ck_assert_int_lt(npool, 64);
-	pool[npool++] = d;
-	return d;
-}
-
-/* Returns s with every ' turned into "; freed at teardown. */
-static const char *Q(const char *s)
-{
-	char *d = strdup(s);
-
-	for (char *p = d; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	ck_assert_int_lt(npool, 64);
-	pool[npool++] = d;
-	return d;
-}
-
-static void teardown(void)
-{
-	while (npool > 0)
-		free(pool[--npool]);
-}
-
-static int build(const char *json, struct tmpl **ret, struct errmsg *e)
-{
-	return template_from_bytes(json, strlen(json), &tgt, &prov, ret, e);
-}
-
-static struct tmpl *build_ok(const char *tq, int line)
-{
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = build(Q(tq), &t, &e);
-
-	ck_assert_msg(r == 0, "line %d: template_from_bytes = %d: %s", line, r, e.text);
-	ck_assert_msg(t != NULL, "line %d: no template", line);
-	return t;
-}
-#define BUILD_OK(tq) build_ok(tq, __LINE__)
-
-/* Builds tq and checks the warm body is exactly wq; returns the template. */
-static struct tmpl *expect_warm(const char *tq, const char *wq, int line)
-{
-	struct tmpl *t = build_ok(tq, line);
-	const char *want = Q(wq);
-
-	if (t->unwarmable[0] || !t->body || strcmp(t->body, want) != 0 ||
-	    t->body_len != strlen(want)) {
-		/* Free first, so that a failure leaks nothing under valgrind. */
-		const char *got = keep(t->body), *why = keep(t->unwarmable);
-		size_t got_len = t->body_len;
-		tmpl_unref(t);
-		ck_abort_msg("line %d: warm body (len %zu, unwarmable \"%s\")\n got: %s\nwant: %s",
-		             line, got_len, why, got, want);
-	}
-	return t;
-}
-#define EXPECT_WARM(tq, wq) expect_warm(tq, wq, __LINE__)
-
-static void expect_err(const char *tq, int want_r, const char *needle, int line)
-{
-	struct tmpl *t = (struct tmpl *)&pool; /* must stay untouched */
-	struct errmsg e = { { 0 } };
-	int r = build(Q(tq), &t, &e);
-
-	if (r == 0 && t != (struct tmpl *)&pool)
-		tmpl_unref(t);
-	ck_assert_msg(r == want_r, "line %d: template_from_bytes = %d (%s), want %d", line, r,
-	              e.text, want_r);
-	ck_assert_msg(t == (struct tmpl *)&pool, "line %d: *ret changed on failure", line);
-	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
-	              e.text, needle);
-}
-#define EXPECT_ERR(tq, needle) expect_err(tq, -EINVAL, needle, __LINE__)
-
-static void expect_notes(struct tmpl *t, const char *needle, int line)
-{
-	ck_assert_msg(strstr(t->notes, needle) != NULL, "line %d: notes \"%s\" lack \"%s\"", line,
-	              t->notes, needle);
-}
-#define EXPECT_NOTES(t, needle) expect_notes(t, needle, __LINE__)
-
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	return s;
-}
+#define BUILD_OK(tq)            au_build_ok(&tgt, &prov, tq, __LINE__)
+#define EXPECT_WARM(tq, wq)     au_expect_warm(&tgt, &prov, tq, wq, __LINE__)
+#define EXPECT_ERR(tq, needle)  au_expect_err(&tgt, &prov, tq, -EINVAL, needle, __LINE__)
+#define EXPECT_NOTES(t, needle) au_expect_notes(t, needle, __LINE__)
+#define USAGE_OK(b, res, rd, wr, in, out)                                                          \
+	au_usage_ok(&adapter_anthropic_ops, Q(b), res, rd, wr, in, out, __LINE__)
+#define USAGE_ERR(b, needle) au_usage_err(&adapter_anthropic_ops, Q(b), needle, __LINE__)
+#define ERROR_TEXT(status, body, want)                                                             \
+	au_error_text(&adapter_anthropic_ops, status, body, want, __LINE__)
 
 /* A system prompt with one explicit 5m breakpoint. */
 #define SYS_BP                                                                                     \
@@ -143,18 +52,8 @@ static char *fixture(const char *name, size_t *ret_len)
 
 START_TEST(test_full_template_byte_identical)
 {
-	size_t tlen, wlen;
-	char *tmpl_json = fixture("anthropic/full.json", &tlen);
-	char *want = fixture("anthropic/full.warm.json", &wlen);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
+	struct tmpl *t = au_expect_fixture_warm(&tgt, &prov, "anthropic/full", __LINE__);
 
-	while (wlen && want[wlen - 1] == '\n')
-		want[--wlen] = '\0';
-	ck_assert_int_eq(template_from_bytes(tmpl_json, tlen, &tgt, &prov, &t, &e), 0);
-	ck_assert_ptr_nonnull(t->body);
-	ck_assert_str_eq(t->body, want);
-	ck_assert_uint_eq(t->body_len, wlen);
 	ck_assert_str_eq(t->url, "http://127.0.0.1:9/v1/messages");
 	ck_assert_str_eq(t->model, "claude-sonnet-4-5");
 	ck_assert_int_eq(t->endpoint, ENDPOINT_MESSAGES);
@@ -164,8 +63,6 @@ START_TEST(test_full_template_byte_identical)
 	ck_assert_int_gt(t->prefix_tokens_est, 100);
 	ck_assert_int_eq(t->refs, 1);
 	tmpl_unref(t);
-	free(tmpl_json);
-	free(want);
 }
 END_TEST
 
@@ -362,10 +259,10 @@ static void max_tokens_case(const char *extra, int want, const char *why, int li
 	         "{'model':'claude-test','max_tokens':%d,%s," SYS_BP
 	         ",'messages':[{'role':'user','content':'Hi'}]}",
 	         want, extra);
-	t = expect_warm(tq, wq, line);
+	t = au_expect_warm(&tgt, &prov, tq, wq, line);
 	ck_assert_msg(t->max_tokens == want, "line %d: tmpl max_tokens %d", line, t->max_tokens);
 	if (why)
-		expect_notes(t, why, line);
+		au_expect_notes(t, why, line);
 	else
 		ck_assert_msg(strcmp(t->notes, "max_tokens 0") == 0, "line %d: notes %s", line,
 		              t->notes);
@@ -531,10 +428,11 @@ START_TEST(test_template_errors)
 	           "messages[0].content");
 	EXPECT_ERR("[{'model':'claude-test'}]", "JSON object");
 	EXPECT_ERR("{'model':'claude-test',\n'max_tokens':1,,}", "line 2, column 16");
-	expect_err("{'model':'claude-test','max_tokens':1," SYS_BP
-	           ",'metadata':{'n':99999999999999999999},'messages':[{'role':'user',"
-	           "'content':'Hi'}]}",
-	           -ERANGE, "$.metadata.n", __LINE__);
+	au_expect_err(&tgt, &prov,
+	              "{'model':'claude-test','max_tokens':1," SYS_BP
+	              ",'metadata':{'n':99999999999999999999},'messages':[{'role':'user',"
+	              "'content':'Hi'}]}",
+	              -ERANGE, "$.metadata.n", __LINE__);
 }
 END_TEST
 
@@ -546,7 +444,7 @@ END_TEST
 
 static void version_of(const char *tq, char out[65], int line)
 {
-	struct tmpl *t = build_ok(tq, line);
+	struct tmpl *t = au_build_ok(&tgt, &prov, tq, line);
 
 	memcpy(out, t->version, 65);
 	tmpl_unref(t);
@@ -659,40 +557,10 @@ END_TEST
 
 /* ---- usage ---------------------------------------------------------------------------- */
 
-static void usage_ok(const char *bq, enum warm_result res, int64_t rd, int64_t wr, int64_t in,
-                     int64_t out, int line)
-{
-	const char *body = Q(bq);
-	struct warm_usage u;
-	struct errmsg e = { { 0 } };
-	int r = adapter_anthropic_ops.parse_ok(body, strlen(body), &u, &e);
-
-	ck_assert_msg(r == 0, "line %d: parse_ok = %d: %s", line, r, e.text);
-	ck_assert_msg(u.result == res, "line %d: result %s, want %s", line,
-	              warm_result_name(u.result), warm_result_name(res));
-	ck_assert_msg(u.read == rd && u.write == wr && u.input == in && u.output == out,
-	              "line %d: read %lld write %lld input %lld output %lld", line,
-	              (long long)u.read, (long long)u.write, (long long)u.input,
-	              (long long)u.output);
-}
-#define USAGE_OK(b, res, rd, wr, in, out) usage_ok(b, res, rd, wr, in, out, __LINE__)
-
-static void usage_err(const char *body, const char *needle, int line)
-{
-	struct warm_usage u;
-	struct errmsg e = { { 0 } };
-	int r = adapter_anthropic_ops.parse_ok(body, strlen(body), &u, &e);
-
-	ck_assert_msg(r == -EPROTO, "line %d: parse_ok(%s) = %d, want -EPROTO", line, body, r);
-	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
-	              e.text, needle);
-}
-#define USAGE_ERR(b, needle) usage_err(Q(b), needle, __LINE__)
-
 START_TEST(test_usage_fixtures)
 {
 	size_t len;
-	char *body = fixture("anthropic/response_hit.json", &len);
+	char *body = tu_fixture("anthropic/response_hit.json", &len);
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 
@@ -704,7 +572,7 @@ START_TEST(test_usage_fixtures)
 	ck_assert_int_eq(u.output, 0);
 	free(body);
 
-	body = fixture("anthropic/response_write.json", &len);
+	body = tu_fixture("anthropic/response_write.json", &len);
 	ck_assert_int_eq(adapter_anthropic_ops.parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_WRITE);
 	ck_assert_int_eq(u.read, 0);
@@ -759,10 +627,11 @@ START_TEST(test_usage_errors)
 	          "usage.cache_creation_input_tokens = 100000001 is more than 100000000");
 	USAGE_ERR("{'usage':{'output_tokens':18446744073709551615}}",
 	          "usage.output_tokens = 18446744073709551615 is more than 100000000");
-	usage_err("<html>502 Bad Gateway</html>", "response is not JSON: line 1, column 1",
-	          __LINE__);
-	usage_err("", "response is not JSON", __LINE__);
-	usage_err("{\"usage\":{\"input_tokens\":1}", "response is not JSON", __LINE__);
+	au_usage_err(&adapter_anthropic_ops, "<html>502 Bad Gateway</html>",
+	             "response is not JSON: line 1, column 1", __LINE__);
+	au_usage_err(&adapter_anthropic_ops, "", "response is not JSON", __LINE__);
+	au_usage_err(&adapter_anthropic_ops, "{\"usage\":{\"input_tokens\":1}",
+	             "response is not JSON", __LINE__);
 }
 END_TEST
 
@@ -861,40 +730,29 @@ END_TEST
 
 /* ---- errors, headers ------------------------------------------------------------------ */
 
-static void error_text(long status, const char *body, const char *want, int line)
-{
-	struct errmsg e = { { 0 } };
-
-	adapter_anthropic_ops.parse_error(status, body, strlen(body), &e);
-	ck_assert_msg(strcmp(e.text, want) == 0, "line %d: \"%s\", want \"%s\"", line, e.text,
-	              want);
-}
-
 START_TEST(test_parse_error)
 {
 	char body[400], want[400];
 
-	error_text(529,
+	ERROR_TEXT(529,
 	           "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
 	           "\"message\":\"Overloaded\"}}",
-	           "HTTP 529 overloaded_error: Overloaded", __LINE__);
-	error_text(400,
+	           "HTTP 529 overloaded_error: Overloaded");
+	ERROR_TEXT(400,
 	           "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\","
 	           "\"message\":\"max_tokens: Field required\"},\"request_id\":\"req_test_01\"}",
-	           "HTTP 400 invalid_request_error: max_tokens: Field required", __LINE__);
-	error_text(500, "{\"type\":\"error\",\"error\":{\"message\":\"boom\"}}", "HTTP 500: boom",
-	           __LINE__);
-	error_text(502, "<html>\r\n<body>502 Bad Gateway</body>\r\n</html>",
-	           "HTTP 502: <html>  <body>502 Bad Gateway</body>  </html>", __LINE__);
-	error_text(500, "", "HTTP 500 with an empty body", __LINE__);
+	           "HTTP 400 invalid_request_error: max_tokens: Field required");
+	ERROR_TEXT(500, "{\"type\":\"error\",\"error\":{\"message\":\"boom\"}}", "HTTP 500: boom");
+	ERROR_TEXT(502, "<html>\r\n<body>502 Bad Gateway</body>\r\n</html>",
+	           "HTTP 502: <html>  <body>502 Bad Gateway</body>  </html>");
+	ERROR_TEXT(500, "", "HTTP 500 with an empty body");
 	/* JSON without a message: the body's start is the text. */
-	error_text(503, "{\"error\":{\"type\":\"x\"}}", "HTTP 503: {\"error\":{\"type\":\"x\"}}",
-	           __LINE__);
+	ERROR_TEXT(503, "{\"error\":{\"type\":\"x\"}}", "HTTP 503: {\"error\":{\"type\":\"x\"}}");
 	/* A long body is cut at 160 printable characters. */
 	memset(body, 'x', 300);
 	body[300] = '\0';
 	snprintf(want, sizeof(want), "HTTP 504: %.160s...", body);
-	error_text(504, body, want, __LINE__);
+	ERROR_TEXT(504, body, want);
 }
 END_TEST
 
@@ -928,7 +786,7 @@ static Suite *anthropic_suite(void)
 	Suite *s = suite_create("adapter_anthropic");
 	TCase *tc = tcase_create("warm");
 
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, au_teardown);
 	tcase_add_test(tc, test_full_template_byte_identical);
 	tcase_add_test(tc, test_ends_with_user);
 	tcase_add_test(tc, test_ends_with_assistant);
@@ -946,7 +804,7 @@ static Suite *anthropic_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rules");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, au_teardown);
 	tcase_add_test(tc, test_breakpoint_limits);
 	tcase_add_test(tc, test_cache_control_errors);
 	tcase_add_test(tc, test_ttl_order);
@@ -954,7 +812,7 @@ static Suite *anthropic_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("version");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, au_teardown);
 	tcase_add_test(tc, test_version_format);
 	tcase_add_test(tc, test_version_after_breakpoint_ignored);
 	tcase_add_test(tc, test_version_before_breakpoint_counts);
@@ -962,7 +820,7 @@ static Suite *anthropic_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("response");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, au_teardown);
 	tcase_add_test(tc, test_usage_fixtures);
 	tcase_add_test(tc, test_usage_classes);
 	tcase_add_test(tc, test_usage_errors);

@@ -4,12 +4,12 @@
  * header, usage and error parsing. Templates are written with ' for ". */
 #include <check.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter_azure.h"
 #include "adapters.h"
+#include "adapterutil.h"
 #include "template.h"
 #include "testutil.h"
 
@@ -27,60 +27,9 @@ static struct cfg_target tgt_dep = {
 	.name = tgt_name, .provider = prov_name, .ttl_s = 300, .deployment = deployment
 };
 
-static char *pool[32];
-static int npool;
-
-static const char *Q(const char *s)
-{
-	char *d = strdup(s);
-
-	for (char *p = d; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	ck_assert_int_lt(npool, 32);
-	pool[npool++] = d;
-	return d;
-}
-
-static void teardown(void)
-{
-	while (npool > 0)
-		free(pool[--npool]);
-}
-
-static struct tmpl *build(const struct cfg_target *ct, const char *tq)
-{
-	const char *json = Q(tq);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = template_from_bytes(json, strlen(json), ct, &prov, &t, &e);
-
-	ck_assert_msg(r == 0, "template_from_bytes = %d: %s", r, e.text);
-	return t;
-}
-
-static void expect_error(const struct cfg_target *ct, const char *tq, const char *needle)
-{
-	const char *json = Q(tq);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = template_from_bytes(json, strlen(json), ct, &prov, &t, &e);
-
-	ck_assert_int_eq(r, -EINVAL);
-	ck_assert_ptr_null(t);
-	ck_assert_msg(strstr(e.text, needle), "error \"%s\" lacks \"%s\"", e.text, needle);
-}
-
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	return s;
-}
+/* helpers (adapterutil.h) for the targets above */
+#define BUILD_OK_T(ct, tq)           au_build_ok(ct, &prov, tq, __LINE__)
+#define EXPECT_ERR_T(ct, tq, needle) au_expect_err(ct, &prov, tq, -EINVAL, needle, __LINE__)
 
 #define MSGS "'messages':[{'role':'system','content':'Sys'},{'role':'user','content':'Hi'}]"
 
@@ -96,17 +45,8 @@ END_TEST
  * the deployment), the deployment and api-version encoded in the URL. */
 START_TEST(test_deployment_fixture)
 {
-	size_t tlen, wlen;
-	char *tj = fixture("azure/full.json", &tlen),
-	     *want = fixture("azure/full.warm.json", &wlen);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
+	struct tmpl *t = au_expect_fixture_warm(&tgt_dep, &prov, "azure/full", __LINE__);
 
-	while (wlen && want[wlen - 1] == '\n')
-		want[--wlen] = '\0';
-	ck_assert_int_eq(template_from_bytes(tj, tlen, &tgt_dep, &prov, &t, &e), 0);
-	ck_assert_str_eq(t->body, want);
-	ck_assert_uint_eq(t->body_len, wlen);
 	ck_assert_str_eq(t->url, "https://res.openai.azure.com/openai/deployments/"
 	                         "gpt-4o%20prod%2Feu/chat/completions?api-version=2024-10-21");
 	ck_assert_str_eq(t->model, "gpt-4o prod/eu");
@@ -115,8 +55,6 @@ START_TEST(test_deployment_fixture)
 	ck_assert_str_eq(t->notes, "max_tokens 1, stream false, dropped stream_options");
 	ck_assert(!t->managed);
 	tmpl_unref(t);
-	free(tj);
-	free(want);
 }
 END_TEST
 
@@ -125,22 +63,22 @@ START_TEST(test_paths_and_versions)
 	struct tmpl *a, *b, *c, *r;
 
 	/* v1: the template's model names the deployment; no api-version */
-	a = build(&tgt_v1, "{'model':'gpt-4o-prod'," MSGS "}");
+	a = BUILD_OK_T(&tgt_v1, "{'model':'gpt-4o-prod'," MSGS "}");
 	ck_assert_str_eq(a->url, "https://res.openai.azure.com/openai/v1/chat/completions");
 	ck_assert_str_eq(a->body, Q("{'model':'gpt-4o-prod'," MSGS ",'max_tokens':1}"));
 	/* the deployments path: the same body, with or without a model */
-	b = build(&tgt_dep, "{'model':'gpt-4o-prod'," MSGS "}");
-	c = build(&tgt_dep, "{" MSGS "}");
+	b = BUILD_OK_T(&tgt_dep, "{'model':'gpt-4o-prod'," MSGS "}");
+	c = BUILD_OK_T(&tgt_dep, "{" MSGS "}");
 	ck_assert_str_eq(c->body, Q("{" MSGS ",'max_tokens':1}"));
 	/* the version follows the model: the deployment's name when the template has none */
 	ck_assert_str_eq(a->version, b->version);
 	ck_assert_str_ne(b->version, c->version);
 	/* reasoning deployments as OpenAI's: by the model's name */
 	tmpl_unref(c);
-	c = build(&tgt_v1, "{'model':'o3-mini-prod'," MSGS "}");
+	c = BUILD_OK_T(&tgt_v1, "{'model':'o3-mini-prod'," MSGS "}");
 	ck_assert(strstr(c->body, "\"max_completion_tokens\":1") != NULL);
 	/* the Responses API on the v1 path */
-	r = build(&tgt_v1, "{'model':'gpt-5-prod','input':'Hi','max_output_tokens':500}");
+	r = BUILD_OK_T(&tgt_v1, "{'model':'gpt-5-prod','input':'Hi','max_output_tokens':500}");
 	ck_assert_str_eq(r->url, "https://res.openai.azure.com/openai/v1/responses");
 	ck_assert_str_eq(r->body, Q("{'model':'gpt-5-prod','input':'Hi','max_output_tokens':16}"));
 	ck_assert_int_eq(r->endpoint, ENDPOINT_RESPONSES);
@@ -155,11 +93,11 @@ START_TEST(test_template_errors)
 {
 	struct cfg_provider saved = prov;
 
-	expect_error(&tgt_v1, "{" MSGS "}", "\"model\" must be a non-empty string");
-	expect_error(&tgt_dep, "{'model':'gpt-5','input':'Hi'}",
+	EXPECT_ERR_T(&tgt_v1, "{" MSGS "}", "\"model\" must be a non-empty string");
+	EXPECT_ERR_T(&tgt_dep, "{'model':'gpt-5','input':'Hi'}",
 	             "Azure's Responses API has no deployments path");
 	prov.api_version = NULL;
-	expect_error(&tgt_dep, "{" MSGS "}",
+	EXPECT_ERR_T(&tgt_dep, "{" MSGS "}",
 	             "the deployments path needs the provider's api_version");
 	prov = saved;
 }
@@ -181,7 +119,7 @@ END_TEST
 START_TEST(test_usage)
 {
 	size_t len;
-	char *body = fixture("azure/response_hit.json", &len);
+	char *body = tu_fixture("azure/response_hit.json", &len);
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 
@@ -197,7 +135,7 @@ END_TEST
 START_TEST(test_errors)
 {
 	size_t len;
-	char *body = fixture("azure/error_401.json", &len);
+	char *body = tu_fixture("azure/error_401.json", &len);
 	struct errmsg e = { { 0 } };
 
 	adapter_azure_ops.parse_error(401, body, len, &e);
@@ -206,7 +144,7 @@ START_TEST(test_errors)
 	                         "subscription and use a correct regional API endpoint for your "
 	                         "resource.");
 	free(body);
-	body = fixture("azure/error_deployment.json", &len);
+	body = tu_fixture("azure/error_deployment.json", &len);
 	adapter_azure_ops.parse_error(404, body, len, &e);
 	ck_assert(strncmp(e.text, "HTTP 404 DeploymentNotFound: The API deployment", 47) == 0);
 	free(body);
@@ -220,7 +158,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("adapter_azure");
 	TCase *tc = tcase_create("azure");
 
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, au_teardown);
 	tcase_add_test(tc, test_registry);
 	tcase_add_test(tc, test_deployment_fixture);
 	tcase_add_test(tc, test_paths_and_versions);

@@ -14,6 +14,7 @@
 
 #include "adapter_bedrock.h"
 #include "adapters.h"
+#include "adapterutil.h"
 #include "template.h"
 #include "testutil.h"
 
@@ -29,21 +30,6 @@ static struct cfg_provider prov = {
 };
 static struct cfg_target tgt = { .name = tgt_name, .provider = prov_name, .ttl_s = 300 };
 
-static char *pool[32];
-static int npool;
-
-static const char *Q(const char *s)
-{
-	char *d = strdup(s);
-
-	for (char *p = d; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	ck_assert_int_lt(npool, 32);
-	pool[npool++] = d;
-	return d;
-}
-
 static void setup(void)
 {
 	snprintf(model, sizeof(model), "%s", SONNET);
@@ -52,54 +38,11 @@ static void setup(void)
 	tgt.allow_edit = 0;
 }
 
-static void teardown(void)
-{
-	while (npool > 0)
-		free(pool[--npool]);
-}
-
-static int build(const char *json, struct tmpl **ret, struct errmsg *e)
-{
-	return template_from_bytes(json, strlen(json), &tgt, &prov, ret, e);
-}
-
-static struct tmpl *build_ok(const char *tq, int line)
-{
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = build(Q(tq), &t, &e);
-
-	ck_assert_msg(r == 0, "line %d: template_from_bytes = %d: %s", line, r, e.text);
-	return t;
-}
-#define BUILD_OK(tq) build_ok(tq, __LINE__)
-
-static void expect_err(const char *tq, const char *needle, int line)
-{
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = build(Q(tq), &t, &e);
-
-	if (r == 0)
-		tmpl_unref(t);
-	ck_assert_msg(r == -EINVAL, "line %d: template_from_bytes = %d (%s)", line, r, e.text);
-	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
-	              e.text, needle);
-}
-#define EXPECT_ERR(tq, needle) expect_err(tq, needle, __LINE__)
-
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/bedrock/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	while (*ret_len && s[*ret_len - 1] == '\n')
-		s[--*ret_len] = '\0';
-	return s;
-}
+/* helpers (adapterutil.h) for the target above, as setup() leaves it */
+#define BUILD_OK(tq)           au_build_ok(&tgt, &prov, tq, __LINE__)
+#define EXPECT_ERR(tq, needle) au_expect_err(&tgt, &prov, tq, -EINVAL, needle, __LINE__)
+#define ERROR_TEXT(status, body, want)                                                             \
+	au_error_text(&adapter_bedrock_ops, status, body, want, __LINE__)
 
 #define SYS_BP                                                                                     \
 	"'system':[{'type':'text','text':'Shared prefix.','cache_control':{'type':'ephemeral'}}]"
@@ -112,15 +55,8 @@ static char *fixture(const char *name, size_t *ret_len)
 
 START_TEST(test_invoke_fixture_byte_identical)
 {
-	size_t tlen, wlen;
-	char *tmpl_json = fixture("invoke.json", &tlen);
-	char *want = fixture("invoke.warm.json", &wlen);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
+	struct tmpl *t = au_expect_fixture_warm(&tgt, &prov, "bedrock/invoke", __LINE__);
 
-	ck_assert_msg(template_from_bytes(tmpl_json, tlen, &tgt, &prov, &t, &e) == 0, "%s", e.text);
-	ck_assert_str_eq(t->body, want);
-	ck_assert_uint_eq(t->body_len, wlen);
 	ck_assert_str_eq(t->url, "https://bedrock-runtime.us-east-1.amazonaws.com/model/"
 	                         "anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke");
 	ck_assert_str_eq(t->model, SONNET);
@@ -132,8 +68,6 @@ START_TEST(test_invoke_fixture_byte_identical)
 	ck_assert_str_eq(t->unwarmable, "");
 	ck_assert_str_eq(t->notes, "max_tokens 0, appended a user turn");
 	tmpl_unref(t);
-	free(tmpl_json);
-	free(want);
 }
 END_TEST
 
@@ -185,6 +119,7 @@ START_TEST(test_endpoint_detection)
 {
 	struct tmpl *t = BUILD_OK(INVOKE(USER_HI));
 	struct errmsg e = { { 0 } };
+	const char *json;
 
 	ck_assert_int_eq(t->endpoint, ENDPOINT_INVOKE);
 	tmpl_unref(t);
@@ -201,7 +136,8 @@ START_TEST(test_endpoint_detection)
 	EXPECT_ERR(CONVERSE(",'messages':[{'role':'user','content':[{'text':'Hi'}]}]"),
 	           "\"anthropic_version\" must be");
 	tgt.endpoint = ENDPOINT_MESSAGES;
-	ck_assert_int_eq(build(Q(INVOKE(USER_HI)), &t, &e), -EINVAL);
+	json = Q(INVOKE(USER_HI));
+	ck_assert_int_eq(template_from_bytes(json, strlen(json), &tgt, &prov, &t, &e), -EINVAL);
 	ck_assert_str_eq(e.text, "a bedrock target's endpoint is invoke or converse");
 }
 END_TEST
@@ -283,19 +219,11 @@ END_TEST
 static void usage_of(const char *name, enum warm_result want, int64_t read, int64_t write,
                      int64_t input, int64_t output, int line)
 {
-	size_t len;
-	char *body = fixture(name, &len);
-	struct warm_usage u;
-	struct errmsg e = { { 0 } };
-	int r = adapter_bedrock_ops.parse_ok(body, len, &u, &e);
+	char *body = tu_fixture_chomped(name, NULL);
+	const char *kept = au_keep(body);
 
 	free(body);
-	ck_assert_msg(r == 0, "line %d: %s", line, e.text);
-	ck_assert_msg(u.result == want && u.read == read && u.write == write && u.input == input &&
-	                      u.output == output,
-	              "line %d: %s read %lld write %lld input %lld output %lld", line,
-	              warm_result_name(u.result), (long long)u.read, (long long)u.write,
-	              (long long)u.input, (long long)u.output);
+	au_usage_ok(&adapter_bedrock_ops, kept, want, read, write, input, output, line);
 }
 
 START_TEST(test_usage)
@@ -304,9 +232,9 @@ START_TEST(test_usage)
 	struct errmsg e = { { 0 } };
 	const char *body;
 
-	usage_of("invoke_response_hit.json", WARM_HIT, 2210, 0, 14, 0, __LINE__);
-	usage_of("converse_response_hit.json", WARM_HIT, 2210, 0, 9, 1, __LINE__);
-	usage_of("converse_response_write.json", WARM_WRITE, 0, 2210, 9, 1, __LINE__);
+	usage_of("bedrock/invoke_response_hit.json", WARM_HIT, 2210, 0, 14, 0, __LINE__);
+	usage_of("bedrock/converse_response_hit.json", WARM_HIT, 2210, 0, 9, 1, __LINE__);
+	usage_of("bedrock/converse_response_write.json", WARM_WRITE, 0, 2210, 9, 1, __LINE__);
 	/* Through json-c (escapes decline the fast path): the same. */
 	body = Q("{'output':{'message':{'content':[{'text':'\\u0049'}]}},"
 	         "'usage':{'inputTokens':9,'outputTokens':1,'cacheReadInputTokens':70}}");
@@ -326,36 +254,26 @@ START_TEST(test_usage)
 }
 END_TEST
 
-static void error_text(long status, const char *body, const char *want, int line)
-{
-	struct errmsg e = { { 0 } };
-
-	adapter_bedrock_ops.parse_error(status, body, strlen(body), &e);
-	ck_assert_msg(strcmp(e.text, want) == 0, "line %d: \"%s\", want \"%s\"", line, e.text,
-	              want);
-}
-
 START_TEST(test_parse_error)
 {
 	size_t len;
-	char *body = fixture("error_signature.json", &len);
+	char *body = tu_fixture_chomped("bedrock/error_signature.json", &len);
 
-	error_text(403, body,
+	ERROR_TEXT(403, body,
 	           "HTTP 403: The request signature we calculated does not match the signature "
 	           "you provided. Check your AWS Secret Access Key and signing method. Consult the "
-	           "service documentation for details.",
-	           __LINE__);
+	           "service documentation for details.");
 	free(body);
-	error_text(400,
+	ERROR_TEXT(400,
 	           Q("{'__type':'com.amazon.coral.validate#ValidationException','message':'bad'}"),
-	           "HTTP 400 ValidationException: bad", __LINE__);
-	error_text(429,
+	           "HTTP 400 ValidationException: bad");
+	ERROR_TEXT(429,
 	           Q("{'__type':'ThrottlingException:http://internal/','Message':'slow down'}"),
-	           "HTTP 429 ThrottlingException: slow down", __LINE__);
-	error_text(400,
+	           "HTTP 429 ThrottlingException: slow down");
+	ERROR_TEXT(400,
 	           Q("{'type':'error','error':{'type':'invalid_request_error','message':'x'}}"),
-	           "HTTP 400 invalid_request_error: x", __LINE__);
-	error_text(502, "<html>Bad Gateway</html>", "HTTP 502: <html>Bad Gateway</html>", __LINE__);
+	           "HTTP 400 invalid_request_error: x");
+	ERROR_TEXT(502, "<html>Bad Gateway</html>", "HTTP 502: <html>Bad Gateway</html>");
 }
 END_TEST
 
@@ -382,14 +300,14 @@ static Suite *bedrock_suite(void)
 	Suite *s = suite_create("adapter_bedrock");
 	TCase *tc = tcase_create("invoke");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, au_teardown);
 	tcase_add_test(tc, test_invoke_fixture_byte_identical);
 	tcase_add_test(tc, test_invoke_anthropic_rules);
 	tcase_add_test(tc, test_invoke_errors);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("route");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, au_teardown);
 	tcase_add_test(tc, test_endpoint_detection);
 	tcase_add_test(tc, test_model_in_path);
 	tcase_add_test(tc, test_model_name);
@@ -398,7 +316,7 @@ static Suite *bedrock_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("response");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, au_teardown);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_parse_error);
 	tcase_add_test(tc, test_headers);

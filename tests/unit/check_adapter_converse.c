@@ -6,11 +6,11 @@
  * Templates are written with ' for " (see Q()); none contains an apostrophe. */
 #include <check.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter_converse.h"
+#include "adapterutil.h"
 #include "template.h"
 #include "testutil.h"
 
@@ -23,21 +23,6 @@ static struct cfg_provider prov = { .name = prov_name,
 	                            .base_url = base_url };
 static struct cfg_target tgt = { .name = tgt_name, .provider = prov_name, .ttl_s = 300 };
 
-static char *pool[64];
-static int npool;
-
-static const char *Q(const char *s)
-{
-	char *d = strdup(s);
-
-	for (char *p = d; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	ck_assert_int_lt(npool, 64);
-	pool[npool++] = d;
-	return d;
-}
-
 static void setup(void)
 {
 	tgt.model = model;
@@ -45,67 +30,10 @@ static void setup(void)
 	tgt.allow_edit = 0;
 }
 
-static void teardown(void)
-{
-	while (npool > 0)
-		free(pool[--npool]);
-}
-
-static int build(const char *json, struct tmpl **ret, struct errmsg *e)
-{
-	return template_from_bytes(json, strlen(json), &tgt, &prov, ret, e);
-}
-
-static struct tmpl *build_ok(const char *tq, int line)
-{
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = build(Q(tq), &t, &e);
-
-	ck_assert_msg(r == 0, "line %d: template_from_bytes = %d: %s", line, r, e.text);
-	return t;
-}
-#define BUILD_OK(tq) build_ok(tq, __LINE__)
-
-static struct tmpl *expect_warm(const char *tq, const char *wq, int line)
-{
-	struct tmpl *t = build_ok(tq, line);
-	const char *want = Q(wq);
-
-	ck_assert_msg(t->body && strcmp(t->body, want) == 0,
-	              "line %d: warm body (unwarmable \"%s\")\n got: %s\nwant: %s", line,
-	              t->unwarmable, t->body ? t->body : "(none)", want);
-	ck_assert_uint_eq(t->body_len, strlen(want));
-	return t;
-}
-#define EXPECT_WARM(tq, wq) expect_warm(tq, wq, __LINE__)
-
-static void expect_err(const char *tq, const char *needle, int line)
-{
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = build(Q(tq), &t, &e);
-
-	if (r == 0)
-		tmpl_unref(t);
-	ck_assert_msg(r == -EINVAL, "line %d: template_from_bytes = %d (%s)", line, r, e.text);
-	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
-	              e.text, needle);
-}
-#define EXPECT_ERR(tq, needle) expect_err(tq, needle, __LINE__)
-
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/bedrock/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	while (*ret_len && s[*ret_len - 1] == '\n')
-		s[--*ret_len] = '\0';
-	return s;
-}
+/* helpers (adapterutil.h) for the target above, as setup() leaves it */
+#define BUILD_OK(tq)           au_build_ok(&tgt, &prov, tq, __LINE__)
+#define EXPECT_WARM(tq, wq)    au_expect_warm(&tgt, &prov, tq, wq, __LINE__)
+#define EXPECT_ERR(tq, needle) au_expect_err(&tgt, &prov, tq, -EINVAL, needle, __LINE__)
 
 #define CP      "{'cachePoint':{'type':'default'}}"
 #define CP_1H   "{'cachePoint':{'type':'default','ttl':'1h'}}"
@@ -116,15 +44,8 @@ static char *fixture(const char *name, size_t *ret_len)
 
 START_TEST(test_fixture_byte_identical)
 {
-	size_t tlen, wlen;
-	char *tmpl_json = fixture("converse.json", &tlen);
-	char *want = fixture("converse.warm.json", &wlen);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
+	struct tmpl *t = au_expect_fixture_warm(&tgt, &prov, "bedrock/converse", __LINE__);
 
-	ck_assert_msg(template_from_bytes(tmpl_json, tlen, &tgt, &prov, &t, &e) == 0, "%s", e.text);
-	ck_assert_str_eq(t->body, want);
-	ck_assert_uint_eq(t->body_len, wlen);
 	ck_assert_str_eq(t->url, "http://127.0.0.1:9/model/"
 	                         "us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse");
 	ck_assert_str_eq(t->model, "anthropic.claude-haiku-4-5-20251001-v1:0");
@@ -135,8 +56,6 @@ START_TEST(test_fixture_byte_identical)
 	ck_assert_double_eq(t->ttl_s, 300);
 	ck_assert_str_eq(t->notes, "maxTokens 1, appended a user turn");
 	tmpl_unref(t);
-	free(tmpl_json);
-	free(want);
 }
 END_TEST
 
@@ -304,7 +223,7 @@ START_TEST(test_usage)
 	struct errmsg e = { { 0 } };
 	const char *body;
 	size_t len;
-	char *fx = fixture("converse_response_write.json", &len);
+	char *fx = tu_fixture_chomped("bedrock/converse_response_write.json", &len);
 
 	ck_assert_int_eq(converse_parse_ok(fx, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_WRITE);
@@ -338,7 +257,7 @@ static Suite *converse_suite(void)
 	Suite *s = suite_create("adapter_converse");
 	TCase *tc = tcase_create("warm");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, au_teardown);
 	tcase_add_test(tc, test_fixture_byte_identical);
 	tcase_add_test(tc, test_minimal_budget);
 	tcase_add_test(tc, test_appended_turn);
@@ -346,7 +265,7 @@ static Suite *converse_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rules");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, au_teardown);
 	tcase_add_test(tc, test_cache_point_rules);
 	tcase_add_test(tc, test_template_errors);
 	tcase_add_test(tc, test_version);

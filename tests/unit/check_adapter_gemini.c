@@ -6,12 +6,12 @@
 #include <check.h>
 #include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter_gemini.h"
 #include "adapters.h"
+#include "adapterutil.h"
 #include "template.h"
 #include "testutil.h"
 
@@ -33,60 +33,9 @@ static struct cfg_target tgt_none = { .name = tgt_name, .provider = prov_name, .
 
 static const struct adapter_cache_ops *cops = &adapter_gemini_cache_ops;
 
-static char *pool[32];
-static int npool;
-
-static const char *Q(const char *s)
-{
-	char *d = strdup(s);
-
-	for (char *p = d; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	ck_assert_int_lt(npool, 32);
-	pool[npool++] = d;
-	return d;
-}
-
-static void teardown(void)
-{
-	while (npool > 0)
-		free(pool[--npool]);
-}
-
-static struct tmpl *build(const struct cfg_target *ct, const char *tq)
-{
-	const char *json = Q(tq);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = template_from_bytes(json, strlen(json), ct, &prov, &t, &e);
-
-	ck_assert_msg(r == 0, "template_from_bytes = %d: %s", r, e.text);
-	return t;
-}
-
-static void expect_error(const struct cfg_target *ct, const char *tq, const char *needle)
-{
-	const char *json = Q(tq);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = template_from_bytes(json, strlen(json), ct, &prov, &t, &e);
-
-	ck_assert_msg(r == -EINVAL, "%s: = %d (%s)", tq, r, e.text);
-	ck_assert_ptr_null(t);
-	ck_assert_msg(strstr(e.text, needle), "error \"%s\" lacks \"%s\"", e.text, needle);
-}
-
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	return s;
-}
+/* helpers (adapterutil.h) for the targets above */
+#define BUILD_OK_T(ct, tq)           au_build_ok(ct, &prov, tq, __LINE__)
+#define EXPECT_ERR_T(ct, tq, needle) au_expect_err(ct, &prov, tq, -EINVAL, needle, __LINE__)
 
 #define SYS  "'systemInstruction':{'parts':[{'text':'Sys'}]}"
 #define U(x) "{'role':'user','parts':[{'text':'" x "'}]}"
@@ -105,17 +54,8 @@ END_TEST
  * but the budget is kept. */
 START_TEST(test_generate_fixture)
 {
-	size_t tlen, wlen;
-	char *tj = fixture("gemini/generate.json", &tlen);
-	char *want = fixture("gemini/generate.warm.json", &wlen);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
+	struct tmpl *t = au_expect_fixture_warm(&tgt, &prov, "gemini/generate", __LINE__);
 
-	while (wlen && want[wlen - 1] == '\n')
-		want[--wlen] = '\0';
-	ck_assert_int_eq(template_from_bytes(tj, tlen, &tgt, &prov, &t, &e), 0);
-	ck_assert_str_eq(t->body, want);
-	ck_assert_uint_eq(t->body_len, wlen);
 	ck_assert_str_eq(t->url, "https://generativelanguage.googleapis.com/v1beta/models/"
 	                         "gemini-2.5-flash:generateContent");
 	ck_assert_str_eq(t->model, "gemini-2.5-flash");
@@ -124,8 +64,6 @@ START_TEST(test_generate_fixture)
 	ck_assert_str_eq(t->notes, "maxOutputTokens 1, appended a user turn");
 	ck_assert(!t->managed);
 	tmpl_unref(t);
-	free(tj);
-	free(want);
 }
 END_TEST
 
@@ -134,31 +72,32 @@ START_TEST(test_generate_body)
 	struct tmpl *a, *b, *c, *d;
 
 	/* ends with a user turn: sent as it is, but for the budget */
-	a = build(&tgt, "{" SYS ",'contents':[" U("q1") "]}");
+	a = BUILD_OK_T(&tgt, "{" SYS ",'contents':[" U("q1") "]}");
 	ck_assert_str_eq(a->body, Q("{" SYS ",'contents':[" U(
 	                                  "q1") "],"
 	                                        "'generationConfig':{'maxOutputTokens':1}}"));
 	ck_assert_str_eq(a->notes, "maxOutputTokens 1");
 	/* the prefix is everything before the last turn: a new question is the same version */
-	b = build(&tgt, "{" SYS ",'contents':[" U("another question") "]}");
+	b = BUILD_OK_T(&tgt, "{" SYS ",'contents':[" U("another question") "]}");
 	ck_assert_str_eq(a->version, b->version);
 	/* the system instruction, the model and earlier turns are in it */
-	c = build(&tgt,
-	          "{'systemInstruction':{'parts':[{'text':'Other'}]},'contents':[" U("q1") "]}");
+	c = BUILD_OK_T(&tgt, "{'systemInstruction':{'parts':[{'text':'Other'}]},'contents':[" U(
+	                             "q1") "]}");
 	ck_assert_str_ne(a->version, c->version);
-	d = build(&tgt_pro, "{" SYS ",'contents':[" U("q1") "]}");
+	d = BUILD_OK_T(&tgt_pro, "{" SYS ",'contents':[" U("q1") "]}");
 	ck_assert_str_ne(a->version, d->version);
 	ck_assert_str_eq(d->model, "gemini-2.5-pro");
 	ck_assert_int_eq(d->min_cacheable, 4096);
 	tmpl_unref(c);
-	c = build(&tgt, "{" SYS ",'contents':[" U("q0") "," M("a0") "," U("q1") "]}");
+	c = BUILD_OK_T(&tgt, "{" SYS ",'contents':[" U("q0") "," M("a0") "," U("q1") "]}");
 	tmpl_unref(d);
-	d = build(&tgt, "{" SYS ",'contents':[" U("q0") "," M("a0") "," U("q2") "]}");
+	d = BUILD_OK_T(&tgt, "{" SYS ",'contents':[" U("q0") "," M("a0") "," U("q2") "]}");
 	ck_assert_str_eq(c->version, d->version);
 	ck_assert_str_ne(a->version, c->version);
 	/* ends with the model's text: a user turn "." after it */
 	tmpl_unref(d);
-	d = build(&tgt, "{'contents':[" U("q0") "," M("a0") "],'generationConfig':{'topK':3}}");
+	d = BUILD_OK_T(&tgt,
+	               "{'contents':[" U("q0") "," M("a0") "],'generationConfig':{'topK':3}}");
 	ck_assert_str_eq(d->body,
 	                 Q("{'contents':[" U("q0") "," M("a0") "," U(
 	                         ".") "],"
@@ -172,13 +111,13 @@ END_TEST
 
 START_TEST(test_generate_errors)
 {
-	expect_error(&tgt_none, "{'contents':[" U("q") "]}", "needs the target's model");
-	expect_error(&tgt, "{'contents':[]}", "\"contents\" must not be empty");
-	expect_error(&tgt, "{'contents':{}}", "\"contents\" must be an array");
-	expect_error(&tgt, "{'contents':[{'role':'user'}]}", "contents[0] must be an object");
-	expect_error(&tgt, "{'contents':[" U("q") "],'generationConfig':3}",
+	EXPECT_ERR_T(&tgt_none, "{'contents':[" U("q") "]}", "needs the target's model");
+	EXPECT_ERR_T(&tgt, "{'contents':[]}", "\"contents\" must not be empty");
+	EXPECT_ERR_T(&tgt, "{'contents':{}}", "\"contents\" must be an array");
+	EXPECT_ERR_T(&tgt, "{'contents':[{'role':'user'}]}", "contents[0] must be an object");
+	EXPECT_ERR_T(&tgt, "{'contents':[" U("q") "],'generationConfig':3}",
 	             "\"generationConfig\" must be an object");
-	expect_error(&tgt, "[1]", "must be a JSON object");
+	EXPECT_ERR_T(&tgt, "[1]", "must be a JSON object");
 }
 END_TEST
 
@@ -186,7 +125,7 @@ END_TEST
 START_TEST(test_cache_template)
 {
 	size_t len;
-	char *tj = fixture("gemini/cache.json", &len);
+	char *tj = tu_fixture("gemini/cache.json", &len);
 	struct tmpl *t = NULL, *u, *v;
 	struct errmsg e = { { 0 } };
 
@@ -199,10 +138,11 @@ START_TEST(test_cache_template)
 	ck_assert_double_eq(t->ttl_s, 3600);
 	ck_assert_int_eq(t->max_tokens, 0);
 	/* the ttl and the display name are not the cache's content: the same version */
-	u = build(&tgt, "{'model':'models/gemini-2.5-flash'," SYS
-	                ",'contents':[" U("doc") "],"
-	                                         "'ttl':'60s'}");
-	v = build(&tgt, "{'model':'models/gemini-2.5-flash'," SYS ",'contents':[" U("doc") "]}");
+	u = BUILD_OK_T(&tgt, "{'model':'models/gemini-2.5-flash'," SYS
+	                     ",'contents':[" U("doc") "],"
+	                                              "'ttl':'60s'}");
+	v = BUILD_OK_T(&tgt,
+	               "{'model':'models/gemini-2.5-flash'," SYS ",'contents':[" U("doc") "]}");
 	ck_assert_str_eq(u->version, v->version);
 	ck_assert_double_eq(u->ttl_s, 60);
 	ck_assert_double_eq(v->ttl_s, 3600); /* the API's default */
@@ -213,15 +153,15 @@ START_TEST(test_cache_template)
 	tmpl_unref(u);
 	tmpl_unref(v);
 	free(tj);
-	expect_error(&tgt, "{'model':'gemini-2.5-flash'," SYS "}", "must be \"models/NAME\"");
-	expect_error(&tgt_pro, "{'model':'models/gemini-2.5-flash'," SYS "}",
+	EXPECT_ERR_T(&tgt, "{'model':'gemini-2.5-flash'," SYS "}", "must be \"models/NAME\"");
+	EXPECT_ERR_T(&tgt_pro, "{'model':'models/gemini-2.5-flash'," SYS "}",
 	             "the template caches for models/gemini-2.5-flash, but the target's model");
-	expect_error(&tgt, "{'model':'models/gemini-2.5-flash'}", "\"contents\" or a");
-	expect_error(&tgt, "{'model':'models/gemini-2.5-flash'," SYS ",'ttl':'1h'}",
+	EXPECT_ERR_T(&tgt, "{'model':'models/gemini-2.5-flash'}", "\"contents\" or a");
+	EXPECT_ERR_T(&tgt, "{'model':'models/gemini-2.5-flash'," SYS ",'ttl':'1h'}",
 	             "\"ttl\" must be a duration");
-	expect_error(&tgt, "{'model':'models/gemini-2.5-flash'," SYS ",'ttl':3600}",
+	EXPECT_ERR_T(&tgt, "{'model':'models/gemini-2.5-flash'," SYS ",'ttl':3600}",
 	             "\"ttl\" must be a duration");
-	expect_error(&tgt,
+	EXPECT_ERR_T(&tgt,
 	             "{'model':'models/gemini-2.5-flash'," SYS
 	             ",'expireTime':'2026-12-06T11:00:00Z'}",
 	             "takes \"ttl\", not \"expireTime\"");
@@ -267,7 +207,7 @@ END_TEST
 START_TEST(test_cache_answers)
 {
 	size_t len;
-	char *body = fixture("gemini/cache_created.json", &len), *name = NULL;
+	char *body = tu_fixture("gemini/cache_created.json", &len), *name = NULL;
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 	double expire = 0;
@@ -281,7 +221,7 @@ START_TEST(test_cache_answers)
 	ck_assert_int_eq(u.read + u.input + u.output, 0);
 	free(name);
 	free(body);
-	body = fixture("gemini/cache_touched.json", &len);
+	body = tu_fixture("gemini/cache_touched.json", &len);
 	ck_assert_int_eq(cops->parse_touched(body, len, &expire, &tokens, &u, &e), 0);
 	ck_assert_double_eq_tol(expire, 1796558395.5, 1e-6);
 	ck_assert_int_eq(tokens, 32768);
@@ -302,7 +242,7 @@ START_TEST(test_cache_answers)
 	ck_assert_str_eq(e.text, "usageMetadata.totalTokenCount is negative");
 	ck_assert_int_eq(cops->parse_touched("[]", 2, &expire, &tokens, &u, &e), -EPROTO);
 	/* gone: 404, or Gemini's 403 for a cache it does not have */
-	body = fixture("gemini/error_gone.json", &len);
+	body = tu_fixture("gemini/error_gone.json", &len);
 	ck_assert(cops->gone(403, body, len));
 	ck_assert(cops->gone(404, "{}", 2));
 	ck_assert(!cops->gone(403, "{\"error\":{\"message\":\"denied\"}}", 30));
@@ -314,7 +254,7 @@ END_TEST
 START_TEST(test_usage)
 {
 	size_t len;
-	char *body = fixture("gemini/response_hit.json", &len);
+	char *body = tu_fixture("gemini/response_hit.json", &len);
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 
@@ -325,7 +265,7 @@ START_TEST(test_usage)
 	ck_assert_int_eq(u.output, 1 + 2); /* thinking is billed as output */
 	ck_assert_int_eq(u.write, 0);
 	free(body);
-	body = fixture("gemini/response_write.json", &len);
+	body = tu_fixture("gemini/response_write.json", &len);
 	ck_assert_int_eq(adapter_gemini_ops.parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_WRITE);
 	ck_assert_int_eq(u.write, 4210);
@@ -353,7 +293,7 @@ END_TEST
 START_TEST(test_errors_and_headers)
 {
 	size_t len;
-	char *body = fixture("gemini/error_key.json", &len);
+	char *body = tu_fixture("gemini/error_key.json", &len);
 	struct adapter_header h[ADAPTER_MAX_HEADERS];
 	struct errmsg e = { { 0 } };
 
@@ -378,7 +318,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("adapter_gemini");
 	TCase *tc = tcase_create("gemini");
 
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, au_teardown);
 	tcase_add_test(tc, test_registry);
 	tcase_add_test(tc, test_generate_fixture);
 	tcase_add_test(tc, test_generate_body);

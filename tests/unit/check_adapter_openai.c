@@ -11,6 +11,7 @@
 
 #include "adapter_openai.h"
 #include "adapters.h"
+#include "adapterutil.h"
 #include "bounds.h"
 #include "template.h"
 #include "testutil.h"
@@ -38,67 +39,13 @@ static struct cfg_target tgt_key = {
 	.name = tgt_name, .provider = prov_name, .ttl_s = 300, .cache_key = cache_key
 };
 
-/* ---- helpers -------------------------------------------------------------------------- */
-
-static char *pool[64];
-static int npool;
-
-/* Keeps a copy of s until teardown (for messages about freed objects). */
-static const char *keep(const char *s)
-{
-	char *d = strdup(s ? s : "(null)");
-
-	ck_assert_int_lt(npool, 64);
-	pool[npool++] = d;
-	return d;
-}
-
-/* Returns s with every ' turned into "; freed at teardown. */
-static const char *Q(const char *s)
-{
-	char *d = strdup(s);
-
-	for (char *p = d; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	ck_assert_int_lt(npool, 64);
-	pool[npool++] = d;
-	return d;
-}
-
-static void teardown(void)
-{
-	while (npool > 0)
-		free(pool[--npool]);
-}
-
-static struct tmpl *build_ok_t(const struct cfg_target *ct, const char *tq, int line)
-{
-	const char *json = Q(tq);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = template_from_bytes(json, strlen(json), ct, &prov, &t, &e);
-
-	ck_assert_msg(r == 0, "line %d: template_from_bytes = %d: %s", line, r, e.text);
-	ck_assert_msg(t != NULL, "line %d: no template", line);
-	return t;
-}
+/* ---- helpers (adapterutil.h) for the targets above ----------------------------------- */
 
 static struct tmpl *expect_warm_t(const struct cfg_target *ct, const char *tq, const char *wq,
                                   int line)
 {
-	struct tmpl *t = build_ok_t(ct, tq, line);
-	const char *want = Q(wq);
+	struct tmpl *t = au_expect_warm(ct, &prov, tq, wq, line);
 
-	if (t->unwarmable[0] || !t->body || strcmp(t->body, want) != 0 ||
-	    t->body_len != strlen(want)) {
-		/* Free first, so that a failure leaks nothing under valgrind. */
-		const char *got = keep(t->body), *why = keep(t->unwarmable);
-		size_t got_len = t->body_len;
-		tmpl_unref(t);
-		ck_abort_msg("line %d: warm body (len %zu, unwarmable \"%s\")\n got: %s\nwant: %s",
-		             line, got_len, why, got, want);
-	}
 	/* chat asks for one token, responses for the API's minimum of 16 */
 	if (t->max_tokens != (t->endpoint == ENDPOINT_RESPONSES ? 16 : 1)) {
 		int mt = t->max_tokens;
@@ -107,43 +54,19 @@ static struct tmpl *expect_warm_t(const struct cfg_target *ct, const char *tq, c
 	}
 	return t;
 }
-#define EXPECT_WARM(tq, wq)     expect_warm_t(&tgt, tq, wq, __LINE__)
-#define EXPECT_WARM_KEY(tq, wq) expect_warm_t(&tgt_key, tq, wq, __LINE__)
-
-static void expect_err_t(const struct cfg_target *ct, const char *tq, const char *needle, int line)
-{
-	const char *json = Q(tq);
-	struct tmpl *t = (struct tmpl *)&pool; /* must stay untouched */
-	struct errmsg e = { { 0 } };
-	int r = template_from_bytes(json, strlen(json), ct, &prov, &t, &e);
-
-	if (r == 0 && t != (struct tmpl *)&pool)
-		tmpl_unref(t);
-	ck_assert_msg(r == -EINVAL, "line %d: template_from_bytes = %d (%s), want -EINVAL", line, r,
-	              e.text);
-	ck_assert_msg(t == (struct tmpl *)&pool, "line %d: *ret changed on failure", line);
-	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
-	              e.text, needle);
-}
-#define EXPECT_ERR(tq, needle) expect_err_t(&tgt, tq, needle, __LINE__)
-
-static void expect_notes(struct tmpl *t, const char *needle, int line)
-{
-	ck_assert_msg(strstr(t->notes, needle) != NULL, "line %d: notes \"%s\" lack \"%s\"", line,
-	              t->notes, needle);
-}
-#define EXPECT_NOTES(t, needle) expect_notes(t, needle, __LINE__)
-
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	return s;
-}
+#define EXPECT_WARM(tq, wq)          expect_warm_t(&tgt, tq, wq, __LINE__)
+#define EXPECT_WARM_KEY(tq, wq)      expect_warm_t(&tgt_key, tq, wq, __LINE__)
+#define EXPECT_ERR_T(ct, tq, needle) au_expect_err(ct, &prov, tq, -EINVAL, needle, __LINE__)
+#define EXPECT_ERR(tq, needle)       EXPECT_ERR_T(&tgt, tq, needle)
+#define EXPECT_NOTES(t, needle)      au_expect_notes(t, needle, __LINE__)
+#define USAGE_OK(b, res, rd, wr, in, out)                                                          \
+	au_usage_ok(&adapter_openai_ops, Q(b), res, rd, wr, in, out, __LINE__)
+#define COMPAT_OK(b, res, rd, wr, in, out)                                                         \
+	au_usage_ok(&adapter_openai_compat_ops, Q(b), res, rd, wr, in, out, __LINE__)
+#define USAGE_ERR(b, needle)  au_usage_err(&adapter_openai_ops, Q(b), needle, __LINE__)
+#define COMPAT_ERR(b, needle) au_usage_err(&adapter_openai_compat_ops, Q(b), needle, __LINE__)
+#define ERROR_TEXT(status, body, want)                                                             \
+	au_error_text(&adapter_openai_ops, status, body, want, __LINE__)
 
 #define MSGS_USER "'messages':[{'role':'system','content':'Sys'},{'role':'user','content':'Hi'}]"
 
@@ -151,18 +74,8 @@ static char *fixture(const char *name, size_t *ret_len)
 
 START_TEST(test_full_template_byte_identical)
 {
-	size_t tlen, wlen;
-	char *tmpl_json = fixture("openai/full.json", &tlen);
-	char *want = fixture("openai/full.warm.json", &wlen);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
+	struct tmpl *t = au_expect_fixture_warm(&tgt, &prov, "openai/full", __LINE__);
 
-	while (wlen && want[wlen - 1] == '\n')
-		want[--wlen] = '\0';
-	ck_assert_int_eq(template_from_bytes(tmpl_json, tlen, &tgt, &prov, &t, &e), 0);
-	ck_assert_ptr_nonnull(t->body);
-	ck_assert_str_eq(t->body, want);
-	ck_assert_uint_eq(t->body_len, wlen);
 	ck_assert_str_eq(t->url, "http://127.0.0.1:9/v1/chat/completions");
 	ck_assert_str_eq(t->model, "gpt-4.1");
 	ck_assert_int_eq(t->endpoint, ENDPOINT_CHAT);
@@ -171,14 +84,12 @@ START_TEST(test_full_template_byte_identical)
 	ck_assert_str_eq(t->notes, "max_tokens 1, stream false, dropped stream_options");
 	ck_assert_int_gt(t->prefix_tokens_est, 100);
 	tmpl_unref(t);
-	free(tmpl_json);
-	free(want);
 }
 END_TEST
 
 START_TEST(test_url)
 {
-	struct tmpl *t = build_ok_t(&tgt, "{'model':'gpt-4.1'," MSGS_USER "}", __LINE__);
+	struct tmpl *t = au_build_ok(&tgt, &prov, "{'model':'gpt-4.1'," MSGS_USER "}", __LINE__);
 	size_t n = strlen(t->url), s = strlen("/v1/chat/completions");
 
 	ck_assert_uint_ge(n, s);
@@ -224,7 +135,7 @@ START_TEST(test_max_tokens_appended)
 		                                   ? "max_tokens 1"
 		                                   : "max_completion_tokens 1");
 		tmpl_unref(t);
-		teardown();
+		au_teardown();
 	}
 }
 END_TEST
@@ -287,10 +198,9 @@ START_TEST(test_cache_key)
 	                "{'model':'gpt-4.1','max_tokens':1," MSGS_USER "}");
 	tmpl_unref(t);
 	/* A different key is an error naming both. */
-	expect_err_t(
-	        &tgt_key, "{'model':'gpt-4.1','prompt_cache_key':'other-key'," MSGS_USER "}",
-	        "prompt_cache_key \"other-key\" differs from the target's cache_key \"support-v3\"",
-	        __LINE__);
+	EXPECT_ERR_T(&tgt_key, "{'model':'gpt-4.1','prompt_cache_key':'other-key'," MSGS_USER "}",
+	             "prompt_cache_key \"other-key\" differs from the target's cache_key "
+	             "\"support-v3\"");
 	EXPECT_ERR("{'model':'gpt-4.1','prompt_cache_key':7," MSGS_USER "}",
 	           "\"prompt_cache_key\" must be a string");
 }
@@ -333,16 +243,15 @@ END_TEST
 
 START_TEST(test_template_errors)
 {
-	expect_err_t(&tgt_chat,
+	EXPECT_ERR_T(&tgt_chat,
 	             "{'model':'gpt-4.1','input':[{'role':'user','content':'Hi'}],"
 	             "'max_output_tokens':100}",
-	             "Responses API", __LINE__);
-	expect_err_t(&tgt_responses,
+	             "Responses API");
+	EXPECT_ERR_T(&tgt_responses,
 	             "{'model':'gpt-4.1','messages':[{'role':'user','content':'Hi'}]}",
-	             "chat completions", __LINE__);
-	expect_err_t(&tgt_prewarm,
-	             "{'model':'gpt-4.1','messages':[{'role':'user','content':'Hi'}]}", "prewarm",
-	             __LINE__);
+	             "chat completions");
+	EXPECT_ERR_T(&tgt_prewarm,
+	             "{'model':'gpt-4.1','messages':[{'role':'user','content':'Hi'}]}", "prewarm");
 	EXPECT_ERR("{'messages':[{'role':'user','content':'Hi'}]}", "\"model\"");
 	EXPECT_ERR("{'model':'','messages':[{'role':'user','content':'Hi'}]}", "\"model\"");
 	EXPECT_ERR("{'model':'gpt-4.1'}", "\"messages\"");
@@ -364,7 +273,7 @@ END_TEST
 
 static void version_of(const struct cfg_target *ct, const char *tq, char out[65], int line)
 {
-	struct tmpl *t = build_ok_t(ct, tq, line);
+	struct tmpl *t = au_build_ok(ct, &prov, tq, line);
 
 	ck_assert_uint_eq(strlen(t->version), 64);
 	ck_assert(strncmp(t->short_version, t->version, 12) == 0 && t->short_version[12] == '\0');
@@ -492,14 +401,14 @@ END_TEST
 
 START_TEST(test_responses_versions)
 {
-	struct tmpl *a =
-	        build_ok_t(&tgt, "{'model':'gpt-5','instructions':'A','input':'Hi'}", __LINE__);
-	struct tmpl *b =
-	        build_ok_t(&tgt, "{'model':'gpt-5','instructions':'B','input':'Hi'}", __LINE__);
-	struct tmpl *c = build_ok_t(&tgt,
-	                            "{'model':'gpt-5','instructions':'A','input':'Hi',"
-	                            "'max_output_tokens':999,'stream':true}",
-	                            __LINE__);
+	struct tmpl *a = au_build_ok(&tgt, &prov,
+	                             "{'model':'gpt-5','instructions':'A','input':'Hi'}", __LINE__);
+	struct tmpl *b = au_build_ok(&tgt, &prov,
+	                             "{'model':'gpt-5','instructions':'B','input':'Hi'}", __LINE__);
+	struct tmpl *c = au_build_ok(&tgt, &prov,
+	                             "{'model':'gpt-5','instructions':'A','input':'Hi',"
+	                             "'max_output_tokens':999,'stream':true}",
+	                             __LINE__);
 
 	/* instructions are part of the prefix; the output budget and streaming are not */
 	ck_assert_str_ne(a->version, b->version);
@@ -512,44 +421,10 @@ END_TEST
 
 /* ---- usage ---------------------------------------------------------------------------- */
 
-static void usage_ok(const struct adapter_ops *ops, const char *bq, enum warm_result res,
-                     int64_t rd, int64_t wr, int64_t in, int64_t out, int line)
-{
-	const char *body = Q(bq);
-	struct warm_usage u;
-	struct errmsg e = { { 0 } };
-	int r = ops->parse_ok(body, strlen(body), &u, &e);
-
-	ck_assert_msg(r == 0, "line %d: parse_ok = %d: %s", line, r, e.text);
-	ck_assert_msg(u.result == res, "line %d: result %s, want %s", line,
-	              warm_result_name(u.result), warm_result_name(res));
-	ck_assert_msg(u.read == rd && u.write == wr && u.input == in && u.output == out,
-	              "line %d: read %lld write %lld input %lld output %lld", line,
-	              (long long)u.read, (long long)u.write, (long long)u.input,
-	              (long long)u.output);
-}
-#define USAGE_OK(b, res, rd, wr, in, out)                                                          \
-	usage_ok(&adapter_openai_ops, b, res, rd, wr, in, out, __LINE__)
-#define COMPAT_OK(b, res, rd, wr, in, out)                                                         \
-	usage_ok(&adapter_openai_compat_ops, b, res, rd, wr, in, out, __LINE__)
-
-static void usage_err(const struct adapter_ops *ops, const char *body, const char *needle, int line)
-{
-	struct warm_usage u;
-	struct errmsg e = { { 0 } };
-	int r = ops->parse_ok(body, strlen(body), &u, &e);
-
-	ck_assert_msg(r == -EPROTO, "line %d: parse_ok(%s) = %d, want -EPROTO", line, body, r);
-	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
-	              e.text, needle);
-}
-#define USAGE_ERR(b, needle)  usage_err(&adapter_openai_ops, Q(b), needle, __LINE__)
-#define COMPAT_ERR(b, needle) usage_err(&adapter_openai_compat_ops, Q(b), needle, __LINE__)
-
 START_TEST(test_usage_fixtures)
 {
 	size_t len;
-	char *body = fixture("openai/response_hit.json", &len);
+	char *body = tu_fixture("openai/response_hit.json", &len);
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 
@@ -561,7 +436,7 @@ START_TEST(test_usage_fixtures)
 	ck_assert_int_eq(u.output, 1);
 	free(body);
 
-	body = fixture("openai/response_llamacpp.json", &len);
+	body = tu_fixture("openai/response_llamacpp.json", &len);
 	ck_assert_int_eq(adapter_openai_compat_ops.parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_HIT);
 	ck_assert_int_eq(u.read, 800);
@@ -623,9 +498,9 @@ START_TEST(test_usage_openai_errors)
 	COMPAT_ERR("{'usage':{'completion_tokens':1},'timings':{'prompt_n':1,"
 	           "'cache_n':9223372036854775807}}",
 	           "timings.cache_n = 9223372036854775807 is more than 100000000");
-	usage_err(&adapter_openai_ops, "data: {\"usage\":{}}\n\n", "response is not JSON",
-	          __LINE__);
-	usage_err(&adapter_openai_ops, "", "response is not JSON", __LINE__);
+	au_usage_err(&adapter_openai_ops, "data: {\"usage\":{}}\n\n", "response is not JSON",
+	             __LINE__);
+	au_usage_err(&adapter_openai_ops, "", "response is not JSON", __LINE__);
 }
 END_TEST
 
@@ -653,15 +528,6 @@ START_TEST(test_usage_compat)
 END_TEST
 
 /* ---- errors, headers ------------------------------------------------------------------ */
-
-static void error_text(long status, const char *body, const char *want, int line)
-{
-	struct errmsg e = { { 0 } };
-
-	adapter_openai_ops.parse_error(status, body, strlen(body), &e);
-	ck_assert_msg(strcmp(e.text, want) == 0, "line %d: \"%s\", want \"%s\"", line, e.text,
-	              want);
-}
 
 /* Absurd counts must not overflow: llama.cpp's cache_n + prompt_n, and the
  * plain input left after reads and writes (fuzz_response). A count beyond
@@ -704,32 +570,32 @@ START_TEST(test_usage_responses)
 	USAGE_OK("{'usage':{'input_tokens':500,'input_tokens_details':{'cached_tokens':0,"
 	         "'cache_write_tokens':0},'output_tokens':16}}",
 	         WARM_NONE, 0, 0, 500, 16);
-	usage_err(&adapter_openai_ops,
-	          Q("{'usage':{'input_tokens':10,'input_tokens_details':{'cached_tokens':20}}}"),
-	          "exceeds input_tokens", __LINE__);
-	usage_err(&adapter_openai_ops,
-	          Q("{'usage':{'input_tokens':10,'input_tokens_details':{'cached_tokens':0,"
-	            "'cache_write_tokens':'x'}}}"),
-	          "cache_write_tokens", __LINE__);
+	au_usage_err(&adapter_openai_ops,
+	             Q("{'usage':{'input_tokens':10,'input_tokens_details':{'cached_tokens':20}}}"),
+	             "exceeds input_tokens", __LINE__);
+	au_usage_err(&adapter_openai_ops,
+	             Q("{'usage':{'input_tokens':10,'input_tokens_details':{'cached_tokens':0,"
+	               "'cache_write_tokens':'x'}}}"),
+	             "cache_write_tokens", __LINE__);
 }
 END_TEST
 
 START_TEST(test_parse_error)
 {
-	error_text(401,
+	ERROR_TEXT(401,
 	           "{\"error\":{\"message\":\"Incorrect API key provided\","
 	           "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}",
-	           "HTTP 401 invalid_api_key: Incorrect API key provided", __LINE__);
-	error_text(429,
+	           "HTTP 401 invalid_api_key: Incorrect API key provided");
+	ERROR_TEXT(429,
 	           "{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\","
 	           "\"param\":null,\"code\":null}}",
-	           "HTTP 429 requests: Rate limit reached", __LINE__);
-	error_text(400, "{\"error\":{\"message\":\"bad\"}}", "HTTP 400: bad", __LINE__);
-	error_text(502, "Bad Gateway\n", "HTTP 502: Bad Gateway ", __LINE__);
-	error_text(503, "", "HTTP 503 with an empty body", __LINE__);
+	           "HTTP 429 requests: Rate limit reached");
+	ERROR_TEXT(400, "{\"error\":{\"message\":\"bad\"}}", "HTTP 400: bad");
+	ERROR_TEXT(502, "Bad Gateway\n", "HTTP 502: Bad Gateway ");
+	ERROR_TEXT(503, "", "HTTP 503 with an empty body");
 	/* vLLM's older error shape has no "error" object. */
-	error_text(400, "{\"object\":\"error\",\"message\":\"m\"}",
-	           "HTTP 400: {\"object\":\"error\",\"message\":\"m\"}", __LINE__);
+	ERROR_TEXT(400, "{\"object\":\"error\",\"message\":\"m\"}",
+	           "HTTP 400: {\"object\":\"error\",\"message\":\"m\"}");
 }
 END_TEST
 
@@ -759,7 +625,7 @@ static Suite *openai_suite(void)
 	Suite *s = suite_create("adapter_openai");
 	TCase *tc = tcase_create("warm");
 
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, au_teardown);
 	tcase_add_test(tc, test_full_template_byte_identical);
 	tcase_add_test(tc, test_url);
 	tcase_add_test(tc, test_max_tokens_in_place);
@@ -774,7 +640,7 @@ static Suite *openai_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("response");
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, au_teardown);
 	tcase_add_test(tc, test_usage_fixtures);
 	tcase_add_test(tc, test_usage_openai);
 	tcase_add_test(tc, test_usage_openai_errors);

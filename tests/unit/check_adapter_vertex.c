@@ -7,12 +7,12 @@
  * Templates are written with ' for " (see Q()). */
 #include <check.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter_vertex.h"
 #include "adapters.h"
+#include "adapterutil.h"
 #include "ratelimit.h"
 #include "template.h"
 #include "testutil.h"
@@ -36,72 +36,11 @@ static struct cfg_target tgt = {
 	"https://us-east5-aiplatform.googleapis.com/v1/projects/example-project/locations/"        \
 	"us-east5/publishers/anthropic/models/"
 
-/* ---- helpers -------------------------------------------------------------------------- */
+/* ---- helpers (adapterutil.h) for the target above ------------------------------------ */
 
-static char *pool[64];
-static int npool;
-
-static const char *Q(const char *s)
-{
-	char *d = strdup(s);
-
-	for (char *p = d; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	ck_assert_int_lt(npool, 64);
-	pool[npool++] = d;
-	return d;
-}
-
-static void teardown(void)
-{
-	while (npool > 0)
-		free(pool[--npool]);
-}
-
-static int build_with(const char *json, const struct cfg_target *t, const struct cfg_provider *p,
-                      struct tmpl **ret, struct errmsg *e)
-{
-	return template_from_bytes(json, strlen(json), t, p, ret, e);
-}
-
-static struct tmpl *build_ok(const char *tq, int line)
-{
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = build_with(Q(tq), &tgt, &prov, &t, &e);
-
-	ck_assert_msg(r == 0, "line %d: template_from_bytes = %d: %s", line, r, e.text);
-	return t;
-}
-#define BUILD_OK(tq) build_ok(tq, __LINE__)
-
-static void expect_err(const char *tq, const struct cfg_target *ct, const char *needle, int line)
-{
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
-	int r = build_with(Q(tq), ct, &prov, &t, &e);
-
-	if (r == 0)
-		tmpl_unref(t);
-	ck_assert_msg(r == -EINVAL, "line %d: template_from_bytes = %d (%s), want -EINVAL", line, r,
-	              e.text);
-	ck_assert_msg(t == NULL, "line %d: *ret set on failure", line);
-	ck_assert_msg(strstr(e.text, needle) != NULL, "line %d: error \"%s\" lacks \"%s\"", line,
-	              e.text, needle);
-}
-#define EXPECT_ERR(tq, needle) expect_err(tq, &tgt, needle, __LINE__)
-
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	return s;
-}
+#define BUILD_OK(tq)                 au_build_ok(&tgt, &prov, tq, __LINE__)
+#define EXPECT_ERR_T(ct, tq, needle) au_expect_err(ct, &prov, tq, -EINVAL, needle, __LINE__)
+#define EXPECT_ERR(tq, needle)       EXPECT_ERR_T(&tgt, tq, needle)
 
 #define V "'anthropic_version':'vertex-2023-10-16'"
 #define SYS                                                                                        \
@@ -112,18 +51,8 @@ static char *fixture(const char *name, size_t *ret_len)
 /* Anthropic's full fixture, spelt for Vertex: the same edits, byte for byte. */
 START_TEST(test_full_template_byte_identical)
 {
-	size_t tlen, wlen;
-	char *tmpl_json = fixture("vertex/full.json", &tlen);
-	char *want = fixture("vertex/full.warm.json", &wlen);
-	struct tmpl *t = NULL;
-	struct errmsg e = { { 0 } };
+	struct tmpl *t = au_expect_fixture_warm(&tgt, &prov, "vertex/full", __LINE__);
 
-	while (wlen && want[wlen - 1] == '\n')
-		want[--wlen] = '\0';
-	ck_assert_int_eq(template_from_bytes(tmpl_json, tlen, &tgt, &prov, &t, &e), 0);
-	ck_assert_ptr_nonnull(t->body);
-	ck_assert_str_eq(t->body, want);
-	ck_assert_uint_eq(t->body_len, wlen);
 	ck_assert_str_eq(t->url, URL_PREFIX "claude-sonnet-4-5@20250929:rawPredict");
 	ck_assert_str_eq(t->model, "claude-sonnet-4-5@20250929");
 	ck_assert_int_eq(t->endpoint, ENDPOINT_MESSAGES);
@@ -134,8 +63,6 @@ START_TEST(test_full_template_byte_identical)
 	ck_assert_int_eq(t->nbp, 3);
 	ck_assert_int_eq(t->min_cacheable, 1024); /* claude-sonnet-4-5's */
 	tmpl_unref(t);
-	free(tmpl_json);
-	free(want);
 }
 END_TEST
 
@@ -173,12 +100,11 @@ START_TEST(test_version_follows_model)
 	const char *tq =
 	        "{" V ",'max_tokens':16," SYS ",'messages':[{'role':'user','content':'Hi'}]}";
 	struct cfg_target other = tgt;
-	struct tmpl *a = BUILD_OK(tq), *b = NULL;
-	struct errmsg e = { { 0 } };
+	struct tmpl *a = BUILD_OK(tq), *b;
 	char opus[] = "claude-opus-4-5@20251101";
 
 	other.model = opus;
-	ck_assert_int_eq(build_with(Q(tq), &other, &prov, &b, &e), 0);
+	b = au_build_ok(&other, &prov, tq, __LINE__);
 	ck_assert_str_ne(a->version, b->version);
 	ck_assert_str_eq(b->model, "claude-opus-4-5@20251101");
 	ck_assert_int_eq(b->min_cacheable, 4096);
@@ -207,10 +133,12 @@ START_TEST(test_template_errors)
 	EXPECT_ERR("{" V ",'max_tokens':16,'messages':[{'role':'user','content':'Hi'}]}",
 	           "no cache_control breakpoint");
 	none.model = NULL;
-	expect_err("{" V ",'max_tokens':16," SYS ",'messages':[{'role':'user','content':'Hi'}]}",
-	           &none, "a vertex target needs \"model\"", __LINE__);
-	expect_err("{" V ",'max_tokens':16," SYS ",'messages':[{'role':'user','content':'Hi'}]}",
-	           NULL, "a vertex target needs \"model\"", __LINE__);
+	EXPECT_ERR_T(&none,
+	             "{" V ",'max_tokens':16," SYS ",'messages':[{'role':'user','content':'Hi'}]}",
+	             "a vertex target needs \"model\"");
+	EXPECT_ERR_T(NULL,
+	             "{" V ",'max_tokens':16," SYS ",'messages':[{'role':'user','content':'Hi'}]}",
+	             "a vertex target needs \"model\"");
 }
 END_TEST
 
@@ -244,7 +172,7 @@ START_TEST(test_usage)
 	struct warm_usage u;
 	struct errmsg e = { { 0 } };
 	size_t len;
-	char *body = fixture("vertex/response_hit.json", &len);
+	char *body = tu_fixture("vertex/response_hit.json", &len);
 
 	ck_assert_int_eq(ops->parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_HIT);
@@ -253,7 +181,7 @@ START_TEST(test_usage)
 	ck_assert_int_eq(u.input, 14);
 	ck_assert_int_eq(u.output, 0);
 	free(body);
-	body = fixture("vertex/response_write.json", &len);
+	body = tu_fixture("vertex/response_write.json", &len);
 	ck_assert_int_eq(ops->parse_ok(body, len, &u, &e), 0);
 	ck_assert_int_eq(u.result, WARM_WRITE);
 	ck_assert_int_eq(u.write, 4096);
@@ -268,7 +196,7 @@ static void expect_error_text(const char *file, long status, const char *want)
 	const struct adapter_ops *ops = adapter_ops_for(PROVIDER_VERTEX);
 	struct errmsg e = { { 0 } };
 	size_t len;
-	char *body = fixture(file, &len);
+	char *body = tu_fixture(file, &len);
 
 	ops->parse_error(status, body, len, &e);
 	ck_assert_msg(strncmp(e.text, want, strlen(want)) == 0, "%s: \"%s\", want \"%s...\"", file,
@@ -295,7 +223,7 @@ END_TEST
 START_TEST(test_quota_is_not_spend_limit)
 {
 	size_t len;
-	char *body = fixture("vertex/error_429.json", &len);
+	char *body = tu_fixture("vertex/error_429.json", &len);
 
 	ck_assert(!ratelimit_is_spend_limit(429, body, len));
 	free(body);
@@ -324,7 +252,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_checked_fixture(tc, NULL, au_teardown);
 	tcase_add_test(tc, test_full_template_byte_identical);
 	tcase_add_test(tc, test_anthropic_rules);
 	tcase_add_test(tc, test_version_follows_model);

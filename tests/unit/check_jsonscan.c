@@ -40,17 +40,6 @@ static struct jsonscan_field openai_fields[] = {
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static char *fixture(const char *name, size_t *ret_len)
-{
-	char path[512];
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
-	s = tu_read(path, ret_len);
-	ck_assert_msg(s != NULL, "cannot read %s", path);
-	return s;
-}
-
 static int scan(const char *s, struct jsonscan_field *f, size_t n)
 {
 	return jsonscan_fields(s, strlen(s), f, n, BOUNDS_MAX_TOKENS);
@@ -331,7 +320,7 @@ START_TEST(test_fixtures_both_ways)
 
 	for (size_t i = 0; i < N(files); i++) {
 		size_t len;
-		char *data = fixture(files[i], &len);
+		char *data = tu_fixture(files[i], &len);
 		buf_reset(&b);
 		buf_append(&b, data, len);
 		buf_puts(&b, "");

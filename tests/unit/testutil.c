@@ -1,6 +1,7 @@
 /* testutil: small helpers shared by the Check unit tests. */
 #include "testutil.h"
 
+#include <check.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,4 +69,27 @@ static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *
 void tu_rmrf(const char *dir)
 {
 	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *tu_fixture(const char *name, size_t *len)
+{
+	char path[512];
+	char *s;
+
+	snprintf(path, sizeof(path), "%s/%s", TEST_FIXTURES, name);
+	s = tu_read(path, len);
+	ck_assert_msg(s != NULL, "cannot read %s", path);
+	return s;
+}
+
+char *tu_fixture_chomped(const char *name, size_t *len)
+{
+	size_t n;
+	char *s = tu_fixture(name, &n);
+
+	while (n && s[n - 1] == '\n')
+		s[--n] = '\0';
+	if (len)
+		*len = n;
+	return s;
 }

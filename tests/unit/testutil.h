@@ -12,5 +12,11 @@ char *tu_write(const char *dir, const char *name, const char *text);
 char *tu_read(const char *path, size_t *len);
 /* Removes dir and everything in it. */
 void tu_rmrf(const char *dir);
+/* Reads tests/fixtures/name whole (malloc'd, NUL-terminated, its length in
+ * *len when len is not NULL); fails the test, naming the path, when it cannot. */
+char *tu_fixture(const char *name, size_t *len);
+/* The same without the newlines at its end (a file as an editor saves it,
+ * for bytes compared with a body that ends with none). */
+char *tu_fixture_chomped(const char *name, size_t *len);
 
 #endif
