@@ -50,21 +50,34 @@ never opens a connection of its own.
 Doors: the cloud front doors (Bedrock, ...) are modules of their own
 (door_*.py beside this file), each registered below with one import and one
 line in DOORS. A door module's make(fp) gets this module (its ApiError,
-token model and Anthropic cache, so that both share one class and one
-cache) and returns an object with:
+token model and caches, so that all share one class and one cache, and
+helpers such as query_value(), google_error_body(), echo_message()) and
+returns an object with:
   name                 the family of its routes: error bodies, fault answers
   apis                 the api names it answers (request counters, log)
-  route(path)          the api of a raw request path, or None
+  route(path)          the api of a raw request path (no query string), or None
+  methods              the HTTP methods answer() sees (HTTP_METHODS for a door
+                       that answers a wrong method itself); others get 405
+  auth_apis            those of its apis that are credential endpoints (an
+                       OAuth token endpoint, not the model API): they draw no
+                       faults and the log keeps none of their bodies
   add_args(parser)     its command-line flags; setup(provider) its state
-  answer(provider, api, n, method, path, headers, raw, now)
-                       -> (payload, summary), or raises ApiError
+                       (kept on the provider as provider.NAME)
+  answer(provider, api, n, method, path, query, headers, raw, now)
+                       -> (payload, summary) answered 200, or raises ApiError;
+                       query is the raw query string (query_value() reads it)
   error_body(api, err), error_headers(api, err)   its error answers
   fault_errors         {fault name: ApiError} for the fault draws
   fake_routes          {"/_fake/NAME": methods}: serve_fake(provider, path,
                        method, raw) -> (status, payload)
-  state(provider), reset(provider)   under "doors" in GET /_fake/state
+  state(provider), reset(provider)   under "doors" in GET /_fake/state (with
+                       the provider's lock held), beside "requests": the
+                       requests to its apis
   presented_key(headers)   the secret a request carries, for the echo_key fault
 A summary may hold "max_tokens" and "log" (a dict added to the log entry).
+A door's request takes the built-in APIs' path: --latency-ms, the fault
+draws (answered in its own error format), the log, and a counter per api in
+requests (there once used), besides requests.total and requests.rejected.
 
 Front doors of other APIs (a cloud's paths, auth and errors in front of the
 same cache models) live in door_*.py, each registered in CLASS_DOORS below with
@@ -78,7 +91,8 @@ cache entries carry its own api name.
 Token model: tokens(x) = ceil(len(utf8(canonical(x))) / 4), where canonical()
 is sorted-key compact JSON with every "cache_control" key removed.
 
-Fault injection (provider routes only, never /_fake/*), set by CLI flags or at
+Fault injection (provider and door routes, never /_fake/* nor a door's
+auth_apis), set by CLI flags or at
 runtime with POST /_fake/faults (a JSON object; omitted fields keep their
 value, {"reset": true} first restores the built-in defaults; GET shows them):
 
@@ -170,6 +184,7 @@ API_ROUTES = {
     "/v1/responses": "responses",
     "/responses": "responses",
 }
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")     # what the server answers at all
 FAKE_ROUTES = {"/_fake/state": ("GET",), "/_fake/reset": ("POST",),
                "/_fake/faults": ("GET", "POST"), "/_fake/compat": ("GET", "POST")}
 
@@ -288,6 +303,24 @@ def error_body(api, err):
     return {"type": "error", "error": {"type": err.kind, "message": err.message}}
 
 
+GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
+                 503: "UNAVAILABLE"}
+
+
+def google_error_body(err):
+    """Google's error shape (Vertex AI, Gemini): a kind in capitals (PERMISSION_DENIED) is
+    Google's status, any other kind gets the status of the HTTP code."""
+    status = err.kind if err.kind.isupper() else GOOGLE_STATUS.get(err.status, "UNKNOWN")
+    return {"error": {"code": err.status, "message": err.message, "status": status}}
+
+
+def query_value(query, name):
+    """The last value of name in a raw query string ("" when blank), or None when absent."""
+    values = urllib.parse.parse_qs(query, keep_blank_values=True).get(name)
+    return values[-1] if values else None
+
+
 def fault_name(draw):
     return draw[2:]                # p_spend_limit -> spend_limit
 
@@ -383,6 +416,14 @@ ECHO_OFFSETS = (160, 256, 512)   # where warmd once cut error texts: excerpt, st
 ECHO_LEAD = 60                   # the key starts this many bytes before each of them
 
 
+def echo_message(secret):
+    """An error message with secret across ECHO_OFFSETS, as a hostile gateway writes it."""
+    message = ""
+    for offset in ECHO_OFFSETS:
+        message = message.ljust(offset - ECHO_LEAD, ".") + secret
+    return message + " was rejected; " + "check the key you sent. " * 4
+
+
 def echo_key_body(api, style, key):
     """A 401 echoing key: (body bytes, content type). A hostile answer for the scrubber."""
     if style == "html":
@@ -393,12 +434,8 @@ def echo_key_body(api, style, key):
         page = (f"{head}<p>The key presented was not accepted.</p>\n{half}"
                 f"<pre>x-api-key: {key}</pre>\n{half}</body></html>\n")
         return page.encode(), "text/html; charset=utf-8"
-    message = ""
-    for offset in ECHO_OFFSETS:
-        message = message.ljust(offset - ECHO_LEAD, ".") + key
-    message += " was rejected; " + "check the key you sent. " * 4
     kind = "invalid_request_error" if family(api) == "openai" else "authentication_error"
-    body = error_body(api, ApiError(401, message, kind=kind, code="invalid_api_key"))
+    body = error_body(api, ApiError(401, echo_message(key), kind=kind, code="invalid_api_key"))
     return json.dumps(body).encode(), "application/json"
 
 
@@ -994,7 +1031,9 @@ class Provider:
                      "faults": dict(self.fault_counts),
                      "entries": [e.describe(now) for e in self.entries.values() if e.shown],
                      "compat": self._describe_compat(),
-                     "doors": {door.name: door.state(self) for door in DOOR_OBJECTS},
+                     "doors": {door.name: {"requests": sum(self.counts.get(api, 0)
+                                                           for api in door.apis),
+                                           **door.state(self)} for door in DOOR_OBJECTS},
                      "log": list(self.log)}
         state["doors"].update({name: door.state() for name, door in self.doors})
         with self.lock:
@@ -1045,22 +1084,22 @@ class Provider:
                 self.rng = random.Random(self.faults["seed"])
             return dict(self.faults)
 
-    def api_request(self, api, method, path, headers, raw):
-        """Answer a request to an API route (api is anthropic, openai or unknown): a Reply."""
+    def api_request(self, api, method, path, query, headers, raw):
+        """Answer a request to an API route (a built-in api, a door's, or unknown): a Reply."""
         if self.cfg.latency_ms:
             time.sleep(self.cfg.latency_ms / 1000)
         now = time.monotonic()
+        door = door_of(api)
         fault, settings, extra = None, None, []
         with self.lock:
             self.seq += 1
             n = self.seq
-            if api != "unknown":
+            if api != "unknown" and not (door and api in door.auth_apis):
                 settings = dict(self.faults)
                 fault, extra = self._draw_fault(api, settings, now)
         id_header = ("x-request-id" if family(api) == "openai" else "request-id", f"req_fake_{n}")
         summary, body, ctype = {}, None, "application/json"
         if fault == "echo_key":
-            door = door_of(api)
             key = door.presented_key(headers) if door else presented_key(headers)
             status, payload = 401, None
             body, ctype = echo_key_body(api, settings["echo_key"], key)
@@ -1078,17 +1117,20 @@ class Provider:
             try:
                 if api == "unknown":
                     raise ApiError(404, f"no such endpoint: {path}", kind="not_found_error")
-                if method != "POST":
-                    raise ApiError(405, f"{method} is not allowed on {path}; use POST")
-                door = door_of(api)
+                methods = door.methods if door else ("POST",)
+                if method not in methods:
+                    raise ApiError(405, f"{method} is not allowed on {path}; "
+                                        f"use {' or '.join(methods)}")
                 if door:
-                    payload, summary = door.answer(self, api, n, method, path, headers, raw, now)
+                    payload, summary = door.answer(self, api, n, method, path, query, headers,
+                                                   raw, now)
                 else:
                     answer = {"anthropic": self._anthropic, "openai": self._openai,
                               "responses": self._responses}[api]
                     payload, summary = answer(n, headers, raw, now)
                 status = 200
-                if self.cfg.usage_tokens:          # an absurd usage, as a broken server sends
+                if self.cfg.usage_tokens and isinstance(payload.get("usage"), dict):
+                    # an absurd usage, as a broken server sends
                     payload["usage"] = {k: self.cfg.usage_tokens if is_int(v) else v
                                         for k, v in payload["usage"].items()}
             except ApiError as err:
@@ -1210,6 +1252,9 @@ class Provider:
         return headers
 
     def _record(self, api, status, raw, now, summary, fault=None):
+        door = door_of(api)
+        logged = (f"({api} request: its body holds credentials, not kept)"
+                  if door and api in door.auth_apis else raw.decode("utf-8", "replace"))
         with self.lock:
             if api in ("anthropic", "openai", "responses") or door_of(api):
                 self.counts[api] = self.counts.get(api, 0) + 1   # a door's once it is used
@@ -1225,7 +1270,7 @@ class Provider:
                              "prewarm": requested_prewarm(raw) if api == "responses" else False,
                              "read": summary.get("read"), "write": summary.get("write"),
                              "input": summary.get("input"),
-                             "body": raw.decode("utf-8", "replace"), **summary.get("log", {})})
+                             "body": logged, **summary.get("log", {})})
 
     def _entry(self, key, n_tokens, now):
         """The entry at key, created (never written yet) if absent. Caller holds the lock."""
@@ -1397,7 +1442,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raw = self.read_body()
         if raw is None:
             return
-        path = urllib.parse.urlsplit(self.path).path
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path
         provider = self.server.provider
         if path in FAKE_ROUTES:
             self.serve_fake(provider, path, raw)
@@ -1412,7 +1458,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             reply = provider.path_door_request(door, self.command, self.path, self.headers, raw)
         else:
             api = API_ROUTES.get(path) or door_route(path) or "unknown"
-            reply = provider.api_request(api, self.command, path, self.headers, raw)
+            reply = provider.api_request(api, self.command, path, url.query, self.headers, raw)
         if reply.fault in ("hang", "reset", "huge", "endless", "trickle"):
             try:
                 getattr(self, f"fault_{reply.fault}")(reply)
@@ -1425,7 +1471,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             self.send_json(reply.status, reply.payload, reply.headers)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = serve      # HTTP_METHODS
 
     def serve_fake(self, provider, path, raw):
         methods = FAKE_ROUTES[path]
