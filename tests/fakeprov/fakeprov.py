@@ -79,15 +79,6 @@ A door's request takes the built-in APIs' path: --latency-ms, the fault
 draws (answered in its own error format), the log, and a counter per api in
 requests (there once used), besides requests.total and requests.rejected.
 
-Front doors of other APIs (a cloud's paths, auth and errors in front of the
-same cache models) live in door_*.py, each registered in CLASS_DOORS below with
-one import and one line. A door module has NAME, add_args(parser) for its
-flags, and Door(provider, cfg) with routes(method, path) -> bool,
-answer(provider, n, method, path, headers, raw, now) -> DoorReply, state()
--> dict (shown under "doors" in /_fake/state) and reset(). Its requests
-count in requests.total (and rejected), not in the per-API counts; its
-cache entries carry its own api name.
-
 Token model: tokens(x) = ceil(len(utf8(canonical(x))) / 4), where canonical()
 is sorted-key compact JSON with every "cache_control" key removed.
 
@@ -157,9 +148,6 @@ from email.utils import formatdate
 
 import door_bedrock
 import door_vertex
-
-CLASS_DOORS = []                 # class doors (see the docstring), in match order
-CLASS_DOORS.append(door_vertex)
 
 ANTHROPIC_LOOKBACK = 20          # blocks searched before each breakpoint
 ANTHROPIC_MAX_BREAKPOINTS = 4
@@ -995,7 +983,6 @@ class Provider:
         self.slot_clock = 0
         for door in DOOR_OBJECTS:
             door.setup(self)
-        self.doors = [(door.NAME, door.Door(self, cfg)) for door in CLASS_DOORS]
         self.path_doors = [door(self, cfg) for door in PATH_DOORS]
         self.reset()
 
@@ -1020,8 +1007,6 @@ class Provider:
             self.rng = random.Random(self.faults["seed"])
             for door in DOOR_OBJECTS:
                 door.reset(self)
-        for _, door in self.doors:
-            door.reset()
         return {"ok": True}
 
     def state(self):
@@ -1035,7 +1020,6 @@ class Provider:
                                                            for api in door.apis),
                                            **door.state(self)} for door in DOOR_OBJECTS},
                      "log": list(self.log)}
-        state["doors"].update({name: door.state() for name, door in self.doors})
         with self.lock:
             state["doors"].update({door.name: {"requests": self.door_counts[door.name],
                                                **door.state(now)} for door in self.path_doors})
@@ -1138,24 +1122,6 @@ class Provider:
                 extra = extra + error_headers(api, err)
         self._record(api, status, raw, now, summary, fault)
         return Reply(status, payload, [id_header] + extra, fault, settings, body, ctype)
-
-    def door_for(self, method, path):
-        """The door that answers method path, or None."""
-        return next((door for _, door in self.doors if door.routes(method, path)), None)
-
-    def door_request(self, door, method, path, headers, raw):
-        """Answer a request through a door: a Reply."""
-        if self.cfg.latency_ms:
-            time.sleep(self.cfg.latency_ms / 1000)
-        now = time.monotonic()
-        with self.lock:
-            self.seq += 1
-            n = self.seq
-        d = door.answer(self, n, method, path, headers, raw, now)
-        if d.api:
-            self._record(d.api, d.status, d.logged if d.logged is not None else raw, now,
-                         d.summary)
-        return Reply(d.status, d.payload, d.headers)
 
     def anthropic_answer(self, n, body, now, api="anthropic"):
         """A Messages answer to a checked body (its model set), cached under api: (payload, summary)."""
@@ -1448,11 +1414,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path in FAKE_ROUTES:
             self.serve_fake(provider, path, raw)
             return
-        door = provider.door_for(self.command, path)
-        if door:
-            reply = provider.door_request(door, self.command, path, self.headers, raw)
-            self.send_json(reply.status, reply.payload, reply.headers)
-            return
         door = provider.path_door_for(path)
         if door:
             reply = provider.path_door_request(door, self.command, self.path, self.headers, raw)
@@ -1704,8 +1665,6 @@ def parse_args(argv):
     add_fault_flags(p)
     for door in DOOR_OBJECTS:
         door.add_args(p)
-    for door in CLASS_DOORS:
-        door.add_args(p.add_argument_group(door.NAME))
     for door in PATH_DOORS:
         door.add_args(p)
     cfg = p.parse_args(argv)
@@ -1734,7 +1693,10 @@ def error_headers(api, err):
     return door.error_headers(api, err) if door else []
 
 
-DOORS = (door_bedrock,)
+DOORS = (
+    door_bedrock,
+    door_vertex,
+)
 DOOR_OBJECTS = [door.make(sys.modules[__name__]) for door in DOORS]
 for _door in DOOR_OBJECTS:
     FAKE_ROUTES.update(_door.fake_routes)
