@@ -146,7 +146,9 @@ import time
 import urllib.parse
 from email.utils import formatdate
 
+import door_azure
 import door_bedrock
+import door_gemini
 import door_vertex
 
 ANTHROPIC_LOOKBACK = 20          # blocks searched before each breakpoint
@@ -983,7 +985,6 @@ class Provider:
         self.slot_clock = 0
         for door in DOOR_OBJECTS:
             door.setup(self)
-        self.path_doors = [door(self, cfg) for door in PATH_DOORS]
         self.reset()
 
     def _clear_compat_caches(self):
@@ -998,9 +999,6 @@ class Provider:
             self.entries.clear()
             self._clear_compat_caches()
             self.counts = {"anthropic": 0, "openai": 0, "responses": 0, "rejected": 0, "total": 0}
-            self.door_counts = {door.name: 0 for door in self.path_doors}
-            for door in self.path_doors:
-                door.reset()
             self.fault_counts = dict.fromkeys(FAULT_COUNTERS, 0)
             self.log.clear()
             self.window.clear()
@@ -1020,9 +1018,6 @@ class Provider:
                                                            for api in door.apis),
                                            **door.state(self)} for door in DOOR_OBJECTS},
                      "log": list(self.log)}
-        with self.lock:
-            state["doors"].update({door.name: {"requests": self.door_counts[door.name],
-                                               **door.state(now)} for door in self.path_doors})
         return state
 
     def _describe_compat(self):
@@ -1141,25 +1136,6 @@ class Provider:
         summary = {"read": read, "write": creation, "input": usage["input_tokens"]}
         return anthropic_message(n, body["model"], body["max_tokens"], usage), summary
 
-    def path_door_for(self, path):
-        """The path door that answers path, or None."""
-        return next((door for door in self.path_doors if door.owns(path)), None)
-
-    def path_door_request(self, door, method, target, headers, raw):
-        """Answer a request at a path door (faults are not drawn there): a Reply."""
-        if self.cfg.latency_ms:
-            time.sleep(self.cfg.latency_ms / 1000)
-        now = time.monotonic()
-        with self.lock:
-            self.seq += 1
-            n = self.seq
-        url = urllib.parse.urlsplit(target)
-        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
-        status, payload, headers_out, summary = door.answer(n, method, url.path, query,
-                                                            headers, raw, now)
-        self._record(door.name, status, raw, now, summary)
-        return Reply(status, payload, [("x-request-id", f"req_fake_{n}")] + headers_out)
-
     def _draw_fault(self, api, settings, now):
         """Decide a provider request's fault: (None or name, rate limit headers). Caller holds the lock."""
         fired = [draw for draw in FAULT_DRAWS if self.rng.random() < settings[draw]]
@@ -1222,10 +1198,8 @@ class Provider:
         logged = (f"({api} request: its body holds credentials, not kept)"
                   if door and api in door.auth_apis else raw.decode("utf-8", "replace"))
         with self.lock:
-            if api in ("anthropic", "openai", "responses") or door_of(api):
+            if api in ("anthropic", "openai", "responses") or door:
                 self.counts[api] = self.counts.get(api, 0) + 1   # a door's once it is used
-            elif api in self.door_counts:
-                self.door_counts[api] += 1
             self.counts["total"] += 1
             if status != 200:
                 self.counts["rejected"] += 1
@@ -1414,12 +1388,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path in FAKE_ROUTES:
             self.serve_fake(provider, path, raw)
             return
-        door = provider.path_door_for(path)
-        if door:
-            reply = provider.path_door_request(door, self.command, self.path, self.headers, raw)
-        else:
-            api = API_ROUTES.get(path) or door_route(path) or "unknown"
-            reply = provider.api_request(api, self.command, path, url.query, self.headers, raw)
+        api = API_ROUTES.get(path) or door_route(path) or "unknown"
+        reply = provider.api_request(api, self.command, path, url.query, self.headers, raw)
         if reply.fault in ("hang", "reset", "huge", "endless", "trickle"):
             try:
                 getattr(self, f"fault_{reply.fault}")(reply)
@@ -1574,23 +1544,6 @@ class Server(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-# ---------------------------------------------------------------- doors
-
-# Other front doors (tests/fakeprov/door_*.py), each a class: name (its key in
-# requests and in GET /_fake/state "doors"), add_args(parser), Door(provider,
-# cfg), owns(path), answer(n, method, path, query, headers, raw, now) ->
-# (status, payload, headers, summary), reset() and state(now) (both called
-# with the provider's lock held; /_fake/state counts its requests under
-# "doors".NAME."requests", and in requests.total and requests.rejected). A door reuses the helpers above (it imports
-# this module: the same one when run as a script). Faults are not drawn there.
-sys.modules.setdefault("fakeprov", sys.modules[__name__])
-PATH_DOORS = []
-import door_azure  # noqa: E402
-PATH_DOORS.append(door_azure.Door)
-import door_gemini  # noqa: E402
-PATH_DOORS.append(door_gemini.Door)
-
-
 # ---------------------------------------------------------------- main
 
 def non_negative(convert):
@@ -1665,8 +1618,6 @@ def parse_args(argv):
     add_fault_flags(p)
     for door in DOOR_OBJECTS:
         door.add_args(p)
-    for door in PATH_DOORS:
-        door.add_args(p)
     cfg = p.parse_args(argv)
     if cfg.should_retry is not None:
         cfg.should_retry = cfg.should_retry == "true"
@@ -1696,6 +1647,8 @@ def error_headers(api, err):
 DOORS = (
     door_bedrock,
     door_vertex,
+    door_azure,
+    door_gemini,
 )
 DOOR_OBJECTS = [door.make(sys.modules[__name__]) for door in DOORS]
 for _door in DOOR_OBJECTS:
