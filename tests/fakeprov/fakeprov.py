@@ -47,12 +47,13 @@ is N, whatever was cached: a broken or hostile server's absurd numbers.
 Python 3.11 stdlib only. It listens where told (127.0.0.1 by default) and
 never opens a connection of its own.
 
-Doors: the cloud front doors (Bedrock, ...) are modules of their own
-(door_*.py beside this file), each registered below with one import and one
-line in DOORS. A door module's make(fp) gets this module (its ApiError,
-token model and caches, so that all share one class and one cache, and
-helpers such as query_value(), google_error_body(), echo_message()) and
-returns an object with:
+Doors: the cloud front doors (Bedrock, Vertex AI, Azure OpenAI, Gemini: a
+cloud's paths, auth and errors in front of the same cache models) are
+modules of their own (door_*.py beside this file), each registered below
+with one import and one line in DOORS. A door module's make(fp) gets this
+module (its ApiError, token model and caches, so that all share one class
+and one cache, and helpers such as query_value(), google_error_body(),
+echo_message()) and returns an object with:
   name                 the family of its routes: error bodies, fault answers
   apis                 the api names it answers (request counters, log)
   route(path)          the api of a raw request path (no query string), or None
@@ -83,9 +84,9 @@ Token model: tokens(x) = ceil(len(utf8(canonical(x))) / 4), where canonical()
 is sorted-key compact JSON with every "cache_control" key removed.
 
 Fault injection (provider and door routes, never /_fake/* nor a door's
-auth_apis), set by CLI flags or at
-runtime with POST /_fake/faults (a JSON object; omitted fields keep their
-value, {"reset": true} first restores the built-in defaults; GET shows them):
+auth_apis), set by CLI flags or at runtime with POST /_fake/faults (a JSON
+object; omitted fields keep their value, {"reset": true} first restores the
+built-in defaults; GET shows them):
 
   seed               random.Random(seed) makes every draw (default 0)
   rpm, rpm_window    sliding-window limiter: at most rpm admitted requests in
@@ -112,10 +113,13 @@ value, {"reset": true} first restores the built-in defaults; GET shows them):
                      message offsets 160, 256 and 512; both also send it in an
                      x-fake-echo response header
 
-/v1/responses is an OpenAI route for faults (OpenAI bodies and headers).
+/v1/responses is an OpenAI route for faults (OpenAI bodies and headers). A
+door answers faults with its own fault_errors and error_body (reject_keys is
+the status its cloud gives a bad key: Bedrock's 403, Gemini's 400) and sends
+no rate limit headers.
 
-Every provider request takes exactly ten draws rng.random(), one per p_* in
-the order above, whether or not anything fires. Then: echo_key -> 401;
+Every provider request (a door's too) takes exactly ten draws rng.random(),
+one per p_* in the order above, whether or not anything fires. Then: echo_key -> 401;
 else reject_keys -> 401; else a full rpm window -> 429 (not counted in the window); else the request
 enters the window and the first p_* whose draw is < p fires. A fired fault
 leaves the prefix cache untouched, except p_trickle, which serves normally.
