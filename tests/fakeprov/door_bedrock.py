@@ -141,6 +141,8 @@ def amz_time(text):
 class BedrockDoor:
     name = "bedrock"
     apis = ("bedrock", "converse")
+    methods = ("POST",)
+    auth_apis = ()
     fake_routes = {"/_fake/bedrock": ("GET", "POST")}
 
     def __init__(self, fp):
@@ -247,10 +249,10 @@ class BedrockDoor:
 
     # -- a request
 
-    def answer(self, provider, api, n, method, path, headers, raw, now):
+    def answer(self, provider, api, n, method, path, query, headers, raw, now):
         ApiError = self.fp.ApiError
         model = urllib.parse.unquote(ROUTE.match(path).group(1))
-        auth = self.authenticate(provider, method, path, headers, raw)
+        auth = self.authenticate(provider, method, path, query, headers, raw)
         if not MODEL_ID.match(model):
             raise ApiError(400, "The provided model identifier is invalid.",
                            kind="ValidationException")
@@ -262,7 +264,7 @@ class BedrockDoor:
         summary["log"] = {"auth": auth, "model": model}
         return payload, summary
 
-    def authenticate(self, provider, method, path, headers, raw):
+    def authenticate(self, provider, method, path, query, headers, raw):
         """How the request proved itself ("bearer", "sigv4 ID"), or ApiError 403 as AWS answers."""
         ApiError = self.fp.ApiError
         value = headers.get("Authorization") or ""
@@ -324,8 +326,7 @@ class BedrockDoor:
             if not got or got[0] is None:
                 raise ApiError(403, SIGNATURE_MISMATCH, kind="InvalidSignatureException")
             values[name] = ",".join(v.strip() for v in got)
-        raw_path, _, raw_query = path.partition("?")
-        creq = canonical_request(method, raw_path, raw_query, values, signed, raw)
+        creq = canonical_request(method, path, query, values, signed, raw)
         want = signature(cred["secret"], amz_date, region, service, creq)
         if not hmac.compare_digest(want, given):
             raise ApiError(403, SIGNATURE_MISMATCH, kind="InvalidSignatureException")

@@ -32,6 +32,11 @@ checks, in front of fakeprov's Anthropic cache model:
                 echo_assertion makes /token refuse with the assertion in
                 error_description: hostile answers for warmd's scrubber.
 
+rawPredict (api "vertex") draws fakeprov's faults, answered as Google does
+(429 RESOURCE_EXHAUSTED, 500 INTERNAL, 401 UNAUTHENTICATED) but for p_529:
+Anthropic's 529 overloaded_error. /token (api "vertex-token") is an auth
+endpoint: no faults, and the request log keeps no assertion.
+
 State (under "doors" -> "vertex" in /_fake/state): token requests, tokens
 issued, refusals by reason, rawPredict requests and rejections, live tokens,
 and the secrets it saw (the last tokens issued and assertions received):
@@ -45,11 +50,9 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import time
 import urllib.parse
 
-NAME = "vertex"
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -64,23 +67,8 @@ UNAUTHENTICATED = ("Request had invalid authentication credentials. Expected OAu
                    "https://developers.google.com/identity/sign-in/web/devconsole-project.")
 BAD_TIME = ("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable "
             "timeframe. Check your iat and exp values in the JWT claim.")
-
-
-class DoorReply:
-    """What the door answers: status, JSON payload, headers, and what fakeprov records."""
-
-    def __init__(self, status, payload, headers=(), api=None, summary=None, logged=None):
-        self.status, self.payload, self.headers = status, payload, list(headers)
-        self.api, self.summary, self.logged = api, summary or {}, logged
-
-
-def add_args(group):
-    group.add_argument("--vertex-account", action="append", default=[], metavar="EMAIL=PEM",
-                       help="a service account and the file of its public key (repeatable)")
-    group.add_argument("--vertex-token-ttl", type=int, default=3599, metavar="SEC",
-                       help="expires_in of the access tokens issued")
-    group.add_argument("--vertex-project", default=None, metavar="ID",
-                       help="the only project rawPredict serves (default: any)")
+QUOTA = ("Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model "
+         "with base model: anthropic-claude. Please submit a quota increase request.")
 
 
 # ---------------------------------------------------------------- RSA, by hand
@@ -143,217 +131,222 @@ def b64url_decode(text):
 
 # ---------------------------------------------------------------- the door
 
-class Refusal(Exception):
-    def __init__(self, error, description, status=400):
-        super().__init__(description)
-        self.error, self.description, self.status = error, description, status
+class VertexDoor:
+    name = "vertex"
+    apis = ("vertex", "vertex-token")
+    methods = ("POST",)
+    auth_apis = ("vertex-token",)
+    fake_routes = {"/_fake/vertex": ("GET", "POST")}
 
+    def __init__(self, fp):
+        self.fp = fp
+        self.presented_key = fp.presented_key          # the bearer token
+        self.fault_errors = {
+            "429": fp.ApiError(429, QUOTA, kind="RESOURCE_EXHAUSTED"),
+            "rate_limited": fp.ApiError(429, QUOTA, kind="RESOURCE_EXHAUSTED"),
+            "spend_limit": fp.ApiError(429, "Quota exceeded for quota metric 'Online "
+                                            "prediction requests per day' of service "
+                                            "'aiplatform.googleapis.com'.",
+                                       kind="RESOURCE_EXHAUSTED"),
+            "500": fp.ApiError(500, "Internal error encountered.", kind="INTERNAL"),
+            "529": fp.ApiError(529, "Overloaded", kind="overloaded_error"),     # Anthropic's
+            "rejected_key": fp.ApiError(401, UNAUTHENTICATED, kind="UNAUTHENTICATED"),
+        }
 
-def google_error(status, code, message):
-    return {"error": {"code": status, "message": message, "status": code}}
+    # -- wiring
 
+    def route(self, path):
+        return "vertex-token" if path == "/token" else "vertex" if PREDICT.match(path) else None
 
-def echo_message(secret):
-    """A message with secret across offsets 160, 256 and 512, as a hostile gateway writes it."""
-    message = ""
-    for offset in (160, 256, 512):
-        message = message.ljust(offset - 60, ".") + secret
-    return message + " was rejected."
+    def add_args(self, p):
+        g = p.add_argument_group("vertex", "Google Vertex AI (door_vertex.py)")
+        g.add_argument("--vertex-account", action="append", default=[], metavar="EMAIL=PEM",
+                       help="a service account and the file of its public key (repeatable)")
+        g.add_argument("--vertex-token-ttl", type=int, default=3599, metavar="SEC",
+                       help="expires_in of the access tokens issued")
+        g.add_argument("--vertex-project", default=None, metavar="ID",
+                       help="the only project rawPredict serves (default: any)")
 
-
-class Door:
-    def __init__(self, provider, cfg):
-        self.lock = threading.Lock()
-        self.accounts = {}
+    def setup(self, provider):
+        cfg = provider.cfg
+        accounts = {}
         for spec in cfg.vertex_account:
             email, _, path = spec.partition("=")
             with open(path) as f:
-                self.accounts[email] = rsa_public_key(f.read())
-        self.defaults = {"token_ttl": cfg.vertex_token_ttl, "project": cfg.vertex_project,
-                         "echo_token": False, "echo_assertion": False}
-        self.settings = dict(self.defaults)
-        self.reset()
+                accounts[email] = rsa_public_key(f.read())
+        defaults = {"token_ttl": cfg.vertex_token_ttl, "project": cfg.vertex_project,
+                    "echo_token": False, "echo_assertion": False}
+        provider.vertex = {"accounts": accounts, "defaults": defaults,
+                           "settings": dict(defaults)}
 
-    def reset(self):
-        with self.lock:
-            self.tokens = {}             # token -> (email, monotonic expiry)
-            self.counts = {"token_requests": 0, "tokens_issued": 0, "token_refused": 0,
-                           "predict": 0, "predict_rejected": 0}
-            self.refusals = {}           # error_description -> count
-            self.issued = collections.deque(maxlen=64)
-            self.assertions = collections.deque(maxlen=64)
+    def reset(self, provider):
+        """What requests left (tokens, counts, the secrets seen); accounts and settings stay."""
+        provider.vertex.update(
+            tokens={},                   # token -> (email, monotonic expiry)
+            counts={"token_requests": 0, "tokens_issued": 0, "token_refused": 0,
+                    "predict": 0, "predict_rejected": 0},
+            refusals={},                 # error_description -> count
+            issued=collections.deque(maxlen=64), assertions=collections.deque(maxlen=64))
 
-    def state(self):
-        now = time.monotonic()
-        with self.lock:
-            return {**self.counts, "refusals": dict(self.refusals),
-                    "live_tokens": sum(1 for _, exp in self.tokens.values() if exp > now),
-                    "accounts": sorted(self.accounts), **self.settings,
-                    "issued_tokens": list(self.issued), "assertions": list(self.assertions)}
+    def state(self, provider):
+        v, now = provider.vertex, time.monotonic()
+        return {**v["counts"], "refusals": dict(v["refusals"]),
+                "live_tokens": sum(1 for _, exp in v["tokens"].values() if exp > now),
+                "accounts": sorted(v["accounts"]), **v["settings"],
+                "issued_tokens": list(v["issued"]), "assertions": list(v["assertions"])}
 
-    def routes(self, method, path):
-        return (path == "/_fake/vertex" or (method == "POST" and path == "/token")
-                or (method == "POST" and PREDICT.match(path) is not None))
+    def serve_fake(self, provider, path, method, raw):
+        """GET /_fake/vertex: the state; POST sets, all or nothing (see the module's docstring)."""
+        if method == "POST":
+            self.configure(provider, self.fp.parse_json_object(raw) if raw else {})
+        with provider.lock:
+            return 200, self.state(provider)
 
-    def answer(self, provider, n, method, path, headers, raw, now):
-        if path == "/_fake/vertex":
-            return self.admin(method, raw)
-        if path == "/token":
-            return self.token(headers, raw, now)
+    def configure(self, provider, update):
+        invalid = self.fp.invalid
+        for field in update:
+            if field not in ("accounts", "reset", *provider.vertex["defaults"]):
+                raise invalid(f"unknown vertex field: {field}")
+        if not isinstance(update.get("accounts", {}), dict):
+            raise invalid("accounts: must be an object {EMAIL: PUBLIC_PEM}")
+        try:
+            accounts = {email: rsa_public_key(pem)
+                        for email, pem in (update.get("accounts") or {}).items()}
+        except (ValueError, TypeError, IndexError) as exc:
+            raise invalid(f"accounts: {exc}") from None
+        ttl = update.get("token_ttl", 1)
+        if not self.fp.is_int(ttl) or ttl < 1:
+            raise invalid("token_ttl: must be an integer >= 1")
+        with provider.lock:
+            v = provider.vertex
+            if update.get("reset"):
+                v["settings"] = dict(v["defaults"])
+            v["accounts"].update(accounts)
+            v["settings"].update({f: update[f] for f in v["defaults"] if f in update})
+
+    def error_body(self, api, err):
+        """OAuth's {"error", "error_description"} at /token; Google's errors (a kind in
+        capitals) and Anthropic's (the body's) at rawPredict."""
+        if api == "vertex-token":
+            return {"error": err.kind, "error_description": err.message}
+        if err.kind.isupper():
+            return self.fp.google_error_body(err)
+        return self.fp.error_body("anthropic", err)
+
+    def error_headers(self, api, err):
+        return []
+
+    # -- a request
+
+    def answer(self, provider, api, n, method, path, query, headers, raw, now):
+        if api == "vertex-token":
+            return self.token(provider, headers, raw, now)
         return self.predict(provider, n, path, headers, raw, now)
 
-    # ------------------------------------------------------------ admin
-
-    def admin(self, method, raw):
-        if method == "POST":
-            try:
-                update = json.loads(raw or b"{}")
-                self.configure(update)
-            except (ValueError, TypeError, KeyError) as exc:
-                return DoorReply(400, {"error": {"type": "invalid_request_error",
-                                                 "message": str(exc)}})
-        return DoorReply(200, self.state())
-
-    def configure(self, update):
-        if not isinstance(update, dict):
-            raise ValueError("a JSON object expected")
-        accounts = {email: rsa_public_key(pem)
-                    for email, pem in (update.get("accounts") or {}).items()}
-        for field in update:
-            if field not in ("accounts", "reset", *self.defaults):
-                raise ValueError(f"unknown vertex field: {field}")
-        ttl = update.get("token_ttl", self.settings["token_ttl"])
-        if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
-            raise ValueError("token_ttl: must be an integer >= 1")
-        with self.lock:
-            if update.get("reset"):
-                self.settings = dict(self.defaults)
-            self.accounts.update(accounts)
-            for field in self.defaults:
-                if field in update:
-                    self.settings[field] = update[field]
-
-    # ------------------------------------------------------------ the token endpoint
-
-    def token(self, headers, raw, now):
-        logged = b"(a token request; its assertion is not kept)"
-        with self.lock:
-            self.counts["token_requests"] += 1
-            settings = dict(self.settings)
+    def token(self, provider, headers, raw, now):
+        v = provider.vertex
+        with provider.lock:
+            v["counts"]["token_requests"] += 1
+            settings = dict(v["settings"])
         try:
-            email = self.check_assertion(headers, raw, settings)
-        except Refusal as r:
-            with self.lock:
-                self.counts["token_refused"] += 1
-                self.refusals[r.description] = self.refusals.get(r.description, 0) + 1
-            return DoorReply(r.status, {"error": r.error, "error_description": r.description},
-                             api="vertex-token", logged=logged)
+            email = self.check_assertion(provider, headers, raw, settings)
+        except self.fp.ApiError as err:
+            with provider.lock:
+                v["counts"]["token_refused"] += 1
+                v["refusals"][err.message] = v["refusals"].get(err.message, 0) + 1
+            raise
         token = "ya29.fake-" + secrets.token_urlsafe(72)
         ttl = settings["token_ttl"]
-        with self.lock:
-            self.tokens[token] = (email, now + ttl)
-            self.issued.append(token)
-            self.counts["tokens_issued"] += 1
-            for old in [t for t, (_, exp) in self.tokens.items() if exp <= now]:
-                del self.tokens[old]
-        return DoorReply(200, {"access_token": token, "expires_in": ttl, "token_type": "Bearer"},
-                         api="vertex-token", logged=logged)
+        with provider.lock:
+            v["tokens"][token] = (email, now + ttl)
+            v["issued"].append(token)
+            v["counts"]["tokens_issued"] += 1
+            for old in [t for t, (_, exp) in v["tokens"].items() if exp <= now]:
+                del v["tokens"][old]
+        return {"access_token": token, "expires_in": ttl, "token_type": "Bearer"}, {}
 
-    def check_assertion(self, headers, raw, settings):
-        """The account whose assertion raw carries, or Refusal as Google says it."""
+    def check_assertion(self, provider, headers, raw, settings):
+        """The account whose assertion raw carries, or ApiError 400 as Google's OAuth says it
+        (its kind the OAuth error)."""
+        def refusal(error, description):
+            return self.fp.ApiError(400, description, kind=error)
         ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
-            raise Refusal("invalid_request", "Content-Type must be application/x-www-form-urlencoded")
+            raise refusal("invalid_request", "Content-Type must be application/x-www-form-urlencoded")
         try:
             form = urllib.parse.parse_qs(raw.decode("ascii"), strict_parsing=True)
         except (UnicodeDecodeError, ValueError):
-            raise Refusal("invalid_request", "Malformed form body") from None
+            raise refusal("invalid_request", "Malformed form body") from None
         if form.get("grant_type") != [GRANT_TYPE]:
-            raise Refusal("unsupported_grant_type", f"Invalid grant_type: {form.get('grant_type')}")
+            raise refusal("unsupported_grant_type", f"Invalid grant_type: {form.get('grant_type')}")
         assertion = (form.get("assertion") or [""])[0]
-        with self.lock:
-            self.assertions.append(assertion)
+        with provider.lock:
+            provider.vertex["assertions"].append(assertion)
         if settings["echo_assertion"]:
-            raise Refusal("invalid_grant", echo_message(assertion))
+            raise refusal("invalid_grant", self.fp.echo_message(assertion))
         parts = assertion.split(".")
         if len(parts) != 3:
-            raise Refusal("invalid_grant", "Invalid JWT: the assertion is not header.claims.signature")
+            raise refusal("invalid_grant", "Invalid JWT: the assertion is not header.claims.signature")
         try:
             header = json.loads(b64url_decode(parts[0]))
             claims = json.loads(b64url_decode(parts[1]))
             signature = b64url_decode(parts[2])
         except ValueError:
-            raise Refusal("invalid_grant", "Invalid JWT: not base64url JSON") from None
+            raise refusal("invalid_grant", "Invalid JWT: not base64url JSON") from None
         if not isinstance(header, dict) or header.get("alg") != "RS256":
-            raise Refusal("invalid_grant", "Invalid JWT: alg must be RS256")
+            raise refusal("invalid_grant", "Invalid JWT: alg must be RS256")
         if not isinstance(claims, dict):
-            raise Refusal("invalid_grant", "Invalid JWT: claims must be an object")
-        with self.lock:
-            key = self.accounts.get(claims.get("iss"))
+            raise refusal("invalid_grant", "Invalid JWT: claims must be an object")
+        with provider.lock:
+            key = provider.vertex["accounts"].get(claims.get("iss"))
         if key is None:
-            raise Refusal("invalid_grant", "Invalid grant: account not found")
+            raise refusal("invalid_grant", "Invalid grant: account not found")
         if not rs256_valid(key, f"{parts[0]}.{parts[1]}".encode(), signature):
-            raise Refusal("invalid_grant", "Invalid JWT Signature.")
+            raise refusal("invalid_grant", "Invalid JWT Signature.")
         if claims.get("aud") != f"http://{headers.get('Host')}/token":
-            raise Refusal("invalid_grant", "Invalid JWT: Failed audience check.")
+            raise refusal("invalid_grant", "Invalid JWT: Failed audience check.")
         if SCOPE not in str(claims.get("scope", "")).split():
-            raise Refusal("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
+            raise refusal("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
         iat, exp, wall = claims.get("iat"), claims.get("exp"), time.time()
         if (not isinstance(iat, int) or not isinstance(exp, int) or iat > wall + SKEW
                 or exp <= wall or exp <= iat or exp - iat > MAX_LIFETIME):
-            raise Refusal("invalid_grant", BAD_TIME)
+            raise refusal("invalid_grant", BAD_TIME)
         return claims["iss"]
 
-    # ------------------------------------------------------------ rawPredict
-
     def predict(self, provider, n, path, headers, raw, now):
+        ApiError = self.fp.ApiError
         project, location, model = (urllib.parse.unquote(g) for g in PREDICT.match(path).groups())
-        with self.lock:
-            self.counts["predict"] += 1
-            settings = dict(self.settings)
+        v = provider.vertex
+        with provider.lock:
+            v["counts"]["predict"] += 1
+            settings = dict(v["settings"])
             auth = headers.get("Authorization") or ""
-            entry = self.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
+            entry = v["tokens"].get(auth[7:]) if auth.startswith("Bearer ") else None
             live = entry is not None and entry[1] > now
+        refused = None
         if settings["echo_token"]:
-            return self.rejected(google_error(401, "UNAUTHENTICATED", echo_message(auth[7:])), raw)
-        if not live:
-            return self.rejected(google_error(401, "UNAUTHENTICATED", UNAUTHENTICATED), raw)
-        if settings["project"] is not None and project != settings["project"]:
+            refused = ApiError(401, self.fp.echo_message(auth[7:]), kind="UNAUTHENTICATED")
+        elif not live:
+            refused = ApiError(401, UNAUTHENTICATED, kind="UNAUTHENTICATED")
+        elif settings["project"] is not None and project != settings["project"]:
             resource = (f"//aiplatform.googleapis.com/projects/{project}/locations/{location}/"
                         f"publishers/anthropic/models/{model}")
-            return self.rejected(google_error(
-                403, "PERMISSION_DENIED",
-                f"Permission 'aiplatform.endpoints.predict' denied on resource '{resource}' "
-                "(or it may not exist)."), raw, status=403)
-        try:
-            body = json.loads(raw.decode("utf-8"))
-            if not isinstance(body, dict):
-                raise ValueError("request body must be a JSON object")
-        except (UnicodeDecodeError, ValueError) as exc:
-            return self.invalid(f"request body is not valid JSON: {exc}", raw)
+            refused = ApiError(403, f"Permission 'aiplatform.endpoints.predict' denied on "
+                                    f"resource '{resource}' (or it may not exist).",
+                               kind="PERMISSION_DENIED")
+        if refused:
+            with provider.lock:
+                v["counts"]["predict_rejected"] += 1
+            raise refused
+        body = self.fp.parse_json_object(raw)
         if body.get("anthropic_version") != ANTHROPIC_VERSION:
-            return self.invalid(f"anthropic_version: must be '{ANTHROPIC_VERSION}'", raw)
+            raise self.fp.invalid(f"anthropic_version: must be '{ANTHROPIC_VERSION}'")
         if "model" in body:
-            return self.invalid("model: Extra inputs are not permitted", raw)
+            raise self.fp.invalid("model: Extra inputs are not permitted")
         body = {**body, "model": model}
         del body["anthropic_version"]
-        try:
-            payload, summary = provider.anthropic_answer(n, body, now, api="vertex")
-        except Exception as err:             # fakeprov's ApiError: its status, kind, message
-            if not hasattr(err, "status"):
-                raise
-            return DoorReply(err.status, {"type": "error", "error": {"type": err.kind,
-                                                                     "message": err.message}},
-                             api="vertex", logged=raw)
-        return DoorReply(200, payload, api="vertex", summary=summary, logged=raw)
+        return provider.anthropic_answer(n, body, now, api="vertex")
 
-    def rejected(self, payload, raw, status=401):
-        with self.lock:
-            self.counts["predict_rejected"] += 1
-        return DoorReply(status, payload, api="vertex", logged=raw)
 
-    @staticmethod
-    def invalid(message, raw):
-        return DoorReply(400, {"type": "error", "error": {"type": "invalid_request_error",
-                                                          "message": message}},
-                         api="vertex", logged=raw)
+def make(fp):
+    return VertexDoor(fp)

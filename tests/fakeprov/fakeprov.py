@@ -47,40 +47,46 @@ is N, whatever was cached: a broken or hostile server's absurd numbers.
 Python 3.11 stdlib only. It listens where told (127.0.0.1 by default) and
 never opens a connection of its own.
 
-Doors: the cloud front doors (Bedrock, ...) are modules of their own
-(door_*.py beside this file), each registered below with one import and one
-line in DOORS. A door module's make(fp) gets this module (its ApiError,
-token model and Anthropic cache, so that both share one class and one
-cache) and returns an object with:
+Doors: the cloud front doors (Bedrock, Vertex AI, Azure OpenAI, Gemini: a
+cloud's paths, auth and errors in front of the same cache models) are
+modules of their own (door_*.py beside this file), each registered below
+with one import and one line in DOORS. A door module's make(fp) gets this
+module (its ApiError, token model and caches, so that all share one class
+and one cache, and helpers such as query_value(), google_error_body(),
+echo_message()) and returns an object with:
   name                 the family of its routes: error bodies, fault answers
   apis                 the api names it answers (request counters, log)
-  route(path)          the api of a raw request path, or None
+  route(path)          the api of a raw request path (no query string), or None
+  methods              the HTTP methods answer() sees (HTTP_METHODS for a door
+                       that answers a wrong method itself); others get 405
+  auth_apis            those of its apis that are credential endpoints (an
+                       OAuth token endpoint, not the model API): they draw no
+                       faults and the log keeps none of their bodies
   add_args(parser)     its command-line flags; setup(provider) its state
-  answer(provider, api, n, method, path, headers, raw, now)
-                       -> (payload, summary), or raises ApiError
+                       (kept on the provider as provider.NAME)
+  answer(provider, api, n, method, path, query, headers, raw, now)
+                       -> (payload, summary) answered 200, or raises ApiError;
+                       query is the raw query string (query_value() reads it)
   error_body(api, err), error_headers(api, err)   its error answers
   fault_errors         {fault name: ApiError} for the fault draws
   fake_routes          {"/_fake/NAME": methods}: serve_fake(provider, path,
                        method, raw) -> (status, payload)
-  state(provider), reset(provider)   under "doors" in GET /_fake/state
+  state(provider), reset(provider)   under "doors" in GET /_fake/state (with
+                       the provider's lock held), beside "requests": the
+                       requests to its apis
   presented_key(headers)   the secret a request carries, for the echo_key fault
 A summary may hold "max_tokens" and "log" (a dict added to the log entry).
-
-Front doors of other APIs (a cloud's paths, auth and errors in front of the
-same cache models) live in door_*.py, each registered in CLASS_DOORS below with
-one import and one line. A door module has NAME, add_args(parser) for its
-flags, and Door(provider, cfg) with routes(method, path) -> bool,
-answer(provider, n, method, path, headers, raw, now) -> DoorReply, state()
--> dict (shown under "doors" in /_fake/state) and reset(). Its requests
-count in requests.total (and rejected), not in the per-API counts; its
-cache entries carry its own api name.
+A door's request takes the built-in APIs' path: --latency-ms, the fault
+draws (answered in its own error format), the log, and a counter per api in
+requests (there once used), besides requests.total and requests.rejected.
 
 Token model: tokens(x) = ceil(len(utf8(canonical(x))) / 4), where canonical()
 is sorted-key compact JSON with every "cache_control" key removed.
 
-Fault injection (provider routes only, never /_fake/*), set by CLI flags or at
-runtime with POST /_fake/faults (a JSON object; omitted fields keep their
-value, {"reset": true} first restores the built-in defaults; GET shows them):
+Fault injection (provider and door routes, never /_fake/* nor a door's
+auth_apis), set by CLI flags or at runtime with POST /_fake/faults (a JSON
+object; omitted fields keep their value, {"reset": true} first restores the
+built-in defaults; GET shows them):
 
   seed               random.Random(seed) makes every draw (default 0)
   rpm, rpm_window    sliding-window limiter: at most rpm admitted requests in
@@ -107,10 +113,13 @@ value, {"reset": true} first restores the built-in defaults; GET shows them):
                      message offsets 160, 256 and 512; both also send it in an
                      x-fake-echo response header
 
-/v1/responses is an OpenAI route for faults (OpenAI bodies and headers).
+/v1/responses is an OpenAI route for faults (OpenAI bodies and headers). A
+door answers faults with its own fault_errors and error_body (reject_keys is
+the status its cloud gives a bad key: Bedrock's 403, Gemini's 400) and sends
+no rate limit headers.
 
-Every provider request takes exactly ten draws rng.random(), one per p_* in
-the order above, whether or not anything fires. Then: echo_key -> 401;
+Every provider request (a door's too) takes exactly ten draws rng.random(),
+one per p_* in the order above, whether or not anything fires. Then: echo_key -> 401;
 else reject_keys -> 401; else a full rpm window -> 429 (not counted in the window); else the request
 enters the window and the first p_* whose draw is < p fires. A fired fault
 leaves the prefix cache untouched, except p_trickle, which serves normally.
@@ -141,11 +150,10 @@ import time
 import urllib.parse
 from email.utils import formatdate
 
+import door_azure
 import door_bedrock
+import door_gemini
 import door_vertex
-
-CLASS_DOORS = []                 # class doors (see the docstring), in match order
-CLASS_DOORS.append(door_vertex)
 
 ANTHROPIC_LOOKBACK = 20          # blocks searched before each breakpoint
 ANTHROPIC_MAX_BREAKPOINTS = 4
@@ -170,6 +178,7 @@ API_ROUTES = {
     "/v1/responses": "responses",
     "/responses": "responses",
 }
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")     # what the server answers at all
 FAKE_ROUTES = {"/_fake/state": ("GET",), "/_fake/reset": ("POST",),
                "/_fake/faults": ("GET", "POST"), "/_fake/compat": ("GET", "POST")}
 
@@ -288,6 +297,24 @@ def error_body(api, err):
     return {"type": "error", "error": {"type": err.kind, "message": err.message}}
 
 
+GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
+                 503: "UNAVAILABLE"}
+
+
+def google_error_body(err):
+    """Google's error shape (Vertex AI, Gemini): a kind in capitals (PERMISSION_DENIED) is
+    Google's status, any other kind gets the status of the HTTP code."""
+    status = err.kind if err.kind.isupper() else GOOGLE_STATUS.get(err.status, "UNKNOWN")
+    return {"error": {"code": err.status, "message": err.message, "status": status}}
+
+
+def query_value(query, name):
+    """The last value of name in a raw query string ("" when blank), or None when absent."""
+    values = urllib.parse.parse_qs(query, keep_blank_values=True).get(name)
+    return values[-1] if values else None
+
+
 def fault_name(draw):
     return draw[2:]                # p_spend_limit -> spend_limit
 
@@ -383,6 +410,14 @@ ECHO_OFFSETS = (160, 256, 512)   # where warmd once cut error texts: excerpt, st
 ECHO_LEAD = 60                   # the key starts this many bytes before each of them
 
 
+def echo_message(secret):
+    """An error message with secret across ECHO_OFFSETS, as a hostile gateway writes it."""
+    message = ""
+    for offset in ECHO_OFFSETS:
+        message = message.ljust(offset - ECHO_LEAD, ".") + secret
+    return message + " was rejected; " + "check the key you sent. " * 4
+
+
 def echo_key_body(api, style, key):
     """A 401 echoing key: (body bytes, content type). A hostile answer for the scrubber."""
     if style == "html":
@@ -393,12 +428,8 @@ def echo_key_body(api, style, key):
         page = (f"{head}<p>The key presented was not accepted.</p>\n{half}"
                 f"<pre>x-api-key: {key}</pre>\n{half}</body></html>\n")
         return page.encode(), "text/html; charset=utf-8"
-    message = ""
-    for offset in ECHO_OFFSETS:
-        message = message.ljust(offset - ECHO_LEAD, ".") + key
-    message += " was rejected; " + "check the key you sent. " * 4
     kind = "invalid_request_error" if family(api) == "openai" else "authentication_error"
-    body = error_body(api, ApiError(401, message, kind=kind, code="invalid_api_key"))
+    body = error_body(api, ApiError(401, echo_message(key), kind=kind, code="invalid_api_key"))
     return json.dumps(body).encode(), "application/json"
 
 
@@ -958,8 +989,6 @@ class Provider:
         self.slot_clock = 0
         for door in DOOR_OBJECTS:
             door.setup(self)
-        self.doors = [(door.NAME, door.Door(self, cfg)) for door in CLASS_DOORS]
-        self.path_doors = [door(self, cfg) for door in PATH_DOORS]
         self.reset()
 
     def _clear_compat_caches(self):
@@ -974,17 +1003,12 @@ class Provider:
             self.entries.clear()
             self._clear_compat_caches()
             self.counts = {"anthropic": 0, "openai": 0, "responses": 0, "rejected": 0, "total": 0}
-            self.door_counts = {door.name: 0 for door in self.path_doors}
-            for door in self.path_doors:
-                door.reset()
             self.fault_counts = dict.fromkeys(FAULT_COUNTERS, 0)
             self.log.clear()
             self.window.clear()
             self.rng = random.Random(self.faults["seed"])
             for door in DOOR_OBJECTS:
                 door.reset(self)
-        for _, door in self.doors:
-            door.reset()
         return {"ok": True}
 
     def state(self):
@@ -994,12 +1018,10 @@ class Provider:
                      "faults": dict(self.fault_counts),
                      "entries": [e.describe(now) for e in self.entries.values() if e.shown],
                      "compat": self._describe_compat(),
-                     "doors": {door.name: door.state(self) for door in DOOR_OBJECTS},
+                     "doors": {door.name: {"requests": sum(self.counts.get(api, 0)
+                                                           for api in door.apis),
+                                           **door.state(self)} for door in DOOR_OBJECTS},
                      "log": list(self.log)}
-        state["doors"].update({name: door.state() for name, door in self.doors})
-        with self.lock:
-            state["doors"].update({door.name: {"requests": self.door_counts[door.name],
-                                               **door.state(now)} for door in self.path_doors})
         return state
 
     def _describe_compat(self):
@@ -1045,22 +1067,22 @@ class Provider:
                 self.rng = random.Random(self.faults["seed"])
             return dict(self.faults)
 
-    def api_request(self, api, method, path, headers, raw):
-        """Answer a request to an API route (api is anthropic, openai or unknown): a Reply."""
+    def api_request(self, api, method, path, query, headers, raw):
+        """Answer a request to an API route (a built-in api, a door's, or unknown): a Reply."""
         if self.cfg.latency_ms:
             time.sleep(self.cfg.latency_ms / 1000)
         now = time.monotonic()
+        door = door_of(api)
         fault, settings, extra = None, None, []
         with self.lock:
             self.seq += 1
             n = self.seq
-            if api != "unknown":
+            if api != "unknown" and not (door and api in door.auth_apis):
                 settings = dict(self.faults)
                 fault, extra = self._draw_fault(api, settings, now)
         id_header = ("x-request-id" if family(api) == "openai" else "request-id", f"req_fake_{n}")
         summary, body, ctype = {}, None, "application/json"
         if fault == "echo_key":
-            door = door_of(api)
             key = door.presented_key(headers) if door else presented_key(headers)
             status, payload = 401, None
             body, ctype = echo_key_body(api, settings["echo_key"], key)
@@ -1078,17 +1100,20 @@ class Provider:
             try:
                 if api == "unknown":
                     raise ApiError(404, f"no such endpoint: {path}", kind="not_found_error")
-                if method != "POST":
-                    raise ApiError(405, f"{method} is not allowed on {path}; use POST")
-                door = door_of(api)
+                methods = door.methods if door else ("POST",)
+                if method not in methods:
+                    raise ApiError(405, f"{method} is not allowed on {path}; "
+                                        f"use {' or '.join(methods)}")
                 if door:
-                    payload, summary = door.answer(self, api, n, method, path, headers, raw, now)
+                    payload, summary = door.answer(self, api, n, method, path, query, headers,
+                                                   raw, now)
                 else:
                     answer = {"anthropic": self._anthropic, "openai": self._openai,
                               "responses": self._responses}[api]
                     payload, summary = answer(n, headers, raw, now)
                 status = 200
-                if self.cfg.usage_tokens:          # an absurd usage, as a broken server sends
+                if self.cfg.usage_tokens and isinstance(payload.get("usage"), dict):
+                    # an absurd usage, as a broken server sends
                     payload["usage"] = {k: self.cfg.usage_tokens if is_int(v) else v
                                         for k, v in payload["usage"].items()}
             except ApiError as err:
@@ -1096,24 +1121,6 @@ class Provider:
                 extra = extra + error_headers(api, err)
         self._record(api, status, raw, now, summary, fault)
         return Reply(status, payload, [id_header] + extra, fault, settings, body, ctype)
-
-    def door_for(self, method, path):
-        """The door that answers method path, or None."""
-        return next((door for _, door in self.doors if door.routes(method, path)), None)
-
-    def door_request(self, door, method, path, headers, raw):
-        """Answer a request through a door: a Reply."""
-        if self.cfg.latency_ms:
-            time.sleep(self.cfg.latency_ms / 1000)
-        now = time.monotonic()
-        with self.lock:
-            self.seq += 1
-            n = self.seq
-        d = door.answer(self, n, method, path, headers, raw, now)
-        if d.api:
-            self._record(d.api, d.status, d.logged if d.logged is not None else raw, now,
-                         d.summary)
-        return Reply(d.status, d.payload, d.headers)
 
     def anthropic_answer(self, n, body, now, api="anthropic"):
         """A Messages answer to a checked body (its model set), cached under api: (payload, summary)."""
@@ -1132,25 +1139,6 @@ class Provider:
                  "output_tokens": 0 if body["max_tokens"] == 0 else 1}
         summary = {"read": read, "write": creation, "input": usage["input_tokens"]}
         return anthropic_message(n, body["model"], body["max_tokens"], usage), summary
-
-    def path_door_for(self, path):
-        """The path door that answers path, or None."""
-        return next((door for door in self.path_doors if door.owns(path)), None)
-
-    def path_door_request(self, door, method, target, headers, raw):
-        """Answer a request at a path door (faults are not drawn there): a Reply."""
-        if self.cfg.latency_ms:
-            time.sleep(self.cfg.latency_ms / 1000)
-        now = time.monotonic()
-        with self.lock:
-            self.seq += 1
-            n = self.seq
-        url = urllib.parse.urlsplit(target)
-        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
-        status, payload, headers_out, summary = door.answer(n, method, url.path, query,
-                                                            headers, raw, now)
-        self._record(door.name, status, raw, now, summary)
-        return Reply(status, payload, [("x-request-id", f"req_fake_{n}")] + headers_out)
 
     def _draw_fault(self, api, settings, now):
         """Decide a provider request's fault: (None or name, rate limit headers). Caller holds the lock."""
@@ -1210,11 +1198,12 @@ class Provider:
         return headers
 
     def _record(self, api, status, raw, now, summary, fault=None):
+        door = door_of(api)
+        logged = (f"({api} request: its body holds credentials, not kept)"
+                  if door and api in door.auth_apis else raw.decode("utf-8", "replace"))
         with self.lock:
-            if api in ("anthropic", "openai", "responses") or door_of(api):
+            if api in ("anthropic", "openai", "responses") or door:
                 self.counts[api] = self.counts.get(api, 0) + 1   # a door's once it is used
-            elif api in self.door_counts:
-                self.door_counts[api] += 1
             self.counts["total"] += 1
             if status != 200:
                 self.counts["rejected"] += 1
@@ -1225,7 +1214,7 @@ class Provider:
                              "prewarm": requested_prewarm(raw) if api == "responses" else False,
                              "read": summary.get("read"), "write": summary.get("write"),
                              "input": summary.get("input"),
-                             "body": raw.decode("utf-8", "replace"), **summary.get("log", {})})
+                             "body": logged, **summary.get("log", {})})
 
     def _entry(self, key, n_tokens, now):
         """The entry at key, created (never written yet) if absent. Caller holds the lock."""
@@ -1397,22 +1386,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raw = self.read_body()
         if raw is None:
             return
-        path = urllib.parse.urlsplit(self.path).path
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path
         provider = self.server.provider
         if path in FAKE_ROUTES:
             self.serve_fake(provider, path, raw)
             return
-        door = provider.door_for(self.command, path)
-        if door:
-            reply = provider.door_request(door, self.command, path, self.headers, raw)
-            self.send_json(reply.status, reply.payload, reply.headers)
-            return
-        door = provider.path_door_for(path)
-        if door:
-            reply = provider.path_door_request(door, self.command, self.path, self.headers, raw)
-        else:
-            api = API_ROUTES.get(path) or door_route(path) or "unknown"
-            reply = provider.api_request(api, self.command, path, self.headers, raw)
+        api = API_ROUTES.get(path) or door_route(path) or "unknown"
+        reply = provider.api_request(api, self.command, path, url.query, self.headers, raw)
         if reply.fault in ("hang", "reset", "huge", "endless", "trickle"):
             try:
                 getattr(self, f"fault_{reply.fault}")(reply)
@@ -1425,7 +1406,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             self.send_json(reply.status, reply.payload, reply.headers)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = serve      # HTTP_METHODS
 
     def serve_fake(self, provider, path, raw):
         methods = FAKE_ROUTES[path]
@@ -1567,23 +1548,6 @@ class Server(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-# ---------------------------------------------------------------- doors
-
-# Other front doors (tests/fakeprov/door_*.py), each a class: name (its key in
-# requests and in GET /_fake/state "doors"), add_args(parser), Door(provider,
-# cfg), owns(path), answer(n, method, path, query, headers, raw, now) ->
-# (status, payload, headers, summary), reset() and state(now) (both called
-# with the provider's lock held; /_fake/state counts its requests under
-# "doors".NAME."requests", and in requests.total and requests.rejected). A door reuses the helpers above (it imports
-# this module: the same one when run as a script). Faults are not drawn there.
-sys.modules.setdefault("fakeprov", sys.modules[__name__])
-PATH_DOORS = []
-import door_azure  # noqa: E402
-PATH_DOORS.append(door_azure.Door)
-import door_gemini  # noqa: E402
-PATH_DOORS.append(door_gemini.Door)
-
-
 # ---------------------------------------------------------------- main
 
 def non_negative(convert):
@@ -1658,10 +1622,6 @@ def parse_args(argv):
     add_fault_flags(p)
     for door in DOOR_OBJECTS:
         door.add_args(p)
-    for door in CLASS_DOORS:
-        door.add_args(p.add_argument_group(door.NAME))
-    for door in PATH_DOORS:
-        door.add_args(p)
     cfg = p.parse_args(argv)
     if cfg.should_retry is not None:
         cfg.should_retry = cfg.should_retry == "true"
@@ -1688,7 +1648,12 @@ def error_headers(api, err):
     return door.error_headers(api, err) if door else []
 
 
-DOORS = (door_bedrock,)
+DOORS = (
+    door_bedrock,
+    door_vertex,
+    door_azure,
+    door_gemini,
+)
 DOOR_OBJECTS = [door.make(sys.modules[__name__]) for door in DOORS]
 for _door in DOOR_OBJECTS:
     FAKE_ROUTES.update(_door.fake_routes)

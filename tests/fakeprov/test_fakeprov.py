@@ -1462,8 +1462,10 @@ def sigv4(path, raw, host, key_id=AWS_ID, secret=AWS_SECRET, token=None, service
     if token:
         headers["x-amz-security-token"] = token
     names = sorted(headers)
+    path, _, query = path.partition("?")
+    query = "&".join(sorted(query.split("&"))) if query else ""    # plain a=b params only
     uri = urllib.parse.quote(path, safe="/-_.~") if encode_again else path
-    creq = "\n".join(["POST", uri, ""] + [f"{n}:{headers[n]}" for n in names] +
+    creq = "\n".join(["POST", uri, query] + [f"{n}:{headers[n]}" for n in names] +
                      ["", ";".join(names), hashlib.sha256(raw).hexdigest()])
     scope = f"{amz[:8]}/us-east-1/{service}/aws4_request"
     sts = "\n".join(["AWS4-HMAC-SHA256", amz, scope, hashlib.sha256(creq.encode()).hexdigest()])
@@ -1649,6 +1651,15 @@ class BedrockTest(unittest.TestCase):
                          "The security token included in the request is invalid.")
         finally:
             self.client.call("POST", "/_fake/faults", {"reset": True})
+
+    def test_query_string_is_signed(self):
+        body = self.invoke_body(system_tokens=10)
+        self.assertEqual(self.send(INVOKE + "?trace=1&a=b", body)[0], 200)
+        raw = json.dumps(body).encode()
+        headers = sigv4(INVOKE, raw, self.host)                   # signed without the query
+        status, resp, _ = self.client.call("POST", INVOKE + "?trace=1", raw=raw, headers=headers)
+        self.assertEqual((status, resp), (403, {"message": MISMATCH}))
+        self.assertEqual(self.client.call("GET", INVOKE)[0], 405)
 
 
 class FakeProvCliTest(unittest.TestCase):
@@ -1884,6 +1895,26 @@ class VertexDoorTest(unittest.TestCase):
         self.assertEqual((status, resp["error"]), (400, "invalid_grant"))
         self.assertIn(assertion, resp["error_description"])
 
+    def test_faults_spare_the_token_endpoint(self):
+        self.client.call("POST", "/_fake/faults", {"p_500": 1})
+        try:
+            assertion = make_jwt(self.key, self.claims())
+            status, resp = self.exchange(assertion)
+            self.assertEqual(status, 200, resp)
+            body = {"anthropic_version": "vertex-2023-10-16", "max_tokens": 1,
+                    "messages": [user_text(3)]}
+            self.assertEqual(self.predict(body, resp["access_token"]), (500, {"error": {
+                "code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}}))
+        finally:
+            self.client.call("POST", "/_fake/faults", {"reset": True})
+        state = self.client.state()
+        self.assertEqual(state["faults"]["500"], 1)
+        self.assertEqual((state["requests"]["vertex-token"], state["requests"]["vertex"]), (1, 1))
+        self.assertEqual(state["doors"]["vertex"]["requests"], 2)
+        self.assertEqual(state["doors"]["vertex"]["predict"], 0)      # the fault came first
+        self.assertNotIn(assertion[:40], json.dumps(state["log"]))
+        self.assertEqual(self.client.call("GET", "/token")[0], 405)
+
     def test_admin(self):
         with open(os.path.join(self.keys, "other.pub")) as f:
             pub = f.read()
@@ -2004,6 +2035,36 @@ class DoorTest(unittest.TestCase):
         self.assertEqual((status, resp["error"]["code"]), (404, "DeploymentNotFound"))
         self.assertEqual([e["api"] for e in self.client.state()["entries"]], ["openai"])
 
+    def test_faults_answer_as_azure_and_google(self):
+        chat = {"model": "prod-4o", "messages": [{"role": "user", "content": "hi"}]}
+        ask = {"contents": [g_user("hi")]}
+        generate = f"/models/{GEMINI}:generateContent"
+        self.client.call("POST", "/_fake/faults", {"p_500": 1})
+        try:
+            status, resp, _ = self.azure("/openai/v1/chat/completions", chat)
+            self.assertEqual((status, resp["error"]["code"]), (500, "InternalServerError"))
+            status, resp, _ = self.gemini("POST", generate, ask)
+            self.assertEqual((status, resp["error"]["code"], resp["error"]["status"]),
+                             (500, 500, "INTERNAL"))
+            self.client.call("POST", "/_fake/faults", {"p_500": 0, "reject_keys": True})
+            status, resp, _ = self.gemini("POST", generate, ask)
+            self.assertEqual((status, resp["error"]["status"]), (400, "INVALID_ARGUMENT"))
+            self.assertEqual(resp["error"]["details"][0]["reason"], "API_KEY_INVALID")
+            self.client.call("POST", "/_fake/faults", {"reject_keys": False, "echo_key": "json"})
+            for call, key in ((lambda: self.azure("/openai/v1/chat/completions", chat), Z_KEY),
+                              (lambda: self.gemini("POST", generate, ask), G_KEY)):
+                status, resp, headers = call()
+                self.assertEqual((status, headers["x-fake-echo"]), (401, "presented " + key))
+                self.assertIn(key, resp["error"]["message"])
+        finally:
+            self.client.call("POST", "/_fake/faults", {"reset": True})
+        state = self.client.state()
+        self.assertEqual({k: state["requests"][k] for k in ("azure", "gemini", "rejected")},
+                         {"azure": 2, "gemini": 3, "rejected": 5})
+        self.assertEqual((state["faults"]["500"], state["faults"]["rejected_key"],
+                          state["faults"]["echo_key"]), (2, 1, 2))
+        self.assertEqual(state["doors"]["gemini"]["requests"], 3)
+
     # -------------------------------------------------------------- Gemini
 
     def test_gemini_checks_the_key_like_google(self):
@@ -2096,6 +2157,8 @@ class DoorTest(unittest.TestCase):
         self.assertEqual(self.gemini("GET", path)[1]["expireTime"], patched["expireTime"])
         time.sleep(1.5)                                   # past the first expiry, not the second
         self.assertEqual(self.gemini("GET", path)[0], 200)
+        status, resp, _ = self.gemini("PUT", path, {"ttl": "3s"})
+        self.assertEqual((status, resp["error"]["status"]), (404, "NOT_FOUND"))
         state = self.client.state()["doors"]["gemini"]
         self.assertEqual((state["creates"], state["patches"], state["gets"]), (1, 1, 2))
         self.assertEqual([c["name"] for c in state["caches"]], [cache["name"]])
