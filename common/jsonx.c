@@ -1001,8 +1001,9 @@ static const char *double_text(double v, char *tmp)
 	if (!isfinite(v))
 		return NULL;
 	/* A whole number below 1e15 is its digits (what %.15g prints), without
-	 * the formatting and reading back. */
-	if (v == (double)(long long)v && fabs(v) < 1e15 && !signbit(v)) {
+	 * the formatting and reading back. (The range first: converting a
+	 * double beyond long long's range is undefined.) */
+	if (fabs(v) < 1e15 && !signbit(v) && v == (double)(long long)v) {
 		char *p = tmp + 40;
 		long long n = (long long)v;
 		*--p = '\0';
