@@ -23,7 +23,9 @@ struct req {
 	size_t order;  /* trace order, for a stable sort */
 };
 
-/* One target's cache, bill and baselines. */
+struct simentry;
+
+/* One target's view of its cache, and its bill. */
 struct simx {
 	struct target *t;
 	long prefix;      /* P: cached prefix tokens */
@@ -32,9 +34,21 @@ struct simx {
 	double first, cov_start, cov_exp, covered;
 	uint64_t requests, cold, warms, warm_writes;
 	int64_t warm_cost, req_cost, miss_cost, tail_cost;
-	double *times;
-	size_t ntimes;
-	struct simx *peer; /* ring of the targets sharing this cache entry (itself if none) */
+	struct simentry *e; /* its cache entry */
+};
+
+/* One provider cache entry: the targets share.c found sharing it (or one
+ * target alone). The baselines are priced per entry, on the merged requests
+ * of its targets: the provider keeps one cache for all of them, so pricing
+ * each target as if it had its own would count the entry's writes and
+ * bridging warms once per target, and put warmd below the hindsight optimum. */
+struct simentry {
+	struct simx *lead;    /* share.c's leader: its TTL and prices price the entry */
+	struct simx **member; /* its targets, in name order */
+	size_t n;
+	double *times; /* the members' request times, merged (in time order) */
+	size_t ntimes, tcap;
+	char *label; /* PROVIDER/VERSION */
 };
 
 struct sim {
@@ -43,6 +57,8 @@ struct sim {
 	struct clock *clk;      /* virtual; the daemon's scheduler runs on it */
 	struct simx *x;
 	size_t n;
+	struct simentry *e; /* in the order of their first target's name */
+	size_t ne;
 	FILE *events;
 	double start, end;
 	bool saturated; /* a sum of money reached PRICING_MAX_PICO (said once) */
@@ -87,40 +103,53 @@ static void refresh(struct simx *x, double now)
  * (the same prefix through the same provider) sees the refresh. */
 static void refresh_entry(struct simx *x, double now)
 {
-	struct simx *p = x;
-
-	do {
-		refresh(p, now);
-		p = p->peer;
-	} while (p != x);
+	for (size_t i = 0; i < x->e->n; i++)
+		refresh(x->e->member[i], now);
 }
 
-static int cmp_entry(const void *a, const void *b)
+/* A request at now, in e's merged traffic (requests come in time order). */
+static void entry_request(struct simentry *e, double now)
 {
-	const struct target *x = (*(struct simx *const *)a)->t, *y = (*(struct simx *const *)b)->t;
-	int c = strcmp(x->prov->name, y->prov->name);
-
-	if (c == 0)
-		c = strcmp(x->tmpl->url, y->tmpl->url);
-	if (c == 0)
-		c = strcmp(x->tmpl->version, y->tmpl->version);
-	return c;
-}
-
-/* Links the targets of each cache entry into a ring. */
-static void link_peers(struct sim *s)
-{
-	struct simx **v = xcalloc(s->n + 1, sizeof(*v));
-
-	for (size_t i = 0; i < s->n; i++)
-		v[i] = &s->x[i];
-	qsort(v, s->n, sizeof(*v), cmp_entry);
-	for (size_t i = 0, j; i < s->n; i = j) {
-		for (j = i + 1; j < s->n && cmp_entry(&v[i], &v[j]) == 0; j++)
-			v[j - 1]->peer = v[j];
-		v[j - 1]->peer = v[i];
+	if (e->ntimes == e->tcap) {
+		e->tcap = e->tcap ? e->tcap * 2 : 256;
+		e->times = xreallocarray(e->times, e->tcap, sizeof(*e->times));
 	}
-	free(v);
+	e->times[e->ntimes++] = now;
+}
+
+/* PROVIDER/VERSION names an entry: share.c's key is the provider, the URL
+ * and the version, but a version hashes the canonical prefix with its model,
+ * and the URLs of one provider differ only by model or by endpoint (another
+ * body shape, hence another version). */
+static void label_entries(struct sim *s)
+{
+	for (size_t i = 0; i < s->ne; i++) {
+		const struct target *t = s->e[i].lead->t;
+		s->e[i].label = xasprintf("%s/%s", t->prov->name, t->tmpl->short_version);
+	}
+}
+
+/* Groups the targets by cache entry, as share.c linked them when the
+ * configuration was applied: a target and its leader are one entry. The
+ * simulator asks share.c instead of comparing keys itself, so that it never
+ * disagrees with the live scheduler about what is shared. */
+static void link_entries(struct sim *s)
+{
+	s->e = xcalloc(s->n + 1, sizeof(*s->e));
+	for (size_t i = 0; i < s->n; i++) {
+		struct simx *x = &s->x[i];
+		struct simx *lead = x->t->leader ? find(s, x->t->leader) : x;
+		struct simentry *e = lead->e;
+
+		if (!e) {
+			e = lead->e = &s->e[s->ne++];
+			e->lead = lead;
+		}
+		e->member = xreallocarray(e->member, e->n + 1, sizeof(*e->member));
+		e->member[e->n++] = x;
+		x->e = e;
+	}
+	label_entries(s);
 }
 
 static void event(struct sim *s, double now, const char *name, const char *ev, bool hit)
@@ -274,18 +303,21 @@ struct baselines {
 	int64_t none, fixed, oracle;
 };
 
-static struct baselines baselines(const struct simx *x, double start, double end)
+/* The baselines of entry e, on its targets' merged requests (without the
+ * input beyond the prefix, which every policy pays alike). */
+static struct baselines baselines(const struct simentry *e, double start, double end)
 {
+	const struct simx *x = e->lead;
 	struct baselines b = { 0, 0, 0 };
 	double T = x->t->ttl_s;
 	int64_t r = pricing_mul(x->prefix, x->r), w = pricing_mul(x->prefix, x->w);
 	int64_t bridge = w > r ? w - r : 0; /* both within [0, PRICING_MAX_PICO] */
 
-	if (x->ntimes == 0)
+	if (e->ntimes == 0)
 		return b;
 	b.none = b.oracle = w; /* the first request writes */
-	for (size_t i = 1; i < x->ntimes; i++) {
-		double g = x->times[i] - x->times[i - 1];
+	for (size_t i = 1; i < e->ntimes; i++) {
+		double g = e->times[i] - e->times[i - 1];
 		int64_t kr;
 
 		if (g <= T) {
@@ -302,8 +334,69 @@ static struct baselines baselines(const struct simx *x, double start, double end
 	/* A warm every TTL/2 around the clock, from the start of the trace to
 	 * its end: the first one writes, the rest and every request read. */
 	b.fixed = pricing_sum(w, pricing_mul((int64_t)floor((end - start) / (T / 2)), r));
-	b.fixed = pricing_sum(b.fixed, pricing_mul((int64_t)x->ntimes, r));
+	b.fixed = pricing_sum(b.fixed, pricing_mul((int64_t)e->ntimes, r));
 	return b;
+}
+
+/* A report row's figures: a target's, an entry's (its targets' sums) or the
+ * total (the entries' sums). */
+struct row {
+	uint64_t requests, warms, cold;
+	double covered, span; /* coverage = covered / span */
+	int64_t warm, miss, total;
+};
+
+static void row_add(struct sim *s, struct row *acc, const struct row *r)
+{
+	acc->requests += r->requests, acc->warms += r->warms, acc->cold += r->cold;
+	acc->covered += r->covered, acc->span += r->span;
+	add_money(s, &acc->warm, r->warm);
+	add_money(s, &acc->miss, r->miss);
+	add_money(s, &acc->total, r->total);
+}
+
+/* Ends every target's coverage at the trace's last request. */
+static void close_coverage(struct sim *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct simx *x = &s->x[i];
+		if (x->first >= 0)
+			x->covered += fmin(x->cov_exp, s->end) - x->cov_start;
+	}
+}
+
+static struct row target_row(const struct sim *s, const struct simx *x)
+{
+	return (struct row){
+		.requests = x->requests,
+		.warms = x->warms,
+		.cold = x->cold,
+		.covered = x->covered,
+		.span = x->first >= 0 ? s->end - x->first : 0,
+		.warm = x->warm_cost,
+		.miss = x->miss_cost,
+		.total = pricing_sum(pricing_sum(x->warm_cost, x->req_cost), x->tail_cost),
+	};
+}
+
+/* e's figures, its targets' sums, and its baselines. Its coverage is its
+ * leader's: every target of the entry sees the same refreshes. */
+static struct row entry_row(struct sim *s, const struct simentry *e, struct baselines *ret_b)
+{
+	struct row r = { 0 }, lead = target_row(s, e->lead);
+	struct baselines b = baselines(e, s->start, s->end);
+
+	for (size_t i = 0; i < e->n; i++) {
+		struct row m = target_row(s, e->member[i]);
+		row_add(s, &r, &m);
+		/* The input beyond the prefix costs every policy the same. */
+		add_money(s, &b.none, e->member[i]->tail_cost);
+		add_money(s, &b.fixed, e->member[i]->tail_cost);
+		add_money(s, &b.oracle, e->member[i]->tail_cost);
+	}
+	r.covered = lead.covered, r.span = lead.span;
+	*ret_b = b;
+	return r;
 }
 
 static json_object *usd(int64_t pico)
@@ -316,97 +409,133 @@ static json_object *usd(int64_t pico)
 	return v;
 }
 
-static json_object *row_json(const char *name, uint64_t requests, uint64_t warms, uint64_t cold,
-                             double coverage, int64_t warm, int64_t miss, int64_t total,
-                             const struct baselines *b)
+/* Adds r's members to o, and b's (the baselines) unless b is NULL. */
+static void row_fill(json_object *o, const struct row *r, const struct baselines *b)
 {
-	json_object *o = json_object_new_object(), *base = json_object_new_object();
+	json_object *base;
 
-	if (name)
-		jsonx_add_str(o, "target", name);
-	jsonx_add_int(o, "requests", (int64_t)requests);
-	jsonx_add_int(o, "warms", (int64_t)warms);
-	jsonx_add_int(o, "cold_requests", (int64_t)cold);
-	jsonx_add_double(o, "coverage", round(coverage * 1e4) / 1e4);
-	json_object_object_add(o, "warm_cost_usd", usd(warm));
-	json_object_object_add(o, "miss_cost_usd", usd(miss));
-	json_object_object_add(o, "total_cost_usd", usd(total));
+	jsonx_add_int(o, "requests", (int64_t)r->requests);
+	jsonx_add_int(o, "warms", (int64_t)r->warms);
+	jsonx_add_int(o, "cold_requests", (int64_t)r->cold);
+	jsonx_add_double(o, "coverage", r->span > 0 ? round(r->covered / r->span * 1e4) / 1e4 : 0);
+	json_object_object_add(o, "warm_cost_usd", usd(r->warm));
+	json_object_object_add(o, "miss_cost_usd", usd(r->miss));
+	json_object_object_add(o, "total_cost_usd", usd(r->total));
+	if (!b)
+		return;
+	base = json_object_new_object();
 	json_object_object_add(base, "no_warming", usd(b->none));
 	json_object_object_add(base, "fixed_interval", usd(b->fixed));
 	json_object_object_add(base, "oracle", usd(b->oracle));
 	json_object_object_add(o, "baselines", base);
 	jsonx_add_double(o, "cost_vs_oracle",
-	                 b->oracle > 0 ? round((double)total / (double)b->oracle * 1e4) / 1e4 : 0);
-	return o;
+	                 b->oracle > 0 ? round((double)r->total / (double)b->oracle * 1e4) / 1e4
+	                               : 0);
 }
 
+static const char *member_str(json_object *o, const char *key)
+{
+	json_object *v = o ? json_object_object_get(o, key) : NULL;
+
+	return v ? json_object_get_string(v) : "-";
+}
+
+static void print_row(FILE *out, int width, const char *indent, const char *label, json_object *o)
+{
+	json_object *b = json_object_object_get(o, "baselines");
+
+	fprintf(out, "%s%-*s %8s %7s %6s %8s %12s %12s %12s %12s %12s %12s %7s\n", indent,
+	        width - (int)strlen(indent), label, member_str(o, "requests"),
+	        member_str(o, "warms"), member_str(o, "cold_requests"), member_str(o, "coverage"),
+	        member_str(o, "warm_cost_usd"), member_str(o, "miss_cost_usd"),
+	        member_str(o, "total_cost_usd"), member_str(b, "no_warming"),
+	        member_str(b, "fixed_interval"), member_str(b, "oracle"),
+	        member_str(b ? o : NULL, "cost_vs_oracle"));
+}
+
+/* The table: an entry of one target is that target's row; a shared entry is
+ * its own row, with its targets' rows under it (their costs, not baselines:
+ * only the entry has a cache to price). */
+static void print_table(const struct sim *s, json_object *root, FILE *out)
+{
+	json_object *targets = json_object_object_get(root, "targets");
+	json_object *entries = json_object_object_get(root, "entries");
+	int width = 20;
+
+	for (size_t i = 0; i < s->ne; i++) {
+		const struct simentry *e = &s->e[i];
+		if (e->n > 1 && (int)strlen(e->label) > width)
+			width = (int)strlen(e->label);
+		for (size_t k = 0; k < e->n; k++) {
+			int w = (int)strlen(e->member[k]->t->name) + (e->n > 1 ? 2 : 0);
+			if (w > width)
+				width = w;
+		}
+	}
+	fprintf(out, "%-*s %8s %7s %6s %8s %12s %12s %12s %12s %12s %12s %7s\n", width, "TARGET",
+	        "REQUESTS", "WARMS", "COLD", "COVERAGE", "WARM_USD", "MISS_USD", "TOTAL_USD",
+	        "NO_WARMING", "FIXED_TTL/2", "ORACLE", "÷ORACLE");
+	for (size_t i = 0; i < s->ne; i++) {
+		const struct simentry *e = &s->e[i];
+		if (e->n > 1)
+			print_row(out, width, "", e->label, json_object_array_get_idx(entries, i));
+		for (size_t k = 0; k < e->n; k++)
+			print_row(
+			        out, width, e->n > 1 ? "  " : "", e->member[k]->t->name,
+			        json_object_array_get_idx(targets, (size_t)(e->member[k] - s->x)));
+	}
+	print_row(out, width, "", "TOTAL", json_object_object_get(root, "total"));
+}
+
+/* The report: targets (a target alone in its entry carries the entry's
+ * baselines), entries, and the total, which sums the entries. */
 static void report(struct sim *s, bool json, FILE *out)
 {
-	json_object *root = json_object_new_object(), *arr = json_object_new_array();
-	uint64_t req = 0, warms = 0, cold = 0;
-	int64_t warm = 0, miss = 0, total = 0;
-	double cov_num = 0, cov_den = 0;
-	struct baselines tb = { 0, 0, 0 };
+	json_object *root = json_object_new_object(), *targets = json_object_new_array();
+	json_object *entries = json_object_new_array(), *total = json_object_new_object();
+	struct baselines tb = { 0, 0, 0 }, *eb = xcalloc(s->ne + 1, sizeof(*eb));
+	struct row tr = { 0 };
 
-	for (size_t i = 0; i < s->n; i++) {
-		struct simx *x = &s->x[i];
-		struct baselines b = baselines(x, s->start, s->end);
-		double span = x->first >= 0 ? s->end - x->first : 0, cov;
-		int64_t tot = pricing_sum(pricing_sum(x->warm_cost, x->req_cost), x->tail_cost);
+	close_coverage(s);
+	for (size_t i = 0; i < s->ne; i++) {
+		const struct simentry *e = &s->e[i];
+		json_object *o = json_object_new_object(), *names = json_object_new_array();
+		struct row r = entry_row(s, e, &eb[i]);
 
-		b.none = pricing_sum(b.none, x->tail_cost);
-		b.fixed = pricing_sum(b.fixed, x->tail_cost);
-		b.oracle = pricing_sum(b.oracle, x->tail_cost);
-		if (x->first >= 0)
-			x->covered += fmin(x->cov_exp, s->end) - x->cov_start;
-		cov = span > 0 ? x->covered / span : 0;
-		json_object_array_add(arr, row_json(x->t->name, x->requests, x->warms, x->cold, cov,
-		                                    x->warm_cost, x->miss_cost, tot, &b));
-		req += x->requests, warms += x->warms, cold += x->cold;
-		add_money(s, &warm, x->warm_cost);
-		add_money(s, &miss, x->miss_cost);
-		add_money(s, &total, tot);
-		cov_num += x->covered, cov_den += span;
-		add_money(s, &tb.none, b.none);
-		add_money(s, &tb.fixed, b.fixed);
-		add_money(s, &tb.oracle, b.oracle);
+		jsonx_add_str(o, "entry", e->label);
+		jsonx_add_str(o, "provider", e->lead->t->prov->name);
+		jsonx_add_str(o, "version", e->lead->t->tmpl->short_version);
+		for (size_t k = 0; k < e->n; k++)
+			json_object_array_add(names, json_object_new_string(e->member[k]->t->name));
+		json_object_object_add(o, "targets", names);
+		row_fill(o, &r, &eb[i]);
+		json_object_array_add(entries, o);
+		row_add(s, &tr, &r);
+		add_money(s, &tb.none, eb[i].none);
+		add_money(s, &tb.fixed, eb[i].fixed);
+		add_money(s, &tb.oracle, eb[i].oracle);
 	}
-	json_object_object_add(root, "targets", arr);
-	json_object_object_add(root, "total",
-	                       row_json(NULL, req, warms, cold, cov_den > 0 ? cov_num / cov_den : 0,
-	                                warm, miss, total, &tb));
-	if (json) {
+	row_fill(total, &tr, &tb);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct simx *x = &s->x[i];
+		json_object *o = json_object_new_object();
+		struct row r = target_row(s, x);
+
+		jsonx_add_str(o, "target", x->t->name);
+		jsonx_add_str(o, "entry", x->e->label);
+		row_fill(o, &r, x->e->n == 1 ? &eb[x->e - s->e] : NULL);
+		json_object_array_add(targets, o);
+	}
+	free(eb);
+	json_object_object_add(root, "targets", targets);
+	json_object_object_add(root, "entries", entries);
+	json_object_object_add(root, "total", total);
+	if (json)
 		fprintf(out, "%s\n",
 		        json_object_to_json_string_ext(
 		                root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-	} else {
-		fprintf(out, "%-20s %8s %7s %6s %8s %12s %12s %12s %12s %12s %12s %7s\n", "TARGET",
-		        "REQUESTS", "WARMS", "COLD", "COVERAGE", "WARM_USD", "MISS_USD",
-		        "TOTAL_USD", "NO_WARMING", "FIXED_TTL/2", "ORACLE", "÷ORACLE");
-		for (size_t i = 0; i <= json_object_array_length(arr); i++) {
-			json_object *o = i < json_object_array_length(arr)
-			                         ? json_object_array_get_idx(arr, i)
-			                         : json_object_object_get(root, "total");
-			json_object *b = json_object_object_get(o, "baselines");
-			fprintf(out, "%-20s %8s %7s %6s %8s %12s %12s %12s %12s %12s %12s %7s\n",
-			        i < json_object_array_length(arr)
-			                ? json_object_get_string(
-			                          json_object_object_get(o, "target"))
-			                : "TOTAL",
-			        json_object_get_string(json_object_object_get(o, "requests")),
-			        json_object_get_string(json_object_object_get(o, "warms")),
-			        json_object_get_string(json_object_object_get(o, "cold_requests")),
-			        json_object_get_string(json_object_object_get(o, "coverage")),
-			        json_object_get_string(json_object_object_get(o, "warm_cost_usd")),
-			        json_object_get_string(json_object_object_get(o, "miss_cost_usd")),
-			        json_object_get_string(json_object_object_get(o, "total_cost_usd")),
-			        json_object_get_string(json_object_object_get(b, "no_warming")),
-			        json_object_get_string(json_object_object_get(b, "fixed_interval")),
-			        json_object_get_string(json_object_object_get(b, "oracle")),
-			        json_object_get_string(
-			                json_object_object_get(o, "cost_vs_oracle")));
-		}
-	}
+	else
+		print_table(s, root, out);
 	json_object_put(root);
 }
 
@@ -414,8 +543,12 @@ static void sim_fini(struct sim *s)
 {
 	daemon_fini(&s->d);
 	clock_virtual_free(s->clk);
-	for (size_t i = 0; i < s->n; i++)
-		free(s->x[i].times);
+	for (size_t i = 0; i < s->ne; i++) {
+		free(s->e[i].member);
+		free(s->e[i].times);
+		free(s->e[i].label);
+	}
+	free(s->e);
 	free(s->x);
 }
 
@@ -451,7 +584,7 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		s.x[i].first = -1;
 		prices(&s.x[i], err);
 	}
-	link_peers(&s);
+	link_entries(&s);
 	if (read_trace(&s, trace_path, &reqs, &nreq, err) < 0)
 		goto out;
 	if (events_path) {
@@ -487,8 +620,7 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 			add_money(&s, &x->miss_cost, pricing_mul(x->prefix, x->w - x->r));
 		if (reqs[i].input > x->prefix)
 			add_money(&s, &x->tail_cost, pricing_mul(reqs[i].input - x->prefix, x->in));
-		x->times = xreallocarray(x->times, x->ntimes + 1, sizeof(*x->times));
-		x->times[x->ntimes++] = now;
+		entry_request(x->e, now);
 		event(&s, now, x->t->name, "request", hit);
 		x->t->touches++;
 		sched_touch(s.set->sched, x->t); /* real traffic, as a touch */

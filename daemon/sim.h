@@ -6,12 +6,15 @@
  * act as touches), unix_seconds at most BOUNDS_MAX_TIME and input_tokens at
  * most BOUNDS_MAX_TOKENS (common/bounds.h). Money is summed with pricing's
  * checked arithmetic. Each target's cache lives its TTL from every request or
- * warm that refreshes it. Reported per target and in total: requests, warms,
- * cold requests, coverage and costs, beside three baselines computed on the
- * same traffic: no_warming, fixed_interval (a warm every TTL/2, around the
- * clock) and the hindsight oracle (per gap, the cheaper of keeping warm and
- * re-creating). Deterministic (seeded jitter) and causal (a decision only
- * sees the traffic before it). */
+ * warm that refreshes it; targets that share a cache entry (runtime/share.c)
+ * share those refreshes. Reported per target, per cache entry and in total:
+ * requests, warms, cold requests, coverage and costs; per entry, beside
+ * three baselines computed on the merged traffic of its targets (the
+ * provider keeps one cache for them): no_warming, fixed_interval (a warm
+ * every TTL/2, around the clock) and the hindsight oracle (per gap, the
+ * cheaper of keeping warm and re-creating). The total sums the entries.
+ * Deterministic (seeded jitter) and causal (a decision only sees the traffic
+ * before it). */
 #ifndef WARMD_SIM_H
 #define WARMD_SIM_H
 

@@ -129,6 +129,79 @@ class Simulate(unittest.TestCase):
         self.assertEqual(by["b"]["cold_requests"], 0)
         self.assertEqual(by["b"]["coverage"], 1.0)
 
+    def test_shared_entry_baselines_on_merged_traffic(self):
+        # six targets with one template are one cache entry: warmd warms it
+        # once, so the baselines must price that one entry on the six
+        # targets' merged traffic, never each target as if it had a cache
+        # of its own (which put the total below the hindsight optimum)
+        conf = os.path.join(self.dir, "six.conf")
+        names = [f"t{i}" for i in range(6)]
+        with open(conf, "w") as f:
+            f.write(f'daemon = {{ pricing_file = "{SRC}/config/pricing.conf"; }};\n'
+                    'providers = ( { name = "anthropic"; } );\n'
+                    "targets = (\n" +
+                    ",\n".join(f'{{ name = "{n}"; request_file = "t1.json"; ttl = "5m"; }}'
+                                for n in names) + "\n);\n")
+        trace = os.path.join(self.dir, "six.csv")
+        rows = traces.generate("sparse_poisson", targets=6, days=3, seed=1)
+        with open(trace, "w") as f:
+            for t, n in rows:
+                f.write(f"{t:.3f},{n}\n")
+        p = subprocess.run([WARMD, "--simulate", trace, "-c", conf, "--json"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rep = json.loads(p.stdout)
+        total = rep["total"]
+        # nothing beats the hindsight optimum
+        self.assertGreaterEqual(total["total_cost_usd"], total["baselines"]["oracle"], total)
+        self.assertGreaterEqual(total["cost_vs_oracle"], 1.0, total)
+
+        self.assertEqual(len(rep["entries"]), 1, rep["entries"])
+        e = rep["entries"][0]
+        self.assertEqual(e["targets"], names)
+        self.assertEqual(e["provider"], "anthropic")
+        self.assertRegex(e["version"], "^[0-9a-f]{12}$")
+        self.assertEqual(e["entry"], f"anthropic/{e['version']}")
+        by = {t["target"]: t for t in rep["targets"]}
+        for n in names:
+            self.assertEqual(by[n]["entry"], e["entry"])
+            # a shared target's own baselines would be the defect again
+            self.assertNotIn("baselines", by[n])
+            self.assertNotIn("cost_vs_oracle", by[n])
+        # warmd's own figures: one target warms the entry, the entry sums its targets
+        self.assertEqual(sum(1 for n in names if by[n]["warms"] > 0), 1)
+        for k in ("requests", "warms", "cold_requests"):
+            self.assertEqual(e[k], sum(by[n][k] for n in names), k)
+            self.assertEqual(total[k], e[k], k)
+        self.assertEqual(e["requests"], len(rows))
+        for k in ("warm_cost_usd", "miss_cost_usd", "total_cost_usd"):
+            self.assertAlmostEqual(e[k], sum(by[n][k] for n in names), places=5)
+            self.assertEqual(total[k], e[k], k)
+        self.assertEqual(total["baselines"], e["baselines"])
+        self.assertLessEqual(e["baselines"]["oracle"], e["total_cost_usd"])
+        # the baselines are those of the merged request times: the script's
+        # independent oracle over its "never" (same prices: Sonnet, 5m)
+        merged = sorted(t for t, _ in rows)
+        never = bench_policies.price([(t, "req") for t in merged])
+        ratio = bench_policies.oracle(merged) / never
+        self.assertAlmostEqual(e["baselines"]["oracle"] / e["baselines"]["no_warming"], ratio,
+                               places=4)
+        # the table shows the entry, then its targets beside it, without baselines
+        p = subprocess.run([WARMD, "--simulate", trace, "-c", conf], capture_output=True,
+                           text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        at = next(i for i, l in enumerate(lines) if l.startswith(e["entry"] + " "))
+        for k, n in enumerate(names):
+            cols = lines[at + 1 + k].split()
+            self.assertTrue(lines[at + 1 + k].startswith(f"  {n} "), lines[at + 1 + k])
+            self.assertEqual(cols[-4:], ["-"] * 4, lines[at + 1 + k])
+        self.assertEqual(lines[at].split()[-4:],
+                         [f"{e['baselines']['no_warming']:.6f}",
+                          f"{e['baselines']['fixed_interval']:.6f}",
+                          f"{e['baselines']['oracle']:.6f}", str(e["cost_vs_oracle"])])
+        self.assertTrue(lines[-1].startswith("TOTAL "), lines[-1])
+
     def test_bad_traces(self):
         bad = os.path.join(self.dir, "bad.csv")
         with open(bad, "w") as f:
