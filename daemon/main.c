@@ -25,6 +25,7 @@
 #include "notify.h"
 #include "probe.h"
 #include "rollout.h"
+#include "session.h"
 #include "sim.h"
 #include "state.h"
 #include "status.h"
@@ -306,8 +307,11 @@ static void apply_config(struct warmd *w, struct staging *st)
 
 	daemon_apply(&w->d, st, NULL);
 	w->state = state_open(w->loop, &w->d.set, state_path);
+	if (state_path) /* sessions' bodies live beside the state file */
+		sessions_open_store(w->d.set.sessions, w->loop, state_path);
 	free(state_path);
 	state_restore(w->state, &paused_all);
+	sessions_restored(w->d.set.sessions);
 	if (paused_all)
 		daemon_pause_all(&w->d, true);
 }
@@ -395,6 +399,7 @@ static void finish(struct warmd *w)
 		return;
 	w->status.stopping = true;
 	daemon_cancel_all(&w->d);
+	sessions_flush(w->d.set.sessions); /* the bodies the last state file names */
 	state_flush(w->state);
 	teardown(w);
 	log_info("stopped");
