@@ -333,6 +333,34 @@ class Sessions(unittest.TestCase):
         self.assertEqual(w.ctl("ping")[0], 0)
         self.assertEqual(w.status()["daemon"]["sessions"], 0)
 
+    def test_other_commands_take_a_session(self):
+        w = self.env.warmd(conf(self.env))
+        self.keep(w, "ops:1", conversation("ops-1", 1), "--for", "5m")
+        wait_for(lambda: (self.session(w, "ops:1") or {}).get("state") == "warm", 5, what="warm")
+        rc, out, err = w.ctl("status", "ops:1")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("session:       yes (warmctl keep)", out)
+        self.assertIn("keep_until:", out)
+        # pause holds its warms, not its end; resume warms again
+        self.assertEqual(w.ctl("pause", "ops:1")[0], 0)
+        self.assertEqual(self.session(w, "ops:1")["state"], "paused")
+        self.assertEqual(w.ctl("resume", "ops:1")[0], 0)
+        rc, out = w.ctl_json("versions", "ops:1")
+        self.assertEqual(rc, 0)
+        self.assertEqual(len(out["data"]["versions"]), 1)
+        # test, with a variant built as the session's own body is
+        variant = self.env.write("variant.json", conversation("ops-1", 2))
+        rc, out = w.ctl_json("test", "ops:1", "-n", "2", "--variant", variant)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(len(out["data"]["requests"]), 2)
+        self.assertEqual(out["data"]["requests"][1]["result"], "hit")
+        self.assertEqual(len(out["data"]["variants"]), 1)
+        self.assertGreater(out["data"]["variants"][0]["read_tokens"], 0)
+        # the audit sees it
+        rc, out = w.ctl_json("audit", "ops:1")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("score", out["data"])
+
     # ---- the client example ----
 
     def test_python_example(self):
