@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // Keep a conversation's prompt cache warm with warmd while it is in use.
 //
 //   node session_keep.mjs keep NAME PROVIDER BODY.json [FOR]   (FOR: "20m", or seconds)

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Keep a conversation's prompt cache warm with warmd while it is in use.
 
-    session_keep.py keep NAME PROVIDER BODY.json [FOR]   # FOR: "20m", or seconds
-    session_keep.py drop NAME
+    python3 session_keep.py keep NAME PROVIDER BODY.json [FOR]   # FOR: "20m", or seconds
+    python3 session_keep.py drop NAME
 
 NAME is the session ("support:42"), PROVIDER one of warmd.conf's, BODY.json
 the request body the application will send next, breakpoints included.
