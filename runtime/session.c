@@ -498,17 +498,25 @@ void sessions_forget(struct sessions *r, struct target *t, enum session_end why,
 	r->stats.past_nones += t->nones;
 	r->stats.past_errors += t->errors;
 	session_store_release(r->store, ss->body_hash);
-	/* The conversation is over: a gap that never closes, which is what
-	 * teaches the group's policy to stop. A reload's doing teaches
-	 * nothing about conversations. */
-	if ((why == SESSION_END_DROP || why == SESSION_END_EXPIRED) && t->gaps &&
-	    t->last_traffic > 0)
-		policy_gap_observe(t->gaps, t->last_traffic, POLICY_BINS * t->ttl_s, t->ttl_s);
+	/* Only a conversation that went quiet without a word teaches when a
+	 * quiet spell means the end: a drop says so itself (and while a keep
+	 * is open, the application has not said it), and a reload's doing
+	 * says nothing about conversations. */
+	if (why == SESSION_END_EXPIRED)
+		session_end_gap(t);
 	group_leave(r, t);
 	log_info("%s: session ended (%s%s%s) after %llu warms, %s after it began", t->name,
 	         session_end_name(why), detail ? ": " : "", detail ? detail : "",
 	         (unsigned long long)t->warms,
 	         duration_format(now_of(r) - ss->created_at, a, sizeof(a)));
+}
+
+void session_end_gap(struct target *t)
+{
+	/* The last bin: a next request that never came, which is what teaches
+	 * the policy to stop. */
+	if (t->gaps && t->last_traffic > 0)
+		policy_gap_observe(t->gaps, t->last_traffic, POLICY_BINS * t->ttl_s, t->ttl_s);
 }
 
 /* ---- keep ---- */
@@ -583,13 +591,8 @@ static int keep_check(struct sessions *r, const struct session_keep *k, struct k
 	return 0;
 }
 
-/* The keep's warm: at once, unless this very version is known warm for
- * longer than the warm margin (then the plan keeps it so). */
-static bool keep_warm(struct sessions *r, struct target *t)
+bool session_keep_warm(struct sched *s, struct target *t, double now)
 {
-	struct sched *s = r->set->sched;
-	double now = now_of(r);
-
 	if (t->inflight)
 		return true; /* a new version is warmed when it lands */
 	if (t->expires_at - sched_margin(s, t) > now) {
@@ -661,7 +664,7 @@ static int keep(struct sessions *r, const struct session_keep *k, struct session
 		log_info("%s: session's new version %s", t->name, t->tmpl->short_version);
 	}
 	ret->t = t;
-	ret->warming = keep_warm(r, t);
+	ret->warming = session_keep_warm(r->set->sched, t, now);
 	if (!ret->warming && (t->paused || t->blocked || r->set->paused_all))
 		add_warning(ret->warnings, sizeof(ret->warnings), "not warmed: %s", t->reason);
 	tell_changed(r);
@@ -867,7 +870,7 @@ void sessions_restored(struct sessions *r)
 		 * the keep's word stands. */
 		if (t->expires_at <= now && !t->inflight && !t->paused && !r->set->paused_all &&
 		    !t->leader)
-			keep_warm(r, t);
+			session_keep_warm(r->set->sched, t, now);
 	}
 	sched_rearm(r->set->sched);
 	cleaned = session_store_clean(r->store);

@@ -18,10 +18,12 @@
  *   - economics: policy adaptive, whose gaps are learned per group: the
  *     provider, the model, the TTL, and the name up to its first '-' or ':'
  *     ("support:42" learns with every "support:..."; a name with neither
- *     learns alone). The end of a session is a gap that never closed, so a
- *     group's finished conversations teach the policy when to stop before
- *     keep_until; until a group has learned POLICY_MIN_GAPS gaps, `for`
- *     alone decides. status' reason says which applied.
+ *     learns alone). A session whose keep_until came without a drop is a
+ *     gap that never closed, so the conversations of a group that went
+ *     quiet teach the policy when to stop before keep_until (a drop says
+ *     the end itself, and teaches nothing); until a group has learned
+ *     POLICY_MIN_GAPS gaps, `for` alone decides. status' reason says which
+ *     applied.
  *   - limits: daemon.max_sessions and daemon.max_session_bytes (the bodies
  *     together); names must not be those of configured targets.
  *   - persistence: bodies in the session store (session_store.h), the
@@ -44,6 +46,7 @@
 #include "errmsg.h"
 #include "policy.h"
 #include "provider.h"
+#include "sched.h"
 #include "target.h"
 #include "target_set.h"
 
@@ -195,6 +198,16 @@ void sessions_group_restore(struct sessions *r, const char *key, const struct ga
 void sessions_get_stats(const struct sessions *r, struct sessions_stats *ret);
 int sessions_max(const struct sessions *r);
 size_t sessions_max_bytes(const struct sessions *r);
+
+/* The two rules of a session that do not need the registry, shared with
+ * warmd --simulate's session hints:
+ * the keep's warm of t at once (at now), unless that very version is known
+ * warm for longer than the warm margin (then t is planned). Returns whether
+ * a warm is queued or in flight. */
+bool session_keep_warm(struct sched *s, struct target *t, double now);
+/* The end of t's conversation when its keep_until came (it went quiet
+ * without a drop), as its policy learns it: a gap that never closed. */
+void session_end_gap(struct target *t);
 
 /* The group a session learns in: "PROVIDER|MODEL|TTL|PREFIX" into out. */
 void session_group_key(const char *provider, const char *model, double ttl_s, const char *name,

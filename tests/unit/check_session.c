@@ -186,6 +186,18 @@ static void land(struct target *t, enum warm_result res)
 	sched_done(F.x->set.sched, t, &o);
 }
 
+/* The clock to t, a second at a time; every warm fired on the way lands. */
+static void run_until(double t)
+{
+	while (now() < t) {
+		size_t before = F.x->nfired;
+		tset_advance(F.x, 1);
+		for (size_t i = before; i < F.x->nfired; i++)
+			if (F.x->fired[i]->inflight)
+				land(F.x->fired[i], WARM_HIT);
+	}
+}
+
 static struct sessions_stats stats(void)
 {
 	struct sessions_stats st;
@@ -462,16 +474,24 @@ START_TEST(test_groups)
 	ck_assert_ptr_ne(a->gaps, c->gaps);
 	ck_assert_ptr_ne(a->gaps, d->gaps);
 	g = a->gaps;
-	/* A keep a minute later is a gap; an end (drop) one that never closes. */
+	for (size_t i = 0; i < F.x->nfired; i++) /* the keeps' warms land */
+		land(F.x->fired[i], WARM_WRITE);
+	/* A keep a minute later is a gap; a drop teaches nothing (it says the
+	 * end itself)... */
 	tset_advance(F.x, 60);
 	keep_ok("support:1", body_of("G.", 1), 0, SESSION_KEEP_SAME);
 	ck_assert_uint_eq(g->total, 1);
 	ck_assert_uint_eq(g->all[0], 1);
 	ck_assert_int_eq(sessions_drop(F.r, "support:1", &e), 0);
+	ck_assert_uint_eq(g->total, 1);
+	/* ...but a session that went quiet until keep_until is a gap that
+	 * never closed. b still learns there. */
+	ck_assert_ptr_eq(b->gaps, g);
+	run_until(TSET_T0 + 601);
+	ck_assert_ptr_null(target_set_find(&F.x->set, "support-2"));
 	ck_assert_uint_eq(g->total, 2);
 	ck_assert_uint_eq(g->all[POLICY_BINS - 1], 1);
-	/* b still learns there. */
-	ck_assert_ptr_eq(b->gaps, g);
+	ck_assert_uint_eq(stats().ended[SESSION_END_EXPIRED], 3); /* b, c and d */
 }
 END_TEST
 

@@ -463,6 +463,9 @@ START_TEST(test_sessions_round_trip)
 	tset_warm(f.x, a);
 	a->warms = a->hits = 4;
 	memcpy(ha, a->session->body_hash, sizeof(ha));
+	/* chat:1 kept again a minute later: a gap its group learns. */
+	clock_virtual_advance(f.x->set.clk, TSET_T0 + 60);
+	ck_assert_ptr_eq(keep(&sf, "chat:1", "Alpha.", 1200), a);
 	/* A third one, dropped: its file goes after the next state file. */
 	c = keep(&sf, "chat:3", "Gamma.", 600);
 	uv_run(&f.loop, UV_RUN_DEFAULT);
@@ -490,14 +493,15 @@ START_TEST(test_sessions_round_trip)
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(a->session);
 	ck_assert_str_eq(a->session->body_hash, ha);
-	ck_assert_double_eq(a->session->keep_until, TSET_T0 + 1200);
+	ck_assert_double_eq(a->session->keep_until, TSET_T0 + 60 + 1200);
 	ck_assert_double_eq(a->session->for_s, 1200);
 	ck_assert_double_eq(a->session->ttl_s, 300);
 	ck_assert_int_eq(a->priority, 3);
 	ck_assert_uint_eq(a->warms, 4);
 	ck_assert_double_eq(a->expires_at, TSET_T0 + 300); /* still warm: not warmed again */
 	ck_assert_ptr_nonnull(a->gaps);
-	ck_assert_uint_eq(a->gaps->total, 1); /* chat:3's end, learned in its group */
+	ck_assert_uint_eq(a->gaps->total, 1); /* the minute between its keeps */
+	ck_assert_uint_eq(a->gaps->all[0], 1);
 	ck_assert_ptr_null(target_set_find(&f.x->set, "chat:2"));
 	ck_assert_ptr_null(target_set_find(&f.x->set, "chat:3"));
 	{
