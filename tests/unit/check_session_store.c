@@ -42,7 +42,7 @@ static void fx_open(struct fx *f)
 	memset(f, 0, sizeof(*f));
 	log_set_level(LOG_ERR);
 	ck_assert_int_eq(uv_loop_init(&f->loop), 0);
-	f->dir = strdup(tu_tmpdir());
+	f->dir = tu_tmpdir();
 	snprintf(f->sdir, sizeof(f->sdir), "%s/state.sessions", f->dir);
 	ck_assert_msg(session_store_open(&f->loop, f->sdir, saved_cb, f, &f->s, &e) == 0, "%s",
 	              e.text);
@@ -201,7 +201,7 @@ END_TEST
 START_TEST(test_open_refuses)
 {
 	uv_loop_t loop;
-	char *dir = strdup(tu_tmpdir()), *file;
+	char *dir = tu_tmpdir(), *file;
 	struct session_store *s = NULL;
 	struct errmsg e;
 
