@@ -766,6 +766,8 @@ static const struct command commands[] = {
 
 static const char *command_args(const struct command *c)
 {
+	if (c->cmd == PROTO_DROP)
+		return "NAME"; /* a session's */
 	switch (proto_cmd_info(c->cmd)->args) {
 	case PROTO_ARGS_TARGET_OPT:
 		return "[TARGET]";
