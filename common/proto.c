@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bounds.h"
+#include "duration.h"
 #include "jsonx.h"
 
 static const struct proto_cmd_info cmds[PROTO_CMD_COUNT] = {
@@ -24,6 +25,8 @@ static const struct proto_cmd_info cmds[PROTO_CMD_COUNT] = {
 	[PROTO_PROMOTE] = { "promote", PROTO_ARGS_VERSION, true },
 	[PROTO_ROLLBACK] = { "rollback", PROTO_ARGS_TARGET, true },
 	[PROTO_ROUTE] = { "route", PROTO_ARGS_TARGET, false },
+	[PROTO_KEEP] = { "keep", PROTO_ARGS_KEEP, true },
+	[PROTO_DROP] = { "drop", PROTO_ARGS_TARGET, true },
 };
 
 static int fail(const char **ret_code, const char *code, struct errmsg *e, const char *msg)
@@ -35,7 +38,7 @@ static int fail(const char **ret_code, const char *code, struct errmsg *e, const
 /* Is key one of the arguments of a command taking args? */
 static bool arg_allowed(enum proto_args args, const char *key)
 {
-	static const char *const allowed[][5] = {
+	static const char *const allowed[][7] = {
 		[PROTO_ARGS_NONE] = { NULL },
 		[PROTO_ARGS_TARGET_OPT] = { "target", NULL },
 		[PROTO_ARGS_TARGET_OR_ALL] = { "target", "all", NULL },
@@ -44,6 +47,8 @@ static bool arg_allowed(enum proto_args args, const char *key)
 		[PROTO_ARGS_TEST] = { "target", "n", "variants", NULL },
 		[PROTO_ARGS_VERSION] = { "target", "version", NULL },
 		[PROTO_ARGS_SHIFT] = { "target", "version", "percent", NULL },
+		[PROTO_ARGS_KEEP] = { "target", "provider", "body", "ttl", "for", "priority",
+		                      NULL },
 	};
 
 	for (const char *const *k = allowed[args]; *k; k++)
@@ -144,6 +149,64 @@ static int decode_tokens(json_object *o, const char *key, int64_t *ret, const ch
 	return 0;
 }
 
+/* A duration of keep: seconds as a number, or text duration_parse() reads
+ * ("5m"); more than 0, at most a year. Absent: *ret stays 0. */
+static int decode_duration(json_object *o, const char *key, double *ret, const char **ret_code,
+                           struct errmsg *e)
+{
+	json_object *v = jsonx_get(o, key);
+	double d = -1;
+
+	if (!v)
+		return 0;
+	if (json_object_is_type(v, json_type_string)) {
+		if (duration_parse(json_object_get_string(v), &d) < 0)
+			d = -1;
+	} else if (json_object_is_type(v, json_type_int) ||
+	           json_object_is_type(v, json_type_double)) {
+		d = json_object_get_double(v);
+	}
+	if (!(d > 0) || d > DURATION_MAX_S) {
+		*ret_code = PROTO_E_BAD_REQUEST;
+		return errmsg_set(
+		        e, -EINVAL,
+		        "\"%s\" must be a duration such as \"5m\" or a number of seconds, "
+		        "more than 0 and at most a year",
+		        key);
+	}
+	*ret = d;
+	return 0;
+}
+
+/* keep's arguments, into x. */
+static int decode_keep(json_object *o, struct proto_request *x, const char **ret_code,
+                       struct errmsg *e)
+{
+	json_object *pv = jsonx_get(o, "provider"), *bv = jsonx_get(o, "body");
+
+	if (!pv || !json_object_is_type(pv, json_type_string) ||
+	    json_object_get_string_len(pv) == 0 ||
+	    strlen(json_object_get_string(pv)) != (size_t)json_object_get_string_len(pv))
+		return fail(ret_code, PROTO_E_BAD_REQUEST, e,
+		            "keep needs a \"provider\": the name of one of warmd.conf's providers");
+	if (!bv || !json_object_is_type(bv, json_type_string) ||
+	    json_object_get_string_len(bv) == 0)
+		return fail(ret_code, PROTO_E_BAD_REQUEST, e,
+		            "keep needs a \"body\": the request body, as a string of JSON");
+	x->provider = json_object_get_string(pv);
+	x->body = json_object_get_string(bv);
+	x->body_len = (size_t)json_object_get_string_len(bv);
+	if (decode_duration(o, "ttl", &x->ttl_s, ret_code, e) < 0 ||
+	    decode_duration(o, "for", &x->for_s, ret_code, e) < 0)
+		return -EINVAL;
+	if (jsonx_get(o, "priority") && (!jsonx_get_int64(o, "priority", &x->priority) ||
+	                                 x->priority < 0 || x->priority > 1000000))
+		return fail(
+		        ret_code, PROTO_E_BAD_REQUEST, e,
+		        "\"priority\" must be an integer from 0 to 1000000 (lower warms first)");
+	return 0;
+}
+
 /* touch's arguments, into x. */
 static int decode_touch(json_object *o, struct proto_request *x, const char **ret_code,
                         struct errmsg *e)
@@ -214,7 +277,8 @@ static int decode_cmd(json_object *o, struct proto_request *x, const char **ret_
 		x->all = json_object_get_boolean(av);
 	}
 	if ((info->args == PROTO_ARGS_TARGET || info->args == PROTO_ARGS_TEST ||
-	     info->args == PROTO_ARGS_VERSION || info->args == PROTO_ARGS_SHIFT) &&
+	     info->args == PROTO_ARGS_VERSION || info->args == PROTO_ARGS_SHIFT ||
+	     info->args == PROTO_ARGS_KEEP) &&
 	    !x->target) {
 		*ret_code = PROTO_E_BAD_REQUEST;
 		return errmsg_set(e, -EINVAL, "%s needs a \"target\"", info->name);
@@ -231,7 +295,9 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
                          const char **ret_code, struct errmsg *e)
 {
 	/* Decoded into x, so that a failure leaves ret alone. */
-	struct proto_request x = { .result = PROTO_TOUCH_UNKNOWN, .cached = -1, .input = -1 };
+	struct proto_request x = {
+		.result = PROTO_TOUCH_UNKNOWN, .cached = -1, .input = -1, .priority = -1
+	};
 	json_object *o = NULL;
 	int r;
 
@@ -244,6 +310,8 @@ int proto_request_decode(const char *line, size_t len, struct proto_request *ret
 	r = decode_cmd(o, &x, ret_code, e);
 	if (r == 0 && cmds[x.cmd].args == PROTO_ARGS_TOUCH)
 		r = decode_touch(o, &x, ret_code, e);
+	if (r == 0 && cmds[x.cmd].args == PROTO_ARGS_KEEP)
+		r = decode_keep(o, &x, ret_code, e);
 	if (r == 0)
 		r = decode_extra(&cmds[x.cmd], o, &x, ret_code, e);
 	if (r < 0)
@@ -315,6 +383,31 @@ int proto_request_encode_args(struct buf *out, enum proto_cmd cmd, const char *t
 		jsonx_add_int(o, "n", n);
 	if (variants)
 		json_object_object_add(o, "variants", variants);
+	r = append_line(out, o);
+	json_object_put(o);
+	return r;
+}
+
+int proto_request_encode_keep(struct buf *out, const char *target, const char *provider,
+                              const char *body, size_t body_len, double ttl_s, double for_s,
+                              int64_t priority)
+{
+	json_object *o;
+	int r;
+
+	if (body_len > INT32_MAX)
+		return -EFBIG;
+	o = json_object_new_object();
+	jsonx_add_str(o, "cmd", cmds[PROTO_KEEP].name);
+	jsonx_add_str(o, "target", target);
+	jsonx_add_str(o, "provider", provider);
+	json_object_object_add(o, "body", json_object_new_string_len(body, (int)body_len));
+	if (ttl_s > 0)
+		jsonx_add_double(o, "ttl", ttl_s);
+	if (for_s > 0)
+		jsonx_add_double(o, "for", for_s);
+	if (priority >= 0)
+		jsonx_add_int(o, "priority", priority);
 	r = append_line(out, o);
 	json_object_put(o);
 	return r;

@@ -35,6 +35,8 @@ enum proto_cmd {
 	PROTO_PROMOTE,
 	PROTO_ROLLBACK,
 	PROTO_ROUTE,
+	PROTO_KEEP,
+	PROTO_DROP,
 	PROTO_CMD_COUNT
 };
 
@@ -48,6 +50,7 @@ enum proto_args {
 	PROTO_ARGS_TEST,          /* "target", optional "n" and "variants" */
 	PROTO_ARGS_VERSION,       /* "target" and "version" */
 	PROTO_ARGS_SHIFT,         /* "target", "version" and "percent" */
+	PROTO_ARGS_KEEP, /* "target", "provider", "body"; optional "ttl", "for", "priority" */
 };
 
 #define PROTO_TEST_MAX_N        100 /* requests one test may send */
@@ -77,6 +80,7 @@ int proto_cmd_lookup(const char *name);
 #define PROTO_E_FAILED          "failed"
 #define PROTO_E_REJECTED        "rejected"
 #define PROTO_E_BUSY            "busy"
+#define PROTO_E_LIMIT           "limit"
 
 struct proto_request {
 	enum proto_cmd cmd;
@@ -89,7 +93,12 @@ struct proto_request {
 	int64_t percent;                /* shift: 0-100, -1 if absent */
 	int64_t n;                      /* test: requests to send */
 	json_object *variants;          /* test: [{"file","body"}] (borrowed from obj), or NULL */
-	json_object *obj; /* the parsed request; owned, free with proto_request_done */
+	const char *provider;           /* keep: a provider name, or NULL */
+	const char *body;               /* keep: the request body as JSON text (in obj), or NULL */
+	size_t body_len;
+	double ttl_s, for_s; /* keep: seconds, 0 when absent */
+	int64_t priority;    /* keep: 0-1000000, -1 when absent */
+	json_object *obj;    /* the parsed request; owned, free with proto_request_done */
 };
 
 /* Decodes one request line (without its newline). Every number is checked
@@ -108,6 +117,13 @@ int proto_request_encode(struct buf *out, enum proto_cmd cmd, const char *target
 int proto_request_encode_args(struct buf *out, enum proto_cmd cmd, const char *target,
                               const char *version, int64_t percent, int64_t n,
                               json_object *variants);
+/* Encodes a keep: ttl_s and for_s <= 0 and priority < 0 are left out.
+ * The body travels as a JSON string, escaped: a body of n bytes may take
+ * up to 6n on the line (a control character is \u00XX), so the caller
+ * checks the line against PROTO_MAX_LINE. */
+int proto_request_encode_keep(struct buf *out, const char *target, const char *provider,
+                              const char *body, size_t body_len, double ttl_s, double for_s,
+                              int64_t priority);
 /* Encodes a touch; cached / input < 0 are left out. */
 int proto_request_encode_touch(struct buf *out, const char *target, enum proto_touch_result result,
                                int64_t cached, int64_t input);

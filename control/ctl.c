@@ -324,8 +324,10 @@ static int line_cb(void *data, const char *line, size_t len)
 		return -ECONNRESET;
 	c->progress_at = uv_now(c->ctl->loop);
 	if (!line) {
-		char msg[96];
-		snprintf(msg, sizeof(msg), "request line longer than %d bytes", PROTO_MAX_LINE);
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+		         "request line longer than %d bytes (a keep's body counts JSON-escaped)",
+		         PROTO_MAX_LINE);
 		send_error(c, PROTO_E_TOO_LONG, msg);
 		return c->closing ? -ECONNRESET : 0;
 	}

@@ -10,6 +10,7 @@
 #include "audit_cmd.h"
 #include "daemon.h"
 #include "jsonx.h"
+#include "keep.h"
 #include "log.h"
 #include "metrics.h"
 #include "probe.h"
@@ -317,6 +318,12 @@ void ctl_cmd_run(void *data, const struct proto_request *req, const struct ctl_p
 		return;
 	case PROTO_AUDIT:
 		audit_cmd(env->audit, req, conn, out);
+		return;
+	case PROTO_KEEP:
+		keep_cmd_keep(d->set.sessions, req, out);
+		return;
+	case PROTO_DROP:
+		keep_cmd_drop(d->set.sessions, req, out);
 		return;
 	case PROTO_CMD_COUNT:
 		break;

@@ -1,6 +1,7 @@
 /* ctl_cmd: what each control command does (status, warm, pause, resume,
- * reload, ping). Called by ctl.c with a decoded request from a peer already
- * allowed to run it; appends exactly one response line. */
+ * reload, ping; the others through their modules: keep.h, rollout.h,
+ * probe.h, audit_cmd.h). Called by ctl.c with a decoded request from a
+ * peer already allowed to run it; appends exactly one response line. */
 #ifndef WARMD_CTL_CMD_H
 #define WARMD_CTL_CMD_H
 

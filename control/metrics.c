@@ -15,6 +15,7 @@
 #include "pricing.h"
 #include "provider.h"
 #include "sched.h"
+#include "session.h"
 #include "target.h"
 #include "version.h"
 #include "xalloc.h"
@@ -25,6 +26,14 @@ struct metrics_textfile {
 	char *path;
 	int last_err;
 };
+
+/* Does t have series of its own? The targets of warmd.conf do. Sessions
+ * (warmctl keep) are counted together instead (session_metrics()): their
+ * names come and go, and a series per name would pile up in Prometheus. */
+static bool own_series(const struct target *t)
+{
+	return !t->session;
+}
 
 /* Label values: backslash, double quote and newline are escaped. */
 static void label(struct buf *b, const char *v)
@@ -72,6 +81,9 @@ static void warms_total(struct buf *b, const struct target_set *set)
 	for (size_t i = 0; i < set->ntargets; i++) {
 		const struct target *t = set->targets[i];
 		const uint64_t n[] = { t->hits, t->writes, t->nones, t->errors };
+
+		if (!own_series(t))
+			continue;
 		for (int k = 0; k < 4; k++) {
 			buf_puts(b, "warmd_warms_total{target=\"");
 			label(b, t->name);
@@ -92,6 +104,9 @@ static void tokens_total(struct buf *b, const struct target_set *set)
 	for (size_t i = 0; i < set->ntargets; i++) {
 		const struct target *t = set->targets[i];
 		const uint64_t n[] = { t->tok_read, t->tok_write, t->tok_input, t->tok_output };
+
+		if (!own_series(t))
+			continue;
 		for (int k = 0; k < 4; k++)
 			sample(b, "warmd_tokens_total", "target", t->name, "kind", kinds[k],
 			       (double)n[k]);
@@ -149,6 +164,9 @@ static void target_gauges(struct buf *b, const struct target_set *set, double no
 	     "Always 1; the target's provider and policy are in the labels.");
 	for (size_t i = 0; i < set->ntargets; i++) {
 		const struct target *t = set->targets[i];
+
+		if (!own_series(t))
+			continue;
 		buf_puts(b, "warmd_target_info{target=\"");
 		label(b, t->name);
 		buf_puts(b, "\",provider=\"");
@@ -160,6 +178,9 @@ static void target_gauges(struct buf *b, const struct target_set *set, double no
 	     "0.");
 	for (size_t i = 0; i < set->ntargets; i++) {
 		enum target_state st = target_state(set->targets[i], now, paused_all);
+
+		if (!own_series(set->targets[i]))
+			continue;
 		for (int s = 0; s <= TARGET_IDLE; s++)
 			sample(b, "warmd_target_state", "target", set->targets[i]->name, "state",
 			       target_state_name((enum target_state)s), s == (int)st);
@@ -167,19 +188,22 @@ static void target_gauges(struct buf *b, const struct target_set *set, double no
 	head(b, "warmd_target_ttl_seconds", "gauge",
 	     "The target's cache TTL: how long a refresh keeps it warm.");
 	for (size_t i = 0; i < set->ntargets; i++)
-		sample(b, "warmd_target_ttl_seconds", "target", set->targets[i]->name, NULL, NULL,
-		       set->targets[i]->ttl_s);
+		if (own_series(set->targets[i]))
+			sample(b, "warmd_target_ttl_seconds", "target", set->targets[i]->name, NULL,
+			       NULL, set->targets[i]->ttl_s);
 	head(b, "warmd_target_last_refresh_timestamp_seconds", "gauge",
 	     "Unix time the request that last refreshed the target's cache was sent (0: never).");
 	for (size_t i = 0; i < set->ntargets; i++)
-		sample(b, "warmd_target_last_refresh_timestamp_seconds", "target",
-		       set->targets[i]->name, NULL, NULL, set->targets[i]->last_refresh);
+		if (own_series(set->targets[i]))
+			sample(b, "warmd_target_last_refresh_timestamp_seconds", "target",
+			       set->targets[i]->name, NULL, NULL, set->targets[i]->last_refresh);
 	head(b, "warmd_target_breaker_open", "gauge",
 	     "1 while the target's circuit breaker is open or half-open (its warms are held "
 	     "back).");
 	for (size_t i = 0; i < set->ntargets; i++)
-		sample(b, "warmd_target_breaker_open", "target", set->targets[i]->name, NULL, NULL,
-		       set->targets[i]->breaker.state != BREAKER_CLOSED);
+		if (own_series(set->targets[i]))
+			sample(b, "warmd_target_breaker_open", "target", set->targets[i]->name,
+			       NULL, NULL, set->targets[i]->breaker.state != BREAKER_CLOSED);
 }
 
 static void provider_gauges(struct buf *b, const struct target_set *set)
@@ -197,6 +221,52 @@ static void provider_gauges(struct buf *b, const struct target_set *set)
 		       NULL, set->provs[i]->breaker.state != BREAKER_CLOSED);
 }
 
+/* Sessions together: how many, their bodies, their warms (those of the
+ * sessions that ended included), keeps by outcome, ends by why. */
+static void session_metrics(struct buf *b, const struct target_set *set)
+{
+	static const char *const results[] = { "hit", "write", "none", "error" };
+	struct sessions_stats st = { 0 };
+	uint64_t warms[4];
+
+	if (set->sessions)
+		sessions_get_stats(set->sessions, &st);
+	warms[0] = st.past_hits;
+	warms[1] = st.past_writes;
+	warms[2] = st.past_nones;
+	warms[3] = st.past_errors;
+	for (size_t i = 0; i < set->ntargets; i++) {
+		const struct target *t = set->targets[i];
+		if (!t->session)
+			continue;
+		warms[0] += t->hits;
+		warms[1] += t->writes;
+		warms[2] += t->nones;
+		warms[3] += t->errors;
+	}
+	head(b, "warmd_sessions", "gauge", "Sessions (warmctl keep) kept now.");
+	sample(b, "warmd_sessions", NULL, NULL, NULL, NULL, (double)st.count);
+	head(b, "warmd_session_bytes", "gauge", "Bytes of the sessions' request bodies together.");
+	sample(b, "warmd_session_bytes", NULL, NULL, NULL, NULL, (double)st.bytes);
+	head(b, "warmd_session_warms_total", "counter",
+	     "Warm requests of sessions by verdict (hit, write, none, error).");
+	for (int k = 0; k < 4; k++)
+		sample(b, "warmd_session_warms_total", "result", results[k], NULL, NULL,
+		       (double)warms[k]);
+	head(b, "warmd_session_keeps_total", "counter",
+	     "Keeps by what they did (created, new_version, same, refused).");
+	for (int k = 0; k < SESSION_KEEP_COUNT; k++)
+		sample(b, "warmd_session_keeps_total", "result",
+		       session_keep_result_name((enum session_keep_result)k), NULL, NULL,
+		       (double)st.keeps[k]);
+	head(b, "warmd_session_drops_total", "counter",
+	     "Sessions that ended, by reason (drop, expired, provider_removed, name_taken, "
+	     "invalid).");
+	for (int k = 0; k < SESSION_END_COUNT; k++)
+		sample(b, "warmd_session_drops_total", "reason",
+		       session_end_name((enum session_end)k), NULL, NULL, (double)st.ended[k]);
+}
+
 int metrics_write(const struct target_set *set, struct buf *b)
 {
 	double now = clock_now(set->clk);
@@ -210,6 +280,9 @@ int metrics_write(const struct target_set *set, struct buf *b)
 	     "1 while the target's cached prefix is believed warm.");
 	for (size_t i = 0; i < set->ntargets; i++) {
 		enum target_state st = target_state(set->targets[i], now, paused_all);
+
+		if (!own_series(set->targets[i]))
+			continue;
 		by_state[st]++;
 		sample(b, "warmd_target_warm", "target", set->targets[i]->name, NULL, NULL,
 		       set->targets[i]->expires_at > now);
@@ -218,6 +291,9 @@ int metrics_write(const struct target_set *set, struct buf *b)
 	     "Seconds until the target's cached prefix expires (0 when it is cold).");
 	for (size_t i = 0; i < set->ntargets; i++) {
 		double left = set->targets[i]->expires_at - now;
+
+		if (!own_series(set->targets[i]))
+			continue;
 		sample(b, "warmd_target_expiry_seconds", "target", set->targets[i]->name, NULL,
 		       NULL, left > 0 ? left : 0);
 	}
@@ -233,19 +309,20 @@ int metrics_write(const struct target_set *set, struct buf *b)
 	head(b, "warmd_cost_usd_total", "counter",
 	     "What the target's warms cost, in USD (targets whose model has a price).");
 	for (size_t i = 0; i < set->ntargets; i++)
-		if (set->targets[i]->price)
+		if (own_series(set->targets[i]) && set->targets[i]->price)
 			sample(b, "warmd_cost_usd_total", "target", set->targets[i]->name, NULL,
 			       NULL, pricing_usd(set->targets[i]->cost_pico));
 	head(b, "warmd_saved_usd_total", "counter",
 	     "Estimated USD real requests saved because a warm had kept the cache.");
 	for (size_t i = 0; i < set->ntargets; i++)
-		if (set->targets[i]->price)
+		if (own_series(set->targets[i]) && set->targets[i]->price)
 			sample(b, "warmd_saved_usd_total", "target", set->targets[i]->name, NULL,
 			       NULL, pricing_usd(set->targets[i]->saved_pico));
 	head(b, "warmd_touches_total", "counter", "Touches (reports of real traffic) per target.");
 	for (size_t i = 0; i < set->ntargets; i++)
-		sample(b, "warmd_touches_total", "target", set->targets[i]->name, NULL, NULL,
-		       (double)set->targets[i]->touches);
+		if (own_series(set->targets[i]))
+			sample(b, "warmd_touches_total", "target", set->targets[i]->name, NULL,
+			       NULL, (double)set->targets[i]->touches);
 	head(b, "warmd_touches_dropped_total", "counter", "Touch datagrams that were not valid.");
 	sample(b, "warmd_touches_dropped_total", NULL, NULL, NULL, NULL,
 	       (double)set->touches_dropped);
@@ -262,6 +339,7 @@ int metrics_write(const struct target_set *set, struct buf *b)
 	       (double)set->reloads_ok);
 	sample(b, "warmd_config_reloads_total", "result", "failure", NULL, NULL,
 	       (double)set->reloads_failed);
+	session_metrics(b, set);
 	head(b, "warmd_inflight", "gauge", "Warm requests in flight.");
 	sample(b, "warmd_inflight", NULL, NULL, NULL, NULL, sched_inflight(set->sched));
 	return b->data ? 0 : -ENOMEM;

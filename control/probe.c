@@ -289,12 +289,20 @@ static void shot_done_cb(struct http_req *req)
 		answer(p);
 }
 
-/* The configuration a target was built from (a replaced version: its group's). */
-static const struct cfg_target *cfg_of(const struct target_set *set, const struct target *t)
+/* The configuration a target was built from (a replaced version: its
+ * group's; a session: none but its provider's, as session.c builds it,
+ * into *session). */
+static const struct cfg_target *cfg_of(const struct target_set *set, const struct target *t,
+                                       struct cfg_target *session)
 {
 	const char *name = t->retiring ? t->group : t->name;
 
-	for (size_t i = 0; set->cfg && i < set->cfg->ntargets; i++)
+	for (size_t i = 0; t->session && set->cfg && i < set->cfg->nproviders; i++)
+		if (strcmp(set->cfg->providers[i].name, t->prov->name) == 0) {
+			*session = (struct cfg_target){ .name = t->name, .provider_index = i };
+			return session;
+		}
+	for (size_t i = 0; !t->session && set->cfg && i < set->cfg->ntargets; i++)
 		if (strcmp(set->cfg->targets[i].name, name) == 0)
 			return &set->cfg->targets[i];
 	return NULL;
@@ -304,7 +312,8 @@ static const struct cfg_target *cfg_of(const struct target_set *set, const struc
 static int load_variants(const struct target_set *set, struct probe *p, json_object *vars,
                          char *msg, size_t n)
 {
-	const struct cfg_target *ct = cfg_of(set, p->t);
+	struct cfg_target session;
+	const struct cfg_target *ct = cfg_of(set, p->t, &session);
 
 	for (size_t k = 0; k < p->nvariants; k++) {
 		json_object *v = json_object_array_get_idx(vars, k);

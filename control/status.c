@@ -1,6 +1,7 @@
 /* status: what `warmctl status` shows, and the sd_notify STATUS= line. */
 #include "status.h"
 
+#include <stdio.h>
 #include <unistd.h>
 
 #include "breaker.h"
@@ -9,6 +10,7 @@
 #include "notify.h"
 #include "provider.h"
 #include "sched.h"
+#include "session.h"
 #include "target.h"
 #include "version.h"
 
@@ -30,6 +32,14 @@ int status_write(const struct target_set *set, struct target *const *v, size_t n
 	jsonx_add_int(dm, "inflight", sched_inflight(set->sched));
 	jsonx_add_bool(dm, "paused_all", paused_all);
 	jsonx_add_int(dm, "touches_dropped", (int64_t)set->touches_dropped);
+	if (set->sessions) {
+		struct sessions_stats st;
+		sessions_get_stats(set->sessions, &st);
+		jsonx_add_int(dm, "sessions", (int64_t)st.count);
+		jsonx_add_int(dm, "max_sessions", sessions_max(set->sessions));
+		jsonx_add_int(dm, "session_bytes", (int64_t)st.bytes);
+		jsonx_add_int(dm, "max_session_bytes", (int64_t)sessions_max_bytes(set->sessions));
+	}
 	/* The credentials' side of things: what holds all of a provider's targets. */
 	{
 		json_object *provs = json_object_new_array_ext((int)set->nprovs);
@@ -69,7 +79,8 @@ int status_write(const struct target_set *set, struct target *const *v, size_t n
 double status_line_update(struct status_line *l, const struct target_set *set, bool force)
 {
 	double now = clock_now(set->clk);
-	size_t warm = 0, failing = 0, paused = 0;
+	size_t warm = 0, failing = 0, paused = 0, sessions = 0;
+	char extra[48] = "";
 	bool paused_all;
 
 	if (!force && now - l->sent_at < STATUS_EVERY_S)
@@ -81,6 +92,7 @@ double status_line_update(struct status_line *l, const struct target_set *set, b
 	}
 	paused_all = sched_paused_all(set->sched);
 	for (size_t i = 0; i < set->ntargets; i++) {
+		sessions += set->targets[i]->session != NULL;
 		switch (target_state(set->targets[i], now, paused_all)) {
 		case TARGET_WARM:
 			warm++;
@@ -95,7 +107,9 @@ double status_line_update(struct status_line *l, const struct target_set *set, b
 			break;
 		}
 	}
-	notify_status("%zu/%zu warm, %zu failing%s%s", warm, set->ntargets, failing,
+	if (sessions)
+		snprintf(extra, sizeof(extra), " (%zu of them sessions)", sessions);
+	notify_status("%zu/%zu warm%s, %zu failing%s%s", warm, set->ntargets, extra, failing,
 	              paused_all ? ", all paused"
 	              : paused   ? ", some paused"
 	                         : "",

@@ -34,7 +34,9 @@ struct cfg_daemon {
 	char *metrics_textfile; /* node_exporter textfile, or NULL */
 	double metrics_textfile_interval;
 	int max_inflight;
-	int log_level; /* syslog priority */
+	int max_sessions;         /* sessions (warmctl keep) at once; 0: none accepted */
+	size_t max_session_bytes; /* their request bodies together */
+	int log_level;            /* syslog priority */
 	int line;
 };
 
@@ -103,8 +105,10 @@ struct cfg_target {
 	double overlap_s; /* keep a replaced version warm this long (version_overlap) */
 };
 
-#define CFG_VERSION_OVERLAP_S 600.0 /* version_overlap default */
-#define CFG_MAX_VERSIONS      8     /* named versions per target */
+#define CFG_VERSION_OVERLAP_S 600.0                /* version_overlap default */
+#define CFG_MAX_SESSIONS      1000                 /* daemon.max_sessions default */
+#define CFG_MAX_SESSION_BYTES (256L * 1024 * 1024) /* daemon.max_session_bytes default */
+#define CFG_MAX_VERSIONS      8                    /* named versions per target */
 
 struct pricing;
 

@@ -3,7 +3,8 @@
 
 #include <string.h>
 
-bool config_name_valid(const char *s)
+/* 1 to 64 characters of [A-Za-z0-9._-], and ':' when colon. */
+static bool name_valid(const char *s, bool colon)
 {
 	size_t n = strlen(s);
 
@@ -12,10 +13,20 @@ bool config_name_valid(const char *s)
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
+		      c == '-' || c == '_' || c == '.' || (colon && c == ':')))
 			return false;
 	}
 	return true;
+}
+
+bool config_name_valid(const char *s)
+{
+	return name_valid(s, false);
+}
+
+bool config_session_name_valid(const char *s)
+{
+	return name_valid(s, true);
 }
 
 bool config_lane_name_valid(const char *s)

@@ -10,5 +10,8 @@
 bool config_name_valid(const char *s);
 /* A name or a version lane of one: NAME or NAME@VERSION. */
 bool config_lane_name_valid(const char *s);
+/* A session's name (warmctl keep): 1 to 64 characters of [A-Za-z0-9._:-],
+ * so that "support:42" names conversation 42 of the support agent. */
+bool config_session_name_valid(const char *s);
 
 #endif

@@ -551,7 +551,8 @@ void config_load_targets(const struct loader *ld, config_t *cf, struct config *c
 
 	if (!list) {
 		diags_add(ld->d, DIAG_WARNING, ld->path, 0,
-		          "no \"targets\" list: warmd will run but warm nothing");
+		          "no \"targets\" list: warmd will warm only sessions (warmctl keep); "
+		          "write targets = ( ); to say that is meant");
 		return;
 	}
 	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {

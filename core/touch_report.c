@@ -51,7 +51,7 @@ int touch_report_parse(const char *p, size_t n, struct touch_report *ret, struct
 	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
 		int r;
 		if (ntok++ == 0) {
-			if (!config_lane_name_valid(tok))
+			if (!config_lane_name_valid(tok) && !config_session_name_valid(tok))
 				return errmsg_set(e, -EINVAL, "\"%.64s\" is not a target name",
 				                  tok);
 			text_copy(ret->target, sizeof(ret->target), tok);

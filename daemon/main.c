@@ -25,6 +25,7 @@
 #include "notify.h"
 #include "probe.h"
 #include "rollout.h"
+#include "session.h"
 #include "sim.h"
 #include "state.h"
 #include "status.h"
@@ -83,7 +84,9 @@ static void usage(FILE *f)
 	        "                      exit 0 if usable, 1 if not\n"
 	        "      --simulate TRACE\n"
 	        "                      replay real traffic (lines "
-	        "unix_seconds,target[,input_tokens])\n"
+	        "unix_seconds,target[,input_tokens],\n"
+	        "                      and session hints unix_seconds,target,keep=SECONDS or\n"
+	        "                      unix_seconds,target,drop)\n"
 	        "                      through the scheduler and policies on virtual time against "
 	        "a\n"
 	        "                      model of the provider cache; report warms, cold requests,\n"
@@ -306,8 +309,11 @@ static void apply_config(struct warmd *w, struct staging *st)
 
 	daemon_apply(&w->d, st, NULL);
 	w->state = state_open(w->loop, &w->d.set, state_path);
+	if (state_path) /* sessions' bodies live beside the state file */
+		sessions_open_store(w->d.set.sessions, w->loop, state_path);
 	free(state_path);
 	state_restore(w->state, &paused_all);
+	sessions_restored(w->d.set.sessions);
 	if (paused_all)
 		daemon_pause_all(&w->d, true);
 }
@@ -395,6 +401,7 @@ static void finish(struct warmd *w)
 		return;
 	w->status.stopping = true;
 	daemon_cancel_all(&w->d);
+	sessions_flush(w->d.set.sessions); /* the bodies the last state file names */
 	state_flush(w->state);
 	teardown(w);
 	log_info("stopped");

@@ -10,17 +10,25 @@
 #include "adapters.h"
 #include "bounds.h"
 #include "daemon.h"
+#include "duration.h"
 #include "jsonx.h"
 #include "pricing.h"
+#include "session.h"
 #include "xalloc.h"
 
 #define SIM_SEED 0x5eedULL
+
+/* A trace row: a real request, or a session hint the application sends
+ * (warmctl keep / drop, see hint()). */
+enum req_kind { REQ_REQUEST, REQ_KEEP, REQ_DROP };
 
 struct req {
 	double t;
 	size_t target; /* index into sim.x */
 	long input;    /* tokens the request sent, -1 unknown */
 	size_t order;  /* trace order, for a stable sort */
+	enum req_kind kind;
+	double keep_s; /* REQ_KEEP: keep_until = t + keep_s */
 };
 
 struct simentry;
@@ -181,7 +189,63 @@ static int sim_fire(void *data, struct target *t)
 	return 0;
 }
 
-static const struct sched_ops sim_ops = { .fire = sim_fire };
+/* ---- session hints ----
+ *
+ * A target the trace gives hints for (`time,target,keep=SECONDS`,
+ * `time,target,drop`) is simulated as the sessions of an application that
+ * sends them: warmed only while a keep is open, as warmd warms a session,
+ * whatever the configuration's policy says. A keep counts as traffic, warms
+ * at once unless the cache is warm for longer than the margin, and keeps
+ * the target until keep_until = its time + SECONDS, which each request (a
+ * touch) moves to its time + SECONDS too; inside, the adaptive policy runs
+ * as for a session. A drop, or keep_until, ends it (keep_until as a gap
+ * that never closed, for the policy to learn); no warm is sent until the
+ * next keep. */
+
+/* Between keeps: no warm of its own. The next session is another one, as
+ * in warmd, where each is a target of its own: no gap spans the two. */
+static void session_over(struct sim *s, struct target *t)
+{
+	t->last_traffic = 0;
+	free(t->session);
+	t->session = NULL;
+	t->policy = POLICY_MANUAL;
+	sched_plan(s->set->sched, t);
+	sched_rearm(s->set->sched);
+}
+
+/* sched_ops.retire: a hinted target's keep_until came. */
+static void sim_retire(void *data, struct target *t)
+{
+	if (!t->session)
+		return;
+	session_end_gap(t); /* it went quiet without a drop */
+	session_over(data, t);
+}
+
+static void hint(struct sim *s, struct target *t, const struct req *q)
+{
+	double now = clock_now(s->set->clk);
+
+	if (q->kind == REQ_DROP) {
+		if (t->session)
+			session_over(s, t);
+		return;
+	}
+	if (!t->session) {
+		t->session = xcalloc(1, sizeof(*t->session));
+		t->policy = POLICY_ADAPTIVE;
+	}
+	if (!t->gaps)
+		t->gaps = xcalloc(1, sizeof(*t->gaps));
+	t->session->for_s = q->keep_s;
+	t->session->keep_until = now + q->keep_s;
+	sched_note_traffic(s->set->sched, t);
+	session_keep_warm(s->set->sched, t, now);
+	sched_rearm(s->set->sched);
+}
+
+static const struct sched_ops sim_ops = { .fire = sim_fire, .retire = sim_retire };
 
 static int cmp_req(const void *a, const void *b)
 {
@@ -192,12 +256,36 @@ static int cmp_req(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* A row's third column: input_tokens (a request), keep=SECONDS or drop. */
+static int read_third(const char *v, long *ret_input, enum req_kind *ret_kind, double *ret_keep)
+{
+	char *end;
+	long input;
+
+	if (strcmp(v, "drop") == 0) {
+		*ret_kind = REQ_DROP;
+		return 0;
+	}
+	if (strncmp(v, "keep=", 5) == 0) {
+		if (duration_parse(v + 5, ret_keep) < 0 || !(*ret_keep > 0))
+			return -EINVAL;
+		*ret_kind = REQ_KEEP;
+		return 0;
+	}
+	errno = 0;
+	input = strtol(v, &end, 10);
+	if (end == v || *end || errno || input < 0 || input > BOUNDS_MAX_TOKENS)
+		return -EINVAL;
+	*ret_input = input;
+	return 0;
+}
+
 static int read_trace(struct sim *s, const char *path, struct req **ret, size_t *ret_n, FILE *err)
 {
 	FILE *f = fopen(path, "re");
 	char line[1024];
 	struct req *v = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, nrequests = 0;
 	int lineno = 0, errors = 0;
 
 	if (!f) {
@@ -207,8 +295,9 @@ static int read_trace(struct sim *s, const char *path, struct req **ret, size_t 
 	while (fgets(line, sizeof(line), f)) {
 		char *p = line, *end, *name, *comma;
 		struct target *t;
-		double ts;
+		double ts, keep_s;
 		long input = -1;
+		enum req_kind kind;
 
 		lineno++;
 		line[strcspn(line, "\r\n")] = '\0';
@@ -220,7 +309,9 @@ static int read_trace(struct sim *s, const char *path, struct req **ret, size_t 
 		if (end == p || *end != ',') {
 			if (lineno == 1 && strncmp(p, "time", 4) == 0)
 				continue; /* a CSV header */
-			fprintf(err, "%s:%d: error: expected unix_seconds,target[,input_tokens]\n",
+			fprintf(err,
+			        "%s:%d: error: expected unix_seconds,target[,input_tokens|keep="
+			        "SECONDS|drop]\n",
 			        path, lineno);
 			errors++;
 			continue;
@@ -233,16 +324,29 @@ static int read_trace(struct sim *s, const char *path, struct req **ret, size_t 
 		}
 		name = end + 1;
 		comma = strchr(name, ',');
+		kind = REQ_REQUEST;
+		keep_s = 0;
 		if (comma) {
 			*comma = '\0';
-			errno = 0;
-			input = strtol(comma + 1, &end, 10);
-			if (end == comma + 1 || *end || errno || input < 0 ||
-			    input > BOUNDS_MAX_TOKENS) {
-				fprintf(err,
-				        "%s:%d: error: input_tokens must be a whole number from 0 "
-				        "to %lld\n",
-				        path, lineno, (long long)BOUNDS_MAX_TOKENS);
+			if (read_third(comma + 1, &input, &kind, &keep_s) < 0) {
+				const char *col = comma + 1;
+				if (strncmp(col, "keep=", 5) == 0)
+					fprintf(err,
+					        "%s:%d: error: keep= must be a duration more than "
+					        "0 "
+					        "and at most a year (a bare number is seconds)\n",
+					        path, lineno);
+				else if (*col >= '0' && *col <= '9')
+					fprintf(err,
+					        "%s:%d: error: input_tokens must be a whole number "
+					        "from 0 to %lld\n",
+					        path, lineno, (long long)BOUNDS_MAX_TOKENS);
+				else
+					fprintf(err,
+					        "%s:%d: error: the third column must be "
+					        "input_tokens, "
+					        "keep=SECONDS or drop, not \"%.32s\"\n",
+					        path, lineno, col);
 				errors++;
 				continue;
 			}
@@ -259,7 +363,8 @@ static int read_trace(struct sim *s, const char *path, struct req **ret, size_t 
 			cap = cap ? cap * 2 : 1024;
 			v = xreallocarray(v, cap, sizeof(*v));
 		}
-		v[n] = (struct req){ ts, (size_t)(find(s, t) - s->x), input, n };
+		v[n] = (struct req){ ts, (size_t)(find(s, t) - s->x), input, n, kind, keep_s };
+		nrequests += kind == REQ_REQUEST;
 		n++;
 	}
 	fclose(f);
@@ -267,7 +372,7 @@ static int read_trace(struct sim *s, const char *path, struct req **ret, size_t 
 		free(v);
 		return -EINVAL;
 	}
-	if (n == 0) {
+	if (nrequests == 0) {
 		fprintf(err, "%s: error: the trace has no requests\n", path);
 		free(v);
 		return -EINVAL;
@@ -541,6 +646,10 @@ static void report(struct sim *s, bool json, FILE *out)
 
 static void sim_fini(struct sim *s)
 {
+	for (size_t i = 0; i < s->n; i++) { /* a hinted target's keep still open */
+		free(s->x[i].t->session);
+		s->x[i].t->session = NULL;
+	}
 	daemon_fini(&s->d);
 	clock_virtual_free(s->clk);
 	for (size_t i = 0; i < s->ne; i++) {
@@ -598,6 +707,9 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 	}
 	clock_virtual_advance(s.clk, reqs[0].t);
 	sched_pause_all(s.set->sched, false);
+	for (size_t i = 0; i < nreq; i++) /* hinted: warmed only while a keep is open */
+		if (reqs[i].kind != REQ_REQUEST)
+			s.x[reqs[i].target].t->policy = POLICY_MANUAL;
 	for (size_t i = 0; i < s.n; i++) {
 		s.set->targets[i]->last_touch = reqs[0].t; /* idle_limit counts from the start */
 		sched_plan(s.set->sched, s.set->targets[i]);
@@ -611,6 +723,11 @@ int sim_run(const char *config_path, const char *trace_path, const char *events_
 		bool hit;
 
 		clock_virtual_advance(s.clk, now); /* every warm due before it goes first */
+		if (reqs[i].kind != REQ_REQUEST) {
+			hint(&s, x->t, &reqs[i]);
+			continue;
+		}
+		sessions_touched(s.set->sessions, x->t, now); /* a hinted one's keep_until */
 		hit = now < x->cache_exp;
 		refresh_entry(x, now);
 		x->requests++;

@@ -4,7 +4,10 @@
  *
  * TRACE lines are `unix_seconds,target[,input_tokens]` (real requests, which
  * act as touches), unix_seconds at most BOUNDS_MAX_TIME and input_tokens at
- * most BOUNDS_MAX_TOKENS (common/bounds.h). Money is summed with pricing's
+ * most BOUNDS_MAX_TOKENS (common/bounds.h), and session hints
+ * `unix_seconds,target,keep=SECONDS` and `unix_seconds,target,drop` (what
+ * an application would send as warmctl keep and drop: a hinted target is
+ * simulated as its sessions, see sim.c). Money is summed with pricing's
  * checked arithmetic. Each target's cache lives its TTL from every request or
  * warm that refreshes it; targets that share a cache entry (runtime/share.c)
  * share those refreshes. Reported per target, per cache entry and in total:

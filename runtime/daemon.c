@@ -18,6 +18,7 @@
 #include "managed_cache.h"
 #include "notify.h"
 #include "pricing.h"
+#include "session.h"
 #include "share.h"
 #include "touch_report.h"
 #include "version.h"
@@ -166,9 +167,70 @@ static void retire_cb(void *warm_env, struct target *t)
 	struct daemon *d = (struct daemon *)((char *)warm_env - offsetof(struct daemon, warm));
 	char a[32];
 
+	if (t->session) { /* its keep_until has come */
+		sessions_expired(d->set.sessions, t);
+		return;
+	}
 	log_info("%s: replaced version %s of %s retired: no touch named it for %s", t->name,
 	         t->tmpl->short_version, t->group, duration_format(t->overlap_s, a, sizeof(a)));
 	daemon_drop_target(d, t);
+}
+
+/* session_host.add: a new session joins the running set, in name order. */
+static void add_session_cb(void *data, struct target *t)
+{
+	struct daemon *d = data;
+	size_t lo = 0, hi = d->set.ntargets;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(d->set.targets[mid]->name, t->name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	d->set.targets =
+	        xreallocarray(d->set.targets, d->set.ntargets + 2, sizeof(*d->set.targets));
+	memmove(&d->set.targets[lo + 1], &d->set.targets[lo],
+	        (d->set.ntargets - lo) * sizeof(*d->set.targets));
+	d->set.targets[lo] = t;
+	d->set.ntargets++;
+	t->price = pricing_find_for(d->pricing, provider_kind_name(t->prov->kind), t->prov->region,
+	                            t->tmpl->model);
+	share_link(d->set.targets, d->set.ntargets);
+	sched_plan(d->set.sched, t);
+	/* Another session of the same entry may follow it, or extend it. */
+	for (size_t k = 0; k < t->nfollowers; k++)
+		sched_plan(d->set.sched, t->followers[k]);
+	for (size_t k = 0; k < t->nextended_by; k++)
+		sched_plan(d->set.sched, t->extended_by[k]);
+	sched_rearm(d->set.sched);
+	daemon_changed(d);
+}
+
+/* session_host.remove */
+static void remove_session_cb(void *data, struct target *t)
+{
+	daemon_drop_target(data, t);
+}
+
+/* session_host.changed */
+static void session_changed_cb(void *data)
+{
+	struct daemon *d = data;
+
+	if (d->ops.changed)
+		d->ops.changed(d->ops_data);
+}
+
+static void init_sessions(struct daemon *d)
+{
+	const struct session_host host = { .add = add_session_cb,
+		                           .remove = remove_session_cb,
+		                           .changed = session_changed_cb,
+		                           .data = d };
+
+	d->set.sessions = sessions_new(&d->set, &host);
 }
 
 /* warm_env.observe: a warm completed and the scheduler has its outcome. */
@@ -209,6 +271,7 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const char *config_path,
 	                         (uint64_t)getpid() ^ (uint64_t)time(NULL));
 	d->warm.sched = d->set.sched;
 	d->set.started_at = clock_now(d->set.clk);
+	init_sessions(d);
 	return 0;
 }
 
@@ -219,6 +282,7 @@ void daemon_init_offline(struct daemon *d, struct clock *clk, const struct sched
 	d->set.clk = clk;
 	d->set.sched = sched_new(clk, ops, ops_data, seed);
 	d->set.started_at = clock_now(clk);
+	init_sessions(d);
 }
 
 void reload_report_init(struct reload_report *rep)
@@ -479,6 +543,33 @@ static void take_settings(struct target *t, const struct cfg_target *c, bool fre
 		t->expires_at = t->last_refresh + t->ttl_s;
 }
 
+/* warmd.conf now has a target named as session t: the configuration wins.
+ * t leaves with the old list (retire_targets() drops the set's reference). */
+static void end_session_for_target(struct apply *a, struct target *t)
+{
+	sessions_forget(a->d->set.sessions, t, SESSION_END_TARGET,
+	                "warmd.conf now has a target of that name");
+	t->removed = true;
+	abort_warm(a->d, t);
+	share_unlink(t);
+}
+
+/* A session lives on across a reload, on its provider's new settings, or
+ * ends (logged and counted). */
+static bool keep_session(struct apply *a, struct target *t)
+{
+	enum session_end why;
+	char detail[400];
+
+	if (sessions_rebind(a->d->set.sessions, t, a->provs, a->cfg, &why, detail, sizeof(detail)) <
+	    0) {
+		sessions_forget(a->d->set.sessions, t, why, detail);
+		return false;
+	}
+	keep_lane(a, t); /* the reference moves along */
+	return true;
+}
+
 /* Targets, matched by name: the new list, in the set's order. */
 static void diff_targets(struct apply *a)
 {
@@ -489,8 +580,13 @@ static void diff_targets(struct apply *a)
 		struct provider *p = a->provs[c->provider_index];
 		struct tmpl *tm = a->st->tmpls[i];
 		struct target *t = target_set_find(&a->d->set, c->name);
-		bool fresh = !t;
+		bool fresh;
 
+		if (t && t->session) {
+			end_session_for_target(a, t);
+			t = NULL;
+		}
+		fresh = !t;
 		a->st->tmpls[i] = NULL; /* the target takes it */
 		t = fresh ? add_target(a, c, p, tm) : update_target(a, t, c, p, tm);
 		take_settings(t, c, fresh, a->now);
@@ -510,6 +606,9 @@ static void retire_targets(struct apply *a)
 		struct target *t = d->set.targets[i];
 		if (target_set_find(&next, t->name)) {
 			target_unref(t); /* the new list holds its own reference */
+		} else if (t->session) {
+			if (!keep_session(a, t))
+				retire_target(d, t);
 		} else if (t->retiring && lanes_keep(t, target_set_find(&next, t->group), a->now)) {
 			keep_lane(a, t); /* the reference moves along */
 		} else {
@@ -601,6 +700,7 @@ static void install_config(struct apply *a)
 	staging_free(a->st);
 	log_set_level(a->cfg->daemon.log_level);
 	sched_set_max_inflight(d->set.sched, a->cfg->daemon.max_inflight);
+	sessions_configure(d->set.sessions, &a->cfg->daemon);
 	sched_set_providers(d->set.sched, d->set.provs, d->set.nprovs);
 }
 
@@ -735,6 +835,7 @@ int daemon_touch(struct daemon *d, const struct touch_report *rep)
 		return -ENOENT;
 	}
 	lanes_touched(t, clock_now(d->set.clk));
+	sessions_touched(d->set.sessions, t, clock_now(d->set.clk));
 	credit_saving(d, t, rep);
 	t->touches++;
 	if (rep->result == PROTO_TOUCH_HIT)
@@ -789,6 +890,8 @@ void daemon_fini(struct daemon *d)
 	d->set.targets = NULL;
 	d->set.provs = NULL;
 	d->set.ntargets = d->set.nprovs = 0;
+	sessions_free(d->set.sessions); /* after its targets: they use its groups */
+	d->set.sessions = NULL;
 	sched_free(d->set.sched);
 	d->set.sched = NULL;
 	http_close(d->http);

@@ -280,6 +280,15 @@ static bool policy_allows(struct sched *s, struct target *t, double now, double 
 	char a[32], b[32];
 
 	(void)s;
+	if (t->session && t->policy == POLICY_ADAPTIVE &&
+	    (!t->gaps || t->gaps->total < POLICY_MIN_GAPS)) {
+		/* Nothing learned yet: the application's own word (for) rules. */
+		reason(t,
+		       "adaptive: learning (its session group has seen %u gaps, %d needed), so "
+		       "the keep's --for decides: warming",
+		       t->gaps ? t->gaps->total : 0, POLICY_MIN_GAPS);
+		return true;
+	}
 	if (t->policy == POLICY_ADAPTIVE) {
 		int j = t->last_traffic > 0
 		                ? (int)lround((t->expires_at - t->last_traffic) / t->ttl_s)
@@ -332,7 +341,8 @@ static bool policy_allows(struct sched *s, struct target *t, double now, double 
 	return true;
 }
 
-void sched_plan(struct sched *s, struct target *t)
+/* Plans t's next warm by the rules, its policy and what holds it. */
+static void plan(struct sched *s, struct target *t)
 {
 	double now = clock_now(s->clk), next = -1, margin;
 	char a[32], b[32], c[32], d[32], f[32];
@@ -373,8 +383,10 @@ void sched_plan(struct sched *s, struct target *t)
 		/* A managed cache is warmd's to create: requests only read it. */
 		next = now;
 		reason(t, "adaptive: traffic came back to the expired cache: re-creating it");
-	} else if (t->policy == POLICY_ADAPTIVE && t->expires_at <= now) {
-		/* Re-creating now would cost the same write the next request will pay. */
+	} else if (t->policy == POLICY_ADAPTIVE && t->expires_at <= now &&
+	           !(t->session && t->last_refresh <= 0)) {
+		/* Re-creating now would cost the same write the next request will pay
+		 * (but a session's new version is warmed: its keep asked for it). */
 		reason(t, t->tmpl->managed
 		                  ? "adaptive: cold; the next real request makes warmd re-create it"
 		                  : "adaptive: cold; the next real request re-creates the cache");
@@ -437,6 +449,61 @@ void sched_plan(struct sched *s, struct target *t)
 		xalloc_die("heap");
 }
 
+/* text, then what t->reason said. */
+static void reason_prefix(struct target *t, const char *text)
+{
+	char rest[sizeof(t->reason)];
+	size_t tl = strlen(text), rl;
+
+	/* What does not fit is cut from the end, as any reason is. */
+	text_copy(rest, sizeof(rest), t->reason);
+	if (tl > sizeof(t->reason) - 1)
+		tl = sizeof(t->reason) - 1;
+	rl = strlen(rest);
+	if (rl > sizeof(t->reason) - 1 - tl)
+		rl = sizeof(t->reason) - 1 - tl;
+	memcpy(t->reason, text, tl);
+	memcpy(t->reason + tl, rest, rl);
+	t->reason[tl + rl] = '\0';
+}
+
+/* A session ends at keep_until, whatever else holds it: a warm planned
+ * before then stands; otherwise the alarm comes at keep_until, and the
+ * owner drops it (sched_ops.retire). The reason says which applied. */
+static void plan_session_end(struct sched *s, struct target *t)
+{
+	double now = clock_now(s->clk), end = t->session->keep_until;
+	char a[32], text[96];
+
+	if (t->next_warm_at >= 0 && t->next_warm_at < end) {
+		snprintf(text, sizeof(text), "session kept %s more (keep_until); ",
+		         duration_format(end - now, a, sizeof(a)));
+		reason_prefix(t, text);
+		return;
+	}
+	heap_remove(&s->due, t);
+	snprintf(text, sizeof(text), "session ends in %s (keep_until)%s; ",
+	         duration_format(end > now ? end - now : 0, a, sizeof(a)),
+	         t->next_warm_at >= 0 ? ", before its next warm" : " with no warm before");
+	reason_prefix(t, text);
+	t->next_warm_at = end > now ? end : now;
+	if (heap_push(&s->due, t) < 0)
+		xalloc_die("heap");
+}
+
+void sched_plan(struct sched *s, struct target *t)
+{
+	plan(s, t);
+	if (t->session && !t->removed && !t->inflight && !t->queued)
+		plan_session_end(s, t);
+}
+
+/* Has t's time as a session run out (the owner drops it)? */
+static bool session_over(const struct target *t, double now)
+{
+	return t->session && now + SCHED_EPSILON_S >= t->session->keep_until;
+}
+
 /* After t's cache changed (a warm answered, a touch): its followers take the
  * refresh, and the prefixes that extend it may go now. */
 static void share_refresh(struct sched *s, struct target *t)
@@ -458,16 +525,27 @@ static void share_refresh(struct sched *s, struct target *t)
 			sched_plan(s, t->extended_by[i]);
 }
 
-void sched_touch(struct sched *s, struct target *t)
+/* Real traffic at now, as the policies learn it. */
+static void note_traffic(struct sched *s, struct target *t, double now)
 {
-	double now = clock_now(s->clk);
-
 	seed_target(s, t);
 	if (t->gaps && t->last_traffic > 0)
 		policy_gap_observe(t->gaps, t->last_traffic, now - t->last_traffic, t->ttl_s);
 	t->last_traffic = now;
 	t->last_touch = now;
 	target_touch_record(t, now);
+}
+
+void sched_note_traffic(struct sched *s, struct target *t)
+{
+	note_traffic(s, t, clock_now(s->clk));
+}
+
+void sched_touch(struct sched *s, struct target *t)
+{
+	double now = clock_now(s->clk);
+
+	note_traffic(s, t, now);
 	/* Reading a managed cache does not make it live longer: only warmd's
 	 * ttl updates do. */
 	if (!t->tmpl->managed && now + t->ttl_s > t->expires_at) {
@@ -618,8 +696,9 @@ static void dispatch(struct sched *s)
 		p = best->prov;
 		heap_remove(&p->waitq, best);
 		best->queued = false;
-		if (blocked_reason(s, best) || !breaker_allow(&best->breaker, now)) {
-			sched_plan(s, best);
+		if (blocked_reason(s, best) || !breaker_allow(&best->breaker, now) ||
+		    session_over(best, now)) {
+			sched_plan(s, best); /* a session past keep_until: dropped at once */
 			continue;
 		}
 		if (!breaker_allow(&p->breaker, now)) {
@@ -683,7 +762,8 @@ static void alarm_cb(void *data)
 	while (!s->paused_all && (t = heap_top(&s->due)) &&
 	       t->next_warm_at <= now + SCHED_EPSILON_S) {
 		heap_pop(&s->due);
-		if (t->retiring && now + SCHED_EPSILON_S >= t->retire_at) {
+		if ((t->retiring && now + SCHED_EPSILON_S >= t->retire_at) ||
+		    session_over(t, now)) {
 			t->next_warm_at = -1;
 			if (s->ops->retire)
 				s->ops->retire(s->data, t);

@@ -34,7 +34,8 @@ struct sched_ops {
 	 * sched treats it as a retryable failure. */
 	int (*fire)(void *data, struct target *t);
 	/* A replaced version's overlap is over (t->retiring, retire_at has
-	 * come): the owner drops it. May be NULL (it is then just not warmed). */
+	 * come), or a session's keep_until has come: the owner drops it. May
+	 * be NULL (it is then just not warmed). */
 	void (*retire)(void *data, struct target *t);
 };
 
@@ -66,6 +67,10 @@ void sched_remove(struct sched *s, struct target *t);
 int sched_warm_now(struct sched *s, struct target *t);
 /* Real traffic used t's cache just now: the TTL restarts from now. */
 void sched_touch(struct sched *s, struct target *t);
+/* A request is coming (a session's keep): the policies count it as
+ * traffic, but the cache was not used, so nothing is refreshed and nothing
+ * re-planned (the caller warms or plans t next). */
+void sched_note_traffic(struct sched *s, struct target *t);
 /* Reports the end of a warm that fire() started. */
 void sched_done(struct sched *s, struct target *t, const struct sched_outcome *o);
 

@@ -26,7 +26,8 @@ static int cmp_key(const struct target *a, const struct target *b)
 }
 
 /* Same entry first; within it, a target that warms by itself (not manual)
- * leads, then by name. */
+ * leads, a target of warmd.conf before a session (which ends when its
+ * application says so, and whose policy may stop early), then by name. */
 static int cmp_group(const void *pa, const void *pb)
 {
 	const struct target *a = *(struct target *const *)pa, *b = *(struct target *const *)pb;
@@ -34,6 +35,8 @@ static int cmp_group(const void *pa, const void *pb)
 
 	if (c == 0)
 		c = (a->policy == POLICY_MANUAL) - (b->policy == POLICY_MANUAL);
+	if (c == 0)
+		c = (a->session != NULL) - (b->session != NULL);
 	if (c == 0)
 		c = strcmp(a->name, b->name);
 	return c;

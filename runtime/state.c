@@ -15,12 +15,15 @@
 #include "buf.h"
 #include "clock.h"
 #include "cred.h"
+#include "duration.h"
 #include "fileio.h"
 #include "jsonx.h"
 #include "log.h"
 #include "policy.h"
 #include "pricing.h"
 #include "sched.h"
+#include "session.h"
+#include "session_store.h"
 #include "target.h"
 #include "url.h"
 #include "version.h"
@@ -53,6 +56,18 @@ struct rec {
 	int weight, cfg_weight, prev_weight;
 	char *cache_name; /* a managed cache's name, or NULL */
 	double cache_expire;
+	bool session; /* warmctl keep's: what brings it back at start-up */
+	char provider[130];
+	char body_hash[65];
+	size_t body_len;
+	double keep_until, for_s, session_ttl_s;
+	int priority;
+};
+
+/* A session group's learned gaps (session.h). */
+struct group_rec {
+	char *key;
+	struct gap_snap *gaps;
 };
 
 /* A gap histogram, sparse: most of its 24 x 48 cells are empty. */
@@ -72,6 +87,9 @@ struct snapshot {
 	bool paused_all;
 	struct rec *recs;
 	size_t n;
+	struct group_rec *groups;
+	size_t ngroups;
+	unsigned epoch; /* the session store's: bodies released before it may go once it lands */
 	int err;
 	struct errmsg e; /* what err means */
 };
@@ -157,6 +175,27 @@ static json_object *gap_json(const struct gap_snap *g)
 	return o;
 }
 
+/* What brings session t back at start-up; false when nothing can (its
+ * body has no file yet, or there is no store): then it is not written. */
+static bool session_rec(const struct target_set *set, const struct target *t, struct rec *r)
+{
+	const struct target_session *ss = t->session;
+
+	if (ss->ended || !session_store_saved(sessions_store(set->sessions), ss->body_hash))
+		return false;
+	r->session = true;
+	text_copy(r->provider, sizeof(r->provider), t->prov->name);
+	text_copy(r->body_hash, sizeof(r->body_hash), ss->body_hash);
+	r->body_len = ss->body_len;
+	r->keep_until = ss->keep_until;
+	r->for_s = ss->for_s;
+	r->session_ttl_s = ss->ttl_s;
+	r->priority = t->priority;
+	return true;
+}
+
+static void group_snap_cb(void *data, const char *key, const struct gap_hist *h);
+
 static struct snapshot *snapshot_take(struct state *s)
 {
 	const struct target_set *set = s->set;
@@ -168,10 +207,14 @@ static struct snapshot *snapshot_take(struct state *s)
 	snprintf(sn->tmp, sizeof(sn->tmp), "%s.tmp.%ld.%u", s->path, (long)getpid(), s->seq++);
 	sn->written_at = clock_now(set->clk);
 	sn->paused_all = set->paused_all;
-	sn->n = set->ntargets;
+	sn->epoch = session_store_epoch(sessions_store(set->sessions));
+	sessions_each_group(set->sessions, group_snap_cb, sn);
 	for (size_t i = 0; i < set->ntargets; i++) {
 		const struct target *t = set->targets[i];
-		struct rec *r = &sn->recs[i];
+		struct rec *r = &sn->recs[sn->n];
+		if (t->session && !session_rec(set, t, r))
+			continue;
+		sn->n++;
 		text_copy(r->name, sizeof(r->name), t->name);
 		r->tmpl = tmpl_ref(t->tmpl);
 		r->last_refresh = t->last_refresh;
@@ -203,7 +246,7 @@ static struct snapshot *snapshot_take(struct state *s)
 				r->hist[k] = target_touch_at(t, k);
 			r->nhist = t->touch_n;
 		}
-		if (t->gaps)
+		if (t->gaps && !t->session) /* a session's are its group's */
 			r->gaps = gap_snap_new(t->gaps);
 		r->named = t->group && t->vname;
 		r->weight = t->weight;
@@ -215,8 +258,23 @@ static struct snapshot *snapshot_take(struct state *s)
 	return sn;
 }
 
+static void group_snap_cb(void *data, const char *key, const struct gap_hist *h)
+{
+	struct snapshot *sn = data;
+
+	sn->groups = xreallocarray(sn->groups, sn->ngroups + 1, sizeof(*sn->groups));
+	sn->groups[sn->ngroups].key = xstrdup(key);
+	sn->groups[sn->ngroups].gaps = gap_snap_new(h);
+	sn->ngroups++;
+}
+
 static void snapshot_free(struct snapshot *sn)
 {
+	for (size_t i = 0; i < sn->ngroups; i++) {
+		free(sn->groups[i].key);
+		free(sn->groups[i].gaps);
+	}
+	free(sn->groups);
 	for (size_t i = 0; i < sn->n; i++) {
 		free(sn->recs[i].gaps);
 		tmpl_unref(sn->recs[i].tmpl);
@@ -282,6 +340,18 @@ static json_object *rec_json(const struct rec *r)
 	json_object_object_add(o, "versions", h);
 	if (r->gaps)
 		json_object_object_add(o, "gaps", gap_json(r->gaps));
+	if (r->session) {
+		/* Enough to build it again: its body is in the session store. */
+		json_object *so = json_object_new_object();
+		jsonx_add_str(so, "provider", r->provider);
+		jsonx_add_str(so, "body", r->body_hash);
+		jsonx_add_int(so, "body_bytes", (int64_t)r->body_len);
+		jsonx_add_time(so, "keep_until", r->keep_until);
+		jsonx_add_double(so, "keep_for_s", r->for_s);
+		jsonx_add_double(so, "ttl_s", r->session_ttl_s);
+		jsonx_add_int(so, "priority", r->priority);
+		json_object_object_add(o, "session", so);
+	}
 	if (r->named) {
 		/* Weights set at run time (shift, promote, rollback), and the
 		 * config's weight they override while it stays the same. */
@@ -323,7 +393,19 @@ static int serialise(const struct snapshot *sn, struct buf *out)
 		json_object_put(name);
 		json_object_put(o);
 	}
-	return r == 0 ? buf_puts(out, "}}\n") : r;
+	if (r == 0)
+		r = buf_puts(out, "}");
+	if (r == 0 && sn->ngroups) {
+		/* What sessions learned, per group (session.h). */
+		json_object *g = json_object_new_object();
+		for (size_t i = 0; i < sn->ngroups; i++)
+			json_object_object_add(g, sn->groups[i].key, gap_json(sn->groups[i].gaps));
+		r = buf_puts(out, ",\"session_groups\":");
+		if (r == 0)
+			r = jsonx_append(out, g);
+		json_object_put(g);
+	}
+	return r == 0 ? buf_puts(out, "}\n") : r;
 }
 
 static void snapshot_write(struct snapshot *sn)
@@ -366,6 +448,8 @@ static void after_work_cb(uv_work_t *w, int status)
 		unlink(sn->tmp); /* the final flush wrote newer data already */
 	else if (sn->err == 0)   /* on the loop, so the newest snapshot is the one that lands */
 		sn->err = fileio_commit(sn->tmp, s->path, &sn->e);
+	if (sn->err == 0 && !s->closing)
+		session_store_committed(sessions_store(s->set->sessions), sn->epoch);
 	report(s, sn);
 	snapshot_free(sn);
 	if (s->closing) {
@@ -427,6 +511,8 @@ int state_flush(struct state *s)
 	snapshot_write(sn);
 	if (sn->err == 0)
 		sn->err = fileio_commit(sn->tmp, s->path, &sn->e);
+	if (sn->err == 0)
+		session_store_committed(sessions_store(s->set->sessions), sn->epoch);
 	report(s, sn);
 	r = sn->err;
 	snapshot_free(sn);
@@ -643,25 +729,30 @@ static bool gaps_valid(json_object *g)
 	return true;
 }
 
-static void restore_gaps(struct target *t, json_object *g)
+/* A histogram gaps_valid() accepted, into h. */
+static void gaps_read(struct gap_hist *h, json_object *g)
 {
 	json_object *all = jsonx_get(g, "all"), *cells = jsonx_get(g, "cells");
 	int64_t total = 0;
 
-	if (!t->gaps)
-		t->gaps = xcalloc(1, sizeof(*t->gaps));
-	memset(t->gaps, 0, sizeof(*t->gaps));
-	t->gaps->ttl_s = json_object_get_double(jsonx_get(g, "ttl_s"));
+	memset(h, 0, sizeof(*h));
+	h->ttl_s = json_object_get_double(jsonx_get(g, "ttl_s"));
 	jsonx_get_int64(g, "total", &total);
-	t->gaps->total = (uint32_t)total;
+	h->total = (uint32_t)total;
 	for (size_t b = 0; b < POLICY_BINS; b++)
-		t->gaps->all[b] =
-		        (uint32_t)json_object_get_int64(json_object_array_get_idx(all, b));
+		h->all[b] = (uint32_t)json_object_get_int64(json_object_array_get_idx(all, b));
 	for (size_t k = 0; k + 1 < json_object_array_length(cells); k += 2) {
 		int64_t c = json_object_get_int64(json_object_array_get_idx(cells, k));
-		t->gaps->n[c / POLICY_BINS][c % POLICY_BINS] =
+		h->n[c / POLICY_BINS][c % POLICY_BINS] =
 		        (uint16_t)json_object_get_int64(json_object_array_get_idx(cells, k + 1));
 	}
+}
+
+static void restore_gaps(struct target *t, json_object *g)
+{
+	if (!t->gaps)
+		t->gaps = xcalloc(1, sizeof(*t->gaps));
+	gaps_read(t->gaps, g);
 }
 
 /* The stored history (checked by versions_valid), with the current
@@ -823,7 +914,7 @@ static bool apply_entry(const struct target_set *set, struct target *t, json_obj
 	}
 	if ((h = jsonx_get(e, "versions")) && versions_valid(h, p))
 		restore_versions(t, h, now);
-	if ((h = jsonx_get(e, "gaps"))) {
+	if ((h = jsonx_get(e, "gaps")) && !t->session) {
 		if (gaps_valid(h))
 			restore_gaps(t, h); /* adaptive keeps what it learned */
 		else
@@ -835,6 +926,99 @@ static bool apply_entry(const struct target_set *set, struct target *t, json_obj
 		sched_remove(set->sched, t);
 	sched_plan(set->sched, t);
 	return true;
+}
+
+/* A number of seconds from lo to hi. */
+static bool take_seconds(json_object *e, const char *key, double lo, double hi, double *ret,
+                         struct problems *p)
+{
+	json_object *v;
+	double d;
+
+	if (!json_object_object_get_ex(e, key, &v))
+		return false;
+	d = json_object_get_double(v);
+	if (!(json_object_is_type(v, json_type_double) || jsonx_is_int(v)) || !(d >= lo) ||
+	    d > hi) {
+		problem(p, "%s = %.40s is not a number of seconds from %g to %g", key, shown(v), lo,
+		        hi);
+		return false;
+	}
+	*ret = d;
+	return true;
+}
+
+/* The learned gaps of session groups (session.h), before the sessions
+ * that learn in them come back. */
+static void restore_groups(struct state *s, json_object *doc)
+{
+	json_object *groups = jsonx_get(doc, "session_groups");
+	struct gap_hist *h;
+	int bad = 0;
+
+	if (!groups || !s->set->sessions)
+		return;
+	if (!json_object_is_type(groups, json_type_object)) {
+		log_warning("state file %s: session_groups is not an object: sessions learn again",
+		            s->path);
+		return;
+	}
+	h = xmalloc(sizeof(*h));
+	json_object_object_foreach(groups, key, g) {
+		if (strlen(key) > 512 || !gaps_valid(g)) {
+			bad++;
+			continue;
+		}
+		gaps_read(h, g);
+		sessions_group_restore(s->set->sessions, key, h);
+	}
+	free(h);
+	if (bad)
+		log_warning("state file %s: %d session groups are not gap histograms: they learn "
+		            "again",
+		            s->path, bad);
+}
+
+/* The session an entry describes, back in the set (sessions_restore()),
+ * or NULL: an entry without "session" is a target the configuration no
+ * longer has; one whose session cannot come back is logged. */
+static struct target *restore_session(struct state *s, const char *name, json_object *e, double now)
+{
+	json_object *so = json_object_is_type(e, json_type_object) ? jsonx_get(e, "session") : NULL;
+	struct session_record rec = { .name = name, .priority = SESSION_DEFAULT_PRIORITY };
+	struct problems p = { .len = 0 };
+	int64_t prio = SESSION_DEFAULT_PRIORITY;
+
+	if (!so || !s->set->sessions)
+		return NULL;
+	if (!json_object_is_type(so, json_type_object)) {
+		problem(&p, "session is not an object");
+	} else {
+		rec.provider = jsonx_get_str(so, "provider");
+		rec.body_hash = jsonx_get_str(so, "body");
+		if (!config_session_name_valid(name))
+			problem(&p, "it is not a session name");
+		if (!rec.provider || !config_name_valid(rec.provider))
+			problem(&p, "session.provider is not a provider name");
+		if (!rec.body_hash || !session_store_hash_valid(rec.body_hash))
+			problem(&p, "session.body is not a body's SHA-256");
+		if (!take_time(so, "keep_until", now + DURATION_MAX_S + STATE_CLOCK_SLACK_S,
+		               &rec.keep_until, &p) &&
+		    !p.len)
+			problem(&p, "session.keep_until is missing");
+		if (!take_seconds(so, "keep_for_s", 0.001, DURATION_MAX_S, &rec.for_s, &p) &&
+		    !p.len)
+			problem(&p, "session.keep_for_s is missing");
+		take_seconds(so, "ttl_s", 0, DURATION_MAX_S, &rec.ttl_s, &p);
+		if (take_int(so, "priority", 0, 1000000, &prio, &p))
+			rec.priority = (int)prio;
+	}
+	if (p.len) {
+		log_warning("state file %s: session %.64s: %s; it is not restored", s->path, name,
+		            p.text);
+		return NULL;
+	}
+	return sessions_restore(s->set->sessions, &rec);
 }
 
 /* Moves a file warmd cannot use out of the way, keeping it for a look. */
@@ -894,9 +1078,15 @@ int state_restore(struct state *s, bool *ret_paused_all)
 		move_aside(s->path, "is not a warmd state file of this format");
 		return 0;
 	}
+	restore_groups(s, doc);
 	json_object_object_foreach(targets, name, entry) {
-		struct target *t = target_set_find(set, name);
 		struct problems p = { .len = 0 };
+		/* A session comes back, or not, whatever the configuration's
+		 * targets are called now (a target of its name wins). */
+		struct target *t =
+		        json_object_is_type(entry, json_type_object) && jsonx_get(entry, "session")
+		                ? restore_session(s, name, entry, now)
+		                : target_set_find(set, name);
 		if (!t)
 			continue; /* a target the configuration no longer has */
 		if (!apply_entry(set, t, entry, now, &p)) {

@@ -9,7 +9,13 @@
  * JSON or not a warmd state file is moved aside with a log line and warmd
  * starts fresh; within a good file, every number is checked against
  * common/bounds.h before it is used, and a bad entry (or a bad field of it)
- * is skipped alone, with one warning naming the target. */
+ * is skipped alone, with one warning naming the target.
+ *
+ * Sessions (session.h) are in it too: each with what brings it back (its
+ * provider, its body's SHA-256, keep_until, for, ttl, priority) beside the
+ * same fields as a target, and the gaps each session group learned. Their
+ * bodies are not: they are files of the session store (session_store.h),
+ * and a session whose body's file is not written yet is left out. */
 #ifndef WARMD_STATE_H
 #define WARMD_STATE_H
 

@@ -35,7 +35,12 @@ void target_unref(struct target *t)
 	free(t->touch_hist);
 	free(t->versions);
 	free(t->windows);
-	free(t->gaps);
+	if (t->session) {
+		free(t->session->body);
+		free(t->session);
+	} else {
+		free(t->gaps);
+	}
 	free(t->followers); /* its share links (share.c keeps them) */
 	free(t->extended_by);
 	tmpl_unref(t->tmpl);
@@ -185,6 +190,11 @@ void target_status_write(const struct target *t, double now, bool paused_all, st
 			jsonx_put_int(&w, "weight", t->weight);
 		else
 			jsonx_put_time(&w, "retire_at", t->retire_at);
+	}
+	jsonx_put_bool(&w, "session", t->session != NULL);
+	if (t->session) {
+		jsonx_put_time(&w, "keep_until", t->session->keep_until);
+		jsonx_put_double(&w, "keep_for_s", t->session->for_s);
 	}
 	if (t->tmpl->managed) /* what applications name as cachedContent */
 		jsonx_put_str(&w, "cache_name",

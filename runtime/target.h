@@ -30,6 +30,23 @@ enum target_state {
 struct cred;
 struct price;
 struct audit_fp;
+struct session_group;
+
+/* What makes a target a session (runtime/session.c): its template came
+ * over the control socket (warmctl keep), not from warmd.conf, and it is
+ * kept only until keep_until. Plain data here, so that the scheduler, the
+ * status and the state file read it; session.c alone changes it. */
+struct target_session {
+	double keep_until; /* dropped then, unless a keep or a touch moves it */
+	double for_s;      /* a keep or a touch sets keep_until to its time + for_s */
+	double ttl_s;      /* the keep's own TTL, 0: the body's breakpoints decide */
+	char *body;        /* the request body as the application sent it */
+	size_t body_len;
+	char body_hash[65];          /* its SHA-256: the name of its file beside the state file */
+	struct session_group *group; /* where its gaps are learned (session.c's) */
+	double created_at;           /* its first keep (or its restart) */
+	bool ended;                  /* over: out of the set, or about to be */
+};
 
 struct target {
 	int refs;
@@ -40,7 +57,8 @@ struct target {
 	double idle_limit_s;    /* 0: never idle */
 	struct window *windows; /* policy schedule (a copy of the config's) */
 	size_t nwindows;
-	struct gap_hist *gaps;     /* policy adaptive: gaps between real requests, or NULL */
+	struct gap_hist *gaps;     /* policy adaptive: gaps between real requests, or NULL;
+	                            * a session's are its group's (session.c owns them) */
 	struct provider *prov;     /* ref */
 	const struct price *price; /* into the daemon's price table, or NULL: unknown */
 	struct tmpl *tmpl;         /* ref: the current version */
@@ -81,6 +99,9 @@ struct target {
 	bool retiring;     /* a replaced version, kept warm until retire_at */
 	double retire_at;  /* a touch naming it pushes this to now + overlap_s */
 	double overlap_s;
+
+	/* A session (warmctl keep), or NULL for a target of warmd.conf. */
+	struct target_session *session;
 
 	/* Version history, newest (the current one) first. */
 	struct target_version *versions;

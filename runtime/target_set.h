@@ -19,6 +19,7 @@ struct clock;
 struct config;
 struct provider;
 struct sched;
+struct sessions;
 struct target;
 
 struct target_set {
@@ -29,6 +30,7 @@ struct target_set {
 	struct config *cfg; /* what they were built from; NULL in a set built by hand */
 	struct clock *clk;
 	struct sched *sched;
+	struct sessions *sessions; /* warmctl keep's targets (session.h), or NULL */
 	bool paused_all; /* the operator's kill switch (a shutdown pauses the scheduler only) */
 
 	/* The daemon's own figures (status, metrics). */

@@ -169,6 +169,11 @@ struct cmdline {
 	long long n;                    /* test: -n N, -1 when absent */
 	const char *variants[PROTO_TEST_MAX_VARIANTS]; /* test: --variant FILE... */
 	size_t nvariants;
+	const char *provider;     /* keep: --provider P */
+	const char *request_file; /* keep: --request-file FILE */
+	const char *body;         /* keep: --body TEXT, or "-" for stdin */
+	double ttl_s, for_s;      /* keep: --ttl, --for; 0 when absent */
+	long long priority;       /* keep: --priority N, -1 when absent */
 };
 
 /* One exchange with the daemon. */
@@ -431,6 +436,12 @@ static void print_status_header(struct out *o, json_object *daemon, double now)
 	out_str(o, " in flight");
 	if (json_object_is_type(paused, json_type_boolean) && json_object_get_boolean(paused))
 		out_str(o, ", ALL PAUSED");
+	if (jsonx_is_int(jsonx_get(daemon, "sessions")) &&
+	    json_object_get_int64(jsonx_get(daemon, "sessions")) > 0) {
+		out_str(o, ", ");
+		out_value(o, jsonx_get(daemon, "sessions"), KIND_COUNT, now, false);
+		out_str(o, " sessions");
+	}
 	out_str(o, "\n");
 }
 
@@ -519,6 +530,21 @@ static void print_target_detail(struct out *o, json_object *t, double now)
 		out_value(o, jsonx_get(t, "cache_name"), KIND_TEXT, now, true);
 		out_str(o, "\n");
 	}
+	/* A session (warmctl keep): until when it is kept. */
+	if (json_object_is_type(t, json_type_object) &&
+	    json_object_get_boolean(jsonx_get(t, "session"))) {
+		out_str(o, "session:");
+		out_pad(o, keyw - strlen("session") + 1);
+		out_str(o, "yes (warmctl keep)\n");
+		out_str(o, "keep_until:");
+		out_pad(o, keyw - strlen("keep_until") + 1);
+		out_value(o, jsonx_get(t, "keep_until"), KIND_TIME, now, true);
+		out_str(o, "\n");
+		out_str(o, "keep_for_s:");
+		out_pad(o, keyw - strlen("keep_for_s") + 1);
+		out_value(o, jsonx_get(t, "keep_for_s"), KIND_DURATION, now, true);
+		out_str(o, "\n");
+	}
 }
 
 static void print_status_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
@@ -552,6 +578,25 @@ static void print_message_cb(struct out *o, json_object *data, const struct cmdl
 {
 	out_value(o, jsonx_get(data, "message"), KIND_TEXT, now, false);
 	out_str(o, "\n");
+}
+
+/* keep: what it did, why the next warm is when it is, and the warnings. */
+static void print_keep_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
+{
+	json_object *w = jsonx_get(data, "warnings");
+
+	print_message_cb(o, data, cl, now);
+	out_str(o, "keep_until: ");
+	out_value(o, jsonx_get(data, "keep_until"), KIND_TIME, now, true);
+	out_str(o, "\nreason: ");
+	out_value(o, jsonx_get(data, "reason"), KIND_TEXT, now, false);
+	out_str(o, "\n");
+	for (size_t i = 0;
+	     json_object_is_type(w, json_type_array) && i < json_object_array_length(w); i++) {
+		out_str(o, "warning: ");
+		out_value(o, json_object_array_get_idx(w, i), KIND_TEXT, now, false);
+		out_str(o, "\n");
+	}
 }
 
 static void print_reload_cb(struct out *o, json_object *data, const struct cmdline *cl, double now)
@@ -715,10 +760,14 @@ static const struct command commands[] = {
 	{ PROTO_ROLLBACK, "restore the weights before the last shift/promote/rollback",
 	  print_weights_cb },
 	{ PROTO_ROUTE, "pick a version by weight (the lane to use and touch)", print_route_cb },
+	{ PROTO_KEEP, "keep a session (a live conversation) warm for a while", print_keep_cb },
+	{ PROTO_DROP, "end a session at once: no further warm", print_message_cb },
 };
 
 static const char *command_args(const struct command *c)
 {
+	if (c->cmd == PROTO_DROP)
+		return "NAME"; /* a session's */
 	switch (proto_cmd_info(c->cmd)->args) {
 	case PROTO_ARGS_TARGET_OPT:
 		return "[TARGET]";
@@ -734,6 +783,9 @@ static const char *command_args(const struct command *c)
 		return "TARGET VERSION";
 	case PROTO_ARGS_SHIFT:
 		return "TARGET VERSION PERCENT";
+	case PROTO_ARGS_KEEP:
+		return "NAME --provider P (--request-file FILE | --body -) [--ttl 5m] [--for 20m] "
+		       "[--priority N]";
 	case PROTO_ARGS_NONE:
 		break;
 	}
@@ -841,6 +893,38 @@ static int parse_command_args(int argc, char **argv, int i, struct cmdline *cl)
 				return usage_error("%s: at most %d --variant files", name,
 				                   PROTO_TEST_MAX_VARIANTS);
 			cl->variants[cl->nvariants++] = argv[++i];
+		} else if (options && args == PROTO_ARGS_KEEP &&
+		           (strcmp(a, "--provider") == 0 || strcmp(a, "--request-file") == 0 ||
+		            strcmp(a, "--body") == 0)) {
+			const char **dst = a[2] == 'p'   ? &cl->provider
+			                   : a[2] == 'r' ? &cl->request_file
+			                                 : &cl->body;
+			if (i + 1 >= argc || !*argv[i + 1])
+				return usage_error("%s: %s needs a value", name, a);
+			if (*dst)
+				return usage_error("%s: give %s once", name, a);
+			*dst = argv[++i];
+		} else if (options && args == PROTO_ARGS_KEEP &&
+		           (strcmp(a, "--ttl") == 0 || strcmp(a, "--for") == 0)) {
+			double *dst = a[2] == 't' ? &cl->ttl_s : &cl->for_s;
+			if (i + 1 >= argc)
+				return usage_error("%s: %s needs a duration", name, a);
+			if (duration_parse(argv[++i], dst) < 0 || !(*dst > 0))
+				return usage_error("%s: %s needs a duration such as 5m, 90s or 300 "
+				                   "(seconds), more than 0, not '%s'",
+				                   name, a, argv[i]);
+		} else if (options && args == PROTO_ARGS_KEEP && strcmp(a, "--priority") == 0) {
+			char *end;
+			if (i + 1 >= argc)
+				return usage_error("%s: --priority needs a number", name);
+			errno = 0;
+			cl->priority = strtoll(argv[++i], &end, 10);
+			if (errno || *end || end == argv[i] || cl->priority < 0 ||
+			    cl->priority > 1000000)
+				return usage_error(
+				        "%s: --priority needs a number from 0 to 1000000, "
+				        "not '%s'",
+				        name, argv[i]);
 		} else if (options && a[0] == '-' && a[1] != '\0') {
 			return usage_error("%s: unknown option '%s'", name, a);
 		} else if (args == PROTO_ARGS_NONE) {
@@ -875,6 +959,14 @@ static int parse_command_args(int argc, char **argv, int i, struct cmdline *cl)
 	     args == PROTO_ARGS_VERSION || args == PROTO_ARGS_SHIFT) &&
 	    !cl->target)
 		return usage_error("%s needs a TARGET", name);
+	if (args == PROTO_ARGS_KEEP && !cl->target)
+		return usage_error("%s needs a NAME", name);
+	if (args == PROTO_ARGS_KEEP && !cl->provider)
+		return usage_error("%s needs --provider P (one of warmd.conf's providers)", name);
+	if (args == PROTO_ARGS_KEEP && !cl->request_file == !cl->body)
+		return usage_error("%s needs the body: --request-file FILE or --body - (stdin), "
+		                   "one of them",
+		                   name);
 	if (args == PROTO_ARGS_TARGET_OR_ALL && !cl->target && !cl->all)
 		return usage_error("%s needs a TARGET or --all", name);
 	if (cl->target && cl->all)
@@ -902,6 +994,7 @@ static int parse_args(int argc, char **argv, struct cmdline *ret)
 		.input = -1,
 		.percent = -1,
 		.n = -1,
+		.priority = -1,
 	};
 	int c, r;
 
@@ -1185,6 +1278,60 @@ static int read_variants(const struct cmdline *cl, json_object **ret, struct err
 	return 0;
 }
 
+/* keep's body: --request-file FILE, --body - (stdin) or --body TEXT. At
+ * most PROTO_MAX_LINE bytes: more cannot travel in one request line. */
+static int read_body(const struct cmdline *cl, struct buf *ret, struct errmsg *e)
+{
+	const char *what = cl->request_file ? cl->request_file : "stdin";
+	FILE *f = NULL;
+	char chunk[65536];
+	size_t n;
+
+	if (cl->body && strcmp(cl->body, "-") != 0)
+		return buf_append(ret, cl->body, strlen(cl->body));
+	f = cl->request_file ? fopen(cl->request_file, "r") : stdin;
+	if (!f)
+		return errmsg_set(e, -errno, "--request-file %s: %s", what, strerror(errno));
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && ret->len <= PROTO_MAX_LINE)
+		if (buf_append(ret, chunk, n) < 0)
+			break;
+	if (ferror(f)) {
+		int err = errno ? errno : EIO;
+		if (f != stdin)
+			fclose(f);
+		return errmsg_set(e, -err, "cannot read the body from %s: %s", what, strerror(err));
+	}
+	if (f != stdin)
+		fclose(f);
+	if (ret->len > PROTO_MAX_LINE)
+		return errmsg_set(e, -EFBIG,
+		                  "the body from %s is larger than %d bytes: one control request "
+		                  "carries at most that much",
+		                  what, PROTO_MAX_LINE);
+	return 0;
+}
+
+/* keep's request line, checked against the protocol's line limit. */
+static int encode_keep(const struct cmdline *cl, struct buf *req, struct errmsg *e)
+{
+	struct buf body = BUF_INIT;
+	int r = read_body(cl, &body, e);
+
+	if (r == 0)
+		r = proto_request_encode_keep(req, cl->target, cl->provider,
+		                              body.data ? body.data : "", body.len, cl->ttl_s,
+		                              cl->for_s, cl->priority);
+	if (r == 0 && req->len > PROTO_MAX_LINE + 1)
+		r = errmsg_set(e, -EFBIG,
+		               "the body is %zu bytes, %zu once JSON-escaped in the request line: "
+		               "one control request carries at most %d bytes",
+		               body.len, req->len - 1, PROTO_MAX_LINE);
+	else if (r < 0 && r != -EFBIG && !e->text[0])
+		errmsg_set(e, r, "cannot encode the request: %s", strerror(-r));
+	buf_free(&body);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct buf req = BUF_INIT, line = BUF_INIT;
@@ -1201,7 +1348,14 @@ int main(int argc, char **argv)
 		return r == 0 ? EXIT_DONE : EXIT_USAGE;
 
 	status = EXIT_REFUSED;
-	if (cl.command->cmd == PROTO_TOUCH) {
+	if (cl.command->cmd == PROTO_KEEP) {
+		e.text[0] = '\0';
+		r = encode_keep(&cl, &req, &e);
+		if (r < 0) {
+			fprintf(stderr, "warmctl: %s\n", e.text);
+			goto out;
+		}
+	} else if (cl.command->cmd == PROTO_TOUCH) {
 		r = proto_request_encode_touch(&req, cl.target, cl.result, cl.cached, cl.input);
 	} else if (cl.command->cmd == PROTO_TEST || cl.command->cmd == PROTO_SHIFT ||
 	           cl.command->cmd == PROTO_PROMOTE) {

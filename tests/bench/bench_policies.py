@@ -21,7 +21,14 @@ rules are simulated here:
                from the gaps seen so far (causal)
   oracle       hindsight: per gap, the cheaper of bridging it and re-creating
 
-Prints cost / oracle per policy and family, and adaptive against the best rule.
+and, on the families whose traces can carry session hints (agent_sessions),
+`hints`: warmd --simulate on the same requests with the hints an agent would
+send (a keep for the tool call's timeout after each call, a drop when the
+task ends: traces.py --hints), which make each target a session, warmed only
+while a keep is open.
+
+Prints cost / oracle per policy and family, adaptive against the best rule,
+and what the hints buy against adaptive without them.
 """
 import argparse
 import bisect
@@ -97,12 +104,13 @@ def oracle(reqs):
 
 
 def warmd_costs(rows, policies, tmp):
-    """Runs warmd --simulate once per policy; returns {policy: {target: cost}}."""
+    """Runs warmd --simulate once per policy; returns {policy: {target: cost}}.
+    rows may carry hints (time, target, hint)."""
     trace = os.path.join(tmp, "trace.csv")
     with open(trace, "w") as f:
-        for t, n in rows:
-            f.write(f"{t:.3f},{n}\n")
-    names = sorted({n for _, n in rows})
+        for row in rows:
+            f.write(",".join([f"{row[0]:.3f}", *row[1:]]) + "\n")
+    names = sorted({row[1] for row in rows})
     with open(os.path.join(SRC, "config", "examples", "support-bot.json")) as f:
         tmpl = json.load(f)
     out = {}
@@ -138,7 +146,9 @@ def warmd_costs(rows, policies, tmp):
 RULES = ["never", "half_ttl", "ttl_edge", "keep30", "survival30"]
 
 
-def evaluate(rows, tmp):
+def evaluate(rows, tmp, hinted=None):
+    """Cost / oracle per policy on rows; with hinted (the same requests with
+    session hints), also "hints"."""
     by = {}
     for t, n in rows:
         by.setdefault(n, []).append(t)
@@ -153,6 +163,8 @@ def evaluate(rows, tmp):
     wd = warmd_costs(rows, ["adaptive", "always"], tmp)
     for pol, costs in wd.items():
         totals[pol] = sum(costs.values())
+    if hinted:
+        totals["hints"] = sum(warmd_costs(hinted, ["adaptive"], tmp)["adaptive"].values())
     return {k: v / totals["oracle"] for k, v in totals.items() if k != "oracle"}
 
 
@@ -164,7 +176,8 @@ def main():
     a = ap.parse_args()
     cols = RULES + ["always", "adaptive"]
     print(f"cost / hindsight oracle (5-minute TTL, write = {W / R:.1f} reads)")
-    print(f"{'family':16}" + "".join(f"{c:>11}" for c in cols) + f"{'best rule':>12}{'adaptive/best':>15}")
+    print(f"{'family':16}" + "".join(f"{c:>11}" for c in cols) + f"{'best rule':>12}"
+          f"{'adaptive/best':>15}{'hints':>9}{'hints/adaptive':>16}")
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         runs = []
@@ -172,17 +185,21 @@ def main():
             with open(a.trace) as f:
                 rows = sorted((float(l.split(",")[0]), l.split(",")[1].strip())
                               for l in f if l.strip() and not l.startswith("#"))
-            runs.append(("your trace", rows))
+            runs.append(("your trace", rows, None))
         else:
             for fam in sorted(traces.FAMILIES):
                 for seed in range(1, a.seeds + 1):
-                    runs.append((f"{fam}#{seed}", traces.generate(fam, 6, a.days, seed)))
-        for name, rows in runs:
-            r = evaluate(rows, tmp)
+                    hinted = (traces.generate(fam, 6, a.days, seed, hints=True)
+                              if fam in traces.HINTED else None)
+                    runs.append((f"{fam}#{seed}", traces.generate(fam, 6, a.days, seed), hinted))
+        for name, rows, hinted in runs:
+            r = evaluate(rows, tmp, hinted)
             best = min(r[k] for k in RULES)
             worst = max(worst, r["adaptive"] / best)
+            hint_cols = (f"{r['hints']:9.3f}{r['hints'] / r['adaptive']:16.3f}" if hinted
+                         else f"{'-':>9}{'-':>16}")
             print(f"{name:16}" + "".join(f"{r[c]:11.3f}" for c in cols) +
-                  f"{best:12.3f}{r['adaptive'] / best:15.3f}")
+                  f"{best:12.3f}{r['adaptive'] / best:15.3f}" + hint_cols)
     print(f"worst adaptive / best rule: {worst:.3f}")
 
 

@@ -2,10 +2,12 @@
 """traces: synthetic week-long request traces of five traffic families, for
 `warmd --simulate` and tests/bench/bench_policies.py.
 
-    python3 tests/bench/traces.py FAMILY [--targets 6] [--days 7] [--seed 1] > trace.csv
+    python3 tests/bench/traces.py FAMILY [--targets 6] [--days 7] [--seed 1] [--hints] > trace.csv
 
 Families: office_hours, sparse_poisson, agent_sessions, diurnal, bursts.
-Lines are unix_seconds,target (targets t0..tN-1), sorted by time.
+Lines are unix_seconds,target (targets t0..tN-1), sorted by time; with
+--hints (agent_sessions), also unix_seconds,target,keep=SECONDS after each
+call but a session's last, and unix_seconds,target,drop after its last.
 """
 import argparse
 import math
@@ -44,16 +46,26 @@ def sparse_poisson(rng, days, i):
         out.append(t)
 
 
-def agent_sessions(rng, days, i):
-    """Agent runs: sessions of 5-40 calls with think times (some past the TTL)."""
+TOOL_TIMEOUT = 1800  # agent_sessions with hints: what a keep asks for after each call (30 min)
+
+
+def agent_sessions(rng, days, i, hints=False):
+    """Agent runs: sessions of 5-40 calls with think times (some past the TTL).
+
+    With hints, each call but the last is followed by a keep for the tool
+    call's timeout (what the agent knows when the call starts, never when
+    the next request comes), and the last by a drop (the task is over)."""
     t, out = START, []
     while True:
         t += rng.expovariate(1 / rng.uniform(3600, 4 * 3600))
         if t >= START + days * DAY:
             return out
         s = t
-        for _ in range(rng.randint(5, 40)):
+        n = rng.randint(5, 40)
+        for k in range(n):
             out.append(s)
+            if hints:
+                out.append((s, "drop" if k == n - 1 else f"keep={TOOL_TIMEOUT}"))
             s += rng.lognormvariate(math.log(100), 1.0)
         t = s
 
@@ -93,13 +105,24 @@ FAMILIES = {"office_hours": office_hours, "sparse_poisson": sparse_poisson,
             "agent_sessions": agent_sessions, "diurnal": diurnal, "bursts": bursts}
 
 
-def generate(family, targets=6, days=7, seed=1):
+HINTED = {"agent_sessions"}  # the families that can carry session hints
+
+
+def generate(family, targets=6, days=7, seed=1, hints=False):
+    """Rows (time, target), or with hints also (time, target, hint) after the
+    request they follow. The same seed gives the same requests either way."""
     rng = random.Random(f"{family}-{seed}")
     rows = []
     for i in range(targets):
-        for t in FAMILIES[family](rng, days, i):
-            rows.append((round(t, 3), f"t{i}"))
-    rows.sort()
+        gen = FAMILIES[family]
+        for t in (gen(rng, days, i, hints=True) if hints else gen(rng, days, i)):
+            if isinstance(t, tuple):
+                rows.append((round(t[0], 3), f"t{i}", t[1]))
+            else:
+                rows.append((round(t, 3), f"t{i}"))
+    # A hint stays after its request (sorted is stable; rows of one time
+    # sort by target, then the request before its hint).
+    rows.sort(key=lambda r: (r[0], r[1], len(r)))
     return rows
 
 
@@ -109,9 +132,13 @@ def main():
     ap.add_argument("--targets", type=int, default=6)
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--hints", action="store_true",
+                    help="session hints too (agent_sessions): keep=SECONDS and drop rows")
     a = ap.parse_args()
-    for t, name in generate(a.family, a.targets, a.days, a.seed):
-        sys.stdout.write(f"{t:.3f},{name}\n")
+    if a.hints and a.family not in HINTED:
+        ap.error(f"--hints: only {', '.join(sorted(HINTED))} carries hints")
+    for row in generate(a.family, a.targets, a.days, a.seed, a.hints):
+        sys.stdout.write(",".join([f"{row[0]:.3f}", *row[1:]]) + "\n")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,13 @@ class Access(unittest.TestCase):
         self.assertFalse(w.status()["daemon"]["paused_all"])
         rc, out, _ = as_nobody(w.socket, "--json", "reload")
         self.assertEqual(json.loads(out)["error"]["code"], "forbidden")
+        # Sessions change what warmd warms: keep and drop are privileged too.
+        rc, out, _ = as_nobody(w.socket, "--json", "keep", "s:1", "--provider", "anthropic",
+                               "--body", "{}")
+        self.assertEqual(json.loads(out)["error"]["code"], "forbidden")
+        rc, out, _ = as_nobody(w.socket, "--json", "drop", "s:1")
+        self.assertEqual(json.loads(out)["error"]["code"], "forbidden")
+        self.assertEqual(w.status()["daemon"]["sessions"], 0)
         self.assertIn("refused pause", w.log())
 
     def test_unknown_control_group_is_a_config_error(self):

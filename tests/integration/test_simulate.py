@@ -16,6 +16,9 @@ import bench_policies  # noqa: E402
 import traces  # noqa: E402
 
 
+T0 = 1796256000  # a Monday, 00:00 UTC
+
+
 class Simulate(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -211,7 +214,8 @@ class Simulate(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn(f"{bad}:3: error:", p.stderr)
         self.assertIn(f"{bad}:4: error: no target named \"nobody\"", p.stderr)
-        self.assertIn(f"{bad}:5: error: input_tokens", p.stderr)
+        self.assertIn(f"{bad}:5: error: the third column must be input_tokens, keep=SECONDS "
+                      'or drop, not "many"', p.stderr)
         p = self.run_sim(trace=os.path.join(self.dir, "missing.csv"))
         self.assertEqual(p.returncode, 1)
         self.assertIn("cannot read trace", p.stderr)
@@ -249,6 +253,79 @@ class Simulate(unittest.TestCase):
                 self.assertLessEqual(v, 4000000, row)
         self.assertEqual(rep["total"]["total_cost_usd"], 4000000)
         self.assertEqual(p.stderr.count("warning: a cost reached $4000000"), 1, p.stderr)
+
+    def sim_events(self, rows, name="hints.csv"):
+        trace = os.path.join(self.dir, name)
+        with open(trace, "w") as f:
+            f.write("".join(f"{r}\n" for r in rows))
+        ev = os.path.join(self.dir, "events-" + name)
+        p = self.run_sim("--json", "--events", ev, trace=trace)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(ev) as f:
+            events = [l.split(",") for l in f.read().splitlines()[1:]]
+        return json.loads(p.stdout), [(float(t) - T0, n, e, r) for t, n, e, r in events]
+
+    def test_session_hints(self):
+        # t0 (adaptive in the configuration) and t1 (always) as an agent's
+        # sessions: a keep after each call, a drop when the task is over.
+        rows = [f"{T0},t0", f"{T0},t0,keep=20m",
+                f"{T0 + 400},t0", f"{T0 + 400},t0,keep=1200",  # a gap past the TTL, bridged
+                f"{T0 + 800},t0", f"{T0 + 800},t0,drop",       # over: no warm after it
+                f"{T0 + 5000},t0",                            # the next task: cold
+                f"{T0 + 6000},t0", f"{T0 + 6000},t0,keep=600",  # kept 10 minutes, never back
+                f"{T0 + 9000},t0",
+                f"{T0 + 100},t1", f"{T0 + 3000},t1"]            # hinted once: a session's rules
+        rows.insert(0, f"{T0 + 100},t1,keep=60")
+        rep, events = self.sim_events(rows)
+        t0 = [e for e in events if e[1] == "t0"]
+        warms = [t for t, _, e, _ in t0 if e == "warm"]
+        colds = [t for t, _, e, r in t0 if e == "request" and r == "write"]
+        self.assertEqual(colds, [0, 5000, 6000, 9000])
+        self.assertTrue(any(0 < t < 400 for t in warms), warms)   # bridged while kept
+        self.assertFalse([t for t in warms if 800 < t < 5000])    # drop: none after it
+        self.assertTrue(any(6000 < t < 6600 for t in warms), warms)
+        self.assertFalse([t for t in warms if 6600 <= t < 9000])  # keep_until: none after it
+        by = {t["target"]: t for t in rep["targets"]}
+        self.assertEqual(by["t0"]["requests"], 6)  # hints are not requests
+        # t1 is policy always, but a hinted target is warmed only while kept:
+        # its keep (before its first call) warms at once, so the call reads.
+        t1 = [t for t, n, e, _ in events if n == "t1" and e == "warm"]
+        self.assertEqual(t1, [100])
+        self.assertEqual(by["t1"]["cold_requests"], 1)  # the call at 3000
+        # The same requests without hints: adaptive keeps warming after the end.
+        plain = [r for r in rows if r.count(",") == 1]
+        _, ev2 = self.sim_events(plain, "plain.csv")
+        self.assertTrue([t for t, n, e, _ in ev2 if n == "t0" and e == "warm" and 800 < t < 5000])
+
+    def test_bad_hints(self):
+        bad = os.path.join(self.dir, "badhints.csv")
+        with open(bad, "w") as f:
+            f.write(f"{T0},t0\n{T0},t0,keep=0\n{T0},t0,keep=abc\n{T0},t0,keep=\n"
+                    f"{T0},t0,dropx\n{T0},t0,keep=2y\n{T0},t0,keep=90s\n{T0},t0,drop\n")
+        p = self.run_sim(trace=bad)
+        self.assertEqual(p.returncode, 1)
+        for line in (2, 3, 4, 6):
+            self.assertIn(f"{bad}:{line}: error: keep= must be a duration more than 0", p.stderr)
+        self.assertIn(f'{bad}:5: error: the third column must be input_tokens, keep=SECONDS or '
+                      f'drop, not "dropx"', p.stderr)
+        self.assertNotIn(f"{bad}:7:", p.stderr)
+        self.assertNotIn(f"{bad}:8:", p.stderr)
+        # Hints alone are not a trace.
+        with open(bad, "w") as f:
+            f.write(f"{T0},t0,keep=60\n{T0 + 1},t0,drop\n")
+        p = self.run_sim(trace=bad)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("the trace has no requests", p.stderr)
+
+    def test_hints_buy_on_agent_sessions(self):
+        # The agent's causal hints (a keep for the tool call's timeout, a drop
+        # at the end of the task) make the agent-session family cheaper than
+        # adaptive without them (about 0.94x measured: docs/economics.md).
+        bench_policies.WARMD = WARMD
+        r = bench_policies.evaluate(traces.generate("agent_sessions", 6, 7, 1), self.dir,
+                                    traces.generate("agent_sessions", 6, 7, 1, hints=True))
+        self.assertLess(r["hints"], r["adaptive"] * 0.98, r)
+        self.assertGreater(r["hints"], 1.0, r)  # never better than hindsight
 
     def test_adaptive_within_two_percent_of_the_best_rule(self):
         bench_policies.WARMD = WARMD

@@ -185,6 +185,8 @@ START_TEST(test_minimal_defaults)
 	ck_assert_str_eq(X.cfg->file, X.path);
 	ck_assert_str_eq(X.cfg->dir, X.rdir);
 	ck_assert_int_eq(X.cfg->daemon.max_inflight, 64);
+	ck_assert_int_eq(X.cfg->daemon.max_sessions, 1000);
+	ck_assert_uint_eq(X.cfg->daemon.max_session_bytes, 256 * 1024 * 1024);
 	ck_assert_int_eq(X.cfg->daemon.log_level, LOG_INFO);
 	ck_assert_str_eq(X.cfg->daemon.control_socket, "/run/warmd/control.sock");
 	ck_assert_str_eq(X.cfg->daemon.touch_socket, "/run/warmd/touch.sock");
@@ -269,7 +271,7 @@ START_TEST(test_full_settings)
 
 	load("daemon = {\n"
 	     "  control_socket = \"ctl.sock\";\n"
-	     "  max_inflight = 5;\n"
+	     "  max_inflight = 5; max_sessions = 0; max_session_bytes = 4096;\n"
 	     "  log_level = \"debug\";\n"
 	     "};\n"
 	     "providers = (\n"
@@ -286,6 +288,8 @@ START_TEST(test_full_settings)
 	sock = in_dir("ctl.sock");
 	ck_assert_str_eq(X.cfg->daemon.control_socket, sock);
 	ck_assert_int_eq(X.cfg->daemon.max_inflight, 5);
+	ck_assert_int_eq(X.cfg->daemon.max_sessions, 0); /* 0: sessions refused */
+	ck_assert_uint_eq(X.cfg->daemon.max_session_bytes, 4096);
 	ck_assert_int_eq(X.cfg->daemon.log_level, LOG_DEBUG);
 	p = &X.cfg->providers[0];
 	ck_assert_str_eq(p->base_url, "https://gateway.example.com/anthropic");
@@ -814,6 +818,20 @@ START_TEST(test_missing_names)
 	load("providers = ( );\ntargets = ( );\n");
 	expect_ok();
 	ck_assert_uint_eq(X.d.n, 0);
+	/* Providers and no target: a daemon for sessions only (warmctl keep),
+	 * without a warning when the empty list says it is meant. */
+	load("providers = ( { name = \"anthropic\"; } );\ntargets = ( );\n");
+	expect_ok();
+	ck_assert_uint_eq(X.d.n, 0);
+	ck_assert_uint_eq(X.cfg->nproviders, 1);
+	ck_assert_uint_eq(X.cfg->ntargets, 0);
+	load("providers = ( { name = \"anthropic\"; } );\n");
+	expect_ok();
+	ck_assert_uint_eq(X.d.warnings, 1);
+	ck_assert_ptr_nonnull(strstr(X.d.v[0].text, "warm only sessions"));
+	load("daemon = {\n  max_sessions = -1;\n  max_session_bytes = \"1G\";\n};\n");
+	expect_error(2, "\"max_sessions\" = -1 is out of range");
+	expect_error(3, "\"max_session_bytes\" must be an integer");
 	load("targets = ( );\n");
 	expect_ok();
 	ck_assert_uint_eq(X.cfg->nproviders, 0);

@@ -18,6 +18,7 @@
 #include "httpstub.h"
 #include "log.h"
 #include "oauth.h"
+#include "session.h"
 #include "testutil.h"
 
 /* One target of warmd.conf. */
@@ -226,6 +227,81 @@ START_TEST(test_provider_change_keeps_no_lane)
 }
 END_TEST
 
+static struct target *keep_session(struct fx *f, const char *name, const char *provider)
+{
+	static const char body[] = "{\"model\":\"test-model\",\"messages\":[{\"role\":"
+	                           "\"system\",\"content\":\"Session.\"},{\"role\":\"user\","
+	                           "\"content\":\"hi\"}]}";
+	const struct session_keep k = { .name = name,
+		                        .provider = provider,
+		                        .body = body,
+		                        .body_len = sizeof(body) - 1,
+		                        .ttl_s = 300,
+		                        .for_s = 600,
+		                        .priority = -1 };
+	struct session_kept kept;
+	struct errmsg e;
+
+	ck_assert_msg(sessions_keep(f->d.set.sessions, &k, &kept, &e) == 0, "%s", e.text);
+	return kept.t;
+}
+
+/* Sessions are not in warmd.conf: a reload keeps them (in the set's name
+ * order, on their provider's new object), ends those whose provider went,
+ * and the configuration wins a name. */
+START_TEST(test_sessions_across_reload)
+{
+	struct target *s1, *s2, *s3;
+	struct sessions_stats st;
+	struct fx f;
+
+	fx_init(&f, TARGET("a", "p1", "a.json"));
+	s1 = keep_session(&f, "chat:1", "p1");
+	s2 = keep_session(&f, "chat:2", "p2");
+	s3 = keep_session(&f, "b", "p1");
+	ck_assert_uint_eq(f.d.set.ntargets, 4);
+	for (size_t i = 1; i < f.d.set.ntargets; i++) /* kept in name order */
+		ck_assert_int_lt(strcmp(f.d.set.targets[i - 1]->name, f.d.set.targets[i]->name), 0);
+	warm(&f, s1);
+	reload(&f);
+	ck_assert_ptr_eq(target_set_find(&f.d.set, "chat:1"), s1);
+	ck_assert_ptr_eq(target_set_find(&f.d.set, "chat:2"), s2);
+	ck_assert_double_gt(s1->expires_at, 0); /* nothing rebuilt: still warm */
+	ck_assert_uint_eq(f.rep.unchanged, 1);
+	ck_assert_uint_eq(json_object_array_length(f.rep.removed), 0);
+	/* p2 goes; a target "b" comes. */
+	{
+		char text[1024];
+		/* the configuration without p2 */
+		snprintf(text, sizeof(text),
+		         "daemon = { control_socket = \"%s/control.sock\"; touch_socket = \"\";\n"
+		         "  state_file = \"\"; pricing_file = \"\"; log_level = \"error\"; };\n"
+		         "providers = (\n"
+		         "  { name = \"p1\"; kind = \"openai-compatible\"; base_url = "
+		         "\"http://127.0.0.1:9/one\"; }\n);\n"
+		         "targets = ( %s );\n",
+		         f.dir, TARGET("a", "p1", "a.json") ",\n" TARGET("b", "p1", "b.json"));
+		free(tu_write(f.dir, "warmd.conf", text));
+	}
+	target_ref(s3);
+	reload(&f);
+	ck_assert_ptr_eq(target_set_find(&f.d.set, "chat:1"), s1);
+	ck_assert_ptr_null(target_set_find(&f.d.set, "chat:2"));
+	ck_assert_ptr_nonnull(target_set_find(&f.d.set, "b"));
+	ck_assert_ptr_ne(target_set_find(&f.d.set, "b"), s3);
+	ck_assert_ptr_null(target_set_find(&f.d.set, "b")->session);
+	ck_assert(s3->removed);
+	target_unref(s3);
+	ck_assert(reported(f.rep.added, "b"));
+	sessions_get_stats(f.d.set.sessions, &st);
+	ck_assert_uint_eq(st.count, 1);
+	ck_assert_uint_eq(st.ended[SESSION_END_PROVIDER], 1);
+	ck_assert_uint_eq(st.ended[SESSION_END_TARGET], 1);
+	ck_assert_uint_eq(f.d.set.ntargets, 3);
+	fx_fini(&f);
+}
+END_TEST
+
 /* sched_ops.fire of the offline daemon: a hit at once, counted. */
 static int offline_fire(void *data, struct target *t)
 {
@@ -363,6 +439,7 @@ int main(void)
 	tcase_add_test(tc, test_reload_report);
 	tcase_add_test(tc, test_replaced_version_lane);
 	tcase_add_test(tc, test_provider_change_keeps_no_lane);
+	tcase_add_test(tc, test_sessions_across_reload);
 	tcase_add_test(tc, test_offline);
 	tcase_add_test(tc, test_service_account_fetcher);
 	suite_add_tcase(s, tc);

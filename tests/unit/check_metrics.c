@@ -74,6 +74,36 @@ START_TEST(test_exposition)
 END_TEST
 
 /* The gauges the alerting rules (contrib/prometheus/) are written against. */
+/* A session (warmctl keep) has no series of its own: it is counted in the
+ * warmd_session_* series, its warms with those of the sessions that ended. */
+START_TEST(test_sessions)
+{
+	struct tset *x = tset_new();
+	struct provider *p = tset_provider(x, "local", NULL);
+	struct target *s = tset_target(x, p, "chat:1", "S.");
+	struct buf out = BUF_INIT;
+
+	tset_target(x, p, "alpha", "A.");
+	s->session = calloc(1, sizeof(*s->session));
+	ck_assert_ptr_nonnull(s->session);
+	s->hits = 4;
+	s->writes = 1;
+	s->touches = 2;
+	ck_assert_int_eq(metrics_write(&x->set, &out), 0);
+	ck_assert_ptr_null(strstr(out.data, "chat:1"));
+	ASSERT_LINE(out.data, "warmd_target_warm{target=\"alpha\"} 0");
+	ASSERT_LINE(out.data, "warmd_session_warms_total{result=\"hit\"} 4");
+	ASSERT_LINE(out.data, "warmd_session_warms_total{result=\"write\"} 1");
+	ASSERT_LINE(out.data, "warmd_session_drops_total{reason=\"expired\"} 0");
+	ASSERT_LINE(out.data, "warmd_session_keeps_total{result=\"refused\"} 0");
+	ASSERT_LINE(out.data, "warmd_targets{state=\"cold\"} 1"); /* alpha only */
+	free(s->session);
+	s->session = NULL;
+	buf_free(&out);
+	tset_free(x);
+}
+END_TEST
+
 START_TEST(test_alert_gauges)
 {
 	struct tset *x = tset_new();
@@ -181,6 +211,7 @@ int main(void)
 
 	log_set_level(LOG_ERR);
 	tcase_add_test(tc, test_exposition);
+	tcase_add_test(tc, test_sessions);
 	tcase_add_test(tc, test_alert_gauges);
 	tcase_add_test(tc, test_textfile);
 	suite_add_tcase(s, tc);

@@ -124,9 +124,11 @@ START_TEST(test_cmd_table)
 		{ PROTO_PROMOTE, "promote", PROTO_ARGS_VERSION, true },
 		{ PROTO_ROLLBACK, "rollback", PROTO_ARGS_TARGET, true },
 		{ PROTO_ROUTE, "route", PROTO_ARGS_TARGET, false },
+		{ PROTO_KEEP, "keep", PROTO_ARGS_KEEP, true },
+		{ PROTO_DROP, "drop", PROTO_ARGS_TARGET, true },
 	};
 
-	ck_assert_int_eq(PROTO_CMD_COUNT, 15);
+	ck_assert_int_eq(PROTO_CMD_COUNT, 17);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		const struct proto_cmd_info *info = proto_cmd_info(want[i].c);
 		ck_assert_ptr_nonnull(info);
@@ -291,6 +293,99 @@ START_TEST(test_rollout_and_test_decode)
 		              "accepted %s", bad[i]);
 		ck_assert_str_eq(code, PROTO_E_BAD_REQUEST);
 	}
+}
+END_TEST
+
+/* keep: the body is a string of JSON; durations are seconds or "5m";
+ * drop takes the session's name. */
+START_TEST(test_keep_decode)
+{
+	struct proto_request r;
+	const char *code = NULL;
+	struct errmsg e;
+	struct buf b = BUF_INIT;
+	static const char body[] = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+	                           "\"content\":\"a \\\"quote\\\" \\u0001\"}]}";
+	static const struct {
+		const char *line, *needle;
+	} bad[] = {
+		{ "{\"cmd\":\"keep\",\"provider\":\"p\",\"body\":\"{}\"}", "needs a \"target\"" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"body\":\"{}\"}", "\"provider\"" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"\",\"body\":\"{}\"}",
+		  "\"provider\"" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\"}", "\"body\"" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"\"}",
+		  "\"body\"" },
+		/* the body as an object: it must be the exact text, a string */
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":{}}",
+		  "\"body\"" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\",\"ttl\":"
+		  "0}",
+		  "\"ttl\" must be a duration" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\",\"ttl\":-"
+		  "5}",
+		  "\"ttl\"" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\",\"for\":"
+		  "\"5 m\"}",
+		  "\"for\" must be a duration" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\",\"for\":"
+		  "1e300}",
+		  "at most a year" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\",\"for\":"
+		  "true}",
+		  "\"for\"" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\","
+		  "\"priority\":-1}",
+		  "\"priority\"" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\","
+		  "\"priority\":1.5}",
+		  "\"priority\"" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\",\"all\":"
+		  "true}",
+		  "unexpected argument \"all\"" },
+		{ "{\"cmd\":\"drop\"}", "drop needs a \"target\"" },
+		{ "{\"cmd\":\"drop\",\"target\":\"s\",\"body\":\"{}\"}", "unexpected argument" },
+	};
+
+	/* Encoded and decoded back, escapes and all: the same bytes. */
+	ck_assert_int_eq(proto_request_encode_keep(&b, "support:42", "anthropic", body,
+	                                           sizeof(body) - 1, 6, 1200, 3),
+	                 0);
+	ck_assert_int_eq(b.data[b.len - 1], '\n');
+	ck_assert_ptr_null(memchr(b.data, '\n', b.len - 1));
+	ck_assert_int_eq(proto_request_decode(b.data, b.len - 1, &r, &code, &e), 0);
+	ck_assert_int_eq(r.cmd, PROTO_KEEP);
+	ck_assert_str_eq(r.target, "support:42");
+	ck_assert_str_eq(r.provider, "anthropic");
+	ck_assert_uint_eq(r.body_len, sizeof(body) - 1);
+	ck_assert_int_eq(memcmp(r.body, body, r.body_len), 0);
+	ck_assert_double_eq(r.ttl_s, 6);
+	ck_assert_double_eq(r.for_s, 1200);
+	ck_assert_int_eq(r.priority, 3);
+	ck_assert(proto_cmd_info(r.cmd)->mutating);
+	proto_request_done(&r);
+	/* Left out: absent, and the daemon's defaults apply. */
+	buf_reset(&b);
+	ck_assert_int_eq(proto_request_encode_keep(&b, "s", "p", "{}", 2, 0, -1, -1), 0);
+	ck_assert_str_eq(b.data, "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":"
+	                         "\"{}\"}\n");
+	ck_assert_int_eq(proto_request_decode(b.data, b.len - 1, &r, &code, &e), 0);
+	ck_assert_double_eq(r.ttl_s, 0);
+	ck_assert_double_eq(r.for_s, 0);
+	ck_assert_int_eq(r.priority, -1);
+	proto_request_done(&r);
+	buf_free(&b);
+	/* Durations as text, as warmd.conf writes them. */
+	static const char text[] = "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\","
+	                           "\"body\":\"{}\",\"ttl\":\"1h\",\"for\":\"1h30m\"}";
+	ck_assert_int_eq(proto_request_decode(text, strlen(text), &r, &code, &e), 0);
+	ck_assert_double_eq(r.ttl_s, 3600);
+	ck_assert_double_eq(r.for_s, 5400);
+	proto_request_done(&r);
+	DECODE_OK("{\"cmd\":\"drop\",\"target\":\"support:42\"}", PROTO_DROP, "support:42", false);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		decode_err_len(bad[i].line, strlen(bad[i].line), PROTO_E_BAD_REQUEST, bad[i].needle,
+		               __LINE__);
 }
 END_TEST
 
@@ -940,6 +1035,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_touch_decode);
 	tcase_add_test(tc, test_touch_bounds);
 	tcase_add_test(tc, test_rollout_and_test_decode);
+	tcase_add_test(tc, test_keep_decode);
 	tcase_add_test(tc, test_decode_bad_json);
 	tcase_add_test(tc, test_decode_not_object);
 	tcase_add_test(tc, test_decode_bad_cmd);

@@ -16,6 +16,9 @@
 #include "credentials.h"
 #include "log.h"
 #include "policy.h"
+#include "session.h"
+#include "session_store.h"
+#include "share.h"
 #include "state.h"
 #include "testutil.h"
 #include "tset.h"
@@ -334,6 +337,185 @@ START_TEST(test_changed_is_written_later)
 }
 END_TEST
 
+/* ---- sessions ---- */
+
+/* Sessions on f's set: its host puts them into the set; the provider's
+ * configuration is the set's "local". */
+struct sfx {
+	struct sessions *r;
+	struct cfg_provider cp;
+	struct config cfg;
+};
+
+static void host_add(void *data, struct target *t)
+{
+	struct fx *f = data;
+	struct target_set *s = &f->x->set;
+
+	s->targets = realloc(s->targets, (s->ntargets + 1) * sizeof(*s->targets));
+	ck_assert_ptr_nonnull(s->targets);
+	s->targets[s->ntargets++] = t;
+	target_set_sort(s->targets, s->ntargets);
+	sched_plan(s->sched, t);
+}
+
+static void host_remove(void *data, struct target *t)
+{
+	struct fx *f = data;
+	struct target_set *s = &f->x->set;
+	size_t i = 0;
+
+	while (s->targets[i] != t)
+		i++;
+	memmove(&s->targets[i], &s->targets[i + 1], (s->ntargets - i - 1) * sizeof(*s->targets));
+	s->ntargets--;
+	t->removed = true;
+	sched_remove(s->sched, t);
+	target_unref(t);
+}
+
+static void sfx_attach(struct sfx *sf, struct fx *f)
+{
+	const struct session_host host = { .add = host_add, .remove = host_remove, .data = f };
+	struct provider *p = f->x->set.provs[0];
+
+	memset(sf, 0, sizeof(*sf));
+	sf->cp = (struct cfg_provider){ .name = p->name,
+		                        .kind = PROVIDER_OPENAI_COMPAT,
+		                        .base_url = p->base_url };
+	sf->cfg.providers = &sf->cp;
+	sf->cfg.nproviders = 1;
+	f->x->set.cfg = &sf->cfg;
+	sf->r = sessions_new(&f->x->set, &host);
+	f->x->set.sessions = sf->r;
+	ck_assert_int_eq(sessions_open_store(sf->r, &f->loop, f->path), 0);
+}
+
+static void sfx_detach(struct sfx *sf, struct fx *f)
+{
+	sessions_free(sf->r);
+	f->x->set.sessions = NULL;
+	uv_run(&f->loop, UV_RUN_DEFAULT); /* the store's last job */
+}
+
+static struct target *keep(struct sfx *sf, const char *name, const char *text, double for_s)
+{
+	char body[256];
+	struct session_keep k = { .name = name,
+		                  .provider = "local",
+		                  .body = body,
+		                  .ttl_s = 300,
+		                  .for_s = for_s,
+		                  .priority = 3 };
+	struct session_kept kept;
+	struct errmsg e;
+
+	snprintf(body, sizeof(body),
+	         "{\"model\":\"test-model\",\"messages\":[{\"role\":\"system\",\"content\":"
+	         "\"%s\"},{\"role\":\"user\",\"content\":\"hi\"}]}",
+	         text);
+	k.body_len = strlen(body);
+	ck_assert_msg(sessions_keep(sf->r, &k, &kept, &e) == 0, "%s", e.text);
+	return kept.t;
+}
+
+static int files_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Sessions come back after a restart: their deadlines and settings from
+ * the state file, their bodies from the store, their cache if still warm,
+ * their group's gaps; one whose keep_until passed meanwhile does not, and
+ * its body's file goes. A session whose body is not written yet is left
+ * out of the state file; a dropped one's file goes once a state file
+ * without it has landed. */
+START_TEST(test_sessions_round_trip)
+{
+	struct fx f;
+	struct sfx sf;
+	struct target *a, *b, *c;
+	char sdir[4300], ha[65];
+	bool paused_all;
+	struct errmsg e;
+	char *text;
+
+	fx_init(&f);
+	sfx_attach(&sf, &f);
+	sessions_store_dir(f.path, sdir, sizeof(sdir));
+	a = keep(&sf, "chat:1", "Alpha.", 1200);
+	b = keep(&sf, "chat:2", "Beta.", 60);
+	/* Not written yet: the state file leaves them out. */
+	ck_assert_int_eq(state_flush(f.st), 0);
+	text = tu_read(f.path, NULL);
+	ck_assert_ptr_null(strstr(text, "chat:1"));
+	free(text);
+	uv_run(&f.loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(files_in(sdir), 2);
+	tset_warm(f.x, a);
+	a->warms = a->hits = 4;
+	memcpy(ha, a->session->body_hash, sizeof(ha));
+	/* chat:1 kept again a minute later: a gap its group learns. */
+	clock_virtual_advance(f.x->set.clk, TSET_T0 + 60);
+	ck_assert_ptr_eq(keep(&sf, "chat:1", "Alpha.", 1200), a);
+	/* A third one, dropped: its file goes after the next state file. */
+	c = keep(&sf, "chat:3", "Gamma.", 600);
+	uv_run(&f.loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(files_in(sdir), 3);
+	ck_assert_int_eq(sessions_drop(sf.r, "chat:3", &e), 0);
+	(void)c;
+	ck_assert_int_eq(files_in(sdir), 3);
+	ck_assert_int_eq(state_flush(f.st), 0);
+	uv_run(&f.loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(files_in(sdir), 2);
+	text = tu_read(f.path, NULL);
+	ck_assert_ptr_nonnull(strstr(text, "\"session_groups\""));
+	ck_assert_ptr_nonnull(strstr(text, "\"keep_until\""));
+	free(text);
+	(void)b;
+
+	/* The restart, 100 s later: chat:2 (kept 60 s) is over. */
+	sfx_detach(&sf, &f);
+	fx_restart(&f, "Support.");
+	clock_virtual_advance(f.x->set.clk, TSET_T0 + 100);
+	sfx_attach(&sf, &f);
+	ck_assert_int_eq(state_restore(f.st, &paused_all), 4);
+	sessions_restored(sf.r);
+	a = target_set_find(&f.x->set, "chat:1");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(a->session);
+	ck_assert_str_eq(a->session->body_hash, ha);
+	ck_assert_double_eq(a->session->keep_until, TSET_T0 + 60 + 1200);
+	ck_assert_double_eq(a->session->for_s, 1200);
+	ck_assert_double_eq(a->session->ttl_s, 300);
+	ck_assert_int_eq(a->priority, 3);
+	ck_assert_uint_eq(a->warms, 4);
+	ck_assert_double_eq(a->expires_at, TSET_T0 + 300); /* still warm: not warmed again */
+	ck_assert_ptr_nonnull(a->gaps);
+	ck_assert_uint_eq(a->gaps->total, 1); /* the minute between its keeps */
+	ck_assert_uint_eq(a->gaps->all[0], 1);
+	ck_assert_ptr_null(target_set_find(&f.x->set, "chat:2"));
+	ck_assert_ptr_null(target_set_find(&f.x->set, "chat:3"));
+	{
+		struct sessions_stats st;
+		sessions_get_stats(sf.r, &st);
+		ck_assert_uint_eq(st.count, 1);
+		ck_assert_uint_eq(st.ended[SESSION_END_EXPIRED], 1);
+	}
+	ck_assert_int_eq(files_in(sdir), 1); /* chat:2's went at start-up */
+	sfx_detach(&sf, &f);
+	fx_fini(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("state");
@@ -350,6 +532,7 @@ int main(void)
 	tcase_add_test(tc, test_bad_entries);
 	tcase_add_test(tc, test_not_a_state_file);
 	tcase_add_test(tc, test_changed_is_written_later);
+	tcase_add_test(tc, test_sessions_round_trip);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

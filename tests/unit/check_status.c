@@ -95,6 +95,11 @@ static json_object *status_tree(const struct target *t, double now, bool paused_
 		else
 			jsonx_add_time(o, "retire_at", t->retire_at);
 	}
+	jsonx_add_bool(o, "session", t->session != NULL);
+	if (t->session) {
+		jsonx_add_time(o, "keep_until", t->session->keep_until);
+		jsonx_add_double(o, "keep_for_s", t->session->for_s);
+	}
 	if (t->price) {
 		jsonx_add_usd(o, "cost_usd", t->cost_pico);
 		jsonx_add_usd(o, "saved_usd", t->saved_pico);
@@ -154,6 +159,16 @@ START_TEST(test_status_write_matches_tree)
 		t->cost_pico =
 		        ((int64_t)rand_r(&seed) << 20) - (rand_r(&seed) % 2 ? 0 : INT64_MAX / 3);
 		t->saved_pico = rand_r(&seed) % 9 ? (int64_t)rand_r(&seed) * 1000003 : INT64_MIN;
+		if (t == plain && rand_r(&seed) % 3 == 0) {
+			/* a session now and then: session, keep_until, keep_for_s */
+			if (!t->session)
+				t->session = calloc(1, sizeof(*t->session));
+			t->session->keep_until = times[rand_r(&seed) % 8];
+			t->session->for_s = ttls[rand_r(&seed) % 8];
+		} else if (t == plain && t->session) {
+			free(t->session);
+			t->session = NULL;
+		}
 		if (t == lane) {
 			bool replaced = rand_r(&seed) % 2;
 			free(t->vname);
@@ -171,6 +186,8 @@ START_TEST(test_status_write_matches_tree)
 		              "round %d:\n got %s\nwant %s", round, got.data, want.data);
 	}
 	plain->price = lane->price = NULL;
+	free(plain->session);
+	plain->session = NULL;
 	free(lane->vname);
 	lane->vname = strdup("blue");
 	buf_free(&got);

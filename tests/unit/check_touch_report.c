@@ -39,6 +39,10 @@ START_TEST(test_full)
 	ck_assert_int_eq(r.result, PROTO_TOUCH_HIT);
 	ck_assert_int_eq(r.cached, 4096);
 	ck_assert_int_eq(r.input, 12);
+	/* a session's name (warmctl keep) */
+	ck_assert_int_eq(parse("support:42 hit cached=3057", &r, &e), 0);
+	ck_assert_str_eq(r.target, "support:42");
+	ck_assert_int_eq(r.cached, 3057);
 	ck_assert_int_eq(parse("t  input=0\tmiss ", &r, &e), 0);
 	ck_assert_int_eq(r.result, PROTO_TOUCH_MISS);
 	ck_assert_int_eq(r.input, 0);
