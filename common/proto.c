@@ -38,7 +38,7 @@ static int fail(const char **ret_code, const char *code, struct errmsg *e, const
 /* Is key one of the arguments of a command taking args? */
 static bool arg_allowed(enum proto_args args, const char *key)
 {
-	static const char *const allowed[][7] = {
+	static const char *const allowed[][9] = {
 		[PROTO_ARGS_NONE] = { NULL },
 		[PROTO_ARGS_TARGET_OPT] = { "target", NULL },
 		[PROTO_ARGS_TARGET_OR_ALL] = { "target", "all", NULL },
@@ -48,7 +48,7 @@ static bool arg_allowed(enum proto_args args, const char *key)
 		[PROTO_ARGS_VERSION] = { "target", "version", NULL },
 		[PROTO_ARGS_SHIFT] = { "target", "version", "percent", NULL },
 		[PROTO_ARGS_KEEP] = { "target", "provider", "body", "ttl", "for", "priority",
-		                      NULL },
+		                      "model", "deployment", NULL },
 	};
 
 	for (const char *const *k = allowed[args]; *k; k++)
@@ -178,6 +178,42 @@ static int decode_duration(json_object *o, const char *key, double *ret, const c
 	return 0;
 }
 
+/* keep's "model" or "deployment": absent, or as warmd.conf takes them (a
+ * path segment of the provider's URL): 1 to PROTO_MAX_MODEL printable
+ * ASCII characters, no space. Which kinds take which is the daemon's
+ * word (it knows the provider). */
+static int decode_url_name(json_object *o, const char *key, const char **ret, const char **ret_code,
+                           struct errmsg *e)
+{
+	json_object *v = jsonx_get(o, key);
+	const char *s;
+	size_t len;
+
+	if (!v)
+		return 0;
+	if (!json_object_is_type(v, json_type_string)) {
+		*ret_code = PROTO_E_BAD_REQUEST;
+		return errmsg_set(e, -EINVAL, "\"%s\" must be a string", key);
+	}
+	s = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (len == 0 || len > PROTO_MAX_MODEL) {
+		*ret_code = PROTO_E_BAD_REQUEST;
+		return errmsg_set(e, -EINVAL, "\"%s\" must be 1 to %d characters", key,
+		                  PROTO_MAX_MODEL);
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f) {
+			*ret_code = PROTO_E_BAD_REQUEST;
+			return errmsg_set(e, -EINVAL,
+			                  "\"%s\" contains a space, control or non-ASCII character "
+			                  "(at byte %zu)",
+			                  key, i);
+		}
+	*ret = s;
+	return 0;
+}
+
 /* keep's arguments, into x. */
 static int decode_keep(json_object *o, struct proto_request *x, const char **ret_code,
                        struct errmsg *e)
@@ -204,6 +240,9 @@ static int decode_keep(json_object *o, struct proto_request *x, const char **ret
 		return fail(
 		        ret_code, PROTO_E_BAD_REQUEST, e,
 		        "\"priority\" must be an integer from 0 to 1000000 (lower warms first)");
+	if (decode_url_name(o, "model", &x->model, ret_code, e) < 0 ||
+	    decode_url_name(o, "deployment", &x->deployment, ret_code, e) < 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -390,7 +429,7 @@ int proto_request_encode_args(struct buf *out, enum proto_cmd cmd, const char *t
 
 int proto_request_encode_keep(struct buf *out, const char *target, const char *provider,
                               const char *body, size_t body_len, double ttl_s, double for_s,
-                              int64_t priority)
+                              int64_t priority, const char *model, const char *deployment)
 {
 	json_object *o;
 	int r;
@@ -408,6 +447,10 @@ int proto_request_encode_keep(struct buf *out, const char *target, const char *p
 		jsonx_add_double(o, "for", for_s);
 	if (priority >= 0)
 		jsonx_add_int(o, "priority", priority);
+	if (model)
+		jsonx_add_str(o, "model", model);
+	if (deployment)
+		jsonx_add_str(o, "deployment", deployment);
 	r = append_line(out, o);
 	json_object_put(o);
 	return r;

@@ -50,10 +50,12 @@ enum proto_args {
 	PROTO_ARGS_TEST,          /* "target", optional "n" and "variants" */
 	PROTO_ARGS_VERSION,       /* "target" and "version" */
 	PROTO_ARGS_SHIFT,         /* "target", "version" and "percent" */
-	PROTO_ARGS_KEEP, /* "target", "provider", "body"; optional "ttl", "for", "priority" */
+	PROTO_ARGS_KEEP, /* "target", "provider", "body"; optional "ttl", "for", "priority",
+	                    "model", "deployment" */
 };
 
-#define PROTO_TEST_MAX_N        100 /* requests one test may send */
+#define PROTO_MAX_MODEL         2048 /* keep's model and deployment: bytes, as warmd.conf's */
+#define PROTO_TEST_MAX_N        100  /* requests one test may send */
 #define PROTO_TEST_DEFAULT_N    5
 #define PROTO_TEST_MAX_VARIANTS 16
 
@@ -98,7 +100,9 @@ struct proto_request {
 	size_t body_len;
 	double ttl_s, for_s; /* keep: seconds, 0 when absent */
 	int64_t priority;    /* keep: 0-1000000, -1 when absent */
-	json_object *obj;    /* the parsed request; owned, free with proto_request_done */
+	const char *model;   /* keep: the model the URL names (bedrock, vertex, gemini), or NULL */
+	const char *deployment; /* keep: an azure-openai deployment, or NULL */
+	json_object *obj;       /* the parsed request; owned, free with proto_request_done */
 };
 
 /* Decodes one request line (without its newline). Every number is checked
@@ -117,13 +121,13 @@ int proto_request_encode(struct buf *out, enum proto_cmd cmd, const char *target
 int proto_request_encode_args(struct buf *out, enum proto_cmd cmd, const char *target,
                               const char *version, int64_t percent, int64_t n,
                               json_object *variants);
-/* Encodes a keep: ttl_s and for_s <= 0 and priority < 0 are left out.
- * The body travels as a JSON string, escaped: a body of n bytes may take
+/* Encodes a keep: ttl_s and for_s <= 0, priority < 0 and a NULL model
+ * or deployment are left out. The body travels as a JSON string, escaped: a body of n bytes may take
  * up to 6n on the line (a control character is \u00XX), so the caller
  * checks the line against PROTO_MAX_LINE. */
 int proto_request_encode_keep(struct buf *out, const char *target, const char *provider,
                               const char *body, size_t body_len, double ttl_s, double for_s,
-                              int64_t priority);
+                              int64_t priority, const char *model, const char *deployment);
 /* Encodes a touch; cached / input < 0 are left out. */
 int proto_request_encode_touch(struct buf *out, const char *target, enum proto_touch_result result,
                                int64_t cached, int64_t input);

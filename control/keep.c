@@ -51,7 +51,9 @@ void keep_cmd_keep(struct sessions *r, const struct proto_request *req, struct b
 		                        .body_len = req->body_len,
 		                        .ttl_s = req->ttl_s,
 		                        .for_s = req->for_s,
-		                        .priority = (int)req->priority };
+		                        .priority = (int)req->priority,
+		                        .model = req->model,
+		                        .deployment = req->deployment };
 	struct session_kept kept;
 	struct errmsg e;
 	json_object *data;

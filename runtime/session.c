@@ -298,11 +298,64 @@ static int find_provider(const struct sessions *r, const char *name, struct prov
 	return 0;
 }
 
-/* Kinds whose URL names the model (a target there sets model = ...): a
- * session's body alone cannot say where to send it. */
-static bool url_names_model(enum provider_kind k)
+/* What a session's model is on the kinds whose URL names it (a target of
+ * warmd.conf sets model = ... there), for the error that asks for one;
+ * NULL: the body names the model. */
+static const char *url_model_example(enum provider_kind k)
 {
-	return k == PROVIDER_BEDROCK || k == PROVIDER_VERTEX || k == PROVIDER_GEMINI;
+	switch (k) {
+	case PROVIDER_BEDROCK:
+		return "a Bedrock model id such as anthropic.claude-sonnet-4-5-20250929-v1:0, an "
+		       "inference profile id or an ARN";
+	case PROVIDER_VERTEX:
+		return "a Vertex AI model such as claude-sonnet-4-5@20250929";
+	case PROVIDER_GEMINI:
+		return "a Gemini model such as gemini-2.5-flash";
+	default:
+		return NULL;
+	}
+}
+
+/* model and deployment for provider c, by the rules of a target's keys
+ * (core/config_target.c): the kinds whose URL names the model need one
+ * (a session's body alone cannot say where it goes; a Gemini
+ * cachedContents body is a cache warmd would manage, not a
+ * conversation), the others take it from the body; a deployment is
+ * azure-openai's, on its deployments path, which needs api_version. The
+ * charset and length were checked where they came in (proto.c, state.c). */
+static int where_check(const struct cfg_provider *c, const char *model, const char *deployment,
+                       struct errmsg *e)
+{
+	const char *example = url_model_example(c->kind);
+
+	if (example && !model)
+		return errmsg_set(e, -EINVAL,
+		                  "provider \"%s\" is of kind %s, whose URL names the model: give "
+		                  "it with --model (keep's \"model\"): %s",
+		                  c->name, provider_kind_name(c->kind), example);
+	if (!example && model)
+		return errmsg_set(e, -EINVAL,
+		                  "--model (keep's \"model\") does not apply to provider \"%s\" of "
+		                  "kind %s: the request body names its model",
+		                  c->name, provider_kind_name(c->kind));
+	if (deployment && c->kind != PROVIDER_AZURE_OPENAI)
+		return errmsg_set(
+		        e, -EINVAL,
+		        "--deployment (keep's \"deployment\") applies only to azure-openai "
+		        "providers; \"%s\" is of kind %s",
+		        c->name, provider_kind_name(c->kind));
+	if (deployment && !c->api_version)
+		return errmsg_set(
+		        e, -EINVAL,
+		        "--deployment: the deployments path needs api_version = \"...\" on "
+		        "provider \"%s\" (or leave out --deployment for the v1 API)",
+		        c->name);
+	return 0;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return !a == !b && (!a || strcmp(a, b) == 0);
 }
 
 static void add_warning(char *w, size_t n, const char *fmt, ...)
@@ -319,24 +372,32 @@ static void add_warning(char *w, size_t n, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The body built into a warm for provider c, and its TTL: given (> 0),
- * else the body's breakpoints', else the kind's default. warn collects
- * what deserves a look. */
-static int build(const char *body, size_t len, const struct cfg_provider *c, double given_ttl,
-                 struct tmpl **ret, double *ret_ttl, char *warn, size_t wn, struct errmsg *e)
+/* Where a session's body goes besides its provider: keep's model and
+ * deployment (NULL: none). */
+struct session_where {
+	const char *model, *deployment;
+};
+
+/* The body built into a warm for provider c at w, and its TTL: given
+ * (> 0), else the body's breakpoints', else the kind's default. warn
+ * collects what deserves a look. */
+static int build(const char *body, size_t len, const struct cfg_provider *c,
+                 const struct session_where *w, double given_ttl, struct tmpl **ret,
+                 double *ret_ttl, char *warn, size_t wn, struct errmsg *e)
 {
-	struct cfg_target ct = { .name = "session", .provider = c->name };
+	/* The adapters only read the target's strings. */
+	struct cfg_target ct = { .name = "session",
+		                 .provider = c->name,
+		                 .model = (char *)w->model,
+		                 .deployment = (char *)w->deployment };
 	struct tmpl *tm = NULL;
 	double ttl;
 	char a[32], b[32];
 	int r;
 
-	if (url_names_model(c->kind))
-		return errmsg_set(e, -EINVAL,
-		                  "provider \"%s\" is of kind %s, whose URL names the model: a "
-		                  "session needs a provider whose request body names it "
-		                  "(anthropic, openai, openai-compatible, azure-openai)",
-		                  c->name, provider_kind_name(c->kind));
+	r = where_check(c, w->model, w->deployment, e);
+	if (r < 0)
+		return r;
 	if (len == 0)
 		return errmsg_set(e, -EINVAL, "the body is empty: give the request body as JSON");
 	r = template_from_bytes(body, len, &ct, c, &tm, e);
@@ -385,8 +446,9 @@ static int build(const char *body, size_t len, const struct cfg_provider *c, dou
 /* ---- creating, changing, ending ---- */
 
 static struct target *new_session(struct sessions *r, const char *name, struct provider *p,
-                                  struct tmpl *tm, double ttl, double for_s, int priority,
-                                  const char *body, size_t len, const char *hash)
+                                  const struct session_where *w, struct tmpl *tm, double ttl,
+                                  double for_s, int priority, const char *body, size_t len,
+                                  const char *hash)
 {
 	struct target *t = target_new(name);
 	struct target_session *ss = xcalloc(1, sizeof(*ss));
@@ -406,6 +468,8 @@ static struct target *new_session(struct sessions *r, const char *name, struct p
 	ss->body[len] = '\0';
 	ss->body_len = len;
 	text_copy(ss->body_hash, sizeof(ss->body_hash), hash);
+	ss->model = xstrdup_or_null(w->model);
+	ss->deployment = xstrdup_or_null(w->deployment);
 	target_version_enter(t, tm, now);
 	group_join(r, t);
 	r->stats.count++;
@@ -443,10 +507,11 @@ static void relink(struct sessions *r, struct target *t)
 	free(v);
 }
 
-/* t takes the new body (its bytes, hash and template tm at ttl): a new
- * version unless only what follows the cached prefix changed. */
-static void take_body(struct sessions *r, struct target *t, struct tmpl *tm, double ttl,
-                      const char *body, size_t len, const char *hash)
+/* t takes the new body (its bytes, hash, where it goes and template tm at
+ * ttl): a new version unless only what follows the cached prefix changed
+ * (another model or deployment is another URL, so another entry). */
+static void take_body(struct sessions *r, struct target *t, const struct session_where *w,
+                      struct tmpl *tm, double ttl, const char *body, size_t len, const char *hash)
 {
 	struct target_session *ss = t->session;
 	bool same_entry =
@@ -464,6 +529,14 @@ static void take_body(struct sessions *r, struct target *t, struct tmpl *tm, dou
 	ss->body_len = len;
 	text_copy(ss->body_hash, sizeof(ss->body_hash), hash);
 	session_store_hold(r->store, hash, body, len);
+	if (!same_str(ss->model, w->model)) {
+		free(ss->model);
+		ss->model = xstrdup_or_null(w->model);
+	}
+	if (!same_str(ss->deployment, w->deployment)) {
+		free(ss->deployment);
+		ss->deployment = xstrdup_or_null(w->deployment);
+	}
 	if (regroup)
 		group_leave(r, t);
 	tmpl_unref(t->tmpl);
@@ -612,6 +685,7 @@ static int keep(struct sessions *r, const struct session_keep *k, struct session
                 struct errmsg *e)
 {
 	struct keep_plan kp = { 0 };
+	const struct session_where w = { k->model, k->deployment };
 	struct target *t;
 	struct tmpl *tm = NULL;
 	double ttl = 0, now = now_of(r);
@@ -622,28 +696,30 @@ static int keep(struct sessions *r, const struct session_keep *k, struct session
 	if (rv < 0)
 		return rv;
 	t = kp.t;
-	if (t && strcmp(t->session->body_hash, kp.hash) == 0) {
+	if (t && strcmp(t->session->body_hash, kp.hash) == 0 &&
+	    same_str(t->session->model, w.model) &&
+	    same_str(t->session->deployment, w.deployment)) {
 		ret->result = SESSION_KEEP_SAME;
 		if (kp.given_ttl != t->session->ttl_s && kp.given_ttl > 0) {
 			/* The same body at another TTL: built again for it. */
-			rv = build(k->body, k->body_len, kp.c, kp.given_ttl, &tm, &ttl,
+			rv = build(k->body, k->body_len, kp.c, &w, kp.given_ttl, &tm, &ttl,
 			           ret->warnings, sizeof(ret->warnings), e);
 			if (rv < 0)
 				return rv;
-			take_body(r, t, tm, ttl, k->body, k->body_len, kp.hash);
+			take_body(r, t, &w, tm, ttl, k->body, k->body_len, kp.hash);
 		}
 	} else {
-		rv = build(k->body, k->body_len, kp.c, kp.given_ttl, &tm, &ttl, ret->warnings,
+		rv = build(k->body, k->body_len, kp.c, &w, kp.given_ttl, &tm, &ttl, ret->warnings,
 		           sizeof(ret->warnings), e);
 		if (rv < 0)
 			return rv;
 		if (t) {
 			ret->result = SESSION_KEEP_NEW_VERSION;
-			take_body(r, t, tm, ttl, k->body, k->body_len, kp.hash);
+			take_body(r, t, &w, tm, ttl, k->body, k->body_len, kp.hash);
 		} else {
 			ret->result = SESSION_KEEP_CREATED;
-			t = new_session(r, k->name, kp.p, tm, ttl, kp.for_s, kp.priority, k->body,
-			                k->body_len, kp.hash);
+			t = new_session(r, k->name, kp.p, &w, tm, ttl, kp.for_s, kp.priority,
+			                k->body, k->body_len, kp.hash);
 			session_store_hold(r->store, kp.hash, k->body, k->body_len);
 		}
 	}
@@ -748,8 +824,9 @@ int sessions_rebind(struct sessions *r, struct target *t, struct provider *const
 		return -ENOENT;
 	}
 	if (!old || !same_build(old, c)) {
-		if (build(t->session->body, t->session->body_len, c, t->session->ttl_s, &tm, &ttl,
-		          warn, sizeof(warn), &e) < 0) {
+		const struct session_where w = { t->session->model, t->session->deployment };
+		if (build(t->session->body, t->session->body_len, c, &w, t->session->ttl_s, &tm,
+		          &ttl, warn, sizeof(warn), &e) < 0) {
 			*ret_why = SESSION_END_INVALID;
 			snprintf(detail, n, "provider %s changed: %s", c->name, e.text);
 			return -EINVAL;
@@ -800,6 +877,7 @@ static void restore_failed(struct sessions *r, const struct session_record *rec,
 
 struct target *sessions_restore(struct sessions *r, const struct session_record *rec)
 {
+	const struct session_where w = { rec->model, rec->deployment };
 	double now = now_of(r), ttl = 0;
 	const struct cfg_provider *c;
 	struct provider *p;
@@ -841,12 +919,12 @@ struct target *sessions_restore(struct sessions *r, const struct session_record 
 		free(body);
 		return NULL;
 	}
-	if (build(body, len, c, rec->ttl_s, &tm, &ttl, warn, sizeof(warn), &e) < 0) {
+	if (build(body, len, c, &w, rec->ttl_s, &tm, &ttl, warn, sizeof(warn), &e) < 0) {
 		restore_failed(r, rec, SESSION_END_INVALID, "%s", e.text);
 		free(body);
 		return NULL;
 	}
-	t = new_session(r, rec->name, p, tm, ttl, rec->for_s, rec->priority, body, len, hash);
+	t = new_session(r, rec->name, p, &w, tm, ttl, rec->for_s, rec->priority, body, len, hash);
 	free(body);
 	t->session->ttl_s = rec->ttl_s;
 	t->session->keep_until = rec->keep_until;

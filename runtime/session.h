@@ -131,6 +131,12 @@ struct session_keep {
 	double ttl_s; /* 0: the session's, else the body's breakpoints */
 	double for_s; /* 0: the session's, else SESSION_DEFAULT_FOR_S */
 	int priority; /* -1: the session's, else SESSION_DEFAULT_PRIORITY */
+	/* Where the body goes, as a target's model and deployment keys (each
+	 * keep says it; NULL: none): the model of a provider whose URL names
+	 * it (bedrock, vertex, gemini: needed there), an azure-openai
+	 * deployment. Another one makes a new version. */
+	const char *model;
+	const char *deployment;
 };
 
 /* What it did. */
@@ -174,6 +180,7 @@ struct session_record {
 	const char *name;
 	const char *provider;
 	const char *body_hash;
+	const char *model, *deployment; /* or NULL */
 	double keep_until, for_s, ttl_s;
 	int priority;
 };

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "policy.h"
 #include "pricing.h"
+#include "proto.h"
 #include "sched.h"
 #include "session.h"
 #include "session_store.h"
@@ -59,6 +60,7 @@ struct rec {
 	bool session; /* warmctl keep's: what brings it back at start-up */
 	char provider[130];
 	char body_hash[65];
+	char *model, *deployment; /* or NULL */
 	size_t body_len;
 	double keep_until, for_s, session_ttl_s;
 	int priority;
@@ -191,6 +193,8 @@ static bool session_rec(const struct target_set *set, const struct target *t, st
 	r->for_s = ss->for_s;
 	r->session_ttl_s = ss->ttl_s;
 	r->priority = t->priority;
+	r->model = xstrdup_or_null(ss->model);
+	r->deployment = xstrdup_or_null(ss->deployment);
 	return true;
 }
 
@@ -281,6 +285,8 @@ static void snapshot_free(struct snapshot *sn)
 		free(sn->recs[i].hist);
 		free(sn->recs[i].versions);
 		free(sn->recs[i].cache_name);
+		free(sn->recs[i].model);
+		free(sn->recs[i].deployment);
 	}
 	free(sn->recs);
 	free(sn);
@@ -350,6 +356,10 @@ static json_object *rec_json(const struct rec *r)
 		jsonx_add_double(so, "keep_for_s", r->for_s);
 		jsonx_add_double(so, "ttl_s", r->session_ttl_s);
 		jsonx_add_int(so, "priority", r->priority);
+		if (r->model)
+			jsonx_add_str(so, "model", r->model);
+		if (r->deployment)
+			jsonx_add_str(so, "deployment", r->deployment);
 		json_object_object_add(o, "session", so);
 	}
 	if (r->named) {
@@ -979,6 +989,30 @@ static void restore_groups(struct state *s, json_object *doc)
 		            s->path, bad);
 }
 
+/* A session's "model" or "deployment" (absent: *ret stays NULL), as keep
+ * takes them (proto.c): 1 to PROTO_MAX_MODEL printable ASCII characters,
+ * no space. False when it is there and is not that. */
+static bool take_url_name(json_object *so, const char *key, const char **ret)
+{
+	json_object *v = jsonx_get(so, key);
+	const char *s;
+	size_t len;
+
+	if (!v)
+		return true;
+	if (!json_object_is_type(v, json_type_string))
+		return false;
+	s = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (len == 0 || len > PROTO_MAX_MODEL)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+			return false;
+	*ret = s;
+	return true;
+}
+
 /* The session an entry describes, back in the set (sessions_restore()),
  * or NULL: an entry without "session" is a target the configuration no
  * longer has; one whose session cannot come back is logged. */
@@ -1012,6 +1046,11 @@ static struct target *restore_session(struct state *s, const char *name, json_ob
 		take_seconds(so, "ttl_s", 0, DURATION_MAX_S, &rec.ttl_s, &p);
 		if (take_int(so, "priority", 0, 1000000, &prio, &p))
 			rec.priority = (int)prio;
+		/* Absent in a record of before keep took them: none. */
+		if (!take_url_name(so, "model", &rec.model))
+			problem(&p, "session.model is not a model name");
+		if (!take_url_name(so, "deployment", &rec.deployment))
+			problem(&p, "session.deployment is not a deployment name");
 	}
 	if (p.len) {
 		log_warning("state file %s: session %.64s: %s; it is not restored", s->path, name,

@@ -37,6 +37,8 @@ void target_unref(struct target *t)
 	free(t->windows);
 	if (t->session) {
 		free(t->session->body);
+		free(t->session->model);
+		free(t->session->deployment);
 		free(t->session);
 	} else {
 		free(t->gaps);

@@ -43,6 +43,7 @@ struct target_session {
 	char *body;        /* the request body as the application sent it */
 	size_t body_len;
 	char body_hash[65];          /* its SHA-256: the name of its file beside the state file */
+	char *model, *deployment;    /* where the body goes (keep's), or NULL */
 	struct session_group *group; /* where its gaps are learned (session.c's) */
 	double created_at;           /* its first keep (or its restart) */
 	bool ended;                  /* over: out of the set, or about to be */

@@ -172,6 +172,8 @@ struct cmdline {
 	const char *provider;     /* keep: --provider P */
 	const char *request_file; /* keep: --request-file FILE */
 	const char *body;         /* keep: --body TEXT, or "-" for stdin */
+	const char *model;        /* keep: --model M, or NULL */
+	const char *deployment;   /* keep: --deployment D, or NULL */
 	double ttl_s, for_s;      /* keep: --ttl, --for; 0 when absent */
 	long long priority;       /* keep: --priority N, -1 when absent */
 };
@@ -784,8 +786,8 @@ static const char *command_args(const struct command *c)
 	case PROTO_ARGS_SHIFT:
 		return "TARGET VERSION PERCENT";
 	case PROTO_ARGS_KEEP:
-		return "NAME --provider P (--request-file FILE | --body -) [--ttl 5m] [--for 20m] "
-		       "[--priority N]";
+		return "NAME --provider P (--request-file FILE | --body -) [--model M] "
+		       "[--deployment D] [--ttl 5m] [--for 20m] [--priority N]";
 	case PROTO_ARGS_NONE:
 		break;
 	}
@@ -895,9 +897,12 @@ static int parse_command_args(int argc, char **argv, int i, struct cmdline *cl)
 			cl->variants[cl->nvariants++] = argv[++i];
 		} else if (options && args == PROTO_ARGS_KEEP &&
 		           (strcmp(a, "--provider") == 0 || strcmp(a, "--request-file") == 0 ||
-		            strcmp(a, "--body") == 0)) {
+		            strcmp(a, "--body") == 0 || strcmp(a, "--model") == 0 ||
+		            strcmp(a, "--deployment") == 0)) {
 			const char **dst = a[2] == 'p'   ? &cl->provider
 			                   : a[2] == 'r' ? &cl->request_file
+			                   : a[2] == 'm' ? &cl->model
+			                   : a[2] == 'd' ? &cl->deployment
 			                                 : &cl->body;
 			if (i + 1 >= argc || !*argv[i + 1])
 				return usage_error("%s: %s needs a value", name, a);
@@ -1320,7 +1325,7 @@ static int encode_keep(const struct cmdline *cl, struct buf *req, struct errmsg 
 	if (r == 0)
 		r = proto_request_encode_keep(req, cl->target, cl->provider,
 		                              body.data ? body.data : "", body.len, cl->ttl_s,
-		                              cl->for_s, cl->priority);
+		                              cl->for_s, cl->priority, cl->model, cl->deployment);
 	if (r == 0 && req->len > PROTO_MAX_LINE + 1)
 		r = errmsg_set(e, -EFBIG,
 		               "the body is %zu bytes, %zu once JSON-escaped in the request line: "

@@ -343,13 +343,28 @@ START_TEST(test_keep_decode)
 		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\",\"all\":"
 		  "true}",
 		  "unexpected argument \"all\"" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\","
+		  "\"model\":\"\"}",
+		  "\"model\" must be 1 to 2048 characters" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\","
+		  "\"model\":42}",
+		  "\"model\" must be a string" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\","
+		  "\"model\":\"claude sonnet\"}",
+		  "\"model\" contains a space, control or non-ASCII character (at byte 6)" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\","
+		  "\"model\":\"m\\u0000x\"}",
+		  "\"model\" contains a space" },
+		{ "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":\"{}\","
+		  "\"deployment\":\"d\u00e9p\"}",
+		  "\"deployment\" contains a space, control or non-ASCII character" },
 		{ "{\"cmd\":\"drop\"}", "drop needs a \"target\"" },
 		{ "{\"cmd\":\"drop\",\"target\":\"s\",\"body\":\"{}\"}", "unexpected argument" },
 	};
 
 	/* Encoded and decoded back, escapes and all: the same bytes. */
 	ck_assert_int_eq(proto_request_encode_keep(&b, "support:42", "anthropic", body,
-	                                           sizeof(body) - 1, 6, 1200, 3),
+	                                           sizeof(body) - 1, 6, 1200, 3, NULL, NULL),
 	                 0);
 	ck_assert_int_eq(b.data[b.len - 1], '\n');
 	ck_assert_ptr_null(memchr(b.data, '\n', b.len - 1));
@@ -366,14 +381,46 @@ START_TEST(test_keep_decode)
 	proto_request_done(&r);
 	/* Left out: absent, and the daemon's defaults apply. */
 	buf_reset(&b);
-	ck_assert_int_eq(proto_request_encode_keep(&b, "s", "p", "{}", 2, 0, -1, -1), 0);
+	ck_assert_int_eq(proto_request_encode_keep(&b, "s", "p", "{}", 2, 0, -1, -1, NULL, NULL),
+	                 0);
 	ck_assert_str_eq(b.data, "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\",\"body\":"
 	                         "\"{}\"}\n");
 	ck_assert_int_eq(proto_request_decode(b.data, b.len - 1, &r, &code, &e), 0);
 	ck_assert_double_eq(r.ttl_s, 0);
 	ck_assert_double_eq(r.for_s, 0);
 	ck_assert_int_eq(r.priority, -1);
+	ck_assert_ptr_null(r.model);
+	ck_assert_ptr_null(r.deployment);
 	proto_request_done(&r);
+	/* A model and a deployment: as given (which kind takes which is the
+	 * daemon's word). */
+	buf_reset(&b);
+	ck_assert_int_eq(proto_request_encode_keep(&b, "s", "p", "{}", 2, 0, -1, -1,
+	                                           "anthropic.claude-sonnet-4-5-20250929-v1:0",
+	                                           "chat-dep"),
+	                 0);
+	ck_assert_int_eq(proto_request_decode(b.data, b.len - 1, &r, &code, &e), 0);
+	ck_assert_str_eq(r.model, "anthropic.claude-sonnet-4-5-20250929-v1:0");
+	ck_assert_str_eq(r.deployment, "chat-dep");
+	proto_request_done(&r);
+	/* The longest model: 2048 characters, as warmd.conf's. */
+	{
+		char line[2300];
+		int n = snprintf(line, sizeof(line),
+		                 "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\","
+		                 "\"body\":\"{}\",\"model\":\"");
+		memset(line + n, 'm', PROTO_MAX_MODEL);
+		snprintf(line + n + PROTO_MAX_MODEL, sizeof(line) - (size_t)n - PROTO_MAX_MODEL,
+		         "\"}");
+		ck_assert_int_eq(proto_request_decode(line, strlen(line), &r, &code, &e), 0);
+		ck_assert_uint_eq(strlen(r.model), PROTO_MAX_MODEL);
+		proto_request_done(&r);
+		memset(line + n, 'm', PROTO_MAX_MODEL + 1);
+		snprintf(line + n + PROTO_MAX_MODEL + 1,
+		         sizeof(line) - (size_t)n - PROTO_MAX_MODEL - 1, "\"}");
+		decode_err_len(line, strlen(line), PROTO_E_BAD_REQUEST,
+		               "\"model\" must be 1 to 2048 characters", __LINE__);
+	}
 	buf_free(&b);
 	/* Durations as text, as warmd.conf writes them. */
 	static const char text[] = "{\"cmd\":\"keep\",\"target\":\"s\",\"provider\":\"p\","

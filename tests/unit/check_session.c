@@ -4,7 +4,8 @@
  * through the scheduler's alarm; drop; every refusal and the limits (a
  * freed slot is free at once); groups and what an end teaches them; the
  * adaptive policy stopping before keep_until once a group has learned;
- * a reload's rebind; and a restart's restore from the session store. */
+ * a reload's rebind; a restart's restore from the session store; and the
+ * model or deployment of the kinds whose URL names them. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -28,7 +29,7 @@
 struct fx {
 	struct tset *x;
 	struct provider *p, *q;
-	struct cfg_provider cprov[2];
+	struct cfg_provider cprov[4];
 	struct config cfg;
 	struct sessions *r;
 	unsigned retired;
@@ -144,8 +145,10 @@ static const char *body_of(const char *text, int turns)
 	return b;
 }
 
-static int keep(const char *name, const char *provider, const char *body, double ttl, double for_s,
-                struct session_kept *ret, struct errmsg *e)
+/* A keep at model and deployment (NULL: none). */
+static int keep_at(const char *name, const char *provider, const char *model,
+                   const char *deployment, const char *body, double ttl, double for_s,
+                   struct session_kept *ret, struct errmsg *e)
 {
 	const struct session_keep k = { .name = name,
 		                        .provider = provider,
@@ -153,9 +156,17 @@ static int keep(const char *name, const char *provider, const char *body, double
 		                        .body_len = body ? strlen(body) : 0,
 		                        .ttl_s = ttl,
 		                        .for_s = for_s,
-		                        .priority = -1 };
+		                        .priority = -1,
+		                        .model = model,
+		                        .deployment = deployment };
 
 	return sessions_keep(F.r, &k, ret, e);
+}
+
+static int keep(const char *name, const char *provider, const char *body, double ttl, double for_s,
+                struct session_kept *ret, struct errmsg *e)
+{
+	return keep_at(name, provider, NULL, NULL, body, ttl, for_s, ret, e);
 }
 
 static struct target *keep_ok(const char *name, const char *body, double for_s,
@@ -670,6 +681,119 @@ START_TEST(test_restore)
 }
 END_TEST
 
+/* The kinds whose URL names the model: keep gives it (and azure-openai's
+ * deployment), as a target's keys do; another one is a new version at
+ * another URL; a reload's rebuild and a restart keep it. */
+START_TEST(test_model_and_deployment)
+{
+	static const char inv[] =
+	        "{\"anthropic_version\":\"bedrock-2023-05-31\",\"max_tokens\":100,\"system\":[{"
+	        "\"type\":\"text\",\"text\":\"Bedrock.\",\"cache_control\":{\"type\":"
+	        "\"ephemeral\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+	static const char m1[] = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+	static const char m2[] = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+	static const char chat[] = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\","
+	                           "\"content\":\"Azure.\"},{\"role\":\"user\",\"content\":"
+	                           "\"hi\"}]}";
+	static const struct {
+		const char *provider, *model, *deployment;
+		int err;
+		const char *needle;
+	} bad[] = {
+		{ "bed", NULL, NULL, -EINVAL, "whose URL names the model: give it with --model" },
+		{ "bed", NULL, NULL, -EINVAL, "Bedrock model id" },
+		{ "bed", m1, "dep", -EINVAL,
+		  "--deployment (keep's \"deployment\") applies only to "
+		  "azure-openai" },
+		{ "local", "gpt-4o", NULL, -EINVAL, "does not apply to provider \"local\"" },
+		{ "az", "gpt-4o", NULL, -EINVAL, "does not apply to provider \"az\"" },
+	};
+	struct provider *bed, *az;
+	struct session_kept k;
+	struct errmsg e;
+	struct target *t;
+	char url1[512];
+	enum session_end why;
+	char detail[256];
+
+	bed = tset_provider(F.x, "bed", "http://127.0.0.1:9/bed");
+	az = tset_provider(F.x, "az", "http://127.0.0.1:9/az");
+	memset(&F.cprov[2], 0, sizeof(F.cprov[2]));
+	F.cprov[2].name = bed->name;
+	F.cprov[2].kind = PROVIDER_BEDROCK;
+	F.cprov[2].base_url = bed->base_url;
+	F.cprov[2].region = "us-east-1";
+	memset(&F.cprov[3], 0, sizeof(F.cprov[3]));
+	F.cprov[3].name = az->name;
+	F.cprov[3].kind = PROVIDER_AZURE_OPENAI;
+	F.cprov[3].base_url = az->base_url;
+	F.cfg.nproviders = 4;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *b = strcmp(bad[i].provider, "bed") == 0 ? inv : chat;
+		int r = keep_at("m:1", bad[i].provider, bad[i].model, bad[i].deployment, b, TTL, 60,
+		                &k, &e);
+		ck_assert_msg(r == bad[i].err, "%zu: %d, want %d (%s)", i, r, bad[i].err, e.text);
+		ck_assert_msg(strstr(e.text, bad[i].needle), "%zu: \"%s\" lacks \"%s\"", i, e.text,
+		              bad[i].needle);
+	}
+	/* The deployments path needs the provider's api_version. */
+	ck_assert_int_eq(keep_at("m:1", "az", NULL, "dep", chat, TTL, 60, &k, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.text, "needs api_version"));
+	ck_assert_uint_eq(stats().count, 0);
+
+	/* Bedrock: the model in the URL, path-encoded; status' model is the
+	 * one prices go by, as for a target of warmd.conf. */
+	ck_assert_int_eq(keep_at("m:1", "bed", m1, NULL, inv, 0, 60, &k, &e), 0);
+	t = k.t;
+	ck_assert_int_eq(k.result, SESSION_KEEP_CREATED);
+	ck_assert_str_eq(t->tmpl->url, "http://127.0.0.1:9/bed/model/"
+	                               "anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke");
+	ck_assert_str_eq(t->tmpl->model, m1);
+	ck_assert_str_eq(t->session->model, m1);
+	ck_assert_ptr_null(t->session->deployment);
+	snprintf(url1, sizeof(url1), "%s", t->tmpl->url);
+	/* Again with the same model: the same session. */
+	ck_assert_int_eq(keep_at("m:1", "bed", m1, NULL, inv, 0, 60, &k, &e), 0);
+	ck_assert_int_eq(k.result, SESSION_KEEP_SAME);
+	/* The same body at another model: a new version at another URL. */
+	ck_assert_int_eq(keep_at("m:1", "bed", m2, NULL, inv, 0, 60, &k, &e), 0);
+	ck_assert_int_eq(k.result, SESSION_KEEP_NEW_VERSION);
+	ck_assert_ptr_eq(k.t, t);
+	ck_assert_str_ne(t->tmpl->url, url1);
+	ck_assert_ptr_nonnull(strstr(t->tmpl->url, "/model/us.anthropic.claude-haiku"));
+	ck_assert_str_eq(t->tmpl->model, "anthropic.claude-haiku-4-5-20251001-v1:0");
+	ck_assert_str_eq(t->session->model, m2);
+	/* Without it now: refused, the session unchanged. */
+	ck_assert_int_eq(keep_at("m:1", "bed", NULL, NULL, inv, 0, 60, &k, &e), -EINVAL);
+	ck_assert_str_eq(t->session->model, m2);
+	/* A reload that changes the provider rebuilds at the session's model. */
+	{
+		struct cfg_provider nc[4];
+		struct config cfg2 = { .providers = nc, .nproviders = 4 };
+		struct provider *provs[4] = { F.p, F.q, bed, az };
+		memcpy(nc, F.cprov, sizeof(nc));
+		nc[2].base_url = "http://127.0.0.1:9/bed2";
+		ck_assert_int_eq(
+		        sessions_rebind(F.r, t, provs, &cfg2, &why, detail, sizeof(detail)), 0);
+		ck_assert_ptr_nonnull(
+		        strstr(t->tmpl->url, "/bed2/model/us.anthropic.claude-haiku"));
+	}
+
+	/* Azure OpenAI: a deployment, on the deployments path. */
+	F.cprov[3].api_version = "2024-10-21";
+	ck_assert_int_eq(keep_at("a:1", "az", NULL, "chat-dep", chat, 0, 60, &k, &e), 0);
+	ck_assert_str_eq(k.t->tmpl->url, "http://127.0.0.1:9/az/openai/deployments/chat-dep/chat/"
+	                                 "completions?api-version=2024-10-21");
+	ck_assert_str_eq(k.t->session->deployment, "chat-dep");
+	/* Without it, the v1 API; a new version. */
+	ck_assert_int_eq(keep_at("a:1", "az", NULL, NULL, chat, 0, 60, &k, &e), 0);
+	ck_assert_int_eq(k.result, SESSION_KEEP_NEW_VERSION);
+	ck_assert_str_eq(k.t->tmpl->url, "http://127.0.0.1:9/az/openai/v1/chat/completions");
+	ck_assert_ptr_null(k.t->session->deployment);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("session");
@@ -689,6 +813,7 @@ int main(void)
 	tcase_add_test(tc, test_adaptive_stops_before_keep_until);
 	tcase_add_test(tc, test_rebind);
 	tcase_add_test(tc, test_restore);
+	tcase_add_test(tc, test_model_and_deployment);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
