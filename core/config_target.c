@@ -431,6 +431,24 @@ static void check_cache_key(const struct loader *ld, config_setting_t *g,
 		       where, p->name, provider_kind_name(p->kind));
 }
 
+/* A name that goes into the URL (model, deployment): 1 to 2048 printable
+ * ASCII characters without a space, as the control protocol's keep takes
+ * them too. */
+static void check_url_name(const struct loader *ld, config_setting_t *s, const char *key,
+                           const char *v, const char *where)
+{
+	for (const char *c = v; *c; c++)
+		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f) {
+			err_at(ld, s, "%s: %s contains a space, control or non-ASCII character",
+			       where, key);
+			return;
+		}
+	if (!*v)
+		err_at(ld, s, "%s: %s is empty", where, key);
+	else if (strlen(v) > 2048)
+		err_at(ld, s, "%s: %s is longer than 2048 characters", where, key);
+}
+
 /* What the target's model is on the kinds whose URL names it (the others
  * take it from the body), for the error that asks for one; NULL: none. */
 static const char *url_model_example(enum provider_kind k)
@@ -475,16 +493,7 @@ static void check_model(const struct loader *ld, config_setting_t *g, const stru
 	}
 	if (!t->model)
 		return;
-	for (const char *c = t->model; *c; c++)
-		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f) {
-			err_at(ld, s, "%s: model contains a space, control or non-ASCII character",
-			       where);
-			return;
-		}
-	if (!*t->model)
-		err_at(ld, s, "%s: model is empty", where);
-	else if (strlen(t->model) > 2048)
-		err_at(ld, s, "%s: model is longer than 2048 characters", where);
+	check_url_name(ld, s, "model", t->model, where);
 }
 
 /* deployment names what an Azure OpenAI URL goes to; the deployments path
@@ -503,6 +512,9 @@ static void check_deployment(const struct loader *ld, config_setting_t *g,
 		       "%s: the deployments path needs api_version = \"...\" on provider \"%s\" "
 		       "(or leave out deployment for the v1 API)",
 		       where, p->name);
+	else if (t->deployment)
+		check_url_name(ld, config_setting_get_member(g, "deployment"), "deployment",
+		               t->deployment, where);
 }
 
 /* targets[i], the group g, into the next slot of c->targets (and, for a

@@ -1260,7 +1260,9 @@ START_TEST(test_azure_gemini_keys)
 	     "  { name = \"h\"; provider = \"gemini\"; request_file = \"req.json\";\n"
 	     "    deployment = \"x\"; cache_key = \"k\"; },\n"
 	     "  { name = \"o\"; provider = \"openai\"; request_file = \"req.json\";\n"
-	     "    model = \"gpt-4o\"; }\n"
+	     "    model = \"gpt-4o\"; },\n"
+	     "  { name = \"sp\"; provider = \"az2\"; request_file = \"req.json\";\n"
+	     "    deployment = \"prod 4o\"; }\n"
 	     ");\n");
 	expect_error(line_of("{ name = \"openai\"; api_version"),
 	             "provider \"openai\": \"api_version\" applies only to azure-openai providers");
@@ -1274,7 +1276,9 @@ START_TEST(test_azure_gemini_keys)
 	             "\"gemini\" of kind gemini");
 	expect_error(line_of("model = \"gpt-4o\""),
 	             "target \"o\": model does not apply to provider \"openai\" of kind openai");
-	ck_assert_uint_eq(X.d.errors, 5);
+	expect_error(line_of("prod 4o"),
+	             "target \"sp\": deployment contains a space, control or non-ASCII character");
+	ck_assert_uint_eq(X.d.errors, 6);
 
 	load("providers = (\n"
 	     "  { name = \"az\"; kind = \"azure-openai\";\n"
