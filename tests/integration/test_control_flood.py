@@ -168,13 +168,18 @@ class Flood(unittest.TestCase):
               f"RSS {rss0:.1f} MiB before, peak {sampler.peak:.1f} MiB "
               f"(+{sampler.peak - rss0:.1f}), {rss_mib(pid):.1f} MiB after"
               f"{' [ASan build]' if slow else ''}", flush=True)
+        valgrind = os.environ.get("WARMD_VALGRIND") == "1"
         limit = PING_LIMIT_S * (SANITIZED_SLOWDOWN if slow else 1)
-        self.assertLess(max(latencies), limit, latencies)
-        if not slow:
+        if not valgrind:
+            self.assertLess(max(latencies), limit, latencies)
+        if not slow and not valgrind:
             self.assertLess(peak_during - rss0, RSS_GROWTH_LIMIT_MIB)
             self.assertLess(sampler.peak - rss0, RSS_GROWTH_LIMIT_MIB)
         self.assertIn("has not read its answers", w.log())
         self.assertEqual(w.ctl("ping")[0], 0)
+        if valgrind:
+            self.skipTest("under valgrind the ping time and RSS bounds measure valgrind; "
+                          "everything else checked")
 
     def test_a_slow_but_steady_reader_is_served_in_full(self):
         """Backpressure holds requests back, it does not drop them: a client

@@ -115,12 +115,17 @@ class Faults(unittest.TestCase):
         set_faults(self.env, reset=True, p_huge=1.0, huge_bytes=64 * 1024 * 1024)
         wait_for(lambda: "larger than" in (w.target("t0")["last_error"] or ""), 12,
                  what="a capped huge body")
+        valgrind = os.environ.get("WARMD_VALGRIND") == "1"
         with open(f"/proc/{w.proc.pid}/status") as f:
             rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS"))
-        self.assertLess(rss, 64 * 1024, "a 64 MiB body was buffered")
+        if not valgrind:  # under valgrind the RSS is valgrind's
+            self.assertLess(rss, 64 * 1024, "a 64 MiB body was buffered")
         self.assertEqual(w.ctl("ping")[0], 0)
         set_faults(self.env, reset=True)
         wait_for(lambda: w.target("t0")["state"] == "warm", 10, what="warm again")
+        if valgrind:
+            self.skipTest("under valgrind the RSS bound measures valgrind; everything else "
+                          "checked")
 
     def test_hang_trickle_and_reset_end_in_time(self):
         set_faults(self.env, p_hang=1.0, hang_seconds=60)
