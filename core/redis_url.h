@@ -20,11 +20,16 @@ struct redis_addr {
 	char user[65];  /* ACL user from USER@, or "" */
 };
 
-/* Parses s into *ret. Returns 0, or -EINVAL with e saying what is wrong
- * (never echoing what could be a password). */
+/* Parses s into *ret: the scheme in any case; "redis://HOST/" is database
+ * 0; no percent-encoding; at most 1024 characters, printable ASCII, no
+ * spaces. Returns 0, or -EINVAL with e saying what is wrong (never quoting
+ * the user part, a port or a query, where a password could be); *ret is
+ * untouched then. */
 int redis_url_parse(const char *s, struct redis_addr *ret, struct errmsg *e);
-/* Writes a as a URL into out (size n): what status and logs show. Returns
- * the length it needed (like snprintf). */
+/* Writes a as a URL into out (size n): what status and logs show, with
+ * the port and database always written for redis:// and ?db=N only when
+ * not 0 for unix://; it parses back to a. Returns the length it needed
+ * (like snprintf). */
 int redis_url_format(const struct redis_addr *a, char *out, size_t n);
 
 #endif
