@@ -333,6 +333,8 @@ static void disconnect_cb(const redisAsyncContext *ac, int status)
 	c->dying = c->kill = false;
 	if (!ours)
 		redis_failed(c->r, why);
+	else
+		arm(c->r); /* idle now: the retry may be due */
 }
 
 /* ---- being up ----------------------------------------------------------- */
@@ -494,8 +496,10 @@ static void connect_cb(const redisAsyncContext *ac, int status)
 		c->ac = NULL; /* hiredis frees it when we return */
 		c->state = C_IDLE;
 		c->dying = c->kill = false;
-		if (ours)
+		if (ours) {
+			arm(c->r);
 			return;
+		}
 		clean_copy(text, sizeof(text), ac->c.errstr);
 		snprintf(why, sizeof(why), "cannot connect to Redis at %s: %s", c->r->where, text);
 		redis_failed(c->r, why);
@@ -624,8 +628,12 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 		struct conn *c = ac->data;
 
 		if (!c->dying && ac->c.reader->len - ac->c.reader->pos > REPLY_MAX) {
+			char why[WHY_MAX];
+
 			refuse(c, "reply larger than " REPLY_MAX_TEXT);
-			conn_lost(c, ac);
+			snprintf(why, sizeof(why), "bad reply from Redis at %s: %s", c->r->where,
+			         c->reader_why);
+			redis_failed(c->r, why); /* frees ac: no hiredis frame is on the stack */
 		}
 	}
 }
