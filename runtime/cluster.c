@@ -174,6 +174,9 @@ struct cluster {
 	size_t owned, differs;
 
 	double bad_touch_logged_at;
+	bool leaving; /* cluster_leave(): no more cycles */
+	void (*left)(void *data);
+	void *left_data;
 	char *relay[RELAY_PENDING]; /* FIFO of touch texts published here */
 	unsigned relay_head, relay_n;
 };
@@ -944,7 +947,7 @@ static void cycle_start(struct cluster *c)
 	struct args a = { 0 };
 	char rec[128];
 
-	if (c->phase != PHASE_IDLE || !c->up)
+	if (c->phase != PHASE_IDLE || !c->up || c->leaving)
 		return;
 	c->phase = PHASE_NODES;
 	c->cycle_failed = false;
@@ -1335,11 +1338,31 @@ int cluster_open(uv_loop_t *loop, struct target_set *set, const struct cfg_clust
 	return 0;
 }
 
-static void leave(struct cluster *c)
+static void left_cb(void *data, const redisReply *r, const char *err)
+{
+	struct cluster *c = data;
+
+	if (!r || r->type == REDIS_REPLY_ERROR)
+		log_info("cluster: leases not released (%s): the others take over within a lease",
+		         r ? r->str : err);
+	else
+		log_info("cluster: released %zu entr%s to the other nodes", c->owned,
+		         c->owned == 1 ? "y" : "ies");
+	if (c->left)
+		c->left(c->left_data);
+}
+
+int cluster_leave(struct cluster *c, void (*done)(void *data), void *data)
 {
 	struct args a = { 0 };
-	int n = 0;
+	int n = 0, r;
 
+	if (!c || !c->up || c->degraded || c->leaving)
+		return -ENOTCONN;
+	c->leaving = true;
+	uv_timer_stop(&c->timer);
+	c->left = done;
+	c->left_data = data;
 	for (size_t i = 0; i < c->nentries; i++)
 		n += c->entries[i].held;
 	args_add(&a, xstrdup("EVAL"));
@@ -1350,7 +1373,8 @@ static void leave(struct cluster *c)
 		if (c->entries[i].held)
 			args_add(&a, eid_key(c, "lease", c->entries[i].eid));
 	args_add(&a, xstrdup(c->node_name));
-	send_args(c, &a, ignore_cb, c);
+	r = send_args(c, &a, left_cb, c);
+	return r < 0 ? -ENOTCONN : 0;
 }
 
 static void timer_closed_cb(uv_handle_t *h)
@@ -1362,8 +1386,7 @@ void cluster_close(struct cluster *c)
 {
 	if (!c)
 		return;
-	if (c->up && !c->degraded)
-		leave(c);
+	c->left = NULL; /* nothing is told after close */
 	redis_close(c->redis);
 	c->redis = NULL;
 	for (size_t i = 0; i < c->nentries; i++) {
