@@ -1117,6 +1117,20 @@ void jsonx_put_str(struct jsonx_obj *w, const char *key, const char *v)
 		buf_append(w->out, "null", 4);
 }
 
+void jsonx_put_str_list(struct jsonx_obj *w, const char *key, const char *csv)
+{
+	put_key(w, key);
+	buf_append(w->out, "[", 1);
+	for (const char *p = csv; *p;) {
+		size_t n = strcspn(p, ",");
+		if (p != csv)
+			buf_append(w->out, ",", 1);
+		put_escaped(w->out, p, n, 0);
+		p += n + (p[n] == ',');
+	}
+	buf_append(w->out, "]", 1);
+}
+
 void jsonx_put_time(struct jsonx_obj *w, const char *key, double unix_s)
 {
 	char tmp[40];

@@ -76,5 +76,7 @@ void jsonx_put_int(struct jsonx_obj *w, const char *key, int64_t v);
 void jsonx_put_double(struct jsonx_obj *w, const char *key, double v);
 void jsonx_put_bool(struct jsonx_obj *w, const char *key, bool v);
 void jsonx_put_usd(struct jsonx_obj *w, const char *key, int64_t pico);
+/* An array of the strings in csv, which is split at each comma. */
+void jsonx_put_str_list(struct jsonx_obj *w, const char *key, const char *csv);
 
 #endif

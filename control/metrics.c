@@ -9,6 +9,7 @@
 
 #include "breaker.h"
 #include "clock.h"
+#include "cluster.h"
 #include "config.h"
 #include "fileio.h"
 #include "log.h"
@@ -267,6 +268,41 @@ static void session_metrics(struct buf *b, const struct target_set *set)
 		       session_end_name((enum session_end)k), NULL, NULL, (double)st.ended[k]);
 }
 
+/* Cluster mode (docs/cluster.md): only when it is on. */
+static void cluster_metrics(struct buf *b, const struct target_set *set)
+{
+	struct cluster_stats st;
+
+	if (!set->cluster)
+		return;
+	cluster_get_stats(set->cluster, &st);
+	head(b, "warmd_cluster_connected", "gauge", "1 while Redis answers.");
+	sample(b, "warmd_cluster_connected", NULL, NULL, NULL, NULL, st.connected);
+	head(b, "warmd_cluster_degraded", "gauge",
+	     "1 while Redis cannot be used and this node warms every target (fail open).");
+	sample(b, "warmd_cluster_degraded", NULL, NULL, NULL, NULL, st.degraded);
+	head(b, "warmd_cluster_nodes", "gauge", "Live nodes of the cluster, this one included.");
+	sample(b, "warmd_cluster_nodes", NULL, NULL, NULL, NULL, (double)st.nodes);
+	head(b, "warmd_cluster_owned_targets", "gauge",
+	     "Cache entries this node warms (all of its own in degraded mode).");
+	sample(b, "warmd_cluster_owned_targets", NULL, NULL, NULL, NULL, (double)st.owned);
+	head(b, "warmd_cluster_takeovers_total", "counter",
+	     "Entries this node took over from another node.");
+	sample(b, "warmd_cluster_takeovers_total", NULL, NULL, NULL, NULL, (double)st.takeovers);
+	head(b, "warmd_cluster_redis_rtt_seconds", "gauge",
+	     "Round-trip time of Redis commands (moving average).");
+	sample(b, "warmd_cluster_redis_rtt_seconds", NULL, NULL, NULL, NULL,
+	       st.rtt_s >= 0 ? st.rtt_s : 0);
+	head(b, "warmd_cluster_redis_errors_total", "counter",
+	     "Redis commands that timed out, were lost with their connection or refused.");
+	sample(b, "warmd_cluster_redis_errors_total", NULL, NULL, NULL, NULL,
+	       (double)st.redis_errors);
+	head(b, "warmd_cluster_config_differs_targets", "gauge",
+	     "Targets some live node's configuration gives another version.");
+	sample(b, "warmd_cluster_config_differs_targets", NULL, NULL, NULL, NULL,
+	       (double)st.differs);
+}
+
 int metrics_write(const struct target_set *set, struct buf *b)
 {
 	double now = clock_now(set->clk);
@@ -340,6 +376,7 @@ int metrics_write(const struct target_set *set, struct buf *b)
 	sample(b, "warmd_config_reloads_total", "result", "failure", NULL, NULL,
 	       (double)set->reloads_failed);
 	session_metrics(b, set);
+	cluster_metrics(b, set);
 	head(b, "warmd_inflight", "gauge", "Warm requests in flight.");
 	sample(b, "warmd_inflight", NULL, NULL, NULL, NULL, sched_inflight(set->sched));
 	return b->data ? 0 : -ENOMEM;

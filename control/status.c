@@ -6,6 +6,7 @@
 
 #include "breaker.h"
 #include "clock.h"
+#include "cluster.h"
 #include "jsonx.h"
 #include "notify.h"
 #include "provider.h"
@@ -40,6 +41,8 @@ int status_write(const struct target_set *set, struct target *const *v, size_t n
 		jsonx_add_int(dm, "session_bytes", (int64_t)st.bytes);
 		jsonx_add_int(dm, "max_session_bytes", (int64_t)sessions_max_bytes(set->sessions));
 	}
+	if (set->cluster)
+		json_object_object_add(dm, "cluster", cluster_status_json(set->cluster));
 	/* The credentials' side of things: what holds all of a provider's targets. */
 	{
 		json_object *provs = json_object_new_array_ext((int)set->nprovs);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "duration.h"
 #include "log.h"
@@ -38,6 +39,20 @@ char *config_resolve_path(const struct loader *ld, const char *p)
 	out = xmalloc(strlen(ld->dir) + strlen(p) + 2);
 	sprintf(out, "%s/%s", ld->dir, p);
 	return out;
+}
+
+char *config_resolve_credential(const struct loader *ld, const char *f)
+{
+	const char *cred = getenv("CREDENTIALS_DIRECTORY");
+
+	if (f[0] != '/' && cred && *cred) {
+		char *p = xmalloc(strlen(cred) + strlen(f) + 2);
+		sprintf(p, "%s/%s", cred, f);
+		if (access(p, F_OK) == 0)
+			return p;
+		free(p);
+	}
+	return config_resolve_path(ld, f);
 }
 
 /* Levenshtein distance, for "did you mean" hints on misspelt keys. */

@@ -91,6 +91,11 @@ int config_line_of(const config_setting_t *s);
 
 /* p, or p relative to the config's directory (new string). */
 char *config_resolve_path(const struct loader *ld, const char *p);
+/* A file holding a secret (api_key_file, password_file...): relative
+ * names are looked up in systemd's $CREDENTIALS_DIRECTORY first
+ * (LoadCredential=), then taken relative to the config's directory (new
+ * string). */
+char *config_resolve_credential(const struct loader *ld, const char *f);
 /* The key of keys closest to a misspelt name (for "did you mean"), or NULL. */
 const char *config_closest_key(const struct key_def *keys, const char *name);
 /* The index of s in NULL-terminated names, or -1. */

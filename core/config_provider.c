@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "config_keys.h"
 #include "config_sections.h"
@@ -117,21 +116,6 @@ static const char *kind_default_env(enum provider_kind k)
 		return "GEMINI_API_KEY";
 	}
 	return NULL;
-}
-
-/* api_key_file: systemd credentials first (LoadCredential=), then the config dir. */
-static char *resolve_key_file(const struct loader *ld, const char *f)
-{
-	const char *cred = getenv("CREDENTIALS_DIRECTORY");
-
-	if (f[0] != '/' && cred && *cred) {
-		char *p = xmalloc(strlen(cred) + strlen(f) + 2);
-		sprintf(p, "%s/%s", cred, f);
-		if (access(p, F_OK) == 0)
-			return p;
-		free(p);
-	}
-	return config_resolve_path(ld, f);
 }
 
 /* Is header line h "Name: value", a token name and no line breaks? Else
@@ -464,12 +448,12 @@ static int check_key_source(const struct loader *ld, config_setting_t *g, struct
 		return -EINVAL;
 	}
 	if (p->api_key_file) {
-		char *r = resolve_key_file(ld, p->api_key_file);
+		char *r = config_resolve_credential(ld, p->api_key_file);
 		free(p->api_key_file);
 		p->api_key_file = r;
 	}
 	if (p->aws_credentials_file) {
-		char *r = resolve_key_file(ld, p->aws_credentials_file);
+		char *r = config_resolve_credential(ld, p->aws_credentials_file);
 		free(p->aws_credentials_file);
 		p->aws_credentials_file = r;
 	}
@@ -572,7 +556,7 @@ static int check_google(const struct loader *ld, config_setting_t *g, struct cfg
 		       where);
 		errors++;
 	} else {
-		char *r = resolve_key_file(ld, p->service_account_file);
+		char *r = config_resolve_credential(ld, p->service_account_file);
 		free(p->service_account_file);
 		p->service_account_file = r;
 		if ((s = config_setting_get_member(g, "service_account_file")))

@@ -14,6 +14,8 @@
 #include <uv.h>
 
 #include "audit_cmd.h"
+#include "cluster.h"
+#include "cred.h"
 #include "ctl.h"
 #include "ctl_cmd.h"
 #include "daemon.h"
@@ -48,6 +50,7 @@ struct warmd {
 	struct ctl_cmd_env cmds; /* what the control commands act on */
 	struct ctl *ctl;
 	struct touch *touch;
+	struct cluster *cluster; /* cluster mode, or NULL */
 	struct metrics_http *metrics_http;
 	struct state *state;
 	struct metrics_textfile *metrics_textfile;
@@ -154,6 +157,7 @@ static void warm_done_cb(void *data, struct target *t)
 		return;
 	}
 	rollout_warm_done(w->rollout, t);
+	cluster_warmed(w->cluster, t);
 	update_status(w, false);
 	state_changed(w->state);
 }
@@ -182,22 +186,55 @@ static void changed_cb(void *data)
 	state_changed(w->state);
 }
 
-/* A shift changed weights: what the daemon tells after a change of its own. */
+/* daemon_ops.applied */
+static void applied_cb(void *data)
+{
+	struct warmd *w = data;
+
+	cluster_set_changed(w->cluster);
+}
+
+/* A shift changed weights: what the daemon tells after a change of its own,
+ * and the other nodes of a cluster take them. */
 static void weights_changed_cb(void *data)
 {
 	struct warmd *w = data;
 
 	daemon_changed(&w->d);
+	cluster_weights_publish(w->cluster);
 }
 
+/* A touch on this node's socket: applied here, and heard by the cluster. */
 static void touched_cb(void *data, const struct touch_report *rep)
 {
-	daemon_touch(data, rep);
+	struct warmd *w = data;
+
+	daemon_touch(&w->d, rep);
+	cluster_touch_relay(w->cluster, rep);
 }
 
 static void touch_rejected_cb(void *data, const char *why)
 {
-	daemon_touch_rejected(data, why);
+	struct warmd *w = data;
+
+	daemon_touch_rejected(&w->d, why);
+}
+
+/* cluster_ops.touch: a touch from another host, through Redis. */
+static void cluster_touch_cb(void *data, const struct touch_report *rep)
+{
+	struct warmd *w = data;
+
+	daemon_touch(&w->d, rep);
+}
+
+/* cluster_ops.weights: rollout weights changed on another node. */
+static void cluster_weights_cb(void *data)
+{
+	struct warmd *w = data;
+
+	daemon_changed(&w->d);
+	update_status(w, false);
 }
 
 static int render_metrics_cb(void *data, struct buf *out)
@@ -215,7 +252,8 @@ static int start_runtime(struct warmd *w, const char *config)
 	static const struct daemon_ops ops = { .reloading = reloading_cb,
 		                               .warm_done = warm_done_cb,
 		                               .status = status_cb,
-		                               .changed = changed_cb };
+		                               .changed = changed_cb,
+		                               .applied = applied_cb };
 	int r = daemon_init(&w->d, w->loop, config, &ops, w);
 
 	if (r < 0) {
@@ -271,7 +309,7 @@ static int open_touch(struct warmd *w, const struct cfg_daemon *c)
 
 	if (!c->touch_socket)
 		return 0;
-	r = touch_open(w->loop, c->touch_socket, c->control_group, &ops, &w->d, &w->touch, &e);
+	r = touch_open(w->loop, c->touch_socket, c->control_group, &ops, w, &w->touch, &e);
 	if (r < 0 && c->touch_socket_set) {
 		log_error("cannot start: %s", e.text);
 		return r;
@@ -298,6 +336,44 @@ static int open_metrics_http(struct warmd *w, const struct cfg_daemon *c)
 	log_info("serving /metrics on %s (port %d)", c->metrics_listen,
 	         metrics_http_port(w->metrics_http));
 	return 0;
+}
+
+/* Cluster mode (docs/cluster.md), when the configuration has it: Redis is
+ * connected in the background; the password is read here and wiped. */
+static int open_cluster(struct warmd *w, const struct config *cfg)
+{
+	static const struct cluster_ops ops = { .touch = cluster_touch_cb,
+		                                .weights = cluster_weights_cb };
+	const struct cfg_cluster *cc = &cfg->cluster;
+	char *pw = NULL, warn[400] = "";
+	size_t len = 0, cap = 4096;
+	struct errmsg e;
+	int r = 0;
+
+	if (!cc->enabled)
+		return 0;
+	if (cc->password_file) {
+		pw = cred_secret_alloc(cap);
+		r = cred_read_secret_file("cluster.password_file", cc->password_file, pw, cap - 1,
+		                          &len, NULL, warn, sizeof(warn), &e);
+		while (r == 0 && len > 0 && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
+			len--;
+		if (r == 0 && len == 0)
+			r = errmsg_set(&e, -EINVAL, "cluster.password_file %s is empty",
+			               cc->password_file);
+		if (warn[0])
+			log_warning("%s", warn);
+	}
+	if (r == 0)
+		r = cluster_open(w->loop, &w->d.set, cc, pw, len, &ops, w, &w->cluster, &e);
+	if (pw)
+		cred_secret_free(pw, cap);
+	if (r < 0)
+		log_error("cannot start: cluster: %s", e.text);
+	else
+		log_info("cluster mode: node %s, namespace %s, lease %.1f s", cc->node, cc->ns,
+		         cc->lease_s);
+	return r;
 }
 
 /* The configuration applied (st is used up), then what the state file
@@ -386,6 +462,8 @@ static void teardown(struct warmd *w)
 	w->metrics_http = NULL;
 	touch_close(w->touch);
 	w->touch = NULL;
+	cluster_close(w->cluster);
+	w->cluster = NULL;
 	ctl_close(w->ctl);
 	w->ctl = NULL;
 	probe_abort_all(&w->probes);
@@ -479,7 +557,7 @@ static int run(const char *config)
 		goto out;
 	c = &st->cfg->daemon;
 	if ((r = open_control(&w, c)) < 0 || (r = open_touch(&w, c)) < 0 ||
-	    (r = open_metrics_http(&w, c)) < 0)
+	    (r = open_metrics_http(&w, c)) < 0 || (r = open_cluster(&w, st->cfg)) < 0)
 		goto out;
 	apply_config(&w, st);
 	st = NULL;

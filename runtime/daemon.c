@@ -735,6 +735,8 @@ void daemon_apply(struct daemon *d, struct staging *st, struct reload_report *re
 	install_config(&a);
 	replan(d);
 	d->set.config_loaded_at = clock_now(d->set.clk);
+	if (d->ops.applied)
+		d->ops.applied(d->ops_data);
 	daemon_changed(d);
 }
 

@@ -36,6 +36,9 @@ struct daemon_ops {
 	void (*status)(void *data, bool force);
 	/* Something the state file keeps changed: write it soon. */
 	void (*changed)(void *data);
+	/* A configuration was applied (start-up, reload): the running set's
+	 * targets are new. */
+	void (*applied)(void *data);
 };
 
 struct daemon {

@@ -32,6 +32,7 @@ struct sched {
 	bool paused_all;
 	bool dispatching;
 	uint64_t seed;
+	double margin_extra; /* cluster mode: a lease and a cycle */
 	struct sched_lateness late;
 };
 
@@ -164,9 +165,16 @@ double sched_margin(const struct sched *s, const struct target *t)
 	double m = ttl_floor(t->ttl_s) + t->prov->lat_p99 + (double)tokens / 1e6 +
 	           retry_reserve(t->prov);
 
-	(void)s;
-	/* Never so early that warms come more than about 1.5 per TTL. */
-	return m > t->ttl_s / 3 ? t->ttl_s / 3 : m;
+	/* Never so early that warms come more than about 1.5 per TTL; in a
+	 * cluster, a takeover's time comes on top (at most half the TTL). */
+	m = m > t->ttl_s / 3 ? t->ttl_s / 3 : m;
+	m += s->margin_extra;
+	return m > t->ttl_s / 2 ? t->ttl_s / 2 : m;
+}
+
+void sched_set_margin_extra(struct sched *s, double extra_s)
+{
+	s->margin_extra = extra_s > 0 ? extra_s : 0;
 }
 
 static double spread_max(double ttl)
@@ -354,6 +362,15 @@ static void plan(struct sched *s, struct target *t)
 	t->next_warm_at = -1;
 	if (blocked_reason(s, t))
 		return;
+	if (t->foreign && t->rollout_holds == 0) {
+		/* Cluster mode: another node warms the entry (a rollout waiting
+		 * for this version's warm warms it here, once). */
+		if (t->owner)
+			reason(t, "cluster: node %s keeps it warm", t->owner);
+		else
+			reason(t, "cluster: waiting for Redis to say which node warms it");
+		return;
+	}
 	if (t->policy == POLICY_MANUAL) {
 		reason(t, "manual policy: warms only on warmctl warm %s", t->name);
 		return;
@@ -566,6 +583,27 @@ void sched_touch(struct sched *s, struct target *t)
 		share_refresh(s, t);
 		sched_rearm(s);
 	}
+}
+
+void sched_refreshed_elsewhere(struct sched *s, struct target *t, double last_refresh,
+                               double expires_at, long prefix_tokens, enum warm_result r)
+{
+	if (t->inflight || !(expires_at > t->expires_at) || !(last_refresh > 0))
+		return;
+	t->last_refresh = last_refresh;
+	t->expires_at = expires_at;
+	if (prefix_tokens > 0)
+		t->prefix_tokens = prefix_tokens;
+	t->last_result = r;
+	t->has_result = true;
+	/* Not our warm: what real requests save on it is the owner's to count. */
+	t->refreshed_by_warm = false;
+	if (t->queued) {
+		heap_remove(&t->prov->waitq, t);
+		t->queued = false;
+	}
+	sched_plan(s, t);
+	share_refresh(s, t);
 }
 
 void sched_remove(struct sched *s, struct target *t)

@@ -78,6 +78,15 @@ void sched_pause_all(struct sched *s, bool paused);
 bool sched_paused_all(const struct sched *s);
 int sched_inflight(const struct sched *s);
 
+/* Another node of the cluster warmed t's entry (runtime/cluster.c): t's
+ * cache is as that warm left it, and its next warm is planned from it. No
+ * warm of ours is counted. */
+void sched_refreshed_elsewhere(struct sched *s, struct target *t, double last_refresh,
+                               double expires_at, long prefix_tokens, enum warm_result r);
+/* Cluster mode: every warm is planned this much earlier (a lease and a
+ * cycle: a dead owner's entries are taken over before they expire). */
+void sched_set_margin_extra(struct sched *s, double extra_s);
+
 /* The margin before expiry at which t is warmed, in seconds. */
 double sched_margin(const struct sched *s, const struct target *t);
 

@@ -43,6 +43,7 @@ void target_unref(struct target *t)
 	} else {
 		free(t->gaps);
 	}
+	free(t->config_differs);
 	free(t->followers); /* its share links (share.c keeps them) */
 	free(t->extended_by);
 	tmpl_unref(t->tmpl);
@@ -185,6 +186,9 @@ void target_status_write(const struct target *t, double now, bool paused_all, st
 	jsonx_put_int(&w, "touches", (int64_t)t->touches);
 	jsonx_put_str(&w, "last_error", t->last_error[0] ? t->last_error : NULL);
 	jsonx_put_str(&w, "breaker", breaker_state_name(t->breaker.state));
+	jsonx_put_str(&w, "owner", t->owner);
+	if (t->config_differs)
+		jsonx_put_str_list(&w, "config_differs", t->config_differs);
 	if (t->group) {
 		jsonx_put_str(&w, "group", t->group);
 		jsonx_put_str(&w, "version_name", t->vname);

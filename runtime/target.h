@@ -101,6 +101,12 @@ struct target {
 	double retire_at;  /* a touch naming it pushes this to now + overlap_s */
 	double overlap_s;
 
+	/* Cluster mode (runtime/cluster.c alone sets these). */
+	bool foreign;         /* another node warms its entry: nothing planned here */
+	const char *owner;    /* the node that warms it (cluster's string), NULL: none known */
+	char *config_differs; /* live nodes whose configuration gives its name another
+	                       * entry ("n2,n3"), or NULL */
+
 	/* A session (warmctl keep), or NULL for a target of warmd.conf. */
 	struct target_session *session;
 

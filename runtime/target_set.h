@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 struct clock;
+struct cluster;
 struct config;
 struct provider;
 struct sched;
@@ -31,6 +32,7 @@ struct target_set {
 	struct clock *clk;
 	struct sched *sched;
 	struct sessions *sessions; /* warmctl keep's targets (session.h), or NULL */
+	struct cluster *cluster;   /* cluster mode (cluster.h), or NULL */
 	bool paused_all; /* the operator's kill switch (a shutdown pauses the scheduler only) */
 
 	/* The daemon's own figures (status, metrics). */

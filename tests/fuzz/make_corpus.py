@@ -106,6 +106,14 @@ HAND = {
         "x-ratelimit-reset-tokens: 1h2m3.5s\r\nx-ratelimit-remaining-tokens: 0\r\n"
         "x-ratelimit-limit-tokens: 10\r\n",
     ],
+    "fuzz_cluster": [
+        "redis://10.0.0.5:6379/0", "redis://warmd@[::1]:6380/2", "redis://h",
+        "unix:///run/redis/redis.sock", "unix:///tmp/x/redis.sock?db=2",
+        "redis://:pw@h", "rediss://h",
+        "v1 00ab00cd00ef0012 10000 12 ea7bd50b73d77326",
+        "v1 host-a 1767225600.250 1767225900.125 3057 hit",
+        "v1 b 0 0 0 none", "support-bot@green 25", "2de1a12c52ebb660",
+    ],
     "fuzz_duration": ["5m", "1h30m", "250ms", "6", "1.5s", "2d", "0", "365d", "1h0m0s0ms"],
     "fuzz_schedule": [
         "Mon-Fri 07:30-19:00 Europe/Berlin", "Sat,Sun 00:00-24:00",
@@ -142,6 +150,9 @@ def seeds(target):
     elif target == "fuzz_ratelimit":
         yield from from_tests(["tests/unit/check_ratelimit.c"],
                               lambda s: ":" in s or s[:1].isdigit())
+    elif target == "fuzz_cluster":
+        yield from from_tests(["tests/unit/check_redis_url.c", "tests/unit/check_cluster_proto.c"],
+                              lambda s: 0 < len(s) <= 600 and "%" not in s and " want " not in s)
     elif target == "fuzz_duration":
         yield from from_tests(["tests/unit/check_duration.c"],
                               lambda s: 0 < len(s) < 40 and "%" not in s)
