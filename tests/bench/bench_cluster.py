@@ -158,6 +158,7 @@ def main():
         victim = max(names, key=lambda n: res["owned"][n])
         survivors = [n for n in names if n != victim]
         say(f"takeover: SIGKILL {victim} ({res['owned'][victim]} targets)")
+        before = {n: os.path.getsize(os.path.join(d, f"{n}.log")) for n in survivors}
         t_kill = time.time()
         procs[victim].kill()
         procs[victim].wait()
@@ -177,7 +178,8 @@ def main():
             for n in survivors:
                 with open(os.path.join(d, f"{n}.log")) as f:
                     total += sum(int(m.group(1)) for m in re.finditer(
-                        rf"cluster: took over (\d+) entries from {victim}\b", f.read()))
+                        rf"cluster: took over (\d+) entr(?:y|ies) from {victim}\b",
+                        f.read()[before[n]:]))
             return total >= res["owned"][victim] or None
         try:
             wait_for(logged, 120, step=0.2, what="took over lines")
