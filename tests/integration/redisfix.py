@@ -392,9 +392,12 @@ class Cluster:
         return "\n".join(f"--- {n.name} log tail:\n{n.log()[-tail:]}" for n in self.env.daemons)
 
     def close(self):
+        keep = os.environ.get("WARMD_KEEP") == "1"
         try:
-            self.env.close()
+            self.env.close(keep=keep)
         finally:
             self.redis.close()
-            if os.path.isdir(self.env.dir) and os.environ.get("WARMD_KEEP") != "1":
+            if keep:
+                print(f"kept {self.env.dir}")
+            elif os.path.isdir(self.env.dir):
                 shutil.rmtree(self.env.dir, ignore_errors=True)

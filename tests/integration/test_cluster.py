@@ -86,6 +86,13 @@ class ClusterTest(unittest.TestCase):
                                         f"{m}: warmed twice within {b - a:.2f}s at "
                                         f"{a - self.c.t0:.1f}s" + self.explain(markers, log))
 
+    def wait(self, pred, timeout, what, step=0.1):
+        """wait_for, with the nodes' log tails when it times out."""
+        try:
+            return wait_for(pred, timeout, step=step, what=what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.c.logs()}") from None
+
     def cfg(self, node):
         return self.c.redis.hgetall(f"{self.c.ns}:cfg:{node}")
 
@@ -131,7 +138,7 @@ class SteadyStateAndSigkill(ClusterTest):
             self.assertEqual(len(warmth), 6, warmth)
             self.assertIn(warmth[5], ("hit", "write", "none", "error"), warmth)
         for n in NODES:
-            hb = wait_for(lambda: (lambda h: h if len(h) == 5 and h[3] == str(
+            hb = self.wait(lambda: (lambda h: h if len(h) == 5 and h[3] == str(
                 list(owners.values()).count(n)) else None)(
                     c.redis.cli("GET", f"{ns}:node:{n}").split(" ")), LEASE,
                 what=f"{n}'s heartbeat to count {list(owners.values()).count(n)} owned")
@@ -176,7 +183,7 @@ class SteadyStateAndSigkill(ClusterTest):
             views = {n: c.nodes[n].targets() for n in NODES}
             return all(abs(views[n][name]["expires_at"] - views[owners[name]][name]["expires_at"])
                        < 0.01 for name in TARGETS for n in NODES) or None
-        wait_for(same_view, 5, step=0.2,
+        self.wait(same_view, 5, step=0.2,
                  what="every node to show each target's expires_at as its owner has it")
 
         # SIGKILL the node that owns the most.
@@ -187,7 +194,7 @@ class SteadyStateAndSigkill(ClusterTest):
         # (a start-up logs takeovers too, of entries a node let go: only what comes after counts)
         before = {n: len(c.nodes[n].log()) for n in survivors}
         c.nodes[victim].kill()
-        after = wait_for(lambda: c.owners(), 4 * LEASE, step=0.1,
+        after = self.wait(lambda: c.owners(), 4 * LEASE, step=0.1,
                          what=f"the survivors to own {victim}'s targets")
         took = time.time() - t_kill
         self.assertLessEqual(took, 1.25 * LEASE + LEASE / 4 + 2.5,
@@ -205,10 +212,10 @@ class SteadyStateAndSigkill(ClusterTest):
                          f"took over lines {took_over} for {moved}\n" + c.logs())
         self.assertGreaterEqual(sum(c.nodes[n].cluster_status()["takeovers"] for n in survivors),
                                 len(moved))
-        wait_for(lambda: victim not in c.redis.lines("SMEMBERS", f"{c.ns}:nodes"), 3 * LEASE + 5,
+        self.wait(lambda: victim not in c.redis.lines("SMEMBERS", f"{c.ns}:nodes"), 3 * LEASE + 5,
                  what=f"{victim} to leave {c.ns}:nodes")
         for n in survivors:
-            wait_for(lambda: sorted(x["node"] for x in c.nodes[n].cluster_status()["nodes"]) ==
+            self.wait(lambda: sorted(x["node"] for x in c.nodes[n].cluster_status()["nodes"]) ==
                      survivors, LEASE + 2, what=f"{n} to list only the survivors")
 
         sleep_until(t_kill + 2 * TTL)
@@ -230,11 +237,11 @@ class Touches(ClusterTest):
             # c0: wait for a warm, then let "another host" use the prefix
             # 5 s later and publish the touch on Redis.
             m = marker("c0")
-            w0 = wait_for(lambda: warm_times(c, m, c.log(), t_settled), TTL + 5,
+            w0 = self.wait(lambda: warm_times(c, m, c.log(), t_settled), TTL + 5,
                           what="a warm of c0")[0]
             period = w0 - warm_times(c, m, c.log(), 0, w0 - 0.001)[-1]
             self.assertGreater(period, TTL / 2)
-            planned = wait_for(lambda: (lambda t: t if t and t > w0 + 1 else None)(
+            planned = self.wait(lambda: (lambda t: t if t and t > w0 + 1 else None)(
                 c.nodes[owners["c0"]].targets()["c0"]["next_warm_at"]), 3,
                 what="the owner to plan c0's next warm")
             sleep_until(w0 + 5)
@@ -243,11 +250,11 @@ class Touches(ClusterTest):
             self.assertGreaterEqual(c.redis.publish(f"{c.ns}:touch", "c0 hit cached=3057"), 3,
                                     "fewer than three subscribers on the touch channel")
             for n in NODES:
-                wait_for(lambda: c.nodes[n].targets()["c0"]["touches"] == 1, 5,
+                self.wait(lambda: c.nodes[n].targets()["c0"]["touches"] == 1, 5,
                          what=f"{n} to apply the touch of c0")
             replanned = c.nodes[owners["c0"]].targets()["c0"]["next_warm_at"]
             self.assertGreater(replanned, planned + 4, (planned, replanned))
-            w1 = wait_for(lambda: warm_times(c, m, c.log(), t_touch), TTL + 5,
+            w1 = self.wait(lambda: warm_times(c, m, c.log(), t_touch), TTL + 5,
                           what="the next warm of c0")[0]
             # without the touch it would have come at about w0 + period
             self.assertGreater(w1, w0 + period + 4,
@@ -264,9 +271,9 @@ class Touches(ClusterTest):
             t_dgram = time.time()
             c.nodes[relay].touch("c1 hit cached=3057")
             for n in NODES:
-                wait_for(lambda: c.nodes[n].targets()["c1"]["touches"] == 1, 5,
+                self.wait(lambda: c.nodes[n].targets()["c1"]["touches"] == 1, 5,
                          what=f"{n} to apply the touch of c1 sent to {relay}")
-            wait_for(lambda: "c1 hit cached=3057" in sub.messages(), 5,
+            self.wait(lambda: "c1 hit cached=3057" in sub.messages(), 5,
                      what=f"{relay} to publish the datagram on {c.ns}:touch")
             owner_view = c.nodes[owners["c1"]].targets()["c1"]
             self.assertGreaterEqual(owner_view["next_warm_at"], t_dgram + period - 1.5, owner_view)
@@ -292,7 +299,7 @@ class RedisDeath(ClusterTest):
         t_kill = time.time()
         c.redis.kill()
         for n in NODES:
-            wait_for(lambda: c.nodes[n].cluster_status()["degraded"], 2 * LEASE + 2,
+            self.wait(lambda: c.nodes[n].cluster_status()["degraded"], 2 * LEASE + 2,
                      what=f"{n} to report degraded")
         for n in NODES:
             cl = c.nodes[n].cluster_status()
@@ -319,17 +326,17 @@ class RedisDeath(ClusterTest):
 
         c.redis.start()
         for n in NODES:
-            wait_for(lambda: not c.nodes[n].cluster_status()["degraded"], 2 * LEASE + 8,
+            self.wait(lambda: not c.nodes[n].cluster_status()["degraded"], 2 * LEASE + 8,
                      what=f"{n} to leave degraded mode")
         t_back = time.time()
         for n in NODES:
             self.assertIn("cluster: Redis back: shared ownership again", c.nodes[n].log())
             self.assertTrue(c.nodes[n].cluster_status()["connected"])
         # the empty Redis learnt everything again
-        wait_for(lambda: set(c.redis.lines("SMEMBERS", f"{c.ns}:nodes")) == set(NODES),
+        self.wait(lambda: set(c.redis.lines("SMEMBERS", f"{c.ns}:nodes")) == set(NODES),
                  LEASE + 2, what="every node back in the node set")
         for n in NODES:
-            wait_for(lambda: set(self.cfg(n)) == set(TARGETS), LEASE + 2,
+            self.wait(lambda: set(self.cfg(n)) == set(TARGETS), LEASE + 2,
                      what=f"{n}'s config back in Redis")
         c.settle()
         sleep_until(t_back + 2 * LEASE + 1.5 * TTL)
@@ -351,9 +358,9 @@ class Reload(ClusterTest):
         self.assertEqual(rc, 0, err)
         self.assertIn("c0", out)
         # n1 alone has the new entry: it warms it at once
-        wait_for(lambda: warm_times(c, marker("c0v2"), c.log()), 5, what="the new c0 warmed")
+        self.wait(lambda: warm_times(c, marker("c0v2"), c.log()), 5, what="the new c0 warmed")
         for n, others in (("n1", ["n2", "n3"]), ("n2", ["n1"]), ("n3", ["n1"])):
-            wait_for(lambda: sorted(c.nodes[n].targets()["c0"].get("config_differs") or []) ==
+            self.wait(lambda: sorted(c.nodes[n].targets()["c0"].get("config_differs") or []) ==
                      others, 2 * LEASE + 3, what=f"{n}: c0 config_differs {others}")
             for name, t in c.nodes[n].targets().items():
                 if name != "c0":
@@ -400,7 +407,7 @@ class Rollout(ClusterTest):
         self.assertEqual(w.get("bot@green"), "10", w)
         self.assertIn(w.get("bot@blue", "90"), ("90",), w)
         for n in NODES:
-            wait_for(lambda: weights(n) == {"blue": 90, "green": 10}, 5,
+            self.wait(lambda: weights(n) == {"blue": 90, "green": 10}, 5,
                      what=f"{n} to see the shift")
         picks = [c.nodes["n3"].ctl_json("route", "bot")[1]["data"]["name"] for _ in range(200)]
         self.assertTrue(4 <= picks.count("green") <= 50, picks.count("green"))
@@ -408,14 +415,14 @@ class Rollout(ClusterTest):
 
         self.assertEqual(c.nodes["n2"].ctl("promote", "bot", "green")[0], 0)
         for n in ("n1", "n3"):
-            wait_for(lambda: weights(n) == {"blue": 0, "green": 100}, 5,
+            self.wait(lambda: weights(n) == {"blue": 0, "green": 100}, 5,
                      what=f"{n} to see the promotion")
             for _ in range(10):
                 self.assertEqual(c.nodes[n].ctl_json("route", "bot")[1]["data"]["lane"],
                                  "bot@green")
         self.assertEqual(c.nodes["n3"].ctl("rollback", "bot")[0], 0)
         for n in ("n1", "n2"):
-            wait_for(lambda: weights(n) == {"blue": 90, "green": 10}, 5,
+            self.wait(lambda: weights(n) == {"blue": 90, "green": 10}, 5,
                      what=f"{n} to see the rollback")
         # both versions warm, each by one node
         time.sleep(TTL)
