@@ -15,6 +15,7 @@
 
 #include "bounds.h"
 #include "hex.h"
+#include "xalloc.h"
 
 #define RECORD_MAX   512 /* far above the longest record a warmd writes */
 #define FIELDS_MAX   8
@@ -45,8 +46,8 @@ uint64_t cluster_entry_id(const char *provider, const char *url, const char *ver
 	if (!version)
 		version = "";
 
-	/* Only an allocation can fail here; an id of 0 would put every entry
-	 * on one node, so stop as xalloc does. */
+	/* Only an allocation can fail here (as in adapter.c's hashing); an id
+	 * of 0 would put every entry on one node, so stop as xalloc does. */
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
 	    !EVP_DigestUpdate(ctx, provider, strlen(provider) + 1) ||
 	    !EVP_DigestUpdate(ctx, url, strlen(url) + 1) ||

@@ -1,8 +1,8 @@
 /* config: reads warmd.conf (libconfig) into an immutable snapshot: opens
  * the file, has each section read (config_sections.h: config_daemon.c,
- * config_provider.c, config_target.c, each through the key tables of
- * config_keys.c) and frees the result. The top of the loader: nothing
- * below calls back into this file. */
+ * config_provider.c, config_target.c, config_cluster.c, each through the
+ * key tables of config_keys.c) and frees the result. The top of the
+ * loader: nothing below calls back into this file. */
 #include "config.h"
 
 #include <errno.h>
@@ -24,9 +24,9 @@ static void check_sections(const struct loader *ld, config_t *cf)
 	int n = config_setting_length(root);
 	static const struct key_def top[] = {
 		{ .name = "daemon" },  { .name = "providers" }, { .name = "targets" },
-		{ .name = "pricing" }, { .name = NULL },
+		{ .name = "pricing" }, { .name = "cluster" },   { .name = NULL },
 	};
-	char list[64] = ""; /* "daemon, providers, targets, pricing" */
+	char list[64] = ""; /* "daemon, providers, targets, pricing, cluster" */
 
 	for (const struct key_def *k = top; k->name; k++)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
@@ -75,6 +75,7 @@ static void load_sections(const struct loader *ld, config_t *cf, struct config *
 	config_load_daemon(ld, cf, c);
 	config_load_providers(ld, cf, c);
 	config_load_targets(ld, cf, c);
+	config_load_cluster(ld, cf, c);
 	if (pricing) {
 		c->price_overrides = xcalloc(1, sizeof(*c->price_overrides));
 		pricing_merge_setting(c->price_overrides, pricing, c->file, ld->d);
@@ -104,6 +105,7 @@ int config_load(const char *path, struct diags *d, struct config **ret)
 	else
 		load_sections(&ld, &cf, c);
 	config_wipe_providers(&cf);
+	config_wipe_cluster(&cf);
 	config_destroy(&cf);
 	if (d->errors > errors_before) {
 		config_free(c);
@@ -177,7 +179,20 @@ void config_free(struct config *c)
 	pricing_free(c->price_overrides);
 	free(c->daemon.control_group);
 	free(c->daemon.metrics_textfile);
+	free_secret(c->cluster.redis); /* a refused one may hold a password */
+	free(c->cluster.password_file);
+	free(c->cluster.username);
+	free(c->cluster.node);
+	free(c->cluster.ns);
+	free(c->cluster.file);
 	free(c->file);
 	free(c->dir);
 	free(c);
+}
+
+int config_restart_only_changes(const struct config *old, const struct config *next,
+                                config_change_cb cb, void *ctx)
+{
+	return config_daemon_restart_changes(old, next, cb, ctx) +
+	       config_cluster_restart_changes(old, next, cb, ctx);
 }

@@ -14,6 +14,7 @@
 #include "config_name.h"
 #include "diag.h"
 #include "policy.h"
+#include "redis_url.h"
 
 #define CONFIG_DEFAULT_FILE "/etc/warmd/warmd.conf"
 
@@ -105,6 +106,27 @@ struct cfg_target {
 	double overlap_s; /* keep a replaced version warm this long (version_overlap) */
 };
 
+/* cluster = { ... }: several warmd nodes sharing the targets through a
+ * Redis (docs/cluster.md). Absent: enabled is false and the rest is NULL
+ * or 0; warmd runs alone. */
+struct cfg_cluster {
+	bool enabled;           /* the section is present */
+	char *redis;            /* as written */
+	struct redis_addr addr; /* parsed (core/redis_url.h) */
+	/* resolved path ($CREDENTIALS_DIRECTORY first, like api_key_file), or NULL */
+	char *password_file;
+	char *username; /* or NULL; a USER@ in the URL sets it too (both, differing: an error) */
+	char *node;     /* default: gethostname() up to its first '.' */
+	char *ns;       /* `namespace`, default "warmd" */
+	double lease_s; /* `lease`, default 10 s, 1 s .. 300 s */
+	char *file;
+	int line;
+};
+
+#define CFG_CLUSTER_LEASE_S     10.0 /* cluster.lease default */
+#define CFG_CLUSTER_LEASE_MIN_S 1.0  /* and its bounds */
+#define CFG_CLUSTER_LEASE_MAX_S 300.0
+
 #define CFG_VERSION_OVERLAP_S 600.0                /* version_overlap default */
 #define CFG_MAX_SESSIONS      1000                 /* daemon.max_sessions default */
 #define CFG_MAX_SESSION_BYTES (256L * 1024 * 1024) /* daemon.max_session_bytes default */
@@ -121,6 +143,7 @@ struct config {
 	size_t nproviders;
 	struct cfg_target *targets;
 	size_t ntargets;
+	struct cfg_cluster cluster;
 };
 
 /* Loads and validates path. Problems go to d (errors and warnings). Returns
@@ -131,11 +154,15 @@ void config_free(struct config *c);
 
 /* What a reload cannot apply: the daemon keys the key table marks
  * restart-only (control_socket, control_group, touch_socket, state_file,
- * metrics_listen, metrics_textfile, metrics_textfile_interval). For each
- * one whose value differs between old and next, in the table's order,
- * calls cb with the key's name and next's value as warmd.conf writes it (a
- * path, "30.0s"), or NULL when next leaves it unset or disabled. The value
- * lives for the call only. Returns the number of calls. */
+ * metrics_listen, metrics_textfile, metrics_textfile_interval), then the
+ * cluster section: "cluster" when it is added or removed (the value: next's
+ * redis, or NULL), else each of its keys that differs (all restart-only,
+ * named cluster.redis, cluster.password_file, cluster.username,
+ * cluster.node, cluster.namespace, cluster.lease). For each one whose value
+ * differs between old and next, in the tables' order, calls cb with the
+ * key's name and next's value as warmd.conf writes it (a path, "30.0s"),
+ * or NULL when next leaves it unset or disabled. The value lives for the
+ * call only. Returns the number of calls. */
 typedef void (*config_change_cb)(const char *key, const char *value, void *ctx);
 int config_restart_only_changes(const struct config *old, const struct config *next,
                                 config_change_cb cb, void *ctx);

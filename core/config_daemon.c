@@ -118,8 +118,8 @@ void config_load_daemon(const struct loader *ld, config_t *cf, struct config *c)
 		err_at(ld, g, "\"daemon\" must be a group: daemon = { ... };");
 }
 
-int config_restart_only_changes(const struct config *old, const struct config *next,
-                                config_change_cb cb, void *ctx)
+int config_daemon_restart_changes(const struct config *old, const struct config *next,
+                                  config_change_cb cb, void *ctx)
 {
 	int n = 0;
 

@@ -181,13 +181,15 @@ static int parse_hostport(const char *h, size_t n, struct redis_addr *a, struct 
 static int parse_tcp(const char *url, const char *p, struct redis_addr *a, struct errmsg *e)
 {
 	size_t n = strcspn(p, "/?#");
-	const char *at = NULL, *rest = p + n;
+	const char *at = NULL, *rest = p + n, *last_at = strrchr(p, '@');
 
 	/* The last '@' ends the user part: a password may hold '@' too. */
 	for (size_t i = 0; i < n; i++)
 		if (p[i] == '@')
 			at = p + i;
-	if (asks_password(rest))
+	/* USER:PASSWORD@, even when the password holds a '/' that ended the
+	 * authority early: a redis:// URL has no other use for ':' before '@' */
+	if (asks_password(rest) || (last_at && memchr(p, ':', (size_t)(last_at - p))))
 		return refuse_password(e);
 	if (at && parse_user(p, (size_t)(at - p), a, e) < 0)
 		return -EINVAL;

@@ -16,9 +16,11 @@ set -eu
 # clang and libclang-rt-14-dev (scripts/fuzz.sh: libFuzzer's runtime);
 # packaging tests: dpkg-dev, debhelper and lintian (packaging/build-deb),
 # debootstrap and systemd-container (the .deb under systemd-nspawn), rpm and
-# rpmlint (the RPM spec).
+# rpmlint (the RPM spec). Cluster mode: libhiredis-dev (its Redis client, with
+# the libuv adapter) and redis-server (the tests start their own on a unix
+# socket; its service is not started).
 PKGS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libconfig-dev
-libsystemd-dev check libjson-c-dev libssl-dev libmicrohttpd-dev python3 clang-format
+libsystemd-dev check libjson-c-dev libssl-dev libmicrohttpd-dev libhiredis-dev redis-server python3 clang-format
 prometheus systemd man-db valgrind util-linux nodejs tzdata clang libclang-rt-14-dev
 dpkg-dev debhelper lintian debootstrap systemd-container rpm rpmlint"
 # Benchmarks: nginx (the instant loopback server), wrk (its ceiling),

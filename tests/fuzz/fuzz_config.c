@@ -1,12 +1,14 @@
 /* fuzz_config: the config loader (core/config.c, libconfig text), with
  * everything it parses on the way: durations, schedule windows, header
- * lines, base URLs, versions, and warmd.conf's own pricing entries.
+ * lines, base URLs, versions, warmd.conf's own pricing entries and the
+ * cluster section's Redis URL.
  *
  * config_load() takes a path, so the input goes to a memory file named by
  * its /proc/self/fd path. @include is left out: it reads other files (a
  * pipe or stdin would block the run), and libconfig's include is not ours. */
 #include <ctype.h>
 
+#include "cluster_proto.h"
 #include "config.h"
 #include "diag.h"
 #include "fuzz.h"
@@ -42,6 +44,27 @@ static bool duration_sane(double v)
 	return v >= 0 && v <= 365.0 * 86400;
 }
 
+/* What cluster mode relies on: a parsed address, names it can put in
+ * Redis keys, a lease in bounds, a user only with a password. */
+static void check_cluster(const struct cfg_cluster *cl)
+{
+	struct redis_addr a;
+	struct errmsg e;
+
+	if (!cl->enabled) {
+		if (cl->redis || cl->node || cl->ns)
+			abort();
+		return;
+	}
+	if (!cl->redis || redis_url_parse(cl->redis, &a, &e) < 0 ||
+	    strcmp(a.host, cl->addr.host) != 0 || !cl->node ||
+	    !cluster_name_ok(cl->node, strlen(cl->node)) || !cl->ns ||
+	    !cluster_name_ok(cl->ns, strlen(cl->ns)) || !(cl->lease_s >= CFG_CLUSTER_LEASE_MIN_S) ||
+	    !(cl->lease_s <= CFG_CLUSTER_LEASE_MAX_S) || (cl->username && !cl->password_file) ||
+	    (cl->addr.user[0] && (!cl->username || strcmp(cl->username, cl->addr.user) != 0)))
+		abort();
+}
+
 /* What daemon.c relies on in a config that loaded. */
 static void check_config(const struct config *c)
 {
@@ -67,6 +90,7 @@ static void check_config(const struct config *c)
 		if (t->group && (t->weight < 0 || t->weight > 100 || !t->vname))
 			abort();
 	}
+	check_cluster(&c->cluster);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "config_sections.h"
@@ -235,6 +236,12 @@ START_TEST(test_minimal_defaults)
 	ck_assert(!t->ttl_set);
 	ck_assert_int_eq(t->line, line_of("{ name = \"support-bot\""));
 	free(req);
+
+	/* no cluster section: alone, as before */
+	ck_assert(!X.cfg->cluster.enabled);
+	ck_assert_ptr_null(X.cfg->cluster.redis);
+	ck_assert_ptr_null(X.cfg->cluster.node);
+	ck_assert_ptr_null(X.cfg->cluster.ns);
 }
 END_TEST
 
@@ -574,7 +581,8 @@ START_TEST(test_unknown_section)
 	     "stuff = 1;\n");
 	expect_error(1, "unknown section \"deamon\" (did you mean \"daemon\"?)");
 	expect_error(line_of("stuff"),
-	             "unknown section \"stuff\" (expected daemon, providers, targets, pricing)");
+	             "unknown section \"stuff\" (expected daemon, providers, targets, pricing, "
+	             "cluster)");
 	ck_assert_uint_eq(X.d.errors, 2);
 }
 END_TEST
@@ -1540,6 +1548,291 @@ START_TEST(test_vertex_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------------- cluster */
+
+#define ONE_TARGET                                                                                 \
+	"providers = ( { name = \"anthropic\"; } );\n"                                             \
+	"targets = ( { name = \"t\"; request_file = \"req.json\"; } );\n"
+
+/* This host's name up to its first '.', as the node's default. */
+static void short_hostname(char *out, size_t n)
+{
+	ck_assert_int_eq(gethostname(out, n - 1), 0);
+	out[n - 1] = '\0';
+	out[strcspn(out, ".")] = '\0';
+}
+
+START_TEST(test_cluster_defaults)
+{
+	const struct cfg_cluster *cl;
+	char host[256];
+
+	load(ONE_TARGET "cluster = {\n"
+	                "  redis = \"redis://10.0.0.5:6379/0\";\n"
+	                "};\n");
+	expect_ok();
+	ck_assert_uint_eq(X.d.n, 0);
+	cl = &X.cfg->cluster;
+	ck_assert(cl->enabled);
+	ck_assert_str_eq(cl->redis, "redis://10.0.0.5:6379/0");
+	ck_assert(!cl->addr.unix_socket);
+	ck_assert_str_eq(cl->addr.host, "10.0.0.5");
+	ck_assert_int_eq(cl->addr.port, 6379);
+	ck_assert_int_eq(cl->addr.db, 0);
+	ck_assert_ptr_null(cl->password_file);
+	ck_assert_ptr_null(cl->username);
+	short_hostname(host, sizeof(host));
+	ck_assert_str_eq(cl->node, host);
+	ck_assert_str_eq(cl->ns, "warmd");
+	ck_assert_double_eq(cl->lease_s, 10);
+	ck_assert_str_eq(cl->file, X.path);
+	ck_assert_int_eq(cl->line, line_of("cluster = {"));
+}
+END_TEST
+
+START_TEST(test_cluster_settings)
+{
+	const struct cfg_cluster *cl;
+	char *creds, *want;
+
+	load(ONE_TARGET "cluster = {\n"
+	                "  redis = \"unix:///run/redis/redis.sock?db=2\";\n"
+	                "  password_file = \"redis.pass\";\n"
+	                "  username = \"warmd\";\n"
+	                "  node = \"host-a.1_B\";\n"
+	                "  namespace = \"prod.warmd-2\";\n"
+	                "  lease = \"3s\";\n"
+	                "};\n");
+	expect_ok();
+	cl = &X.cfg->cluster;
+	ck_assert(cl->addr.unix_socket);
+	ck_assert_str_eq(cl->addr.host, "/run/redis/redis.sock");
+	ck_assert_int_eq(cl->addr.db, 2);
+	want = in_dir("redis.pass");
+	ck_assert_str_eq(cl->password_file, want);
+	free(want);
+	ck_assert_str_eq(cl->username, "warmd");
+	ck_assert_str_eq(cl->node, "host-a.1_B");
+	ck_assert_str_eq(cl->ns, "prod.warmd-2");
+	ck_assert_double_eq(cl->lease_s, 3);
+
+	/* password_file: $CREDENTIALS_DIRECTORY first, like api_key_file; a
+	 * USER@ in the URL is the username (given twice alike: fine) */
+	creds = tu_tmpdir();
+	ck_assert_ptr_nonnull(creds);
+	free(tu_write(creds, "redis.pass", "not-a-real-password\n"));
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+	load(ONE_TARGET "cluster = { redis = \"redis://warmd@[::1]:6380/1\";\n"
+	                "  password_file = \"redis.pass\"; lease = 300; };\n");
+	expect_ok();
+	cl = &X.cfg->cluster;
+	ck_assert_int_ge(asprintf(&want, "%s/redis.pass", creds), 0);
+	ck_assert_str_eq(cl->password_file, want);
+	free(want);
+	ck_assert_str_eq(cl->username, "warmd");
+	ck_assert_str_eq(cl->addr.host, "::1");
+	ck_assert_int_eq(cl->addr.port, 6380);
+	ck_assert_double_eq(cl->lease_s, 300);
+	load(ONE_TARGET "cluster = { redis = \"redis://warmd@h\"; username = \"warmd\";\n"
+	                "  password_file = \"/etc/warmd/redis.pass\"; lease = \"1s\"; };\n");
+	expect_ok();
+	ck_assert_str_eq(X.cfg->cluster.password_file, "/etc/warmd/redis.pass");
+	ck_assert_double_eq(X.cfg->cluster.lease_s, 1);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	tu_rmrf(creds);
+	free(creds);
+}
+END_TEST
+
+/* Asserts that no diagnostic holds secret. */
+static void expect_no_secret(const char *secret)
+{
+	char all[4096];
+
+	dump_diags(all, sizeof(all));
+	ck_assert_msg(strstr(all, secret) == NULL, "diagnostics show %s:%s", secret, all);
+}
+
+START_TEST(test_cluster_errors)
+{
+	char n65[66], text[512];
+
+	load(ONE_TARGET "cluster = {\n"
+	                "  node = \"a\";\n"
+	                "};\n");
+	expect_error(line_of("cluster = {"), "cluster: \"redis\" is required");
+
+	load(ONE_TARGET "cluster = { redis = \"redis://:hunter2-not-real@10.0.0.5\"; };\n");
+	expect_error(line_of("redis ="),
+	             "cluster.redis: put the password in password_file, not in the URL");
+	expect_no_secret("hunter2");
+	load(ONE_TARGET "cluster = { redis = \"redis://warmd:hunter2-not-real@h\";\n"
+	                "  password_file = \"p\"; };\n");
+	expect_error(line_of("redis ="), "cluster.redis: put the password in password_file");
+	expect_no_secret("hunter2");
+
+	load(ONE_TARGET "cluster = { redis = \"rediss://h:6380\"; };\n");
+	expect_error(line_of("redis ="), "cluster.redis: rediss:// (TLS) is not supported");
+	load(ONE_TARGET "cluster = { redis = \"unix://run/redis.sock\"; };\n");
+	expect_error(line_of("redis ="), "cluster.redis: the socket path must be absolute");
+	load(ONE_TARGET "cluster = { redis = \"redis://h:99999\"; };\n");
+	expect_error(line_of("redis ="), "cluster.redis: the port is not a number from 1 to 65535");
+	load(ONE_TARGET "cluster = { redis = 6379; };\n");
+	expect_error(line_of("redis ="), "cluster: \"redis\" must be a string");
+	load(ONE_TARGET "cluster = { redis = \"\"; };\n");
+	expect_error(line_of("redis ="), "cluster: \"redis\" must not be empty");
+
+	/* logging in */
+	load(ONE_TARGET "cluster = { redis = \"redis://h\";\n"
+	                "  username = \"warmd\"; };\n");
+	expect_error(line_of("username ="), "cluster: a username (username) needs password_file");
+	load(ONE_TARGET "cluster = { redis = \"redis://warmd@h\"; };\n");
+	expect_error(line_of("redis ="),
+	             "cluster: a username (USER@ in redis) needs password_file");
+	load(ONE_TARGET "cluster = { redis = \"redis://warmd@h\"; password_file = \"p\";\n"
+	                "  username = \"other\"; };\n");
+	expect_error(line_of("username ="), "cluster: username \"other\" differs from the user in "
+	                                    "redis (\"warmd\"): give it once");
+	load(ONE_TARGET "cluster = { redis = \"redis://h\"; password_file = \"p\";\n"
+	                "  username = \"a b\"; };\n");
+	expect_error(line_of("username ="),
+	             "cluster: username must be 1 to 64 characters of [A-Za-z0-9._-]");
+
+	/* names */
+	load(ONE_TARGET "cluster = { redis = \"redis://h\";\n"
+	                "  node = \"host a\"; };\n");
+	expect_error(line_of("node ="),
+	             "cluster: \"node\" must be 1 to 64 characters of [A-Za-z0-9._-]");
+	memset(n65, 'n', 65);
+	n65[65] = '\0';
+	snprintf(text, sizeof(text),
+	         ONE_TARGET "cluster = { redis = \"redis://h\";\n"
+	                    "  namespace = \"%s\"; };\n",
+	         n65);
+	load(text);
+	expect_error(line_of("namespace ="),
+	             "cluster: \"namespace\" must be 1 to 64 characters of [A-Za-z0-9._-]");
+	load(ONE_TARGET "cluster = { redis = \"redis://h\";\n"
+	                "  namespace = \"a:b\"; };\n");
+	expect_error(line_of("namespace ="), "cluster: \"namespace\" must be 1 to 64 characters");
+
+	/* the lease */
+	load(ONE_TARGET "cluster = { redis = \"redis://h\";\n"
+	                "  lease = \"500ms\"; };\n");
+	expect_error(line_of("lease ="), "cluster: \"lease\" must be from 1s to 5m");
+	load(ONE_TARGET "cluster = { redis = \"redis://h\";\n"
+	                "  lease = \"5m1s\"; };\n");
+	expect_error(line_of("lease ="), "cluster: \"lease\" must be from 1s to 5m");
+	load(ONE_TARGET "cluster = { redis = \"redis://h\";\n"
+	                "  lease = \"soon\"; };\n");
+	expect_error(line_of("lease ="), "cluster: \"lease\" = \"soon\" is not a duration");
+
+	/* unknown keys, the section's shape */
+	load(ONE_TARGET "cluster = { redis = \"redis://h\";\n"
+	                "  lese = \"3s\"; };\n");
+	expect_error(line_of("lese ="), "cluster: unknown key \"lese\" (did you mean \"lease\"?)");
+	load(ONE_TARGET "cluster = { redis = \"redis://h\";\n"
+	                "  sentinel = \"x\"; };\n");
+	expect_error(line_of("sentinel ="), "cluster: unknown key \"sentinel\"");
+	load(ONE_TARGET "cluster = \"redis://h\";\n");
+	expect_error(line_of("cluster ="), "\"cluster\" must be a group: cluster = {");
+	ck_assert_uint_eq(X.d.errors, 1);
+}
+END_TEST
+
+/* A takeover may take a lease before the new owner warms: TTLs under 4
+ * leases get a warning at their target (once for a target with versions),
+ * and the config still loads. */
+START_TEST(test_cluster_short_ttl_warning)
+{
+	load("providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = (\n"
+	     "  { name = \"short\"; request_file = \"req.json\"; ttl = \"39s\"; },\n"
+	     "  { name = \"enough\"; request_file = \"req.json\"; ttl = \"40s\"; },\n"
+	     "  { name = \"g\"; ttl = \"30s\";\n"
+	     "    versions = ( { name = \"blue\"; request_file = \"req.json\"; weight = 100; },\n"
+	     "                 { name = \"green\"; request_file = \"req.json\"; weight = 0; } ); "
+	     "}\n"
+	     ");\n"
+	     "cluster = { redis = \"redis://h\"; lease = \"10s\"; };\n");
+	expect_ok();
+	expect_diag(
+	        DIAG_WARNING, line_of("{ name = \"short\""),
+	        "target \"short\": ttl 39.0s is under 4 x the cluster lease (10.0s): a takeover "
+	        "may let it lapse");
+	expect_diag(DIAG_WARNING, line_of("{ name = \"blue\""), "target \"g\": ttl 30.0s");
+	ck_assert_ptr_null(find_diag(DIAG_WARNING, "\"enough\""));
+	ck_assert_uint_eq(X.d.n, 2);
+
+	/* alone, the same TTLs are fine */
+	load("providers = ( { name = \"anthropic\"; } );\n"
+	     "targets = ( { name = \"short\"; request_file = \"req.json\"; ttl = \"39s\"; } );\n");
+	expect_ok();
+	ck_assert_uint_eq(X.d.n, 0);
+}
+END_TEST
+
+/* Every cluster key needs a restart: adding or removing the section is
+ * one change, "cluster"; else each key that differs, named cluster.KEY. */
+START_TEST(test_cluster_restart_only_changes)
+{
+	struct changes ch = { .n = 0 };
+	struct config *alone, *old;
+	char want[1024];
+	int n;
+
+	alone = load_owned(ONE_TARGET);
+	old = load_owned(ONE_TARGET "cluster = { redis = \"redis://h\"; node = \"a\"; };\n");
+	ck_assert_int_eq(config_restart_only_changes(alone, old, change_cb, &ch), 1);
+	ck_assert_str_eq(ch.text, "cluster=redis://h;");
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(config_restart_only_changes(old, alone, change_cb, &ch), 1);
+	ck_assert_str_eq(ch.text, "cluster=(none);");
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(config_restart_only_changes(alone, alone, change_cb, &ch), 0);
+
+	load(ONE_TARGET "cluster = { redis = \"redis://h\"; node = \"a\"; };\n");
+	expect_ok();
+	ck_assert_int_eq(config_restart_only_changes(old, X.cfg, change_cb, &ch), 0);
+	ck_assert_int_eq(ch.n, 0);
+
+	load(ONE_TARGET
+	     "cluster = { redis = \"unix:///r.sock\"; password_file = \"p\";\n"
+	     "  username = \"u\"; node = \"b\"; namespace = \"ns\"; lease = \"3s\"; };\n");
+	expect_ok();
+	n = config_restart_only_changes(old, X.cfg, change_cb, &ch);
+	snprintf(want, sizeof(want),
+	         "cluster.redis=unix:///r.sock;cluster.password_file=%s/p;cluster.username=u;"
+	         "cluster.node=b;cluster.namespace=ns;cluster.lease=3.0s;",
+	         X.rdir);
+	ck_assert_str_eq(ch.text, want);
+	ck_assert_int_eq(n, 6);
+	ck_assert_int_eq(ch.n, 6);
+	config_free(alone);
+	config_free(old);
+}
+END_TEST
+
+/* libconfig's copy of cluster.redis is wiped like the providers' strings:
+ * a refused URL may hold a password. */
+START_TEST(test_cluster_libconfig_copy_wiped)
+{
+	const char *v;
+	config_t cf;
+
+	config_init(&cf);
+	ck_assert_int_eq(config_read_string(&cf, "cluster = { redis = \"redis://:pw-0123@h\";\n"
+	                                         "  node = \"a\"; };\n"),
+	                 CONFIG_TRUE);
+	config_wipe_cluster(&cf);
+	ck_assert(config_lookup_string(&cf, "cluster.redis", &v));
+	ck_assert_str_eq(v, "");
+	ck_assert(config_lookup_string(&cf, "cluster.node", &v));
+	ck_assert_str_eq(v, "a");
+	config_destroy(&cf);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1590,6 +1883,16 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_many_errors_reported);
 	tcase_add_test(tc, test_include_reports_its_file);
 	tcase_add_test(tc, test_vertex_errors);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cluster");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_cluster_defaults);
+	tcase_add_test(tc, test_cluster_settings);
+	tcase_add_test(tc, test_cluster_errors);
+	tcase_add_test(tc, test_cluster_short_ttl_warning);
+	tcase_add_test(tc, test_cluster_restart_only_changes);
+	tcase_add_test(tc, test_cluster_libconfig_copy_wiped);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("diag");

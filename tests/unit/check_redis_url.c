@@ -163,6 +163,8 @@ START_TEST(test_password_refused)
 	    "hunter2secret");
 	/* a password holding '@': the last '@' ends the user part */
 	bad("redis://warmd:hunter2@secret@h", "password_file", "hunter2");
+	bad("redis://warmd:hunter2/secret@h", "password_file", "hunter2");
+	bad("redis://:hunter2/secret@h:6379/0", "password_file", "hunter2");
 	bad("redis://h:6379/0?password=hunter2secret", "password_file", "hunter2secret");
 	bad("unix:///run/redis.sock?password=hunter2secret", "password_file", "hunter2secret");
 	bad("unix:///run/redis.sock?db=1&pass=hunter2secret", "password_file", "hunter2secret");
