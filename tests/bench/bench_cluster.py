@@ -151,7 +151,7 @@ def main():
         res["startup_s"] = t_settled - t_start
         res["startup_warms_per_target"] = len(ngx.stamps("warmd")) / a.targets
         res["owned"] = {n: list(final.values()).count(n) for n in names}
-        say(f"  all owned after {res['startup_s']:.1f}s; {res['startup_warms_per_target']:.2f} "
+        say(f"  owners settled after {res['startup_s']:.1f}s; {res['startup_warms_per_target']:.2f} "
             f"warms per target; {res['owned']}")
 
         say(f"steady state: {a.steady:g}s")

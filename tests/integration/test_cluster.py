@@ -351,6 +351,48 @@ class RedisDeath(ClusterTest):
         print(f"owners before {owners}, after {c.owners()}")
 
 
+class RedisFrozen(ClusterTest):
+    names = TARGETS[:4]
+
+    def test_a_stopped_redis_times_out_into_degraded_mode_and_back(self):
+        """SIGSTOP: the connections stay open and nothing answers, the slow
+        Redis of the issue; SIGCONT: it answers everything queued at once."""
+        c = self.c
+        markers = [marker(n) for n in self.names]
+        c.start(NODES[:2])
+        c.settle()
+        t_freeze = time.time()
+        c.redis.freeze()
+        try:
+            for n in NODES[:2]:
+                self.wait(lambda: c.nodes[n].cluster_status()["degraded"], 2 * LEASE + 2,
+                          what=f"{n} to time Redis out and report degraded")
+            sleep_until(t_freeze + 1.2 * TTL)
+            for n in NODES[:2]:   # the loop never waited for Redis
+                for _ in range(3):
+                    t = time.monotonic()
+                    self.assertEqual(c.nodes[n].ctl("ping")[0], 0)
+                    self.assertLess(time.monotonic() - t, 1.0, f"{n}: slow ping")
+        finally:
+            c.redis.thaw()
+        t_thaw = time.time()
+        log = c.log()
+        self.assert_no_cold_gap(markers, log, t_thaw)
+        for n in NODES[:2]:
+            self.wait(lambda: not c.nodes[n].cluster_status()["degraded"], 2 * LEASE + 8,
+                      what=f"{n} to leave degraded mode")
+        t_back = time.time()
+        c.settle()
+        sleep_until(t_back + 2 * LEASE + TTL)
+        log = c.log()
+        self.assert_no_cold_gap(markers, log, time.time())
+        self.assert_one_warm_per_window(markers, log, t_back + 2 * LEASE, at_least=1)
+        for n in NODES[:2]:
+            self.assertIsNone(c.nodes[n].proc.poll())
+            self.assertEqual(len(re.findall(r"cluster: Redis back", c.nodes[n].log())), 1,
+                             c.nodes[n].log()[-3000:])
+
+
 class Reload(ClusterTest):
     def test_a_reload_that_changes_a_template_on_one_node(self):
         c = self.c
