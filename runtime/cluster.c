@@ -173,6 +173,7 @@ struct cluster {
 	unsigned took_from[MAX_NODES]; /* this cycle's takeovers, by previous owner */
 	size_t owned, differs;
 
+	double bad_touch_logged_at;
 	char *relay[RELAY_PENDING]; /* FIFO of touch texts published here */
 	unsigned relay_head, relay_n;
 };
@@ -536,7 +537,7 @@ static void read_changed_cfgs(struct cluster *c)
 
 /* Takes one node of the heartbeat answer (name, record, ms left). */
 static void hb_take_node(struct cluster *c, const redisReply *nm, const redisReply *rec,
-                         const redisReply *ttl, double now)
+                         const redisReply *ttl)
 {
 	struct cluster_heartbeat hb;
 	struct errmsg e;
@@ -566,7 +567,6 @@ static void hb_take_node(struct cluster *c, const redisReply *nm, const redisRep
 	c->nodes[i].hb_age = (double)(hb.lease_ms - ttl->integer) / 1000.0;
 	if (c->nodes[i].hb_age < 0)
 		c->nodes[i].hb_age = 0;
-	(void)now;
 }
 
 /* Did another process write our heartbeat since our last one? */
@@ -593,7 +593,6 @@ static void hb_check_previous(struct cluster *c, const redisReply *prev)
 static void hb_cb(void *data, const redisReply *r, const char *err)
 {
 	struct cluster *c = data;
-	double now = now_s(c);
 
 	if (!r) {
 		cycle_fail(c, "heartbeat: %s", err);
@@ -605,7 +604,7 @@ static void hb_cb(void *data, const redisReply *r, const char *err)
 		for (size_t i = 0; i < c->nnodes; i++)
 			c->nodes[i].live = false;
 		for (size_t i = 1; i + 2 < r->elements && !c->cycle_failed; i += 3)
-			hb_take_node(c, r->element[i], r->element[i + 1], r->element[i + 2], now);
+			hb_take_node(c, r->element[i], r->element[i + 1], r->element[i + 2]);
 		c->nodes[c->self].live = true;
 		c->nodes[c->self].self = true;
 		c->heartbeats++;
@@ -1024,7 +1023,11 @@ static void touch_msg(struct cluster *c, const char *msg, size_t len)
 		char why[600];
 		snprintf(why, sizeof(why), "from the cluster's touch channel: %s", e.text);
 		c->set->touches_dropped++;
-		log_warning("cluster: touch dropped: %s", why);
+		/* Anyone who may publish could flood the log: every 10 s at most. */
+		if (now_s(c) - c->bad_touch_logged_at >= 10) {
+			c->bad_touch_logged_at = now_s(c);
+			log_warning("cluster: touch dropped: %s", why);
+		}
 		return;
 	}
 	if (c->ops.touch)
@@ -1262,6 +1265,8 @@ void cluster_set_changed(struct cluster *c)
 			set_owner(c, e->t, true, e->owner >= 0 ? c->nodes[e->owner].name : NULL);
 	}
 	sched_rearm(c->set->sched);
+	if (c->up) /* the lanes may be new: Redis's weights are the cluster's */
+		weights_sync(c, c->weights_dirty);
 	if (c->up && c->phase == PHASE_IDLE)
 		cycle_start(c);
 }
@@ -1317,7 +1322,10 @@ int cluster_open(uv_loop_t *loop, struct target_set *set, const struct cfg_clust
 		free(c);
 		return r;
 	}
-	sched_set_margin_extra(set->sched, 1.25 * c->lease_s);
+	/* A dead owner's lease expires within a lease of its last renewal, and
+	 * a survivor's next cycle (a quarter lease; one more when it saw the
+	 * heartbeat go before the lease) takes it: warms come that much earlier. */
+	sched_set_margin_extra(set->sched, 1.5 * c->lease_s);
 	uv_timer_init(loop, &c->timer);
 	c->timer.data = c;
 	uv_timer_start(&c->timer, timer_cb, (uint64_t)(c->lease_s * 250),

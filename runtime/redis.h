@@ -30,7 +30,7 @@ struct redis_opts {
 	const char *username; /* or NULL */
 	const char *password; /* or NULL; copied into locked memory and wiped at close */
 	size_t password_len;
-	double timeout_s;          /* connect, AUTH/SELECT/SUBSCRIBE and each command */
+	double timeout_s;            /* connect, AUTH/SELECT/SUBSCRIBE and each command */
 	const char *const *channels; /* subscribed on the second connection; n may be 0 */
 	size_t nchannels;
 };
@@ -53,10 +53,12 @@ typedef void (*redis_reply_cb)(void *data, const redisReply *r, const char *err)
 
 /* Starts connecting (in the background; ops->up when ready). Returns 0, or
  * a negative errno with e saying why. */
-int redis_open(uv_loop_t *loop, const struct redis_opts *o, const struct redis_ops *ops,
-               void *data, struct redis **ret, struct errmsg *e);
+int redis_open(uv_loop_t *loop, const struct redis_opts *o, const struct redis_ops *ops, void *data,
+               struct redis **ret, struct errmsg *e);
 /* Sends argv[0..argc) (binary-safe with lens). Returns 0 (cb will be called,
- * maybe with NULL), or -ENOTCONN when not up (cb is not called). */
+ * maybe with NULL), or -ENOTCONN when not up (cb is not called), or -EINVAL
+ * for no cb/argv or a command that would turn the command connection into a
+ * subscriber ((P|S)(UN)SUBSCRIBE, MONITOR). */
 int redis_cmd(struct redis *r, redis_reply_cb cb, void *data, int argc, const char **argv,
               const size_t *lens);
 bool redis_is_up(const struct redis *r);

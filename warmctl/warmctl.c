@@ -136,7 +136,7 @@ static const struct field target_fields[] = {
 	{ "expires_at", KIND_TIME }, { "next_warm_at", KIND_NEXT },   { "reason", KIND_TEXT },
 	{ "warms", KIND_COUNT },     { "hits", KIND_COUNT },          { "writes", KIND_COUNT },
 	{ "errors", KIND_COUNT },    { "touches", KIND_COUNT },       { "last_error", KIND_TEXT },
-	{ "cost_usd", KIND_USD },    { "saved_usd", KIND_USD },
+	{ "cost_usd", KIND_USD },    { "saved_usd", KIND_USD },       { "owner", KIND_TEXT },
 };
 
 /* Output under construction. The first allocation failure sticks in err, so the formatting
@@ -421,6 +421,26 @@ static void print_ping_cb(struct out *o, json_object *data, const struct cmdline
 	out_str(o, "\n");
 }
 
+/* Cluster mode's line: this node, the live nodes, and whether Redis is there. */
+static void print_cluster_header(struct out *o, json_object *cl, double now)
+{
+	json_object *nodes = jsonx_get(cl, "nodes"), *deg = jsonx_get(cl, "degraded");
+
+	if (!json_object_is_type(cl, json_type_object))
+		return;
+	out_str(o, "cluster: node ");
+	out_value(o, jsonx_get(cl, "node"), KIND_TEXT, now, false);
+	out_str(o, " owns ");
+	out_value(o, jsonx_get(cl, "owned"), KIND_COUNT, now, false);
+	if (json_object_is_type(nodes, json_type_array))
+		out_printf(o, " of the entries, %zu live node(s)", json_object_array_length(nodes));
+	out_str(o, ", redis ");
+	out_value(o, jsonx_get(cl, "redis"), KIND_TEXT, now, false);
+	if (json_object_is_type(deg, json_type_boolean) && json_object_get_boolean(deg))
+		out_str(o, ", DEGRADED: Redis unreachable, warming every target");
+	out_str(o, "\n");
+}
+
 static void print_status_header(struct out *o, json_object *daemon, double now)
 {
 	json_object *paused = jsonx_get(daemon, "paused_all");
@@ -445,6 +465,7 @@ static void print_status_header(struct out *o, json_object *daemon, double now)
 		out_str(o, " sessions");
 	}
 	out_str(o, "\n");
+	print_cluster_header(o, jsonx_get(daemon, "cluster"), now);
 }
 
 /* The table: every cell is formatted once into one buffer (NUL-terminated, found by offset,

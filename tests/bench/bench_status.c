@@ -60,6 +60,16 @@ static void write_tree(const struct target *t, double now, struct buf *out)
 	jsonx_add_int(o, "touches", (int64_t)t->touches);
 	jsonx_add_str(o, "last_error", t->last_error[0] ? t->last_error : NULL);
 	jsonx_add_str(o, "breaker", breaker_state_name(t->breaker.state));
+	jsonx_add_str(o, "owner", t->owner);
+	if (t->config_differs) {
+		json_object *d = json_object_new_array();
+		for (const char *p = t->config_differs; *p;) {
+			size_t n = strcspn(p, ",");
+			json_object_array_add(d, json_object_new_string_len(p, (int)n));
+			p += n + (p[n] == ',');
+		}
+		json_object_object_add(o, "config_differs", d);
+	}
 	if (t->group) {
 		jsonx_add_str(o, "group", t->group);
 		jsonx_add_str(o, "version_name", t->vname);

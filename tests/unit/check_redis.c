@@ -45,6 +45,7 @@ struct ev {
 	size_t msg_len;
 	struct redis *close_in_msg;  /* redis_close() from inside message() */
 	struct redis *close_in_down; /* ... from inside down() */
+	struct redis *close_in_up;   /* ... from inside up() */
 };
 
 struct res {
@@ -251,7 +252,15 @@ static void finish(struct redis *r)
 
 static void ev_up(void *data)
 {
-	((struct ev *)data)->ups++;
+	struct ev *e = data;
+
+	e->ups++;
+	if (e->close_in_up) {
+		struct redis *r = e->close_in_up;
+
+		e->close_in_up = NULL;
+		redis_close(r);
+	}
 }
 
 static void ev_down(void *data, const char *why)
@@ -586,14 +595,14 @@ START_TEST(test_close_pending)
 }
 END_TEST
 
-/* redis_close from inside a reply, a message and down(): the other
+/* redis_close from inside a reply, a message, up() and down(): the other
  * commands fail with "closing", nothing is called after, all is freed. */
 START_TEST(test_close_in_callbacks)
 {
 	struct redis_opts o;
-	struct ev e = { 0 }, e2 = { 0 }, e3 = { 0 };
+	struct ev e = { 0 }, e2 = { 0 }, e3 = { 0 }, e4 = { 0 };
 	struct res a, b, c, p;
-	struct redis *r, *r2, *r3;
+	struct redis *r, *r2, *r3, *r4;
 	const char *ping[] = { "PING" }, *pub[] = { "PUBLISH", "t:touch", "m" };
 
 	server_start(&srv);
@@ -623,6 +632,12 @@ START_TEST(test_close_in_callbacks)
 	call(r3, &p, 3, pub, NULL);
 	ck_assert(run_until(&e2.msgs, 1, 5));
 	ck_assert(run_until(&e3.msgs, 1, 5));
+
+	r4 = open_ok(&o, &e4); /* closes as soon as it is up */
+	e4.close_in_up = r4;
+	ck_assert(run_until(&e4.ups, 1, 5));
+	run_for(0.2);
+	ck_assert_int_eq(e4.downs, 0);
 
 	e3.close_in_down = r3;
 	server_stop(&srv);

@@ -87,6 +87,16 @@ static json_object *status_tree(const struct target *t, double now, bool paused_
 	jsonx_add_int(o, "touches", (int64_t)t->touches);
 	jsonx_add_str(o, "last_error", t->last_error[0] ? t->last_error : NULL);
 	jsonx_add_str(o, "breaker", breaker_state_name(t->breaker.state));
+	jsonx_add_str(o, "owner", t->owner);
+	if (t->config_differs) {
+		json_object *d = json_object_new_array();
+		for (const char *p = t->config_differs; *p;) {
+			size_t n = strcspn(p, ",");
+			json_object_array_add(d, json_object_new_string_len(p, (int)n));
+			p += n + (p[n] == ',');
+		}
+		json_object_object_add(o, "config_differs", d);
+	}
 	if (t->group) {
 		jsonx_add_str(o, "group", t->group);
 		jsonx_add_str(o, "version_name", t->vname);
@@ -159,6 +169,12 @@ START_TEST(test_status_write_matches_tree)
 		t->cost_pico =
 		        ((int64_t)rand_r(&seed) << 20) - (rand_r(&seed) % 2 ? 0 : INT64_MAX / 3);
 		t->saved_pico = rand_r(&seed) % 9 ? (int64_t)rand_r(&seed) * 1000003 : INT64_MIN;
+		/* cluster mode now and then: owner, config_differs */
+		t->owner = rand_r(&seed) % 3 ? NULL : rand_r(&seed) % 2 ? "n1" : "node-b.x";
+		free(t->config_differs);
+		t->config_differs = rand_r(&seed) % 4     ? NULL
+		                    : rand_r(&seed) % 2 ? strdup("n2")
+		                                        : strdup("n2,host-c");
 		if (t == plain && rand_r(&seed) % 3 == 0) {
 			/* a session now and then: session, keep_until, keep_for_s */
 			if (!t->session)
