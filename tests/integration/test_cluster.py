@@ -176,9 +176,9 @@ class SteadyStateAndSigkill(ClusterTest):
             self.assertRegex(metrics, rf"(?m)^warmd_cluster_owned_targets "
                                       rf"{list(owners.values()).count(n)}$")
 
-        # Steady state: 2.5 windows, each prefix warmed once per window.
+        # Steady state: two windows, each prefix warmed once per window.
         t_steady = time.time()
-        time.sleep(2.5 * TTL)
+        time.sleep(2 * TTL)
         log = c.log()
         self.assert_one_warm_per_window(markers, log, t_steady, at_least=2)
         self.assertEqual(c.owners(), owners, "ownership moved while nothing happened")
@@ -223,11 +223,11 @@ class SteadyStateAndSigkill(ClusterTest):
             self.wait(lambda: sorted(x["node"] for x in c.nodes[n].cluster_status()["nodes"]) ==
                      survivors, LEASE + 2, what=f"{n} to list only the survivors")
 
-        sleep_until(t_kill + 2 * TTL)
+        sleep_until(t_kill + 1.5 * TTL)
         log = c.log()
         self.assert_no_cold_gap(markers, log, time.time())
         # the new owner read expires_at: no re-warm of a warm cache either
-        self.assert_one_warm_per_window(markers, log, t_steady, at_least=4)
+        self.assert_one_warm_per_window(markers, log, t_steady, at_least=3)
         print(f"takeover of {len(moved)} targets from {victim}: {took:.2f}s")
 
 
@@ -299,7 +299,7 @@ class RedisDeath(ClusterTest):
         markers = [marker(n) for n in TARGETS]
         c.start(NODES)
         owners = c.settle()
-        time.sleep(TTL / 2)
+        time.sleep(3)
 
         t_kill = time.time()
         c.redis.kill()
@@ -313,7 +313,7 @@ class RedisDeath(ClusterTest):
             self.assertGreaterEqual(cl["degraded_since"], t_kill - 1, cl)
             self.assertRegex(c.nodes[n].ctl("metrics")[1], r"(?m)^warmd_cluster_degraded 1$")
             self.assertIsNone(c.nodes[n].proc.poll())
-        time.sleep(1.5 * TTL)
+        time.sleep(1.2 * TTL)   # longer than a warm period: every prefix comes due
         for n in NODES:
             lines = re.findall(r"cluster: Redis unreachable \(.*\): degraded mode, "
                                r"warming every target", c.nodes[n].log())
@@ -344,7 +344,7 @@ class RedisDeath(ClusterTest):
             self.wait(lambda: set(self.cfg(n)) == set(TARGETS), LEASE + 2,
                      what=f"{n}'s config back in Redis")
         c.settle()
-        sleep_until(t_back + 2 * LEASE + 1.5 * TTL)
+        sleep_until(t_back + 2 * LEASE + 1.2 * TTL)
         log = c.log()
         self.assert_no_cold_gap(markers, log, time.time())
         self.assert_one_warm_per_window(markers, log, t_back + 2 * LEASE, at_least=1)
@@ -418,11 +418,11 @@ class Reload(ClusterTest):
         warning = [l for l in n1.log().splitlines() if "c0" in l and "n2" in l and "n3" in l]
         self.assertTrue(warning, "no warning naming c0 and the nodes that differ\n" + n1.log())
         self.assertRegex(n1.ctl("metrics")[1], r"(?m)^warmd_cluster_config_differs_targets 1$")
-        time.sleep(2 * TTL)   # at least two warms of each prefix, whatever their phase
+        time.sleep(1.2 * TTL)   # longer than a warm period: every prefix comes due
         log = c.log()
         markers = [marker(n) for n in TARGETS] + [marker("c0v2")]
         self.assert_no_cold_gap(markers, log, time.time())
-        self.assert_one_warm_per_window(markers, log, t_reload, at_least=2)
+        self.assert_one_warm_per_window(markers, log, t_reload, at_least=1)
 
 
 class Rollout(ClusterTest):
