@@ -138,10 +138,16 @@ class SteadyStateAndSigkill(ClusterTest):
         for name, eid in cfgs["n1"].items():
             self.assertRegex(eid, r"^[0-9a-f]{16}$")
             self.assertEqual(c.redis.cli("GET", f"{ns}:lease:{eid}"), owners[name], name)
+            # NODE is the node that warmed last: at start-up, maybe the first
+            # one up, before the owners settled
             warmth = c.redis.cli("GET", f"{ns}:warm:{eid}").split(" ")
-            self.assertEqual(warmth[:2], ["v1", owners[name]], warmth)
+            self.assertEqual(warmth[0], "v1", warmth)
+            self.assertIn(warmth[1], NODES, warmth)
             self.assertEqual(len(warmth), 6, warmth)
             self.assertIn(warmth[5], ("hit", "write", "none", "error"), warmth)
+            self.assertAlmostEqual(float(warmth[3]),
+                                   c.nodes[owners[name]].targets()[name]["expires_at"],
+                                   delta=0.01, msg=(name, warmth))
         for n in NODES:
             hb = self.wait(lambda: (lambda h: h if len(h) == 5 and h[3] == str(
                 list(owners.values()).count(n)) else None)(
@@ -229,6 +235,41 @@ class SteadyStateAndSigkill(ClusterTest):
         # the new owner read expires_at: no re-warm of a warm cache either
         self.assert_one_warm_per_window(markers, log, t_steady, at_least=3)
         print(f"takeover of {len(moved)} targets from {victim}: {took:.2f}s")
+
+
+class CleanStop(ClusterTest):
+    def test_a_stopped_node_hands_its_entries_over_before_its_lease_would_end(self):
+        c = self.c
+        markers = [marker(n) for n in self.names]
+        c.start(NODES)
+        owners = c.settle()
+        leaving = max(NODES, key=lambda n: list(owners.values()).count(n))
+        moved = sorted(t for t, o in owners.items() if o == leaving)
+        survivors = [n for n in NODES if n != leaving]
+        before = {n: len(c.nodes[n].log()) for n in survivors}
+        t_stop = time.time()
+        rc, _ = c.nodes[leaving].stop()
+        self.assertEqual(rc, 0, c.nodes[leaving].log()[-3000:])
+        del c.nodes[leaving]
+        after = self.wait(lambda: c.owners(), 4 * LEASE, step=0.1,
+                          what=f"the survivors to own {leaving}'s targets")
+        took = time.time() - t_stop
+        # released, not expired: the others took over at their next cycle
+        self.assertLess(took, LEASE, f"handover took {took:.1f}s with a {LEASE}s lease")
+        for t in self.names:
+            self.assertIn(after[t], survivors)
+            if t not in moved:
+                self.assertEqual(after[t], owners[t], f"{t} moved though its owner stayed")
+        took_over = sum(int(m.group(1)) for n in survivors for m in re.finditer(
+            rf"cluster: took over (\d+) entr(?:y|ies) from {leaving} \(it let them go\)",
+            c.nodes[n].log()[before[n]:]))
+        self.assertEqual(took_over, len(moved), c.logs())
+        self.assertNotIn(f"{c.ns}:node:{leaving}",
+                         c.redis.lines("KEYS", f"{c.ns}:node:*"), "heartbeat left behind")
+        sleep_until(t_stop + TTL)
+        log = c.log()
+        self.assert_no_cold_gap(markers, log, time.time())
+        self.assert_one_warm_per_window(markers, log, t_stop - TTL / 2)
 
 
 class Touches(ClusterTest):
