@@ -57,6 +57,7 @@ struct warmd {
 	struct status_line status;
 	uv_timer_t status_timer; /* sends a STATUS= update the rate limit held back */
 	bool stopping;           /* a signal asked to stop: warms in flight land */
+	bool leaving;            /* stopping: the cluster's release is not answered yet */
 	bool finished;           /* teardown() ran */
 };
 
@@ -152,7 +153,7 @@ static void warm_done_cb(void *data, struct target *t)
 
 	if (w->stopping) {
 		/* We are inside http's completion path: finish on a fresh loop turn. */
-		if (sched_inflight(w->d.set.sched) == 0)
+		if (sched_inflight(w->d.set.sched) == 0 && !w->leaving)
 			uv_timer_start(&w->grace, grace_cb, 0, 0);
 		return;
 	}
@@ -494,6 +495,16 @@ static void grace_cb(uv_timer_t *t)
 	finish(w);
 }
 
+/* cluster_leave()'s answer: the other nodes may take over now. */
+static void left_cb(void *data)
+{
+	struct warmd *w = data;
+
+	w->leaving = false;
+	if (sched_inflight(w->d.set.sched) == 0)
+		uv_timer_start(&w->grace, grace_cb, 0, 0);
+}
+
 static void stop(struct warmd *w, int signum)
 {
 	if (w->stopping) {
@@ -508,9 +519,11 @@ static void stop(struct warmd *w, int signum)
 	probe_abort_all(&w->probes);
 	log_info("%s: stopping (%d warm(s) in flight)", strsignal(signum),
 	         sched_inflight(w->d.set.sched));
-	/* No new warms; let the ones in flight land, briefly. */
+	/* No new warms; let the ones in flight land, and the cluster's nodes
+	 * hear that this one leaves, briefly. */
 	sched_pause_all(w->d.set.sched, true);
-	if (sched_inflight(w->d.set.sched) == 0)
+	w->leaving = cluster_leave(w->cluster, left_cb, w) == 0;
+	if (sched_inflight(w->d.set.sched) == 0 && !w->leaving)
 		finish(w);
 	else
 		uv_timer_start(&w->grace, grace_cb, SHUTDOWN_GRACE_MS, 0);

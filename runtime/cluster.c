@@ -126,7 +126,8 @@ struct node {
 	size_t ncfg;
 	uint64_t *eids; /* the entries it has, sorted, unique */
 	size_t neids;
-	bool reading; /* its configuration is being read */
+	bool reading;  /* its configuration is being read */
+	uint64_t seen; /* the heartbeat cycle (1, 2...) that last saw it live */
 };
 
 /* A cache entry this node's configuration has: its leading target. */
@@ -174,6 +175,9 @@ struct cluster {
 	size_t owned, differs;
 
 	double bad_touch_logged_at;
+	bool leaving; /* cluster_leave(): no more cycles */
+	void (*left)(void *data);
+	void *left_data;
 	char *relay[RELAY_PENDING]; /* FIFO of touch texts published here */
 	unsigned relay_head, relay_n;
 };
@@ -265,6 +269,8 @@ static int send_args(struct cluster *c, struct args *a, redis_reply_cb cb, void 
 	return r;
 }
 
+static void node_cfg_free(struct node *n);
+
 static int node_find(const struct cluster *c, const char *name)
 {
 	for (size_t i = 0; i < c->nnodes; i++)
@@ -273,22 +279,33 @@ static int node_find(const struct cluster *c, const char *name)
 	return -1;
 }
 
-/* The node named name (added when new), or -1 when the table is full. */
+/* The node named name (added when new), or -1 when the table is full of
+ * nodes seen in this cycle or the last. A slot whose node has been gone
+ * longer is taken over (an autoscaled fleet has new names all the time);
+ * the owners that named it are all set again by the cycle. */
 static int node_get(struct cluster *c, const char *name)
 {
 	int i = node_find(c, name);
 
 	if (i >= 0)
 		return i;
-	if (c->nnodes == MAX_NODES) {
-		if (!c->too_many_logged)
-			log_warning("cluster: more than %d node names in Redis: %s and later ones are "
-			            "ignored",
-			            MAX_NODES, name);
-		c->too_many_logged = true;
-		return -1;
+	if (c->nnodes < MAX_NODES) {
+		i = (int)c->nnodes++;
+	} else {
+		for (size_t k = 0; k < c->nnodes && i < 0; k++)
+			if ((int)k != c->self && c->nodes[k].seen + 1 < c->heartbeats + 1 &&
+			    !c->nodes[k].reading)
+				i = (int)k;
+		if (i < 0) {
+			if (!c->too_many_logged)
+				log_warning("cluster: more than %d live nodes: %s and later ones are "
+				            "ignored",
+				            MAX_NODES, name);
+			c->too_many_logged = true;
+			return -1;
+		}
+		node_cfg_free(&c->nodes[i]);
 	}
-	i = (int)c->nnodes++;
 	memset(&c->nodes[i], 0, sizeof(c->nodes[i]));
 	text_copy(c->nodes[i].name, sizeof(c->nodes[i].name), name);
 	c->nodes[i].seed = cluster_node_seed(name);
@@ -562,6 +579,7 @@ static void hb_take_node(struct cluster *c, const redisReply *nm, const redisRep
 			return;
 	}
 	c->nodes[i].live = true;
+	c->nodes[i].seen = c->heartbeats + 1;
 	c->nodes[i].owned = hb.owned;
 	c->nodes[i].digest = hb.digest;
 	c->nodes[i].hb_age = (double)(hb.lease_ms - ttl->integer) / 1000.0;
@@ -928,6 +946,9 @@ static void cycle_end(struct cluster *c)
 	c->phase = PHASE_IDLE;
 	for (size_t i = 0; i < c->nentries; i++)
 		owned += c->entries[i].held;
+	for (size_t i = 0; i < c->set->ntargets; i++) /* a session is this node's own */
+		if (c->set->targets[i]->session)
+			c->set->targets[i]->owner = c->node_name;
 	c->owned = owned;
 	log_takeovers(c);
 	leave_degraded(c);
@@ -944,7 +965,7 @@ static void cycle_start(struct cluster *c)
 	struct args a = { 0 };
 	char rec[128];
 
-	if (c->phase != PHASE_IDLE || !c->up)
+	if (c->phase != PHASE_IDLE || !c->up || c->leaving)
 		return;
 	c->phase = PHASE_NODES;
 	c->cycle_failed = false;
@@ -1335,11 +1356,31 @@ int cluster_open(uv_loop_t *loop, struct target_set *set, const struct cfg_clust
 	return 0;
 }
 
-static void leave(struct cluster *c)
+static void left_cb(void *data, const redisReply *r, const char *err)
+{
+	struct cluster *c = data;
+
+	if (!r || r->type == REDIS_REPLY_ERROR)
+		log_info("cluster: leases not released (%s): the others take over within a lease",
+		         r ? r->str : err);
+	else
+		log_info("cluster: released %zu entr%s to the other nodes", c->owned,
+		         c->owned == 1 ? "y" : "ies");
+	if (c->left)
+		c->left(c->left_data);
+}
+
+int cluster_leave(struct cluster *c, void (*done)(void *data), void *data)
 {
 	struct args a = { 0 };
-	int n = 0;
+	int n = 0, r;
 
+	if (!c || !c->up || c->degraded || c->leaving)
+		return -ENOTCONN;
+	c->leaving = true;
+	uv_timer_stop(&c->timer);
+	c->left = done;
+	c->left_data = data;
 	for (size_t i = 0; i < c->nentries; i++)
 		n += c->entries[i].held;
 	args_add(&a, xstrdup("EVAL"));
@@ -1350,7 +1391,8 @@ static void leave(struct cluster *c)
 		if (c->entries[i].held)
 			args_add(&a, eid_key(c, "lease", c->entries[i].eid));
 	args_add(&a, xstrdup(c->node_name));
-	send_args(c, &a, ignore_cb, c);
+	r = send_args(c, &a, left_cb, c);
+	return r < 0 ? -ENOTCONN : 0;
 }
 
 static void timer_closed_cb(uv_handle_t *h)
@@ -1362,8 +1404,7 @@ void cluster_close(struct cluster *c)
 {
 	if (!c)
 		return;
-	if (c->up && !c->degraded)
-		leave(c);
+	c->left = NULL; /* nothing is told after close */
 	redis_close(c->redis);
 	c->redis = NULL;
 	for (size_t i = 0; i < c->nentries; i++) {

@@ -57,8 +57,13 @@ void cluster_warmed(struct cluster *c, const struct target *t);
 void cluster_touch_relay(struct cluster *c, const struct touch_report *rep);
 /* The operator changed rollout weights here: every node takes them. */
 void cluster_weights_publish(struct cluster *c);
-/* Releases this node's leases (a clean stop: the others take over at once)
- * and closes. Accepts NULL. */
+/* A clean stop: this node's leases and heartbeat are released, so the
+ * others take its entries at their next cycle instead of a lease later;
+ * no cycle runs after it. done(data) is called once Redis answered (or
+ * failed to). Returns 0, or -ENOTCONN when there is nothing to release
+ * (done is then not called). */
+int cluster_leave(struct cluster *c, void (*done)(void *data), void *data);
+/* Closes. Accepts NULL. */
 void cluster_close(struct cluster *c);
 
 /* For status and metrics. */
