@@ -263,7 +263,7 @@ class Node(Warmd):
         text = (daemon_block(self.socket, f'touch_socket = "{self.touch_socket}"; {c.daemon_extra}') +
                 provider_block(c.env.fake, openai=False) +
                 f'cluster = {{ redis = "{self.redis_url}"; node = "{self.name}"; '
-                f'namespace = "{c.ns}"; lease = "{c.lease_s:g}s"; }};\n' +
+                f'namespace = "{c.ns}"; lease = "{c.lease_s:g}s"; {c.cluster_extra} }};\n' +
                 self.targets_text + "\n")
         with open(self.config, "w") as f:
             f.write(text)
@@ -307,6 +307,7 @@ class Cluster:
         self.ttl = ttl
         self.lease_s = lease_s
         self.daemon_extra = daemon_extra
+        self.cluster_extra = ""  # more settings of the cluster section (username...)
         self.env = Env("--ttl-5m", str(ttl), "--log-requests", "100000", *fake_args)
         self.redis = Redis(os.path.join(self.env.dir, "redis"))
         self.ns = "t" + secrets.token_hex(4)
