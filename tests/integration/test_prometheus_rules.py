@@ -17,6 +17,7 @@ import urllib.parse
 import urllib.request
 
 from harness import SRC, Env, daemon_block, provider_block, wait_for
+from redisfix import Redis, skip_without_redis
 
 CONTRIB = os.path.join(SRC, "contrib", "prometheus")
 RULES = os.path.join(CONTRIB, "warmd-rules.yml")
@@ -127,14 +128,18 @@ class AgainstWarmd(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        skip_without_redis()
         cls.env = Env("--ttl-5m", "6", "--openai-ttl", "6")
+        # a one-node cluster, so that the warmd_cluster_* series exist too
+        cls.redis = Redis(cls.env.path("redis"))
         shutil.copy(os.path.join(SRC, "config", "pricing.conf"), cls.env.dir)  # costs exported
         conf = (daemon_block(cls.env.path("warmd.sock"), 'metrics_listen = "127.0.0.1:0";') +
                 provider_block(cls.env.fake) +
                 'targets = (\n'
                 '  { name = "support-bot"; provider = "anthropic"; request_file = "support-bot.json"; ttl = 6; },\n'
                 '  { name = "oai-bot"; provider = "openai"; request_file = "openai-chat.json"; ttl = 6; }\n'
-                ');\n')
+                ');\n' +
+                f'cluster = {{ redis = "{cls.redis.url}"; node = "prom"; lease = "1s"; }};\n')
         cls.w = cls.env.warmd(conf)
         m = wait_for(lambda: re.search(r"serving /metrics on \S+ \(port (\d+)\)", cls.w.log()), 5,
                      what="the metrics port")
@@ -151,6 +156,7 @@ class AgainstWarmd(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.env.close()
+        cls.redis.close()
 
     def check_names(self, exprs):
         for where, expr in exprs:
