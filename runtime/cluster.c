@@ -78,10 +78,18 @@ static const char CFG_SCRIPT[] = "redis.call('DEL', KEYS[1])\n"
                                  "end\n"
                                  "return #ARGV / 2\n";
 
-/* The owner's warmth: stored, then published. KEYS[1]: warmth key; ARGV:
- * record, ms to keep it, channel, message. */
-static const char WARM_SCRIPT[] = "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
-                                  "return redis.call('PUBLISH', ARGV[3], ARGV[4])\n";
+/* A warm's warmth: stored and published, unless the record there already
+ * says the cache lives longer (two nodes warmed during a hand-over, and
+ * the slower answer came last). KEYS[1]: warmth key; ARGV: record, ms to
+ * keep it, channel, message, its expires_at. */
+static const char WARM_SCRIPT[] =
+        "local old = redis.call('GET', KEYS[1])\n"
+        "if old then\n"
+        "  local ea = tonumber(string.match(old, '^v1 %S+ %S+ (%S+)'))\n"
+        "  if ea and ea > tonumber(ARGV[5]) then return 0 end\n"
+        "end\n"
+        "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+        "return redis.call('PUBLISH', ARGV[3], ARGV[4])\n";
 
 /* Rollout weights: ARGV[1] 'set' (this node changed them while Redis was
  * away, or just now) or 'add' (only where Redis has none), ARGV[2] the
@@ -356,7 +364,8 @@ static void set_owner(struct cluster *c, struct target *t, bool foreign, const c
 /* Another node's warm of e's entry, as its warmth record says. */
 static void apply_warmth(struct cluster *c, struct entry *e, const struct cluster_warmth *w)
 {
-	if (!e->t || e->t->removed || e->held)
+	/* The owner too: an operator's warm elsewhere moves its next warm. */
+	if (!e->t || e->t->removed)
 		return;
 	sched_refreshed_elsewhere(c->set->sched, e->t, w->last_refresh, w->expires_at,
 	                          w->prefix_tokens, w->result);
@@ -1149,8 +1158,11 @@ void cluster_warmed(struct cluster *c, const struct target *t)
 	char rec[256], hex[17];
 	double keep;
 
+	/* Whoever warmed it tells (an owner that just let the entry go, or
+	 * an operator's warm of an entry another node owns): the record
+	 * that says the cache lives longest stays. */
 	if (!c || !c->up || c->degraded || !takes_part(t) || t->leader || !t->has_result ||
-	    t->last_refresh <= 0 || !(e = entry_find(c, target_eid(t))) || !e->held)
+	    t->last_refresh <= 0 || !(e = entry_find(c, target_eid(t))))
 		return;
 	text_copy(w.node, sizeof(w.node), c->node_name);
 	if (cluster_warmth_format(&w, rec, sizeof(rec)) < 0)
@@ -1165,6 +1177,7 @@ void cluster_warmed(struct cluster *c, const struct target *t)
 	args_addf(&a, "%ld", (long)(keep * 1000));
 	args_add(&a, channel(c, "warm"));
 	args_addf(&a, "%s %s", hex, rec);
+	args_addf(&a, "%.3f", w.expires_at);
 	send_args(c, &a, ignore_cb, c);
 }
 
