@@ -798,15 +798,12 @@ struct lease_batch {
 	char modes[LEASE_BATCH];
 };
 
-/* A takeover of an entry another node warmed: counted by that node, and
- * logged at the end of the cycle. */
-static void note_takeover(struct cluster *c, const struct cluster_warmth *w)
+/* A takeover of an entry node i owned (held, or was to hold): counted by
+ * that node, and logged at the end of the cycle. */
+static void note_takeover(struct cluster *c, int i)
 {
-	int i = node_get(c, w->node);
-
 	c->takeovers++;
-	if (i >= 0)
-		c->took_from[i]++;
+	c->took_from[i]++;
 }
 
 static void log_takeovers(struct cluster *c)
@@ -816,7 +813,7 @@ static void log_takeovers(struct cluster *c)
 			continue;
 		log_notice("cluster: took over %u entr%s from %s (%s)", c->took_from[i],
 		           c->took_from[i] == 1 ? "y" : "ies", c->nodes[i].name,
-		           c->nodes[i].live ? "it let them go" : "its heartbeat expired");
+		           c->nodes[i].live ? "it let them go" : "it is gone");
 		c->took_from[i] = 0;
 	}
 }
@@ -827,7 +824,7 @@ static void lease_take(struct cluster *c, struct entry *e, const redisReply *h,
 	struct cluster_warmth wm;
 	struct errmsg err;
 	bool was = e->held;
-	int owner;
+	int owner, prev = e->owner;
 
 	if (reply_is_nil(h)) {
 		e->held = false;
@@ -843,6 +840,8 @@ static void lease_take(struct cluster *c, struct entry *e, const redisReply *h,
 	}
 	e->held = owner == c->self;
 	e->owner = owner;
+	if (e->held && !was && prev >= 0 && prev != c->self)
+		note_takeover(c, prev);
 	if (e->held && !was && reply_is_str(w)) {
 		if (cluster_warmth_parse(w->str, w->len, &wm, &err) < 0) {
 			log_warning("cluster: entry of %s: its warmth record is not one warmd writes "
@@ -851,8 +850,6 @@ static void lease_take(struct cluster *c, struct entry *e, const redisReply *h,
 		} else {
 			sched_refreshed_elsewhere(c->set->sched, e->t, wm.last_refresh, wm.expires_at,
 			                          wm.prefix_tokens, wm.result);
-			if (strcmp(wm.node, c->node_name) != 0)
-				note_takeover(c, &wm);
 		}
 	}
 	set_owner(c, e->t, !e->held, owner >= 0 ? c->nodes[owner].name : NULL);
