@@ -61,7 +61,6 @@ START_TEST(test_status_json)
 }
 END_TEST
 
-
 /* target_status_write() gives the reference's bytes, for targets in every
  * state, lanes plain and replaced, with and without a price, and texts and
  * numbers of every kind. */
@@ -114,7 +113,7 @@ START_TEST(test_status_write_matches_tree)
 		/* cluster mode now and then: owner, config_differs */
 		t->owner = rand_r(&seed) % 3 ? NULL : rand_r(&seed) % 2 ? "n1" : "node-b.x";
 		free(t->config_differs);
-		t->config_differs = rand_r(&seed) % 4     ? NULL
+		t->config_differs = rand_r(&seed) % 4   ? NULL
 		                    : rand_r(&seed) % 2 ? strdup("n2")
 		                                        : strdup("n2,host-c");
 		if (t == plain && rand_r(&seed) % 3 == 0) {
