@@ -55,21 +55,20 @@ static const char HB_SCRIPT[] =
 /* For each entry (KEYS: its lease key, its warmth key; ARGV[2+i]: w to own
  * it, r to let it go): the holder afterwards, and the warmth record when
  * this call took it (what the takeover must know). ARGV: name, lease ms. */
-static const char LEASE_SCRIPT[] =
-        "local me, px, out = ARGV[1], ARGV[2], {}\n"
-        "for i = 1, #KEYS / 2 do\n"
-        "  local lk, wk = KEYS[2*i-1], KEYS[2*i]\n"
-        "  local h, w = redis.call('GET', lk), false\n"
-        "  if ARGV[2+i] == 'w' then\n"
-        "    if h == me then redis.call('PEXPIRE', lk, px)\n"
-        "    elseif not h then\n"
-        "      redis.call('SET', lk, me, 'PX', px); h = me\n"
-        "      w = redis.call('GET', wk) or false\n"
-        "    end\n"
-        "  elseif h == me then redis.call('DEL', lk); h = false end\n"
-        "  out[2*i-1] = h or false; out[2*i] = w\n"
-        "end\n"
-        "return out\n";
+static const char LEASE_SCRIPT[] = "local me, px, out = ARGV[1], ARGV[2], {}\n"
+                                   "for i = 1, #KEYS / 2 do\n"
+                                   "  local lk, wk = KEYS[2*i-1], KEYS[2*i]\n"
+                                   "  local h, w = redis.call('GET', lk), false\n"
+                                   "  if ARGV[2+i] == 'w' then\n"
+                                   "    if h == me then redis.call('PEXPIRE', lk, px)\n"
+                                   "    elseif not h then\n"
+                                   "      redis.call('SET', lk, me, 'PX', px); h = me\n"
+                                   "      w = redis.call('GET', wk) or false\n"
+                                   "    end\n"
+                                   "  elseif h == me then redis.call('DEL', lk); h = false end\n"
+                                   "  out[2*i-1] = h or false; out[2*i] = w\n"
+                                   "end\n"
+                                   "return out\n";
 
 /* This node's configuration: KEYS[1] replaced by the pairs in ARGV. */
 static const char CFG_SCRIPT[] = "redis.call('DEL', KEYS[1])\n"
@@ -82,14 +81,13 @@ static const char CFG_SCRIPT[] = "redis.call('DEL', KEYS[1])\n"
  * says the cache lives longer (two nodes warmed during a hand-over, and
  * the slower answer came last). KEYS[1]: warmth key; ARGV: record, ms to
  * keep it, channel, message, its expires_at. */
-static const char WARM_SCRIPT[] =
-        "local old = redis.call('GET', KEYS[1])\n"
-        "if old then\n"
-        "  local ea = tonumber(string.match(old, '^v1 %S+ %S+ (%S+)'))\n"
-        "  if ea and ea > tonumber(ARGV[5]) then return 0 end\n"
-        "end\n"
-        "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
-        "return redis.call('PUBLISH', ARGV[3], ARGV[4])\n";
+static const char WARM_SCRIPT[] = "local old = redis.call('GET', KEYS[1])\n"
+                                  "if old then\n"
+                                  "  local ea = tonumber(string.match(old, '^v1 %S+ %S+ (%S+)'))\n"
+                                  "  if ea and ea > tonumber(ARGV[5]) then return 0 end\n"
+                                  "end\n"
+                                  "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+                                  "return redis.call('PUBLISH', ARGV[3], ARGV[4])\n";
 
 /* Rollout weights: ARGV[1] 'set' (this node changed them while Redis was
  * away, or just now) or 'add' (only where Redis has none), ARGV[2] the
@@ -128,8 +126,8 @@ struct node {
 	bool live, self;
 	double hb_age; /* seconds since its last heartbeat */
 	long owned;
-	uint64_t digest;     /* of its configuration, as its heartbeat says */
-	uint64_t cfg_digest; /* of the configuration read below (0: none read) */
+	uint64_t digest;       /* of its configuration, as its heartbeat says */
+	uint64_t cfg_digest;   /* of the configuration read below (0: none read) */
 	struct named_eid *cfg; /* sorted by name */
 	size_t ncfg;
 	uint64_t *eids; /* the entries it has, sorted, unique */
@@ -165,12 +163,12 @@ struct cluster {
 
 	struct entry *entries; /* sorted by eid */
 	size_t nentries;
-	uint64_t digest;       /* of this node's configuration */
-	bool cfg_dirty;        /* to be published */
-	bool weights_dirty;    /* changed here while Redis was away */
+	uint64_t digest;    /* of this node's configuration */
+	bool cfg_dirty;     /* to be published */
+	bool weights_dirty; /* changed here while Redis was away */
 
-	bool up;           /* Redis connected */
-	bool degraded;     /* warming everything */
+	bool up;       /* Redis connected */
+	bool degraded; /* warming everything */
 	double degraded_since;
 	enum { PHASE_IDLE, PHASE_NODES, PHASE_LEASES } phase; /* of the cycle in flight */
 	unsigned pending; /* its phase's commands still unanswered */
@@ -306,9 +304,10 @@ static int node_get(struct cluster *c, const char *name)
 				i = (int)k;
 		if (i < 0) {
 			if (!c->too_many_logged)
-				log_warning("cluster: more than %d live nodes: %s and later ones are "
-				            "ignored",
-				            MAX_NODES, name);
+				log_warning(
+				        "cluster: more than %d live nodes: %s and later ones are "
+				        "ignored",
+				        MAX_NODES, name);
 			c->too_many_logged = true;
 			return -1;
 		}
@@ -422,7 +421,8 @@ static void cycle_step_done(struct cluster *c)
 	}
 }
 
-static void cycle_fail(struct cluster *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cycle_fail(struct cluster *c, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 static void cycle_fail(struct cluster *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -488,9 +488,11 @@ static int node_cfg_take(struct node *n, const redisReply *r, uint64_t digest, c
 	for (size_t i = 0; i < m; i++) {
 		const redisReply *k = r->element[2 * i], *e = r->element[2 * i + 1];
 		if (!reply_is_str(k) || !reply_is_str(e) || k->len == 0 || k->len > 129 ||
-		    memchr(k->str, '\0', k->len) || cluster_eid_parse(e->str, e->len, &v[i].eid) < 0) {
-			snprintf(why, whylen, "%s's configuration: entry %zu is not a target name and an "
-			                      "entry id",
+		    memchr(k->str, '\0', k->len) ||
+		    cluster_eid_parse(e->str, e->len, &v[i].eid) < 0) {
+			snprintf(why, whylen,
+			         "%s's configuration: entry %zu is not a target name and an "
+			         "entry id",
 			         n->name, i);
 			for (size_t j = 0; j < i; j++)
 				free(v[j].name);
@@ -575,9 +577,10 @@ static void hb_take_node(struct cluster *c, const redisReply *nm, const redisRep
 	}
 	if (!reply_is_str(rec) || ttl->type != REDIS_REPLY_INTEGER ||
 	    cluster_heartbeat_parse(rec->str, rec->len, &hb, &e) < 0) {
-		log_warning("cluster: node %.*s: its heartbeat record is not one warmd writes (%s): "
-		            "ignored",
-		            (int)nm->len, nm->str, reply_is_str(rec) ? e.text : "not a string");
+		log_warning(
+		        "cluster: node %.*s: its heartbeat record is not one warmd writes (%s): "
+		        "ignored",
+		        (int)nm->len, nm->str, reply_is_str(rec) ? e.text : "not a string");
 		return;
 	}
 	{
@@ -661,7 +664,8 @@ static void build_entries(struct cluster *c)
 		h = cluster_digest_add(h, t->name, target_eid(t));
 		if (t->leader)
 			continue;
-		c->entries[n] = (struct entry){ .eid = target_eid(t), .t = target_ref(t), .owner = -1 };
+		c->entries[n] =
+		        (struct entry){ .eid = target_eid(t), .t = target_ref(t), .owner = -1 };
 		n++;
 	}
 	qsort(c->entries, n, sizeof(*c->entries), cmp_eid);
@@ -759,7 +763,8 @@ static char *differs_of(const struct cluster *c, const struct target *t, uint64_
 			continue;
 		f = bsearch(&key, n->cfg, n->ncfg, sizeof(key), cmp_named);
 		if (f && f->eid != eid)
-			len += (size_t)snprintf(list + len, sizeof(list) - len < 1 ? 0 : sizeof(list) - len,
+			len += (size_t)snprintf(list + len,
+			                        sizeof(list) - len < 1 ? 0 : sizeof(list) - len,
 			                        "%s%s", len ? "," : "", n->name);
 		if (len >= sizeof(list))
 			break;
@@ -779,8 +784,10 @@ static void update_differs(struct cluster *c)
 			continue;
 		d = differs_of(c, t, target_eid(t));
 		if (d && (!t->config_differs || strcmp(d, t->config_differs) != 0))
-			log_warning("cluster: target %s: node(s) %s have another version of it in their "
-			            "configuration; each version is warmed by one of the nodes that have it",
+			log_warning("cluster: target %s: node(s) %s have another version of it in "
+			            "their "
+			            "configuration; each version is warmed by one of the nodes "
+			            "that have it",
 			            t->name, d);
 		free(t->config_differs);
 		t->config_differs = d;
@@ -818,8 +825,7 @@ static void log_takeovers(struct cluster *c)
 	}
 }
 
-static void lease_take(struct cluster *c, struct entry *e, const redisReply *h,
-                       const redisReply *w)
+static void lease_take(struct cluster *c, struct entry *e, const redisReply *h, const redisReply *w)
 {
 	struct cluster_warmth wm;
 	struct errmsg err;
@@ -844,12 +850,13 @@ static void lease_take(struct cluster *c, struct entry *e, const redisReply *h,
 		note_takeover(c, prev);
 	if (e->held && !was && reply_is_str(w)) {
 		if (cluster_warmth_parse(w->str, w->len, &wm, &err) < 0) {
-			log_warning("cluster: entry of %s: its warmth record is not one warmd writes "
-			            "(%s): warming it as if cold",
-			            e->t->name, err.text);
+			log_warning(
+			        "cluster: entry of %s: its warmth record is not one warmd writes "
+			        "(%s): warming it as if cold",
+			        e->t->name, err.text);
 		} else {
-			sched_refreshed_elsewhere(c->set->sched, e->t, wm.last_refresh, wm.expires_at,
-			                          wm.prefix_tokens, wm.result);
+			sched_refreshed_elsewhere(c->set->sched, e->t, wm.last_refresh,
+			                          wm.expires_at, wm.prefix_tokens, wm.result);
 		}
 	}
 	set_owner(c, e->t, !e->held, owner >= 0 ? c->nodes[owner].name : NULL);
@@ -869,9 +876,11 @@ static void lease_cb(void *data, const redisReply *r, const char *err)
 		for (size_t i = 0; i < b->n && !c->cycle_failed; i++) {
 			const redisReply *h = r->element[2 * i], *w = r->element[2 * i + 1];
 			struct entry *e;
-			if (!(reply_is_nil(h) || (reply_is_str(h) && cluster_name_ok(h->str, h->len))) ||
+			if (!(reply_is_nil(h) ||
+			      (reply_is_str(h) && cluster_name_ok(h->str, h->len))) ||
 			    !(reply_is_nil(w) || reply_is_str(w))) {
-				cycle_fail(c, "leases: the script answered a holder no warmd writes");
+				cycle_fail(c,
+				           "leases: the script answered a holder no warmd writes");
 				break;
 			}
 			if ((e = entry_find(c, b->eids[i])) && takes_part(e->t))
@@ -1106,7 +1115,8 @@ static void warm_msg(struct cluster *c, const char *msg, size_t len)
 
 	if (!sp || cluster_eid_parse(msg, (size_t)(sp - msg), &eid) < 0 ||
 	    cluster_warmth_parse(sp + 1, len - (size_t)(sp + 1 - msg), &w, &e) < 0) {
-		log_warning("cluster: warmth message ignored: not \"ENTRY RECORD\" as warmd writes it");
+		log_warning(
+		        "cluster: warmth message ignored: not \"ENTRY RECORD\" as warmd writes it");
 		return;
 	}
 	if (strcmp(w.node, c->node_name) == 0 || !(en = entry_find(c, eid)))
@@ -1220,7 +1230,9 @@ static void weights_cb(void *data, const redisReply *r, const char *err)
 
 	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
 		log_warning("cluster: rollout weights not synchronised: %s",
-		            !r ? err : r->type == REDIS_REPLY_ERROR ? r->str : "not a hash");
+		            !r                             ? err
+		            : r->type == REDIS_REPLY_ERROR ? r->str
+		                                           : "not a hash");
 		c->weights_dirty = true;
 		return;
 	}
@@ -1308,7 +1320,9 @@ int cluster_open(uv_loop_t *loop, struct target_set *set, const struct cfg_clust
                  const char *password, size_t password_len, const struct cluster_ops *ops,
                  void *data, struct cluster **ret, struct errmsg *e)
 {
-	static const struct redis_ops rops = { .up = up_cb, .down = down_cb, .message = message_cb };
+	static const struct redis_ops rops = { .up = up_cb,
+		                               .down = down_cb,
+		                               .message = message_cb };
 	struct cluster *c = xcalloc(1, sizeof(*c));
 	char url[400];
 	const char *chans[3];
