@@ -361,9 +361,24 @@ class Cluster:
         return {name: o for name, (o, _) in view.items()}
 
     def settle(self, timeout=None, ignore=()):
-        """Waits until the nodes agree on owners; returns {target: owner}."""
-        return wait_for(lambda: self.owners(ignore), timeout or (4 * self.lease_s + 10), step=0.2,
-                        what="every node to show the same live owner and state warm")
+        """Waits until the nodes agree on owners and those owners have held
+        for two leases; returns {target: owner}. Agreement alone is not
+        enough: the first node up takes every free lease, and the others
+        agree that it holds them until it hands them over, a few cycles
+        later, to the owners the hash gives them."""
+        seen = {"owners": None, "since": 0.0}
+
+        def stable():
+            o = self.owners(ignore)
+            now = time.monotonic()
+            if o is None or o != seen["owners"]:
+                seen["owners"], seen["since"] = o, now
+                return None
+            return o if now - seen["since"] >= 2 * self.lease_s else None
+
+        return wait_for(stable, timeout or (6 * self.lease_s + 10), step=0.2,
+                        what="every node to show the same live owner and state warm, "
+                             "unchanged for two leases")
 
     # evidence: the fake provider's request log
 
