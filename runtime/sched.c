@@ -228,6 +228,15 @@ static bool blocked_reason(struct sched *s, struct target *t)
 		       t->last_error, t->name);
 		return true;
 	}
+	if (t->foreign && t->rollout_holds == 0 && !t->asked) {
+		/* Cluster mode: another node warms the entry (an operator's warm,
+		 * or a rollout waiting for this version's warm, goes here once). */
+		if (t->owner)
+			reason(t, "cluster: node %s keeps it warm", t->owner);
+		else
+			reason(t, "cluster: waiting for Redis to say which node warms it");
+		return true;
+	}
 	return false;
 }
 
@@ -362,15 +371,6 @@ static void plan(struct sched *s, struct target *t)
 	t->next_warm_at = -1;
 	if (blocked_reason(s, t))
 		return;
-	if (t->foreign && t->rollout_holds == 0) {
-		/* Cluster mode: another node warms the entry (a rollout waiting
-		 * for this version's warm warms it here, once). */
-		if (t->owner)
-			reason(t, "cluster: node %s keeps it warm", t->owner);
-		else
-			reason(t, "cluster: waiting for Redis to say which node warms it");
-		return;
-	}
 	if (t->policy == POLICY_MANUAL) {
 		reason(t, "manual policy: warms only on warmctl warm %s", t->name);
 		return;
